@@ -1,0 +1,26 @@
+/* Task <-> record bytes: versioned, little-endian, every length checked on decode. */
+#ifndef LMTASKS_CODEC_H
+#define LMTASKS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lmtasks/task.h"
+
+#define CODEC_VERSION 1
+
+/* Returns the number of bytes codec_encode() writes for t. */
+size_t codec_size(const struct task *t);
+
+/* Writes t's record into buf, which holds at least codec_size(t) bytes. The uid is
+ * not part of the record (it is the key). Returns the number of bytes written. */
+size_t codec_encode(const struct task *t, void *buf);
+
+/*
+ * Decodes a record into t (t->uid is left alone).  t's strings point into buf,
+ * so they live as long as buf does.  Returns 0, or LMT_ECORRUPT for a record that
+ * is short, too long, of an unknown version, or holds an impossible value.
+ */
+int codec_decode(const void *buf, size_t len, struct task *t);
+
+#endif

@@ -1,0 +1,23 @@
+/* lmtasks' own result codes and the one function that explains any code. */
+#ifndef LMTASKS_ERROR_H
+#define LMTASKS_ERROR_H
+
+/*
+ * Functions return int: 0 on success, an LMDB code (MDB_NOTFOUND, MDB_MAP_FULL, ...)
+ * passed through unchanged, a positive errno value, or one of these.  The range
+ * sits below LMDB's (-30800 ... -30780) so the three never collide.
+ */
+enum lmt_error {
+	LMT_EINVAL = -31000,	/* an argument or input is malformed */
+	LMT_ECORRUPT,		/* a stored record or index entry cannot be decoded */
+	LMT_ETRANSITION,	/* the task's status does not allow this change */
+	LMT_ENOSTORE,		/* the path holds no lmtasks store */
+	LMT_ESCHEMA,		/* the store was written by a newer lmtasks */
+	LMT_ETOOBIG,		/* a value exceeds the store's limits */
+	LMT_ELAST
+};
+
+/* Returns a static string that explains rc, whatever its origin (ours, LMDB's, errno). */
+const char *lmt_strerror(int rc);
+
+#endif

@@ -1,0 +1,46 @@
+/* Tasks, lists and errors to JSON bytes: the one renderer for the CLI and HTTP. */
+#ifndef LMTASKS_RENDER_H
+#define LMTASKS_RENDER_H
+
+#include <stdint.h>
+
+#include <json-c/printbuf.h>
+
+#include "lmtasks/task.h"
+
+/*
+ * Every function appends to a caller-owned json-c printbuf (printbuf_new() /
+ * printbuf_reset() / printbuf_free()), so one buffer can be reused across
+ * requests.  They return 0, or ENOMEM when the buffer could not grow (its
+ * contents are then incomplete and must be discarded).
+ *
+ * json-c's ownership rule, where this project uses json_object trees (details
+ * validation, the CLI's reports): json_object_get() takes a reference,
+ * json_object_put() drops one; json_object_object_add() takes over the
+ * caller's reference to the value; a pointer from json_object_object_get_ex()
+ * is borrowed from its parent.
+ */
+
+/* The full task object of SPEC §1, keys in order, stored details copied verbatim. */
+int render_task(struct printbuf *pb, const struct task *t);
+
+/* {"uid","indexUid","status","type","enqueuedAt"}, as enqueue prints it. */
+int render_task_summary(struct printbuf *pb, const struct task *t);
+
+/* {"message","code","type","link"}; message is any UTF-8 text, escaped here. */
+int render_error(struct printbuf *pb, const char *message, const char *code, const char *type);
+
+/* Opens a list envelope: `{"results":[`.  Separate tasks with render_comma(). */
+int render_list_open(struct printbuf *pb);
+
+/* Appends ','. */
+int render_comma(struct printbuf *pb);
+
+/* Closes the envelope; from and next are TASK_NO_UID for null. */
+int render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t from,
+    uint64_t next);
+
+/* Appends s as a JSON string, quoted and escaped. */
+int render_string(struct printbuf *pb, const char *s, size_t len);
+
+#endif

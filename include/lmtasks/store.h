@@ -1,0 +1,144 @@
+/* The task store: one LMDB environment, its named databases, uids, indexes and counts. */
+#ifndef LMTASKS_STORE_H
+#define LMTASKS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "lmtasks/task.h"
+
+typedef struct store store;
+typedef struct store_iter store_iter;
+
+enum store_flags {
+	STORE_RDONLY = 1 << 0,	/* open for reading only (the responder) */
+	STORE_CREATE = 1 << 1,	/* create the directory and databases (init) */
+};
+
+/* The sequences a list can walk, each in uid order. */
+enum store_seq {
+	STORE_SEQ_ALL,		/* every task */
+	STORE_SEQ_INDEX,	/* one index's tasks; key = index uid */
+	STORE_SEQ_STATUS,	/* one status' tasks; key = 1 status byte */
+	STORE_SEQ_TYPE,		/* one type's tasks; key = type */
+};
+
+/* Totals of the whole store, for `lmtasks stats`. */
+struct store_stats {
+	uint64_t tasks;
+	uint64_t next_uid;
+	uint64_t by_status[TASK_NSTATUS];
+	uint64_t indexes;
+	uint64_t map_size;
+	uint64_t used_bytes;	/* pages in use times the page size */
+	unsigned page_size;
+};
+
+/* Called by store_check() once per problem found, with one line of text. */
+typedef void store_problem_fn(void *ctx, const char *line);
+
+/*
+ * Opens the store at path (a directory).  Without STORE_CREATE a path that is
+ * missing, or a directory with no store in it, gives LMT_ENOSTORE; a store of a
+ * newer format gives LMT_ESCHEMA.  Readers left by killed processes are cleared.
+ * mode is used for files created with STORE_CREATE.  *out is freed with store_close().
+ */
+int store_open(const char *path, unsigned flags, unsigned mode, store **out);
+
+/* Closes the environment; every transaction and iterator must be gone. */
+void store_close(store *s);
+
+/* Returns the LMDB environment, owned by the store. */
+MDB_env *store_env(store *s);
+
+/*
+ * Begins a transaction (MDB_RDONLY for reads).  When another process has grown
+ * the map it adopts the new size and retries; that is safe only while this
+ * process has no other transaction, so a threaded reader uses store_refresh_map().
+ */
+int store_txn_begin(store *s, unsigned flags, MDB_txn **txn);
+
+/* Adopts a map size grown by another process; no transaction of this process may be live. */
+int store_refresh_map(store *s);
+
+/*
+ * Runs fn inside one write transaction and commits it.  When the map fills, the
+ * transaction is aborted, the map grown and fn run again from the start, so fn
+ * must not consume input it cannot replay.  Returns fn's nonzero result (after
+ * aborting) or the commit's result.
+ */
+int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/*
+ * Reads a task.  Returns 0, MDB_NOTFOUND, or LMT_ECORRUPT for a record that does
+ * not decode.  t's strings point into the map: they live until txn ends.
+ */
+int store_get(store *s, MDB_txn *txn, uint64_t uid, struct task *t);
+
+/* Returns 0 when the index exists, MDB_NOTFOUND when not. */
+int store_index_exists(store *s, MDB_txn *txn, struct task_str index);
+
+/* The uid the next enqueued task will get. */
+int store_next_uid(store *s, MDB_txn *txn, uint64_t *uid);
+
+/* Counts the tasks of a sequence (key as for store_iter_seek), without a scan. */
+int store_count(store *s, MDB_txn *txn, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t *n);
+
+/* Counts tasks with the given index (NULL ptr: any), status (-1: any) and type
+ * (NULL ptr: any) from the maintained counts. */
+int store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
+    struct task_str type, uint64_t *n);
+
+/* Finds the oldest enqueued task of the given index and type (NULL ptr: any);
+ * returns 0, or MDB_NOTFOUND when there is none. */
+int store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
+    uint64_t *uid);
+
+/* Fills *st. */
+int store_stats(store *s, MDB_txn *txn, struct store_stats *st);
+
+/*
+ * Decodes every record and checks every secondary-index entry and count
+ * against the records, calling problem() once per inconsistency.  *problems
+ * gets their number; the return value is 0 unless the check itself failed.
+ */
+int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
+    uint64_t *checked, uint64_t *problems);
+
+/* Opens an iterator in txn; freed with store_iter_close() before txn ends or is reset. */
+int store_iter_open(store *s, MDB_txn *txn, store_iter **out);
+
+/* Rebinds an iterator to a renewed read-only transaction. */
+int store_iter_renew(store_iter *it, MDB_txn *txn);
+
+/*
+ * Positions the iterator on the first uid of seq (key selects the index, status
+ * or type) that is <= from when descending, >= from when ascending, and returns it
+ * in *uid.  Returns 0, or MDB_NOTFOUND when there is none.
+ */
+int store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t from, int descending, uint64_t *uid);
+
+/* Moves to the next uid in the direction of the last seek; MDB_NOTFOUND at the end. */
+int store_iter_next(store_iter *it, uint64_t *uid);
+
+/* Frees the iterator. */
+void store_iter_close(store_iter *it);
+
+/* Writer side (store_write.c, linked only by the CLI). */
+
+/*
+ * Adds a new task: allocates t->uid, stores the record, its index entries and
+ * counts, and creates its index when it is new.  The task's strings must be
+ * validated by the caller (task_*_valid and JSON object text for details).
+ */
+int store_add(store *s, MDB_txn *txn, struct task *t);
+
+/* Replaces old (as read in txn) by next, same uid, keeping indexes and counts right.
+ * next's strings may point into old's record: they are copied before anything moves. */
+int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next);
+
+#endif

@@ -1,0 +1,89 @@
+/* The task model: statuses, allowed transitions, and validation of names. */
+#ifndef LMTASKS_TASK_H
+#define LMTASKS_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum task_status {
+	TASK_ENQUEUED = 0,
+	TASK_PROCESSING,
+	TASK_SUCCEEDED,
+	TASK_FAILED,
+	TASK_CANCELED,
+	TASK_NSTATUS
+};
+
+/* The `type` of a failed task's error object. */
+enum task_error_type {
+	TASK_ERR_INVALID_REQUEST = 0,
+	TASK_ERR_INTERNAL,
+	TASK_ERR_AUTH,
+	TASK_NERRTYPE
+};
+
+#define TASK_NO_UID UINT64_MAX
+#define TASK_INDEX_MAX 400
+#define TASK_TYPE_MAX 64
+#define TASK_CODE_MAX 255
+#define TASK_DETAILS_MAX (16u << 20)
+#define TASK_MESSAGE_MAX (64u << 10)
+
+/* A byte string that need not be NUL-terminated; ptr NULL means JSON null. */
+struct task_str {
+	const char *ptr;
+	size_t len;
+};
+
+/*
+ * One task.  The strings are borrowed: from a decoded record they point into
+ * an LMDB page and live only until that transaction ends.
+ * Timestamps are microseconds since the epoch, 0 meaning not set.
+ */
+struct task {
+	uint64_t uid;
+	enum task_status status;
+	int64_t enqueued_at;
+	int64_t started_at;
+	int64_t finished_at;
+	uint64_t canceled_by;		/* TASK_NO_UID unless canceled */
+	int64_t lease_until;		/* 0: no lease */
+	struct task_str index_uid;	/* ptr NULL for the store's own tasks */
+	struct task_str type;
+	struct task_str details;	/* compact JSON object text, "{}" at least */
+	struct task_str error_code;	/* set on failed tasks only */
+	struct task_str error_message;
+	enum task_error_type error_type;
+};
+
+/* Returns the status' JSON name ("enqueued", ...), or NULL when out of range. */
+const char *task_status_name(enum task_status s);
+
+/* Parses a status name; returns 0, or LMT_EINVAL. */
+int task_status_parse(const char *s, size_t len, enum task_status *out);
+
+/* Returns the error type's JSON name ("internal", ...), or NULL when out of range. */
+const char *task_error_type_name(enum task_error_type t);
+
+/* Parses an error type name; returns 0, or LMT_EINVAL. */
+int task_error_type_parse(const char *s, enum task_error_type *out);
+
+/* Returns 1 when a task may move from one status to the other, else 0. */
+int task_transition_allowed(enum task_status from, enum task_status to);
+
+/* Returns 1 for a terminal status (succeeded, failed, canceled). */
+int task_status_terminal(enum task_status s);
+
+/* Returns 1 for 1-400 bytes of [A-Za-z0-9_-]. */
+int task_index_uid_valid(const char *s, size_t len);
+
+/* Returns 1 for a camelCase word, [a-z][A-Za-z0-9]{0,63}. */
+int task_type_valid(const char *s, size_t len);
+
+/* Returns 1 when len bytes at s are well-formed UTF-8 with no NUL. */
+int task_utf8_valid(const char *s, size_t len);
+
+/* Returns 1 for an error code: 1-255 bytes of [a-z0-9_]. */
+int task_error_code_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+/* One explanation for every result code the library can return. */
+#include "config.h"
+
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "lmtasks/error.h"
+
+static const char *const messages[] = {
+	[LMT_EINVAL - LMT_EINVAL] = "invalid argument",
+	[LMT_ECORRUPT - LMT_EINVAL] = "corrupt record",
+	[LMT_ETRANSITION - LMT_EINVAL] = "transition not allowed from the task's status",
+	[LMT_ENOSTORE - LMT_EINVAL] = "not an lmtasks store",
+	[LMT_ESCHEMA - LMT_EINVAL] = "store format is newer than this lmtasks",
+	[LMT_ETOOBIG - LMT_EINVAL] = "value too large",
+};
+
+const char *
+lmt_strerror(int rc)
+{
+	if (rc >= LMT_EINVAL && rc < LMT_ELAST)
+		return messages[rc - LMT_EINVAL];
+	/* mdb_strerror() also covers errno values. */
+	return mdb_strerror(rc);
+}

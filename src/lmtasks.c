@@ -1,0 +1,1385 @@
+/* lmtasks: the companion CLI and the only writer of the task store (SPEC §3). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "lmtasks/details.h"
+#include "lmtasks/error.h"
+#include "lmtasks/query.h"
+#include "lmtasks/render.h"
+#include "lmtasks/store.h"
+#include "lmtasks/task.h"
+#include "lmtasks/timefmt.h"
+
+#ifndef LMTASKS_DEFAULT_DB
+#define LMTASKS_DEFAULT_DB "/var/lib/lmtasks"
+#endif
+
+enum exit_code {
+	EXIT_DONE = 0,
+	EXIT_NOTFOUND = 1,
+	EXIT_USAGE = 2,
+	EXIT_REFUSED = 3,
+	EXIT_STORE = 4,
+	EXIT_TIMEOUT = 124,
+};
+
+static const char *db_path;
+
+static const char usage_text[] =
+"usage: lmtasks [--db PATH] COMMAND [ARGS...]\n"
+"\n"
+"The companion CLI of the lmtasks store: the only program that writes it.\n"
+"The store is --db PATH, else $LMTASKS_DB, else " LMTASKS_DEFAULT_DB ".\n"
+"\n"
+"Commands:\n"
+"  init [--mode MODE]                  create the store (MODE: octal file mode, default 0644)\n"
+"  enqueue INDEX TYPE [--details JSON|@FILE|-]\n"
+"                                      add a task; prints its summary\n"
+"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
+"                                      ({\"indexUid\",\"type\",\"details\"}), all or none\n"
+"  start UID                           mark an enqueued task processing\n"
+"  claim [--index I] [--type T] [--wait SECONDS]\n"
+"                                      take the oldest enqueued task that matches\n"
+"  succeed UID [--details JSON|@FILE|-]\n"
+"                                      finish a processing task; details are merged\n"
+"  fail UID --code CODE --message TEXT [--type invalid_request|internal|auth]\n"
+"                                      fail a processing task (type defaults to internal)\n"
+"  cancel UID...                       cancel enqueued or processing tasks\n"
+"  get UID                             print a task as the HTTP API serves it\n"
+"  list [--limit N] [--from UID] [--reverse]\n"
+"                                      a page of tasks, newest first\n"
+"  wait UID [--timeout SECONDS]        block until the task is finished; print it\n"
+"  stats                               counts and sizes\n"
+"  check                               verify every record and index entry\n"
+"\n"
+"Every command takes --help.  Exit status: 0 done; 1 no such task (or nothing to\n"
+"claim); 2 usage; 3 transition refused; 4 store error; 124 wait timed out.\n";
+
+__attribute__((format(printf, 1, 2)))
+static void
+warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lmtasks: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Says what is wrong and returns the exit code it deserves. */
+__attribute__((format(printf, 2, 3)))
+static int
+fail_with(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lmtasks: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+/* Maps a library result to an exit status, with a message that names the store. */
+static int
+store_failure(int rc, const char *doing)
+{
+	switch (rc) {
+	case LMT_ENOSTORE:
+		return fail_with(EXIT_STORE, "no lmtasks store at %s: create one with "
+		    "`lmtasks --db %s init`, or point --db or LMTASKS_DB at an existing one",
+		    db_path, db_path);
+	case LMT_ESCHEMA:
+		return fail_with(EXIT_STORE, "the store at %s was written by a newer lmtasks; "
+		    "upgrade lmtasks to use it", db_path);
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return fail_with(EXIT_STORE, "%s %s: %s (readers and writers need write access to "
+		    "%s/lock.mdb; writers to data.mdb too)", doing, db_path, lmt_strerror(rc), db_path);
+	case ENOSPC:
+		return fail_with(EXIT_STORE, "%s %s: the disk is full; nothing was written. Free "
+		    "space and run the command again", doing, db_path);
+	default:
+		return fail_with(EXIT_STORE, "%s %s: %s", doing, db_path, lmt_strerror(rc));
+	}
+}
+
+static int
+open_store(unsigned flags, store **s)
+{
+	int rc = store_open(db_path, flags, 0, s);
+
+	return rc ? store_failure(rc, "cannot open the store at") : 0;
+}
+
+/* Prints pb and a newline to stdout. */
+static int
+emit(struct printbuf *pb)
+{
+	if (fwrite(pb->buf, 1, (size_t)pb->bpos, stdout) != (size_t)pb->bpos ||
+	    fputc('\n', stdout) == EOF)
+		return fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));
+	return EXIT_DONE;
+}
+
+static int
+parse_uid(const char *s, uint64_t *uid)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9' || strlen(s) > 20)
+		return fail_with(EXIT_USAGE, "`%s` is not a task uid: it should be a whole number "
+		    "like 42", s);
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno == ERANGE || v == TASK_NO_UID)
+		return fail_with(EXIT_USAGE, "`%s` is not a task uid: it should be a whole number "
+		    "like 42", s);
+	*uid = v;
+	return 0;
+}
+
+/* Parses a number of seconds (fractions allowed) into microseconds. */
+static int
+parse_seconds(const char *opt, const char *s, int64_t *us)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end || errno || !(v >= 0) || v > 1e9)
+		return fail_with(EXIT_USAGE, "%s `%s` is not a number of seconds (like 30 or 0.5)",
+		    opt, s);
+	*us = (int64_t)(v * 1e6);
+	return 0;
+}
+
+static int
+check_index(const char *s)
+{
+	if (!task_index_uid_valid(s, strlen(s)))
+		return fail_with(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to 400 characters "
+		    "among A-Z a-z 0-9 - and _", s);
+	return 0;
+}
+
+static int
+check_type(const char *s)
+{
+	if (!task_type_valid(s, strlen(s)))
+		return fail_with(EXIT_USAGE, "`%s` is not a valid task type: use a camelCase word "
+		    "of up to 64 letters and digits, like documentAddition", s);
+	return 0;
+}
+
+/* Reads all of a stream into a NUL-terminated malloc'd buffer. */
+static int
+slurp(FILE *f, char **out, size_t *outlen)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap), *nbuf;
+
+	if (buf == NULL)
+		return ENOMEM;
+	for (;;) {
+		if (cap - len < 2) {
+			if ((nbuf = realloc(buf, cap * 2)) == NULL) {
+				free(buf);
+				return ENOMEM;
+			}
+			buf = nbuf;
+			cap *= 2;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+		free(buf);
+		return e;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Reads the whole input named by arg: "-" for stdin, else a file path. */
+static int
+read_input(const char *arg, char **text, size_t *len)
+{
+	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg, "rb");
+	int rc;
+
+	if (f == NULL)
+		return fail_with(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
+	rc = slurp(f, text, len);
+	if (f != stdin)
+		fclose(f);
+	if (rc)
+		return fail_with(EXIT_USAGE, "cannot read %s: %s", arg, strerror(rc));
+	return 0;
+}
+
+/* --details JSON | @FILE | - : returns the normalised object text. */
+static int
+details_arg(const char *arg, char **out, size_t *outlen)
+{
+	char *text = NULL;
+	size_t len;
+	const char *why;
+	int rc;
+
+	if (strcmp(arg, "-") == 0 || arg[0] == '@') {
+		if ((rc = read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len)) != 0)
+			return rc;
+	}
+	rc = details_normalize(text ? text : arg, text ? len : strlen(arg), out, outlen, &why);
+	free(text);
+	if (rc == LMT_EINVAL)
+		return fail_with(EXIT_USAGE, "--details must be a JSON object, like "
+		    "'{\"receivedDocuments\":10}': %s", why);
+	if (rc)
+		return fail_with(EXIT_STORE, "--details: %s", lmt_strerror(rc));
+	return 0;
+}
+
+/* getopt_long over a command's arguments; -h/--help prints the command's usage. */
+static int
+help_requested(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+print_command_help(const char *cmd)
+{
+	/* Each command's line in the main usage is its help. */
+	const char *p = strstr(usage_text, "Commands:\n");
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "\n  %s", cmd);
+	printf("usage: lmtasks [--db PATH] %s\n\n", cmd);
+	for (p = strstr(p, needle); p; p = strstr(p + 1, needle)) {
+		const char *end = p + 1;
+		/* The entry runs until the next line that starts a command. */
+		while ((end = strchr(end, '\n')) && strncmp(end + 1, "    ", 4) == 0)
+			end++;
+		fwrite(p + 1, 1, (size_t)((end ? end : p + strlen(p)) - p), stdout);
+	}
+	printf("\nSee `lmtasks --help` for the store, the exit status and the other commands.\n");
+	return EXIT_DONE;
+}
+
+static int
+bad_usage(const char *cmd, const char *what)
+{
+	return fail_with(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
+}
+
+/* Runs getopt_long over argv, options anywhere among the arguments; returns the option,
+ * -1 at the end, or '?' (already reported). */
+static int
+next_opt(int argc, char **argv, const struct option *opts)
+{
+	return getopt_long(argc, argv, "", opts, NULL);
+}
+
+/* ---- init ---- */
+
+static int
+cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = { { "mode", required_argument, NULL, 'm' }, { 0 } };
+	unsigned mode = 0644;
+	store *s;
+	int c, rc;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c == 'm') {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+			if (*optarg == '\0' || *end || m > 0777 || !(m & 0600))
+				return bad_usage("init", "--mode wants an octal file mode such as 0640 "
+				    "that lets the owner read and write");
+			mode = (unsigned)m;
+		} else {
+			return bad_usage("init", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("init", "it takes no arguments");
+	if ((rc = store_open(db_path, STORE_CREATE, mode, &s)) != 0)
+		return store_failure(rc, "cannot create the store at");
+	store_close(s);
+	fprintf(stderr, "lmtasks: store ready at %s\n", db_path);
+	return EXIT_DONE;
+}
+
+/* ---- enqueue ---- */
+
+struct add_ctx {
+	struct task *tasks;
+	size_t n;
+	int64_t now;
+};
+
+static int
+add_all(store *s, MDB_txn *txn, void *ctx)
+{
+	struct add_ctx *a = ctx;
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++) {
+		a->tasks[i].enqueued_at = a->now;
+		if ((rc = store_add(s, txn, &a->tasks[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+task_new(struct task *t, const char *index, size_t ilen, const char *type, size_t tlen,
+    const char *details, size_t dlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->status = TASK_ENQUEUED;
+	t->canceled_by = TASK_NO_UID;
+	t->index_uid.ptr = index;
+	t->index_uid.len = ilen;
+	t->type.ptr = type;
+	t->type.len = tlen;
+	t->details.ptr = details;
+	t->details.len = dlen;
+}
+
+/* A growing arena for batch strings: one allocation per 1 MiB, not per line. */
+struct arena {
+	struct chunk {
+		struct chunk *next;
+		size_t used, cap;
+		char data[];
+	} *head;
+};
+
+static char *
+arena_copy(struct arena *a, const char *s, size_t len)
+{
+	if (a->head == NULL || a->head->cap - a->head->used < len) {
+		size_t cap = len > (1u << 20) ? len : (1u << 20);
+		struct chunk *c = malloc(sizeof(*c) + cap);
+		if (c == NULL)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+	}
+	char *p = a->head->data + a->head->used;
+	memcpy(p, s, len);
+	a->head->used += len;
+	return p;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct chunk *next = a->head->next;
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* Parses one NDJSON line into t (strings copied into the arena); 0 or a message in why. */
+static int
+batch_line(json_tokener *tok, const char *line, size_t len, struct arena *ar, struct task *t,
+    char *why, size_t whylen)
+{
+	json_object *obj, *idx = NULL, *type = NULL, *det = NULL;
+	const char *err, *ds = "{}";
+	size_t dl = 2;
+	int rc = LMT_EINVAL;
+
+	if (details_parse(tok, line, len, &obj, &err) != 0) {
+		snprintf(why, whylen, "not valid JSON: %s", err);
+		return LMT_EINVAL;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		snprintf(why, whylen, "not a JSON object");
+		goto out;
+	}
+	json_object_object_foreach(obj, key, val) {
+		if (strcmp(key, "indexUid") == 0)
+			idx = val;
+		else if (strcmp(key, "type") == 0)
+			type = val;
+		else if (strcmp(key, "details") == 0)
+			det = val;
+		else {
+			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details)", key);
+			goto out;
+		}
+	}
+	if (!json_object_is_type(idx, json_type_string) ||
+	    !task_index_uid_valid(json_object_get_string(idx), (size_t)json_object_get_string_len(idx))) {
+		snprintf(why, whylen, "indexUid must be a string of 1 to 400 characters among "
+		    "A-Z a-z 0-9 - and _");
+		goto out;
+	}
+	if (!json_object_is_type(type, json_type_string) ||
+	    !task_type_valid(json_object_get_string(type), (size_t)json_object_get_string_len(type))) {
+		snprintf(why, whylen, "type must be a camelCase word of up to 64 letters and digits");
+		goto out;
+	}
+	if (det && !json_object_is_type(det, json_type_null)) {
+		if (!json_object_is_type(det, json_type_object)) {
+			snprintf(why, whylen, "details must be a JSON object");
+			goto out;
+		}
+		ds = details_compact(det, &dl);
+	}
+	size_t il = (size_t)json_object_get_string_len(idx), tl = (size_t)json_object_get_string_len(type);
+	char *ip = arena_copy(ar, json_object_get_string(idx), il);
+	char *tp = arena_copy(ar, json_object_get_string(type), tl);
+	char *dp = arena_copy(ar, ds, dl);
+	if (!ip || !tp || !dp) {
+		snprintf(why, whylen, "out of memory");
+		rc = ENOMEM;
+		goto out;
+	}
+	task_new(t, ip, il, tp, tl, dp, dl);
+	rc = 0;
+out:
+	json_object_put(obj);
+	return rc;
+}
+
+static int
+print_batch(const struct add_ctx *a)
+{
+	if (a->n == 0)
+		printf("{\"enqueued\":0,\"firstUid\":null,\"lastUid\":null}\n");
+	else
+		printf("{\"enqueued\":%zu,\"firstUid\":%" PRIu64 ",\"lastUid\":%" PRIu64 "}\n", a->n,
+		    a->tasks[0].uid, a->tasks[a->n - 1].uid);
+	return EXIT_DONE;
+}
+
+static int
+enqueue_batch(const char *input)
+{
+	struct add_ctx a = { NULL, 0, 0 };
+	struct arena ar = { NULL };
+	json_tokener *tok = NULL;
+	char *text = NULL, why[256];
+	size_t len, cap = 0, lineno = 0;
+	store *s = NULL;
+	int rc, ret;
+
+	if ((ret = read_input(input, &text, &len)) != 0)
+		return ret;
+	if ((tok = json_tokener_new()) == NULL) {
+		ret = fail_with(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	for (char *p = text, *end = text + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = (size_t)((nl ? nl : end) - p);
+		const char *q = p;
+		lineno++;
+		while (q < p + ll && strchr(" \t\r", *q))
+			q++;
+		if (q < p + ll) {
+			if (a.n == cap) {
+				size_t ncap = cap ? cap * 2 : 1024;
+				struct task *nt = realloc(a.tasks, ncap * sizeof(*nt));
+				if (nt == NULL) {
+					ret = fail_with(EXIT_STORE, "out of memory at line %zu", lineno);
+					goto out;
+				}
+				a.tasks = nt;
+				cap = ncap;
+			}
+			if ((rc = batch_line(tok, p, ll, &ar, &a.tasks[a.n], why, sizeof(why))) != 0) {
+				ret = fail_with(rc == ENOMEM ? EXIT_STORE : EXIT_USAGE,
+				    "line %zu: %s; nothing was enqueued", lineno, why);
+				goto out;
+			}
+			a.n++;
+		}
+		p += ll + 1;
+	}
+	free(text);
+	text = NULL;
+	if ((ret = open_store(0, &s)) != 0)
+		goto out;
+	a.now = timefmt_now();
+	if ((rc = store_write(s, add_all, &a)) != 0) {
+		ret = store_failure(rc, "nothing was enqueued; writing");
+		goto out;
+	}
+	ret = print_batch(&a);
+out:
+	store_close(s);
+	json_tokener_free(tok);
+	arena_free(&ar);
+	free(a.tasks);
+	free(text);
+	return ret;
+}
+
+static int
+cmd_enqueue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "details", required_argument, NULL, 'd' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ 0 }
+	};
+	const char *details = NULL;
+	int batch = 0, c, rc, ret;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c == 'd')
+			details = optarg;
+		else if (c == 'b')
+			batch = 1;
+		else
+			return bad_usage("enqueue", "unknown option");
+	}
+	if (batch) {
+		if (details || argc - optind > 1)
+			return bad_usage("enqueue", "--batch takes one FILE (or - for standard input) "
+			    "and no --details");
+		return enqueue_batch(optind < argc ? argv[optind] : "-");
+	}
+	if (argc - optind != 2)
+		return bad_usage("enqueue", "it wants INDEX and TYPE");
+	const char *index = argv[optind], *type = argv[optind + 1];
+	if ((ret = check_index(index)) || (ret = check_type(type)))
+		return ret;
+
+	char *dtext = NULL;
+	size_t dlen = 2;
+	if (details && (ret = details_arg(details, &dtext, &dlen)) != 0)
+		return ret;
+	struct task t;
+	task_new(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
+	struct add_ctx a = { &t, 1, timefmt_now() };
+	store *s;
+	if ((ret = open_store(0, &s)) != 0)
+		goto out;
+	if ((rc = store_write(s, add_all, &a)) != 0) {
+		ret = store_failure(rc, "nothing was enqueued; writing");
+	} else {
+		struct printbuf *pb = printbuf_new();
+		ret = pb && render_task_summary(pb, &t) == 0 ? emit(pb) : fail_with(EXIT_STORE, "out of memory");
+		printbuf_free(pb);
+	}
+	store_close(s);
+out:
+	free(dtext);
+	return ret;
+}
+
+/* ---- transitions: start, claim, succeed, fail ---- */
+
+struct change {
+	uint64_t uid;
+	enum task_status to;
+	const char *details;		/* succeed: to merge */
+	size_t details_len;
+	const char *code, *message;	/* fail */
+	enum task_error_type etype;
+	struct task_str claim_index, claim_type;
+	int claim;
+	/* results */
+	enum task_status was;
+	char *rendered;
+	size_t rendered_len;
+	const char *why;
+};
+
+/* Keeps the rendered task: the transaction's pages go away with the commit. */
+static int
+keep_render(struct change *ch, const struct task *t)
+{
+	struct printbuf *pb = printbuf_new();
+	int rc = pb ? render_task(pb, t) : ENOMEM;
+
+	if (rc == 0) {
+		free(ch->rendered);
+		ch->rendered = strndup(pb->buf, (size_t)pb->bpos);
+		ch->rendered_len = (size_t)pb->bpos;
+		rc = ch->rendered ? 0 : ENOMEM;
+	}
+	printbuf_free(pb);
+	return rc;
+}
+
+static int
+apply_change(store *s, MDB_txn *txn, void *ctx)
+{
+	struct change *ch = ctx;
+	struct task old, next;
+	char *merged = NULL;
+	int64_t now = timefmt_now();
+	int rc;
+
+	if (ch->claim) {
+		rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &ch->uid);
+		if (rc)
+			return rc;
+	}
+	if ((rc = store_get(s, txn, ch->uid, &old)) != 0)
+		return rc;
+	ch->was = old.status;
+	if (!task_transition_allowed(old.status, ch->to))
+		return LMT_ETRANSITION;
+	next = old;
+	next.status = ch->to;
+	switch (ch->to) {
+	case TASK_PROCESSING:
+		next.started_at = now;
+		break;
+	case TASK_SUCCEEDED:
+		next.finished_at = now;
+		if (ch->details) {
+			size_t len;
+			if ((rc = details_merge(old.details.ptr, old.details.len, ch->details,
+			    ch->details_len, &merged, &len, &ch->why)) != 0)
+				return rc == LMT_EINVAL ? LMT_ECORRUPT : rc;
+			next.details.ptr = merged;
+			next.details.len = len;
+		}
+		break;
+	case TASK_FAILED:
+		next.finished_at = now;
+		next.error_code.ptr = ch->code;
+		next.error_code.len = strlen(ch->code);
+		next.error_message.ptr = ch->message;
+		next.error_message.len = strlen(ch->message);
+		next.error_type = ch->etype;
+		break;
+	default:
+		return LMT_EINVAL;
+	}
+	if ((rc = store_replace(s, txn, &old, &next)) == 0)
+		rc = keep_render(ch, &next);
+	free(merged);
+	return rc;
+}
+
+static int
+refused(const struct change *ch)
+{
+	static const char *const verbs[TASK_NSTATUS] = {
+		[TASK_PROCESSING] = "started", [TASK_SUCCEEDED] = "succeeded",
+		[TASK_FAILED] = "failed", [TASK_CANCELED] = "canceled",
+	};
+	const char *hint = ch->was == TASK_ENQUEUED ? "; start or claim it first" :
+	    task_status_terminal(ch->was) ? "; a finished task is final" : "";
+
+	return fail_with(EXIT_REFUSED, "task %" PRIu64 " is %s, so it cannot be %s%s; nothing "
+	    "was changed", ch->uid, task_status_name(ch->was), verbs[ch->to], hint);
+}
+
+static int
+run_change(store *s, struct change *ch)
+{
+	int rc = store_write(s, apply_change, ch);
+
+	if (rc == MDB_NOTFOUND)
+		return ch->claim ? EXIT_NOTFOUND
+		    : fail_with(EXIT_NOTFOUND, "task %" PRIu64 " not found", ch->uid);
+	if (rc == LMT_ETRANSITION)
+		return refused(ch);
+	if (rc == LMT_ECORRUPT)
+		return fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; "
+		    "run `lmtasks check`; nothing was changed", ch->uid);
+	if (rc)
+		return store_failure(rc, "nothing was changed; writing");
+	if (fwrite(ch->rendered, 1, ch->rendered_len, stdout) != ch->rendered_len ||
+	    fputc('\n', stdout) == EOF)
+		return fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));
+	return EXIT_DONE;
+}
+
+static int
+change_one(struct change *ch)
+{
+	store *s;
+	int ret;
+
+	if ((ret = open_store(0, &s)) != 0)
+		return ret;
+	ret = run_change(s, ch);
+	store_close(s);
+	free(ch->rendered);
+	return ret;
+}
+
+static int
+cmd_start(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	struct change ch = { .to = TASK_PROCESSING };
+	int ret;
+
+	if (next_opt(argc, argv, opts) != -1)
+		return bad_usage("start", "unknown option");
+	if (argc - optind != 1)
+		return bad_usage("start", "it wants one UID");
+	if ((ret = parse_uid(argv[optind], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+/* Watches the store's data file so that waiting costs nothing between commits. */
+static int
+watch_open(void)
+{
+	char path[PATH_MAX];
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/data.mdb", db_path);
+	if (inotify_add_watch(fd, path, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sleeps until the store changes or us pass; a lost event costs at most 250 ms. */
+static void
+watch_wait(int fd, int64_t us)
+{
+	int ms = (int)(us / 1000) + 1;
+	char buf[4096];
+
+	if (fd < 0) {
+		poll(NULL, 0, ms < 50 ? ms : 50);
+		return;
+	}
+	struct pollfd p = { fd, POLLIN, 0 };
+	if (poll(&p, 1, ms < 250 ? ms : 250) > 0) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	}
+}
+
+static int
+cmd_claim(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "index", required_argument, NULL, 'i' },
+		{ "type", required_argument, NULL, 't' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ 0 }
+	};
+	struct change ch = { .to = TASK_PROCESSING, .claim = 1 };
+	int64_t wait = 0;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		switch (c) {
+		case 'i':
+			if ((ret = check_index(optarg)) != 0)
+				return ret;
+			ch.claim_index = (struct task_str){ optarg, strlen(optarg) };
+			break;
+		case 't':
+			if ((ret = check_type(optarg)) != 0)
+				return ret;
+			ch.claim_type = (struct task_str){ optarg, strlen(optarg) };
+			break;
+		case 'w':
+			if ((ret = parse_seconds("--wait", optarg, &wait)) != 0)
+				return ret;
+			break;
+		default:
+			return bad_usage("claim", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("claim", "it takes no arguments, only --index, --type and --wait");
+
+	store *s;
+	if ((ret = open_store(0, &s)) != 0)
+		return ret;
+	int fd = wait > 0 ? watch_open() : -1;
+	int64_t deadline = timefmt_now() + wait;
+	for (;;) {
+		ret = run_change(s, &ch);
+		int64_t left = deadline - timefmt_now();
+		/* A task claimed by another worker between find and commit cannot happen:
+		 * the find runs inside the same write transaction. */
+		if (ret != EXIT_NOTFOUND || left <= 0)
+			break;
+		watch_wait(fd, left);
+	}
+	if (ret == EXIT_NOTFOUND)
+		warnx("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
+	if (fd >= 0)
+		close(fd);
+	store_close(s);
+	free(ch.rendered);
+	return ret;
+}
+
+static int
+cmd_succeed(int argc, char **argv)
+{
+	static const struct option opts[] = { { "details", required_argument, NULL, 'd' }, { 0 } };
+	struct change ch = { .to = TASK_SUCCEEDED };
+	char *details = NULL;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c != 'd')
+			return bad_usage("succeed", "unknown option");
+		free(details);
+		details = NULL;
+		if ((ret = details_arg(optarg, &details, &ch.details_len)) != 0)
+			return ret;
+	}
+	ch.details = details;
+	if (argc - optind != 1)
+		ret = bad_usage("succeed", "it wants one UID");
+	else if ((ret = parse_uid(argv[optind], &ch.uid)) == 0)
+		ret = change_one(&ch);
+	free(details);
+	return ret;
+}
+
+static int
+cmd_fail(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "code", required_argument, NULL, 'c' },
+		{ "message", required_argument, NULL, 'm' },
+		{ "type", required_argument, NULL, 't' },
+		{ 0 }
+	};
+	struct change ch = { .to = TASK_FAILED, .etype = TASK_ERR_INTERNAL };
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		switch (c) {
+		case 'c':
+			ch.code = optarg;
+			break;
+		case 'm':
+			ch.message = optarg;
+			break;
+		case 't':
+			if (task_error_type_parse(optarg, &ch.etype) != 0)
+				return bad_usage("fail", "--type is one of invalid_request, internal, auth");
+			break;
+		default:
+			return bad_usage("fail", "unknown option");
+		}
+	}
+	if (argc - optind != 1 || !ch.code || !ch.message)
+		return bad_usage("fail", "it wants UID, --code CODE and --message TEXT");
+	if (!task_error_code_valid(ch.code, strlen(ch.code)))
+		return bad_usage("fail", "--code is 1 to 255 characters among a-z 0-9 and _, "
+		    "like index_creation_failed");
+	if (strlen(ch.message) > TASK_MESSAGE_MAX || !task_utf8_valid(ch.message, strlen(ch.message)))
+		return bad_usage("fail", "--message must be UTF-8 text of at most 64 KiB");
+	if ((ret = parse_uid(argv[optind], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+/* ---- cancel ---- */
+
+struct cancel_ctx {
+	uint64_t *uids;
+	size_t n;
+	uint64_t missing;	/* first unknown uid */
+	size_t canceled;
+	char *filter;
+	char *rendered;
+	size_t rendered_len;
+};
+
+static int
+apply_cancel(store *s, MDB_txn *txn, void *ctx)
+{
+	struct cancel_ctx *cc = ctx;
+	struct task t, old, next, cancel;
+	int64_t now = timefmt_now();
+	uint64_t cancel_uid;
+	int rc;
+
+	cc->canceled = 0;
+	for (size_t i = 0; i < cc->n; i++) {
+		if ((rc = store_get(s, txn, cc->uids[i], &t)) == MDB_NOTFOUND) {
+			cc->missing = cc->uids[i];
+			return rc;
+		}
+		if (rc)
+			return rc;
+		if (!task_status_terminal(t.status))
+			cc->canceled++;
+	}
+	if (cc->canceled == 0)
+		return LMT_ETRANSITION;
+
+	if ((rc = store_next_uid(s, txn, &cancel_uid)) != 0)
+		return rc;
+	for (size_t i = 0; i < cc->n; i++) {
+		if ((rc = store_get(s, txn, cc->uids[i], &old)) != 0)
+			return rc;
+		if (task_status_terminal(old.status))
+			continue;
+		next = old;
+		next.status = TASK_CANCELED;
+		next.canceled_by = cancel_uid;
+		if (next.started_at == 0)
+			next.started_at = now;
+		next.finished_at = now;
+		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+			return rc;
+	}
+
+	char details[512 + 24 * 2];
+	int dl = snprintf(details, sizeof(details),
+	    "{\"matchedTasks\":%zu,\"canceledTasks\":%zu,\"originalFilter\":", cc->n, cc->canceled);
+	struct printbuf *pb = printbuf_new();
+	if (pb == NULL)
+		return ENOMEM;
+	printbuf_memappend(pb, details, dl);
+	render_string(pb, cc->filter, strlen(cc->filter));
+	printbuf_memappend(pb, "}", 1);
+	task_new(&cancel, NULL, 0, "taskCancelation", 15, pb->buf, (size_t)pb->bpos);
+	cancel.status = TASK_SUCCEEDED;
+	cancel.enqueued_at = cancel.started_at = cancel.finished_at = now;
+	rc = store_add(s, txn, &cancel);
+	if (rc == 0 && cancel.uid != cancel_uid)
+		rc = LMT_ECORRUPT;
+	if (rc == 0) {
+		/* cancel's details live in pb: render into a second buffer. */
+		struct printbuf *out = printbuf_new();
+		rc = out ? render_task(out, &cancel) : ENOMEM;
+		if (rc == 0) {
+			free(cc->rendered);
+			cc->rendered_len = (size_t)out->bpos;
+			cc->rendered = strndup(out->buf, cc->rendered_len);
+			rc = cc->rendered ? 0 : ENOMEM;
+		}
+		printbuf_free(out);
+	}
+	printbuf_free(pb);
+	return rc;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	struct cancel_ctx cc = { 0 };
+	size_t flen = 8;
+	store *s;
+	int rc, ret = EXIT_DONE;
+
+	if (next_opt(argc, argv, opts) != -1)
+		return bad_usage("cancel", "unknown option");
+	if (optind == argc)
+		return bad_usage("cancel", "it wants one UID or more");
+	cc.n = (size_t)(argc - optind);
+	if (cc.n > 10000)
+		return bad_usage("cancel", "at most 10000 uids at once");
+	if ((cc.uids = calloc(cc.n, sizeof(*cc.uids))) == NULL)
+		return fail_with(EXIT_STORE, "out of memory");
+	for (size_t i = 0; i < cc.n; i++) {
+		if ((ret = parse_uid(argv[optind + (int)i], &cc.uids[i])) != 0)
+			goto out;
+		flen += 21;
+	}
+	if ((cc.filter = malloc(flen)) == NULL) {
+		ret = fail_with(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	size_t fl = (size_t)sprintf(cc.filter, "?uids=");
+	for (size_t i = 0; i < cc.n; i++)
+		fl += (size_t)sprintf(cc.filter + fl, "%s%" PRIu64, i ? "," : "", cc.uids[i]);
+	if ((ret = open_store(0, &s)) != 0)
+		goto out;
+	rc = store_write(s, apply_cancel, &cc);
+	store_close(s);
+	if (rc == MDB_NOTFOUND)
+		ret = fail_with(EXIT_NOTFOUND, "task %" PRIu64 " not found; nothing was canceled",
+		    cc.missing);
+	else if (rc == LMT_ETRANSITION)
+		ret = fail_with(EXIT_REFUSED, "%s already finished; only enqueued or processing "
+		    "tasks can be canceled; nothing was changed",
+		    cc.n == 1 ? "the task has" : "every task given has");
+	else if (rc)
+		ret = store_failure(rc, "nothing was canceled; writing");
+	else {
+		if (cc.canceled < cc.n)
+			warnx("%zu of %zu tasks had already finished and were left as they are",
+			    cc.n - cc.canceled, cc.n);
+		if (fwrite(cc.rendered, 1, cc.rendered_len, stdout) != cc.rendered_len ||
+		    fputc('\n', stdout) == EOF)
+			ret = fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));
+	}
+out:
+	free(cc.uids);
+	free(cc.filter);
+	free(cc.rendered);
+	return ret;
+}
+
+/* ---- readers: get, list, wait, stats, check ---- */
+
+/* Renders task uid into pb; returns an exit status, with the message for a failure. */
+static int
+render_uid(store *s, MDB_txn *txn, uint64_t uid, struct printbuf *pb, int *terminal)
+{
+	struct task t;
+	int rc = store_get(s, txn, uid, &t);
+
+	if (rc == MDB_NOTFOUND)
+		return fail_with(EXIT_NOTFOUND, "task %" PRIu64 " not found", uid);
+	if (rc == LMT_ECORRUPT)
+		return fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
+		    "cannot be shown; run `lmtasks check`", uid);
+	if (rc)
+		return store_failure(rc, "reading");
+	if (terminal)
+		*terminal = task_status_terminal(t.status);
+	printbuf_reset(pb);
+	if (render_task(pb, &t) != 0)
+		return fail_with(EXIT_STORE, "out of memory");
+	return EXIT_DONE;
+}
+
+static int
+cmd_get(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	struct printbuf *pb;
+	MDB_txn *txn;
+	uint64_t uid;
+	store *s;
+	int rc, ret;
+
+	if (next_opt(argc, argv, opts) != -1)
+		return bad_usage("get", "unknown option");
+	if (argc - optind != 1)
+		return bad_usage("get", "it wants one UID");
+	if ((ret = parse_uid(argv[optind], &uid)) != 0)
+		return ret;
+	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+		return ret;
+	if ((pb = printbuf_new()) == NULL) {
+		store_close(s);
+		return fail_with(EXIT_STORE, "out of memory");
+	}
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
+		ret = store_failure(rc, "reading");
+	} else {
+		ret = render_uid(s, txn, uid, pb, NULL);
+		mdb_txn_abort(txn);
+		if (ret == EXIT_DONE)
+			ret = emit(pb);
+	}
+	printbuf_free(pb);
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "limit", required_argument, NULL, 'l' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "reverse", optional_argument, NULL, 'r' },
+		{ 0 }
+	};
+	struct query q;
+	struct printbuf *pb = NULL;
+	store_iter *it = NULL;
+	MDB_txn *txn = NULL;
+	store *s;
+	uint64_t bad = 0, v;
+	int c, rc, ret;
+
+	query_init(&q);
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		switch (c) {
+		case 'l':
+			if (parse_uid(optarg, &v) != 0 || v > QUERY_LIMIT_MAX)
+				return bad_usage("list", "--limit is a whole number from 0 to 1000");
+			q.limit = (unsigned)v;
+			break;
+		case 'f':
+			if ((ret = parse_uid(optarg, &q.from)) != 0)
+				return ret;
+			break;
+		case 'r':
+			if (optarg == NULL || strcmp(optarg, "true") == 0)
+				q.reverse = 1;
+			else if (strcmp(optarg, "false") == 0)
+				q.reverse = 0;
+			else
+				return bad_usage("list", "--reverse is true or false");
+			break;
+		default:
+			return bad_usage("list", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("list", "it takes no arguments");
+	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+		return ret;
+	if ((pb = printbuf_new()) == NULL) {
+		ret = fail_with(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0 ||
+	    (rc = store_iter_open(s, txn, &it)) != 0) {
+		ret = store_failure(rc, "reading");
+		goto out;
+	}
+	rc = query_run(s, txn, it, &q, pb, &bad);
+	if (rc == LMT_ECORRUPT)
+		ret = fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
+		    "cannot be listed; run `lmtasks check`", bad);
+	else if (rc)
+		ret = store_failure(rc, "reading");
+	else
+		ret = emit(pb);
+out:
+	store_iter_close(it);
+	if (txn)
+		mdb_txn_abort(txn);
+	printbuf_free(pb);
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_wait(int argc, char **argv)
+{
+	static const struct option opts[] = { { "timeout", required_argument, NULL, 't' }, { 0 } };
+	int64_t timeout = -1;
+	struct printbuf *pb;
+	uint64_t uid;
+	store *s;
+	int c, ret, terminal = 0;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c != 't')
+			return bad_usage("wait", "unknown option");
+		if ((ret = parse_seconds("--timeout", optarg, &timeout)) != 0)
+			return ret;
+	}
+	if (argc - optind != 1)
+		return bad_usage("wait", "it wants one UID");
+	if ((ret = parse_uid(argv[optind], &uid)) != 0)
+		return ret;
+	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+		return ret;
+	if ((pb = printbuf_new()) == NULL) {
+		store_close(s);
+		return fail_with(EXIT_STORE, "out of memory");
+	}
+	int fd = watch_open();
+	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;
+	for (;;) {
+		MDB_txn *txn;
+		int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+		if (rc) {
+			ret = store_failure(rc, "reading");
+			break;
+		}
+		ret = render_uid(s, txn, uid, pb, &terminal);
+		mdb_txn_abort(txn);
+		if (ret != EXIT_DONE || terminal)
+			break;
+		int64_t left = deadline - timefmt_now();
+		if (left <= 0) {
+			ret = fail_with(EXIT_TIMEOUT, "task %" PRIu64 " is not finished yet; the wait "
+			    "timed out", uid);
+			break;
+		}
+		watch_wait(fd, left);
+	}
+	if (ret == EXIT_DONE)
+		ret = emit(pb);
+	if (fd >= 0)
+		close(fd);
+	printbuf_free(pb);
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	struct store_stats st;
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (next_opt(argc, argv, opts) != -1 || optind != argc)
+		return bad_usage("stats", "it takes no arguments");
+	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+		return ret;
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+		rc = store_stats(s, txn, &st);
+		mdb_txn_abort(txn);
+	}
+	store_close(s);
+	if (rc)
+		return store_failure(rc, "reading");
+	printf("{\"tasks\":%" PRIu64 ",\"nextUid\":%" PRIu64 ",\"statuses\":{", st.tasks, st.next_uid);
+	for (int i = 0; i < TASK_NSTATUS; i++)
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", task_status_name((enum task_status)i),
+		    st.by_status[i]);
+	printf("},\"indexes\":%" PRIu64 ",\"pageSize\":%u,\"usedBytes\":%" PRIu64
+	    ",\"mapSize\":%" PRIu64 "}\n", st.indexes, st.page_size, st.used_bytes, st.map_size);
+	return EXIT_DONE;
+}
+
+static void
+print_problem(void *ctx, const char *line)
+{
+	(void)ctx;
+	warnx("check: %s", line);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	uint64_t checked = 0, problems = 0;
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (next_opt(argc, argv, opts) != -1 || optind != argc)
+		return bad_usage("check", "it takes no arguments");
+	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+		return ret;
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+		rc = store_check(s, txn, print_problem, NULL, &checked, &problems);
+		mdb_txn_abort(txn);
+	}
+	store_close(s);
+	if (rc)
+		return store_failure(rc, "checking");
+	printf("{\"ok\":%s,\"tasks\":%" PRIu64 ",\"problems\":%" PRIu64 "}\n",
+	    problems ? "false" : "true", checked, problems);
+	if (problems)
+		return fail_with(EXIT_STORE, "check found %" PRIu64 " problem%s in %s", problems,
+		    problems == 1 ? "" : "s", db_path);
+	return EXIT_DONE;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "init", cmd_init },
+	{ "enqueue", cmd_enqueue },
+	{ "start", cmd_start },
+	{ "claim", cmd_claim },
+	{ "succeed", cmd_succeed },
+	{ "fail", cmd_fail },
+	{ "cancel", cmd_cancel },
+	{ "get", cmd_get },
+	{ "list", cmd_list },
+	{ "wait", cmd_wait },
+	{ "stats", cmd_stats },
+	{ "check", cmd_check },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db_path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_DONE;
+		case 'V':
+			printf("lmtasks %s\n", PACKAGE_VERSION);
+			return EXIT_DONE;
+		default:
+			return fail_with(EXIT_USAGE, "unknown option `%s`; see `lmtasks --help`",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind == argc)
+		return fail_with(EXIT_USAGE, "no command given; see `lmtasks --help`");
+	if (db_path == NULL || *db_path == '\0')
+		db_path = getenv("LMTASKS_DB");
+	if (db_path == NULL || *db_path == '\0')
+		db_path = LMTASKS_DEFAULT_DB;
+
+	const char *name = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(name, commands[i].name) != 0)
+			continue;
+		int sub_argc = argc - optind;
+		char **sub_argv = argv + optind;
+		if (help_requested(sub_argc, sub_argv))
+			return print_command_help(name);
+		if (strcmp(name, "--version") == 0)
+			break;
+		optind = 0;	/* 0, not 1: GNU getopt then starts afresh */
+		opterr = 1;
+		ret = commands[i].run(sub_argc, sub_argv);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));
+		return ret;
+	}
+	return fail_with(EXIT_USAGE, "unknown command `%s`; see `lmtasks --help`", name);
+}

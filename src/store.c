@@ -1,0 +1,617 @@
+/* Opening the store, reads, counts and iteration: everything the read-only responder links. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lmtasks/codec.h"
+#include "lmtasks/error.h"
+#include "store_internal.h"
+
+/* A new store's map: virtual address space only; it doubles when it fills. */
+#define MAP_INITIAL (sizeof(size_t) >= 8 ? ((size_t)1 << 30) : ((size_t)64 << 20))
+
+struct store_iter {
+	store *s;
+	MDB_cursor *cur[4];	/* one per enum store_seq, opened lazily */
+	MDB_txn *txn;
+	MDB_cursor *active;
+	int dup;		/* walking the dups of one key */
+	int descending;
+};
+
+void
+store_key_uid(unsigned char out[8], uint64_t uid)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (unsigned char)uid;
+		uid >>= 8;
+	}
+}
+
+uint64_t
+store_uid_key(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+uint64_t
+store_get_u64le(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+void
+store_put_u64le(void *p, uint64_t v)
+{
+	unsigned char *b = p;
+
+	for (int i = 0; i < 8; i++, v >>= 8)
+		b[i] = (unsigned char)v;
+}
+
+size_t
+store_count_key(unsigned char *out, struct task_str index, enum task_status status,
+    struct task_str type)
+{
+	size_t n = 0;
+
+	if (index.ptr)
+		memcpy(out, index.ptr, index.len), n = index.len;
+	out[n++] = '\0';
+	out[n++] = (unsigned char)status;
+	memcpy(out + n, type.ptr, type.len);
+	return n + type.len;
+}
+
+size_t
+store_queue_key(unsigned char *out, struct task_str index, struct task_str type)
+{
+	size_t n = 0;
+
+	if (index.ptr)
+		memcpy(out, index.ptr, index.len), n = index.len;
+	out[n++] = '\0';
+	memcpy(out + n, type.ptr, type.len);
+	return n + type.len;
+}
+
+static int
+open_dbis(store *s, MDB_txn *txn, unsigned create)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		unsigned flags;
+	} dbs[] = {
+		{ "meta", offsetof(store, meta), 0 },
+		{ "tasks", offsetof(store, tasks), 0 },
+		{ "by_index", offsetof(store, by_index), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "by_status", offsetof(store, by_status), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "by_type", offsetof(store, by_type), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "queue", offsetof(store, queue), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "counts", offsetof(store, counts), 0 },
+		{ "indexes", offsetof(store, indexes), 0 },
+	};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].off);
+		if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, dbi)) != 0)
+			return rc == MDB_NOTFOUND ? LMT_ENOSTORE : rc;
+	}
+	return 0;
+}
+
+/* Creates the databases and the meta entries of a new store, or checks an old one's. */
+static int
+setup(store *s, unsigned create)
+{
+	MDB_txn *txn;
+	MDB_val key = { 6, "schema" }, val;
+	int rc;
+
+	if ((rc = store_txn_begin(s, create ? 0 : MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((rc = open_dbis(s, txn, create)) != 0)
+		goto fail;
+	rc = mdb_get(txn, s->meta, &key, &val);
+	if (rc == MDB_NOTFOUND && create) {
+		unsigned char schema[4] = { STORE_SCHEMA, 0, 0, 0 }, next[8] = { 0 };
+		MDB_val sv = { 4, schema }, nk = { 8, "next_uid" }, nv = { 8, next };
+		if ((rc = mdb_put(txn, s->meta, &key, &sv, 0)) != 0 ||
+		    (rc = mdb_put(txn, s->meta, &nk, &nv, 0)) != 0)
+			goto fail;
+	} else if (rc == MDB_NOTFOUND) {
+		rc = LMT_ENOSTORE;
+		goto fail;
+	} else if (rc != 0) {
+		goto fail;
+	} else if (val.mv_size != 4) {
+		rc = LMT_ENOSTORE;
+		goto fail;
+	} else if (((unsigned char *)val.mv_data)[0] > STORE_SCHEMA) {
+		rc = LMT_ESCHEMA;
+		goto fail;
+	}
+	/* Committing, also a read-only transaction, keeps the database handles open. */
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+store_open(const char *path, unsigned flags, unsigned mode, store **out)
+{
+	char data[PATH_MAX];
+	struct stat st;
+	store *s;
+	int rc, dead;
+
+	if (snprintf(data, sizeof(data), "%s/data.mdb", path) >= (int)sizeof(data))
+		return ENAMETOOLONG;
+	if (flags & STORE_CREATE) {
+		/* Whoever may read the files may also enter the directory. */
+		unsigned m = mode ? mode : 0644;
+		mode_t dir = 0700 | (m & 0060 ? 0050 : 0) | (m & 0006 ? 0005 : 0);
+		if (mkdir(path, dir) != 0 && errno != EEXIST)
+			return errno;
+	} else if (stat(data, &st) != 0) {
+		return errno == ENOENT || errno == ENOTDIR ? LMT_ENOSTORE : errno;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return ENOMEM;
+	s->flags = flags;
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		goto fail_free;
+	mdb_env_set_maxdbs(s->env, 16);
+	mdb_env_set_maxreaders(s->env, 510);
+	if ((flags & STORE_CREATE) && stat(data, &st) != 0) {
+		size_t size = MAP_INITIAL;
+		const char *env = getenv("LMTASKS_MAPSIZE");
+		if (env && *env)
+			size = (size_t)strtoull(env, NULL, 10);
+		mdb_env_set_mapsize(s->env, size);
+	}
+	rc = mdb_env_open(s->env, path, MDB_NOTLS | (flags & STORE_RDONLY ? MDB_RDONLY : 0),
+	    (mdb_mode_t)(mode ? mode : 0644));
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+		rc = LMT_ENOSTORE;
+	if (rc != 0)
+		goto fail_env;
+	mdb_reader_check(s->env, &dead);
+	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
+		goto fail_env;
+	*out = s;
+	return 0;
+fail_env:
+	mdb_env_close(s->env);
+fail_free:
+	free(s);
+	return rc;
+}
+
+void
+store_close(store *s)
+{
+	if (s == NULL)
+		return;
+	mdb_env_close(s->env);
+	free(s);
+}
+
+MDB_env *
+store_env(store *s)
+{
+	return s->env;
+}
+
+int
+store_refresh_map(store *s)
+{
+	return mdb_env_set_mapsize(s->env, 0);
+}
+
+int
+store_txn_begin(store *s, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED) {
+		if ((rc = store_refresh_map(s)) != 0)
+			return rc;
+		rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	}
+	return rc;
+}
+
+int
+store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
+{
+	MDB_txn *txn;
+	int rc;
+
+	for (;;) {
+		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+			return rc;
+		rc = fn(s, txn, ctx);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc != MDB_MAP_FULL)
+			return rc;
+		/* Grow and replay: the aborted transaction left nothing behind. */
+		MDB_envinfo info;
+		mdb_env_info(s->env, &info);
+		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
+			return rc;
+	}
+}
+
+int
+store_get(store *s, MDB_txn *txn, uint64_t uid, struct task *t)
+{
+	unsigned char kb[8];
+	MDB_val key = { 8, kb }, val;
+	int rc;
+
+	store_key_uid(kb, uid);
+	if ((rc = mdb_get(txn, s->tasks, &key, &val)) != 0)
+		return rc;
+	t->uid = uid;
+	return codec_decode(val.mv_data, val.mv_size, t);
+}
+
+int
+store_index_exists(store *s, MDB_txn *txn, struct task_str index)
+{
+	MDB_val key = { index.len, (void *)index.ptr }, val;
+
+	if (index.ptr == NULL || index.len == 0 || index.len > TASK_INDEX_MAX)
+		return MDB_NOTFOUND;
+	return mdb_get(txn, s->indexes, &key, &val);
+}
+
+int
+store_next_uid(store *s, MDB_txn *txn, uint64_t *uid)
+{
+	MDB_val key = { 8, "next_uid" }, val;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, &key, &val)) != 0)
+		return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+	if (val.mv_size != 8)
+		return LMT_ECORRUPT;
+	*uid = store_get_u64le(val.mv_data);
+	return 0;
+}
+
+static MDB_dbi
+seq_dbi(store *s, enum store_seq seq)
+{
+	switch (seq) {
+	case STORE_SEQ_INDEX: return s->by_index;
+	case STORE_SEQ_STATUS: return s->by_status;
+	case STORE_SEQ_TYPE: return s->by_type;
+	default: return s->tasks;
+	}
+}
+
+int
+store_count(store *s, MDB_txn *txn, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k = { keylen, (void *)key }, v;
+	size_t count = 0;
+	int rc;
+
+	if (seq == STORE_SEQ_ALL) {
+		MDB_stat st;
+		if ((rc = mdb_stat(txn, s->tasks, &st)) != 0)
+			return rc;
+		*n = st.ms_entries;
+		return 0;
+	}
+	if (keylen == 0 || keylen > TASK_INDEX_MAX) {
+		*n = 0;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, seq_dbi(s, seq), &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc == 0)
+		rc = mdb_cursor_count(cur, &count);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+	*n = count;
+	return rc;
+}
+
+static int
+str_eq(struct task_str a, const unsigned char *p, size_t len)
+{
+	return a.len == len && (len == 0 || memcmp(a.ptr, p, len) == 0);
+}
+
+int
+store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
+    struct task_str type, uint64_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t total = 0;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
+		return rc;
+	if (index.ptr) {
+		/* The index's keys are contiguous: index \0 ... */
+		unsigned char kb[TASK_INDEX_MAX + 1];
+		memcpy(kb, index.ptr, index.len);
+		kb[index.len] = '\0';
+		k.mv_size = index.len + 1;
+		k.mv_data = kb;
+		op = MDB_SET_RANGE;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
+		op = MDB_NEXT;
+		if (z == NULL || (size_t)(z - p) + 2 > k.mv_size || v.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		if (index.ptr && !str_eq(index, p, (size_t)(z - p)))
+			break;
+		if (status >= 0 && z[1] != status)
+			continue;
+		if (type.ptr && !str_eq(type, z + 2, k.mv_size - (size_t)(z - p) - 2))
+			continue;
+		total += store_get_u64le(v.mv_data);
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return rc;
+	*n = total;
+	return 0;
+}
+
+/* The first dup of one queue key, or MDB_NOTFOUND. */
+static int
+queue_first(MDB_cursor *cur, MDB_val *k, uint64_t *uid)
+{
+	MDB_val v;
+	int rc = mdb_cursor_get(cur, k, &v, MDB_SET);
+
+	if (rc == 0 && v.mv_size != 8)
+		return LMT_ECORRUPT;
+	if (rc == 0)
+		*uid = store_uid_key(v.mv_data);
+	return rc;
+}
+
+int
+store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
+    uint64_t *uid)
+{
+	unsigned char kb[COUNT_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t best = TASK_NO_UID;
+	int rc;
+
+	if (index.ptr && type.ptr) {
+		k.mv_size = store_queue_key(kb, index, type);
+		k.mv_data = kb;
+		if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
+			return rc;
+		rc = queue_first(cur, &k, uid);
+		mdb_cursor_close(cur);
+		return rc;
+	}
+	if (!index.ptr && !type.ptr) {
+		unsigned char st = TASK_ENQUEUED;
+		k.mv_size = 1;
+		k.mv_data = &st;
+		if ((rc = mdb_cursor_open(txn, s->by_status, &cur)) != 0)
+			return rc;
+		rc = queue_first(cur, &k, uid);
+		mdb_cursor_close(cur);
+		return rc;
+	}
+	/* One of the two: the smallest first dup over the matching queue keys. */
+	if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
+		return rc;
+	int op = MDB_FIRST;
+	if (index.ptr) {
+		memcpy(kb, index.ptr, index.len);
+		kb[index.len] = '\0';
+		k.mv_size = index.len + 1;
+		k.mv_data = kb;
+		op = MDB_SET_RANGE;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
+		op = MDB_NEXT_NODUP;
+		if (z == NULL || v.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		if (index.ptr && !str_eq(index, p, (size_t)(z - p)))
+			break;
+		if (type.ptr && !str_eq(type, z + 1, k.mv_size - (size_t)(z - p) - 1))
+			continue;
+		uint64_t u = store_uid_key(v.mv_data);
+		if (u < best)
+			best = u;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return rc;
+	if (best == TASK_NO_UID)
+		return MDB_NOTFOUND;
+	*uid = best;
+	return 0;
+}
+
+int
+store_stats(store *s, MDB_txn *txn, struct store_stats *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = mdb_stat(txn, s->tasks, &ms)) != 0)
+		return rc;
+	st->tasks = ms.ms_entries;
+	st->page_size = ms.ms_psize;
+	if ((rc = mdb_stat(txn, s->indexes, &ms)) != 0)
+		return rc;
+	st->indexes = ms.ms_entries;
+	if ((rc = store_next_uid(s, txn, &st->next_uid)) != 0)
+		return rc;
+	for (int i = 0; i < TASK_NSTATUS; i++) {
+		unsigned char b = (unsigned char)i;
+		if ((rc = store_count(s, txn, STORE_SEQ_STATUS, &b, 1, &st->by_status[i])) != 0)
+			return rc;
+	}
+	mdb_env_info(s->env, &info);
+	st->map_size = info.me_mapsize;
+	st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st->page_size;
+	return 0;
+}
+
+int
+store_iter_open(store *s, MDB_txn *txn, store_iter **out)
+{
+	store_iter *it = calloc(1, sizeof(*it));
+
+	if (it == NULL)
+		return ENOMEM;
+	it->s = s;
+	it->txn = txn;
+	*out = it;
+	return 0;
+}
+
+int
+store_iter_renew(store_iter *it, MDB_txn *txn)
+{
+	it->txn = txn;
+	it->active = NULL;
+	for (int i = 0; i < 4; i++) {
+		int rc;
+		if (it->cur[i] && (rc = mdb_cursor_renew(txn, it->cur[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+store_iter_close(store_iter *it)
+{
+	if (it == NULL)
+		return;
+	for (int i = 0; i < 4; i++) {
+		if (it->cur[i])
+			mdb_cursor_close(it->cur[i]);
+	}
+	free(it);
+}
+
+static int
+uid_of(const MDB_val *v, uint64_t *uid)
+{
+	if (v->mv_size != 8)
+		return LMT_ECORRUPT;
+	*uid = store_uid_key(v->mv_data);
+	return 0;
+}
+
+int
+store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t from, int descending, uint64_t *uid)
+{
+	unsigned char fb[8];
+	MDB_val k, v;
+	int rc;
+
+	if ((unsigned)seq > STORE_SEQ_TYPE)
+		return LMT_EINVAL;
+	if (it->cur[seq] == NULL &&
+	    (rc = mdb_cursor_open(it->txn, seq_dbi(it->s, seq), &it->cur[seq])) != 0)
+		return rc;
+	MDB_cursor *cur = it->active = it->cur[seq];
+	it->dup = seq != STORE_SEQ_ALL;
+	it->descending = descending;
+	store_key_uid(fb, from);
+
+	if (!it->dup) {
+		k.mv_size = 8;
+		k.mv_data = fb;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (descending) {
+			if (rc == MDB_NOTFOUND)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+			else if (rc == 0 && store_uid_key(k.mv_data) != from)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		}
+		return rc ? rc : uid_of(&k, uid);
+	}
+	if (keylen == 0 || keylen > TASK_INDEX_MAX)
+		return MDB_NOTFOUND;
+	k.mv_size = keylen;
+	k.mv_data = (void *)key;
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) != 0)
+		return rc;
+	v.mv_size = 8;
+	v.mv_data = fb;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+	if (descending) {
+		if (rc == MDB_NOTFOUND) {
+			k.mv_size = keylen;
+			k.mv_data = (void *)key;
+			if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) == 0)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
+		} else if (rc == 0 && v.mv_size == 8 && store_uid_key(v.mv_data) != from) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_PREV_DUP);
+		}
+	}
+	return rc ? rc : uid_of(&v, uid);
+}
+
+int
+store_iter_next(store_iter *it, uint64_t *uid)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (it->active == NULL)
+		return MDB_NOTFOUND;
+	if (it->dup) {
+		rc = mdb_cursor_get(it->active, &k, &v, it->descending ? MDB_PREV_DUP : MDB_NEXT_DUP);
+		return rc ? rc : uid_of(&v, uid);
+	}
+	rc = mdb_cursor_get(it->active, &k, &v, it->descending ? MDB_PREV : MDB_NEXT);
+	return rc ? rc : uid_of(&k, uid);
+}

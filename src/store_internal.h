@@ -1,0 +1,35 @@
+/* What store.c, store_write.c and store_check.c share; not part of the API. */
+#ifndef LMTASKS_STORE_INTERNAL_H
+#define LMTASKS_STORE_INTERNAL_H
+
+#include "lmtasks/store.h"
+
+#define STORE_SCHEMA 1
+#define COUNT_KEY_MAX (TASK_INDEX_MAX + 2 + TASK_TYPE_MAX)
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta;		/* "schema" -> u32, "next_uid" -> u64 */
+	MDB_dbi tasks;		/* uid (u64 BE) -> record */
+	MDB_dbi by_index;	/* index -> uids (dupsort, u64 BE) */
+	MDB_dbi by_status;	/* status byte -> uids */
+	MDB_dbi by_type;	/* type -> uids */
+	MDB_dbi queue;		/* index \0 type -> enqueued uids */
+	MDB_dbi counts;		/* index \0 status type -> u64 */
+	MDB_dbi indexes;	/* index -> created at (i64 µs) */
+	unsigned flags;
+};
+
+void store_key_uid(unsigned char out[8], uint64_t uid);
+uint64_t store_uid_key(const void *p);
+uint64_t store_get_u64le(const void *p);
+void store_put_u64le(void *p, uint64_t v);
+
+/* index \0 status type; returns the length. */
+size_t store_count_key(unsigned char *out, struct task_str index, enum task_status status,
+    struct task_str type);
+
+/* index \0 type; returns the length. */
+size_t store_queue_key(unsigned char *out, struct task_str index, struct task_str type);
+
+#endif

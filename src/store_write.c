@@ -1,0 +1,133 @@
+/* The write side of the store: new tasks and status changes, with their indexes and counts.
+ * Only the CLI links it; the responder has no code that could write. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmtasks/codec.h"
+#include "lmtasks/error.h"
+#include "lmtasks/timefmt.h"
+#include "store_internal.h"
+
+/* Adds delta (+1 or -1) to the count of (index, status, type), dropping zeros. */
+static int
+count_add(store *s, MDB_txn *txn, const struct task *t, int delta)
+{
+	unsigned char kb[COUNT_KEY_MAX], vb[8];
+	MDB_val k = { store_count_key(kb, t->index_uid, t->status, t->type), kb }, v;
+	uint64_t n = 0;
+	int rc = mdb_get(txn, s->counts, &k, &v);
+
+	if (rc == 0 && v.mv_size == 8)
+		n = store_get_u64le(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (delta < 0 && n == 0)
+		return LMT_ECORRUPT;
+	n += (uint64_t)(int64_t)delta;
+	if (n == 0)
+		return mdb_del(txn, s->counts, &k, NULL);
+	store_put_u64le(vb, n);
+	v.mv_size = 8;
+	v.mv_data = vb;
+	return mdb_put(txn, s->counts, &k, &v, 0);
+}
+
+/* Puts or deletes (index, status, type, queue) entries for t. */
+static int
+entries(store *s, MDB_txn *txn, const struct task *t, int add)
+{
+	unsigned char ub[8], sb = (unsigned char)t->status, qb[COUNT_KEY_MAX];
+	MDB_val uv = { 8, ub }, k;
+	int rc;
+
+	store_key_uid(ub, t->uid);
+#define ENTRY(dbi, kp, kl) do {						\
+		k.mv_size = (kl);					\
+		k.mv_data = (void *)(kp);				\
+		rc = add ? mdb_put(txn, (dbi), &k, &uv, MDB_NODUPDATA)	\
+		         : mdb_del(txn, (dbi), &k, &uv);			\
+		if (rc == MDB_KEYEXIST || (!add && rc == MDB_NOTFOUND))	\
+			rc = LMT_ECORRUPT;				\
+		if (rc != 0)						\
+			return rc;					\
+	} while (0)
+	if (t->index_uid.ptr)
+		ENTRY(s->by_index, t->index_uid.ptr, t->index_uid.len);
+	ENTRY(s->by_status, &sb, 1);
+	ENTRY(s->by_type, t->type.ptr, t->type.len);
+	if (t->status == TASK_ENQUEUED && t->index_uid.ptr)
+		ENTRY(s->queue, qb, store_queue_key(qb, t->index_uid, t->type));
+#undef ENTRY
+	return count_add(s, txn, t, add ? 1 : -1);
+}
+
+/* Stores t's record under its uid; append says the uid is past every key. */
+static int
+put_record(store *s, MDB_txn *txn, const struct task *t, int append)
+{
+	unsigned char ub[8];
+	MDB_val k = { 8, ub }, v = { codec_size(t), NULL };
+	int rc;
+
+	store_key_uid(ub, t->uid);
+	if ((rc = mdb_put(txn, s->tasks, &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0))) != 0)
+		return rc;
+	codec_encode(t, v.mv_data);
+	return 0;
+}
+
+int
+store_add(store *s, MDB_txn *txn, struct task *t)
+{
+	unsigned char nb[8];
+	MDB_val nk = { 8, "next_uid" }, nv = { 8, nb };
+	uint64_t uid;
+	int rc;
+
+	if ((rc = store_next_uid(s, txn, &uid)) != 0)
+		return rc;
+	if (uid == TASK_NO_UID)
+		return LMT_ETOOBIG;
+	t->uid = uid;
+	store_put_u64le(nb, uid + 1);
+	if ((rc = mdb_put(txn, s->meta, &nk, &nv, 0)) != 0)
+		return rc;
+	if ((rc = put_record(s, txn, t, 1)) != 0)
+		return rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
+	if (t->index_uid.ptr) {
+		unsigned char cb[8];
+		MDB_val ik = { t->index_uid.len, (void *)t->index_uid.ptr }, iv = { 8, cb };
+		store_put_u64le(cb, (uint64_t)t->enqueued_at);
+		rc = mdb_put(txn, s->indexes, &ik, &iv, MDB_NOOVERWRITE);
+		if (rc != 0 && rc != MDB_KEYEXIST)
+			return rc;
+	}
+	return entries(s, txn, t, 1);
+}
+
+int
+store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next)
+{
+	size_t len = codec_size(next);
+	unsigned char ub[8], *buf;
+	MDB_val k = { 8, ub }, v = { len, NULL };
+	int rc;
+
+	if (old->uid != next->uid)
+		return LMT_EINVAL;
+	/* next may borrow old's strings, which live in the page the put rewrites. */
+	if ((buf = malloc(len)) == NULL)
+		return ENOMEM;
+	codec_encode(next, buf);
+	if ((rc = entries(s, txn, old, 0)) != 0 || (rc = entries(s, txn, next, 1)) != 0)
+		goto out;
+	store_key_uid(ub, next->uid);
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->tasks, &k, &v, 0);
+out:
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/* Statuses, transitions and name validation: the rules of SPEC §1. */
+#include "config.h"
+
+#include <string.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/task.h"
+
+static const char *const status_names[TASK_NSTATUS] = {
+	"enqueued", "processing", "succeeded", "failed", "canceled",
+};
+
+static const char *const error_type_names[TASK_NERRTYPE] = {
+	"invalid_request", "internal", "auth",
+};
+
+const char *
+task_status_name(enum task_status s)
+{
+	if ((unsigned)s >= TASK_NSTATUS)
+		return NULL;
+	return status_names[s];
+}
+
+int
+task_status_parse(const char *s, size_t len, enum task_status *out)
+{
+	for (int i = 0; i < TASK_NSTATUS; i++) {
+		if (strlen(status_names[i]) == len && memcmp(status_names[i], s, len) == 0) {
+			*out = (enum task_status)i;
+			return 0;
+		}
+	}
+	return LMT_EINVAL;
+}
+
+const char *
+task_error_type_name(enum task_error_type t)
+{
+	if ((unsigned)t >= TASK_NERRTYPE)
+		return NULL;
+	return error_type_names[t];
+}
+
+int
+task_error_type_parse(const char *s, enum task_error_type *out)
+{
+	for (int i = 0; i < TASK_NERRTYPE; i++) {
+		if (strcmp(error_type_names[i], s) == 0) {
+			*out = (enum task_error_type)i;
+			return 0;
+		}
+	}
+	return LMT_EINVAL;
+}
+
+int
+task_status_terminal(enum task_status s)
+{
+	return s == TASK_SUCCEEDED || s == TASK_FAILED || s == TASK_CANCELED;
+}
+
+int
+task_transition_allowed(enum task_status from, enum task_status to)
+{
+	switch (from) {
+	case TASK_ENQUEUED:
+		return to == TASK_PROCESSING || to == TASK_CANCELED;
+	case TASK_PROCESSING:
+		return to == TASK_SUCCEEDED || to == TASK_FAILED || to == TASK_CANCELED;
+	default:
+		return 0;
+	}
+}
+
+static int
+is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int
+task_index_uid_valid(const char *s, size_t len)
+{
+	if (s == NULL || len == 0 || len > TASK_INDEX_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!is_alnum(c) && c != '_' && c != '-')
+			return 0;
+	}
+	return 1;
+}
+
+int
+task_type_valid(const char *s, size_t len)
+{
+	if (s == NULL || len == 0 || len > TASK_TYPE_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if (!is_alnum((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+int
+task_error_code_valid(const char *s, size_t len)
+{
+	if (s == NULL || len == 0 || len > TASK_CODE_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+task_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	while (s < end) {
+		unsigned char c = *s;
+		size_t n;
+		uint32_t cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if ((size_t)(end - s) <= n)
+			return 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates and code points past U+10FFFF. */
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}

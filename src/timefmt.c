@@ -1,0 +1,210 @@
+/* Microsecond timestamps to and from RFC 3339, and durations in ISO 8601. */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/timefmt.h"
+
+#define US_PER_SEC INT64_C(1000000)
+#define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
+
+int64_t
+timefmt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm): no libc, no time zone. */
+static void
+civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static char *
+put_digits(char *p, uint64_t v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
+size_t
+timefmt_rfc3339(int64_t us, char *buf)
+{
+	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
+	int64_t y;
+	unsigned m, d;
+
+	if (rem < 0) {
+		rem += US_PER_DAY;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999)
+		return (size_t)snprintf(buf, TIMEFMT_BUFSZ, "%s", "0000-01-01T00:00:00.000000Z");
+
+	int64_t secs = rem / US_PER_SEC;
+	char *p = buf;
+	p = put_digits(p, (uint64_t)y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (uint64_t)(secs / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (uint64_t)(secs / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (uint64_t)(secs % 60), 2);
+	*p++ = '.';
+	p = put_digits(p, (uint64_t)(rem % US_PER_SEC), 6);
+	*p++ = 'Z';
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
+size_t
+timefmt_duration(int64_t us, char *buf)
+{
+	if (us <= 0)
+		return (size_t)snprintf(buf, TIMEFMT_BUFSZ, "PT0S");
+
+	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
+	int64_t secs = rem / US_PER_SEC, frac = rem % US_PER_SEC;
+	int n = 0;
+
+	buf[n++] = 'P';
+	if (days > 0)
+		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), "%lldD", (long long)days);
+	if (rem == 0) {
+		buf[n] = '\0';
+		return (size_t)n;
+	}
+	n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), "T%lld", (long long)secs);
+	if (frac % 1000 == 0 && frac != 0)
+		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), ".%03lld", (long long)(frac / 1000));
+	else if (frac != 0)
+		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), ".%06lld", (long long)frac);
+	buf[n++] = 'S';
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/* Reads exactly n digits at *p; returns -1 when they are not all digits. */
+static int64_t
+take_digits(const char **p, const char *end, int n)
+{
+	int64_t v = 0;
+
+	if (end - *p < n)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return -1;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	return v;
+}
+
+static int
+take_char(const char **p, const char *end, char a, char b)
+{
+	if (*p < end && (**p == a || **p == b)) {
+		(*p)++;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+days_in_month(int64_t y, unsigned m)
+{
+	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 ? 28 + leap : dim[m - 1];
+}
+
+int
+timefmt_parse(const char *s, size_t len, int64_t *us, int *date_only)
+{
+	const char *p = s, *end = s + len;
+	int64_t y, mo, d, h, mi, sec, frac = 0, offset = 0;
+
+	if ((y = take_digits(&p, end, 4)) < 0 || !take_char(&p, end, '-', '-') ||
+	    (mo = take_digits(&p, end, 2)) < 1 || mo > 12 || !take_char(&p, end, '-', '-') ||
+	    (d = take_digits(&p, end, 2)) < 1 || d > days_in_month(y, (unsigned)mo))
+		return LMT_EINVAL;
+	int64_t day = days_from_civil(y, (unsigned)mo, (unsigned)d);
+	if (p == end) {
+		*us = day * US_PER_DAY;
+		*date_only = 1;
+		return 0;
+	}
+	if (!take_char(&p, end, 'T', 't') ||
+	    (h = take_digits(&p, end, 2)) < 0 || h > 23 || !take_char(&p, end, ':', ':') ||
+	    (mi = take_digits(&p, end, 2)) < 0 || mi > 59 || !take_char(&p, end, ':', ':') ||
+	    (sec = take_digits(&p, end, 2)) < 0 || sec > 60)
+		return LMT_EINVAL;
+	if (take_char(&p, end, '.', '.')) {
+		int n = 0;
+		while (p < end && *p >= '0' && *p <= '9') {
+			if (n < 6)
+				frac = frac * 10 + (*p - '0');
+			n++;
+			p++;
+		}
+		if (n == 0 || n > 9)
+			return LMT_EINVAL;
+		for (; n < 6; n++)
+			frac *= 10;
+	}
+	if (take_char(&p, end, 'Z', 'z')) {
+		offset = 0;
+	} else if (p < end && (*p == '+' || *p == '-')) {
+		int sign = *p++ == '-' ? -1 : 1;
+		int64_t oh, om;
+		if ((oh = take_digits(&p, end, 2)) < 0 || oh > 23 || !take_char(&p, end, ':', ':') ||
+		    (om = take_digits(&p, end, 2)) < 0 || om > 59)
+			return LMT_EINVAL;
+		offset = sign * (oh * 3600 + om * 60);
+	} else {
+		return LMT_EINVAL;
+	}
+	if (p != end)
+		return LMT_EINVAL;
+	*us = day * US_PER_DAY + ((h * 3600 + mi * 60 + sec) - offset) * US_PER_SEC + frac;
+	*date_only = 0;
+	return 0;
+}
