@@ -6,6 +6,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "lmtasks/render.h"
 #include "lmtasks/store.h"
 
 #define QUERY_LIMIT_DEFAULT 20
@@ -20,6 +21,13 @@ struct query {
 
 /* Sets q to the defaults: limit 20, from the newest, every index. */
 void query_init(struct query *q);
+
+/*
+ * Parses a query string (without '?', may be NULL) into q, which query_init()
+ * prepared.  Returns 0, or 400 with err filled with Meilisearch's code for the
+ * bad parameter, or bad_request for an unknown or repeated one.
+ */
+int query_parse(const char *qs, struct query *q, struct api_error *err);
 
 /*
  * Appends the list envelope of SPEC §2 for q to pb, reading through it (an

@@ -1,0 +1,46 @@
+/* One HTTP request of the tasks API answered from a read transaction: the responder's core,
+ * shared by FastCGI and CGI, with no I/O of its own. */
+#ifndef LMTASKS_API_H
+#define LMTASKS_API_H
+
+#include <stddef.h>
+
+#include <json-c/printbuf.h>
+
+#include "lmtasks/store.h"
+
+/* The CGI/FastCGI parameters the API reads; any may be NULL. */
+struct api_request {
+	const char *method;
+	const char *request_uri;
+	const char *script_name;
+	const char *path_info;
+	const char *query_string;
+};
+
+/* What the caller opened for the request; s NULL (with open_rc saying why) when the
+ * store cannot be read, txn and it live for the request only. */
+struct api_reader {
+	store *s;
+	int open_rc;
+	const char *db_path;
+	MDB_txn *txn;
+	store_iter *it;
+};
+
+struct api_response {
+	int status;
+	int head;		/* HEAD: send the headers of GET, no body */
+	const char *allow;	/* the Allow header's value, or NULL */
+	char log[800];		/* one line for the error log, or "" */
+};
+
+/* Answers rq: the body (always JSON) is appended to body, the rest goes to rs. */
+void api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs);
+
+/* Writes the CGI header block (Status, Content-Type, Content-Length, Allow, blank line)
+ * into buf (cap bytes, 256 is always enough); returns its length. */
+size_t api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,59 @@
+/* Request path -> route and validated parameters (SPEC §2); no I/O. */
+#ifndef LMTASKS_ROUTE_H
+#define LMTASKS_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lmtasks/render.h"
+#include "lmtasks/task.h"
+
+#define ROUTE_PATH_MAX 4096
+
+enum route_kind {
+	ROUTE_TASKS,		/* /tasks */
+	ROUTE_TASK,		/* /tasks/{uid} */
+	ROUTE_INDEX_TASKS,	/* /indexes/{indexUid}/tasks */
+	ROUTE_INDEX_TASK,	/* /indexes/{indexUid}/tasks/{uid} */
+	ROUTE_HEALTH,		/* /health */
+};
+
+struct route {
+	enum route_kind kind;
+	char index[TASK_INDEX_MAX + 1];	/* decoded and validated, NUL-terminated */
+	size_t index_len;
+	uint64_t uid;
+};
+
+/*
+ * Chooses the path to route from the CGI/FastCGI parameters (any may be NULL):
+ * the raw REQUEST_URI without its query, less SCRIPT_NAME when the web server
+ * split the path (PATH_INFO set); else PATH_INFO or SCRIPT_NAME, which the web
+ * server has decoded already (*decoded = 1).  Writes a NUL-terminated path to
+ * buf (ROUTE_PATH_MAX bytes).  Returns 0, or fills err (414) for a longer path.
+ */
+int route_path(const char *request_uri, const char *script_name, const char *path_info,
+    char *buf, size_t *len, int *decoded, struct api_error *err);
+
+/*
+ * Parses a path into r: segments percent-decoded (unless decoded), one trailing
+ * slash ignored.  Returns 0, or an HTTP status with err filled: 400
+ * invalid_task_uids / invalid_index_uid / bad_request, 404 for an unknown path.
+ */
+int route_parse(const char *path, size_t len, int decoded, struct route *r,
+    struct api_error *err);
+
+/*
+ * Decodes %XX escapes (and '+' as a space when plus is set) from len bytes at s
+ * into out (at least len bytes).  Returns the decoded length, or -1 for a
+ * malformed escape.
+ */
+long route_unescape(const char *s, size_t len, int plus, char *out);
+
+/*
+ * Writes a printable form of len bytes at s into out (outsz bytes), for messages:
+ * control bytes and invalid UTF-8 become U+FFFD, long values are cut with "...".
+ */
+const char *route_quote(const char *s, size_t len, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,210 @@
+/* Route, check, read, render: one request of the tasks API. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lmtasks/api.h"
+#include "lmtasks/error.h"
+#include "lmtasks/query.h"
+#include "lmtasks/render.h"
+#include "lmtasks/route.h"
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+size_t
+api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "Status: %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n%s%s%s\r\n", rs->status, reason(rs->status), body_len,
+	    rs->allow ? "Allow: " : "", rs->allow ? rs->allow : "", rs->allow ? "\r\n" : "");
+
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+/* Sends err as the answer. */
+static void
+answer_error(struct printbuf *body, struct api_response *rs, const struct api_error *err)
+{
+	printbuf_reset(body);
+	rs->status = err->status;
+	if (render_api_error(body, err) != 0)
+		rs->status = 500;
+}
+
+/* A failure of ours: a 500 or 503 answer and one log line. */
+__attribute__((format(printf, 5, 6)))
+static void
+answer_failure(struct printbuf *body, struct api_response *rs, int status, const char *code,
+    const char *fmt, ...)
+{
+	struct api_error err;
+	va_list ap;
+
+	err.status = status;
+	err.code = code;
+	err.type = "internal";
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	snprintf(rs->log, sizeof(rs->log), "%d %s: %s", status, code, err.message);
+	answer_error(body, rs, &err);
+}
+
+static void
+store_unavailable(struct api_reader *rd, struct printbuf *body, struct api_response *rs)
+{
+	const char *why = rd->open_rc == LMT_ENOSTORE ? "there is no lmtasks store there yet" :
+	    rd->open_rc == LMT_EINVAL ? "this responder already serves another store; run one "
+	    "responder per store" : lmt_strerror(rd->open_rc);
+
+	answer_failure(body, rs, 503, "store_unavailable",
+	    "The task store at `%s` cannot be read: %s.", rd->db_path ? rd->db_path : "?", why);
+}
+
+static void
+read_failure(struct printbuf *body, struct api_response *rs, int rc, uint64_t uid)
+{
+	if (rc == LMT_ECORRUPT)
+		answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: its "
+		    "stored record is corrupt. Run `lmtasks check` on the store.", uid);
+	else
+		answer_failure(body, rs, 500, "internal", "The task store could not be read: %s.",
+		    lmt_strerror(rc));
+}
+
+static void
+get_task(const struct route *r, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs)
+{
+	struct api_error err;
+	struct task t;
+	int rc = store_get(rd->s, rd->txn, r->uid, &t);
+
+	if (rc == 0 && r->kind == ROUTE_INDEX_TASK &&
+	    (t.index_uid.ptr == NULL || t.index_uid.len != r->index_len ||
+	     memcmp(t.index_uid.ptr, r->index, r->index_len) != 0))
+		rc = MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND) {
+		api_error_set(&err, 404, "task_not_found", "invalid_request",
+		    "Task `%" PRIu64 "` not found.", r->uid);
+		answer_error(body, rs, &err);
+		return;
+	}
+	if (rc != 0 || render_task(body, &t) != 0) {
+		read_failure(body, rs, rc ? rc : ENOMEM, r->uid);
+		return;
+	}
+	rs->status = 200;
+}
+
+static void
+list_tasks(struct query *q, const struct route *r, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs)
+{
+	uint64_t bad = 0;
+	int rc;
+
+	if (r->kind == ROUTE_INDEX_TASKS) {
+		q->index.ptr = r->index;
+		q->index.len = r->index_len;
+	}
+	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
+		printbuf_reset(body);
+		read_failure(body, rs, rc, bad);
+		return;
+	}
+	rs->status = 200;
+}
+
+void
+api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs)
+{
+	char path[ROUTE_PATH_MAX], q[128];
+	struct api_error err;
+	struct query query;
+	struct route r;
+	size_t len;
+	int decoded;
+	const char *m = rq->method ? rq->method : "GET";
+
+	rs->status = 500;
+	rs->allow = NULL;
+	rs->log[0] = '\0';
+	rs->head = strcmp(m, "HEAD") == 0;
+	printbuf_reset(body);
+
+	if (route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
+	    &err) != 0 || route_parse(path, len, decoded, &r, &err) != 0) {
+		answer_error(body, rs, &err);
+		return;
+	}
+	if (strcmp(m, "GET") != 0 && !rs->head) {
+		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
+		    "Method `%s` is not allowed here: the tasks API answers GET and HEAD.",
+		    route_quote(m, strlen(m), q, sizeof(q)));
+		answer_error(body, rs, &err);
+		rs->allow = "GET, HEAD";
+		return;
+	}
+	/* Parameters are checked before the store is, as Meilisearch does. */
+	query_init(&query);
+	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS) &&
+	    query_parse(rq->query_string, &query, &err) != 0) {
+		answer_error(body, rs, &err);
+		return;
+	}
+	if (rd->s == NULL || rd->txn == NULL) {
+		store_unavailable(rd, body, rs);
+		return;
+	}
+	if (r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_INDEX_TASK) {
+		struct task_str idx = { r.index, r.index_len };
+		int rc = store_index_exists(rd->s, rd->txn, idx);
+		if (rc == MDB_NOTFOUND) {
+			api_error_set(&err, 404, "index_not_found", "invalid_request",
+			    "Index `%s` not found.", r.index);
+			answer_error(body, rs, &err);
+			return;
+		}
+		if (rc != 0) {
+			read_failure(body, rs, rc, 0);
+			return;
+		}
+	}
+	switch (r.kind) {
+	case ROUTE_HEALTH:
+		if (printbuf_memappend(body, "{\"status\":\"available\"}", 22) < 0)
+			break;
+		rs->status = 200;
+		return;
+	case ROUTE_TASK:
+	case ROUTE_INDEX_TASK:
+		get_task(&r, rd, body, rs);
+		return;
+	case ROUTE_TASKS:
+	case ROUTE_INDEX_TASKS:
+		list_tasks(&query, &r, rd, body, rs);
+		return;
+	}
+	read_failure(body, rs, ENOMEM, 0);
+}

@@ -1,0 +1,695 @@
+/* lmtasks-fcgi: the tasks API over FastCGI (own socket or inherited) or CGI, read-only (SPEC §4).
+ *
+ * FastCGI: the main thread polls the listening socket and every idle
+ * connection; a connection with a request waiting is handed, with its
+ * FCGX_Request, to a free worker thread, which answers it and hands the
+ * connection back when the web server keeps it (fastcgi_keep_conn on).  So no
+ * worker ever sits on an idle kept connection while requests wait elsewhere.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "lmtasks/api.h"
+#include "lmtasks/error.h"
+#include "lmtasks/route.h"
+#include "lmtasks/store.h"
+#include "lmtasks/timefmt.h"
+
+#ifndef LMTASKS_DEFAULT_DB
+#define LMTASKS_DEFAULT_DB "/var/lib/lmtasks"
+#endif
+
+#define RETRY_OPEN_US 200000	/* a missing store is looked for again after this */
+
+static const char usage_text[] =
+"usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
+"\n"
+"Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
+"/indexes/INDEX/tasks/UID, /health) from an lmtasks store, read-only.\n"
+"\n"
+"  --db PATH        the store; else $LMTASKS_DB, else the LMTASKS_DB request\n"
+"                   parameter, else " LMTASKS_DEFAULT_DB "\n"
+"  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks.sock or 127.0.0.1:9000\n"
+"  --threads N      requests served at once (default: the number of CPUs)\n"
+"  --help, --version\n"
+"\n"
+"Without --listen it serves FastCGI on the socket it inherits as standard input\n"
+"(spawn-fcgi, systemd socket activation, mod_fcgid), or, when standard input is\n"
+"not a socket, answers one CGI request from its environment and exits.\n";
+
+/* The store, opened on first use and shared by every worker. Requests hold the lock
+ * for reading; opening the store and adopting a grown map take it for writing. */
+static struct {
+	pthread_rwlock_t lock;
+	store *s;
+	char *path;		/* fixed by --db, LMTASKS_DB, or the first request */
+	int from_request;	/* path came from a request parameter */
+	int open_rc;
+	int64_t next_try;
+} db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+/* One connection from the web server and the libfcgi request that reads it. */
+struct conn {
+	FCGX_Request req;
+	int fd;
+	struct conn *next;
+};
+
+/* Connections with a request waiting, for the workers; and kept ones, back to the poller. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct conn *head, *tail;
+	struct conn *returned;
+	int stopping;
+	int wake[2];		/* tells the poller: a connection came back, or stop */
+} q = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .wake = { -1, -1 } };
+
+static volatile sig_atomic_t stop_requested;
+
+__attribute__((format(printf, 1, 2)))
+static void
+logline(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line, so threads' lines do not interleave. */
+	if (write(STDERR_FILENO, "lmtasks-fcgi: ", 14) < 0 || write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+/* ---- the store ---- */
+
+/* Opens the store if it is not open yet and its retry time has come; takes the write lock. */
+static void
+store_try_open(const char *param_path)
+{
+	pthread_rwlock_wrlock(&db.lock);
+	if (db.path == NULL && param_path && *param_path) {
+		db.path = strdup(param_path);
+		db.from_request = 1;
+	}
+	if (db.path == NULL)
+		db.path = strdup(LMTASKS_DEFAULT_DB);
+	int64_t now = timefmt_now();
+	if (db.s == NULL && db.path && now >= db.next_try) {
+		int rc = store_open(db.path, STORE_RDONLY, 0, &db.s);
+		if (rc != 0) {
+			db.s = NULL;
+			db.next_try = now + RETRY_OPEN_US;
+		} else if (db.open_rc != 0) {
+			logline("the store at %s can be read again", db.path);
+		}
+		db.open_rc = rc;
+	}
+	pthread_rwlock_unlock(&db.lock);
+}
+
+/* Per-thread reading state: a reset transaction, an iterator, a body buffer. */
+struct reader {
+	MDB_txn *txn;
+	store_iter *it;
+	struct printbuf *body;
+	int live;
+};
+
+/* Takes the read lock and renews the thread's transaction; rd says what is there. */
+static void
+reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&db.lock);
+	if (db.s == NULL) {
+		pthread_rwlock_unlock(&db.lock);
+		store_try_open(param_path);
+		pthread_rwlock_rdlock(&db.lock);
+	}
+	rd->s = NULL;
+	rd->txn = NULL;
+	rd->it = NULL;
+	rd->db_path = db.path;
+	rd->open_rc = db.open_rc;
+	if (db.s == NULL)
+		return;
+	if (db.from_request && param_path && strcmp(param_path, db.path) != 0) {
+		rd->db_path = param_path;
+		rd->open_rc = LMT_EINVAL;	/* one responder serves one store */
+		return;
+	}
+	for (int attempt = 0;; attempt++) {
+		rc = w->txn ? mdb_txn_renew(w->txn)
+		    : mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &w->txn);
+		if (rc != MDB_MAP_RESIZED || attempt > 0)
+			break;
+		/* A writer grew the map: adopt the size with no transaction live here. */
+		pthread_rwlock_unlock(&db.lock);
+		pthread_rwlock_wrlock(&db.lock);
+		store_refresh_map(db.s);
+		pthread_rwlock_unlock(&db.lock);
+		pthread_rwlock_rdlock(&db.lock);
+	}
+	if (rc == 0 && w->it == NULL)
+		rc = store_iter_open(db.s, w->txn, &w->it);
+	else if (rc == 0)
+		rc = store_iter_renew(w->it, w->txn);
+	if (rc != 0) {
+		rd->open_rc = rc;
+		if (w->txn && rc != MDB_MAP_RESIZED)
+			mdb_txn_reset(w->txn);
+		return;
+	}
+	w->live = 1;
+	rd->s = db.s;
+	rd->txn = w->txn;
+	rd->it = w->it;
+}
+
+/* Ends the snapshot: nothing is held between requests. */
+static void
+reader_end(struct reader *w)
+{
+	if (w->live)
+		mdb_txn_reset(w->txn);
+	w->live = 0;
+	pthread_rwlock_unlock(&db.lock);
+}
+
+/* Answers one request: params from get(ctx, name); output through put(ctx, buf, len). */
+static void
+serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
+    int (*put)(void *, const char *, size_t), void *pctx)
+{
+	struct api_request rq = {
+		get(gctx, "REQUEST_METHOD"), get(gctx, "REQUEST_URI"), get(gctx, "SCRIPT_NAME"),
+		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"),
+	};
+	struct api_reader rd;
+	struct api_response rs;
+	char head[256];
+
+	reader_begin(w, get(gctx, "LMTASKS_DB"), &rd);
+	api_handle(&rq, &rd, w->body, &rs);
+	reader_end(w);
+	size_t hl = api_headers(&rs, (size_t)w->body->bpos, head, sizeof(head));
+	if (put(pctx, head, hl) == 0 && !rs.head)
+		put(pctx, w->body->buf, (size_t)w->body->bpos);
+	if (rs.log[0]) {
+		char qm[8], qp[160];
+		const char *m = rq.method ? rq.method : "";
+		const char *p = rq.request_uri ? rq.request_uri : rq.path_info ? rq.path_info : "";
+		logline("%s (%s %s)", rs.log, route_quote(m, strlen(m), qm, sizeof(qm)),
+		    route_quote(p, strcspn(p, "?"), qp, sizeof(qp)));
+	}
+}
+
+static int
+reader_init(struct reader *w)
+{
+	memset(w, 0, sizeof(*w));
+	return (w->body = printbuf_new()) ? 0 : ENOMEM;
+}
+
+static void
+reader_free(struct reader *w)
+{
+	store_iter_close(w->it);
+	if (w->txn)
+		mdb_txn_abort(w->txn);
+	printbuf_free(w->body);
+}
+
+/* ---- CGI ---- */
+
+static const char *
+env_get(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static int
+stdout_put(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx;
+	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+static int
+serve_cgi(void)
+{
+	struct reader w;
+
+	if (reader_init(&w) != 0)
+		return 1;
+	serve(&w, env_get, NULL, stdout_put, NULL);
+	reader_free(&w);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- FastCGI ---- */
+
+static const char *
+fcgi_get(void *ctx, const char *name)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static int
+fcgi_put(void *ctx, const char *buf, size_t len)
+{
+	return FCGX_PutStr(buf, (int)len, ((FCGX_Request *)ctx)->out) == (int)len ? 0 : -1;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->req.ipcFd >= 0)
+		close(c->req.ipcFd);
+	free(c);
+}
+
+static void
+wake_poller(void)
+{
+	char b = 1;
+
+	while (write(q.wake[1], &b, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void *
+worker(void *arg)
+{
+	struct reader w;
+
+	(void)arg;
+	if (reader_init(&w) != 0) {
+		logline("out of memory starting a worker");
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&q.mu);
+		while (q.head == NULL && !q.stopping)
+			pthread_cond_wait(&q.cv, &q.mu);
+		struct conn *c = q.head;
+		if (c == NULL) {
+			pthread_mutex_unlock(&q.mu);
+			break;
+		}
+		q.head = c->next;
+		if (q.head == NULL)
+			q.tail = NULL;
+		pthread_mutex_unlock(&q.mu);
+
+		/* A kept connection: libfcgi reads the next request from it, not from a listener. */
+		c->req.ipcFd = c->fd;
+		c->req.keepConnection = 1;
+		if (FCGX_Accept_r(&c->req) < 0) {
+			conn_close(c);
+			continue;
+		}
+		serve(&w, fcgi_get, &c->req, fcgi_put, &c->req);
+		FCGX_Finish_r(&c->req);
+		if (c->req.ipcFd < 0) {
+			free(c);
+			continue;
+		}
+		pthread_mutex_lock(&q.mu);
+		c->next = q.returned;
+		q.returned = c;
+		pthread_mutex_unlock(&q.mu);
+		wake_poller();
+	}
+	reader_free(&w);
+	return NULL;
+}
+
+static void
+enqueue_conn(struct conn *c)
+{
+	pthread_mutex_lock(&q.mu);
+	c->next = NULL;
+	if (q.tail)
+		q.tail->next = c;
+	else
+		q.head = c;
+	q.tail = c;
+	pthread_cond_signal(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+}
+
+static struct conn *
+conn_new(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	/* No listening socket: a request that ends its connection fails fast instead of
+	 * letting libfcgi block in accept(). */
+	FCGX_InitRequest(&c->req, -1, FCGI_FAIL_ACCEPT_ON_INTR);
+	c->fd = fd;
+	c->req.ipcFd = fd;
+	return c;
+}
+
+/* The poller's set: the wake pipe, the listener, then idle connections. */
+struct pollset {
+	struct pollfd *fds;
+	struct conn **conns;
+	size_t n, cap;
+};
+
+static int
+pollset_add(struct pollset *ps, int fd, struct conn *c)
+{
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 64;
+		struct pollfd *f = realloc(ps->fds, cap * sizeof(*f));
+		if (f == NULL)
+			return ENOMEM;
+		ps->fds = f;
+		struct conn **cs = realloc(ps->conns, cap * sizeof(*cs));
+		if (cs == NULL)
+			return ENOMEM;
+		ps->conns = cs;
+		ps->cap = cap;
+	}
+	ps->fds[ps->n] = (struct pollfd){ fd, POLLIN, 0 };
+	ps->conns[ps->n++] = c;
+	return 0;
+}
+
+/* True when the peer has closed an idle connection (nothing to read but the end). */
+static int
+peer_closed(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	stop_requested = 1;
+	if (q.wake[1] >= 0) {
+		char b = 0;
+		ssize_t r = write(q.wake[1], &b, 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+static int
+serve_fcgi(int listen_fd, int threads)
+{
+	struct pollset ps = { 0 };
+	pthread_t *tids;
+	int started = 0, rc = 0;
+
+	if (FCGX_Init() != 0 || pipe2(q.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		logline("cannot start: %s", strerror(errno));
+		return 1;
+	}
+	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL)
+		return 1;
+	for (; started < threads; started++) {
+		if (pthread_create(&tids[started], NULL, worker, NULL) != 0)
+			break;
+	}
+	if (started == 0) {
+		logline("cannot start a worker thread");
+		return 1;
+	}
+	if (pollset_add(&ps, q.wake[0], NULL) != 0 || pollset_add(&ps, listen_fd, NULL) != 0)
+		return 1;
+
+	while (!stop_requested) {
+		if (poll(ps.fds, ps.n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			logline("poll: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		if (ps.fds[0].revents) {
+			char buf[256];
+			while (read(q.wake[0], buf, sizeof(buf)) > 0)
+				;
+			pthread_mutex_lock(&q.mu);
+			struct conn *back = q.returned;
+			q.returned = NULL;
+			pthread_mutex_unlock(&q.mu);
+			while (back) {
+				struct conn *next = back->next;
+				if (pollset_add(&ps, back->fd, back) != 0)
+					conn_close(back);
+				back = next;
+			}
+		}
+		/* Idle connections with something to read go to the workers. */
+		for (size_t i = 2; i < ps.n;) {
+			if (ps.fds[i].revents == 0) {
+				i++;
+				continue;
+			}
+			struct conn *c = ps.conns[i];
+			ps.fds[i] = ps.fds[ps.n - 1];
+			ps.conns[i] = ps.conns[ps.n - 1];
+			ps.n--;
+			if (peer_closed(c->fd))
+				conn_close(c);
+			else
+				enqueue_conn(c);
+		}
+		if (ps.fds[1].revents) {
+			int fd;
+			while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+				struct conn *c = conn_new(fd);
+				if (c == NULL || pollset_add(&ps, fd, c) != 0) {
+					close(fd);
+					free(c);
+				}
+			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED) {
+				logline("accept: %s", strerror(errno));
+				/* Out of descriptors: back off instead of spinning. */
+				poll(NULL, 0, 100);
+			}
+		}
+	}
+
+	/* SIGTERM: take no more requests, finish the ones being served, then leave. */
+	pthread_mutex_lock(&q.mu);
+	q.stopping = 1;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	for (size_t i = 2; i < ps.n; i++)
+		conn_close(ps.conns[i]);
+	while (q.returned) {
+		struct conn *next = q.returned->next;
+		conn_close(q.returned);
+		q.returned = next;
+	}
+	free(ps.fds);
+	free(ps.conns);
+	free(tids);
+	return rc;
+}
+
+/* Opens --listen: unix:PATH (mode 0666: the web server's user connects) or HOST:PORT. */
+static int
+open_listener(const char *spec)
+{
+	int fd;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct stat st;
+		const char *path = spec + 5;
+		if (strlen(path) >= sizeof(sa.sun_path) || *path == '\0') {
+			logline("--listen %s: the socket path is empty or too long", spec);
+			return -1;
+		}
+		strcpy(sa.sun_path, path);
+		/* A socket left by an earlier run is replaced; anything else is not touched. */
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
+		    listen(fd, 1024) != 0) {
+			logline("--listen %s: %s", spec, strerror(errno));
+			return -1;
+		}
+		return fd;
+	}
+
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof(host) || !colon[1]) {
+		logline("--listen %s: expected unix:PATH or HOST:PORT (like 127.0.0.1:9000)", spec);
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (gai != 0) {
+		logline("--listen %s: %s", spec, gai_strerror(gai));
+		return -1;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		logline("--listen %s: %s", spec, strerror(errno));
+		freeaddrinfo(ai);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* The inherited listening socket: systemd's LISTEN_FDS (fd 3), else standard input. */
+static int
+inherited_listener(void)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	int fd = 0, acc = 0;
+	socklen_t len = sizeof(acc);
+
+	if (fds && pid && atoi(fds) >= 1 && (pid_t)atol(pid) == getpid())
+		fd = 3;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc)
+		return fd;
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	const char *listen_spec = NULL, *path = NULL;
+	long threads = sysconf(_SC_NPROCESSORS_ONLN);
+	int c, fd;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			path = optarg;
+			break;
+		case 'l':
+			listen_spec = optarg;
+			break;
+		case 't': {
+			char *end;
+			threads = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || threads < 1 || threads > 1024) {
+				fprintf(stderr, "lmtasks-fcgi: --threads wants a number from 1 to 1024\n");
+				return 2;
+			}
+			break;
+		}
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("lmtasks-fcgi %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "lmtasks-fcgi: see `lmtasks-fcgi --help`\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "lmtasks-fcgi: unexpected argument `%s`; see `lmtasks-fcgi --help`\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (threads < 1)
+		threads = 1;
+	if (path == NULL || *path == '\0')
+		path = getenv("LMTASKS_DB");
+	if (path && *path && (db.path = strdup(path)) == NULL)
+		return 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (listen_spec) {
+		if ((fd = open_listener(listen_spec)) < 0)
+			return 1;
+	} else if ((fd = inherited_listener()) < 0) {
+		return serve_cgi();
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	if (db.path) {
+		store_try_open(NULL);
+		if (db.s == NULL)
+			logline("no readable store at %s yet (%s); answering 503 until there is",
+			    db.path, lmt_strerror(db.open_rc));
+	}
+	logline("serving %s with %ld threads", db.path ? db.path : "the store named by the "
+	    "first request's LMTASKS_DB, or " LMTASKS_DEFAULT_DB ",", threads);
+	int rc = serve_fcgi(fd, (int)threads);
+	if (listen_spec && strncmp(listen_spec, "unix:", 5) == 0)
+		unlink(listen_spec + 5);
+	store_close(db.s);
+	free(db.path);
+	return rc;
+}
