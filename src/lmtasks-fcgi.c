@@ -1,10 +1,11 @@
 /* lmtasks-fcgi: the tasks API over FastCGI (own socket or inherited) or CGI, read-only (SPEC §4).
  *
- * FastCGI: the main thread polls the listening socket and every idle
- * connection; a connection with a request waiting is handed, with its
- * FCGX_Request, to a free worker thread, which answers it and hands the
- * connection back when the web server keeps it (fastcgi_keep_conn on).  So no
- * worker ever sits on an idle kept connection while requests wait elsewhere.
+ * FastCGI: every worker thread waits on one epoll set holding the listening
+ * socket and every idle connection.  A connection with a request waiting goes,
+ * with its FCGX_Request, to exactly one worker (EPOLLONESHOT), which answers it
+ * and re-arms the connection when the web server keeps it (fastcgi_keep_conn
+ * on).  So no worker ever sits on an idle kept connection while requests wait
+ * elsewhere, and no request passes through a dispatcher thread.
  */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -67,24 +69,21 @@ static struct {
 	int64_t next_try;
 } db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
-/* One connection from the web server and the libfcgi request that reads it. */
+/* One connection from the web server and the libfcgi request that reads it; the
+ * registry lets shutdown close the idle ones. */
 struct conn {
 	FCGX_Request req;
 	int fd;
-	struct conn *next;
+	struct conn *prev, *next;
 };
 
-/* Connections with a request waiting, for the workers; and kept ones, back to the poller. */
 static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct conn *head, *tail;
-	struct conn *returned;
-	int stopping;
-	int wake[2];		/* tells the poller: a connection came back, or stop */
-} q = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .wake = { -1, -1 } };
-
-static volatile sig_atomic_t stop_requested;
+	int epfd;
+	int listen_fd;
+	int stop[2];		/* a byte here wakes every worker to leave */
+	pthread_mutex_t mu;	/* guards the registry */
+	struct conn *all;
+} srv = { -1, -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL };
 
 __attribute__((format(printf, 1, 2)))
 static void
@@ -290,84 +289,6 @@ fcgi_put(void *ctx, const char *buf, size_t len)
 	return FCGX_PutStr(buf, (int)len, ((FCGX_Request *)ctx)->out) == (int)len ? 0 : -1;
 }
 
-static void
-conn_close(struct conn *c)
-{
-	if (c->req.ipcFd >= 0)
-		close(c->req.ipcFd);
-	free(c);
-}
-
-static void
-wake_poller(void)
-{
-	char b = 1;
-
-	while (write(q.wake[1], &b, 1) < 0 && errno == EINTR)
-		;
-}
-
-static void *
-worker(void *arg)
-{
-	struct reader w;
-
-	(void)arg;
-	if (reader_init(&w) != 0) {
-		logline("out of memory starting a worker");
-		return NULL;
-	}
-	for (;;) {
-		pthread_mutex_lock(&q.mu);
-		while (q.head == NULL && !q.stopping)
-			pthread_cond_wait(&q.cv, &q.mu);
-		struct conn *c = q.head;
-		if (c == NULL) {
-			pthread_mutex_unlock(&q.mu);
-			break;
-		}
-		q.head = c->next;
-		if (q.head == NULL)
-			q.tail = NULL;
-		pthread_mutex_unlock(&q.mu);
-
-		/* A kept connection: libfcgi reads the next request from it, not from a listener. */
-		c->req.ipcFd = c->fd;
-		c->req.keepConnection = 1;
-		if (FCGX_Accept_r(&c->req) < 0) {
-			conn_close(c);
-			continue;
-		}
-		serve(&w, fcgi_get, &c->req, fcgi_put, &c->req);
-		FCGX_Finish_r(&c->req);
-		if (c->req.ipcFd < 0) {
-			free(c);
-			continue;
-		}
-		pthread_mutex_lock(&q.mu);
-		c->next = q.returned;
-		q.returned = c;
-		pthread_mutex_unlock(&q.mu);
-		wake_poller();
-	}
-	reader_free(&w);
-	return NULL;
-}
-
-static void
-enqueue_conn(struct conn *c)
-{
-	pthread_mutex_lock(&q.mu);
-	c->next = NULL;
-	if (q.tail)
-		q.tail->next = c;
-	else
-		q.head = c;
-	q.tail = c;
-	pthread_cond_signal(&q.cv);
-	pthread_mutex_unlock(&q.mu);
-}
-
 static struct conn *
 conn_new(int fd)
 {
@@ -375,79 +296,146 @@ conn_new(int fd)
 
 	if (c == NULL)
 		return NULL;
-	/* No listening socket: a request that ends its connection fails fast instead of
-	 * letting libfcgi block in accept(). */
+	/* No listening socket: a request that ends its connection makes FCGX_Accept_r fail
+	 * fast instead of blocking in accept(). */
 	FCGX_InitRequest(&c->req, -1, FCGI_FAIL_ACCEPT_ON_INTR);
 	c->fd = fd;
 	c->req.ipcFd = fd;
+	pthread_mutex_lock(&srv.mu);
+	c->next = srv.all;
+	if (srv.all)
+		srv.all->prev = c;
+	srv.all = c;
+	pthread_mutex_unlock(&srv.mu);
 	return c;
 }
 
-/* The poller's set: the wake pipe, the listener, then idle connections. */
-struct pollset {
-	struct pollfd *fds;
-	struct conn **conns;
-	size_t n, cap;
-};
-
-static int
-pollset_add(struct pollset *ps, int fd, struct conn *c)
+static void
+conn_close(struct conn *c)
 {
-	if (ps->n == ps->cap) {
-		size_t cap = ps->cap ? ps->cap * 2 : 64;
-		struct pollfd *f = realloc(ps->fds, cap * sizeof(*f));
-		if (f == NULL)
-			return ENOMEM;
-		ps->fds = f;
-		struct conn **cs = realloc(ps->conns, cap * sizeof(*cs));
-		if (cs == NULL)
-			return ENOMEM;
-		ps->conns = cs;
-		ps->cap = cap;
-	}
-	ps->fds[ps->n] = (struct pollfd){ fd, POLLIN, 0 };
-	ps->conns[ps->n++] = c;
-	return 0;
+	pthread_mutex_lock(&srv.mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv.all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&srv.mu);
+	FCGX_Free(&c->req, 0);
+	/* libfcgi sets ipcFd to -1 once it has closed the connection itself. */
+	if (c->req.ipcFd >= 0)
+		close(c->req.ipcFd);
+	free(c);
 }
 
-/* True when the peer has closed an idle connection (nothing to read but the end). */
+/* Watches fd for one readiness event; the worker that gets it owns the connection. */
 static int
-peer_closed(int fd)
+arm(struct conn *c, int op)
 {
-	char b;
-	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
 
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	return epoll_ctl(srv.epfd, op, c->fd, &ev);
+}
+
+static void
+accept_all(void)
+{
+	int fd;
+
+	while ((fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct conn *c = conn_new(fd);
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		if (arm(c, EPOLL_CTL_ADD) != 0)
+			conn_close(c);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+		logline("accept: %s", strerror(errno));
+		poll(NULL, 0, 100);	/* out of descriptors: back off instead of spinning */
+	}
+}
+
+/* Answers every request of a ready connection's; gives it back to epoll when kept. */
+static void
+serve_conn(struct reader *w, struct conn *c)
+{
+	/* A kept connection: libfcgi reads the next request from it, not from a listener. */
+	c->req.ipcFd = c->fd;
+	c->req.keepConnection = 1;
+	if (FCGX_Accept_r(&c->req) < 0) {
+		conn_close(c);
+		return;
+	}
+	serve(w, fcgi_get, &c->req, fcgi_put, &c->req);
+	FCGX_Finish_r(&c->req);
+	if (c->req.ipcFd < 0 || arm(c, EPOLL_CTL_MOD) != 0)
+		conn_close(c);
+}
+
+/* Each worker waits on the shared epoll set: the listener, the stop pipe, every idle
+ * connection.  EPOLLONESHOT hands a ready connection to exactly one worker. */
+static void *
+worker(void *arg)
+{
+	struct reader w;
+	struct epoll_event ev;
+
+	(void)arg;
+	if (reader_init(&w) != 0) {
+		logline("out of memory starting a worker");
+		return NULL;
+	}
+	for (;;) {
+		int n = epoll_wait(srv.epfd, &ev, 1, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			logline("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		if (ev.data.ptr == &srv.stop)
+			break;
+		if (ev.data.ptr == &srv.listen_fd)
+			accept_all();
+		else
+			serve_conn(&w, ev.data.ptr);
+	}
+	reader_free(&w);
+	return NULL;
 }
 
 static void
 on_signal(int sig)
 {
 	int saved = errno;
+	char b = 0;
 
 	(void)sig;
-	stop_requested = 1;
-	if (q.wake[1] >= 0) {
-		char b = 0;
-		ssize_t r = write(q.wake[1], &b, 1);
-		(void)r;
-	}
+	if (srv.stop[1] >= 0 && write(srv.stop[1], &b, 1) < 0)
+		errno = saved;
 	errno = saved;
 }
 
 static int
 serve_fcgi(int listen_fd, int threads)
 {
-	struct pollset ps = { 0 };
+	struct epoll_event lev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv.listen_fd };
+	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &srv.stop };
 	pthread_t *tids;
-	int started = 0, rc = 0;
+	int started = 0;
 
-	if (FCGX_Init() != 0 || pipe2(q.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+	srv.listen_fd = listen_fd;
+	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+	if (FCGX_Init() != 0 || pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
+	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.stop[0], &sev) != 0) {
 		logline("cannot start: %s", strerror(errno));
 		return 1;
 	}
-	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
 	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL)
 		return 1;
 	for (; started < threads; started++) {
@@ -456,85 +444,18 @@ serve_fcgi(int listen_fd, int threads)
 	}
 	if (started == 0) {
 		logline("cannot start a worker thread");
+		free(tids);
 		return 1;
 	}
-	if (pollset_add(&ps, q.wake[0], NULL) != 0 || pollset_add(&ps, listen_fd, NULL) != 0)
-		return 1;
-
-	while (!stop_requested) {
-		if (poll(ps.fds, ps.n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			logline("poll: %s", strerror(errno));
-			rc = 1;
-			break;
-		}
-		if (ps.fds[0].revents) {
-			char buf[256];
-			while (read(q.wake[0], buf, sizeof(buf)) > 0)
-				;
-			pthread_mutex_lock(&q.mu);
-			struct conn *back = q.returned;
-			q.returned = NULL;
-			pthread_mutex_unlock(&q.mu);
-			while (back) {
-				struct conn *next = back->next;
-				if (pollset_add(&ps, back->fd, back) != 0)
-					conn_close(back);
-				back = next;
-			}
-		}
-		/* Idle connections with something to read go to the workers. */
-		for (size_t i = 2; i < ps.n;) {
-			if (ps.fds[i].revents == 0) {
-				i++;
-				continue;
-			}
-			struct conn *c = ps.conns[i];
-			ps.fds[i] = ps.fds[ps.n - 1];
-			ps.conns[i] = ps.conns[ps.n - 1];
-			ps.n--;
-			if (peer_closed(c->fd))
-				conn_close(c);
-			else
-				enqueue_conn(c);
-		}
-		if (ps.fds[1].revents) {
-			int fd;
-			while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-				struct conn *c = conn_new(fd);
-				if (c == NULL || pollset_add(&ps, fd, c) != 0) {
-					close(fd);
-					free(c);
-				}
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED) {
-				logline("accept: %s", strerror(errno));
-				/* Out of descriptors: back off instead of spinning. */
-				poll(NULL, 0, 100);
-			}
-		}
-	}
-
-	/* SIGTERM: take no more requests, finish the ones being served, then leave. */
-	pthread_mutex_lock(&q.mu);
-	q.stopping = 1;
-	pthread_cond_broadcast(&q.cv);
-	pthread_mutex_unlock(&q.mu);
+	/* SIGTERM: each worker finishes the request it is serving, sees the stop pipe, and
+	 * leaves; then the idle connections are closed. */
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	for (size_t i = 2; i < ps.n; i++)
-		conn_close(ps.conns[i]);
-	while (q.returned) {
-		struct conn *next = q.returned->next;
-		conn_close(q.returned);
-		q.returned = next;
-	}
-	free(ps.fds);
-	free(ps.conns);
+	while (srv.all)
+		conn_close(srv.all);
+	close(srv.epfd);
 	free(tids);
-	return rc;
+	return 0;
 }
 
 /* Opens --listen: unix:PATH (mode 0666: the web server's user connects) or HOST:PORT. */
