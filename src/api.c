@@ -123,10 +123,8 @@ list_tasks(struct query *q, const struct route *r, struct api_reader *rd, struct
 	uint64_t bad = 0;
 	int rc;
 
-	if (r->kind == ROUTE_INDEX_TASKS) {
-		q->index.ptr = r->index;
-		q->index.len = r->index_len;
-	}
+	if (r->kind == ROUTE_INDEX_TASKS)
+		query_scope(q, r->index, r->index_len);
 	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);

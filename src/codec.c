@@ -1,45 +1,62 @@
-/* The record format, version 1 (all integers little-endian):
+/* The record format, version 1.  Integers are little-endian.
  *
- *   0 u8 version      1 u8 status     2 u8 error type   3 u8 type length
- *   4 u32 checksum (FNV-1a of bytes 0-3 and 8-end)
- *   8 i64 enqueued   16 i64 started  24 i64 finished    32 u64 canceled by
- *  40 i64 lease until
- *  48 u16 index length (0xffff: null)  50 u16 error code length
- *  52 u32 details length               56 u32 error message length
- *  60 index, type, details, error code, error message
+ *   0 u8 version   1 u8 status   2 u8 flags   3 u8 type length
+ *   4 u32 checksum: FNV-1a of every byte but these four
+ *   8 i64 enqueued at (µs)
+ *  16 u16 index length (0 with F_NULL_INDEX)
+ *  18 u32 details length
+ *  22 what the flags announce, in this order:
+ *       F_STARTED  i64 started at        F_FINISHED  i64 finished at
+ *       F_CANCELED u64 canceled by       F_LEASE     i64 lease until, u32 lease ms
+ *       F_ERROR    u8 error type, u8 code length, u32 message length
+ *     then the index, the type, the details, the error code and message.
  *
- * The checksum turns a flipped byte into a clear "corrupt record" instead of
- * broken JSON on the wire.
+ * Fields that most tasks lack take no room, and the checksum turns a flipped byte
+ * into a clear "corrupt record" instead of broken JSON on the wire.
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "lmtasks/codec.h"
 #include "lmtasks/error.h"
 
-#define HEADER 60
-#define NULL_INDEX 0xffffu
+#define HEADER 22
 
-static void
+enum {
+	F_STARTED = 1 << 0,
+	F_FINISHED = 1 << 1,
+	F_CANCELED = 1 << 2,
+	F_LEASE = 1 << 3,
+	F_REQUEUE = 1 << 4,
+	F_NULL_INDEX = 1 << 5,
+	F_ERROR = 1 << 6,
+	F_EXPIRED = 1 << 7,
+};
+
+static unsigned char *
 put16(unsigned char *p, uint16_t v)
 {
 	p[0] = (unsigned char)v;
 	p[1] = (unsigned char)(v >> 8);
+	return p + 2;
 }
 
-static void
+static unsigned char *
 put32(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (unsigned char)(v >> (8 * i));
+	return p + 4;
 }
 
-static void
+static unsigned char *
 put64(unsigned char *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
 		p[i] = (unsigned char)(v >> (8 * i));
+	return p + 8;
 }
 
 static uint16_t
@@ -68,44 +85,77 @@ fnv1a(uint32_t h, const unsigned char *p, size_t len)
 	return h;
 }
 
-/* Covers the whole record but the checksum field itself (len >= HEADER). */
+/* Covers the whole record but the checksum field itself (len >= 8). */
 static uint32_t
 checksum(const unsigned char *p, size_t len)
 {
 	return fnv1a(fnv1a(2166136261u, p, 4), p + 8, len - 8);
 }
 
+static unsigned
+flags_of(const struct task *t)
+{
+	return (t->started_at ? F_STARTED : 0) | (t->finished_at ? F_FINISHED : 0) |
+	    (t->canceled_by != TASK_NO_UID ? F_CANCELED : 0) | (t->lease_until ? F_LEASE : 0) |
+	    (t->requeue ? F_REQUEUE : 0) | (t->index_uid.ptr ? 0 : F_NULL_INDEX) |
+	    (t->status == TASK_FAILED ? F_ERROR : 0) | (t->lease_expired ? F_EXPIRED : 0);
+}
+
+/* The size of the optional fields the flags announce. */
+static size_t
+optional_size(unsigned f)
+{
+	return (f & F_STARTED ? 8 : 0) + (f & F_FINISHED ? 8 : 0) + (f & F_CANCELED ? 8 : 0) +
+	    (f & F_LEASE ? 12 : 0) + (f & F_ERROR ? 6 : 0);
+}
+
 size_t
 codec_size(const struct task *t)
 {
-	return HEADER + t->index_uid.len + t->type.len + t->details.len +
-	       t->error_code.len + t->error_message.len;
+	unsigned f = flags_of(t);
+	size_t n = HEADER + optional_size(f) + t->index_uid.len + t->type.len + t->details.len;
+
+	if (f & F_ERROR)
+		n += t->error_code.len + t->error_message.len;
+	return n;
 }
 
 size_t
 codec_encode(const struct task *t, void *buf)
 {
-	unsigned char *p = buf, *q = p + HEADER;
+	unsigned char *p = buf, *q;
+	unsigned f = flags_of(t);
 
 	p[0] = CODEC_VERSION;
 	p[1] = (unsigned char)t->status;
-	p[2] = (unsigned char)t->error_type;
+	p[2] = (unsigned char)f;
 	p[3] = (unsigned char)t->type.len;
 	put64(p + 8, (uint64_t)t->enqueued_at);
-	put64(p + 16, (uint64_t)t->started_at);
-	put64(p + 24, (uint64_t)t->finished_at);
-	put64(p + 32, t->canceled_by);
-	put64(p + 40, (uint64_t)t->lease_until);
-	put16(p + 48, t->index_uid.ptr ? (uint16_t)t->index_uid.len : NULL_INDEX);
-	put16(p + 50, (uint16_t)t->error_code.len);
-	put32(p + 52, (uint32_t)t->details.len);
-	put32(p + 56, (uint32_t)t->error_message.len);
+	put16(p + 16, (uint16_t)t->index_uid.len);
+	q = put32(p + 18, (uint32_t)t->details.len);
+	if (f & F_STARTED)
+		q = put64(q, (uint64_t)t->started_at);
+	if (f & F_FINISHED)
+		q = put64(q, (uint64_t)t->finished_at);
+	if (f & F_CANCELED)
+		q = put64(q, t->canceled_by);
+	if (f & F_LEASE) {
+		q = put64(q, (uint64_t)t->lease_until);
+		q = put32(q, t->lease_ms);
+	}
+	if (f & F_ERROR) {
+		*q++ = (unsigned char)t->error_type;
+		*q++ = (unsigned char)t->error_code.len;
+		q = put32(q, (uint32_t)t->error_message.len);
+	}
 #define COPY(s) do { if ((s).len) memcpy(q, (s).ptr, (s).len); q += (s).len; } while (0)
 	COPY(t->index_uid);
 	COPY(t->type);
 	COPY(t->details);
-	COPY(t->error_code);
-	COPY(t->error_message);
+	if (f & F_ERROR) {
+		COPY(t->error_code);
+		COPY(t->error_message);
+	}
 #undef COPY
 	size_t len = (size_t)(q - p);
 	put32(p + 4, checksum(p, len));
@@ -115,44 +165,64 @@ codec_encode(const struct task *t, void *buf)
 int
 codec_decode(const void *buf, size_t len, struct task *t)
 {
-	const unsigned char *p = buf;
+	const unsigned char *p = buf, *q;
 
 	if (len < HEADER || p[0] != CODEC_VERSION || checksum(p, len) != get32(p + 4))
 		return LMT_ECORRUPT;
-	if (p[1] >= TASK_NSTATUS || p[2] >= TASK_NERRTYPE)
+	unsigned f = p[2];
+	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
+		return LMT_ECORRUPT;
+	size_t opt = optional_size(f);
+	size_t index_len = get16(p + 16), type_len = p[3], details_len = get32(p + 18);
+	size_t code_len = 0, msg_len = 0;
+	if (len < HEADER + opt)
 		return LMT_ECORRUPT;
 
-	uint16_t ilen = get16(p + 48);
-	size_t index_len = ilen == NULL_INDEX ? 0 : ilen;
-	size_t type_len = p[3], code_len = get16(p + 50);
-	size_t details_len = get32(p + 52), msg_len = get32(p + 56);
-	/* Each length is small enough that the sum cannot overflow size_t. */
-	if (HEADER + index_len + type_len + details_len + code_len + msg_len != len)
-		return LMT_ECORRUPT;
-	if (index_len > TASK_INDEX_MAX || type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2)
-		return LMT_ECORRUPT;
-
-	const char *q = (const char *)p + HEADER;
+	q = p + HEADER;
 	t->status = (enum task_status)p[1];
-	t->error_type = (enum task_error_type)p[2];
 	t->enqueued_at = (int64_t)get64(p + 8);
-	t->started_at = (int64_t)get64(p + 16);
-	t->finished_at = (int64_t)get64(p + 24);
-	t->canceled_by = get64(p + 32);
-	t->lease_until = (int64_t)get64(p + 40);
-	t->index_uid.ptr = ilen == NULL_INDEX ? NULL : q;
+	t->started_at = f & F_STARTED ? (int64_t)get64(q) : 0;
+	q += f & F_STARTED ? 8 : 0;
+	t->finished_at = f & F_FINISHED ? (int64_t)get64(q) : 0;
+	q += f & F_FINISHED ? 8 : 0;
+	t->canceled_by = f & F_CANCELED ? get64(q) : TASK_NO_UID;
+	q += f & F_CANCELED ? 8 : 0;
+	t->lease_until = f & F_LEASE ? (int64_t)get64(q) : 0;
+	t->lease_ms = f & F_LEASE ? get32(q + 8) : 0;
+	q += f & F_LEASE ? 12 : 0;
+	t->requeue = (f & F_REQUEUE) != 0;
+	t->lease_expired = (f & F_EXPIRED) != 0;
+	t->error_type = TASK_ERR_INTERNAL;
+	if (f & F_ERROR) {
+		if (q[0] >= TASK_NERRTYPE)
+			return LMT_ECORRUPT;
+		t->error_type = (enum task_error_type)q[0];
+		code_len = q[1];
+		msg_len = get32(q + 2);
+		q += 6;
+	}
+	/* Each length is small enough that the sum cannot overflow size_t. */
+	if (HEADER + opt + index_len + type_len + details_len + code_len + msg_len != len)
+		return LMT_ECORRUPT;
+	if (index_len > TASK_INDEX_MAX || (index_len == 0) != ((f & F_NULL_INDEX) != 0) ||
+	    type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2 ||
+	    ((f & F_ERROR) && code_len == 0))
+		return LMT_ECORRUPT;
+
+	const char *s = (const char *)q;
+	t->index_uid.ptr = index_len ? s : NULL;
 	t->index_uid.len = index_len;
-	q += index_len;
-	t->type.ptr = q;
+	s += index_len;
+	t->type.ptr = s;
 	t->type.len = type_len;
-	q += type_len;
-	t->details.ptr = q;
+	s += type_len;
+	t->details.ptr = s;
 	t->details.len = details_len;
-	q += details_len;
-	t->error_code.ptr = code_len ? q : NULL;
+	s += details_len;
+	t->error_code.ptr = code_len ? s : NULL;
 	t->error_code.len = code_len;
-	q += code_len;
-	t->error_message.ptr = code_len ? q : NULL;
+	s += code_len;
+	t->error_message.ptr = code_len ? s : NULL;
 	t->error_message.len = msg_len;
 	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
 		return LMT_ECORRUPT;

@@ -48,18 +48,36 @@ static const char usage_text[] =
 "                                      add a task; prints its summary\n"
 "  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
 "                                      ({\"indexUid\",\"type\",\"details\"}), all or none\n"
-"  start UID                           mark an enqueued task processing\n"
-"  claim [--index I] [--type T] [--wait SECONDS]\n"
-"                                      take the oldest enqueued task that matches\n"
-"  succeed UID [--details JSON|@FILE|-]\n"
+"  start UID [--lease SECONDS [--requeue]]\n"
+"                                      mark an enqueued task processing\n"
+"  claim [--index I] [--type T] [--wait SECONDS] [--lease SECONDS [--requeue]]\n"
+"                                      take the oldest enqueued task that matches;\n"
+"                                      with a lease, it fails (or with --requeue goes\n"
+"                                      back to the queue) unless heartbeats extend it\n"
+"  heartbeat UID [--lease SECONDS] [--started-at TIME]\n"
+"                                      extend a processing task's lease\n"
+"  succeed UID [--details JSON|@FILE|-] [--started-at TIME]\n"
 "                                      finish a processing task; details are merged\n"
 "  fail UID --code CODE --message TEXT [--type invalid_request|internal|auth]\n"
-"                                      fail a processing task (type defaults to internal)\n"
+"       [--started-at TIME]            fail a processing task (type defaults to internal);\n"
+"                                      --started-at refuses if the task was claimed again\n"
+"  reap                                end the leases that expired (any write does too)\n"
 "  cancel UID...                       cancel enqueued or processing tasks\n"
 "  get UID                             print a task as the HTTP API serves it\n"
-"  list [--limit N] [--from UID] [--reverse]\n"
-"                                      a page of tasks, newest first\n"
+"  list [--limit N] [--from UID] [--reverse] [FILTERS]\n"
+"                                      a page of tasks, newest first; FILTERS are\n"
+"                                      --uids, --statuses, --types, --indexUids,\n"
+"                                      --canceledBy (comma lists, * for any) and\n"
+"                                      --beforeEnqueuedAt, --afterEnqueuedAt,\n"
+"                                      --beforeStartedAt, --afterStartedAt,\n"
+"                                      --beforeFinishedAt, --afterFinishedAt (RFC 3339\n"
+"                                      or YYYY-MM-DD), as the HTTP API's parameters\n"
 "  wait UID [--timeout SECONDS]        block until the task is finished; print it\n"
+"  delete UID... | --before DATE | --keep N | [FILTERS]\n"
+"                                      remove finished tasks (never enqueued or\n"
+"                                      processing ones) and record a taskDeletion task\n"
+"  index list                          the indexes\n"
+"  index delete NAME                   remove an index; its tasks stay under /tasks\n"
 "  stats                               counts and sizes\n"
 "  check                               verify every record and index entry\n"
 "\n"
@@ -619,8 +637,15 @@ struct change {
 	enum task_error_type etype;
 	struct task_str claim_index, claim_type;
 	int claim;
+	int heartbeat;			/* extend the lease; the status stays */
+	int64_t lease;			/* µs; 0: no lease */
+	int requeue;
+	int64_t started_at;		/* --started-at: the claim being finished; 0: any */
 	/* results */
 	enum task_status was;
+	int expired;			/* refused because the task's lease had expired */
+	int reclaimed;			/* refused: claimed again since --started-at */
+	int no_lease;			/* heartbeat of a task with no lease and no --lease */
 	char *rendered;
 	size_t rendered_len;
 	const char *why;
@@ -660,13 +685,38 @@ apply_change(store *s, MDB_txn *txn, void *ctx)
 	if ((rc = store_get(s, txn, ch->uid, &old)) != 0)
 		return rc;
 	ch->was = old.status;
-	if (!task_transition_allowed(old.status, ch->to))
+	ch->expired = (old.status == TASK_ENQUEUED && old.lease_expired) ||
+	    (old.status == TASK_FAILED && old.error_code.len == 18 &&
+	     memcmp(old.error_code.ptr, "task_lease_expired", 18) == 0);
+	if (ch->heartbeat ? old.status != TASK_PROCESSING : !task_transition_allowed(old.status, ch->to))
 		return LMT_ETRANSITION;
+	if (ch->started_at && old.started_at != ch->started_at) {
+		ch->reclaimed = 1;
+		return LMT_ETRANSITION;
+	}
 	next = old;
+	if (ch->heartbeat) {
+		int64_t lease = ch->lease ? ch->lease : (int64_t)old.lease_ms * 1000;
+		if (lease == 0) {
+			ch->no_lease = 1;
+			return LMT_EINVAL;
+		}
+		next.lease_until = now + lease;
+		next.lease_ms = (uint32_t)(lease / 1000);
+		if ((rc = store_replace(s, txn, &old, &next)) == 0)
+			rc = keep_render(ch, &next);
+		return rc;
+	}
 	next.status = ch->to;
+	/* A finished task holds no lease. */
+	next.lease_until = 0;
 	switch (ch->to) {
 	case TASK_PROCESSING:
 		next.started_at = now;
+		next.lease_expired = 0;
+		next.requeue = (unsigned)ch->requeue;
+		next.lease_until = ch->lease ? now + ch->lease : 0;
+		next.lease_ms = (uint32_t)(ch->lease / 1000);
 		break;
 	case TASK_SUCCEEDED:
 		next.finished_at = now;
@@ -706,6 +756,20 @@ refused(const struct change *ch)
 	const char *hint = ch->was == TASK_ENQUEUED ? "; start or claim it first" :
 	    task_status_terminal(ch->was) ? "; a finished task is final" : "";
 
+	if (ch->reclaimed)
+		return fail_with(EXIT_REFUSED, "task %" PRIu64 " was claimed again since the claim "
+		    "given by --started-at (its lease expired); leave it to its new worker; nothing "
+		    "was changed", ch->uid);
+	if (ch->expired && ch->was == TASK_ENQUEUED)
+		return fail_with(EXIT_REFUSED, "task %" PRIu64 "'s lease expired, so it went back "
+		    "to the queue and must be claimed again; nothing was changed", ch->uid);
+	if (ch->expired)
+		return fail_with(EXIT_REFUSED, "task %" PRIu64 "'s lease expired, so it was failed "
+		    "with task_lease_expired; send heartbeats more often than the lease; nothing "
+		    "was changed", ch->uid);
+	if (ch->heartbeat)
+		return fail_with(EXIT_REFUSED, "task %" PRIu64 " is %s: only a processing task "
+		    "takes heartbeats; nothing was changed", ch->uid, task_status_name(ch->was));
 	return fail_with(EXIT_REFUSED, "task %" PRIu64 " is %s, so it cannot be %s%s; nothing "
 	    "was changed", ch->uid, task_status_name(ch->was), verbs[ch->to], hint);
 }
@@ -720,6 +784,9 @@ run_change(store *s, struct change *ch)
 		    : fail_with(EXIT_NOTFOUND, "task %" PRIu64 " not found", ch->uid);
 	if (rc == LMT_ETRANSITION)
 		return refused(ch);
+	if (rc == LMT_EINVAL && ch->no_lease)
+		return fail_with(EXIT_USAGE, "task %" PRIu64 " was started without a lease: give "
+		    "heartbeat --lease SECONDS", ch->uid);
 	if (rc == LMT_ECORRUPT)
 		return fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; "
 		    "run `lmtasks check`; nothing was changed", ch->uid);
@@ -745,15 +812,52 @@ change_one(struct change *ch)
 	return ret;
 }
 
+#define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
+
+/* --lease SECONDS: up to 30 days, at least a millisecond. */
+static int
+parse_lease(const char *cmd, const char *arg, int64_t *us)
+{
+	int ret = parse_seconds("--lease", arg, us);
+
+	if (ret == 0 && (*us < 1000 || *us > LEASE_MAX_US))
+		return bad_usage(cmd, "--lease is from 0.001 to 2592000 seconds (30 days)");
+	return ret;
+}
+
+/* --started-at TIME: the startedAt the worker's claim printed. */
+static int
+parse_started_at(const char *cmd, const char *arg, int64_t *us)
+{
+	int date_only;
+
+	if (timefmt_parse(arg, strlen(arg), us, &date_only) != 0 || date_only)
+		return bad_usage(cmd, "--started-at wants the task's startedAt, like "
+		    "2026-01-02T03:04:05.123456Z");
+	return 0;
+}
+
 static int
 cmd_start(int argc, char **argv)
 {
-	static const struct option opts[] = { { 0 } };
+	static const struct option opts[] = {
+		{ "lease", required_argument, NULL, 'l' },
+		{ "requeue", no_argument, NULL, 'r' },
+		{ 0 }
+	};
 	struct change ch = { .to = TASK_PROCESSING };
-	int ret;
+	int c, ret;
 
-	if (next_opt(argc, argv, opts) != -1)
-		return bad_usage("start", "unknown option");
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c == 'l' && (ret = parse_lease("start", optarg, &ch.lease)) != 0)
+			return ret;
+		else if (c == 'r')
+			ch.requeue = 1;
+		else if (c != 'l')
+			return bad_usage("start", "unknown option");
+	}
+	if (ch.requeue && !ch.lease)
+		return bad_usage("start", "--requeue goes with --lease");
 	if (argc - optind != 1)
 		return bad_usage("start", "it wants one UID");
 	if ((ret = parse_uid(argv[optind], &ch.uid)) != 0)
@@ -803,6 +907,8 @@ cmd_claim(int argc, char **argv)
 		{ "index", required_argument, NULL, 'i' },
 		{ "type", required_argument, NULL, 't' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "lease", required_argument, NULL, 'l' },
+		{ "requeue", no_argument, NULL, 'r' },
 		{ 0 }
 	};
 	struct change ch = { .to = TASK_PROCESSING, .claim = 1 };
@@ -825,10 +931,19 @@ cmd_claim(int argc, char **argv)
 			if ((ret = parse_seconds("--wait", optarg, &wait)) != 0)
 				return ret;
 			break;
+		case 'l':
+			if ((ret = parse_lease("claim", optarg, &ch.lease)) != 0)
+				return ret;
+			break;
+		case 'r':
+			ch.requeue = 1;
+			break;
 		default:
 			return bad_usage("claim", "unknown option");
 		}
 	}
+	if (ch.requeue && !ch.lease)
+		return bad_usage("claim", "--requeue goes with --lease");
 	if (optind != argc)
 		return bad_usage("claim", "it takes no arguments, only --index, --type and --wait");
 
@@ -858,24 +973,36 @@ cmd_claim(int argc, char **argv)
 static int
 cmd_succeed(int argc, char **argv)
 {
-	static const struct option opts[] = { { "details", required_argument, NULL, 'd' }, { 0 } };
+	static const struct option opts[] = {
+		{ "details", required_argument, NULL, 'd' },
+		{ "started-at", required_argument, NULL, 's' },
+		{ 0 }
+	};
 	struct change ch = { .to = TASK_SUCCEEDED };
 	char *details = NULL;
 	int c, ret;
 
 	while ((c = next_opt(argc, argv, opts)) != -1) {
-		if (c != 'd')
-			return bad_usage("succeed", "unknown option");
+		if (c == 's') {
+			if ((ret = parse_started_at("succeed", optarg, &ch.started_at)) != 0)
+				goto out;
+			continue;
+		}
+		if (c != 'd') {
+			ret = bad_usage("succeed", "unknown option");
+			goto out;
+		}
 		free(details);
 		details = NULL;
 		if ((ret = details_arg(optarg, &details, &ch.details_len)) != 0)
-			return ret;
+			goto out;
 	}
 	ch.details = details;
 	if (argc - optind != 1)
 		ret = bad_usage("succeed", "it wants one UID");
 	else if ((ret = parse_uid(argv[optind], &ch.uid)) == 0)
 		ret = change_one(&ch);
+out:
 	free(details);
 	return ret;
 }
@@ -887,6 +1014,7 @@ cmd_fail(int argc, char **argv)
 		{ "code", required_argument, NULL, 'c' },
 		{ "message", required_argument, NULL, 'm' },
 		{ "type", required_argument, NULL, 't' },
+		{ "started-at", required_argument, NULL, 's' },
 		{ 0 }
 	};
 	struct change ch = { .to = TASK_FAILED, .etype = TASK_ERR_INTERNAL };
@@ -904,6 +1032,10 @@ cmd_fail(int argc, char **argv)
 			if (task_error_type_parse(optarg, &ch.etype) != 0)
 				return bad_usage("fail", "--type is one of invalid_request, internal, auth");
 			break;
+		case 's':
+			if ((ret = parse_started_at("fail", optarg, &ch.started_at)) != 0)
+				return ret;
+			break;
 		default:
 			return bad_usage("fail", "unknown option");
 		}
@@ -918,6 +1050,62 @@ cmd_fail(int argc, char **argv)
 	if ((ret = parse_uid(argv[optind], &ch.uid)) != 0)
 		return ret;
 	return change_one(&ch);
+}
+
+static int
+cmd_heartbeat(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "lease", required_argument, NULL, 'l' },
+		{ "started-at", required_argument, NULL, 's' },
+		{ 0 }
+	};
+	struct change ch = { .to = TASK_PROCESSING, .heartbeat = 1 };
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		if (c == 'l' && (ret = parse_lease("heartbeat", optarg, &ch.lease)) != 0)
+			return ret;
+		else if (c == 's' && (ret = parse_started_at("heartbeat", optarg, &ch.started_at)) != 0)
+			return ret;
+		else if (c != 'l' && c != 's')
+			return bad_usage("heartbeat", "unknown option");
+	}
+	if (argc - optind != 1)
+		return bad_usage("heartbeat", "it wants one UID");
+	if ((ret = parse_uid(argv[optind], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+static int
+nothing_more(store *s, MDB_txn *txn, void *ctx)
+{
+	(void)s;
+	(void)txn;
+	(void)ctx;
+	return 0;
+}
+
+static int
+cmd_reap(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	store *s;
+	int rc, ret;
+
+	if (next_opt(argc, argv, opts) != -1 || optind != argc)
+		return bad_usage("reap", "it takes no arguments");
+	if ((ret = open_store(0, &s)) != 0)
+		return ret;
+	/* Every write reaps first; this one does nothing else. */
+	rc = store_write(s, nothing_more, NULL);
+	uint64_t reaped = store_reaped(s);
+	store_close(s);
+	if (rc)
+		return store_failure(rc, "reaping");
+	printf("{\"reaped\":%" PRIu64 "}\n", reaped);
+	return EXIT_DONE;
 }
 
 /* ---- cancel ---- */
@@ -1061,6 +1249,342 @@ out:
 	return ret;
 }
 
+/* The list filters as flags: each named like its URL parameter, or in kebab-case. */
+static const struct option filter_opts[] = {
+	{ "limit", required_argument, NULL, 0 },
+	{ "from", required_argument, NULL, 0 },
+	{ "reverse", optional_argument, NULL, 0 },
+	{ "uids", required_argument, NULL, 0 },
+	{ "statuses", required_argument, NULL, 0 },
+	{ "types", required_argument, NULL, 0 },
+	{ "indexUids", required_argument, NULL, 0 },
+	{ "canceledBy", required_argument, NULL, 0 },
+	{ "beforeEnqueuedAt", required_argument, NULL, 0 },
+	{ "afterEnqueuedAt", required_argument, NULL, 0 },
+	{ "beforeStartedAt", required_argument, NULL, 0 },
+	{ "afterStartedAt", required_argument, NULL, 0 },
+	{ "beforeFinishedAt", required_argument, NULL, 0 },
+	{ "afterFinishedAt", required_argument, NULL, 0 },
+	{ "index-uids", required_argument, NULL, 0 },
+	{ "canceled-by", required_argument, NULL, 0 },
+	{ "before-enqueued-at", required_argument, NULL, 0 },
+	{ "after-enqueued-at", required_argument, NULL, 0 },
+	{ "before-started-at", required_argument, NULL, 0 },
+	{ "after-started-at", required_argument, NULL, 0 },
+	{ "before-finished-at", required_argument, NULL, 0 },
+	{ "after-finished-at", required_argument, NULL, 0 },
+	{ 0 }
+};
+#define FILTER_CAMEL 14	/* the first 14 are the URL names; the rest alias 6 .. 13 */
+
+/* Parses the filter flags of argv into q with the HTTP API's own checks; returns an exit
+ * status.  allow_paging 0 refuses limit, from and reverse (delete). */
+static int
+parse_filters(const char *cmd, int argc, char **argv, struct query *q, int allow_paging)
+{
+	struct api_error err;
+	int c, idx;
+
+	while ((c = getopt_long(argc, argv, "", filter_opts, &idx)) != -1) {
+		if (c != 0)
+			return bad_usage(cmd, "unknown option");
+		if (idx >= FILTER_CAMEL)
+			idx = idx - FILTER_CAMEL + 6;
+		if (!allow_paging && idx < 3)
+			return bad_usage(cmd, "--limit, --from and --reverse are for list");
+		const char *v = optarg ? optarg : "true";
+		if (query_set(q, filter_opts[idx].name, v, strlen(v), &err) != 0)
+			return fail_with(EXIT_USAGE, "%s: %s", cmd, err.message);
+	}
+	if (optind != argc)
+		return bad_usage(cmd, "it takes no arguments, only filters");
+	return 0;
+}
+
+/* ---- delete ---- */
+
+struct delete_ctx {
+	struct query *q;
+	uint64_t keep;		/* finished matches kept, newest first */
+	const char *filter;	/* originalFilter */
+	uint64_t *uids;		/* the finished matches, newest first */
+	size_t n, cap;
+	uint64_t matched, deleted;
+	char *rendered;
+	size_t rendered_len;
+	uint64_t bad;
+};
+
+static int
+collect(void *ctx, const struct task *t)
+{
+	struct delete_ctx *d = ctx;
+
+	d->matched++;
+	if (!task_status_terminal(t->status))
+		return 0;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 1024;
+		uint64_t *u = realloc(d->uids, cap * sizeof(*u));
+		if (u == NULL)
+			return ENOMEM;
+		d->uids = u;
+		d->cap = cap;
+	}
+	d->uids[d->n++] = t->uid;
+	return 0;
+}
+
+static int
+apply_delete(store *s, MDB_txn *txn, void *ctx)
+{
+	struct delete_ctx *d = ctx;
+	store_iter *it;
+	struct task t, del;
+	int64_t now = timefmt_now();
+	int rc;
+
+	d->n = 0;
+	d->matched = d->deleted = 0;
+	if ((rc = store_iter_open(s, txn, &it)) != 0)
+		return rc;
+	/* Collect first, remove after: the walk must not see the store change under it. */
+	rc = query_walk(s, txn, it, d->q, collect, d, &d->bad);
+	store_iter_close(it);
+	if (rc)
+		return rc;
+	for (size_t i = d->keep < d->n ? (size_t)d->keep : d->n; i < d->n; i++) {
+		if ((rc = store_get(s, txn, d->uids[i], &t)) != 0 || (rc = store_remove(s, txn, &t)) != 0)
+			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+		d->deleted++;
+	}
+
+	struct printbuf *pb = printbuf_new(), *out = printbuf_new();
+	if (pb == NULL || out == NULL) {
+		rc = ENOMEM;
+		goto done;
+	}
+	char head[96];
+	int hl = snprintf(head, sizeof(head), "{\"matchedTasks\":%" PRIu64 ",\"deletedTasks\":%"
+	    PRIu64 ",\"originalFilter\":", d->matched, d->deleted);
+	if (printbuf_memappend(pb, head, hl) < 0 ||
+	    render_string(pb, d->filter, strlen(d->filter)) != 0 || printbuf_memappend(pb, "}", 1) < 0) {
+		rc = ENOMEM;
+		goto done;
+	}
+	task_new(&del, NULL, 0, "taskDeletion", 12, pb->buf, (size_t)pb->bpos);
+	del.status = TASK_SUCCEEDED;
+	del.enqueued_at = del.started_at = del.finished_at = now;
+	if ((rc = store_add(s, txn, &del)) != 0 || (rc = render_task(out, &del)) != 0)
+		goto done;
+	free(d->rendered);
+	d->rendered_len = (size_t)out->bpos;
+	rc = (d->rendered = strndup(out->buf, d->rendered_len)) ? 0 : ENOMEM;
+done:
+	printbuf_free(pb);
+	printbuf_free(out);
+	return rc;
+}
+
+/* Appends name=value to the originalFilter being built, URL-style. */
+static int
+filter_add(char **f, size_t *len, const char *name, const char *value)
+{
+	size_t need = *len + strlen(name) + strlen(value) + 3;
+	char *nf = realloc(*f, need);
+
+	if (nf == NULL)
+		return ENOMEM;
+	*len += (size_t)sprintf(nf + *len, "%s%s=%s", *len ? "&" : "?", name, value);
+	*f = nf;
+	return 0;
+}
+
+static int
+cmd_delete(int argc, char **argv)
+{
+	static struct option opts[sizeof(filter_opts) / sizeof(filter_opts[0]) + 2];
+	struct delete_ctx d = { 0 };
+	struct api_error err;
+	char *filter = NULL, *uids = NULL;
+	size_t flen = 0, ulen = 0;
+	store *s = NULL;
+	int c, idx, rc, ret = EXIT_DONE, any = 0;
+
+	/* The list filters, less paging, plus --before and --keep. */
+	memcpy(opts, filter_opts, sizeof(filter_opts));
+	size_t nopts = sizeof(filter_opts) / sizeof(filter_opts[0]) - 1;
+	opts[nopts] = (struct option){ "before", required_argument, NULL, 'b' };
+	opts[nopts + 1] = (struct option){ "keep", required_argument, NULL, 'k' };
+	if ((d.q = malloc(sizeof(*d.q))) == NULL)
+		return fail_with(EXIT_STORE, "out of memory");
+	query_init(d.q);
+	d.keep = 0;
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		const char *name;
+		if (c == 'b') {
+			name = "beforeFinishedAt";
+		} else if (c == 'k') {
+			if (parse_uid(optarg, &d.keep) != 0) {
+				ret = EXIT_USAGE;
+				goto out;
+			}
+			if (filter_add(&filter, &flen, "keep", optarg) != 0)
+				goto oom;
+			any = 1;
+			continue;
+		} else if (c == 0) {
+			name = opts[idx >= FILTER_CAMEL ? idx - FILTER_CAMEL + 6 : idx].name;
+			if (idx < 3) {
+				ret = bad_usage("delete", "--limit, --from and --reverse are for list");
+				goto out;
+			}
+		} else {
+			ret = bad_usage("delete", "unknown option");
+			goto out;
+		}
+		if (query_set(d.q, name, optarg, strlen(optarg), &err) != 0) {
+			ret = fail_with(EXIT_USAGE, "delete: %s", err.message);
+			goto out;
+		}
+		if (filter_add(&filter, &flen, name, optarg) != 0)
+			goto oom;
+		any = 1;
+	}
+	/* UIDs given as arguments are the uids filter. */
+	for (int i = optind; i < argc; i++) {
+		uint64_t u;
+		if ((ret = parse_uid(argv[i], &u)) != 0)
+			goto out;
+		char *nu = realloc(uids, ulen + strlen(argv[i]) + 2);
+		if (nu == NULL)
+			goto oom;
+		uids = nu;
+		ulen += (size_t)sprintf(uids + ulen, "%s%s", ulen ? "," : "", argv[i]);
+	}
+	if (uids) {
+		if (query_set(d.q, "uids", uids, ulen, &err) != 0) {
+			ret = fail_with(EXIT_USAGE, "delete: %s", err.message);
+			goto out;
+		}
+		if (filter_add(&filter, &flen, "uids", uids) != 0)
+			goto oom;
+		any = 1;
+	}
+	if (!any) {
+		ret = bad_usage("delete", "say which tasks: UID..., --before DATE, --keep N, or filters "
+		    "such as --statuses succeeded");
+		goto out;
+	}
+	d.filter = filter;
+	if ((ret = open_store(0, &s)) != 0)
+		goto out;
+	rc = store_write(s, apply_delete, &d);
+	if (rc == LMT_ECORRUPT)
+		ret = fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; run "
+		    "`lmtasks check`; nothing was deleted", d.bad);
+	else if (rc)
+		ret = store_failure(rc, "nothing was deleted; writing");
+	else if (fwrite(d.rendered, 1, d.rendered_len, stdout) != d.rendered_len ||
+	    fputc('\n', stdout) == EOF)
+		ret = fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));
+	goto out;
+oom:
+	ret = fail_with(EXIT_STORE, "out of memory");
+out:
+	store_close(s);
+	free(d.q);
+	free(d.uids);
+	free(d.rendered);
+	free(filter);
+	free(uids);
+	return ret;
+}
+
+/* ---- index list, index delete ---- */
+
+static int
+print_index(void *ctx, struct task_str index, int64_t created_at)
+{
+	struct printbuf *pb = ctx;
+	char when[TIMEFMT_BUFSZ];
+	size_t n = timefmt_rfc3339(created_at, when);
+
+	if (pb->bpos > 12 && printbuf_memappend(pb, ",", 1) < 0)
+		return ENOMEM;
+	if (printbuf_memappend(pb, "{\"uid\":", 7) < 0 || render_string(pb, index.ptr, index.len) ||
+	    printbuf_memappend(pb, ",\"createdAt\":\"", 14) < 0 ||
+	    printbuf_memappend(pb, when, (int)n) < 0 || printbuf_memappend(pb, "\"}", 2) < 0)
+		return ENOMEM;
+	return 0;
+}
+
+struct index_del {
+	const char *name;
+};
+
+static int
+apply_index_delete(store *s, MDB_txn *txn, void *ctx)
+{
+	struct index_del *x = ctx;
+	struct task_str idx = { x->name, strlen(x->name) };
+
+	return store_index_remove(s, txn, idx);
+}
+
+static int
+cmd_index(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	struct printbuf *pb = NULL;
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (next_opt(argc, argv, opts) != -1)
+		return bad_usage("index", "unknown option");
+	if (optind < argc && strcmp(argv[optind], "list") == 0 && argc - optind == 1) {
+		if ((ret = open_store(STORE_RDONLY, &s)) != 0)
+			return ret;
+		if ((pb = printbuf_new()) == NULL || printbuf_memappend(pb, "{\"results\":[", 12) < 0) {
+			ret = fail_with(EXIT_STORE, "out of memory");
+		} else if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
+			ret = store_failure(rc, "reading");
+		} else {
+			struct store_stats st;
+			rc = store_index_walk(s, txn, print_index, pb);
+			if (rc == 0)
+				rc = store_stats(s, txn, &st);
+			mdb_txn_abort(txn);
+			char tail[48];
+			int tl = snprintf(tail, sizeof(tail), "],\"total\":%" PRIu64 "}", st.indexes);
+			if (rc)
+				ret = store_failure(rc, "reading");
+			else if (printbuf_memappend(pb, tail, tl) < 0)
+				ret = fail_with(EXIT_STORE, "out of memory");
+			else
+				ret = emit(pb);
+		}
+		printbuf_free(pb);
+		store_close(s);
+		return ret;
+	}
+	if (optind < argc && strcmp(argv[optind], "delete") == 0 && argc - optind == 2) {
+		struct index_del x = { argv[optind + 1] };
+		if ((ret = check_index(x.name)) != 0 || (ret = open_store(0, &s)) != 0)
+			return ret;
+		rc = store_write(s, apply_index_delete, &x);
+		store_close(s);
+		if (rc == MDB_NOTFOUND)
+			return fail_with(EXIT_NOTFOUND, "index `%s` not found", x.name);
+		if (rc)
+			return store_failure(rc, "nothing was deleted; writing");
+		printf("{\"uid\":\"%s\",\"deleted\":true}\n", x.name);
+		return EXIT_DONE;
+	}
+	return bad_usage("index", "it is `index list` or `index delete NAME`");
+}
+
 /* ---- readers: get, list, wait, stats, check ---- */
 
 /* Renders task uid into pb; returns an exit status, with the message for a failure. */
@@ -1123,48 +1647,21 @@ cmd_get(int argc, char **argv)
 static int
 cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "limit", required_argument, NULL, 'l' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "reverse", optional_argument, NULL, 'r' },
-		{ 0 }
-	};
-	struct query q;
+	struct query *q = malloc(sizeof(*q));
 	struct printbuf *pb = NULL;
 	store_iter *it = NULL;
 	MDB_txn *txn = NULL;
-	store *s;
-	uint64_t bad = 0, v;
-	int c, rc, ret;
+	store *s = NULL;
+	uint64_t bad = 0;
+	int rc, ret;
 
-	query_init(&q);
-	while ((c = next_opt(argc, argv, opts)) != -1) {
-		switch (c) {
-		case 'l':
-			if (parse_uid(optarg, &v) != 0 || v > QUERY_LIMIT_MAX)
-				return bad_usage("list", "--limit is a whole number from 0 to 1000");
-			q.limit = (unsigned)v;
-			break;
-		case 'f':
-			if ((ret = parse_uid(optarg, &q.from)) != 0)
-				return ret;
-			break;
-		case 'r':
-			if (optarg == NULL || strcmp(optarg, "true") == 0)
-				q.reverse = 1;
-			else if (strcmp(optarg, "false") == 0)
-				q.reverse = 0;
-			else
-				return bad_usage("list", "--reverse is true or false");
-			break;
-		default:
-			return bad_usage("list", "unknown option");
-		}
-	}
-	if (optind != argc)
-		return bad_usage("list", "it takes no arguments");
+	if (q == NULL)
+		return fail_with(EXIT_STORE, "out of memory");
+	query_init(q);
+	if ((ret = parse_filters("list", argc, argv, q, 1)) != 0)
+		goto out;
 	if ((ret = open_store(STORE_RDONLY, &s)) != 0)
-		return ret;
+		goto out;
 	if ((pb = printbuf_new()) == NULL) {
 		ret = fail_with(EXIT_STORE, "out of memory");
 		goto out;
@@ -1174,7 +1671,7 @@ cmd_list(int argc, char **argv)
 		ret = store_failure(rc, "reading");
 		goto out;
 	}
-	rc = query_run(s, txn, it, &q, pb, &bad);
+	rc = query_run(s, txn, it, q, pb, &bad);
 	if (rc == LMT_ECORRUPT)
 		ret = fail_with(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
 		    "cannot be listed; run `lmtasks check`", bad);
@@ -1188,6 +1685,7 @@ out:
 		mdb_txn_abort(txn);
 	printbuf_free(pb);
 	store_close(s);
+	free(q);
 	return ret;
 }
 
@@ -1321,7 +1819,11 @@ static const struct command {
 	{ "claim", cmd_claim },
 	{ "succeed", cmd_succeed },
 	{ "fail", cmd_fail },
+	{ "heartbeat", cmd_heartbeat },
+	{ "reap", cmd_reap },
 	{ "cancel", cmd_cancel },
+	{ "delete", cmd_delete },
+	{ "index", cmd_index },
 	{ "get", cmd_get },
 	{ "list", cmd_list },
 	{ "wait", cmd_wait },

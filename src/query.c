@@ -1,18 +1,56 @@
-/* Walks one sequence in uid order and renders a page with its total and next. */
+/* Filters, totals and pages over the store's sequences. */
 #include "config.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
+#include "lmtasks/timefmt.h"
 
-#define QUERY_VALUE_MAX 1024
+#define QUERY_VALUE_MAX QUERY_TEXT_MAX
 
-static const char *const params[] = { "limit", "from", "reverse" };
-#define NPARAMS (sizeof(params) / sizeof(params[0]))
+enum param {
+	P_LIMIT, P_FROM, P_REVERSE, P_UIDS, P_STATUSES, P_TYPES, P_INDEX_UIDS, P_CANCELED_BY,
+	P_BEFORE_ENQUEUED, P_AFTER_ENQUEUED, P_BEFORE_STARTED, P_AFTER_STARTED,
+	P_BEFORE_FINISHED, P_AFTER_FINISHED, P_COUNT
+};
+
+static const struct {
+	const char *name;
+	const char *code;
+} params[P_COUNT] = {
+	[P_LIMIT] = { "limit", "invalid_task_limit" },
+	[P_FROM] = { "from", "invalid_task_from" },
+	[P_REVERSE] = { "reverse", "invalid_task_reverse" },
+	[P_UIDS] = { "uids", "invalid_task_uids" },
+	[P_STATUSES] = { "statuses", "invalid_task_statuses" },
+	[P_TYPES] = { "types", "invalid_task_types" },
+	[P_INDEX_UIDS] = { "indexUids", "invalid_index_uid" },
+	[P_CANCELED_BY] = { "canceledBy", "invalid_task_canceled_by" },
+	[P_BEFORE_ENQUEUED] = { "beforeEnqueuedAt", "invalid_task_before_enqueued_at" },
+	[P_AFTER_ENQUEUED] = { "afterEnqueuedAt", "invalid_task_after_enqueued_at" },
+	[P_BEFORE_STARTED] = { "beforeStartedAt", "invalid_task_before_started_at" },
+	[P_AFTER_STARTED] = { "afterStartedAt", "invalid_task_after_started_at" },
+	[P_BEFORE_FINISHED] = { "beforeFinishedAt", "invalid_task_before_finished_at" },
+	[P_AFTER_FINISHED] = { "afterFinishedAt", "invalid_task_after_finished_at" },
+};
+
+static const char param_names[] = "`limit`, `from`, `reverse`, `uids`, `statuses`, `types`, "
+    "`indexUids`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, "
+    "`afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`";
+
+const char *
+query_param_names(void)
+{
+	return param_names;
+}
 
 void
 query_init(struct query *q)
@@ -20,8 +58,15 @@ query_init(struct query *q)
 	q->limit = QUERY_LIMIT_DEFAULT;
 	q->from = TASK_NO_UID;
 	q->reverse = 0;
-	q->index.ptr = NULL;
-	q->index.len = 0;
+	q->statuses = 0;
+	q->nuids = q->ncanceled = q->ntypes = q->nindexes = 0;
+	for (int i = 0; i < QUERY_NTIME; i++) {
+		q->after[i] = INT64_MIN;
+		q->before[i] = INT64_MAX;
+	}
+	q->given = 0;
+	q->empty = 0;
+	q->text_used = 0;
 }
 
 /* Parses a decimal u64 with no sign, no spaces, no hex; returns 0 or -1. */
@@ -42,54 +87,203 @@ parse_u64(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
+__attribute__((format(printf, 4, 5)))
 static int
-bad_value(struct api_error *err, const char *code, const char *name, const char *v, size_t vl,
-    const char *expected)
+invalid(struct api_error *err, enum param p, const char *v, const char *fmt, ...)
 {
-	char q[128];
+	char what[700];
+	va_list ap;
 
-	return api_error_set(err, 400, code, "invalid_request",
-	    "Invalid value in parameter `%s`: could not parse `%s` as %s.", name,
-	    route_quote(v, vl, q, sizeof(q)), expected);
+	(void)v;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return api_error_set(err, 400, params[p].code, "invalid_request",
+	    "Invalid value in parameter `%s`: %s", params[p].name, what);
 }
 
 static int
-set_param(int which, const char *v, size_t vl, struct query *q, struct api_error *err)
+cmp_u64(const void *a, const void *b)
 {
-	uint64_t n;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	switch (which) {
-	case 0:
-		if (parse_u64(v, vl, &n) != 0)
-			return bad_value(err, "invalid_task_limit", "limit", v, vl, "a positive integer");
-		if (n > QUERY_LIMIT_MAX)
-			return api_error_set(err, 400, "invalid_task_limit", "invalid_request",
-			    "Invalid value in parameter `limit`: `%.24s` is above the maximum of %d.",
-			    v, QUERY_LIMIT_MAX);
-		q->limit = (unsigned)n;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts and removes duplicates. */
+static size_t
+sort_unique(uint64_t *v, size_t n)
+{
+	size_t m = 0;
+
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (size_t i = 0; i < n; i++) {
+		if (m == 0 || v[m - 1] != v[i])
+			v[m++] = v[i];
+	}
+	return m;
+}
+
+/* One item of a comma list: checks it and stores it in q.  Returns 0 or an error status. */
+static int
+list_item(struct query *q, enum param p, const char *v, size_t len, size_t *n,
+    struct api_error *err)
+{
+	char qv[128];
+	const char *shown = route_quote(v, len, qv, sizeof(qv));
+	enum task_status st;
+	uint64_t u;
+
+	if (*n == QUERY_LIST_MAX)
+		return invalid(err, p, v, "more than %d values.", QUERY_LIST_MAX);
+	switch (p) {
+	case P_UIDS:
+	case P_CANCELED_BY:
+		if (parse_u64(v, len, &u) != 0 || u == TASK_NO_UID)
+			return invalid(err, p, v, "could not parse `%s` as a positive integer.", shown);
+		(p == P_UIDS ? q->uids : q->canceled)[(*n)++] = u;
 		return 0;
-	case 1:
-		if (parse_u64(v, vl, &n) != 0 || n == TASK_NO_UID)
-			return bad_value(err, "invalid_task_from", "from", v, vl, "a positive integer");
-		q->from = n;
+	case P_STATUSES:
+		if (task_status_parse(v, len, &st) != 0)
+			return invalid(err, p, v, "`%s` is not a valid task status. Available statuses "
+			    "are `enqueued`, `processing`, `succeeded`, `failed`, `canceled`.", shown);
+		q->statuses |= 1u << st;
+		(*n)++;
+		return 0;
+	case P_TYPES:
+	case P_INDEX_UIDS:
+		if (p == P_TYPES && !task_type_valid(v, len))
+			return invalid(err, p, v, "`%s` is not a valid task type. A task type is a "
+			    "camelCase word of up to 64 letters and digits, like `documentAddition`.",
+			    shown);
+		if (p == P_INDEX_UIDS && !task_index_uid_valid(v, len))
+			return invalid(err, p, v, "`%s` is not a valid index uid. Index uid can be an "
+			    "integer or a string containing only alphanumeric characters, hyphens (-) "
+			    "and underscores (_), and can not be more than 400 bytes.", shown);
+		if (q->text_used + len > sizeof(q->text))
+			return invalid(err, p, v, "the values are longer than %d bytes together.",
+			    QUERY_TEXT_MAX);
+		memcpy(q->text + q->text_used, v, len);
+		(p == P_TYPES ? q->types : q->indexes)[(*n)++] =
+		    (struct task_str){ q->text + q->text_used, len };
+		q->text_used += len;
 		return 0;
 	default:
-		if (vl == 4 && memcmp(v, "true", 4) == 0)
+		return LMT_EINVAL;
+	}
+}
+
+/* A comma list where `*` anywhere means any. */
+static int
+set_list(struct query *q, enum param p, const char *v, size_t len, struct api_error *err)
+{
+	size_t count = 0, *n = p == P_UIDS ? &q->nuids : p == P_CANCELED_BY ? &q->ncanceled :
+	    p == P_TYPES ? &q->ntypes : p == P_INDEX_UIDS ? &q->nindexes : &count;
+	int any = 0, rc;
+
+	for (size_t i = 0; i <= len;) {
+		const char *c = memchr(v + i, ',', len - i);
+		size_t il = (size_t)((c ? c : v + len) - (v + i));
+		if (il == 1 && v[i] == '*')
+			any = 1;
+		else if (il == 0)
+			return invalid(err, p, v, "`%.*s` has an empty item.", len > 80 ? 80 : (int)len, v);
+		else if ((rc = list_item(q, p, v + i, il, n, err)) != 0)
+			return rc;
+		i += il + 1;
+	}
+	if (any) {
+		*n = 0;
+		if (p == P_STATUSES)
+			q->statuses = 0;
+	}
+	if (p == P_UIDS)
+		q->nuids = sort_unique(q->uids, q->nuids);
+	if (p == P_CANCELED_BY)
+		q->ncanceled = sort_unique(q->canceled, q->ncanceled);
+	return 0;
+}
+
+static int
+set_date(struct query *q, enum param p, const char *v, size_t len, struct api_error *err)
+{
+	char qv[128];
+	int64_t us;
+	int date_only, before = (p - P_BEFORE_ENQUEUED) % 2 == 0;
+	enum query_time which = (enum query_time)((p - P_BEFORE_ENQUEUED) / 2);
+
+	if (len == 1 && v[0] == '*')
+		return 0;
+	if (timefmt_parse(v, len, &us, &date_only) != 0)
+		return invalid(err, p, v, "`%s` is an invalid date-time. It should follow the "
+		    "YYYY-MM-DD or RFC 3339 date-time format.", route_quote(v, len, qv, sizeof(qv)));
+	if (before) {
+		q->before[which] = us;
+	} else {
+		/* As in Meilisearch: after a date means from the next day on. */
+		q->after[which] = date_only ? us + INT64_C(86400000000) - 1 : us;
+	}
+	return 0;
+}
+
+int
+query_set(struct query *q, const char *name, const char *v, size_t len, struct api_error *err)
+{
+	char qn[128], qv[128];
+	uint64_t n;
+	int p = 0;
+
+	while (p < P_COUNT && strcmp(params[p].name, name) != 0)
+		p++;
+	if (p == P_COUNT)
+		return api_error_set(err, 400, "bad_request", "invalid_request",
+		    "Unknown parameter `%s`: expected one of %s.",
+		    route_quote(name, strlen(name), qn, sizeof(qn)), param_names);
+	if (q->given & (1u << p))
+		return api_error_set(err, 400, "bad_request", "invalid_request",
+		    "Parameter `%s` is given more than once.", params[p].name);
+	q->given |= 1u << p;
+
+	switch (p) {
+	case P_LIMIT:
+		if (parse_u64(v, len, &n) != 0)
+			return invalid(err, P_LIMIT, v, "could not parse `%s` as a positive integer.",
+			    route_quote(v, len, qv, sizeof(qv)));
+		if (n > QUERY_LIMIT_MAX)
+			return invalid(err, P_LIMIT, v, "`%s` is above the maximum of %d.",
+			    route_quote(v, len, qv, sizeof(qv)), QUERY_LIMIT_MAX);
+		q->limit = (unsigned)n;
+		return 0;
+	case P_FROM:
+		if (parse_u64(v, len, &n) != 0 || n == TASK_NO_UID)
+			return invalid(err, P_FROM, v, "could not parse `%s` as a positive integer.",
+			    route_quote(v, len, qv, sizeof(qv)));
+		q->from = n;
+		return 0;
+	case P_REVERSE:
+		if (len == 4 && memcmp(v, "true", 4) == 0)
 			q->reverse = 1;
-		else if (vl == 5 && memcmp(v, "false", 5) == 0)
+		else if (len == 5 && memcmp(v, "false", 5) == 0)
 			q->reverse = 0;
 		else
-			return bad_value(err, "invalid_task_reverse", "reverse", v, vl,
-			    "a boolean, expected either `true` or `false`");
+			return invalid(err, P_REVERSE, v, "could not parse `%s` as a boolean, expected "
+			    "either `true` or `false`.", route_quote(v, len, qv, sizeof(qv)));
 		return 0;
+	case P_UIDS:
+	case P_STATUSES:
+	case P_TYPES:
+	case P_INDEX_UIDS:
+	case P_CANCELED_BY:
+		return set_list(q, (enum param)p, v, len, err);
+	default:
+		return set_date(q, (enum param)p, v, len, err);
 	}
 }
 
 int
 query_parse(const char *qs, struct query *q, struct api_error *err)
 {
-	char name[QUERY_VALUE_MAX], value[QUERY_VALUE_MAX], quoted[128];
-	unsigned seen = 0;
+	char name[64], quoted[128], dv[QUERY_VALUE_MAX + 1];
 
 	if (qs == NULL)
 		return 0;
@@ -97,32 +291,33 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 		size_t pl = strcspn(p, "&"), nl = strcspn(p, "=&");
 		const char *v = p + nl + (nl < pl);
 		size_t vl = pl - nl - (nl < pl);
-		long dn, dv;
+		long dn, dvl;
 
 		if (pl == 0) {
 			p++;
 			continue;
 		}
-		if (nl >= sizeof(name) || vl >= sizeof(value))
+		if (nl >= sizeof(name)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "A query parameter is longer than %d bytes.", QUERY_VALUE_MAX - 1);
-		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dv = route_unescape(v, vl, 1, value)) < 0)
+			    "Unknown parameter `%s`: expected one of %s.",
+			    route_quote(p, nl, quoted, sizeof(quoted)), param_names);
+		}
+		if (vl > QUERY_VALUE_MAX)
+			return api_error_set(err, 400, "bad_request", "invalid_request",
+			    "The value of `%s` is longer than %d bytes.",
+			    route_quote(p, nl, quoted, sizeof(quoted)), QUERY_VALUE_MAX);
+		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dvl = route_unescape(v, vl, 1, dv)) < 0) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "The query string has a malformed percent-escape in `%s`.",
 			    route_quote(p, pl, quoted, sizeof(quoted)));
-		size_t which = 0;
-		while (which < NPARAMS && !(strlen(params[which]) == (size_t)dn &&
-		    memcmp(params[which], name, (size_t)dn) == 0))
-			which++;
-		if (which == NPARAMS)
+		}
+		name[dn] = '\0';
+		if (memchr(name, '\0', (size_t)dn)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "Unknown parameter `%s`: expected one of `limit`, `from`, `reverse`.",
-			    route_quote(name, (size_t)dn, quoted, sizeof(quoted)));
-		if (seen & (1u << which))
-			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "Parameter `%s` is given more than once.", params[which]);
-		seen |= 1u << which;
-		int rc = set_param((int)which, value, (size_t)dv, q, err);
+			    "Unknown parameter `%s`: expected one of %s.",
+			    route_quote(name, (size_t)dn, quoted, sizeof(quoted)), param_names);
+		}
+		int rc = query_set(q, name, dv, (size_t)dvl, err);
 		if (rc)
 			return rc;
 		p += pl + (p[pl] == '&');
@@ -130,41 +325,356 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 	return 0;
 }
 
+void
+query_scope(struct query *q, const char *index, size_t len)
+{
+	int listed = q->nindexes == 0;
+
+	for (size_t i = 0; i < q->nindexes; i++) {
+		if (q->indexes[i].len == len && memcmp(q->indexes[i].ptr, index, len) == 0)
+			listed = 1;
+	}
+	q->empty |= !listed;
+	q->indexes[0] = (struct task_str){ index, len };
+	q->nindexes = 1;
+}
+
+static int
+str_in(const struct task_str *set, size_t n, struct task_str s)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (set[i].len == s.len && s.ptr && memcmp(set[i].ptr, s.ptr, s.len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+u64_in(const uint64_t *v, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] == x)
+			return 1;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+int
+query_match(const struct query *q, const struct task *t)
+{
+	const int64_t times[QUERY_NTIME] = { t->enqueued_at, t->started_at, t->finished_at };
+
+	if (q->empty)
+		return 0;
+	if (q->statuses && !(q->statuses & (1u << t->status)))
+		return 0;
+	if (q->nindexes && !str_in(q->indexes, q->nindexes, t->index_uid))
+		return 0;
+	if (q->ntypes && !str_in(q->types, q->ntypes, t->type))
+		return 0;
+	if (q->nuids && !u64_in(q->uids, q->nuids, t->uid))
+		return 0;
+	if (q->ncanceled && (t->canceled_by == TASK_NO_UID ||
+	    !u64_in(q->canceled, q->ncanceled, t->canceled_by)))
+		return 0;
+	for (int i = 0; i < QUERY_NTIME; i++) {
+		/* A date filter on a time that is not set yet does not match. */
+		if ((q->after[i] != INT64_MIN || q->before[i] != INT64_MAX) &&
+		    (times[i] == 0 || times[i] <= q->after[i] || times[i] >= q->before[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The candidate sequence a query walks: every task, the uids list, or the union of
+ * a few keys of one secondary index, whichever is smallest.  A union is merged in
+ * uid order with one cursor: each key keeps its next uid, and the key that gave
+ * one is sought again just past it.
+ */
+enum plan_kind { PLAN_ALL, PLAN_UIDS, PLAN_UNION };
+
+struct plan {
+	enum plan_kind kind;
+	enum store_seq seq;
+	size_t nkeys;
+	const void *keys[QUERY_LIST_MAX];
+	size_t keylens[QUERY_LIST_MAX];
+	unsigned char status_keys[TASK_NSTATUS];
+	uint64_t estimate;
+};
+
+struct cursor {
+	const struct plan *p;
+	const struct query *q;
+	store_iter *it;
+	int desc;
+	size_t upos;			/* PLAN_UIDS: the next index into q->uids */
+	uint64_t heads[QUERY_LIST_MAX];	/* PLAN_UNION: each key's next uid, TASK_NO_UID at its end */
+};
+
+/* Fills the keys of one sequence's union from q; returns their number. */
+static size_t
+union_keys(const struct query *q, enum store_seq seq, struct plan *p)
+{
+	size_t n = 0;
+
+	switch (seq) {
+	case STORE_SEQ_INDEX:
+		for (; n < q->nindexes; n++) {
+			p->keys[n] = q->indexes[n].ptr;
+			p->keylens[n] = q->indexes[n].len;
+		}
+		break;
+	case STORE_SEQ_TYPE:
+		for (; n < q->ntypes; n++) {
+			p->keys[n] = q->types[n].ptr;
+			p->keylens[n] = q->types[n].len;
+		}
+		break;
+	case STORE_SEQ_STATUS:
+		for (int st = 0; st < TASK_NSTATUS; st++) {
+			if (!(q->statuses & (1u << st)))
+				continue;
+			p->status_keys[n] = (unsigned char)st;
+			p->keys[n] = &p->status_keys[n];
+			p->keylens[n++] = 1;
+		}
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+static int
+plan_make(store *s, MDB_txn *txn, const struct query *q, struct plan *p)
+{
+	static const enum store_seq seqs[] = { STORE_SEQ_INDEX, STORE_SEQ_STATUS, STORE_SEQ_TYPE };
+	enum store_seq best = STORE_SEQ_ALL;
+	int rc;
+
+	p->kind = PLAN_ALL;
+	p->seq = STORE_SEQ_ALL;
+	p->nkeys = 0;
+	if ((rc = store_count(s, txn, STORE_SEQ_ALL, NULL, 0, &p->estimate)) != 0)
+		return rc;
+	if (q->nuids && q->nuids < p->estimate) {
+		p->kind = PLAN_UIDS;
+		p->estimate = q->nuids;
+	}
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+		size_t n = union_keys(q, seqs[i], p);
+		uint64_t total = 0, c;
+		for (size_t k = 0; k < n; k++) {
+			if ((rc = store_count(s, txn, seqs[i], p->keys[k], p->keylens[k], &c)) != 0)
+				return rc;
+			total += c;
+		}
+		if (n > 0 && total < p->estimate) {
+			best = seqs[i];
+			p->estimate = total;
+		}
+	}
+	if (best != STORE_SEQ_ALL) {
+		p->kind = PLAN_UNION;
+		p->seq = best;
+		p->nkeys = union_keys(q, best, p);
+	}
+	return 0;
+}
+
+/* Seeks key i of the union from uid from (inclusive) in the walk's direction. */
+static int
+head_seek(struct cursor *c, size_t i, uint64_t from)
+{
+	int rc = store_iter_seek(c->it, c->p->seq, c->p->keys[i], c->p->keylens[i], from, c->desc,
+	    &c->heads[i]);
+
+	if (rc == MDB_NOTFOUND) {
+		c->heads[i] = TASK_NO_UID;
+		rc = 0;
+	}
+	return rc;
+}
+
+static int
+cursor_next(struct cursor *c, uint64_t *uid)
+{
+	size_t best = SIZE_MAX;
+
+	switch (c->p->kind) {
+	case PLAN_ALL:
+		return store_iter_next(c->it, uid);
+	case PLAN_UIDS:
+		/* Descending, upos counts the uids still to give, taken from the top. */
+		if (c->desc ? c->upos == 0 : c->upos == c->q->nuids)
+			return MDB_NOTFOUND;
+		*uid = c->q->uids[c->desc ? --c->upos : c->upos++];
+		return 0;
+	case PLAN_UNION:
+		for (size_t i = 0; i < c->p->nkeys; i++) {
+			if (c->heads[i] != TASK_NO_UID && (best == SIZE_MAX ||
+			    (c->desc ? c->heads[i] > c->heads[best] : c->heads[i] < c->heads[best])))
+				best = i;
+		}
+		if (best == SIZE_MAX)
+			return MDB_NOTFOUND;
+		*uid = c->heads[best];
+		if (c->desc && *uid == 0) {
+			c->heads[best] = TASK_NO_UID;
+			return 0;
+		}
+		return head_seek(c, best, c->desc ? *uid - 1 : *uid + 1);
+	}
+	return MDB_NOTFOUND;
+}
+
+/* Positions the cursor at from (inclusive) and gives the first uid. */
+static int
+cursor_start(struct cursor *c, uint64_t from, uint64_t *uid)
+{
+	size_t i = 0;
+	int rc;
+
+	switch (c->p->kind) {
+	case PLAN_ALL:
+		return store_iter_seek(c->it, STORE_SEQ_ALL, NULL, 0, from, c->desc, uid);
+	case PLAN_UIDS:
+		if (c->desc)
+			while (i < c->q->nuids && c->q->uids[i] <= from)
+				i++;
+		else
+			while (i < c->q->nuids && c->q->uids[i] < from)
+				i++;
+		c->upos = i;
+		return cursor_next(c, uid);
+	case PLAN_UNION:
+		for (; i < c->p->nkeys; i++) {
+			if ((rc = head_seek(c, i, from)) != 0)
+				return rc;
+		}
+		return cursor_next(c, uid);
+	}
+	return MDB_NOTFOUND;
+}
+
+int
+query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
+    int (*fn)(void *ctx, const struct task *t), void *ctx, uint64_t *bad)
+{
+	struct plan plan, *p = &plan;
+	struct cursor cur, *c = &cur;
+	uint64_t uid;
+	int rc;
+
+	if (q->empty)
+		return 0;
+	if ((rc = plan_make(s, txn, q, p)) != 0)
+		return rc;
+	c->p = p;
+	c->q = q;
+	c->it = it;
+	c->desc = !q->reverse;
+	rc = cursor_start(c, q->from != TASK_NO_UID ? q->from : c->desc ? UINT64_MAX - 1 : 0, &uid);
+	while (rc == 0) {
+		struct task t;
+		if ((rc = store_get(s, txn, uid, &t)) != 0) {
+			/* A uid from the list may name no task; one from an index must. */
+			if (rc == MDB_NOTFOUND && p->kind == PLAN_UIDS) {
+				rc = cursor_next(c, &uid);
+				continue;
+			}
+			*bad = uid;
+			rc = rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+			break;
+		}
+		if (query_match(q, &t) && (rc = fn(ctx, &t)) != 0)
+			break;
+		rc = cursor_next(c, &uid);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+count_one(void *ctx, const struct task *t)
+{
+	(void)t;
+	++*(uint64_t *)ctx;
+	return 0;
+}
+
+int
+query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint64_t *total,
+    uint64_t *bad)
+{
+	struct query all;
+	int counted = q->nuids == 0 && q->ncanceled == 0;
+
+	for (int i = 0; i < QUERY_NTIME; i++)
+		counted &= q->after[i] == INT64_MIN && q->before[i] == INT64_MAX;
+	*total = 0;
+	if (q->empty)
+		return 0;
+	if (counted)
+		return store_count_sets(s, txn, q->indexes, q->nindexes, q->statuses, q->types,
+		    q->ntypes, total);
+	/* Every page together: the same walk from the start, counting. */
+	memcpy(&all, q, offsetof(struct query, text));
+	all.from = TASK_NO_UID;
+	return query_walk(s, txn, it, &all, count_one, total, bad);
+}
+
+#define PAGE_FULL (-1)	/* no LMDB, errno or lmt code */
+
+struct page {
+	struct printbuf *pb;
+	const struct query *q;
+	unsigned n;
+	uint64_t first, next;
+};
+
+static int
+page_add(void *ctx, const struct task *t)
+{
+	struct page *pg = ctx;
+	int rc;
+
+	if (pg->n == pg->q->limit) {
+		pg->next = t->uid;
+		return PAGE_FULL;	/* one past the page gives next */
+	}
+	if (pg->n == 0)
+		pg->first = t->uid;
+	else if ((rc = render_comma(pg->pb)) != 0)
+		return rc;
+	if ((rc = render_task(pg->pb, t)) != 0)
+		return rc;
+	pg->n++;
+	return 0;
+}
+
 int
 query_run(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
     struct printbuf *pb, uint64_t *bad)
 {
-	enum store_seq seq = q->index.ptr ? STORE_SEQ_INDEX : STORE_SEQ_ALL;
-	uint64_t total, uid, first = TASK_NO_UID, next = TASK_NO_UID;
-	uint64_t from = q->from != TASK_NO_UID ? q->from : q->reverse ? 0 : UINT64_MAX;
-	unsigned n = 0;
+	struct page pg = { pb, q, 0, TASK_NO_UID, TASK_NO_UID };
+	uint64_t total;
 	int rc;
 
-	if ((rc = store_count(s, txn, seq, q->index.ptr, q->index.len, &total)) != 0)
-		return rc;
 	if ((rc = render_list_open(pb)) != 0)
 		return rc;
-	rc = store_iter_seek(it, seq, q->index.ptr, q->index.len, from, !q->reverse, &uid);
-	while (rc == 0) {
-		struct task t;
-		if (n == q->limit) {
-			next = uid;
-			break;
-		}
-		if ((rc = store_get(s, txn, uid, &t)) != 0) {
-			*bad = uid;
-			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
-		}
-		if (n == 0)
-			first = uid;
-		else if ((rc = render_comma(pb)) != 0)
-			return rc;
-		if ((rc = render_task(pb, &t)) != 0)
-			return rc;
-		n++;
-		rc = store_iter_next(it, &uid);
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	rc = query_walk(s, txn, it, q, page_add, &pg, bad);
+	if (rc != 0 && rc != PAGE_FULL)
 		return rc;
-	return render_list_close(pb, total, q->limit, first, next);
+	if ((rc = query_total(s, txn, it, q, &total, bad)) != 0)
+		return rc;
+	return render_list_close(pb, total, q->limit, pg.first, pg.next);
 }

@@ -66,6 +66,13 @@ store_put_u64le(void *p, uint64_t v)
 		b[i] = (unsigned char)v;
 }
 
+void
+store_lease_key(unsigned char out[16], int64_t until, uint64_t uid)
+{
+	store_key_uid(out, (uint64_t)until);
+	store_key_uid(out + 8, uid);
+}
+
 size_t
 store_count_key(unsigned char *out, struct task_str index, enum task_status status,
     struct task_str type)
@@ -108,6 +115,7 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 		{ "queue", offsetof(store, queue), MDB_DUPSORT | MDB_DUPFIXED },
 		{ "counts", offsetof(store, counts), 0 },
 		{ "indexes", offsetof(store, indexes), 0 },
+		{ "leases", offsetof(store, leases), 0 },
 	};
 	int rc;
 
@@ -243,30 +251,6 @@ store_txn_begin(store *s, unsigned flags, MDB_txn **txn)
 }
 
 int
-store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
-{
-	MDB_txn *txn;
-	int rc;
-
-	for (;;) {
-		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
-			return rc;
-		rc = fn(s, txn, ctx);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-		if (rc != MDB_MAP_FULL)
-			return rc;
-		/* Grow and replay: the aborted transaction left nothing behind. */
-		MDB_envinfo info;
-		mdb_env_info(s->env, &info);
-		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
-			return rc;
-	}
-}
-
-int
 store_get(store *s, MDB_txn *txn, uint64_t uid, struct task *t)
 {
 	unsigned char kb[8];
@@ -353,46 +337,75 @@ str_eq(struct task_str a, const unsigned char *p, size_t len)
 	return a.len == len && (len == 0 || memcmp(a.ptr, p, len) == 0);
 }
 
+static int
+in_set(const struct task_str *set, size_t n, const unsigned char *p, size_t len)
+{
+	if (n == 0)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		if (str_eq(set[i], p, len))
+			return 1;
+	}
+	return 0;
+}
+
+/* Adds up the counts under one index prefix (index \0) that pass the status and type sets. */
+static int
+sum_prefix(MDB_cursor *cur, struct task_str index, unsigned status_mask,
+    const struct task_str *types, size_t ntypes, uint64_t *total)
+{
+	unsigned char kb[TASK_INDEX_MAX + 1];
+	MDB_val k = { index.len + 1, kb }, v;
+	int rc, op = MDB_SET_RANGE;
+
+	memcpy(kb, index.ptr, index.len);
+	kb[index.len] = '\0';
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data;
+		op = MDB_NEXT;
+		if (k.mv_size < index.len + 2 || memcmp(p, kb, index.len + 1) != 0)
+			break;
+		if (v.mv_size != 8)
+			return LMT_ECORRUPT;
+		if (status_mask && !(status_mask & (1u << p[index.len + 1])))
+			continue;
+		if (!in_set(types, ntypes, p + index.len + 2, k.mv_size - index.len - 2))
+			continue;
+		*total += store_get_u64le(v.mv_data);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
+{
+	MDB_cursor *cur;
+	uint64_t total = 0;
+	int rc = 0;
+
+	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
+		return rc;
+	if (nindexes == 0)
+		rc = sum_prefix(cur, STORE_ALL_INDEXES, status_mask, types, ntypes, &total);
+	for (size_t i = 0; i < nindexes && rc == 0; i++) {
+		/* The same index twice in a list counts once. */
+		if (i > 0 && in_set(indexes, i, (const unsigned char *)indexes[i].ptr, indexes[i].len))
+			continue;
+		rc = sum_prefix(cur, indexes[i], status_mask, types, ntypes, &total);
+	}
+	mdb_cursor_close(cur);
+	if (rc == 0)
+		*n = total;
+	return rc;
+}
+
 int
 store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
     struct task_str type, uint64_t *n)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t total = 0;
-	int rc, op = MDB_FIRST;
-
-	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
-		return rc;
-	if (index.ptr) {
-		/* The index's keys are contiguous: index \0 ... */
-		unsigned char kb[TASK_INDEX_MAX + 1];
-		memcpy(kb, index.ptr, index.len);
-		kb[index.len] = '\0';
-		k.mv_size = index.len + 1;
-		k.mv_data = kb;
-		op = MDB_SET_RANGE;
-	}
-	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
-		op = MDB_NEXT;
-		if (z == NULL || (size_t)(z - p) + 2 > k.mv_size || v.mv_size != 8) {
-			rc = LMT_ECORRUPT;
-			break;
-		}
-		if (index.ptr && !str_eq(index, p, (size_t)(z - p)))
-			break;
-		if (status >= 0 && z[1] != status)
-			continue;
-		if (type.ptr && !str_eq(type, z + 2, k.mv_size - (size_t)(z - p) - 2))
-			continue;
-		total += store_get_u64le(v.mv_data);
-	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND && rc != 0)
-		return rc;
-	*n = total;
-	return 0;
+	return store_count_sets(s, txn, &index, index.ptr ? 1 : 0,
+	    status >= 0 ? 1u << status : 0, &type, type.ptr ? 1 : 0, n);
 }
 
 /* The first dup of one queue key, or MDB_NOTFOUND. */
@@ -471,6 +484,30 @@ store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_s
 		return MDB_NOTFOUND;
 	*uid = best;
 	return 0;
+}
+
+int
+store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    int64_t created_at), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->indexes, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (v.mv_size != 8 || k.mv_size > TASK_INDEX_MAX) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		struct task_str idx = { k.mv_data, k.mv_size };
+		if ((rc = fn(ctx, idx, (int64_t)store_get_u64le(v.mv_data))) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int

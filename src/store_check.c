@@ -121,6 +121,50 @@ expect(struct checker *c, MDB_dbi dbi, const char *db, const void *key, size_t k
 	return rc;
 }
 
+/* Returns 0 when key is in a plain database (leases), else reports it missing. */
+static int
+expect_key(struct checker *c, MDB_dbi dbi, const char *db, const void *key, size_t keylen,
+    uint64_t uid)
+{
+	MDB_val k = { keylen, (void *)key }, v;
+	int rc = mdb_get(c->txn, dbi, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		report(c, "task %" PRIu64 ": missing from %s", uid, db);
+		return 0;
+	}
+	return rc;
+}
+
+/* Each lease must belong to a processing task with that lease end. */
+static int
+check_leases(struct checker *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(c->txn, c->s->leases, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		struct task t;
+		op = MDB_NEXT;
+		if (k.mv_size != 16) {
+			report(c, "leases: a key of %zu bytes where 16 belong", k.mv_size);
+			continue;
+		}
+		uint64_t uid = store_uid_key((unsigned char *)k.mv_data + 8);
+		int grc = store_get(c->s, c->txn, uid, &t);
+		if (grc == MDB_NOTFOUND)
+			report(c, "leases: entry for task %" PRIu64 ", which does not exist", uid);
+		else if (grc == 0 && (t.status != TASK_PROCESSING ||
+		    (uint64_t)t.lease_until != store_uid_key(k.mv_data)))
+			report(c, "leases: entry for task %" PRIu64 " that its record does not have", uid);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Walks a secondary database: each (key, uid) must name a record that agrees. */
 static int
 reverse(struct checker *c, MDB_dbi dbi, const char *db)
@@ -238,7 +282,12 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 		if (t.status == TASK_ENQUEUED && t.index_uid.ptr &&
 		    (rc = expect(&c, s->queue, "queue", kb, store_queue_key(kb, t.index_uid, t.type), t.uid)))
 			break;
-		if ((rc = tally_add(&tl, kb, store_count_key(kb, t.index_uid, t.status, t.type))) != 0)
+		if (t.status == TASK_PROCESSING && t.lease_until &&
+		    (store_lease_key(kb, t.lease_until, t.uid),
+		     rc = expect_key(&c, s->leases, "leases", kb, 16, t.uid)))
+			break;
+		if ((rc = tally_add(&tl, kb, store_count_key(kb, t.index_uid, t.status, t.type))) != 0 ||
+		    (rc = tally_add(&tl, kb, store_count_key(kb, STORE_ALL_INDEXES, t.status, t.type))) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -250,6 +299,7 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 	    (rc = reverse(&c, s->by_status, "by_status")) != 0 ||
 	    (rc = reverse(&c, s->by_type, "by_type")) != 0 ||
 	    (rc = reverse(&c, s->queue, "queue")) != 0 ||
+	    (rc = check_leases(&c)) != 0 ||
 	    (rc = check_counts(&c, &tl)) != 0)
 		goto out;
 	*checked = n;

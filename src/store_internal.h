@@ -15,9 +15,11 @@ struct store {
 	MDB_dbi by_status;	/* status byte -> uids */
 	MDB_dbi by_type;	/* type -> uids */
 	MDB_dbi queue;		/* index \0 type -> enqueued uids */
-	MDB_dbi counts;		/* index \0 status type -> u64 */
+	MDB_dbi counts;		/* index \0 status type -> u64; index "*": every index */
 	MDB_dbi indexes;	/* index -> created at (i64 µs) */
+	MDB_dbi leases;		/* lease end (u64 BE µs) uid (u64 BE) -> nothing */
 	unsigned flags;
+	uint64_t reaped;	/* leases ended by the last store_write() */
 };
 
 void store_key_uid(unsigned char out[8], uint64_t uid);
@@ -25,9 +27,15 @@ uint64_t store_uid_key(const void *p);
 uint64_t store_get_u64le(const void *p);
 void store_put_u64le(void *p, uint64_t v);
 
+/* The counts key of every index together: '*' is no index uid character. */
+#define STORE_ALL_INDEXES ((struct task_str){ "*", 1 })
+
 /* index \0 status type; returns the length. */
 size_t store_count_key(unsigned char *out, struct task_str index, enum task_status status,
     struct task_str type);
+
+/* lease end (u64 BE) uid (u64 BE): 16 bytes, ordered by expiry. */
+void store_lease_key(unsigned char out[16], int64_t until, uint64_t uid);
 
 /* index \0 type; returns the length. */
 size_t store_queue_key(unsigned char *out, struct task_str index, struct task_str type);

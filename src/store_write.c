@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,12 +12,12 @@
 #include "lmtasks/timefmt.h"
 #include "store_internal.h"
 
-/* Adds delta (+1 or -1) to the count of (index, status, type), dropping zeros. */
+/* Adds delta (+1 or -1) to one count, dropping zeros. */
 static int
-count_add(store *s, MDB_txn *txn, const struct task *t, int delta)
+count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, int delta)
 {
 	unsigned char kb[COUNT_KEY_MAX], vb[8];
-	MDB_val k = { store_count_key(kb, t->index_uid, t->status, t->type), kb }, v;
+	MDB_val k = { store_count_key(kb, index, t->status, t->type), kb }, v;
 	uint64_t n = 0;
 	int rc = mdb_get(txn, s->counts, &k, &v);
 
@@ -33,6 +34,15 @@ count_add(store *s, MDB_txn *txn, const struct task *t, int delta)
 	v.mv_size = 8;
 	v.mv_data = vb;
 	return mdb_put(txn, s->counts, &k, &v, 0);
+}
+
+/* Counts t under its own index and under every index together. */
+static int
+count_add(store *s, MDB_txn *txn, const struct task *t, int delta)
+{
+	int rc = count_add1(s, txn, t->index_uid, t, delta);
+
+	return rc ? rc : count_add1(s, txn, STORE_ALL_INDEXES, t, delta);
 }
 
 /* Puts or deletes (index, status, type, queue) entries for t. */
@@ -61,6 +71,18 @@ entries(store *s, MDB_txn *txn, const struct task *t, int add)
 	if (t->status == TASK_ENQUEUED && t->index_uid.ptr)
 		ENTRY(s->queue, qb, store_queue_key(qb, t->index_uid, t->type));
 #undef ENTRY
+	if (t->status == TASK_PROCESSING && t->lease_until) {
+		MDB_val none = { 0, "" };
+		store_lease_key(qb, t->lease_until, t->uid);
+		k.mv_size = 16;
+		k.mv_data = qb;
+		rc = add ? mdb_put(txn, s->leases, &k, &none, MDB_NOOVERWRITE)
+		         : mdb_del(txn, s->leases, &k, NULL);
+		if (rc == MDB_KEYEXIST || (!add && rc == MDB_NOTFOUND))
+			return LMT_ECORRUPT;
+		if (rc != 0)
+			return rc;
+	}
 	return count_add(s, txn, t, add ? 1 : -1);
 }
 
@@ -130,4 +152,110 @@ store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task 
 out:
 	free(buf);
 	return rc;
+}
+
+int
+store_remove(store *s, MDB_txn *txn, const struct task *t)
+{
+	unsigned char ub[8];
+	MDB_val k = { 8, ub };
+	int rc;
+
+	store_key_uid(ub, t->uid);
+	if ((rc = entries(s, txn, t, 0)) != 0)
+		return rc;
+	return mdb_del(txn, s->tasks, &k, NULL);
+}
+
+int
+store_index_remove(store *s, MDB_txn *txn, struct task_str index)
+{
+	MDB_val k = { index.len, (void *)index.ptr };
+
+	if (index.ptr == NULL || index.len == 0 || index.len > TASK_INDEX_MAX)
+		return MDB_NOTFOUND;
+	return mdb_del(txn, s->indexes, &k, NULL);
+}
+
+int
+store_reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
+{
+	char msg[160], when[TIMEFMT_BUFSZ];
+	uint64_t n = 0;
+	int rc;
+
+	for (;;) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		struct task old, next;
+
+		if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc != 0)
+			return rc;
+		if (k.mv_size != 16)
+			return LMT_ECORRUPT;
+		if ((int64_t)store_uid_key(k.mv_data) >= now)
+			break;
+		if ((rc = store_get(s, txn, store_uid_key((unsigned char *)k.mv_data + 8), &old)) != 0)
+			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+		next = old;
+		next.lease_until = 0;
+		if (old.requeue) {
+			next.status = TASK_ENQUEUED;
+			next.started_at = 0;
+			next.lease_expired = 1;
+		} else {
+			timefmt_rfc3339(old.lease_until, when);
+			int ml = snprintf(msg, sizeof(msg), "The task's lease expired at %s without a "
+			    "heartbeat.", when);
+			next.status = TASK_FAILED;
+			next.finished_at = now;
+			next.error_type = TASK_ERR_INTERNAL;
+			next.error_code = (struct task_str){ "task_lease_expired", 18 };
+			next.error_message = (struct task_str){ msg, (size_t)ml };
+		}
+		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+			return rc;
+		n++;
+	}
+	if (reaped)
+		*reaped = n;
+	return 0;
+}
+
+uint64_t
+store_reaped(store *s)
+{
+	return s->reaped;
+}
+
+int
+store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
+{
+	MDB_txn *txn;
+	int rc;
+
+	for (;;) {
+		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+			return rc;
+		rc = store_reap(s, txn, timefmt_now(), &s->reaped);
+		if (rc == 0)
+			rc = fn(s, txn, ctx);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc != MDB_MAP_FULL)
+			return rc;
+		/* Grow and replay: the aborted transaction left nothing behind. */
+		MDB_envinfo info;
+		mdb_env_info(s->env, &info);
+		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
+			return rc;
+	}
 }

@@ -1,4 +1,5 @@
-/* A page of tasks: which sequence to walk, from where, how many, and the envelope. */
+/* Task queries: the list filters of SPEC §2, parsed from a query string or CLI flags by the
+ * same code, planned on the smallest candidate sequence, walked a page at a time. */
 #ifndef LMTASKS_QUERY_H
 #define LMTASKS_QUERY_H
 
@@ -11,23 +12,73 @@
 
 #define QUERY_LIMIT_DEFAULT 20
 #define QUERY_LIMIT_MAX 1000
+#define QUERY_LIST_MAX 256	/* values in one comma list */
+#define QUERY_TEXT_MAX 16384	/* decoded bytes of the string lists together */
 
+/* The three timestamps a date filter can test. */
+enum query_time { QUERY_ENQUEUED, QUERY_STARTED, QUERY_FINISHED, QUERY_NTIME };
+
+/*
+ * A query.  Every list empty means "any"; a `*` anywhere in a list empties it.
+ * Strings point into text, so a query is copied whole or not at all.
+ */
 struct query {
 	unsigned limit;		/* 0 ... QUERY_LIMIT_MAX */
 	uint64_t from;		/* first uid to consider; TASK_NO_UID: the newest (or oldest) */
 	int reverse;		/* 1: oldest first */
-	struct task_str index;	/* ptr NULL: every index */
+	unsigned statuses;	/* bit 1 << status; 0: any */
+	size_t nuids, ncanceled, ntypes, nindexes;
+	uint64_t uids[QUERY_LIST_MAX];		/* sorted, no duplicates */
+	uint64_t canceled[QUERY_LIST_MAX];
+	struct task_str types[QUERY_LIST_MAX];
+	struct task_str indexes[QUERY_LIST_MAX];
+	int64_t after[QUERY_NTIME];	/* the time must be > this (INT64_MIN: no filter) */
+	int64_t before[QUERY_NTIME];	/* the time must be < this (INT64_MAX: no filter) */
+	unsigned given;			/* the parameters seen, to refuse repeats */
+	int empty;			/* the filters exclude everything */
+	size_t text_used;
+	char text[QUERY_TEXT_MAX];
 };
 
-/* Sets q to the defaults: limit 20, from the newest, every index. */
+/* Sets q to the defaults: limit 20, from the newest, no filter. */
 void query_init(struct query *q);
 
+/* Returns the comma list of accepted parameter names, for messages and --help. */
+const char *query_param_names(void);
+
 /*
- * Parses a query string (without '?', may be NULL) into q, which query_init()
- * prepared.  Returns 0, or 400 with err filled with Meilisearch's code for the
- * bad parameter, or bad_request for an unknown or repeated one.
+ * Sets one parameter (its URL name: "limit", "statuses", "beforeEnqueuedAt", ...)
+ * from a decoded value; the CLI's flags and the HTTP query string both come here.
+ * Returns 0, or 400 with err filled with Meilisearch's code for the parameter and a
+ * message naming it and the bad value; bad_request for an unknown or repeated one.
  */
+int query_set(struct query *q, const char *name, const char *value, size_t len,
+    struct api_error *err);
+
+/* Parses a query string (without '?', may be NULL) through query_set(). */
 int query_parse(const char *qs, struct query *q, struct api_error *err);
+
+/* Restricts q to one index (the /indexes/{index}/tasks route), ANDed with its filters. */
+void query_scope(struct query *q, const char *index, size_t len);
+
+/* Returns 1 when t passes every filter of q (not from/limit). */
+int query_match(const struct query *q, const struct task *t);
+
+/*
+ * Counts the tasks that match q, whatever from and limit say: from the maintained
+ * counts when the filters are only on index, status and type, else by walking the
+ * smallest candidate sequence.  *bad as for query_run().
+ */
+int query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint64_t *total,
+    uint64_t *bad);
+
+/*
+ * Calls fn for each matching task in q's order from q->from, until fn returns
+ * nonzero (which is returned) or the tasks run out (0).  t lives until txn ends.
+ * Returns LMT_ECORRUPT with *bad the uid of a record that does not decode.
+ */
+int query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
+    int (*fn)(void *ctx, const struct task *t), void *ctx, uint64_t *bad);
 
 /*
  * Appends the list envelope of SPEC §2 for q to pb, reading through it (an

@@ -63,8 +63,15 @@ int store_txn_begin(store *s, unsigned flags, MDB_txn **txn);
 /* Adopts a map size grown by another process; no transaction of this process may be live. */
 int store_refresh_map(store *s);
 
+/* Calls fn for each index in name order until it returns nonzero (returned). */
+int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    int64_t created_at), void *ctx);
+
+/* Writer side (store_write.c, linked only by the CLI). */
+
 /*
- * Runs fn inside one write transaction and commits it.  When the map fills, the
+ * Runs fn inside one write transaction and commits it, after reaping the leases
+ * that have expired (store_reap()).  When the map fills, the
  * transaction is aborted, the map grown and fn run again from the start, so fn
  * must not consume input it cannot replay.  Returns fn's nonzero result (after
  * aborting) or the commit's result.
@@ -91,6 +98,14 @@ int store_count(store *s, MDB_txn *txn, enum store_seq seq, const void *key, siz
  * (NULL ptr: any) from the maintained counts. */
 int store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
     struct task_str type, uint64_t *n);
+
+/*
+ * Counts tasks whose index is one of indexes (nindexes 0: any), whose status is in
+ * status_mask (bit 1 << status; 0: any) and whose type is one of types (ntypes 0:
+ * any), from the maintained counts: no task is read.
+ */
+int store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
 /* Finds the oldest enqueued task of the given index and type (NULL ptr: any);
  * returns 0, or MDB_NOTFOUND when there is none. */
@@ -128,7 +143,8 @@ int store_iter_next(store_iter *it, uint64_t *uid);
 /* Frees the iterator. */
 void store_iter_close(store_iter *it);
 
-/* Writer side (store_write.c, linked only by the CLI). */
+/* The number of expired leases the last store_write() ended. */
+uint64_t store_reaped(store *s);
 
 /*
  * Adds a new task: allocates t->uid, stores the record, its index entries and
@@ -140,5 +156,19 @@ int store_add(store *s, MDB_txn *txn, struct task *t);
 /* Replaces old (as read in txn) by next, same uid, keeping indexes and counts right.
  * next's strings may point into old's record: they are copied before anything moves. */
 int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next);
+
+/* Removes t (as read in txn) with its index entries, counts and lease; its uid is never
+ * given again.  t's strings are invalid afterwards. */
+int store_remove(store *s, MDB_txn *txn, const struct task *t);
+
+/* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
+int store_index_remove(store *s, MDB_txn *txn, struct task_str index);
+
+/*
+ * Ends every lease that expired before now: the task fails with the error
+ * task_lease_expired, or goes back to enqueued (same uid and enqueuedAt) when it
+ * was claimed with requeue.  *reaped (may be NULL) gets their number.
+ */
+int store_reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped);
 
 #endif

@@ -48,6 +48,9 @@ struct task {
 	int64_t finished_at;
 	uint64_t canceled_by;		/* TASK_NO_UID unless canceled */
 	int64_t lease_until;		/* 0: no lease */
+	uint32_t lease_ms;		/* the lease's length, for heartbeats */
+	unsigned requeue : 1;		/* an expired lease puts it back in the queue */
+	unsigned lease_expired : 1;	/* it was put back because its lease expired */
 	struct task_str index_uid;	/* ptr NULL for the store's own tasks */
 	struct task_str type;
 	struct task_str details;	/* compact JSON object text, "{}" at least */
