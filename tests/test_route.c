@@ -1,4 +1,5 @@
 /* Paths and query strings of the tasks API, parsed without a store. */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -240,6 +241,114 @@ Test(query, messages_name_the_parameter_and_value)
 	cr_assert_str_eq(err.message,
 	    "Invalid value in parameter `limit`: could not parse `abc` as a positive integer.");
 	query_parse("x=1", &q, &err);
-	cr_assert_str_eq(err.message,
-	    "Unknown parameter `x`: expected one of `limit`, `from`, `reverse`.");
+	cr_assert(strncmp(err.message, "Unknown parameter `x`: expected one of `limit`, `from`, "
+	    "`reverse`, `uids`, `statuses`, `types`, `indexUids`, `canceledBy`, ", 110) == 0,
+	    "%s", err.message);
+	query_init(&q);
+	query_parse("statuses=done", &q, &err);
+	cr_assert_str_eq(err.message, "Invalid value in parameter `statuses`: `done` is not a valid "
+	    "task status. Available statuses are `enqueued`, `processing`, `succeeded`, `failed`, "
+	    "`canceled`.");
+	query_init(&q);
+	query_parse("afterEnqueuedAt=yesterday", &q, &err);
+	cr_assert_str_eq(err.message, "Invalid value in parameter `afterEnqueuedAt`: `yesterday` is "
+	    "an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 date-time format.");
+}
+
+Test(query, filters_parse)
+{
+	struct query q;
+	struct api_error err;
+
+	query_init(&q);
+	cr_assert_eq(query_parse("uids=5,1,5,3&statuses=enqueued,failed&types=documentAddition"
+	    "&indexUids=movies,books&canceledBy=9", &q, &err), 0, "%s", err.message);
+	cr_assert_eq(q.nuids, 3);
+	cr_assert_eq(q.uids[0], 1);
+	cr_assert_eq(q.uids[2], 5);
+	cr_assert_eq(q.statuses, (1u << TASK_ENQUEUED) | (1u << TASK_FAILED));
+	cr_assert_eq(q.ntypes, 1);
+	cr_assert_eq(q.nindexes, 2);
+	cr_assert_eq(q.ncanceled, 1);
+	/* `*` anywhere in a list means any. */
+	query_init(&q);
+	cr_assert_eq(query_parse("statuses=failed,*&uids=*&indexUids=a,*", &q, &err), 0);
+	cr_assert_eq(q.statuses, 0);
+	cr_assert_eq(q.nuids, 0);
+	cr_assert_eq(q.nindexes, 0);
+	/* Dates: an after date-only value starts the next day; before is strict. */
+	query_init(&q);
+	cr_assert_eq(query_parse("afterEnqueuedAt=2024-01-01&beforeFinishedAt=2024-01-03T00:00:00Z",
+	    &q, &err), 0);
+	struct task t = { .status = TASK_SUCCEEDED, .type = { "x", 1 }, .canceled_by = TASK_NO_UID };
+	t.enqueued_at = INT64_C(1704153600000000);	/* 2024-01-02T00:00:00Z */
+	t.finished_at = INT64_C(1704240000000000) - 1;	/* just before 2024-01-03 */
+	cr_assert(query_match(&q, &t));
+	t.enqueued_at -= 1;				/* still on 2024-01-01 */
+	cr_assert(!query_match(&q, &t));
+	t.enqueued_at += 1;
+	t.finished_at += 1;
+	cr_assert(!query_match(&q, &t));
+	/* A date filter on a time that is not set does not match. */
+	query_init(&q);
+	cr_assert_eq(query_parse("beforeStartedAt=2030-01-01", &q, &err), 0);
+	t.started_at = 0;
+	cr_assert(!query_match(&q, &t));
+}
+
+Test(query, each_filter_gets_its_code)
+{
+	static const struct {
+		const char *qs, *code;
+	} cases[] = {
+		{ "uids=a", "invalid_task_uids" }, { "uids=1,,2", "invalid_task_uids" },
+		{ "uids=", "invalid_task_uids" }, { "uids=-1", "invalid_task_uids" },
+		{ "statuses=done", "invalid_task_statuses" }, { "types=Bad", "invalid_task_types" },
+		{ "indexUids=a%21", "invalid_index_uid" }, { "canceledBy=x", "invalid_task_canceled_by" },
+		{ "beforeEnqueuedAt=x", "invalid_task_before_enqueued_at" },
+		{ "afterEnqueuedAt=2024-13-01", "invalid_task_after_enqueued_at" },
+		{ "beforeStartedAt=2024-02-30", "invalid_task_before_started_at" },
+		{ "afterStartedAt=1", "invalid_task_after_started_at" },
+		{ "beforeFinishedAt=2024-01-01T25:00:00Z", "invalid_task_before_finished_at" },
+		{ "afterFinishedAt=2024-01-01T00:00:00", "invalid_task_after_finished_at" },
+		{ "statuses=failed&statuses=enqueued", "bad_request" },
+	};
+	struct api_error err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct query q;
+		query_init(&q);
+		cr_assert_eq(query_parse(cases[i].qs, &q, &err), 400, "%s", cases[i].qs);
+		cr_assert_str_eq(err.code, cases[i].code, "%s", cases[i].qs);
+	}
+}
+
+Test(query, huge_lists_are_refused)
+{
+	static char qs[QUERY_LIST_MAX * 8 + 64];
+	struct query q;
+	struct api_error err;
+	size_t n = (size_t)sprintf(qs, "uids=");
+
+	for (int i = 0; i <= QUERY_LIST_MAX; i++)
+		n += (size_t)sprintf(qs + n, "%s%d", i ? "," : "", i);
+	query_init(&q);
+	cr_assert_eq(query_parse(qs, &q, &err), 400);
+	cr_assert_str_eq(err.code, "invalid_task_uids");
+}
+
+Test(query, scope_and_filters_are_anded)
+{
+	struct query q;
+	struct api_error err;
+
+	query_init(&q);
+	cr_assert_eq(query_parse("indexUids=books", &q, &err), 0);
+	query_scope(&q, "movies", 6);
+	cr_assert(q.empty);
+	query_init(&q);
+	cr_assert_eq(query_parse("indexUids=books,movies", &q, &err), 0);
+	query_scope(&q, "movies", 6);
+	cr_assert(!q.empty);
+	cr_assert_eq(q.nindexes, 1);
 }
