@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lmtasks/details.h"
@@ -116,8 +117,14 @@ fail_with(int code, const char *fmt, ...)
 static int
 store_failure(int rc, const char *doing)
 {
+	struct stat st;
+
 	switch (rc) {
 	case LMT_ENOSTORE:
+		if (stat(db_path, &st) == 0 && !S_ISDIR(st.st_mode))
+			return fail_with(EXIT_STORE, "%s is a file, not a store: a store is a directory; "
+			    "point --db or LMTASKS_DB at one, or create one elsewhere with `lmtasks --db "
+			    "DIR init`", db_path);
 		return fail_with(EXIT_STORE, "no lmtasks store at %s: create one with "
 		    "`lmtasks --db %s init`, or point --db or LMTASKS_DB at an existing one",
 		    db_path, db_path);
@@ -882,21 +889,30 @@ watch_open(void)
 	return fd;
 }
 
-/* Sleeps until the store changes or us pass; a lost event costs at most 250 ms. */
+/*
+ * Sleeps until the store may have changed, or us pass.  The data file's change comes
+ * a moment before LMDB publishes the transaction in lock.mdb (written through a map,
+ * unseen by inotify), so after an event the next few waits are short re-checks.  A
+ * lost event costs at most 250 ms.
+ */
 static void
-watch_wait(int fd, int64_t us)
+watch_wait(int fd, int64_t us, int *recheck)
 {
-	int ms = (int)(us / 1000) + 1;
+	int64_t cap = *recheck > 0 ? 10 : fd < 0 ? 50 : 250, m = us / 1000 + 1;
+	int ms = (int)(m < cap ? m : cap);
 	char buf[4096];
 
+	if (*recheck > 0)
+		--*recheck;
 	if (fd < 0) {
-		poll(NULL, 0, ms < 50 ? ms : 50);
+		poll(NULL, 0, ms);
 		return;
 	}
 	struct pollfd p = { fd, POLLIN, 0 };
-	if (poll(&p, 1, ms < 250 ? ms : 250) > 0) {
+	if (poll(&p, 1, ms) > 0) {
 		while (read(fd, buf, sizeof(buf)) > 0)
 			;
+		*recheck = 20;	/* 200 ms of short waits: the commit may still be syncing */
 	}
 }
 
@@ -950,7 +966,7 @@ cmd_claim(int argc, char **argv)
 	store *s;
 	if ((ret = open_store(0, &s)) != 0)
 		return ret;
-	int fd = wait > 0 ? watch_open() : -1;
+	int fd = wait > 0 ? watch_open() : -1, recheck = 0;
 	int64_t deadline = timefmt_now() + wait;
 	for (;;) {
 		ret = run_change(s, &ch);
@@ -959,7 +975,7 @@ cmd_claim(int argc, char **argv)
 		 * the find runs inside the same write transaction. */
 		if (ret != EXIT_NOTFOUND || left <= 0)
 			break;
-		watch_wait(fd, left);
+		watch_wait(fd, left, &recheck);
 	}
 	if (ret == EXIT_NOTFOUND)
 		warnx("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
@@ -1715,7 +1731,7 @@ cmd_wait(int argc, char **argv)
 		store_close(s);
 		return fail_with(EXIT_STORE, "out of memory");
 	}
-	int fd = watch_open();
+	int fd = watch_open(), recheck = 0;
 	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;
 	for (;;) {
 		MDB_txn *txn;
@@ -1734,7 +1750,7 @@ cmd_wait(int argc, char **argv)
 			    "timed out", uid);
 			break;
 		}
-		watch_wait(fd, left);
+		watch_wait(fd, left, &recheck);
 	}
 	if (ret == EXIT_DONE)
 		ret = emit(pb);
@@ -1874,8 +1890,12 @@ main(int argc, char **argv)
 		char **sub_argv = argv + optind;
 		if (help_requested(sub_argc, sub_argv))
 			return print_command_help(name);
-		if (strcmp(name, "--version") == 0)
-			break;
+		for (int a = 1; a < sub_argc && strcmp(sub_argv[a], "--") != 0; a++) {
+			if (strcmp(sub_argv[a], "--version") == 0) {
+				printf("lmtasks %s\n", PACKAGE_VERSION);
+				return EXIT_DONE;
+			}
+		}
 		optind = 0;	/* 0, not 1: GNU getopt then starts afresh */
 		opterr = 1;
 		ret = commands[i].run(sub_argc, sub_argv);

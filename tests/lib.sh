@@ -1,0 +1,315 @@
+# Shared helpers for the shell test suites (cli.sh, cgi.sh, nginx.sh).  Source it:
+#
+#   . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+#   lmt_tmpdir                          # $LMT_TMP: removed (and background jobs killed) on exit
+#   check "name" cmd args...            # passes when cmd exits 0
+#   assert_exit 3 cmd args...           # passes when cmd exits 3 (-m NAME to name the check)
+#   assert_eq "name" "$expected" "$actual"
+#   json_get "$json_or_file" 'd["results"][0]["uid"]'
+#   summary                             # "N passed, M failed"; returns 1 when M > 0
+#
+# Every check prints one line: "ok N - name" or "not ok N - name", followed on failure by
+# "# " lines that say why.  After run / check / assert_exit, $LMT_RC, $LMT_STDOUT and
+# $LMT_STDERR hold the command's exit status and output (also in $LMT_TMP/last.out|err).
+#
+# Commands that are not shell functions run under `timeout` ($LMT_CMD_TIMEOUT seconds,
+# default 60) so that a hang fails a check instead of the whole suite.  A command that
+# timeout kills exits 124 (or 137); compare timings where that matters.
+
+LMT_PASS=${LMT_PASS:-0}
+LMT_FAIL=${LMT_FAIL:-0}
+LMT_SKIP=${LMT_SKIP:-0}
+LMT_N=${LMT_N:-0}
+LMT_CMD_TIMEOUT=${LMT_CMD_TIMEOUT:-60}
+LMT_CLEANUP=()
+LMT_BG_PIDS=()
+# The interpreter itself, not a version manager's shim: each call then costs ~40 ms, not ~170.
+if [ -z "${LMT_PYTHON:-}" ]; then
+	LMT_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	[ -x "$LMT_PYTHON" ] || LMT_PYTHON=python3
+fi
+
+# The binaries under test: from `make check`'s environment, else the build tree.
+: "${top_builddir:=.}"
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${LMTASKS:=$top_builddir/lmtasks}"
+: "${LMTASKS_FCGI:=$top_builddir/lmtasks-fcgi}"
+
+# ---- bookkeeping ----
+
+# lmt_on_exit CMD: runs CMD (a string, eval'd) when the script exits, last added first.
+lmt_on_exit() {
+	LMT_CLEANUP=("$1" "${LMT_CLEANUP[@]}")
+}
+
+# lmt_bg_track PID: kills PID (a background job of this shell; only it, not its children)
+# on exit if it is still running.
+lmt_bg_track() {
+	LMT_BG_PIDS+=("$1")
+}
+
+lmt__cleanup() {
+	local rc=$? c p
+	local running=" $(jobs -pr | tr '\n' ' ') "
+	for p in "${LMT_BG_PIDS[@]}"; do
+		# Only a job of this shell that still runs: never a pid the system reused.
+		case $running in *" $p "*) kill -9 "$p" 2>/dev/null ;; esac
+	done
+	for p in "${LMT_BG_PIDS[@]}"; do
+		case $running in *" $p "*) wait "$p" 2>/dev/null ;; esac
+	done
+	for c in "${LMT_CLEANUP[@]}"; do
+		eval "$c" || true
+	done
+	return "$rc"
+}
+trap lmt__cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# lmt_tmpdir: creates $LMT_TMP (once) and removes it on exit, unless LMT_KEEP_TMP is set.
+lmt_tmpdir() {
+	if [ -z "${LMT_TMP:-}" ] || [ ! -d "$LMT_TMP" ]; then
+		LMT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/lmtasks-test.XXXXXXXX") || {
+			echo "lmt_tmpdir: mktemp failed" >&2
+			exit 99
+		}
+		export LMT_TMP
+		if [ -n "${LMT_KEEP_TMP:-}" ]; then
+			echo "# keeping $LMT_TMP" >&2
+		else
+			lmt_on_exit 'rm -rf -- "$LMT_TMP"'
+		fi
+	fi
+	printf '%s\n' "$LMT_TMP" >/dev/null
+}
+
+# ---- results ----
+
+lmt__diag() {
+	# Prints its arguments as "# " lines, each line of each argument, at most 20 lines.
+	printf '%s\n' "$@" | head -n 20 | sed 's/^/#   /'
+}
+
+ok() {
+	LMT_N=$((LMT_N + 1))
+	LMT_PASS=$((LMT_PASS + 1))
+	printf 'ok %d - %s\n' "$LMT_N" "$1"
+}
+
+# fail NAME [WHY...]
+fail() {
+	LMT_N=$((LMT_N + 1))
+	LMT_FAIL=$((LMT_FAIL + 1))
+	printf 'not ok %d - %s\n' "$LMT_N" "$1"
+	shift
+	[ $# -gt 0 ] && lmt__diag "$@"
+	return 0
+}
+
+# skip NAME WHY: counted apart; does not fail the suite.
+skip() {
+	LMT_N=$((LMT_N + 1))
+	LMT_SKIP=$((LMT_SKIP + 1))
+	printf 'ok %d - %s # SKIP %s\n' "$LMT_N" "$1" "${2:-}"
+}
+
+# lmt_skip_all WHY: the whole suite cannot run here; automake counts exit 77 as SKIP.
+lmt_skip_all() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# summary: prints "N passed, M failed" and returns non-zero when something failed.
+summary() {
+	[ "$LMT_SKIP" -gt 0 ] && echo "# $LMT_SKIP skipped"
+	echo "$LMT_PASS passed, $LMT_FAIL failed"
+	[ "$LMT_FAIL" -eq 0 ] && [ "$LMT_PASS" -gt 0 ]
+}
+
+# ---- running commands ----
+
+# run CMD...: runs CMD, storing LMT_RC, LMT_STDOUT, LMT_STDERR; never fails itself.
+# Standard input is passed through.
+run() {
+	lmt_tmpdir
+	local out="$LMT_TMP/last.out" err="$LMT_TMP/last.err"
+	if [ "$(type -t "$1")" = function ] || [ "$(type -t "$1")" = builtin ]; then
+		"$@" >"$out" 2>"$err"
+	else
+		timeout --foreground -k 5 "$LMT_CMD_TIMEOUT" "$@" >"$out" 2>"$err"
+	fi
+	LMT_RC=$?
+	LMT_STDOUT=$(cat "$out")
+	LMT_STDERR=$(cat "$err")
+	return 0
+}
+
+lmt__cmdline() {
+	local s="" a
+	for a in "$@"; do
+		case $a in
+		*[[:space:]\"\'\\\$\`]* | "") s+=" $(printf '%q' "$a")" ;;
+		*) s+=" $a" ;;
+		esac
+	done
+	s=${s# }
+	s=${s//"$LMTASKS"/lmtasks}
+	[ ${#s} -gt 120 ] && s="${s:0:117}..."
+	printf '%s' "$s"
+}
+
+# check NAME CMD...: passes when CMD exits 0.
+check() {
+	local name=$1
+	shift
+	run "$@"
+	if [ "$LMT_RC" -eq 0 ]; then
+		ok "$name"
+	else
+		fail "$name" "command: $(lmt__cmdline "$@")" "exit status: $LMT_RC" \
+		    "stdout: ${LMT_STDOUT:0:400}" "stderr: ${LMT_STDERR:0:400}"
+	fi
+}
+
+# assert_exit [-m NAME] CODE CMD...: passes when CMD exits CODE.
+assert_exit() {
+	local name=""
+	if [ "$1" = -m ]; then
+		name=$2
+		shift 2
+	fi
+	local want=$1
+	shift
+	[ -n "$name" ] || name="exit $want: $(lmt__cmdline "$@")"
+	run "$@"
+	if [ "$LMT_RC" -eq "$want" ]; then
+		ok "$name"
+	else
+		fail "$name" "command: $(lmt__cmdline "$@")" "expected exit $want, got $LMT_RC" \
+		    "stdout: ${LMT_STDOUT:0:400}" "stderr: ${LMT_STDERR:0:400}"
+	fi
+}
+
+# assert_eq NAME EXPECTED ACTUAL
+assert_eq() {
+	if [ "$2" == "$3" ]; then
+		ok "$1"
+	else
+		fail "$1" "expected: ${2:0:600}" "got:      ${3:0:600}"
+	fi
+}
+
+# assert_ne NAME UNEXPECTED ACTUAL
+assert_ne() {
+	if [ "$2" != "$3" ]; then
+		ok "$1"
+	else
+		fail "$1" "expected anything but: ${2:0:600}"
+	fi
+}
+
+# assert_match NAME ERE STRING: STRING (any line of it) matches the extended regex.
+assert_match() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+		ok "$1"
+	else
+		fail "$1" "expected to match: $2" "got: ${3:0:600}"
+	fi
+}
+
+# assert_contains NAME NEEDLE HAYSTACK: a plain substring test.
+assert_contains() {
+	case $3 in
+	*"$2"*) ok "$1" ;;
+	*) fail "$1" "expected to contain: $2" "got: ${3:0:600}" ;;
+	esac
+}
+
+# assert_lt NAME A B: the number A (decimals allowed) is less than B.
+assert_lt() {
+	if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 < b + 0) }'; then
+		ok "$1"
+	else
+		fail "$1" "expected $2 < $3"
+	fi
+}
+
+# ---- JSON ----
+
+# json_get JSON_OR_FILE EXPR: JSON_OR_FILE is JSON text, a file name, or - for stdin.  Evaluates the Python expression EXPR with d bound to the
+# parsed JSON (key order kept) and prints the result: strings raw, everything else as
+# compact JSON (null, true, [1,2]).  Exits 1 when the input is not JSON or EXPR raises.
+# Also bound: keys(o) (list of o's keys, in order), re, json.
+LMT__PY_JSON_GET=$(cat <<'EOF'
+import json, os, re, sys
+src, expr = sys.argv[1], sys.argv[2]
+if src == "-":
+    text = sys.stdin.read()
+elif not src.lstrip().startswith(("{", "[")) and os.path.isfile(src):
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+else:
+    text = src
+try:
+    d = json.loads(text)
+except ValueError as e:
+    sys.stderr.write("json_get: not JSON (%s): %.200s\n" % (e, text))
+    sys.exit(1)
+def keys(o):
+    return list(o.keys())
+try:
+    v = eval(expr, {"d": d, "keys": keys, "re": re, "json": json})
+except Exception as e:
+    sys.stderr.write("json_get: %s: %r\n" % (expr, e))
+    sys.exit(1)
+if isinstance(v, str):
+    print(v)
+else:
+    print(json.dumps(v, separators=(",", ":"), ensure_ascii=False))
+EOF
+)
+json_get() {
+	"$LMT_PYTHON" -S -c "$LMT__PY_JSON_GET" "$1" "$2"
+}
+
+# json_check NAME JSON_OR_FILE EXPR: passes when EXPR (as in json_get) is true.
+json_check() {
+	local got
+	got=$(json_get "$2" "bool($3)" 2>&1)
+	if [ "$got" = true ]; then
+		ok "$1"
+	else
+		local src=$2
+		[ -f "$src" ] && src=$(head -c 600 "$src")
+		fail "$1" "expected true: $3" "got: $got" "json: ${src:0:600}"
+	fi
+}
+
+# ---- time ----
+
+# now: seconds since the epoch, with microseconds.
+now() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		printf '%s\n' "${EPOCHREALTIME/,/.}"
+	else
+		date +%s.%N
+	fi
+}
+
+# elapsed START [END]: END (default now) minus START, in seconds with 3 decimals.
+elapsed() {
+	awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds; 1 if time ran out.
+wait_for() {
+	local deadline
+	deadline=$(awk -v t="$(now)" -v s="$1" 'BEGIN { printf "%.6f", t + s }')
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		awk -v t="$(now)" -v d="$deadline" 'BEGIN { exit !(t > d) }' && return 1
+		sleep 0.05
+	done
+}
