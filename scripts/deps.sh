@@ -3,7 +3,7 @@
 # serve.sh and test.sh.  Nothing is fetched when everything is installed.
 lmt_install_deps() {
 	local pkgs=(build-essential autoconf automake pkg-config
-		libfcgi-dev libjson-c-dev liblmdb-dev libcriterion-dev
+		libfcgi-dev libjson-c-dev liblmdb-dev libsodium-dev libcriterion-dev
 		nginx spawn-fcgi lmdb-utils curl "$@")
 	local missing=() p
 	for p in "${pkgs[@]}"; do

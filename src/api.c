@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "lmtasks/api.h"
+#include "lmtasks/auth.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
+#include "lmtasks/timefmt.h"
 
 static const char *
 reason(int status)
@@ -92,8 +94,8 @@ read_failure(struct printbuf *body, struct api_response *rs, int rc, uint64_t ui
 }
 
 static void
-get_task(const struct route *r, struct api_reader *rd, struct printbuf *body,
-    struct api_response *rs)
+get_task(const struct route *r, const struct auth_grant *g, struct api_reader *rd,
+    struct printbuf *body, struct api_response *rs)
 {
 	struct api_error err;
 	struct task t;
@@ -102,6 +104,9 @@ get_task(const struct route *r, struct api_reader *rd, struct printbuf *body,
 	if (rc == 0 && r->kind == ROUTE_INDEX_TASK &&
 	    (t.index_uid.ptr == NULL || t.index_uid.len != r->index_len ||
 	     memcmp(t.index_uid.ptr, r->index, r->index_len) != 0))
+		rc = MDB_NOTFOUND;
+	/* Another index's task is, for a restricted key, a task that does not exist. */
+	if (rc == 0 && !auth_allows(g, t.index_uid))
 		rc = MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND) {
 		api_error_set(&err, 404, "task_not_found", "invalid_request",
@@ -116,15 +121,64 @@ get_task(const struct route *r, struct api_reader *rd, struct printbuf *body,
 	rs->status = 200;
 }
 
-static void
-list_tasks(struct query *q, const struct route *r, struct api_reader *rd, struct printbuf *body,
-    struct api_response *rs)
+struct names {
+	const struct auth_grant *g;
+	size_t n;
+	struct task_str v[QUERY_LIST_MAX];
+};
+
+static int
+add_allowed(void *ctx, struct task_str index, int64_t created_at)
 {
+	struct names *nm = ctx;
+
+	(void)created_at;
+	if (nm->n < QUERY_LIST_MAX && auth_allows(nm->g, index))
+		nm->v[nm->n++] = index;
+	return 0;
+}
+
+/*
+ * The indexes a restricted key may see: its exact names, and the existing indexes its
+ * prefix patterns match (at most QUERY_LIST_MAX together).
+ */
+static int
+allowed_names(struct api_reader *rd, const struct auth_grant *g, struct names *nm)
+{
+	int prefix = 0;
+
+	nm->g = g;
+	nm->n = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct task_str p = g->patterns[i];
+		if (p.len > 0 && p.ptr[p.len - 1] == '*')
+			prefix = 1;
+		else if (nm->n < QUERY_LIST_MAX)
+			nm->v[nm->n++] = p;
+	}
+	if (!prefix)
+		return 0;
+	nm->n = 0;
+	return store_index_walk(rd->s, rd->txn, add_allowed, nm);
+}
+
+static void
+list_tasks(struct query *q, const struct route *r, const struct auth_grant *g,
+    struct api_reader *rd, struct printbuf *body, struct api_response *rs)
+{
+	struct names nm;
 	uint64_t bad = 0;
 	int rc;
 
 	if (r->kind == ROUTE_INDEX_TASKS)
 		query_scope(q, r->index, r->index_len);
+	if (!g->all) {
+		if ((rc = allowed_names(rd, g, &nm)) != 0) {
+			read_failure(body, rs, rc, 0);
+			return;
+		}
+		query_restrict(q, nm.v, nm.n);
+	}
 	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);
@@ -138,12 +192,14 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
     struct api_response *rs)
 {
 	char path[ROUTE_PATH_MAX], q[128];
-	struct api_error err;
+	struct api_error err, route_err;
+	struct auth_grant grant;
 	struct query query;
 	struct route r;
 	size_t len;
-	int decoded;
+	int decoded, routed;
 	const char *m = rq->method ? rq->method : "GET";
+	int have_store = rd->s != NULL && rd->txn != NULL;
 
 	rs->status = 500;
 	rs->allow = NULL;
@@ -151,9 +207,15 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	rs->head = strcmp(m, "HEAD") == 0;
 	printbuf_reset(body);
 
-	if (route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
-	    &err) != 0 || route_parse(path, len, decoded, &r, &err) != 0) {
-		answer_error(body, rs, &err);
+	routed = route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
+	    &route_err);
+	if (routed == 0 && rq->query_string && strlen(rq->query_string) > API_QUERY_MAX)
+		routed = api_error_set(&route_err, 414, "bad_request", "invalid_request",
+		    "The query string is longer than %d bytes.", API_QUERY_MAX);
+	if (routed == 0)
+		routed = route_parse(path, len, decoded, &r, &route_err);
+	if (routed == 404 || routed == 414) {
+		answer_error(body, rs, &route_err);
 		return;
 	}
 	if (strcmp(m, "GET") != 0 && !rs->head) {
@@ -164,6 +226,33 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 		rs->allow = "GET, HEAD";
 		return;
 	}
+	if (routed == 0 && r.kind == ROUTE_HEALTH) {
+		/* Public, as in Meilisearch: it says whether the store can be read. */
+		if (!have_store)
+			store_unavailable(rd, body, rs);
+		else if (printbuf_memappend(body, "{\"status\":\"available\"}", 22) >= 0)
+			rs->status = 200;
+		return;
+	}
+	/* Who asks comes before what is asked. API keys live in the store. */
+	if (auth_check(have_store ? rd->s : NULL, have_store ? rd->txn : NULL, rd->master,
+	    rq->authorization, timefmt_now(), &grant, &err) != 0) {
+		if (err.status == 403 && !have_store)
+			store_unavailable(rd, body, rs);
+		else
+			answer_error(body, rs, &err);
+		return;
+	}
+	if (routed != 0) {
+		answer_error(body, rs, &route_err);
+		return;
+	}
+	if ((r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_INDEX_TASK) &&
+	    !auth_allows(&grant, (struct task_str){ r.index, r.index_len })) {
+		api_error_set(&err, 403, "invalid_api_key", "auth", "The provided API key is invalid.");
+		answer_error(body, rs, &err);
+		return;
+	}
 	/* Parameters are checked before the store is, as Meilisearch does. */
 	query_init(&query);
 	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS) &&
@@ -171,7 +260,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 		answer_error(body, rs, &err);
 		return;
 	}
-	if (rd->s == NULL || rd->txn == NULL) {
+	if (!have_store) {
 		store_unavailable(rd, body, rs);
 		return;
 	}
@@ -189,20 +278,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 			return;
 		}
 	}
-	switch (r.kind) {
-	case ROUTE_HEALTH:
-		if (printbuf_memappend(body, "{\"status\":\"available\"}", 22) < 0)
-			break;
-		rs->status = 200;
-		return;
-	case ROUTE_TASK:
-	case ROUTE_INDEX_TASK:
-		get_task(&r, rd, body, rs);
-		return;
-	case ROUTE_TASKS:
-	case ROUTE_INDEX_TASKS:
-		list_tasks(&query, &r, rd, body, rs);
-		return;
-	}
-	read_failure(body, rs, ENOMEM, 0);
+	if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
+		get_task(&r, &grant, rd, body, rs);
+	else
+		list_tasks(&query, &r, &grant, rd, body, rs);
 }

@@ -31,6 +31,7 @@
 #include <fcgiapp.h>
 
 #include "lmtasks/api.h"
+#include "lmtasks/auth.h"
 #include "lmtasks/error.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
@@ -44,6 +45,7 @@
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
+"                    [--master-key-file FILE]\n"
 "\n"
 "Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
 "/indexes/INDEX/tasks/UID, /health) from an lmtasks store, read-only.\n"
@@ -52,6 +54,11 @@ static const char usage_text[] =
 "                   parameter, else " LMTASKS_DEFAULT_DB "\n"
 "  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks.sock or 127.0.0.1:9000\n"
 "  --threads N      requests served at once (default: the number of CPUs)\n"
+"  --master-key-file FILE\n"
+"                   require `Authorization: Bearer KEY` with the master key in FILE\n"
+"                   (its first line, 16 bytes at least) or an API key made by\n"
+"                   `lmtasks key create`; else $LMTASKS_MASTER_KEY_FILE; without\n"
+"                   either, every route is open\n"
 "  --help, --version\n"
 "\n"
 "Without --listen it serves FastCGI on the socket it inherits as standard input\n"
@@ -68,6 +75,10 @@ static struct {
 	int open_rc;
 	int64_t next_try;
 } db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+/* The master key's hash, when a key file is configured. */
+static unsigned char master_hash[AUTH_HASH_BYTES];
+static const unsigned char *master;
 
 /* One connection from the web server and the libfcgi request that reads it; the
  * registry lets shutdown close the idle ones. */
@@ -210,13 +221,14 @@ serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
 {
 	struct api_request rq = {
 		get(gctx, "REQUEST_METHOD"), get(gctx, "REQUEST_URI"), get(gctx, "SCRIPT_NAME"),
-		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"),
+		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"), get(gctx, "HTTP_AUTHORIZATION"),
 	};
 	struct api_reader rd;
 	struct api_response rs;
 	char head[256];
 
 	reader_begin(w, get(gctx, "LMTASKS_DB"), &rd);
+	rd.master = master;
 	api_handle(&rq, &rd, w->body, &rs);
 	reader_end(w);
 	size_t hl = api_headers(&rs, (size_t)w->body->bpos, head, sizeof(head));
@@ -261,6 +273,19 @@ stdout_put(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
 	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+/* CGI with a master key file that cannot be read: a 500, never an open answer. */
+static int
+cgi_refuse(void)
+{
+	static const char body[] = "{\"message\":\"The master key file cannot be read; see the "
+	    "server's error log.\",\"code\":\"internal\",\"type\":\"internal\",\"link\":"
+	    "\"https://docs.meilisearch.com/errors#internal\"}";
+
+	printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static int
@@ -539,11 +564,12 @@ main(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "master-key-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	const char *listen_spec = NULL, *path = NULL;
+	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
 	long threads = sysconf(_SC_NPROCESSORS_ONLN);
 	int c, fd;
 
@@ -554,6 +580,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			listen_spec = optarg;
+			break;
+		case 'k':
+			key_file = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -586,6 +615,25 @@ main(int argc, char **argv)
 		path = getenv("LMTASKS_DB");
 	if (path && *path && (db.path = strdup(path)) == NULL)
 		return 1;
+
+	if (key_file == NULL || *key_file == '\0')
+		key_file = getenv("LMTASKS_MASTER_KEY_FILE");
+	if (auth_init() != 0) {
+		logline("cannot initialise libsodium");
+		return 1;
+	}
+	if (key_file && *key_file) {
+		/* A key that cannot be read never means an open API. */
+		int rc = auth_master_load(key_file, master_hash);
+		if (rc != 0) {
+			logline("cannot use the master key file %s: %s", key_file, rc == LMT_EINVAL ?
+			    "the key must be at least 16 bytes on its first line" : strerror(rc));
+			if (inherited_listener() < 0 && listen_spec == NULL)
+				return cgi_refuse();
+			return 1;
+		}
+		master = master_hash;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	if (listen_spec) {

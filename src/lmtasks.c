@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "lmtasks/auth.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
@@ -79,6 +82,10 @@ static const char usage_text[] =
 "                                      processing ones) and record a taskDeletion task\n"
 "  index list                          the indexes\n"
 "  index delete NAME                   remove an index; its tasks stay under /tasks\n"
+"  key create [--indexes a,b*] [--description TEXT] [--expires-at DATE]\n"
+"                                      make an API key; prints it, the only time\n"
+"  key list                            the keys, without their secrets\n"
+"  key delete KEY|UID                  revoke a key\n"
 "  stats                               counts and sizes\n"
 "  check                               verify every record and index entry\n"
 "\n"
@@ -1601,6 +1608,256 @@ cmd_index(int argc, char **argv)
 	return bad_usage("index", "it is `index list` or `index delete NAME`");
 }
 
+/* ---- keys ---- */
+
+/* Renders a key's public fields: uid, description, indexes, expiresAt, createdAt. */
+static int
+render_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
+{
+	char uid[37], when[TIMEFMT_BUFSZ];
+	int rc = 0;
+
+	auth_uid_format(k->uid, uid);
+	rc |= printbuf_strappend(pb, "{") < 0;
+	if (secret) {
+		rc |= printbuf_strappend(pb, "\"key\":\"") < 0;
+		rc |= printbuf_memappend(pb, secret, AUTH_KEY_CHARS) < 0;
+		rc |= printbuf_strappend(pb, "\",") < 0;
+	}
+	rc |= printbuf_strappend(pb, "\"uid\":\"") < 0;
+	rc |= printbuf_memappend(pb, uid, 36) < 0;
+	rc |= printbuf_strappend(pb, "\",\"description\":") < 0;
+	if (k->description.ptr)
+		rc |= render_string(pb, k->description.ptr, k->description.len);
+	else
+		rc |= printbuf_strappend(pb, "null") < 0;
+	rc |= printbuf_strappend(pb, ",\"indexes\":[") < 0;
+	if (k->all)
+		rc |= printbuf_strappend(pb, "\"*\"") < 0;
+	for (size_t i = 0; i < k->nindexes; i++) {
+		if (i)
+			rc |= printbuf_strappend(pb, ",") < 0;
+		rc |= render_string(pb, k->indexes[i].ptr, k->indexes[i].len);
+	}
+	rc |= printbuf_strappend(pb, "],\"expiresAt\":") < 0;
+	if (k->expires_at) {
+		size_t n = timefmt_rfc3339(k->expires_at, when);
+		rc |= render_string(pb, when, n);
+	} else {
+		rc |= printbuf_strappend(pb, "null") < 0;
+	}
+	size_t n = timefmt_rfc3339(k->created_at, when);
+	rc |= printbuf_strappend(pb, ",\"createdAt\":") < 0;
+	rc |= render_string(pb, when, n);
+	rc |= printbuf_strappend(pb, "}") < 0;
+	return rc ? ENOMEM : 0;
+}
+
+struct key_new {
+	unsigned char hash[AUTH_HASH_BYTES];
+	unsigned char *rec;
+	size_t len;
+};
+
+static int
+apply_key_create(store *s, MDB_txn *txn, void *ctx)
+{
+	struct key_new *kn = ctx;
+
+	return store_key_put(s, txn, kn->hash, sizeof(kn->hash), kn->rec, kn->len);
+}
+
+static int
+key_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "indexes", required_argument, NULL, 'i' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "expires-at", required_argument, NULL, 'e' },
+		{ 0 }
+	};
+	struct auth_key k = { .all = 1 };
+	struct key_new kn = { .rec = NULL };
+	unsigned char raw[AUTH_KEY_CHARS / 2];
+	char secret[AUTH_KEY_CHARS + 1], *list = NULL;
+	struct printbuf *pb = NULL;
+	store *s = NULL;
+	int c, rc, ret, date_only;
+
+	while ((c = next_opt(argc, argv, opts)) != -1) {
+		switch (c) {
+		case 'i':
+			list = optarg;
+			break;
+		case 'd':
+			if (strlen(optarg) > 1000 || !task_utf8_valid(optarg, strlen(optarg)))
+				return bad_usage("key", "--description is UTF-8 text of at most 1000 bytes");
+			k.description = (struct task_str){ optarg, strlen(optarg) };
+			break;
+		case 'e':
+			if (timefmt_parse(optarg, strlen(optarg), &k.expires_at, &date_only) != 0)
+				return bad_usage("key", "--expires-at is RFC 3339 or YYYY-MM-DD");
+			if (k.expires_at <= timefmt_now())
+				return bad_usage("key", "--expires-at is in the past");
+			break;
+		default:
+			return bad_usage("key", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("key", "`key create` takes only --indexes, --description and "
+		    "--expires-at");
+	if (list) {
+		k.all = 0;
+		for (char *p = list; *p;) {
+			size_t n = strcspn(p, ",");
+			if (!auth_pattern_valid(p, n) || k.nindexes == AUTH_INDEXES_MAX)
+				return bad_usage("key", "--indexes is a comma list of at most 64 index "
+				    "uids, `prefix*` patterns, or `*`");
+			if (n == 1 && *p == '*')
+				k.all = 1;
+			else
+				k.indexes[k.nindexes++] = (struct task_str){ p, n };
+			p += n + (p[n] == ',');
+		}
+		if (k.all)
+			k.nindexes = 0;
+	}
+	if (auth_init() != 0)
+		return fail_with(EXIT_STORE, "cannot initialise libsodium");
+	randombytes_buf(raw, sizeof(raw));
+	randombytes_buf(k.uid, sizeof(k.uid));
+	sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	k.created_at = timefmt_now();
+	auth_hash(secret, AUTH_KEY_CHARS, kn.hash);
+	kn.len = auth_key_encode(&k, NULL);
+	if ((kn.rec = malloc(kn.len)) == NULL || (pb = printbuf_new()) == NULL) {
+		ret = fail_with(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	auth_key_encode(&k, kn.rec);
+	if ((ret = open_store(0, &s)) != 0)
+		goto out;
+	if ((rc = store_write(s, apply_key_create, &kn)) != 0)
+		ret = store_failure(rc, "no key was made; writing");
+	else if (render_key(pb, &k, secret) != 0)
+		ret = fail_with(EXIT_STORE, "out of memory");
+	else
+		ret = emit(pb);
+out:
+	sodium_memzero(secret, sizeof(secret));
+	store_close(s);
+	printbuf_free(pb);
+	free(kn.rec);
+	return ret;
+}
+
+static int
+list_one_key(void *ctx, const unsigned char *hash, const void *rec, size_t len)
+{
+	struct printbuf *pb = ctx;
+	struct auth_key k;
+
+	(void)hash;
+	if (auth_key_decode(rec, len, &k) != 0)
+		return LMT_ECORRUPT;
+	if (pb->bpos > 12 && printbuf_strappend(pb, ",") < 0)
+		return ENOMEM;
+	return render_key(pb, &k, NULL);
+}
+
+struct key_del {
+	const char *arg;
+	unsigned char hash[AUTH_HASH_BYTES];
+	int found;
+};
+
+static int
+match_uid(void *ctx, const unsigned char *hash, const void *rec, size_t len)
+{
+	struct key_del *kd = ctx;
+	struct auth_key k;
+	char uid[37];
+
+	if (auth_key_decode(rec, len, &k) != 0)
+		return 0;
+	auth_uid_format(k.uid, uid);
+	if (strcmp(uid, kd->arg) == 0) {
+		memcpy(kd->hash, hash, AUTH_HASH_BYTES);
+		kd->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+apply_key_delete(store *s, MDB_txn *txn, void *ctx)
+{
+	struct key_del *kd = ctx;
+	int rc;
+
+	/* The key itself, or its uid. */
+	auth_hash(kd->arg, strlen(kd->arg), kd->hash);
+	kd->found = 0;
+	if ((rc = store_key_delete(s, txn, kd->hash, AUTH_HASH_BYTES)) != MDB_NOTFOUND)
+		return rc;
+	if ((rc = store_key_walk(s, txn, match_uid, kd)) < 0)
+		return rc;
+	return kd->found ? store_key_delete(s, txn, kd->hash, AUTH_HASH_BYTES) : MDB_NOTFOUND;
+}
+
+static int
+cmd_key(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	const char *sub = argc > 1 ? argv[1] : "";
+	store *s;
+	int rc, ret;
+
+	if (strcmp(sub, "create") == 0)
+		return key_create(argc - 1, argv + 1);
+	if (next_opt(argc, argv, opts) != -1)
+		return bad_usage("key", "unknown option");
+	if (strcmp(sub, "list") == 0 && argc == 2) {
+		struct printbuf *pb = printbuf_new();
+		MDB_txn *txn;
+		if (pb == NULL || printbuf_strappend(pb, "{\"results\":[") < 0)
+			return fail_with(EXIT_STORE, "out of memory");
+		if ((ret = open_store(STORE_RDONLY, &s)) != 0) {
+			printbuf_free(pb);
+			return ret;
+		}
+		if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+			rc = store_key_walk(s, txn, list_one_key, pb);
+			mdb_txn_abort(txn);
+		}
+		store_close(s);
+		if (rc == 0 && printbuf_strappend(pb, "]}") < 0)
+			rc = ENOMEM;
+		ret = rc ? store_failure(rc, "reading the keys of") : emit(pb);
+		printbuf_free(pb);
+		return ret;
+	}
+	if (strcmp(sub, "delete") == 0 && argc == 3) {
+		struct key_del kd = { argv[2], { 0 }, 0 };
+		if ((ret = open_store(0, &s)) != 0)
+			return ret;
+		rc = store_write(s, apply_key_delete, &kd);
+		store_close(s);
+		sodium_memzero(kd.hash, sizeof(kd.hash));
+		if (rc == MDB_NOTFOUND)
+			return fail_with(EXIT_NOTFOUND, "no such key: give the key itself or its uid "
+			    "(see `lmtasks key list`)");
+		if (rc)
+			return store_failure(rc, "no key was deleted; writing");
+		printf("{\"deleted\":true}\n");
+		return EXIT_DONE;
+	}
+	return bad_usage("key", "it is `key create [--indexes a,b] [--description TEXT] "
+	    "[--expires-at DATE]`, `key list` or `key delete KEY|UID`");
+}
+
 /* ---- readers: get, list, wait, stats, check ---- */
 
 /* Renders task uid into pb; returns an exit status, with the message for a failure. */
@@ -1840,6 +2097,7 @@ static const struct command {
 	{ "cancel", cmd_cancel },
 	{ "delete", cmd_delete },
 	{ "index", cmd_index },
+	{ "key", cmd_key },
 	{ "get", cmd_get },
 	{ "list", cmd_list },
 	{ "wait", cmd_wait },

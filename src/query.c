@@ -340,6 +340,27 @@ query_scope(struct query *q, const char *index, size_t len)
 }
 
 static int
+str_in(const struct task_str *set, size_t n, struct task_str s);
+
+void
+query_restrict(struct query *q, const struct task_str *names, size_t n)
+{
+	size_t kept = 0;
+
+	if (q->nindexes == 0) {
+		memcpy(q->indexes, names, n * sizeof(*names));
+		q->nindexes = n;
+	} else {
+		for (size_t i = 0; i < q->nindexes; i++) {
+			if (str_in(names, n, q->indexes[i]))
+				q->indexes[kept++] = q->indexes[i];
+		}
+		q->nindexes = kept;
+	}
+	q->empty |= q->nindexes == 0;
+}
+
+static int
 str_in(const struct task_str *set, size_t n, struct task_str s)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -116,6 +116,7 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 		{ "counts", offsetof(store, counts), 0 },
 		{ "indexes", offsetof(store, indexes), 0 },
 		{ "leases", offsetof(store, leases), 0 },
+		{ "keys", offsetof(store, keys), 0 },
 	};
 	int rc;
 

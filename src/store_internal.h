@@ -17,6 +17,7 @@ struct store {
 	MDB_dbi queue;		/* index \0 type -> enqueued uids */
 	MDB_dbi counts;		/* index \0 status type -> u64; index "*": every index */
 	MDB_dbi indexes;	/* index -> created at (i64 µs) */
+	MDB_dbi keys;		/* hash of an API key -> its record (auth.c) */
 	MDB_dbi leases;		/* lease end (u64 BE µs) uid (u64 BE) -> nothing */
 	unsigned flags;
 	uint64_t reaped;	/* leases ended by the last store_write() */

@@ -228,6 +228,42 @@ store_reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 	return 0;
 }
 
+int
+store_key_put(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void *rec, size_t reclen)
+{
+	MDB_val k = { hashlen, (void *)hash }, v = { reclen, (void *)rec };
+
+	return mdb_put(txn, s->keys, &k, &v, MDB_NOOVERWRITE);
+}
+
+int
+store_key_walk(store *s, MDB_txn *txn,
+    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->keys, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if ((rc = fn(ctx, k.mv_data, v.mv_data, v.mv_size)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen)
+{
+	MDB_val k = { hashlen, (void *)hash };
+
+	return mdb_del(txn, s->keys, &k, NULL);
+}
+
 uint64_t
 store_reaped(store *s)
 {

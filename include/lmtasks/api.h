@@ -9,6 +9,8 @@
 
 #include "lmtasks/store.h"
 
+#define API_QUERY_MAX 65536	/* a longer query string is refused (414) */
+
 /* The CGI/FastCGI parameters the API reads; any may be NULL. */
 struct api_request {
 	const char *method;
@@ -16,6 +18,7 @@ struct api_request {
 	const char *script_name;
 	const char *path_info;
 	const char *query_string;
+	const char *authorization;	/* HTTP_AUTHORIZATION */
 };
 
 /* What the caller opened for the request; s NULL (with open_rc saying why) when the
@@ -26,6 +29,7 @@ struct api_reader {
 	const char *db_path;
 	MDB_txn *txn;
 	store_iter *it;
+	const unsigned char *master;	/* the master key's hash; NULL: no key, all open */
 };
 
 struct api_response {

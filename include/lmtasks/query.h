@@ -61,6 +61,10 @@ int query_parse(const char *qs, struct query *q, struct api_error *err);
 /* Restricts q to one index (the /indexes/{index}/tasks route), ANDed with its filters. */
 void query_scope(struct query *q, const char *index, size_t len);
 
+/* Restricts q to the n indexes of names (an API key's), ANDed with its filters.  The
+ * names must outlive q's use. */
+void query_restrict(struct query *q, const struct task_str *names, size_t n);
+
 /* Returns 1 when t passes every filter of q (not from/limit). */
 int query_match(const struct query *q, const struct task *t);
 

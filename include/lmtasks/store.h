@@ -164,6 +164,18 @@ int store_remove(store *s, MDB_txn *txn, const struct task *t);
 /* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
 int store_index_remove(store *s, MDB_txn *txn, struct task_str index);
 
+/* Stores an API key's record under the hash of its secret (AUTH_HASH_BYTES bytes). */
+int store_key_put(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void *rec, size_t reclen);
+
+/* Calls fn(ctx, hash, record, length) for each API key until it returns nonzero
+ * (returned); the pointers live until txn ends. */
+int store_key_walk(store *s, MDB_txn *txn,
+    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx);
+
+/* Removes the API key stored under hash; MDB_NOTFOUND when there is none. */
+int store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen);
+
 /*
  * Ends every lease that expired before now: the task fails with the error
  * task_lease_expired, or goes back to enqueued (same uid and enqueuedAt) when it

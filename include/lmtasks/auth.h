@@ -1,0 +1,74 @@
+/* Keys: the master key and API keys, stored hashed, compared in constant time (SPEC §2). */
+#ifndef LMTASKS_AUTH_H
+#define LMTASKS_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "lmtasks/render.h"
+#include "lmtasks/store.h"
+#include "lmtasks/task.h"
+
+#define AUTH_HASH_BYTES 32
+#define AUTH_KEY_CHARS 64		/* an API key: 64 lowercase hex characters */
+#define AUTH_INDEXES_MAX 64		/* index patterns one key may name */
+#define AUTH_HEADER_MAX 1024		/* a longer Authorization header is refused (431) */
+#define AUTH_MASTER_MIN 16		/* bytes, as Meilisearch asks of a master key */
+
+/* What a request may see: every index, or those matching the patterns (`movies`, `mov*`). */
+struct auth_grant {
+	int all;
+	size_t n;
+	struct task_str patterns[AUTH_INDEXES_MAX];	/* borrowed from the read transaction */
+};
+
+/* One API key as stored (no secret in it). Strings are borrowed from the transaction. */
+struct auth_key {
+	unsigned char uid[16];
+	int64_t created_at;
+	int64_t expires_at;		/* 0: never */
+	struct task_str description;	/* ptr NULL: none */
+	size_t nindexes;		/* 0 with all set */
+	int all;
+	struct task_str indexes[AUTH_INDEXES_MAX];
+};
+
+/* Initialises libsodium; call once before any other auth function.  Returns 0 or -1. */
+int auth_init(void);
+
+/* BLAKE2b-256 of a key, keyed with a fixed context so the hash serves nothing else. */
+void auth_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_BYTES]);
+
+/*
+ * Reads a master key file: its first line, surrounding white space removed, at least
+ * AUTH_MASTER_MIN bytes.  Writes the key's hash to out; returns 0, an errno value, or
+ * LMT_EINVAL for a key that is too short.  The key itself is wiped from memory.
+ */
+int auth_master_load(const char *path, unsigned char out[AUTH_HASH_BYTES]);
+
+/*
+ * Decides a request.  master is the master key's hash, or NULL when no key is
+ * configured (everything is open).  header is HTTP_AUTHORIZATION (may be NULL).
+ * Returns 0 with g filled, or 401/403/431 with err filled as Meilisearch answers.
+ */
+int auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *header,
+    int64_t now, struct auth_grant *g, struct api_error *err);
+
+/* Returns 1 when the grant lets the index (ptr NULL: the store's own tasks) be seen. */
+int auth_allows(const struct auth_grant *g, struct task_str index);
+
+/* Decodes a stored key record; returns 0 or LMT_ECORRUPT. */
+int auth_key_decode(const void *buf, size_t len, struct auth_key *k);
+
+/* Returns the encoded size of k, and writes it to buf when buf is not NULL. */
+size_t auth_key_encode(const struct auth_key *k, unsigned char *buf);
+
+/* Returns 1 for `*`, an index uid, or an index uid prefix followed by `*`. */
+int auth_pattern_valid(const char *s, size_t len);
+
+/* Formats a 16-byte uid as a UUID string (37 bytes with the NUL). */
+void auth_uid_format(const unsigned char uid[16], char out[37]);
+
+#endif
