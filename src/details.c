@@ -177,6 +177,7 @@ details_parse(json_tokener *tok, const char *text, size_t len, json_object **out
 		*why = "there is more after the first JSON value";
 		return LMT_EINVAL;
 	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	json_tokener_reset(tok);
 	obj = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);

@@ -235,7 +235,7 @@ serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
 	if (put(pctx, head, hl) == 0 && !rs.head)
 		put(pctx, w->body->buf, (size_t)w->body->bpos);
 	if (rs.log[0]) {
-		char qm[8], qp[160];
+		char qm[32], qp[160];
 		const char *m = rq.method ? rq.method : "";
 		const char *p = rq.request_uri ? rq.request_uri : rq.path_info ? rq.path_info : "";
 		logline("%s (%s %s)", rs.log, route_quote(m, strlen(m), qm, sizeof(qm)),

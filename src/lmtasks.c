@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 #include <sodium.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/batch.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
@@ -47,7 +49,10 @@ static const char usage_text[] =
 "The store is --db PATH, else $LMTASKS_DB, else " LMTASKS_DEFAULT_DB ".\n"
 "\n"
 "Commands:\n"
-"  init [--mode MODE]                  create the store (MODE: octal file mode, default 0644)\n"
+"  init [--group GROUP] [--mode MODE]  create the store; --group lets GROUP's members\n"
+"                                      (the web server's user) read it; MODE is the\n"
+"                                      data file's octal mode (0640 with a group, else\n"
+"                                      0644); lock.mdb gets group write with group read\n"
 "  enqueue INDEX TYPE [--details JSON|@FILE|-]\n"
 "                                      add a task; prints its summary\n"
 "  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
@@ -343,11 +348,40 @@ next_opt(int argc, char **argv, const struct option *opts)
 
 /* ---- init ---- */
 
+/*
+ * Gives the store to a group of readers: the files and the directory belong to
+ * group, data.mdb gets mode, lock.mdb the same plus group write (LMDB readers write
+ * their slot in it), the directory setgid so that a recreated lock file keeps the group.
+ */
+static int
+share_store(gid_t gid, unsigned mode)
+{
+	char data[PATH_MAX], lock[PATH_MAX];
+	unsigned lock_mode = mode | (mode & 0040 ? 0020 : 0);
+	mode_t dir = 0700 | (mode & 0040 ? 0050 : 0) | (mode & 0004 ? 0005 : 0) |
+	    (gid != (gid_t)-1 ? S_ISGID : 0);
+
+	snprintf(data, sizeof(data), "%s/data.mdb", db_path);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", db_path);
+	if (gid != (gid_t)-1 &&
+	    (chown(db_path, (uid_t)-1, gid) != 0 || chown(data, (uid_t)-1, gid) != 0 ||
+	     chown(lock, (uid_t)-1, gid) != 0))
+		return errno;
+	if (chmod(db_path, dir) != 0 || chmod(data, mode) != 0 || chmod(lock, lock_mode) != 0)
+		return errno;
+	return 0;
+}
+
 static int
 cmd_init(int argc, char **argv)
 {
-	static const struct option opts[] = { { "mode", required_argument, NULL, 'm' }, { 0 } };
-	unsigned mode = 0644;
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "group", required_argument, NULL, 'g' },
+		{ 0 }
+	};
+	unsigned mode = 0;
+	gid_t gid = (gid_t)-1;
 	store *s;
 	int c, rc;
 
@@ -355,19 +389,30 @@ cmd_init(int argc, char **argv)
 		if (c == 'm') {
 			char *end;
 			unsigned long m = strtoul(optarg, &end, 8);
-			if (*optarg == '\0' || *end || m > 0777 || !(m & 0600))
+			if (*optarg == '\0' || *end || m > 0777 || (m & 0600) != 0600)
 				return bad_usage("init", "--mode wants an octal file mode such as 0640 "
 				    "that lets the owner read and write");
 			mode = (unsigned)m;
+		} else if (c == 'g') {
+			struct group *gr = getgrnam(optarg);
+			if (gr == NULL)
+				return bad_usage("init", "--group names no group of this system");
+			gid = gr->gr_gid;
 		} else {
 			return bad_usage("init", "unknown option");
 		}
 	}
 	if (optind != argc)
 		return bad_usage("init", "it takes no arguments");
+	if (mode == 0)
+		mode = gid != (gid_t)-1 ? 0640 : 0644;
 	if ((rc = store_open(db_path, STORE_CREATE, mode, &s)) != 0)
 		return store_failure(rc, "cannot create the store at");
 	store_close(s);
+	if ((gid != (gid_t)-1 || mode != 0644) && (rc = share_store(gid, mode)) != 0)
+		return fail_with(EXIT_STORE, "the store at %s is made, but setting its group or mode "
+		    "failed: %s (only the owner, or root, can give it to a group it belongs to)",
+		    db_path, strerror(rc));
 	fprintf(stderr, "lmtasks: store ready at %s\n", db_path);
 	return EXIT_DONE;
 }
@@ -394,123 +439,6 @@ add_all(store *s, MDB_txn *txn, void *ctx)
 	return 0;
 }
 
-static void
-task_new(struct task *t, const char *index, size_t ilen, const char *type, size_t tlen,
-    const char *details, size_t dlen)
-{
-	memset(t, 0, sizeof(*t));
-	t->status = TASK_ENQUEUED;
-	t->canceled_by = TASK_NO_UID;
-	t->index_uid.ptr = index;
-	t->index_uid.len = ilen;
-	t->type.ptr = type;
-	t->type.len = tlen;
-	t->details.ptr = details;
-	t->details.len = dlen;
-}
-
-/* A growing arena for batch strings: one allocation per 1 MiB, not per line. */
-struct arena {
-	struct chunk {
-		struct chunk *next;
-		size_t used, cap;
-		char data[];
-	} *head;
-};
-
-static char *
-arena_copy(struct arena *a, const char *s, size_t len)
-{
-	if (a->head == NULL || a->head->cap - a->head->used < len) {
-		size_t cap = len > (1u << 20) ? len : (1u << 20);
-		struct chunk *c = malloc(sizeof(*c) + cap);
-		if (c == NULL)
-			return NULL;
-		c->next = a->head;
-		c->used = 0;
-		c->cap = cap;
-		a->head = c;
-	}
-	char *p = a->head->data + a->head->used;
-	memcpy(p, s, len);
-	a->head->used += len;
-	return p;
-}
-
-static void
-arena_free(struct arena *a)
-{
-	while (a->head) {
-		struct chunk *next = a->head->next;
-		free(a->head);
-		a->head = next;
-	}
-}
-
-/* Parses one NDJSON line into t (strings copied into the arena); 0 or a message in why. */
-static int
-batch_line(json_tokener *tok, const char *line, size_t len, struct arena *ar, struct task *t,
-    char *why, size_t whylen)
-{
-	json_object *obj, *idx = NULL, *type = NULL, *det = NULL;
-	const char *err, *ds = "{}";
-	size_t dl = 2;
-	int rc = LMT_EINVAL;
-
-	if (details_parse(tok, line, len, &obj, &err) != 0) {
-		snprintf(why, whylen, "not valid JSON: %s", err);
-		return LMT_EINVAL;
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
-		snprintf(why, whylen, "not a JSON object");
-		goto out;
-	}
-	json_object_object_foreach(obj, key, val) {
-		if (strcmp(key, "indexUid") == 0)
-			idx = val;
-		else if (strcmp(key, "type") == 0)
-			type = val;
-		else if (strcmp(key, "details") == 0)
-			det = val;
-		else {
-			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details)", key);
-			goto out;
-		}
-	}
-	if (!json_object_is_type(idx, json_type_string) ||
-	    !task_index_uid_valid(json_object_get_string(idx), (size_t)json_object_get_string_len(idx))) {
-		snprintf(why, whylen, "indexUid must be a string of 1 to 400 characters among "
-		    "A-Z a-z 0-9 - and _");
-		goto out;
-	}
-	if (!json_object_is_type(type, json_type_string) ||
-	    !task_type_valid(json_object_get_string(type), (size_t)json_object_get_string_len(type))) {
-		snprintf(why, whylen, "type must be a camelCase word of up to 64 letters and digits");
-		goto out;
-	}
-	if (det && !json_object_is_type(det, json_type_null)) {
-		if (!json_object_is_type(det, json_type_object)) {
-			snprintf(why, whylen, "details must be a JSON object");
-			goto out;
-		}
-		ds = details_compact(det, &dl);
-	}
-	size_t il = (size_t)json_object_get_string_len(idx), tl = (size_t)json_object_get_string_len(type);
-	char *ip = arena_copy(ar, json_object_get_string(idx), il);
-	char *tp = arena_copy(ar, json_object_get_string(type), tl);
-	char *dp = arena_copy(ar, ds, dl);
-	if (!ip || !tp || !dp) {
-		snprintf(why, whylen, "out of memory");
-		rc = ENOMEM;
-		goto out;
-	}
-	task_new(t, ip, il, tp, tl, dp, dl);
-	rc = 0;
-out:
-	json_object_put(obj);
-	return rc;
-}
-
 static int
 print_batch(const struct add_ctx *a)
 {
@@ -526,49 +454,22 @@ static int
 enqueue_batch(const char *input)
 {
 	struct add_ctx a = { NULL, 0, 0 };
-	struct arena ar = { NULL };
-	json_tokener *tok = NULL;
+	struct batch *b = NULL;
 	char *text = NULL, why[256];
-	size_t len, cap = 0, lineno = 0;
+	size_t len, line = 0;
 	store *s = NULL;
 	int rc, ret;
 
 	if ((ret = read_input(input, &text, &len)) != 0)
 		return ret;
-	if ((tok = json_tokener_new()) == NULL) {
-		ret = fail_with(EXIT_STORE, "out of memory");
-		goto out;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	for (char *p = text, *end = text + len; p < end;) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = (size_t)((nl ? nl : end) - p);
-		const char *q = p;
-		lineno++;
-		while (q < p + ll && strchr(" \t\r", *q))
-			q++;
-		if (q < p + ll) {
-			if (a.n == cap) {
-				size_t ncap = cap ? cap * 2 : 1024;
-				struct task *nt = realloc(a.tasks, ncap * sizeof(*nt));
-				if (nt == NULL) {
-					ret = fail_with(EXIT_STORE, "out of memory at line %zu", lineno);
-					goto out;
-				}
-				a.tasks = nt;
-				cap = ncap;
-			}
-			if ((rc = batch_line(tok, p, ll, &ar, &a.tasks[a.n], why, sizeof(why))) != 0) {
-				ret = fail_with(rc == ENOMEM ? EXIT_STORE : EXIT_USAGE,
-				    "line %zu: %s; nothing was enqueued", lineno, why);
-				goto out;
-			}
-			a.n++;
-		}
-		p += ll + 1;
-	}
+	rc = batch_parse(text, len, &b, &line, why, sizeof(why));
 	free(text);
-	text = NULL;
+	if (rc == LMT_EINVAL)
+		return fail_with(EXIT_USAGE, "line %zu: %s; nothing was enqueued", line, why);
+	if (rc)
+		return fail_with(EXIT_STORE, "line %zu: %s; nothing was enqueued", line, lmt_strerror(rc));
+	a.tasks = batch_tasks(b);
+	a.n = batch_count(b);
 	if ((ret = open_store(0, &s)) != 0)
 		goto out;
 	a.now = timefmt_now();
@@ -579,10 +480,7 @@ enqueue_batch(const char *input)
 	ret = print_batch(&a);
 out:
 	store_close(s);
-	json_tokener_free(tok);
-	arena_free(&ar);
-	free(a.tasks);
-	free(text);
+	batch_free(b);
 	return ret;
 }
 
@@ -622,7 +520,7 @@ cmd_enqueue(int argc, char **argv)
 	if (details && (ret = details_arg(details, &dtext, &dlen)) != 0)
 		return ret;
 	struct task t;
-	task_new(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
+	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
 	struct add_ctx a = { &t, 1, timefmt_now() };
 	store *s;
 	if ((ret = open_store(0, &s)) != 0)
@@ -1192,7 +1090,7 @@ apply_cancel(store *s, MDB_txn *txn, void *ctx)
 	printbuf_memappend(pb, details, dl);
 	render_string(pb, cc->filter, strlen(cc->filter));
 	printbuf_memappend(pb, "}", 1);
-	task_new(&cancel, NULL, 0, "taskCancelation", 15, pb->buf, (size_t)pb->bpos);
+	task_init(&cancel, NULL, 0, "taskCancelation", 15, pb->buf, (size_t)pb->bpos);
 	cancel.status = TASK_SUCCEEDED;
 	cancel.enqueued_at = cancel.started_at = cancel.finished_at = now;
 	rc = store_add(s, txn, &cancel);
@@ -1395,7 +1293,7 @@ apply_delete(store *s, MDB_txn *txn, void *ctx)
 		rc = ENOMEM;
 		goto done;
 	}
-	task_new(&del, NULL, 0, "taskDeletion", 12, pb->buf, (size_t)pb->bpos);
+	task_init(&del, NULL, 0, "taskDeletion", 12, pb->buf, (size_t)pb->bpos);
 	del.status = TASK_SUCCEEDED;
 	del.enqueued_at = del.started_at = del.finished_at = now;
 	if ((rc = store_add(s, txn, &del)) != 0 || (rc = render_task(out, &del)) != 0)

@@ -199,6 +199,10 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 			size = (size_t)strtoull(env, NULL, 10);
 		mdb_env_set_mapsize(s->env, size);
 	}
+	/* A lock file made again later gets the data file's mode, with group write where
+	 * the group may read (readers write their slot in it). */
+	if (mode == 0 && stat(data, &st) == 0)
+		mode = (st.st_mode & 0777) | (st.st_mode & 0040 ? 0020 : 0);
 	rc = mdb_env_open(s->env, path, MDB_NOTLS | (flags & STORE_RDONLY ? MDB_RDONLY : 0),
 	    (mdb_mode_t)(mode ? mode : 0644));
 	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)

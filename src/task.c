@@ -160,3 +160,19 @@ task_utf8_valid(const char *str, size_t len)
 	}
 	return 1;
 }
+
+void
+task_init(struct task *t, const char *index, size_t ilen, const char *type, size_t tlen,
+    const char *details, size_t dlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->status = TASK_ENQUEUED;
+	t->canceled_by = TASK_NO_UID;
+	t->error_type = TASK_ERR_INTERNAL;
+	t->index_uid.ptr = index;
+	t->index_uid.len = ilen;
+	t->type.ptr = type;
+	t->type.len = tlen;
+	t->details.ptr = details;
+	t->details.len = dlen;
+}

@@ -59,6 +59,10 @@ struct task {
 	enum task_error_type error_type;
 };
 
+/* Makes t a new enqueued task (index NULL: the store's own); the strings are borrowed. */
+void task_init(struct task *t, const char *index, size_t ilen, const char *type, size_t tlen,
+    const char *details, size_t dlen);
+
 /* Returns the status' JSON name ("enqueued", ...), or NULL when out of range. */
 const char *task_status_name(enum task_status s);
 
