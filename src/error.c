@@ -12,7 +12,7 @@ static const char *const messages[] = {
 	[LMT_ECORRUPT - LMT_EINVAL] = "corrupt record",
 	[LMT_ETRANSITION - LMT_EINVAL] = "transition not allowed from the task's status",
 	[LMT_ENOSTORE - LMT_EINVAL] = "not an lmtasks store",
-	[LMT_ESCHEMA - LMT_EINVAL] = "store format is newer than this lmtasks",
+	[LMT_ESCHEMA - LMT_EINVAL] = "the store was written by another version of lmtasks",
 	[LMT_ETOOBIG - LMT_EINVAL] = "value too large",
 };
 

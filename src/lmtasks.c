@@ -141,8 +141,9 @@ store_failure(int rc, const char *doing)
 		    "`lmtasks --db %s init`, or point --db or LMTASKS_DB at an existing one",
 		    db_path, db_path);
 	case LMT_ESCHEMA:
-		return fail_with(EXIT_STORE, "the store at %s was written by a newer lmtasks; "
-		    "upgrade lmtasks to use it", db_path);
+		return fail_with(EXIT_STORE, "the store at %s was written by another version of "
+		    "lmtasks, whose format this one does not read; use that version, or move the "
+		    "store aside and `init` a new one", db_path);
 	case EACCES:
 	case EPERM:
 	case EROFS:

@@ -122,8 +122,9 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].off);
+		/* No meta: no store.  Meta without the rest: another version's store. */
 		if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, dbi)) != 0)
-			return rc == MDB_NOTFOUND ? LMT_ENOSTORE : rc;
+			return rc != MDB_NOTFOUND ? rc : i == 0 ? LMT_ENOSTORE : LMT_ESCHEMA;
 	}
 	return 0;
 }

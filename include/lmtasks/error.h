@@ -12,7 +12,7 @@ enum lmt_error {
 	LMT_ECORRUPT,		/* a stored record or index entry cannot be decoded */
 	LMT_ETRANSITION,	/* the task's status does not allow this change */
 	LMT_ENOSTORE,		/* the path holds no lmtasks store */
-	LMT_ESCHEMA,		/* the store was written by a newer lmtasks */
+	LMT_ESCHEMA,		/* the store was written by another version of lmtasks */
 	LMT_ETOOBIG,		/* a value exceeds the store's limits */
 	LMT_ELAST
 };
