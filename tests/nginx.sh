@@ -217,11 +217,12 @@ if [ -f "$NG/lmtasks-location.conf" ]; then
 else
 	fail "nginx/lmtasks-location.conf exists"
 fi
-if command -v systemd-analyze >/dev/null && [ -f "$NG/lmtasks-fcgi.service" ]; then
+SD=$top_srcdir/systemd
+if command -v systemd-analyze >/dev/null && [ -f "$SD/lmtasks-fcgi.service.in" ]; then
 	mkdir -p "$T/units"
-	cp "$NG/lmtasks-fcgi.socket" "$T/units/"
+	cp "$SD/lmtasks-fcgi.socket" "$T/units/"
 	# The binary as built here; the rest as shipped.
-	sed "s|^ExecStart=/usr/sbin/lmtasks-fcgi|ExecStart=$LMTASKS_FCGI|" "$NG/lmtasks-fcgi.service" \
+	sed "s|^ExecStart=@sbindir@/lmtasks-fcgi|ExecStart=$LMTASKS_FCGI|" "$SD/lmtasks-fcgi.service.in" \
 		>"$T/units/lmtasks-fcgi.service"
 	check "systemd-analyze verify lmtasks-fcgi.socket lmtasks-fcgi.service" \
 		systemd-analyze verify "$T/units/lmtasks-fcgi.socket" "$T/units/lmtasks-fcgi.service"
