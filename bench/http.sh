@@ -7,111 +7,58 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
 rounds=${2:-3}
-conns=${BENCH_CONNECTIONS:-64}
-build=${BUILD:-$top/build}
-lmtasks=$build/lmtasks
-fcgi=$build/lmtasks-fcgi
-work=$(mktemp -d)
-chmod 755 "$work"	# nginx workers run as another user when started by root
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$top/bench/lib.sh"
 
-# A store of 2,000 tasks in every status.
-"$lmtasks" --db "$work/store" init 2>/dev/null
-awk 'BEGIN { for (i = 0; i < 2000; i++) printf "{\"indexUid\":\"%s\",\"type\":\"documentAddition\",\"details\":{\"receivedDocuments\":%d}}\n", i % 2 ? "movies" : "books", i }' |
-	"$lmtasks" --db "$work/store" enqueue --batch - >/dev/null
-for i in $(seq 1 30); do "$lmtasks" --db "$work/store" claim >/dev/null; done
-for i in $(seq 0 9); do "$lmtasks" --db "$work/store" succeed "$i" --details '{"indexedDocuments":1}' >/dev/null; done
+# A store of 2,000 tasks, some of them finished.
+store=$bench_work/store
+bench_fill "$store" 2000
+for _ in $(seq 1 30); do "$lmtasks" --db "$store" claim >/dev/null; done
+for i in $(seq 0 9); do "$lmtasks" --db "$store" succeed "$i" --details '{"indexedDocuments":1}' >/dev/null; done
 uid=1000
+cc -O2 -o "$bench_work/const-fcgi" "$top/bench/const-fcgi.c" $(pkg-config --cflags --libs fcgi)
 
-cc -O2 -o "$work/const-fcgi" "$top/bench/const-fcgi.c" $(pkg-config --cflags --libs fcgi)
-
-port=$((20000 + RANDOM % 20000))
-mkdir -p "$work/www"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $work/t1; fastcgi_temp_path $work/t2; proxy_temp_path $work/t3;
-	uwsgi_temp_path $work/t4; scgi_temp_path $work/t5;
-	upstream lmtasks { server unix:$work/fcgi.sock; keepalive 16; }
-	server {
-		listen 127.0.0.1:$port;
-		location /static/ { root $work/www; default_type application/json; }
-		# A single-threaded libfcgi loop stalls on kept connections, so the floor
-		# gets a connection per request, as such programs are deployed.
-		location /floor/ {
-			include /etc/nginx/fastcgi_params;
-			fastcgi_pass unix:$work/floor.sock;
-		}
-		location / {
-			include /etc/nginx/fastcgi_params;
-			fastcgi_keep_conn on;
-			fastcgi_pass lmtasks;
-		}
-	}
-}
-CONF
-"$fcgi" --db "$work/store" --listen "unix:$work/fcgi.sock" 2>"$work/fcgi.log" &
-pids+=($!)
-nginx -c "$work/nginx.conf" &
-pids+=($!)
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$port/tasks/$uid" -o "$work/task.json" 2>/dev/null && break
-	sleep 0.1
-done
-mkdir -p "$work/www/static"
-cp "$work/task.json" "$work/www/static/task.json"
-curl -sf "http://127.0.0.1:$port/tasks?limit=20" -o "$work/www/static/page.json"
-spawn-fcgi -n -M 0666 -s "$work/floor.sock" -- "$work/const-fcgi" "$work/task.json" >/dev/null 2>&1 &
-pids+=($!)
-sleep 0.3
+# The floor, a single-threaded libfcgi loop, would stall on kept connections, so it gets
+# a connection per request, as such programs are deployed.
+bench_nginx "upstream lmtasks { server unix:$bench_work/fcgi.sock; keepalive 16; }" \
+	"$(bench_location / lmtasks)
+	location /floor/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$bench_work/floor.sock; }"
+fcgi_pid=$(bench_responder fcgi "$store")
+base=http://127.0.0.1:$port
+bench_wait "$base/tasks/$uid"
+curl -sf "$base/tasks/$uid" -o "$bench_work/task.json"
+cp "$bench_work/task.json" "$bench_work/www/static/task.json"
+curl -sf "$base/tasks?limit=20" -o "$bench_work/www/static/page.json"
+spawn-fcgi -n -M 0666 -s "$bench_work/floor.sock" -- "$bench_work/const-fcgi" "$bench_work/task.json" >/dev/null 2>&1 &
+bench_pids+=($!)
+bench_wait "$base/floor/x"
 # All three serve the same bytes, or the comparison means nothing.
 for p in "/tasks/$uid" /floor/x /static/task.json; do
-	cmp -s <(curl -sf "http://127.0.0.1:$port$p") "$work/task.json" ||
+	cmp -s <(curl -sf "$base$p") "$bench_work/task.json" ||
 		{ echo "bench: $p does not serve the task's bytes" >&2; exit 1; }
 done
 
-# One wrk run: prints "req/s p50_ms p99_ms errors".
-run() {
-	wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$port$1" 2>&1 | awk '
-		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-		/Requests\/sec/ { rps = $2 }
-		/^ +50%/ { p50 = ms($2) }
-		/^ +99%/ { p99 = ms($2) }
-		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-		/Non-2xx/ { err += $NF }
-		END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err }'
-}
-
-declare -A sum_rps sum_p50 sum_p99 sum_err
+declare -A rps p50 p99 err
 names=(static-task fcgi-task floor static-page fcgi-page)
 paths=(/static/task.json "/tasks/$uid" /floor/x /static/page.json "/tasks?limit=20")
-for r in $(seq 1 "$rounds"); do
+for _ in $(seq 1 "$rounds"); do
 	for i in "${!names[@]}"; do
-		read -r rps p50 p99 err < <(run "${paths[$i]}")
+		read -r r a b e < <(bench_wrk "$base${paths[$i]}")
 		n=${names[$i]}
-		sum_rps[$n]=$(( ${sum_rps[$n]:-0} + rps ))
-		sum_p50[$n]=$(awk -v a="${sum_p50[$n]:-0}" -v b="$p50" 'BEGIN { print a + b }')
-		sum_p99[$n]=$(awk -v a="${sum_p99[$n]:-0}" -v b="$p99" 'BEGIN { print a + b }')
-		sum_err[$n]=$(( ${sum_err[$n]:-0} + err ))
+		rps[$n]="${rps[$n]:-} $r"
+		p50[$n]="${p50[$n]:-} $a"
+		p99[$n]="${p99[$n]:-} $b"
+		err[$n]=$(( ${err[$n]:-0} + e ))
 	done
 done
+# Medians over the rounds; the ratio is against the static file of the same bytes.
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf '%-12s %10s %8s %8s %7s %8s\n' what req/s p50_ms p99_ms errors ratio
 for n in "${names[@]}"; do
 	ref=static-task
 	case $n in *page) ref=static-page ;; esac
-	awk -v n="$n" -v r="$rounds" -v rps="${sum_rps[$n]}" -v ref="${sum_rps[$ref]}" \
-		-v p50="${sum_p50[$n]}" -v p99="${sum_p99[$n]}" -v err="${sum_err[$n]}" 'BEGIN {
-		printf "%-12s %10.0f %8.2f %8.2f %7d %8.2f\n", n, rps / r, p50 / r, p99 / r, err, rps / ref }'
+	awk -v n="$n" -v r="$(median <<<"${rps[$n]}")" -v ref="$(median <<<"${rps[$ref]}")" \
+		-v a="$(median <<<"${p50[$n]}")" -v b="$(median <<<"${p99[$n]}")" -v e="${err[$n]}" \
+		'BEGIN { printf "%-12s %10.0f %8.2f %8.2f %7d %8.2f\n", n, r, a, b, e, r / ref }'
 done
-echo "($rounds rounds of ${secs}s each, interleaved; wrk -t2 -c$conns; nginx 1 worker; ratio against the static file of the same bytes)"
+echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2 -c$conns; nginx 1 worker; lmtasks-fcgi with its default threads behind a keepalive 16 upstream)"
+echo "responder private memory: $(bench_private_kib "$fcgi_pid") KiB"

@@ -333,18 +333,38 @@ print_command_help(const char *cmd)
 	return EXIT_DONE;
 }
 
+/* The option getopt last refused, for the message. */
+static const char *bad_option;
+static int bad_option_missing;
+
 static int
 bad_usage(const char *cmd, const char *what)
 {
+	if (strcmp(what, "unknown option") == 0 && bad_option)
+		return fail_with(EXIT_USAGE, "%s: %s `%s`; see `lmtasks %s --help`", cmd,
+		    bad_option_missing ? "a value is missing after" : "unknown option", bad_option, cmd);
 	return fail_with(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
 }
 
 /* Runs getopt_long over argv, options anywhere among the arguments; returns the option,
  * -1 at the end, or '?' (already reported). */
 static int
+next_opt_index(int argc, char **argv, const struct option *opts, int *idx)
+{
+	int c = getopt_long(argc, argv, ":", opts, idx);
+
+	if (c == '?' || c == ':') {
+		bad_option = argv[optind - 1];
+		bad_option_missing = c == ':';
+		return '?';
+	}
+	return c;
+}
+
+static int
 next_opt(int argc, char **argv, const struct option *opts)
 {
-	return getopt_long(argc, argv, "", opts, NULL);
+	return next_opt_index(argc, argv, opts, NULL);
 }
 
 /* ---- init ---- */
@@ -1207,7 +1227,7 @@ parse_filters(const char *cmd, int argc, char **argv, struct query *q, int allow
 	struct api_error err;
 	int c, idx;
 
-	while ((c = getopt_long(argc, argv, "", filter_opts, &idx)) != -1) {
+	while ((c = next_opt_index(argc, argv, filter_opts, &idx)) != -1) {
 		if (c != 0)
 			return bad_usage(cmd, "unknown option");
 		if (idx >= FILTER_CAMEL)
@@ -1342,7 +1362,7 @@ cmd_delete(int argc, char **argv)
 		return fail_with(EXIT_STORE, "out of memory");
 	query_init(d.q);
 	d.keep = 0;
-	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+	while ((c = next_opt_index(argc, argv, opts, &idx)) != -1) {
 		const char *name;
 		if (c == 'b') {
 			name = "beforeFinishedAt";
@@ -2054,7 +2074,7 @@ main(int argc, char **argv)
 			}
 		}
 		optind = 0;	/* 0, not 1: GNU getopt then starts afresh */
-		opterr = 1;
+		opterr = 0;	/* the messages are ours, with the lmtasks: prefix */
 		ret = commands[i].run(sub_argc, sub_argv);
 		if (fflush(stdout) != 0 || ferror(stdout))
 			return fail_with(EXIT_STORE, "writing the output: %s", strerror(errno));

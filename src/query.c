@@ -124,6 +124,22 @@ sort_unique(uint64_t *v, size_t n)
 	return m;
 }
 
+/* Drops repeated strings, keeping the first of each: a union walks each key once. */
+static size_t
+unique_strs(struct task_str *v, size_t n)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		while (j < m && !(v[j].len == v[i].len && memcmp(v[j].ptr, v[i].ptr, v[i].len) == 0))
+			j++;
+		if (j == m)
+			v[m++] = v[i];
+	}
+	return m;
+}
+
 /* One item of a comma list: checks it and stores it in q.  Returns 0 or an error status. */
 static int
 list_item(struct query *q, enum param p, const char *v, size_t len, size_t *n,
@@ -197,6 +213,10 @@ set_list(struct query *q, enum param p, const char *v, size_t len, struct api_er
 		if (p == P_STATUSES)
 			q->statuses = 0;
 	}
+	if (p == P_TYPES)
+		q->ntypes = unique_strs(q->types, q->ntypes);
+	if (p == P_INDEX_UIDS)
+		q->nindexes = unique_strs(q->indexes, q->nindexes);
 	if (p == P_UIDS)
 		q->nuids = sort_unique(q->uids, q->nuids);
 	if (p == P_CANCELED_BY)
@@ -302,10 +322,19 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 			    "Unknown parameter `%s`: expected one of %s.",
 			    route_quote(p, nl, quoted, sizeof(quoted)), param_names);
 		}
-		if (vl > QUERY_VALUE_MAX)
+		if (vl > QUERY_VALUE_MAX) {
+			/* A known parameter's own code, as the CLI gives for the same value. */
+			int k = 0;
+			while (k < P_COUNT && !(strlen(params[k].name) == nl &&
+			    memcmp(params[k].name, p, nl) == 0))
+				k++;
+			if (k < P_COUNT)
+				return invalid(err, (enum param)k, v, "the value is longer than %d bytes.",
+				    QUERY_VALUE_MAX);
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "The value of `%s` is longer than %d bytes.",
-			    route_quote(p, nl, quoted, sizeof(quoted)), QUERY_VALUE_MAX);
+			    "Unknown parameter `%s`: expected one of %s.",
+			    route_quote(p, nl, quoted, sizeof(quoted)), param_names);
+		}
 		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dvl = route_unescape(v, vl, 1, dv)) < 0) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "The query string has a malformed percent-escape in `%s`.",

@@ -273,13 +273,27 @@ store_reaped(store *s)
 int
 store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
+	MDB_envinfo info;
 	MDB_txn *txn;
+	uint64_t n;
 	int rc;
 
+	s->reaped = 0;
 	for (;;) {
 		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
-		rc = store_reap(s, txn, timefmt_now(), &s->reaped);
+		rc = store_reap(s, txn, timefmt_now(), &n);
+		if (rc == 0 && n > 0) {
+			/* Expired leases end in a transaction of their own, committed even when
+			 * the command that noticed them is refused: a late succeed sees them end. */
+			if ((rc = mdb_txn_commit(txn)) == MDB_MAP_FULL)
+				goto grow;
+			if (rc != 0)
+				return rc;
+			s->reaped += n;
+			if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+				return rc;
+		}
 		if (rc == 0)
 			rc = fn(s, txn, ctx);
 		if (rc == 0)
@@ -288,8 +302,8 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 			mdb_txn_abort(txn);
 		if (rc != MDB_MAP_FULL)
 			return rc;
+grow:
 		/* Grow and replay: the aborted transaction left nothing behind. */
-		MDB_envinfo info;
 		mdb_env_info(s->env, &info);
 		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
 			return rc;

@@ -1,0 +1,104 @@
+# Shared by the bench/ scripts: a temporary directory, processes stopped by PID at exit,
+# one nginx (1 worker) on loopback, and one wrk run reduced to a line of numbers.
+# Sourced; expects $top.
+
+bench_work=$(mktemp -d)
+chmod 755 "$bench_work"	# nginx workers run as another user when started by root
+bench_pids=()
+bench_cleanup() {
+	for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${bench_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$bench_work"
+}
+trap bench_cleanup EXIT
+
+build=${BUILD:-$top/build}
+lmtasks=$build/lmtasks
+fcgi=$build/lmtasks-fcgi
+conns=${BENCH_CONNECTIONS:-64}
+
+# Starts nginx on a free loopback port with the given http-context lines and locations
+# (with $work substituted by the caller); sets $port.
+bench_nginx() {
+	local upstreams=$1 locations=$2
+	port=$((20000 + RANDOM % 20000))
+	cat > "$bench_work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $bench_work/nginx.pid;
+error_log $bench_work/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $bench_work/t1; fastcgi_temp_path $bench_work/t2;
+	proxy_temp_path $bench_work/t3; uwsgi_temp_path $bench_work/t4; scgi_temp_path $bench_work/t5;
+	$upstreams
+	server {
+		listen 127.0.0.1:$port;
+		location /static/ { root $bench_work/www; default_type application/json; }
+		$locations
+	}
+}
+CONF
+	mkdir -p "$bench_work/www/static"
+	nginx -c "$bench_work/nginx.conf" &
+	bench_pids+=($!)
+}
+
+# A FastCGI location for an upstream, as nginx/lmtasks.conf recommends.
+bench_location() {
+	printf 'location %s { include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass %s; }\n' "$1" "$2"
+}
+
+# Starts lmtasks-fcgi on $bench_work/NAME.sock for STORE; prints its PID.
+bench_responder() {
+	local name=$1 store=$2
+	"$fcgi" --db "$store" --listen "unix:$bench_work/$name.sock" 2>>"$bench_work/fcgi.log" &
+	bench_pids+=($!)
+	echo $!
+}
+
+# Waits until URL answers 200.
+bench_wait() {
+	for _ in $(seq 100); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	echo "bench: $1 never answered" >&2
+	return 1
+}
+
+# One wrk run of $secs seconds: prints "req/s p50_ms p99_ms errors".
+bench_wrk() {
+	wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" 2>&1 | awk '
+		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/Requests\/sec/ { rps = $2 }
+		/^ +50%/ { p50 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+		/Non-2xx/ { err += $NF }
+		END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err }'
+}
+
+# Private memory of a process in KiB, less the store's mapped files.
+bench_private_kib() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { skip = ($0 ~ /\.mdb$/) }
+		/^Private_(Clean|Dirty):/ && !skip { kib += $2 }
+		END { print kib + 0 }' "/proc/$1/smaps"
+}
+
+# Fills STORE with N tasks through one batch (five indexes, four types).
+bench_fill() {
+	local store=$1 n=$2
+	"$lmtasks" --db "$store" init 2>/dev/null
+	awk -v n="$n" 'BEGIN {
+		split("movies books songs films docs", idx, " ")
+		split("documentAddition settingsUpdate indexCreation documentDeletion", ty, " ")
+		for (i = 0; i < n; i++)
+			printf "{\"indexUid\":\"%s\",\"type\":\"%s\",\"details\":{\"receivedDocuments\":%d}}\n",
+				idx[i % 5 + 1], ty[i % 4 + 1], i % 1000
+	}' > "$bench_work/batch.ndjson"
+	bench_batch_start=$(date +%s.%N)
+	"$lmtasks" --db "$store" enqueue --batch "$bench_work/batch.ndjson" > /dev/null
+	bench_batch_end=$(date +%s.%N)
+}
