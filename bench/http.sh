@@ -22,7 +22,8 @@ cc -O2 -o "$bench_work/const-fcgi" "$top/bench/const-fcgi.c" $(pkg-config --cfla
 bench_nginx "upstream lmtasks { server unix:$bench_work/fcgi.sock; keepalive 16; }" \
 	"$(bench_location / lmtasks)
 	location /floor/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$bench_work/floor.sock; }"
-fcgi_pid=$(bench_responder fcgi "$store")
+bench_responder fcgi "$store"
+fcgi_pid=$responder_pid
 base=http://127.0.0.1:$port
 bench_wait "$base/tasks/$uid"
 curl -sf "$base/tasks/$uid" -o "$bench_work/task.json"

@@ -45,17 +45,21 @@ CONF
 	bench_pids+=($!)
 }
 
-# A FastCGI location for an upstream, as nginx/lmtasks.conf recommends.
+# A FastCGI location for an upstream, as nginx/lmtasks.conf recommends; a location other
+# than / is a prefix split off as in nginx/lmtasks-location.conf.
 bench_location() {
-	printf 'location %s { include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass %s; }\n' "$1" "$2"
+	local split=
+	[ "$1" = / ] || split='fastcgi_split_path_info ^(/[a-z]+)(/.*)$; fastcgi_param PATH_INFO $fastcgi_path_info;'
+	printf 'location %s { include /etc/nginx/fastcgi_params; %s fastcgi_keep_conn on; fastcgi_pass %s; }\n' \
+		"$1" "$split" "$2"
 }
 
-# Starts lmtasks-fcgi on $bench_work/NAME.sock for STORE; prints its PID.
+# Starts lmtasks-fcgi on $bench_work/NAME.sock for STORE; its PID is in $responder_pid.
 bench_responder() {
 	local name=$1 store=$2
-	"$fcgi" --db "$store" --listen "unix:$bench_work/$name.sock" 2>>"$bench_work/fcgi.log" &
+	"$fcgi" --db "$store" --listen "unix:$bench_work/$name.sock" >/dev/null 2>>"$bench_work/fcgi.log" &
+	responder_pid=$!
 	bench_pids+=($!)
-	echo $!
 }
 
 # Waits until URL answers 200.
