@@ -23,6 +23,8 @@
 #include "lmtasks/error.h"
 
 #define HEADER 22
+/* 9999-12-31T23:59:59.999999Z: timestamps are µs from the epoch up to there. */
+#define TIME_MAX INT64_C(253402300799999999)
 
 enum {
 	F_STARTED = 1 << 0,
@@ -208,6 +210,12 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	    type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2 ||
 	    ((f & F_ERROR) && code_len == 0))
 		return LMT_ECORRUPT;
+	/* Only what the writer can make: times in range, names of their alphabets (the
+	 * renderer prints the error code unescaped in the link). */
+	if (t->enqueued_at <= 0 || t->enqueued_at > TIME_MAX || t->started_at < 0 ||
+	    t->started_at > TIME_MAX || t->finished_at < 0 || t->finished_at > TIME_MAX ||
+	    t->lease_until < 0 || t->lease_until > TIME_MAX)
+		return LMT_ECORRUPT;
 
 	const char *s = (const char *)q;
 	t->index_uid.ptr = index_len ? s : NULL;
@@ -225,6 +233,10 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	t->error_message.ptr = code_len ? s : NULL;
 	t->error_message.len = msg_len;
 	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
+		return LMT_ECORRUPT;
+	if ((index_len && !task_index_uid_valid(t->index_uid.ptr, index_len)) ||
+	    !task_type_valid(t->type.ptr, type_len) ||
+	    (code_len && !task_error_code_valid(t->error_code.ptr, code_len)))
 		return LMT_ECORRUPT;
 	return 0;
 }

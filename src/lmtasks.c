@@ -52,7 +52,7 @@ static const char usage_text[] =
 "  init [--group GROUP] [--mode MODE]  create the store; --group lets GROUP's members\n"
 "                                      (the web server's user) read it; MODE is the\n"
 "                                      data file's octal mode (0640 with a group, else\n"
-"                                      0644); lock.mdb gets group write with group read\n"
+"                                      0600); lock.mdb gets group write with group read\n"
 "  enqueue INDEX TYPE [--details JSON|@FILE|-]\n"
 "                                      add a task; prints its summary\n"
 "  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
@@ -425,12 +425,17 @@ cmd_init(int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad_usage("init", "it takes no arguments");
+	char data[PATH_MAX];
+	struct stat st;
+	snprintf(data, sizeof(data), "%s/data.mdb", db_path);
+	/* An existing store keeps its access unless --group or --mode asks otherwise. */
+	int fresh = stat(data, &st) != 0, asked = gid != (gid_t)-1 || mode != 0;
 	if (mode == 0)
-		mode = gid != (gid_t)-1 ? 0640 : 0644;
+		mode = gid != (gid_t)-1 ? 0640 : 0600;
 	if ((rc = store_open(db_path, STORE_CREATE, mode, &s)) != 0)
 		return store_failure(rc, "cannot create the store at");
 	store_close(s);
-	if ((gid != (gid_t)-1 || mode != 0644) && (rc = share_store(gid, mode)) != 0)
+	if ((fresh || asked) && (rc = share_store(gid, mode)) != 0)
 		return fail_with(EXIT_STORE, "the store at %s is made, but setting its group or mode "
 		    "failed: %s (only the owner, or root, can give it to a group it belongs to)",
 		    db_path, strerror(rc));

@@ -195,6 +195,7 @@ set_list(struct query *q, enum param p, const char *v, size_t len, struct api_er
 {
 	size_t count = 0, *n = p == P_UIDS ? &q->nuids : p == P_CANCELED_BY ? &q->ncanceled :
 	    p == P_TYPES ? &q->ntypes : p == P_INDEX_UIDS ? &q->nindexes : &count;
+	char qv[128];
 	int any = 0, rc;
 
 	for (size_t i = 0; i <= len;) {
@@ -203,7 +204,8 @@ set_list(struct query *q, enum param p, const char *v, size_t len, struct api_er
 		if (il == 1 && v[i] == '*')
 			any = 1;
 		else if (il == 0)
-			return invalid(err, p, v, "`%.*s` has an empty item.", len > 80 ? 80 : (int)len, v);
+			return invalid(err, p, v, "`%s` has an empty item.",
+			    route_quote(v, len, qv, sizeof(qv)));
 		else if ((rc = list_item(q, p, v + i, il, n, err)) != 0)
 			return rc;
 		i += il + 1;

@@ -142,7 +142,10 @@ render_task(struct printbuf *pb, const struct task *t)
 	PUTS(&o, ",\"duration\":");
 	if (t->started_at != 0 && t->finished_at != 0) {
 		char buf[TIMEFMT_BUFSZ];
-		size_t n = timefmt_duration(t->finished_at - t->started_at, buf);
+		/* Without overflow whatever the times; a clock that went back gives PT0S. */
+		uint64_t d = t->finished_at > t->started_at ?
+		    (uint64_t)t->finished_at - (uint64_t)t->started_at : 0;
+		size_t n = timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, buf);
 		put_string(&o, buf, n);
 	} else {
 		PUTS(&o, "null");

@@ -264,11 +264,45 @@ Test(codec, round_trip_limits)
 	t.index_uid = (struct task_str){ index, sizeof(index) };
 	t.type = (struct task_str){ type, sizeof(type) };
 	t.details = (struct task_str){ details, dlen };
-	t.started_at = -5;
-	t.finished_at = INT64_MAX;
+	t.started_at = 1;
+	t.finished_at = INT64_C(253402300799999999);	/* 9999-12-31T23:59:59.999999Z */
 	t.canceled_by = TASK_NO_UID - 1;
 	round_trip(&t);
 	free(details);
+}
+
+/* Times the writer cannot make are refused: a duration would overflow on them. */
+Test(codec, out_of_range_times_refused)
+{
+	static const int64_t bad[] = { -5, INT64_MIN, INT64_C(253402300800000000), INT64_MAX };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct task t = failed(), got;
+		size_t len;
+		t.started_at = bad[i];
+		unsigned char *buf = encode(&t, &len);
+		cr_assert_eq(codec_decode(buf, len, &got), LMT_ECORRUPT, "started_at %lld",
+		    (long long)bad[i]);
+		free(buf);
+	}
+}
+
+/* Names outside their alphabets are refused: the renderer prints the code in a link. */
+Test(codec, names_outside_their_alphabets_refused)
+{
+	struct task t = failed(), got;
+	size_t len;
+	unsigned char *buf;
+
+	t.error_code = (struct task_str){ "bad\"code", 8 };
+	buf = encode(&t, &len);
+	cr_assert_eq(codec_decode(buf, len, &got), LMT_ECORRUPT);
+	free(buf);
+	t = failed();
+	t.index_uid = (struct task_str){ "a b", 3 };
+	buf = encode(&t, &len);
+	cr_assert_eq(codec_decode(buf, len, &got), LMT_ECORRUPT);
+	free(buf);
 }
 
 Test(codec, record_starts_with_version)
