@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 
 lmt_install_deps python3 valgrind wrk hyperfine clang libclang-rt-14-dev \
-	apache2 libapache2-mod-fcgid systemd
+	apache2 libapache2-mod-fcgid systemd iproute2 util-linux
 lmt_build
 
 failed=()
@@ -70,7 +70,7 @@ step "make check" check_in build
 if [ -z "${QUICK:-}" ]; then
 	step "make check with ASan and UBSan" sanitized
 	if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
-		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
+		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_PARALLEL=2 scripts/fuzz.sh
 	fi
 	step "benchmarks (brief)" benchmarks
 	step "make distcheck" distcheck

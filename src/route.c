@@ -78,10 +78,11 @@ route_path(const char *request_uri, const char *script_name, const char *path_in
 	if (request_uri && *request_uri) {
 		p = request_uri;
 		n = strcspn(p, "?");
-		/* Mounted under a prefix with the path split off: drop the prefix. */
+		/* Mounted under a prefix with the path split off: drop the prefix, when it is
+		 * whole path segments and leaves a path; else trust PATH_INFO (a rewrite). */
 		if (path_info && *path_info && script_name && *script_name) {
 			size_t sl = strlen(script_name);
-			if (n >= sl && memcmp(p, script_name, sl) == 0) {
+			if (n > sl && memcmp(p, script_name, sl) == 0 && p[sl] == '/') {
 				p += sl;
 				n -= sl;
 			} else {

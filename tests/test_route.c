@@ -151,6 +151,14 @@ Test(route, path_from_cgi_parameters)
 	cr_assert_eq(route_path("/tasks/1", "/cgi-bin/lmtasks", "/tasks/1", buf, &len, &decoded, &err), 0);
 	cr_assert_str_eq(buf, "/tasks/1");
 	cr_assert_eq(decoded, 1);
+	/* A SCRIPT_NAME that is no whole segment of the path is no prefix of it. */
+	cr_assert_eq(route_path("/tasks/1", "/t", "/tasks/1", buf, &len, &decoded, &err), 0);
+	cr_assert_str_eq(buf, "/tasks/1");
+	cr_assert_eq(route_path("/api?x=1", "/api", "/health", buf, &len, &decoded, &err), 0);
+	cr_assert_str_eq(buf, "/health");
+	cr_assert_eq(route_path("/lmtasks.cgi", "/lmtasks.cgi", "/lmtasks.cgi", buf, &len, &decoded,
+	    &err), 0);
+	cr_assert_str_eq(buf, "/lmtasks.cgi");
 	/* No REQUEST_URI at all. */
 	cr_assert_eq(route_path(NULL, "/x", "/tasks", buf, &len, &decoded, &err), 0);
 	cr_assert_str_eq(buf, "/tasks");
