@@ -19,7 +19,7 @@ cc -O2 -o "$bench_work/const-fcgi" "$top/bench/const-fcgi.c" $(pkg-config --cfla
 
 # The floor, a single-threaded libfcgi loop, would stall on kept connections, so it gets
 # a connection per request, as such programs are deployed.
-bench_nginx "upstream lmtasks { server unix:$bench_work/fcgi.sock; keepalive 16; }" \
+bench_nginx "upstream lmtasks { server unix:$bench_work/fcgi.sock; keepalive 128; }" \
 	"$(bench_location / lmtasks)
 	location /floor/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$bench_work/floor.sock; }"
 bench_responder fcgi "$store"
@@ -61,5 +61,5 @@ for n in "${names[@]}"; do
 		-v a="$(median <<<"${p50[$n]}")" -v b="$(median <<<"${p99[$n]}")" -v e="${err[$n]}" \
 		'BEGIN { printf "%-12s %10.0f %8.2f %8.2f %7d %8.2f\n", n, r, a, b, e, r / ref }'
 done
-echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2 -c$conns; nginx 1 worker; lmtasks-fcgi with its default threads behind a keepalive 16 upstream)"
+echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2 -c$conns; nginx 1 worker; lmtasks-fcgi with its default threads behind a keepalive 128 upstream)"
 echo "responder private memory: $(bench_private_kib "$fcgi_pid") KiB"

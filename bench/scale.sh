@@ -21,8 +21,8 @@ prepare "$bench_work/big" "$big"
 awk -v n="$big" -v s="$bench_batch_start" -v e="$bench_batch_end" -v f="$(stat -c %s "$bench_work/big/data.mdb")" \
 	'BEGIN { printf "fill: %d tasks in %.2f s, %.0f tasks/s; data.mdb %.1f bytes per task\n", n, e - s, n / (e - s), f / n }'
 
-bench_nginx "upstream small { server unix:$bench_work/small.sock; keepalive 16; }
-	upstream big { server unix:$bench_work/big.sock; keepalive 16; }" \
+bench_nginx "upstream small { server unix:$bench_work/small.sock; keepalive 128; }
+	upstream big { server unix:$bench_work/big.sock; keepalive 128; }" \
 	"$(bench_location /small/ small)
 	$(bench_location /big/ big)"
 bench_responder small "$bench_work/small"

@@ -42,6 +42,7 @@
 #endif
 
 #define RETRY_OPEN_US 200000	/* a missing store is looked for again after this */
+#define EVENTS 16		/* ready connections one worker takes at once */
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
@@ -405,27 +406,31 @@ static void *
 worker(void *arg)
 {
 	struct reader w;
-	struct epoll_event ev;
+	struct epoll_event ev[EVENTS];
+	int stop = 0;
 
 	(void)arg;
 	if (reader_init(&w) != 0) {
 		logline("out of memory starting a worker");
 		return NULL;
 	}
-	for (;;) {
-		int n = epoll_wait(srv.epfd, &ev, 1, -1);
+	while (!stop) {
+		int n = epoll_wait(srv.epfd, ev, EVENTS, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			logline("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		if (ev.data.ptr == &srv.stop)
-			break;
-		if (ev.data.ptr == &srv.listen_fd)
-			accept_all();
-		else
-			serve_conn(&w, ev.data.ptr);
+		/* Each connection here is this worker's until it re-arms it (EPOLLONESHOT). */
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &srv.stop)
+				stop = 1;
+			else if (ev[i].data.ptr == &srv.listen_fd)
+				accept_all();
+			else
+				serve_conn(&w, ev[i].data.ptr);
+		}
 	}
 	reader_free(&w);
 	return NULL;

@@ -638,7 +638,9 @@ query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
 	rc = cursor_start(c, q->from != TASK_NO_UID ? q->from : c->desc ? UINT64_MAX - 1 : 0, &uid);
 	while (rc == 0) {
 		struct task t;
-		if ((rc = store_get(s, txn, uid, &t)) != 0) {
+		/* Walking the tasks themselves, the record is under the cursor already. */
+		rc = p->kind == PLAN_ALL ? store_iter_get(it, &t) : store_get(s, txn, uid, &t);
+		if (rc != 0) {
 			/* A uid from the list may name no task; one from an index must. */
 			if (rc == MDB_NOTFOUND && p->kind == PLAN_UIDS) {
 				rc = cursor_next(c, &uid);

@@ -570,6 +570,22 @@ store_iter_renew(store_iter *it, MDB_txn *txn)
 	return 0;
 }
 
+int
+store_iter_get(store_iter *it, struct task *t)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (it->active == NULL || it->dup)
+		return LMT_EINVAL;
+	if ((rc = mdb_cursor_get(it->active, &k, &v, MDB_GET_CURRENT)) != 0)
+		return rc;
+	if (k.mv_size != 8)
+		return LMT_ECORRUPT;
+	t->uid = store_uid_key(k.mv_data);
+	return codec_decode(v.mv_data, v.mv_size, t);
+}
+
 void
 store_iter_close(store_iter *it)
 {

@@ -140,6 +140,10 @@ int store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t 
 /* Moves to the next uid in the direction of the last seek; MDB_NOTFOUND at the end. */
 int store_iter_next(store_iter *it, uint64_t *uid);
 
+/* Decodes the task under an iterator walking STORE_SEQ_ALL, without a second lookup;
+ * returns as store_get() does (LMT_EINVAL on another sequence). */
+int store_iter_get(store_iter *it, struct task *t);
+
 /* Frees the iterator. */
 void store_iter_close(store_iter *it);
 
