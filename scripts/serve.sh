@@ -125,7 +125,6 @@ stop_all() {
 	trap '' INT TERM
 	if [ -n "$NGINX_PID" ]; then
 		[ -n "$NGINX_KIDS" ] || NGINX_KIDS=$(children "$NGINX_PID")
-[ "$code" = 200 ] || say "GET /health answers $code, not 200: see lmtasks-fcgi's messages above"
 		stop_pid "$NGINX_PID" QUIT
 		for k in $NGINX_KIDS; do stop_pid "$k" TERM; done
 	fi
@@ -189,6 +188,7 @@ if [ -z "$up" ]; then
 	die "nginx did not start on 127.0.0.1:$PORT (var/nginx/error.log)"
 fi
 NGINX_KIDS=$(children "$NGINX_PID")
+[ "$code" = 200 ] || say "GET /health answers $code, not 200: see lmtasks-fcgi's messages above"
 
 U=http://127.0.0.1:$PORT
 cat <<EOF

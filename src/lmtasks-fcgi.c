@@ -53,7 +53,7 @@ static const char usage_text[] =
 "\n"
 "  --db PATH        the store; else $LMTASKS_DB, else the LMTASKS_DB request\n"
 "                   parameter, else " LMTASKS_DEFAULT_DB "\n"
-"  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks.sock or 127.0.0.1:9000\n"
+"  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/fcgi.sock or 127.0.0.1:9000\n"
 "  --threads N      requests served at once (default: the number of CPUs)\n"
 "  --master-key-file FILE\n"
 "                   require `Authorization: Bearer KEY` with the master key in FILE\n"
