@@ -109,6 +109,165 @@ out:
 	return rc;
 }
 
+/* A JSON string at p (validated already) that has no escape: its content, or 0. */
+static int
+plain_string(const char *p, const char *end, struct task_str *out)
+{
+	const char *q;
+
+	if (p >= end || *p != '"')
+		return 0;
+	for (q = p + 1; q < end && *q != '"'; q++) {
+		if (*q == '\\')
+			return 0;
+	}
+	if (q >= end)
+		return 0;
+	out->ptr = p + 1;
+	out->len = (size_t)(q - p - 1);
+	return 1;
+}
+
+static const char *
+skip_spaces(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+/*
+ * Details json-c would print byte for byte as they are: an object with no white
+ * space or escape, no nested object, and no key twice.  Returns 1 for such text.
+ */
+static int
+already_compact(const char *p, size_t len)
+{
+	struct task_str keys[32];
+	size_t nkeys = 0;
+	int depth = 0, in_string = 0, key_next = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (in_string) {
+			if (c == '\\')
+				return 0;
+			if (c == '"')
+				in_string = 0;
+			continue;
+		}
+		switch (c) {
+		case ' ': case '\t': case '\r': case '\n':
+			return 0;
+		case '{':
+			if (++depth > 1)
+				return 0;
+			key_next = 1;
+			break;
+		case '}':
+			depth--;
+			break;
+		case '[':
+			depth++;
+			break;
+		case ']':
+			depth--;
+			break;
+		case ',':
+			key_next = depth == 1;
+			break;
+		case '"':
+			in_string = 1;
+			if (key_next && depth == 1) {
+				struct task_str k;
+				if (!plain_string(p + i, p + len, &k) || nkeys == 32)
+					return 0;
+				for (size_t j = 0; j < nkeys; j++) {
+					if (keys[j].len == k.len && memcmp(keys[j].ptr, k.ptr, k.len) == 0)
+						return 0;
+				}
+				keys[nkeys++] = k;
+			}
+			key_next = 0;
+			break;
+		default:
+			break;
+		}
+	}
+	return 1;
+}
+
+/*
+ * The common line, {"indexUid":"…","type":"…","details":{…}} in plain compact JSON,
+ * without building a json-c tree.  Returns 0 with t filled, 1 when the line is not of
+ * that plain form (the general parser then decides, and words any error), or ENOMEM.
+ */
+static int
+fast_line(const char *line, size_t len, struct batch *b, struct task *t)
+{
+	const char *p = line, *end = line + len;
+	struct task_str idx = { NULL, 0 }, type = { NULL, 0 }, det = { "{}", 2 };
+	int seen = 0;
+
+	if (details_strict_end(line, len) != end)
+		return 1;
+	p = skip_spaces(p, end);
+	if (p >= end || *p++ != '{')
+		return 1;
+	for (;;) {
+		struct task_str key;
+		const char *v, *ve;
+		p = skip_spaces(p, end);
+		if (!plain_string(p, end, &key))
+			return 1;
+		p = skip_spaces(key.ptr + key.len + 1, end);
+		if (p >= end || *p++ != ':')
+			return 1;
+		v = skip_spaces(p, end);
+		if ((ve = details_strict_end(v, (size_t)(end - v))) == NULL)
+			return 1;
+		/* details_strict_end passed the white space after the value: step back. */
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r' || ve[-1] == '\n'))
+			ve--;
+		int which = key.len == 8 && memcmp(key.ptr, "indexUid", 8) == 0 ? 1 :
+		    key.len == 4 && memcmp(key.ptr, "type", 4) == 0 ? 2 :
+		    key.len == 7 && memcmp(key.ptr, "details", 7) == 0 ? 4 : 0;
+		if (which == 0 || (seen & which))
+			return 1;
+		seen |= which;
+		if (which == 1 && !plain_string(v, ve, &idx))
+			return 1;
+		if (which == 2 && !plain_string(v, ve, &type))
+			return 1;
+		if (which == 4) {
+			if ((size_t)(ve - v) == 4 && memcmp(v, "null", 4) == 0)
+				;
+			else if (*v == '{' && already_compact(v, (size_t)(ve - v)) &&
+			    task_utf8_valid(v, (size_t)(ve - v)))
+				det = (struct task_str){ v, (size_t)(ve - v) };
+			else
+				return 1;
+		}
+		p = skip_spaces(ve, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p < end && *p == '}' && skip_spaces(p + 1, end) == end)
+			break;
+		return 1;
+	}
+	if (!idx.ptr || !type.ptr || !task_index_uid_valid(idx.ptr, idx.len) ||
+	    !task_type_valid(type.ptr, type.len))
+		return 1;
+	char *ip = keep(b, idx.ptr, idx.len), *tp = keep(b, type.ptr, type.len);
+	char *dp = keep(b, det.ptr, det.len);
+	if (!ip || !tp || !dp)
+		return ENOMEM;
+	task_init(t, ip, idx.len, tp, type.len, dp, det.len);
+	return 0;
+}
+
 int
 batch_parse(const char *text, size_t len, struct batch **out, size_t *line, char *why,
     size_t whylen)
@@ -140,7 +299,10 @@ batch_parse(const char *text, size_t len, struct batch **out, size_t *line, char
 				b->tasks = nt;
 				b->cap = cap;
 			}
-			if ((rc = parse_line(tok, p, ll, b, &b->tasks[b->n], why, whylen)) != 0)
+			rc = fast_line(p, ll, b, &b->tasks[b->n]);
+			if (rc == 1)
+				rc = parse_line(tok, p, ll, b, &b->tasks[b->n], why, whylen);
+			if (rc != 0)
 				goto fail;
 			b->n++;
 		}

@@ -155,6 +155,14 @@ strict_value(const char *p, const char *end, int depth, const char **why)
 	return strict_number(p, end, why);
 }
 
+const char *
+details_strict_end(const char *text, size_t len)
+{
+	const char *why, *after = strict_value(text, text + len, 0, &why);
+
+	return after ? skip_ws(after, text + len) : NULL;
+}
+
 int
 details_parse(json_tokener *tok, const char *text, size_t len, json_object **out,
     const char **why)

@@ -455,14 +455,10 @@ static int
 add_all(store *s, MDB_txn *txn, void *ctx)
 {
 	struct add_ctx *a = ctx;
-	int rc;
 
-	for (size_t i = 0; i < a->n; i++) {
+	for (size_t i = 0; i < a->n; i++)
 		a->tasks[i].enqueued_at = a->now;
-		if ((rc = store_add(s, txn, &a->tasks[i])) != 0)
-			return rc;
-	}
-	return 0;
+	return store_add_many(s, txn, a->tasks, a->n);
 }
 
 static int

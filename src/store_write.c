@@ -12,9 +12,9 @@
 #include "lmtasks/timefmt.h"
 #include "store_internal.h"
 
-/* Adds delta (+1 or -1) to one count, dropping zeros. */
+/* Adds delta to one count, dropping zeros. */
 static int
-count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, int delta)
+count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, int64_t delta)
 {
 	unsigned char kb[COUNT_KEY_MAX], vb[8];
 	MDB_val k = { store_count_key(kb, index, t->status, t->type), kb }, v;
@@ -25,9 +25,9 @@ count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, 
 		n = store_get_u64le(v.mv_data);
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if (delta < 0 && n == 0)
+	if (delta < 0 && n < (uint64_t)-delta)
 		return LMT_ECORRUPT;
-	n += (uint64_t)(int64_t)delta;
+	n += (uint64_t)delta;
 	if (n == 0)
 		return mdb_del(txn, s->counts, &k, NULL);
 	store_put_u64le(vb, n);
@@ -38,7 +38,7 @@ count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, 
 
 /* Counts t under its own index and under every index together. */
 static int
-count_add(store *s, MDB_txn *txn, const struct task *t, int delta)
+count_add(store *s, MDB_txn *txn, const struct task *t, int64_t delta)
 {
 	int rc = count_add1(s, txn, t->index_uid, t, delta);
 
@@ -86,24 +86,82 @@ entries(store *s, MDB_txn *txn, const struct task *t, int add)
 	return count_add(s, txn, t, add ? 1 : -1);
 }
 
-/* Stores t's record under its uid; append says the uid is past every key. */
+/*
+ * What a batch adds to the counts and to the indexes, kept in memory and written once
+ * per distinct (index, status, type) rather than once per task.
+ */
+#define PENDING_MAX 64
+
+struct pending {
+	size_t n;
+	struct {
+		struct task t;		/* the first task of its kind: index, status, type */
+		uint64_t count;
+	} v[PENDING_MAX];
+};
+
 static int
-put_record(store *s, MDB_txn *txn, const struct task *t, int append)
+pending_flush(store *s, MDB_txn *txn, struct pending *p)
 {
-	unsigned char ub[8];
-	MDB_val k = { 8, ub }, v = { codec_size(t), NULL };
 	int rc;
 
-	store_key_uid(ub, t->uid);
-	if ((rc = mdb_put(txn, s->tasks, &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0))) != 0)
-		return rc;
-	codec_encode(t, v.mv_data);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct task *t = &p->v[i].t;
+		if ((rc = count_add(s, txn, t, (int64_t)p->v[i].count)) != 0)
+			return rc;
+		if (t->index_uid.ptr) {
+			unsigned char cb[8];
+			MDB_val ik = { t->index_uid.len, (void *)t->index_uid.ptr }, iv = { 8, cb };
+			store_put_u64le(cb, (uint64_t)t->enqueued_at);
+			rc = mdb_put(txn, s->indexes, &ik, &iv, MDB_NOOVERWRITE);
+			if (rc != 0 && rc != MDB_KEYEXIST)
+				return rc;
+		}
+	}
+	p->n = 0;
 	return 0;
 }
 
-int
-store_add(store *s, MDB_txn *txn, struct task *t)
+static int
+pending_add(store *s, MDB_txn *txn, struct pending *p, const struct task *t)
 {
+	for (size_t i = 0; i < p->n; i++) {
+		const struct task *o = &p->v[i].t;
+		if (o->status == t->status && o->index_uid.len == t->index_uid.len &&
+		    (o->index_uid.ptr == NULL) == (t->index_uid.ptr == NULL) &&
+		    o->type.len == t->type.len && memcmp(o->type.ptr, t->type.ptr, t->type.len) == 0 &&
+		    (t->index_uid.len == 0 ||
+		     memcmp(o->index_uid.ptr, t->index_uid.ptr, t->index_uid.len) == 0)) {
+			p->v[i].count++;
+			return 0;
+		}
+	}
+	if (p->n == PENDING_MAX) {
+		int rc = pending_flush(s, txn, p);
+		if (rc)
+			return rc;
+	}
+	p->v[p->n].t = *t;
+	p->v[p->n++].count = 1;
+	return 0;
+}
+
+/* One dup entry at the end of its key's list: every new uid is past all others. */
+static int
+append_dup(MDB_cursor *cur, const void *key, size_t keylen, MDB_val *uv)
+{
+	MDB_val k = { keylen, (void *)key };
+	int rc = mdb_cursor_put(cur, &k, uv, MDB_APPENDDUP);
+
+	return rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
+}
+
+int
+store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
+{
+	MDB_dbi dbis[5] = { s->tasks, s->by_index, s->by_status, s->by_type, s->queue };
+	MDB_cursor *cur[5] = { NULL };
+	struct pending *p = NULL;
 	unsigned char nb[8];
 	MDB_val nk = { 8, "next_uid" }, nv = { 8, nb };
 	uint64_t uid;
@@ -111,23 +169,57 @@ store_add(store *s, MDB_txn *txn, struct task *t)
 
 	if ((rc = store_next_uid(s, txn, &uid)) != 0)
 		return rc;
-	if (uid == TASK_NO_UID)
+	if (n > TASK_NO_UID - uid)
 		return LMT_ETOOBIG;
-	t->uid = uid;
-	store_put_u64le(nb, uid + 1);
-	if ((rc = mdb_put(txn, s->meta, &nk, &nv, 0)) != 0)
-		return rc;
-	if ((rc = put_record(s, txn, t, 1)) != 0)
-		return rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
-	if (t->index_uid.ptr) {
-		unsigned char cb[8];
-		MDB_val ik = { t->index_uid.len, (void *)t->index_uid.ptr }, iv = { 8, cb };
-		store_put_u64le(cb, (uint64_t)t->enqueued_at);
-		rc = mdb_put(txn, s->indexes, &ik, &iv, MDB_NOOVERWRITE);
-		if (rc != 0 && rc != MDB_KEYEXIST)
-			return rc;
+	if ((p = malloc(sizeof(*p))) == NULL)
+		return ENOMEM;
+	p->n = 0;
+	for (int i = 0; i < 5; i++) {
+		if ((rc = mdb_cursor_open(txn, dbis[i], &cur[i])) != 0)
+			goto out;
 	}
-	return entries(s, txn, t, 1);
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = &tasks[i];
+		unsigned char ub[8], sb, qb[COUNT_KEY_MAX];
+		MDB_val k = { 8, ub }, v = { codec_size(t), NULL }, uv = { 8, ub };
+
+		t->uid = uid++;
+		store_key_uid(ub, t->uid);
+		rc = mdb_cursor_put(cur[0], &k, &v, MDB_APPEND | MDB_RESERVE);
+		if (rc != 0) {
+			rc = rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
+			goto out;
+		}
+		codec_encode(t, v.mv_data);
+		sb = (unsigned char)t->status;
+		if ((t->index_uid.ptr &&
+		        (rc = append_dup(cur[1], t->index_uid.ptr, t->index_uid.len, &uv)) != 0) ||
+		    (rc = append_dup(cur[2], &sb, 1, &uv)) != 0 ||
+		    (rc = append_dup(cur[3], t->type.ptr, t->type.len, &uv)) != 0)
+			goto out;
+		if (t->status == TASK_ENQUEUED && t->index_uid.ptr &&
+		    (rc = append_dup(cur[4], qb, store_queue_key(qb, t->index_uid, t->type), &uv)) != 0)
+			goto out;
+		if ((rc = pending_add(s, txn, p, t)) != 0)
+			goto out;
+	}
+	if ((rc = pending_flush(s, txn, p)) != 0)
+		goto out;
+	store_put_u64le(nb, uid);
+	rc = mdb_put(txn, s->meta, &nk, &nv, 0);
+out:
+	for (int i = 0; i < 5; i++) {
+		if (cur[i])
+			mdb_cursor_close(cur[i]);
+	}
+	free(p);
+	return rc;
+}
+
+int
+store_add(store *s, MDB_txn *txn, struct task *t)
+{
+	return store_add_many(s, txn, t, 1);
 }
 
 int

@@ -15,6 +15,10 @@
 int details_parse(json_tokener *tok, const char *text, size_t len, json_object **out,
     const char **why);
 
+/* Checks that text starts with one strict JSON value; returns the position after it and
+ * the white space that follows, or NULL when it is not JSON. */
+const char *details_strict_end(const char *text, size_t len);
+
 /*
  * Parses text as a JSON object and writes its compact form to *out (malloc'd,
  * NUL-terminated, *outlen bytes; the caller frees it).  Returns 0 or LMT_EINVAL

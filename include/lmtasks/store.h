@@ -157,6 +157,10 @@ uint64_t store_reaped(store *s);
  */
 int store_add(store *s, MDB_txn *txn, struct task *t);
 
+/* Adds n new tasks as store_add() does, with uids in their order, writing counts and
+ * indexes once for the batch (the pointers in tasks must stay valid until it returns). */
+int store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n);
+
 /* Replaces old (as read in txn) by next, same uid, keeping indexes and counts right.
  * next's strings may point into old's record: they are copied before anything moves. */
 int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next);
