@@ -575,7 +575,7 @@ main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
-	long threads = sysconf(_SC_NPROCESSORS_ONLN);
+	long threads = 0;	/* 0: the number of CPUs, looked up only for FastCGI */
 	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -592,8 +592,9 @@ main(int argc, char **argv)
 		case 't': {
 			char *end;
 			threads = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end || threads < 1 || threads > 1024) {
-				fprintf(stderr, "lmtasks-fcgi: --threads wants a number from 1 to 1024\n");
+			/* Each thread holds one of the store's 126 reader slots; the CLI needs some. */
+			if (*optarg == '\0' || *end || threads < 1 || threads > 100) {
+				fprintf(stderr, "lmtasks-fcgi: --threads wants a number from 1 to 100\n");
 				return 2;
 			}
 			break;
@@ -614,8 +615,6 @@ main(int argc, char **argv)
 		    argv[optind]);
 		return 2;
 	}
-	if (threads < 1)
-		threads = 1;
 	if (path == NULL || *path == '\0')
 		path = getenv("LMTASKS_DB");
 	if (path && *path && (db.path = strdup(path)) == NULL)
@@ -623,11 +622,12 @@ main(int argc, char **argv)
 
 	if (key_file == NULL || *key_file == '\0')
 		key_file = getenv("LMTASKS_MASTER_KEY_FILE");
-	if (auth_init() != 0) {
-		logline("cannot initialise libsodium");
-		return 1;
-	}
 	if (key_file && *key_file) {
+		/* libsodium is started only with a key: a CGI request without one starts faster. */
+		if (auth_init() != 0) {
+			logline("cannot initialise libsodium");
+			return 1;
+		}
 		/* A key that cannot be read never means an open API. */
 		int rc = auth_master_load(key_file, master_hash);
 		if (rc != 0) {
@@ -647,6 +647,10 @@ main(int argc, char **argv)
 	} else if ((fd = inherited_listener()) < 0) {
 		return serve_cgi();
 	}
+	if (threads == 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		threads = 1;
+	if (threads > 100)
+		threads = 100;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);

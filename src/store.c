@@ -192,7 +192,9 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail_free;
 	mdb_env_set_maxdbs(s->env, 16);
-	mdb_env_set_maxreaders(s->env, 510);
+	/* LMDB's default: a small lock file, which a CGI request that is the store's only
+	 * reader sets up anew each time. */
+	mdb_env_set_maxreaders(s->env, 126);
 	if ((flags & STORE_CREATE) && stat(data, &st) != 0) {
 		size_t size = MAP_INITIAL;
 		const char *env = getenv("LMTASKS_MAPSIZE");
