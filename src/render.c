@@ -105,19 +105,26 @@ put_status(struct out *o, enum task_status s)
 	put_string(o, name ? name : "unknown", strlen(name ? name : "unknown"));
 }
 
+/* The keys every task object starts with: uid, indexUid, status, type. */
+static void
+put_head(struct out *o, const struct task *t)
+{
+	PUTS(o, "{\"uid\":");
+	put_u64(o, t->uid);
+	PUTS(o, ",\"indexUid\":");
+	put_str_or_null(o, t->index_uid);
+	PUTS(o, ",\"status\":");
+	put_status(o, t->status);
+	PUTS(o, ",\"type\":");
+	put_string(o, t->type.ptr, t->type.len);
+}
+
 int
 render_task(struct printbuf *pb, const struct task *t)
 {
 	struct out o = { pb, 0 };
 
-	PUTS(&o, "{\"uid\":");
-	put_u64(&o, t->uid);
-	PUTS(&o, ",\"indexUid\":");
-	put_str_or_null(&o, t->index_uid);
-	PUTS(&o, ",\"status\":");
-	put_status(&o, t->status);
-	PUTS(&o, ",\"type\":");
-	put_string(&o, t->type.ptr, t->type.len);
+	put_head(&o, t);
 	if (t->status == TASK_CANCELED) {
 		PUTS(&o, ",\"canceledBy\":");
 		if (t->canceled_by == TASK_NO_UID)
@@ -165,14 +172,7 @@ render_task_summary(struct printbuf *pb, const struct task *t)
 {
 	struct out o = { pb, 0 };
 
-	PUTS(&o, "{\"uid\":");
-	put_u64(&o, t->uid);
-	PUTS(&o, ",\"indexUid\":");
-	put_str_or_null(&o, t->index_uid);
-	PUTS(&o, ",\"status\":");
-	put_status(&o, t->status);
-	PUTS(&o, ",\"type\":");
-	put_string(&o, t->type.ptr, t->type.len);
+	put_head(&o, t);
 	PUTS(&o, ",\"enqueuedAt\":");
 	put_time(&o, t->enqueued_at);
 	PUTS(&o, "}");

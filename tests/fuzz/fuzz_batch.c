@@ -15,25 +15,18 @@
 
 #include <json-c/json.h>
 
+#include "fuzz.h"
+
 #include "lmtasks/batch.h"
 #include "lmtasks/error.h"
 #include "lmtasks/task.h"
-
-#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-    __FILE__, __LINE__, #cond); abort(); } } while (0)
-
-static json_tokener *tok;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	fuzz_json_init();
 	return 0;
 }
 

@@ -19,13 +19,12 @@
 
 #include <json-c/json.h>
 
+#include "fuzz.h"
+
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/store.h"
-
-#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-    __FILE__, __LINE__, #cond); abort(); } } while (0)
 
 #define NTASKS 96
 
@@ -39,10 +38,6 @@ static const char *const types[] = { "documentAddition", "indexCreation", "setti
 static char dir[PATH_MAX];
 static store *S;
 static uint64_t next_uid;
-static json_tokener *tok;
-
-int LLVMFuzzerInitialize(int *argc, char **argv[]);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct task_str
 str_of(const char *s)
@@ -109,7 +104,7 @@ cleanup(void)
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char **argv[])
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *base = getenv("TMPDIR");
 	MDB_txn *txn;
@@ -137,24 +132,8 @@ LLVMFuzzerInitialize(int *argc, char **argv[])
 	 * (no atexit) leaves nothing behind. */
 	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	dir[0] = '\0';
-	tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	fuzz_json_init();
 	return 0;
-}
-
-static json_object *
-parse_json(const char *s, size_t len)
-{
-	json_object *o;
-
-	json_tokener_reset(tok);
-	o = json_tokener_parse_ex(tok, s, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
 }
 
 static void

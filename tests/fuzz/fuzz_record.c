@@ -18,42 +18,20 @@
 
 #include <json-c/json.h>
 
+#include "fuzz.h"
+
 #include "lmtasks/codec.h"
 #include "lmtasks/error.h"
 #include "lmtasks/render.h"
 #include "lmtasks/task.h"
-
-#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-    __FILE__, __LINE__, #cond); abort(); } } while (0)
-
-static json_tokener *tok;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	fuzz_json_init();
 	return 0;
-}
-
-static json_object *
-parse_json(const char *s, size_t len)
-{
-	json_object *o;
-
-	json_tokener_reset(tok);
-	o = json_tokener_parse_ex(tok, s, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
 }
 
 /* The record's checksum, as src/codec.c's layout comment defines it: FNV-1a of every

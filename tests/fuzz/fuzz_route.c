@@ -16,6 +16,8 @@
 
 #include <json-c/json.h>
 
+#include "fuzz.h"
+
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
@@ -25,14 +27,8 @@
 #define MASTER_KEY "fuzz-master-key-0123456789"
 
 /* A failed invariant: say which and abort, so libFuzzer keeps the input. */
-#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-    __FILE__, __LINE__, #cond); abort(); } } while (0)
 
 static unsigned char master[AUTH_HASH_BYTES];
-static json_tokener *tok;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -42,27 +38,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (auth_init() != 0)
 		abort();
 	auth_hash(MASTER_KEY, strlen(MASTER_KEY), master);
-	tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	fuzz_json_init();
 	return 0;
 }
 
 /* Parses len bytes as exactly one strict, UTF-8 JSON value; returns it (caller puts) or NULL. */
-static json_object *
-parse_json(const char *s, size_t len)
-{
-	json_object *o;
-
-	json_tokener_reset(tok);
-	o = json_tokener_parse_ex(tok, s, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* An error answer: status, a code, a type, a UTF-8 message, and a body json-c reads back. */
 static void
 check_error(const struct api_error *e, int status)
