@@ -1096,6 +1096,7 @@ apply_cancel(store *s, MDB_txn *txn, void *ctx)
 		next = old;
 		next.status = TASK_CANCELED;
 		next.canceled_by = cancel_uid;
+		next.lease_until = 0;	/* a finished task holds no lease */
 		if (next.started_at == 0)
 			next.started_at = now;
 		next.finished_at = now;
