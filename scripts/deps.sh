@@ -20,9 +20,20 @@ lmt_install_deps() {
 		}
 		sudo=(sudo)
 	fi
+	# Packages such as nginx and apache2 start their system service when installed; the
+	# project starts its own servers on other ports, so keep those from starting (the
+	# usual policy-rc.d, only when there is none already).
+	local policy=/usr/sbin/policy-rc.d added=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null &&
+			"${sudo[@]}" chmod 755 "$policy" && added=1
+	fi
+	local rc=0
 	"${sudo[@]}" apt-get update -qq &&
 		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-			"${missing[@]}" >/dev/null
+			"${missing[@]}" >/dev/null || rc=$?
+	[ -n "$added" ] && "${sudo[@]}" rm -f "$policy"
+	return "$rc"
 }
 
 # Configures (once) and builds in build/, out of the source tree; run from the top.
