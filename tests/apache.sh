@@ -61,8 +61,6 @@ A=$T/apache		# ServerRoot: the configuration, logs/, run/
 S=$T/home/store		# the store, outside every document root
 KEYFILE=$T/home/master.key
 START=$(now)
-L() { "$LMTASKS" --db "$S" "$@"; }
-section() { echo "# --- $*"; }
 
 # ---- who Apache's workers run as ----
 # Apache refuses to serve requests as root: as root, its workers (and the CGI and
@@ -88,19 +86,7 @@ chmod 750 "$T/home"
 share "$T/home"
 init_args=()
 [ -n "$RUN_GROUP" ] && init_args=(--group "$RUN_GROUP")
-{
-	L init "${init_args[@]}" &&
-	L enqueue movies documentAddition --details '{"receivedDocuments":3}' &&
-	L enqueue books indexCreation &&
-	L enqueue movies settingsUpdate --details '{"rankingRules":["typo","words"]}' &&
-	L claim --index movies &&
-	L succeed 0 --details '{"indexedDocuments":3}' &&
-	L start 1 &&
-	L fail 1 --code index_already_exists --message 'Index `books` already exists.' \
-		--type invalid_request &&
-	L cancel 2 &&
-	L enqueue books documentAddition
-} >"$T/setup.log" 2>&1 || { echo "apache.sh: cannot build the store:" >&2; cat "$T/setup.log" >&2; exit 99; }
+http_demo_store apache.sh "${init_args[@]}"
 #   0 movies documentAddition succeeded      1 books indexCreation failed
 #   2 movies settingsUpdate canceled by 3    3 null taskCancelation succeeded
 #   4 books documentAddition enqueued
@@ -118,10 +104,6 @@ install_prog "$T/home/lmtasks-fcgi"
 share "$T/home/lmtasks-fcgi"
 
 # ---- expected answers ----
-errbody() {
-	printf '{"message":"%s","code":"%s","type":"%s","link":"https://docs.meilisearch.com/errors#%s"}' \
-		"$2" "$1" "${3:-invalid_request}" "$1"
-}
 # cli_body CMD...: what `lmtasks CMD...` prints, its trailing newline dropped.
 cli_body() { L "$@" 2>/dev/null | head -c -1; }
 GET0=$(cli_body get 0)

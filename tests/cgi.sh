@@ -18,8 +18,6 @@ done
 T=$HTTP_TMP
 S=$T/store
 START=$(now)
-L() { "$LMTASKS" --db "$S" "$@"; }
-section() { echo "# --- $*"; }
 
 # ---- the store: every status, two indexes, and the store's own task ----
 #   0 movies documentAddition  succeeded (details amended)
@@ -28,28 +26,13 @@ section() { echo "# --- $*"; }
 #   3 null   taskCancelation   succeeded
 #   4 books  documentAddition  enqueued
 #   5 movies indexUpdate       processing
+http_demo_store cgi.sh
 {
-	L init &&
-	L enqueue movies documentAddition --details '{"receivedDocuments":3}' &&
-	L enqueue books indexCreation &&
-	L enqueue movies settingsUpdate --details '{"rankingRules":["typo","words"]}' &&
-	L claim --index movies &&
-	L succeed 0 --details '{"indexedDocuments":3}' &&
-	L start 1 &&
-	L fail 1 --code index_already_exists --message 'Index `books` already exists.' \
-		--type invalid_request &&
-	L cancel 2 &&
-	L enqueue books documentAddition --details '{"receivedDocuments":1}' &&
 	L enqueue movies indexUpdate --details '{"primaryKey":"id"}' &&
 	L start 5
 } >"$T/setup.log" 2>&1 || { echo "cgi.sh: cannot build the store:" >&2; cat "$T/setup.log" >&2; exit 99; }
 CGI_DB=$S
 
-# errbody CODE MESSAGE [TYPE]: the error body the API must give, byte for byte.
-errbody() {
-	printf '{"message":"%s","code":"%s","type":"%s","link":"https://docs.meilisearch.com/errors#%s"}' \
-		"$2" "$1" "${3:-invalid_request}" "$1"
-}
 
 # answer NAME "CODE REASON" [BODY]: checks the last cgi answer in one line: exit status 0,
 # the status line, Content-Type, Content-Length = the body's size, headers ended by CR LF,

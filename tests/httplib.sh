@@ -455,3 +455,43 @@ for b in bad[:5]:
 sys.exit(1 if bad or unfinished[0] else 0)
 EOF
 }
+
+# ---- what the HTTP suites share: their store and the error bodies they expect ----
+
+L() { "$LMTASKS" --db "$S" "$@"; }
+section() { echo "# --- $*"; }
+
+# http_demo_store NAME [INIT_ARGS...]: makes the store $S with every status, two indexes
+# and the store's own task, or ends the suite NAME:
+#   0 movies documentAddition  succeeded (details amended)
+#   1 books  indexCreation     failed
+#   2 movies settingsUpdate    canceled by 3
+#   3 null   taskCancelation   succeeded
+#   4 books  documentAddition  enqueued
+http_demo_store() {
+	local name=$1
+	shift
+	{
+		L init "$@" &&
+		L enqueue movies documentAddition --details '{"receivedDocuments":3}' &&
+		L enqueue books indexCreation &&
+		L enqueue movies settingsUpdate --details '{"rankingRules":["typo","words"]}' &&
+		L claim --index movies &&
+		L succeed 0 --details '{"indexedDocuments":3}' &&
+		L start 1 &&
+		L fail 1 --code index_already_exists --message 'Index `books` already exists.' \
+			--type invalid_request &&
+		L cancel 2 &&
+		L enqueue books documentAddition --details '{"receivedDocuments":1}'
+	} >"$HTTP_TMP/setup.log" 2>&1 || {
+		echo "$name: cannot build the store:" >&2
+		cat "$HTTP_TMP/setup.log" >&2
+		exit 99
+	}
+}
+
+# errbody CODE MESSAGE [TYPE]: the error body the API must give, byte for byte.
+errbody() {
+	printf '{"message":"%s","code":"%s","type":"%s","link":"https://docs.meilisearch.com/errors#%s"}' \
+		"$2" "$1" "${3:-invalid_request}" "$1"
+}

@@ -33,30 +33,12 @@ PARAMS=/etc/nginx/fastcgi_params
 T=$HTTP_TMP
 S=$T/store
 START=$(now)
-L() { "$LMTASKS" --db "$S" "$@"; }
-section() { echo "# --- $*"; }
 SOCKS=()	# every responder socket, for the final "nothing listens" check
 PORTS=()
 NGINX_PIDS=()
 
-{
-	L init &&
-	L enqueue movies documentAddition --details '{"receivedDocuments":3}' &&
-	L enqueue books indexCreation &&
-	L enqueue movies settingsUpdate &&
-	L claim --index movies &&
-	L succeed 0 --details '{"indexedDocuments":3}' &&
-	L start 1 &&
-	L fail 1 --code index_already_exists --message 'Index `books` already exists.' \
-		--type invalid_request &&
-	L cancel 2 &&
-	L enqueue books documentAddition
-} >"$T/setup.log" 2>&1 || { echo "nginx.sh: cannot build the store:" >&2; cat "$T/setup.log" >&2; exit 99; }
+http_demo_store nginx.sh
 
-errbody() {
-	printf '{"message":"%s","code":"%s","type":"%s","link":"https://docs.meilisearch.com/errors#%s"}' \
-		"$2" "$1" "${3:-invalid_request}" "$1"
-}
 
 # reply NAME CODE [BODY]: the last http answer has status CODE, Content-Type
 # application/json, a Content-Length equal to the body's size, and the body BODY (when
