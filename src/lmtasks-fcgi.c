@@ -443,8 +443,9 @@ on_signal(int sig)
 	char b = 0;
 
 	(void)sig;
-	if (srv.stop[1] >= 0 && write(srv.stop[1], &b, 1) < 0)
-		errno = saved;
+	if (write(srv.stop[1], &b, 1) < 0) {
+		/* The pipe is full: a stop is pending already. */
+	}
 	errno = saved;
 }
 
@@ -466,6 +467,11 @@ serve_fcgi(int listen_fd, int threads)
 		logline("cannot start: %s", strerror(errno));
 		return 1;
 	}
+	/* SIGTERM and SIGINT write to the stop pipe, so it exists before they are caught. */
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL)
 		return 1;
 	for (; started < threads; started++) {
@@ -651,11 +657,6 @@ main(int argc, char **argv)
 		threads = 1;
 	if (threads > 100)
 		threads = 100;
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-
 	if (db.path) {
 		store_try_open(NULL);
 		if (db.s == NULL)

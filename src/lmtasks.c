@@ -582,7 +582,6 @@ struct change {
 	int no_lease;			/* heartbeat of a task with no lease and no --lease */
 	char *rendered;
 	size_t rendered_len;
-	const char *why;
 };
 
 /* Keeps the rendered task: the transaction's pages go away with the commit. */
@@ -607,6 +606,7 @@ apply_change(store *s, MDB_txn *txn, void *ctx)
 {
 	struct change *ch = ctx;
 	struct task old, next;
+	const char *why;
 	char *merged = NULL;
 	int64_t now = timefmt_now();
 	int rc;
@@ -657,7 +657,8 @@ apply_change(store *s, MDB_txn *txn, void *ctx)
 		if (ch->details) {
 			size_t len;
 			if ((rc = details_merge(old.details.ptr, old.details.len, ch->details,
-			    ch->details_len, &merged, &len, &ch->why)) != 0)
+			    ch->details_len, &merged, &len, &why)) != 0)
+				/* The new details were checked already: the stored ones are bad. */
 				return rc == LMT_EINVAL ? LMT_ECORRUPT : rc;
 			next.details.ptr = merged;
 			next.details.len = len;
@@ -1447,14 +1448,20 @@ out:
 
 /* ---- index list, index delete ---- */
 
+struct index_list {
+	struct printbuf *pb;
+	uint64_t n;
+};
+
 static int
 print_index(void *ctx, struct task_str index, int64_t created_at)
 {
-	struct printbuf *pb = ctx;
+	struct index_list *il = ctx;
+	struct printbuf *pb = il->pb;
 	char when[TIMEFMT_BUFSZ];
 	size_t n = timefmt_rfc3339(created_at, when);
 
-	if (pb->bpos > 12 && printbuf_memappend(pb, ",", 1) < 0)
+	if (il->n++ > 0 && printbuf_memappend(pb, ",", 1) < 0)
 		return ENOMEM;
 	if (printbuf_memappend(pb, "{\"uid\":", 7) < 0 || render_string(pb, index.ptr, index.len) ||
 	    printbuf_memappend(pb, ",\"createdAt\":\"", 14) < 0 ||
@@ -1495,13 +1502,11 @@ cmd_index(int argc, char **argv)
 		} else if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
 			ret = store_failure(rc, "reading");
 		} else {
-			struct store_stats st;
-			rc = store_index_walk(s, txn, print_index, pb);
-			if (rc == 0)
-				rc = store_stats(s, txn, &st);
-			mdb_txn_abort(txn);
+			struct index_list il = { pb, 0 };
 			char tail[48];
-			int tl = snprintf(tail, sizeof(tail), "],\"total\":%" PRIu64 "}", st.indexes);
+			rc = store_index_walk(s, txn, print_index, &il);
+			mdb_txn_abort(txn);
+			int tl = snprintf(tail, sizeof(tail), "],\"total\":%" PRIu64 "}", il.n);
 			if (rc)
 				ret = store_failure(rc, "reading");
 			else if (printbuf_memappend(pb, tail, tl) < 0)
