@@ -11,6 +11,7 @@
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
+#include "lmtasks/quote.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
 #include "lmtasks/timefmt.h"
@@ -48,7 +49,7 @@ answer_error(struct printbuf *body, struct api_response *rs, const struct api_er
 {
 	printbuf_reset(body);
 	rs->status = err->status;
-	if (render_api_error(body, err) != 0)
+	if (api_error_render(body, err) != 0)
 		rs->status = 500;
 }
 
@@ -221,7 +222,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	if (strcmp(m, "GET") != 0 && !rs->head) {
 		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
 		    "Method `%s` is not allowed here: the tasks API answers GET and HEAD.",
-		    route_quote(m, strlen(m), q, sizeof(q)));
+		    quote_text(m, strlen(m), q, sizeof(q)));
 		answer_error(body, rs, &err);
 		rs->allow = "GET, HEAD";
 		return;

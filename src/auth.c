@@ -9,7 +9,6 @@
 
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
-#include "store_internal.h"
 
 #define KEY_RECORD_VERSION 1
 
@@ -88,6 +87,24 @@ auth_allows(const struct auth_grant *g, struct task_str index)
 	return 0;
 }
 
+/* Key records are little-endian, like the store's counts. */
+static void
+put_u64le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+get_u64le(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* The record: u8 version, u8 flags (1: every index), i64 created, i64 expires,
  * 16 bytes uid, u16 index count, (u16 length, bytes) each, u16 length + description
  * (0xffff: none).  Little-endian. */
@@ -104,8 +121,8 @@ auth_key_encode(const struct auth_key *k, unsigned char *buf)
 	unsigned char *p = buf;
 	*p++ = KEY_RECORD_VERSION;
 	*p++ = k->all ? 1 : 0;
-	store_put_u64le(p, (uint64_t)k->created_at);
-	store_put_u64le(p + 8, (uint64_t)k->expires_at);
+	put_u64le(p, (uint64_t)k->created_at);
+	put_u64le(p + 8, (uint64_t)k->expires_at);
 	memcpy(p + 16, k->uid, 16);
 	p += 32;
 	*p++ = (unsigned char)k->nindexes;
@@ -132,8 +149,8 @@ auth_key_decode(const void *buf, size_t len, struct auth_key *k)
 	if (len < 36 || p[0] != KEY_RECORD_VERSION)
 		return LMT_ECORRUPT;
 	k->all = p[1] & 1;
-	k->created_at = (int64_t)store_get_u64le(p + 2);
-	k->expires_at = (int64_t)store_get_u64le(p + 10);
+	k->created_at = (int64_t)get_u64le(p + 2);
+	k->expires_at = (int64_t)get_u64le(p + 10);
 	memcpy(k->uid, p + 18, 16);
 	p += 34;
 	k->nindexes = (size_t)(p[0] | p[1] << 8);
@@ -211,8 +228,10 @@ auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *head
 	if (s == NULL || txn == NULL)
 		return invalid_key(err);
 
-	MDB_val hk = { AUTH_HASH_BYTES, h }, v;
-	if (mdb_get(txn, s->keys, &hk, &v) != 0 || auth_key_decode(v.mv_data, v.mv_size, &k) != 0)
+	const void *rec;
+	size_t reclen;
+	if (store_key_get(s, txn, h, AUTH_HASH_BYTES, &rec, &reclen) != 0 ||
+	    auth_key_decode(rec, reclen, &k) != 0)
 		return invalid_key(err);
 	if (k.expires_at != 0 && k.expires_at <= now)
 		return invalid_key(err);

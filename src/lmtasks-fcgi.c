@@ -33,6 +33,7 @@
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
+#include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
 #include "lmtasks/timefmt.h"
@@ -239,8 +240,8 @@ serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
 		char qm[32], qp[160];
 		const char *m = rq.method ? rq.method : "";
 		const char *p = rq.request_uri ? rq.request_uri : rq.path_info ? rq.path_info : "";
-		logline("%s (%s %s)", rs.log, route_quote(m, strlen(m), qm, sizeof(qm)),
-		    route_quote(p, strcspn(p, "?"), qp, sizeof(qp)));
+		logline("%s (%s %s)", rs.log, quote_text(m, strlen(m), qm, sizeof(qm)),
+		    quote_text(p, strcspn(p, "?"), qp, sizeof(qp)));
 	}
 }
 

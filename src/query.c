@@ -11,6 +11,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
+#include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/timefmt.h"
 
@@ -146,7 +147,7 @@ list_item(struct query *q, enum param p, const char *v, size_t len, size_t *n,
     struct api_error *err)
 {
 	char qv[128];
-	const char *shown = route_quote(v, len, qv, sizeof(qv));
+	const char *shown = quote_text(v, len, qv, sizeof(qv));
 	enum task_status st;
 	uint64_t u;
 
@@ -205,7 +206,7 @@ set_list(struct query *q, enum param p, const char *v, size_t len, struct api_er
 			any = 1;
 		else if (il == 0)
 			return invalid(err, p, v, "`%s` has an empty item.",
-			    route_quote(v, len, qv, sizeof(qv)));
+			    quote_text(v, len, qv, sizeof(qv)));
 		else if ((rc = list_item(q, p, v + i, il, n, err)) != 0)
 			return rc;
 		i += il + 1;
@@ -238,7 +239,7 @@ set_date(struct query *q, enum param p, const char *v, size_t len, struct api_er
 		return 0;
 	if (timefmt_parse(v, len, &us, &date_only) != 0)
 		return invalid(err, p, v, "`%s` is an invalid date-time. It should follow the "
-		    "YYYY-MM-DD or RFC 3339 date-time format.", route_quote(v, len, qv, sizeof(qv)));
+		    "YYYY-MM-DD or RFC 3339 date-time format.", quote_text(v, len, qv, sizeof(qv)));
 	if (before) {
 		q->before[which] = us;
 	} else {
@@ -260,7 +261,7 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 	if (p == P_COUNT)
 		return api_error_set(err, 400, "bad_request", "invalid_request",
 		    "Unknown parameter `%s`: expected one of %s.",
-		    route_quote(name, strlen(name), qn, sizeof(qn)), param_names);
+		    quote_text(name, strlen(name), qn, sizeof(qn)), param_names);
 	if (q->given & (1u << p))
 		return api_error_set(err, 400, "bad_request", "invalid_request",
 		    "Parameter `%s` is given more than once.", params[p].name);
@@ -270,16 +271,16 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 	case P_LIMIT:
 		if (parse_u64(v, len, &n) != 0)
 			return invalid(err, P_LIMIT, v, "could not parse `%s` as a positive integer.",
-			    route_quote(v, len, qv, sizeof(qv)));
+			    quote_text(v, len, qv, sizeof(qv)));
 		if (n > QUERY_LIMIT_MAX)
 			return invalid(err, P_LIMIT, v, "`%s` is above the maximum of %d.",
-			    route_quote(v, len, qv, sizeof(qv)), QUERY_LIMIT_MAX);
+			    quote_text(v, len, qv, sizeof(qv)), QUERY_LIMIT_MAX);
 		q->limit = (unsigned)n;
 		return 0;
 	case P_FROM:
 		if (parse_u64(v, len, &n) != 0 || n == TASK_NO_UID)
 			return invalid(err, P_FROM, v, "could not parse `%s` as a positive integer.",
-			    route_quote(v, len, qv, sizeof(qv)));
+			    quote_text(v, len, qv, sizeof(qv)));
 		q->from = n;
 		return 0;
 	case P_REVERSE:
@@ -289,7 +290,7 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 			q->reverse = 0;
 		else
 			return invalid(err, P_REVERSE, v, "could not parse `%s` as a boolean, expected "
-			    "either `true` or `false`.", route_quote(v, len, qv, sizeof(qv)));
+			    "either `true` or `false`.", quote_text(v, len, qv, sizeof(qv)));
 		return 0;
 	case P_UIDS:
 	case P_STATUSES:
@@ -322,7 +323,7 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 		if (nl >= sizeof(name)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "Unknown parameter `%s`: expected one of %s.",
-			    route_quote(p, nl, quoted, sizeof(quoted)), param_names);
+			    quote_text(p, nl, quoted, sizeof(quoted)), param_names);
 		}
 		if (vl > QUERY_VALUE_MAX) {
 			/* A known parameter's own code, as the CLI gives for the same value. */
@@ -335,18 +336,18 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 				    QUERY_VALUE_MAX);
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "Unknown parameter `%s`: expected one of %s.",
-			    route_quote(p, nl, quoted, sizeof(quoted)), param_names);
+			    quote_text(p, nl, quoted, sizeof(quoted)), param_names);
 		}
 		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dvl = route_unescape(v, vl, 1, dv)) < 0) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "The query string has a malformed percent-escape in `%s`.",
-			    route_quote(p, pl, quoted, sizeof(quoted)));
+			    quote_text(p, pl, quoted, sizeof(quoted)));
 		}
 		name[dn] = '\0';
 		if (memchr(name, '\0', (size_t)dn)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "Unknown parameter `%s`: expected one of %s.",
-			    route_quote(name, (size_t)dn, quoted, sizeof(quoted)), param_names);
+			    quote_text(name, (size_t)dn, quoted, sizeof(quoted)), param_names);
 		}
 		int rc = query_set(q, name, dv, (size_t)dvl, err);
 		if (rc)

@@ -246,24 +246,3 @@ render_string(struct printbuf *pb, const char *s, size_t len)
 	put_string(&o, s, len);
 	return o.err;
 }
-
-int
-api_error_set(struct api_error *e, int status, const char *code, const char *type,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	e->status = status;
-	e->code = code;
-	e->type = type;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
-	va_end(ap);
-	return status;
-}
-
-int
-render_api_error(struct printbuf *pb, const struct api_error *e)
-{
-	return render_error(pb, e->message, e->code, e->type);
-}

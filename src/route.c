@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 
 #define LINK_TYPE "invalid_request"
@@ -39,32 +40,6 @@ route_unescape(const char *s, size_t len, int plus, char *out)
 		}
 	}
 	return (long)n;
-}
-
-const char *
-route_quote(const char *s, size_t len, char *out, size_t outsz)
-{
-	size_t n = 0, i = 0;
-
-	while (i < len && n + 8 < outsz) {
-		unsigned char c = (unsigned char)s[i];
-		size_t w = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (c >= 0x20 && c != 0x7f && (w == 1 || (i + w <= len && task_utf8_valid(s + i, w)))) {
-			memcpy(out + n, s + i, w);
-			n += w;
-			i += w;
-		} else {
-			memcpy(out + n, "\xef\xbf\xbd", 3);
-			n += 3;
-			i++;
-		}
-	}
-	if (i < len) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
 }
 
 int
@@ -147,7 +122,7 @@ parse_uid(const char *s, size_t len, uint64_t *uid, struct api_error *err)
 		if (d > 9 || v > (UINT64_MAX - 1 - d) / 10) {
 			return api_error_set(err, 400, "invalid_task_uids", LINK_TYPE,
 			    "Task uid `%s` is invalid. It should only contain numeric characters.",
-			    route_quote(s, len, q, sizeof(q)));
+			    quote_text(s, len, q, sizeof(q)));
 		}
 		v = v * 10 + d;
 	}
@@ -180,12 +155,12 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 				    "`%s` is not a valid index uid. Index uid can be an integer or a "
 				    "string containing only alphanumeric characters, hyphens (-) and "
 				    "underscores (_), and can not be more than 400 bytes.",
-				    route_quote(seg[i], seglen[i], q, sizeof(q)));
+				    quote_text(seg[i], seglen[i], q, sizeof(q)));
 			goto not_found;
 		} else if ((dl = route_unescape(seg[i], seglen[i], 0, buf[i])) < 0) {
 			return api_error_set(err, 400, "bad_request", LINK_TYPE,
 			    "The request path has a malformed percent-escape in `%s`.",
-			    route_quote(seg[i], seglen[i], q, sizeof(q)));
+			    quote_text(seg[i], seglen[i], q, sizeof(q)));
 		}
 		seg[i] = buf[i];
 		seglen[i] = (size_t)dl;
@@ -206,7 +181,7 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 			    "`%s` is not a valid index uid. Index uid can be an integer or a string "
 			    "containing only alphanumeric characters, hyphens (-) and underscores (_), "
 			    "and can not be more than 400 bytes.",
-			    route_quote(seg[1], seglen[1], q, sizeof(q)));
+			    quote_text(seg[1], seglen[1], q, sizeof(q)));
 		memcpy(r->index, seg[1], seglen[1]);
 		r->index[seglen[1]] = '\0';
 		r->index_len = seglen[1];
@@ -215,5 +190,5 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 	}
 not_found:
 	return api_error_set(err, 404, "not_found", LINK_TYPE, "Route `%s` not found.",
-	    route_quote(path, len, q, sizeof(q)));
+	    quote_text(path, len, q, sizeof(q)));
 }

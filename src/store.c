@@ -676,3 +676,17 @@ store_iter_next(store_iter *it, uint64_t *uid)
 	rc = mdb_cursor_get(it->active, &k, &v, it->descending ? MDB_PREV : MDB_NEXT);
 	return rc ? rc : uid_of(&k, uid);
 }
+
+int
+store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void **rec, size_t *reclen)
+{
+	MDB_val k = { hashlen, (void *)hash }, v;
+	int rc = mdb_get(txn, s->keys, &k, &v);
+
+	if (rc == 0) {
+		*rec = v.mv_data;
+		*reclen = v.mv_size;
+	}
+	return rc;
+}

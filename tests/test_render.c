@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
+#include "lmtasks/api_error.h"
 #include "lmtasks/render.h"
 #include "lmtasks/task.h"
 
@@ -361,7 +362,7 @@ Test(render, api_error)
 	    (unsigned long long)1), 404);
 	cr_assert_eq(e.status, 404);
 	cr_assert_str_eq(e.message, "Task `1` not found.");
-	cr_assert_eq(render_api_error(pb, &e), 0);
+	cr_assert_eq(api_error_render(pb, &e), 0);
 	expect_pb("{\"message\":\"Task `1` not found.\",\"code\":\"task_not_found\",\"type\":\"invalid_request\","
 	    "\"link\":\"https://docs.meilisearch.com/errors#task_not_found\"}");
 }

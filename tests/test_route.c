@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "lmtasks/query.h"
+#include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 
 static int
@@ -182,9 +183,9 @@ Test(route, quote_keeps_messages_valid_utf8)
 {
 	char out[64];
 
-	cr_assert_str_eq(route_quote("ab\x01\xff", 4, out, sizeof(out)), "ab\xef\xbf\xbd\xef\xbf\xbd");
-	cr_assert_str_eq(route_quote("caf\xc3\xa9", 5, out, sizeof(out)), "caf\xc3\xa9");
-	route_quote("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 72, out,
+	cr_assert_str_eq(quote_text("ab\x01\xff", 4, out, sizeof(out)), "ab\xef\xbf\xbd\xef\xbf\xbd");
+	cr_assert_str_eq(quote_text("caf\xc3\xa9", 5, out, sizeof(out)), "caf\xc3\xa9");
+	quote_text("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 72, out,
 	    sizeof(out));
 	cr_assert(strlen(out) < sizeof(out));
 	cr_assert(strcmp(out + strlen(out) - 3, "...") == 0);

@@ -7,7 +7,7 @@
 
 #include <lmdb.h>
 
-#include "lmtasks/render.h"
+#include "lmtasks/api_error.h"
 #include "lmtasks/store.h"
 #include "lmtasks/task.h"
 

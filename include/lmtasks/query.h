@@ -7,6 +7,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "lmtasks/api_error.h"
 #include "lmtasks/render.h"
 #include "lmtasks/store.h"
 

@@ -21,22 +21,6 @@
  * is borrowed from its parent.
  */
 
-/* An error answer of the HTTP API: status, Meilisearch code and type, message. */
-struct api_error {
-	int status;
-	const char *code;
-	const char *type;
-	char message[600];
-};
-
-/* Fills e and returns e->status; the message is formatted like printf. */
-__attribute__((format(printf, 5, 6)))
-int api_error_set(struct api_error *e, int status, const char *code, const char *type,
-    const char *fmt, ...);
-
-/* The error body for e. */
-int render_api_error(struct printbuf *pb, const struct api_error *e);
-
 /* The full task object of SPEC §1, keys in order, stored details copied verbatim. */
 int render_task(struct printbuf *pb, const struct task *t);
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lmtasks/render.h"
+#include "lmtasks/api_error.h"
 #include "lmtasks/task.h"
 
 #define ROUTE_PATH_MAX 4096
@@ -49,11 +49,5 @@ int route_parse(const char *path, size_t len, int decoded, struct route *r,
  * malformed escape.
  */
 long route_unescape(const char *s, size_t len, int plus, char *out);
-
-/*
- * Writes a printable form of len bytes at s into out (outsz bytes), for messages:
- * control bytes and invalid UTF-8 become U+FFFD, long values are cut with "...".
- */
-const char *route_quote(const char *s, size_t len, char *out, size_t outsz);
 
 #endif

@@ -67,6 +67,11 @@ int store_refresh_map(store *s);
 int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
     int64_t created_at), void *ctx);
 
+/* Reads the API key record stored under hash; MDB_NOTFOUND when there is none.  *rec
+ * points into the map and lives until txn ends. */
+int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void **rec, size_t *reclen);
+
 /* Writer side (store_write.c, linked only by the CLI). */
 
 /*

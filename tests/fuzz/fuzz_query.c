@@ -146,7 +146,7 @@ check_refusal(int rc, const struct api_error *e)
 	CHECK(rc == 400 && e->status == 400);
 	CHECK(e->code != NULL && e->code[0] != '\0' && strcmp(e->type, "invalid_request") == 0);
 	CHECK(task_utf8_valid(e->message, strlen(e->message)));
-	CHECK(render_api_error(pb, e) == 0);
+	CHECK(api_error_render(pb, e) == 0);
 	o = parse_json(pb->buf, (size_t)pb->bpos);
 	CHECK(o != NULL);
 	CHECK(json_object_object_get_ex(o, "message", &v) &&

@@ -4,7 +4,7 @@
  * SCRIPT_NAME, PATH_INFO, QUERY_STRING, HTTP_AUTHORIZATION (a missing field is
  * NULL).  The first byte holds flags (master key configured, send it).  Checked:
  * route_path(), route_parse() (both decoding modes, and on the raw input),
- * route_unescape() against a reference decoder, route_quote()'s output, and
+ * route_unescape() against a reference decoder, quote_text()'s output, and
  * api_handle() with no store: a known status, a JSON body, a matching Content-Length.
  */
 #include "config.h"
@@ -22,6 +22,7 @@
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
 #include "lmtasks/render.h"
+#include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 
 #define MASTER_KEY "fuzz-master-key-0123456789"
@@ -55,7 +56,7 @@ check_error(const struct api_error *e, int status)
 	CHECK(e->code != NULL && e->type != NULL);
 	CHECK(task_utf8_valid(e->message, strlen(e->message)));
 	CHECK(strlen(e->message) < sizeof(e->message));
-	CHECK(render_api_error(pb, e) == 0);
+	CHECK(api_error_render(pb, e) == 0);
 	o = parse_json(pb->buf, (size_t)pb->bpos);
 	CHECK(o != NULL);
 	CHECK(json_object_object_get_ex(o, "message", &v));
@@ -167,7 +168,7 @@ static void
 check_quote(const char *s, size_t len, size_t outsz)
 {
 	char out[256];
-	const char *q = route_quote(s, len, out, outsz);
+	const char *q = quote_text(s, len, out, outsz);
 	size_t n = strlen(q);
 
 	CHECK(q == out);

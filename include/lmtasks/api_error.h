@@ -1,0 +1,23 @@
+/* An error answer of the HTTP API (status, Meilisearch code and type, message), filled by the
+ * modules that check a request (route, query, auth) and rendered by the api. */
+#ifndef LMTASKS_API_ERROR_H
+#define LMTASKS_API_ERROR_H
+
+#include <json-c/printbuf.h>
+
+struct api_error {
+	int status;
+	const char *code;
+	const char *type;
+	char message[600];
+};
+
+/* Fills e and returns e->status; the message is formatted like printf. */
+__attribute__((format(printf, 5, 6)))
+int api_error_set(struct api_error *e, int status, const char *code, const char *type,
+    const char *fmt, ...);
+
+/* Appends e's error body ({"message","code","type","link"}) to pb; 0 or ENOMEM. */
+int api_error_render(struct printbuf *pb, const struct api_error *e);
+
+#endif
