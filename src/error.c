@@ -14,6 +14,10 @@ static const char *const messages[] = {
 	[LMT_ENOSTORE - LMT_EINVAL] = "not an lmtasks store",
 	[LMT_ESCHEMA - LMT_EINVAL] = "the store was written by another version of lmtasks",
 	[LMT_ETOOBIG - LMT_EINVAL] = "value too large",
+	[LMT_ELEASE - LMT_EINVAL] = "the task's lease expired",
+	[LMT_ECLAIMED - LMT_EINVAL] = "the task was claimed again",
+	[LMT_ENOLEASE - LMT_EINVAL] = "the task holds no lease",
+	[LMT_EFULL - LMT_EINVAL] = "the store is past its size limit",
 };
 
 const char *

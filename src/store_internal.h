@@ -20,7 +20,6 @@ struct store {
 	MDB_dbi keys;		/* hash of an API key -> its record (auth.c) */
 	MDB_dbi leases;		/* lease end (u64 BE µs) uid (u64 BE) -> nothing */
 	unsigned flags;
-	uint64_t reaped;	/* leases ended by the last store_write() */
 };
 
 void store_key_uid(unsigned char out[8], uint64_t uid);

@@ -270,53 +270,23 @@ store_index_remove(store *s, MDB_txn *txn, struct task_str index)
 }
 
 int
-store_reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
+store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid)
 {
-	char msg[160], when[TIMEFMT_BUFSZ];
-	uint64_t n = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
 	int rc;
 
-	for (;;) {
-		MDB_cursor *cur;
-		MDB_val k, v;
-		struct task old, next;
-
-		if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
-			return rc;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		mdb_cursor_close(cur);
-		if (rc == MDB_NOTFOUND)
-			break;
-		if (rc != 0)
-			return rc;
-		if (k.mv_size != 16)
-			return LMT_ECORRUPT;
-		if ((int64_t)store_uid_key(k.mv_data) >= now)
-			break;
-		if ((rc = store_get(s, txn, store_uid_key((unsigned char *)k.mv_data + 8), &old)) != 0)
-			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
-		next = old;
-		next.lease_until = 0;
-		if (old.requeue) {
-			next.status = TASK_ENQUEUED;
-			next.started_at = 0;
-			next.lease_expired = 1;
-		} else {
-			timefmt_rfc3339(old.lease_until, when);
-			int ml = snprintf(msg, sizeof(msg), "The task's lease expired at %s without a "
-			    "heartbeat.", when);
-			next.status = TASK_FAILED;
-			next.finished_at = now;
-			next.error_type = TASK_ERR_INTERNAL;
-			next.error_code = (struct task_str){ "task_lease_expired", 18 };
-			next.error_message = (struct task_str){ msg, (size_t)ml };
-		}
-		if ((rc = store_replace(s, txn, &old, &next)) != 0)
-			return rc;
-		n++;
-	}
-	if (reaped)
-		*reaped = n;
+	if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc;
+	if (k.mv_size != 16)
+		return LMT_ECORRUPT;
+	if ((int64_t)store_uid_key(k.mv_data) >= before)
+		return MDB_NOTFOUND;
+	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
 	return 0;
 }
 
@@ -356,10 +326,38 @@ store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashl
 	return mdb_del(txn, s->keys, &k, NULL);
 }
 
-uint64_t
-store_reaped(store *s)
+#ifdef LMTASKS_FAULT_INJECTION
+/*
+ * The test builds' fault seam: LMTASKS_FAULT=enospc:N or eio:N makes the Nth commit of
+ * this process fail with that error, its transaction aborted as a failed write leaves it.
+ */
+static int
+fault(void)
 {
-	return s->reaped;
+	static long commits;
+	const char *f = getenv("LMTASKS_FAULT");
+	const char *colon = f ? strchr(f, ':') : NULL;
+
+	++commits;
+	if (colon == NULL || strtol(colon + 1, NULL, 10) != commits)
+		return 0;
+	return strncmp(f, "enospc:", 7) == 0 ? ENOSPC : strncmp(f, "eio:", 4) == 0 ? EIO : 0;
+}
+#else
+#define fault() 0
+#endif
+
+/* Commits txn, or aborts it when the fault seam says this write fails. */
+static int
+commit(MDB_txn *txn)
+{
+	int rc = fault();
+
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
 }
 
 int
@@ -367,34 +365,17 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
 	MDB_envinfo info;
 	MDB_txn *txn;
-	uint64_t n;
 	int rc;
 
-	s->reaped = 0;
 	for (;;) {
 		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
-		rc = store_reap(s, txn, timefmt_now(), &n);
-		if (rc == 0 && n > 0) {
-			/* Expired leases end in a transaction of their own, committed even when
-			 * the command that noticed them is refused: a late succeed sees them end. */
-			if ((rc = mdb_txn_commit(txn)) == MDB_MAP_FULL)
-				goto grow;
-			if (rc != 0)
-				return rc;
-			s->reaped += n;
-			if ((rc = store_txn_begin(s, 0, &txn)) != 0)
-				return rc;
-		}
-		if (rc == 0)
-			rc = fn(s, txn, ctx);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
+		if ((rc = fn(s, txn, ctx)) == 0)
+			rc = commit(txn);
 		else
 			mdb_txn_abort(txn);
 		if (rc != MDB_MAP_FULL)
 			return rc;
-grow:
 		/* Grow and replay: the aborted transaction left nothing behind. */
 		mdb_env_info(s->env, &info);
 		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)

@@ -14,6 +14,10 @@ enum lmt_error {
 	LMT_ENOSTORE,		/* the path holds no lmtasks store */
 	LMT_ESCHEMA,		/* the store was written by another version of lmtasks */
 	LMT_ETOOBIG,		/* a value exceeds the store's limits */
+	LMT_ELEASE,		/* the task's lease expired: it failed or went back to the queue */
+	LMT_ECLAIMED,		/* the task was claimed again since the claim being finished */
+	LMT_ENOLEASE,		/* a heartbeat for a task that holds no lease */
+	LMT_EFULL,		/* the store is past its size limit: new tasks are refused */
 	LMT_ELAST
 };
 

@@ -75,8 +75,7 @@ int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hash
 /* Writer side (store_write.c, linked only by the CLI). */
 
 /*
- * Runs fn inside one write transaction and commits it, after reaping the leases
- * that have expired (store_reap()).  When the map fills, the
+ * Runs fn inside one write transaction and commits it.  When the map fills, the
  * transaction is aborted, the map grown and fn run again from the start, so fn
  * must not consume input it cannot replay.  Returns fn's nonzero result (after
  * aborting) or the commit's result.
@@ -152,9 +151,6 @@ int store_iter_get(store_iter *it, struct task *t);
 /* Frees the iterator. */
 void store_iter_close(store_iter *it);
 
-/* The number of expired leases the last store_write() ended. */
-uint64_t store_reaped(store *s);
-
 /*
  * Adds a new task: allocates t->uid, stores the record, its index entries and
  * counts, and creates its index when it is new.  The task's strings must be
@@ -189,11 +185,8 @@ int store_key_walk(store *s, MDB_txn *txn,
 /* Removes the API key stored under hash; MDB_NOTFOUND when there is none. */
 int store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen);
 
-/*
- * Ends every lease that expired before now: the task fails with the error
- * task_lease_expired, or goes back to enqueued (same uid and enqueuedAt) when it
- * was claimed with requeue.  *reaped (may be NULL) gets their number.
- */
-int store_reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped);
+/* The uid of the task whose lease ends first, when it ends before before; MDB_NOTFOUND
+ * when none does.  (The lease rule itself is the write library's: ops_reap().) */
+int store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid);
 
 #endif

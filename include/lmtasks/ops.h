@@ -1,0 +1,134 @@
+/* The write operations: every change the CLI can make to a store, each one write
+ * transaction, each filling a result the caller renders.  Linked only by the CLI. */
+#ifndef LMTASKS_OPS_H
+#define LMTASKS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lmtasks/auth.h"
+#include "lmtasks/query.h"
+#include "lmtasks/store.h"
+#include "lmtasks/task.h"
+
+/*
+ * Every operation returns 0, an LMDB code, an errno value (ENOSPC, EIO, ENOMEM, ...)
+ * or an LMT_* code (lmt_strerror() explains each); on any nonzero result nothing was
+ * written.  Before its own change each write ends the leases that have expired, in a
+ * transaction of its own (see ops_reap()).
+ */
+
+/* A task copied out of its transaction: t's strings point into buf (owned). */
+struct ops_task {
+	struct task t;
+	char *buf;
+};
+
+/* Frees what an ops_task owns; a zeroed one is fine. */
+void ops_task_free(struct ops_task *ot);
+
+/*
+ * Adds n new tasks (validated by the caller: task_*_valid, details a JSON object), all
+ * with the same enqueuedAt, in one transaction; sets each task's uid and enqueued_at.
+ * The tasks' strings must stay valid until it returns.
+ */
+int ops_enqueue(store *s, struct task *tasks, size_t n);
+
+/* What ops_change() does to a task. */
+enum ops_change_kind {
+	OPS_START,	/* enqueued -> processing */
+	OPS_CLAIM,	/* the oldest enqueued task matching index/type -> processing */
+	OPS_HEARTBEAT,	/* a processing task's lease extended */
+	OPS_SUCCEED,	/* processing -> succeeded, details merged */
+	OPS_FAIL,	/* processing -> failed with an error object */
+};
+
+/* A change of one task's status or lease; unused fields zero. */
+struct ops_change {
+	enum ops_change_kind kind;
+	uint64_t uid;				/* every kind but OPS_CLAIM */
+	struct task_str claim_index, claim_type; /* OPS_CLAIM filters; ptr NULL: any */
+	int64_t lease;				/* µs; 0: none (heartbeat: the task's own) */
+	int requeue;				/* an expired lease requeues instead of failing */
+	int64_t started_at;			/* the claim being finished; 0: any */
+	const char *details;			/* OPS_SUCCEED: normalised object text to merge */
+	size_t details_len;
+	const char *code, *message;		/* OPS_FAIL, validated by the caller */
+	enum task_error_type etype;
+};
+
+/* What became of the task; out.buf NULL unless the change was made. */
+struct ops_change_result {
+	uint64_t uid;			/* the task (for OPS_CLAIM: the one found) */
+	enum task_status was;		/* its status before */
+	struct ops_task out;		/* the task after the change */
+};
+
+/*
+ * Applies ch.  Returns 0; MDB_NOTFOUND when the task does not exist (OPS_CLAIM: no
+ * enqueued task matches); LMT_ETRANSITION when its status does not allow the change;
+ * LMT_ELEASE when its lease expired (r->was says whether it went back to the queue,
+ * TASK_ENQUEUED, or failed); LMT_ECLAIMED when started_at no longer matches (claimed
+ * again); LMT_ENOLEASE for a heartbeat with no lease to extend; LMT_ECORRUPT.
+ * r->out is freed with ops_task_free().
+ */
+int ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r);
+
+/* Ends the leases that expired: such a task fails with task_lease_expired, or goes back
+ * to the queue when it was claimed with requeue.  *reaped gets their number. */
+int ops_reap(store *s, uint64_t *reaped);
+
+/* Returns 1 when t's lease ended it: failed by the lease rule, or requeued by it. */
+int ops_lease_ended(const struct task *t);
+
+/* The result of a cancelation or a deletion: the task that records it. */
+struct ops_record_result {
+	uint64_t matched;		/* tasks the request named or matched */
+	uint64_t changed;		/* canceled or deleted */
+	uint64_t missing;		/* cancel: the first uid that does not exist */
+	uint64_t bad;			/* delete: the record that did not decode */
+	struct ops_task out;		/* the taskCancelation / taskDeletion task */
+};
+
+/*
+ * Cancels the enqueued and processing tasks among uids (n, at most OPS_CANCEL_MAX) and
+ * records a taskCancelation task with filter as its originalFilter.  Returns 0;
+ * MDB_NOTFOUND when a uid does not exist (r->missing); LMT_ETRANSITION when every one
+ * has finished already.
+ */
+#define OPS_CANCEL_MAX 10000
+int ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
+    struct ops_record_result *r);
+
+/*
+ * Deletes the finished tasks that q matches, except the newest keep of them, and records
+ * a taskDeletion task with filter as its originalFilter.  Enqueued and processing tasks
+ * are never deleted.  Returns 0, or LMT_ECORRUPT with r->bad.
+ */
+int ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
+    struct ops_record_result *r);
+
+/* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
+int ops_index_delete(store *s, struct task_str index);
+
+/*
+ * Makes an API key from k (indexes, description, expiry set by the caller): fills
+ * k->uid, k->created_at and secret (AUTH_KEY_CHARS hex characters and a NUL; the caller
+ * wipes it), and stores only the key's hash.
+ */
+int ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1]);
+
+/* Revokes the key given by its secret or its uid; MDB_NOTFOUND when none matches. */
+int ops_key_delete(store *s, const char *key_or_uid);
+
+/*
+ * Creates the store at path, or opens the one there, and gives it to a group of readers:
+ * gid (-1: none) owns the files and the directory (setgid), data.mdb gets mode (0:
+ * 0640 with a group, else 0600), lock.mdb the same plus group write.  An existing store
+ * keeps its access unless gid or mode is given.  *shared_rc is the error of the group
+ * or mode change when the store was made but could not be shared (then 0 is returned).
+ */
+int ops_init(const char *path, gid_t gid, unsigned mode, int *shared_rc);
+
+#endif

@@ -1,0 +1,44 @@
+/* The CLI's own answers as JSON (summaries, indexes, keys, stats, check), built with the
+ * render module's primitives.  Each appends to a caller-owned printbuf and returns 0 or
+ * ENOMEM, as render.h states. */
+#ifndef LMTASKS_REPORT_H
+#define LMTASKS_REPORT_H
+
+#include <stdint.h>
+
+#include <json-c/printbuf.h>
+
+#include "lmtasks/auth.h"
+#include "lmtasks/store.h"
+
+/* {"enqueued":n,"firstUid":first,"lastUid":last}, nulls when n is 0: enqueue --batch. */
+int report_batch(struct printbuf *pb, size_t n, uint64_t first, uint64_t last);
+
+/* {"reaped":n}. */
+int report_reaped(struct printbuf *pb, uint64_t n);
+
+/* {"uid":name,"createdAt":when}: one entry of `index list`. */
+int report_index(struct printbuf *pb, struct task_str name, int64_t created_at);
+
+/* Closes a list opened with render_list_open(): `],"total":total}` (index list). */
+int report_list_end(struct printbuf *pb, uint64_t total);
+
+/* Closes a list opened with render_list_open() with no total: `]}` (key list). */
+int report_results_end(struct printbuf *pb);
+
+/* {"uid":name,"deleted":true}: `index delete`. */
+int report_index_deleted(struct printbuf *pb, struct task_str name);
+
+/* A key's public fields, with "key" first when secret is not NULL (`key create`). */
+int report_key(struct printbuf *pb, const struct auth_key *k, const char *secret);
+
+/* {"deleted":true}: `key delete`. */
+int report_deleted(struct printbuf *pb);
+
+/* `stats`: counts and sizes. */
+int report_stats(struct printbuf *pb, const struct store_stats *st);
+
+/* {"ok":…,"tasks":checked,"problems":problems}: `check`. */
+int report_check(struct printbuf *pb, uint64_t checked, uint64_t problems);
+
+#endif

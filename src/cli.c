@@ -1,0 +1,284 @@
+/* The CLI's shared parts: messages, exit codes for library results, argument checks. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lmtasks/details.h"
+#include "lmtasks/error.h"
+#include "lmtasks/task.h"
+
+const char *cli_db;
+
+const char *const cli_filter_names[] = {
+	"limit", "from", "reverse", "uids", "statuses", "types", "indexUids", "canceledBy",
+	"beforeEnqueuedAt", "afterEnqueuedAt", "beforeStartedAt", "afterStartedAt",
+	"beforeFinishedAt", "afterFinishedAt",
+};
+
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	fputs("lmtasks: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+int
+cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int
+cli_usage(const char *cmd, const char *what)
+{
+	return cli_fail(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
+}
+
+int
+cli_store_failure(int rc, const char *doing)
+{
+	struct stat st;
+
+	switch (rc) {
+	case LMT_ENOSTORE:
+		if (stat(cli_db, &st) == 0 && !S_ISDIR(st.st_mode))
+			return cli_fail(EXIT_STORE, "%s is a file, not a store: a store is a directory; "
+			    "point --db or LMTASKS_DB at one, or create one elsewhere with `lmtasks --db "
+			    "DIR init`", cli_db);
+		return cli_fail(EXIT_STORE, "no lmtasks store at %s: create one with "
+		    "`lmtasks --db %s init`, or point --db or LMTASKS_DB at an existing one",
+		    cli_db, cli_db);
+	case LMT_ESCHEMA:
+		return cli_fail(EXIT_STORE, "the store at %s was written by another version of "
+		    "lmtasks, whose format this one does not read; use that version, or move the "
+		    "store aside and `init` a new one", cli_db);
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return cli_fail(EXIT_STORE, "%s %s: %s (readers and writers need write access to "
+		    "%s/lock.mdb; writers to data.mdb too)", doing, cli_db, lmt_strerror(rc), cli_db);
+	case ENOSPC:
+		return cli_fail(EXIT_STORE, "%s %s: the disk is full; nothing was written. Free "
+		    "space and run the command again", doing, cli_db);
+	default:
+		return cli_fail(EXIT_STORE, "%s %s: %s", doing, cli_db, lmt_strerror(rc));
+	}
+}
+
+int
+cli_open(unsigned flags, store **s)
+{
+	int rc = store_open(cli_db, flags, 0, s);
+
+	return rc ? cli_store_failure(rc, "cannot open the store at") : 0;
+}
+
+int
+cli_emit(struct printbuf *pb)
+{
+	if (fwrite(pb->buf, 1, (size_t)pb->bpos, stdout) != (size_t)pb->bpos ||
+	    fputc('\n', stdout) == EOF)
+		return cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
+	return EXIT_DONE;
+}
+
+int
+cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
+{
+	struct printbuf *pb = printbuf_new();
+	int ret = pb && fn(pb, ctx) == 0 ? cli_emit(pb) : cli_fail(EXIT_STORE, "out of memory");
+
+	printbuf_free(pb);
+	return ret;
+}
+
+int
+cli_parse_uid(const char *s, uint64_t *uid)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9' || strlen(s) > 20)
+		goto bad;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno == ERANGE || v == TASK_NO_UID)
+		goto bad;
+	*uid = v;
+	return 0;
+bad:
+	return cli_fail(EXIT_USAGE, "`%s` is not a task uid: it should be a whole number like 42", s);
+}
+
+/* Fractions allowed: a number of seconds into microseconds. */
+int
+cli_parse_seconds(const char *opt, const char *s, int64_t *us)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end || errno || !(v >= 0) || v > 1e9)
+		return cli_fail(EXIT_USAGE, "%s `%s` is not a number of seconds (like 30 or 0.5)",
+		    opt, s);
+	*us = (int64_t)(v * 1e6);
+	return 0;
+}
+
+int
+cli_check_index(const char *s)
+{
+	if (!task_index_uid_valid(s, strlen(s)))
+		return cli_fail(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to 400 characters "
+		    "among A-Z a-z 0-9 - and _", s);
+	return 0;
+}
+
+int
+cli_check_type(const char *s)
+{
+	if (!task_type_valid(s, strlen(s)))
+		return cli_fail(EXIT_USAGE, "`%s` is not a valid task type: use a camelCase word "
+		    "of up to 64 letters and digits, like documentAddition", s);
+	return 0;
+}
+
+/* Reads all of a stream into a NUL-terminated malloc'd buffer. */
+static int
+slurp(FILE *f, char **out, size_t *outlen)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap), *nbuf;
+
+	if (buf == NULL)
+		return ENOMEM;
+	for (;;) {
+		if (cap - len < 2) {
+			if ((nbuf = realloc(buf, cap * 2)) == NULL) {
+				free(buf);
+				return ENOMEM;
+			}
+			buf = nbuf;
+			cap *= 2;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+		free(buf);
+		return e;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int
+cli_read_input(const char *arg, char **text, size_t *len)
+{
+	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg, "rb");
+	int rc;
+
+	if (f == NULL)
+		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
+	rc = slurp(f, text, len);
+	if (f != stdin)
+		fclose(f);
+	if (rc)
+		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(rc));
+	return 0;
+}
+
+int
+cli_details(const char *arg, char **out, size_t *outlen)
+{
+	char *text = NULL;
+	size_t len;
+	const char *why;
+	int rc;
+
+	if (strcmp(arg, "-") == 0 || arg[0] == '@') {
+		if ((rc = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len)) != 0)
+			return rc;
+	}
+	rc = details_normalize(text ? text : arg, text ? len : strlen(arg), out, outlen, &why);
+	free(text);
+	if (rc == LMT_EINVAL)
+		return cli_fail(EXIT_USAGE, "--details must be a JSON object, like "
+		    "'{\"receivedDocuments\":10}': %s", why);
+	if (rc)
+		return cli_fail(EXIT_STORE, "--details: %s", lmt_strerror(rc));
+	return 0;
+}
+
+int
+cli_watch_open(void)
+{
+	char path[PATH_MAX];
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/data.mdb", cli_db);
+	if (inotify_add_watch(fd, path, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The data file's change comes a moment before LMDB publishes the transaction in
+ * lock.mdb (written through a map, unseen by inotify), so after an event the next few
+ * waits are short re-checks.  A lost event costs at most 250 ms.
+ */
+void
+cli_watch_wait(int fd, int64_t us, int *recheck)
+{
+	int64_t cap = *recheck > 0 ? 10 : fd < 0 ? 50 : 250, m = us / 1000 + 1;
+	int ms = (int)(m < cap ? m : cap);
+	char buf[4096];
+
+	if (*recheck > 0)
+		--*recheck;
+	if (fd < 0) {
+		poll(NULL, 0, ms);
+		return;
+	}
+	struct pollfd p = { fd, POLLIN, 0 };
+	if (poll(&p, 1, ms) > 0) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		*recheck = 20;	/* 200 ms of short waits: the commit may still be syncing */
+	}
+}

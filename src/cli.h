@@ -1,0 +1,128 @@
+/* What the CLI's command files share: parsed arguments, exit codes, messages. */
+#ifndef LMTASKS_CLI_H
+#define LMTASKS_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/printbuf.h>
+
+#include "lmtasks/store.h"
+
+enum exit_code {
+	EXIT_DONE = 0,
+	EXIT_NOTFOUND = 1,
+	EXIT_USAGE = 2,
+	EXIT_REFUSED = 3,
+	EXIT_STORE = 4,
+	EXIT_TIMEOUT = 124,
+};
+
+/* A command's arguments after getopt: its options in the order given, then the rest. */
+struct cli_args {
+	const char *cmd;		/* the command's first word, for messages */
+	const char *hint;		/* a subcommand's group: what its usage is */
+	size_t nopts;
+	struct cli_opt {
+		int id;			/* the option's val in the command's table */
+		const char *value;	/* NULL for a flag */
+	} *opts;
+	int argc;			/* the positional arguments */
+	char **argv;
+};
+
+/* The list filters as flags, each named like its URL parameter or in kebab-case; the
+ * option's id is CLI_FILTER + its index in cli_filter_names. */
+#define CLI_FILTER 0x100
+#define CLI_FILTER_PAGING 3	/* limit, from and reverse come first */
+extern const char *const cli_filter_names[];
+#define CLI_FILTER_OPTIONS \
+	{ "limit", required_argument, NULL, CLI_FILTER + 0 }, \
+	{ "from", required_argument, NULL, CLI_FILTER + 1 }, \
+	{ "reverse", optional_argument, NULL, CLI_FILTER + 2 }, \
+	{ "uids", required_argument, NULL, CLI_FILTER + 3 }, \
+	{ "statuses", required_argument, NULL, CLI_FILTER + 4 }, \
+	{ "types", required_argument, NULL, CLI_FILTER + 5 }, \
+	{ "indexUids", required_argument, NULL, CLI_FILTER + 6 }, \
+	{ "canceledBy", required_argument, NULL, CLI_FILTER + 7 }, \
+	{ "beforeEnqueuedAt", required_argument, NULL, CLI_FILTER + 8 }, \
+	{ "afterEnqueuedAt", required_argument, NULL, CLI_FILTER + 9 }, \
+	{ "beforeStartedAt", required_argument, NULL, CLI_FILTER + 10 }, \
+	{ "afterStartedAt", required_argument, NULL, CLI_FILTER + 11 }, \
+	{ "beforeFinishedAt", required_argument, NULL, CLI_FILTER + 12 }, \
+	{ "afterFinishedAt", required_argument, NULL, CLI_FILTER + 13 }, \
+	{ "index-uids", required_argument, NULL, CLI_FILTER + 6 }, \
+	{ "canceled-by", required_argument, NULL, CLI_FILTER + 7 }, \
+	{ "before-enqueued-at", required_argument, NULL, CLI_FILTER + 8 }, \
+	{ "after-enqueued-at", required_argument, NULL, CLI_FILTER + 9 }, \
+	{ "before-started-at", required_argument, NULL, CLI_FILTER + 10 }, \
+	{ "after-started-at", required_argument, NULL, CLI_FILTER + 11 }, \
+	{ "before-finished-at", required_argument, NULL, CLI_FILTER + 12 }, \
+	{ "after-finished-at", required_argument, NULL, CLI_FILTER + 13 }
+
+/* The store's path: --db, else $LMTASKS_DB, else the configured default. */
+extern const char *cli_db;
+
+/* Prints "lmtasks: " and the message to stderr. */
+__attribute__((format(printf, 1, 2)))
+void cli_warn(const char *fmt, ...);
+
+/* Says what is wrong and returns the exit code it deserves. */
+__attribute__((format(printf, 2, 3)))
+int cli_fail(int code, const char *fmt, ...);
+
+/* A usage error of cmd: exit 2, pointing at the command's --help. */
+int cli_usage(const char *cmd, const char *what);
+
+/* Maps a library result to exit 4 with a message that names the store and what to do. */
+int cli_store_failure(int rc, const char *doing);
+
+/* Opens the store at cli_db; returns 0 or the exit status, the message given. */
+int cli_open(unsigned flags, store **s);
+
+/* Prints pb and a newline to stdout; returns the exit status. */
+int cli_emit(struct printbuf *pb);
+
+/* Renders with fn(pb, ctx) and prints it; returns the exit status. */
+int cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx);
+
+/* Argument checks that print their own message and return an exit status (0: fine). */
+int cli_parse_uid(const char *s, uint64_t *uid);
+int cli_parse_seconds(const char *opt, const char *s, int64_t *us);
+int cli_check_index(const char *s);
+int cli_check_type(const char *s);
+
+/* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer. */
+int cli_read_input(const char *arg, char **text, size_t *len);
+
+/* --details JSON | @FILE | - : the normalised object text, malloc'd. */
+int cli_details(const char *arg, char **out, size_t *outlen);
+
+/* Watches the store's data file so that waiting costs nothing between commits (-1: none). */
+int cli_watch_open(void);
+
+/* Sleeps until the store may have changed, or us pass. */
+void cli_watch_wait(int fd, int64_t us, int *recheck);
+
+/*
+ * One command: its name ("key create" for a subcommand), its getopt long options (each
+ * option's val is the id its handler sees), its lines in --help, and its handler, which
+ * gets the parsed arguments and returns the exit status.  A group ("index", "key") has
+ * no handler: its usage says which subcommands there are.
+ */
+struct cli_command {
+	const char *name;
+	const struct option *options;
+	const char *usage;
+	int (*exec)(const struct cli_args *a);
+};
+
+/* The commands, in the order of the table in lmtasks.c (defined next to each handler). */
+extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cli_cmd_claim,
+    cli_cmd_heartbeat, cli_cmd_succeed, cli_cmd_fail, cli_cmd_reap, cli_cmd_cancel,
+    cli_cmd_get, cli_cmd_list, cli_cmd_wait, cli_cmd_delete, cli_cmd_index,
+    cli_cmd_index_list, cli_cmd_index_delete, cli_cmd_key, cli_cmd_key_create,
+    cli_cmd_key_list, cli_cmd_key_delete, cli_cmd_stats, cli_cmd_check;
+
+#endif

@@ -1,0 +1,200 @@
+/* The commands that only read: get, list, wait (the same JSON the HTTP API serves). */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lmtasks/error.h"
+#include "lmtasks/query.h"
+#include "lmtasks/render.h"
+#include "lmtasks/timefmt.h"
+
+/* Renders task uid into pb; returns an exit status, with the message for a failure. */
+static int
+render_uid(store *s, MDB_txn *txn, uint64_t uid, struct printbuf *pb, int *terminal)
+{
+	struct task t;
+	int rc = store_get(s, txn, uid, &t);
+
+	if (rc == MDB_NOTFOUND)
+		return cli_fail(EXIT_NOTFOUND, "task %" PRIu64 " not found", uid);
+	if (rc == LMT_ECORRUPT)
+		return cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
+		    "cannot be shown; run `lmtasks check`", uid);
+	if (rc)
+		return cli_store_failure(rc, "reading");
+	if (terminal)
+		*terminal = task_status_terminal(t.status);
+	printbuf_reset(pb);
+	if (render_task(pb, &t) != 0)
+		return cli_fail(EXIT_STORE, "out of memory");
+	return EXIT_DONE;
+}
+
+/* Opens the store read-only with a buffer to render into; returns the exit status. */
+static int
+open_reader(store **s, struct printbuf **pb)
+{
+	int ret = cli_open(STORE_RDONLY, s);
+
+	if (ret == 0 && (*pb = printbuf_new()) == NULL) {
+		store_close(*s);
+		ret = cli_fail(EXIT_STORE, "out of memory");
+	}
+	return ret;
+}
+
+static int
+run_get(const struct cli_args *a)
+{
+	struct printbuf *pb;
+	MDB_txn *txn;
+	uint64_t uid;
+	store *s;
+	int rc, ret;
+
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+		return ret;
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
+		ret = cli_store_failure(rc, "reading");
+	} else {
+		ret = render_uid(s, txn, uid, pb, NULL);
+		mdb_txn_abort(txn);
+		if (ret == EXIT_DONE)
+			ret = cli_emit(pb);
+	}
+	printbuf_free(pb);
+	store_close(s);
+	return ret;
+}
+
+const struct cli_command cli_cmd_get = { "get", NULL,
+	"  get UID                             print a task as the HTTP API serves it\n",
+	run_get };
+
+/* The filter flags into q, with the HTTP API's own checks; an exit status. */
+static int
+list_parse(const struct cli_args *a, struct query *q)
+{
+	struct api_error err;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *name = cli_filter_names[a->opts[i].id - CLI_FILTER];
+		const char *v = a->opts[i].value ? a->opts[i].value : "true";
+		if (query_set(q, name, v, strlen(v), &err) != 0)
+			return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+	}
+	if (a->argc)
+		return cli_usage(a->cmd, "it takes no arguments, only filters");
+	return 0;
+}
+
+static int
+run_list(const struct cli_args *a)
+{
+	struct query *q = malloc(sizeof(*q));
+	struct printbuf *pb = NULL;
+	store_iter *it = NULL;
+	MDB_txn *txn = NULL;
+	store *s = NULL;
+	uint64_t bad = 0;
+	int rc, ret;
+
+	if (q == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	query_init(q);
+	if ((ret = list_parse(a, q)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+		goto out;
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0 ||
+	    (rc = store_iter_open(s, txn, &it)) != 0) {
+		ret = cli_store_failure(rc, "reading");
+		goto out;
+	}
+	rc = query_run(s, txn, it, q, pb, &bad);
+	if (rc == LMT_ECORRUPT)
+		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
+		    "cannot be listed; run `lmtasks check`", bad);
+	else if (rc)
+		ret = cli_store_failure(rc, "reading");
+	else
+		ret = cli_emit(pb);
+out:
+	store_iter_close(it);
+	if (txn)
+		mdb_txn_abort(txn);
+	printbuf_free(pb);
+	store_close(s);
+	free(q);
+	return ret;
+}
+
+static const struct option list_options[] = { CLI_FILTER_OPTIONS, { 0 } };
+const struct cli_command cli_cmd_list = { "list", list_options,
+	"  list [--limit N] [--from UID] [--reverse] [FILTERS]\n"
+	"                                      a page of tasks, newest first; FILTERS are\n"
+	"                                      --uids, --statuses, --types, --indexUids,\n"
+	"                                      --canceledBy (comma lists, * for any) and\n"
+	"                                      --beforeEnqueuedAt, --afterEnqueuedAt,\n"
+	"                                      --beforeStartedAt, --afterStartedAt,\n"
+	"                                      --beforeFinishedAt, --afterFinishedAt (RFC 3339\n"
+	"                                      or YYYY-MM-DD), as the HTTP API's parameters\n",
+	run_list };
+
+static int
+run_wait(const struct cli_args *a)
+{
+	int64_t timeout = -1;
+	struct printbuf *pb;
+	uint64_t uid;
+	store *s;
+	int ret, terminal = 0;
+
+	for (size_t i = 0; i < a->nopts; i++)
+		if ((ret = cli_parse_seconds("--timeout", a->opts[i].value, &timeout)) != 0)
+			return ret;
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+		return ret;
+	int fd = cli_watch_open(), recheck = 0;
+	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;
+	for (;;) {
+		MDB_txn *txn;
+		int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+		if (rc) {
+			ret = cli_store_failure(rc, "reading");
+			break;
+		}
+		ret = render_uid(s, txn, uid, pb, &terminal);
+		mdb_txn_abort(txn);
+		if (ret != EXIT_DONE || terminal)
+			break;
+		int64_t left = deadline - timefmt_now();
+		if (left <= 0) {
+			ret = cli_fail(EXIT_TIMEOUT, "task %" PRIu64 " is not finished yet; the wait "
+			    "timed out", uid);
+			break;
+		}
+		cli_watch_wait(fd, left, &recheck);
+	}
+	if (ret == EXIT_DONE)
+		ret = cli_emit(pb);
+	if (fd >= 0)
+		close(fd);
+	printbuf_free(pb);
+	store_close(s);
+	return ret;
+}
+
+static const struct option wait_options[] = {
+	{ "timeout", required_argument, NULL, 't' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_wait = { "wait", wait_options,
+	"  wait UID [--timeout SECONDS]        block until the task is finished; print it\n",
+	run_wait };

@@ -1,0 +1,553 @@
+/* The commands that add tasks and move them: enqueue, start, claim, heartbeat, succeed,
+ * fail, reap, cancel.  Each parses its arguments, calls one write operation, renders. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lmtasks/batch.h"
+#include "lmtasks/error.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/render.h"
+#include "lmtasks/report.h"
+#include "lmtasks/timefmt.h"
+
+#define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
+
+/* --lease SECONDS: up to 30 days, at least a millisecond. */
+static int
+parse_lease(const char *cmd, const char *arg, int64_t *us)
+{
+	int ret = cli_parse_seconds("--lease", arg, us);
+
+	if (ret == 0 && (*us < 1000 || *us > LEASE_MAX_US))
+		return cli_usage(cmd, "--lease is from 0.001 to 2592000 seconds (30 days)");
+	return ret;
+}
+
+/* --started-at TIME: the startedAt the worker's claim printed. */
+static int
+parse_started_at(const char *cmd, const char *arg, int64_t *us)
+{
+	int date_only;
+
+	if (timefmt_parse(arg, strlen(arg), us, &date_only) != 0 || date_only)
+		return cli_usage(cmd, "--started-at wants the task's startedAt, like "
+		    "2026-01-02T03:04:05.123456Z");
+	return 0;
+}
+
+/* What the caller hears when a write failed: the store's trouble, or a refusal. */
+static int
+change_failed(int rc, const struct ops_change *ch, const struct ops_change_result *r)
+{
+	static const char *const verbs[] = {
+		[OPS_START] = "started", [OPS_CLAIM] = "started", [OPS_SUCCEED] = "succeeded",
+		[OPS_FAIL] = "failed",
+	};
+	const char *hint = r->was == TASK_ENQUEUED ? "; start or claim it first" :
+	    task_status_terminal(r->was) ? "; a finished task is final" : "";
+
+	switch (rc) {
+	case MDB_NOTFOUND:
+		return ch->kind == OPS_CLAIM ? EXIT_NOTFOUND
+		    : cli_fail(EXIT_NOTFOUND, "task %" PRIu64 " not found", r->uid);
+	case LMT_ECLAIMED:
+		return cli_fail(EXIT_REFUSED, "task %" PRIu64 " was claimed again since the claim "
+		    "given by --started-at (its lease expired); leave it to its new worker; nothing "
+		    "was changed", r->uid);
+	case LMT_ELEASE:
+		if (r->was == TASK_ENQUEUED)
+			return cli_fail(EXIT_REFUSED, "task %" PRIu64 "'s lease expired, so it went "
+			    "back to the queue and must be claimed again; nothing was changed", r->uid);
+		return cli_fail(EXIT_REFUSED, "task %" PRIu64 "'s lease expired, so it was failed "
+		    "with task_lease_expired; send heartbeats more often than the lease; nothing "
+		    "was changed", r->uid);
+	case LMT_ETRANSITION:
+		if (ch->kind == OPS_HEARTBEAT)
+			return cli_fail(EXIT_REFUSED, "task %" PRIu64 " is %s: only a processing task "
+			    "takes heartbeats; nothing was changed", r->uid, task_status_name(r->was));
+		return cli_fail(EXIT_REFUSED, "task %" PRIu64 " is %s, so it cannot be %s%s; "
+		    "nothing was changed", r->uid, task_status_name(r->was), verbs[ch->kind], hint);
+	case LMT_ENOLEASE:
+		return cli_fail(EXIT_USAGE, "task %" PRIu64 " was started without a lease: give "
+		    "heartbeat --lease SECONDS", r->uid);
+	case LMT_ECORRUPT:
+		return cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; "
+		    "run `lmtasks check`; nothing was changed", r->uid);
+	default:
+		return cli_store_failure(rc, "nothing was changed; writing");
+	}
+}
+
+static int
+render_out(struct printbuf *pb, const void *ctx)
+{
+	return render_task(pb, &((const struct ops_task *)ctx)->t);
+}
+
+/* Runs one change on an open store and prints the task it left. */
+static int
+change_run(store *s, const struct ops_change *ch)
+{
+	struct ops_change_result r;
+	int rc = ops_change(s, ch, &r), ret;
+
+	if (rc)
+		return change_failed(rc, ch, &r);
+	ret = cli_print(render_out, &r.out);
+	ops_task_free(&r.out);
+	return ret;
+}
+
+static int
+change_one(const struct ops_change *ch)
+{
+	store *s;
+	int ret;
+
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	ret = change_run(s, ch);
+	store_close(s);
+	return ret;
+}
+
+/* ---- enqueue ---- */
+
+static int
+render_summary(struct printbuf *pb, const void *ctx)
+{
+	return render_task_summary(pb, ctx);
+}
+
+struct batch_out {
+	const struct task *tasks;
+	size_t n;
+};
+
+static int
+render_batch(struct printbuf *pb, const void *ctx)
+{
+	const struct batch_out *b = ctx;
+
+	return report_batch(pb, b->n, b->n ? b->tasks[0].uid : 0, b->n ? b->tasks[b->n - 1].uid : 0);
+}
+
+/* Enqueues n tasks and prints what print renders from them. */
+static int
+enqueue_run(struct task *tasks, size_t n, int (*print)(struct printbuf *, const void *),
+    const void *ctx)
+{
+	store *s;
+	int rc, ret;
+
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	if ((rc = ops_enqueue(s, tasks, n)) != 0)
+		ret = cli_store_failure(rc, "nothing was enqueued; writing");
+	else
+		ret = cli_print(print, ctx);
+	store_close(s);
+	return ret;
+}
+
+static int
+enqueue_batch(const char *input)
+{
+	struct batch *b = NULL;
+	char *text = NULL, why[256];
+	size_t len, line = 0;
+	int rc, ret;
+
+	if ((ret = cli_read_input(input, &text, &len)) != 0)
+		return ret;
+	rc = batch_parse(text, len, &b, &line, why, sizeof(why));
+	free(text);
+	if (rc == LMT_EINVAL)
+		return cli_fail(EXIT_USAGE, "line %zu: %s; nothing was enqueued", line, why);
+	if (rc)
+		return cli_fail(EXIT_STORE, "line %zu: %s; nothing was enqueued", line, lmt_strerror(rc));
+	struct batch_out out = { batch_tasks(b), batch_count(b) };
+	ret = enqueue_run(batch_tasks(b), out.n, render_batch, &out);
+	batch_free(b);
+	return ret;
+}
+
+static int
+run_enqueue(const struct cli_args *a)
+{
+	const char *details = NULL;
+	int batch = 0, ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		if (a->opts[i].id == 'd')
+			details = a->opts[i].value;
+		else
+			batch = 1;
+	}
+	if (batch) {
+		if (details || a->argc > 1)
+			return cli_usage(a->cmd, "--batch takes one FILE (or - for standard input) "
+			    "and no --details");
+		return enqueue_batch(a->argc ? a->argv[0] : "-");
+	}
+	if (a->argc != 2)
+		return cli_usage(a->cmd, "it wants INDEX and TYPE");
+	const char *index = a->argv[0], *type = a->argv[1];
+	if ((ret = cli_check_index(index)) || (ret = cli_check_type(type)))
+		return ret;
+	char *dtext = NULL;
+	size_t dlen = 2;
+	if (details && (ret = cli_details(details, &dtext, &dlen)) != 0)
+		return ret;
+	struct task t;
+	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
+	ret = enqueue_run(&t, 1, render_summary, &t);
+	free(dtext);
+	return ret;
+}
+
+static const struct option enqueue_options[] = {
+	{ "details", required_argument, NULL, 'd' },
+	{ "batch", no_argument, NULL, 'b' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
+	"  enqueue INDEX TYPE [--details JSON|@FILE|-]\n"
+	"                                      add a task; prints its summary\n"
+	"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
+	"                                      ({\"indexUid\",\"type\",\"details\"}), all or none\n",
+	run_enqueue };
+
+/* ---- start ---- */
+
+static int
+run_start(const struct cli_args *a)
+{
+	struct ops_change ch = { .kind = OPS_START };
+	int ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		if (a->opts[i].id == 'r')
+			ch.requeue = 1;
+		else if ((ret = parse_lease(a->cmd, a->opts[i].value, &ch.lease)) != 0)
+			return ret;
+	}
+	if (ch.requeue && !ch.lease)
+		return cli_usage(a->cmd, "--requeue goes with --lease");
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+static const struct option start_options[] = {
+	{ "lease", required_argument, NULL, 'l' },
+	{ "requeue", no_argument, NULL, 'r' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_start = { "start", start_options,
+	"  start UID [--lease SECONDS [--requeue]]\n"
+	"                                      mark an enqueued task processing\n",
+	run_start };
+
+/* ---- claim ---- */
+
+static int
+run_claim(const struct cli_args *a)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM };
+	int64_t wait = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < a->nopts && ret == 0; i++) {
+		const char *v = a->opts[i].value;
+		switch (a->opts[i].id) {
+		case 'i':
+			ch.claim_index = (struct task_str){ v, strlen(v) };
+			ret = cli_check_index(v);
+			break;
+		case 't':
+			ch.claim_type = (struct task_str){ v, strlen(v) };
+			ret = cli_check_type(v);
+			break;
+		case 'w':
+			ret = cli_parse_seconds("--wait", v, &wait);
+			break;
+		case 'l':
+			ret = parse_lease(a->cmd, v, &ch.lease);
+			break;
+		default:
+			ch.requeue = 1;
+		}
+	}
+	if (ret)
+		return ret;
+	if (ch.requeue && !ch.lease)
+		return cli_usage(a->cmd, "--requeue goes with --lease");
+	if (a->argc)
+		return cli_usage(a->cmd, "it takes no arguments, only --index, --type and --wait");
+
+	store *s;
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	int fd = wait > 0 ? cli_watch_open() : -1, recheck = 0;
+	int64_t deadline = timefmt_now() + wait;
+	for (;;) {
+		/* The find runs inside the write transaction that claims: two workers never
+		 * get the same task. */
+		ret = change_run(s, &ch);
+		int64_t left = deadline - timefmt_now();
+		if (ret != EXIT_NOTFOUND || left <= 0)
+			break;
+		cli_watch_wait(fd, left, &recheck);
+	}
+	if (ret == EXIT_NOTFOUND)
+		cli_warn("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
+	if (fd >= 0)
+		close(fd);
+	store_close(s);
+	return ret;
+}
+
+static const struct option claim_options[] = {
+	{ "index", required_argument, NULL, 'i' },
+	{ "type", required_argument, NULL, 't' },
+	{ "wait", required_argument, NULL, 'w' },
+	{ "lease", required_argument, NULL, 'l' },
+	{ "requeue", no_argument, NULL, 'r' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_claim = { "claim", claim_options,
+	"  claim [--index I] [--type T] [--wait SECONDS] [--lease SECONDS [--requeue]]\n"
+	"                                      take the oldest enqueued task that matches;\n"
+	"                                      with a lease, it fails (or with --requeue goes\n"
+	"                                      back to the queue) unless heartbeats extend it\n",
+	run_claim };
+
+/* ---- heartbeat ---- */
+
+static int
+run_heartbeat(const struct cli_args *a)
+{
+	struct ops_change ch = { .kind = OPS_HEARTBEAT };
+	int ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *v = a->opts[i].value;
+		if ((ret = a->opts[i].id == 'l' ? parse_lease(a->cmd, v, &ch.lease)
+		    : parse_started_at(a->cmd, v, &ch.started_at)) != 0)
+			return ret;
+	}
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+static const struct option heartbeat_options[] = {
+	{ "lease", required_argument, NULL, 'l' },
+	{ "started-at", required_argument, NULL, 's' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_heartbeat = { "heartbeat", heartbeat_options,
+	"  heartbeat UID [--lease SECONDS] [--started-at TIME]\n"
+	"                                      extend a processing task's lease\n",
+	run_heartbeat };
+
+/* ---- succeed ---- */
+
+static int
+run_succeed(const struct cli_args *a)
+{
+	struct ops_change ch = { .kind = OPS_SUCCEED };
+	char *details = NULL;
+	int ret = 0;
+
+	for (size_t i = 0; i < a->nopts && ret == 0; i++) {
+		const char *v = a->opts[i].value;
+		if (a->opts[i].id == 's') {
+			ret = parse_started_at(a->cmd, v, &ch.started_at);
+		} else {
+			free(details);
+			details = NULL;
+			ret = cli_details(v, &details, &ch.details_len);
+		}
+	}
+	ch.details = details;
+	if (ret)
+		;
+	else if (a->argc != 1)
+		ret = cli_usage(a->cmd, "it wants one UID");
+	else if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) == 0)
+		ret = change_one(&ch);
+	free(details);
+	return ret;
+}
+
+static const struct option succeed_options[] = {
+	{ "details", required_argument, NULL, 'd' },
+	{ "started-at", required_argument, NULL, 's' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_succeed = { "succeed", succeed_options,
+	"  succeed UID [--details JSON|@FILE|-] [--started-at TIME]\n"
+	"                                      finish a processing task; details are merged\n",
+	run_succeed };
+
+/* ---- fail ---- */
+
+static int
+run_fail(const struct cli_args *a)
+{
+	struct ops_change ch = { .kind = OPS_FAIL, .etype = TASK_ERR_INTERNAL };
+	int ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *v = a->opts[i].value;
+		switch (a->opts[i].id) {
+		case 'c':
+			ch.code = v;
+			break;
+		case 'm':
+			ch.message = v;
+			break;
+		case 't':
+			if (task_error_type_parse(v, &ch.etype) != 0)
+				return cli_usage(a->cmd, "--type is one of invalid_request, internal, auth");
+			break;
+		default:
+			if ((ret = parse_started_at(a->cmd, v, &ch.started_at)) != 0)
+				return ret;
+		}
+	}
+	if (a->argc != 1 || !ch.code || !ch.message)
+		return cli_usage(a->cmd, "it wants UID, --code CODE and --message TEXT");
+	if (!task_error_code_valid(ch.code, strlen(ch.code)))
+		return cli_usage(a->cmd, "--code is 1 to 255 characters among a-z 0-9 and _, "
+		    "like index_creation_failed");
+	if (strlen(ch.message) > TASK_MESSAGE_MAX || !task_utf8_valid(ch.message, strlen(ch.message)))
+		return cli_usage(a->cmd, "--message must be UTF-8 text of at most 64 KiB");
+	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
+		return ret;
+	return change_one(&ch);
+}
+
+static const struct option fail_options[] = {
+	{ "code", required_argument, NULL, 'c' },
+	{ "message", required_argument, NULL, 'm' },
+	{ "type", required_argument, NULL, 't' },
+	{ "started-at", required_argument, NULL, 's' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_fail = { "fail", fail_options,
+	"  fail UID --code CODE --message TEXT [--type invalid_request|internal|auth]\n"
+	"       [--started-at TIME]            fail a processing task (type defaults to internal);\n"
+	"                                      --started-at refuses if the task was claimed again\n",
+	run_fail };
+
+/* ---- reap ---- */
+
+static int
+render_reaped(struct printbuf *pb, const void *ctx)
+{
+	return report_reaped(pb, *(const uint64_t *)ctx);
+}
+
+static int
+run_reap(const struct cli_args *a)
+{
+	uint64_t reaped = 0;
+	store *s;
+	int rc, ret;
+
+	if (a->argc)
+		return cli_usage(a->cmd, "it takes no arguments");
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	rc = ops_reap(s, &reaped);
+	store_close(s);
+	return rc ? cli_store_failure(rc, "reaping") : cli_print(render_reaped, &reaped);
+}
+
+const struct cli_command cli_cmd_reap = { "reap", NULL,
+	"  reap                                end the leases that expired (any write does too)\n",
+	run_reap };
+
+/* ---- cancel ---- */
+
+/* ?uids=1,2,3: the originalFilter of the taskCancelation task. */
+static char *
+uids_filter(const uint64_t *uids, size_t n)
+{
+	char *f = malloc(8 + 21 * n);
+	size_t fl;
+
+	if (f == NULL)
+		return NULL;
+	fl = (size_t)sprintf(f, "?uids=");
+	for (size_t i = 0; i < n; i++)
+		fl += (size_t)sprintf(f + fl, "%s%" PRIu64, i ? "," : "", uids[i]);
+	return f;
+}
+
+static int
+run_cancel(const struct cli_args *a)
+{
+	struct ops_record_result r;
+	uint64_t *uids = NULL;
+	char *filter = NULL;
+	size_t n = (size_t)a->argc;
+	store *s;
+	int rc, ret = EXIT_DONE;
+
+	if (n == 0)
+		return cli_usage(a->cmd, "it wants one UID or more");
+	if (n > OPS_CANCEL_MAX)
+		return cli_usage(a->cmd, "at most 10000 uids at once");
+	if ((uids = calloc(n, sizeof(*uids))) == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = cli_parse_uid(a->argv[i], &uids[i]);
+	if (ret)
+		goto out;
+	if ((filter = uids_filter(uids, n)) == NULL) {
+		ret = cli_fail(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	if ((ret = cli_open(0, &s)) != 0)
+		goto out;
+	rc = ops_cancel(s, uids, n, filter, &r);
+	store_close(s);
+	if (rc == MDB_NOTFOUND) {
+		ret = cli_fail(EXIT_NOTFOUND, "task %" PRIu64 " not found; nothing was canceled",
+		    r.missing);
+	} else if (rc == LMT_ETRANSITION) {
+		ret = cli_fail(EXIT_REFUSED, "%s already finished; only enqueued or processing "
+		    "tasks can be canceled; nothing was changed",
+		    n == 1 ? "the task has" : "every task given has");
+	} else if (rc) {
+		ret = cli_store_failure(rc, "nothing was canceled; writing");
+	} else {
+		if (r.changed < n)
+			cli_warn("%zu of %zu tasks had already finished and were left as they are",
+			    n - (size_t)r.changed, n);
+		ret = cli_print(render_out, &r.out);
+		ops_task_free(&r.out);
+	}
+out:
+	free(uids);
+	free(filter);
+	return ret;
+}
+
+const struct cli_command cli_cmd_cancel = { "cancel", NULL,
+	"  cancel UID...                       cancel enqueued or processing tasks\n",
+	run_cancel };

@@ -1,0 +1,329 @@
+/* Operations on many tasks or on the store itself: cancel, delete, indexes, keys, init. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/render.h"
+#include "lmtasks/timefmt.h"
+#include "ops_internal.h"
+
+/*
+ * Adds the store's own task of type (taskCancelation, taskDeletion) with details
+ * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
+ * and copies it into out.
+ */
+static int
+record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
+    uint64_t changed, const char *filter, int64_t now, struct ops_task *out)
+{
+	struct printbuf *pb = printbuf_new();
+	struct task t;
+	char head[128];
+	int rc, hl;
+
+	if (pb == NULL)
+		return ENOMEM;
+	hl = snprintf(head, sizeof(head), "{\"matchedTasks\":%" PRIu64 ",\"%s\":%" PRIu64
+	    ",\"originalFilter\":", matched, what, changed);
+	if (printbuf_memappend(pb, head, hl) < 0 || render_string(pb, filter, strlen(filter)) != 0 ||
+	    printbuf_memappend(pb, "}", 1) < 0) {
+		rc = ENOMEM;
+		goto out;
+	}
+	task_init(&t, NULL, 0, type, strlen(type), pb->buf, (size_t)pb->bpos);
+	t.status = TASK_SUCCEEDED;
+	t.enqueued_at = t.started_at = t.finished_at = now;
+	if ((rc = store_add(s, txn, &t)) == 0)
+		rc = ops_task_copy(out, &t);
+out:
+	printbuf_free(pb);
+	return rc;
+}
+
+struct cancel_ctx {
+	const uint64_t *uids;
+	size_t n;
+	const char *filter;
+	struct ops_record_result *r;
+};
+
+static int
+cancel_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct cancel_ctx *c = ctx;
+	struct ops_record_result *r = c->r;
+	struct task old, next;
+	int64_t now = timefmt_now();
+	uint64_t cancel_uid;
+	int rc;
+
+	r->changed = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if ((rc = store_get(s, txn, c->uids[i], &old)) == MDB_NOTFOUND)
+			r->missing = c->uids[i];
+		if (rc)
+			return rc;
+		r->changed += !task_status_terminal(old.status);
+	}
+	if (r->changed == 0)
+		return LMT_ETRANSITION;
+	/* The canceled tasks name the taskCancelation task added after them. */
+	if ((rc = store_next_uid(s, txn, &cancel_uid)) != 0)
+		return rc;
+	for (size_t i = 0; i < c->n; i++) {
+		if ((rc = store_get(s, txn, c->uids[i], &old)) != 0)
+			return rc;
+		if (task_status_terminal(old.status))
+			continue;
+		next = old;
+		next.status = TASK_CANCELED;
+		next.canceled_by = cancel_uid;
+		next.lease_until = 0;	/* a finished task holds no lease */
+		if (next.started_at == 0)
+			next.started_at = now;
+		next.finished_at = now;
+		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+			return rc;
+	}
+	if ((rc = record(s, txn, "taskCancelation", "canceledTasks", c->n, r->changed, c->filter,
+	    now, &r->out)) != 0)
+		return rc;
+	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
+}
+
+int
+ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
+    struct ops_record_result *r)
+{
+	struct cancel_ctx c = { uids, n, filter, r };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->matched = n;
+	if (n == 0 || n > OPS_CANCEL_MAX)
+		return LMT_EINVAL;
+	if ((rc = ops_write(s, cancel_txn, &c)) != 0)
+		ops_task_free(&r->out);
+	return rc;
+}
+
+struct delete_ctx {
+	const struct query *q;
+	uint64_t keep;
+	const char *filter;
+	uint64_t *uids;		/* the finished matches, newest first */
+	size_t n, cap;
+	struct ops_record_result *r;
+};
+
+static int
+collect(void *ctx, const struct task *t)
+{
+	struct delete_ctx *d = ctx;
+
+	d->r->matched++;
+	if (!task_status_terminal(t->status))
+		return 0;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 1024;
+		uint64_t *u = realloc(d->uids, cap * sizeof(*u));
+		if (u == NULL)
+			return ENOMEM;
+		d->uids = u;
+		d->cap = cap;
+	}
+	d->uids[d->n++] = t->uid;
+	return 0;
+}
+
+static int
+delete_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct delete_ctx *d = ctx;
+	struct ops_record_result *r = d->r;
+	store_iter *it;
+	struct task t;
+	int rc;
+
+	d->n = 0;
+	r->matched = r->changed = 0;
+	if ((rc = store_iter_open(s, txn, &it)) != 0)
+		return rc;
+	/* Collect first, remove after: the walk must not see the store change under it. */
+	rc = query_walk(s, txn, it, d->q, collect, d, &r->bad);
+	store_iter_close(it);
+	if (rc)
+		return rc;
+	for (size_t i = d->keep < d->n ? (size_t)d->keep : d->n; i < d->n; i++) {
+		if ((rc = store_get(s, txn, d->uids[i], &t)) != 0 || (rc = store_remove(s, txn, &t)) != 0)
+			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+		r->changed++;
+	}
+	return record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
+	    timefmt_now(), &r->out);
+}
+
+int
+ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
+    struct ops_record_result *r)
+{
+	struct delete_ctx d = { q, keep, filter, NULL, 0, 0, r };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = ops_write(s, delete_txn, &d)) != 0)
+		ops_task_free(&r->out);
+	free(d.uids);
+	return rc;
+}
+
+static int
+index_delete_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	return store_index_remove(s, txn, *(struct task_str *)ctx);
+}
+
+int
+ops_index_delete(store *s, struct task_str index)
+{
+	return ops_write(s, index_delete_txn, &index);
+}
+
+struct key_new {
+	unsigned char hash[AUTH_HASH_BYTES];
+	unsigned char *rec;
+	size_t len;
+};
+
+static int
+key_create_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct key_new *kn = ctx;
+
+	return store_key_put(s, txn, kn->hash, sizeof(kn->hash), kn->rec, kn->len);
+}
+
+int
+ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1])
+{
+	unsigned char raw[AUTH_KEY_CHARS / 2];
+	struct key_new kn;
+	int rc;
+
+	if (auth_init() != 0)
+		return LMT_EINVAL;
+	randombytes_buf(raw, sizeof(raw));
+	randombytes_buf(k->uid, sizeof(k->uid));
+	sodium_bin2hex(secret, AUTH_KEY_CHARS + 1, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	k->created_at = timefmt_now();
+	auth_hash(secret, AUTH_KEY_CHARS, kn.hash);
+	kn.len = auth_key_encode(k, NULL);
+	if ((kn.rec = malloc(kn.len)) == NULL)
+		return ENOMEM;
+	auth_key_encode(k, kn.rec);
+	rc = ops_write(s, key_create_txn, &kn);
+	free(kn.rec);
+	return rc;
+}
+
+struct key_del {
+	const char *arg;
+	unsigned char hash[AUTH_HASH_BYTES];
+	int found;
+};
+
+static int
+match_uid(void *ctx, const unsigned char *hash, const void *rec, size_t len)
+{
+	struct key_del *kd = ctx;
+	struct auth_key k;
+	char uid[37];
+
+	if (auth_key_decode(rec, len, &k) != 0)
+		return 0;
+	auth_uid_format(k.uid, uid);
+	if (strcmp(uid, kd->arg) != 0)
+		return 0;
+	memcpy(kd->hash, hash, AUTH_HASH_BYTES);
+	kd->found = 1;
+	return 1;
+}
+
+static int
+key_delete_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct key_del *kd = ctx;
+	int rc;
+
+	/* The key itself, or its uid. */
+	auth_hash(kd->arg, strlen(kd->arg), kd->hash);
+	kd->found = 0;
+	if ((rc = store_key_delete(s, txn, kd->hash, AUTH_HASH_BYTES)) != MDB_NOTFOUND)
+		return rc;
+	if ((rc = store_key_walk(s, txn, match_uid, kd)) < 0)
+		return rc;
+	return kd->found ? store_key_delete(s, txn, kd->hash, AUTH_HASH_BYTES) : MDB_NOTFOUND;
+}
+
+int
+ops_key_delete(store *s, const char *key_or_uid)
+{
+	struct key_del kd = { key_or_uid, { 0 }, 0 };
+	int rc;
+
+	if (auth_init() != 0)
+		return LMT_EINVAL;
+	rc = ops_write(s, key_delete_txn, &kd);
+	sodium_memzero(kd.hash, sizeof(kd.hash));
+	return rc;
+}
+
+/* Gives the files and the directory to gid with the modes ops_init() states. */
+static int
+share(const char *path, gid_t gid, unsigned mode)
+{
+	char data[PATH_MAX], lock[PATH_MAX];
+	unsigned lock_mode = mode | (mode & 0040 ? 0020 : 0);
+	mode_t dir = 0700 | (mode & 0040 ? 0050 : 0) | (mode & 0004 ? 0005 : 0) |
+	    (gid != (gid_t)-1 ? S_ISGID : 0);
+
+	snprintf(data, sizeof(data), "%s/data.mdb", path);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", path);
+	if (gid != (gid_t)-1 &&
+	    (chown(path, (uid_t)-1, gid) != 0 || chown(data, (uid_t)-1, gid) != 0 ||
+	     chown(lock, (uid_t)-1, gid) != 0))
+		return errno;
+	if (chmod(path, dir) != 0 || chmod(data, mode) != 0 || chmod(lock, lock_mode) != 0)
+		return errno;
+	return 0;
+}
+
+int
+ops_init(const char *path, gid_t gid, unsigned mode, int *shared_rc)
+{
+	char data[PATH_MAX];
+	struct stat st;
+	store *s;
+	int rc;
+
+	snprintf(data, sizeof(data), "%s/data.mdb", path);
+	int fresh = stat(data, &st) != 0, asked = gid != (gid_t)-1 || mode != 0;
+	if (mode == 0)
+		mode = gid != (gid_t)-1 ? 0640 : 0600;
+	if ((rc = store_open(path, STORE_CREATE, mode, &s)) != 0)
+		return rc;
+	store_close(s);
+	*shared_rc = fresh || asked ? share(path, gid, mode) : 0;
+	return 0;
+}

@@ -1,0 +1,263 @@
+/* Tasks through their lives: enqueue, the transitions of SPEC §1 and the lease rule. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmtasks/details.h"
+#include "lmtasks/error.h"
+#include "lmtasks/timefmt.h"
+#include "ops_internal.h"
+
+#define LEASE_CODE "task_lease_expired"
+#define LEASE_CODE_LEN (sizeof(LEASE_CODE) - 1)
+
+void
+ops_task_free(struct ops_task *ot)
+{
+	free(ot->buf);
+	ot->buf = NULL;
+}
+
+/* One buffer for every string, so the copy is freed with one call. */
+int
+ops_task_copy(struct ops_task *ot, const struct task *t)
+{
+	const struct task_str *src[] = { &t->index_uid, &t->type, &t->details, &t->error_code,
+	    &t->error_message };
+	struct task_str *dst[] = { &ot->t.index_uid, &ot->t.type, &ot->t.details,
+	    &ot->t.error_code, &ot->t.error_message };
+	size_t need = 1;
+	char *buf, *p;
+
+	for (size_t i = 0; i < 5; i++)
+		need += src[i]->ptr ? src[i]->len : 0;
+	if ((buf = malloc(need)) == NULL)
+		return ENOMEM;
+	free(ot->buf);
+	ot->buf = p = buf;
+	ot->t = *t;
+	for (size_t i = 0; i < 5; i++) {
+		if (src[i]->ptr == NULL)
+			continue;
+		memcpy(p, src[i]->ptr, src[i]->len);
+		dst[i]->ptr = p;
+		p += src[i]->len;
+	}
+	return 0;
+}
+
+int
+ops_lease_ended(const struct task *t)
+{
+	/* The flag marks both outcomes; a store made before failed tasks carried it
+	 * is recognised by the error code the lease rule gives. */
+	if (t->lease_expired)
+		return t->status == TASK_ENQUEUED || t->status == TASK_FAILED;
+	return t->status == TASK_FAILED && t->error_code.len == LEASE_CODE_LEN &&
+	    memcmp(t->error_code.ptr, LEASE_CODE, LEASE_CODE_LEN) == 0;
+}
+
+/* Ends every lease that expired before now (the lease rule's one home). */
+static int
+reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
+{
+	char msg[160], when[TIMEFMT_BUFSZ];
+	struct task old, next;
+	uint64_t uid;
+	int rc;
+
+	*reaped = 0;
+	while ((rc = store_lease_first(s, txn, now, &uid)) == 0) {
+		if ((rc = store_get(s, txn, uid, &old)) != 0)
+			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+		next = old;
+		next.lease_until = 0;
+		next.lease_expired = 1;
+		if (old.requeue) {
+			next.status = TASK_ENQUEUED;
+			next.started_at = 0;
+		} else {
+			timefmt_rfc3339(old.lease_until, when);
+			int ml = snprintf(msg, sizeof(msg), "The task's lease expired at %s without a "
+			    "heartbeat.", when);
+			next.status = TASK_FAILED;
+			next.finished_at = now;
+			next.error_type = TASK_ERR_INTERNAL;
+			next.error_code = (struct task_str){ LEASE_CODE, LEASE_CODE_LEN };
+			next.error_message = (struct task_str){ msg, (size_t)ml };
+		}
+		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+			return rc;
+		++*reaped;
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+reap_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	int rc = reap(s, txn, timefmt_now(), ctx);
+
+	/* Nothing expired: abort rather than commit an empty transaction. */
+	return rc == 0 && *(uint64_t *)ctx == 0 ? MDB_NOTFOUND : rc;
+}
+
+int
+ops_reap(store *s, uint64_t *reaped)
+{
+	int rc = store_write(s, reap_txn, reaped);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Expired leases end in a transaction of their own, committed even when the command that
+ * noticed them is refused: a late succeed sees its lease end. */
+int
+ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
+{
+	uint64_t n;
+	int rc = ops_reap(s, &n);
+
+	return rc ? rc : store_write(s, fn, ctx);
+}
+
+struct enqueue_ctx {
+	struct task *tasks;
+	size_t n;
+	int64_t now;
+};
+
+static int
+enqueue_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct enqueue_ctx *e = ctx;
+
+	for (size_t i = 0; i < e->n; i++)
+		e->tasks[i].enqueued_at = e->now;
+	return store_add_many(s, txn, e->tasks, e->n);
+}
+
+int
+ops_enqueue(store *s, struct task *tasks, size_t n)
+{
+	struct enqueue_ctx e = { tasks, n, timefmt_now() };
+
+	return ops_write(s, enqueue_txn, &e);
+}
+
+struct change_ctx {
+	const struct ops_change *ch;
+	struct ops_change_result *r;
+};
+
+/* The task after a heartbeat: the status stays, the lease starts again from now. */
+static int
+heartbeat(const struct ops_change *ch, const struct task *old, struct task *next, int64_t now)
+{
+	int64_t lease = ch->lease ? ch->lease : (int64_t)old->lease_ms * 1000;
+
+	if (lease == 0)
+		return LMT_ENOLEASE;
+	next->lease_until = now + lease;
+	next->lease_ms = (uint32_t)(lease / 1000);
+	return 0;
+}
+
+/* The task after a move to processing, succeeded or failed; *merged is for the caller
+ * to free. */
+static int
+move(const struct ops_change *ch, const struct task *old, struct task *next, int64_t now,
+    char **merged)
+{
+	const char *why;
+	size_t len;
+	int rc;
+
+	next->lease_until = 0;	/* a finished task holds no lease */
+	switch (ch->kind) {
+	case OPS_START:
+	case OPS_CLAIM:
+		next->status = TASK_PROCESSING;
+		next->started_at = now;
+		next->lease_expired = 0;
+		next->requeue = (unsigned)ch->requeue;
+		next->lease_until = ch->lease ? now + ch->lease : 0;
+		next->lease_ms = (uint32_t)(ch->lease / 1000);
+		return 0;
+	case OPS_SUCCEED:
+		next->status = TASK_SUCCEEDED;
+		next->finished_at = now;
+		if (ch->details == NULL)
+			return 0;
+		if ((rc = details_merge(old->details.ptr, old->details.len, ch->details,
+		    ch->details_len, merged, &len, &why)) != 0)
+			/* The new details were checked already: the stored ones are bad. */
+			return rc == LMT_EINVAL ? LMT_ECORRUPT : rc;
+		next->details = (struct task_str){ *merged, len };
+		return 0;
+	case OPS_FAIL:
+		next->status = TASK_FAILED;
+		next->finished_at = now;
+		next->error_code = (struct task_str){ ch->code, strlen(ch->code) };
+		next->error_message = (struct task_str){ ch->message, strlen(ch->message) };
+		next->error_type = ch->etype;
+		return 0;
+	default:
+		return LMT_EINVAL;
+	}
+}
+
+static const enum task_status change_to[] = {
+	[OPS_START] = TASK_PROCESSING, [OPS_CLAIM] = TASK_PROCESSING,
+	[OPS_HEARTBEAT] = TASK_PROCESSING, [OPS_SUCCEED] = TASK_SUCCEEDED,
+	[OPS_FAIL] = TASK_FAILED,
+};
+
+static int
+change_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	const struct ops_change *ch = ((struct change_ctx *)ctx)->ch;
+	struct ops_change_result *r = ((struct change_ctx *)ctx)->r;
+	struct task old, next;
+	char *merged = NULL;
+	int64_t now = timefmt_now();
+	int rc, allowed;
+
+	r->uid = ch->uid;
+	if (ch->kind == OPS_CLAIM &&
+	    (rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &r->uid)) != 0)
+		return rc;
+	if ((rc = store_get(s, txn, r->uid, &old)) != 0)
+		return rc;
+	r->was = old.status;
+	allowed = ch->kind == OPS_HEARTBEAT ? old.status == TASK_PROCESSING
+	    : task_transition_allowed(old.status, change_to[ch->kind]);
+	if (!allowed)
+		return ops_lease_ended(&old) ? LMT_ELEASE : LMT_ETRANSITION;
+	if (ch->started_at && old.started_at != ch->started_at)
+		return LMT_ECLAIMED;
+	next = old;
+	rc = ch->kind == OPS_HEARTBEAT ? heartbeat(ch, &old, &next, now)
+	    : move(ch, &old, &next, now, &merged);
+	if (rc == 0 && (rc = store_replace(s, txn, &old, &next)) == 0)
+		rc = ops_task_copy(&r->out, &next);
+	free(merged);
+	return rc;
+}
+
+int
+ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r)
+{
+	struct change_ctx c = { ch, r };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((unsigned)ch->kind >= sizeof(change_to) / sizeof(change_to[0]))
+		return LMT_EINVAL;
+	if ((rc = ops_write(s, change_txn, &c)) != 0)
+		ops_task_free(&r->out);
+	return rc;
+}

@@ -1,0 +1,149 @@
+/* The CLI's reports, through the renderer the responder uses: no JSON is printed by hand. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lmtasks/render.h"
+#include "lmtasks/report.h"
+#include "lmtasks/timefmt.h"
+
+/* Appends a formatted piece of JSON made only of numbers and fixed names. */
+__attribute__((format(printf, 2, 3)))
+static int
+append(struct printbuf *pb, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return ENOMEM;
+	return printbuf_memappend(pb, buf, n) < 0 ? ENOMEM : 0;
+}
+
+static int
+time_string(struct printbuf *pb, int64_t us)
+{
+	char when[TIMEFMT_BUFSZ];
+
+	return render_string(pb, when, timefmt_rfc3339(us, when));
+}
+
+int
+report_batch(struct printbuf *pb, size_t n, uint64_t first, uint64_t last)
+{
+	if (n == 0)
+		return append(pb, "{\"enqueued\":0,\"firstUid\":null,\"lastUid\":null}");
+	return append(pb, "{\"enqueued\":%zu,\"firstUid\":%" PRIu64 ",\"lastUid\":%" PRIu64 "}",
+	    n, first, last);
+}
+
+int
+report_reaped(struct printbuf *pb, uint64_t n)
+{
+	return append(pb, "{\"reaped\":%" PRIu64 "}", n);
+}
+
+int
+report_index(struct printbuf *pb, struct task_str name, int64_t created_at)
+{
+	int rc = append(pb, "{\"uid\":");
+
+	if (rc == 0)
+		rc = render_string(pb, name.ptr, name.len);
+	if (rc == 0)
+		rc = append(pb, ",\"createdAt\":");
+	if (rc == 0)
+		rc = time_string(pb, created_at);
+	return rc ? rc : append(pb, "}");
+}
+
+int
+report_list_end(struct printbuf *pb, uint64_t total)
+{
+	return append(pb, "],\"total\":%" PRIu64 "}", total);
+}
+
+int
+report_results_end(struct printbuf *pb)
+{
+	return append(pb, "]}");
+}
+
+int
+report_index_deleted(struct printbuf *pb, struct task_str name)
+{
+	int rc = append(pb, "{\"uid\":");
+
+	if (rc == 0)
+		rc = render_string(pb, name.ptr, name.len);
+	return rc ? rc : append(pb, ",\"deleted\":true}");
+}
+
+int
+report_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
+{
+	char uid[37];
+	int rc = append(pb, "{");
+
+	auth_uid_format(k->uid, uid);
+	if (secret && rc == 0 && (rc = append(pb, "\"key\":")) == 0 &&
+	    (rc = render_string(pb, secret, AUTH_KEY_CHARS)) == 0)
+		rc = append(pb, ",");
+	if (rc == 0 && (rc = append(pb, "\"uid\":\"%s\",\"description\":", uid)) == 0)
+		rc = k->description.ptr ? render_string(pb, k->description.ptr, k->description.len)
+		    : append(pb, "null");
+	if (rc == 0)
+		rc = append(pb, ",\"indexes\":[%s", k->all ? "\"*\"" : "");
+	for (size_t i = 0; rc == 0 && i < k->nindexes; i++) {
+		if (i)
+			rc = append(pb, ",");
+		if (rc == 0)
+			rc = render_string(pb, k->indexes[i].ptr, k->indexes[i].len);
+	}
+	if (rc == 0)
+		rc = append(pb, "],\"expiresAt\":");
+	if (rc == 0)
+		rc = k->expires_at ? time_string(pb, k->expires_at) : append(pb, "null");
+	if (rc == 0)
+		rc = append(pb, ",\"createdAt\":");
+	if (rc == 0)
+		rc = time_string(pb, k->created_at);
+	return rc ? rc : append(pb, "}");
+}
+
+int
+report_deleted(struct printbuf *pb)
+{
+	return append(pb, "{\"deleted\":true}");
+}
+
+int
+report_stats(struct printbuf *pb, const struct store_stats *st)
+{
+	int rc = append(pb, "{\"tasks\":%" PRIu64 ",\"nextUid\":%" PRIu64 ",\"statuses\":{",
+	    st->tasks, st->next_uid);
+
+	for (int i = 0; rc == 0 && i < TASK_NSTATUS; i++)
+		rc = append(pb, "%s\"%s\":%" PRIu64, i ? "," : "",
+		    task_status_name((enum task_status)i), st->by_status[i]);
+	if (rc == 0)
+		rc = append(pb, "},\"indexes\":%" PRIu64 ",\"pageSize\":%u,\"usedBytes\":%" PRIu64
+		    ",\"mapSize\":%" PRIu64 "}", st->indexes, st->page_size, st->used_bytes,
+		    st->map_size);
+	return rc;
+}
+
+int
+report_check(struct printbuf *pb, uint64_t checked, uint64_t problems)
+{
+	return append(pb, "{\"ok\":%s,\"tasks\":%" PRIu64 ",\"problems\":%" PRIu64 "}",
+	    problems ? "false" : "true", checked, problems);
+}
