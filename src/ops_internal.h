@@ -7,7 +7,4 @@
 /* store_write() after ending the expired leases in a transaction of their own. */
 int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
 
-/* Copies t (whose strings may live in a transaction) into ot, replacing what ot held. */
-int ops_task_copy(struct ops_task *ot, const struct task *t);
-
 #endif

@@ -25,6 +25,10 @@ struct ops_task {
 	char *buf;
 };
 
+/* Copies t (whose strings may live in a transaction) into ot, replacing what ot held;
+ * 0 or ENOMEM. */
+int ops_task_copy(struct ops_task *ot, const struct task *t);
+
 /* Frees what an ops_task owns; a zeroed one is fine. */
 void ops_task_free(struct ops_task *ot);
 

@@ -1,0 +1,78 @@
+/* NDJSON batches: every line checked, the first bad one named, the tasks in order. */
+#include "config.h"
+
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "lmtasks/batch.h"
+#include "lmtasks/error.h"
+
+static int
+parse(const char *text, struct batch **b, size_t *line, char *why)
+{
+	return batch_parse(text, strlen(text), b, line, why, 256);
+}
+
+Test(batch, lines_become_tasks_in_order)
+{
+	struct batch *b = NULL;
+	char why[256];
+	size_t line = 0;
+	const char *text =
+	    "{\"indexUid\":\"movies\",\"type\":\"documentAddition\",\"details\":{\"n\":1}}\n"
+	    "\n"
+	    "  {\"type\":\"settingsUpdate\", \"indexUid\":\"books\"}\r\n"
+	    "{\"indexUid\":\"movies\",\"type\":\"indexCreation\",\"details\":{ \"a\" : [1, 2] }}";
+
+	cr_assert_eq(parse(text, &b, &line, why), 0, "%s", why);
+	cr_assert_eq(batch_count(b), 3);
+	struct task *t = batch_tasks(b);
+	cr_assert(t[0].index_uid.len == 6 && memcmp(t[0].index_uid.ptr, "movies", 6) == 0);
+	cr_assert(t[0].details.len == 7 && memcmp(t[0].details.ptr, "{\"n\":1}", 7) == 0);
+	cr_assert(t[1].type.len == 14 && memcmp(t[1].type.ptr, "settingsUpdate", 14) == 0);
+	cr_assert(t[1].details.len == 2 && memcmp(t[1].details.ptr, "{}", 2) == 0);
+	cr_assert(t[2].details.len == 11 && memcmp(t[2].details.ptr, "{\"a\":[1,2]}", 11) == 0,
+	    "details are kept compact: %.*s", (int)t[2].details.len, t[2].details.ptr);
+	cr_assert_eq(t[2].status, TASK_ENQUEUED);
+	batch_free(b);
+}
+
+Test(batch, an_empty_batch_is_no_tasks)
+{
+	struct batch *b = NULL;
+	char why[256];
+	size_t line = 0;
+
+	cr_assert_eq(parse("\n\n", &b, &line, why), 0);
+	cr_assert_eq(batch_count(b), 0);
+	batch_free(b);
+}
+
+Test(batch, the_first_bad_line_is_named)
+{
+	static const struct {
+		const char *text;
+		size_t line;
+		const char *why;
+	} cases[] = {
+		{ "{\"indexUid\":\"a\",\"type\":\"x\"}\nnot json\n", 2, "" },
+		{ "{\"indexUid\":\"a b\",\"type\":\"x\"}\n", 1, "indexUid" },
+		{ "{\"indexUid\":\"a\",\"type\":\"Bad\"}\n", 1, "type" },
+		{ "{\"indexUid\":\"a\"}\n", 1, "type" },
+		{ "{\"indexUid\":\"a\",\"type\":\"x\",\"details\":[1]}\n", 1, "details" },
+		{ "\n\n{\"indexUid\":\"a\",\"type\":\"x\",\"other\":1}\n", 3, "" },
+		{ "[1,2]\n", 1, "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct batch *b = NULL;
+		char why[256] = "";
+		size_t line = 0;
+		cr_assert_eq(parse(cases[i].text, &b, &line, why), LMT_EINVAL, "case %zu", i);
+		cr_assert_eq(line, cases[i].line, "case %zu: line %zu", i, line);
+		cr_assert_not_null(strstr(why, cases[i].why), "case %zu: %s", i, why);
+		cr_assert_gt(strlen(why), 0);
+		batch_free(b);
+	}
+}

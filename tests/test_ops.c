@@ -1,0 +1,349 @@
+/* The write operations on a real store, each test in its own temp directory: enqueue,
+ * the transitions and the lease rule, cancel, delete, indexes, keys, init. */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+#include <lmdb.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/query.h"
+#include "lmtasks/store.h"
+#include "tmpstore.h"
+
+#define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
+
+static store *s;
+
+static void
+setup(void)
+{
+	tmpstore_setup();
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+}
+
+static void
+teardown(void)
+{
+	store_close(s);
+	s = NULL;
+	tmpstore_teardown();
+}
+
+TestSuite(ops, .init = setup, .fini = teardown);
+
+/* Enqueues one task of index and type; returns its uid. */
+static uint64_t
+add(const char *index, const char *type)
+{
+	struct task t;
+
+	task_init(&t, index, strlen(index), type, strlen(type), "{\"n\":1}", 7);
+	cr_assert_eq(ops_enqueue(s, &t, 1), 0);
+	return t.uid;
+}
+
+/* Reads task uid into *t (strings copied into ot) and returns store_get's result. */
+static int
+get(uint64_t uid, struct ops_task *ot)
+{
+	MDB_txn *txn;
+	struct task t;
+	int rc;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	if ((rc = store_get(s, txn, uid, &t)) == 0)
+		rc = ops_task_copy(ot, &t);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+change(enum ops_change_kind kind, uint64_t uid, struct ops_change_result *r)
+{
+	struct ops_change ch = { .kind = kind, .uid = uid, .code = "boom", .message = "it broke",
+	    .etype = TASK_ERR_INTERNAL };
+
+	return ops_change(s, &ch, r);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+Test(ops, enqueue_gives_uids_in_order_and_one_enqueued_at)
+{
+	struct task t[3];
+
+	for (int i = 0; i < 3; i++)
+		task_init(&t[i], "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, t, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(t[i].uid, (uint64_t)i);
+		cr_assert_eq(t[i].enqueued_at, t[0].enqueued_at);
+		cr_assert_gt(t[i].enqueued_at, 0);
+	}
+	cr_assert_eq(add("books", "indexCreation"), 3);
+}
+
+Test(ops, start_then_succeed_merges_details)
+{
+	struct ops_change_result r;
+	uint64_t uid = add("movies", "documentAddition");
+	struct ops_change ch = { .kind = OPS_SUCCEED, .uid = uid, .details = "{\"m\":2}",
+	    .details_len = 7 };
+
+	cr_assert_eq(change(OPS_START, uid, &r), 0);
+	cr_assert_eq(r.was, TASK_ENQUEUED);
+	cr_assert_eq(r.out.t.status, TASK_PROCESSING);
+	cr_assert_gt(r.out.t.started_at, 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.out.t.status, TASK_SUCCEEDED);
+	cr_assert_eq(r.out.t.details.len, 13);
+	cr_assert_eq(memcmp(r.out.t.details.ptr, "{\"n\":1,\"m\":2}", 13), 0);
+	cr_assert_geq(r.out.t.finished_at, r.out.t.started_at);
+	ops_task_free(&r.out);
+}
+
+Test(ops, refused_transitions_change_nothing)
+{
+	struct ops_change_result r;
+	struct ops_task before = { 0 }, after = { 0 };
+	uint64_t uid = add("movies", "documentAddition");
+
+	cr_assert_eq(change(OPS_SUCCEED, uid, &r), LMT_ETRANSITION);
+	cr_assert_eq(r.was, TASK_ENQUEUED);
+	cr_assert_null(r.out.buf);
+	cr_assert_eq(change(OPS_START, uid, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(change(OPS_FAIL, uid, &r), 0);
+	cr_assert_eq(r.out.t.error_code.len, 4);
+	ops_task_free(&r.out);
+	cr_assert_eq(get(uid, &before), 0);
+	cr_assert_eq(change(OPS_START, uid, &r), LMT_ETRANSITION);
+	cr_assert_eq(r.was, TASK_FAILED);
+	cr_assert_eq(change(OPS_HEARTBEAT, uid, &r), LMT_ETRANSITION);
+	cr_assert_eq(get(uid, &after), 0);
+	cr_assert_eq(after.t.finished_at, before.t.finished_at);
+	cr_assert_eq(after.t.status, TASK_FAILED);
+	cr_assert_eq(change(OPS_START, 99, &r), MDB_NOTFOUND);
+	ops_task_free(&before);
+	ops_task_free(&after);
+}
+
+Test(ops, claim_takes_the_oldest_match_once)
+{
+	struct ops_change_result r;
+	struct ops_change ch = { .kind = OPS_CLAIM, .claim_index = STR("books") };
+
+	add("movies", "documentAddition");
+	add("books", "documentAddition");
+	add("books", "settingsUpdate");
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.uid, 1);
+	ops_task_free(&r.out);
+	ch.claim_type = STR("settingsUpdate");
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.uid, 2);
+	ops_task_free(&r.out);
+	cr_assert_eq(ops_change(s, &ch, &r), MDB_NOTFOUND);
+}
+
+Test(ops, heartbeat_needs_a_lease_and_extends_it)
+{
+	struct ops_change_result r;
+	uint64_t uid = add("movies", "documentAddition");
+	struct ops_change start = { .kind = OPS_START, .uid = uid };
+	struct ops_change hb = { .kind = OPS_HEARTBEAT, .uid = uid };
+
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(ops_change(s, &hb, &r), LMT_ENOLEASE);
+	hb.lease = 60 * INT64_C(1000000);
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	int64_t first = r.out.t.lease_until;
+	cr_assert_gt(first, r.out.t.started_at);
+	cr_assert_eq(r.out.t.lease_ms, 60000);
+	ops_task_free(&r.out);
+	hb.lease = 0;	/* the task's own lease length */
+	sleep_ms(2);
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	cr_assert_gt(r.out.t.lease_until, first);
+	ops_task_free(&r.out);
+}
+
+Test(ops, an_expired_lease_fails_the_task_and_later_finishes_are_refused)
+{
+	struct ops_change_result r;
+	struct ops_task t = { 0 };
+	uint64_t uid = add("movies", "documentAddition"), n = 0;
+	struct ops_change start = { .kind = OPS_START, .uid = uid, .lease = 1000 };
+
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	ops_task_free(&r.out);
+	sleep_ms(5);
+	cr_assert_eq(ops_reap(s, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(get(uid, &t), 0);
+	cr_assert_eq(t.t.status, TASK_FAILED);
+	cr_assert_eq(t.t.lease_until, 0);
+	cr_assert(t.t.error_code.len == 18 && memcmp(t.t.error_code.ptr, "task_lease_expired", 18) == 0);
+	cr_assert(ops_lease_ended(&t.t));
+	ops_task_free(&t);
+	cr_assert_eq(change(OPS_SUCCEED, uid, &r), LMT_ELEASE);
+	cr_assert_eq(r.was, TASK_FAILED);
+	cr_assert_eq(ops_reap(s, &n), 0);
+	cr_assert_eq(n, 0);
+}
+
+Test(ops, a_requeued_task_goes_back_to_the_queue_and_the_old_claim_is_refused)
+{
+	struct ops_change_result r;
+	uint64_t uid = add("movies", "documentAddition");
+	struct ops_change start = { .kind = OPS_START, .uid = uid, .lease = 1000, .requeue = 1 };
+
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	int64_t started = r.out.t.started_at;
+	ops_task_free(&r.out);
+	sleep_ms(5);
+	/* Any write reaps first: the succeed finds the task back in the queue. */
+	cr_assert_eq(change(OPS_SUCCEED, uid, &r), LMT_ELEASE);
+	cr_assert_eq(r.was, TASK_ENQUEUED);
+	start.lease = 0;
+	start.requeue = 0;
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	ops_task_free(&r.out);
+	struct ops_change late = { .kind = OPS_SUCCEED, .uid = uid, .started_at = started };
+	cr_assert_eq(ops_change(s, &late, &r), LMT_ECLAIMED);
+}
+
+Test(ops, the_lease_rule_knows_failed_tasks_of_older_stores)
+{
+	struct task t;
+
+	task_init(&t, "m", 1, "x", 1, "{}", 2);
+	t.status = TASK_FAILED;
+	t.error_code = STR("task_lease_expired");
+	cr_assert(ops_lease_ended(&t));
+	t.error_code = STR("other");
+	cr_assert_not(ops_lease_ended(&t));
+	t.status = TASK_CANCELED;
+	t.lease_expired = 1;
+	cr_assert_not(ops_lease_ended(&t));
+}
+
+Test(ops, cancel_records_a_task_cancelation)
+{
+	struct ops_record_result r;
+	struct ops_task t = { 0 };
+	uint64_t a = add("movies", "x"), b = add("movies", "y"), uids[] = { a, b };
+
+	cr_assert_eq(ops_cancel(s, uids, 2, "?uids=0,1", &r), 0);
+	cr_assert_eq(r.changed, 2);
+	cr_assert_eq(r.out.t.uid, 2);
+	cr_assert_null(r.out.t.index_uid.ptr);
+	cr_assert_eq(r.out.t.status, TASK_SUCCEEDED);
+	const char want[] = "{\"matchedTasks\":2,\"canceledTasks\":2,\"originalFilter\":\"?uids=0,1\"}";
+	cr_assert_eq(r.out.t.details.len, sizeof(want) - 1);
+	cr_assert_eq(memcmp(r.out.t.details.ptr, want, sizeof(want) - 1), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(get(a, &t), 0);
+	cr_assert_eq(t.t.status, TASK_CANCELED);
+	cr_assert_eq(t.t.canceled_by, 2);
+	ops_task_free(&t);
+	cr_assert_eq(ops_cancel(s, uids, 2, "?uids=0,1", &r), LMT_ETRANSITION);
+	uids[1] = 42;
+	cr_assert_eq(ops_cancel(s, uids, 2, "?uids=0,42", &r), MDB_NOTFOUND);
+	cr_assert_eq(r.missing, 42);
+}
+
+Test(ops, delete_removes_finished_tasks_only_and_keeps_the_newest)
+{
+	struct ops_record_result r;
+	struct ops_change_result cr;
+	struct ops_task t = { 0 };
+	struct query q;
+	uint64_t uids[4];
+
+	for (int i = 0; i < 4; i++)
+		uids[i] = add("movies", "x");
+	cr_assert_eq(ops_cancel(s, uids, 3, "?uids=0,1,2", &r), 0);	/* uid 4 records it */
+	ops_task_free(&r.out);
+	query_init(&q);
+	cr_assert_eq(ops_delete(s, &q, 1, "?keep=1", &r), 0);
+	/* Matched: 0-3 and the taskCancelation; finished: 0, 1, 2, 4; the newest (4) kept. */
+	cr_assert_eq(r.matched, 5);
+	cr_assert_eq(r.changed, 3);
+	cr_assert(r.out.t.type.len == 12 && memcmp(r.out.t.type.ptr, "taskDeletion", 12) == 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(get(0, &t), MDB_NOTFOUND);
+	cr_assert_eq(get(3, &t), 0);
+	ops_task_free(&t);
+	cr_assert_eq(get(4, &t), 0);
+	ops_task_free(&t);
+	cr_assert_eq(change(OPS_START, 3, &cr), 0);	/* the enqueued one is untouched */
+	ops_task_free(&cr.out);
+}
+
+Test(ops, index_delete_keeps_the_tasks)
+{
+	struct ops_task t = { 0 };
+	MDB_txn *txn;
+
+	add("movies", "x");
+	cr_assert_eq(ops_index_delete(s, STR("movies")), 0);
+	cr_assert_eq(ops_index_delete(s, STR("movies")), MDB_NOTFOUND);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_index_exists(s, txn, STR("movies")), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	cr_assert_eq(get(0, &t), 0);
+	ops_task_free(&t);
+}
+
+Test(ops, keys_are_stored_hashed_and_revoked_by_secret_or_uid)
+{
+	struct auth_key k = { .all = 1 }, k2 = { .all = 0, .nindexes = 1,
+	    .indexes = { STR("mov*") } };
+	char secret[AUTH_KEY_CHARS + 1], secret2[AUTH_KEY_CHARS + 1], uid[37];
+	unsigned char h[AUTH_HASH_BYTES];
+	const void *rec;
+	size_t len;
+	MDB_txn *txn;
+
+	cr_assert_eq(ops_key_create(s, &k, secret), 0);
+	cr_assert_eq(strlen(secret), AUTH_KEY_CHARS);
+	cr_assert_eq(ops_key_create(s, &k2, secret2), 0);
+	auth_hash(secret, AUTH_KEY_CHARS, h);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_key_get(s, txn, h, sizeof(h), &rec, &len), 0);
+	cr_assert_null(memmem(rec, len, secret, AUTH_KEY_CHARS), "the secret itself is stored");
+	mdb_txn_abort(txn);
+	cr_assert_eq(ops_key_delete(s, secret), 0);
+	cr_assert_eq(ops_key_delete(s, secret), MDB_NOTFOUND);
+	auth_uid_format(k2.uid, uid);
+	cr_assert_eq(ops_key_delete(s, uid), 0);
+	cr_assert_eq(ops_key_delete(s, uid), MDB_NOTFOUND);
+}
+
+Test(ops, init_creates_a_private_store_and_reopens_one)
+{
+	struct stat st;
+	int shared = -1;
+
+	cr_assert_eq(ops_init(tmpstore_path("fresh"), (gid_t)-1, 0, &shared), 0);
+	cr_assert_eq(shared, 0);
+	cr_assert_eq(stat(tmpstore_path("fresh/data.mdb"), &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(ops_init(tmpstore_path("fresh"), (gid_t)-1, 0, &shared), 0);
+	cr_assert_eq(ops_init(tmpstore_path("fresh/data.mdb"), (gid_t)-1, 0, &shared) != 0, 1);
+}
