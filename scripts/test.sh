@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the suites (make check), the
 # same suites built with AddressSanitizer and UBSan, the fuzzers for a bounded time, the
-# benchmarks briefly (so they never rot), and the packaging (make distcheck).
+# benchmarks briefly (so they never rot), and the packaging (make distcheck, and the
+# Debian package built, installed, upgraded and purged by tests/debian.sh).
 # Exits non-zero on any failure.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 skips fuzzing)
 #   QUICK=1          only the plain make check
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 
 lmt_install_deps python3 valgrind wrk hyperfine clang libclang-rt-14-dev \
-	apache2 libapache2-mod-fcgid systemd iproute2 util-linux
+	apache2 libapache2-mod-fcgid systemd iproute2 util-linux \
+	debhelper devscripts dpkg-dev fakeroot lintian man-db
 lmt_build
 
 failed=()
@@ -61,6 +63,16 @@ benchmarks() {
 		BUILD=$PWD/build bench/cgi.sh 30
 }
 
+# The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and
+# purged on this machine (tests/debian.sh; not part of make check: it installs packages).
+debian_package() {
+	local rc=0
+	top_builddir=$PWD/build bash tests/debian.sh >build/debian.log 2>&1 || rc=$?
+	grep -v '^ok ' build/debian.log | tail -n 40
+	# 77: it cannot run here (it says why), which is no failure.
+	[ "$rc" = 0 ] || [ "$rc" = 77 ]
+}
+
 distcheck() {
 	# The package builds, installs and tests from its tarball; the unit suites stand
 	# for the rest, which the steps above ran.
@@ -76,6 +88,11 @@ if [ -z "${QUICK:-}" ]; then
 	fi
 	step "benchmarks (brief)" benchmarks
 	step "make distcheck" distcheck
+	if [ "$(id -u)" = 0 ]; then
+		step "Debian package (tests/debian.sh)" debian_package
+	else
+		echo "==== Debian package: skipped (not root: it installs the package)"
+	fi
 fi
 
 # One closing line: every suite of both builds (from the harness's .trs files) and the

@@ -4,7 +4,8 @@
 #
 #   (a) mod_proxy_fcgi to `lmtasks-fcgi --listen unix:...`  apache/lmtasks-proxy-fcgi.conf
 #       at / and under /api/ (its commented variant), the Authorization header passed by
-#       CGIPassAuth (and without it: 401), or by its SetEnvIf alternative
+#       CGIPassAuth (and without it: 401), or by its SetEnvIf alternative; and
+#       apache/lmtasks-conf.conf (a2enconf lmtasks) under /lmtasks/
 #   (b) plain CGI through .htaccess                           apache/htaccess
 #       at / and under /api/, AllowOverride as a shared host grants it, and the suEXEC
 #       wrapper script of apache/README
@@ -52,7 +53,7 @@ if [ -z "$MODDIR" ]; then
 fi
 [ -n "$MODDIR" ] || lmt_skip_all "no Apache modules directory (mod_proxy.so) found"
 AP=$top_srcdir/apache
-for f in lmtasks-proxy-fcgi.conf lmtasks-fcgid.conf htaccess README; do
+for f in lmtasks-proxy-fcgi.conf lmtasks-conf.conf lmtasks-fcgid.conf htaccess README; do
 	[ -f "$AP/$f" ] || { echo "apache.sh: $AP/$f is missing" >&2; exit 99; }
 done
 
@@ -502,7 +503,7 @@ PARAM_LOG=$FCGI_LOG
 
 # ---- the sites ----
 # (a) mod_proxy_fcgi
-SITES+=(proxy proxy-prefix proxy-key proxy-nopass proxy-setenvif proxy-param)
+SITES+=(proxy proxy-prefix proxy-conf proxy-key proxy-nopass proxy-setenvif proxy-param)
 # (b) CGI
 SITES+=(cgi cgi-key cgi-suexec cgi-badkey)
 # (c) mod_fcgid
@@ -562,6 +563,15 @@ write_sites() {
 	</Directory>
 $(printf '%s\n' "$PREFIX_BLOCK" | sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/open.sock|")
 </VirtualHost>"
+	# apache/lmtasks-conf.conf (the Debian package's conf-available/lmtasks.conf), whole,
+	# in a site with a document root of its own, as a2enconf puts it in every site.
+	site proxy-conf "$(vhost proxy-conf)
+	DocumentRoot \"$T/www-site\"
+	<Directory \"$T/www-site\">
+		Require all granted
+	</Directory>
+$(sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/open.sock|" "$AP/lmtasks-conf.conf")
+</VirtualHost>"
 	site proxy-nopass "$(shipped proxy-nopass lmtasks-proxy-fcgi.conf \
 		"s|unix:/run/lmtasks/fcgi.sock|unix:$T/key.sock|" '/^[[:space:]]*CGIPassAuth On/d')"
 	site proxy-setenvif "$(shipped proxy-setenvif lmtasks-proxy-fcgi.conf \
@@ -615,6 +625,8 @@ base proxy
 open_suite "proxy_fcgi"
 base proxy-prefix /api
 open_suite "proxy_fcgi under /api/"
+base proxy-conf /lmtasks
+open_suite "proxy_fcgi under /lmtasks/ (apache/lmtasks-conf.conf)"
 base proxy-key
 key_suite "proxy_fcgi, key"
 base proxy-nopass
