@@ -9,7 +9,8 @@
 # Prints, per target, the executions, the final coverage and what was found; exits 1
 # when any target found a crash (the inputs are kept in build-fuzz/artifacts/<name>/),
 # 0 otherwise.  Installs nothing: without clang or its fuzzer runtime it prints a SKIP
-# line and exits 0.  Targets run in libFuzzer's fork mode with -ignore_crashes, so a
+# line and exits 77 (automake's "skipped") -- or, under CI (CI=true), where fuzzing may
+# not be skipped, a FAIL line naming what is missing and exits 1.  Targets run in libFuzzer's fork mode with -ignore_crashes, so a
 # known crash (a regression seed) does not keep a target from fuzzing for its time.
 #
 # Environment: FUZZ_SECONDS (30), FUZZ_PARALLEL (1: targets run at once), CC (clang),
@@ -52,9 +53,18 @@ max_len() {
 
 # ---- can this machine fuzz? ----
 
+# cannot_fuzz WHAT WHY: skipped (77), or failed under CI (1), naming WHAT.
+cannot_fuzz() {
+	case ${CI:-} in
+	true | TRUE | True | 1 | yes)
+		echo "FAIL: fuzz.sh: $1 is missing (CI=true: fuzzing may not be skipped): $2"
+		exit 1 ;;
+	esac
+	echo "SKIP: fuzz.sh: $2"
+	exit 77
+}
 if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "SKIP: fuzz.sh: no $CC here (libFuzzer needs clang); nothing was fuzzed"
-	exit 0
+	cannot_fuzz "$CC" "no $CC here (libFuzzer needs clang); nothing was fuzzed"
 fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmtasks-fuzz.XXXXXXXX") || die "mktemp failed"
 if [ -n "${FUZZ_KEEP:-}" ]; then
@@ -69,11 +79,8 @@ printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(con
 	>"$WORK/probe.c"
 if ! "$CC" -fsanitize=fuzzer,address,undefined "$WORK/probe.c" -o "$WORK/probe" \
 	>"$WORK/probe.log" 2>&1; then
-	echo "SKIP: fuzz.sh: $CC cannot link -fsanitize=fuzzer,address,undefined (no libFuzzer" \
-		"runtime; on Debian it comes with the clang package of the same version); nothing" \
-		"was fuzzed"
 	sed 's/^/#   /' "$WORK/probe.log" | head -5
-	exit 0
+	cannot_fuzz "the libFuzzer runtime" "$CC cannot link -fsanitize=fuzzer,address,undefined (no libFuzzer runtime; on Debian it comes with the clang package of the same version); nothing was fuzzed"
 fi
 
 # ---- build ----

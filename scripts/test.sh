@@ -3,7 +3,15 @@
 # same suites built with AddressSanitizer and UBSan, the fuzzers for a bounded time, the
 # benchmarks briefly (so they never rot), and the packaging (make distcheck, and the
 # Debian package built, installed, upgraded and purged by tests/debian.sh).
-# Exits non-zero on any failure.
+# Exits non-zero on any failure.  The last line is
+#
+#   suites: N passed, N failed, N skipped
+#
+# counting this run's results only: each suite of each `make check` (not the step itself),
+# each other step, and every skip -- a skipped suite, a check skipped inside a suite, the
+# fuzzing step when this machine cannot fuzz; the lines above it name each skip.  Under CI
+# (CI=true) a suite or step that would skip because something this script installs is
+# missing (nginx, Apache, valgrind, clang, ...) fails instead and says what is missing.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 skips fuzzing)
 #   QUICK=1          only the plain make check
 set -euo pipefail
@@ -17,27 +25,43 @@ lmt_build
 
 failed=()
 steps_ok=0
+steps_skipped=()
+checked=()	# the build directories whose suites this run checked
+failed_dirs=()	# ... and those whose make check failed
 step() {
 	local name=$1
 	shift
 	echo "==== $name"
-	local start=$SECONDS
-	if "$@"; then
+	local start=$SECONDS rc=0
+	"$@" || rc=$?
+	if [ "$rc" -eq 0 ]; then
 		echo "==== $name: ok ($((SECONDS - start)) s)"
-		steps_ok=$((steps_ok + 1))
+		# A make check step is counted as its suites, not once more on top.
+		case $name in "make check"*) ;; *) steps_ok=$((steps_ok + 1)) ;; esac
+	elif [ "$rc" -eq 77 ]; then
+		echo "==== $name: SKIPPED ($((SECONDS - start)) s)"
+		steps_skipped+=("$name")
 	else
 		echo "==== $name: FAILED ($((SECONDS - start)) s)"
 		failed+=("$name")
 	fi
 }
 
-# Runs make check in a build directory and shows the logs of what failed.
+# Runs make check in a build directory and shows the logs of what failed.  The results of
+# an earlier run are removed first: a suite that does not build must not pass on old files.
+fresh_results() {
+	rm -f "$1"/tests/*.trs "$1"/tests/*.log "$1"/tests/*/*.trs "$1"/tests/*/*.log \
+		"$1"/test-suite.log
+	case " ${checked[*]} " in *" $1 "*) ;; *) checked+=("$1") ;; esac
+}
 check_in() {
 	local dir=$1
 	shift
+	fresh_results "$dir"
 	if make -s -C "$dir" -j"$(nproc)" check "$@"; then
 		return 0
 	fi
+	failed_dirs+=("$dir")
 	for trs in "$dir"/tests/*.trs; do
 		grep -q '^:test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null || continue
 		echo "---- ${trs%.trs}.log"
@@ -49,10 +73,12 @@ check_in() {
 sanitized() {
 	mkdir -p build-san
 	if [ ! -f build-san/Makefile ] || [ configure -nt build-san/Makefile ]; then
-		(cd build-san && ../configure -q --enable-asan --enable-ubsan)
+		(cd build-san && ../configure -q --enable-asan --enable-ubsan) ||
+			{ fresh_results build-san; failed_dirs+=(build-san); return 1; }
 	fi
-	make -s -C build-san -j"$(nproc)" &&
-		LMTASKS_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	fresh_results build-san
+	make -s -C build-san -j"$(nproc)" || { failed_dirs+=(build-san); return 1; }
+	LMTASKS_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-san
 }
 
@@ -91,16 +117,27 @@ if [ -z "${QUICK:-}" ]; then
 	if [ "$(id -u)" = 0 ]; then
 		step "Debian package (tests/debian.sh)" debian_package
 	else
-		echo "==== Debian package: skipped (not root: it installs the package)"
+		echo "==== Debian package: SKIPPED (not root: it installs the package)"
+		steps_skipped+=("Debian package (not root: it installs the package)")
 	fi
 fi
 
-# One closing line: every suite of both builds (from the harness's .trs files) and the
-# other steps, counted together.
-results() { cat build/tests/*.trs build-san/tests/*.trs 2>/dev/null | grep -c "^:test-result: $1" || true; }
-pass=$(results PASS)
-fail=$(($(results FAIL) + $(results ERROR)))
-skip=$(results SKIP)
+# One closing line: each suite this run checked (from the harness's .trs files, not the
+# make check steps themselves) and each other step; every skip counted and named above it.
+pass=$((steps_ok)) fail=0 skip=${#steps_skipped[@]}
+for dir in "${checked[@]}"; do
+	out=$(scripts/tally.sh "$dir")
+	sed '$d' <<<"$out"
+	read -r p f s <<<"$(tail -n 1 <<<"$out")"
+	# A make check that failed with no suite failing (a test program that did not build)
+	# counts once.
+	case " ${failed_dirs[*]} " in *" $dir "*) [ "$f" -gt 0 ] || f=1 ;; esac
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+done
+for f in "${steps_skipped[@]}"; do echo "skipped: step $f"; done
+for f in "${failed[@]}"; do
+	case $f in "make check"*) ;; *) fail=$((fail + 1)) ;; esac
+done
 ((${#failed[@]})) && echo "FAILED: ${failed[*]}"
-echo "suites: $((pass + steps_ok)) passed, $((fail + ${#failed[@]})) failed, $skip skipped"
+echo "suites: $pass passed, $fail failed, $skip skipped"
 ((${#failed[@]} == 0))

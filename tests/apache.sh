@@ -41,9 +41,9 @@ if [ -z "$APACHE" ]; then
 	done
 fi
 [ -n "$APACHE" ] && [ -x "$APACHE" ] ||
-	lmt_skip_all "no Apache httpd (apt-get install apache2 libapache2-mod-fcgid)"
-command -v curl >/dev/null || lmt_skip_all "no curl"
-command -v ss >/dev/null || lmt_skip_all "no ss (iproute2)"
+	lmt_missing_all apache2 "no Apache httpd (apt-get install apache2 libapache2-mod-fcgid)"
+lmt_have curl || lmt_missing_all curl "no curl"
+lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
 MODDIR=${LMT_APACHE_MODULES:-}
 if [ -z "$MODDIR" ]; then
 	for d in /usr/lib/apache2/modules /usr/lib64/httpd/modules /usr/lib/httpd/modules \
@@ -51,7 +51,7 @@ if [ -z "$MODDIR" ]; then
 		[ -f "$d/mod_proxy.so" ] && { MODDIR=$d; break; }
 	done
 fi
-[ -n "$MODDIR" ] || lmt_skip_all "no Apache modules directory (mod_proxy.so) found"
+[ -n "$MODDIR" ] || lmt_missing_all apache2 "no Apache modules directory (mod_proxy.so) found"
 AP=$top_srcdir/apache
 for f in lmtasks-proxy-fcgi.conf lmtasks-conf.conf lmtasks-fcgid.conf htaccess README; do
 	[ -f "$AP/$f" ] || { echo "apache.sh: $AP/$f is missing" >&2; exit 99; }
@@ -313,8 +313,8 @@ for m in authz_core mime alias env setenvif rewrite proxy proxy_fcgi; do want "$
 for m in unixd log_config; do want "$m" || MISSING=${MISSING% mod_$m}; done
 # CGI: mod_cgid with a threaded MPM, mod_cgi with prefork.
 if [ "$MPM" = event ]; then want cgid; else want cgi; fi
-[ -n "$MPM" ] || lmt_skip_all "no Apache MPM module (mod_mpm_event or mod_mpm_prefork)"
-[ -z "$MISSING" ] || lmt_skip_all "Apache modules missing:$MISSING"
+[ -n "$MPM" ] || lmt_missing_all apache2 "no Apache MPM module (mod_mpm_event or mod_mpm_prefork)"
+[ -z "$MISSING" ] || lmt_missing_all apache2 "Apache modules missing:$MISSING"
 HAVE_FCGID=no
 want fcgid && HAVE_FCGID=yes
 export APACHE_LOG_DIR=$A/logs	# the shipped sites log to ${APACHE_LOG_DIR}/...
@@ -707,7 +707,7 @@ if [ "$HAVE_FCGID" = yes ]; then
 	assert_match "fcgid, that key file: the program says why in the server's error log" \
 		"^lmtasks-fcgi: cannot use the master key file $T/home/no-such.key" "$(cat "$A/logs/error.log")"
 else
-	skip "(c) mod_fcgid" "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"
+	lmt_missing "(c) mod_fcgid" libapache2-mod-fcgid "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"
 fi
 
 section "stopping"

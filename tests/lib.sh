@@ -120,6 +120,41 @@ lmt_skip_all() {
 	exit 77
 }
 
+# lmt_ci: true under a CI run (CI=true, as CI services set it).
+lmt_ci() {
+	case ${CI:-} in true | TRUE | True | 1 | yes) return 0 ;; esac
+	return 1
+}
+
+# lmt_have TOOL: TOOL is on PATH and not hidden by LMT_HIDE_TOOLS (a space- or
+# comma-separated list, so that a test can play a machine without it).
+lmt_have() {
+	local hidden=" ${LMT_HIDE_TOOLS:-} "
+	case ${hidden//,/ } in *" $1 "*) return 1 ;; esac
+	command -v "$1" >/dev/null 2>&1
+}
+
+# lmt_missing_all TOOL WHY: TOOL, which scripts/test.sh installs, is missing.  The suite
+# is skipped (exit 77) -- except under CI, where a run without it must not pass: the
+# suite fails (exit 99) and names TOOL.
+lmt_missing_all() {
+	if lmt_ci; then
+		echo "FAIL: $1 is missing (CI=true: what scripts/test.sh installs may not be skipped): $2"
+		exit 99
+	fi
+	lmt_skip_all "$2"
+}
+
+# lmt_missing NAME TOOL WHY: the check NAME needs TOOL, which scripts/test.sh installs:
+# skipped, or failed under CI, naming TOOL.
+lmt_missing() {
+	if lmt_ci; then
+		fail "$1" "$2 is missing (CI=true: what scripts/test.sh installs may not be skipped): $3"
+	else
+		skip "$1" "$3"
+	fi
+}
+
 # summary: prints "N passed, M failed" and returns non-zero when something failed.
 summary() {
 	[ "$LMT_SKIP" -gt 0 ] && echo "# $LMT_SKIP skipped"
@@ -226,9 +261,17 @@ assert_contains() {
 	esac
 }
 
-# assert_lt NAME A B: the number A (decimals allowed) is less than B.
+# lmt_is_number STRING: a decimal number (an optional sign, digits, an optional fraction).
+lmt_is_number() {
+	[[ $1 =~ ^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$ ]]
+}
+
+# assert_lt NAME A B: the number A (decimals allowed) is less than B; an empty or
+# non-numeric A or B fails.
 assert_lt() {
-	if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 < b + 0) }'; then
+	if ! lmt_is_number "$2" || ! lmt_is_number "$3"; then
+		fail "$1" "expected two numbers, got '$2' < '$3'"
+	elif awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 < b + 0) }'; then
 		ok "$1"
 	else
 		fail "$1" "expected $2 < $3"

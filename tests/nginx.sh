@@ -24,11 +24,11 @@ set -u
 for b in "$LMTASKS" "$LMTASKS_FCGI"; do
 	[ -x "$b" ] || { echo "nginx.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
 done
-[ -x "$HTTP_NGINX" ] || lmt_skip_all "no nginx (apt-get install nginx)"
-command -v curl >/dev/null || lmt_skip_all "no curl"
-command -v ss >/dev/null || lmt_skip_all "no ss (iproute2)"
+[ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
+lmt_have curl || lmt_missing_all curl "no curl"
+lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
 PARAMS=/etc/nginx/fastcgi_params
-[ -f "$PARAMS" ] || lmt_skip_all "no $PARAMS"
+[ -f "$PARAMS" ] || lmt_missing_all nginx "no $PARAMS"
 
 T=$HTTP_TMP
 S=$T/store
@@ -209,7 +209,7 @@ if command -v systemd-analyze >/dev/null && [ -f "$SD/lmtasks-fcgi.service.in" ]
 	check "systemd-analyze verify lmtasks-fcgi.socket lmtasks-fcgi.service" \
 		systemd-analyze verify "$T/units/lmtasks-fcgi.socket" "$T/units/lmtasks-fcgi.service"
 else
-	skip "systemd-analyze verify the units" "no systemd-analyze"
+	lmt_missing "systemd-analyze verify the units" systemd-analyze "no systemd-analyze"
 fi
 
 section "the store named by fastcgi_param LMTASKS_DB (no --db)"
@@ -314,7 +314,7 @@ if command -v wrk >/dev/null; then
 		fail "wrk -t2 -c32 -d3s: no socket errors, no non-2xx" "$LMT_STDOUT" "$LMT_STDERR"
 	fi
 else
-	skip "wrk -t2 -c32 -d3s" "wrk is not installed"
+	lmt_missing "wrk -t2 -c32 -d3s" wrk "wrk is not installed"
 fi
 no_errors "(c): no errors in nginx's error log or the responder's" "$C_DIR" "$C_LOG"
 
@@ -456,7 +456,7 @@ if command -v spawn-fcgi >/dev/null; then
 		fail "spawn-fcgi: SIGTERM ends it within 2 s"; fi
 	rm -f "$T/spawn.sock"	# spawn-fcgi made it; whoever made it removes it
 else
-	skip "spawn-fcgi" "not installed"
+	lmt_missing "spawn-fcgi" spawn-fcgi "not installed"
 fi
 if command -v systemd-socket-activate >/dev/null; then
 	# As systemd does: the listening socket as fd 3, LISTEN_FDS=1, LISTEN_PID; the program
@@ -479,7 +479,7 @@ if command -v systemd-socket-activate >/dev/null; then
 		fail "socket activation: SIGTERM ends it within 2 s" "$(cat "$T/sd.log")"; fi
 	rm -f "$T/sd.sock"
 else
-	skip "systemd socket activation" "systemd-socket-activate is not installed"
+	lmt_missing "systemd socket activation" systemd-socket-activate "systemd-socket-activate is not installed"
 fi
 
 section "(f) SIGTERM"

@@ -443,7 +443,7 @@ if [ -n "${BLOCK_OF[curl]:-}" ]; then
 		fi
 	elif [ -z "$HAVE_NGINX" ]; then
 		section "curl"
-		skip "curl: the README's GETs" "no nginx, $PARAMS, curl or ss"
+		lmt_missing "curl: the README's GETs" nginx "no nginx, $PARAMS, curl or ss"
 	else
 		section "curl, through nginx/lmtasks.conf and lmtasks-fcgi"
 		new_sandbox curl
@@ -683,7 +683,7 @@ hook_mk() {
 		fi
 		key=$(head -n 1 "$kf")
 		if [ -z "$HAVE_NGINX" ]; then
-			skip "master-key: nginx in front of it" "no nginx, $PARAMS, curl or ss"
+			lmt_missing "master-key: nginx in front of it" nginx "no nginx, $PARAMS, curl or ss"
 		elif http_nginx_start master-key "$(sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$sock|" \
 			-e 's|127\.0\.0\.1:7700|127.0.0.1:@PORT@|' "$top_srcdir/nginx/lmtasks.conf")" -; then
 			http GET /tasks/0

@@ -371,7 +371,7 @@ section "permissions: a store shared with the web server's group"
 perm_skip=""
 if [ "$(id -u)" -ne 0 ]; then
 	perm_skip="not root"
-elif ! command -v setpriv >/dev/null; then
+elif ! lmt_have setpriv; then
 	perm_skip="no setpriv"
 elif ! getent group www-data >/dev/null || ! id www-data >/dev/null 2>&1; then
 	perm_skip="no www-data user and group"
@@ -381,7 +381,10 @@ if [ -z "$perm_skip" ]; then
 	setpriv --reuid=www-data --regid=www-data --clear-groups test -x "$T" ||
 		perm_skip="www-data cannot reach $T (TMPDIR); set TMPDIR to a directory others can enter"
 fi
-if [ -n "$perm_skip" ]; then
+if [ "$perm_skip" = "no setpriv" ]; then
+	lmt_missing "permissions: init --group www-data, read as www-data" setpriv "$perm_skip"
+	lmt_missing "permissions: a store without --group refused to www-data" setpriv "$perm_skip"
+elif [ -n "$perm_skip" ]; then
 	skip "permissions: init --group www-data, read as www-data" "$perm_skip"
 	skip "permissions: a store without --group refused to www-data" "$perm_skip"
 else

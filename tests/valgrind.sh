@@ -20,7 +20,7 @@ export LC_ALL=C
 for b in "$LMTASKS" "$LMTASKS_FCGI"; do
 	[ -x "$b" ] || { echo "valgrind.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
 done
-command -v valgrind >/dev/null 2>&1 || lmt_skip_all "valgrind.sh: no valgrind here"
+lmt_have valgrind || lmt_missing_all valgrind "valgrind.sh: no valgrind here"
 if grep -qaE '__asan_init|__tsan_init|__msan_init' "$LMTASKS" "$LMTASKS_FCGI"; then
 	lmt_skip_all "valgrind.sh: the binaries are built with a sanitizer; valgrind needs a plain build"
 fi
