@@ -122,64 +122,17 @@ get_task(const struct route *r, const struct auth_grant *g, struct api_reader *r
 	rs->status = 200;
 }
 
-struct names {
-	const struct auth_grant *g;
-	size_t n;
-	struct task_str v[QUERY_LIST_MAX];
-};
-
-static int
-add_allowed(void *ctx, struct task_str index, int64_t created_at)
-{
-	struct names *nm = ctx;
-
-	(void)created_at;
-	if (nm->n < QUERY_LIST_MAX && auth_allows(nm->g, index))
-		nm->v[nm->n++] = index;
-	return 0;
-}
-
-/*
- * The indexes a restricted key may see: its exact names, and the existing indexes its
- * prefix patterns match (at most QUERY_LIST_MAX together).
- */
-static int
-allowed_names(struct api_reader *rd, const struct auth_grant *g, struct names *nm)
-{
-	int prefix = 0;
-
-	nm->g = g;
-	nm->n = 0;
-	for (size_t i = 0; i < g->n; i++) {
-		struct task_str p = g->patterns[i];
-		if (p.len > 0 && p.ptr[p.len - 1] == '*')
-			prefix = 1;
-		else if (nm->n < QUERY_LIST_MAX)
-			nm->v[nm->n++] = p;
-	}
-	if (!prefix)
-		return 0;
-	nm->n = 0;
-	return store_index_walk(rd->s, rd->txn, add_allowed, nm);
-}
-
 static void
 list_tasks(struct query *q, const struct route *r, const struct auth_grant *g,
     struct api_reader *rd, struct printbuf *body, struct api_response *rs)
 {
-	struct names nm;
 	uint64_t bad = 0;
 	int rc;
 
 	if (r->kind == ROUTE_INDEX_TASKS)
 		query_scope(q, r->index, r->index_len);
-	if (!g->all) {
-		if ((rc = allowed_names(rd, g, &nm)) != 0) {
-			read_failure(body, rs, rc, 0);
-			return;
-		}
-		query_restrict(q, nm.v, nm.n);
-	}
+	if (!g->all)
+		query_allow(q, g->patterns, g->n);
 	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);

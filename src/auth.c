@@ -63,25 +63,13 @@ auth_pattern_valid(const char *s, size_t len)
 	return task_index_uid_valid(s, len);
 }
 
-static int
-pattern_match(struct task_str pat, struct task_str index)
-{
-	if (pat.len == 1 && pat.ptr[0] == '*')
-		return 1;
-	if (index.ptr == NULL)
-		return 0;
-	if (pat.len > 0 && pat.ptr[pat.len - 1] == '*')
-		return index.len >= pat.len - 1 && memcmp(index.ptr, pat.ptr, pat.len - 1) == 0;
-	return index.len == pat.len && memcmp(index.ptr, pat.ptr, pat.len) == 0;
-}
-
 int
 auth_allows(const struct auth_grant *g, struct task_str index)
 {
 	if (g->all)
 		return 1;
 	for (size_t i = 0; i < g->n; i++) {
-		if (pattern_match(g->patterns[i], index))
+		if (task_index_match(g->patterns[i], index))
 			return 1;
 	}
 	return 0;

@@ -65,6 +65,8 @@ query_init(struct query *q)
 		q->after[i] = INT64_MIN;
 		q->before[i] = INT64_MAX;
 	}
+	q->patterns = NULL;
+	q->npatterns = 0;
 	q->given = 0;
 	q->empty = 0;
 	q->text_used = 0;
@@ -392,6 +394,30 @@ query_restrict(struct query *q, const struct task_str *names, size_t n)
 	q->empty |= q->nindexes == 0;
 }
 
+void
+query_allow(struct query *q, const struct task_str *patterns, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (patterns[i].len > 0 && patterns[i].ptr[patterns[i].len - 1] == '*') {
+			q->patterns = patterns;
+			q->npatterns = n;
+			return;
+		}
+	}
+	/* Exact names only: a plain index filter, which the counts can total. */
+	query_restrict(q, patterns, n);
+}
+
+static int
+pattern_in(const struct task_str *set, size_t n, struct task_str s)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (task_index_match(set[i], s))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 str_in(const struct task_str *set, size_t n, struct task_str s)
 {
@@ -429,6 +455,8 @@ query_match(const struct query *q, const struct task *t)
 	if (q->statuses && !(q->statuses & (1u << t->status)))
 		return 0;
 	if (q->nindexes && !str_in(q->indexes, q->nindexes, t->index_uid))
+		return 0;
+	if (q->npatterns && !pattern_in(q->patterns, q->npatterns, t->index_uid))
 		return 0;
 	if (q->ntypes && !str_in(q->types, q->ntypes, t->type))
 		return 0;
@@ -671,7 +699,7 @@ query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint6
     uint64_t *bad)
 {
 	struct query all;
-	int counted = q->nuids == 0 && q->ncanceled == 0;
+	int counted = q->nuids == 0 && q->ncanceled == 0 && q->npatterns == 0;
 
 	for (int i = 0; i < QUERY_NTIME; i++)
 		counted &= q->after[i] == INT64_MIN && q->before[i] == INT64_MAX;

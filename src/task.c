@@ -93,6 +93,18 @@ task_index_uid_valid(const char *s, size_t len)
 }
 
 int
+task_index_match(struct task_str pat, struct task_str index)
+{
+	if (pat.len == 1 && pat.ptr[0] == '*')
+		return 1;
+	if (index.ptr == NULL)
+		return 0;
+	if (pat.len > 0 && pat.ptr[pat.len - 1] == '*')
+		return index.len >= pat.len - 1 && memcmp(index.ptr, pat.ptr, pat.len - 1) == 0;
+	return index.len == pat.len && memcmp(index.ptr, pat.ptr, pat.len) == 0;
+}
+
+int
 task_type_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > TASK_TYPE_MAX || !(s[0] >= 'a' && s[0] <= 'z'))

@@ -35,6 +35,8 @@ struct query {
 	struct task_str indexes[QUERY_LIST_MAX];
 	int64_t after[QUERY_NTIME];	/* the time must be > this (INT64_MIN: no filter) */
 	int64_t before[QUERY_NTIME];	/* the time must be < this (INT64_MAX: no filter) */
+	const struct task_str *patterns;	/* an API key's index patterns (borrowed) */
+	size_t npatterns;		/* 0: no such restriction */
 	unsigned given;			/* the parameters seen, to refuse repeats */
 	int empty;			/* the filters exclude everything */
 	size_t text_used;
@@ -65,6 +67,12 @@ void query_scope(struct query *q, const char *index, size_t len);
 /* Restricts q to the n indexes of names (an API key's), ANDed with its filters.  The
  * names must outlive q's use. */
 void query_restrict(struct query *q, const struct task_str *names, size_t n);
+
+/* Restricts q to the tasks whose index matches one of the n patterns (an API key's:
+ * `movies`, `mov*`), ANDed with its filters; tested on each task as it is walked, so
+ * that a prefix covers every index it matches, whether it exists now or not.  The
+ * patterns must outlive q's use. */
+void query_allow(struct query *q, const struct task_str *patterns, size_t n);
 
 /* Returns 1 when t passes every filter of q (not from/limit). */
 int query_match(const struct query *q, const struct task *t);

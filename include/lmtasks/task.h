@@ -84,6 +84,10 @@ int task_status_terminal(enum task_status s);
 /* Returns 1 for 1-400 bytes of [A-Za-z0-9_-]. */
 int task_index_uid_valid(const char *s, size_t len);
 
+/* Returns 1 when index (ptr NULL: none) matches pattern: `*`, a prefix `mov*`, or the
+ * exact name. */
+int task_index_match(struct task_str pattern, struct task_str index);
+
 /* Returns 1 for a camelCase word, [a-z][A-Za-z0-9]{0,63}. */
 int task_type_valid(const char *s, size_t len);
 
