@@ -285,6 +285,59 @@ answer "--indexes 'mov*': /tasks/3 (index mo) is 404" 404 "$(notfound 3)"
 cgi GET /tasks/2 "$MK" "$AUTH"
 answer "--indexes 'mov*': /tasks/2 (index movies2) is 200" 200
 
+section "keys: a prefix covers every index it matches, however many"
+# 300 indexes b000-b299, books1, books2, other: one task each, uids 0-302.
+P=$T/prefix
+PL() { "$LMTASKS" --db "$P" "$@"; }
+{
+	for i in $(seq 0 299); do printf '{"indexUid":"b%03d","type":"documentAddition"}\n' "$i"; done
+	printf '{"indexUid":"%s","type":"documentAddition"}\n' books1 books2 other
+} >"$T/prefix.ndjson"
+run PL init
+run PL enqueue --batch "$T/prefix.ndjson"
+json_check "prefix store: 303 tasks in 303 indexes" "$LMT_STDOUT" 'd["enqueued"] == 303'
+pkey() {
+	run PL key create --indexes "$1"
+	json_get "$LMT_STDOUT" 'd["key"]'
+}
+BKEY=$(pkey 'b*') BOOKSKEY=$(pkey 'books*') STARKEY=$(pkey '*') B7KEY=$(pkey 'b007,other')
+SECRETS+=("$BKEY" "$BOOKSKEY" "$STARKEY" "$B7KEY")
+PA=LMTASKS_DB=$P
+cgi GET '/tasks?limit=1' "$MK" "$PA" "HTTP_AUTHORIZATION=Bearer $MASTER"
+json_check "master key: total 303" "$CGI_BODY" 'd["total"] == 303'
+cgi GET '/tasks?limit=1' "$MK" "$PA" "HTTP_AUTHORIZATION=Bearer $STARKEY"
+answer "key create --indexes '*': /tasks answers" 200
+json_check "... and sees every task, like the master key (303)" "$CGI_BODY" 'd["total"] == 303'
+AUTH="HTTP_AUTHORIZATION=Bearer $BKEY"
+cgi GET '/tasks?limit=1' "$MK" "$PA" "$AUTH"
+json_check "'b*' with 302 matching indexes: total 302 (every b index, books1, books2)" "$CGI_BODY" \
+	'd["total"] == 302 and d["results"][0]["uid"] == 301'
+cgi GET '/tasks?limit=1000' "$MK" "$PA" "$AUTH"
+json_check "'b*': the pages hold the 302 tasks, not other's" "$CGI_BODY" \
+	'len(d["results"]) == 302 and all(t["indexUid"].startswith("b") for t in d["results"])'
+cgi GET /indexes/b299/tasks "$MK" "$PA" "$AUTH"
+answer "'b*': /indexes/b299/tasks answers" 200
+json_check "... with its task (total 1, uid 299)" "$CGI_BODY" \
+	'd["total"] == 1 and [t["uid"] for t in d["results"]] == [299]'
+cgi GET '/tasks?indexUids=b299,other' "$MK" "$PA" "$AUTH"
+json_check "'b*': indexUids=b299,other gives b299's task only" "$CGI_BODY" \
+	'd["total"] == 1 and [t["uid"] for t in d["results"]] == [299]'
+cgi GET '/tasks?statuses=enqueued&types=documentAddition&limit=0' "$MK" "$PA" "$AUTH"
+json_check "'b*' with status and type filters: total 302" "$CGI_BODY" 'd["total"] == 302'
+cgi GET /tasks/302 "$MK" "$PA" "$AUTH"
+answer "'b*': /tasks/302 (index other) is 404" 404 "$(notfound 302)"
+cgi GET /tasks "$MK" "$PA" "HTTP_AUTHORIZATION=Bearer $B7KEY"
+json_check "exact names b007,other: their two tasks" "$CGI_BODY" \
+	'd["total"] == 2 and [t["uid"] for t in d["results"]] == [302, 7]'
+run PL index delete books1
+check "index delete books1" test "$LMT_RC" -eq 0
+AUTH="HTTP_AUTHORIZATION=Bearer $BOOKSKEY"
+cgi GET /tasks "$MK" "$PA" "$AUTH"
+json_check "'books*' after index delete books1: /tasks still lists books1's task" "$CGI_BODY" \
+	'd["total"] == 2 and [t["uid"] for t in d["results"]] == [301, 300]'
+cgi GET /tasks/300 "$MK" "$PA" "$AUTH"
+answer "... as /tasks/300 serves it" 200
+
 section "keys: revocation and expiry"
 cgi GET /tasks/1 "$MK" "HTTP_AUTHORIZATION=Bearer $DELKEY"
 answer "a key to be deleted works first" 200
@@ -421,6 +474,27 @@ else
 	json_check "... and sees the new tasks" "$CGI_BODY" 'd["total"] == 302 and d["results"][0]["type"] == "taskDeletion"'
 	cgi GET /health
 	answer "www-data: /health 200" 200 '{"status":"available"}'
+
+	# A lock file made again takes the data file's mode plus group write, whatever the
+	# umask.
+	um=$(umask)
+	umask 022
+	rm -f "$G/lock.mdb"
+	run GL enqueue movies documentAddition
+	assert_eq "lock.mdb re-created by a write under umask 022: 660, group www-data" \
+		"660 www-data" "$(stat -c '%a %G' "$G/lock.mdb")"
+	cgi GET '/tasks?limit=1'
+	answer "... and www-data still reads the store: 200" 200
+	umask "$um"
+	# A lock file the reader may not write: the CLI and the responder say the same.
+	chmod 0644 "$G/lock.mdb"
+	run setpriv --reuid=www-data --regid=www-data --clear-groups "$LMTASKS" --db "$G" list --limit 1
+	assert_eq "lock.mdb 0644: the CLI as www-data refuses (exit 4)" 4 "$LMT_RC"
+	assert_contains "... saying Permission denied" "Permission denied" "$LMT_STDERR"
+	cgi GET '/tasks?limit=1'
+	answer "lock.mdb 0644: the responder as www-data answers 503" 503
+	assert_contains "... saying Permission denied" "Permission denied" "$(cat "$CGI_BODY")"
+	chmod 0660 "$G/lock.mdb"
 
 	N=$T/private
 	run "$LMTASKS" --db "$N" init
