@@ -44,6 +44,10 @@ run_init(const struct cli_args *a)
 	}
 	if (a->argc)
 		return cli_usage(a->cmd, "it takes no arguments");
+	size_t map;
+	if (store_map_size_env(&map) != 0)
+		return cli_usage(a->cmd, "LMTASKS_MAPSIZE wants a size in bytes, digits only, "
+		    "from 65536 to 1099511627776");
 	if ((rc = ops_init(cli_db, gid, mode, &shared)) != 0)
 		return cli_store_failure(rc, "cannot create the store at");
 	if (shared)

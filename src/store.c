@@ -167,16 +167,64 @@ fail:
 	return rc;
 }
 
+/* Whether PATH/lock.mdb exists before LMDB opens it (and creates it if not). */
+static int
+lock_exists(const char *path)
+{
+	char lock[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(lock, sizeof(lock), "%s/lock.mdb", path) >= (int)sizeof(lock))
+		return 1;
+	return stat(lock, &st) == 0;
+}
+
+/* LMDB creates the lock file with MODE less the umask: give it MODE itself, or a web
+ * server's user in the store's group could not write its reader slot.  Only the file's
+ * owner may: should another process have made it meanwhile, its mode stays. */
+static void
+lock_set_mode(const char *path, unsigned mode)
+{
+	char lock[PATH_MAX];
+
+	if (snprintf(lock, sizeof(lock), "%s/lock.mdb", path) < (int)sizeof(lock))
+		(void)chmod(lock, (mode_t)mode);
+}
+
+int
+store_map_size_env(size_t *size)
+{
+	const char *env = getenv("LMTASKS_MAPSIZE");
+	uint64_t v = 0;
+
+	if (env == NULL || *env == '\0')
+		return 0;
+	for (const char *p = env; *p; p++) {
+		if (*p < '0' || *p > '9' || v > STORE_MAP_MAX)
+			return LMT_EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v < STORE_MAP_MIN || v > STORE_MAP_MAX || v > SIZE_MAX)
+		return LMT_EINVAL;
+	*size = (size_t)v;
+	return 0;
+}
+
 int
 store_open(const char *path, unsigned flags, unsigned mode, store **out)
 {
 	char data[PATH_MAX];
 	struct stat st;
 	store *s;
-	int rc, dead;
+	int rc, dead, had_lock;
+
+	size_t map = MAP_INITIAL;
 
 	if (snprintf(data, sizeof(data), "%s/data.mdb", path) >= (int)sizeof(data))
 		return ENAMETOOLONG;
+	/* A bad map size is refused before anything is made. */
+	if ((flags & STORE_CREATE) && (rc = store_map_size_env(&map)) != 0)
+		return rc;
 	if (flags & STORE_CREATE) {
 		/* Whoever may read the files may also enter the directory. */
 		unsigned m = mode ? mode : 0644;
@@ -195,23 +243,23 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	/* LMDB's default: a small lock file, which a CGI request that is the store's only
 	 * reader sets up anew each time. */
 	mdb_env_set_maxreaders(s->env, 126);
-	if ((flags & STORE_CREATE) && stat(data, &st) != 0) {
-		size_t size = MAP_INITIAL;
-		const char *env = getenv("LMTASKS_MAPSIZE");
-		if (env && *env)
-			size = (size_t)strtoull(env, NULL, 10);
-		mdb_env_set_mapsize(s->env, size);
-	}
+	if ((flags & STORE_CREATE) && stat(data, &st) != 0)
+		mdb_env_set_mapsize(s->env, map);
 	/* A lock file made again later gets the data file's mode, with group write where
 	 * the group may read (readers write their slot in it). */
 	if (mode == 0 && stat(data, &st) == 0)
 		mode = (st.st_mode & 0777) | (st.st_mode & 0040 ? 0020 : 0);
+	if (mode == 0)
+		mode = 0644;
+	had_lock = lock_exists(path);
 	rc = mdb_env_open(s->env, path, MDB_NOTLS | (flags & STORE_RDONLY ? MDB_RDONLY : 0),
-	    (mdb_mode_t)(mode ? mode : 0644));
+	    (mdb_mode_t)mode);
 	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
 		rc = LMT_ENOSTORE;
 	if (rc != 0)
 		goto fail_env;
+	if (!had_lock)
+		lock_set_mode(path, mode);
 	mdb_reader_check(s->env, &dead);
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;

@@ -105,6 +105,42 @@ done
 	|| fail "no store appears in an empty directory by accident" "$(ls -la "$T/emptydir")"
 assert_exit -m "init over a regular file fails with a store error" 4 "$L" --db "$T/regular-file" init
 
+# init --mode: the data file's mode, the lock file's (plus group write with group read),
+# the directory's (enter where the files may be read), whatever the umask.
+for m in 0600:600:600:700 0640:640:660:750 0644:644:664:755 0660:660:660:750; do
+	IFS=: read -r mode dm lm dirm <<<"$m"
+	(umask 077; "$L" --db "$T/mode$mode" init --mode "$mode" >/dev/null 2>&1)
+	assert_eq "init --mode $mode (umask 077): data.mdb $dm, lock.mdb $lm, directory $dirm" \
+		"$dm $lm $dirm" "$(stat -c %a "$T/mode$mode/data.mdb" "$T/mode$mode/lock.mdb" "$T/mode$mode" | tr '\n' ' ' | sed 's/ $//')"
+done
+assert_eq "init without --mode: data.mdb 600" 600 "$(stat -c %a "$D1/data.mdb")"
+for bad in 0400 888 abc 01777 ""; do
+	assert_exit -m "init --mode '$bad' is refused (exit 2)" 2 "$L" --db "$T/badmode" init --mode "$bad"
+done
+[ ! -e "$T/badmode" ] && ok "a refused --mode creates nothing" || fail "a refused --mode creates nothing"
+# A lock file made again by a write takes the data file's mode plus group write, whatever
+# the umask (lmtasks(1)).
+rm -f "$T/mode0644/lock.mdb"
+(umask 022; "$L" --db "$T/mode0644" enqueue movies documentAddition >/dev/null 2>&1)
+assert_eq "lock.mdb re-created by a write (umask 022): 664 (data.mdb 644 plus group write)" 664 \
+	"$(stat -c %a "$T/mode0644/lock.mdb")"
+rm -f "$T/mode0600/lock.mdb"
+(umask 022; "$L" --db "$T/mode0600" list >/dev/null 2>&1)
+assert_eq "lock.mdb re-created by a read of a 600 store: 600" 600 "$(stat -c %a "$T/mode0600/lock.mdb")"
+
+# LMTASKS_MAPSIZE: digits alone, 65536 to 1 TiB; anything else refused before anything
+# is made.
+for bad in abc -5 1e9 " 65536" 65536x 65535 0 1099511627777 99999999999999999999999; do
+	assert_exit -m "LMTASKS_MAPSIZE='$bad': init refuses (exit 2)" 2 \
+		env LMTASKS_MAPSIZE="$bad" "$L" --db "$T/map" init
+	assert_contains "... naming LMTASKS_MAPSIZE" LMTASKS_MAPSIZE "$LMT_STDERR"
+	[ ! -e "$T/map" ] && ok "... and creates nothing" || fail "... and creates nothing" "$(ls -la "$T/map")"
+done
+assert_exit -m "LMTASKS_MAPSIZE=131072: init" 0 env LMTASKS_MAPSIZE=131072 "$L" --db "$T/map" init
+assert_eq "... gives a 131072-byte map" 131072 "$(json_get "$("$L" --db "$T/map" stats)" 'd["mapSize"]' 2>&1)"
+assert_exit -m "a bad LMTASKS_MAPSIZE does not stop other commands on a made store" 0 \
+	env LMTASKS_MAPSIZE=abc "$L" --db "$T/map" list
+
 ###########################################################################################
 section "enqueue and get"
 
@@ -356,6 +392,43 @@ for i in 1 2 3 4 5 6; do
 	else lat+=("exit:$wrc/${d}s"); slow=$((slow + 1)); fi
 done
 assert_eq "wait (no --timeout) returned within 1 s of the finish in 6 of 6 trials (${lat[*]})" 0 "$slow"
+
+# How soon a waiter wakes after the change, over seven runs: the median must be under
+# 0.1 s.  With inotify (the waiter must hold a watch), and with the fallback that polls,
+# chosen on purpose by LMTASKS_NO_INOTIFY=1 (the waiter must hold no watch).
+# wake_runs ENV...: sets WAKE_MEDIAN (seconds; "none" when a waiter failed), WAKES (each
+# run's latency) and WATCHES (each waiter's count of inotify descriptors).
+wake_runs() {
+	local i u wp t0 t1 lat=() ok=1
+	WATCHES=""
+	for i in 1 2 3 4 5 6 7; do
+		u=$(enq movies documentAddition)
+		env "$@" "$L" wait "$u" --timeout 5 >/dev/null 2>&1 &
+		wp=$!
+		lmt_bg_track "$wp"
+		# Until the waiter has read the task once and sleeps (its inotify watch is made
+		# before that read); then the change.
+		sleep 0.15
+		WATCHES+="$(find "/proc/$wp/fd" -lname 'anon_inode:inotify' 2>/dev/null | wc -l)"
+		"$L" start "$u" >/dev/null 2>&1
+		"$L" succeed "$u" >/dev/null 2>&1
+		t0=$(now)
+		wait "$wp" || ok=0
+		t1=$(now)
+		lat+=("$(elapsed "$t0" "$t1")")
+	done
+	WAKES="${lat[*]}"
+	WAKE_MEDIAN=none
+	[ "$ok" = 1 ] && WAKE_MEDIAN=$(printf '%s\n' "${lat[@]}" | sort -g | sed -n 4p)
+}
+wake_runs LMTASKS_NO_INOTIFY=
+assert_eq "wait (inotify): every waiter holds an inotify watch" 1111111 "$WATCHES"
+assert_lt "wait (inotify): median wake-up under 0.1 s over 7 runs (median $WAKE_MEDIAN s; $WAKES)" \
+	"$WAKE_MEDIAN" 0.1
+wake_runs LMTASKS_NO_INOTIFY=1
+assert_eq "wait (LMTASKS_NO_INOTIFY=1): no waiter holds an inotify watch" 0000000 "$WATCHES"
+assert_lt "wait (the polling fallback): median wake-up under 0.1 s over 7 runs (median $WAKE_MEDIAN s; $WAKES)" \
+	"$WAKE_MEDIAN" 0.1
 
 W2=$(enq movies documentAddition)
 (

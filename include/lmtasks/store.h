@@ -47,6 +47,16 @@ typedef void store_problem_fn(void *ctx, const char *line);
  */
 int store_open(const char *path, unsigned flags, unsigned mode, store **out);
 
+#define STORE_MAP_MIN ((size_t)64 << 10)	/* LMTASKS_MAPSIZE: 64 KiB ... */
+#define STORE_MAP_MAX ((uint64_t)1 << 40)	/* ... 1 TiB (the map grows from there) */
+
+/*
+ * Reads LMTASKS_MAPSIZE, the map size in bytes of a store made now: *size is left as
+ * it is when the variable is unset or empty.  Returns LMT_EINVAL unless it is decimal
+ * digits alone, from STORE_MAP_MIN to STORE_MAP_MAX (and fits a size_t).
+ */
+int store_map_size_env(size_t *size);
+
 /* Closes the environment; every transaction and iterator must be gone. */
 void store_close(store *s);
 
