@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Try lmtasks: installs what is missing, builds into build/, creates a demo store in
 # var/store (once), and serves it through a real nginx on http://127.0.0.1:7700 until
-# Ctrl-C.  Everything it runs or writes stays in this tree: var/run (the FastCGI socket),
-# var/nginx (nginx's config, logs and temporary files).
+# Ctrl-C.  What it keeps stays in this tree: var/store, var/nginx (nginx's config and
+# logs).  What nginx's workers must reach -- the FastCGI socket and nginx's temporary
+# files -- lives in a private directory made for this run outside the tree (under
+# $XDG_RUNTIME_DIR, /run as root, else $TMPDIR or /tmp) and removed at the end: run as
+# root, nginx's workers run as nobody, who may not enter a checkout under /root (0700).
 #
 #   scripts/serve.sh                    # then: curl http://127.0.0.1:7700/tasks
 #   LMTASKS_PORT=8080 scripts/serve.sh  # another port
+#   LMTASKS_BUILD=DIR scripts/serve.sh  # lmtasks and lmtasks-fcgi from DIR, not built here
 #
 # Stop it with Ctrl-C or SIGTERM: nginx and lmtasks-fcgi are stopped by PID.
 set -uo pipefail
@@ -21,8 +25,9 @@ TOP=$(pwd)
 PORT=${LMTASKS_PORT:-7700}
 VAR=$TOP/var
 STORE=$VAR/store
-SOCK=$VAR/run/fcgi.sock
 NGX=$VAR/nginx
+RUN=		# the private runtime directory: the socket, nginx's temporary files
+SOCK=
 FCGI_PID=
 NGINX_PID=
 NGINX_KIDS=
@@ -35,15 +40,18 @@ case $PORT in '' | *[!0-9]*) die "LMTASKS_PORT must be a port number, not '$PORT
 
 . scripts/deps.sh
 lmt_install_deps || die "cannot install the packages lmtasks needs"
-lmt_build || die "the build failed (see above)"
-LMTASKS=$TOP/build/lmtasks
-LMTASKS_FCGI=$TOP/build/lmtasks-fcgi
-[ -x "$LMTASKS" ] && [ -x "$LMTASKS_FCGI" ] || die "build/lmtasks or build/lmtasks-fcgi is missing"
+BUILD=${LMTASKS_BUILD:-}
+if [ -z "$BUILD" ]; then
+	lmt_build || die "the build failed (see above)"
+	BUILD=$TOP/build
+fi
+LMTASKS=$BUILD/lmtasks
+LMTASKS_FCGI=$BUILD/lmtasks-fcgi
+[ -x "$LMTASKS" ] && [ -x "$LMTASKS_FCGI" ] || die "$BUILD/lmtasks or $BUILD/lmtasks-fcgi is missing"
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX_BIN" ] || die "no nginx; install it (apt-get install nginx)"
 PARAMS=/etc/nginx/fastcgi_params
 [ -f "$PARAMS" ] || die "no $PARAMS (it comes with nginx)"
-[ ${#SOCK} -lt 100 ] || die "the socket path $SOCK is too long for a unix socket; move the tree"
 unset LMTASKS_DB
 
 # ---- the demo store: every status, two indexes ----
@@ -73,8 +81,8 @@ demo_store() {
 	L "$s" enqueue books documentAddition --details '{"receivedDocuments":10}' &&
 	L "$s" enqueue movies documentDeletion --details '{"receivedDocumentIds":2}'
 }
-mkdir -p "$VAR/run" "$NGX/tmp" || die "cannot create $VAR"
-chmod 0755 "$VAR" "$VAR/run"	# nginx's workers may run as another user
+mkdir -p "$NGX" || die "cannot create $VAR"
+rm -rf "$VAR/run" "$NGX/tmp"	# where 0.1.0 kept the socket and nginx's temporary files
 if [ -e "$STORE" ] && ! "$LMTASKS" --db "$STORE" stats >/dev/null 2>&1; then
 	# Made by an older build, most likely: keep it, aside, and start a fresh demo.
 	old=$STORE.old-$(date +%Y%m%d-%H%M%S)
@@ -129,11 +137,32 @@ stop_all() {
 		for k in $NGINX_KIDS; do stop_pid "$k" TERM; done
 	fi
 	[ -n "$FCGI_PID" ] && stop_pid "$FCGI_PID" TERM
-	[ -S "$SOCK" ] && ! alive "${FCGI_PID:-0}" && rm -f "$SOCK"
+	[ -n "$RUN" ] && [ -d "$RUN" ] && rm -rf -- "$RUN"
 	say "stopped"
 }
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
+
+# ---- the private runtime directory ----
+# As root, nginx's workers run as WORKER (nobody): the directory is theirs to enter, by
+# group, and nobody else's.  Otherwise they run as we do and it stays 0700.
+WORKER= WORKER_GROUP=
+if [ "$(id -u)" -eq 0 ]; then
+	WORKER=nobody
+	WORKER_GROUP=$(id -gn "$WORKER" 2>/dev/null) || die "no user $WORKER for nginx's workers"
+	base=/run
+else
+	base=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}
+fi
+[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+RUN=$(mktemp -d "$base/lmtasks-serve.XXXXXXXX") || die "cannot create a runtime directory in $base"
+if [ -n "$WORKER" ]; then
+	chgrp "$WORKER_GROUP" "$RUN" && chmod 0750 "$RUN" ||
+		die "cannot give $RUN to group $WORKER_GROUP"
+fi
+SOCK=$RUN/fcgi.sock
+mkdir "$RUN/tmp" || die "cannot create $RUN/tmp"
+[ ${#SOCK} -lt 100 ] || die "the socket path $SOCK is too long for a unix socket; set TMPDIR"
 
 # ---- the responder ----
 if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/" 2>/dev/null ||
@@ -153,8 +182,11 @@ done
 cp "$PARAMS" "$NGX/fastcgi_params"
 sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$SOCK|" -e "s|127\.0\.0\.1:7700|127.0.0.1:$PORT|" \
 	nginx/lmtasks.conf >"$NGX/lmtasks.conf"
+user_line=
+[ -n "$WORKER" ] && user_line="user $WORKER $WORKER_GROUP;"
 cat >"$NGX/nginx.conf" <<EOF
 # Written by scripts/serve.sh at every start; edit nginx/lmtasks.conf instead.
+$user_line
 worker_processes 1;
 daemon off;
 pid $NGX/nginx.pid;
@@ -162,15 +194,16 @@ error_log $NGX/error.log;
 events { worker_connections 512; }
 http {
 	access_log $NGX/access.log;
-	client_body_temp_path $NGX/tmp/client_body;
-	proxy_temp_path $NGX/tmp/proxy;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
+	client_body_temp_path $RUN/tmp/client_body;
+	proxy_temp_path $RUN/tmp/proxy;
+	fastcgi_temp_path $RUN/tmp/fastcgi;
+	uwsgi_temp_path $RUN/tmp/uwsgi;
+	scgi_temp_path $RUN/tmp/scgi;
 	default_type application/octet-stream;
 	include $NGX/lmtasks.conf;
 }
 EOF
+log_start=$(stat -c %s "$NGX/error.log" 2>/dev/null || echo 0)
 "$NGINX_BIN" -p "$NGX/" -c "$NGX/nginx.conf" -e "$NGX/error.log" </dev/null &
 NGINX_PID=$!
 up=
@@ -188,9 +221,21 @@ if [ -z "$up" ]; then
 	die "nginx did not start on 127.0.0.1:$PORT (var/nginx/error.log)"
 fi
 NGINX_KIDS=$(children "$NGINX_PID")
-[ "$code" = 200 ] || say "GET /health answers $code, not 200: see lmtasks-fcgi's messages above"
+if [ "$code" != 200 ]; then
+	# The cause is in nginx's error log (a worker that cannot reach the socket) or in
+	# lmtasks-fcgi's messages above (a store it cannot read): show both, and stop.
+	say "GET /health answers $code, not 200; nginx's error log (var/nginx/error.log) says:"
+	tail -c +"$((log_start + 1))" "$NGX/error.log" 2>/dev/null | grep -v '\[notice\]' |
+		tail -n 5 | sed 's/^/    /' >&2
+	if tail -c +"$((log_start + 1))" "$NGX/error.log" 2>/dev/null | grep -q 'fcgi.sock.*Permission denied\|Permission denied.*fcgi.sock'; then
+		say "nginx's workers${WORKER:+ (user $WORKER)} cannot reach the socket $SOCK"
+	fi
+	die "not serving: GET /health must answer 200 (lmtasks-fcgi's own messages, if any, are above)"
+fi
 
 U=http://127.0.0.1:$PORT
+CLI=build/lmtasks
+[ "$BUILD" = "$TOP/build" ] || CLI=$LMTASKS
 cat <<EOF
 
   The Meilisearch tasks API, from var/store, on $U
@@ -205,10 +250,11 @@ cat <<EOF
     curl $U/health
 
   Write with the CLI, then read again:
-    build/lmtasks --db var/store enqueue movies documentAddition --details '{"receivedDocuments":5}'
-    build/lmtasks --db var/store claim && build/lmtasks --db var/store succeed 7
+    $CLI --db var/store enqueue movies documentAddition --details '{"receivedDocuments":5}'
+    $CLI --db var/store claim && $CLI --db var/store succeed 7
 
   Logs: var/nginx/access.log, var/nginx/error.log; lmtasks-fcgi logs failures here.
+  Socket: $SOCK
 
 EOF
 
