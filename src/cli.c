@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/progress.h"
 #include "lmtasks/task.h"
 
 const char *cli_db;
@@ -169,16 +170,22 @@ cli_check_type(const char *s)
 	return 0;
 }
 
-/* Reads all of a stream into a NUL-terminated malloc'd buffer. */
+/* Reads all of a stream into a NUL-terminated malloc'd buffer, telling p (may be NULL)
+ * the bytes read of the file's size (not known for a pipe) once past the first MiB. */
+#define READ_PROGRESS_FROM (1 << 20)
 static int
-slurp(FILE *f, char **out, size_t *outlen)
+slurp(FILE *f, char **out, size_t *outlen, const struct progress *p)
 {
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap), *nbuf;
+	struct stat st;
+	uint64_t total = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 
 	if (buf == NULL)
 		return ENOMEM;
 	for (;;) {
+		if (p && p->fn && len >= READ_PROGRESS_FROM)
+			p->fn(p->ctx, "read", len, total, 0);
 		if (cap - len < 2) {
 			if ((nbuf = realloc(buf, cap * 2)) == NULL) {
 				free(buf);
@@ -204,14 +211,14 @@ slurp(FILE *f, char **out, size_t *outlen)
 }
 
 int
-cli_read_input(const char *arg, char **text, size_t *len)
+cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p)
 {
 	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg, "rb");
 	int rc;
 
 	if (f == NULL)
 		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
-	rc = slurp(f, text, len);
+	rc = slurp(f, text, len, p);
 	if (f != stdin)
 		fclose(f);
 	if (rc)
@@ -228,7 +235,7 @@ cli_details(const char *arg, char **out, size_t *outlen)
 	int rc;
 
 	if (strcmp(arg, "-") == 0 || arg[0] == '@') {
-		if ((rc = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len)) != 0)
+		if ((rc = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len, NULL)) != 0)
 			return rc;
 	}
 	rc = details_normalize(text ? text : arg, text ? len : strlen(arg), out, outlen, &why);

@@ -93,8 +93,10 @@ int cli_parse_seconds(const char *opt, const char *s, int64_t *us);
 int cli_check_index(const char *s);
 int cli_check_type(const char *s);
 
-/* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer. */
-int cli_read_input(const char *arg, char **text, size_t *len);
+/* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer,
+ * telling p (may be NULL) of the bytes read. */
+struct progress;
+int cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p);
 
 /* --details JSON | @FILE | - : the normalised object text, malloc'd. */
 int cli_details(const char *arg, char **out, size_t *outlen);

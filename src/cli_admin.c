@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "cli.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
 #include "lmtasks/timefmt.h"
@@ -160,7 +162,12 @@ run_delete(const struct cli_args *a)
 	query_init(q);
 	if ((ret = delete_parse(a, q, &keep, &filter)) != 0 || (ret = cli_open(0, &s)) != 0)
 		goto out;
+	struct progress_meter meter;
+	struct progress prog;
+	progress_meter_open(&meter, &prog, STDERR_FILENO, "tasks", 4096);
+	store_set_progress(s, &prog);
 	rc = ops_delete(s, q, keep, filter, &r);
+	progress_meter_close(&meter);
 	store_close(s);
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; run "
@@ -485,7 +492,7 @@ const struct cli_command cli_cmd_stats = { "stats", NULL,
 static void
 print_problem(void *ctx, const char *line)
 {
-	(void)ctx;
+	progress_meter_close(ctx);	/* the problem on a line of its own */
 	cli_warn("check: %s", line);
 }
 
@@ -513,10 +520,15 @@ run_check(const struct cli_args *a)
 		return cli_usage(a->cmd, "it takes no arguments");
 	if ((ret = cli_open(STORE_RDONLY, &s)) != 0)
 		return ret;
+	struct progress_meter meter;
+	struct progress prog;
+	progress_meter_open(&meter, &prog, STDERR_FILENO, "tasks", 4096);
+	store_set_progress(s, &prog);
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		rc = store_check(s, txn, print_problem, NULL, &c.checked, &c.problems);
+		rc = store_check(s, txn, print_problem, &meter, &c.checked, &c.problems);
 		mdb_txn_abort(txn);
 	}
+	progress_meter_close(&meter);
 	store_close(s);
 	if (rc)
 		return cli_store_failure(rc, "checking");

@@ -12,6 +12,7 @@
 #include "lmtasks/batch.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
 #include "lmtasks/timefmt.h"
@@ -138,16 +139,17 @@ render_batch(struct printbuf *pb, const void *ctx)
 	return report_batch(pb, b->n, b->n ? b->tasks[0].uid : 0, b->n ? b->tasks[b->n - 1].uid : 0);
 }
 
-/* Enqueues n tasks and prints what print renders from them. */
+/* Enqueues n tasks, telling p (may be NULL), and prints what print renders from them. */
 static int
 enqueue_run(struct task *tasks, size_t n, int (*print)(struct printbuf *, const void *),
-    const void *ctx)
+    const void *ctx, const struct progress *p)
 {
 	store *s;
 	int rc, ret;
 
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
+	store_set_progress(s, p);
 	if ((rc = ops_enqueue(s, tasks, n)) != 0)
 		ret = cli_store_failure(rc, "nothing was enqueued; writing");
 	else
@@ -162,9 +164,14 @@ enqueue_batch(const char *input)
 	struct batch *b = NULL;
 	char *text = NULL, why[256];
 	size_t len, line = 0;
+	struct progress_meter meter;
+	struct progress prog;
 	int rc, ret;
 
-	if ((ret = cli_read_input(input, &text, &len)) != 0)
+	progress_meter_open(&meter, &prog, STDERR_FILENO, "bytes", 4096);
+	ret = cli_read_input(input, &text, &len, &prog);
+	progress_meter_close(&meter);
+	if (ret != 0)
 		return ret;
 	rc = batch_parse(text, len, &b, &line, why, sizeof(why));
 	free(text);
@@ -173,7 +180,9 @@ enqueue_batch(const char *input)
 	if (rc)
 		return cli_fail(EXIT_STORE, "line %zu: %s; nothing was enqueued", line, lmt_strerror(rc));
 	struct batch_out out = { batch_tasks(b), batch_count(b) };
-	ret = enqueue_run(batch_tasks(b), out.n, render_batch, &out);
+	progress_meter_unit(&meter, "tasks");
+	ret = enqueue_run(batch_tasks(b), out.n, render_batch, &out, &prog);
+	progress_meter_close(&meter);
 	batch_free(b);
 	return ret;
 }
@@ -207,7 +216,7 @@ run_enqueue(const struct cli_args *a)
 		return ret;
 	struct task t;
 	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
-	ret = enqueue_run(&t, 1, render_summary, &t);
+	ret = enqueue_run(&t, 1, render_summary, &t, NULL);
 	free(dtext);
 	return ret;
 }

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "lmtasks/error.h"
+#include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/timefmt.h"
 #include "ops_internal.h"
@@ -164,11 +165,15 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	store_iter_close(it);
 	if (rc)
 		return rc;
-	for (size_t i = d->keep < d->n ? (size_t)d->keep : d->n; i < d->n; i++) {
+	size_t first = d->keep < d->n ? (size_t)d->keep : d->n;
+	for (size_t i = first; i < d->n; i++) {
+		progress_report(store_progress(s), "deleted", i - first, d->n - first, 0);
 		if ((rc = store_get(s, txn, d->uids[i], &t)) != 0 || (rc = store_remove(s, txn, &t)) != 0)
 			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
 		r->changed++;
 	}
+	if (d->n > first)
+		progress_report(store_progress(s), "deleted", d->n - first, d->n - first, 1);
 	return record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
 	    timefmt_now(), &r->out);
 }

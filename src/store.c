@@ -273,6 +273,18 @@ fail_free:
 }
 
 void
+store_set_progress(store *s, const struct progress *p)
+{
+	s->progress = p;
+}
+
+const struct progress *
+store_progress(const store *s)
+{
+	return s->progress;
+}
+
+void
 store_close(store *s)
 {
 	if (s == NULL)

@@ -250,6 +250,7 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 	struct tally tl = { NULL, 0, 0 };
 	MDB_cursor *cur;
 	MDB_val k, v;
+	MDB_stat st;
 	uint64_t next_uid, n = 0, last = TASK_NO_UID;
 	int rc, op = MDB_FIRST;
 
@@ -257,12 +258,13 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 		report(&c, "meta: next_uid is missing or malformed");
 		next_uid = TASK_NO_UID;
 	}
-	if ((rc = mdb_cursor_open(txn, s->tasks, &cur)) != 0)
+	if ((rc = mdb_stat(txn, s->tasks, &st)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->tasks, &cur)) != 0)
 		return rc;
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
 		struct task t;
 		op = MDB_NEXT;
-		n++;
+		progress_report(s->progress, "checked", n++, st.ms_entries, 0);
 		if (k.mv_size != 8) {
 			report(&c, "tasks: a key of %zu bytes where a uid of 8 belongs", k.mv_size);
 			continue;
@@ -293,6 +295,7 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 	mdb_cursor_close(cur);
 	if (rc != MDB_NOTFOUND)
 		goto out;
+	progress_report(s->progress, "checked", n, st.ms_entries, 1);
 	if (last != TASK_NO_UID && next_uid != TASK_NO_UID && last >= next_uid)
 		report(&c, "meta: next_uid %" PRIu64 " is not past the last task %" PRIu64, next_uid, last);
 	if ((rc = reverse(&c, s->by_index, "by_index")) != 0 ||

@@ -2,6 +2,7 @@
 #ifndef LMTASKS_STORE_INTERNAL_H
 #define LMTASKS_STORE_INTERNAL_H
 
+#include "lmtasks/progress.h"
 #include "lmtasks/store.h"
 
 #define STORE_SCHEMA 1
@@ -20,6 +21,7 @@ struct store {
 	MDB_dbi keys;		/* hash of an API key -> its record (auth.c) */
 	MDB_dbi leases;		/* lease end (u64 BE µs) uid (u64 BE) -> nothing */
 	unsigned flags;
+	const struct progress *progress;	/* told how long operations go; may be NULL */
 };
 
 void store_key_uid(unsigned char out[8], uint64_t uid);

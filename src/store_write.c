@@ -183,6 +183,7 @@ store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
 		unsigned char ub[8], sb, qb[COUNT_KEY_MAX];
 		MDB_val k = { 8, ub }, v = { codec_size(t), NULL }, uv = { 8, ub };
 
+		progress_report(s->progress, "stored", i, n, 0);
 		t->uid = uid++;
 		store_key_uid(ub, t->uid);
 		rc = mdb_cursor_put(cur[0], &k, &v, MDB_APPEND | MDB_RESERVE);
@@ -205,6 +206,8 @@ store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
 	}
 	if ((rc = pending_flush(s, txn, p)) != 0)
 		goto out;
+	if (n > 1)	/* one task (store_add) is no long operation */
+		progress_report(s->progress, "stored", n, n, 1);
 	store_put_u64le(nb, uid);
 	rc = mdb_put(txn, s->meta, &nk, &nv, 0);
 out:

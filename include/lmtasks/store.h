@@ -60,6 +60,14 @@ int store_map_size_env(size_t *size);
 /* Closes the environment; every transaction and iterator must be gone. */
 void store_close(store *s);
 
+struct progress;
+/* From now on store_add_many() and store_check() report to p (which must outlive its
+ * use), every p->every tasks; NULL: to nobody (the default). */
+void store_set_progress(store *s, const struct progress *p);
+
+/* The progress listener set by store_set_progress(), or NULL (for the write library). */
+const struct progress *store_progress(const store *s);
+
 /* Returns the LMDB environment, owned by the store. */
 MDB_env *store_env(store *s);
 
