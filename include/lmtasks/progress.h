@@ -25,8 +25,8 @@ struct progress {
 void progress_report(const struct progress *p, const char *what, uint64_t done, uint64_t total,
     int final);
 
-/* A meter that draws "what: done/total unit, rate/s" on a terminal, redrawn at most
- * five times a second. */
+/* A meter that draws "lmtasks: what done/total unit (pct%), rate/s" on a terminal,
+ * redrawn at most five times a second. */
 struct progress_meter {
 	int fd;			/* -1: not a terminal, draws nothing */
 	const char *unit;	/* "tasks", "bytes" */
