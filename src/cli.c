@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -61,6 +62,29 @@ cli_usage(const char *cmd, const char *what)
 	return cli_fail(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
 }
 
+/* Returns 1 when the file system holding path has less than a few pages free. */
+static int
+disk_full(const char *path)
+{
+	struct statvfs vfs;
+
+	return statvfs(path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < 64 * 4096;
+}
+
+/* "N bytes free on PATH's file system", in a static buffer, for messages. */
+static const char *
+disk_free(const char *path)
+{
+	static char buf[64];
+	struct statvfs vfs;
+
+	if (statvfs(path, &vfs) != 0)
+		return "its free space unknown";
+	snprintf(buf, sizeof(buf), "%llu bytes free",
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	return buf;
+}
+
 int
 cli_store_failure(int rc, const char *doing)
 {
@@ -84,12 +108,21 @@ cli_store_failure(int rc, const char *doing)
 	case EROFS:
 		return cli_fail(EXIT_STORE, "%s %s: %s (readers and writers need write access to "
 		    "%s/lock.mdb; writers to data.mdb too)", doing, cli_db, lmt_strerror(rc), cli_db);
+	case EIO:
+		/* LMDB reports a short write on a full disk as EIO. */
+		if (!disk_full(cli_db))
+			break;
+		/* fall through */
 	case ENOSPC:
-		return cli_fail(EXIT_STORE, "%s %s: the disk is full; nothing was written. Free "
-		    "space and run the command again", doing, cli_db);
+	case EDQUOT:
+		return cli_fail(EXIT_STORE, "%s %s: the disk is full (%s). Free space on that "
+		    "disk (deleting finished tasks, `lmtasks delete --statuses "
+		    "succeeded,failed,canceled`, needs less than most writes), then run the command "
+		    "again", doing, cli_db, disk_free(cli_db));
 	default:
-		return cli_fail(EXIT_STORE, "%s %s: %s", doing, cli_db, lmt_strerror(rc));
+		break;
 	}
+	return cli_fail(EXIT_STORE, "%s %s: %s", doing, cli_db, lmt_strerror(rc));
 }
 
 int

@@ -17,6 +17,7 @@
 #include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/timefmt.h"
 
 /* ---- init ---- */
@@ -459,16 +460,24 @@ const struct cli_command cli_cmd_key_delete = { "key delete", NULL,
 
 /* ---- stats, check ---- */
 
+struct stats_out {
+	struct store_stats st;
+	struct settings set;
+	uint64_t live;
+};
+
 static int
 render_stats(struct printbuf *pb, const void *ctx)
 {
-	return report_stats(pb, ctx);
+	const struct stats_out *o = ctx;
+
+	return report_stats(pb, &o->st, o->live, &o->set);
 }
 
 static int
 run_stats(const struct cli_args *a)
 {
-	struct store_stats st;
+	struct stats_out o;
 	MDB_txn *txn;
 	store *s;
 	int rc, ret;
@@ -478,11 +487,12 @@ run_stats(const struct cli_args *a)
 	if ((ret = cli_open(STORE_RDONLY, &s)) != 0)
 		return ret;
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		rc = store_stats(s, txn, &st);
+		if ((rc = store_stats(s, txn, &o.st)) == 0 && (rc = settings_read(s, txn, &o.set)) == 0)
+			rc = store_live_bytes(s, txn, &o.live);
 		mdb_txn_abort(txn);
 	}
 	store_close(s);
-	return rc ? cli_store_failure(rc, "reading") : cli_print(render_stats, &st);
+	return rc ? cli_store_failure(rc, "reading") : cli_print(render_stats, &o);
 }
 
 const struct cli_command cli_cmd_stats = { "stats", NULL,
@@ -543,3 +553,54 @@ run_check(const struct cli_args *a)
 const struct cli_command cli_cmd_check = { "check", NULL,
 	"  check                               verify every record and index entry\n",
 	run_check };
+
+/* ---- config ---- */
+
+static int
+render_settings(struct printbuf *pb, const void *ctx)
+{
+	return settings_render(pb, ctx);
+}
+
+static int
+run_config(const struct cli_args *a)
+{
+	struct settings set;
+	enum setting_id id;
+	const char *why;
+	uint64_t v;
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (a->argc == 1 || a->argc > 2)
+		return cli_usage(a->cmd, "it is `config` to print the settings, or `config KEY "
+		    "VALUE` to set one");
+	if (a->argc == 2) {
+		if (settings_find(a->argv[0], &id) != 0)
+			return cli_fail(EXIT_USAGE, "config: `%s` is no setting; the settings are %s",
+			    a->argv[0], settings_names());
+		if (settings_parse(id, a->argv[1], &v, &why) != 0)
+			return cli_fail(EXIT_USAGE, "config: %s `%s` is not %s", a->argv[0],
+			    a->argv[1], why);
+	}
+	if ((ret = cli_open(a->argc ? 0 : STORE_RDONLY, &s)) != 0)
+		return ret;
+	if (a->argc) {
+		rc = ops_config_set(s, id, v, &set);
+	} else if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+		rc = settings_read(s, txn, &set);
+		mdb_txn_abort(txn);
+	}
+	store_close(s);
+	if (rc)
+		return cli_store_failure(rc, a->argc ? "nothing was changed; writing" : "reading");
+	return cli_print(render_settings, &set);
+}
+
+const struct cli_command cli_cmd_config = { "config", NULL,
+	"  config [KEY VALUE]                  print the store's settings, or set one: maxBytes\n"
+	"                                      SIZE (new tasks are refused past 40% of it),\n"
+	"                                      maxTasks N (past it the oldest finished tasks\n"
+	"                                      are deleted; 0: never)\n",
+	run_config };

@@ -15,6 +15,7 @@
 #include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/timefmt.h"
 
 #define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
@@ -139,21 +140,47 @@ render_batch(struct printbuf *pb, const void *ctx)
 	return report_batch(pb, b->n, b->n ? b->tasks[0].uid : 0, b->n ? b->tasks[b->n - 1].uid : 0);
 }
 
+/* Why new tasks were refused, and the way out. */
+static int
+enqueue_refused(int rc, const struct ops_enqueue_result *r)
+{
+	if (rc == LMT_EFULL)
+		return cli_fail(EXIT_STORE, "the store at %s is full for new tasks: its data would "
+		    "take %" PRIu64 " bytes, past %" PRIu64 " (%d%% of its maxBytes, %" PRIu64 "); the "
+		    "rest is kept so that tasks can still finish, be canceled and be deleted. Delete "
+		    "finished tasks (`lmtasks delete --statuses succeeded,failed,canceled`) or raise "
+		    "the limit (`lmtasks config maxBytes SIZE`); nothing was enqueued", cli_db,
+		    r->live_bytes, r->limit_bytes, SETTINGS_ENQUEUE_PERCENT, r->max_bytes);
+	if (rc == LMT_EDISKFULL)
+		return cli_fail(EXIT_STORE, "the disk holding %s is full: new tasks are refused "
+		    "while it cannot keep %" PRIu64 " bytes free for the store, the room that "
+		    "finishing, canceling and deleting tasks need. Free space on that disk, or "
+		    "delete finished tasks (`lmtasks delete --statuses succeeded,failed,canceled`); "
+		    "nothing was enqueued", cli_db, r->reserve_bytes);
+	return cli_store_failure(rc, "nothing was enqueued; writing");
+}
+
 /* Enqueues n tasks, telling p (may be NULL), and prints what print renders from them. */
 static int
 enqueue_run(struct task *tasks, size_t n, int (*print)(struct printbuf *, const void *),
     const void *ctx, const struct progress *p)
 {
+	struct ops_enqueue_result r;
 	store *s;
 	int rc, ret;
 
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
 	store_set_progress(s, p);
-	if ((rc = ops_enqueue(s, tasks, n)) != 0)
-		ret = cli_store_failure(rc, "nothing was enqueued; writing");
-	else
+	if ((rc = ops_enqueue(s, tasks, n, &r)) != 0) {
+		ret = enqueue_refused(rc, &r);
+	} else {
+		if (r.trimmed)
+			cli_warn("the store held more than maxTasks: the %" PRIu64 " oldest finished "
+			    "tasks were deleted (taskDeletion %" PRIu64 ")", r.trimmed, r.deletion.t.uid);
 		ret = cli_print(print, ctx);
+	}
+	ops_task_free(&r.deletion);
 	store_close(s);
 	return ret;
 }

@@ -18,6 +18,7 @@ static const char *const messages[] = {
 	[LMT_ECLAIMED - LMT_EINVAL] = "the task was claimed again",
 	[LMT_ENOLEASE - LMT_EINVAL] = "the task holds no lease",
 	[LMT_EFULL - LMT_EINVAL] = "the store is past its size limit",
+	[LMT_EDISKFULL - LMT_EINVAL] = "the disk is too full to keep the store's reserve",
 };
 
 const char *

@@ -18,13 +18,9 @@
 #include "lmtasks/timefmt.h"
 #include "ops_internal.h"
 
-/*
- * Adds the store's own task of type (taskCancelation, taskDeletion) with details
- * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
- * and copies it into out.
- */
-static int
-record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
+/* The details are built with the renderer's string quoting, like every JSON we make. */
+int
+ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
     uint64_t changed, const char *filter, int64_t now, struct ops_task *out)
 {
 	struct printbuf *pb = printbuf_new();
@@ -96,7 +92,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 		if ((rc = store_replace(s, txn, &old, &next)) != 0)
 			return rc;
 	}
-	if ((rc = record(s, txn, "taskCancelation", "canceledTasks", c->n, r->changed, c->filter,
+	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->n, r->changed, c->filter,
 	    now, &r->out)) != 0)
 		return rc;
 	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
@@ -174,7 +170,7 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	}
 	if (d->n > first)
 		progress_report(store_progress(s), "deleted", d->n - first, d->n - first, 1);
-	return record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
+	return ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
 	    timefmt_now(), &r->out);
 }
 
@@ -328,7 +324,41 @@ ops_init(const char *path, gid_t gid, unsigned mode, int *shared_rc)
 		mode = gid != (gid_t)-1 ? 0640 : 0600;
 	if ((rc = store_open(path, STORE_CREATE, mode, &s)) != 0)
 		return rc;
+	/* A new store's size limit comes from the disk it is made on. */
+	if (fresh) {
+		struct settings set;
+		rc = ops_config_set(s, SETTING_MAX_BYTES, settings_default_max_bytes(path), &set);
+		if (rc == 0)
+			ops_keep_reserve(s, NULL);
+	}
 	store_close(s);
+	if (rc)
+		return rc;
 	*shared_rc = fresh || asked ? share(path, gid, mode) : 0;
 	return 0;
+}
+
+struct config_ctx {
+	enum setting_id id;
+	uint64_t value;
+	struct settings *out;
+};
+
+static int
+config_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct config_ctx *c = ctx;
+	int rc = store_meta_put(s, txn, settings_key(c->id), c->value);
+
+	return rc ? rc : settings_read(s, txn, c->out);
+}
+
+int
+ops_config_set(store *s, enum setting_id id, uint64_t value, struct settings *out)
+{
+	struct config_ctx c = { id, value, out };
+
+	if (settings_key(id) == NULL)
+		return LMT_EINVAL;
+	return ops_write(s, config_txn, &c);
 }

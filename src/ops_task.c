@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,39 +114,138 @@ ops_reap(store *s, uint64_t *reaped)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int
+ops_keep_reserve(store *s, uint64_t *reserve)
+{
+	struct store_stats st;
+	MDB_txn *txn;
+	uint64_t live = 0, want, inside;
+	int rc;
+
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((rc = store_live_bytes(s, txn, &live)) == 0)
+		rc = store_stats(s, txn, &st);
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	want = live < OPS_RESERVE_MIN ? OPS_RESERVE_MIN : live;
+	if (reserve)
+		*reserve = want;
+	/* The file's free pages count: LMDB writes there before it grows the file. */
+	inside = st.used_bytes > live ? st.used_bytes - live : 0;
+	return want > inside ? store_reserve(s, want - inside) : 0;
+}
+
 /* Expired leases end in a transaction of their own, committed even when the command that
- * noticed them is refused: a late succeed sees its lease end. */
+ * noticed them is refused: a late succeed sees its lease end.  After a write the reserve
+ * follows the store's size, where the disk has room for it. */
 int
 ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
 	uint64_t n;
 	int rc = ops_reap(s, &n);
 
-	return rc ? rc : store_write(s, fn, ctx);
+	if (rc == 0 && (rc = store_write(s, fn, ctx)) == 0)
+		ops_keep_reserve(s, NULL);
+	return rc;
 }
 
 struct enqueue_ctx {
 	struct task *tasks;
 	size_t n;
 	int64_t now;
+	struct ops_enqueue_result *r;
 };
+
+/* Deletes the oldest finished tasks down to SETTINGS_TRIM_PERCENT of max and records a
+ * taskDeletion; nothing when the store holds no more than max tasks. */
+static int
+trim(store *s, MDB_txn *txn, uint64_t max, struct ops_enqueue_result *r)
+{
+	uint64_t total, target = max / 100 * SETTINGS_TRIM_PERCENT +
+	    max % 100 * SETTINGS_TRIM_PERCENT / 100, need, uid, *uids = NULL;
+	size_t n = 0;
+	store_iter *it;
+	struct task t;
+	char filter[48];
+	int rc;
+
+	if ((rc = store_count(s, txn, STORE_SEQ_ALL, NULL, 0, &total)) != 0 || total <= max)
+		return rc;
+	need = total - target + 1;	/* room for the taskDeletion too */
+	if ((uids = malloc((size_t)need * sizeof(*uids))) == NULL)
+		return ENOMEM;
+	if ((rc = store_iter_open(s, txn, &it)) != 0)
+		goto out;
+	/* Collect first, remove after: the walk must not see the store change under it. */
+	for (rc = store_iter_seek(it, STORE_SEQ_ALL, NULL, 0, 0, 0, &uid); rc == 0 && n < need;
+	    rc = store_iter_next(it, &uid)) {
+		if ((rc = store_iter_get(it, &t)) != 0)
+			break;
+		if (task_status_terminal(t.status))
+			uids[n++] = uid;
+	}
+	store_iter_close(it);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto out;
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = store_get(s, txn, uids[i], &t)) == 0)
+			rc = store_remove(s, txn, &t);
+	}
+	r->trimmed = n;
+	snprintf(filter, sizeof(filter), "?maxTasks=%" PRIu64, max);
+	if (rc == 0 && n > 0)
+		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, timefmt_now(),
+		    &r->deletion);
+out:
+	free(uids);
+	return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+}
 
 static int
 enqueue_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	struct enqueue_ctx *e = ctx;
+	struct ops_enqueue_result *r = e->r;
+	struct settings set;
+	int rc;
 
+	r->trimmed = 0;
+	ops_task_free(&r->deletion);
 	for (size_t i = 0; i < e->n; i++)
 		e->tasks[i].enqueued_at = e->now;
-	return store_add_many(s, txn, e->tasks, e->n);
+	if ((rc = settings_read(s, txn, &set)) != 0 ||
+	    (rc = store_add_many(s, txn, e->tasks, e->n)) != 0)
+		return rc;
+	if (set.v[SETTING_MAX_TASKS] && (rc = trim(s, txn, set.v[SETTING_MAX_TASKS], r)) != 0)
+		return rc;
+	/* Measured after the change, so that a batch cannot carry the store past the limit. */
+	if ((rc = store_live_bytes(s, txn, &r->live_bytes)) != 0)
+		return rc;
+	r->max_bytes = set.v[SETTING_MAX_BYTES];
+	r->limit_bytes = r->max_bytes / 100 * SETTINGS_ENQUEUE_PERCENT;
+	return r->live_bytes > r->limit_bytes ? LMT_EFULL : 0;
 }
 
 int
-ops_enqueue(store *s, struct task *tasks, size_t n)
+ops_enqueue(store *s, struct task *tasks, size_t n, struct ops_enqueue_result *r)
 {
-	struct enqueue_ctx e = { tasks, n, timefmt_now() };
+	struct ops_enqueue_result mine;
+	struct enqueue_ctx e = { tasks, n, timefmt_now(), r ? r : &mine };
+	int rc;
 
-	return ops_write(s, enqueue_txn, &e);
+	memset(e.r, 0, sizeof(*e.r));
+	/* New tasks only while the disk can hold the room to finish and delete them. */
+	rc = ops_keep_reserve(s, &e.r->reserve_bytes);
+	if (rc == ENOSPC || rc == EDQUOT)
+		return LMT_EDISKFULL;
+	if (rc)
+		return rc;
+	if ((rc = ops_write(s, enqueue_txn, &e)) != 0 || r == NULL)
+		ops_task_free(&e.r->deletion);
+	return rc;
 }
 
 struct change_ctx {

@@ -126,7 +126,8 @@ report_deleted(struct printbuf *pb)
 }
 
 int
-report_stats(struct printbuf *pb, const struct store_stats *st)
+report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_bytes,
+    const struct settings *set)
 {
 	int rc = append(pb, "{\"tasks\":%" PRIu64 ",\"nextUid\":%" PRIu64 ",\"statuses\":{",
 	    st->tasks, st->next_uid);
@@ -136,9 +137,13 @@ report_stats(struct printbuf *pb, const struct store_stats *st)
 		    task_status_name((enum task_status)i), st->by_status[i]);
 	if (rc == 0)
 		rc = append(pb, "},\"indexes\":%" PRIu64 ",\"pageSize\":%u,\"usedBytes\":%" PRIu64
-		    ",\"mapSize\":%" PRIu64 "}", st->indexes, st->page_size, st->used_bytes,
-		    st->map_size);
-	return rc;
+		    ",\"mapSize\":%" PRIu64 ",\"liveBytes\":%" PRIu64 ",\"newTasksUntilBytes\":%"
+		    PRIu64 ",\"settings\":", st->indexes, st->page_size, st->used_bytes,
+		    st->map_size, live_bytes,
+		    set->v[SETTING_MAX_BYTES] / 100 * SETTINGS_ENQUEUE_PERCENT);
+	if (rc == 0)
+		rc = settings_render(pb, set);
+	return rc ? rc : append(pb, "}");
 }
 
 int

@@ -750,3 +750,44 @@ store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
 	}
 	return rc;
 }
+
+int
+store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v)
+{
+	MDB_val k = { strlen(key), (void *)key }, val;
+	int rc = mdb_get(txn, s->meta, &k, &val);
+
+	if (rc == 0 && val.mv_size != 8)
+		return LMT_ECORRUPT;
+	if (rc == 0)
+		*v = store_get_u64le(val.mv_data);
+	return rc;
+}
+
+/* Every named database's pages: what the store's data takes, not counting free pages. */
+int
+store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
+{
+	const MDB_dbi dbis[] = { s->meta, s->tasks, s->by_index, s->by_status, s->by_type, s->queue,
+	    s->counts, s->indexes, s->keys, s->leases };
+	MDB_stat ms;
+	uint64_t pages = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+		if ((rc = mdb_stat(txn, dbis[i], &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+	}
+	*bytes = pages * ms.ms_psize;
+	return 0;
+}
+
+const char *
+store_path(store *s)
+{
+	const char *p = NULL;
+
+	mdb_env_get_path(s->env, &p);
+	return p;
+}

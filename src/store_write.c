@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,4 +385,34 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
 			return rc;
 	}
+}
+
+int
+store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v)
+{
+	unsigned char b[8];
+	MDB_val k = { strlen(key), (void *)key }, val = { 8, b };
+
+	store_put_u64le(b, v);
+	return mdb_put(txn, s->meta, &k, &val, 0);
+}
+
+int
+store_reserve(store *s, uint64_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	mdb_filehandle_t fd;
+	int rc;
+
+	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &ms)) != 0 ||
+	    (rc = mdb_env_get_fd(s->env, &fd)) != 0)
+		return rc;
+	off_t end = (off_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	/* Blocks past the end of the file, the file's size unchanged: LMDB's next pages
+	 * land on them without asking the file system for space. */
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, end, (off_t)bytes) == 0)
+		return 0;
+	rc = errno;
+	return rc == EOPNOTSUPP || rc == ENOSYS ? 0 : rc;
 }

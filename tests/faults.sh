@@ -76,6 +76,7 @@ writer "delete" delete --statuses succeeded
 writer "index delete" index delete books
 writer "key create" key create --indexes movies
 writer "key delete" key delete "$KEY"
+writer "config" config maxTasks 5000
 
 # reap commits only when a lease has expired: give it one.
 "$L" enqueue movies x >/dev/null

@@ -35,7 +35,7 @@ setup(void)
 	task_init(&t[0], "movies", 6, "documentAddition", 16, "{\"receivedDocuments\":3}", 23);
 	task_init(&t[1], "movies", 6, "settingsUpdate", 14, "{}", 2);
 	task_init(&t[2], "books", 5, "indexCreation", 13, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, t, 3), 0);
+	cr_assert_eq(ops_enqueue(s, t, 3, NULL), 0);
 	cr_assert_eq(ops_change(s, &start, &r), 0);
 	ops_task_free(&r.out);
 	cr_assert_eq(auth_init(), 0);

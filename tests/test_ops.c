@@ -13,6 +13,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/query.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/store.h"
 #include "tmpstore.h"
 
@@ -44,7 +45,7 @@ add(const char *index, const char *type)
 	struct task t;
 
 	task_init(&t, index, strlen(index), type, strlen(type), "{\"n\":1}", 7);
-	cr_assert_eq(ops_enqueue(s, &t, 1), 0);
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
 	return t.uid;
 }
 
@@ -86,7 +87,7 @@ Test(ops, enqueue_gives_uids_in_order_and_one_enqueued_at)
 
 	for (int i = 0; i < 3; i++)
 		task_init(&t[i], "movies", 6, "documentAddition", 16, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, t, 3), 0);
+	cr_assert_eq(ops_enqueue(s, t, 3, NULL), 0);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(t[i].uid, (uint64_t)i);
 		cr_assert_eq(t[i].enqueued_at, t[0].enqueued_at);
@@ -346,4 +347,121 @@ Test(ops, init_creates_a_private_store_and_reopens_one)
 	cr_assert_eq(st.st_mode & 0777, 0600);
 	cr_assert_eq(ops_init(tmpstore_path("fresh"), (gid_t)-1, 0, &shared), 0);
 	cr_assert_eq(ops_init(tmpstore_path("fresh/data.mdb"), (gid_t)-1, 0, &shared) != 0, 1);
+}
+
+Test(ops, settings_read_as_defaults_until_set)
+{
+	struct settings set;
+	MDB_txn *txn;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(settings_read(s, txn, &set), 0);
+	mdb_txn_abort(txn);
+	cr_assert_eq(set.stored, 0);
+	cr_assert_eq(set.v[SETTING_MAX_TASKS], SETTINGS_MAX_TASKS_DEFAULT);
+	cr_assert_geq(set.v[SETTING_MAX_BYTES], UINT64_C(1) << 20);
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_TASKS, 7, &set), 0);
+	cr_assert_eq(set.v[SETTING_MAX_TASKS], 7);
+	cr_assert_eq(set.stored, 1u << SETTING_MAX_TASKS);
+}
+
+Test(ops, settings_parse_sizes_and_counts)
+{
+	enum setting_id id;
+	const char *why;
+	uint64_t v;
+
+	cr_assert_eq(settings_find("maxBytes", &id), 0);
+	cr_assert_eq(id, SETTING_MAX_BYTES);
+	cr_assert_eq(settings_find("compat", &id), LMT_EINVAL);
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "512MiB", &v, &why), 0);
+	cr_assert_eq(v, UINT64_C(512) << 20);
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "2G", &v, &why), 0);
+	cr_assert_eq(v, UINT64_C(2) << 30);
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "1048576", &v, &why), 0);
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "1000", &v, &why), LMT_EINVAL, "under 1 MiB");
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "5X", &v, &why), LMT_EINVAL);
+	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "99999999999T", &v, &why), LMT_EINVAL);
+	cr_assert_eq(settings_parse(SETTING_MAX_TASKS, "0", &v, &why), 0);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(settings_parse(SETTING_MAX_TASKS, "-1", &v, &why), LMT_EINVAL);
+	cr_assert_eq(settings_parse(SETTING_MAX_TASKS, "12a", &v, &why), LMT_EINVAL);
+}
+
+Test(ops, past_max_tasks_the_oldest_finished_go_in_the_same_transaction)
+{
+	struct ops_enqueue_result r;
+	struct ops_change_result cr;
+	struct ops_task t = { 0 };
+	struct settings set;
+	struct task nt;
+
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_TASKS, 10, &set), 0);
+	for (int i = 0; i < 10; i++)
+		add("movies", "x");
+	for (uint64_t u = 0; u < 6; u++) {
+		cr_assert_eq(change(OPS_START, u, &cr), 0);
+		ops_task_free(&cr.out);
+		cr_assert_eq(change(u % 2 ? OPS_FAIL : OPS_SUCCEED, u, &cr), 0);
+		ops_task_free(&cr.out);
+	}
+	task_init(&nt, "movies", 6, "y", 1, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &nt, 1, &r), 0);
+	cr_assert_eq(nt.uid, 10);
+	/* 11 tasks: down to 9 (90% of 10), the taskDeletion included: 3 finished deleted. */
+	cr_assert_eq(r.trimmed, 3);
+	cr_assert_eq(r.deletion.t.uid, 11);
+	const char want[] = "{\"matchedTasks\":3,\"deletedTasks\":3,\"originalFilter\":\"?maxTasks=10\"}";
+	cr_assert(r.deletion.t.details.len == sizeof(want) - 1 &&
+	    memcmp(r.deletion.t.details.ptr, want, sizeof(want) - 1) == 0);
+	ops_task_free(&r.deletion);
+	cr_assert_eq(get(2, &t), MDB_NOTFOUND);
+	cr_assert_eq(get(3, &t), 0, "the fourth oldest finished task stays");
+	ops_task_free(&t);
+	cr_assert_eq(get(6, &t), 0, "enqueued tasks are never deleted");
+	ops_task_free(&t);
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_TASKS, 0, &set), 0);
+	cr_assert_eq(ops_enqueue(s, &nt, 1, &r), 0);
+	cr_assert_eq(r.trimmed, 0, "0 turns the limit off");
+}
+
+Test(ops, past_the_share_of_max_bytes_new_tasks_are_refused_and_nothing_is_added)
+{
+	struct ops_enqueue_result r;
+	struct ops_record_result rr;
+	struct settings set;
+	struct task t[200];
+	static char details[3000];
+	uint64_t before, after;
+	MDB_txn *txn;
+	int rc = 0, rounds = 0;
+
+	memset(details, 'x', sizeof(details));
+	memcpy(details, "{\"p\":\"", 6);
+	memcpy(details + sizeof(details) - 2, "\"}", 2);
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_BYTES, UINT64_C(1) << 20, &set), 0);
+	for (int i = 0; i < 200; i++)
+		task_init(&t[i], "movies", 6, "x", 1, details, sizeof(details));
+	while (rounds < 100 && (rc = ops_enqueue(s, t, 20, &r)) == 0)
+		rounds++;
+	cr_assert_eq(rc, LMT_EFULL);
+	cr_assert_gt(r.live_bytes, r.limit_bytes);
+	cr_assert_eq(r.limit_bytes, (UINT64_C(1) << 20) / 100 * SETTINGS_ENQUEUE_PERCENT);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_count(s, txn, STORE_SEQ_ALL, NULL, 0, &before), 0);
+	cr_assert_eq(store_live_bytes(s, txn, &after), 0);
+	mdb_txn_abort(txn);
+	cr_assert_eq(before, (uint64_t)rounds * 20, "the refused batch added nothing");
+	cr_assert_leq(after, r.limit_bytes);
+	/* Canceling and deleting still work; then there is room again. */
+	uint64_t uids[20];
+	for (int i = 0; i < 20; i++)
+		uids[i] = (uint64_t)i;
+	cr_assert_eq(ops_cancel(s, uids, 20, "?uids=0..19", &rr), 0);
+	ops_task_free(&rr.out);
+	struct query q;
+	query_init(&q);
+	cr_assert_eq(ops_delete(s, &q, 0, "?statuses=canceled", &rr), 0);
+	ops_task_free(&rr.out);
+	cr_assert_eq(ops_enqueue(s, t, 1, &r), 0);
 }

@@ -110,9 +110,9 @@ Test(progress_store, enqueue_check_delete_report_to_the_store_listener)
 
 	for (int i = 0; i < N; i++)
 		task_init(&t[i], "movies", 6, "x", 1, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, t, N), 0);		/* no listener yet */
+	cr_assert_eq(ops_enqueue(s, t, N, NULL), 0);		/* no listener yet */
 	store_set_progress(s, &p);
-	cr_assert_eq(ops_enqueue(s, t, N), 0);
+	cr_assert_eq(ops_enqueue(s, t, N, NULL), 0);
 	cr_assert_str_eq(h.what, "stored");
 	cr_assert_eq(h.calls, N / 100 - 1 + 1, "%u calls", h.calls);	/* 100..900, then 1000 */
 	cr_assert(h.finals == 1 && h.done == N && h.total == N && h.in_order);

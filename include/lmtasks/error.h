@@ -18,6 +18,7 @@ enum lmt_error {
 	LMT_ECLAIMED,		/* the task was claimed again since the claim being finished */
 	LMT_ENOLEASE,		/* a heartbeat for a task that holds no lease */
 	LMT_EFULL,		/* the store is past its size limit: new tasks are refused */
+	LMT_EDISKFULL,		/* the disk cannot hold the store's reserve: new tasks are refused */
 	LMT_ELAST
 };
 

@@ -9,6 +9,7 @@
 
 #include "lmtasks/auth.h"
 #include "lmtasks/query.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/store.h"
 #include "lmtasks/task.h"
 
@@ -32,12 +33,31 @@ int ops_task_copy(struct ops_task *ot, const struct task *t);
 /* Frees what an ops_task owns; a zeroed one is fine. */
 void ops_task_free(struct ops_task *ot);
 
+/* What an enqueue did besides adding, or why it refused. */
+struct ops_enqueue_result {
+	uint64_t live_bytes;		/* the store's pages after the enqueue (or before a refusal) */
+	uint64_t max_bytes;		/* the store's maxBytes setting */
+	uint64_t limit_bytes;		/* past this share of it new tasks are refused */
+	uint64_t reserve_bytes;		/* the disk space kept free for finishing and deleting */
+	uint64_t trimmed;		/* old finished tasks deleted for maxTasks */
+	struct ops_task deletion;	/* the taskDeletion that records them (buf NULL: none) */
+};
+
 /*
  * Adds n new tasks (validated by the caller: task_*_valid, details a JSON object), all
  * with the same enqueuedAt, in one transaction; sets each task's uid and enqueued_at.
- * The tasks' strings must stay valid until it returns.
+ * The tasks' strings must stay valid until it returns.  The store's limits apply:
+ * past maxTasks the oldest finished tasks are deleted (down to SETTINGS_TRIM_PERCENT of
+ * it) in the same transaction and a taskDeletion records it; past
+ * SETTINGS_ENQUEUE_PERCENT of maxBytes nothing is added and LMT_EFULL returned; when
+ * the disk cannot hold the reserve (as much free space as the store's pages), nothing
+ * is added and LMT_EDISKFULL returned.  r (may be NULL) says which; r->deletion is
+ * freed with ops_task_free().
  */
-int ops_enqueue(store *s, struct task *tasks, size_t n);
+int ops_enqueue(store *s, struct task *tasks, size_t n, struct ops_enqueue_result *r);
+
+/* Sets one store setting (settings.h) and reads them all back into *out. */
+int ops_config_set(store *s, enum setting_id id, uint64_t value, struct settings *out);
 
 /* What ops_change() does to a task. */
 enum ops_change_kind {

@@ -9,6 +9,7 @@
 #include <json-c/printbuf.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/store.h"
 
 /* {"enqueued":n,"firstUid":first,"lastUid":last}, nulls when n is 0: enqueue --batch. */
@@ -35,8 +36,9 @@ int report_key(struct printbuf *pb, const struct auth_key *k, const char *secret
 /* {"deleted":true}: `key delete`. */
 int report_deleted(struct printbuf *pb);
 
-/* `stats`: counts and sizes. */
-int report_stats(struct printbuf *pb, const struct store_stats *st);
+/* `stats`: counts and sizes, the live bytes and the settings that bound them. */
+int report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_bytes,
+    const struct settings *set);
 
 /* {"ok":…,"tasks":checked,"problems":problems}: `check`. */
 int report_check(struct printbuf *pb, uint64_t checked, uint64_t problems);

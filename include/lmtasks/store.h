@@ -90,6 +90,16 @@ int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_st
 int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
     const void **rec, size_t *reclen);
 
+/* Reads the u64 kept in meta under key (a store setting); MDB_NOTFOUND when absent, as
+ * in a store made before that setting existed. */
+int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
+
+/* The bytes of the pages the databases use, free pages not counted. */
+int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
+
+/* The store's directory, owned by the store. */
+const char *store_path(store *s);
+
 /* Writer side (store_write.c, linked only by the CLI). */
 
 /*
@@ -99,6 +109,17 @@ int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hash
  * aborting) or the commit's result.
  */
 int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/* Sets meta's u64 under key (a store setting). */
+int store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v);
+
+/*
+ * Allocates bytes of disk past the data file's last page without changing its size, so
+ * that later commits (a delete, a finish) have room when the disk fills.  Returns 0
+ * (also where the file system cannot preallocate), or ENOSPC / EDQUOT when the disk
+ * has not that much free.
+ */
+int store_reserve(store *s, uint64_t bytes);
 
 /*
  * Reads a task.  Returns 0, MDB_NOTFOUND, or LMT_ECORRUPT for a record that does

@@ -1,0 +1,61 @@
+/* Store settings: kept in the store (meta), read with defaults when a store predates them,
+ * set by `lmtasks config KEY VALUE`, listed by `lmtasks config`. */
+#ifndef LMTASKS_SETTINGS_H
+#define LMTASKS_SETTINGS_H
+
+#include <stdint.h>
+
+#include <json-c/printbuf.h>
+
+#include "lmtasks/store.h"
+
+enum setting_id {
+	SETTING_MAX_BYTES,	/* maxBytes: the store's size limit */
+	SETTING_MAX_TASKS,	/* maxTasks: past it, old finished tasks are deleted; 0: off */
+	SETTING_COUNT
+};
+
+/* New tasks are refused once the store's pages pass this share of maxBytes (percent); the
+ * rest is the headroom that finishing, canceling and deleting tasks need. */
+#define SETTINGS_ENQUEUE_PERCENT 40
+
+/* Past maxTasks, the oldest finished tasks are deleted down to this share of it (percent). */
+#define SETTINGS_TRIM_PERCENT 90
+
+#define SETTINGS_MAX_TASKS_DEFAULT 1000000
+
+struct settings {
+	uint64_t v[SETTING_COUNT];
+	unsigned stored;	/* bit 1 << id: kept in the store, else the default */
+};
+
+/* The setting's name ("maxBytes"), or NULL out of range. */
+const char *settings_name(enum setting_id id);
+
+/* Finds a setting by name; returns 0, or LMT_EINVAL for a name that is none. */
+int settings_find(const char *name, enum setting_id *id);
+
+/* The names, comma-separated, for messages. */
+const char *settings_names(void);
+
+/*
+ * Parses a value for id: maxBytes a size (bytes, or with a suffix K, M, G, T, optionally
+ * followed by iB: powers of 1024), at least 1 MiB; maxTasks a count (0 turns it off).
+ * Returns 0, or LMT_EINVAL with *why saying what is wanted.
+ */
+int settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why);
+
+/* The default maxBytes for a store whose directory is at path: half of what the disk
+ * has free plus what the data file holds already. */
+uint64_t settings_default_max_bytes(const char *path);
+
+/* Reads every setting from txn, with the defaults for those the store does not keep. */
+int settings_read(store *s, MDB_txn *txn, struct settings *st);
+
+/* Appends {"maxBytes":…,"maxTasks":…} to pb; 0 or ENOMEM. */
+int settings_render(struct printbuf *pb, const struct settings *st);
+
+/* The meta key a setting is kept under. */
+const char *settings_key(enum setting_id id);
+
+#endif

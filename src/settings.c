@@ -1,0 +1,159 @@
+/* Store settings: one table of names, kinds and defaults; values kept in meta. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/settings.h"
+
+enum kind { KIND_SIZE, KIND_COUNT };
+
+static const struct {
+	const char *name;	/* as `config` and JSON spell it */
+	const char *key;	/* in meta */
+	enum kind kind;
+} table[SETTING_COUNT] = {
+	[SETTING_MAX_BYTES] = { "maxBytes", "setting.maxBytes", KIND_SIZE },
+	[SETTING_MAX_TASKS] = { "maxTasks", "setting.maxTasks", KIND_COUNT },
+};
+
+#define MIN_MAX_BYTES (UINT64_C(1) << 20)
+
+const char *
+settings_name(enum setting_id id)
+{
+	return (unsigned)id < SETTING_COUNT ? table[id].name : NULL;
+}
+
+const char *
+settings_key(enum setting_id id)
+{
+	return (unsigned)id < SETTING_COUNT ? table[id].key : NULL;
+}
+
+const char *
+settings_names(void)
+{
+	return "maxBytes, maxTasks";
+}
+
+int
+settings_find(const char *name, enum setting_id *id)
+{
+	for (unsigned i = 0; i < SETTING_COUNT; i++) {
+		if (strcmp(name, table[i].name) == 0) {
+			*id = (enum setting_id)i;
+			return 0;
+		}
+	}
+	return LMT_EINVAL;
+}
+
+/* A whole number with an optional binary suffix; 0 or LMT_EINVAL. */
+static int
+parse_size(const char *text, uint64_t *v)
+{
+	static const char suffixes[] = "KMGT";
+	char *end;
+	unsigned long long n;
+
+	if (*text < '0' || *text > '9')
+		return LMT_EINVAL;
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno == ERANGE)
+		return LMT_EINVAL;
+	if (*end) {
+		const char *p = strchr(suffixes, *end & ~0x20);
+		if (p == NULL || *end == '\0' ||
+		    (end[1] != '\0' && strcasecmp(end + 1, "iB") != 0 && strcasecmp(end + 1, "B") != 0))
+			return LMT_EINVAL;
+		for (long i = 0; i <= p - suffixes; i++) {
+			if (n > UINT64_MAX / 1024)
+				return LMT_EINVAL;
+			n *= 1024;
+		}
+	}
+	*v = n;
+	return 0;
+}
+
+int
+settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why)
+{
+	char *end;
+
+	if ((unsigned)id >= SETTING_COUNT)
+		return LMT_EINVAL;
+	if (table[id].kind == KIND_SIZE) {
+		*why = "a size of at least 1MiB, in bytes or with K, M, G or T (KiB, MiB, ...), "
+		    "like 512MiB";
+		if (parse_size(text, v) != 0 || *v < MIN_MAX_BYTES)
+			return LMT_EINVAL;
+		return 0;
+	}
+	*why = "a whole number of tasks, like 1000000, or 0 to turn the limit off";
+	if (*text < '0' || *text > '9' || strlen(text) > 19)
+		return LMT_EINVAL;
+	*v = strtoull(text, &end, 10);
+	return *end ? LMT_EINVAL : 0;
+}
+
+uint64_t
+settings_default_max_bytes(const char *path)
+{
+	char data[PATH_MAX];
+	struct statvfs vfs;
+	struct stat st;
+	uint64_t have = 0, free_bytes = 0;
+
+	snprintf(data, sizeof(data), "%s/data.mdb", path ? path : ".");
+	if (stat(data, &st) == 0)
+		have = (uint64_t)st.st_blocks * 512;
+	if (path && statvfs(path, &vfs) == 0)
+		free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	uint64_t v = (have + free_bytes) / 2;
+	return v < MIN_MAX_BYTES ? MIN_MAX_BYTES : v;
+}
+
+int
+settings_read(store *s, MDB_txn *txn, struct settings *st)
+{
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < SETTING_COUNT; i++) {
+		rc = store_meta_get(s, txn, table[i].key, &st->v[i]);
+		if (rc == 0)
+			st->stored |= 1u << i;
+		else if (rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if (!(st->stored & 1u << SETTING_MAX_BYTES))
+		st->v[SETTING_MAX_BYTES] = settings_default_max_bytes(store_path(s));
+	if (!(st->stored & 1u << SETTING_MAX_TASKS))
+		st->v[SETTING_MAX_TASKS] = SETTINGS_MAX_TASKS_DEFAULT;
+	return 0;
+}
+
+int
+settings_render(struct printbuf *pb, const struct settings *st)
+{
+	char buf[64];
+
+	for (unsigned i = 0; i < SETTING_COUNT; i++) {
+		int n = snprintf(buf, sizeof(buf), "%s\"%s\":%" PRIu64, i ? "," : "{", table[i].name,
+		    st->v[i]);
+		if (printbuf_memappend(pb, buf, n) < 0)
+			return ENOMEM;
+	}
+	return printbuf_memappend(pb, "}", 1) < 0 ? ENOMEM : 0;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A store made by lmtasks 0.1.0 (tests/fixtures/store-0.1.0, made by
+# tests/fixtures/make-0.1.0.sh) opened by this version: the CLI prints and the responder
+# serves the same bytes 0.1.0 did (tests/fixtures/store-0.1.0.expected), the store reads
+# with default settings, and writes (config, enqueue, delete, a finish refused by the
+# lease rule) work on a copy of it.
+#
+#   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/fixture.sh
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh"
+
+set -u
+unset LMTASKS_DB LMTASKS_MAPSIZE
+FIX=$top_srcdir/tests/fixtures/store-0.1.0
+EXP=$top_srcdir/tests/fixtures/store-0.1.0.expected
+lmt_tmpdir
+mkdir "$LMT_TMP/store"
+cp "$FIX/data.mdb" "$LMT_TMP/store/"
+export LMTASKS_DB=$LMT_TMP/store
+L=$LMTASKS
+KEY=$(cat "$EXP/api-key")
+SUM=$(cksum <"$FIX/data.mdb")
+
+# The same CGI request as make-0.1.0.sh made: NAME URI [AUTHORIZATION].
+cgi() {
+	local qs=""
+	case $2 in *\?*) qs=${2#*\?} ;; esac
+	env -i REQUEST_METHOD=GET REQUEST_URI="$2" QUERY_STRING="$qs" GATEWAY_INTERFACE=CGI/1.1 \
+	    ${3:+HTTP_AUTHORIZATION="$3"} LMTASKS_MASTER_KEY_FILE="$EXP/master-key" \
+	    "$LMTASKS_FCGI" --db "$LMTASKS_DB" </dev/null
+}
+same() { assert_eq "$1" "$(cat "$2")" "$3"; }
+
+for u in 0 1 2 3 4 5 6 8; do
+	same "get $u prints what 0.1.0 printed" "$EXP/cli-get-$u.json" "$("$L" get $u)"
+done
+same "list" "$EXP/cli-list.json" "$("$L" list)"
+same "list --statuses canceled,failed --reverse" "$EXP/cli-list-canceled-failed.json" \
+    "$("$L" list --statuses canceled,failed --reverse)"
+same "list --indexUids books --limit 2" "$EXP/cli-list-books.json" "$("$L" list --indexUids books --limit 2)"
+same "index list" "$EXP/cli-index-list.json" "$("$L" index list)"
+same "key list" "$EXP/cli-key-list.json" "$("$L" key list)"
+while read -r name uri; do
+	same "HTTP $uri: the bytes 0.1.0 served" "$EXP/http-$name.txt" \
+	    "$(cgi "$name" "$uri" "Bearer a-master-key-for-the-fixture-store")"
+done <"$EXP/http-requests"
+same "HTTP without a key: 401 as 0.1.0" "$EXP/http-nokey.txt" "$(cgi nokey /tasks)"
+same "HTTP with the API key 0.1.0 made: its index only" "$EXP/http-apikey-tasks.txt" \
+    "$(cgi x /tasks "Bearer $KEY")"
+same "HTTP with the API key on another index: 403" "$EXP/http-apikey-books.txt" \
+    "$(cgi x /indexes/books/tasks "Bearer $KEY")"
+check "check passes on the 0.1.0 store" "$L" check
+
+# Settings: none kept in a 0.1.0 store, read as the defaults.
+run "$L" config
+assert_eq "config on a 0.1.0 store: exit 0" 0 "$LMT_RC"
+json_check "config reads maxTasks as the default 1000000" "$LMT_STDOUT" 'd["maxTasks"] == 1000000'
+json_check "config reads maxBytes from the free disk" "$LMT_STDOUT" 'd["maxBytes"] >= 1048576'
+json_check "stats states the settings" "$("$L" stats)" \
+    'd["settings"]["maxTasks"] == 1000000 and d["tasks"] == 8 and d["nextUid"] == 9'
+
+# Writes on the copy.
+check "config maxTasks on the 0.1.0 store" "$L" config maxTasks 100
+json_check "the setting is kept" "$("$L" config)" 'd["maxTasks"] == 100'
+run "$L" enqueue movies documentAddition
+assert_eq "enqueue on the 0.1.0 store: exit 0" 0 "$LMT_RC"
+json_check "it gets the next uid, 9" "$LMT_STDOUT" 'd["uid"] == 9'
+run "$L" delete 0
+json_check "delete on the 0.1.0 store records a taskDeletion" "$LMT_STDOUT" \
+    'd["type"] == "taskDeletion" and d["details"]["deletedTasks"] == 1 and d["uid"] == 10'
+run "$L" succeed 3
+assert_eq "a task 0.1.0 failed for its lease: a late succeed is refused (exit 3)" 3 "$LMT_RC"
+assert_match "with the lease message" "lease expired, so it was failed with task_lease_expired" "$LMT_STDERR"
+check "cancel on the 0.1.0 store" "$L" cancel 5
+check "succeed on the 0.1.0 store" "$L" succeed 4
+check "check passes after the writes" "$L" check
+assert_eq "the committed fixture is untouched" "$SUM" "$(cksum <"$FIX/data.mdb")"
+summary
