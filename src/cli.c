@@ -27,6 +27,7 @@ const char *const cli_filter_names[] = {
 	"beforeFinishedAt", "afterFinishedAt",
 };
 
+/* Every message of the CLI starts with "lmtasks: ". */
 static void
 vwarn(const char *fmt, va_list ap)
 {
@@ -35,6 +36,7 @@ vwarn(const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+/* A message that is no failure (a note about what was done). */
 void
 cli_warn(const char *fmt, ...)
 {
@@ -45,6 +47,7 @@ cli_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Messages and exit codes are given together, so neither is forgotten. */
 int
 cli_fail(int code, const char *fmt, ...)
 {
@@ -56,6 +59,7 @@ cli_fail(int code, const char *fmt, ...)
 	return code;
 }
 
+/* Usage errors point at the command's own --help. */
 int
 cli_usage(const char *cmd, const char *what)
 {
@@ -85,6 +89,7 @@ disk_free(const char *path)
 	return buf;
 }
 
+/* Library results become messages that name the store and the way out. */
 int
 cli_store_failure(int rc, const char *doing)
 {
@@ -125,6 +130,7 @@ cli_store_failure(int rc, const char *doing)
 	return cli_fail(EXIT_STORE, "%s %s: %s", doing, cli_db, lmt_strerror(rc));
 }
 
+/* Every command opens the store the same way, with the same messages. */
 int
 cli_open(unsigned flags, store **s)
 {
@@ -133,6 +139,7 @@ cli_open(unsigned flags, store **s)
 	return rc ? cli_store_failure(rc, "cannot open the store at") : 0;
 }
 
+/* Output is checked: a full pipe or disk is an error, not silence. */
 int
 cli_emit(struct printbuf *pb)
 {
@@ -142,6 +149,7 @@ cli_emit(struct printbuf *pb)
 	return EXIT_DONE;
 }
 
+/* Render, then print: the JSON comes from the renderer only. */
 int
 cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
 {
@@ -152,6 +160,7 @@ cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
 	return ret;
 }
 
+/* Uids as the HTTP API reads them: decimal, u64, never TASK_NO_UID. */
 int
 cli_parse_uid(const char *s, uint64_t *uid)
 {
@@ -185,6 +194,7 @@ cli_parse_seconds(const char *opt, const char *s, int64_t *us)
 	return 0;
 }
 
+/* Index uids checked before the store is opened. */
 int
 cli_check_index(const char *s)
 {
@@ -194,6 +204,7 @@ cli_check_index(const char *s)
 	return 0;
 }
 
+/* Types checked before the store is opened. */
 int
 cli_check_type(const char *s)
 {
@@ -243,6 +254,7 @@ slurp(FILE *f, char **out, size_t *outlen, const struct progress *p)
 	return 0;
 }
 
+/* Files and standard input read alike, whole, before anything is written. */
 int
 cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p)
 {
@@ -259,6 +271,7 @@ cli_read_input(const char *arg, char **text, size_t *len, const struct progress 
 	return 0;
 }
 
+/* --details in its three forms, normalised once on the write side. */
 int
 cli_details(const char *arg, char **out, size_t *outlen)
 {
@@ -281,6 +294,7 @@ cli_details(const char *arg, char **out, size_t *outlen)
 	return 0;
 }
 
+/* wait and claim --wait sleep on inotify instead of polling. */
 int
 cli_watch_open(void)
 {

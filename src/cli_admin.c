@@ -22,6 +22,7 @@
 
 /* ---- init ---- */
 
+/* The handler of its table entry below. */
 static int
 run_init(const struct cli_args *a)
 {
@@ -148,6 +149,7 @@ render_out(struct printbuf *pb, const void *ctx)
 	return render_task(pb, &((const struct ops_task *)ctx)->t);
 }
 
+/* The handler of its table entry below. */
 static int
 run_delete(const struct cli_args *a)
 {
@@ -216,6 +218,7 @@ list_index(void *ctx, struct task_str index, int64_t created_at)
 	return report_index(il->pb, index, created_at);
 }
 
+/* The handler of its table entry below. */
 static int
 run_index_list(const struct cli_args *a)
 {
@@ -258,6 +261,7 @@ render_index_deleted(struct printbuf *pb, const void *ctx)
 	return report_index_deleted(pb, *(const struct task_str *)ctx);
 }
 
+/* The handler of its table entry below. */
 static int
 run_index_delete(const struct cli_args *a)
 {
@@ -323,6 +327,7 @@ render_key(struct printbuf *pb, const void *ctx)
 	return report_key(pb, ko->k, ko->secret);
 }
 
+/* The handler of its table entry below. */
 static int
 run_key_create(const struct cli_args *a)
 {
@@ -393,6 +398,7 @@ list_key(void *ctx, const unsigned char *hash, const void *rec, size_t len)
 	return report_key(pb, &k, NULL);
 }
 
+/* The handler of its table entry below. */
 static int
 run_key_list(const struct cli_args *a)
 {
@@ -434,6 +440,7 @@ render_deleted(struct printbuf *pb, const void *ctx)
 	return report_deleted(pb);
 }
 
+/* The handler of its table entry below. */
 static int
 run_key_delete(const struct cli_args *a)
 {
@@ -474,6 +481,7 @@ render_stats(struct printbuf *pb, const void *ctx)
 	return report_stats(pb, &o->st, o->live, &o->set);
 }
 
+/* The handler of its table entry below. */
 static int
 run_stats(const struct cli_args *a)
 {
@@ -518,6 +526,7 @@ render_check(struct printbuf *pb, const void *ctx)
 	return report_check(pb, c->checked, c->problems);
 }
 
+/* The handler of its table entry below. */
 static int
 run_check(const struct cli_args *a)
 {
@@ -562,6 +571,7 @@ render_settings(struct printbuf *pb, const void *ctx)
 	return settings_render(pb, ctx);
 }
 
+/* The handler of its table entry below. */
 static int
 run_config(const struct cli_args *a)
 {

@@ -47,6 +47,7 @@ open_reader(store **s, struct printbuf **pb)
 	return ret;
 }
 
+/* The handler of its table entry below. */
 static int
 run_get(const struct cli_args *a)
 {
@@ -94,6 +95,7 @@ list_parse(const struct cli_args *a, struct query *q)
 	return 0;
 }
 
+/* The handler of its table entry below. */
 static int
 run_list(const struct cli_args *a)
 {
@@ -145,6 +147,7 @@ const struct cli_command cli_cmd_list = { "list", list_options,
 	"                                      or YYYY-MM-DD), as the HTTP API's parameters\n",
 	run_list };
 
+/* The handler of its table entry below. */
 static int
 run_wait(const struct cli_args *a)
 {

@@ -214,6 +214,7 @@ enqueue_batch(const char *input)
 	return ret;
 }
 
+/* The handler of its table entry below. */
 static int
 run_enqueue(const struct cli_args *a)
 {
@@ -262,6 +263,7 @@ const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
 
 /* ---- start ---- */
 
+/* The handler of its table entry below. */
 static int
 run_start(const struct cli_args *a)
 {
@@ -295,6 +297,7 @@ const struct cli_command cli_cmd_start = { "start", start_options,
 
 /* ---- claim ---- */
 
+/* The handler of its table entry below. */
 static int
 run_claim(const struct cli_args *a)
 {
@@ -369,6 +372,7 @@ const struct cli_command cli_cmd_claim = { "claim", claim_options,
 
 /* ---- heartbeat ---- */
 
+/* The handler of its table entry below. */
 static int
 run_heartbeat(const struct cli_args *a)
 {
@@ -400,6 +404,7 @@ const struct cli_command cli_cmd_heartbeat = { "heartbeat", heartbeat_options,
 
 /* ---- succeed ---- */
 
+/* The handler of its table entry below. */
 static int
 run_succeed(const struct cli_args *a)
 {
@@ -440,6 +445,7 @@ const struct cli_command cli_cmd_succeed = { "succeed", succeed_options,
 
 /* ---- fail ---- */
 
+/* The handler of its table entry below. */
 static int
 run_fail(const struct cli_args *a)
 {
@@ -497,6 +503,7 @@ render_reaped(struct printbuf *pb, const void *ctx)
 	return report_reaped(pb, *(const uint64_t *)ctx);
 }
 
+/* The handler of its table entry below. */
 static int
 run_reap(const struct cli_args *a)
 {
@@ -534,6 +541,7 @@ uids_filter(const uint64_t *uids, size_t n)
 	return f;
 }
 
+/* The handler of its table entry below. */
 static int
 run_cancel(const struct cli_args *a)
 {

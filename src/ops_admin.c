@@ -54,6 +54,7 @@ struct cancel_ctx {
 	struct ops_record_result *r;
 };
 
+/* Checks every uid before changing any: a cancel happens whole or not at all. */
 static int
 cancel_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -98,6 +99,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
 }
 
+/* The CLI's cancel and, later, an HTTP cancel share this one operation. */
 int
 ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
     struct ops_record_result *r)
@@ -123,6 +125,7 @@ struct delete_ctx {
 	struct ops_record_result *r;
 };
 
+/* Gathers the finished matches of a delete, newest first. */
 static int
 collect(void *ctx, const struct task *t)
 {
@@ -143,6 +146,7 @@ collect(void *ctx, const struct task *t)
 	return 0;
 }
 
+/* Walks, then removes, then records: all in the one transaction. */
 static int
 delete_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -174,6 +178,7 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	    timefmt_now(), &r->out);
 }
 
+/* Enqueued and processing tasks are never deleted, whatever the filter. */
 int
 ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
     struct ops_record_result *r)
@@ -188,12 +193,14 @@ ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
 	return rc;
 }
 
+/* Only the index record goes: its tasks stay under /tasks. */
 static int
 index_delete_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	return store_index_remove(s, txn, *(struct task_str *)ctx);
 }
 
+/* Removes an index the way Meilisearch forgets one, keeping its tasks. */
 int
 ops_index_delete(store *s, struct task_str index)
 {
@@ -206,6 +213,7 @@ struct key_new {
 	size_t len;
 };
 
+/* The record is stored under the key's hash, never the key. */
 static int
 key_create_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -214,6 +222,7 @@ key_create_txn(store *s, MDB_txn *txn, void *ctx)
 	return store_key_put(s, txn, kn->hash, sizeof(kn->hash), kn->rec, kn->len);
 }
 
+/* The secret is made here and shown once by the caller. */
 int
 ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1])
 {
@@ -244,6 +253,7 @@ struct key_del {
 	int found;
 };
 
+/* Finds a key by its public uid, for `key delete UID`. */
 static int
 match_uid(void *ctx, const unsigned char *hash, const void *rec, size_t len)
 {
@@ -261,6 +271,7 @@ match_uid(void *ctx, const unsigned char *hash, const void *rec, size_t len)
 	return 1;
 }
 
+/* A key is revoked by its secret or by its uid. */
 static int
 key_delete_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -277,6 +288,7 @@ key_delete_txn(store *s, MDB_txn *txn, void *ctx)
 	return kd->found ? store_key_delete(s, txn, kd->hash, AUTH_HASH_BYTES) : MDB_NOTFOUND;
 }
 
+/* Revocation takes effect on the responder's next request. */
 int
 ops_key_delete(store *s, const char *key_or_uid)
 {
@@ -310,6 +322,7 @@ share(const char *path, gid_t gid, unsigned mode)
 	return 0;
 }
 
+/* Making a store and sharing it with a reader group happen together. */
 int
 ops_init(const char *path, gid_t gid, unsigned mode, int *shared_rc)
 {
@@ -344,6 +357,7 @@ struct config_ctx {
 	struct settings *out;
 };
 
+/* Writes the setting and reads them all back in the same transaction. */
 static int
 config_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -353,6 +367,7 @@ config_txn(store *s, MDB_txn *txn, void *ctx)
 	return rc ? rc : settings_read(s, txn, c->out);
 }
 
+/* Settings live in the store, so every program sees the same ones. */
 int
 ops_config_set(store *s, enum setting_id id, uint64_t value, struct settings *out)
 {

@@ -15,6 +15,7 @@
 #define LEASE_CODE "task_lease_expired"
 #define LEASE_CODE_LEN (sizeof(LEASE_CODE) - 1)
 
+/* Results own their copies: one free releases every string. */
 void
 ops_task_free(struct ops_task *ot)
 {
@@ -97,6 +98,7 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* The reap alone, in its own transaction: aborted when nothing expired. */
 static int
 reap_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -106,6 +108,7 @@ reap_txn(store *s, MDB_txn *txn, void *ctx)
 	return rc == 0 && *(uint64_t *)ctx == 0 ? MDB_NOTFOUND : rc;
 }
 
+/* Leases end on the next write of any process; this is that write on demand. */
 int
 ops_reap(store *s, uint64_t *reaped)
 {
@@ -114,6 +117,7 @@ ops_reap(store *s, uint64_t *reaped)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* The room that keeps finishing and deleting possible on a full disk. */
 int
 ops_keep_reserve(store *s, uint64_t *reserve)
 {
@@ -204,6 +208,7 @@ out:
 	return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
 }
 
+/* Adds the tasks, applies maxTasks, then measures against maxBytes. */
 static int
 enqueue_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -229,6 +234,7 @@ enqueue_txn(store *s, MDB_txn *txn, void *ctx)
 	return r->live_bytes > r->limit_bytes ? LMT_EFULL : 0;
 }
 
+/* New tasks only while the store keeps room for the work they bring. */
 int
 ops_enqueue(store *s, struct task *tasks, size_t n, struct ops_enqueue_result *r)
 {
@@ -316,6 +322,7 @@ static const enum task_status change_to[] = {
 	[OPS_FAIL] = TASK_FAILED,
 };
 
+/* One task, read and changed in the same transaction: no other writer slips in. */
 static int
 change_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -348,6 +355,7 @@ change_txn(store *s, MDB_txn *txn, void *ctx)
 	return rc;
 }
 
+/* Every status or lease change goes through here, so the rules have one home. */
 int
 ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r)
 {

@@ -36,6 +36,7 @@ time_string(struct printbuf *pb, int64_t us)
 	return render_string(pb, when, timefmt_rfc3339(us, when));
 }
 
+/* enqueue --batch answers with the range of uids it gave. */
 int
 report_batch(struct printbuf *pb, size_t n, uint64_t first, uint64_t last)
 {
@@ -45,12 +46,14 @@ report_batch(struct printbuf *pb, size_t n, uint64_t first, uint64_t last)
 	    n, first, last);
 }
 
+/* reap says how many leases it ended. */
 int
 report_reaped(struct printbuf *pb, uint64_t n)
 {
 	return append(pb, "{\"reaped\":%" PRIu64 "}", n);
 }
 
+/* One index as `index list` shows it. */
 int
 report_index(struct printbuf *pb, struct task_str name, int64_t created_at)
 {
@@ -65,18 +68,21 @@ report_index(struct printbuf *pb, struct task_str name, int64_t created_at)
 	return rc ? rc : append(pb, "}");
 }
 
+/* index list closes with its total, as the task lists do. */
 int
 report_list_end(struct printbuf *pb, uint64_t total)
 {
 	return append(pb, "],\"total\":%" PRIu64 "}", total);
 }
 
+/* key list has no total. */
 int
 report_results_end(struct printbuf *pb)
 {
 	return append(pb, "]}");
 }
 
+/* index delete confirms the name it removed. */
 int
 report_index_deleted(struct printbuf *pb, struct task_str name)
 {
@@ -87,6 +93,7 @@ report_index_deleted(struct printbuf *pb, struct task_str name)
 	return rc ? rc : append(pb, ",\"deleted\":true}");
 }
 
+/* A key's public fields; the secret only once, at creation. */
 int
 report_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
 {
@@ -119,12 +126,14 @@ report_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
 	return rc ? rc : append(pb, "}");
 }
 
+/* key delete confirms. */
 int
 report_deleted(struct printbuf *pb)
 {
 	return append(pb, "{\"deleted\":true}");
 }
 
+/* stats: the counts, the sizes and the settings that bound them. */
 int
 report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_bytes,
     const struct settings *set)
@@ -146,6 +155,7 @@ report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_by
 	return rc ? rc : append(pb, "}");
 }
 
+/* check: the verdict and the numbers behind it. */
 int
 report_check(struct printbuf *pb, uint64_t checked, uint64_t problems)
 {

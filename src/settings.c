@@ -27,24 +27,28 @@ static const struct {
 
 #define MIN_MAX_BYTES (UINT64_C(1) << 20)
 
+/* The names settings have in JSON and on the command line. */
 const char *
 settings_name(enum setting_id id)
 {
 	return (unsigned)id < SETTING_COUNT ? table[id].name : NULL;
 }
 
+/* Kept in meta under a prefix that no other meta entry uses. */
 const char *
 settings_key(enum setting_id id)
 {
 	return (unsigned)id < SETTING_COUNT ? table[id].key : NULL;
 }
 
+/* For the message that lists what `config` accepts. */
 const char *
 settings_names(void)
 {
 	return "maxBytes, maxTasks";
 }
 
+/* config KEY is looked up in the one table. */
 int
 settings_find(const char *name, enum setting_id *id)
 {
@@ -86,6 +90,7 @@ parse_size(const char *text, uint64_t *v)
 	return 0;
 }
 
+/* Values checked before anything is written. */
 int
 settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why)
 {
@@ -107,6 +112,7 @@ settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **w
 	return *end ? LMT_EINVAL : 0;
 }
 
+/* A default that fits the disk the store is on. */
 uint64_t
 settings_default_max_bytes(const char *path)
 {
@@ -124,6 +130,7 @@ settings_default_max_bytes(const char *path)
 	return v < MIN_MAX_BYTES ? MIN_MAX_BYTES : v;
 }
 
+/* Defaults fill what an older store does not keep. */
 int
 settings_read(store *s, MDB_txn *txn, struct settings *st)
 {
@@ -144,6 +151,7 @@ settings_read(store *s, MDB_txn *txn, struct settings *st)
 	return 0;
 }
 
+/* One JSON object for `config` and `stats`. */
 int
 settings_render(struct printbuf *pb, const struct settings *st)
 {
