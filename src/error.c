@@ -19,6 +19,7 @@ static const char *const messages[] = {
 	[LMT_ENOLEASE - LMT_EINVAL] = "the task holds no lease",
 	[LMT_EFULL - LMT_EINVAL] = "the store is past its size limit",
 	[LMT_EDISKFULL - LMT_EINVAL] = "the disk is too full to keep the store's reserve",
+	[LMT_EPRUNED - LMT_EINVAL] = "the change log was pruned past that sequence",
 };
 
 const char *

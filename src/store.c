@@ -126,7 +126,21 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 		if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, dbi)) != 0)
 			return rc != MDB_NOTFOUND ? rc : i == 0 ? LMT_ENOSTORE : LMT_ESCHEMA;
 	}
-	return 0;
+	return store_open_optional(s, txn, create);
+}
+
+int
+store_open_optional(store *s, MDB_txn *txn, unsigned create)
+{
+	int rc;
+
+	if (s->has_changes)
+		return 0;
+	/* A store made by 0.1.0 has no change log until its first write makes one. */
+	rc = mdb_dbi_open(txn, "changes", create, &s->changes);
+	if (rc == 0)
+		s->has_changes = 1;
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Creates the databases and the meta entries of a new store, or checks an old one's. */
@@ -164,6 +178,25 @@ setup(store *s, unsigned create)
 	return mdb_txn_commit(txn);
 fail:
 	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* A writer of a store made before the change log makes it, so every write can log. */
+static int
+make_optional(store *s)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+		return rc;
+	if ((rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
+		mdb_txn_abort(txn);
+		s->has_changes = 0;
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		s->has_changes = 0;
 	return rc;
 }
 
@@ -262,6 +295,8 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		lock_set_mode(path, mode);
 	mdb_reader_check(s->env, &dead);
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
+		goto fail_env;
+	if (!(flags & STORE_RDONLY) && !s->has_changes && (rc = make_optional(s)) != 0)
 		goto fail_env;
 	*out = s;
 	return 0;

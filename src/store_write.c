@@ -10,6 +10,7 @@
 
 #include "lmtasks/codec.h"
 #include "lmtasks/error.h"
+#include "lmtasks/feed.h"
 #include "lmtasks/timefmt.h"
 #include "store_internal.h"
 
@@ -147,6 +148,37 @@ pending_add(store *s, MDB_txn *txn, struct pending *p, const struct task *t)
 	return 0;
 }
 
+/* Logs the new tasks in the change feed, in chunks (a batch may hold millions). */
+static int
+log_added(store *s, MDB_txn *txn, const struct task *tasks, size_t n)
+{
+	enum { CHUNK = 1024 };
+	uint64_t uids[CHUNK];
+	unsigned char st[CHUNK];
+	struct feed_retention r;
+	size_t i = 0;
+	uint64_t skip = 0;
+	int rc;
+
+	/* Those the retention would drop at once get their sequences all the same. */
+	if ((rc = feed_retention_read(s, txn, &r)) != 0)
+		return rc;
+	if (r.count && n > r.count)
+		i = skip = n - r.count;
+	while (i < n) {
+		size_t m = n - i < CHUNK ? n - i : CHUNK;
+		for (size_t j = 0; j < m; j++) {
+			uids[j] = tasks[i + j].uid;
+			st[j] = (unsigned char)tasks[i + j].status;
+		}
+		if ((rc = feed_append(s, txn, skip, uids, st, m)) != 0)
+			return rc;
+		skip = 0;
+		i += m;
+	}
+	return 0;
+}
+
 /* One dup entry at the end of its key's list: every new uid is past all others. */
 static int
 append_dup(MDB_cursor *cur, const void *key, size_t keylen, MDB_val *uv)
@@ -205,7 +237,7 @@ store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
 		if ((rc = pending_add(s, txn, p, t)) != 0)
 			goto out;
 	}
-	if ((rc = pending_flush(s, txn, p)) != 0)
+	if ((rc = pending_flush(s, txn, p)) != 0 || (rc = log_added(s, txn, tasks, n)) != 0)
 		goto out;
 	if (n > 1)	/* one task (store_add) is no long operation */
 		progress_report(s->progress, "stored", n, n, 1);
@@ -244,7 +276,10 @@ store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task 
 		goto out;
 	store_key_uid(ub, next->uid);
 	v.mv_data = buf;
-	rc = mdb_put(txn, s->tasks, &k, &v, 0);
+	if ((rc = mdb_put(txn, s->tasks, &k, &v, 0)) == 0) {
+		unsigned char st = (unsigned char)next->status;
+		rc = feed_append(s, txn, 0, &next->uid, &st, 1);
+	}
 out:
 	free(buf);
 	return rc;
@@ -256,11 +291,13 @@ store_remove(store *s, MDB_txn *txn, const struct task *t)
 	unsigned char ub[8];
 	MDB_val k = { 8, ub };
 	int rc;
+	unsigned char st = FEED_REMOVED;
+	uint64_t uid = t->uid;
 
-	store_key_uid(ub, t->uid);
-	if ((rc = entries(s, txn, t, 0)) != 0)
+	store_key_uid(ub, uid);
+	if ((rc = entries(s, txn, t, 0)) != 0 || (rc = mdb_del(txn, s->tasks, &k, NULL)) != 0)
 		return rc;
-	return mdb_del(txn, s->tasks, &k, NULL);
+	return feed_append(s, txn, 0, &uid, &st, 1);
 }
 
 int

@@ -19,6 +19,7 @@ enum lmt_error {
 	LMT_ENOLEASE,		/* a heartbeat for a task that holds no lease */
 	LMT_EFULL,		/* the store is past its size limit: new tasks are refused */
 	LMT_EDISKFULL,		/* the disk cannot hold the store's reserve: new tasks are refused */
+	LMT_EPRUNED,		/* the change log no longer holds the changes asked for */
 	LMT_ELAST
 };
 
