@@ -612,5 +612,7 @@ const struct cli_command cli_cmd_config = { "config", NULL,
 	"  config [KEY VALUE]                  print the store's settings, or set one: maxBytes\n"
 	"                                      SIZE (new tasks are refused past 40% of it),\n"
 	"                                      maxTasks N (past it the oldest finished tasks\n"
-	"                                      are deleted; 0: never)\n",
+	"                                      are deleted; 0: never), feedRetention N|AGE\n"
+	"                                      (the change log kept: N changes, default\n"
+	"                                      100000, or an age: 7d, 12h, 30m, 90s)\n",
 	run_config };

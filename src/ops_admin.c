@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "lmtasks/error.h"
+#include "lmtasks/feed.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/timefmt.h"
@@ -362,7 +363,16 @@ static int
 config_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	struct config_ctx *c = ctx;
-	int rc = store_meta_put(s, txn, settings_key(c->id), c->value);
+	struct feed_retention r;
+	int rc;
+
+	/* A smaller feedRetention prunes the log at once. */
+	if (c->id == SETTING_FEED_RETENTION) {
+		feed_retention_decode(c->value, &r);
+		rc = feed_retention_write(s, txn, &r);
+	} else {
+		rc = store_meta_put(s, txn, settings_key(c->id), c->value);
+	}
 
 	return rc ? rc : settings_read(s, txn, c->out);
 }

@@ -12,9 +12,10 @@
 #include <sys/statvfs.h>
 
 #include "lmtasks/error.h"
+#include "lmtasks/feed.h"
 #include "lmtasks/settings.h"
 
-enum kind { KIND_SIZE, KIND_COUNT };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_RETENTION };
 
 static const struct {
 	const char *name;	/* as `config` and JSON spell it */
@@ -23,6 +24,7 @@ static const struct {
 } table[SETTING_COUNT] = {
 	[SETTING_MAX_BYTES] = { "maxBytes", "setting.maxBytes", KIND_SIZE },
 	[SETTING_MAX_TASKS] = { "maxTasks", "setting.maxTasks", KIND_COUNT },
+	[SETTING_FEED_RETENTION] = { "feedRetention", FEED_RETENTION_KEY, KIND_RETENTION },
 };
 
 #define MIN_MAX_BYTES (UINT64_C(1) << 20)
@@ -45,7 +47,7 @@ settings_key(enum setting_id id)
 const char *
 settings_names(void)
 {
-	return "maxBytes, maxTasks";
+	return "maxBytes, maxTasks, feedRetention";
 }
 
 /* config KEY is looked up in the one table. */
@@ -105,6 +107,15 @@ settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **w
 			return LMT_EINVAL;
 		return 0;
 	}
+	if (table[id].kind == KIND_RETENTION) {
+		struct feed_retention r;
+		*why = "a number of changes (at least 1), like 100000, or an age in days, hours, "
+		    "minutes or seconds, like 7d, 12h, 30m, 90s";
+		if (feed_retention_parse(text, &r) != 0)
+			return LMT_EINVAL;
+		*v = feed_retention_encode(&r);
+		return 0;
+	}
 	*why = "a whole number of tasks, like 1000000, or 0 to turn the limit off";
 	if (*text < '0' || *text > '9' || strlen(text) > 19)
 		return LMT_EINVAL;
@@ -148,6 +159,8 @@ settings_read(store *s, MDB_txn *txn, struct settings *st)
 		st->v[SETTING_MAX_BYTES] = settings_default_max_bytes(store_path(s));
 	if (!(st->stored & 1u << SETTING_MAX_TASKS))
 		st->v[SETTING_MAX_TASKS] = SETTINGS_MAX_TASKS_DEFAULT;
+	if (!(st->stored & 1u << SETTING_FEED_RETENTION))
+		st->v[SETTING_FEED_RETENTION] = FEED_RETENTION_DEFAULT;
 	return 0;
 }
 
@@ -158,8 +171,18 @@ settings_render(struct printbuf *pb, const struct settings *st)
 	char buf[64];
 
 	for (unsigned i = 0; i < SETTING_COUNT; i++) {
-		int n = snprintf(buf, sizeof(buf), "%s\"%s\":%" PRIu64, i ? "," : "{", table[i].name,
-		    st->v[i]);
+		int n;
+		if (table[i].kind == KIND_RETENTION) {
+			struct feed_retention r;
+			char text[32];
+			feed_retention_decode(st->v[i], &r);
+			feed_retention_format(&r, text);
+			n = snprintf(buf, sizeof(buf), r.count ? ",\"%s\":%s" : ",\"%s\":\"%s\"",
+			    table[i].name, text);
+		} else {
+			n = snprintf(buf, sizeof(buf), "%s\"%s\":%" PRIu64, i ? "," : "{",
+			    table[i].name, st->v[i]);
+		}
 		if (printbuf_memappend(pb, buf, n) < 0)
 			return ENOMEM;
 	}
