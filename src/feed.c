@@ -272,3 +272,55 @@ feed_refresh(store *s)
 		s->has_changes = 0;
 	return rc;
 }
+
+/* Orders entry indexes by uid, then by sequence. */
+static int
+by_uid_seq(const void *a, const void *b)
+{
+	const struct feed_entry *x = *(const struct feed_entry *const *)a;
+	const struct feed_entry *y = *(const struct feed_entry *const *)b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int
+feed_read(store *s, MDB_txn *txn, uint64_t *after, struct feed_entry *e, size_t max,
+    size_t *n)
+{
+	struct feed_entry **idx = NULL;
+	feed_iter *it;
+	size_t got = 0, kept = 0;
+	int rc;
+
+	*n = 0;
+	if ((rc = feed_iter_open(s, txn, *after, &it)) != 0)
+		return rc;
+	while (got < max && (rc = feed_iter_next(it, &e[got])) == 0)
+		got++;
+	feed_iter_close(it);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (got == 0)
+		return 0;
+	*after = e[got - 1].seq;
+	/* A task changed twice in one read is shown once, at its later change: the reader
+	 * renders the task as it is now, so the earlier entry would say the same. */
+	if ((idx = malloc(got * sizeof(*idx))) == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < got; i++)
+		idx[i] = &e[i];
+	qsort(idx, got, sizeof(*idx), by_uid_seq);
+	for (size_t i = 0; i + 1 < got; i++) {
+		if (idx[i]->uid == idx[i + 1]->uid)
+			idx[i]->seq = 0;
+	}
+	free(idx);
+	for (size_t i = 0; i < got; i++) {
+		if (e[i].seq != 0)
+			e[kept++] = e[i];
+	}
+	*n = kept;
+	return 0;
+}

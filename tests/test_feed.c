@@ -44,7 +44,7 @@ add(size_t n)
 	cr_assert(n <= 64);
 	for (size_t i = 0; i < n; i++)
 		task_init(&t[i], "movies", 6, "documentAddition", 16, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, t, n), 0);
+	cr_assert_eq(ops_enqueue(s, t, n, NULL), 0);
 	return t[0].uid;
 }
 

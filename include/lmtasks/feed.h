@@ -77,6 +77,15 @@ int feed_iter_next(feed_iter *it, struct feed_entry *e);
 void feed_iter_close(feed_iter *it);
 
 /*
+ * Reads up to max changes after *after into e (room for max) and moves *after past them.
+ * A task changed more than once in this read keeps only its latest entry (readers show
+ * a task as it is now), so *n may be less than the changes read.  Returns 0 (*n 0: none
+ * yet), LMT_EPRUNED as feed_iter_open(), or ENOMEM.
+ */
+int feed_read(store *s, MDB_txn *txn, uint64_t *after, struct feed_entry *e, size_t max,
+    size_t *n);
+
+/*
  * For each of n uids, the sequence of its latest change kept in the log, or, when the
  * log holds none (pruned, or made before the feed), first - 1: resuming after that
  * replays every kept change.  Walks the log from its newest entry back until each uid
