@@ -164,6 +164,9 @@ parse(const struct cli_args *a, struct watch *w, uint64_t *since, int *until, in
 		} else if (id == OPT_TIMEOUT) {
 			if ((ret = cli_parse_seconds("--timeout", v, timeout)) != 0)
 				return ret;
+		} else if (id < CLI_FILTER + CLI_FILTER_PAGING) {
+			return cli_usage(a->cmd, "it takes the filters of list but no paging "
+			    "(--limit, --from, --reverse)");
 		} else {
 			const char *name = cli_filter_names[id - CLI_FILTER];
 			if (query_set(w->q, name, v, strlen(v), &err) != 0)

@@ -89,6 +89,7 @@ json_check "... with the task" "$LMT_STDOUT" 'd["task"]["status"] == "succeeded"
 assert_exit -m "--until-finished without --uids is a usage error" 2 "$L" watch --until-finished
 assert_exit -m "a bad filter is a usage error" 2 "$L" watch --statuses nope
 assert_exit -m "a bad --since is a usage error" 2 "$L" watch --since x
+assert_exit -m "paging (--limit) is a usage error" 2 "$L" watch --limit 3
 "$L" delete "$A" >/dev/null
 assert_exit -m "a listed task that no longer exists (deleted): exit 1" 1 "$L" watch --uids "$A" --timeout 0.1
 assert_contains "... naming it" "task $A not found" "$LMT_STDERR"
