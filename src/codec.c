@@ -79,11 +79,24 @@ get64(const unsigned char *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+/* FNV-1a, eight bytes a turn: the same value as a byte at a time, a third of the loop. */
 static uint32_t
 fnv1a(uint32_t h, const unsigned char *p, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
+	const unsigned char *end = p + len;
+
+	for (; end - p >= 8; p += 8) {
+		h = (h ^ p[0]) * 16777619u;
+		h = (h ^ p[1]) * 16777619u;
+		h = (h ^ p[2]) * 16777619u;
+		h = (h ^ p[3]) * 16777619u;
+		h = (h ^ p[4]) * 16777619u;
+		h = (h ^ p[5]) * 16777619u;
+		h = (h ^ p[6]) * 16777619u;
+		h = (h ^ p[7]) * 16777619u;
+	}
+	for (; p < end; p++)
+		h = (h ^ *p) * 16777619u;
 	return h;
 }
 

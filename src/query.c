@@ -536,7 +536,7 @@ union_keys(const struct query *q, enum store_seq seq, struct plan *p)
 }
 
 static int
-plan_make(store *s, MDB_txn *txn, const struct query *q, struct plan *p)
+plan_make(store_iter *it, const struct query *q, struct plan *p)
 {
 	static const enum store_seq seqs[] = { STORE_SEQ_INDEX, STORE_SEQ_STATUS, STORE_SEQ_TYPE };
 	enum store_seq best = STORE_SEQ_ALL;
@@ -545,7 +545,7 @@ plan_make(store *s, MDB_txn *txn, const struct query *q, struct plan *p)
 	p->kind = PLAN_ALL;
 	p->seq = STORE_SEQ_ALL;
 	p->nkeys = 0;
-	if ((rc = store_count(s, txn, STORE_SEQ_ALL, NULL, 0, &p->estimate)) != 0)
+	if ((rc = store_iter_count(it, STORE_SEQ_ALL, NULL, 0, &p->estimate)) != 0)
 		return rc;
 	if (q->nuids && q->nuids < p->estimate) {
 		p->kind = PLAN_UIDS;
@@ -555,7 +555,7 @@ plan_make(store *s, MDB_txn *txn, const struct query *q, struct plan *p)
 		size_t n = union_keys(q, seqs[i], p);
 		uint64_t total = 0, c;
 		for (size_t k = 0; k < n; k++) {
-			if ((rc = store_count(s, txn, seqs[i], p->keys[k], p->keylens[k], &c)) != 0)
+			if ((rc = store_iter_count(it, seqs[i], p->keys[k], p->keylens[k], &c)) != 0)
 				return rc;
 			total += c;
 		}
@@ -576,9 +576,32 @@ plan_make(store *s, MDB_txn *txn, const struct query *q, struct plan *p)
 static int
 head_seek(struct cursor *c, size_t i, uint64_t from)
 {
-	int rc = store_iter_seek(c->it, c->p->seq, c->p->keys[i], c->p->keylens[i], from, c->desc,
-	    &c->heads[i]);
+	int rc = store_iter_seek_key(c->it, i, c->p->seq, c->p->keys[i], c->p->keylens[i], from,
+	    c->desc, &c->heads[i]);
 
+	if (rc == MDB_NOTFOUND) {
+		c->heads[i] = TASK_NO_UID;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Moves key i of the union past the uid it gave: one step of its own cursor, or, for a
+ * key without one, a seek just past that uid. */
+static int
+head_next(struct cursor *c, size_t i)
+{
+	uint64_t last = c->heads[i];
+	int rc;
+
+	if (i >= store_iter_slots()) {
+		if (c->desc && last == 0) {
+			c->heads[i] = TASK_NO_UID;
+			return 0;
+		}
+		return head_seek(c, i, c->desc ? last - 1 : last + 1);
+	}
+	rc = store_iter_next_key(c->it, i, c->p->seq, c->desc, &c->heads[i]);
 	if (rc == MDB_NOTFOUND) {
 		c->heads[i] = TASK_NO_UID;
 		rc = 0;
@@ -609,11 +632,7 @@ cursor_next(struct cursor *c, uint64_t *uid)
 		if (best == SIZE_MAX)
 			return MDB_NOTFOUND;
 		*uid = c->heads[best];
-		if (c->desc && *uid == 0) {
-			c->heads[best] = TASK_NO_UID;
-			return 0;
-		}
-		return head_seek(c, best, c->desc ? *uid - 1 : *uid + 1);
+		return head_next(c, best);
 	}
 	return MDB_NOTFOUND;
 }
@@ -658,7 +677,9 @@ query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
 
 	if (q->empty)
 		return 0;
-	if ((rc = plan_make(s, txn, q, p)) != 0)
+	(void)s;
+	(void)txn;
+	if ((rc = plan_make(it, q, p)) != 0)
 		return rc;
 	c->p = p;
 	c->q = q;
@@ -668,7 +689,7 @@ query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
 	while (rc == 0) {
 		struct task t;
 		/* Walking the tasks themselves, the record is under the cursor already. */
-		rc = p->kind == PLAN_ALL ? store_iter_get(it, &t) : store_get(s, txn, uid, &t);
+		rc = p->kind == PLAN_ALL ? store_iter_get(it, &t) : store_iter_fetch(it, uid, &t);
 		if (rc != 0) {
 			/* A uid from the list may name no task; one from an index must. */
 			if (rc == MDB_NOTFOUND && p->kind == PLAN_UIDS) {
@@ -707,7 +728,7 @@ query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint6
 	if (q->empty)
 		return 0;
 	if (counted)
-		return store_count_sets(s, txn, q->indexes, q->nindexes, q->statuses, q->types,
+		return store_iter_count_sets(it, q->indexes, q->nindexes, q->statuses, q->types,
 		    q->ntypes, total);
 	/* Every page together: the same walk from the start, counting. */
 	memcpy(&all, q, offsetof(struct query, text));

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,17 +10,50 @@
 #include "lmtasks/render.h"
 #include "lmtasks/timefmt.h"
 
-/* A printbuf with a sticky failure flag, so a sequence of appends needs one check. */
+/*
+ * Output goes straight into the printbuf: each render function first makes room for
+ * the most it can write (reserve()), then copies with a plain pointer, and sets the
+ * printbuf's position and terminating NUL once at the end (done()).
+ */
 struct out {
 	struct printbuf *pb;
+	char *p;
 	int err;
 };
 
-static void
+/* Makes room for n more bytes and the NUL.  Growing goes through printbuf_memset(),
+ * json-c's one public way to extend a buffer. */
+static int
+reserve(struct out *o, struct printbuf *pb, size_t n)
+{
+	int at = pb->bpos;
+
+	o->pb = pb;
+	o->err = 0;
+	if ((size_t)(pb->size - at) <= n) {
+		if (n > INT_MAX / 2 || printbuf_memset(pb, at, 0, (int)n + 1) < 0)
+			o->err = ENOMEM;
+		pb->bpos = at;
+	}
+	o->p = pb->buf + at;
+	return o->err;
+}
+
+static int
+done(struct out *o)
+{
+	if (o->err)
+		return o->err;
+	o->pb->bpos = (int)(o->p - o->pb->buf);
+	*o->p = '\0';
+	return 0;
+}
+
+static inline void
 put(struct out *o, const char *s, size_t n)
 {
-	if (!o->err && printbuf_memappend(o->pb, s, (int)n) < 0)
-		o->err = ENOMEM;
+	memcpy(o->p, s, n);
+	o->p += n;
 }
 
 #define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
@@ -36,94 +70,99 @@ put_u64(struct out *o, uint64_t v)
 	put(o, p, (size_t)(buf + sizeof(buf) - p));
 }
 
+/* A JSON string of any text: at most 6 bytes out per byte in, and the quotes. */
 static void
 put_string(struct out *o, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t run = 0;
+	char *p = o->p;
 
-	PUTS(o, "\"");
+	*p++ = '"';
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[6];
-		size_t n = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*p++ = (char)c;
 			continue;
-		put(o, s + run, i - run);
-		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
 		}
-		put(o, esc, n);
+		*p++ = '\\';
+		switch (c) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\b': *p++ = 'b'; break;
+		case '\f': *p++ = 'f'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = hex[c >> 4];
+			p[4] = hex[c & 15];
+			p += 5;
+		}
 	}
-	put(o, s + run, len - run);
-	PUTS(o, "\"");
+	*p++ = '"';
+	o->p = p;
 }
 
-static void
-put_str_or_null(struct out *o, struct task_str s)
+/* A string of an alphabet that JSON never escapes (an index uid, a type, an error code:
+ * validated when written and again when decoded), or a name of ours. */
+static inline void
+put_plain(struct out *o, const char *s, size_t len)
 {
-	if (s.ptr == NULL)
-		PUTS(o, "null");
-	else
-		put_string(o, s.ptr, s.len);
+	*o->p++ = '"';
+	put(o, s, len);
+	*o->p++ = '"';
 }
 
 static void
 put_time(struct out *o, int64_t us)
 {
-	char buf[TIMEFMT_BUFSZ];
-
 	if (us == 0) {
 		PUTS(o, "null");
 		return;
 	}
-	buf[0] = '"';
-	size_t n = timefmt_rfc3339(us, buf + 1);
-	buf[n + 1] = '"';
-	put(o, buf, n + 2);
-}
-
-static void
-put_status(struct out *o, enum task_status s)
-{
-	const char *name = task_status_name(s);
-
-	put_string(o, name ? name : "unknown", strlen(name ? name : "unknown"));
+	*o->p++ = '"';
+	o->p += timefmt_rfc3339(us, o->p);
+	*o->p++ = '"';
 }
 
 /* The keys every task object starts with: uid, indexUid, status, type. */
 static void
 put_head(struct out *o, const struct task *t)
 {
+	const char *st = task_status_name(t->status);
+
 	PUTS(o, "{\"uid\":");
 	put_u64(o, t->uid);
 	PUTS(o, ",\"indexUid\":");
-	put_str_or_null(o, t->index_uid);
+	if (t->index_uid.ptr == NULL)
+		PUTS(o, "null");
+	else
+		put_plain(o, t->index_uid.ptr, t->index_uid.len);
 	PUTS(o, ",\"status\":");
-	put_status(o, t->status);
+	st = st ? st : "unknown";
+	put_plain(o, st, strlen(st));
 	PUTS(o, ",\"type\":");
-	put_string(o, t->type.ptr, t->type.len);
+	put_plain(o, t->type.ptr, t->type.len);
+}
+
+/* An upper bound of a task object's length: its strings, escaped at worst, and the rest
+ * (keys, numbers, times and the link: under 400 bytes). */
+static size_t
+task_bound(const struct task *t)
+{
+	return 512 + t->index_uid.len + t->type.len + t->details.len +
+	    6 * t->error_message.len + 2 * t->error_code.len;
 }
 
 int
 render_task(struct printbuf *pb, const struct task *t)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (reserve(&o, pb, task_bound(t)) != 0)
+		return o.err;
 	put_head(&o, t);
 	if (t->status == TASK_CANCELED) {
 		PUTS(&o, ",\"canceledBy\":");
@@ -139,21 +178,22 @@ render_task(struct printbuf *pb, const struct task *t)
 		PUTS(&o, ",\"error\":{\"message\":");
 		put_string(&o, t->error_message.ptr, t->error_message.len);
 		PUTS(&o, ",\"code\":");
-		put_string(&o, t->error_code.ptr, t->error_code.len);
+		put_plain(&o, t->error_code.ptr, t->error_code.len);
 		PUTS(&o, ",\"type\":");
-		put_string(&o, et, strlen(et));
+		et = et ? et : "internal";
+		put_plain(&o, et, strlen(et));
 		PUTS(&o, ",\"link\":\"https://docs.meilisearch.com/errors#");
 		put(&o, t->error_code.ptr, t->error_code.len);
 		PUTS(&o, "\"}");
 	}
 	PUTS(&o, ",\"duration\":");
 	if (t->started_at != 0 && t->finished_at != 0) {
-		char buf[TIMEFMT_BUFSZ];
 		/* Without overflow whatever the times; a clock that went back gives PT0S. */
 		uint64_t d = t->finished_at > t->started_at ?
 		    (uint64_t)t->finished_at - (uint64_t)t->started_at : 0;
-		size_t n = timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, buf);
-		put_string(&o, buf, n);
+		*o.p++ = '"';
+		o.p += timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, o.p);
+		*o.p++ = '"';
 	} else {
 		PUTS(&o, "null");
 	}
@@ -164,62 +204,73 @@ render_task(struct printbuf *pb, const struct task *t)
 	PUTS(&o, ",\"finishedAt\":");
 	put_time(&o, t->finished_at);
 	PUTS(&o, "}");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_task_summary(struct printbuf *pb, const struct task *t)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (reserve(&o, pb, task_bound(t)) != 0)
+		return o.err;
 	put_head(&o, t);
 	PUTS(&o, ",\"enqueuedAt\":");
 	put_time(&o, t->enqueued_at);
 	PUTS(&o, "}");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_error(struct printbuf *pb, const char *message, const char *code, const char *type)
 {
-	struct out o = { pb, 0 };
+	size_t ml = strlen(message), cl = strlen(code), tl = strlen(type);
+	struct out o;
 
+	if (reserve(&o, pb, 100 + 6 * (ml + cl + tl) + cl) != 0)
+		return o.err;
 	PUTS(&o, "{\"message\":");
-	put_string(&o, message, strlen(message));
+	put_string(&o, message, ml);
 	PUTS(&o, ",\"code\":");
-	put_string(&o, code, strlen(code));
+	put_string(&o, code, cl);
 	PUTS(&o, ",\"type\":");
-	put_string(&o, type, strlen(type));
+	put_string(&o, type, tl);
 	PUTS(&o, ",\"link\":\"https://docs.meilisearch.com/errors#");
-	put(&o, code, strlen(code));
+	put(&o, code, cl);
 	PUTS(&o, "\"}");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_list_open(struct printbuf *pb)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (reserve(&o, pb, 16) != 0)
+		return o.err;
 	PUTS(&o, "{\"results\":[");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_comma(struct printbuf *pb)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (reserve(&o, pb, 1) != 0)
+		return o.err;
 	PUTS(&o, ",");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t from,
     uint64_t next)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (reserve(&o, pb, 160) != 0)
+		return o.err;
 	PUTS(&o, "],\"total\":");
 	put_u64(&o, total);
 	PUTS(&o, ",\"limit\":");
@@ -235,14 +286,16 @@ render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t 
 	else
 		put_u64(&o, next);
 	PUTS(&o, "}");
-	return o.err;
+	return done(&o);
 }
 
 int
 render_string(struct printbuf *pb, const char *s, size_t len)
 {
-	struct out o = { pb, 0 };
+	struct out o;
 
+	if (len > INT_MAX / 8 || reserve(&o, pb, 6 * len + 2) != 0)
+		return ENOMEM;
 	put_string(&o, s, len);
-	return o.err;
+	return done(&o);
 }

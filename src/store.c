@@ -17,10 +17,23 @@
 /* A new store's map: virtual address space only; it doubles when it fills. */
 #define MAP_INITIAL (sizeof(size_t) >= 8 ? ((size_t)1 << 30) : ((size_t)64 << 20))
 
+/* Union keys walked with a cursor each; a union of more keys seeks the rest again. */
+#define ITER_SLOTS 8
+
+/* A cursor kept across requests: opened once, renewed on first use after a renew. */
+struct slot {
+	MDB_cursor *c;
+	unsigned gen;
+};
+
 struct store_iter {
 	store *s;
-	MDB_cursor *cur[4];	/* one per enum store_seq, opened lazily */
 	MDB_txn *txn;
+	unsigned gen;		/* bumped by each store_iter_renew() */
+	struct slot all;	/* the walk over every task */
+	struct slot fetch;	/* tasks by uid, near the last one */
+	struct slot counts;
+	struct slot seq[3][ITER_SLOTS + 1];	/* per sequence: the keys, then a spare */
 	MDB_cursor *active;
 	int dup;		/* walking the dups of one key */
 	int descending;
@@ -479,16 +492,13 @@ sum_prefix(MDB_cursor *cur, struct task_str index, unsigned status_mask,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int
-store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
+static int
+count_sets(MDB_cursor *cur, const struct task_str *indexes, size_t nindexes,
     unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
 {
-	MDB_cursor *cur;
 	uint64_t total = 0;
 	int rc = 0;
 
-	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
-		return rc;
 	if (nindexes == 0)
 		rc = sum_prefix(cur, STORE_ALL_INDEXES, status_mask, types, ntypes, &total);
 	for (size_t i = 0; i < nindexes && rc == 0; i++) {
@@ -497,9 +507,22 @@ store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t 
 			continue;
 		rc = sum_prefix(cur, indexes[i], status_mask, types, ntypes, &total);
 	}
-	mdb_cursor_close(cur);
 	if (rc == 0)
 		*n = total;
+	return rc;
+}
+
+int
+store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
+		return rc;
+	rc = count_sets(cur, indexes, nindexes, status_mask, types, ntypes, n);
+	mdb_cursor_close(cur);
 	return rc;
 }
 
@@ -659,12 +682,32 @@ store_iter_renew(store_iter *it, MDB_txn *txn)
 {
 	it->txn = txn;
 	it->active = NULL;
-	for (int i = 0; i < 4; i++) {
-		int rc;
-		if (it->cur[i] && (rc = mdb_cursor_renew(txn, it->cur[i])) != 0)
-			return rc;
-	}
+	it->gen++;
 	return 0;
+}
+
+/* The slot's cursor on dbi, opened or renewed for the iterator's transaction. */
+static int
+slot_cursor(store_iter *it, struct slot *sl, MDB_dbi dbi, MDB_cursor **out)
+{
+	int rc;
+
+	if (sl->c == NULL) {
+		if ((rc = mdb_cursor_open(it->txn, dbi, &sl->c)) != 0)
+			return rc;
+	} else if (sl->gen != it->gen && (rc = mdb_cursor_renew(it->txn, sl->c)) != 0) {
+		return rc;
+	}
+	sl->gen = it->gen;
+	*out = sl->c;
+	return 0;
+}
+
+static void
+slot_close(struct slot *sl)
+{
+	if (sl->c)
+		mdb_cursor_close(sl->c);
 }
 
 int
@@ -683,14 +726,36 @@ store_iter_get(store_iter *it, struct task *t)
 	return codec_decode(v.mv_data, v.mv_size, t);
 }
 
+int
+store_iter_fetch(store_iter *it, uint64_t uid, struct task *t)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	MDB_cursor *cur;
+	int rc;
+
+	/* MDB_SET on a positioned cursor looks at its page first: a walk in uid order
+	 * mostly stays on one leaf page instead of descending from the root each time. */
+	if ((rc = slot_cursor(it, &it->fetch, it->s->tasks, &cur)) != 0)
+		return rc;
+	store_key_uid(kb, uid);
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) != 0)
+		return rc;
+	t->uid = uid;
+	return codec_decode(v.mv_data, v.mv_size, t);
+}
+
 void
 store_iter_close(store_iter *it)
 {
 	if (it == NULL)
 		return;
-	for (int i = 0; i < 4; i++) {
-		if (it->cur[i])
-			mdb_cursor_close(it->cur[i]);
+	slot_close(&it->all);
+	slot_close(&it->fetch);
+	slot_close(&it->counts);
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j <= ITER_SLOTS; j++)
+			slot_close(&it->seq[i][j]);
 	}
 	free(it);
 }
@@ -704,25 +769,28 @@ uid_of(const MDB_val *v, uint64_t *uid)
 	return 0;
 }
 
-int
-store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
-    uint64_t from, int descending, uint64_t *uid)
+/* The cursor of seq for one key slot (ALL has one); slots past ITER_SLOTS share a spare. */
+static int
+seq_cursor(store_iter *it, enum store_seq seq, size_t slot, MDB_cursor **out)
+{
+	if ((unsigned)seq > STORE_SEQ_TYPE)
+		return LMT_EINVAL;
+	if (seq == STORE_SEQ_ALL)
+		return slot_cursor(it, &it->all, it->s->tasks, out);
+	return slot_cursor(it, &it->seq[seq - 1][slot < ITER_SLOTS ? slot : ITER_SLOTS],
+	    seq_dbi(it->s, seq), out);
+}
+
+static int
+seek(MDB_cursor *cur, int dup, const void *key, size_t keylen, uint64_t from, int descending,
+    uint64_t *uid)
 {
 	unsigned char fb[8];
 	MDB_val k, v;
 	int rc;
 
-	if ((unsigned)seq > STORE_SEQ_TYPE)
-		return LMT_EINVAL;
-	if (it->cur[seq] == NULL &&
-	    (rc = mdb_cursor_open(it->txn, seq_dbi(it->s, seq), &it->cur[seq])) != 0)
-		return rc;
-	MDB_cursor *cur = it->active = it->cur[seq];
-	it->dup = seq != STORE_SEQ_ALL;
-	it->descending = descending;
 	store_key_uid(fb, from);
-
-	if (!it->dup) {
+	if (!dup) {
 		k.mv_size = 8;
 		k.mv_data = fb;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -738,8 +806,6 @@ store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keyl
 		return MDB_NOTFOUND;
 	k.mv_size = keylen;
 	k.mv_data = (void *)key;
-	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) != 0)
-		return rc;
 	v.mv_size = 8;
 	v.mv_data = fb;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
@@ -757,19 +823,108 @@ store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keyl
 }
 
 int
-store_iter_next(store_iter *it, uint64_t *uid)
+store_iter_seek(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t from, int descending, uint64_t *uid)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = seq_cursor(it, seq, 0, &cur)) != 0)
+		return rc;
+	it->active = cur;
+	it->dup = seq != STORE_SEQ_ALL;
+	it->descending = descending;
+	return seek(cur, it->dup, key, keylen, from, descending, uid);
+}
+
+static int
+step(MDB_cursor *cur, int dup, int descending, uint64_t *uid)
 {
 	MDB_val k, v;
 	int rc;
 
-	if (it->active == NULL)
-		return MDB_NOTFOUND;
-	if (it->dup) {
-		rc = mdb_cursor_get(it->active, &k, &v, it->descending ? MDB_PREV_DUP : MDB_NEXT_DUP);
+	if (dup) {
+		rc = mdb_cursor_get(cur, &k, &v, descending ? MDB_PREV_DUP : MDB_NEXT_DUP);
 		return rc ? rc : uid_of(&v, uid);
 	}
-	rc = mdb_cursor_get(it->active, &k, &v, it->descending ? MDB_PREV : MDB_NEXT);
+	rc = mdb_cursor_get(cur, &k, &v, descending ? MDB_PREV : MDB_NEXT);
 	return rc ? rc : uid_of(&k, uid);
+}
+
+int
+store_iter_next(store_iter *it, uint64_t *uid)
+{
+	if (it->active == NULL)
+		return MDB_NOTFOUND;
+	return step(it->active, it->dup, it->descending, uid);
+}
+
+int
+store_iter_seek_key(store_iter *it, size_t slot, enum store_seq seq, const void *key,
+    size_t keylen, uint64_t from, int descending, uint64_t *uid)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if (seq == STORE_SEQ_ALL)
+		return LMT_EINVAL;
+	if ((rc = seq_cursor(it, seq, slot, &cur)) != 0)
+		return rc;
+	return seek(cur, 1, key, keylen, from, descending, uid);
+}
+
+int
+store_iter_next_key(store_iter *it, size_t slot, enum store_seq seq, int descending,
+    uint64_t *uid)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if (seq == STORE_SEQ_ALL || slot >= ITER_SLOTS)
+		return LMT_EINVAL;
+	if ((rc = seq_cursor(it, seq, slot, &cur)) != 0)
+		return rc;
+	return step(cur, 1, descending, uid);
+}
+
+size_t
+store_iter_slots(void)
+{
+	return ITER_SLOTS;
+}
+
+int
+store_iter_count(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k = { keylen, (void *)key }, v;
+	size_t count = 0;
+	int rc;
+
+	if (seq == STORE_SEQ_ALL)
+		return store_count(it->s, it->txn, seq, key, keylen, n);
+	*n = 0;
+	if (keylen == 0 || keylen > TASK_INDEX_MAX)
+		return 0;
+	if ((rc = seq_cursor(it, seq, ITER_SLOTS, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc == 0 && (rc = mdb_cursor_count(cur, &count)) == 0)
+		*n = count;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_iter_count_sets(store_iter *it, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = slot_cursor(it, &it->counts, it->s->counts, &cur)) != 0)
+		return rc;
+	return count_sets(cur, indexes, nindexes, status_mask, types, ntypes, n);
 }
 
 int

@@ -73,10 +73,33 @@ task_transition_allowed(enum task_status from, enum task_status to)
 	}
 }
 
+/* Character classes of the names, one lookup per byte (decoding checks them on every read). */
+enum { C_ALNUM = 1, C_INDEX = 2, C_CODE = 4 };
+
+static const unsigned char classes[256] = {
+#define R(a, b, v) [a] = v, [a + 1] = v, [a + 2] = v, [a + 3] = v, [a + 4] = v, [a + 5] = v, \
+	[a + 6] = v, [a + 7] = v, [a + 8] = v, [a + 9] = v
+	R('0', 0, C_ALNUM | C_INDEX | C_CODE),
+	R('A', 0, C_ALNUM | C_INDEX), R('A' + 10, 0, C_ALNUM | C_INDEX),
+	['U'] = C_ALNUM | C_INDEX, ['V'] = C_ALNUM | C_INDEX, ['W'] = C_ALNUM | C_INDEX,
+	['X'] = C_ALNUM | C_INDEX, ['Y'] = C_ALNUM | C_INDEX, ['Z'] = C_ALNUM | C_INDEX,
+	R('a', 0, C_ALNUM | C_INDEX | C_CODE), R('a' + 10, 0, C_ALNUM | C_INDEX | C_CODE),
+	['u'] = C_ALNUM | C_INDEX | C_CODE, ['v'] = C_ALNUM | C_INDEX | C_CODE,
+	['w'] = C_ALNUM | C_INDEX | C_CODE, ['x'] = C_ALNUM | C_INDEX | C_CODE,
+	['y'] = C_ALNUM | C_INDEX | C_CODE, ['z'] = C_ALNUM | C_INDEX | C_CODE,
+	['_'] = C_INDEX | C_CODE, ['-'] = C_INDEX,
+#undef R
+};
+
+/* Whether every byte of s has class c. */
 static int
-is_alnum(unsigned char c)
+all_of(const char *s, size_t len, unsigned c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+	unsigned acc = c;
+
+	for (size_t i = 0; i < len; i++)
+		acc &= classes[(unsigned char)s[i]];
+	return acc == c;
 }
 
 int
@@ -84,12 +107,7 @@ task_index_uid_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > TASK_INDEX_MAX)
 		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!is_alnum(c) && c != '_' && c != '-')
-			return 0;
-	}
-	return 1;
+	return all_of(s, len, C_INDEX);
 }
 
 int
@@ -109,11 +127,7 @@ task_type_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > TASK_TYPE_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
 		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if (!is_alnum((unsigned char)s[i]))
-			return 0;
-	}
-	return 1;
+	return all_of(s + 1, len - 1, C_ALNUM);
 }
 
 int
@@ -121,12 +135,7 @@ task_error_code_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > TASK_CODE_MAX)
 		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			return 0;
-	}
-	return 1;
+	return all_of(s, len, C_CODE);
 }
 
 int

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "lmtasks/error.h"
@@ -57,66 +58,116 @@ put_digits(char *p, uint64_t v, int width)
 	return p + width;
 }
 
+static const char pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Two digits of v < 100. */
+static inline char *
+put2(char *p, unsigned v)
+{
+	memcpy(p, pairs + 2 * v, 2);
+	return p + 2;
+}
+
+/* The date part of the last day formatted by this thread: the times of a page of tasks
+ * mostly fall on a few days. */
+static _Thread_local struct {
+	int64_t days;
+	char text[11];		/* "YYYY-MM-DDT" */
+} last_day = { INT64_MIN, "" };
+
 size_t
 timefmt_rfc3339(int64_t us, char *buf)
 {
 	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
-	int64_t y;
-	unsigned m, d;
 
 	if (rem < 0) {
 		rem += US_PER_DAY;
 		days--;
 	}
-	civil_from_days(days, &y, &m, &d);
-	if (y < 0 || y > 9999)
-		return (size_t)snprintf(buf, TIMEFMT_BUFSZ, "%s", "0000-01-01T00:00:00.000000Z");
+	if (days != last_day.days) {
+		int64_t y;
+		unsigned m, d;
+		civil_from_days(days, &y, &m, &d);
+		if (y < 0 || y > 9999) {
+			memcpy(buf, "0000-01-01T00:00:00.000000Z", 28);
+			return 27;
+		}
+		char *p = put2(put2(last_day.text, (unsigned)(y / 100)), (unsigned)(y % 100));
+		*p++ = '-';
+		p = put2(p, m);
+		*p++ = '-';
+		p = put2(p, d);
+		*p = 'T';
+		last_day.days = days;
+	}
 
-	int64_t secs = rem / US_PER_SEC;
+	unsigned secs = (unsigned)(rem / US_PER_SEC), frac = (unsigned)(rem % US_PER_SEC);
 	char *p = buf;
-	p = put_digits(p, (uint64_t)y, 4);
-	*p++ = '-';
-	p = put_digits(p, m, 2);
-	*p++ = '-';
-	p = put_digits(p, d, 2);
-	*p++ = 'T';
-	p = put_digits(p, (uint64_t)(secs / 3600), 2);
+	memcpy(p, last_day.text, 11);
+	p = put2(p + 11, secs / 3600);
 	*p++ = ':';
-	p = put_digits(p, (uint64_t)(secs / 60 % 60), 2);
+	p = put2(p, secs / 60 % 60);
 	*p++ = ':';
-	p = put_digits(p, (uint64_t)(secs % 60), 2);
+	p = put2(p, secs % 60);
 	*p++ = '.';
-	p = put_digits(p, (uint64_t)(rem % US_PER_SEC), 6);
+	p = put2(p, frac / 10000);
+	p = put2(p, frac / 100 % 100);
+	p = put2(p, frac % 100);
 	*p++ = 'Z';
 	*p = '\0';
 	return (size_t)(p - buf);
 }
 
+/* Writes v in decimal, no padding; returns the end. */
+static char *
+put_decimal(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 size_t
 timefmt_duration(int64_t us, char *buf)
 {
-	if (us <= 0)
-		return (size_t)snprintf(buf, TIMEFMT_BUFSZ, "PT0S");
+	char *p = buf;
+
+	*p++ = 'P';
+	if (us <= 0) {
+		memcpy(p, "T0S", 4);
+		return 4;
+	}
 
 	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
 	int64_t secs = rem / US_PER_SEC, frac = rem % US_PER_SEC;
-	int n = 0;
 
-	buf[n++] = 'P';
-	if (days > 0)
-		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), "%lldD", (long long)days);
-	if (rem == 0) {
-		buf[n] = '\0';
-		return (size_t)n;
+	if (days > 0) {
+		p = put_decimal(p, (uint64_t)days);
+		*p++ = 'D';
 	}
-	n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), "T%lld", (long long)secs);
-	if (frac % 1000 == 0 && frac != 0)
-		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), ".%03lld", (long long)(frac / 1000));
-	else if (frac != 0)
-		n += snprintf(buf + n, (size_t)(TIMEFMT_BUFSZ - n), ".%06lld", (long long)frac);
-	buf[n++] = 'S';
-	buf[n] = '\0';
-	return (size_t)n;
+	if (rem != 0) {
+		*p++ = 'T';
+		p = put_decimal(p, (uint64_t)secs);
+		/* Three digits for whole milliseconds, else six. */
+		if (frac != 0) {
+			*p++ = '.';
+			p = frac % 1000 == 0 ? put_digits(p, (uint64_t)(frac / 1000), 3) :
+			    put_digits(p, (uint64_t)frac, 6);
+		}
+		*p++ = 'S';
+	}
+	*p = '\0';
+	return (size_t)(p - buf);
 }
 
 /* Reads exactly n digits at *p; returns -1 when they are not all digits. */

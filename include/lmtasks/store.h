@@ -169,7 +169,8 @@ int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 /* Opens an iterator in txn; freed with store_iter_close() before txn ends or is reset. */
 int store_iter_open(store *s, MDB_txn *txn, store_iter **out);
 
-/* Rebinds an iterator to a renewed read-only transaction. */
+/* Rebinds an iterator to a renewed read-only transaction; its cursors are renewed as
+ * they are next used. */
 int store_iter_renew(store_iter *it, MDB_txn *txn);
 
 /*
@@ -186,6 +187,30 @@ int store_iter_next(store_iter *it, uint64_t *uid);
 /* Decodes the task under an iterator walking STORE_SEQ_ALL, without a second lookup;
  * returns as store_get() does (LMT_EINVAL on another sequence). */
 int store_iter_get(store_iter *it, struct task *t);
+
+/* Reads the task uid as store_get() does, through a cursor of the iterator's that stays
+ * near the last uid read: cheaper for uids read in order. */
+int store_iter_fetch(store_iter *it, uint64_t uid, struct task *t);
+
+/*
+ * A union of keys of one sequence walks each key with a cursor of its own, numbered
+ * by slot (0, 1, ...): store_iter_seek_key() positions slot's cursor as
+ * store_iter_seek() does, store_iter_next_key() steps it (LMT_EINVAL for a slot of
+ * store_iter_slots() or more: seek such a key again instead).  seq is not STORE_SEQ_ALL.
+ */
+int store_iter_seek_key(store_iter *it, size_t slot, enum store_seq seq, const void *key,
+    size_t keylen, uint64_t from, int descending, uint64_t *uid);
+int store_iter_next_key(store_iter *it, size_t slot, enum store_seq seq, int descending,
+    uint64_t *uid);
+
+/* How many union keys have a cursor of their own. */
+size_t store_iter_slots(void);
+
+/* store_count() and store_count_sets() through the iterator's kept cursors. */
+int store_iter_count(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t *n);
+int store_iter_count_sets(store_iter *it, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
 /* Frees the iterator. */
 void store_iter_close(store_iter *it);
