@@ -21,6 +21,7 @@ reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -33,14 +34,127 @@ reason(int status)
 	}
 }
 
+/* Appends n bytes if they fit (one byte stays free); returns the new end. */
+static char *
+add(char *p, const char *end, const char *s, size_t n)
+{
+	if ((size_t)(end - p) <= n)
+		return p;
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define ADD(p, end, lit) add((p), (end), (lit), sizeof(lit) - 1)
+
+static char *
+add_u64(char *p, const char *end, uint64_t v)
+{
+	char buf[24], *q = buf + sizeof(buf);
+
+	do {
+		*--q = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return add(p, end, q, (size_t)(buf + sizeof(buf) - q));
+}
+
 size_t
 api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap, "Status: %d %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n%s%s%s\r\n", rs->status, reason(rs->status), body_len,
-	    rs->allow ? "Allow: " : "", rs->allow ? rs->allow : "", rs->allow ? "\r\n" : "");
+	const char *why = reason(rs->status), *end = buf + cap;
+	char *p = buf;
 
-	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+	if (cap == 0)
+		return 0;
+	p = ADD(p, end, "Status: ");
+	p = add_u64(p, end, (uint64_t)rs->status);
+	p = ADD(p, end, " ");
+	p = add(p, end, why, strlen(why));
+	if (rs->status != 304) {
+		p = ADD(p, end, "\r\nContent-Type: application/json\r\nContent-Length: ");
+		p = add_u64(p, end, body_len);
+	}
+	if (rs->etag[0]) {
+		p = ADD(p, end, "\r\nETag: ");
+		p = add(p, end, rs->etag, strlen(rs->etag));
+	}
+	if (rs->cache) {
+		p = ADD(p, end, "\r\nCache-Control: ");
+		p = add(p, end, rs->cache, strlen(rs->cache));
+	}
+	if (rs->allow) {
+		p = ADD(p, end, "\r\nAllow: ");
+		p = add(p, end, rs->allow, strlen(rs->allow));
+	}
+	p = ADD(p, end, "\r\n\r\n");
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
+/* Whether an If-None-Match value names tag (quoted): `*`, or a comma list of entity tags
+ * compared weakly (W/ ignored), as RFC 9110 asks of If-None-Match. */
+static int
+none_match(const char *h, const char *tag)
+{
+	size_t tl = strlen(tag);
+
+	if (h == NULL)
+		return 0;
+	while (*h) {
+		while (*h == ' ' || *h == '\t' || *h == ',')
+			h++;
+		if (*h == '*')
+			return 1;
+		if (h[0] == 'W' && h[1] == '/')
+			h += 2;
+		const char *e = h;
+		if (*e == '"') {
+			e = strchr(e + 1, '"');
+			e = e ? e + 1 : h + strlen(h);
+		} else {
+			e += strcspn(e, ", \t");
+		}
+		if ((size_t)(e - h) == tl && memcmp(h, tag, tl) == 0)
+			return 1;
+		if (e == h)
+			h++;
+		h = e;
+	}
+	return 0;
+}
+
+/* Sets the validator of a 200 answer; when the request's If-None-Match names it, the
+ * answer becomes a 304 without a body.  Returns 1 for a 304. */
+static int
+validate(const struct api_request *rq, struct printbuf *body, struct api_response *rs,
+    const char *etag, const char *cache)
+{
+	size_t n = strlen(etag);
+
+	if (n >= sizeof(rs->etag))
+		return 0;
+	memcpy(rs->etag, etag, n + 1);
+	rs->cache = cache;
+	if (!none_match(rq->if_none_match, rs->etag))
+		return 0;
+	printbuf_reset(body);
+	rs->status = 304;
+	return 1;
+}
+
+/* Hex of v into p (16 digits at most); returns the end. */
+static char *
+hex(char *p, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char buf[16], *q = buf + sizeof(buf);
+
+	do {
+		*--q = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	memcpy(p, q, (size_t)(buf + sizeof(buf) - q));
+	return p + (buf + sizeof(buf) - q);
 }
 
 /* Sends err as the answer. */
@@ -49,6 +163,8 @@ answer_error(struct printbuf *body, struct api_response *rs, const struct api_er
 {
 	printbuf_reset(body);
 	rs->status = err->status;
+	rs->etag[0] = '\0';
+	rs->cache = "no-store";
 	if (api_error_render(body, err) != 0)
 		rs->status = 500;
 }
@@ -94,8 +210,13 @@ read_failure(struct printbuf *body, struct api_response *rs, int rc, uint64_t ui
 		    lmt_strerror(rc));
 }
 
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define FINISHED_CACHE "max-age=" XSTR(API_FINISHED_MAX_AGE)
+
 static void
-get_task(const struct route *r, const struct auth_grant *g, struct api_reader *rd,
+get_task(const struct api_request *rq, const struct route *r, const struct auth_grant *g,
+    struct api_reader *rd,
     struct printbuf *body, struct api_response *rs)
 {
 	struct api_error err;
@@ -115,16 +236,30 @@ get_task(const struct route *r, const struct auth_grant *g, struct api_reader *r
 		answer_error(body, rs, &err);
 		return;
 	}
-	if (rc != 0 || render_task(body, &t) != 0) {
-		read_failure(body, rs, rc ? rc : ENOMEM, r->uid);
+	if (rc != 0) {
+		read_failure(body, rs, rc, r->uid);
 		return;
 	}
+	/* The record names its state: its uid (never reused) and checksum tell one version of
+	 * a task from another.  A finished task never changes: a cache may keep it. */
+	char tag[40], *p = tag;
+	*p++ = '"';
+	p = hex(p, r->uid);
+	*p++ = '.';
+	p = hex(p, t.record_sum);
+	*p++ = '"';
+	*p = '\0';
 	rs->status = 200;
+	if (validate(rq, body, rs, tag, task_status_terminal(t.status) ? FINISHED_CACHE : "no-cache"))
+		return;
+	if (render_task(body, &t) != 0)
+		read_failure(body, rs, ENOMEM, r->uid);
 }
 
 static void
-list_tasks(struct query *q, const struct route *r, const struct auth_grant *g,
-    struct api_reader *rd, struct printbuf *body, struct api_response *rs)
+list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
+    const struct auth_grant *g, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs)
 {
 	uint64_t bad = 0;
 	int rc;
@@ -133,6 +268,29 @@ list_tasks(struct query *q, const struct route *r, const struct auth_grant *g,
 		query_scope(q, r->index, r->index_len);
 	if (!g->all)
 		query_allow(q, g->patterns, g->n);
+	/* A list changes with any write: its validator is the store's last committed
+	 * transaction (and which store), and which key asked. */
+	char tag[40], *p = tag;
+	*p++ = '"';
+	p = hex(p, store_ident(rd->s));
+	*p++ = '.';
+	p = hex(p, (uint64_t)mdb_txn_id(rd->txn));
+	if (!g->all) {
+		/* A restricted key sees fewer tasks: the indexes it may see are part of the tag. */
+		uint64_t h = 14695981039346656037u;
+		for (size_t i = 0; i < g->n; i++) {
+			for (size_t j = 0; j < g->patterns[i].len; j++)
+				h = (h ^ (unsigned char)g->patterns[i].ptr[j]) * 1099511628211u;
+			h = (h ^ ',') * 1099511628211u;
+		}
+		*p++ = '.';
+		p = hex(p, h);
+	}
+	*p++ = '"';
+	*p = '\0';
+	rs->status = 200;
+	if (validate(rq, body, rs, tag, "no-cache"))
+		return;
 	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);
@@ -157,6 +315,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 
 	rs->status = 500;
 	rs->allow = NULL;
+	rs->cache = "no-store";	/* errors: never kept; a 200 says otherwise */
+	rs->etag[0] = '\0';
 	rs->log[0] = '\0';
 	rs->head = strcmp(m, "HEAD") == 0;
 	printbuf_reset(body);
@@ -233,7 +393,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 		}
 	}
 	if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
-		get_task(&r, &grant, rd, body, rs);
+		get_task(rq, &r, &grant, rd, body, rs);
 	else
-		list_tasks(&query, &r, &grant, rd, body, rs);
+		list_tasks(rq, &query, &r, &grant, rd, body, rs);
 }

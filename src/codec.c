@@ -245,6 +245,7 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	s += code_len;
 	t->error_message.ptr = code_len ? s : NULL;
 	t->error_message.len = msg_len;
+	t->record_sum = get32(p + 4);
 	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
 		return LMT_ECORRUPT;
 	if ((index_len && !task_index_uid_valid(t->index_uid.ptr, index_len)) ||

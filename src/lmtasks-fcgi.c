@@ -224,6 +224,7 @@ serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
 	struct api_request rq = {
 		get(gctx, "REQUEST_METHOD"), get(gctx, "REQUEST_URI"), get(gctx, "SCRIPT_NAME"),
 		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"), get(gctx, "HTTP_AUTHORIZATION"),
+		get(gctx, "HTTP_IF_NONE_MATCH"),
 	};
 	struct api_reader rd;
 	struct api_response rs;

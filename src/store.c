@@ -307,6 +307,9 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if (!had_lock)
 		lock_set_mode(path, mode);
 	mdb_reader_check(s->env, &dead);
+	mdb_filehandle_t fd;
+	if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)
+		s->ident = (uint64_t)st.st_dev << 40 ^ (uint64_t)st.st_ino;
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
 	if (!(flags & STORE_RDONLY) && !s->has_changes && (rc = make_optional(s)) != 0)
@@ -339,6 +342,12 @@ store_close(store *s)
 		return;
 	mdb_env_close(s->env);
 	free(s);
+}
+
+uint64_t
+store_ident(store *s)
+{
+	return s->ident;
 }
 
 MDB_env *

@@ -24,6 +24,7 @@ struct store {
 	int has_changes;	/* changes is open: absent from a store made by 0.1.0 until written */
 	unsigned flags;
 	const struct progress *progress;	/* told how long operations go; may be NULL */
+	uint64_t ident;		/* the data file's device and inode */
 };
 
 void store_key_uid(unsigned char out[8], uint64_t uid);

@@ -11,6 +11,10 @@
 
 #define API_QUERY_MAX 65536	/* a longer query string is refused (414) */
 
+/* How long a cache may keep a finished task (seconds): such a task never changes; `delete`
+ * may remove it, and a cache then shows it for at most this long (README, "Caches"). */
+#define API_FINISHED_MAX_AGE 60
+
 /* The CGI/FastCGI parameters the API reads; any may be NULL. */
 struct api_request {
 	const char *method;
@@ -19,6 +23,7 @@ struct api_request {
 	const char *path_info;
 	const char *query_string;
 	const char *authorization;	/* HTTP_AUTHORIZATION */
+	const char *if_none_match;	/* HTTP_IF_NONE_MATCH */
 };
 
 /* What the caller opened for the request; s NULL (with open_rc saying why) when the
@@ -36,6 +41,8 @@ struct api_response {
 	int status;
 	int head;		/* HEAD: send the headers of GET, no body */
 	const char *allow;	/* the Allow header's value, or NULL */
+	const char *cache;	/* the Cache-Control header's value */
+	char etag[40];		/* the ETag header's value (quoted), or "" */
 	char log[800];		/* one line for the error log, or "" */
 };
 
@@ -43,8 +50,9 @@ struct api_response {
 void api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs);
 
-/* Writes the CGI header block (Status, Content-Type, Content-Length, Allow, blank line)
- * into buf (cap bytes, 256 is always enough); returns its length. */
+/* Writes the CGI header block (Status, Content-Type and Content-Length but on a 304,
+ * ETag, Cache-Control, Allow, blank line) into buf (cap bytes, 256 is always enough);
+ * returns its length. */
 size_t api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap);
 
 #endif

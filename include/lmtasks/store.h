@@ -68,6 +68,10 @@ void store_set_progress(store *s, const struct progress *p);
 /* The progress listener set by store_set_progress(), or NULL (for the write library). */
 const struct progress *store_progress(const store *s);
 
+/* Tells this store from another made at the same path later (its data file's device and
+ * inode): with a transaction id, it names one state of one store. */
+uint64_t store_ident(store *s);
+
 /* Returns the LMDB environment, owned by the store. */
 MDB_env *store_env(store *s);
 

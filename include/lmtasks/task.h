@@ -57,6 +57,8 @@ struct task {
 	struct task_str error_code;	/* set on failed tasks only */
 	struct task_str error_message;
 	enum task_error_type error_type;
+	uint32_t record_sum;		/* the stored record's checksum (codec_decode): it
+					 * changes whenever the record does */
 };
 
 /* Makes t a new enqueued task (index NULL: the store's own); the strings are borrowed. */
