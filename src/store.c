@@ -20,10 +20,32 @@
 /* Union keys walked with a cursor each; a union of more keys seeks the rest again. */
 #define ITER_SLOTS 8
 
+/* How far (in uids) a fetch steps from the last one instead of searching. */
+#define FETCH_STEPS 2
+
 /* A cursor kept across requests: opened once, renewed on first use after a renew. */
 struct slot {
 	MDB_cursor *c;
 	unsigned gen;
+};
+
+/*
+ * Counts already taken in this snapshot.  A transaction id names one committed state of
+ * the store, so a count found under it holds for as long as the snapshot is that one:
+ * pollers asking the same page again before the next write get the planner's counts and
+ * the total without reading them again.
+ */
+#define MEMO_N 16
+#define MEMO_KEY 120
+
+struct memo {
+	size_t txnid;
+	unsigned n, next;
+	struct {
+		uint64_t value;
+		size_t len;
+		unsigned char key[MEMO_KEY];
+	} e[MEMO_N];
 };
 
 struct store_iter {
@@ -33,6 +55,10 @@ struct store_iter {
 	struct slot all;	/* the walk over every task */
 	struct slot fetch;	/* tasks by uid, near the last one */
 	struct slot counts;
+	struct memo memo;
+	int memo_ok;		/* a renewed, so read-only, snapshot: counts cannot change */
+	uint64_t fetch_at;	/* the uid the fetch cursor is on, or TASK_NO_UID */
+	unsigned fetch_gen;
 	struct slot seq[3][ITER_SLOTS + 1];	/* per sequence: the keys, then a spare */
 	MDB_cursor *active;
 	int dup;		/* walking the dups of one key */
@@ -692,6 +718,16 @@ store_iter_renew(store_iter *it, MDB_txn *txn)
 	it->txn = txn;
 	it->active = NULL;
 	it->gen++;
+	it->memo_ok = 1;
+	return 0;
+}
+
+static int
+uid_of(const MDB_val *v, uint64_t *uid)
+{
+	if (v->mv_size != 8)
+		return LMT_ECORRUPT;
+	*uid = store_uid_key(v->mv_data);
 	return 0;
 }
 
@@ -743,13 +779,33 @@ store_iter_fetch(store_iter *it, uint64_t uid, struct task *t)
 	MDB_cursor *cur;
 	int rc;
 
-	/* MDB_SET on a positioned cursor looks at its page first: a walk in uid order
-	 * mostly stays on one leaf page instead of descending from the root each time. */
 	if ((rc = slot_cursor(it, &it->fetch, it->s->tasks, &cur)) != 0)
 		return rc;
-	store_key_uid(kb, uid);
-	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) != 0)
-		return rc;
+	if (it->fetch.gen != it->fetch_gen)
+		it->fetch_at = TASK_NO_UID;	/* renewed: positioned nowhere */
+	it->fetch_gen = it->fetch.gen;
+	uint64_t at = it->fetch_at;
+	it->fetch_at = TASK_NO_UID;
+	/* A few uids away from where the cursor is: stepping is cheaper than a search. */
+	if (at != TASK_NO_UID && at != uid && (at > uid ? at - uid : uid - at) <= FETCH_STEPS) {
+		MDB_cursor_op op = at > uid ? MDB_PREV : MDB_NEXT;
+		uint64_t got;
+		do {
+			if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0)
+				return rc;
+			if ((rc = uid_of(&k, &got)) != 0)
+				return rc;
+		} while (op == MDB_PREV ? got > uid : got < uid);
+		it->fetch_at = got;
+		if (got != uid)
+			return MDB_NOTFOUND;
+	} else {
+		/* MDB_SET on a positioned cursor looks at its page first. */
+		store_key_uid(kb, uid);
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) != 0)
+			return rc;
+		it->fetch_at = uid;
+	}
 	t->uid = uid;
 	return codec_decode(v.mv_data, v.mv_size, t);
 }
@@ -767,15 +823,6 @@ store_iter_close(store_iter *it)
 			slot_close(&it->seq[i][j]);
 	}
 	free(it);
-}
-
-static int
-uid_of(const MDB_val *v, uint64_t *uid)
-{
-	if (v->mv_size != 8)
-		return LMT_ECORRUPT;
-	*uid = store_uid_key(v->mv_data);
-	return 0;
 }
 
 /* The cursor of seq for one key slot (ALL has one); slots past ITER_SLOTS share a spare. */
@@ -902,9 +949,79 @@ store_iter_slots(void)
 	return ITER_SLOTS;
 }
 
+/* Looks key up in the memo of the iterator's snapshot; 1 when found (in *v). */
+static int
+memo_get(store_iter *it, const unsigned char *key, size_t len, uint64_t *v)
+{
+	struct memo *m = &it->memo;
+	size_t id;
+
+	if (!it->memo_ok)
+		return 0;
+	id = mdb_txn_id(it->txn);
+	if (m->txnid != id) {
+		m->txnid = id;
+		m->n = m->next = 0;
+		return 0;
+	}
+	for (unsigned i = 0; i < m->n; i++) {
+		if (m->e[i].len == len && memcmp(m->e[i].key, key, len) == 0) {
+			*v = m->e[i].value;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Remembers a count for the rest of this snapshot (memo_get() was called just before). */
+static void
+memo_put(store_iter *it, const unsigned char *key, size_t len, uint64_t v)
+{
+	struct memo *m = &it->memo;
+	unsigned i = m->next;
+
+	if (len > MEMO_KEY || !it->memo_ok)
+		return;
+	m->next = (m->next + 1) % MEMO_N;
+	if (m->n < MEMO_N)
+		m->n++;
+	memcpy(m->e[i].key, key, len);
+	m->e[i].len = len;
+	m->e[i].value = v;
+}
+
+/* Appends n bytes to a memo key being built; fails (returns 0) when it would not fit. */
+static int
+key_add(unsigned char *key, size_t *len, const void *p, size_t n)
+{
+	if (*len + n > MEMO_KEY)
+		return 0;
+	memcpy(key + *len, p, n);
+	*len += n;
+	return 1;
+}
+
+static int
+count_seq(store_iter *it, enum store_seq seq, const void *key, size_t keylen, uint64_t *n);
+
 int
 store_iter_count(store_iter *it, enum store_seq seq, const void *key, size_t keylen,
     uint64_t *n)
+{
+	unsigned char mk[MEMO_KEY];
+	size_t ml = 0;
+	unsigned char kind = (unsigned char)seq;
+	int rc, keyed = key_add(mk, &ml, &kind, 1) && key_add(mk, &ml, key, keylen);
+
+	if (keyed && memo_get(it, mk, ml, n))
+		return 0;
+	if ((rc = count_seq(it, seq, key, keylen, n)) == 0 && keyed)
+		memo_put(it, mk, ml, *n);
+	return rc;
+}
+
+static int
+count_seq(store_iter *it, enum store_seq seq, const void *key, size_t keylen, uint64_t *n)
 {
 	MDB_cursor *cur;
 	MDB_val k = { keylen, (void *)key }, v;
@@ -928,12 +1045,27 @@ int
 store_iter_count_sets(store_iter *it, const struct task_str *indexes, size_t nindexes,
     unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
 {
+	unsigned char mk[MEMO_KEY], kind = 0xff, sep = 0;
+	size_t ml = 0;
 	MDB_cursor *cur;
-	int rc;
+	int rc, keyed = key_add(mk, &ml, &kind, 1) && key_add(mk, &ml, &status_mask,
+	    sizeof(status_mask));
 
+	/* The key: the mask, then each index and each type with a NUL after it (names hold
+	 * no NUL), the two lists apart. */
+	for (size_t i = 0; keyed && i < nindexes; i++)
+		keyed = key_add(mk, &ml, indexes[i].ptr, indexes[i].len) && key_add(mk, &ml, &sep, 1);
+	keyed = keyed && key_add(mk, &ml, "|", 1);
+	for (size_t i = 0; keyed && i < ntypes; i++)
+		keyed = key_add(mk, &ml, types[i].ptr, types[i].len) && key_add(mk, &ml, &sep, 1);
+	if (keyed && memo_get(it, mk, ml, n))
+		return 0;
 	if ((rc = slot_cursor(it, &it->counts, it->s->counts, &cur)) != 0)
 		return rc;
-	return count_sets(cur, indexes, nindexes, status_mask, types, ntypes, n);
+	rc = count_sets(cur, indexes, nindexes, status_mask, types, ntypes, n);
+	if (rc == 0 && keyed)
+		memo_put(it, mk, ml, *n);
+	return rc;
 }
 
 int

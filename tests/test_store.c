@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1375,4 +1376,57 @@ Test(details, merge_refuses_bad_input)
 	cr_assert_eq(details_merge("{", 1, "{}", 2, &out, &len, &why), LMT_EINVAL);
 	cr_assert_not_null(why);
 	cr_assert_null(out);
+}
+
+/* A renewed iterator (the responder's, kept across requests): its kept cursors and the
+ * counts it remembers per snapshot follow every write, and a page walked through a
+ * union of several keys matches the tasks. */
+static int
+count_walk(void *ctx, const struct task *t)
+{
+	(void)t;
+	++*(uint64_t *)ctx;
+	return 0;
+}
+
+Test(store, renewed_iterator_follows_writes)
+{
+	store *s = create_store();
+	MDB_txn *txn;
+	store_iter *it;
+	struct query q;
+	struct api_error err;
+	uint64_t total = 0, bad = 0, n = 0;
+	unsigned char st = TASK_ENQUEUED;
+
+	for (int i = 0; i < 30; i++)
+		add(s, i % 3 ? "movies" : "books", i % 2 ? "documentAddition" : "indexCreation");
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_iter_open(s, txn, &it), 0);
+	mdb_txn_reset(txn);
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(mdb_txn_renew(txn), 0);
+		cr_assert_eq(store_iter_renew(it, txn), 0);
+		/* Twice in one snapshot: the second answer comes from the memo. */
+		for (int again = 0; again < 2; again++) {
+			query_init(&q);
+			cr_assert_eq(query_parse("indexUids=movies,books&types=indexCreation", &q, &err), 0);
+			cr_assert_eq(query_total(s, txn, it, &q, &total, &bad), 0);
+			cr_assert_eq(total, 15 + 2 * (uint64_t)round, "round %d: total %" PRIu64, round, total);
+			cr_assert_eq(store_iter_count(it, STORE_SEQ_STATUS, &st, 1, &n), 0);
+			cr_assert_eq(n, 30 + 2 * (uint64_t)round);
+			cr_assert_eq(store_iter_count(it, STORE_SEQ_INDEX, "books", 5, &n), 0);
+			cr_assert_eq(n, 10 + (uint64_t)round);
+			/* The walk (two keys, each with its own cursor) finds as many. */
+			uint64_t walked = 0;
+			cr_assert_eq(query_walk(s, txn, it, &q, count_walk, &walked, &bad), 0);
+			cr_assert_eq(walked, total);
+		}
+		mdb_txn_reset(txn);
+		add(s, "books", "indexCreation");
+		add(s, "movies", "indexCreation");
+	}
+	store_iter_close(it);
+	mdb_txn_abort(txn);
+	store_close(s);
 }
