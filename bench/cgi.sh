@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One CGI request (a task, from a 2,000-task store) against exec'ing /bin/true, with hyperfine.
+# One CGI request (a task, from a 2,000-task store) against exec'ing /bin/true: wall time
+# with hyperfine, instructions (user space, ld.so included) with callgrind.
 #   bench/cgi.sh [RUNS]     (default 300)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,3 +21,12 @@ print(f"/bin/true       {t['mean']*1e6:8.0f} us  (median {t['median']*1e6:.0f})"
 print(f"CGI GET /tasks  {c['mean']*1e6:8.0f} us  (median {c['median']*1e6:.0f})")
 print(f"ratio           {c['median']/t['median']:8.2f}  (medians)")
 PY
+# Instructions: exact, so one run each.
+ir() {
+	valgrind --tool=callgrind --callgrind-out-file="$bench_work/cg.out" "$@" </dev/null >/dev/null 2>&1
+	awk '/^summary:/ { print $2 }' "$bench_work/cg.out"
+}
+t=$(ir /bin/true)
+c=$(ir "$fcgi")
+echo "instructions    /bin/true $t, CGI GET /tasks $c, ratio $(awk -v a="$c" -v b="$t" 'BEGIN { printf "%.2f", a / b }')"
+echo "(lmtasks-fcgi: $(file -b "$fcgi" | grep -o 'statically linked\|dynamically linked'))"
