@@ -221,7 +221,9 @@ get_task(const struct api_request *rq, const struct route *r, const struct auth_
 {
 	struct api_error err;
 	struct task t;
-	int rc = store_get(rd->s, rd->txn, r->uid, &t);
+	/* Through the reader's kept cursor when there is one: no cursor set up per request. */
+	int rc = rd->it ? store_iter_fetch(rd->it, r->uid, &t) :
+	    store_get(rd->s, rd->txn, r->uid, &t);
 
 	if (rc == 0 && r->kind == ROUTE_INDEX_TASK &&
 	    (t.index_uid.ptr == NULL || t.index_uid.len != r->index_len ||
