@@ -60,9 +60,15 @@ measure() {
 	requests "$measured" "$2"
 	local ir
 	ir=$(cg_dump "$1")
+	local dump
+	dump=$(ls -t "$bench_work/$1".cg.* | head -1)
 	# INSTR_SAVE=DIR keeps each measured dump there, for callgrind_annotate.
-	[ -z "${INSTR_SAVE:-}" ] || cp "$(ls -t "$bench_work/$1".cg.* | head -1)" "$INSTR_SAVE/"
-	echo $(( ir / measured ))
+	[ -z "${INSTR_SAVE:-}" ] || cp "$dump" "$INSTR_SAVE/"
+	# The library's share: what api_handle() and api_headers() cost, callees included.
+	local lib
+	lib=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$dump" 2>/dev/null |
+		awk '/:api_handle |:api_headers / { gsub(/,/, "", $1); s += $1 } END { print s + 0 }')
+	echo "$(( ir / measured )) $(( lib / measured ))"
 }
 
 cg_start fcgi "$fcgi" --db "$store" --threads 1 --listen "unix:$bench_work/fcgi.sock"
@@ -83,9 +89,9 @@ bench_pids+=($!)
 bench_wait "$base/floor/x"
 floor=$(measure floor "$base/floor/x")
 
-printf '%-44s %10s\n' request 'Ir/request'
-printf '%-44s %10d\n' 'GET /tasks/1000' "$task" \
-	'GET /indexes/movies/tasks?limit=20' "$index" \
-	'GET /tasks?statuses=succeeded&limit=20' "$status" \
-	'constant reply, libfcgi (the floor)' "$floor"
+printf '%-44s %10s %12s\n' request 'Ir/request' 'of it api_*'
+printf '%-44s %10d %12d\n' 'GET /tasks/1000' $task \
+	'GET /indexes/movies/tasks?limit=20' $index \
+	'GET /tasks?statuses=succeeded&limit=20' $status
+printf '%-44s %10d\n' 'constant reply, libfcgi (the floor)' "${floor% *}"
 echo "(callgrind, user space, (Ir after $((warm + measured)) - Ir after $warm) / $measured; lmtasks-fcgi --threads 1, one kept connection through nginx)"

@@ -86,7 +86,8 @@ benchmarks() {
 	BUILD=$PWD/build bench/fill.sh 20000 &&
 		BUILD=$PWD/build bench/http.sh 1 1 &&
 		BUILD=$PWD/build bench/scale.sh 1 20000 &&
-		BUILD=$PWD/build bench/cgi.sh 30
+		BUILD=$PWD/build bench/cgi.sh 30 &&
+		BUILD=$PWD/build bench/instr.sh 10 20
 }
 
 # The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and
