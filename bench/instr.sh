@@ -79,6 +79,8 @@ cg_pid=$fcgi_cg
 task=$(measure fcgi "$base/tasks/1000")
 index=$(measure fcgi "$base/indexes/movies/tasks?limit=20")
 status=$(measure fcgi "$base/tasks?statuses=succeeded&limit=20")
+# The ceiling of the responder's own loop: its cheapest answer, a constant body.
+health=$(measure fcgi "$base/health")
 
 # spawn-fcgi -n execs valgrind in its own process: $! is the PID callgrind_control wants.
 spawn-fcgi -n -s "$bench_work/floor.sock" -M 0666 -- "$(command -v valgrind)" --tool=callgrind \
@@ -93,5 +95,6 @@ printf '%-44s %10s %12s\n' request 'Ir/request' 'of it api_*'
 printf '%-44s %10d %12d\n' 'GET /tasks/1000' $task \
 	'GET /indexes/movies/tasks?limit=20' $index \
 	'GET /tasks?statuses=succeeded&limit=20' $status
+printf '%-44s %10d %12d\n' 'GET /health (a constant, the same loop)' $health
 printf '%-44s %10d\n' 'constant reply, libfcgi (the floor)' "${floor% *}"
 echo "(callgrind, user space, (Ir after $((warm + measured)) - Ir after $warm) / $measured; lmtasks-fcgi --threads 1, one kept connection through nginx)"

@@ -21,7 +21,11 @@ conns=${BENCH_CONNECTIONS:-64}
 # (with $work substituted by the caller); sets $port.
 bench_nginx() {
 	local upstreams=$1 locations=$2
-	port=$((20000 + RANDOM % 20000))
+	# A port nothing listens on now (other people's servers share the loopback).
+	for _ in $(seq 50); do
+		port=$((20000 + RANDOM % 20000))
+		[ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] || break
+	done
 	cat > "$bench_work/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
