@@ -7,6 +7,8 @@
 #   and a constant-reply libfcgi program (the floor).
 #   bench/http.sh [SECONDS] [ROUNDS] [CLIENTS...]   (defaults 5, 3, "16 64")
 # Loopback only; every wrk run is bounded by its duration; everything started is stopped.
+# Fails (exit 1) on any error wrk counts or an answer that is not JSON; speed is printed,
+# never asserted.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
@@ -69,6 +71,8 @@ curl -sf -o /dev/null "$base/cached/tasks/$done_uid"
 [ "$(curl -s -o /dev/null -D - "$base/cached/tasks/$done_uid" | tr -d '\r' | grep -ci '^cache-control: max-age')" = 1 ] ||
 	{ echo "bench: the finished task is not marked cacheable" >&2; exit 1; }
 
+for p in "/tasks/$uid" "/tasks?limit=20" /floor/x; do bench_json "$base$p"; done
+
 declare -A rps p50 p99 err
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for c in "${clients[@]}"; do
@@ -97,3 +101,6 @@ for c in "${clients[@]}"; do
 done
 echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2; nginx 1 worker; lmtasks-fcgi with its default threads behind keepalive 128 upstreams)"
 echo "responder private memory: $(bench_private_kib "$fcgi_pid") KiB"
+# Any error, or an answer that is no longer JSON after the load, fails the run.
+for n in "${names[@]}"; do bench_no_errors "${err[$n]}" "$n"; done
+for p in "/tasks/$uid" "/tasks?limit=20"; do bench_json "$base$p"; done

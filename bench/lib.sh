@@ -76,6 +76,20 @@ bench_wait() {
 	return 1
 }
 
+# Fails the benchmark unless URL answers 200 with a JSON body (the speed of errors would
+# mean nothing).
+bench_json() {
+	local body
+	body=$(curl -sf --max-time 5 "$1") || { echo "bench: $1 does not answer 200" >&2; exit 1; }
+	python3 -c 'import json, sys; json.loads(sys.argv[1])' "$body" 2>/dev/null ||
+		{ echo "bench: $1 answers no JSON: ${body:0:200}" >&2; exit 1; }
+}
+
+# Fails the benchmark when wrk counted any error (socket errors, non-2xx answers).
+bench_no_errors() {
+	[ "$1" -eq 0 ] || { echo "bench: $1 errors ($2)" >&2; exit 1; }
+}
+
 # One wrk run of $secs seconds: prints "req/s p50_ms p99_ms errors".
 bench_wrk() {
 	wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" 2>&1 | awk '

@@ -3,6 +3,7 @@
 # a task, a filtered page with its total (indexUids + statuses), a deep page (from one
 # third down).  Also the fill rate, the bytes per task, and the responder's private memory.
 #   bench/scale.sh [SECONDS] [TASKS]      (defaults 5 and 1000000)
+# Fails (exit 1) on any error wrk counts or an answer that is not JSON.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
@@ -33,6 +34,7 @@ base=http://127.0.0.1:$port
 bench_wait "$base/small/tasks/1000"
 bench_wait "$base/big/tasks/1000"
 
+errors=0
 deep_small=$((2000 * 2 / 3))
 deep_big=$((big * 2 / 3))
 printf '%-16s %12s %12s %8s\n' request "2k req/s" "${big} req/s" ratio
@@ -42,11 +44,16 @@ for what in task filtered deep; do
 	filtered) ps="/tasks?indexUids=movies&statuses=enqueued,succeeded"; pb=$ps ;;
 	deep) ps="/tasks?from=$deep_small"; pb="/tasks?from=$deep_big" ;;
 	esac
+	bench_json "$base/small$ps"
+	bench_json "$base/big$pb"
 	read -r rs _ _ es < <(bench_wrk "$base/small$ps")
 	read -r rb _ _ eb < <(bench_wrk "$base/big$pb")
+	errors=$((errors + es + eb))
 	awk -v w="$what" -v a="$rs" -v b="$rb" -v e=$((es + eb)) \
 		'BEGIN { printf "%-16s %12.0f %12.0f %8.2f%s\n", w, a, b, b / a, e ? "  (" e " errors)" : "" }'
 done
 echo "total of the filtered page: 2k $(curl -s "$base/small/tasks?indexUids=movies&statuses=enqueued,succeeded&limit=0" | sed 's/.*"total":\([0-9]*\).*/\1/'), ${big} $(curl -s "$base/big/tasks?indexUids=movies&statuses=enqueued,succeeded&limit=0" | sed 's/.*"total":\([0-9]*\).*/\1/')"
 echo "responder private memory (not the mapped store): 2k $(bench_private_kib "$small_pid") KiB, ${big} $(bench_private_kib "$big_pid") KiB"
 echo "(wrk -t2 -c$conns, ${secs}s per run, the two stores interleaved; nginx 1 worker)"
+# Any error fails the run; speed is printed, never asserted.
+bench_no_errors "$errors" "scale.sh, all runs"

@@ -7,7 +7,8 @@
 #   - with something scripts/test.sh installs missing (nginx, Apache, valgrind, clang),
 #     the suite that needs it is skipped (77) -- and under CI (CI=true) fails and names it.
 #     A missing tool is played without uninstalling anything: a path that does not exist
-#     (HTTP_NGINX, LMT_APACHE, CC) or LMT_HIDE_TOOLS.
+#     (HTTP_NGINX, LMT_APACHE, CC) or LMT_HIDE_TOOLS;
+#   - the benchmarks' brief run fails on an error or an answer that is not JSON.
 #
 # One line per check; ends with "N passed, M failed"; exits non-zero on a failure.
 
@@ -108,5 +109,25 @@ assert_contains "... naming the tool" "wrk is missing" "$(lm true)"
 	fail "lmt_have: a tool not hidden is found"
 (LMT_HIDE_TOOLS="valgrind,bash" lmt_have bash) && fail "lmt_have: a hidden tool is not found" ||
 	ok "lmt_have: a hidden tool is not found"
+
+section "the benchmarks' assertions (bench/lib.sh)"
+# bench CMD...: runs CMD after sourcing bench/lib.sh in a child shell; its exit status.
+bench() {
+	(
+		top=$top_srcdir
+		. "$top_srcdir/bench/lib.sh"
+		"$@"
+	) >/dev/null 2>&1
+	echo $?
+}
+printf '{"uid":1}' >"$T/ok.json"
+printf '<html>502 Bad Gateway</html>' >"$T/bad.json"
+assert_eq "bench_json passes a JSON answer" 0 "$(bench bench_json "file://$T/ok.json")"
+assert_eq "bench_json fails the benchmark on an answer that is not JSON" 1 \
+	"$(bench bench_json "file://$T/bad.json")"
+assert_eq "bench_json fails the benchmark when nothing answers" 1 \
+	"$(bench bench_json "file://$T/none.json")"
+assert_eq "bench_no_errors passes 0 errors" 0 "$(bench bench_no_errors 0 x)"
+assert_eq "bench_no_errors fails the benchmark on 1 error" 1 "$(bench bench_no_errors 1 x)"
 
 summary
