@@ -273,7 +273,8 @@ batch_parse(const char *text, size_t len, struct batch **out, size_t *line, char
     size_t whylen)
 {
 	struct batch *b = calloc(1, sizeof(*b));
-	json_tokener *tok = json_tokener_new();
+	/* The strict check bounds a whole line's nesting; json-c must not stop short of it. */
+	json_tokener *tok = json_tokener_new_ex(DETAILS_DEPTH_MAX + 1);
 	int rc = 0;
 
 	*line = 0;

@@ -14,7 +14,7 @@
  * Infinity, single quotes) and would store what no client can parse.  Returns the
  * position after one value, or NULL with *why set.
  */
-#define DEPTH_MAX 64
+#define DEPTH_MAX DETAILS_DEPTH_MAX
 
 static const char *
 skip_ws(const char *p, const char *end)
@@ -237,7 +237,7 @@ finish(json_object *obj, char **out, size_t *outlen, const char **why)
 static json_tokener *
 new_tokener(void)
 {
-	json_tokener *tok = json_tokener_new();
+	json_tokener *tok = json_tokener_new_ex(DETAILS_DEPTH_MAX + 1);
 
 	if (tok)
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

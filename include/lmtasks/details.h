@@ -6,6 +6,11 @@
 
 #include <json-c/json.h>
 
+/* Details (and a whole NDJSON line) may nest this many levels deep; a tokener made for
+ * them must allow one more than that (json-c counts the value inside the deepest level),
+ * json-c's default being 32. */
+#define DETAILS_DEPTH_MAX 64
+
 /*
  * Parses len bytes as exactly one JSON value (UTF-8 checked, nothing but white
  * space after it) with a tokener the caller owns and may reuse.  On success *out
