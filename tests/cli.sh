@@ -921,6 +921,104 @@ run "$L" --db "$T/nowhere" get --help
 assert_eq "get --help works without a store" 0 "$LMT_RC"
 
 ###########################################################################################
+section "details: what JSON is refused"
+
+newdb details
+NEXT=$(stat_field 'd["nextUid"]')
+# refused_details NAME WHY_ERE: the details file $T/d.json is refused (exit 2), the message
+# matches WHY_ERE, and nothing is stored.
+refused_details() {
+	assert_exit -m "details $1: exit 2" 2 "$L" enqueue movies documentAddition --details "@$T/d.json"
+	assert_match "... saying $2" "^lmtasks: .*$2" "$LMT_STDERR"
+	assert_eq "... nothing stored" "$NEXT" "$(stat_field 'd["nextUid"]')"
+}
+printf '{"a":"x\001y"}' >"$T/d.json"
+refused_details "with a raw control character (U+0001) in a string" "control character"
+printf '{"a":"x\ty"}' >"$T/d.json"
+refused_details "with a raw tab in a string" "control character"
+for esc in '\u12G4' '\u12' '\u' '\uZZZZ'; do
+	printf '{"a":"%s"}' "$esc" >"$T/d.json"
+	refused_details "with the escape $esc" 'malformed \\u escape'
+done
+"$LMT_PYTHON" -S -c 'import sys; n = int(sys.argv[1]); sys.stdout.write("{\"a\":" * n + "1" + "}" * n)' 65 >"$T/d.json"
+refused_details "nested 65 objects deep" "deeper than 64"
+"$LMT_PYTHON" -S -c 'import sys; n = int(sys.argv[1]); sys.stdout.write("{\"a\":" + "[" * (n - 1) + "]" * (n - 1) + "}")' 65 >"$T/d.json"
+refused_details "nested 65 deep with arrays" "deeper than 64"
+"$LMT_PYTHON" -S -c 'import sys; n = int(sys.argv[1]); sys.stdout.write("{\"a\":" * n + "1" + "}" * n)' 64 >"$T/d.json"
+assert_exit -m "details nested 64 objects deep are fine" 0 "$L" enqueue movies documentAddition --details "@$T/d.json"
+deep=$(json_get "$LMT_STDOUT" 'd["uid"]')
+"$L" start "$deep" >/dev/null 2>&1
+assert_exit -m "... and merge with a finish's details" 0 "$L" succeed "$deep" --details '{"b":1}'
+json_check "... keeping both" "$(get "$deep")" 'd["details"]["b"] == 1 and "a" in d["details"]'
+NEXT=$(stat_field 'd["nextUid"]')
+"$LMT_PYTHON" -S -c 'import sys; sys.stdout.write("{\"a\":\"" + "x" * (16 * 1024 * 1024 - 8 + 1) + "\"}")' >"$T/d.json"
+assert_eq "the file is 16 MiB and one byte" $((16 * 1024 * 1024 + 1)) "$(stat -c %s "$T/d.json")"
+refused_details "of 16 MiB and one byte" "larger than 16 MiB"
+rm -f "$T/d.json"
+
+###########################################################################################
+section "list: kebab-case filter flags"
+
+newdb kebab
+for i in 1 2 3; do enq movies documentAddition >/dev/null; enq books indexCreation >/dev/null; done
+"$L" start 0 >/dev/null 2>&1 && "$L" succeed 0 >/dev/null 2>&1
+"$L" cancel 3 >/dev/null 2>&1
+for pair in "--indexUids movies:--index-uids movies" "--statuses succeeded:--statuses succeeded" \
+	"--types indexCreation:--types indexCreation" "--canceledBy 6:--canceled-by 6" \
+	"--afterEnqueuedAt 2000-01-01:--after-enqueued-at 2000-01-01" \
+	"--beforeEnqueuedAt 2000-01-01:--before-enqueued-at 2000-01-01" \
+	"--afterFinishedAt 2000-01-01:--after-finished-at 2000-01-01" \
+	"--beforeStartedAt 2999-01-01:--before-started-at 2999-01-01"; do
+	camel=${pair%%:*} kebab=${pair#*:}
+	# shellcheck disable=SC2086
+	a=$("$L" list $camel 2>&1) b=$("$L" list $kebab 2>&1)
+	assert_eq "list $kebab gives what list $camel gives" "$a" "$b"
+done
+assert_eq "... and --index-uids movies filters (3 movies tasks)" 3 \
+	"$(json_get "$("$L" list --index-uids movies)" 'd["total"]' 2>&1)"
+assert_eq "... --canceled-by 6 finds the canceled task" '[3]' \
+	"$(json_get "$("$L" list --canceled-by 6)" '[t["uid"] for t in d["results"]]' 2>&1)"
+assert_exit -m "list --index-uidz (no such flag): exit 2" 2 "$L" list --index-uidz movies
+
+###########################################################################################
+section "check on a store with live leases"
+
+newdb leases
+for i in 1 2 3 4; do enq movies documentAddition >/dev/null; done
+"$L" claim --lease 60 >/dev/null 2>&1
+"$L" claim --lease 120 --requeue >/dev/null 2>&1
+"$L" start 2 --lease 30 >/dev/null 2>&1
+"$L" heartbeat 0 --lease 90 >/dev/null 2>&1
+assert_eq "three tasks processing under a lease" 3 "$(stat_field 'd["statuses"]["processing"]')"
+assert_exit -m "check on a store with live leases: exit 0" 0 "$L" check
+"$L" succeed 1 >/dev/null 2>&1
+assert_exit -m "check after one of them finished: exit 0" 0 "$L" check
+
+###########################################################################################
+section "a store of another format: exit 4"
+
+newdb format
+enq movies documentAddition >/dev/null
+if lmt_have mdb_dump && lmt_have mdb_load; then
+	# The meta database's schema entry (6 bytes "schema") set to a version this build does
+	# not know, with LMDB's own tools.
+	mdb_dump -s meta "$LMTASKS_DB" >"$T/meta.dump"
+	grep -q '^ 736368656d61$' "$T/meta.dump" && ok "the dump holds the schema entry" ||
+		fail "the dump holds the schema entry" "$(cat "$T/meta.dump")"
+	sed '/^ 736368656d61$/{n;s/^ 01000000$/ 02000000/}' "$T/meta.dump" | mdb_load -s meta "$LMTASKS_DB"
+	for cmd in "get 0" "list" "enqueue movies documentAddition" "check" "stats"; do
+		# shellcheck disable=SC2086
+		assert_exit -m "schema 2: $cmd exits 4" 4 "$L" $cmd
+	done
+	assert_contains "... saying another version wrote it" "another version of lmtasks" "$LMT_STDERR"
+	run env -i REQUEST_METHOD=GET REQUEST_URI=/tasks/0 GATEWAY_INTERFACE=CGI/1.1 \
+		LMTASKS_DB="$LMTASKS_DB" "$LMTASKS_FCGI"
+	assert_match "... and the responder answers 503" '^Status: 503' "$LMT_STDOUT"
+else
+	lmt_missing "a store of another format" mdb_dump "no mdb_dump or mdb_load (lmdb-utils)"
+fi
+
+###########################################################################################
 section "check finds a corrupted record"
 
 newdb corrupt
