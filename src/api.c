@@ -359,6 +359,11 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 			answer_error(body, rs, &err);
 		return;
 	}
+	/* Every route past /health reads tasks: a key needs tasks.get, as in Meilisearch. */
+	if (auth_permits(&grant, AUTH_TASKS_GET, &err) != 0) {
+		answer_error(body, rs, &err);
+		return;
+	}
 	if (routed != 0) {
 		answer_error(body, rs, &route_err);
 		return;

@@ -10,7 +10,8 @@
 #include "lmtasks/auth.h"
 #include "lmtasks/error.h"
 
-#define KEY_RECORD_VERSION 1
+#define KEY_RECORD_V1 1		/* lmtasks 0.1.0: no actions */
+#define KEY_RECORD_VERSION 2	/* u32 actions at the end */
 
 /* A fixed key for the hash, so that these hashes serve no other purpose. */
 static const unsigned char hash_context[crypto_generichash_KEYBYTES] = "lmtasks api key hash, v1.......";
@@ -63,6 +64,70 @@ auth_pattern_valid(const char *s, size_t len)
 	return task_index_uid_valid(s, len);
 }
 
+/* The actions by name, in the order a key lists them. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} actions[] = {
+	{ "*", AUTH_ALL },
+	{ "tasks.*", AUTH_TASKS_ALL },
+	{ "tasks.get", AUTH_TASKS_GET },
+	{ "tasks.cancel", AUTH_TASKS_CANCEL },
+	{ "tasks.delete", AUTH_TASKS_DELETE },
+};
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+const char *
+auth_action_names(void)
+{
+	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.*`, `*`";
+}
+
+int
+auth_actions_parse(const char *list, unsigned *out)
+{
+	unsigned set = 0;
+
+	if (list == NULL || *list == '\0')
+		return LMT_EINVAL;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ","), i;
+		for (i = 0; i < NACTIONS; i++) {
+			if (strlen(actions[i].name) == n && memcmp(actions[i].name, p, n) == 0)
+				break;
+		}
+		if (i == NACTIONS)
+			return LMT_EINVAL;
+		set |= actions[i].bit;
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return LMT_EINVAL;
+	}
+	*out = set;
+	return 0;
+}
+
+size_t
+auth_actions_list(unsigned set, const char *names[5])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NACTIONS; i++) {
+		if (set & actions[i].bit)
+			names[n++] = actions[i].name;
+	}
+	return n;
+}
+
+int
+auth_permits(const struct auth_grant *g, unsigned action, struct api_error *err)
+{
+	/* Every action so far is a tasks action, so `tasks.*` covers each. */
+	if (g->actions & (AUTH_ALL | AUTH_TASKS_ALL | action))
+		return 0;
+	return api_error_set(err, 403, "invalid_api_key", "auth", "The provided API key is invalid.");
+}
+
 int
 auth_allows(const struct auth_grant *g, struct task_str index)
 {
@@ -95,7 +160,7 @@ get_u64le(const unsigned char *p)
 
 /* The record: u8 version, u8 flags (1: every index), i64 created, i64 expires,
  * 16 bytes uid, u16 index count, (u16 length, bytes) each, u16 length + description
- * (0xffff: none).  Little-endian. */
+ * (0xffff: none), and since version 2 u32 actions.  Little-endian. */
 size_t
 auth_key_encode(const struct auth_key *k, unsigned char *buf)
 {
@@ -103,7 +168,7 @@ auth_key_encode(const struct auth_key *k, unsigned char *buf)
 
 	for (size_t i = 0; i < k->nindexes; i++)
 		n += 2 + k->indexes[i].len;
-	n += 2 + k->description.len;
+	n += 2 + k->description.len + 4;
 	if (buf == NULL)
 		return n;
 	unsigned char *p = buf;
@@ -126,6 +191,10 @@ auth_key_encode(const struct auth_key *k, unsigned char *buf)
 	*p++ = (unsigned char)(dl >> 8);
 	if (k->description.ptr)
 		memcpy(p, k->description.ptr, k->description.len);
+	p += k->description.ptr ? k->description.len : 0;
+	unsigned a = k->actions ? k->actions : AUTH_ACTIONS_DEFAULT;
+	for (int i = 0; i < 4; i++, a >>= 8)
+		*p++ = (unsigned char)a;
 	return n;
 }
 
@@ -133,9 +202,12 @@ int
 auth_key_decode(const void *buf, size_t len, struct auth_key *k)
 {
 	const unsigned char *p = buf, *end = p + len;
+	size_t tail;
 
-	if (len < 36 || p[0] != KEY_RECORD_VERSION)
+	if (len < 36 || (p[0] != KEY_RECORD_V1 && p[0] != KEY_RECORD_VERSION))
 		return LMT_ECORRUPT;
+	tail = p[0] == KEY_RECORD_V1 ? 0 : 4;
+	k->actions = AUTH_ACTIONS_DEFAULT;
 	k->all = p[1] & 1;
 	k->created_at = (int64_t)get_u64le(p + 2);
 	k->expires_at = (int64_t)get_u64le(p + 10);
@@ -165,7 +237,16 @@ auth_key_decode(const void *buf, size_t len, struct auth_key *k)
 	} else {
 		k->description = (struct task_str){ (const char *)p, dl };
 	}
-	return (size_t)(end - p) == dl ? 0 : LMT_ECORRUPT;
+	if ((size_t)(end - p) != dl + tail)
+		return LMT_ECORRUPT;
+	if (tail) {
+		p += dl;
+		k->actions = (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 |
+		    (unsigned)p[3] << 24;
+		if (k->actions == 0)
+			return LMT_ECORRUPT;
+	}
+	return 0;
 }
 
 void
@@ -193,6 +274,7 @@ auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *head
 
 	g->all = 1;
 	g->n = 0;
+	g->actions = AUTH_ALL;	/* no key configured, or the master key: everything */
 	if (master == NULL)
 		return 0;
 	if (header && strlen(header) > AUTH_HEADER_MAX)
@@ -224,6 +306,7 @@ auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *head
 	if (k.expires_at != 0 && k.expires_at <= now)
 		return invalid_key(err);
 	g->all = k.all;
+	g->actions = k.actions;
 	g->n = k.nindexes;
 	memcpy(g->patterns, k.indexes, k.nindexes * sizeof(k.indexes[0]));
 	return 0;

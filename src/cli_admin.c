@@ -290,7 +290,8 @@ const struct cli_command cli_cmd_index_delete = { "index delete", NULL,
 /* ---- keys ---- */
 
 const struct cli_command cli_cmd_key = { "key", NULL,
-	"it is `key create [--indexes a,b] [--description TEXT] [--expires-at DATE]`, "
+	"it is `key create [--indexes a,b] [--actions LIST] [--description TEXT] "
+	"[--expires-at DATE]`, "
 	"`key list` or `key delete KEY|UID`", NULL };
 
 /* --indexes a,b*: the patterns a key may see, `*` for all. */
@@ -331,7 +332,7 @@ render_key(struct printbuf *pb, const void *ctx)
 static int
 run_key_create(const struct cli_args *a)
 {
-	struct auth_key k = { .all = 1 };
+	struct auth_key k = { .all = 1, .actions = AUTH_ACTIONS_DEFAULT };
 	char secret[AUTH_KEY_CHARS + 1], *list = NULL;
 	store *s;
 	int rc, ret, date_only;
@@ -341,6 +342,11 @@ run_key_create(const struct cli_args *a)
 		switch (a->opts[i].id) {
 		case 'i':
 			list = v;
+			break;
+		case 'a':
+			if (auth_actions_parse(v, &k.actions) != 0)
+				return cli_usage(a->cmd, "--actions is a comma list of `tasks.get`, "
+				    "`tasks.cancel`, `tasks.delete`, `tasks.*`, `*`");
 			break;
 		case 'd':
 			if (strlen(v) > 1000 || !task_utf8_valid(v, strlen(v)))
@@ -355,8 +361,8 @@ run_key_create(const struct cli_args *a)
 		}
 	}
 	if (a->argc)
-		return cli_usage(a->cmd, "`key create` takes only --indexes, --description and "
-		    "--expires-at");
+		return cli_usage(a->cmd, "`key create` takes only --indexes, --actions, "
+		    "--description and --expires-at");
 	if (list && (ret = key_indexes(a->cmd, list, &k)) != 0)
 		return ret;
 	if ((ret = cli_open(0, &s)) != 0)
@@ -375,13 +381,17 @@ run_key_create(const struct cli_args *a)
 
 static const struct option key_create_options[] = {
 	{ "indexes", required_argument, NULL, 'i' },
+	{ "actions", required_argument, NULL, 'a' },
 	{ "description", required_argument, NULL, 'd' },
 	{ "expires-at", required_argument, NULL, 'e' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_key_create = { "key create", key_create_options,
-	"  key create [--indexes a,b*] [--description TEXT] [--expires-at DATE]\n"
-	"                                      make an API key; prints it, the only time\n",
+	"  key create [--indexes a,b*] [--actions LIST] [--description TEXT]\n"
+	"             [--expires-at DATE]      make an API key; prints it, the only time;\n"
+	"                                      LIST: tasks.get (the default: read),\n"
+	"                                      tasks.cancel, tasks.delete (for lmtasks-writer),\n"
+	"                                      tasks.*, *\n",
 	run_key_create };
 
 static int

@@ -51,6 +51,8 @@ out:
 struct cancel_ctx {
 	const uint64_t *uids;
 	size_t n;
+	uint64_t matched;	/* the tasks asked for, finished ones too */
+	int none_ok;		/* record a cancelation that cancels nothing, as Meilisearch does */
 	const char *filter;
 	struct ops_record_result *r;
 };
@@ -74,7 +76,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 			return rc;
 		r->changed += !task_status_terminal(old.status);
 	}
-	if (r->changed == 0)
+	if (r->changed == 0 && !c->none_ok)
 		return LMT_ETRANSITION;
 	/* The canceled tasks name the taskCancelation task added after them. */
 	if ((rc = store_next_uid(s, txn, &cancel_uid)) != 0)
@@ -94,7 +96,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 		if ((rc = store_replace(s, txn, &old, &next)) != 0)
 			return rc;
 	}
-	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->n, r->changed, c->filter,
+	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->matched, r->changed, c->filter,
 	    now, &r->out)) != 0)
 		return rc;
 	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
@@ -105,7 +107,7 @@ int
 ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
     struct ops_record_result *r)
 {
-	struct cancel_ctx c = { uids, n, filter, r };
+	struct cancel_ctx c = { uids, n, n, 0, filter, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -114,6 +116,70 @@ ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
 		return LMT_EINVAL;
 	if ((rc = ops_write(s, cancel_txn, &c)) != 0)
 		ops_task_free(&r->out);
+	return rc;
+}
+
+struct cancel_query_ctx {
+	const struct query *q;
+	const char *filter;
+	uint64_t *uids;		/* the enqueued and processing matches */
+	size_t n, cap;
+	uint64_t matched;
+	struct ops_record_result *r;
+};
+
+static int
+collect_live(void *ctx, const struct task *t)
+{
+	struct cancel_query_ctx *c = ctx;
+
+	c->matched++;
+	if (task_status_terminal(t->status))
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		uint64_t *u = realloc(c->uids, cap * sizeof(*u));
+		if (u == NULL)
+			return ENOMEM;
+		c->uids = u;
+		c->cap = cap;
+	}
+	c->uids[c->n++] = t->uid;
+	return 0;
+}
+
+/* The matches are found in the transaction that cancels them, so none slips between. */
+static int
+cancel_query_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct cancel_query_ctx *cq = ctx;
+	store_iter *it;
+	int rc;
+
+	cq->n = 0;
+	cq->matched = 0;
+	if ((rc = store_iter_open(s, txn, &it)) != 0)
+		return rc;
+	rc = query_walk(s, txn, it, cq->q, collect_live, cq, &cq->r->bad);
+	store_iter_close(it);
+	if (rc)
+		return rc;
+	struct cancel_ctx c = { cq->uids, cq->n, cq->matched, 1, cq->filter, cq->r };
+	return cancel_txn(s, txn, &c);
+}
+
+int
+ops_cancel_query(store *s, const struct query *q, const char *filter,
+    struct ops_record_result *r)
+{
+	struct cancel_query_ctx c = { q, filter, NULL, 0, 0, 0, r };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = ops_write(s, cancel_query_txn, &c)) != 0)
+		ops_task_free(&r->out);
+	r->matched = c.matched;
+	free(c.uids);
 	return rc;
 }
 

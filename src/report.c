@@ -107,8 +107,14 @@ report_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
 	if (rc == 0 && (rc = append(pb, "\"uid\":\"%s\",\"description\":", uid)) == 0)
 		rc = k->description.ptr ? render_string(pb, k->description.ptr, k->description.len)
 		    : append(pb, "null");
+	const char *names[5];
+	size_t na = auth_actions_list(k->actions ? k->actions : AUTH_ACTIONS_DEFAULT, names);
 	if (rc == 0)
-		rc = append(pb, ",\"indexes\":[%s", k->all ? "\"*\"" : "");
+		rc = append(pb, ",\"actions\":[");
+	for (size_t i = 0; rc == 0 && i < na; i++)
+		rc = append(pb, "%s\"%s\"", i ? "," : "", names[i]);
+	if (rc == 0)
+		rc = append(pb, "],\"indexes\":[%s", k->all ? "\"*\"" : "");
 	for (size_t i = 0; rc == 0 && i < k->nindexes; i++) {
 		if (i)
 			rc = append(pb, ",");

@@ -46,7 +46,10 @@ same "list --statuses canceled,failed --reverse" "$EXP/cli-list-canceled-failed.
     "$("$L" list --statuses canceled,failed --reverse)"
 same "list --indexUids books --limit 2" "$EXP/cli-list-books.json" "$("$L" list --indexUids books --limit 2)"
 same "index list" "$EXP/cli-index-list.json" "$("$L" index list)"
-same "key list" "$EXP/cli-key-list.json" "$("$L" key list)"
+# Keys gained actions after 0.1.0; a key 0.1.0 made (no actions stored) reads, as it did.
+assert_eq "key list: 0.1.0's, with the key's actions: tasks.get" \
+    "$(sed 's/,"indexes":/,"actions":["tasks.get"],"indexes":/' "$EXP/cli-key-list.json")" \
+    "$("$L" key list)"
 while read -r name uri; do
 	out=$(cgi "$name" "$uri" "Bearer a-master-key-for-the-fixture-store")
 	same "HTTP $uri: the bytes 0.1.0 served" "$EXP/http-$name.txt" "$(without_validators "$out")"
@@ -64,6 +67,16 @@ same "HTTP with the API key 0.1.0 made: its index only" "$EXP/http-apikey-tasks.
 same "HTTP with the API key on another index: 403" "$EXP/http-apikey-books.txt" \
     "$(without_validators "$(cgi x /indexes/books/tasks "Bearer $KEY")")"
 check "check passes on the 0.1.0 store" "$L" check
+
+# The writer on the 0.1.0 store: the key 0.1.0 made may read, not cancel; the master may.
+wcgi() {
+	env -i REQUEST_METHOD=POST REQUEST_URI="/tasks/cancel?$1" QUERY_STRING="$1" \
+	    GATEWAY_INTERFACE=CGI/1.1 HTTP_AUTHORIZATION="Bearer $2" \
+	    LMTASKS_MASTER_KEY_FILE="$EXP/master-key" "$LMTASKS_WRITER" --db "$LMTASKS_DB" </dev/null
+}
+assert_match "lmtasks-writer refuses the 0.1.0 API key (read only): 403" \
+    '^Status: 403 .*"code":"invalid_api_key"' "$(wcgi uids=5 "$KEY" | tr -d '\r\n')"
+assert_eq "so the store is unchanged" "$SUM" "$(cksum <"$LMT_TMP/store/data.mdb")"
 
 # Settings: none kept in a 0.1.0 store, read as the defaults.
 run "$L" config

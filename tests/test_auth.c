@@ -136,9 +136,11 @@ Test(auth, requests_against_a_store)
 	cr_assert_str_eq(err.code, "invalid_api_key");
 	cr_assert_eq(auth_check(s, txn, master, "bearer  the-master-key-0123 ", now, &g, &err), 0);
 	cr_assert(g.all);
+	cr_assert_eq(g.actions, AUTH_ALL, "the master key may do everything");
 	snprintf(header, sizeof(header), "Bearer %s", secret);
 	cr_assert_eq(auth_check(s, txn, master, header, now, &g, &err), 0);
 	cr_assert_not(g.all);
+	cr_assert_eq(g.actions, AUTH_TASKS_GET, "a key made without actions reads");
 	cr_assert(auth_allows(&g, STR("movies")));
 	cr_assert_not(auth_allows(&g, STR("books")));
 	snprintf(header, sizeof(header), "Bearer %s", expired);
@@ -151,4 +153,66 @@ Test(auth, requests_against_a_store)
 	cr_assert_eq(auth_check(s, txn, master, longh, now, &g, &err), 431);
 	mdb_txn_abort(txn);
 	store_close(s);
+}
+
+/* A key record as lmtasks 0.1.0 wrote it (version 1, no actions): read as read access. */
+Test(auth, version_1_records_read_as_tasks_get)
+{
+	struct auth_key k = { .uid = { 9 }, .created_at = 5, .nindexes = 1,
+	    .indexes = { STR("movies") }, .actions = AUTH_TASKS_CANCEL }, d;
+	unsigned char buf[256];
+	size_t n = auth_key_encode(&k, buf);
+
+	cr_assert_eq(buf[0], 2, "new records are version 2");
+	cr_assert_eq(auth_key_decode(buf, n, &d), 0);
+	cr_assert_eq(d.actions, AUTH_TASKS_CANCEL);
+	/* Version 1 is the same record without the last four bytes. */
+	buf[0] = 1;
+	cr_assert_eq(auth_key_decode(buf, n - 4, &d), 0);
+	cr_assert_eq(d.actions, AUTH_ACTIONS_DEFAULT);
+	cr_assert_eq(AUTH_ACTIONS_DEFAULT, AUTH_TASKS_GET);
+	cr_assert_eq(d.nindexes, 1);
+	cr_assert_eq(auth_key_decode(buf, n, &d), LMT_ECORRUPT, "v1 with a tail");
+	buf[0] = 2;
+	cr_assert_eq(auth_key_decode(buf, n - 4, &d), LMT_ECORRUPT, "v2 without its actions");
+	buf[0] = 3;
+	cr_assert_eq(auth_key_decode(buf, n, &d), LMT_ECORRUPT, "an unknown version");
+	k.actions = 0;	/* made without actions: the default is stored */
+	n = auth_key_encode(&k, buf);
+	cr_assert_eq(auth_key_decode(buf, n, &d), 0);
+	cr_assert_eq(d.actions, AUTH_ACTIONS_DEFAULT);
+}
+
+Test(auth, actions_parse_list_and_permit)
+{
+	const char *names[5];
+	struct auth_grant g = { .all = 1 };
+	struct api_error err;
+	unsigned a;
+
+	cr_assert_eq(auth_actions_parse("tasks.get,tasks.delete", &a), 0);
+	cr_assert_eq(a, AUTH_TASKS_GET | AUTH_TASKS_DELETE);
+	cr_assert_eq(auth_actions_list(a, names), 2);
+	cr_assert_str_eq(names[0], "tasks.get");
+	cr_assert_str_eq(names[1], "tasks.delete");
+	cr_assert_eq(auth_actions_parse("*", &a), 0);
+	cr_assert_eq(auth_actions_list(a, names), 1);
+	cr_assert_str_eq(names[0], "*");
+	for (const char *bad = "x\0tasks.get,\0\0tasks.get,,tasks.cancel\0tasks\0batches.get\0";
+	    *bad || bad[1]; bad += strlen(bad) + 1)
+		cr_assert_eq(auth_actions_parse(bad, &a), LMT_EINVAL, "`%s`", bad);
+
+	g.actions = AUTH_TASKS_GET;
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_GET, &err), 0);
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_CANCEL, &err), 403);
+	cr_assert_str_eq(err.code, "invalid_api_key");
+	cr_assert_str_eq(err.type, "auth");
+	cr_assert_str_eq(err.message, "The provided API key is invalid.");
+	g.actions = AUTH_TASKS_CANCEL;
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_GET, &err), 403, "cancel does not read");
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_DELETE, &err), 403);
+	g.actions = AUTH_TASKS_ALL;
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_DELETE, &err), 0);
+	g.actions = AUTH_ALL;
+	cr_assert_eq(auth_permits(&g, AUTH_TASKS_CANCEL, &err), 0);
 }

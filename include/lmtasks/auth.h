@@ -17,8 +17,26 @@
 #define AUTH_HEADER_MAX 1024		/* a longer Authorization header is refused (431) */
 #define AUTH_MASTER_MIN 16		/* bytes, as Meilisearch asks of a master key */
 
-/* What a request may see: every index, or those matching the patterns (`movies`, `mov*`). */
+/*
+ * Meilisearch's actions on the tasks API, as bits of a key's set.  `tasks.*` and `*` are
+ * kept as given (so a key shows what it was made with) and stand for every tasks action
+ * and every action, also those a later version adds.  Meilisearch has no action of its
+ * own for /batches: they need tasks.get, as there.
+ */
+enum auth_action {
+	AUTH_TASKS_GET = 1u << 0,
+	AUTH_TASKS_CANCEL = 1u << 1,
+	AUTH_TASKS_DELETE = 1u << 2,
+	AUTH_TASKS_ALL = 1u << 30,	/* `tasks.*` */
+	AUTH_ALL = 1u << 31,		/* `*` */
+};
+/* A key made without --actions, and every key stored before keys had actions: read. */
+#define AUTH_ACTIONS_DEFAULT AUTH_TASKS_GET
+
+/* What a request may see: every index, or those matching the patterns (`movies`, `mov*`),
+ * and what it may do. */
 struct auth_grant {
+	unsigned actions;		/* enum auth_action bits */
 	int all;
 	size_t n;
 	struct task_str patterns[AUTH_INDEXES_MAX];	/* borrowed from the read transaction */
@@ -33,6 +51,7 @@ struct auth_key {
 	size_t nindexes;		/* 0 with all set */
 	int all;
 	struct task_str indexes[AUTH_INDEXES_MAX];
+	unsigned actions;		/* enum auth_action bits; 0 is read as the default */
 };
 
 /* Initialises libsodium; call once before any other auth function.  Returns 0 or -1. */
@@ -56,13 +75,31 @@ int auth_master_load(const char *path, unsigned char out[AUTH_HASH_BYTES]);
 int auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *header,
     int64_t now, struct auth_grant *g, struct api_error *err);
 
+/*
+ * Returns 0 when the grant carries action (one AUTH_TASKS_* bit), else 403
+ * invalid_api_key with err filled as Meilisearch answers a key without the action.
+ */
+int auth_permits(const struct auth_grant *g, unsigned action, struct api_error *err);
+
+/* Parses a comma list of action names (`tasks.get,tasks.cancel`, `tasks.*`, `*`) into
+ * *out; returns 0, or LMT_EINVAL naming nothing (the caller lists auth_action_names()). */
+int auth_actions_parse(const char *list, unsigned *out);
+
+/* The action names, as a comma list for messages and --help. */
+const char *auth_action_names(void);
+
+/* Fills names with the names of the actions in the set (at most 5), in a fixed order;
+ * returns how many. */
+size_t auth_actions_list(unsigned actions, const char *names[5]);
+
 /* Returns 1 when the grant lets the index (ptr NULL: the store's own tasks) be seen. */
 int auth_allows(const struct auth_grant *g, struct task_str index);
 
-/* Decodes a stored key record; returns 0 or LMT_ECORRUPT. */
+/* Decodes a stored key record, of either version: 1 (lmtasks 0.1.0, no actions: read as
+ * AUTH_ACTIONS_DEFAULT) or 2 (actions after the description); 0 or LMT_ECORRUPT. */
 int auth_key_decode(const void *buf, size_t len, struct auth_key *k);
 
-/* Returns the encoded size of k, and writes it to buf when buf is not NULL. */
+/* Returns the encoded size of k (version 2), and writes it to buf when buf is not NULL. */
 size_t auth_key_encode(const struct auth_key *k, unsigned char *buf);
 
 /* Returns 1 for `*`, an index uid, or an index uid prefix followed by `*`. */

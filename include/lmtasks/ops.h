@@ -126,6 +126,15 @@ int ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
     struct ops_record_result *r);
 
 /*
+ * Cancels the enqueued and processing tasks that q matches and records a taskCancelation
+ * task with filter as its originalFilter, matchedTasks counting every task q matches, in
+ * one transaction; as in Meilisearch, one that cancels nothing is recorded too.  Returns
+ * 0, or LMT_ECORRUPT with r->bad.
+ */
+int ops_cancel_query(store *s, const struct query *q, const char *filter,
+    struct ops_record_result *r);
+
+/*
  * Deletes the finished tasks that q matches, except the newest keep of them, and records
  * a taskDeletion task with filter as its originalFilter.  Enqueued and processing tasks
  * are never deleted.  Returns 0, or LMT_ECORRUPT with r->bad.
