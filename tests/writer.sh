@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# lmtasks-writer behind a real nginx: the shipped nginx/lmtasks-writer.conf next to
+# lmtasks-location.conf (only the socket paths moved) sends POST /tasks/cancel and
+# DELETE /tasks to the writer and every other method and path to the read-only responder;
+# keys need the action; without the snippet the two routes keep the responder's 405.
+# Also: the responder links no write code, the writer's CGI mode, its socket's mode, its
+# refusal to run without a master key, SIGTERM.
+#
+#   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
+#       bash tests/writer.sh
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$top_srcdir/tests/httplib.sh"
+
+set -u
+: "${LMTASKS_WRITER:=${top_builddir:-.}/lmtasks-writer}"
+case $LMTASKS_WRITER in /*) ;; *) LMTASKS_WRITER=$(pwd)/$LMTASKS_WRITER ;; esac
+for b in "$LMTASKS" "$LMTASKS_FCGI" "$LMTASKS_WRITER"; do
+	[ -x "$b" ] || { echo "writer.sh: no binary at $b" >&2; exit 99; }
+done
+[ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
+lmt_have curl || lmt_missing_all curl "no curl"
+lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
+
+T=$HTTP_TMP
+S=$T/store
+http_demo_store writer.sh
+#   0 movies succeeded  1 books failed  2 movies canceled by 3  3 taskCancelation  4 books enqueued
+MASTER=writer-suite-master-key-0123456789
+printf '%s\n' "$MASTER" >"$T/master.key"
+chmod 600 "$T/master.key"
+key() { L key create "$@" | json_get - 'd["key"]'; }
+READ_KEY=$(key)
+CANCEL_KEY=$(key --actions tasks.cancel)
+DELETE_KEY=$(key --actions tasks.delete)
+MOVIES_KEY=$(key --indexes movies --actions 'tasks.*')
+E403=$(errbody invalid_api_key 'The provided API key is invalid.' auth)
+
+section "the public responder links no write code"
+syms=$(nm "$LMTASKS_FCGI" 2>/dev/null | grep -E ' [TtWw] (ops_|store_write|store_add|store_remove|store_replace|writer_)' | head -n 5)
+assert_eq "lmtasks-fcgi holds no ops_/store write/writer_ function" "" "$syms"
+nm "$LMTASKS_WRITER" | grep -q ' T ops_cancel_query$'
+assert_eq "lmtasks-writer does (the check can fail)" 0 $?
+nm "$LMTASKS_FCGI" | grep -q ' T auth_check$'
+assert_eq "and lmtasks-fcgi has symbols to look at" 0 $?
+
+section "the writer's own checks"
+run "$LMTASKS_WRITER" --db "$S"
+assert_eq "without a master key it refuses to run: exit 2" 2 "$LMT_RC"
+assert_match "saying so" "a master key is required" "$LMT_STDERR"
+run "$LMTASKS_WRITER" --help
+assert_match "--help names the routes" "POST /tasks/cancel" "$LMT_STDOUT"
+
+# The responder and the writer, each on its socket, with the master key.
+fcgi_start "$T/fcgi.sock" "$S" 2 --master-key-file "$T/master.key" ||
+	{ fail "lmtasks-fcgi starts"; summary; exit 1; }
+WLOG=$T/writer.log
+"$LMTASKS_WRITER" --db "$S" --listen "unix:$T/writer.sock" --master-key-file "$T/master.key" \
+	</dev/null >>"$WLOG" 2>&1 &
+WPID=$!
+lmt_on_exit "http_stop $WPID"
+for ((i = 0; i < 100; i++)); do http_sock_ready "$T/writer.sock" && break; sleep 0.05; done
+http_sock_ready "$T/writer.sock" || { fail "lmtasks-writer listens" "$(cat "$WLOG")"; summary; exit 1; }
+assert_eq "the writer's socket is 0660" 660 "$(stat -c %a "$T/writer.sock")"
+
+# The shipped snippets, their sockets moved here.
+LOC=$(sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" "$top_srcdir/nginx/lmtasks-location.conf")
+WCONF=$(sed -e "s|unix:/run/lmtasks/writer.sock|unix:$T/writer.sock|" \
+	-e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" "$top_srcdir/nginx/lmtasks-writer.conf")
+http_nginx_start plain "" "$LOC" || { fail "nginx starts (responder only)"; summary; exit 1; }
+PLAIN=$HTTP_BASE
+http_nginx_start writer "" "$LOC
+$WCONF" || { fail "nginx starts with lmtasks-writer.conf"; summary; exit 1; }
+WBASE=$HTTP_BASE
+auth() { printf 'Authorization: Bearer %s' "$1"; }
+
+section "without the writer mounted: the responder's 405"
+HTTP_BASE=$PLAIN
+http POST "/tasks/cancel?uids=4" -H "$(auth "$MASTER")"
+P405_CANCEL=$HTTP_BODY
+assert_eq "POST /tasks/cancel: 405" 405 "$HTTP_STATUS"
+assert_eq "with Allow: GET, HEAD" "GET, HEAD" "$(http_header Allow)"
+assert_match "and a JSON body" '^\{"message":"Method `POST` is not allowed here.*"code":"method_not_allowed"' "$HTTP_BODY"
+http DELETE "/tasks?uids=4" -H "$(auth "$MASTER")"
+P405_DELETE=$HTTP_BODY
+assert_eq "DELETE /tasks: 405" 405 "$HTTP_STATUS"
+http GET "/tasks/cancel" -H "$(auth "$MASTER")"
+PGET_CANCEL_STATUS=$HTTP_STATUS PGET_CANCEL=$HTTP_BODY
+http GET "/tasks?limit=2" -H "$(auth "$MASTER")"
+PGET_LIST=$HTTP_BODY
+assert_eq "the task stays enqueued" enqueued "$(L get 4 | json_get - 'd["status"]')"
+
+section "with nginx/lmtasks-writer.conf"
+HTTP_BASE=$WBASE
+http POST "/tasks/cancel?uids=4" -H "$(auth "$READ_KEY")"
+assert_eq "a key without tasks.cancel: 403" 403 "$HTTP_STATUS"
+assert_eq "with Meilisearch's error" "$E403" "$HTTP_BODY"
+http POST "/tasks/cancel?uids=4" -H "$(auth "$DELETE_KEY")"
+assert_eq "tasks.delete does not cancel: 403" 403 "$HTTP_STATUS"
+http POST "/tasks/cancel" -H "$(auth "$CANCEL_KEY")"
+assert_eq "no filter: 400" 400 "$HTTP_STATUS"
+assert_eq "missing_task_filters, Meilisearch's message" "$(errbody missing_task_filters \
+	'Query parameters to filter the tasks to cancel are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.')" \
+	"$HTTP_BODY"
+assert_eq "nothing changed so far" enqueued "$(L get 4 | json_get - 'd["status"]')"
+http POST "/tasks/cancel?uids=4" -H "$(auth "$CANCEL_KEY")" -H 'Content-Type: application/json'
+assert_eq "POST /tasks/cancel?uids=4 with tasks.cancel: 200" 200 "$HTTP_STATUS"
+assert_eq "Content-Length is the body's" "$(wc -c <"$HTTP_BODY_FILE")" "$(http_header Content-Length)"
+json_check "the summarized taskCancelation task" "$HTTP_BODY_FILE" \
+	'list(d) == ["taskUid","indexUid","status","type","enqueuedAt"] and d["taskUid"] == 5 and d["indexUid"] is None and d["type"] == "taskCancelation"'
+json_check "task 4 is canceled by it" "$(L get 4)" 'd["status"] == "canceled" and d["canceledBy"] == 5'
+json_check "its details as the CLI's, with the query as originalFilter" "$(L get 5)" \
+	'd["details"] == {"matchedTasks":1,"canceledTasks":1,"originalFilter":"?uids=4"}'
+assert_eq "GET /tasks/5 through the same nginx is the responder's, as lmtasks get" \
+	"$(L get 5 | head -c -1)" "$(curl -s -H "$(auth "$MASTER")" "$WBASE/tasks/5")"
+
+http GET "/tasks/cancel" -H "$(auth "$MASTER")"
+assert_eq "GET /tasks/cancel still goes to the responder (same status)" "$PGET_CANCEL_STATUS" "$HTTP_STATUS"
+assert_eq "and the same body" "$PGET_CANCEL" "$HTTP_BODY"
+http HEAD "/tasks/cancel" -H "$(auth "$MASTER")"
+assert_eq "HEAD /tasks/cancel too" "$PGET_CANCEL_STATUS" "$HTTP_STATUS"
+http POST "/tasks" -H "$(auth "$MASTER")"
+assert_eq "POST /tasks: the responder's 405" 405 "$HTTP_STATUS"
+assert_eq "with its Allow" "GET, HEAD" "$(http_header Allow)"
+http DELETE "/tasks/1" -H "$(auth "$MASTER")"
+assert_eq "DELETE /tasks/1: the responder's 405 (only /tasks is mounted)" 405 "$HTTP_STATUS"
+http PUT "/tasks/cancel?uids=1" -H "$(auth "$MASTER")"
+assert_eq "PUT /tasks/cancel: the responder's 405" 405 "$HTTP_STATUS"
+
+http DELETE "/tasks?statuses=succeeded" -H "$(auth "$CANCEL_KEY")"
+assert_eq "DELETE /tasks with tasks.cancel only: 403" 403 "$HTTP_STATUS"
+http DELETE "/tasks?limit=1" -H "$(auth "$DELETE_KEY")"
+assert_eq "DELETE /tasks?limit=1: 400 bad_request" 400 "$HTTP_STATUS"
+assert_match "naming the filters" '^\{"message":"Unknown parameter `limit`: expected one of `uids`, `batchUids`' "$HTTP_BODY"
+http DELETE "/tasks?indexUids=movies&statuses=succeeded,canceled" -H "$(auth "$DELETE_KEY")"
+assert_eq "DELETE /tasks?indexUids=movies&statuses=... with tasks.delete: 200" 200 "$HTTP_STATUS"
+json_check "the summarized taskDeletion task" "$HTTP_BODY_FILE" 'd["type"] == "taskDeletion" and d["taskUid"] == 6'
+json_check "movies' finished tasks 0 and 2 are gone, the rest stays" "$(L list --reverse)" \
+	'[t["uid"] for t in d["results"]] == [1, 3, 4, 5, 6]'
+json_check "details" "$(L get 6)" \
+	'd["details"] == {"matchedTasks":2,"deletedTasks":2,"originalFilter":"?indexUids=movies&statuses=succeeded,canceled"}'
+
+L enqueue movies documentAddition >/dev/null	# 7
+L enqueue books documentAddition >/dev/null	# 8
+http POST "/tasks/cancel?statuses=enqueued" -H "$(auth "$MOVIES_KEY")"
+assert_eq "a key for movies with tasks.*: 200" 200 "$HTTP_STATUS"
+assert_eq "cancels movies' enqueued task" canceled "$(L get 7 | json_get - 'd["status"]')"
+assert_eq "not books'" enqueued "$(L get 8 | json_get - 'd["status"]')"
+http GET "/tasks/7" -H "$(auth "$CANCEL_KEY")"
+assert_eq "a tasks.cancel key may not read through the responder: 403" 403 "$HTTP_STATUS"
+http GET "/tasks/7" -H "$(auth "$MOVIES_KEY")"
+assert_eq "tasks.* reads" 200 "$HTTP_STATUS"
+
+section "CGI"
+run env -i REQUEST_METHOD=DELETE REQUEST_URI="/tasks?uids=1" QUERY_STRING=uids=1 \
+	GATEWAY_INTERFACE=CGI/1.1 HTTP_AUTHORIZATION="Bearer $MASTER" \
+	LMTASKS_MASTER_KEY_FILE="$T/master.key" LMTASKS_DB="$S" "$LMTASKS_WRITER"
+assert_match "the writer as a CGI program: DELETE with the master key" '^Status: 200 OK' "$LMT_STDOUT"
+assert_eq "task 1 is gone" 1 "$(L get 1 >/dev/null 2>&1; echo $?)"
+
+section "stopping"
+http_stop "$WPID"
+assert_eq "SIGTERM: the writer exits" 1 "$(http_alive "$WPID" && echo 0 || echo 1)"
+assert_eq "and removes its socket" no "$([ -e "$T/writer.sock" ] && echo yes || echo no)"
+bad=$(grep -hE '\[(error|crit|alert|emerg)\]' "$T"/nginx-*/error.log | grep -v 'connect() to unix' | head -n 3)
+assert_eq "nginx logged no error" "" "$bad"
+check "the store passes lmtasks check" L check
+summary
