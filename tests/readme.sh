@@ -39,6 +39,7 @@
 #   cli          the CLI tour, with what each command prints
 #   worker       the worker loop: the tasks end succeeded / failed as do_the_work says
 #   fcgi-usage   the synopsis is the usage line of `lmtasks-fcgi --help`
+#   writer-usage the synopsis is the usage line of `lmtasks-writer --help`
 #   permissions  as root (or a member of www-data) only: the modes, the group, and
 #                www-data reading the store through lmtasks-fcgi
 #   master-key   the key file and the responder with it: nginx in front answers 401
@@ -119,7 +120,7 @@ is_command_block() {
 }
 
 # The names this suite knows how to run; each must tag exactly one block.
-KNOWN=(curl cli worker fcgi-usage permissions master-key keys)
+KNOWN=(curl cli worker fcgi-usage writer-usage permissions master-key keys)
 declare -A BLOCK_OF=()	# NAME -> block index
 
 # ---- steps: a block split into logical commands ----
@@ -607,6 +608,23 @@ if [ -n "${BLOCK_OF[fcgi-usage]:-}" ]; then
 		assert_eq "fcgi-usage: README.md:$(( B_LINE[b] + 1 )) is lmtasks-fcgi --help's usage" "$usage" "$want"
 	else
 		fail "fcgi-usage: lmtasks-fcgi --help exits 0" "exit status $LMT_RC" "$LMT_STDERR"
+	fi
+fi
+
+# ---- 6b. writer-usage: the writer's synopsis is its own ----
+
+if [ -n "${BLOCK_OF[writer-usage]:-}" ]; then
+	section "writer-usage"
+	b=${BLOCK_OF[writer-usage]}
+	run "${LMTASKS_WRITER:-${top_builddir:-.}/lmtasks-writer}" --help
+	if [ "$LMT_RC" = 0 ]; then
+		usage=$(printf '%s\n' "$LMT_STDOUT" | sed -n '/^usage: /,/^$/p' | sed 's/^usage: //' | tr -s ' \n\t' ' ')
+		usage=${usage% }
+		want=$(printf '%s' "${B_TEXT[$b]}" | tr -s ' \n\t' ' ')
+		want=${want% }
+		assert_eq "writer-usage: README.md:$(( B_LINE[b] + 1 )) is lmtasks-writer --help's usage" "$usage" "$want"
+	else
+		fail "writer-usage: lmtasks-writer --help exits 0" "exit status $LMT_RC" "$LMT_STDERR"
 	fi
 fi
 

@@ -151,6 +151,11 @@ assert_eq "a tasks.cancel key may not read through the responder: 403" 403 "$HTT
 http GET "/tasks/7" -H "$(auth "$MOVIES_KEY")"
 assert_eq "tasks.* reads" 200 "$HTTP_STATUS"
 
+assert_match "the writer logged the write: method, query, answer" \
+	'^lmtasks-writer: POST \?uids=4: \{"taskUid":5,' "$(cat "$WLOG")"
+run "$LMTASKS_WRITER" --version
+assert_match "--version" '^lmtasks-writer [0-9]' "$LMT_STDOUT"
+
 section "CGI"
 run env -i REQUEST_METHOD=DELETE REQUEST_URI="/tasks?uids=1" QUERY_STRING=uids=1 \
 	GATEWAY_INTERFACE=CGI/1.1 HTTP_AUTHORIZATION="Bearer $MASTER" \
