@@ -207,6 +207,8 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	rs->allow = NULL;
 	rs->log[0] = '\0';
 	rs->head = 0;
+	rs->etag[0] = '\0';
+	rs->cache = "no-store";	/* an answer to a write is never to be kept */
 	printbuf_reset(body);
 
 	if ((route = find_route(rq, &err)) == NULL) {

@@ -106,6 +106,7 @@ assert_eq "nothing changed so far" enqueued "$(L get 4 | json_get - 'd["status"]
 http POST "/tasks/cancel?uids=4" -H "$(auth "$CANCEL_KEY")" -H 'Content-Type: application/json'
 assert_eq "POST /tasks/cancel?uids=4 with tasks.cancel: 200" 200 "$HTTP_STATUS"
 assert_eq "Content-Length is the body's" "$(wc -c <"$HTTP_BODY_FILE")" "$(http_header Content-Length)"
+assert_eq "Cache-Control: no-store, no ETag" "no-store|" "$(http_header Cache-Control)|$(http_header ETag)"
 json_check "the summarized taskCancelation task" "$HTTP_BODY_FILE" \
 	'list(d) == ["taskUid","indexUid","status","type","enqueuedAt"] and d["taskUid"] == 5 and d["indexUid"] is None and d["type"] == "taskCancelation"'
 json_check "task 4 is canceled by it" "$(L get 4)" 'd["status"] == "canceled" and d["canceledBy"] == 5'
