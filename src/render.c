@@ -131,7 +131,10 @@ put_time(struct out *o, int64_t us)
 static void
 put_head(struct out *o, const struct task *t)
 {
-	const char *st = task_status_name(t->status);
+	static const char *const quoted[TASK_NSTATUS] = {
+		"\"enqueued\"", "\"processing\"", "\"succeeded\"", "\"failed\"", "\"canceled\"",
+	};
+	static const unsigned char len[TASK_NSTATUS] = { 10, 12, 11, 8, 10 };
 
 	PUTS(o, "{\"uid\":");
 	put_u64(o, t->uid);
@@ -141,8 +144,10 @@ put_head(struct out *o, const struct task *t)
 	else
 		put_plain(o, t->index_uid.ptr, t->index_uid.len);
 	PUTS(o, ",\"status\":");
-	st = st ? st : "unknown";
-	put_plain(o, st, strlen(st));
+	if ((unsigned)t->status < TASK_NSTATUS)
+		put(o, quoted[t->status], len[t->status]);
+	else
+		PUTS(o, "\"unknown\"");
 	PUTS(o, ",\"type\":");
 	put_plain(o, t->type.ptr, t->type.len);
 }

@@ -48,16 +48,6 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-static char *
-put_digits(char *p, uint64_t v, int width)
-{
-	for (int i = width - 1; i >= 0; i--) {
-		p[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-	return p + width;
-}
-
 static const char pairs[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -148,21 +138,31 @@ timefmt_duration(int64_t us, char *buf)
 		return 4;
 	}
 
-	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
-	int64_t secs = rem / US_PER_SEC, frac = rem % US_PER_SEC;
+	uint64_t rem = (uint64_t)us;
 
-	if (days > 0) {
-		p = put_decimal(p, (uint64_t)days);
+	if (rem >= (uint64_t)US_PER_DAY) {
+		p = put_decimal(p, rem / (uint64_t)US_PER_DAY);
 		*p++ = 'D';
+		rem %= (uint64_t)US_PER_DAY;
 	}
 	if (rem != 0) {
+		/* Under a day: 32-bit arithmetic from here on. */
+		unsigned secs = (unsigned)(rem / (uint64_t)US_PER_SEC);
+		unsigned frac = (unsigned)(rem % (uint64_t)US_PER_SEC);
 		*p++ = 'T';
-		p = put_decimal(p, (uint64_t)secs);
+		if (secs < 100)
+			p = secs < 10 ? (*p = (char)('0' + secs), p + 1) : put2(p, secs);
+		else
+			p = put_decimal(p, secs);
 		/* Three digits for whole milliseconds, else six. */
 		if (frac != 0) {
 			*p++ = '.';
-			p = frac % 1000 == 0 ? put_digits(p, (uint64_t)(frac / 1000), 3) :
-			    put_digits(p, (uint64_t)frac, 6);
+			if (frac % 1000 == 0) {
+				*p++ = (char)('0' + frac / 100000);
+				p = put2(p, frac / 1000 % 100);
+			} else {
+				p = put2(put2(put2(p, frac / 10000), frac / 100 % 100), frac % 100);
+			}
 		}
 		*p++ = 'S';
 	}
