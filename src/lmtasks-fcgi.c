@@ -1,11 +1,14 @@
 /* lmtasks-fcgi: the tasks API over FastCGI (own socket or inherited) or CGI, read-only (SPEC §4).
  *
- * FastCGI: every worker thread waits on one epoll set holding the listening
- * socket and every idle connection.  A connection with a request waiting goes,
- * with its FCGX_Request, to exactly one worker (EPOLLONESHOT), which answers it
- * and re-arms the connection when the web server keeps it (fastcgi_keep_conn
- * on).  So no worker ever sits on an idle kept connection while requests wait
- * elsewhere, and no request passes through a dispatcher thread.
+ * FastCGI: every worker thread waits on one epoll set holding the listening socket, a
+ * timer, and every connection.  Sockets are non-blocking and each readiness event goes to
+ * exactly one worker (EPOLLONESHOT), one event per epoll_wait: the worker reads what the
+ * connection has (conn.c frames it), answers a request only once it is whole, writes the
+ * answer without blocking, and re-arms the connection for reading, or for writing while
+ * output is left.  So a slow or stalled peer costs no worker any waiting, a whole request
+ * never queues behind another connection, and an idle kept connection (fastcgi_keep_conn)
+ * holds no thread.  The timer closes connections past their deadline (a request not whole
+ * in time, output not taken) and checks the store's size.
  */
 #include "config.h"
 
@@ -24,14 +27,14 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
@@ -43,7 +46,7 @@
 #endif
 
 #define RETRY_OPEN_US 200000	/* a missing store is looked for again after this */
-#define EVENTS 16		/* ready connections one worker takes at once */
+#define SWEEP_NS 250000000	/* how often deadlines are looked at */
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
@@ -82,21 +85,22 @@ static struct {
 static unsigned char master_hash[AUTH_HASH_BYTES];
 static const unsigned char *master;
 
-/* One connection from the web server and the libfcgi request that reads it; the
- * registry lets shutdown close the idle ones. */
-struct conn {
-	FCGX_Request req;
-	int fd;
-	struct conn *prev, *next;
+/* A connection in the registry, which lets the timer find overdue ones and shutdown
+ * close the rest.  swept: the timer has shut it down already. */
+struct client {
+	conn *c;
+	int swept;
+	struct client *prev, *next;
 };
 
 static struct {
 	int epfd;
 	int listen_fd;
+	int timer_fd;
 	int stop[2];		/* a byte here wakes every worker to leave */
 	pthread_mutex_t mu;	/* guards the registry */
-	struct conn *all;
-} srv = { -1, -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL };
+	struct client *all;
+} srv = { -1, -1, -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL };
 
 __attribute__((format(printf, 1, 2)))
 static void
@@ -216,34 +220,28 @@ reader_end(struct reader *w)
 	pthread_rwlock_unlock(&db.lock);
 }
 
-/* Answers one request: params from get(ctx, name); output through put(ctx, buf, len). */
-static void
-serve(struct reader *w, const char *(*get)(void *, const char *), void *gctx,
-    int (*put)(void *, const char *, size_t), void *pctx)
+/* Answers one request into head (the CGI header block, *head_len bytes) and w->body;
+ * returns how many body bytes to send (none for HEAD) and logs a failure. */
+static size_t
+serve(struct reader *w, const struct api_request *rq, const char *db_param, char *head,
+    size_t head_cap, size_t *head_len)
 {
-	struct api_request rq = {
-		get(gctx, "REQUEST_METHOD"), get(gctx, "REQUEST_URI"), get(gctx, "SCRIPT_NAME"),
-		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"), get(gctx, "HTTP_AUTHORIZATION"),
-		get(gctx, "HTTP_IF_NONE_MATCH"),
-	};
 	struct api_reader rd;
 	struct api_response rs;
-	char head[256];
 
-	reader_begin(w, get(gctx, "LMTASKS_DB"), &rd);
+	reader_begin(w, db_param, &rd);
 	rd.master = master;
-	api_handle(&rq, &rd, w->body, &rs);
+	api_handle(rq, &rd, w->body, &rs);
 	reader_end(w);
-	size_t hl = api_headers(&rs, (size_t)w->body->bpos, head, sizeof(head));
-	if (put(pctx, head, hl) == 0 && !rs.head)
-		put(pctx, w->body->buf, (size_t)w->body->bpos);
+	*head_len = api_headers(&rs, (size_t)w->body->bpos, head, head_cap);
 	if (rs.log[0]) {
 		char qm[32], qp[160];
-		const char *m = rq.method ? rq.method : "";
-		const char *p = rq.request_uri ? rq.request_uri : rq.path_info ? rq.path_info : "";
+		const char *m = rq->method ? rq->method : "";
+		const char *p = rq->request_uri ? rq->request_uri : rq->path_info ? rq->path_info : "";
 		logline("%s (%s %s)", rs.log, quote_text(m, strlen(m), qm, sizeof(qm)),
 		    quote_text(p, strcspn(p, "?"), qp, sizeof(qp)));
 	}
+	return rs.head ? 0 : (size_t)w->body->bpos;
 }
 
 static int
@@ -264,20 +262,6 @@ reader_free(struct reader *w)
 
 /* ---- CGI ---- */
 
-static const char *
-env_get(void *ctx, const char *name)
-{
-	(void)ctx;
-	return getenv(name);
-}
-
-static int
-stdout_put(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
-}
-
 /* CGI with a master key file that cannot be read: a 500, never an open answer. */
 static int
 cgi_refuse(void)
@@ -296,73 +280,82 @@ serve_cgi(void)
 {
 	struct reader w;
 
+	struct api_request rq = {
+		getenv("REQUEST_METHOD"), getenv("REQUEST_URI"), getenv("SCRIPT_NAME"),
+		getenv("PATH_INFO"), getenv("QUERY_STRING"), getenv("HTTP_AUTHORIZATION"),
+		getenv("HTTP_IF_NONE_MATCH"),
+	};
+	char head[256];
+	size_t hl, bl;
+	int ok;
+
 	if (reader_init(&w) != 0)
 		return 1;
-	serve(&w, env_get, NULL, stdout_put, NULL);
+	bl = serve(&w, &rq, getenv("LMTASKS_DB"), head, sizeof(head), &hl);
+	ok = fwrite(head, 1, hl, stdout) == hl && fwrite(w.body->buf, 1, bl, stdout) == bl;
 	reader_free(&w);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return fflush(stdout) == 0 && ok ? 0 : 1;
 }
 
 /* ---- FastCGI ---- */
 
-static const char *
-fcgi_get(void *ctx, const char *name)
+/* Deadlines run on the monotonic clock: a clock step must not close every connection. */
+static int64_t
+mono_us(void)
 {
-	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int
-fcgi_put(void *ctx, const char *buf, size_t len)
+static struct client *
+client_new(int fd)
 {
-	return FCGX_PutStr(buf, (int)len, ((FCGX_Request *)ctx)->out) == (int)len ? 0 : -1;
-}
+	struct client *cl = calloc(1, sizeof(*cl));
 
-static struct conn *
-conn_new(int fd)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
+	if (cl == NULL || conn_new(fd, mono_us(), &cl->c) != 0) {
+		free(cl);
 		return NULL;
-	/* No listening socket: a request that ends its connection makes FCGX_Accept_r fail
-	 * fast instead of blocking in accept(). */
-	FCGX_InitRequest(&c->req, -1, FCGI_FAIL_ACCEPT_ON_INTR);
-	c->fd = fd;
-	c->req.ipcFd = fd;
+	}
 	pthread_mutex_lock(&srv.mu);
-	c->next = srv.all;
+	cl->next = srv.all;
 	if (srv.all)
-		srv.all->prev = c;
-	srv.all = c;
+		srv.all->prev = cl;
+	srv.all = cl;
 	pthread_mutex_unlock(&srv.mu);
-	return c;
+	return cl;
 }
 
+/* Leaves the registry first, so the timer never touches a closed descriptor. */
 static void
-conn_close(struct conn *c)
+client_close(struct client *cl)
 {
+	const char *why = conn_why(cl->c);
+
 	pthread_mutex_lock(&srv.mu);
-	if (c->prev)
-		c->prev->next = c->next;
+	if (cl->prev)
+		cl->prev->next = cl->next;
 	else
-		srv.all = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+		srv.all = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
 	pthread_mutex_unlock(&srv.mu);
-	FCGX_Free(&c->req, 0);
-	/* libfcgi sets ipcFd to -1 once it has closed the connection itself. */
-	if (c->req.ipcFd >= 0)
-		close(c->req.ipcFd);
-	free(c);
+	if (*why)
+		logline("closed a FastCGI connection: %s", why);
+	conn_free(cl->c);
+	free(cl);
 }
 
-/* Watches fd for one readiness event; the worker that gets it owns the connection. */
+/* Watches the connection for one event (reading, or writing while output is left); the
+ * worker that gets it owns the connection until it arms it again. */
 static int
-arm(struct conn *c, int op)
+arm(struct client *cl, int op, enum conn_state st)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+	struct epoll_event ev = { .events = (st == CONN_FLUSH ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP |
+	    EPOLLONESHOT, .data.ptr = cl };
 
-	return epoll_ctl(srv.epfd, op, c->fd, &ev);
+	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
 }
 
 static void
@@ -370,14 +363,14 @@ accept_all(void)
 {
 	int fd;
 
-	while ((fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		struct conn *c = conn_new(fd);
-		if (c == NULL) {
+	while ((fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		struct client *cl = client_new(fd);
+		if (cl == NULL) {
 			close(fd);
 			continue;
 		}
-		if (arm(c, EPOLL_CTL_ADD) != 0)
-			conn_close(c);
+		if (arm(cl, EPOLL_CTL_ADD, CONN_MORE) != 0)
+			client_close(cl);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
 		logline("accept: %s", strerror(errno));
@@ -385,30 +378,70 @@ accept_all(void)
 	}
 }
 
-/* Answers every request of a ready connection's; gives it back to epoll when kept. */
-static void
-serve_conn(struct reader *w, struct conn *c)
+/* Answers the whole request conn c holds; returns the connection's next state. */
+static enum conn_state
+answer(struct reader *w, conn *c)
 {
-	/* A kept connection: libfcgi reads the next request from it, not from a listener. */
-	c->req.ipcFd = c->fd;
-	c->req.keepConnection = 1;
-	if (FCGX_Accept_r(&c->req) < 0) {
-		conn_close(c);
-		return;
-	}
-	serve(w, fcgi_get, &c->req, fcgi_put, &c->req);
-	FCGX_Finish_r(&c->req);
-	if (c->req.ipcFd < 0 || arm(c, EPOLL_CTL_MOD) != 0)
-		conn_close(c);
+	struct api_request rq = {
+		conn_param(c, CONN_METHOD), conn_param(c, CONN_REQUEST_URI),
+		conn_param(c, CONN_SCRIPT_NAME), conn_param(c, CONN_PATH_INFO),
+		conn_param(c, CONN_QUERY_STRING), conn_param(c, CONN_AUTHORIZATION),
+		conn_param(c, CONN_IF_NONE_MATCH),
+	};
+	char head[256];
+	size_t hl, bl;
+
+	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl);
+	return conn_answer(c, head, hl, w->body->buf, bl, mono_us());
 }
 
-/* Each worker waits on the shared epoll set: the listener, the stop pipe, every idle
- * connection.  EPOLLONESHOT hands a ready connection to exactly one worker. */
+/* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
+static void
+serve_conn(struct reader *w, struct client *cl, uint32_t events)
+{
+	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, mono_us()) :
+	    conn_read(cl->c, mono_us());
+
+	while (st == CONN_REQUEST) {
+		st = answer(w, cl->c);
+		if (st == CONN_MORE)	/* a request sent early, already read */
+			st = conn_feed(cl->c, NULL, 0, mono_us());
+	}
+	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
+		client_close(cl);
+}
+
+/* Shuts down the connections past their deadline: the worker that gets the event that
+ * follows closes them, so the timer never frees what a worker holds. */
+static void
+sweep(void)
+{
+	int64_t now = mono_us();
+	uint64_t ticks;
+
+	if (read(srv.timer_fd, &ticks, sizeof(ticks)) < 0) {
+		/* Another worker took the tick: nothing to do twice. */
+	}
+	pthread_mutex_lock(&srv.mu);
+	for (struct client *cl = srv.all; cl; cl = cl->next) {
+		int64_t d = conn_deadline(cl->c);
+		if (d == 0 || d > now || cl->swept)
+			continue;
+		cl->swept = 1;
+		shutdown(conn_fd(cl->c), SHUT_RDWR);
+		logline("closed a FastCGI connection: its request was not whole within %d s, or "
+		    "its answer not taken", CONN_DEADLINE_US / 1000000);
+	}
+	pthread_mutex_unlock(&srv.mu);
+}
+
+/* Each worker waits on the shared epoll set: the listener, the stop pipe, the timer, every
+ * connection.  One event at a time, so no ready connection waits behind another. */
 static void *
 worker(void *arg)
 {
 	struct reader w;
-	struct epoll_event ev[EVENTS];
+	struct epoll_event ev;
 	int stop = 0;
 
 	(void)arg;
@@ -417,21 +450,26 @@ worker(void *arg)
 		return NULL;
 	}
 	while (!stop) {
-		int n = epoll_wait(srv.epfd, ev, EVENTS, -1);
+		int n = epoll_wait(srv.epfd, &ev, 1, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			logline("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		/* Each connection here is this worker's until it re-arms it (EPOLLONESHOT). */
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr == &srv.stop)
-				stop = 1;
-			else if (ev[i].data.ptr == &srv.listen_fd)
-				accept_all();
-			else
-				serve_conn(&w, ev[i].data.ptr);
+		if (n == 0)
+			continue;
+		if (ev.data.ptr == &srv.stop) {
+			stop = 1;
+		} else if (ev.data.ptr == &srv.listen_fd) {
+			accept_all();
+		} else if (ev.data.ptr == &srv.timer_fd) {
+			struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT,
+			    .data.ptr = &srv.timer_fd };
+			sweep();
+			epoll_ctl(srv.epfd, EPOLL_CTL_MOD, srv.timer_fd, &tev);
+		} else {
+			serve_conn(&w, ev.data.ptr, ev.events);
 		}
 	}
 	reader_free(&w);
@@ -462,9 +500,15 @@ serve_fcgi(int listen_fd, int threads)
 	srv.listen_fd = listen_fd;
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
-	if (FCGX_Init() != 0 || pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &srv.timer_fd };
+	struct itimerspec its = { { 0, SWEEP_NS }, { 0, SWEEP_NS } };
+
+	if (pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (srv.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0 ||
+	    timerfd_settime(srv.timer_fd, 0, &its, NULL) != 0 ||
 	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
+	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.timer_fd, &tev) != 0 ||
 	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.stop[0], &sev) != 0) {
 		logline("cannot start: %s", strerror(errno));
 		return 1;
@@ -489,8 +533,18 @@ serve_fcgi(int listen_fd, int threads)
 	 * leaves; then the idle connections are closed. */
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	while (srv.all)
-		conn_close(srv.all);
+	/* Answers still buffered get one more second, all together, to be taken. */
+	int64_t until = mono_us() + 1000000;
+	while (srv.all) {
+		struct client *cl = srv.all;
+		struct pollfd pfd = { conn_fd(cl->c), POLLOUT, 0 };
+		while (!cl->swept && conn_pending(cl->c) > 0 && mono_us() < until &&
+		    poll(&pfd, 1, (int)((until - mono_us()) / 1000) + 1) > 0 &&
+		    conn_flush(cl->c, mono_us()) == CONN_FLUSH)
+			;
+		client_close(cl);
+	}
+	close(srv.timer_fd);
 	close(srv.epfd);
 	free(tids);
 	return 0;
