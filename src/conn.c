@@ -110,6 +110,12 @@ conn_pending(const conn *c)
 	return c->out_len - c->out_pos;
 }
 
+const unsigned char *
+conn_output(const conn *c)
+{
+	return c->out + c->out_pos;
+}
+
 void
 conn_drop_output(conn *c)
 {

@@ -83,8 +83,10 @@ int64_t conn_deadline(const conn *c);
 /* Why the connection is to be closed, for the log ("" when the peer closed it). */
 const char *conn_why(const conn *c);
 
-/* The bytes of output kept, and dropping them (the fuzzer, which has no peer). */
+/* The bytes of output kept; the output itself (owned by c, valid until the next call on
+ * c); dropping it (the fuzzer and tests, which have no peer). */
 size_t conn_pending(const conn *c);
+const unsigned char *conn_output(const conn *c);
 void conn_drop_output(conn *c);
 
 #endif
