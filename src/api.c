@@ -193,7 +193,21 @@ store_unavailable(struct api_reader *rd, struct printbuf *body, struct api_respo
 {
 	const char *why = rd->open_rc == LMT_ENOSTORE ? "there is no lmtasks store there yet" :
 	    rd->open_rc == LMT_EINVAL ? "this responder already serves another store; run one "
-	    "responder per store" : lmt_strerror(rd->open_rc);
+	    "responder per store" : rd->open_rc == LMT_EDAMAGED && rd->damage ? rd->damage :
+	    lmt_strerror(rd->open_rc);
+
+	if (rd->open_rc == EACCES || rd->open_rc == EPERM) {
+		/* What the CLI says for the same store (readers write their slot in lock.mdb). */
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
+		    "be read: %s (readers need write access to %s/lock.mdb and read access to "
+		    "data.mdb).", rd->db_path ? rd->db_path : "?", why, rd->db_path ? rd->db_path : "?");
+		return;
+	}
+	if (rd->open_rc == LMT_EDAMAGED) {
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` is "
+		    "damaged: %s. Restore it from a backup.", rd->db_path ? rd->db_path : "?", why);
+		return;
+	}
 
 	answer_failure(body, rs, 503, "store_unavailable",
 	    "The task store at `%s` cannot be read: %s.", rd->db_path ? rd->db_path : "?", why);

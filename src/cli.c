@@ -113,6 +113,9 @@ cli_store_failure(int rc, const char *doing)
 	case EROFS:
 		return cli_fail(EXIT_STORE, "%s %s: %s (readers and writers need write access to "
 		    "%s/lock.mdb; writers to data.mdb too)", doing, cli_db, lmt_strerror(rc), cli_db);
+	case LMT_EDAMAGED:
+		return cli_fail(EXIT_STORE, "%s %s: the store is damaged: %s; nothing was read or "
+		    "written. Restore it from a backup", doing, cli_db, store_damage_text());
 	case EIO:
 		/* LMDB reports a short write on a full disk as EIO. */
 		if (!disk_full(cli_db))

@@ -22,7 +22,7 @@ struct conn {
 	int fd;
 	unsigned rid;		/* the request being read or answered; 0: none */
 	unsigned keep;		/* FCGI_KEEP_CONN: the peer keeps the connection after it */
-	int params_done, ready, close_after;
+	int params_done, ready, close_after, closed;
 	size_t stdin_len;
 	_Atomic int64_t deadline;
 	const char *why;
@@ -183,7 +183,9 @@ end_record(unsigned char r[16], unsigned rid, int protocol_status)
 static enum conn_state
 fail(conn *c, const char *why)
 {
-	c->why = why;
+	if (!c->closed)
+		c->why = why;
+	c->closed = 1;	/* for good: nothing more is framed or sent */
 	return CONN_CLOSE;
 }
 
@@ -389,6 +391,8 @@ frame(conn *c, int64_t now)
 {
 	enum conn_state st = CONN_MORE;
 
+	if (c->closed)
+		return CONN_CLOSE;
 	if (c->ready)
 		return CONN_REQUEST;
 	if (c->close_after)
@@ -462,6 +466,8 @@ advance(conn *c, int64_t now)
 enum conn_state
 conn_feed(conn *c, const void *buf, size_t len, int64_t now_us)
 {
+	if (c->closed)
+		return CONN_CLOSE;
 	if (len > 0) {
 		if (c->in_pos > 0) {
 			memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
@@ -509,7 +515,7 @@ conn_read(conn *c, int64_t now_us)
 enum conn_state
 conn_flush(conn *c, int64_t now_us)
 {
-	int w = write_out(c, now_us);
+	int w = c->closed ? -1 : write_out(c, now_us);
 
 	if (w < 0)
 		return fail(c, "");
@@ -553,7 +559,7 @@ conn_answer(conn *c, const void *head, size_t head_len, const void *body, size_t
 	int direct = c->fd >= 0 && conn_pending(c) == 0, last;
 	unsigned char hdr[FCGI_HEADER_LEN], tail[FCGI_HEADER_LEN + 16];
 
-	if (!c->ready)
+	if (c->closed || !c->ready)
 		return fail(c, "an answer without a request");
 	header(tail, FCGI_STDOUT, c->rid, 0);
 	end_record(tail + FCGI_HEADER_LEN, c->rid, FCGI_REQUEST_COMPLETE);

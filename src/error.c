@@ -17,6 +17,7 @@ static const char *const messages[] = {
 	[LMT_ELEASE - LMT_EINVAL] = "the task's lease expired",
 	[LMT_ECLAIMED - LMT_EINVAL] = "the task was claimed again",
 	[LMT_ENOLEASE - LMT_EINVAL] = "the task holds no lease",
+	[LMT_EDAMAGED - LMT_EINVAL] = "the store's data file is damaged (shorter than its meta pages say)",
 	[LMT_EFULL - LMT_EINVAL] = "the store is past its size limit",
 	[LMT_EDISKFULL - LMT_EINVAL] = "the disk is too full to keep the store's reserve",
 	[LMT_EPRUNED - LMT_EINVAL] = "the change log was pruned past that sequence",

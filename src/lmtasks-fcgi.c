@@ -15,7 +15,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,7 +54,7 @@
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
-"                    [--master-key-file FILE]\n"
+"                    [--socket-group GROUP] [--socket-mode MODE] [--master-key-file FILE]\n"
 "\n"
 "Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
 "/indexes/INDEX/tasks/UID, /health) from an lmtasks store, read-only.\n"
@@ -58,6 +62,11 @@ static const char usage_text[] =
 "  --db PATH        the store; else $LMTASKS_DB, else the LMTASKS_DB request\n"
 "                   parameter, else " LMTASKS_DEFAULT_DB "\n"
 "  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/fcgi.sock or 127.0.0.1:9000\n"
+"  --socket-group GROUP\n"
+"                   the group of the unix: socket (default: the process's group);\n"
+"                   put the web server's user in it (nginx, Apache: www-data)\n"
+"  --socket-mode MODE\n"
+"                   the unix: socket's mode (default 0660: its owner and group connect)\n"
 "  --threads N      requests served at once (default: the number of CPUs)\n"
 "  --master-key-file FILE\n"
 "                   require `Authorization: Bearer KEY` with the master key in FILE\n"
@@ -79,7 +88,27 @@ static struct {
 	int from_request;	/* path came from a request parameter */
 	int open_rc;
 	int64_t next_try;
+	int damaged;		/* the open store failed its size check since */
+	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
+	atomic_int faulted;	/* a request met SIGBUS: damaged until the next check */
 } db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+/* SIGBUS (a page past the end of a data.mdb shrunk while mapped) fails the request that
+ * reads it, not the process: the reading thread arms its jump buffer around the work. */
+static __thread sigjmp_buf bus_jmp;
+static __thread volatile sig_atomic_t bus_armed;
+
+static void
+on_sigbus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_jmp, 1);
+	}
+	/* Not in a guarded read: a real fault, fatal as it would be without us. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 /* The master key's hash, when a key file is configured. */
 static unsigned char master_hash[AUTH_HASH_BYTES];
@@ -139,6 +168,8 @@ store_try_open(const char *param_path)
 	int64_t now = timefmt_now();
 	if (db.s == NULL && db.path && now >= db.next_try) {
 		int rc = store_open(db.path, STORE_RDONLY, 0, &db.s);
+		if (rc == LMT_EDAMAGED)
+			snprintf(db.damage, sizeof(db.damage), "%s", store_damage_text());
 		if (rc != 0) {
 			db.s = NULL;
 			db.next_try = now + RETRY_OPEN_US;
@@ -175,8 +206,13 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	rd->it = NULL;
 	rd->db_path = db.path;
 	rd->open_rc = db.open_rc;
+	rd->damage = db.damage;
 	if (db.s == NULL)
 		return;
+	if (db.damaged || atomic_load_explicit(&db.faulted, memory_order_relaxed)) {
+		rd->open_rc = LMT_EDAMAGED;
+		return;
+	}
 	if (db.from_request && param_path && strcmp(param_path, db.path) != 0) {
 		rd->db_path = param_path;
 		rd->open_rc = LMT_EINVAL;	/* one responder serves one store */
@@ -231,7 +267,22 @@ serve(struct reader *w, const struct api_request *rq, const char *db_param, char
 
 	reader_begin(w, db_param, &rd);
 	rd.master = master;
-	api_handle(rq, &rd, w->body, &rs);
+	/* sigsetjmp without the signal mask (no system call per request): the handler runs
+	 * with SA_NODEFER, so SIGBUS is not left blocked after the jump.  A jump leaves the
+	 * read transaction to be reset, the body to be rewritten, and at worst the few
+	 * allocations of the request's render lost; no lock is held by the reading code. */
+	if (sigsetjmp(bus_jmp, 0) == 0) {
+		bus_armed = 1;
+		api_handle(rq, &rd, w->body, &rs);
+		bus_armed = 0;
+	} else {
+		atomic_store(&db.faulted, 1);
+		printbuf_reset(w->body);
+		rd.s = NULL;
+		rd.open_rc = LMT_EDAMAGED;
+		rd.damage = "its data.mdb shrank while it was read (a page past its end)";
+		api_handle(rq, &rd, w->body, &rs);
+	}
 	reader_end(w);
 	*head_len = api_headers(&rs, (size_t)w->body->bpos, head, head_cap);
 	if (rs.log[0]) {
@@ -411,13 +462,56 @@ serve_conn(struct reader *w, struct client *cl, uint32_t events)
 		client_close(cl);
 }
 
+/* The store's quick check, once a second from the timer: a data.mdb shrunk while open is
+ * answered 503 at once, and served again once it is whole (restored in place). */
+static void
+check_store(void)
+{
+	const char *volatile why = NULL;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&db.lock);
+	if (db.s == NULL) {
+		pthread_rwlock_unlock(&db.lock);
+		return;
+	}
+	if (sigsetjmp(bus_jmp, 0) == 0) {
+		bus_armed = 1;
+		rc = store_check_size(db.s);
+		bus_armed = 0;
+		why = store_damage_text();
+	} else {
+		rc = LMT_EDAMAGED;
+		why = "its data.mdb shrank while it was read";
+	}
+	int bad = rc == LMT_EDAMAGED;
+	int change = bad != db.damaged || atomic_load(&db.faulted);
+	pthread_rwlock_unlock(&db.lock);
+	if (!change)
+		return;
+	pthread_rwlock_wrlock(&db.lock);
+	if (bad && !db.damaged) {
+		snprintf(db.damage, sizeof(db.damage), "%s", why);
+		logline("the store at %s is damaged: %s; answering 503", db.path, db.damage);
+	} else if (!bad && (db.damaged || atomic_load(&db.faulted))) {
+		logline("the store at %s can be read again", db.path);
+	}
+	db.damaged = bad;
+	atomic_store(&db.faulted, 0);
+	pthread_rwlock_unlock(&db.lock);
+}
+
 /* Shuts down the connections past their deadline: the worker that gets the event that
  * follows closes them, so the timer never frees what a worker holds. */
 static void
 sweep(void)
 {
+	static atomic_uint tick;
 	int64_t now = mono_us();
 	uint64_t ticks;
+
+	if (atomic_fetch_add(&tick, 1) % 4 == 0)
+		check_store();
 
 	if (read(srv.timer_fd, &ticks, sizeof(ticks)) < 0) {
 		/* Another worker took the tick: nothing to do twice. */
@@ -550,9 +644,10 @@ serve_fcgi(int listen_fd, int threads)
 	return 0;
 }
 
-/* Opens --listen: unix:PATH (mode 0666: the web server's user connects) or HOST:PORT. */
+/* Opens --listen: unix:PATH (mode sock_mode, group sock_gid: the web server's user must be
+ * in that group) or HOST:PORT. */
 static int
-open_listener(const char *spec)
+open_listener(const char *spec, unsigned sock_mode, gid_t sock_gid)
 {
 	int fd;
 
@@ -568,8 +663,12 @@ open_listener(const char *spec)
 		/* A socket left by an earlier run is replaced; anything else is not touched. */
 		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 			unlink(path);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
+		/* Made 0600, so nobody else can connect before its group and mode are set. */
+		mode_t um = umask(0177);
+		int rc = (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ? -1 :
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(um);
+		if (rc != 0 || chown(path, (uid_t)-1, sock_gid) != 0 || chmod(path, sock_mode) != 0 ||
 		    listen(fd, 1024) != 0) {
 			logline("--listen %s: %s", spec, strerror(errno));
 			return -1;
@@ -632,12 +731,16 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "master-key-file", required_argument, NULL, 'k' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "socket-mode", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
 	long threads = 0;	/* 0: the number of CPUs, looked up only for FastCGI */
+	unsigned sock_mode = 0660;
+	gid_t sock_gid = getegid();
 	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -651,6 +754,30 @@ main(int argc, char **argv)
 		case 'k':
 			key_file = optarg;
 			break;
+		case 'g': {
+			struct group *gr = getgrnam(optarg);
+			char *end;
+			unsigned long g = strtoul(optarg, &end, 10);
+			if (gr)
+				sock_gid = gr->gr_gid;
+			else if (*optarg && *end == '\0' && g < (gid_t)-1)
+				sock_gid = (gid_t)g;
+			else {
+				fprintf(stderr, "lmtasks-fcgi: --socket-group: no group `%s`\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'm': {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+			if (*optarg == '\0' || *end || m > 0777) {
+				fprintf(stderr, "lmtasks-fcgi: --socket-mode wants an octal mode like 0660\n");
+				return 2;
+			}
+			sock_mode = (unsigned)m;
+			break;
+		}
 		case 't': {
 			char *end;
 			threads = strtol(optarg, &end, 10);
@@ -703,8 +830,11 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction bus = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER };
+	sigemptyset(&bus.sa_mask);
+	sigaction(SIGBUS, &bus, NULL);
 	if (listen_spec) {
-		if ((fd = open_listener(listen_spec)) < 0)
+		if ((fd = open_listener(listen_spec, sock_mode, sock_gid)) < 0)
 			return 1;
 	} else if ((fd = inherited_listener()) < 0) {
 		return serve_cgi();

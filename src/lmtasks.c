@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -142,6 +144,21 @@ out:
 	return ret;
 }
 
+/* A data.mdb shrunk while this command reads it: the store error it is, exit 4, not a
+ * crash.  A write transaction in progress is never committed, so nothing is half-written. */
+static void
+on_sigbus(int sig)
+{
+	static const char msg[] = "lmtasks: the store's data.mdb shrank while it was read: the "
+	    "store is damaged; restore it from a backup\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* Nothing more to say. */
+	}
+	_exit(EXIT_STORE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -154,6 +171,7 @@ main(int argc, char **argv)
 	const struct cli_command *c, *group;
 	int ch, ret;
 
+	signal(SIGBUS, on_sigbus);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {

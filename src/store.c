@@ -282,6 +282,54 @@ store_map_size_env(size_t *size)
 	return 0;
 }
 
+/* LMDB's meta pages: the first two pages of data.mdb, 4096 bytes each on this platform. */
+#define META_BYTES (2 * 4096)
+
+static __thread char damage[PATH_MAX + 160];
+
+const char *
+store_damage_text(void)
+{
+	return damage;
+}
+
+/* Says what is wrong with the data file; returns LMT_EDAMAGED. */
+static int
+damaged(const char *data, long long have, unsigned long long want, const char *what)
+{
+	snprintf(damage, sizeof(damage), "%s is %lld bytes, shorter than the %llu bytes %s",
+	    data, have, want, what);
+	return LMT_EDAMAGED;
+}
+
+int
+store_check_size(store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fs;
+	mdb_filehandle_t fd;
+	const char *dir = "?";
+	char data[PATH_MAX];
+	int rc;
+
+	mdb_env_get_path(s->env, &dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	if ((rc = mdb_env_get_fd(s->env, &fd)) != 0)
+		return rc;
+	if (fstat(fd, &fs) != 0)
+		return errno;
+	/* The meta pages are read from the map: they must be there first. */
+	if (fs.st_size < META_BYTES)
+		return damaged(data, (long long)fs.st_size, META_BYTES, "of its two meta pages");
+	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
+		return rc;
+	unsigned long long want = ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize;
+	if ((unsigned long long)fs.st_size < want)
+		return damaged(data, (long long)fs.st_size, want, "its meta pages say it holds");
+	return 0;
+}
+
 int
 store_open(const char *path, unsigned flags, unsigned mode, store **out)
 {
@@ -305,6 +353,9 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 			return errno;
 	} else if (stat(data, &st) != 0) {
 		return errno == ENOENT || errno == ENOTDIR ? LMT_ENOSTORE : errno;
+	} else if (S_ISREG(st.st_mode) && st.st_size < META_BYTES) {
+		/* LMDB would say "Bad file descriptor", or make a new store over it. */
+		return damaged(data, (long long)st.st_size, META_BYTES, "of its two meta pages");
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ENOMEM;
@@ -332,6 +383,9 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		goto fail_env;
 	if (!had_lock)
 		lock_set_mode(path, mode);
+	/* Before any page is touched: a short file would fault (SIGBUS) on the first. */
+	if ((rc = store_check_size(s)) != 0)
+		goto fail_env;
 	mdb_reader_check(s->env, &dead);
 	mdb_filehandle_t fd;
 	if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)

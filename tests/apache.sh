@@ -488,8 +488,11 @@ apache_stop() {
 }
 
 # ---- the responders for (a) ----
+# The socket is 0660: Apache's workers connect as RUN_USER, through its group.
 start_fcgi() {
-	fcgi_start "$@" || { fail "lmtasks-fcgi starts on $1"; summary; exit 1; }
+	local grp=()
+	[ -n "$RUN_GROUP" ] && grp=(--socket-group "$RUN_GROUP")
+	fcgi_start "$@" "${grp[@]}" || { fail "lmtasks-fcgi starts on $1"; summary; exit 1; }
 }
 start_fcgi "$T/open.sock" "$S" 2
 OPEN_PID=$FCGI_PID

@@ -123,4 +123,117 @@ else
 	fail "FCGI_ABORT_REQUEST ends the request; the kept connection serves the next" "$out"
 fi
 
+section "(e) the socket's mode and group"
+sockinfo() { stat -c '%a %g' "$1"; }
+assert_eq "--listen unix: makes the socket 0660, in the process's group" "660 $(id -g)" "$(sockinfo "$SOCK")"
+if [ "$(id -u)" -eq 0 ] && getent group nogroup >/dev/null; then
+	fcgi_start "$T/grp.sock" "$S" 1 --socket-group nogroup --socket-mode 0640 || exit 99
+	assert_eq "--socket-group nogroup --socket-mode 0640" "640 $(getent group nogroup | cut -d: -f3)" \
+		"$(sockinfo "$T/grp.sock")"
+	http_stop "$FCGI_PID"
+	# A directory anyone may pass through: only the socket's mode stands in the way.
+	pub=$(mktemp -d /tmp/lmtasks-hostile.XXXXXX) && chmod 755 "$pub" && lmt_on_exit "rm -rf '$pub'"
+	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$LMT_PYTHON" "$top_srcdir/tests/fcgi.py" get "$@"; }
+	if command -v setpriv >/dev/null && fcgi_start "$pub/a.sock" "$S" 1; then
+		A_PID=$FCGI_PID
+		run asnobody "$pub/a.sock" /health
+		[ "$LMT_RC" != 0 ] && [[ $LMT_STDERR == *PermissionError* ]] &&
+			ok "another user (nobody) cannot connect to the 0660 socket" ||
+			fail "another user (nobody) cannot connect to the 0660 socket" "$LMT_RC $LMT_STDOUT $LMT_STDERR"
+		http_stop "$A_PID"
+		fcgi_start "$pub/b.sock" "$S" 1 --socket-mode 0666 || exit 99
+		run asnobody "$pub/b.sock" /health
+		[[ $LMT_STDOUT == "200 "* ]] && ok "... and can with --socket-mode 0666" ||
+			fail "... and can with --socket-mode 0666" "$LMT_RC $LMT_STDOUT $LMT_STDERR"
+		http_stop "$FCGI_PID"
+	fi
+else
+	skip "--socket-group nogroup --socket-mode 0640" "needs root and the group nogroup"
+fi
+run "$LMTASKS_FCGI" --listen "unix:$T/x.sock" --socket-mode 999
+assert_eq "--socket-mode 999: usage error (exit 2)" 2 "$LMT_RC"
+run "$LMTASKS_FCGI" --listen "unix:$T/x.sock" --socket-group no-such-group-here
+assert_eq "--socket-group no-such-group-here: usage error (exit 2)" 2 "$LMT_RC"
+
+
+section "(f) a truncated data.mdb"
+D=$T/dmg
+LD() { "$LMTASKS" --db "$D" "$@"; }
+LD init >/dev/null 2>&1
+for i in $(seq 1 3000); do echo '{"indexUid":"movies","type":"documentAddition","details":{"receivedDocuments":12345}}'; done |
+	LD enqueue --batch >/dev/null
+size=$(stat -c %s "$D/data.mdb")
+cp "$D/data.mdb" "$T/data.good"
+truncate -s $((size / 2)) "$D/data.mdb"
+half=$((size / 2))
+# json_has FILE TEXT: the JSON error in FILE is store_unavailable and its message holds TEXT.
+damaged_body() {
+	json_check "$1" "$2" "d['code'] == 'store_unavailable' and '$D/data.mdb is $half bytes' in d['message'] and 'damaged' in d['message']"
+}
+CGI_DB=$D cgi GET /health
+assert_eq "CGI /health on a data.mdb cut to half: 503" 503 "$CGI_CODE"
+damaged_body "... the message names $D/data.mdb and its size" "$CGI_BODY"
+json_check "... and the size its meta pages say ($size or less)" "$CGI_BODY" \
+	"int(d['message'].split('shorter than the ')[1].split()[0]) > $half"
+CGI_DB=$D cgi GET /tasks/2999
+assert_eq "CGI /tasks/2999: 503, no crash" 503 "$CGI_CODE"
+CGI_DB=$D cgi GET /tasks
+assert_eq "CGI /tasks: 503, no crash" 503 "$CGI_CODE"
+for cmd in "get 1" "list" "check" "stats" "enqueue movies documentAddition"; do
+	run "$LMTASKS" --db "$D" $cmd
+	if [ "$LMT_RC" = 4 ] && [[ $LMT_STDERR == *"the store is damaged: $D/data.mdb is $half bytes, shorter than the "* ]]; then
+		ok "lmtasks $cmd: exit 4, the file and its size named"
+	else
+		fail "lmtasks $cmd: exit 4, the file and its size named" "exit $LMT_RC" "$LMT_STDERR"
+	fi
+done
+assert_eq "the writer changed nothing: the file is still $half bytes" "$half" "$(stat -c %s "$D/data.mdb")"
+
+# FastCGI: a responder that starts on the damaged store, then sees it restored.
+fcgi_start "$T/dmg.sock" "$D" 2 || exit 99
+DPID=$FCGI_PID
+DLOG=$FCGI_LOG
+out=$(F get "$T/dmg.sock" /health)
+assert_eq "FastCGI /health on the damaged store: 503" "503" "${out% *}"
+cp "$T/data.good" "$D/data.mdb"
+sleep 0.3
+out=$(F get "$T/dmg.sock" /tasks/2999)
+assert_eq "restored: /tasks/2999 200 without a restart" "200" "${out% *}"
+# Shrunk while the responder has it open: the next request fails (503), not the process.
+truncate -s $((size / 2)) "$D/data.mdb"
+out=$(F get "$T/dmg.sock" /tasks/2999)
+assert_eq "shrunk while open: /tasks/2999 503" "503" "${out% *}"
+sleep 1.3
+out=$(F get "$T/dmg.sock" /health)
+assert_eq "... /health 503 too" "503" "${out% *}"
+http_alive "$DPID" && ok "... the responder lives" || fail "... the responder lives" "$(tail -3 "$DLOG")"
+grep -q "the store at $D is damaged: $D/data.mdb is $half bytes" "$DLOG" &&
+	ok "... its log names the file and its size" || fail "... its log names the file and its size" "$(tail -3 "$DLOG")"
+# Restored in place (the same file, as cp does): served again.
+cp "$T/data.good" "$D/data.mdb"
+sleep 1.3
+out=$(F get "$T/dmg.sock" /tasks/2999)
+assert_eq "restored in place: /tasks/2999 200" "200" "${out% *}"
+http_stop "$DPID"
+run "$LMTASKS" --db "$D" check
+assert_eq "restored: lmtasks check exits 0" 0 "$LMT_RC"
+: >"$D/data.mdb"
+run "$LMTASKS" --db "$D" get 1
+if [ "$LMT_RC" = 4 ] && [[ $LMT_STDERR == *"$D/data.mdb is 0 bytes, shorter than the 8192 bytes of its two meta pages"* ]]; then
+	ok "a zero-length data.mdb: exit 4, the file named (not \"Bad file descriptor\")"
+else
+	fail "a zero-length data.mdb: exit 4, the file named" "exit $LMT_RC" "$LMT_STDERR"
+fi
+CGI_DB=$D cgi GET /health
+assert_eq "... CGI /health: 503" 503 "$CGI_CODE"
+cp "$T/data.good" "$D/data.mdb"
+
+section "(g) a soak of all of it together (bench/soak.sh, ${LMT_SOAK_SECONDS:-20} s)"
+run bash "$top_srcdir/bench/soak.sh" "${LMT_SOAK_SECONDS:-20}"
+if [ "$LMT_RC" = 0 ]; then
+	ok "soak: $(grep -c '^ok' <<<"$LMT_STDOUT") checks passed; $(grep 'every good request' <<<"$LMT_STDOUT" | sed 's/^ok [0-9]* - //')"
+else
+	fail "soak: no crash, no growth, every good request answered" "$LMT_STDOUT"
+fi
+
 summary

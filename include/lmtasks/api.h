@@ -35,6 +35,7 @@ struct api_reader {
 	MDB_txn *txn;
 	store_iter *it;
 	const unsigned char *master;	/* the master key's hash; NULL: no key, all open */
+	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with the file */
 };
 
 struct api_response {

@@ -72,6 +72,15 @@ const struct progress *store_progress(const store *s);
  * inode): with a transaction id, it names one state of one store. */
 uint64_t store_ident(store *s);
 
+/* The quick check store_open also makes: data.mdb is at least as long as its meta pages
+ * say (a shorter one faults on the first page read past its end).  Returns 0, or
+ * LMT_EDAMAGED with store_damage_text() saying which file and what size it should have. */
+int store_check_size(store *s);
+
+/* This thread's last LMT_EDAMAGED explained: a static per-thread string, valid until the
+ * thread's next check. */
+const char *store_damage_text(void);
+
 /* Returns the LMDB environment, owned by the store. */
 MDB_env *store_env(store *s);
 
