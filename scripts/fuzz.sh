@@ -22,7 +22,7 @@ set -u
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-1}
 CC=${CC:-clang}
-ALL_TARGETS=(route query record batch)
+ALL_TARGETS=(route query record batch fcgi)
 
 die() { echo "fuzz.sh: $*" >&2; exit 1; }
 
@@ -48,6 +48,7 @@ max_len() {
 	query) echo 20000 ;;
 	record) echo 2048 ;;
 	batch) echo 16384 ;;
+	fcgi) echo 65536 ;;
 	esac
 }
 

@@ -11,7 +11,7 @@
 set -u
 : "${top_builddir:=$top_srcdir/build}"
 
-for t in route query record batch; do
+for t in route query record batch fcgi; do
 	drv=$top_builddir/tests/fuzz/replay_$t
 	seeds=$top_srcdir/tests/fuzz/seeds/$t
 	want=$(find "$seeds" -maxdepth 1 -type f | wc -l)

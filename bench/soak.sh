@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# A soak of lmtasks-fcgi behind nginx, loopback only, bounded in time:
+#   bench/soak.sh [SECONDS]        (default 60; tests/hostile.sh runs it for 20)
+# For SECONDS at once: good requests through nginx (4 kept-alive clients), clients that send
+# a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket, and
+# writers killed with SIGKILL in mid-transaction.  Then it checks that the responder never
+# died, that its memory (RSS) and descriptors did not grow past the warm-up's, and that
+# every good request got a whole answer.  Prints one line per check; exits 1 on a failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-60}
+build=${BUILD:-$top/build}
+LMTASKS=${LMTASKS:-$build/lmtasks}
+LMTASKS_FCGI=${LMTASKS_FCGI:-$build/lmtasks-fcgi}
+export LMTASKS LMTASKS_FCGI top_srcdir=$top
+unset LMT_TMP	# a directory of its own, also when a suite runs it
+. "$top/tests/httplib.sh"
+
+T=$HTTP_TMP
+S=$T/store
+SOCK=$T/soak.sock
+F() { "$LMT_PYTHON" "$top/tests/fcgi.py" "$@"; }
+http_demo_store soak.sh
+for i in $(seq 1 200); do echo '{"indexUid":"movies","type":"documentAddition"}'; done |
+	L enqueue --batch >/dev/null
+fcgi_start "$SOCK" "$S" 2 || exit 1
+PID=$FCGI_PID
+http_nginx_start soak "
+	upstream lmtasks {
+		server unix:$SOCK;
+		keepalive 8;
+	}" "
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_pass lmtasks;
+			fastcgi_keep_conn on;
+		}" || exit 1
+
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
+fds() { ls "/proc/$PID/fd" | wc -l; }
+end=$(( $(date +%s) + secs ))
+running() { [ "$(date +%s)" -lt "$end" ]; }
+
+# Good requests: 4 threads, each with a kept-alive connection, until the time is up.
+"$LMT_PYTHON" - "$HTTP_BASE" "$secs" >"$T/good.out" 2>&1 <<'EOF' &
+import http.client, json, sys, threading, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+end = time.monotonic() + float(sys.argv[2])
+paths = ["/tasks/%d", "/tasks?limit=5", "/health", "/indexes/movies/tasks?limit=3", "/tasks/%d"]
+lock = threading.Lock()
+n = {"sent": 0, "ok": 0, "bad": 0, "unanswered": 0}
+def client(k):
+    c, i = None, k
+    while time.monotonic() < end:
+        p = paths[i % len(paths)]
+        p = p % (i % 150) if "%d" in p else p
+        i += 1
+        with lock: n["sent"] += 1
+        try:
+            if c is None:
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            c.request("GET", p)
+            r = c.getresponse()
+            body = r.read()
+            good = r.status in (200, 404) and len(body) == int(r.getheader("Content-Length", -1))
+            json.loads(body)
+            with lock: n["ok" if good else "bad"] += 1
+            if not good: print("bad:", p, r.status, body[:200], flush=True)
+        except Exception as e:
+            with lock: n["unanswered"] += 1
+            print("unanswered:", p, repr(e), flush=True)
+            c = None
+ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("sent=%(sent)d ok=%(ok)d bad=%(bad)d unanswered=%(unanswered)d" % n)
+EOF
+good_pid=$!
+lmt_bg_track "$good_pid"
+
+# The hostile ones, each in its own loop until the time is up.
+hostile_loop() {
+	while running; do "$@" >/dev/null 2>&1; done
+}
+pids=()
+hostile_loop F slow "$SOCK" 0.3 /tasks & pids+=($!)
+hostile_loop F slow "$SOCK" 0.3 /health & pids+=($!)
+hostile_loop F stall "$SOCK" 8 & pids+=($!)
+hostile_loop F stall "$SOCK" 8 & pids+=($!)
+(while running; do
+	for k in overflow huge past_end version many; do F crafted "$SOCK" "$k" >/dev/null 2>&1; done
+	sleep 0.2
+done) & pids+=($!)
+# Writers: enqueues, some killed with SIGKILL mid-way.
+(n=0; while running; do
+	L enqueue movies documentAddition --details '{"n":1}' >/dev/null 2>&1 &
+	w=$!
+	sleep "0.0$((RANDOM % 10))"
+	kill -KILL "$w" 2>/dev/null
+	wait "$w" 2>/dev/null
+	n=$((n + 1))
+done; echo "$n" >"$T/writers.n") & pids+=($!)
+for p in "${pids[@]}"; do lmt_bg_track "$p"; done
+
+sleep $(( secs < 20 ? 3 : 5 ))
+rss0=$(rss) fd0=$(fds) rssmax=0 fdmax=0
+while running; do
+	sleep 1
+	http_alive "$PID" || break
+	r=$(rss) f=$(fds)
+	[ "$r" -gt "$rssmax" ] && rssmax=$r
+	[ "$f" -gt "$fdmax" ] && fdmax=$f
+done
+wait "$good_pid" "${pids[@]}" 2>/dev/null
+# The hostile connections close at their deadline; then nothing is left over.
+sleep 6
+if http_alive "$PID"; then
+	ok "the responder ran through ${secs} s of it (pid $PID)"
+	rss1=$(rss) fd1=$(fds)
+else
+	fail "the responder ran through ${secs} s of it" "$(tail -5 "$FCGI_LOG")"
+	rss1=0 fd1=0
+fi
+# Memory: what the warm-up reached plus 4 MiB of allocator slack, at the end; descriptors:
+# no more than after the warm-up (the hostile connections it had open then are gone now).
+if [ "$rss1" -gt 0 ] && [ "$rss1" -le $(( rss0 + 4096 )) ]; then
+	ok "RSS: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB)"
+else
+	fail "RSS grew: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB)"
+fi
+if [ "$fd1" -gt 0 ] && [ "$fd1" -le "$fd0" ]; then
+	ok "descriptors: ${fd0} after the warm-up, ${fd1} at the end (peak ${fdmax})"
+else
+	fail "descriptors grew: ${fd0} after the warm-up, ${fd1} at the end (peak ${fdmax})"
+fi
+res=$(tail -n 1 "$T/good.out")
+if [[ $res =~ ^sent=([0-9]+)\ ok=([0-9]+)\ bad=0\ unanswered=0$ ]] &&
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] && [ "${BASH_REMATCH[2]}" -gt 0 ]; then
+	ok "every good request answered: $res"
+else
+	fail "every good request answered" "$res" "$(head -5 "$T/good.out")"
+fi
+echo "# writers started (many killed mid-way): $(cat "$T/writers.n" 2>/dev/null)"
+echo "# crafted or slow connections closed: $(grep -c 'closed a FastCGI connection' "$FCGI_LOG")"
+run "$LMTASKS" --db "$S" check
+[ "$LMT_RC" = 0 ] && ok "lmtasks check: the store is whole after the killed writers" ||
+	fail "lmtasks check after the killed writers" "$LMT_STDOUT" "$LMT_STDERR"
+L enqueue movies documentAddition >/dev/null && ok "a writer still writes" || fail "a writer still writes"
+summary
