@@ -302,6 +302,25 @@ damaged(const char *data, long long have, unsigned long long want, const char *w
 	return LMT_EDAMAGED;
 }
 
+/* A data.mdb shorter than two pages: damaged when empty or when it starts as LMDB's do
+ * (the meta page's magic number after the 16-byte page header); else no store at all. */
+static int
+short_file(const char *data, long long size)
+{
+	unsigned char head[20];
+	uint32_t magic = 0;
+	FILE *f;
+
+	if (size > 0 && (f = fopen(data, "rb")) != NULL) {
+		if (fread(head, 1, sizeof(head), f) == sizeof(head))
+			memcpy(&magic, head + 16, 4);
+		fclose(f);
+		if (magic != 0xBEEFC0DE)
+			return LMT_ENOSTORE;
+	}
+	return damaged(data, size, META_BYTES, "of its two meta pages");
+}
+
 int
 store_check_size(store *s)
 {
@@ -355,7 +374,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		return errno == ENOENT || errno == ENOTDIR ? LMT_ENOSTORE : errno;
 	} else if (S_ISREG(st.st_mode) && st.st_size < META_BYTES) {
 		/* LMDB would say "Bad file descriptor", or make a new store over it. */
-		return damaged(data, (long long)st.st_size, META_BYTES, "of its two meta pages");
+		return short_file(data, (long long)st.st_size);
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ENOMEM;

@@ -266,6 +266,35 @@ Test(store, open_short_non_lmdb_data)
 	cr_assert_eq(store_open(tmpstore_path("junk"), 0, 0, &s), LMT_ENOSTORE);
 }
 
+/* A data.mdb cut short is damaged, found before a page is read, for readers and writers. */
+Test(store, open_truncated_data_is_damaged)
+{
+	store *s = NULL;
+	struct stat st;
+	char want[300];
+
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+	store_close(s);
+	s = NULL;
+	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st), 0);
+	cr_assert_gt(st.st_size, 8192);
+	cr_assert_eq(truncate(tmpstore_path("db/data.mdb"), 8192), 0);
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_RDONLY, 0, &s), LMT_EDAMAGED);
+	snprintf(want, sizeof(want), "%s is 8192 bytes, shorter than the %lld bytes its meta "
+	    "pages say it holds", tmpstore_path("db/data.mdb"), (long long)st.st_size);
+	cr_assert_str_eq(store_damage_text(), want);
+	cr_assert_eq(store_open(tmpstore_path("db"), 0, 0, &s), LMT_EDAMAGED);
+	cr_assert_null(s);
+	/* Cut inside its meta pages, LMDB's start still there: damaged, not "no store". */
+	cr_assert_eq(truncate(tmpstore_path("db/data.mdb"), 100), 0);
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_RDONLY, 0, &s), LMT_EDAMAGED);
+	cr_assert_eq(truncate(tmpstore_path("db/data.mdb"), 0), 0);
+	cr_assert_eq(store_open(tmpstore_path("db"), 0, 0, &s), LMT_EDAMAGED);
+	snprintf(want, sizeof(want), "%s is 0 bytes, shorter than the 8192 bytes of its two meta "
+	    "pages", tmpstore_path("db/data.mdb"));
+	cr_assert_str_eq(store_damage_text(), want);
+}
+
 Test(store, open_lmdb_that_is_no_store)
 {
 	MDB_env *env;
