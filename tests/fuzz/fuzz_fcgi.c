@@ -63,6 +63,7 @@ answer(conn *c, struct printbuf *body)
 		conn_param(c, CONN_METHOD), conn_param(c, CONN_REQUEST_URI),
 		conn_param(c, CONN_SCRIPT_NAME), conn_param(c, CONN_PATH_INFO),
 		conn_param(c, CONN_QUERY_STRING), conn_param(c, CONN_AUTHORIZATION),
+		conn_param(c, CONN_IF_NONE_MATCH),
 	};
 	struct api_reader rd = { NULL, LMT_ENOSTORE, "/nonexistent", NULL, NULL, NULL };
 	struct api_response rs;
