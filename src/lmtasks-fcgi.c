@@ -63,7 +63,8 @@ static const char usage_text[] =
 "                   parameter, else " LMTASKS_DEFAULT_DB "\n"
 "  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/fcgi.sock or 127.0.0.1:9000\n"
 "  --socket-group GROUP\n"
-"                   the group of the unix: socket (default: the process's group);\n"
+"                   the group (from /etc/group, or a number) of the unix: socket\n"
+"                   (default: the process's group);\n"
 "                   put the web server's user in it (nginx, Apache: www-data)\n"
 "  --socket-mode MODE\n"
 "                   the unix: socket's mode (default 0660: its owner and group connect)\n"
@@ -708,6 +709,28 @@ open_listener(const char *spec, unsigned sock_mode, gid_t sock_gid)
 	return fd;
 }
 
+/* Looks a group name up in /etc/group itself: the responder is linked statically, where
+ * glibc's getgrnam (NSS) cannot be relied on.  Returns 0 and the gid, or -1. */
+static int
+group_gid(const char *name, gid_t *gid)
+{
+	FILE *f = fopen("/etc/group", "re");
+	struct group *gr;
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	while ((gr = fgetgrent(f)) != NULL) {
+		if (strcmp(gr->gr_name, name) == 0) {
+			*gid = gr->gr_gid;
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
 /* The inherited listening socket: systemd's LISTEN_FDS (fd 3), else standard input. */
 static int
 inherited_listener(void)
@@ -755,11 +778,10 @@ main(int argc, char **argv)
 			key_file = optarg;
 			break;
 		case 'g': {
-			struct group *gr = getgrnam(optarg);
 			char *end;
 			unsigned long g = strtoul(optarg, &end, 10);
-			if (gr)
-				sock_gid = gr->gr_gid;
+			if (group_gid(optarg, &sock_gid) == 0)
+				;
 			else if (*optarg && *end == '\0' && g < (gid_t)-1)
 				sock_gid = (gid_t)g;
 			else {
