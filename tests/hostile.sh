@@ -84,8 +84,9 @@ t0=$(now)
 slowout=$T/slow.out
 : >"$slowout"
 hang=()
-for i in 1 2; do F slow "$SOCK" 0.3 /tasks >>"$slowout" 2>&1 & hang+=($!); lmt_bg_track $!; done
-for i in 1 2 3; do F stall "$SOCK" 15 >>"$slowout" 2>&1 & hang+=($!); lmt_bg_track $!; done
+# One file each: their lines must not interleave.
+for i in 1 2; do F slow "$SOCK" 0.3 /tasks >"$slowout.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
+for i in 1 2 3; do F stall "$SOCK" 15 >"$slowout.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 sleep 0.5
 if through_nginx 30 1; then
 	ok "30 requests through nginx while 2 slow and 3 stalled clients hang on: all 200, slowest ${SLOWEST} s"
@@ -94,6 +95,7 @@ else
 		"slowest $SLOWEST s"
 fi
 wait "${hang[@]}"
+cat "$slowout".* >"$slowout"
 closed=$(grep -c '^closed [5-7]\.' "$slowout")
 if [ "$closed" = 5 ]; then
 	ok "the responder closed all 5 at their 5 s deadline ($(elapsed "$t0") s in all)"
