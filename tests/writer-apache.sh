@@ -65,10 +65,11 @@ CANCEL_KEY=$(key --actions tasks.cancel)
 DELETE_KEY=$(key --actions tasks.delete)
 E403=$(errbody invalid_api_key 'The provided API key is invalid.' auth)
 
-fcgi_start "$T/run/fcgi.sock" "$S" 2 --master-key-file "$T/master.key" ||
-	{ fail "lmtasks-fcgi starts"; summary; exit 1; }
+# Both sockets are 0660: Apache's workers connect through their group.
 group=()
 [ -n "$RUN_GROUP" ] && group=(--socket-group "$RUN_GROUP")
+fcgi_start "$T/run/fcgi.sock" "$S" 2 --master-key-file "$T/master.key" "${group[@]}" ||
+	{ fail "lmtasks-fcgi starts"; summary; exit 1; }
 "$LMTASKS_WRITER" --db "$S" --listen "unix:$T/run/writer.sock" --master-key-file "$T/master.key" \
 	"${group[@]}" </dev/null >>"$T/writer.log" 2>&1 &
 WPID=$!
