@@ -71,7 +71,7 @@ measure() {
 	echo "$(( ir / measured )) $(( lib / measured ))"
 }
 
-cg_start fcgi "$fcgi" --db "$store" --threads 1 --listen "unix:$bench_work/fcgi.sock"
+cg_start fcgi "$fcgi" --db "$store" --threads 1 --listen "unix:$bench_work/fcgi.sock" "${bench_sock[@]}"
 fcgi_cg=$cg_pid
 bench_wait "$base/health"
 curl -sf "$base/tasks/1000" -o "$bench_work/task.json"

@@ -59,9 +59,13 @@ bench_location() {
 }
 
 # Starts lmtasks-fcgi on $bench_work/NAME.sock for STORE; its PID is in $responder_pid.
+# The responder's socket is 0660; nginx's workers run as another user when started by
+# root, so in this private temporary directory it is made 0666.
+bench_sock=(--socket-mode 0666)
 bench_responder() {
 	local name=$1 store=$2
-	"$fcgi" --db "$store" --listen "unix:$bench_work/$name.sock" >/dev/null 2>>"$bench_work/fcgi.log" &
+	"$fcgi" --db "$store" --listen "unix:$bench_work/$name.sock" "${bench_sock[@]}" \
+		>/dev/null 2>>"$bench_work/fcgi.log" &
 	responder_pid=$!
 	bench_pids+=($!)
 }
