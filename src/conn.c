@@ -113,7 +113,7 @@ conn_pending(const conn *c)
 const unsigned char *
 conn_output(const conn *c)
 {
-	return c->out + c->out_pos;
+	return c->out ? c->out + c->out_pos : (const unsigned char *)"";
 }
 
 void
