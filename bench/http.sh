@@ -102,5 +102,7 @@ done
 echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2; nginx 1 worker; lmtasks-fcgi with its default threads behind keepalive 128 upstreams)"
 echo "responder private memory: $(bench_private_kib "$fcgi_pid") KiB"
 # Any error, or an answer that is no longer JSON after the load, fails the run.
-for n in "${names[@]}"; do bench_no_errors "${err[$n]}" "$n"; done
+for c in "${clients[@]}"; do
+	for n in "${names[@]}"; do bench_no_errors "${err[$c/$n]}" "$c/$n"; done
+done
 for p in "/tasks/$uid" "/tasks?limit=20"; do bench_json "$base$p"; done
