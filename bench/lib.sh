@@ -26,7 +26,12 @@ bench_nginx() {
 		port=$((20000 + RANDOM % 20000))
 		[ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] || break
 	done
+	# As root, nginx's workers run as root too: they may connect to a responder's socket
+	# whatever its mode.
+	local user=
+	[ "$(id -u)" -ne 0 ] || user="user root;"
 	cat > "$bench_work/nginx.conf" <<CONF
+$user
 worker_processes 1;
 daemon off;
 pid $bench_work/nginx.pid;

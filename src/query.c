@@ -445,33 +445,42 @@ u64_in(const uint64_t *v, size_t n, uint64_t x)
 	return 0;
 }
 
-int
-query_match(const struct query *q, const struct task *t)
+/* query_match(), but for the filter that the walked sequence guarantees already (implied:
+ * the union's sequence, or STORE_SEQ_ALL for none; uids: walking the uids list). */
+static int
+match(const struct query *q, const struct task *t, enum store_seq implied, int uids)
 {
-	const int64_t times[QUERY_NTIME] = { t->enqueued_at, t->started_at, t->finished_at };
-
 	if (q->empty)
 		return 0;
-	if (q->statuses && !(q->statuses & (1u << t->status)))
+	if (q->statuses && implied != STORE_SEQ_STATUS && !(q->statuses & (1u << t->status)))
 		return 0;
-	if (q->nindexes && !str_in(q->indexes, q->nindexes, t->index_uid))
+	if (q->nindexes && implied != STORE_SEQ_INDEX &&
+	    !str_in(q->indexes, q->nindexes, t->index_uid))
 		return 0;
 	if (q->npatterns && !pattern_in(q->patterns, q->npatterns, t->index_uid))
 		return 0;
-	if (q->ntypes && !str_in(q->types, q->ntypes, t->type))
+	if (q->ntypes && implied != STORE_SEQ_TYPE && !str_in(q->types, q->ntypes, t->type))
 		return 0;
-	if (q->nuids && !u64_in(q->uids, q->nuids, t->uid))
+	if (q->nuids && !uids && !u64_in(q->uids, q->nuids, t->uid))
 		return 0;
 	if (q->ncanceled && (t->canceled_by == TASK_NO_UID ||
 	    !u64_in(q->canceled, q->ncanceled, t->canceled_by)))
 		return 0;
 	for (int i = 0; i < QUERY_NTIME; i++) {
+		if (q->after[i] == INT64_MIN && q->before[i] == INT64_MAX)
+			continue;
+		int64_t at = i == 0 ? t->enqueued_at : i == 1 ? t->started_at : t->finished_at;
 		/* A date filter on a time that is not set yet does not match. */
-		if ((q->after[i] != INT64_MIN || q->before[i] != INT64_MAX) &&
-		    (times[i] == 0 || times[i] <= q->after[i] || times[i] >= q->before[i]))
+		if (at == 0 || at <= q->after[i] || at >= q->before[i])
 			return 0;
 	}
 	return 1;
+}
+
+int
+query_match(const struct query *q, const struct task *t)
+{
+	return match(q, t, STORE_SEQ_ALL, 0);
 }
 
 /*
@@ -700,7 +709,9 @@ query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
 			rc = rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
 			break;
 		}
-		if (query_match(q, &t) && (rc = fn(ctx, &t)) != 0)
+		/* A union's key or a listed uid is a filter passed already. */
+		if (match(q, &t, p->kind == PLAN_UNION ? p->seq : STORE_SEQ_ALL,
+		    p->kind == PLAN_UIDS) && (rc = fn(ctx, &t)) != 0)
 			break;
 		rc = cursor_next(c, &uid);
 	}
