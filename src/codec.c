@@ -79,6 +79,15 @@ get64(const unsigned char *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+/* One FNV-1a step.  On x86-64 a byte XORed into h changes only its low byte, so the XOR can
+ * take the byte from memory into h's low byte register: two instructions, not three. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define FNV_STEP(h, p) \
+	__asm__("xorb %1, %b0\n\timull $16777619, %0, %0" : "+r"(h) : "m"(*(p)))
+#else
+#define FNV_STEP(h, p) ((h) = ((h) ^ *(p)) * 16777619u)
+#endif
+
 /* FNV-1a, eight bytes a turn: the same value as a byte at a time, a third of the loop. */
 static uint32_t
 fnv1a(uint32_t h, const unsigned char *p, size_t len)
@@ -86,17 +95,17 @@ fnv1a(uint32_t h, const unsigned char *p, size_t len)
 	const unsigned char *end = p + len;
 
 	for (; end - p >= 8; p += 8) {
-		h = (h ^ p[0]) * 16777619u;
-		h = (h ^ p[1]) * 16777619u;
-		h = (h ^ p[2]) * 16777619u;
-		h = (h ^ p[3]) * 16777619u;
-		h = (h ^ p[4]) * 16777619u;
-		h = (h ^ p[5]) * 16777619u;
-		h = (h ^ p[6]) * 16777619u;
-		h = (h ^ p[7]) * 16777619u;
+		FNV_STEP(h, p);
+		FNV_STEP(h, p + 1);
+		FNV_STEP(h, p + 2);
+		FNV_STEP(h, p + 3);
+		FNV_STEP(h, p + 4);
+		FNV_STEP(h, p + 5);
+		FNV_STEP(h, p + 6);
+		FNV_STEP(h, p + 7);
 	}
 	for (; p < end; p++)
-		h = (h ^ *p) * 16777619u;
+		FNV_STEP(h, p);
 	return h;
 }
 

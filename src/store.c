@@ -935,6 +935,12 @@ seek(MDB_cursor *cur, int dup, const void *key, size_t keylen, uint64_t from, in
 		return MDB_NOTFOUND;
 	k.mv_size = keylen;
 	k.mv_data = (void *)key;
+	/* From the top (a list's first page, newest first): the key's last dup at once. */
+	if (descending && from >= UINT64_MAX - 1) {
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET)) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
+		return rc ? rc : uid_of(&v, uid);
+	}
 	v.mv_size = 8;
 	v.mv_data = fb;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
