@@ -103,6 +103,8 @@ echo "(median of $rounds interleaved rounds of ${secs}s; wrk -t2; nginx 1 worker
 echo "responder private memory: $(bench_private_kib "$fcgi_pid") KiB"
 # Any error, or an answer that is no longer JSON after the load, fails the run.
 for c in "${clients[@]}"; do
-	for n in "${names[@]}"; do bench_no_errors "${err[$c/$n]}" "$c/$n"; done
+	for n in "${names[@]}"; do bench_no_errors "${err[$c/$n]}" "$c clients, $n"; done
 done
-for p in "/tasks/$uid" "/tasks?limit=20"; do bench_json "$base$p"; done
+for p in "/tasks/$uid" "$index_page" "$status_page" "/tcp/tasks/$uid" "/cached/tasks/$done_uid"; do
+	bench_json "$base$p"
+done
