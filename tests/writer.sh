@@ -157,6 +157,24 @@ assert_match "the writer logged the write: method, query, answer" \
 run "$LMTASKS_WRITER" --version
 assert_match "--version" '^lmtasks-writer [0-9]' "$LMT_STDOUT"
 
+section "the writer on a TCP socket"
+WPORT=$(http_random_port)
+"$LMTASKS_WRITER" --db "$S" --listen "127.0.0.1:$WPORT" --master-key-file "$T/master.key" \
+	</dev/null >>"$T/writer-tcp.log" 2>&1 &
+TPID=$!
+lmt_on_exit "http_stop $TPID"
+for ((i = 0; i < 100; i++)); do http_port_free "$WPORT" || break; sleep 0.05; done
+TCONF=$(sed -e "s|unix:/run/lmtasks/writer.sock|127.0.0.1:$WPORT|" \
+	-e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" "$top_srcdir/nginx/lmtasks-writer.conf")
+http_nginx_start tcp "" "$LOC
+$TCONF" || { fail "nginx starts with the writer on TCP"; summary; exit 1; }
+L enqueue books indexUpdate >/dev/null	# 10
+http POST "/tasks/cancel?uids=10" -H "$(auth "$CANCEL_KEY")"
+assert_eq "--listen 127.0.0.1:PORT: POST /tasks/cancel through it: 200" 200 "$HTTP_STATUS"
+assert_eq "task 10 canceled" canceled "$(L get 10 | json_get - 'd["status"]')"
+http_stop "$TPID"
+HTTP_BASE=$WBASE
+
 section "CGI"
 run env -i REQUEST_METHOD=DELETE REQUEST_URI="/tasks?uids=1" QUERY_STRING=uids=1 \
 	GATEWAY_INTERFACE=CGI/1.1 HTTP_AUTHORIZATION="Bearer $MASTER" \
