@@ -8,6 +8,7 @@
 //                 the worker)
 //   MJS_ENQUEUED  uid of an enqueued task the worker finishes while waitForTask waits
 //   MJS_CANCEL    uid of an enqueued task cancelTasks cancels
+//   MJS_BATCHED   (v1) uids of the processing tasks of one batch, canceled by batchUids
 // Prints one line per check: "ok - NAME" or "not ok - NAME: WHY"; exits 0 unless it
 // could not run at all.
 import { execFileSync, spawn } from "node:child_process";
@@ -174,6 +175,20 @@ await check("tasks.getTasks({ canceledBy }) finds it", async () => {
 	const got = await reader.tasks.getTasks({ canceledBy: [cancelUid] });
 	same(got.results.map((t) => t.uid), [toCancel]);
 });
+if (v1) {
+	const batched = env.MJS_BATCHED.split(",").map(Number);
+	await check("tasks.cancelTasks({ batchUids }) cancels the batch's processing tasks", async () => {
+		const b = (await reader.tasks.getTask(batched[0])).batchUid;
+		same((await reader.tasks.getTask(batched[1])).batchUid, b, "claimed in one batch");
+		const done = await writer.tasks.cancelTasks({ batchUids: [b] }).waitTask();
+		same(done.details.originalFilter, `?batchUids=${b}`);
+		for (const u of batched)
+			same((await reader.tasks.getTask(u)).status, "canceled", `task ${u}`);
+	});
+	await check("tasks.deleteTasks({ types: ['doggo'] }): MeilisearchApiError invalid_task_types", async () => {
+		await apiError(writer.tasks.deleteTasks({ types: ["doggo"] }), 400, "invalid_task_types");
+	});
+}
 await check("tasks.deleteTasks({ statuses: ['canceled'] }) through the writer", async () => {
 	const summary = await writer.tasks.deleteTasks({ statuses: ["canceled"] });
 	same(summary.type, "taskDeletion");

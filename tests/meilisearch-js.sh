@@ -74,8 +74,13 @@ client() {
 			--type invalid_request &&
 		L start 2 && L succeed 2 &&
 		L enqueue movies documentAddition &&						# 3: waitForTask
-		L enqueue books documentAddition						# 4: cancelTasks
+		L enqueue books documentAddition &&						# 4: cancelTasks
+		L enqueue series documentAddition && L enqueue series documentAddition	# 5, 6
 	} >/dev/null || { fail "the demo store for $compat"; return; }
+	# v1: 5 and 6 claimed together, one batch, for cancelTasks({ batchUids }).
+	if [ "$compat" = v1 ]; then
+		L claim --batch 2 --index series >/dev/null || { fail "claim --batch 2"; return; }
+	fi
 	local read_key write_key
 	read_key=$(L key create | json_get - 'd["key"]')
 	write_key=$(L key create --actions 'tasks.*' | json_get - 'd["key"]')
@@ -97,7 +102,7 @@ $wconf" || { fail "nginx starts"; return; }
 	local out=$T/$name-client.out line
 	MJS_MODULE=$MODULE MJS_BASE=$HTTP_BASE MJS_MASTER=$MASTER MJS_READ_KEY=$read_key \
 	MJS_WRITE_KEY=$write_key MJS_COMPAT=$compat MJS_LMTASKS="$LMTASKS --db $S" \
-	MJS_ENQUEUED=3 MJS_CANCEL=4 \
+	MJS_ENQUEUED=3 MJS_CANCEL=4 MJS_BATCHED=5,6 \
 		timeout 120 node "$top_srcdir/tests/meilisearch-js.mjs" >"$out" 2>"$out.err"
 	local rc=$?
 	[ "$rc" -eq 0 ] || fail "the client ran to its end" "exit status $rc" "$(tail -n 5 "$out.err")"
