@@ -1075,7 +1075,8 @@ key_add(unsigned char *key, size_t *len, const void *p, size_t n)
 {
 	if (*len + n > MEMO_KEY)
 		return 0;
-	memcpy(key + *len, p, n);
+	if (n > 0)	/* a key of length 0 may be NULL, which memcpy may not be given */
+		memcpy(key + *len, p, n);
 	*len += n;
 	return 1;
 }
