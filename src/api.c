@@ -14,6 +14,7 @@
 #include "lmtasks/quote.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
+#include "lmtasks/stream.h"
 #include "lmtasks/timefmt.h"
 
 static const char *
@@ -21,12 +22,14 @@ reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 204: return "No Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 410: return "Gone";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
@@ -66,6 +69,13 @@ api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t ca
 
 	if (cap == 0)
 		return 0;
+	/* A proxy must pass events on as they come: nginx reads X-Accel-Buffering. */
+	if (rs->sse) {
+		p = ADD(p, end, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
+		    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n");
+		*p = '\0';
+		return (size_t)(p - buf);
+	}
 	p = ADD(p, end, "Status: ");
 	p = add_u64(p, end, (uint64_t)rs->status);
 	p = ADD(p, end, " ");
@@ -315,6 +325,40 @@ list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
 	rs->status = 200;
 }
 
+/* GET /tasks/stream: its own filters and resumption (stream.h); HEAD gets the headers. */
+static void
+open_stream(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
+    struct api_response *rs)
+{
+	struct stream_request sr = { rq->query_string, rq->authorization, rq->last_event_id,
+	    rd->master };
+	struct api_error err;
+	stream_sub *sub;
+	int status = stream_open(rd->s, rd->txn, &sr, body, &sub, &err);
+
+	if (status == 200 && rs->head) {
+		stream_sub_free(sub);
+		sub = NULL;
+	}
+	if (status == 200) {
+		rs->status = 200;
+		rs->sse = 1;
+		rs->stream = sub;
+		/* HEAD: the stream's headers, no body. */
+		if (sub == NULL)
+			printbuf_reset(body);
+		return;
+	}
+	if (status == 204) {
+		rs->status = 204;
+		printbuf_reset(body);
+		return;
+	}
+	if (status == 500)
+		snprintf(rs->log, sizeof(rs->log), "500 internal: %s", err.message);
+	answer_error(body, rs, &err);
+}
+
 void
 api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs)
@@ -330,6 +374,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	int have_store = rd->s != NULL && rd->txn != NULL;
 
 	rs->status = 500;
+	rs->stream = NULL;
+	rs->sse = 0;
 	rs->allow = NULL;
 	rs->cache = "no-store";	/* errors: never kept; a 200 says otherwise */
 	rs->etag[0] = '\0';
@@ -413,7 +459,9 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 			return;
 		}
 	}
-	if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
+	if (r.kind == ROUTE_TASKS_STREAM)
+		open_stream(rq, rd, body, rs);
+	else if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
 		get_task(rq, &r, &grant, rd, body, rs);
 	else
 		list_tasks(rq, &query, &r, &grant, rd, body, rs);

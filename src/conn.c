@@ -23,6 +23,7 @@ struct conn {
 	unsigned rid;		/* the request being read or answered; 0: none */
 	unsigned keep;		/* FCGI_KEEP_CONN: the peer keeps the connection after it */
 	int params_done, ready, close_after, closed;
+	int streaming;		/* the request's answer is still being written (conn_stream_*) */
 	size_t stdin_len;
 	_Atomic int64_t deadline;
 	const char *why;
@@ -49,6 +50,7 @@ static const struct {
 	[CONN_AUTHORIZATION] = { "HTTP_AUTHORIZATION", 18 },
 	[CONN_IF_NONE_MATCH] = { "HTTP_IF_NONE_MATCH", 18 },
 	[CONN_LMTASKS_DB] = { "LMTASKS_DB", 10 },
+	[CONN_LAST_EVENT_ID] = { "HTTP_LAST_EVENT_ID", 18 },
 };
 
 int
@@ -344,6 +346,7 @@ record(conn *c, int type, unsigned rid, const unsigned char *p, size_t n, int64_
 		if (!c->keep)
 			c->close_after = 1;
 		request_reset(c);
+		c->streaming = 0;
 		set_deadline(c, 0);
 		return refuse(c, rid, FCGI_REQUEST_COMPLETE) == 0 ? CONN_FLUSH :
 		    fail(c, "out of memory");
@@ -427,8 +430,9 @@ write_out(conn *c, int64_t now)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* A request on its way keeps its own, shorter deadline. */
-			if (c->rid == 0)
+			/* A request on its way keeps its own, shorter deadline; a stream whose
+			 * client stops taking events gets the write deadline. */
+			if (c->rid == 0 || c->streaming)
 				set_deadline(c, now + CONN_WRITE_DEADLINE_US);
 			return 0;
 		}
@@ -442,7 +446,7 @@ write_out(conn *c, int64_t now)
 		c->out = NULL;
 		c->out_cap = 0;
 	}
-	if (c->rid == 0 && c->in_len == c->in_pos)
+	if ((c->rid == 0 || c->streaming) && c->in_len == c->in_pos)
 		set_deadline(c, 0);
 	return 1;
 }
@@ -595,4 +599,69 @@ conn_answer(conn *c, const void *head, size_t head_len, const void *body, size_t
 		return CONN_FLUSH;
 	}
 	return c->close_after ? fail(c, "") : CONN_MORE;
+}
+
+/* Queues len bytes as FCGI_STDOUT records of the current request. */
+static int
+queue_stdout(conn *c, const void *buf, size_t len)
+{
+	unsigned char hdr[FCGI_HEADER_LEN];
+	const char *p = buf;
+
+	while (len > 0) {
+		size_t n = len < 65535 ? len : 65535;
+		header(hdr, FCGI_STDOUT, c->rid, n);
+		if (conn_queue(c, hdr, sizeof(hdr)) != 0 || conn_queue(c, p, n) != 0)
+			return ENOMEM;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+enum conn_state
+conn_stream_begin(conn *c, const void *head, size_t head_len, const void *body,
+    size_t body_len, int64_t now_us)
+{
+	if (c->closed || !c->ready)
+		return fail(c, "an answer without a request");
+	if (queue_stdout(c, head, head_len) != 0 || queue_stdout(c, body, body_len) != 0)
+		return fail(c, "out of memory");
+	/* The request stays current: its records go on until conn_stream_end. */
+	c->ready = 0;
+	c->streaming = 1;
+	set_deadline(c, 0);
+	return conn_flush(c, now_us);
+}
+
+int
+conn_streaming(const conn *c)
+{
+	return c->streaming && !c->closed;
+}
+
+int
+conn_stream_write(conn *c, const void *buf, size_t len)
+{
+	if (!conn_streaming(c))
+		return EPIPE;
+	return queue_stdout(c, buf, len);
+}
+
+enum conn_state
+conn_stream_end(conn *c, int64_t now_us)
+{
+	unsigned char tail[FCGI_HEADER_LEN + 16];
+
+	if (!conn_streaming(c))
+		return c->closed ? CONN_CLOSE : conn_flush(c, now_us);
+	header(tail, FCGI_STDOUT, c->rid, 0);
+	end_record(tail + FCGI_HEADER_LEN, c->rid, FCGI_REQUEST_COMPLETE);
+	if (conn_queue(c, tail, sizeof(tail)) != 0)
+		return fail(c, "out of memory");
+	c->streaming = 0;
+	if (!c->keep)
+		c->close_after = 1;
+	request_reset(c);
+	return conn_flush(c, now_us);
 }

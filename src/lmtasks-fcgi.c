@@ -40,10 +40,13 @@
 #include "lmtasks/auth.h"
 #include "lmtasks/conn.h"
 #include "lmtasks/error.h"
+#include "lmtasks/feed.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
+#include "lmtasks/stream.h"
 #include "lmtasks/timefmt.h"
+#include "stream_io.h"
 
 #ifndef LMTASKS_DEFAULT_DB
 #define LMTASKS_DEFAULT_DB "/var/lib/lmtasks"
@@ -258,10 +261,11 @@ reader_end(struct reader *w)
 }
 
 /* Answers one request into head (the CGI header block, *head_len bytes) and w->body;
- * returns how many body bytes to send (none for HEAD) and logs a failure. */
+ * returns how many body bytes to send (none for HEAD) and logs a failure.  An event
+ * stream that opened (GET /tasks/stream) is left in *stream for the caller to hold. */
 static size_t
 serve(struct reader *w, const struct api_request *rq, const char *db_param, char *head,
-    size_t head_cap, size_t *head_len)
+    size_t head_cap, size_t *head_len, stream_sub **stream)
 {
 	struct api_reader rd;
 	struct api_response rs;
@@ -285,6 +289,7 @@ serve(struct reader *w, const struct api_request *rq, const char *db_param, char
 		api_handle(rq, &rd, w->body, &rs);
 	}
 	reader_end(w);
+	*stream = rs.stream;
 	*head_len = api_headers(&rs, (size_t)w->body->bpos, head, head_cap);
 	if (rs.log[0]) {
 		char qm[32], qp[160];
@@ -335,18 +340,24 @@ serve_cgi(void)
 	struct api_request rq = {
 		getenv("REQUEST_METHOD"), getenv("REQUEST_URI"), getenv("SCRIPT_NAME"),
 		getenv("PATH_INFO"), getenv("QUERY_STRING"), getenv("HTTP_AUTHORIZATION"),
-		getenv("HTTP_IF_NONE_MATCH"),
+		getenv("HTTP_IF_NONE_MATCH"), getenv("HTTP_LAST_EVENT_ID"),
 	};
+	stream_sub *stream = NULL;
 	char head[256];
 	size_t hl, bl;
 	int ok;
 
 	if (reader_init(&w) != 0)
 		return 1;
-	bl = serve(&w, &rq, getenv("LMTASKS_DB"), head, sizeof(head), &hl);
+	bl = serve(&w, &rq, getenv("LMTASKS_DB"), head, sizeof(head), &hl, &stream);
 	ok = fwrite(head, 1, hl, stdout) == hl && fwrite(w.body->buf, 1, bl, stdout) == bl;
 	reader_free(&w);
-	return fflush(stdout) == 0 && ok ? 0 : 1;
+	ok = fflush(stdout) == 0 && ok;
+	/* GET /tasks/stream: this process holds it, for a while at most. */
+	if (stream && ok)
+		return stream_io_cgi(stream, db.s, db.path, stream_io_cgi_max());
+	stream_sub_free(stream);
+	return ok ? 0 : 1;
 }
 
 /* ---- FastCGI ---- */
@@ -430,21 +441,33 @@ accept_all(void)
 	}
 }
 
-/* Answers the whole request conn c holds; returns the connection's next state. */
+/* Answers the whole request conn c holds; returns the connection's next state.  A stream
+ * that goes on is left in *stream, its first bytes on their way. */
 static enum conn_state
-answer(struct reader *w, conn *c)
+answer(struct reader *w, conn *c, stream_sub **stream)
 {
 	struct api_request rq = {
 		conn_param(c, CONN_METHOD), conn_param(c, CONN_REQUEST_URI),
 		conn_param(c, CONN_SCRIPT_NAME), conn_param(c, CONN_PATH_INFO),
 		conn_param(c, CONN_QUERY_STRING), conn_param(c, CONN_AUTHORIZATION),
-		conn_param(c, CONN_IF_NONE_MATCH),
+		conn_param(c, CONN_IF_NONE_MATCH), conn_param(c, CONN_LAST_EVENT_ID),
 	};
+	enum conn_state st;
 	char head[256];
 	size_t hl, bl;
 
-	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl);
-	return conn_answer(c, head, hl, w->body->buf, bl, mono_us());
+	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl, stream);
+	if (*stream == NULL)
+		return conn_answer(c, head, hl, w->body->buf, bl, mono_us());
+	st = conn_stream_begin(c, head, hl, w->body->buf, bl, mono_us());
+	/* A uids= stream whose tasks have all finished ends after its current state. */
+	if (st == CONN_CLOSE || stream_sub_done(*stream)) {
+		stream_sub_free(*stream);
+		*stream = NULL;
+		if (st != CONN_CLOSE)
+			st = conn_stream_end(c, mono_us());
+	}
+	return st;
 }
 
 /* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
@@ -455,7 +478,18 @@ serve_conn(struct reader *w, struct client *cl, uint32_t events)
 	    conn_read(cl->c, mono_us());
 
 	while (st == CONN_REQUEST) {
-		st = answer(w, cl->c);
+		stream_sub *stream = NULL;
+		st = answer(w, cl->c, &stream);
+		if (stream) {
+			/* The stream thread holds it from now on: out of the workers' set. */
+			if (st == CONN_CLOSE ||
+			    epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) != 0 ||
+			    stream_io_adopt(&stream_host, db.path, cl, stream) != 0) {
+				stream_sub_free(stream);
+				client_close(cl);
+			}
+			return;
+		}
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, mono_us());
 	}
@@ -628,6 +662,8 @@ serve_fcgi(int listen_fd, int threads)
 	 * leaves; then the idle connections are closed. */
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
+	/* The streams end (their end records queued) and are flushed with the rest. */
+	stream_io_stop();
 	/* Answers still buffered get one more second, all together, to be taken. */
 	int64_t until = mono_us() + 1000000;
 	while (srv.all) {

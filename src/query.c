@@ -53,6 +53,12 @@ query_param_names(void)
 	return param_names;
 }
 
+int
+query_paged(const struct query *q)
+{
+	return (q->given & (1u << P_LIMIT | 1u << P_FROM | 1u << P_REVERSE)) != 0;
+}
+
 void
 query_init(struct query *q)
 {

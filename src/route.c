@@ -170,6 +170,10 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 		r->kind = ROUTE_HEALTH;
 		return 0;
 	}
+	if (seg_is(seg[0], seglen[0], "tasks") && n == 2 && seg_is(seg[1], seglen[1], "stream")) {
+		r->kind = ROUTE_TASKS_STREAM;
+		return 0;
+	}
 	if (seg_is(seg[0], seglen[0], "tasks") && n <= 2) {
 		r->kind = n == 1 ? ROUTE_TASKS : ROUTE_TASK;
 		return n == 2 ? parse_uid(seg[1], seglen[1], &r->uid, err) : 0;

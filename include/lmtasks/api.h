@@ -24,6 +24,7 @@ struct api_request {
 	const char *query_string;
 	const char *authorization;	/* HTTP_AUTHORIZATION */
 	const char *if_none_match;	/* HTTP_IF_NONE_MATCH */
+	const char *last_event_id;	/* HTTP_LAST_EVENT_ID (GET /tasks/stream) */
 };
 
 /* What the caller opened for the request; s NULL (with open_rc saying why) when the
@@ -45,6 +46,10 @@ struct api_response {
 	const char *cache;	/* the Cache-Control header's value */
 	char etag[40];		/* the ETag header's value (quoted), or "" */
 	char log[800];		/* one line for the error log, or "" */
+	/* GET /tasks/stream answered 200: the stream, for the transport to hold (or free
+	 * with stream_sub_free); the body holds its first events.  NULL otherwise. */
+	struct stream_sub *stream;
+	int sse;		/* the answer is an event stream (also for HEAD) */
 };
 
 /* Answers rq: the body (always JSON) is appended to body, the rest goes to rs. */
@@ -53,7 +58,8 @@ void api_handle(const struct api_request *rq, struct api_reader *rd, struct prin
 
 /* Writes the CGI header block (Status, Content-Type and Content-Length but on a 304,
  * ETag, Cache-Control, Allow, blank line) into buf (cap bytes, 256 is always enough);
- * returns its length. */
+ * returns its length.  For a stream: the event-stream headers, no length,
+ * X-Accel-Buffering: no. */
 size_t api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap);
 
 #endif

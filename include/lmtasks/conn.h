@@ -39,6 +39,7 @@ enum conn_param {
 	CONN_AUTHORIZATION,
 	CONN_IF_NONE_MATCH,
 	CONN_LMTASKS_DB,
+	CONN_LAST_EVENT_ID,
 	CONN_NPARAMS
 };
 
@@ -73,6 +74,20 @@ enum conn_state conn_answer(conn *c, const void *head, size_t head_len, const vo
 /* Appends bytes to the buffered output (a later write on an open connection, as a stream
  * of events will need); the loop sends them when the socket is writable. Returns 0/ENOMEM. */
 int conn_queue(conn *c, const void *buf, size_t len);
+
+/*
+ * An answer written over time (GET /tasks/stream): conn_stream_begin sends the header block
+ * and the first bytes like conn_answer but keeps the request open; conn_stream_write queues
+ * more bytes of it (the loop flushes them: 0, ENOMEM, or EPIPE when the request is no
+ * longer open, aborted by the peer or closed); conn_stream_end sends its end.  While
+ * streaming, conn_read frames what the peer sends (an FCGI_ABORT_REQUEST ends the stream:
+ * conn_streaming turns 0).  Both return as conn_flush does.
+ */
+enum conn_state conn_stream_begin(conn *c, const void *head, size_t head_len, const void *body,
+    size_t body_len, int64_t now_us);
+int conn_streaming(const conn *c);
+int conn_stream_write(conn *c, const void *buf, size_t len);
+enum conn_state conn_stream_end(conn *c, int64_t now_us);
 
 /* Writes buffered output; returns CONN_FLUSH while some is left, else what comes next. */
 enum conn_state conn_flush(conn *c, int64_t now_us);

@@ -74,6 +74,9 @@ void query_restrict(struct query *q, const struct task_str *names, size_t n);
  * patterns must outlive q's use. */
 void query_allow(struct query *q, const struct task_str *patterns, size_t n);
 
+/* Returns 1 when q was given a paging parameter (limit, from, reverse). */
+int query_paged(const struct query *q);
+
 /* Returns 1 when t passes every filter of q (not from/limit). */
 int query_match(const struct query *q, const struct task *t);
 

@@ -16,6 +16,7 @@ enum route_kind {
 	ROUTE_INDEX_TASKS,	/* /indexes/{indexUid}/tasks */
 	ROUTE_INDEX_TASK,	/* /indexes/{indexUid}/tasks/{uid} */
 	ROUTE_HEALTH,		/* /health */
+	ROUTE_TASKS_STREAM,	/* /tasks/stream: server-sent events (stream.h) */
 };
 
 struct route {

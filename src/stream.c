@@ -1,0 +1,548 @@
+/* GET /tasks/stream without I/O: opening a stream (filters, key, Last-Event-ID, current
+ * state), and the hub that reads the change log once per wake-up and fans it out. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmtasks/auth.h"
+#include "lmtasks/error.h"
+#include "lmtasks/feed.h"
+#include "lmtasks/query.h"
+#include "lmtasks/render.h"
+#include "lmtasks/stream.h"
+#include "lmtasks/timefmt.h"
+
+struct stream_sub {
+	char *qs;			/* the filters, parsed again at each wake-up */
+	char *auth;			/* the Authorization header, checked again likewise */
+	const unsigned char *master;	/* borrowed: the process's master key hash */
+	uint64_t cursor;		/* the last sequence this stream has been given */
+	uint64_t *pending;		/* uids=: the listed tasks not finished yet */
+	size_t npending;
+	int uids;			/* the stream ends when pending empties */
+	int done;
+	stream_write_fn *write;
+	void *ctx;
+	stream_sub *next;
+};
+
+/* One change read by the hub: the task as it is now and its event's bytes. */
+struct change {
+	uint64_t seq;
+	struct task t;
+	size_t off, len;	/* of the event in the hub's buffer; len 0: no event */
+};
+
+struct stream_hub {
+	stream_sub *subs;
+	size_t n;
+	uint64_t seen;		/* the log read up to here for the streams caught up */
+	struct printbuf *ev;	/* the events of one read, rendered once */
+	struct query *q;	/* scratch for one stream's filters */
+	struct feed_entry *e;
+	struct change *c;
+};
+
+static const char retry_line[] = "retry: 10000\n\n";
+static const char keepalive[] = ": keep-alive\n\n";
+
+/* Appends the event of t at seq to pb. */
+static int
+render_event(struct printbuf *pb, uint64_t seq, const struct task *t)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: task\ndata: ", seq);
+
+	if (printbuf_memappend(pb, head, n) < 0 || render_task(pb, t) != 0 ||
+	    printbuf_memappend(pb, "\n\n", 2) < 0)
+		return ENOMEM;
+	return 0;
+}
+
+/* Notes that t is finished, when it is one of the stream's listed tasks. */
+static void
+note_finished(stream_sub *sub, const struct task *t)
+{
+	if (!task_status_terminal(t->status))
+		return;
+	for (size_t i = 0; i < sub->npending; i++) {
+		if (sub->pending[i] == t->uid) {
+			sub->pending[i] = sub->pending[--sub->npending];
+			break;
+		}
+	}
+}
+
+/* Whether the stream is to see t: its key's indexes, then its filters. */
+static int
+wanted(const struct auth_grant *g, const struct query *q, const struct task *t)
+{
+	return auth_allows(g, t->index_uid) && query_match(q, t);
+}
+
+/* The stream's filters and key as they stand in txn; nonzero when it may no longer read. */
+static int
+prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct query *q, struct auth_grant *g)
+{
+	struct api_error err;
+
+	query_init(q);
+	if (query_parse(sub->qs, q, &err) != 0)
+		return 1;
+	return auth_check(s, txn, sub->master, sub->auth, timefmt_now(), g, &err) != 0 ||
+	    auth_permits(g, AUTH_TASKS_GET, &err) != 0;
+}
+
+void
+stream_sub_free(stream_sub *sub)
+{
+	if (sub == NULL)
+		return;
+	free(sub->qs);
+	free(sub->auth);
+	free(sub->pending);
+	free(sub);
+}
+
+uint64_t
+stream_sub_cursor(const stream_sub *sub)
+{
+	return sub->cursor;
+}
+
+int
+stream_sub_done(const stream_sub *sub)
+{
+	return sub->done;
+}
+
+/* Parses Last-Event-ID: decimal digits, no more than a u64. */
+static int
+parse_seq(const char *s, uint64_t *v)
+{
+	uint64_t n = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*v = n;
+	return *s ? -1 : 0;
+}
+
+/* Sends sub the changes after its cursor in txn, at most max of them, into pb. */
+static int
+catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
+    const struct auth_grant *g, struct feed_entry *e, size_t max, struct printbuf *pb)
+{
+	size_t n;
+	int rc = feed_read(s, txn, &sub->cursor, e, max, &n);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct task t;
+		if (e[i].status == FEED_REMOVED)
+			continue;
+		if ((rc = store_get(s, txn, e[i].uid, &t)) == MDB_NOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		note_finished(sub, &t);
+		if (wanted(g, q, &t) && (rc = render_event(pb, e[i].seq, &t)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+struct state {
+	uint64_t seq, uid;
+};
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct state *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The listed tasks as they are now, each at its latest change, in that order. */
+static int
+current_state(store *s, MDB_txn *txn, const struct query *q, const struct auth_grant *g,
+    struct printbuf *pb)
+{
+	struct state st[QUERY_LIST_MAX];
+	uint64_t seqs[QUERY_LIST_MAX];
+	int rc;
+
+	if ((rc = feed_latest(s, txn, q->uids, q->nuids, seqs)) != 0)
+		return rc;
+	for (size_t i = 0; i < q->nuids; i++) {
+		st[i].seq = seqs[i];
+		st[i].uid = q->uids[i];
+	}
+	qsort(st, q->nuids, sizeof(st[0]), by_seq);
+	for (size_t i = 0; i < q->nuids; i++) {
+		struct task t;
+		if ((rc = store_get(s, txn, st[i].uid, &t)) == MDB_NOTFOUND)
+			continue;	/* not enqueued yet */
+		if (rc)
+			return rc;
+		if (wanted(g, q, &t) && (rc = render_event(pb, st[i].seq, &t)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+read_error(struct api_error *err, int rc)
+{
+	return api_error_set(err, 500, "internal", "internal",
+	    "The task store could not be read: %s.", lmt_strerror(rc));
+}
+
+int
+stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct printbuf *body,
+    stream_sub **out, struct api_error *err)
+{
+	struct query *q = malloc(sizeof(*q));
+	struct feed_entry *e = NULL;
+	struct auth_grant g;
+	stream_sub *sub = NULL;
+	uint64_t first, last, next, resume = 0;
+	int rc, status = 500;
+
+	*out = NULL;
+	if (q == NULL || (sub = calloc(1, sizeof(*sub))) == NULL)
+		goto nomem;
+	query_init(q);
+	if ((status = query_parse(rq->query_string, q, err)) != 0)
+		goto fail;
+	if (query_paged(q)) {
+		status = api_error_set(err, 400, "bad_request", "invalid_request", "`limit`, "
+		    "`from` and `reverse` page a list: /tasks/stream takes only the filters.");
+		goto fail;
+	}
+	if (rq->last_event_id && parse_seq(rq->last_event_id, &resume) != 0) {
+		status = api_error_set(err, 400, "bad_request", "invalid_request", "Last-Event-ID "
+		    "must be the id of an event of this stream, a whole number.");
+		goto fail;
+	}
+	if ((rc = auth_check(s, txn, rq->master, rq->authorization, timefmt_now(), &g, err)) != 0 ||
+	    (rc = auth_permits(&g, AUTH_TASKS_GET, err)) != 0) {
+		status = rc;
+		goto fail;
+	}
+	if ((rc = feed_bounds(s, txn, &first, &last)) != 0 ||
+	    (rc = store_next_uid(s, txn, &next)) != 0) {
+		status = read_error(err, rc);
+		goto fail;
+	}
+	if (rq->last_event_id && resume + 1 < first) {
+		status = api_error_set(err, 410, "task_stream_pruned", "invalid_request", "The "
+		    "changes after event `%" PRIu64 "` are no longer kept (the store keeps them per "
+		    "its feedRetention setting). Read the tasks' current state, then open the "
+		    "stream again without Last-Event-ID.", resume);
+		goto fail;
+	}
+	if ((sub->qs = strdup(rq->query_string ? rq->query_string : "")) == NULL ||
+	    (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL))
+		goto nomem;
+	sub->master = rq->master;
+	if (q->nuids) {
+		sub->uids = 1;
+		if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
+			goto nomem;
+		for (size_t i = 0; i < q->nuids; i++) {
+			struct task t;
+			rc = q->uids[i] < next ? store_get(s, txn, q->uids[i], &t) : MDB_NOTFOUND;
+			if (rc == 0 && !auth_allows(&g, t.index_uid))
+				rc = MDB_NOTFOUND;
+			if (rc == MDB_NOTFOUND && q->uids[i] < next) {
+				status = api_error_set(err, 404, "task_not_found", "invalid_request",
+				    "Task `%" PRIu64 "` not found.", q->uids[i]);
+				goto fail;
+			}
+			if (rc != 0 && rc != MDB_NOTFOUND) {
+				status = read_error(err, rc);
+				goto fail;
+			}
+			if (rc == MDB_NOTFOUND || !task_status_terminal(t.status))
+				sub->pending[sub->npending++] = q->uids[i];
+		}
+	}
+	printbuf_reset(body);
+	if (printbuf_memappend(body, retry_line, sizeof(retry_line) - 1) < 0)
+		goto nomem;
+	if (rq->last_event_id) {
+		size_t before = (size_t)body->bpos;
+		/* An id from a store made anew: from now on. */
+		if (resume > last)
+			resume = last;
+		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
+			goto nomem;
+		sub->cursor = resume;
+		rc = catch_up(s, txn, sub, q, &g, e, STREAM_CATCHUP_MAX, body);
+		if (rc != 0) {
+			status = rc == ENOMEM ? 500 : read_error(err, rc);
+			goto fail;
+		}
+		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
+		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
+		    sub->cursor >= last) {
+			stream_sub_free(sub);
+			free(q);
+			free(e);
+			printbuf_reset(body);
+			return 204;
+		}
+	} else {
+		sub->cursor = last;
+		if (q->nuids && (rc = current_state(s, txn, q, &g, body)) != 0) {
+			status = read_error(err, rc);
+			goto fail;
+		}
+	}
+	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
+	free(q);
+	free(e);
+	*out = sub;
+	return 200;
+nomem:
+	status = api_error_set(err, 500, "internal", "internal", "Out of memory.");
+fail:
+	stream_sub_free(sub);
+	free(q);
+	free(e);
+	return status;
+}
+
+int
+stream_hub_new(stream_hub **out)
+{
+	stream_hub *h = calloc(1, sizeof(*h));
+
+	if (h == NULL || (h->ev = printbuf_new()) == NULL ||
+	    (h->q = malloc(sizeof(*h->q))) == NULL ||
+	    (h->e = malloc(STREAM_CATCHUP_MAX * sizeof(*h->e))) == NULL ||
+	    (h->c = malloc(STREAM_CATCHUP_MAX * sizeof(*h->c))) == NULL) {
+		stream_hub_free(h);
+		return ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+void
+stream_hub_free(stream_hub *h)
+{
+	if (h == NULL)
+		return;
+	while (h->subs) {
+		stream_sub *next = h->subs->next;
+		stream_sub_free(h->subs);
+		h->subs = next;
+	}
+	if (h->ev)
+		printbuf_free(h->ev);
+	free(h->q);
+	free(h->e);
+	free(h->c);
+	free(h);
+}
+
+int
+stream_hub_add(stream_hub *h, stream_sub *sub, stream_write_fn *write, void *ctx)
+{
+	/* The first stream sets where the shared read starts. */
+	if (h->subs == NULL)
+		h->seen = sub->cursor;
+	sub->write = write;
+	sub->ctx = ctx;
+	sub->next = h->subs;
+	h->subs = sub;
+	h->n++;
+	return 0;
+}
+
+int
+stream_hub_remove(stream_hub *h, void *ctx)
+{
+	for (stream_sub **p = &h->subs; *p; p = &(*p)->next) {
+		if ((*p)->ctx == ctx) {
+			stream_sub *sub = *p;
+			*p = sub->next;
+			stream_sub_free(sub);
+			h->n--;
+			return 0;
+		}
+	}
+	return MDB_NOTFOUND;
+}
+
+size_t
+stream_hub_count(const stream_hub *h)
+{
+	return h->n;
+}
+
+/* Ends (and frees) every stream marked done, telling the transport. */
+static void
+reap(stream_hub *h, void (*ended)(void *ctx))
+{
+	for (stream_sub **p = &h->subs; *p;) {
+		stream_sub *sub = *p;
+		if (!sub->done) {
+			p = &sub->next;
+			continue;
+		}
+		*p = sub->next;
+		h->n--;
+		if (ended)
+			ended(sub->ctx);
+		stream_sub_free(sub);
+	}
+}
+
+/* Reads the changes after h->seen up to what txn holds, STREAM_CATCHUP_MAX at a time,
+ * each task rendered once, and gives them to the streams caught up. */
+static int
+fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
+{
+	struct auth_grant g;
+	size_t n;
+	int rc;
+
+	while (h->seen < last) {
+		uint64_t from = h->seen;
+		if ((rc = feed_read(s, txn, &h->seen, h->e, STREAM_CATCHUP_MAX, &n)) != 0)
+			return rc;
+		if (h->seen == from)
+			break;
+		printbuf_reset(h->ev);
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct change *c = &h->c[m];
+			if (h->e[i].status == FEED_REMOVED)
+				continue;
+			if ((rc = store_get(s, txn, h->e[i].uid, &c->t)) == MDB_NOTFOUND)
+				continue;
+			if (rc)
+				return rc;
+			c->seq = h->e[i].seq;
+			c->off = (size_t)h->ev->bpos;
+			if ((rc = render_event(h->ev, c->seq, &c->t)) != 0)
+				return rc;
+			c->len = (size_t)h->ev->bpos - c->off;
+			m++;
+		}
+		for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+			if (sub->done || sub->cursor < from)
+				continue;	/* behind: served on its own */
+			if (m && prepare(s, txn, sub, h->q, &g) != 0) {
+				sub->done = 1;
+				continue;
+			}
+			for (size_t i = 0; i < m && !sub->done; i++) {
+				struct change *c = &h->c[i];
+				if (c->seq <= sub->cursor)
+					continue;
+				note_finished(sub, &c->t);
+				if (wanted(&g, h->q, &c->t) &&
+				    sub->write(sub->ctx, h->ev->buf + c->off, c->len) != 0)
+					sub->done = 1;
+			}
+			if (sub->cursor < h->seen)
+				sub->cursor = h->seen;
+			if (sub->uids && sub->npending == 0)
+				sub->done = 1;
+		}
+	}
+	return 0;
+}
+
+int
+stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx))
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (h->subs == NULL)
+		return 0;
+	/* A store made by 0.1.0 gets its log at its first write. */
+	if ((rc = feed_refresh(s)) != 0 || (rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = stream_hub_poll_txn(h, s, txn, ended);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *ctx))
+{
+	struct auth_grant g;
+	uint64_t first, last;
+	int rc;
+
+	if (h->subs == NULL)
+		return 0;
+	if ((rc = feed_bounds(s, txn, &first, &last)) != 0)
+		goto out;
+	rc = fan_out(h, s, txn, last);
+	if (rc == LMT_EPRUNED) {
+		/* More changed between two wake-ups than the log keeps: the streams that
+		 * missed some end, and resuming tells them so. */
+		for (stream_sub *sub = h->subs; sub; sub = sub->next)
+			if (sub->cursor + 1 < first)
+				sub->done = 1;
+		h->seen = last;
+		rc = 0;
+	}
+	if (rc)
+		goto out;
+	/* Streams resumed from an old Last-Event-ID catch up a bounded step at a time. */
+	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+		if (sub->done || sub->cursor >= h->seen)
+			continue;
+		if (prepare(s, txn, sub, h->q, &g) != 0) {
+			sub->done = 1;
+			continue;
+		}
+		printbuf_reset(h->ev);
+		rc = catch_up(s, txn, sub, h->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
+		if (rc == LMT_EPRUNED) {
+			sub->done = 1;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			goto out;
+		if (h->ev->bpos && sub->write(sub->ctx, h->ev->buf, (size_t)h->ev->bpos) != 0)
+			sub->done = 1;
+		if (sub->uids && sub->npending == 0 && sub->cursor >= h->seen)
+			sub->done = 1;
+	}
+out:
+	reap(h, ended);
+	return rc;
+}
+
+void
+stream_hub_keepalive(stream_hub *h, void (*ended)(void *ctx))
+{
+	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+		if (!sub->done && sub->write(sub->ctx, keepalive, sizeof(keepalive) - 1) != 0)
+			sub->done = 1;
+	}
+	reap(h, ended);
+}

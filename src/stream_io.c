@@ -1,0 +1,421 @@
+/* A CGI process holding one event stream: inotify (or a poll) wakes it, the hub writes. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lmtasks/timefmt.h"
+#include "lmtasks/watch.h"
+#include "stream_io.h"
+
+/* Deadlines run on the monotonic clock. */
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+stream_io_cgi_max(void)
+{
+	const char *v = getenv("LMTASKS_STREAM_MAX_SECONDS");
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return (int64_t)STREAM_CGI_MAX_SECONDS * 1000000;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 1 || n > 86400)
+		return (int64_t)STREAM_CGI_MAX_SECONDS * 1000000;
+	return (int64_t)n * 1000000;
+}
+
+/* Each event goes out at once: the web server passes it on as it comes. */
+static int
+out_write(void *ctx, const void *buf, size_t len)
+{
+	(void)ctx;
+	return fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0;
+}
+
+static void
+out_ended(void *ctx)
+{
+	*(int *)ctx = 1;
+}
+
+int
+stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
+{
+	stream_hub *h;
+	struct watch w;
+	int ended = 0, rc = 0;
+	int64_t start = mono_us(), keep = start + STREAM_KEEPALIVE_US;
+
+	/* A client that left shows as a failed write, not as a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	if (stream_sub_done(sub)) {
+		stream_sub_free(sub);
+		return 0;
+	}
+	if (stream_hub_new(&h) != 0) {
+		stream_sub_free(sub);
+		return 1;
+	}
+	stream_hub_add(h, sub, out_write, &ended);
+	watch_open(&w, path);
+	/* A commit between the stream's first read and the watch is not missed. */
+	if (stream_hub_poll(h, s, out_ended) != 0)
+		ended = rc = 1;
+	while (!ended) {
+		int64_t now = mono_us(), left = start + max_us - now;
+		if (left <= 0)
+			break;
+		int64_t until_keep = keep - now;
+		int cap = (int)((until_keep < left ? until_keep : left) / 1000) + 1;
+		struct pollfd p = { w.fd, POLLIN, 0 };
+		int n = poll(&p, w.fd >= 0 ? 1 : 0, watch_timeout(&w, cap));
+		if (n < 0 && errno != EINTR) {
+			rc = 1;
+			break;
+		}
+		if (watch_drain(&w) && (rc = stream_hub_poll(h, s, out_ended)) != 0) {
+			rc = 1;
+			break;
+		}
+		if (!ended && mono_us() >= keep) {
+			stream_hub_keepalive(h, out_ended);
+			keep = mono_us() + STREAM_KEEPALIVE_US;
+		}
+	}
+	watch_close(&w);
+	stream_hub_free(h);
+	return rc;
+}
+
+/* ---- FastCGI: the stream thread ---- */
+
+/* One stream the thread holds: the hub's ctx for it. */
+struct held {
+	void *client;
+	conn *c;
+	uint32_t armed;		/* the events its descriptor waits for */
+	int kill;		/* its client fell behind: close, do not end */
+	struct held *prev, *next;
+};
+
+struct inbox {
+	void *client;
+	stream_sub *sub;
+	struct inbox *next;
+};
+
+static struct {
+	pthread_mutex_t mu;	/* guards inbox, started, stop */
+	int started, stop;
+	pthread_t tid;
+	int epfd, wake[2];
+	struct inbox *inbox;
+	const struct stream_io_host *host;
+	char *path;
+	_Atomic size_t count;
+	/* the thread's own */
+	struct held *held;
+	stream_hub *hub;
+	struct watch w;
+} sio = { .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .wake = { -1, -1 } };
+
+static const char wake_tag = 'w', watch_tag = 'i';
+
+static int
+held_write(void *ctx, const void *buf, size_t len)
+{
+	struct held *hd = ctx;
+
+	if (conn_stream_write(hd->c, buf, len) != 0)
+		return 1;
+	if (conn_pending(hd->c) > STREAM_BUFFER_MAX) {
+		hd->kill = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Waits for what the connection needs next: output to go, or the peer's records. */
+static void
+rearm(struct held *hd)
+{
+	uint32_t want = EPOLLIN | EPOLLRDHUP | (conn_pending(hd->c) ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = want, .data.ptr = hd };
+
+	if (want != hd->armed && epoll_ctl(sio.epfd, EPOLL_CTL_MOD, conn_fd(hd->c), &ev) == 0)
+		hd->armed = want;
+}
+
+/* Lets go of a stream's connection: closed, or given back to the workers waiting for st. */
+static void
+release(struct held *hd, enum conn_state st)
+{
+	epoll_ctl(sio.epfd, EPOLL_CTL_DEL, conn_fd(hd->c), NULL);
+	if (hd->prev)
+		hd->prev->next = hd->next;
+	else
+		sio.held = hd->next;
+	if (hd->next)
+		hd->next->prev = hd->prev;
+	sio.count--;
+	if (st == CONN_CLOSE || hd->kill)
+		sio.host->close(hd->client);
+	else
+		sio.host->give_back(hd->client, st);
+	free(hd);
+}
+
+/* The hub ended a stream (done, its key gone, or its client behind). */
+static void
+held_ended(void *ctx)
+{
+	struct held *hd = ctx;
+
+	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, mono_us()));
+}
+
+/* Takes the streams the workers handed over. */
+static void
+take_inbox(void)
+{
+	struct inbox *in;
+	char buf[64];
+
+	while (read(sio.wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&sio.mu);
+	in = sio.inbox;
+	sio.inbox = NULL;
+	pthread_mutex_unlock(&sio.mu);
+	while (in) {
+		struct inbox *next = in->next;
+		struct held *hd = calloc(1, sizeof(*hd));
+		if (hd == NULL) {
+			stream_sub_free(in->sub);
+			sio.host->close(in->client);
+		} else {
+			hd->client = in->client;
+			hd->c = sio.host->conn_of(in->client);
+			hd->armed = EPOLLIN | EPOLLRDHUP | (conn_pending(hd->c) ? EPOLLOUT : 0);
+			struct epoll_event ev = { .events = hd->armed, .data.ptr = hd };
+			hd->next = sio.held;
+			if (sio.held)
+				sio.held->prev = hd;
+			sio.held = hd;
+			stream_hub_add(sio.hub, in->sub, held_write, hd);
+			if (epoll_ctl(sio.epfd, EPOLL_CTL_ADD, conn_fd(hd->c), &ev) != 0) {
+				stream_hub_remove(sio.hub, hd);
+				hd->kill = 1;
+				release(hd, CONN_CLOSE);
+			}
+		}
+		free(in);
+		in = next;
+	}
+}
+
+/* One event of a stream's connection: output taken, or records (an abort) or a close. */
+static void
+held_event(struct held *hd, uint32_t events)
+{
+	enum conn_state st = events & EPOLLOUT ? conn_flush(hd->c, mono_us()) :
+	    conn_read(hd->c, mono_us());
+
+	if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
+		stream_hub_remove(sio.hub, hd);
+		release(hd, st);
+		return;
+	}
+	rearm(hd);
+}
+
+static void
+poll_in(store *s, MDB_txn *txn, void *arg)
+{
+	(void)arg;
+	stream_hub_poll_txn(sio.hub, s, txn, held_ended);
+}
+
+/* Reads the log once and fans it out; then sends what each socket takes. */
+static void
+fan_out(void)
+{
+	if (stream_hub_count(sio.hub) == 0 || sio.host->read(poll_in, NULL) != 0)
+		return;
+	for (struct held *hd = sio.held, *next; hd; hd = next) {
+		next = hd->next;
+		if (conn_pending(hd->c) == 0)
+			continue;
+		enum conn_state st = conn_flush(hd->c, mono_us());
+		if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
+			stream_hub_remove(sio.hub, hd);
+			release(hd, st);
+		} else {
+			rearm(hd);
+		}
+	}
+}
+
+static void
+flush_all(void)
+{
+	for (struct held *hd = sio.held, *next; hd; hd = next) {
+		next = hd->next;
+		if (conn_pending(hd->c) == 0)
+			continue;
+		enum conn_state st = conn_flush(hd->c, mono_us());
+		if (st == CONN_CLOSE) {
+			stream_hub_remove(sio.hub, hd);
+			release(hd, st);
+		} else {
+			rearm(hd);
+		}
+	}
+}
+
+static void *
+stream_thread(void *arg)
+{
+	struct epoll_event ev[64];
+	int64_t keep = mono_us() + STREAM_KEEPALIVE_US;
+	int stop = 0;
+
+	(void)arg;
+	while (!stop) {
+		int64_t until_keep = keep - mono_us();
+		int n = epoll_wait(sio.epfd, ev, 64,
+		    watch_timeout(&sio.w, until_keep > 0 ? (int)(until_keep / 1000) + 1 : 0));
+		int changed = sio.w.fd < 0 || sio.w.recheck > 0;
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &wake_tag)
+				take_inbox();
+			else if (ev[i].data.ptr == &watch_tag)
+				changed = 1;
+			else
+				held_event(ev[i].data.ptr, ev[i].events);
+		}
+		if (changed && watch_drain(&sio.w))
+			fan_out();
+		if (mono_us() >= keep) {
+			stream_hub_keepalive(sio.hub, held_ended);
+			flush_all();
+			keep = mono_us() + STREAM_KEEPALIVE_US;
+		}
+		pthread_mutex_lock(&sio.mu);
+		stop = sio.stop;
+		pthread_mutex_unlock(&sio.mu);
+	}
+	/* Every stream ends cleanly; the responder flushes and closes the connections. */
+	take_inbox();
+	while (sio.held) {
+		struct held *hd = sio.held;
+		stream_hub_remove(sio.hub, hd);
+		conn_stream_end(hd->c, mono_us());
+		epoll_ctl(sio.epfd, EPOLL_CTL_DEL, conn_fd(hd->c), NULL);
+		sio.held = hd->next;
+		sio.count--;
+		free(hd);
+	}
+	return NULL;
+}
+
+/* Starts the thread with its epoll set, wake pipe and watch; sio.mu held. */
+static int
+start(const struct stream_io_host *host, const char *path)
+{
+	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&wake_tag };
+	struct epoll_event iev = { .events = EPOLLIN, .data.ptr = (void *)&watch_tag };
+
+	sio.host = host;
+	if ((sio.path = strdup(path)) == NULL || stream_hub_new(&sio.hub) != 0 ||
+	    pipe2(sio.wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (sio.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sio.wake[0], &wev) != 0)
+		return errno ? errno : ENOMEM;
+	watch_open(&sio.w, path);
+	if (sio.w.fd >= 0 && epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sio.w.fd, &iev) != 0)
+		watch_close(&sio.w);
+	if (pthread_create(&sio.tid, NULL, stream_thread, NULL) != 0)
+		return EAGAIN;
+	sio.started = 1;
+	return 0;
+}
+
+int
+stream_io_adopt(const struct stream_io_host *host, const char *path, void *client,
+    stream_sub *sub)
+{
+	struct inbox *in = malloc(sizeof(*in));
+	int rc = 0;
+
+	if (in == NULL)
+		return ENOMEM;
+	in->client = client;
+	in->sub = sub;
+	pthread_mutex_lock(&sio.mu);
+	if (sio.stop)
+		rc = ESHUTDOWN;
+	else if (!sio.started)
+		rc = start(host, path);
+	if (rc == 0) {
+		in->next = sio.inbox;
+		sio.inbox = in;
+		sio.count++;
+	}
+	pthread_mutex_unlock(&sio.mu);
+	if (rc != 0) {
+		free(in);
+		return rc;
+	}
+	if (write(sio.wake[1], "", 1) < 0) {
+		/* The pipe is full: the thread has a wake-up pending already. */
+	}
+	return 0;
+}
+
+void
+stream_io_stop(void)
+{
+	pthread_mutex_lock(&sio.mu);
+	int started = sio.started;
+	sio.stop = 1;
+	pthread_mutex_unlock(&sio.mu);
+	if (!started)
+		return;
+	if (write(sio.wake[1], "", 1) < 0) {
+		/* A wake-up is pending already. */
+	}
+	pthread_join(sio.tid, NULL);
+	watch_close(&sio.w);
+	stream_hub_free(sio.hub);
+	close(sio.epfd);
+	close(sio.wake[0]);
+	close(sio.wake[1]);
+	free(sio.path);
+}
+
+size_t
+stream_io_count(void)
+{
+	return sio.count;
+}

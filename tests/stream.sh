@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# GET /tasks/stream, end to end: lmtasks-fcgi as a CGI program holding a stream (the event
+# format, the current state of uids=, live events, the end by itself, Last-Event-ID, 204,
+# 410, keys, a maximum duration), then FastCGI behind a real nginx and a real Apache on
+# loopback.  One line per check; ends with "N passed, M failed".
+#
+#   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/stream.sh
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$top_srcdir/tests/httplib.sh"
+
+set -u
+for b in "$LMTASKS" "$LMTASKS_FCGI"; do
+	[ -x "$b" ] || { echo "stream.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
+done
+T=$HTTP_TMP
+S=$T/store
+START=$(now)
+L init >/dev/null 2>&1 || { echo "stream.sh: cannot init" >&2; exit 99; }
+CGI_DB=$S
+enq() { json_get "$(L enqueue "$@" 2>/dev/null)" 'd["uid"]'; }
+
+# events FILE: the events of an event-stream body as JSON lines {"id":N,"event":E,"data":D}.
+events() {
+	"$LMT_PYTHON" -S -c 'import json, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+body = text.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in text else text
+for block in body.split("\n\n"):
+    ev = {}
+    for line in block.split("\n"):
+        if line.startswith(":") or not line:
+            continue
+        k, _, v = line.partition(": ")
+        ev[k] = v
+    if "data" in ev:
+        print(json.dumps({"id": int(ev.get("id", -1)), "event": ev.get("event"), "data": json.loads(ev["data"])}))
+' "$1"
+}
+
+# cgi_stream OUT [NAME=VALUE...]: lmtasks-fcgi as CGI for GET /tasks/stream?$QS in the
+# background, its output to OUT; $CGI_PID.
+cgi_stream() {
+	local out=$1
+	shift
+	env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+		REQUEST_URI="/tasks/stream${QS:+?$QS}" QUERY_STRING="${QS:-}" "$@" \
+		"$LMTASKS_FCGI" --db "$S" </dev/null >"$out" 2>"$out.err" &
+	CGI_PID=$!
+	lmt_bg_track $CGI_PID
+}
+
+section "CGI: headers, the retry line, live events"
+A=$(enq movies documentAddition)
+QS= cgi_stream "$T/live.out" LMTASKS_STREAM_MAX_SECONDS=3
+sleep 0.4
+L start "$A" >/dev/null
+L succeed "$A" >/dev/null
+B=$(enq books indexCreation)
+wait $CGI_PID
+rc=$?
+assert_eq "a CGI stream ends after LMTASKS_STREAM_MAX_SECONDS with exit 0" 0 "$rc"
+head -n 4 "$T/live.out" | tr -d '\r' >"$T/live.head"
+assert_eq "status, Content-Type, Cache-Control, X-Accel-Buffering" \
+    "Status: 200 OK|Content-Type: text/event-stream|Cache-Control: no-cache|X-Accel-Buffering: no" \
+    "$(paste -sd '|' "$T/live.head")"
+assert_eq "the body starts with retry: 10000" "retry: 10000" "$(sed -n 6p "$T/live.out")"
+events "$T/live.out" >"$T/live.ev"
+assert_eq "three changes, three events (the start and the success may come in one read)" \
+    ok "$(awk 'END { print (NR == 3 || NR == 2) ? "ok" : NR }' "$T/live.ev")"
+json_check "events are id: <seq>, event: task, data: the task" "$(tail -n 1 "$T/live.ev")" \
+    'd["event"] == "task" and d["id"] == 4 and d["data"]["uid"] == '"$B"
+cgi GET "/tasks/$A"
+json_check "data is the task as GET /tasks/UID serves it" "$(sed -n "$(($(wc -l <"$T/live.ev") - 1))p" "$T/live.ev")" \
+    'json.dumps(d["data"], separators=(",", ":")) == '"$(printf '%s' "$CGI_BODY" | "$LMT_PYTHON" -c 'import sys, json; print(repr(sys.stdin.read()))')"
+grep -qxF "data: $CGI_BODY" "$T/live.out" &&
+    ok "the data line holds the same bytes as GET /tasks/$A" ||
+    fail "the data line holds the same bytes as GET /tasks/$A" "$CGI_BODY" "$(grep '^data:' "$T/live.out")"
+
+section "CGI: uids= current state, then the end by itself"
+C=$(enq movies documentAddition)
+L start "$C" >/dev/null
+QS="uids=$A,$C" cgi_stream "$T/uids.out"
+sleep 0.4
+run kill -0 $CGI_PID
+assert_eq "a uids= stream with an unfinished task stays open" 0 "$LMT_RC"
+t0=$(now)
+L succeed "$C" >/dev/null
+wait $CGI_PID
+assert_eq "it ends by itself (exit 0) once every listed task finished" 0 $?
+assert_lt "... within a second of the commit" "$(elapsed "$t0")" 1
+events "$T/uids.out" >"$T/uids.ev"
+assert_eq "current state of both (in the order of their latest changes), then C's success" \
+    "$A:3:succeeded $C:6:processing $C:7:succeeded" \
+    "$(while read -r l; do json_get "$l" '"%s:%s:%s" % (d["data"]["uid"], d["id"], d["data"]["status"])'; done <"$T/uids.ev" | tr '\n' ' ' | sed 's/ $//')"
+
+section "CGI: Last-Event-ID, 204, 410, errors"
+cgi GET "/tasks/stream?uids=$A,$C" HTTP_LAST_EVENT_ID=7
+assert_eq "resuming a finished uids= stream after its last event: 204" "Status: 204 No Content" "$CGI_STATUS_LINE"
+QS="uids=$A,$C" cgi_stream "$T/resume.out" HTTP_LAST_EVENT_ID=5
+wait $CGI_PID
+events "$T/resume.out" >"$T/resume.ev"
+assert_eq "Last-Event-ID: 5 replays what changed after 5 (C twice: once, as it is now), no current state" \
+    "$C:7" \
+    "$(while read -r l; do json_get "$l" '"%s:%s" % (d["data"]["uid"], d["id"])'; done <"$T/resume.ev" | tr '\n' ' ' | sed 's/ $//')"
+cgi GET "/tasks/stream?statuses=nope"
+assert_eq "a bad filter: 400 before any event" "400:invalid_task_statuses" "$CGI_CODE:$(json_get "$CGI_BODY" 'd["code"]')"
+cgi GET "/tasks/stream?limit=2"
+assert_eq "paging: 400" 400 "$CGI_CODE"
+cgi GET "/tasks/stream" HTTP_LAST_EVENT_ID=abc
+assert_eq "a bad Last-Event-ID: 400" 400 "$CGI_CODE"
+L delete "$A" >/dev/null
+cgi GET "/tasks/stream?uids=$A"
+assert_eq "a listed task that was deleted: 404 task_not_found" "404:task_not_found" "$CGI_CODE:$(json_get "$CGI_BODY" 'd["code"]')"
+L config feedRetention 2 >/dev/null
+cgi GET "/tasks/stream" HTTP_LAST_EVENT_ID=3
+assert_eq "resuming past the pruned log: 410" "Status: 410 Gone" "$CGI_STATUS_LINE"
+json_check "... with a Meilisearch-style body" "$CGI_BODY" \
+    'keys(d) == ["message","code","type","link"] and d["code"] == "task_stream_pruned" and "`3`" in d["message"]'
+assert_eq "... as JSON" application/json "$(cgi_header Content-Type)"
+L config feedRetention 100000 >/dev/null
+cgi HEAD "/tasks/stream"
+assert_eq "HEAD: the stream's headers, no body, and it ends" "200:text/event-stream:" "$CGI_CODE:$(cgi_header Content-Type):$CGI_BODY"
+
+section "CGI: keys"
+MK=$T/master.key
+printf '%s\n' "stream-suite-master-key-0123456789abcdef" >"$MK"
+chmod 600 "$MK"
+BOOKS_KEY=$(L key create --indexes books 2>/dev/null | json_get - 'd["key"]')
+cgi GET /tasks/stream LMTASKS_MASTER_KEY_FILE="$MK"
+assert_eq "no Authorization with a master key: 401" 401 "$CGI_CODE"
+QS= cgi_stream "$T/key.out" LMTASKS_MASTER_KEY_FILE="$MK" HTTP_AUTHORIZATION="Bearer $BOOKS_KEY" \
+    LMTASKS_STREAM_MAX_SECONDS=2
+sleep 0.4
+enq movies documentAddition >/dev/null
+D=$(enq books documentAddition)
+wait $CGI_PID
+events "$T/key.out" >"$T/key.ev"
+assert_eq "a key limited to books sees the books task and not the movies one" "$D:books" \
+    "$(while read -r l; do json_get "$l" '"%s:%s" % (d["data"]["uid"], d["data"]["indexUid"])'; done <"$T/key.ev" | tr '\n' ' ' | sed 's/ $//')"
+QS= cgi_stream "$T/revoked.out" LMTASKS_MASTER_KEY_FILE="$MK" HTTP_AUTHORIZATION="Bearer $BOOKS_KEY" \
+    LMTASKS_STREAM_MAX_SECONDS=5
+sleep 0.4
+L key delete "$BOOKS_KEY" >/dev/null
+t0=$(now)
+enq books documentAddition >/dev/null
+wait $CGI_PID
+assert_lt "a stream whose key is revoked ends at the next change" "$(elapsed "$t0")" 2
+assert_eq "... without the change" 0 "$(events "$T/revoked.out" | wc -l | tr -d ' ')"
+
+echo "# $(elapsed "$START") s"
+summary

@@ -1,0 +1,295 @@
+/* GET /tasks/stream's core on a real store: the first bytes of a stream, filters and keys
+ * per event, one read fanned out, uids= ending by itself, Last-Event-ID resuming, 204 and
+ * 410, a slow stream dropped without holding the others. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <lmdb.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/feed.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/store.h"
+#include "lmtasks/stream.h"
+#include "tmpstore.h"
+
+static store *s;	/* the writer's handle */
+static store *ro;	/* the reader's, as the responder opens it */
+
+static void
+setup(void)
+{
+	tmpstore_setup();
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+	cr_assert_eq(store_open(tmpstore_path("db"), STORE_RDONLY, 0, &ro), 0);
+}
+
+static void
+teardown(void)
+{
+	store_close(ro);
+	store_close(s);
+	tmpstore_teardown();
+}
+
+TestSuite(stream, .init = setup, .fini = teardown);
+
+static uint64_t
+add(const char *index)
+{
+	struct task t;
+
+	task_init(&t, index, strlen(index), "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
+	return t.uid;
+}
+
+static void
+change(enum ops_change_kind kind, uint64_t uid)
+{
+	struct ops_change ch = { .kind = kind, .uid = uid, .code = "boom", .message = "broke",
+	    .etype = TASK_ERR_INTERNAL };
+	struct ops_change_result r = { 0 };
+
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	ops_task_free(&r.out);
+}
+
+/* A client: what it was sent, whether it ended, whether its write fails. */
+struct client {
+	struct printbuf *got;
+	int ended;
+	int refuse;
+};
+
+static int
+client_write(void *ctx, const void *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	if (c->refuse)
+		return 1;
+	printbuf_memappend(c->got, buf, (int)len);
+	return 0;
+}
+
+static void
+client_ended(void *ctx)
+{
+	((struct client *)ctx)->ended = 1;
+}
+
+/* Opens a stream; returns the status, the first bytes in c->got. */
+static int
+open_stream(const char *qs, const char *last_id, struct client *c, stream_sub **sub,
+    struct api_error *err)
+{
+	struct stream_request rq = { qs, NULL, last_id, NULL };
+	MDB_txn *txn;
+	int status;
+
+	c->got = printbuf_new();
+	c->ended = c->refuse = 0;
+	cr_assert_eq(store_txn_begin(ro, MDB_RDONLY, &txn), 0);
+	status = stream_open(ro, txn, &rq, c->got, sub, err);
+	mdb_txn_abort(txn);
+	return status;
+}
+
+/* The number of events (lines "event: task") in text. */
+static int
+events(const char *text)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, "event: task\n")) != NULL; p++)
+		n++;
+	return n;
+}
+
+Test(stream, first_bytes_and_live_events)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	stream_hub *h;
+	uint64_t a = add("movies");
+
+	cr_assert_eq(open_stream(NULL, NULL, &c, &sub, &err), 200);
+	cr_expect_str_eq(c.got->buf, "retry: 10000\n\n");
+	cr_expect_eq(stream_sub_cursor(sub), 1);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	cr_assert_eq(stream_hub_add(h, sub, client_write, &c), 0);
+	printbuf_reset(c.got);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(c.got->bpos, 0, "nothing changed: nothing sent");
+	change(OPS_START, a);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(c.got->buf), 1);
+	cr_expect(strncmp(c.got->buf, "id: 2\nevent: task\ndata: {\"uid\":0,", 31) == 0,
+	    "got: %s", c.got->buf);
+	cr_expect(strstr(c.got->buf, "\"status\":\"processing\"") != NULL);
+	cr_expect(c.got->bpos > 2 && strcmp(c.got->buf + c.got->bpos - 2, "\n\n") == 0);
+	stream_hub_keepalive(h, client_ended);
+	cr_expect(strstr(c.got->buf, "\n: keep-alive\n\n") != NULL);
+	cr_expect_eq(c.ended, 0);
+	stream_hub_free(h);
+	printbuf_free(c.got);
+}
+
+Test(stream, filters_apply_per_event_and_one_read_fans_out)
+{
+	struct client all, movies, failed;
+	struct api_error err;
+	stream_sub *s1, *s2, *s3;
+	stream_hub *h;
+
+	cr_assert_eq(open_stream(NULL, NULL, &all, &s1, &err), 200);
+	cr_assert_eq(open_stream("indexUids=movies", NULL, &movies, &s2, &err), 200);
+	cr_assert_eq(open_stream("statuses=failed&types=documentAddition", NULL, &failed, &s3,
+	    &err), 200);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, s1, client_write, &all);
+	stream_hub_add(h, s2, client_write, &movies);
+	stream_hub_add(h, s3, client_write, &failed);
+	uint64_t a = add("movies"), b = add("books");
+	change(OPS_START, b);
+	change(OPS_FAIL, b);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	/* b changed three times since the last read: it is sent once, as it is now. */
+	cr_expect_eq(events(all.got->buf), 2, "all: %s", all.got->buf);
+	cr_expect_eq(events(movies.got->buf), 1);
+	cr_expect(strstr(movies.got->buf, "\"indexUid\":\"movies\"") != NULL);
+	cr_expect_eq(events(failed.got->buf), 1);
+	cr_expect(strstr(failed.got->buf, "id: 4\n") != NULL, "failed: %s", failed.got->buf);
+	cr_expect(strstr(failed.got->buf, "\"status\":\"failed\"") != NULL);
+	(void)a;
+	stream_hub_free(h);
+	printbuf_free(all.got);
+	printbuf_free(movies.got);
+	printbuf_free(failed.got);
+}
+
+Test(stream, uids_current_state_then_ends_when_finished)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	stream_hub *h;
+	uint64_t a = add("movies"), b = add("movies");
+	char qs[64];
+
+	change(OPS_START, a);	/* a's latest change: 3; b's: 2 */
+	snprintf(qs, sizeof(qs), "uids=%llu,%llu", (unsigned long long)a, (unsigned long long)b);
+	cr_assert_eq(open_stream(qs, NULL, &c, &sub, &err), 200);
+	cr_expect_eq(events(c.got->buf), 2);
+	const char *pb = strstr(c.got->buf, "id: 2\n"), *pa = strstr(c.got->buf, "id: 3\n");
+	cr_expect(pb && pa && pb < pa, "current state in sequence order: %s", c.got->buf);
+	cr_expect_eq(stream_sub_done(sub), 0);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, sub, client_write, &c);
+	add("movies");			/* not listed */
+	change(OPS_START, b);
+	change(OPS_SUCCEED, b);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(c.got->buf), 3);
+	cr_expect_eq(c.ended, 0, "a is still processing");
+	change(OPS_SUCCEED, a);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(c.got->buf), 4);
+	cr_expect_eq(c.ended, 1, "every listed task finished: the stream ends");
+	cr_expect_eq(stream_hub_count(h), 0);
+	/* Listed tasks all finished at the start: the current state, then the end. */
+	struct client d;
+	cr_assert_eq(open_stream(qs, NULL, &d, &sub, &err), 200);
+	cr_expect_eq(events(d.got->buf), 2);
+	cr_expect_eq(stream_sub_done(sub), 1);
+	stream_sub_free(sub);
+	/* Resuming such a stream after its last event: 204, EventSource stops. */
+	struct client e;
+	char last[32];
+	MDB_txn *txn;
+	uint64_t first, lastseq;
+	cr_assert_eq(store_txn_begin(ro, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(feed_bounds(ro, txn, &first, &lastseq), 0);
+	mdb_txn_abort(txn);
+	snprintf(last, sizeof(last), "%llu", (unsigned long long)lastseq);
+	cr_expect_eq(open_stream(qs, last, &e, &sub, &err), 204);
+	stream_hub_free(h);
+	printbuf_free(c.got);
+	printbuf_free(d.got);
+	printbuf_free(e.got);
+}
+
+Test(stream, last_event_id_resumes_and_pruned_is_410)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	uint64_t a = add("movies");
+
+	change(OPS_START, a);
+	change(OPS_SUCCEED, a);
+	add("books");
+	cr_assert_eq(open_stream(NULL, "2", &c, &sub, &err), 200);
+	cr_expect_eq(events(c.got->buf), 2, "changes 3 and 4: %s", c.got->buf);
+	cr_expect(strstr(c.got->buf, "id: 3\n") && strstr(c.got->buf, "id: 4\n"));
+	cr_expect_eq(stream_sub_cursor(sub), 4);
+	stream_sub_free(sub);
+	printbuf_free(c.got);
+	cr_expect_eq(open_stream(NULL, "x", &c, &sub, &err), 400);
+	cr_expect_str_eq(err.code, "bad_request");
+	printbuf_free(c.got);
+	cr_expect_eq(open_stream("limit=3", NULL, &c, &sub, &err), 400);
+	printbuf_free(c.got);
+	cr_expect_eq(open_stream("statuses=nope", NULL, &c, &sub, &err), 400);
+	cr_expect_str_eq(err.code, "invalid_task_statuses");
+	printbuf_free(c.got);
+	cr_expect_eq(open_stream("uids=0,999", NULL, &c, &sub, &err), 200, "999: not yet");
+	stream_sub_free(sub);
+	printbuf_free(c.got);
+
+	struct feed_retention r = { 2, 0 };
+	MDB_txn *txn;
+	cr_assert_eq(store_txn_begin(s, 0, &txn), 0);
+	cr_assert_eq(feed_retention_write(s, txn, &r), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	cr_expect_eq(open_stream(NULL, "1", &c, &sub, &err), 410);
+	cr_expect_str_eq(err.code, "task_stream_pruned");
+	cr_expect(strstr(err.message, "`1`") != NULL, "%s", err.message);
+	printbuf_free(c.got);
+	cr_expect_eq(open_stream(NULL, "2", &c, &sub, &err), 200, "3 and 4 are kept");
+	stream_sub_free(sub);
+	printbuf_free(c.got);
+}
+
+Test(stream, a_failing_client_is_dropped_alone)
+{
+	struct client slow, fine;
+	struct api_error err;
+	stream_sub *s1, *s2;
+	stream_hub *h;
+
+	cr_assert_eq(open_stream(NULL, NULL, &slow, &s1, &err), 200);
+	cr_assert_eq(open_stream(NULL, NULL, &fine, &s2, &err), 200);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, s1, client_write, &slow);
+	stream_hub_add(h, s2, client_write, &fine);
+	slow.refuse = 1;
+	add("movies");
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(slow.ended, 1);
+	cr_expect_eq(fine.ended, 0);
+	cr_expect_eq(events(fine.got->buf), 1);
+	cr_expect_eq(stream_hub_count(h), 1);
+	add("movies");
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(fine.got->buf), 2);
+	stream_hub_free(h);
+	printbuf_free(slow.got);
+	printbuf_free(fine.got);
+}
