@@ -45,6 +45,8 @@
 #   master-key   the key file and the responder with it: nginx in front answers 401
 #                without the key, 403 with another, 200 with it; CGI with the variable
 #   keys         key create / list / delete, the key used through the responder between
+#   watch        lmtasks watch --until-finished in the background, the task finished
+#                meanwhile: its last line is the succeeded task at its latest sequence
 #
 # One line per check; ends with "N passed, M failed"; exits non-zero on a failure.
 #
@@ -120,7 +122,7 @@ is_command_block() {
 }
 
 # The names this suite knows how to run; each must tag exactly one block.
-KNOWN=(curl cli worker fcgi-usage writer-usage permissions master-key keys)
+KNOWN=(curl cli worker fcgi-usage writer-usage permissions master-key keys watch)
 declare -A BLOCK_OF=()	# NAME -> block index
 
 # ---- steps: a block split into logical commands ----
@@ -812,6 +814,33 @@ if [ -n "${BLOCK_OF[keys]:-}" ]; then
 		rb_end
 	else
 		fail "keys: a store in /var/lib/lmtasks" "$(cat "$T/keys-setup.log")"
+	fi
+fi
+
+# ---- 9. watch: waiting without polling ----
+
+hook_watch() {
+	[ "$RB_RC" = 0 ] || return 0
+	case $1 in
+	"tail -n 1 events.ndjson"*)
+		json_check "watch: the last line is task 0 succeeded, under its latest change" "$RB_OUT" \
+			"keys(d) == ['seq','task'] and d['seq'] == 3 and d['task']['uid'] == 0 and
+			 d['task']['status'] == 'succeeded'"
+		run "$LMTASKS" --db "$SB/var/lib/lmtasks" get 0
+		assert_eq "watch: its task is byte for byte what get prints" "$LMT_STDOUT" \
+			"$("$LMT_PYTHON" -c 'import sys; l = sys.stdin.read(); print(l[l.index(",\"task\":") + 8:-2])' <"$RB_OUT")"
+		;;
+	esac
+}
+if [ -n "${BLOCK_OF[watch]:-}" ]; then
+	section "watch"
+	new_sandbox watch
+	if "$LMTASKS" --db "$SB/var/lib/lmtasks" init >"$T/watch-setup.log" 2>&1; then
+		rb_start
+		run_block watch subst_paths hook_watch
+		rb_end
+	else
+		fail "watch: a store in /var/lib/lmtasks" "$(cat "$T/watch-setup.log")"
 	fi
 fi
 

@@ -147,5 +147,39 @@ wait $CGI_PID
 assert_lt "a stream whose key is revoked ends at the next change" "$(elapsed "$t0")" 2
 assert_eq "... without the change" 0 "$(events "$T/revoked.out" | wc -l | tr -d ' ')"
 
+section "CGI: the polling fallback"
+LMTASKS_NO_INOTIFY=1 QS= cgi_stream "$T/poll.out" LMTASKS_NO_INOTIFY=1 LMTASKS_STREAM_MAX_SECONDS=2
+sleep 0.4
+E=$(enq movies documentAddition)
+wait $CGI_PID
+assert_eq "LMTASKS_NO_INOTIFY=1: the change still comes (polled)" "$E" \
+    "$(events "$T/poll.out" | head -n 1 | json_get - 'd["data"]["uid"]')"
+
+section "FastCGI behind a real nginx"
+if [ -x "$HTTP_NGINX" ] && [ -f /etc/nginx/fastcgi_params ] && command -v curl >/dev/null; then
+	fcgi_start "$T/fcgi.sock" "$S" 2 || { fail "lmtasks-fcgi starts"; summary; exit 1; }
+	http_nginx_start stream "upstream lm { server unix:$T/fcgi.sock; keepalive 8; }" \
+	    "location / { include fastcgi_params; fastcgi_pass lm; fastcgi_keep_conn on; }" ||
+	    { fail "nginx starts"; summary; exit 1; }
+	F=$(enq movies documentAddition)
+	curl -sN --max-time 5 -D "$T/ng.head" -o "$T/ng.out" "$HTTP_BASE/tasks/stream?uids=$F"
+	rc=$?
+	assert_eq "through nginx the FastCGI responder answers the stream and ends it after the current state" \
+	    0 "$rc"
+	assert_match "... 200 text/event-stream" '^Content-Type: text/event-stream' "$(tr -d '\r' <"$T/ng.head")"
+	json_check "... with the listed task's current state" "$(events "$T/ng.out" | head -n 1)" \
+	    'd["event"] == "task" and d["data"]["uid"] == '"$F"' and d["data"]["status"] == "enqueued"'
+	http GET "/tasks/stream" -H "Last-Event-ID: 1"
+	assert_eq "Last-Event-ID through nginx: 410 for a pruned one (the log was cut to 2 above)" \
+	    "410:task_stream_pruned" "$HTTP_STATUS:$(json_get "$HTTP_BODY" 'd["code"]')"
+	LAST=$(events "$T/ng.out" | head -n 1 | json_get - 'd["id"]')
+	L start "$F" >/dev/null
+	curl -sN --max-time 5 -H "Last-Event-ID: $LAST" -o "$T/ng2.out" "$HTTP_BASE/tasks/stream?uids=$F"
+	json_check "Last-Event-ID through nginx replays what followed it" "$(events "$T/ng2.out" | head -n 1)" \
+	    'd["id"] == '"$((LAST + 1))"' and d["data"]["status"] == "processing"'
+else
+	skip "FastCGI behind nginx" "no nginx or curl"
+fi
+
 echo "# $(elapsed "$START") s"
 summary
