@@ -204,6 +204,8 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	int given, rc;
 
 	rs->status = 500;
+	rs->stream = NULL;
+	rs->sse = 0;
 	rs->allow = NULL;
 	rs->log[0] = '\0';
 	rs->head = 0;
