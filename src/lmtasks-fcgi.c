@@ -471,6 +471,69 @@ answer(struct reader *w, conn *c, stream_sub **stream)
 	return st;
 }
 
+/* ---- the stream thread's view of the responder ---- */
+
+static conn *
+host_conn(void *client)
+{
+	return ((struct client *)client)->c;
+}
+
+static void
+host_close(void *client)
+{
+	client_close(client);
+}
+
+static void
+host_give_back(void *client, enum conn_state st)
+{
+	if (arm(client, EPOLL_CTL_ADD, st) != 0)
+		client_close(client);
+}
+
+/* The stream thread reads as a worker does: under the read lock, a grown map adopted,
+ * SIGBUS from a damaged file caught. */
+static int
+host_read(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	pthread_rwlock_rdlock(&db.lock);
+	if (db.s == NULL || db.damaged || atomic_load(&db.faulted)) {
+		pthread_rwlock_unlock(&db.lock);
+		return LMT_EDAMAGED;
+	}
+	if ((rc = feed_refresh(db.s)) == 0)
+		rc = mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&db.lock);
+		pthread_rwlock_wrlock(&db.lock);
+		store_refresh_map(db.s);
+		pthread_rwlock_unlock(&db.lock);
+		pthread_rwlock_rdlock(&db.lock);
+		rc = mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &txn);
+	}
+	if (rc == 0) {
+		if (sigsetjmp(bus_jmp, 0) == 0) {
+			bus_armed = 1;
+			fn(db.s, txn, arg);
+			bus_armed = 0;
+		} else {
+			atomic_store(&db.faulted, 1);
+			rc = LMT_EDAMAGED;
+		}
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&db.lock);
+	return rc;
+}
+
+static const struct stream_io_host stream_host = {
+	host_conn, host_close, host_give_back, host_read,
+};
+
 /* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
 static void
 serve_conn(struct reader *w, struct client *cl, uint32_t events)

@@ -162,21 +162,46 @@ if [ -x "$HTTP_NGINX" ] && [ -f /etc/nginx/fastcgi_params ] && command -v curl >
 	    "location / { include fastcgi_params; fastcgi_pass lm; fastcgi_keep_conn on; }" ||
 	    { fail "nginx starts"; summary; exit 1; }
 	F=$(enq movies documentAddition)
-	curl -sN --max-time 5 -D "$T/ng.head" -o "$T/ng.out" "$HTTP_BASE/tasks/stream?uids=$F"
-	rc=$?
-	assert_eq "through nginx the FastCGI responder answers the stream and ends it after the current state" \
-	    0 "$rc"
+	curl -sN --max-time 10 -D "$T/ng.head" -o "$T/ng.out" "$HTTP_BASE/tasks/stream?uids=$F" &
+	CP=$!
+	lmt_bg_track $CP
+	sleep 0.5
+	run kill -0 $CP
+	assert_eq "through nginx a uids= stream stays open while its task is unfinished" 0 "$LMT_RC"
+	L start "$F" >/dev/null
+	t0=$(now)
+	L succeed "$F" >/dev/null
+	wait $CP
+	assert_eq "... and ends by itself once it finished (curl exits 0)" 0 $?
+	assert_lt "... within a second of the commit" "$(elapsed "$t0")" 1
 	assert_match "... 200 text/event-stream" '^Content-Type: text/event-stream' "$(tr -d '\r' <"$T/ng.head")"
-	json_check "... with the listed task's current state" "$(events "$T/ng.out" | head -n 1)" \
-	    'd["event"] == "task" and d["data"]["uid"] == '"$F"' and d["data"]["status"] == "enqueued"'
+	assert_eq "... the current state, then the changes" "enqueued succeeded" \
+	    "$(events "$T/ng.out" | while read -r l; do json_get "$l" 'd["data"]["status"]'; done | sed -n '1p;$p' | tr '\n' ' ' | sed 's/ $//')"
+	FIRST=$(events "$T/ng.out" | head -n 1 | json_get - 'd["id"]')
+	curl -sN --max-time 5 -H "Last-Event-ID: $FIRST" -o "$T/ng2.out" "$HTTP_BASE/tasks/stream?uids=$F"
+	assert_eq "Last-Event-ID through nginx replays what followed it and ends (all finished)" \
+	    "0:succeeded" "$?:$(events "$T/ng2.out" | tail -n 1 | json_get - 'd["data"]["status"]')"
 	http GET "/tasks/stream" -H "Last-Event-ID: 1"
 	assert_eq "Last-Event-ID through nginx: 410 for a pruned one (the log was cut to 2 above)" \
 	    "410:task_stream_pruned" "$HTTP_STATUS:$(json_get "$HTTP_BODY" 'd["code"]')"
-	LAST=$(events "$T/ng.out" | head -n 1 | json_get - 'd["id"]')
-	L start "$F" >/dev/null
-	curl -sN --max-time 5 -H "Last-Event-ID: $LAST" -o "$T/ng2.out" "$HTTP_BASE/tasks/stream?uids=$F"
-	json_check "Last-Event-ID through nginx replays what followed it" "$(events "$T/ng2.out" | head -n 1)" \
-	    'd["id"] == '"$((LAST + 1))"' and d["data"]["status"] == "processing"'
+	# Streams held by the responder's one stream thread; plain GETs meanwhile.
+	MANY=()
+	for i in 1 2 3 4 5; do
+		curl -sN --max-time 4 -o "$T/many.$i" "$HTTP_BASE/tasks/stream?indexUids=many" &
+		MANY+=($!)
+		lmt_bg_track $!
+	done
+	sleep 0.5
+	http GET "/tasks/$F"
+	assert_eq "a plain GET answers while five streams are open" 200 "$HTTP_STATUS"
+	G=$(enq many documentAddition)
+	wait "${MANY[@]}"
+	got=0
+	for i in 1 2 3 4 5; do
+		[ "$(events "$T/many.$i" | json_get - 'd["data"]["uid"]' 2>/dev/null)" = "$G" ] && got=$((got + 1))
+	done
+	assert_eq "one commit reaches all five open streams" 5 "$got"
+	grep -q ': keep-alive' "$T/many.1" && fail "no keep-alive within 4 s" || ok "no keep-alive within 4 s (it comes every 15)"
 else
 	skip "FastCGI behind nginx" "no nginx or curl"
 fi
