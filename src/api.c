@@ -9,6 +9,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/quote.h"
@@ -194,7 +195,7 @@ answer_failure(struct printbuf *body, struct api_response *rs, int status, const
 	va_start(ap, fmt);
 	vsnprintf(err.message, sizeof(err.message), fmt, ap);
 	va_end(ap);
-	snprintf(rs->log, sizeof(rs->log), "%d %s: %s", status, code, err.message);
+	snprintf(rs->log, sizeof(rs->log), "%d %s: %.700s", status, code, err.message);
 	answer_error(body, rs, &err);
 }
 
@@ -240,7 +241,7 @@ read_failure(struct printbuf *body, struct api_response *rs, int rc, uint64_t ui
 
 static void
 get_task(const struct api_request *rq, const struct route *r, const struct auth_grant *g,
-    struct api_reader *rd,
+    int v1, struct api_reader *rd,
     struct printbuf *body, struct api_response *rs)
 {
 	struct api_error err;
@@ -273,12 +274,17 @@ get_task(const struct api_request *rq, const struct route *r, const struct auth_
 	p = hex(p, r->uid);
 	*p++ = '.';
 	p = hex(p, t.record_sum);
+	/* The layout is part of the answer: a compat change must not revalidate old bytes. */
+	if (v1) {
+		*p++ = '.';
+		*p++ = '1';
+	}
 	*p++ = '"';
 	*p = '\0';
 	rs->status = 200;
 	if (validate(rq, body, rs, tag, task_status_terminal(t.status) ? FINISHED_CACHE : "no-cache"))
 		return;
-	if (render_task(body, &t) != 0)
+	if (render_task_as(body, &t, v1) != 0)
 		read_failure(body, rs, ENOMEM, r->uid);
 }
 
@@ -359,6 +365,55 @@ open_stream(const struct api_request *rq, struct api_reader *rd, struct printbuf
 	answer_error(body, rs, &err);
 }
 
+/* /batches and /batches/{uid}: a restricted key sees the batches that hold one of its
+ * indexes' tasks, as in Meilisearch. */
+static void
+batches(struct query *q, const struct route *r, const struct auth_grant *g,
+    struct api_reader *rd, struct printbuf *body, struct api_response *rs)
+{
+	const struct task_str *allow = g->all ? NULL : g->patterns;
+	size_t nallow = g->all ? 0 : g->n;
+	struct api_error err;
+	uint64_t bad = 0;
+	int rc;
+
+	if (!store_has_batches(rd->s)) {
+		/* A 0.1.0 store that a writer upgraded after this responder opened it. */
+		answer_failure(body, rs, 503, "store_unavailable", "The batches of the task store "
+		    "at `%s` were added after this responder opened it: restart lmtasks-fcgi.",
+		    rd->db_path ? rd->db_path : "?");
+		return;
+	}
+	if (!g->all && nallow == 0) {
+		/* A key with no index sees no batch; an empty pattern list would allow all. */
+		static const struct task_str none = { "", 0 };
+		allow = &none;
+		nallow = 1;
+	}
+	if (r->kind == ROUTE_BATCH) {
+		rc = query_batch_get(rd->s, rd->txn, r->uid, allow, nallow, body);
+		if (rc == MDB_NOTFOUND) {
+			api_error_set(&err, 404, "batch_not_found", "invalid_request",
+			    "Batch `%" PRIu64 "` not found.", r->uid);
+			answer_error(body, rs, &err);
+			return;
+		}
+		bad = r->uid;
+	} else {
+		rc = query_batch_run(rd->s, rd->txn, q, allow, nallow, body, &bad);
+	}
+	if (rc != 0) {
+		printbuf_reset(body);
+		if (rc == LMT_ECORRUPT)
+			answer_failure(body, rs, 500, "internal", "Batch `%" PRIu64 "` cannot be read: "
+			    "its stored record is corrupt.", bad);
+		else
+			read_failure(body, rs, rc, 0);
+		return;
+	}
+	rs->status = 200;
+}
+
 void
 api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs)
@@ -372,6 +427,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	int decoded, routed;
 	const char *m = rq->method ? rq->method : "GET";
 	int have_store = rd->s != NULL && rd->txn != NULL;
+	enum compat_level level = COMPAT_V025;
+	int v1, level_rc = have_store ? compat_read(rd->s, rd->txn, &level) : 0;
 
 	rs->status = 500;
 	rs->stream = NULL;
@@ -388,8 +445,14 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	if (routed == 0 && rq->query_string && strlen(rq->query_string) > API_QUERY_MAX)
 		routed = api_error_set(&route_err, 414, "bad_request", "invalid_request",
 		    "The query string is longer than %d bytes.", API_QUERY_MAX);
+	r.kind = ROUTE_NONE;
 	if (routed == 0)
 		routed = route_parse(path, len, decoded, &r, &route_err);
+	/* The store's level, read in this request's transaction: a change shows at once.  A
+	 * store that shows no batches has no /batches routes at all. */
+	v1 = level == COMPAT_V1;
+	if ((r.kind == ROUTE_BATCHES || r.kind == ROUTE_BATCH) && have_store && !v1)
+		routed = route_not_found(path, len, &route_err);
 	if (routed == 404 || routed == 414) {
 		answer_error(body, rs, &route_err);
 		return;
@@ -436,7 +499,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	}
 	/* Parameters are checked before the store is, as Meilisearch does. */
 	query_init(&query);
-	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS) &&
+	query.v1 = v1 || !have_store;
+	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_BATCHES) &&
 	    query_parse(rq->query_string, &query, &err) != 0) {
 		answer_error(body, rs, &err);
 		return;
@@ -444,6 +508,22 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	if (!have_store) {
 		store_unavailable(rd, body, rs);
 		return;
+	}
+	if (level_rc != 0) {
+		read_failure(body, rs, level_rc, 0);
+		return;
+	}
+	query.v1 = v1;
+	if (v1 && query.ntypes) {
+		int rc = compat_check_types(rd->s, rd->txn, &query, &err);
+		if (rc == 400) {
+			answer_error(body, rs, &err);
+			return;
+		}
+		if (rc != 0) {
+			read_failure(body, rs, rc, 0);
+			return;
+		}
 	}
 	if (r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_INDEX_TASK) {
 		struct task_str idx = { r.index, r.index_len };
@@ -463,6 +543,12 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 		open_stream(rq, rd, body, rs);
 	else if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
 		get_task(rq, &r, &grant, rd, body, rs);
+}
+
+	if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
+		get_task(rq, &r, &grant, v1, rd, body, rs);
+	else if (r.kind == ROUTE_BATCH || r.kind == ROUTE_BATCHES)
+		batches(&query, &r, &grant, rd, body, rs);
 	else
 		list_tasks(rq, &query, &r, &grant, rd, body, rs);
 }

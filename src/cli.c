@@ -14,17 +14,19 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/task.h"
 
 const char *cli_db;
+int cli_v1;
 
 const char *const cli_filter_names[] = {
 	"limit", "from", "reverse", "uids", "statuses", "types", "indexUids", "canceledBy",
 	"beforeEnqueuedAt", "afterEnqueuedAt", "beforeStartedAt", "afterStartedAt",
-	"beforeFinishedAt", "afterFinishedAt",
+	"beforeFinishedAt", "afterFinishedAt", "batchUids",
 };
 
 /* Every message of the CLI starts with "lmtasks: ". */
@@ -137,9 +139,24 @@ cli_store_failure(int rc, const char *doing)
 int
 cli_open(unsigned flags, store **s)
 {
+	enum compat_level level = COMPAT_V025;
+	MDB_txn *txn;
 	int rc = store_open(cli_db, flags, 0, s);
 
-	return rc ? cli_store_failure(rc, "cannot open the store at") : 0;
+	if (rc)
+		return cli_store_failure(rc, "cannot open the store at");
+	/* Tasks print as the store's responder serves them. */
+	if ((rc = store_txn_begin(*s, MDB_RDONLY, &txn)) == 0) {
+		rc = compat_read(*s, txn, &level);
+		mdb_txn_abort(txn);
+	}
+	if (rc) {
+		store_close(*s);
+		*s = NULL;
+		return cli_store_failure(rc, "reading the store at");
+	}
+	cli_v1 = level == COMPAT_V1;
+	return 0;
 }
 
 /* Output is checked: a full pipe or disk is an error, not silence. */

@@ -52,6 +52,8 @@ extern const char *const cli_filter_names[];
 	{ "afterStartedAt", required_argument, NULL, CLI_FILTER + 11 }, \
 	{ "beforeFinishedAt", required_argument, NULL, CLI_FILTER + 12 }, \
 	{ "afterFinishedAt", required_argument, NULL, CLI_FILTER + 13 }, \
+	{ "batchUids", required_argument, NULL, CLI_FILTER + 14 }, \
+	{ "batch-uids", required_argument, NULL, CLI_FILTER + 14 }, \
 	{ "index-uids", required_argument, NULL, CLI_FILTER + 6 }, \
 	{ "canceled-by", required_argument, NULL, CLI_FILTER + 7 }, \
 	{ "before-enqueued-at", required_argument, NULL, CLI_FILTER + 8 }, \
@@ -63,6 +65,9 @@ extern const char *const cli_filter_names[];
 
 /* The store's path: --db, else $LMTASKS_DB, else the configured default. */
 extern const char *cli_db;
+
+/* 1 when the store opened by cli_open() is at compat v1: tasks print in v1's layout. */
+extern int cli_v1;
 
 /* Prints "lmtasks: " and the message to stderr. */
 __attribute__((format(printf, 1, 2)))
@@ -126,6 +131,6 @@ extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cl
     cli_cmd_get, cli_cmd_list, cli_cmd_wait, cli_cmd_delete, cli_cmd_index,
     cli_cmd_index_list, cli_cmd_index_delete, cli_cmd_key, cli_cmd_key_create,
     cli_cmd_key_list, cli_cmd_key_delete, cli_cmd_config, cli_cmd_stats, cli_cmd_check,
-    cli_cmd_watch;
+    cli_cmd_watch, cli_cmd_batch, cli_cmd_batch_get, cli_cmd_batch_list;
 
 #endif

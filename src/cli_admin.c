@@ -17,6 +17,7 @@
 #include "lmtasks/progress.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/timefmt.h"
 
@@ -28,11 +29,15 @@ run_init(const struct cli_args *a)
 {
 	unsigned mode = 0;
 	gid_t gid = (gid_t)-1;
+	uint64_t level = UINT64_MAX;
 	int rc, shared;
 
 	for (size_t i = 0; i < a->nopts; i++) {
 		const char *v = a->opts[i].value;
-		if (a->opts[i].id == 'm') {
+		if (a->opts[i].id == 'c') {
+			if (compat_parse(v, &level) != 0)
+				return cli_usage(a->cmd, "--compat wants v0.25 (the default) or v1");
+		} else if (a->opts[i].id == 'm') {
 			char *end;
 			unsigned long m = strtoul(v, &end, 8);
 			if (*v == '\0' || *end || m > 0777 || (m & 0600) != 0600)
@@ -54,6 +59,17 @@ run_init(const struct cli_args *a)
 		    "from 65536 to 1099511627776");
 	if ((rc = ops_init(cli_db, gid, mode, &shared)) != 0)
 		return cli_store_failure(rc, "cannot create the store at");
+	if (level != UINT64_MAX) {
+		struct settings set;
+		store *s;
+		int ret = cli_open(0, &s);
+		if (ret)
+			return ret;
+		rc = ops_config_set(s, SETTING_COMPAT, level, &set);
+		store_close(s);
+		if (rc)
+			return cli_store_failure(rc, "setting compat in");
+	}
 	if (shared)
 		return cli_fail(EXIT_STORE, "the store at %s is made, but setting its group or mode "
 		    "failed: %s (only the owner, or root, can give it to a group it belongs to)",
@@ -65,13 +81,16 @@ run_init(const struct cli_args *a)
 static const struct option init_options[] = {
 	{ "mode", required_argument, NULL, 'm' },
 	{ "group", required_argument, NULL, 'g' },
+	{ "compat", required_argument, NULL, 'c' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_init = { "init", init_options,
-	"  init [--group GROUP] [--mode MODE]  create the store; --group lets GROUP's members\n"
+	"  init [--group GROUP] [--mode MODE] [--compat v0.25|v1]\n"
+	"                                      create the store; --group lets GROUP's members\n"
 	"                                      (the web server's user) read it; MODE is the\n"
 	"                                      data file's octal mode (0640 with a group, else\n"
-	"                                      0600); lock.mdb gets group write with group read\n",
+	"                                      0600); lock.mdb gets group write with group read;\n"
+	"                                      --compat v1 answers as Meilisearch v1 (see config)\n",
 	run_init };
 
 /* ---- delete ---- */
@@ -146,7 +165,7 @@ out:
 static int
 render_out(struct printbuf *pb, const void *ctx)
 {
-	return render_task(pb, &((const struct ops_task *)ctx)->t);
+	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
 }
 
 /* The handler of its table entry below. */
@@ -624,5 +643,7 @@ const struct cli_command cli_cmd_config = { "config", NULL,
 	"                                      maxTasks N (past it the oldest finished tasks\n"
 	"                                      are deleted; 0: never), feedRetention N|AGE\n"
 	"                                      (the change log kept: N changes, default\n"
-	"                                      100000, or an age: 7d, 12h, 30m, 90s)\n",
+	"                                      100000, or an age: 7d, 12h, 30m, 90s),\n"
+	"                                      compat v0.25|v1 (v1: tasks in Meilisearch v1's\n"
+	"                                      layout, /batches)\n",
 	run_config };

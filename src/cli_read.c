@@ -29,7 +29,7 @@ render_uid(store *s, MDB_txn *txn, uint64_t uid, struct printbuf *pb, int *termi
 	if (terminal)
 		*terminal = task_status_terminal(t.status);
 	printbuf_reset(pb);
-	if (render_task(pb, &t) != 0)
+	if (render_task_as(pb, &t, cli_v1) != 0)
 		return cli_fail(EXIT_STORE, "out of memory");
 	return EXIT_DONE;
 }
@@ -110,7 +110,10 @@ run_list(const struct cli_args *a)
 	if (q == NULL)
 		return cli_fail(EXIT_STORE, "out of memory");
 	query_init(q);
-	if ((ret = list_parse(a, q)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+	if ((ret = open_reader(&s, &pb)) != 0)
+		goto out;
+	q->v1 = cli_v1;
+	if ((ret = list_parse(a, q)) != 0)
 		goto out;
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0 ||
 	    (rc = store_iter_open(s, txn, &it)) != 0) {

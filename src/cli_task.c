@@ -89,7 +89,7 @@ change_failed(int rc, const struct ops_change *ch, const struct ops_change_resul
 static int
 render_out(struct printbuf *pb, const void *ctx)
 {
-	return render_task(pb, &((const struct ops_task *)ctx)->t);
+	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
 }
 
 /* Runs one change on an open store and prints the task it left. */
@@ -297,12 +297,38 @@ const struct cli_command cli_cmd_start = { "start", start_options,
 
 /* ---- claim ---- */
 
+/* claim --batch N: up to N tasks in one batch, printed one a line. */
+static int
+claim_batch_run(store *s, const struct ops_change *ch, size_t max)
+{
+	struct ops_task *out = calloc(max, sizeof(*out));
+	struct ops_change_result r;
+	size_t n = 0;
+	int rc, ret = EXIT_DONE;
+
+	if (out == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	if ((rc = ops_claim_batch(s, ch, max, out, &n)) != 0) {
+		memset(&r, 0, sizeof(r));
+		free(out);
+		return change_failed(rc, ch, &r);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ret == EXIT_DONE)
+			ret = cli_print(render_out, &out[i]);
+		ops_task_free(&out[i]);
+	}
+	free(out);
+	return ret;
+}
+
 /* The handler of its table entry below. */
 static int
 run_claim(const struct cli_args *a)
 {
 	struct ops_change ch = { .kind = OPS_CLAIM };
 	int64_t wait = 0;
+	uint64_t batch = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < a->nopts && ret == 0; i++) {
@@ -322,6 +348,13 @@ run_claim(const struct cli_args *a)
 		case 'l':
 			ret = parse_lease(a->cmd, v, &ch.lease);
 			break;
+		case 'b': {
+			char *end;
+			batch = *v >= '0' && *v <= '9' && strlen(v) < 7 ? strtoull(v, &end, 10) : 0;
+			if (batch == 0 || *end || batch > OPS_CLAIM_MAX)
+				ret = cli_usage(a->cmd, "--batch wants a number of tasks from 1 to 10000");
+			break;
+		}
 		default:
 			ch.requeue = 1;
 		}
@@ -341,7 +374,7 @@ run_claim(const struct cli_args *a)
 	for (;;) {
 		/* The find runs inside the write transaction that claims: two workers never
 		 * get the same task. */
-		ret = change_run(s, &ch);
+		ret = batch ? claim_batch_run(s, &ch, (size_t)batch) : change_run(s, &ch);
 		int64_t left = deadline - timefmt_now();
 		if (ret != EXIT_NOTFOUND || left <= 0)
 			break;
@@ -361,11 +394,14 @@ static const struct option claim_options[] = {
 	{ "wait", required_argument, NULL, 'w' },
 	{ "lease", required_argument, NULL, 'l' },
 	{ "requeue", no_argument, NULL, 'r' },
+	{ "batch", required_argument, NULL, 'b' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_claim = { "claim", claim_options,
 	"  claim [--index I] [--type T] [--wait SECONDS] [--lease SECONDS [--requeue]]\n"
-	"                                      take the oldest enqueued task that matches;\n"
+	"        [--batch N]                   take the oldest enqueued task that matches;\n"
+	"                                      --batch N: up to N of the oldest that share its\n"
+	"                                      index and type, in one batch, one JSON a line;\n"
 	"                                      with a lease, it fails (or with --requeue goes\n"
 	"                                      back to the queue) unless heartbeats extend it\n",
 	run_claim };

@@ -11,6 +11,9 @@
  *       F_ERROR    u8 error type, u8 code length, u32 message length
  *     then the index, the type, the details, the error code and message.
  *
+ * Version 2 is version 1 with a u64 batch uid at 22, before the optional fields; a
+ * task with no batch is still written as version 1, as lmtasks 0.1.0 wrote it.
+ *
  * Fields that most tasks lack take no room, and the checksum turns a flipped byte
  * into a clear "corrupt record" instead of broken JSON on the wire.
  */
@@ -137,7 +140,8 @@ size_t
 codec_size(const struct task *t)
 {
 	unsigned f = flags_of(t);
-	size_t n = HEADER + optional_size(f) + t->index_uid.len + t->type.len + t->details.len;
+	size_t n = HEADER + (t->has_batch ? 8 : 0) + optional_size(f) + t->index_uid.len +
+	    t->type.len + t->details.len;
 
 	if (f & F_ERROR)
 		n += t->error_code.len + t->error_message.len;
@@ -150,13 +154,15 @@ codec_encode(const struct task *t, void *buf)
 	unsigned char *p = buf, *q;
 	unsigned f = flags_of(t);
 
-	p[0] = CODEC_VERSION;
+	p[0] = t->has_batch ? CODEC_VERSION_BATCH : CODEC_VERSION;
 	p[1] = (unsigned char)t->status;
 	p[2] = (unsigned char)f;
 	p[3] = (unsigned char)t->type.len;
 	put64(p + 8, (uint64_t)t->enqueued_at);
 	put16(p + 16, (uint16_t)t->index_uid.len);
 	q = put32(p + 18, (uint32_t)t->details.len);
+	if (t->has_batch)
+		q = put64(q, t->batch_uid);
 	if (f & F_STARTED)
 		q = put64(q, (uint64_t)t->started_at);
 	if (f & F_FINISHED)
@@ -191,18 +197,22 @@ codec_decode(const void *buf, size_t len, struct task *t)
 {
 	const unsigned char *p = buf, *q;
 
-	if (len < HEADER || p[0] != CODEC_VERSION || checksum(p, len) != get32(p + 4))
+	if (len < HEADER || (p[0] != CODEC_VERSION && p[0] != CODEC_VERSION_BATCH) ||
+	    checksum(p, len) != get32(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
+	size_t head = p[0] == CODEC_VERSION_BATCH ? HEADER + 8 : HEADER;
 	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
 		return LMT_ECORRUPT;
 	size_t opt = optional_size(f);
 	size_t index_len = get16(p + 16), type_len = p[3], details_len = get32(p + 18);
 	size_t code_len = 0, msg_len = 0;
-	if (len < HEADER + opt)
+	if (len < head + opt)
 		return LMT_ECORRUPT;
 
-	q = p + HEADER;
+	t->has_batch = head != HEADER;
+	t->batch_uid = t->has_batch ? get64(p + HEADER) : 0;
+	q = p + head;
 	t->status = (enum task_status)p[1];
 	t->enqueued_at = (int64_t)get64(p + 8);
 	t->started_at = f & F_STARTED ? (int64_t)get64(q) : 0;
@@ -226,7 +236,7 @@ codec_decode(const void *buf, size_t len, struct task *t)
 		q += 6;
 	}
 	/* Each length is small enough that the sum cannot overflow size_t. */
-	if (HEADER + opt + index_len + type_len + details_len + code_len + msg_len != len)
+	if (head + opt + index_len + type_len + details_len + code_len + msg_len != len)
 		return LMT_ECORRUPT;
 	if (index_len > TASK_INDEX_MAX || (index_len == 0) != ((f & F_NULL_INDEX) != 0) ||
 	    type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2 ||

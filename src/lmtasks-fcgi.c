@@ -62,6 +62,8 @@ static const char usage_text[] =
 "Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
 "/indexes/INDEX/tasks/UID, /health, and /tasks/stream as server-sent events) from an\n"
 "lmtasks store, read-only.  As CGI a stream lasts LMTASKS_STREAM_MAX_SECONDS (300) at most.\n"
+"A store at `lmtasks config compat v1` answers as Meilisearch v1 (batchUid, canceledBy\n"
+"and error on every task, GET /batches and /batches/UID, ?batchUids=); read per request.\n"
 "\n"
 "  --db PATH        the store; else $LMTASKS_DB, else the LMTASKS_DB request\n"
 "                   parameter, else " LMTASKS_DEFAULT_DB "\n"

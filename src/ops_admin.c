@@ -22,15 +22,23 @@
 /* The details are built with the renderer's string quoting, like every JSON we make. */
 int
 ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
-    uint64_t changed, const char *filter, int64_t now, struct ops_task *out)
+    uint64_t changed, const char *filter, int64_t now, struct ops_batch *ob,
+    struct ops_task *out)
 {
 	struct printbuf *pb = printbuf_new();
+	struct ops_batch own;
 	struct task t;
-	char head[128];
+	char head[128], why[200];
 	int rc, hl;
 
-	if (pb == NULL)
+	if (ob == NULL && (rc = ops_batch_begin(s, txn, now, ob = &own)) != 0) {
+		printbuf_free(pb);
+		return rc;
+	}
+	if (pb == NULL) {
+		ops_batch_free(ob);
 		return ENOMEM;
+	}
 	hl = snprintf(head, sizeof(head), "{\"matchedTasks\":%" PRIu64 ",\"%s\":%" PRIu64
 	    ",\"originalFilter\":", matched, what, changed);
 	if (printbuf_memappend(pb, head, hl) < 0 || render_string(pb, filter, strlen(filter)) != 0 ||
@@ -41,9 +49,20 @@ ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t 
 	task_init(&t, NULL, 0, type, strlen(type), pb->buf, (size_t)pb->bpos);
 	t.status = TASK_SUCCEEDED;
 	t.enqueued_at = t.started_at = t.finished_at = now;
-	if ((rc = store_add(s, txn, &t)) == 0)
-		rc = ops_task_copy(out, &t);
+	if ((rc = store_next_uid(s, txn, &t.uid)) != 0 || (rc = ops_batch_add(ob, &t)) != 0 ||
+	    (rc = store_add(s, txn, &t)) != 0 || (rc = ops_task_copy(out, &t)) != 0)
+		goto out;
+	/* The batch's details are its record task's, as Meilisearch shows them. */
+	ob->b.details = out->t.details;
+	if (strcmp(type, "taskCancelation") == 0)
+		ob->b.canceled_by = t.uid;
+	snprintf(why, sizeof(why), "created batch containing only task with id %" PRIu64 " of type "
+	    "`%s` that cannot be batched with any other task.", t.uid, type);
+	rc = ops_batch_put(s, txn, ob, why);
+	ob = NULL;
 out:
+	if (ob)
+		ops_batch_free(ob);
 	printbuf_free(pb);
 	return rc;
 }
@@ -64,6 +83,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 	struct cancel_ctx *c = ctx;
 	struct ops_record_result *r = c->r;
 	struct task old, next;
+	struct ops_batch ob;
 	int64_t now = timefmt_now();
 	uint64_t cancel_uid;
 	int rc;
@@ -81,9 +101,13 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 	/* The canceled tasks name the taskCancelation task added after them. */
 	if ((rc = store_next_uid(s, txn, &cancel_uid)) != 0)
 		return rc;
+	/* The enqueued tasks it cancels leave the queue in its batch; processing ones stay in
+	 * theirs. */
+	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
+		return rc;
 	for (size_t i = 0; i < c->n; i++) {
 		if ((rc = store_get(s, txn, c->uids[i], &old)) != 0)
-			return rc;
+			goto fail;
 		if (task_status_terminal(old.status))
 			continue;
 		next = old;
@@ -93,13 +117,18 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 		if (next.started_at == 0)
 			next.started_at = now;
 		next.finished_at = now;
-		if ((rc = store_replace(s, txn, &old, &next)) != 0)
-			return rc;
+		rc = old.status == TASK_ENQUEUED ? ops_batch_add(&ob, &next)
+		    : ops_batch_moved(s, txn, &old, &next, now);
+		if (rc != 0 || (rc = store_replace(s, txn, &old, &next)) != 0)
+			goto fail;
 	}
-	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->matched, r->changed, c->filter,
-	    now, &r->out)) != 0)
+	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->matched, r->changed,
+	    c->filter, now, &ob, &r->out)) != 0)
 		return rc;
 	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
+fail:
+	ops_batch_free(&ob);
+	return rc;
 }
 
 /* The CLI's cancel and, later, an HTTP cancel share this one operation. */
@@ -242,7 +271,7 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	if (d->n > first)
 		progress_report(store_progress(s), "deleted", d->n - first, d->n - first, 1);
 	return ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
-	    timefmt_now(), &r->out);
+	    timefmt_now(), NULL, &r->out);
 }
 
 /* Enqueued and processing tasks are never deleted, whatever the filter. */

@@ -3,22 +3,51 @@
 #define LMTASKS_OPS_INTERNAL_H
 
 #include "lmtasks/ops.h"
+#include "lmtasks/tbatch.h"
 
 /* store_write() after ending the expired leases in a transaction of their own. */
 int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
 
-/*
- * Adds the store's own task of type (taskCancelation, taskDeletion) with details
- * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
- * and copies it into out.
- */
-int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
-    uint64_t changed, const char *filter, int64_t now, struct ops_task *out);
 
 /* Keeps as much disk room for the store as its pages take (at least OPS_RESERVE_MIN): its
  * file's free pages, and blocks allocated past its end for the rest; *reserve (may be
  * NULL) gets that size. */
 #define OPS_RESERVE_MIN (UINT64_C(1) << 20)
 int ops_keep_reserve(store *s, uint64_t *reserve);
+/* A batch being made in a write transaction: the tasks one command moves out of
+ * `enqueued` together (tbatch.h). */
+struct ops_batch {
+	struct tbatch b;
+	struct tbatch_count *names;	/* types, then indexes: 2 * TBATCH_NAMES_MAX */
+	char strategy[160];
+};
+
+/* Allocates the next batch uid and starts an empty batch at now; freed by
+ * ops_batch_put() or ops_batch_free(). */
+int ops_batch_begin(store *s, MDB_txn *txn, int64_t now, struct ops_batch *ob);
+
+/* Puts t (as it will be stored) in ob, setting its batch uid. */
+int ops_batch_add(struct ops_batch *ob, struct task *t);
+
+/* Stores ob with batchStrategy strategy (NULL: as set) and frees it. */
+int ops_batch_put(store *s, MDB_txn *txn, struct ops_batch *ob, const char *strategy);
+
+/* Frees what ob holds; a zeroed one is fine. */
+void ops_batch_free(struct ops_batch *ob);
+
+/*
+ * Adds the store's own task of type (taskCancelation, taskDeletion) with details
+ * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
+ * in ob (the batch of the tasks it canceled), and copies it into out.  ob is stored and
+ * freed here; NULL: the task is a batch of its own, as in Meilisearch.
+ */
+int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
+    uint64_t changed, const char *filter, int64_t now, struct ops_batch *ob,
+    struct ops_task *out);
+
+/* old (as read) becomes next at now: its batch's counts follow; a task going back to the
+ * queue leaves its batch (next's batch uid is cleared).  No batch: nothing to do. */
+int ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *next,
+    int64_t now);
 
 #endif

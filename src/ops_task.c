@@ -91,7 +91,8 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 			next.error_code = (struct task_str){ LEASE_CODE, LEASE_CODE_LEN };
 			next.error_message = (struct task_str){ msg, (size_t)ml };
 		}
-		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+		if ((rc = ops_batch_moved(s, txn, &old, &next, now)) != 0 ||
+		    (rc = store_replace(s, txn, &old, &next)) != 0)
 			return rc;
 		++*reaped;
 	}
@@ -201,7 +202,7 @@ trim(store *s, MDB_txn *txn, uint64_t max, struct ops_enqueue_result *r)
 	r->trimmed = n;
 	snprintf(filter, sizeof(filter), "?maxTasks=%" PRIu64, max);
 	if (rc == 0 && n > 0)
-		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, timefmt_now(),
+		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, timefmt_now(), NULL,
 		    &r->deletion);
 out:
 	free(uids);
@@ -316,6 +317,27 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 	}
 }
 
+/* A task leaving the queue starts a batch of its own; a task in a batch moves its
+ * counts.  A claim is a batch limited to one task (claim --batch N: to N). */
+static int
+rebatch(store *s, MDB_txn *txn, enum ops_change_kind kind, const struct task *old,
+    struct task *next, int64_t now)
+{
+	struct ops_batch ob;
+	int rc;
+
+	if (kind != OPS_START && kind != OPS_CLAIM)
+		return ops_batch_moved(s, txn, old, next, now);
+	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
+		return rc;
+	if ((rc = ops_batch_add(&ob, next)) != 0) {
+		ops_batch_free(&ob);
+		return rc;
+	}
+	return ops_batch_put(s, txn, &ob, kind == OPS_CLAIM ?
+	    "batched up to configured batch limit of 1 tasks" : NULL);
+}
+
 static const enum task_status change_to[] = {
 	[OPS_START] = TASK_PROCESSING, [OPS_CLAIM] = TASK_PROCESSING,
 	[OPS_HEARTBEAT] = TASK_PROCESSING, [OPS_SUCCEED] = TASK_SUCCEEDED,
@@ -349,6 +371,8 @@ change_txn(store *s, MDB_txn *txn, void *ctx)
 	next = old;
 	rc = ch->kind == OPS_HEARTBEAT ? heartbeat(ch, &old, &next, now)
 	    : move(ch, &old, &next, now, &merged);
+	if (rc == 0)
+		rc = rebatch(s, txn, ch->kind, &old, &next, now);
 	if (rc == 0 && (rc = store_replace(s, txn, &old, &next)) == 0)
 		rc = ops_task_copy(&r->out, &next);
 	free(merged);
@@ -368,4 +392,89 @@ ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r)
 	if ((rc = ops_write(s, change_txn, &c)) != 0)
 		ops_task_free(&r->out);
 	return rc;
+}
+
+struct claim_ctx {
+	const struct ops_change *ch;
+	size_t max;
+	struct ops_task *out;
+	size_t n;
+};
+
+/* Up to max of the oldest enqueued tasks of the first match's index and type. */
+static int
+claim_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct claim_ctx *c = ctx;
+	char index[TASK_INDEX_MAX + 1], type[TASK_TYPE_MAX + 1], why[160];
+	struct task_str idx, typ;
+	struct ops_batch ob;
+	struct task old, next;
+	int64_t now = timefmt_now();
+	uint64_t uid;
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++)
+		ops_task_free(&c->out[i]);
+	c->n = 0;
+	if ((rc = store_find_enqueued(s, txn, c->ch->claim_index, c->ch->claim_type, &uid)) != 0)
+		return rc;
+	if ((rc = store_get(s, txn, uid, &old)) != 0)
+		return rc;
+	/* The first match's names, copied: the pages they lie in move as tasks change. */
+	idx = (struct task_str){ old.index_uid.ptr ? index : NULL, old.index_uid.len };
+	if (old.index_uid.ptr)
+		memcpy(index, old.index_uid.ptr, old.index_uid.len);
+	memcpy(type, old.type.ptr, old.type.len);
+	typ = (struct task_str){ type, old.type.len };
+	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
+		return rc;
+	while (c->n < c->max) {
+		if (c->n > 0) {
+			if ((rc = store_find_enqueued(s, txn, idx, typ, &uid)) == MDB_NOTFOUND)
+				break;
+			if (rc != 0 || (rc = store_get(s, txn, uid, &old)) != 0)
+				goto fail;
+		}
+		next = old;
+		/* Copied before the replace: later writes reuse the pages next points into. */
+		if ((rc = move(c->ch, &old, &next, now, NULL)) != 0 ||
+		    (rc = ops_batch_add(&ob, &next)) != 0 ||
+		    (rc = ops_task_copy(&c->out[c->n], &next)) != 0)
+			goto fail;
+		c->n++;
+		if ((rc = store_replace(s, txn, &old, &next)) != 0)
+			goto fail;
+	}
+	if (c->n == c->max)
+		snprintf(why, sizeof(why), "batched up to configured batch limit of %zu tasks", c->max);
+	else if (idx.ptr)
+		snprintf(why, sizeof(why), "batched all enqueued tasks for index `%.*s`",
+		    (int)(idx.len > 100 ? 100 : idx.len), index);
+	else
+		snprintf(why, sizeof(why), "batched all enqueued tasks");
+	return ops_batch_put(s, txn, &ob, why);
+fail:
+	ops_batch_free(&ob);
+	return rc;
+}
+
+int
+ops_claim_batch(store *s, const struct ops_change *ch, size_t max, struct ops_task *out,
+    size_t *n)
+{
+	struct claim_ctx c = { ch, max, out, 0 };
+	int rc;
+
+	*n = 0;
+	if (ch->kind != OPS_CLAIM || max == 0 || max > OPS_CLAIM_MAX)
+		return LMT_EINVAL;
+	memset(out, 0, max * sizeof(*out));
+	if ((rc = ops_write(s, claim_txn, &c)) != 0) {
+		for (size_t i = 0; i < c.n; i++)
+			ops_task_free(&out[i]);
+		return rc;
+	}
+	*n = c.n;
+	return 0;
 }

@@ -20,7 +20,7 @@
 enum param {
 	P_LIMIT, P_FROM, P_REVERSE, P_UIDS, P_STATUSES, P_TYPES, P_INDEX_UIDS, P_CANCELED_BY,
 	P_BEFORE_ENQUEUED, P_AFTER_ENQUEUED, P_BEFORE_STARTED, P_AFTER_STARTED,
-	P_BEFORE_FINISHED, P_AFTER_FINISHED, P_COUNT
+	P_BEFORE_FINISHED, P_AFTER_FINISHED, P_BATCH_UIDS, P_COUNT
 };
 
 static const struct {
@@ -41,11 +41,17 @@ static const struct {
 	[P_AFTER_STARTED] = { "afterStartedAt", "invalid_task_after_started_at" },
 	[P_BEFORE_FINISHED] = { "beforeFinishedAt", "invalid_task_before_finished_at" },
 	[P_AFTER_FINISHED] = { "afterFinishedAt", "invalid_task_after_finished_at" },
+	[P_BATCH_UIDS] = { "batchUids", "invalid_batch_uids" },
 };
 
-static const char param_names[] = "`limit`, `from`, `reverse`, `uids`, `statuses`, `types`, "
-    "`indexUids`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, "
-    "`afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`";
+/* In Meilisearch's order (its query structure's), which its message keeps; batchUids only
+ * where batches are shown (compat v1). */
+static const char param_names_v1[] = "`limit`, `from`, `reverse`, `batchUids`, `uids`, "
+    "`canceledBy`, `types`, `statuses`, `indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, "
+    "`afterStartedAt`, `beforeStartedAt`, `afterFinishedAt`, `beforeFinishedAt`";
+static const char param_names[] = "`limit`, `from`, `reverse`, `uids`, "
+    "`canceledBy`, `types`, `statuses`, `indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, "
+    "`afterStartedAt`, `beforeStartedAt`, `afterFinishedAt`, `beforeFinishedAt`";
 
 const char *
 query_param_names(void)
@@ -59,6 +65,13 @@ query_paged(const struct query *q)
 	return (q->given & (1u << P_LIMIT | 1u << P_FROM | 1u << P_REVERSE)) != 0;
 }
 
+/* The names q accepts, for the unknown-parameter message. */
+static const char *
+names_of(const struct query *q)
+{
+	return q->v1 ? param_names_v1 : param_names;
+}
+
 void
 query_init(struct query *q)
 {
@@ -66,7 +79,8 @@ query_init(struct query *q)
 	q->from = TASK_NO_UID;
 	q->reverse = 0;
 	q->statuses = 0;
-	q->nuids = q->ncanceled = q->ntypes = q->nindexes = 0;
+	q->nuids = q->ncanceled = q->ntypes = q->nindexes = q->nbatches = 0;
+	q->v1 = 0;
 	for (int i = 0; i < QUERY_NTIME; i++) {
 		q->after[i] = INT64_MIN;
 		q->before[i] = INT64_MAX;
@@ -164,9 +178,10 @@ list_item(struct query *q, enum param p, const char *v, size_t len, size_t *n,
 	switch (p) {
 	case P_UIDS:
 	case P_CANCELED_BY:
+	case P_BATCH_UIDS:
 		if (parse_u64(v, len, &u) != 0 || u == TASK_NO_UID)
-			return invalid(err, p, v, "could not parse `%s` as a positive integer.", shown);
-		(p == P_UIDS ? q->uids : q->canceled)[(*n)++] = u;
+			return invalid(err, p, v, "could not parse `%s` as a positive integer", shown);
+		(p == P_UIDS ? q->uids : p == P_BATCH_UIDS ? q->batches : q->canceled)[(*n)++] = u;
 		return 0;
 	case P_STATUSES:
 		if (task_status_parse(v, len, &st) != 0)
@@ -203,6 +218,7 @@ static int
 set_list(struct query *q, enum param p, const char *v, size_t len, struct api_error *err)
 {
 	size_t count = 0, *n = p == P_UIDS ? &q->nuids : p == P_CANCELED_BY ? &q->ncanceled :
+	    p == P_BATCH_UIDS ? &q->nbatches :
 	    p == P_TYPES ? &q->ntypes : p == P_INDEX_UIDS ? &q->nindexes : &count;
 	char qv[128];
 	int any = 0, rc;
@@ -232,6 +248,8 @@ set_list(struct query *q, enum param p, const char *v, size_t len, struct api_er
 		q->nuids = sort_unique(q->uids, q->nuids);
 	if (p == P_CANCELED_BY)
 		q->ncanceled = sort_unique(q->canceled, q->ncanceled);
+	if (p == P_BATCH_UIDS)
+		q->nbatches = sort_unique(q->batches, q->nbatches);
 	return 0;
 }
 
@@ -266,10 +284,10 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 
 	while (p < P_COUNT && strcmp(params[p].name, name) != 0)
 		p++;
-	if (p == P_COUNT)
+	if (p == P_COUNT || (p == P_BATCH_UIDS && !q->v1))
 		return api_error_set(err, 400, "bad_request", "invalid_request",
-		    "Unknown parameter `%s`: expected one of %s.",
-		    quote_text(name, strlen(name), qn, sizeof(qn)), param_names);
+		    "Unknown parameter `%s`: expected one of %s",
+		    quote_text(name, strlen(name), qn, sizeof(qn)), names_of(q));
 	if (q->given & (1u << p))
 		return api_error_set(err, 400, "bad_request", "invalid_request",
 		    "Parameter `%s` is given more than once.", params[p].name);
@@ -278,7 +296,7 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 	switch (p) {
 	case P_LIMIT:
 		if (parse_u64(v, len, &n) != 0)
-			return invalid(err, P_LIMIT, v, "could not parse `%s` as a positive integer.",
+			return invalid(err, P_LIMIT, v, "could not parse `%s` as a positive integer",
 			    quote_text(v, len, qv, sizeof(qv)));
 		if (n > QUERY_LIMIT_MAX)
 			return invalid(err, P_LIMIT, v, "`%s` is above the maximum of %d.",
@@ -287,7 +305,7 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 		return 0;
 	case P_FROM:
 		if (parse_u64(v, len, &n) != 0 || n == TASK_NO_UID)
-			return invalid(err, P_FROM, v, "could not parse `%s` as a positive integer.",
+			return invalid(err, P_FROM, v, "could not parse `%s` as a positive integer",
 			    quote_text(v, len, qv, sizeof(qv)));
 		q->from = n;
 		return 0;
@@ -298,13 +316,14 @@ query_set(struct query *q, const char *name, const char *v, size_t len, struct a
 			q->reverse = 0;
 		else
 			return invalid(err, P_REVERSE, v, "could not parse `%s` as a boolean, expected "
-			    "either `true` or `false`.", quote_text(v, len, qv, sizeof(qv)));
+			    "either `true` or `false`", quote_text(v, len, qv, sizeof(qv)));
 		return 0;
 	case P_UIDS:
 	case P_STATUSES:
 	case P_TYPES:
 	case P_INDEX_UIDS:
 	case P_CANCELED_BY:
+	case P_BATCH_UIDS:
 		return set_list(q, (enum param)p, v, len, err);
 	default:
 		return set_date(q, (enum param)p, v, len, err);
@@ -330,8 +349,8 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 		}
 		if (nl >= sizeof(name)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "Unknown parameter `%s`: expected one of %s.",
-			    quote_text(p, nl, quoted, sizeof(quoted)), param_names);
+			    "Unknown parameter `%s`: expected one of %s",
+			    quote_text(p, nl, quoted, sizeof(quoted)), names_of(q));
 		}
 		if (vl > QUERY_VALUE_MAX) {
 			/* A known parameter's own code, as the CLI gives for the same value. */
@@ -343,8 +362,8 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 				return invalid(err, (enum param)k, v, "the value is longer than %d bytes.",
 				    QUERY_VALUE_MAX);
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "Unknown parameter `%s`: expected one of %s.",
-			    quote_text(p, nl, quoted, sizeof(quoted)), param_names);
+			    "Unknown parameter `%s`: expected one of %s",
+			    quote_text(p, nl, quoted, sizeof(quoted)), names_of(q));
 		}
 		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dvl = route_unescape(v, vl, 1, dv)) < 0) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
@@ -354,8 +373,8 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 		name[dn] = '\0';
 		if (memchr(name, '\0', (size_t)dn)) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
-			    "Unknown parameter `%s`: expected one of %s.",
-			    quote_text(name, (size_t)dn, quoted, sizeof(quoted)), param_names);
+			    "Unknown parameter `%s`: expected one of %s",
+			    quote_text(name, (size_t)dn, quoted, sizeof(quoted)), names_of(q));
 		}
 		int rc = query_set(q, name, dv, (size_t)dvl, err);
 		if (rc)
@@ -471,6 +490,8 @@ match(const struct query *q, const struct task *t, enum store_seq implied, int u
 		return 0;
 	if (q->ncanceled && (t->canceled_by == TASK_NO_UID ||
 	    !u64_in(q->canceled, q->ncanceled, t->canceled_by)))
+		return 0;
+	if (q->nbatches && (!t->has_batch || !u64_in(q->batches, q->nbatches, t->batch_uid)))
 		return 0;
 	for (int i = 0; i < QUERY_NTIME; i++) {
 		if (q->after[i] == INT64_MIN && q->before[i] == INT64_MAX)
@@ -737,7 +758,7 @@ query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint6
     uint64_t *bad)
 {
 	struct query all;
-	int counted = q->nuids == 0 && q->ncanceled == 0 && q->npatterns == 0;
+	int counted = q->nuids == 0 && q->ncanceled == 0 && q->npatterns == 0 && q->nbatches == 0;
 
 	for (int i = 0; i < QUERY_NTIME; i++)
 		counted &= q->after[i] == INT64_MIN && q->before[i] == INT64_MAX;
@@ -776,7 +797,7 @@ page_add(void *ctx, const struct task *t)
 		pg->first = t->uid;
 	else if ((rc = render_comma(pg->pb)) != 0)
 		return rc;
-	if ((rc = render_task(pg->pb, t)) != 0)
+	if ((rc = render_task_as(pg->pb, t, pg->q->v1)) != 0)
 		return rc;
 	pg->n++;
 	return 0;

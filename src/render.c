@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lmtasks/render.h"
+#include "lmtasks/tbatch.h"
 #include "lmtasks/timefmt.h"
 
 /*
@@ -161,6 +162,63 @@ task_bound(const struct task *t)
 	    6 * t->error_message.len + 2 * t->error_code.len;
 }
 
+/* A failed task's error object. */
+static void
+put_error(struct out *o, const struct task *t)
+{
+	const char *et = task_error_type_name(t->error_type);
+
+	PUTS(o, "{\"message\":");
+	put_string(o, t->error_message.ptr, t->error_message.len);
+	PUTS(o, ",\"code\":");
+	put_plain(o, t->error_code.ptr, t->error_code.len);
+	PUTS(o, ",\"type\":");
+	et = et ? et : "internal";
+	put_plain(o, et, strlen(et));
+	PUTS(o, ",\"link\":\"https://docs.meilisearch.com/errors#");
+	put(o, t->error_code.ptr, t->error_code.len);
+	PUTS(o, "\"}");
+}
+
+/* finished - started as Meilisearch prints it, or null unless both are set. */
+static void
+put_duration(struct out *o, int64_t started, int64_t finished)
+{
+	if (started != 0 && finished != 0) {
+		/* Without overflow whatever the times; a clock that went back gives PT0S. */
+		uint64_t d = finished > started ? (uint64_t)finished - (uint64_t)started : 0;
+		*o->p++ = '"';
+		o->p += timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, o->p);
+		*o->p++ = '"';
+	} else {
+		PUTS(o, "null");
+	}
+}
+
+/* duration, enqueuedAt, startedAt, finishedAt and the closing brace. */
+static void
+put_times(struct out *o, const struct task *t)
+{
+	PUTS(o, ",\"duration\":");
+	put_duration(o, t->started_at, t->finished_at);
+	PUTS(o, ",\"enqueuedAt\":");
+	put_time(o, t->enqueued_at);
+	PUTS(o, ",\"startedAt\":");
+	put_time(o, t->started_at);
+	PUTS(o, ",\"finishedAt\":");
+	put_time(o, t->finished_at);
+	PUTS(o, "}");
+}
+
+static void
+put_u64_or_null(struct out *o, int set, uint64_t v)
+{
+	if (set)
+		put_u64(o, v);
+	else
+		PUTS(o, "null");
+}
+
 int
 render_task(struct printbuf *pb, const struct task *t)
 {
@@ -171,43 +229,118 @@ render_task(struct printbuf *pb, const struct task *t)
 	put_head(&o, t);
 	if (t->status == TASK_CANCELED) {
 		PUTS(&o, ",\"canceledBy\":");
-		if (t->canceled_by == TASK_NO_UID)
-			PUTS(&o, "null");
-		else
-			put_u64(&o, t->canceled_by);
+		put_u64_or_null(&o, t->canceled_by != TASK_NO_UID, t->canceled_by);
 	}
 	PUTS(&o, ",\"details\":");
 	put(&o, t->details.ptr, t->details.len);
 	if (t->status == TASK_FAILED) {
-		const char *et = task_error_type_name(t->error_type);
-		PUTS(&o, ",\"error\":{\"message\":");
-		put_string(&o, t->error_message.ptr, t->error_message.len);
-		PUTS(&o, ",\"code\":");
-		put_plain(&o, t->error_code.ptr, t->error_code.len);
-		PUTS(&o, ",\"type\":");
-		et = et ? et : "internal";
-		put_plain(&o, et, strlen(et));
-		PUTS(&o, ",\"link\":\"https://docs.meilisearch.com/errors#");
-		put(&o, t->error_code.ptr, t->error_code.len);
-		PUTS(&o, "\"}");
+		PUTS(&o, ",\"error\":");
+		put_error(&o, t);
 	}
-	PUTS(&o, ",\"duration\":");
-	if (t->started_at != 0 && t->finished_at != 0) {
-		/* Without overflow whatever the times; a clock that went back gives PT0S. */
-		uint64_t d = t->finished_at > t->started_at ?
-		    (uint64_t)t->finished_at - (uint64_t)t->started_at : 0;
-		*o.p++ = '"';
-		o.p += timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, o.p);
-		*o.p++ = '"';
-	} else {
+	put_times(&o, t);
+	return done(&o);
+}
+
+int
+render_task_v1(struct printbuf *pb, const struct task *t)
+{
+	const char *st = task_status_name(t->status);
+	struct out o;
+
+	/* batchUid, canceledBy and a null error: well under the 64 bytes added. */
+	if (reserve(&o, pb, task_bound(t) + 64) != 0)
+		return o.err;
+	PUTS(&o, "{\"uid\":");
+	put_u64(&o, t->uid);
+	PUTS(&o, ",\"batchUid\":");
+	put_u64_or_null(&o, t->has_batch, t->batch_uid);
+	PUTS(&o, ",\"indexUid\":");
+	if (t->index_uid.ptr == NULL)
 		PUTS(&o, "null");
+	else
+		put_plain(&o, t->index_uid.ptr, t->index_uid.len);
+	PUTS(&o, ",\"status\":");
+	st = st ? st : "unknown";
+	put_plain(&o, st, strlen(st));
+	PUTS(&o, ",\"type\":");
+	put_plain(&o, t->type.ptr, t->type.len);
+	PUTS(&o, ",\"canceledBy\":");
+	put_u64_or_null(&o, t->canceled_by != TASK_NO_UID, t->canceled_by);
+	PUTS(&o, ",\"details\":");
+	put(&o, t->details.ptr, t->details.len);
+	PUTS(&o, ",\"error\":");
+	if (t->status == TASK_FAILED)
+		put_error(&o, t);
+	else
+		PUTS(&o, "null");
+	put_times(&o, t);
+	return done(&o);
+}
+
+int
+render_task_as(struct printbuf *pb, const struct task *t, int v1)
+{
+	return v1 ? render_task_v1(pb, t) : render_task(pb, t);
+}
+
+/* {"name":count,...} of a batch's stats; the names escaped (they come from a record). */
+static void
+put_counts(struct out *o, const struct tbatch_count *v, size_t n)
+{
+	PUTS(o, "{");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			PUTS(o, ",");
+		put_string(o, v[i].name.ptr, v[i].name.len);
+		PUTS(o, ":");
+		put_u64(o, v[i].n);
 	}
-	PUTS(&o, ",\"enqueuedAt\":");
-	put_time(&o, t->enqueued_at);
+	PUTS(o, "}");
+}
+
+int
+render_tbatch(struct printbuf *pb, const struct tbatch *b)
+{
+	size_t bound = 640 + b->details.len + 6 * b->strategy.len;
+	struct out o;
+	int first = 1;
+
+	for (size_t i = 0; i < b->ntypes; i++)
+		bound += 6 * b->types[i].name.len + 16;
+	for (size_t i = 0; i < b->nindexes; i++)
+		bound += 6 * b->indexes[i].name.len + 16;
+	if (reserve(&o, pb, bound) != 0)
+		return o.err;
+	PUTS(&o, "{\"uid\":");
+	put_u64(&o, b->uid);
+	PUTS(&o, ",\"progress\":null,\"details\":");
+	put(&o, b->details.ptr, b->details.len);
+	PUTS(&o, ",\"stats\":{\"totalNbTasks\":");
+	put_u64(&o, b->total);
+	PUTS(&o, ",\"status\":{");
+	for (int i = 0; i < TASK_NSTATUS; i++) {
+		const char *st = task_status_name((enum task_status)i);
+		if (b->status[i] == 0)
+			continue;
+		if (!first)
+			PUTS(&o, ",");
+		first = 0;
+		put_plain(&o, st, strlen(st));
+		PUTS(&o, ":");
+		put_u64(&o, b->status[i]);
+	}
+	PUTS(&o, "},\"types\":");
+	put_counts(&o, b->types, b->ntypes);
+	PUTS(&o, ",\"indexUids\":");
+	put_counts(&o, b->indexes, b->nindexes);
+	PUTS(&o, "},\"duration\":");
+	put_duration(&o, b->started_at, b->finished_at);
 	PUTS(&o, ",\"startedAt\":");
-	put_time(&o, t->started_at);
+	put_time(&o, b->started_at);
 	PUTS(&o, ",\"finishedAt\":");
-	put_time(&o, t->finished_at);
+	put_time(&o, b->finished_at);
+	PUTS(&o, ",\"batchStrategy\":");
+	put_string(&o, b->strategy.ptr, b->strategy.len);
 	PUTS(&o, "}");
 	return done(&o);
 }

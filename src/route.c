@@ -139,6 +139,7 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 	char q[128];
 	int n = split(path, len, seg, seglen);
 
+	r->kind = ROUTE_NONE;
 	if (n < 0 || n == 0)
 		goto not_found;
 	for (int i = 0; i < n; i++) {
@@ -178,6 +179,14 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 		r->kind = n == 1 ? ROUTE_TASKS : ROUTE_TASK;
 		return n == 2 ? parse_uid(seg[1], seglen[1], &r->uid, err) : 0;
 	}
+	if (seg_is(seg[0], seglen[0], "batches") && n <= 2) {
+		r->kind = n == 1 ? ROUTE_BATCHES : ROUTE_BATCH;
+		if (n == 2 && parse_uid(seg[1], seglen[1], &r->uid, err) != 0)
+			return api_error_set(err, 400, "invalid_batch_uids", LINK_TYPE,
+			    "Batch uid `%s` is invalid. It should only contain numeric characters.",
+			    quote_text(seg[1], seglen[1], q, sizeof(q)));
+		return 0;
+	}
 	if (seg_is(seg[0], seglen[0], "indexes") && (n == 3 || n == 4) &&
 	    seg_is(seg[2], seglen[2], "tasks")) {
 		if (!task_index_uid_valid(seg[1], seglen[1]))
@@ -193,6 +202,14 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 		return n == 4 ? parse_uid(seg[3], seglen[3], &r->uid, err) : 0;
 	}
 not_found:
+	return route_not_found(path, len, err);
+}
+
+int
+route_not_found(const char *path, size_t len, struct api_error *err)
+{
+	char q[128];
+
 	return api_error_set(err, 404, "not_found", LINK_TYPE, "Route `%s` not found.",
 	    quote_text(path, len, q, sizeof(q)));
 }

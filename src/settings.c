@@ -11,11 +11,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/settings.h"
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_RETENTION };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_RETENTION, KIND_COMPAT };
 
 static const struct {
 	const char *name;	/* as `config` and JSON spell it */
@@ -25,6 +26,7 @@ static const struct {
 	[SETTING_MAX_BYTES] = { "maxBytes", "setting.maxBytes", KIND_SIZE },
 	[SETTING_MAX_TASKS] = { "maxTasks", "setting.maxTasks", KIND_COUNT },
 	[SETTING_FEED_RETENTION] = { "feedRetention", FEED_RETENTION_KEY, KIND_RETENTION },
+	[SETTING_COMPAT] = { "compat", COMPAT_KEY, KIND_COMPAT },
 };
 
 #define MIN_MAX_BYTES (UINT64_C(1) << 20)
@@ -47,7 +49,7 @@ settings_key(enum setting_id id)
 const char *
 settings_names(void)
 {
-	return "maxBytes, maxTasks, feedRetention";
+	return "maxBytes, maxTasks, feedRetention, compat";
 }
 
 /* config KEY is looked up in the one table. */
@@ -100,6 +102,10 @@ settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **w
 
 	if ((unsigned)id >= SETTING_COUNT)
 		return LMT_EINVAL;
+	if (table[id].kind == KIND_COMPAT) {
+		*why = "a compatibility level: v0.25 (the default) or v1";
+		return compat_parse(text, v);
+	}
 	if (table[id].kind == KIND_SIZE) {
 		*why = "a size of at least 1MiB, in bytes or with K, M, G or T (KiB, MiB, ...), "
 		    "like 512MiB";
@@ -161,6 +167,10 @@ settings_read(store *s, MDB_txn *txn, struct settings *st)
 		st->v[SETTING_MAX_TASKS] = SETTINGS_MAX_TASKS_DEFAULT;
 	if (!(st->stored & 1u << SETTING_FEED_RETENTION))
 		st->v[SETTING_FEED_RETENTION] = FEED_RETENTION_DEFAULT;
+	if (!(st->stored & 1u << SETTING_COMPAT))
+		st->v[SETTING_COMPAT] = COMPAT_V025;
+	if (compat_name(st->v[SETTING_COMPAT]) == NULL)
+		return LMT_ECORRUPT;
 	return 0;
 }
 
@@ -179,6 +189,9 @@ settings_render(struct printbuf *pb, const struct settings *st)
 			feed_retention_format(&r, text);
 			n = snprintf(buf, sizeof(buf), r.count ? ",\"%s\":%s" : ",\"%s\":\"%s\"",
 			    table[i].name, text);
+		} else if (table[i].kind == KIND_COMPAT) {
+			n = snprintf(buf, sizeof(buf), "%s\"%s\":\"%s\"", i ? "," : "{",
+			    table[i].name, compat_name(st->v[i]));
 		} else {
 			n = snprintf(buf, sizeof(buf), "%s\"%s\":%" PRIu64, i ? "," : "{",
 			    table[i].name, st->v[i]);

@@ -173,13 +173,23 @@ store_open_optional(store *s, MDB_txn *txn, unsigned create)
 {
 	int rc;
 
-	if (s->has_changes)
-		return 0;
-	/* A store made by 0.1.0 has no change log until its first write makes one. */
-	rc = mdb_dbi_open(txn, "changes", create, &s->changes);
-	if (rc == 0)
-		s->has_changes = 1;
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	/* A store made by 0.1.0 has no change log and no batches until its first write
+	 * makes them (empty). */
+	if (!s->has_changes) {
+		rc = mdb_dbi_open(txn, "changes", create, &s->changes);
+		if (rc == 0)
+			s->has_changes = 1;
+		else if (rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if (!s->have_batches) {
+		rc = mdb_dbi_open(txn, "batches", create, &s->batches);
+		if (rc == 0)
+			s->have_batches = 1;
+		else if (rc != MDB_NOTFOUND)
+			return rc;
+	}
+	return 0;
 }
 
 /* Creates the databases and the meta entries of a new store, or checks an old one's. */
@@ -231,11 +241,11 @@ make_optional(store *s)
 		return rc;
 	if ((rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
 		mdb_txn_abort(txn);
-		s->has_changes = 0;
+		s->has_changes = s->have_batches = 0;
 		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		s->has_changes = 0;
+		s->has_changes = s->have_batches = 0;
 	return rc;
 }
 
@@ -411,7 +421,8 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		s->ident = (uint64_t)st.st_dev << 40 ^ (uint64_t)st.st_ino;
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
-	if (!(flags & STORE_RDONLY) && !s->has_changes && (rc = make_optional(s)) != 0)
+	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches) &&
+	    (rc = make_optional(s)) != 0)
 		goto fail_env;
 	*out = s;
 	return 0;
@@ -1163,6 +1174,71 @@ store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
 }
 
 int
+store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k }, val;
+	int rc;
+
+	if (!s->have_batches)
+		return MDB_NOTFOUND;
+	store_key_uid(k, uid);
+	if ((rc = mdb_get(txn, s->batches, &key, &val)) == 0) {
+		*rec = val.mv_data;
+		*len = val.mv_size;
+	}
+	return rc;
+}
+
+int
+store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
+    int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k }, val;
+	MDB_cursor *c;
+	int rc;
+
+	if (!s->have_batches)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->batches, &c)) != 0)
+		return rc;
+	store_key_uid(k, from);
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	if (descending) {
+		if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+		else if (rc == 0 && store_uid_key(key.mv_data) > from)
+			rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+	}
+	while (rc == 0) {
+		if ((rc = fn(ctx, store_uid_key(key.mv_data), val.mv_data, val.mv_size)) != 0)
+			break;
+		rc = mdb_cursor_get(c, &key, &val, descending ? MDB_PREV : MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type), void *ctx)
+{
+	MDB_val key, val;
+	MDB_cursor *c;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->by_type, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT_NODUP)) {
+		if ((rc = fn(ctx, (struct task_str){ key.mv_data, key.mv_size })) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
 store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v)
 {
 	MDB_val k = { strlen(key), (void *)key }, val;
@@ -1190,6 +1266,11 @@ store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
 			return rc;
 		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 	}
+	if (s->have_batches) {
+		if ((rc = mdb_stat(txn, s->batches, &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+	}
 	*bytes = pages * ms.ms_psize;
 	return 0;
 }
@@ -1201,4 +1282,10 @@ store_path(store *s)
 
 	mdb_env_get_path(s->env, &p);
 	return p;
+}
+
+int
+store_has_batches(store *s)
+{
+	return s->have_batches;
 }

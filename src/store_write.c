@@ -453,3 +453,32 @@ store_reserve(store *s, uint64_t bytes)
 	rc = errno;
 	return rc == EOPNOTSUPP || rc == ENOSYS ? 0 : rc;
 }
+
+int
+store_batch_next(store *s, MDB_txn *txn, uint64_t *uid)
+{
+	MDB_val key = { 10, "next_batch" }, val;
+	unsigned char next[8];
+	int rc = mdb_get(txn, s->meta, &key, &val);
+
+	if (rc == 0 && val.mv_size != 8)
+		return LMT_ECORRUPT;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	*uid = rc == 0 ? store_get_u64le(val.mv_data) : 0;
+	store_put_u64le(next, *uid + 1);
+	val = (MDB_val){ 8, next };
+	return mdb_put(txn, s->meta, &key, &val, 0);
+}
+
+int
+store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t len)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k }, val = { len, (void *)rec };
+
+	if (!s->have_batches)
+		return LMT_ESCHEMA;
+	store_key_uid(k, uid);
+	return mdb_put(txn, s->batches, &key, &val, 0);
+}

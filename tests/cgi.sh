@@ -223,10 +223,10 @@ answer "GET /tasks/<5000 bytes>: status line and headers" "414 URI Too Long"
 section "query parameters"
 cgi GET '/tasks?limit=abc'
 answer "limit=abc: invalid_task_limit" "400 Bad Request" \
-	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `abc` as a positive integer.')"
+	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `abc` as a positive integer')"
 cgi GET '/tasks?limit=-1'
 answer "limit=-1: invalid_task_limit" "400 Bad Request" \
-	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `-1` as a positive integer.')"
+	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `-1` as a positive integer')"
 cgi GET '/tasks?limit=1001'
 answer "limit=1001: invalid_task_limit" "400 Bad Request" \
 	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: `1001` is above the maximum of 1000.')"
@@ -236,17 +236,17 @@ answer "from=123456789&limit=1001: the message quotes \`1001\` and nothing else"
 	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: `1001` is above the maximum of 1000.')"
 cgi GET '/tasks?limit='
 answer "limit= (empty): invalid_task_limit" "400 Bad Request" \
-	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `` as a positive integer.')"
+	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `` as a positive integer')"
 cgi GET '/tasks?from=x'
 answer "from=x: invalid_task_from" "400 Bad Request" \
-	"$(errbody invalid_task_from 'Invalid value in parameter `from`: could not parse `x` as a positive integer.')"
+	"$(errbody invalid_task_from 'Invalid value in parameter `from`: could not parse `x` as a positive integer')"
 cgi GET '/tasks?from=-1'
 answer "from=-1: invalid_task_from" "400 Bad Request" \
-	"$(errbody invalid_task_from 'Invalid value in parameter `from`: could not parse `-1` as a positive integer.')"
+	"$(errbody invalid_task_from 'Invalid value in parameter `from`: could not parse `-1` as a positive integer')"
 for v in 1 TRUE yes; do
 	cgi GET "/tasks?reverse=$v"
 	answer "reverse=$v: invalid_task_reverse" "400 Bad Request" \
-		"$(errbody invalid_task_reverse "Invalid value in parameter \`reverse\`: could not parse \`$v\` as a boolean, expected either \`true\` or \`false\`.")"
+		"$(errbody invalid_task_reverse "Invalid value in parameter \`reverse\`: could not parse \`$v\` as a boolean, expected either \`true\` or \`false\`")"
 done
 for q in 'x=1' 'foo' 'limit=1&colour=red'; do
 	cgi GET "/tasks?$q"
@@ -264,7 +264,7 @@ answer "from twice: bad_request" "400 Bad Request" \
 	"$(errbody bad_request 'Parameter `from` is given more than once.')"
 cgi GET '/indexes/nope/tasks?limit=x'
 answer "parameters are checked before the index: invalid_task_limit" "400 Bad Request" \
-	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `x` as a positive integer.')"
+	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `x` as a positive integer')"
 cgi GET '/tasks?%6Cimit=1&from=%35'
 page "percent-encoded parameter name and value (%6Cimit=1&from=%35)" 'u == [5] and d["limit"] == 1'
 cgi GET '/tasks?&limit=1&'
@@ -407,7 +407,7 @@ assert_contains "missing store: the log line names the request (GET /health)" "G
 	fail "missing store: the reader created nothing" "$(ls -la "$T/missing")"
 cgi GET '/tasks?limit=x'
 answer "missing store: a bad parameter is still a 400" "400 Bad Request" \
-	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `x` as a positive integer.')"
+	"$(errbody invalid_task_limit 'Invalid value in parameter `limit`: could not parse `x` as a positive integer')"
 CGI_DB=$S
 cgi GET /tasks/0
 assert_eq "a good request logs nothing" "" "$CGI_STDERR"

@@ -428,7 +428,7 @@ done
 cgi "/tasks?statuses=failed&nope=1"
 IFS=$'\t' read -r gcode gtype msg <<<"$(errparts "$CGI_BODY")"
 assert_eq "HTTP ?nope=1: 400 bad_request" "400 bad_request" "$CGI_CODE $gcode"
-want='Unknown parameter `nope`: expected one of `limit`, `from`, `reverse`, `uids`, `statuses`, `types`, `indexUids`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.'
+want='Unknown parameter `nope`: expected one of `limit`, `from`, `reverse`, `uids`, `canceledBy`, `types`, `statuses`, `indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, `afterFinishedAt`, `beforeFinishedAt`'
 assert_eq "HTTP ?nope=1: the message names it and lists the accepted parameters" "$want" "$msg"
 cgi "/indexes/nosuch/tasks?nope=1"
 IFS=$'\t' read -r gcode gtype msg <<<"$(errparts "$CGI_BODY")"

@@ -373,7 +373,14 @@ Test(ops, settings_parse_sizes_and_counts)
 
 	cr_assert_eq(settings_find("maxBytes", &id), 0);
 	cr_assert_eq(id, SETTING_MAX_BYTES);
-	cr_assert_eq(settings_find("compat", &id), LMT_EINVAL);
+	cr_assert_eq(settings_find("colour", &id), LMT_EINVAL);
+	cr_assert_eq(settings_find("compat", &id), 0);
+	cr_assert_eq(id, SETTING_COMPAT);
+	cr_assert_eq(settings_parse(SETTING_COMPAT, "v1", &v, &why), 0);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(settings_parse(SETTING_COMPAT, "v0.25", &v, &why), 0);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(settings_parse(SETTING_COMPAT, "v2", &v, &why), LMT_EINVAL);
 	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "512MiB", &v, &why), 0);
 	cr_assert_eq(v, UINT64_C(512) << 20);
 	cr_assert_eq(settings_parse(SETTING_MAX_BYTES, "2G", &v, &why), 0);

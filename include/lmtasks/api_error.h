@@ -9,7 +9,7 @@ struct api_error {
 	int status;
 	const char *code;
 	const char *type;
-	char message[600];
+	char message[1536];
 };
 
 /* Fills e and returns e->status; the message is formatted like printf. */

@@ -7,7 +7,10 @@
 
 #include "lmtasks/task.h"
 
+/* Version 1 (lmtasks 0.1.0) has no batch uid; version 2 is version 1 with one.  Both are
+ * read; a task with no batch is still written as version 1. */
 #define CODEC_VERSION 1
+#define CODEC_VERSION_BATCH 2
 
 /* Returns the number of bytes codec_encode() writes for t. */
 size_t codec_size(const struct task *t);

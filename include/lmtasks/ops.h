@@ -99,6 +99,16 @@ struct ops_change_result {
  */
 int ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r);
 
+/*
+ * Claims up to max (at most OPS_CLAIM_MAX) of the oldest enqueued tasks that share the
+ * index and type of the first one matching ch (an OPS_CLAIM), in one transaction and one
+ * batch; out (max entries, each freed with ops_task_free()) gets them in uid order, *n
+ * their number.  Returns 0, MDB_NOTFOUND when none matches, LMT_EINVAL for a bad max.
+ */
+#define OPS_CLAIM_MAX 10000
+int ops_claim_batch(store *s, const struct ops_change *ch, size_t max, struct ops_task *out,
+    size_t *n);
+
 /* Ends the leases that expired: such a task fails with task_lease_expired, or goes back
  * to the queue when it was claimed with requeue.  *reaped gets their number. */
 int ops_reap(store *s, uint64_t *reaped);

@@ -28,9 +28,11 @@ struct query {
 	uint64_t from;		/* first uid to consider; TASK_NO_UID: the newest (or oldest) */
 	int reverse;		/* 1: oldest first */
 	unsigned statuses;	/* bit 1 << status; 0: any */
-	size_t nuids, ncanceled, ntypes, nindexes;
+	int v1;			/* compat v1: batchUids is a parameter (set before parsing) */
+	size_t nuids, ncanceled, ntypes, nindexes, nbatches;
 	uint64_t uids[QUERY_LIST_MAX];		/* sorted, no duplicates */
 	uint64_t canceled[QUERY_LIST_MAX];
+	uint64_t batches[QUERY_LIST_MAX];	/* batchUids, sorted */
 	struct task_str types[QUERY_LIST_MAX];
 	struct task_str indexes[QUERY_LIST_MAX];
 	int64_t after[QUERY_NTIME];	/* the time must be > this (INT64_MIN: no filter) */
@@ -103,5 +105,26 @@ int query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
  */
 int query_run(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
     struct printbuf *pb, uint64_t *bad);
+
+struct tbatch;
+/* Returns 1 when batch b passes q's filters as Meilisearch applies them to batches (a
+ * status, type or index matches when one of its tasks has it; uids and canceledBy are
+ * left to query_batch_run()), and, when nallow, has an index one of the key's patterns
+ * allow. */
+int query_batch_match(const struct query *q, const struct task_str *allow, size_t nallow,
+    const struct tbatch *b);
+
+/*
+ * Appends the list envelope of the batches q matches (newest first unless q->reverse),
+ * seen through a key's index patterns allow (nallow 0: every batch).  Returns 0, or
+ * LMT_ECORRUPT with *bad the batch uid whose record does not decode, or a store error.
+ */
+int query_batch_run(store *s, MDB_txn *txn, const struct query *q, const struct task_str *allow,
+    size_t nallow, struct printbuf *pb, uint64_t *bad);
+
+/* Appends batch uid's object; MDB_NOTFOUND when there is none or the key may not see it
+ * (none of its indexes allowed); LMT_ECORRUPT for a record that does not decode. */
+int query_batch_get(store *s, MDB_txn *txn, uint64_t uid, const struct task_str *allow,
+    size_t nallow, struct printbuf *pb);
 
 #endif

@@ -24,6 +24,19 @@
 /* The full task object of SPEC §1, keys in order, stored details copied verbatim. */
 int render_task(struct printbuf *pb, const struct task *t);
 
+/* The task in Meilisearch v1's layout (compat v1): uid, batchUid, indexUid, status, type,
+ * canceledBy, details, error, duration, enqueuedAt, startedAt, finishedAt, the nullable
+ * ones always present. */
+int render_task_v1(struct printbuf *pb, const struct task *t);
+
+/* render_task_v1() when v1, else render_task(). */
+int render_task_as(struct printbuf *pb, const struct task *t, int v1);
+
+struct tbatch;
+/* Meilisearch v1's batch object: uid, progress (null), details, stats {totalNbTasks,
+ * status, types, indexUids}, duration, startedAt, finishedAt, batchStrategy. */
+int render_tbatch(struct printbuf *pb, const struct tbatch *b);
+
 /* {"uid","indexUid","status","type","enqueuedAt"}, as enqueue prints it. */
 int render_task_summary(struct printbuf *pb, const struct task *t);
 

@@ -17,6 +17,9 @@ enum route_kind {
 	ROUTE_INDEX_TASK,	/* /indexes/{indexUid}/tasks/{uid} */
 	ROUTE_HEALTH,		/* /health */
 	ROUTE_TASKS_STREAM,	/* /tasks/stream: server-sent events (stream.h) */
+	ROUTE_BATCHES,		/* /batches (compat v1) */
+	ROUTE_BATCH,		/* /batches/{uid} (compat v1) */
+	ROUTE_NONE,		/* none: route_parse() failed before it knew */
 };
 
 struct route {
@@ -39,10 +42,16 @@ int route_path(const char *request_uri, const char *script_name, const char *pat
 /*
  * Parses a path into r: segments percent-decoded (unless decoded), one trailing
  * slash ignored.  Returns 0, or an HTTP status with err filled: 400
- * invalid_task_uids / invalid_index_uid / bad_request, 404 for an unknown path.
+ * invalid_task_uids / invalid_batch_uids / invalid_index_uid / bad_request, 404 for an
+ * unknown path.  r->kind is set as soon as the path's shape names a route (ROUTE_NONE
+ * before), so a caller can tell a bad batch uid from other errors.
  */
 int route_parse(const char *path, size_t len, int decoded, struct route *r,
     struct api_error *err);
+
+/* Fills err with the 404 of an unknown path (a /batches route where the store shows no
+ * batches); returns 404. */
+int route_not_found(const char *path, size_t len, struct api_error *err);
 
 /*
  * Decodes %XX escapes (and '+' as a space when plus is set) from len bytes at s

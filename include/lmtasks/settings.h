@@ -13,6 +13,7 @@ enum setting_id {
 	SETTING_MAX_BYTES,	/* maxBytes: the store's size limit */
 	SETTING_MAX_TASKS,	/* maxTasks: past it, old finished tasks are deleted; 0: off */
 	SETTING_FEED_RETENTION,	/* feedRetention: the change log kept (feed.h's encoding) */
+	SETTING_COMPAT,		/* compat: the Meilisearch the answers follow (compat.h) */
 	SETTING_COUNT
 };
 
@@ -42,7 +43,8 @@ const char *settings_names(void);
 /*
  * Parses a value for id: maxBytes a size (bytes, or with a suffix K, M, G, T, optionally
  * followed by iB: powers of 1024), at least 1 MiB; maxTasks a count (0 turns it off);
- * feedRetention a count of changes (at least 1) or an age (7d, 12h, 30m, 90s).
+ * feedRetention a count of changes (at least 1) or an age (7d, 12h, 30m, 90s);
+ * compat `v0.25` or `v1`.
  * Returns 0, or LMT_EINVAL with *why saying what is wanted.
  */
 int settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why);
@@ -54,7 +56,7 @@ uint64_t settings_default_max_bytes(const char *path);
 /* Reads every setting from txn, with the defaults for those the store does not keep. */
 int settings_read(store *s, MDB_txn *txn, struct settings *st);
 
-/* Appends {"maxBytes":…,"maxTasks":…,"feedRetention":…} to pb (feedRetention a number
+/* Appends {"maxBytes":…,"maxTasks":…,"feedRetention":…,"compat":"…"} to pb (feedRetention a number
  * of changes, or a string for an age: "7d"); 0 or ENOMEM. */
 int settings_render(struct printbuf *pb, const struct settings *st);
 

@@ -103,6 +103,24 @@ int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_st
 int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
     const void **rec, size_t *reclen);
 
+/* Reads batch uid's record (tbatch.h); MDB_NOTFOUND when there is none.  *rec points
+ * into the map and lives until txn ends. */
+int store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len);
+
+/* 1 when the store's batches database was there when it was opened (a store made by
+ * 0.1.0 gets one at its first write, which a reader opened before sees after a reopen). */
+int store_has_batches(store *s);
+
+/* Calls fn for each batch from uid `from` on (<= from descending, >= from ascending) until
+ * it returns nonzero (returned); rec lives until txn ends. */
+int store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
+    int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx);
+
+/* Calls fn for each type some task of the store has, in name order, until it returns
+ * nonzero (returned). */
+int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type),
+    void *ctx);
+
 /* Reads the u64 kept in meta under key (a store setting); MDB_NOTFOUND when absent, as
  * in a store made before that setting existed. */
 int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
@@ -246,6 +264,13 @@ int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct t
 /* Removes t (as read in txn) with its index entries, counts and lease; its uid is never
  * given again.  t's strings are invalid afterwards. */
 int store_remove(store *s, MDB_txn *txn, const struct task *t);
+
+
+/* Allocates the next batch uid (0, 1, 2, ...). */
+int store_batch_next(store *s, MDB_txn *txn, uint64_t *uid);
+
+/* Stores batch uid's record. */
+int store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t len);
 
 /* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
 int store_index_remove(store *s, MDB_txn *txn, struct task_str index);

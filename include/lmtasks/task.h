@@ -51,6 +51,8 @@ struct task {
 	uint32_t lease_ms;		/* the lease's length, for heartbeats */
 	unsigned requeue : 1;		/* an expired lease puts it back in the queue */
 	unsigned lease_expired : 1;	/* it was put back because its lease expired */
+	unsigned has_batch : 1;		/* batch_uid is set: it left `enqueued` in that batch */
+	uint64_t batch_uid;		/* the batch that moved it out of `enqueued` */
 	struct task_str index_uid;	/* ptr NULL for the store's own tasks */
 	struct task_str type;
 	struct task_str details;	/* compact JSON object text, "{}" at least */

@@ -1,0 +1,68 @@
+/* Task batches: the set of tasks one command moved out of `enqueued` together, with the
+ * stats Meilisearch v1 shows for a batch; their record bytes and how a task's move
+ * changes them.  No LMDB, no JSON parsing. */
+#ifndef LMTASKS_TBATCH_H
+#define LMTASKS_TBATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lmtasks/task.h"
+
+#define TBATCH_VERSION 1
+#define TBATCH_NAMES_MAX 4096	/* distinct types or indexes counted in one batch */
+
+/* A name (a type or an index uid) and how many of the batch's tasks have it. */
+struct tbatch_count {
+	struct task_str name;
+	uint32_t n;
+};
+
+/*
+ * One batch.  Decoded, its strings point into the record (they live as long as it does);
+ * types and indexes are arrays the caller gives (TBATCH_NAMES_MAX entries each), sorted
+ * by name.
+ */
+struct tbatch {
+	uint64_t uid;
+	int64_t started_at;		/* µs */
+	int64_t finished_at;		/* 0 until none of its tasks is enqueued or processing */
+	int64_t enqueued_min, enqueued_max;	/* its tasks' enqueuedAt, oldest and newest */
+	uint64_t first_uid, last_uid;	/* its tasks' uids lie in [first_uid, last_uid] */
+	uint64_t canceled_by;		/* its taskCancelation's uid, or TASK_NO_UID */
+	uint32_t total;			/* totalNbTasks */
+	uint32_t status[TASK_NSTATUS];
+	size_t ntypes, nindexes;
+	struct tbatch_count *types, *indexes;
+	struct task_str details;	/* a JSON object's text */
+	struct task_str strategy;	/* batchStrategy, as Meilisearch words it */
+};
+
+/* Makes b an empty batch started at `started` (the arrays stay the caller's). */
+void tbatch_init(struct tbatch *b, uint64_t uid, int64_t started, struct tbatch_count *types,
+    struct tbatch_count *indexes);
+
+/* Counts t (as it is now) in b.  Returns 0, or LMT_EINVAL past TBATCH_NAMES_MAX names. */
+int tbatch_add(struct tbatch *b, const struct task *t);
+
+/* Uncounts t (as it was) from b: a task that went back to the queue leaves its batch. */
+void tbatch_remove(struct tbatch *b, const struct task *t);
+
+/* A task of b moved from one status to another at `now`: its counts, and its end when it
+ * was the last one enqueued or processing. */
+void tbatch_move(struct tbatch *b, enum task_status from, enum task_status to, int64_t now);
+
+/* Sets finished_at when none of b's tasks is enqueued or processing. */
+void tbatch_settle(struct tbatch *b, int64_t now);
+
+/* The number of bytes tbatch_encode() writes. */
+size_t tbatch_size(const struct tbatch *b);
+
+/* Writes b's record into buf (tbatch_size(b) bytes); returns the length. */
+size_t tbatch_encode(const struct tbatch *b, void *buf);
+
+/* Decodes a record into b (uid left alone) with the caller's arrays; 0 or LMT_ECORRUPT. */
+int tbatch_decode(const void *buf, size_t len, struct tbatch *b, struct tbatch_count *types,
+    struct tbatch_count *indexes);
+
+#endif
