@@ -291,6 +291,33 @@ if [ -f "$FIX/data.mdb" ]; then
 	json_check "claim --batch on the 0.1.0 store: batch 0" "$(echo "$LMT_STDOUT" | head -n 1)" \
 	    'd["batchUid"] == 0'
 	check "check passes on the 0.1.0 store with batches" "$LMTASKS" --db "$T/old" check
+	# A responder that opened the 0.1.0 store before any writer did: it says to restart.
+	mkdir "$T/old2"
+	cp "$FIX/data.mdb" "$T/old2/"
+	fcgi_start "$T/old.sock" "$T/old2" 2 || fail "lmtasks-fcgi starts on the 0.1.0 store"
+	O_PID=$FCGI_PID
+	http_nginx_start old "" "
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_pass unix:$T/old.sock;
+		}" || fail "nginx starts for the 0.1.0 store"
+	ON_PID=$HTTP_NGINX_PID
+	check "config compat v1 while the responder runs" "$LMTASKS" --db "$T/old2" config compat v1
+	http GET /tasks/4
+	json_check "the running responder serves v1's layout, no batch" "$HTTP_BODY_FILE" \
+	    'd["batchUid"] is None and list(d)[1] == "batchUid"'
+	http GET /batches
+	assert_eq "GET /batches: 503, restart the responder" \
+	    "503 store_unavailable restart lmtasks-fcgi." \
+	    "$HTTP_STATUS $(json_get "$HTTP_BODY_FILE" 'd["code"] + " " + d["message"].split(": ")[-1]')"
+	http_stop "$O_PID"
+	fcgi_start "$T/old.sock" "$T/old2" 2 || fail "lmtasks-fcgi restarts"
+	O_PID=$FCGI_PID
+	http GET /batches
+	assert_eq "after a restart: GET /batches 200, none yet" "200 0" \
+	    "$HTTP_STATUS $(json_get "$HTTP_BODY_FILE" 'd["total"]')"
+	http_stop "$ON_PID"
+	http_stop "$O_PID"
 else
 	fail "the 0.1.0 fixture store is there" "no $FIX/data.mdb"
 fi
