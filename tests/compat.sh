@@ -251,12 +251,16 @@ http_nginx_start compat "" "
 N_PID=$HTTP_NGINX_PID
 http GET /tasks/1
 assert_eq "nginx: GET /tasks/1 in v1's layout" "200 $V1KEYS" "$HTTP_STATUS $(keys "$HTTP_BODY_FILE")"
+TAG_V1=$(http_header ETag)
 http GET /batches/1
 assert_eq "nginx: GET /batches/1, the bytes of lmtasks batch get 1" "200 $(L batch get 1)" \
     "$HTTP_STATUS $HTTP_BODY"
 check "config compat v0.25" L config compat v0.25
 http GET /tasks/1
 assert_eq "nginx, same responder: GET /tasks/1 in v0.25's layout at once" "$(L get 1)" "$HTTP_BODY"
+http GET /tasks/1 -H "If-None-Match: $TAG_V1"
+assert_eq "the v1 answer's ETag does not validate the v0.25 answer" "200 $(L get 1)" \
+    "$HTTP_STATUS $HTTP_BODY"
 http GET /batches
 assert_eq "nginx, same responder: GET /batches is a 404 again" 404 "$HTTP_STATUS"
 check "config compat v1" L config compat v1
