@@ -60,7 +60,7 @@ answer_failure(struct printbuf *body, struct api_response *rs, int status, const
 	va_start(ap, fmt);
 	vsnprintf(err.message, sizeof(err.message), fmt, ap);
 	va_end(ap);
-	snprintf(rs->log, sizeof(rs->log), "%d %s: %s", status, code, err.message);
+	snprintf(rs->log, sizeof(rs->log), "%d %s: %.700s", status, code, err.message);
 	answer_error(body, rs, &err);
 }
 
