@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/query.h"
@@ -136,6 +137,37 @@ check_names(const char *qs, int *given, struct api_error *err)
 	return 0;
 }
 
+/* 1 when the store is at compat v1 (0 also when its level cannot be read: the stricter
+ * parameters). */
+static int
+writer_v1(store *s)
+{
+	enum compat_level level = COMPAT_V025;
+	MDB_txn *txn;
+
+	if (store_txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (compat_read(s, txn, &level) != 0)
+		level = COMPAT_V025;
+	mdb_txn_abort(txn);
+	return level == COMPAT_V1;
+}
+
+/* Compat v1's types check (compat_check_types()) in a read transaction; 0 or 400 with
+ * err filled (a store that cannot be read is left to the write that follows). */
+static int
+writer_types(store *s, const struct query *q, struct api_error *err)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (store_txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return 0;
+	rc = compat_check_types(s, txn, q, err);
+	mdb_txn_abort(txn);
+	return rc == 400 ? 400 : 0;
+}
+
 /* The key's index patterns, copied out of the read transaction that found them. */
 struct patterns {
 	size_t n;
@@ -245,7 +277,11 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 		goto out;
 	}
 	query_init(q);
-	if (check_names(qs, &given, &err) != 0 || query_parse(qs, q, &err) != 0) {
+	/* The store's compat level says whether batchUids is a filter and which types are;
+	 * read in a transaction of its own, like the key. */
+	q->v1 = w->s == NULL || writer_v1(w->s);
+	if (check_names(qs, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
+	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
 		answer_error(body, rs, &err);
 		goto out;
 	}
