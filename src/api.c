@@ -361,7 +361,7 @@ open_stream(const struct api_request *rq, struct api_reader *rd, struct printbuf
 		return;
 	}
 	if (status == 500)
-		snprintf(rs->log, sizeof(rs->log), "500 internal: %s", err.message);
+		snprintf(rs->log, sizeof(rs->log), "500 internal: %.700s", err.message);
 	answer_error(body, rs, &err);
 }
 
@@ -542,10 +542,6 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	if (r.kind == ROUTE_TASKS_STREAM)
 		open_stream(rq, rd, body, rs);
 	else if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
-		get_task(rq, &r, &grant, rd, body, rs);
-}
-
-	if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
 		get_task(rq, &r, &grant, v1, rd, body, rs);
 	else if (r.kind == ROUTE_BATCH || r.kind == ROUTE_BATCHES)
 		batches(&query, &r, &grant, rd, body, rs);
