@@ -48,7 +48,7 @@ emit(struct watch *w, uint64_t seq, const struct task *t)
 		return EXIT_DONE;
 	n = snprintf(head, sizeof(head), "{\"seq\":%" PRIu64 ",\"task\":", seq);
 	printbuf_reset(w->pb);
-	if (printbuf_memappend(w->pb, head, n) < 0 || render_task(w->pb, t) != 0 ||
+	if (printbuf_memappend(w->pb, head, n) < 0 || render_task_as(w->pb, t, cli_v1) != 0 ||
 	    printbuf_memappend(w->pb, "}\n", 2) < 0)
 		return cli_fail(EXIT_STORE, "out of memory");
 	if (fwrite(w->pb->buf, 1, (size_t)w->pb->bpos, stdout) != (size_t)w->pb->bpos)

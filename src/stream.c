@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/query.h"
@@ -50,14 +51,23 @@ struct stream_hub {
 static const char retry_line[] = "retry: 10000\n\n";
 static const char keepalive[] = ": keep-alive\n\n";
 
-/* Appends the event of t at seq to pb. */
+/* Whether the store answers in Meilisearch v1's layout as txn sees it (compat). */
 static int
-render_event(struct printbuf *pb, uint64_t seq, const struct task *t)
+layout_v1(store *s, MDB_txn *txn)
+{
+	enum compat_level level = COMPAT_V025;
+
+	return compat_read(s, txn, &level) == 0 && level == COMPAT_V1;
+}
+
+/* Appends the event of t at seq to pb, in the store's layout (GET /tasks/UID's bytes). */
+static int
+render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1)
 {
 	char head[64];
 	int n = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: task\ndata: ", seq);
 
-	if (printbuf_memappend(pb, head, n) < 0 || render_task(pb, t) != 0 ||
+	if (printbuf_memappend(pb, head, n) < 0 || render_task_as(pb, t, v1) != 0 ||
 	    printbuf_memappend(pb, "\n\n", 2) < 0)
 		return ENOMEM;
 	return 0;
@@ -156,7 +166,7 @@ catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
 		if (rc)
 			return rc;
 		note_finished(sub, &t);
-		if (wanted(g, q, &t) && (rc = render_event(pb, e[i].seq, &t)) != 0)
+		if (wanted(g, q, &t) && (rc = render_event(pb, e[i].seq, &t, layout_v1(s, txn))) != 0)
 			return rc;
 	}
 	return 0;
@@ -198,7 +208,7 @@ current_state(store *s, MDB_txn *txn, const struct query *q, const struct auth_g
 			continue;	/* not enqueued yet */
 		if (rc)
 			return rc;
-		if (wanted(g, q, &t) && (rc = render_event(pb, st[i].seq, &t)) != 0)
+		if (wanted(g, q, &t) && (rc = render_event(pb, st[i].seq, &t, layout_v1(s, txn))) != 0)
 			return rc;
 	}
 	return 0;
@@ -441,7 +451,7 @@ fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 				return rc;
 			c->seq = h->e[i].seq;
 			c->off = (size_t)h->ev->bpos;
-			if ((rc = render_event(h->ev, c->seq, &c->t)) != 0)
+			if ((rc = render_event(h->ev, c->seq, &c->t, layout_v1(s, txn))) != 0)
 				return rc;
 			c->len = (size_t)h->ev->bpos - c->off;
 			m++;

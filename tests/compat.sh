@@ -83,6 +83,13 @@ for u in 0 1 2 3 4; do
 	assert_eq "GET /tasks/$u: v1's keys in v1's order" "$V1KEYS" "$(keys "$CGI_BODY_FILE")"
 	assert_eq "GET /tasks/$u: the bytes of lmtasks get $u" "$(L get $u)" "$CGI_BODY"
 done
+# The change feed's readers follow the setting too: a stream's event and a watch line carry
+# the bytes GET /tasks/UID serves.
+cgi GET '/tasks/stream?uids=0'
+assert_eq "GET /tasks/stream?uids=0: the event's data is lmtasks get 0 (v1)" "$(L get 0)" \
+    "$(sed -n 's/^data: //p' "$CGI_BODY_FILE")"
+assert_eq "lmtasks watch --uids 0: the task is lmtasks get 0 (v1)" "$(L get 0)" \
+    "$(L watch --uids 0 --until-finished --timeout 5 | sed 's/^{"seq":[0-9]*,"task"://; s/}$//')"
 cgi GET /tasks/4
 json_check "an enqueued task: batchUid, canceledBy and error null" "$CGI_BODY_FILE" \
     'd["batchUid"] is None and d["canceledBy"] is None and d["error"] is None'
