@@ -10,6 +10,7 @@
 #include <lmdb.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/render.h"
@@ -249,4 +250,28 @@ Test(writer, no_store_is_a_503_after_the_checks)
 	rq.query_string = "";
 	writer_handle(&rq, &w, body, &rs);
 	cr_assert_eq(rs.status, 400, "the filters are checked first");
+}
+
+/* Compat v1: batchUids is a filter, and types are checked as the list routes check them. */
+Test(writer, compat_v1_batches_and_types)
+{
+	struct settings st;
+	struct task t;
+	MDB_txn *txn;
+
+	cr_assert_eq(ask("POST", "/tasks/cancel?batchUids=0", cancel_key), 400, "v0.25: no batches");
+	body_has("\"code\":\"bad_request\"");
+	cr_assert_eq(ask("POST", "/tasks/cancel?types=doggo", cancel_key), 200, "v0.25: types open");
+	cr_assert_eq(ops_config_set(s, SETTING_COMPAT, COMPAT_V1, &st), 0);
+	cr_assert_eq(ask("DELETE", "/tasks?types=doggo", delete_key), 400);
+	body_has("\"code\":\"invalid_task_types\"");
+	/* Task 3 was started alone: its batch is canceled by its batch uid. */
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_get(s, txn, 3, &t), 0);
+	char uri[64];
+	snprintf(uri, sizeof(uri), "/tasks/cancel?batchUids=%llu", (unsigned long long)t.batch_uid);
+	mdb_txn_abort(txn);
+	cr_assert_eq(ask("POST", uri, cancel_key), 200, "%s", body->buf);
+	cr_assert_eq(task_of(3).status, TASK_CANCELED);
+	cr_assert_eq(task_of(1).status, TASK_ENQUEUED);
 }
