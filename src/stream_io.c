@@ -44,6 +44,24 @@ stream_io_cgi_max(void)
 	return (int64_t)n * 1000000;
 }
 
+/* Tests shorten the keep-alive to see it cross a proxy: LMTASKS_STREAM_KEEPALIVE_MS,
+ * honoured only when set to 10..3600000; else every 15 s. */
+static int64_t
+stream_io_keepalive(void)
+{
+	const char *v = getenv("LMTASKS_STREAM_KEEPALIVE_MS");
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return STREAM_KEEPALIVE_US;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 10 || n > 3600000)
+		return STREAM_KEEPALIVE_US;
+	return (int64_t)n * 1000;
+}
+
 /* Each event goes out at once: the web server passes it on as it comes. */
 static int
 out_write(void *ctx, const void *buf, size_t len)
@@ -64,7 +82,7 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 	stream_hub *h;
 	struct watch w;
 	int ended = 0, rc = 0;
-	int64_t start = mono_us(), keep = start + STREAM_KEEPALIVE_US;
+	int64_t start = mono_us(), keep = start + stream_io_keepalive();
 
 	/* A client that left shows as a failed write, not as a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -99,7 +117,7 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 		}
 		if (!ended && mono_us() >= keep) {
 			stream_hub_keepalive(h, out_ended);
-			keep = mono_us() + STREAM_KEEPALIVE_US;
+			keep = mono_us() + stream_io_keepalive();
 		}
 	}
 	watch_close(&w);
@@ -297,7 +315,7 @@ static void *
 stream_thread(void *arg)
 {
 	struct epoll_event ev[64];
-	int64_t keep = mono_us() + STREAM_KEEPALIVE_US;
+	int64_t keep = mono_us() + stream_io_keepalive();
 	int stop = 0;
 
 	(void)arg;
@@ -319,7 +337,7 @@ stream_thread(void *arg)
 		if (mono_us() >= keep) {
 			stream_hub_keepalive(sio.hub, held_ended);
 			flush_all();
-			keep = mono_us() + STREAM_KEEPALIVE_US;
+			keep = mono_us() + stream_io_keepalive();
 		}
 		pthread_mutex_lock(&sio.mu);
 		stop = sio.stop;

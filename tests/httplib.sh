@@ -495,3 +495,36 @@ errbody() {
 	printf '{"message":"%s","code":"%s","type":"%s","link":"https://docs.meilisearch.com/errors#%s"}' \
 		"$2" "$1" "${3:-invalid_request}" "$1"
 }
+
+# http_stream_watch LABEL UID: GET $HTTP_BASE/tasks/stream?uids=UID through a web server,
+# with the responder sending `: keep-alive` every LMTASKS_STREAM_KEEPALIVE_MS (under a
+# second): the current state comes at once, a keep-alive comment passes, `lmtasks start`
+# and `lmtasks succeed` each arrive within 1.5 s of their commit (nothing buffers them
+# on the way), and the stream ends by itself.  UID must be enqueued.
+http_stream_watch() {
+	local label=$1 uid=$2 out=$HTTP_TMP/watch.$2 pid t0 rc
+	curl -sN --max-time 20 -o "$out" "$HTTP_BASE/tasks/stream?uids=$uid" &
+	pid=$!
+	lmt_bg_track $pid
+	t0=$(now)
+	wait_for 3 grep -q '"status":"enqueued"' "$out"
+	assert_lt "$label: the current state arrives at once" "$(elapsed "$t0")" 1.5
+	t0=$(now)
+	wait_for 3 grep -q '^: keep-alive' "$out"
+	assert_lt "$label: the keep-alive comment passes" "$(elapsed "$t0")" 2
+	L start "$uid" >/dev/null
+	t0=$(now)
+	wait_for 3 grep -q '"status":"processing"' "$out"
+	assert_lt "$label: 'lmtasks start' arrives as an event at once" "$(elapsed "$t0")" 1.5
+	sleep 0.3
+	L succeed "$uid" >/dev/null
+	t0=$(now)
+	wait_for 3 grep -q '"status":"succeeded"' "$out"
+	assert_lt "$label: 'lmtasks succeed' arrives as an event at once" "$(elapsed "$t0")" 1.5
+	wait_for 3 eval "! kill -0 $pid 2>/dev/null"
+	wait $pid
+	rc=$?
+	assert_eq "$label: the stream then ends by itself (curl exits 0)" 0 "$rc"
+	assert_eq "$label: the events, in order" "enqueued processing succeeded" \
+	    "$(sed -n 's/^data: .*"status":"\([a-z]*\)".*/\1/p' "$out" | tr '\n' ' ' | sed 's/ $//')"
+}

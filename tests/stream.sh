@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GET /tasks/stream, end to end: lmtasks-fcgi as a CGI program holding a stream (the event
 # format, the current state of uids=, live events, the end by itself, Last-Event-ID, 204,
-# 410, keys, a maximum duration), then FastCGI behind a real nginx and a real Apache on
-# loopback.  One line per check; ends with "N passed, M failed".
+# 410, keys, a maximum duration), then FastCGI behind a real nginx on loopback, also with
+# nginx/lmtasks-stream.conf as shipped (events unbuffered, the keep-alive comment passing;
+# tests/apache.sh does the same through Apache with apache/lmtasks-proxy-fcgi.conf).  One line per check; ends with "N passed, M failed".
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/stream.sh
 
@@ -204,6 +205,25 @@ if [ -x "$HTTP_NGINX" ] && [ -f /etc/nginx/fastcgi_params ] && command -v curl >
 	grep -q ': keep-alive' "$T/many.1" && fail "no keep-alive within 4 s" || ok "no keep-alive within 4 s (it comes every 15)"
 else
 	skip "FastCGI behind nginx" "no nginx or curl"
+fi
+
+section "nginx with nginx/lmtasks-stream.conf and lmtasks-location.conf as shipped"
+if [ -x "$HTTP_NGINX" ] && [ -f /etc/nginx/fastcgi_params ] && command -v curl >/dev/null; then
+	# A responder of its own whose keep-alive comes every 300 ms, not 15 s.
+	LMTASKS_STREAM_KEEPALIVE_MS=300 fcgi_start "$T/ka.sock" "$S" 2 ||
+	    { fail "lmtasks-fcgi starts"; summary; exit 1; }
+	ship() { sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/ka.sock|" "$top_srcdir/nginx/$1" >"$T/$1"; }
+	ship lmtasks-stream.conf
+	ship lmtasks-location.conf
+	grep -q '^[[:space:]]*fastcgi_buffering off;' "$T/lmtasks-stream.conf" &&
+	    ok "the snippet turns fastcgi_buffering off" || fail "the snippet turns fastcgi_buffering off"
+	http_nginx_start shipped "" "include $T/lmtasks-stream.conf; include $T/lmtasks-location.conf;" ||
+	    { fail "nginx starts with the shipped snippets"; summary; exit 1; }
+	http_stream_watch "nginx/lmtasks-stream.conf" "$(enq movies documentAddition)"
+	http GET "/tasks/$F"
+	assert_eq "a plain GET beside it goes through lmtasks-location.conf" 200 "$HTTP_STATUS"
+else
+	skip "nginx with nginx/lmtasks-stream.conf" "no nginx or curl"
 fi
 
 echo "# $(elapsed "$START") s"
