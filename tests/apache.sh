@@ -5,7 +5,8 @@
 #   (a) mod_proxy_fcgi to `lmtasks-fcgi --listen unix:...`  apache/lmtasks-proxy-fcgi.conf
 #       at / and under /api/ (its commented variant), the Authorization header passed by
 #       CGIPassAuth (and without it: 401), or by its SetEnvIf alternative; and
-#       apache/lmtasks-conf.conf (a2enconf lmtasks) under /lmtasks/
+#       apache/lmtasks-conf.conf (a2enconf lmtasks) under /lmtasks/; GET /tasks/stream
+#       through its flushpackets=on ProxyPass: events at once, keep-alive, the end
 #   (b) plain CGI through .htaccess                           apache/htaccess
 #       at / and under /api/, AllowOverride as a shared host grants it, and the suEXEC
 #       wrapper script of apache/README
@@ -503,10 +504,13 @@ KEY_LOG=$FCGI_LOG
 start_fcgi "$T/param.sock" - 2
 PARAM_PID=$FCGI_PID
 PARAM_LOG=$FCGI_LOG
+# For /tasks/stream: a keep-alive comment every 300 ms instead of every 15 s.
+LMTASKS_STREAM_KEEPALIVE_MS=300 start_fcgi "$T/stream.sock" "$S" 2
+STREAM_PID=$FCGI_PID
 
 # ---- the sites ----
 # (a) mod_proxy_fcgi
-SITES+=(proxy proxy-prefix proxy-conf proxy-key proxy-nopass proxy-setenvif proxy-param)
+SITES+=(proxy proxy-prefix proxy-conf proxy-key proxy-nopass proxy-setenvif proxy-param proxy-stream)
 # (b) CGI
 SITES+=(cgi cgi-key cgi-suexec cgi-badkey)
 # (c) mod_fcgid
@@ -556,6 +560,7 @@ write_sites() {
 	# SetEnvIf alternative instead.
 	site proxy "$(shipped proxy lmtasks-proxy-fcgi.conf "s|unix:/run/lmtasks/fcgi.sock|unix:$T/open.sock|")"
 	site proxy-key "$(shipped proxy-key lmtasks-proxy-fcgi.conf "s|unix:/run/lmtasks/fcgi.sock|unix:$T/key.sock|")"
+	site proxy-stream "$(shipped proxy-stream lmtasks-proxy-fcgi.conf "s|unix:/run/lmtasks/fcgi.sock|unix:$T/stream.sock|")"
 	# The prefix variant goes in a site that has a document root of its own.
 	mkdir -p "$T/www-site"
 	chmod 755 "$T/www-site"
@@ -713,6 +718,16 @@ else
 	lmt_missing "(c) mod_fcgid" libapache2-mod-fcgid "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"
 fi
 
+section "/tasks/stream through apache/lmtasks-proxy-fcgi.conf"
+# Last: it adds a task to the store the answers above were computed from.
+base proxy-stream
+grep -q '^[[:space:]]*ProxyPass "/tasks/stream" .* flushpackets=on' "$AP/lmtasks-proxy-fcgi.conf" &&
+	ok "lmtasks-proxy-fcgi.conf passes /tasks/stream with flushpackets=on" ||
+	fail "lmtasks-proxy-fcgi.conf passes /tasks/stream with flushpackets=on"
+http_stream_watch "proxy_fcgi /tasks/stream" "$(L enqueue movies documentAddition 2>/dev/null | json_get - 'd["uid"]')"
+http GET /tasks/0
+reply "proxy_fcgi: a plain GET on the same site still goes through ProxyPass /" 200 "$GET0"
+
 section "stopping"
 ports=()
 for s in "${SITES[@]}"; do ports+=("$(site_port "$s")"); done
@@ -725,7 +740,7 @@ http_alive "$pid" && left+=" apache2 $pid"
 for p in "${ports[@]}"; do http_port_free "$p" || left+=" 127.0.0.1:$p"; done
 for p in $(our_programs); do left+=" $p:$(readlink "/proc/$p/exe")"; done
 assert_eq "Apache stopped (SIGTERM, $took s): nothing listens on its ports, no program of ours runs" "" "$left"
-for p in "$OPEN_PID" "$KEY_PID" "$PARAM_PID"; do
+for p in "$OPEN_PID" "$KEY_PID" "$PARAM_PID" "$STREAM_PID"; do
 	kill -TERM "$p" 2>/dev/null
 	http_wait_gone 2 "$p" || fail "SIGTERM: responder $p exits within 2 s"
 done
