@@ -4,6 +4,7 @@
 lmt_install_deps() {
 	local pkgs=(build-essential autoconf automake pkg-config
 		libfcgi-dev libjson-c-dev liblmdb-dev libsodium-dev libcriterion-dev
+		libcurl4-openssl-dev zlib1g-dev
 		nginx spawn-fcgi lmdb-utils curl "$@")
 	local missing=() p
 	for p in "${pkgs[@]}"; do

@@ -256,20 +256,23 @@ int
 feed_refresh(store *s)
 {
 	MDB_txn *txn;
-	int rc;
+	int rc, had_webhooks = s->has_webhooks;
 
 	if (s->has_changes)
 		return 0;
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
 		return rc;
 	if ((rc = store_open_optional(s, txn, 0)) != 0 || !s->has_changes) {
-		mdb_txn_abort(txn);
+		mdb_txn_abort(txn);	/* it closes the handles it opened */
 		s->has_changes = 0;
+		s->has_webhooks = had_webhooks;
 		return rc;
 	}
 	/* Committing, also a read-only transaction, keeps the handle open. */
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = mdb_txn_commit(txn)) != 0) {
 		s->has_changes = 0;
+		s->has_webhooks = had_webhooks;
+	}
 	return rc;
 }
 

@@ -23,7 +23,8 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_list, &cli_cmd_wait, &cli_cmd_watch, &cli_cmd_batch, &cli_cmd_batch_get,
 	&cli_cmd_batch_list, &cli_cmd_delete, &cli_cmd_index, &cli_cmd_index_list,
 	&cli_cmd_index_delete, &cli_cmd_key, &cli_cmd_key_create, &cli_cmd_key_list,
-	&cli_cmd_key_delete, &cli_cmd_config, &cli_cmd_stats, &cli_cmd_check,
+	&cli_cmd_key_delete, &cli_cmd_webhook, &cli_cmd_webhook_add, &cli_cmd_webhook_list,
+	&cli_cmd_webhook_delete, &cli_cmd_notify, &cli_cmd_config, &cli_cmd_stats, &cli_cmd_check,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -38,7 +39,8 @@ static const char usage_head[] =
 static const char usage_tail[] =
 "\n"
 "Every command takes --help.  Exit status: 0 done; 1 no such task (or nothing to\n"
-"claim); 2 usage; 3 transition refused; 4 store error; 124 wait timed out.\n"
+"claim); 2 usage; 3 transition refused; 4 store error; 5 notify --once: a\n"
+"webhook's receiver did not take its tasks; 124 wait timed out.\n"
 "A store past 40% of maxBytes, or on a disk too full for its reserve, refuses new\n"
 "tasks (exit 4) and goes on finishing and deleting them: delete finished tasks\n"
 "(lmtasks delete --statuses succeeded,failed,canceled) or raise `config maxBytes`.\n";

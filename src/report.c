@@ -11,6 +11,9 @@
 #include "lmtasks/report.h"
 #include "lmtasks/timefmt.h"
 
+#include <json-c/json.h>
+#include <strings.h>
+
 /* Appends a formatted piece of JSON made only of numbers and fixed names. */
 __attribute__((format(printf, 2, 3)))
 static int
@@ -167,4 +170,88 @@ report_check(struct printbuf *pb, uint64_t checked, uint64_t problems)
 {
 	return append(pb, "{\"ok\":%s,\"tasks\":%" PRIu64 ",\"problems\":%" PRIu64 "}",
 	    problems ? "false" : "true", checked, problems);
+}
+
+/* A time, or null for 0. */
+static int
+time_or_null(struct printbuf *pb, int64_t us)
+{
+	return us ? time_string(pb, us) : append(pb, "null");
+}
+
+/* The headers object, the values of Authorization hidden past "Bearer ". */
+static int
+webhook_headers(struct printbuf *pb, struct task_str text)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = tok ? json_tokener_parse_ex(tok, text.ptr, (int)text.len) : NULL;
+	int rc = append(pb, "{"), n = 0;
+
+	if (tok)
+		json_tokener_free(tok);
+	if (obj && json_object_is_type(obj, json_type_object)) {
+		json_object_object_foreach(obj, name, val) {
+			const char *v = json_object_get_string(val);
+			size_t keep = strlen(v);
+			if (strcasecmp(name, "authorization") == 0)
+				keep = strncmp(v, "Bearer ", 7) == 0 ? 7 : 0;
+			if (rc == 0 && n++)
+				rc = append(pb, ",");
+			if (rc == 0)
+				rc = render_string(pb, name, strlen(name));
+			if (rc == 0)
+				rc = append(pb, ":");
+			if (rc == 0 && keep == strlen(v)) {
+				rc = render_string(pb, v, keep);
+			} else if (rc == 0) {
+				char hidden[16];
+				snprintf(hidden, sizeof(hidden), "%.*sXXX...", (int)keep, v);
+				rc = render_string(pb, hidden, strlen(hidden));
+			}
+		}
+	}
+	json_object_put(obj);
+	return rc ? rc : append(pb, "}");
+}
+
+/* webhook add and webhook list: where its deliveries stand. */
+int
+report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uint64_t last)
+{
+	int pruned = w->cursor + 1 < first && w->cursor < last;
+	int rc = append(pb, "{\"id\":%" PRIu64 ",\"url\":", w->id);
+
+	if (rc == 0)
+		rc = render_string(pb, w->url.ptr, w->url.len);
+	if (rc == 0)
+		rc = append(pb, ",\"headers\":");
+	if (rc == 0)
+		rc = webhook_headers(pb, w->headers);
+	if (rc == 0)
+		rc = append(pb, ",\"filters\":");
+	if (rc == 0)
+		rc = render_string(pb, w->filter.ptr, w->filter.len);
+	if (rc == 0)
+		rc = append(pb, ",\"cursor\":%" PRIu64 ",\"pending\":%" PRIu64 ",\"pruned\":%s"
+		    ",\"missedChanges\":%" PRIu64 ",\"missedAt\":", w->cursor,
+		    last > w->cursor ? last - w->cursor : 0, pruned ? "true" : "false", w->missed);
+	if (rc == 0)
+		rc = time_or_null(pb, w->missed_at);
+	if (rc == 0)
+		rc = append(pb, ",\"delivered\":%" PRIu64 ",\"deliveredAt\":", w->delivered);
+	if (rc == 0)
+		rc = time_or_null(pb, w->delivered_at);
+	if (rc == 0)
+		rc = append(pb, ",\"lastError\":");
+	if (rc == 0)
+		rc = w->error.ptr ? render_string(pb, w->error.ptr, w->error.len) : append(pb, "null");
+	if (rc == 0)
+		rc = append(pb, ",\"failingSince\":");
+	if (rc == 0)
+		rc = time_or_null(pb, w->failing_since);
+	if (rc == 0)
+		rc = append(pb, ",\"createdAt\":");
+	if (rc == 0)
+		rc = time_string(pb, w->created_at);
+	return rc ? rc : append(pb, "}");
 }

@@ -189,6 +189,14 @@ store_open_optional(store *s, MDB_txn *txn, unsigned create)
 		else if (rc != MDB_NOTFOUND)
 			return rc;
 	}
+	/* Nor webhooks: a writer makes the database when it opens the store. */
+	if (!s->has_webhooks) {
+		rc = mdb_dbi_open(txn, "webhooks", create, &s->webhooks);
+		if (rc == 0)
+			s->has_webhooks = 1;
+		else if (rc != MDB_NOTFOUND)
+			return rc;
+	}
 	return 0;
 }
 
@@ -241,11 +249,11 @@ make_optional(store *s)
 		return rc;
 	if ((rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
 		mdb_txn_abort(txn);
-		s->has_changes = s->have_batches = 0;
+		s->has_changes = s->have_batches = s->has_webhooks = 0;
 		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		s->has_changes = s->have_batches = 0;
+		s->has_changes = s->have_batches = s->has_webhooks = 0;
 	return rc;
 }
 
@@ -421,7 +429,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		s->ident = (uint64_t)st.st_dev << 40 ^ (uint64_t)st.st_ino;
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
-	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches) &&
+	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks) &&
 	    (rc = make_optional(s)) != 0)
 		goto fail_env;
 	*out = s;

@@ -24,6 +24,8 @@ struct store {
 	int has_changes;	/* changes is open: absent from a store made by 0.1.0 until written */
 	MDB_dbi batches;	/* batch uid (u64 BE) -> its record (tbatch.c); "next_batch" in meta */
 	int have_batches;	/* 0: a store made before batches, opened read-only: none yet */
+	MDB_dbi webhooks;	/* webhook id (u64 BE) -> its record (webhook.c) */
+	int has_webhooks;	/* webhooks is open: absent from older stores until written */
 	unsigned flags;
 	const struct progress *progress;	/* told how long operations go; may be NULL */
 	uint64_t ident;		/* the data file's device and inode */
@@ -47,7 +49,8 @@ void store_lease_key(unsigned char out[16], int64_t until, uint64_t uid);
 /* index \0 type; returns the length. */
 size_t store_queue_key(unsigned char *out, struct task_str index, struct task_str type);
 
-/* Opens the optional databases (changes, batches) that exist in txn; create: makes them. */
+/* Opens the optional databases (changes, batches, webhooks) that exist in txn; create:
+ * makes them. */
 int store_open_optional(store *s, MDB_txn *txn, unsigned create);
 
 #endif

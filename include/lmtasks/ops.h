@@ -12,6 +12,7 @@
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
 #include "lmtasks/task.h"
+#include "lmtasks/webhook.h"
 
 /*
  * Every operation returns 0, an LMDB code, an errno value (ENOSPC, EIO, ENOMEM, ...)
@@ -173,5 +174,35 @@ int ops_key_delete(store *s, const char *key_or_uid);
  * or mode change when the store was made but could not be shared (then 0 is returned).
  */
 int ops_init(const char *path, gid_t gid, unsigned mode, int *shared_rc);
+
+/*
+ * Adds webhook w (url, headers and filter checked by the caller; their strings must stay
+ * valid until it returns): fills w->id (the next of 1, 2, 3, ... never reused),
+ * w->created_at, and w->cursor, the current end of the change log, so that it gets the
+ * tasks that finish from now on.
+ */
+int ops_webhook_add(store *s, struct webhook *w);
+
+/* Removes webhook id; MDB_NOTFOUND when there is none. */
+int ops_webhook_delete(store *s, uint64_t id);
+
+/* One delivery attempt's outcome, as `lmtasks notify` records it. */
+struct ops_webhook_step {
+	uint64_t id;
+	uint64_t from;		/* the cursor the attempt started from */
+	uint64_t to;		/* success: the new cursor (>= from) */
+	uint64_t delivered;	/* success: tasks the receiver took */
+	uint64_t missed;	/* changes pruned from the log before the webhook got them */
+	const char *error;	/* NULL: success (2xx, or nothing to send); else the failure */
+	int64_t now;		/* µs */
+};
+
+/*
+ * Records st in one small write transaction that changes no task (no lease is reaped):
+ * on success the cursor moves to st->to and the error is cleared; on failure the cursor
+ * stays and the error is kept.  Returns 0; MDB_NOTFOUND when the webhook was deleted;
+ * LMT_ECLAIMED when its cursor is no longer st->from (another notify moved it).
+ */
+int ops_webhook_record(store *s, const struct ops_webhook_step *st);
 
 #endif

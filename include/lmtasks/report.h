@@ -11,6 +11,7 @@
 #include "lmtasks/auth.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
+#include "lmtasks/webhook.h"
 
 /* {"enqueued":n,"firstUid":first,"lastUid":last}, nulls when n is 0: enqueue --batch. */
 int report_batch(struct printbuf *pb, size_t n, uint64_t first, uint64_t last);
@@ -42,5 +43,13 @@ int report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t liv
 
 /* {"ok":…,"tasks":checked,"problems":problems}: `check`. */
 int report_check(struct printbuf *pb, uint64_t checked, uint64_t problems);
+
+/*
+ * A webhook as `webhook add` and `webhook list` show it, given the change log's bounds
+ * (feed_bounds()): its cursor, the changes logged after it ("pending"), whether the log
+ * was pruned past it ("pruned"), the changes it missed that way, its last error.  The
+ * values of Authorization headers are hidden, as Meilisearch hides them.
+ */
+int report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uint64_t last);
 
 #endif

@@ -1,0 +1,653 @@
+/* webhook add|list|delete, and notify: the deliverer that POSTs finished tasks to each
+ * webhook from its own cursor in the change log, at least once and in order. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "lmtasks/error.h"
+#include "lmtasks/feed.h"
+#include "lmtasks/notify.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/report.h"
+#include "lmtasks/timefmt.h"
+
+#define EXIT_UNDELIVERED 5	/* notify --once: a receiver did not take its tasks */
+#define HEADERS_MAX 64
+#define BACKOFF_FIRST INT64_C(100000)		/* µs: the first retry comes this soon ... */
+#define BACKOFF_MAX INT64_C(60000000)		/* ... and the wait doubles up to a minute */
+#define POST_TIMEOUT_MS 30000L			/* as Meilisearch's webhook client */
+
+enum { OPT_HEADER = 1, OPT_ONCE, OPT_INTERVAL, OPT_BATCH };
+
+const struct cli_command cli_cmd_webhook = { "webhook", NULL,
+	"it is `webhook add URL [--header 'Name: value']... [FILTERS]`, `webhook list` or "
+	"`webhook delete ID`", NULL };
+
+/* ---- add ---- */
+
+/* Appends &name=value to *f, the value percent-encoded where a query string needs it. */
+static int
+filter_add(char **f, size_t *len, const char *name, const char *value)
+{
+	char *nf = realloc(*f, *len + strlen(name) + 3 * strlen(value) + 3);
+
+	if (nf == NULL)
+		return ENOMEM;
+	*f = nf;
+	*len += (size_t)sprintf(nf + *len, "%s%s=", *len ? "&" : "", name);
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-_.~,:*", *p))
+			nf[(*len)++] = (char)*p;
+		else
+			*len += (size_t)sprintf(nf + *len, "%%%02X", *p);
+	}
+	nf[*len] = '\0';
+	return 0;
+}
+
+/* --header 'Name: value' into obj; an exit status. */
+static int
+add_header(const char *cmd, json_object *obj, const char *arg)
+{
+	const char *colon = strchr(arg, ':'), *v;
+
+	if (colon == NULL || !webhook_header_name_valid(arg, (size_t)(colon - arg)))
+		return cli_usage(cmd, "--header is 'Name: value' with an HTTP header name "
+		    "other than Content-Type, Content-Encoding, Content-Length, Host and "
+		    "Transfer-Encoding");
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (!webhook_header_value_valid(v, strlen(v)) || !task_utf8_valid(v, strlen(v)))
+		return cli_usage(cmd, "a --header value is UTF-8 text of at most 4096 bytes "
+		    "without control characters");
+	char name[257];
+	memcpy(name, arg, (size_t)(colon - arg));
+	name[colon - arg] = '\0';
+	json_object_object_foreach(obj, k, val) {
+		(void)val;
+		if (strcasecmp(k, name) == 0)
+			return cli_usage(cmd, "a header is given twice");
+	}
+	if (json_object_object_length(obj) >= HEADERS_MAX)
+		return cli_usage(cmd, "at most 64 headers");
+	json_object *s = json_object_new_string(v);
+	if (s == NULL || json_object_object_add(obj, name, s) != 0) {
+		json_object_put(s);
+		return cli_fail(EXIT_STORE, "out of memory");
+	}
+	return 0;
+}
+
+/* The URL, checked by libcurl's parser: http or https, with a host. */
+static int
+check_url(const char *cmd, const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int ok = u && strlen(url) <= WEBHOOK_URL_MAX &&
+	    curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
+
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok ? 0 : cli_usage(cmd, "the URL must be an http:// or https:// URL with a host, "
+	    "of at most 2048 bytes");
+}
+
+/* Options into the headers object, the query (checked) and its text; an exit status. */
+static int
+add_parse(const struct cli_args *a, json_object *headers, struct query *q, char **filter)
+{
+	struct api_error err;
+	size_t flen = 0;
+	int ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *v = a->opts[i].value;
+		int id = a->opts[i].id;
+		if (id == OPT_HEADER) {
+			if ((ret = add_header(a->cmd, headers, v)) != 0)
+				return ret;
+			continue;
+		}
+		if (id < CLI_FILTER + CLI_FILTER_PAGING)
+			return cli_usage(a->cmd, "it takes the filters of list but no paging "
+			    "(--limit, --from, --reverse)");
+		const char *name = cli_filter_names[id - CLI_FILTER];
+		if (query_set(q, name, v, strlen(v), &err) != 0)
+			return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+		if (filter_add(filter, &flen, name, v) != 0)
+			return cli_fail(EXIT_STORE, "out of memory");
+	}
+	if (q->statuses & ((1u << TASK_ENQUEUED) | (1u << TASK_PROCESSING)))
+		return cli_usage(a->cmd, "a webhook gets finished tasks only: --statuses takes "
+		    "succeeded, failed and canceled");
+	if (flen > WEBHOOK_FILTER_MAX)
+		return cli_usage(a->cmd, "the filters are too long (4096 bytes at most)");
+	if (*filter == NULL && (*filter = strdup("")) == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	return 0;
+}
+
+/* The log's bounds for report_webhook(). */
+static int
+log_bounds(store *s, uint64_t *first, uint64_t *last)
+{
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+
+	if (rc == 0) {
+		rc = feed_bounds(s, txn, first, last);
+		mdb_txn_abort(txn);
+	}
+	return rc;
+}
+
+struct webhook_out {
+	const struct webhook *w;
+	uint64_t first, last;
+};
+
+static int
+render_webhook(struct printbuf *pb, const void *ctx)
+{
+	const struct webhook_out *o = ctx;
+
+	return report_webhook(pb, o->w, o->first, o->last);
+}
+
+/* The handler of its table entry below. */
+static int
+run_webhook_add(const struct cli_args *a)
+{
+	json_object *headers = json_object_new_object();
+	struct query *q = malloc(sizeof(*q));
+	struct webhook w = { 0 };
+	struct webhook_out o = { &w, 1, 0 };
+	char *filter = NULL;
+	store *s = NULL;
+	int rc, ret;
+
+	if (headers == NULL || q == NULL) {
+		ret = cli_fail(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	query_init(q);
+	if (a->argc != 1) {
+		ret = cli_usage(a->cmd, "it takes one URL, then --header and the filters of list");
+		goto out;
+	}
+	if ((ret = check_url(a->cmd, a->argv[0])) != 0 ||
+	    (ret = add_parse(a, headers, q, &filter)) != 0)
+		goto out;
+	const char *h = json_object_to_json_string_ext(headers, JSON_C_TO_STRING_PLAIN);
+	if (strlen(h) > WEBHOOK_HEADERS_MAX) {
+		ret = cli_usage(a->cmd, "the headers are too long (8192 bytes at most)");
+		goto out;
+	}
+	w.url = (struct task_str){ a->argv[0], strlen(a->argv[0]) };
+	w.headers = (struct task_str){ h, strlen(h) };
+	w.filter = (struct task_str){ filter, strlen(filter) };
+	if ((ret = cli_open(0, &s)) != 0)
+		goto out;
+	if ((rc = ops_webhook_add(s, &w)) != 0 || (rc = log_bounds(s, &o.first, &o.last)) != 0)
+		ret = cli_store_failure(rc, "no webhook was added; writing");
+	else
+		ret = cli_print(render_webhook, &o);
+out:
+	store_close(s);
+	json_object_put(headers);
+	free(filter);
+	free(q);
+	return ret;
+}
+
+static const struct option webhook_add_options[] = {
+	CLI_FILTER_OPTIONS,
+	{ "header", required_argument, NULL, OPT_HEADER },
+	{ 0 }
+};
+const struct cli_command cli_cmd_webhook_add = { "webhook add", webhook_add_options,
+	"  webhook add URL [--header 'Name: value']... [FILTERS]\n"
+	"                                      POST the tasks that finish from now on and\n"
+	"                                      match FILTERS (as for list) to URL, through\n"
+	"                                      `lmtasks notify`; prints the webhook\n",
+	run_webhook_add };
+
+/* ---- list, delete ---- */
+
+struct list_ctx {
+	struct printbuf *pb;
+	uint64_t first, last;
+	int n;
+};
+
+static int
+list_one(void *ctx, const struct webhook *w)
+{
+	struct list_ctx *lc = ctx;
+
+	if (lc->n++ && render_comma(lc->pb) != 0)
+		return ENOMEM;
+	return report_webhook(lc->pb, w, lc->first, lc->last);
+}
+
+/* The handler of its table entry below. */
+static int
+run_webhook_list(const struct cli_args *a)
+{
+	struct list_ctx lc = { printbuf_new(), 1, 0, 0 };
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (a->argc)
+		return cli_usage(a->cmd, a->hint);
+	if (lc.pb == NULL || render_list_open(lc.pb) != 0) {
+		printbuf_free(lc.pb);
+		return cli_fail(EXIT_STORE, "out of memory");
+	}
+	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
+		printbuf_free(lc.pb);
+		return ret;
+	}
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+		if ((rc = feed_bounds(s, txn, &lc.first, &lc.last)) == 0)
+			rc = webhook_walk(s, txn, list_one, &lc);
+		mdb_txn_abort(txn);
+	}
+	store_close(s);
+	if (rc == 0)
+		rc = report_results_end(lc.pb);
+	ret = rc ? cli_store_failure(rc, "reading the webhooks of") : cli_emit(lc.pb);
+	printbuf_free(lc.pb);
+	return ret;
+}
+
+const struct cli_command cli_cmd_webhook_list = { "webhook list", NULL,
+	"  webhook list                        the webhooks, their cursors and last errors\n",
+	run_webhook_list };
+
+static int
+render_deleted(struct printbuf *pb, const void *ctx)
+{
+	(void)ctx;
+	return report_deleted(pb);
+}
+
+/* The handler of its table entry below. */
+static int
+run_webhook_delete(const struct cli_args *a)
+{
+	uint64_t id;
+	store *s;
+	int rc, ret;
+
+	if (a->argc != 1)
+		return cli_usage(a->cmd, a->hint);
+	if ((ret = cli_parse_uid(a->argv[0], &id)) != 0)
+		return ret;
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	rc = ops_webhook_delete(s, id);
+	store_close(s);
+	if (rc == MDB_NOTFOUND)
+		return cli_fail(EXIT_NOTFOUND, "no webhook %" PRIu64 " (see `lmtasks webhook list`)",
+		    id);
+	if (rc)
+		return cli_store_failure(rc, "no webhook was deleted; writing");
+	return cli_print(render_deleted, NULL);
+}
+
+const struct cli_command cli_cmd_webhook_delete = { "webhook delete", NULL,
+	"  webhook delete ID                   remove a webhook\n",
+	run_webhook_delete };
+
+/* ---- notify ---- */
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* A webhook copied out of its transaction, with its retry state. */
+struct hook {
+	struct webhook w;
+	unsigned char *rec;	/* w's strings point here */
+	char *url, *filter;	/* NUL-terminated copies */
+	int64_t next_at;	/* no attempt before (µs) */
+	int64_t backoff;	/* the wait after the next failure */
+	unsigned failures;	/* in a row */
+};
+
+struct hooks {
+	struct hook *v;
+	size_t n, cap;
+	int oom;
+};
+
+static void
+hook_free(struct hook *h)
+{
+	free(h->rec);
+	free(h->url);
+	free(h->filter);
+}
+
+/* Copies one webhook out of the read transaction. */
+static int
+keep_hook(void *ctx, const struct webhook *w)
+{
+	struct hooks *hs = ctx;
+	struct hook h = { 0 };
+	size_t len = webhook_encode(w, NULL);
+
+	if (hs->n == hs->cap) {
+		size_t cap = hs->cap ? hs->cap * 2 : 8;
+		struct hook *v = realloc(hs->v, cap * sizeof(*v));
+		if (v == NULL)
+			return ENOMEM;
+		hs->v = v;
+		hs->cap = cap;
+	}
+	if ((h.rec = malloc(len)) == NULL ||
+	    (h.url = strndup(w->url.ptr, w->url.len)) == NULL ||
+	    (h.filter = strndup(w->filter.ptr, w->filter.len)) == NULL) {
+		hook_free(&h);
+		return ENOMEM;
+	}
+	webhook_encode(w, h.rec);
+	webhook_decode(w->id, h.rec, len, &h.w);
+	h.backoff = BACKOFF_FIRST;
+	hs->v[hs->n++] = h;
+	return 0;
+}
+
+/* Reads the webhooks anew (added and deleted ones too), keeping the retry state of
+ * those still there. */
+static int
+reload(store *s, struct hooks *hs)
+{
+	struct hooks old = *hs;
+	MDB_txn *txn;
+	int rc;
+
+	hs->v = NULL;
+	hs->n = hs->cap = 0;
+	if ((rc = feed_refresh(s)) != 0 || (rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
+		goto out;
+	rc = webhook_walk(s, txn, keep_hook, hs);
+	mdb_txn_abort(txn);
+	for (size_t i = 0; rc == 0 && i < hs->n; i++) {
+		for (size_t j = 0; j < old.n; j++) {
+			if (old.v[j].w.id == hs->v[i].w.id) {
+				hs->v[i].next_at = old.v[j].next_at;
+				hs->v[i].backoff = old.v[j].backoff;
+				hs->v[i].failures = old.v[j].failures;
+			}
+		}
+	}
+out:
+	for (size_t j = 0; j < old.n; j++)
+		hook_free(&old.v[j]);
+	free(old.v);
+	return rc;
+}
+
+struct notifier {
+	store *s;
+	CURL *curl;
+	struct query *q;
+	struct notify_batch b;
+	size_t batch;		/* tasks per POST */
+	int once;
+};
+
+/* Records a delivery step; 0, or 1 when the webhook is gone or was moved by another
+ * notify (it is read again next round), or an exit status after a store failure. */
+static int
+record(struct notifier *n, struct hook *h, struct ops_webhook_step *st)
+{
+	int rc = ops_webhook_record(n->s, st);
+
+	if (rc == MDB_NOTFOUND || rc == LMT_ECLAIMED) {
+		cli_warn("notify: webhook %" PRIu64 ": %s", h->w.id, rc == MDB_NOTFOUND ?
+		    "deleted; its deliveries end" : "its cursor was moved by another notify; "
+		    "reading it again");
+		return 1;
+	}
+	if (rc)
+		return -cli_store_failure(rc, "notify: recording a delivery in");
+	if (st->error == NULL)
+		h->w.cursor = st->to;
+	return 0;
+}
+
+/* One POST of the batch in n->b; 0 on a 2xx, else -1 with the reason in why. */
+static int
+post(struct notifier *n, struct hook *h, char *why, size_t whylen)
+{
+	struct curl_slist *headers = NULL;
+	unsigned char *gz = NULL;
+	size_t gzlen;
+	char err[CURL_ERROR_SIZE];
+	long status;
+	int rc;
+
+	if ((rc = notify_gzip(n->b.body->buf, (size_t)n->b.body->bpos, &gz, &gzlen)) != 0 ||
+	    (rc = notify_headers(&h->w, &headers)) != 0) {
+		snprintf(why, whylen, "%s", lmt_strerror(rc));
+		free(gz);
+		return -1;
+	}
+	rc = notify_post(n->curl, h->url, headers, gz, gzlen, POST_TIMEOUT_MS, &status, err);
+	if (rc != 0 && status)
+		snprintf(why, whylen, "POST %s: HTTP status %ld", h->url, status);
+	else if (rc != 0)
+		snprintf(why, whylen, "POST %s: %s", h->url, err);
+	curl_slist_free_all(headers);
+	free(gz);
+	return rc;
+}
+
+/*
+ * Delivers to h what is pending, a batch at a time, each POST's cursor move only after
+ * its 2xx.  Returns 0 when caught up (or the webhook is gone), 1 after a failed POST
+ * (h->next_at says when to try again), or an exit status (negated) on a store failure.
+ */
+static int
+deliver(struct notifier *n, struct hook *h)
+{
+	struct api_error err;
+	char why[CURL_ERROR_SIZE + WEBHOOK_URL_MAX + 64];
+	int rc;
+
+	query_init(n->q);
+	if (query_parse(h->filter, n->q, &err) != 0) {
+		cli_warn("notify: webhook %" PRIu64 ": its filters `%s` do not parse (%s); "
+		    "delete it and add it again", h->w.id, h->filter, err.message);
+		h->next_at = INT64_MAX;
+		return 1;
+	}
+	while (!stopping) {
+		if ((rc = notify_collect(n->s, &h->w, n->q, n->batch, NOTIFY_BATCH_BYTES, &n->b)) != 0)
+			return -cli_store_failure(rc, "notify: reading the change log of");
+		if (n->b.missed) {
+			cli_warn("notify: webhook %" PRIu64 ": the change log was pruned past its cursor "
+			    "%" PRIu64 " (feedRetention): the %" PRIu64 " changes after it are lost to "
+			    "it; going on from change %" PRIu64, h->w.id, h->w.cursor, n->b.missed,
+			    n->b.from + 1);
+			struct ops_webhook_step st = { h->w.id, h->w.cursor, n->b.from, 0,
+			    n->b.missed, NULL, timefmt_now() };
+			if ((rc = record(n, h, &st)) != 0)
+				return rc < 0 ? rc : 0;
+		}
+		if (n->b.to == h->w.cursor)
+			return 0;
+		if (n->b.ntasks && post(n, h, why, sizeof(why)) != 0) {
+			h->failures++;
+			cli_warn("notify: webhook %" PRIu64 ": %s; its %zu tasks (changes %" PRIu64
+			    "-%" PRIu64 ") are sent again %s%.1f s", h->w.id, why, n->b.ntasks,
+			    n->b.from + 1, n->b.to, n->once ? "by the next run; not before " : "in ",
+			    (double)h->backoff / 1e6);
+			struct ops_webhook_step st = { h->w.id, h->w.cursor, h->w.cursor, 0, 0, why,
+			    timefmt_now() };
+			if ((rc = record(n, h, &st)) < 0)
+				return rc;
+			h->next_at = timefmt_now() + h->backoff;
+			h->backoff = h->backoff * 2 < BACKOFF_MAX ? h->backoff * 2 : BACKOFF_MAX;
+			return 1;
+		}
+		if (h->failures)
+			cli_warn("notify: webhook %" PRIu64 ": delivered after %u failed attempts",
+			    h->w.id, h->failures);
+		h->failures = 0;
+		h->backoff = BACKOFF_FIRST;
+		struct ops_webhook_step st = { h->w.id, h->w.cursor, n->b.to, n->b.ntasks, 0, NULL,
+		    timefmt_now() };
+		if ((rc = record(n, h, &st)) != 0)
+			return rc < 0 ? rc : 0;
+	}
+	return 0;
+}
+
+/* --interval, --batch-size, --once; an exit status. */
+static int
+notify_parse(const struct cli_args *a, int64_t *interval, size_t *batch, int *once)
+{
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *v = a->opts[i].value;
+		int ret;
+		char *end;
+		unsigned long u;
+		if (a->opts[i].id == OPT_ONCE) {
+			*once = 1;
+		} else if (a->opts[i].id == OPT_INTERVAL) {
+			if ((ret = cli_parse_seconds("--interval", v, interval)) != 0)
+				return ret;
+			if (*interval < 10000)
+				return cli_usage(a->cmd, "--interval is at least 0.01 seconds");
+		} else {
+			errno = 0;
+			u = strtoul(v, &end, 10);
+			if (*v < '0' || *v > '9' || *end || errno || u < 1 || u > NOTIFY_BATCH_TASKS)
+				return cli_usage(a->cmd, "--batch-size is a number of tasks from 1 to 1000");
+			*batch = (size_t)u;
+		}
+	}
+	return a->argc ? cli_usage(a->cmd, "it takes no arguments") : 0;
+}
+
+/* The handler of its table entry below. */
+static int
+run_notify(const struct cli_args *a)
+{
+	struct notifier n = { 0 };
+	struct hooks hs = { 0 };
+	int64_t interval = 1000000;
+	int ret, fd = -1, recheck = 0, failed;
+	struct sigaction sa = { 0 };
+
+	n.batch = NOTIFY_BATCH_TASKS;
+	if ((ret = notify_parse(a, &interval, &n.batch, &n.once)) != 0)
+		return ret;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return cli_fail(EXIT_STORE, "notify: libcurl cannot start");
+	n.q = malloc(sizeof(*n.q));
+	n.b.body = printbuf_new();
+	n.curl = curl_easy_init();
+	if (n.q == NULL || n.b.body == NULL || n.curl == NULL) {
+		ret = cli_fail(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	if ((ret = cli_open(0, &n.s)) != 0)
+		goto out;
+	sa.sa_handler = on_signal;	/* no SA_RESTART: a wait ends at once */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	/* Watched before the first read, so that no commit falls between the two. */
+	fd = n.once ? -1 : cli_watch_open();
+	while (!stopping) {
+		int rc = reload(n.s, &hs);
+		if (rc) {
+			ret = cli_store_failure(rc, "notify: reading the webhooks of");
+			break;
+		}
+		int64_t now = timefmt_now(), wake = now + interval;
+		failed = 0;
+		for (size_t i = 0; i < hs.n && !stopping; i++) {
+			struct hook *h = &hs.v[i];
+			if (h->next_at > now && !n.once) {
+				wake = h->next_at < wake ? h->next_at : wake;
+				continue;
+			}
+			if ((rc = deliver(&n, h)) < 0) {
+				ret = -rc;
+				goto out;
+			}
+			if (rc == 1) {
+				failed = 1;
+				wake = h->next_at < wake ? h->next_at : wake;
+			}
+		}
+		if (n.once) {
+			ret = failed ? EXIT_UNDELIVERED : EXIT_DONE;
+			break;
+		}
+		now = timefmt_now();
+		if (wake <= now)
+			continue;
+		if (fd >= 0)
+			cli_watch_wait(fd, wake - now, &recheck);
+		else
+			poll(NULL, 0, (int)((wake - now) / 1000 + 1));
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < hs.n; i++)
+		hook_free(&hs.v[i]);
+	free(hs.v);
+	store_close(n.s);
+	if (n.curl)
+		curl_easy_cleanup(n.curl);
+	if (n.b.body)
+		printbuf_free(n.b.body);
+	free(n.q);
+	curl_global_cleanup();
+	return ret;
+}
+
+static const struct option notify_options[] = {
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "batch-size", required_argument, NULL, OPT_BATCH },
+	{ 0 }
+};
+const struct cli_command cli_cmd_notify = { "notify", notify_options,
+	"  notify [--once] [--interval SECONDS] [--batch-size N]\n"
+	"                                      deliver the webhooks: POST each one's\n"
+	"                                      finished tasks as gzip NDJSON, retrying\n"
+	"                                      until a 2xx; --once delivers what is\n"
+	"                                      pending and exits (5: a receiver failed)\n",
+	run_notify };

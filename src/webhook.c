@@ -1,0 +1,204 @@
+/* Webhook records: encoding (versioned, little-endian, every length checked) and their
+ * place in the store's `webhooks` database. */
+#include "config.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "lmtasks/error.h"
+#include "lmtasks/webhook.h"
+#include "store_internal.h"
+
+#define RECORD_VERSION 1
+#define FIXED (4 + 7 * 8)	/* version, flags, reserved; seven u64 */
+#define NO_STRING 0xffffffffu
+
+static void
+put_u32le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get_u32le(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t
+webhook_encode(const struct webhook *w, unsigned char *buf)
+{
+	const struct task_str *strs[] = { &w->url, &w->headers, &w->filter, &w->error };
+	const uint64_t nums[] = { w->cursor, (uint64_t)w->created_at, w->delivered,
+	    (uint64_t)w->delivered_at, w->missed, (uint64_t)w->missed_at,
+	    (uint64_t)w->failing_since };
+	size_t n = FIXED;
+
+	for (size_t i = 0; i < 4; i++)
+		n += 4 + (strs[i]->ptr ? strs[i]->len : 0);
+	if (buf == NULL)
+		return n;
+	memset(buf, 0, 4);
+	buf[0] = RECORD_VERSION;
+	for (size_t i = 0; i < 7; i++)
+		store_put_u64le(buf + 4 + 8 * i, nums[i]);
+	unsigned char *p = buf + FIXED;
+	for (size_t i = 0; i < 4; i++) {
+		if (strs[i]->ptr == NULL) {
+			put_u32le(p, NO_STRING);
+			p += 4;
+			continue;
+		}
+		put_u32le(p, (uint32_t)strs[i]->len);
+		memcpy(p + 4, strs[i]->ptr, strs[i]->len);
+		p += 4 + strs[i]->len;
+	}
+	return n;
+}
+
+int
+webhook_decode(uint64_t id, const void *buf, size_t len, struct webhook *w)
+{
+	const unsigned char *p = buf, *end = p + len;
+	struct task_str *strs[] = { &w->url, &w->headers, &w->filter, &w->error };
+	uint64_t nums[7];
+
+	if (len < FIXED || p[0] != RECORD_VERSION)
+		return LMT_ECORRUPT;
+	for (size_t i = 0; i < 7; i++)
+		nums[i] = store_get_u64le(p + 4 + 8 * i);
+	w->id = id;
+	w->cursor = nums[0];
+	w->created_at = (int64_t)nums[1];
+	w->delivered = nums[2];
+	w->delivered_at = (int64_t)nums[3];
+	w->missed = nums[4];
+	w->missed_at = (int64_t)nums[5];
+	w->failing_since = (int64_t)nums[6];
+	p += FIXED;
+	for (size_t i = 0; i < 4; i++) {
+		if (end - p < 4)
+			return LMT_ECORRUPT;
+		uint32_t n = get_u32le(p);
+		p += 4;
+		if (n == NO_STRING) {
+			*strs[i] = (struct task_str){ NULL, 0 };
+			continue;
+		}
+		if ((size_t)(end - p) < n)
+			return LMT_ECORRUPT;
+		*strs[i] = (struct task_str){ (const char *)p, n };
+		p += n;
+	}
+	/* Only the error may be absent. */
+	return p == end && w->url.ptr && w->headers.ptr && w->filter.ptr ? 0 : LMT_ECORRUPT;
+}
+
+int
+webhook_get(store *s, MDB_txn *txn, uint64_t id, struct webhook *w)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	int rc;
+
+	if (!s->has_webhooks)
+		return MDB_NOTFOUND;
+	store_key_uid(kb, id);
+	if ((rc = mdb_get(txn, s->webhooks, &k, &v)) != 0)
+		return rc;
+	return webhook_decode(id, v.mv_data, v.mv_size, w);
+}
+
+int
+webhook_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, const struct webhook *w),
+    void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct webhook w;
+	int rc, op = MDB_FIRST;
+
+	if (!s->has_webhooks)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->webhooks, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		if ((rc = webhook_decode(store_uid_key(k.mv_data), v.mv_data, v.mv_size, &w)) != 0 ||
+		    (rc = fn(ctx, &w)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+webhook_put(store *s, MDB_txn *txn, const struct webhook *w)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	int rc;
+
+	/* Every writer opens the database (store_open): absent here means a read-only store. */
+	if (!s->has_webhooks)
+		return LMT_EINVAL;
+	store_key_uid(kb, w->id);
+	v.mv_size = webhook_encode(w, NULL);
+	if ((rc = mdb_put(txn, s->webhooks, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	webhook_encode(w, v.mv_data);
+	return 0;
+}
+
+int
+webhook_del(store *s, MDB_txn *txn, uint64_t id)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+
+	if (!s->has_webhooks)
+		return MDB_NOTFOUND;
+	store_key_uid(kb, id);
+	return mdb_del(txn, s->webhooks, &k, NULL);
+}
+
+/* The deliverer's own headers: a receiver must see them as Meilisearch sends them. */
+static const char *const reserved[] = {
+	"content-type", "content-encoding", "content-length", "host", "transfer-encoding",
+};
+
+int
+webhook_header_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > 256)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("!#$%&'*+-.^_`|~", c)) || c == '\0')
+			return 0;
+	}
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		if (strlen(reserved[i]) == len && strncasecmp(reserved[i], name, len) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+webhook_header_value_valid(const char *value, size_t len)
+{
+	if (len > 4096)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
