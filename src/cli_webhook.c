@@ -28,6 +28,9 @@
 #define BACKOFF_FIRST INT64_C(100000)		/* µs: the first retry comes this soon ... */
 #define BACKOFF_MAX INT64_C(60000000)		/* ... and the wait doubles up to a minute */
 #define POST_TIMEOUT_MS 30000L			/* as Meilisearch's webhook client */
+/* Changes that matched nothing are passed over in memory; the cursor kept in the store
+ * follows at the next POST, at exit, or once this many changes were passed over. */
+#define SKIP_PERSIST 1000
 
 enum { OPT_HEADER = 1, OPT_ONCE, OPT_INTERVAL, OPT_BATCH };
 
@@ -332,7 +335,8 @@ on_signal(int sig)
 
 /* A webhook copied out of its transaction, with its retry state. */
 struct hook {
-	struct webhook w;
+	struct webhook w;	/* w.cursor: where delivery stands (may be ahead of stored) */
+	uint64_t stored;	/* the cursor as the store keeps it */
 	unsigned char *rec;	/* w's strings point here */
 	char *url, *filter;	/* NUL-terminated copies */
 	int64_t next_at;	/* no attempt before (µs) */
@@ -379,6 +383,7 @@ keep_hook(void *ctx, const struct webhook *w)
 	webhook_encode(w, h.rec);
 	webhook_decode(w->id, h.rec, len, &h.w);
 	h.backoff = BACKOFF_FIRST;
+	h.stored = w->cursor;
 	hs->v[hs->n++] = h;
 	return 0;
 }
@@ -404,6 +409,9 @@ reload(store *s, struct hooks *hs)
 				hs->v[i].next_at = old.v[j].next_at;
 				hs->v[i].backoff = old.v[j].backoff;
 				hs->v[i].failures = old.v[j].failures;
+				/* Changes passed over in memory stay passed over. */
+				if (old.v[j].stored == hs->v[i].stored && old.v[j].w.cursor > hs->v[i].w.cursor)
+					hs->v[i].w.cursor = old.v[j].w.cursor;
 			}
 		}
 	}
@@ -439,7 +447,7 @@ record(struct notifier *n, struct hook *h, struct ops_webhook_step *st)
 	if (rc)
 		return -cli_store_failure(rc, "notify: recording a delivery in");
 	if (st->error == NULL)
-		h->w.cursor = st->to;
+		h->stored = h->w.cursor = st->to;
 	return 0;
 }
 
@@ -497,20 +505,31 @@ deliver(struct notifier *n, struct hook *h)
 			    "%" PRIu64 " (feedRetention): the %" PRIu64 " changes after it are lost to "
 			    "it; going on from change %" PRIu64, h->w.id, h->w.cursor, n->b.missed,
 			    n->b.from + 1);
-			struct ops_webhook_step st = { h->w.id, h->w.cursor, n->b.from, 0,
+			struct ops_webhook_step st = { h->w.id, h->stored, n->b.from, 0,
 			    n->b.missed, NULL, timefmt_now() };
 			if ((rc = record(n, h, &st)) != 0)
 				return rc < 0 ? rc : 0;
 		}
 		if (n->b.to == h->w.cursor)
 			return 0;
-		if (n->b.ntasks && post(n, h, why, sizeof(why)) != 0) {
+		if (n->b.ntasks == 0) {
+			/* Nothing to send: a write per change would double the store's commits. */
+			h->w.cursor = n->b.to;
+			if (n->b.to - h->stored < SKIP_PERSIST)
+				continue;
+			struct ops_webhook_step st = { h->w.id, h->stored, n->b.to, 0, 0, NULL,
+			    timefmt_now() };
+			if ((rc = record(n, h, &st)) != 0)
+				return rc < 0 ? rc : 0;
+			continue;
+		}
+		if (post(n, h, why, sizeof(why)) != 0) {
 			h->failures++;
 			cli_warn("notify: webhook %" PRIu64 ": %s; its %zu tasks (changes %" PRIu64
 			    "-%" PRIu64 ") are sent again %s%.1f s", h->w.id, why, n->b.ntasks,
 			    n->b.from + 1, n->b.to, n->once ? "by the next run; not before " : "in ",
 			    (double)h->backoff / 1e6);
-			struct ops_webhook_step st = { h->w.id, h->w.cursor, h->w.cursor, 0, 0, why,
+			struct ops_webhook_step st = { h->w.id, h->stored, h->stored, 0, 0, why,
 			    timefmt_now() };
 			if ((rc = record(n, h, &st)) < 0)
 				return rc;
@@ -523,12 +542,30 @@ deliver(struct notifier *n, struct hook *h)
 			    h->w.id, h->failures);
 		h->failures = 0;
 		h->backoff = BACKOFF_FIRST;
-		struct ops_webhook_step st = { h->w.id, h->w.cursor, n->b.to, n->b.ntasks, 0, NULL,
+		struct ops_webhook_step st = { h->w.id, h->stored, n->b.to, n->b.ntasks, 0, NULL,
 		    timefmt_now() };
 		if ((rc = record(n, h, &st)) != 0)
 			return rc < 0 ? rc : 0;
 	}
 	return 0;
+}
+
+/* Keeps in the store the cursors moved past changes that matched nothing; an exit
+ * status. */
+static int
+flush_skips(struct notifier *n, struct hooks *hs)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		struct hook *h = &hs->v[i];
+		if (h->w.cursor == h->stored)
+			continue;
+		struct ops_webhook_step st = { h->w.id, h->stored, h->w.cursor, 0, 0, NULL,
+		    timefmt_now() };
+		int rc = record(n, h, &st);
+		if (rc < 0)
+			return -rc;
+	}
+	return EXIT_DONE;
 }
 
 /* --interval, --batch-size, --once; an exit status. */
@@ -614,6 +651,8 @@ run_notify(const struct cli_args *a)
 			ret = failed ? EXIT_UNDELIVERED : EXIT_DONE;
 			break;
 		}
+		if (stopping)
+			break;
 		now = timefmt_now();
 		if (wake <= now)
 			continue;
@@ -621,6 +660,10 @@ run_notify(const struct cli_args *a)
 			cli_watch_wait(fd, wake - now, &recheck);
 		else
 			poll(NULL, 0, (int)((wake - now) / 1000 + 1));
+	}
+	if (ret == EXIT_DONE || ret == EXIT_UNDELIVERED) {
+		int r = flush_skips(&n, &hs);
+		ret = r != EXIT_DONE ? r : ret;
 	}
 out:
 	if (fd >= 0)

@@ -47,6 +47,9 @@
 #   keys         key create / list / delete, the key used through the responder between
 #   watch        lmtasks watch --until-finished in the background, the task finished
 #                meanwhile: its last line is the succeeded task at its latest sequence
+#   webhooks     webhook add / list / delete and notify --once against a receiver on
+#                127.0.0.1 (tests/webhook-receiver.py; 127.0.0.1:8000 -> its port): the
+#                finished task arrives gzip NDJSON with the block's Authorization header
 #
 # One line per check; ends with "N passed, M failed"; exits non-zero on a failure.
 #
@@ -122,7 +125,7 @@ is_command_block() {
 }
 
 # The names this suite knows how to run; each must tag exactly one block.
-KNOWN=(curl cli worker fcgi-usage writer-usage permissions master-key keys watch)
+KNOWN=(curl cli worker fcgi-usage writer-usage permissions master-key keys watch webhooks)
 declare -A BLOCK_OF=()	# NAME -> block index
 
 # ---- steps: a block split into logical commands ----
@@ -842,6 +845,66 @@ if [ -n "${BLOCK_OF[watch]:-}" ]; then
 	else
 		fail "watch: a store in /var/lib/lmtasks" "$(cat "$T/watch-setup.log")"
 	fi
+
+# ---- 10. webhooks: add, a finish delivered by notify --once, list, delete ----
+
+WH_PORT=''
+subst_webhooks() {
+	local s
+	s=$(subst_paths "$1")
+	printf '%s' "${s//127.0.0.1:8000/127.0.0.1:$WH_PORT}"
+}
+# wh_posts EXPR: EXPR over p, the POSTs the receiver logged.
+wh_posts() {
+	"$LMT_PYTHON" -S -c 'import json, sys
+p = [json.loads(l) for l in open(sys.argv[1])]
+print(json.dumps(eval(sys.argv[2])))' "$T/wh.log" "$1" 2>&1
+}
+hook_webhooks() {
+	[ "$RB_RC" = 0 ] || return 0
+	case $1 in
+	"lmtasks webhook add"*)
+		json_check "webhooks: add prints the webhook: its id, filters, the Authorization hidden" "$RB_OUT" \
+			"d['id'] == 1 and d['filters'] == 'indexUids=movies&statuses=succeeded,failed'
+			 and d['headers'] == {'Authorization': 'Bearer XXX...'} and d['pending'] == 0"
+		;;
+	"lmtasks notify --once"*)
+		assert_eq "webhooks: notify --once POSTed the finished task 0, once, answered 200" \
+			'[[200, [0]]]' "$(wh_posts '[[x["status"], x["uids"]] for x in p]')"
+		assert_eq "webhooks: gzip NDJSON with the block's Authorization header" \
+			'[[], "Bearer RECEIVER_SECRET"]' "$(wh_posts '[p[0]["problems"], p[0]["headers"]["authorization"]]')"
+		assert_eq "webhooks: the line is the task as lmtasks get prints it" \
+			"$("$LMTASKS" --db "$SB/var/lib/lmtasks" get 0 | "$LMT_PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')" \
+			"$(wh_posts 'p[0]["tasks"][0]')"
+		;;
+	"lmtasks webhook list"*)
+		json_check "webhooks: list shows the cursor caught up, 1 task delivered, no error" "$RB_OUT" \
+			"d['results'][0]['pending'] == 0 and d['results'][0]['delivered'] == 1
+			 and d['results'][0]['lastError'] is None"
+		;;
+	"lmtasks webhook delete"*)
+		run "$LMTASKS" --db "$SB/var/lib/lmtasks" webhook list
+		assert_eq "webhooks: the list is empty after the delete" '{"results":[]}' "$LMT_STDOUT"
+		;;
+	esac
+}
+if [ -n "${BLOCK_OF[webhooks]:-}" ]; then
+	section "webhooks"
+	new_sandbox webhooks
+	"$LMT_PYTHON" "$top_srcdir/tests/webhook-receiver.py" "$T/wh.port" "$T/wh.log" 2>"$T/wh.err" &
+	WH_PID=$!
+	lmt_bg_track "$WH_PID"
+	if wait_for 10 test -s "$T/wh.port" &&
+		"$LMTASKS" --db "$SB/var/lib/lmtasks" init >"$T/wh-setup.log" 2>&1; then
+		WH_PORT=$(cat "$T/wh.port")
+		rb_start
+		run_block webhooks subst_webhooks hook_webhooks
+		rb_end
+	else
+		fail "webhooks: a receiver on 127.0.0.1 and a store" "$(cat "$T/wh.err" "$T/wh-setup.log" 2>/dev/null)"
+	fi
+	kill "$WH_PID" 2>/dev/null
+	wait "$WH_PID" 2>/dev/null
 fi
 
 echo "# $NCMD command blocks in README.md; $(elapsed "$START") s"

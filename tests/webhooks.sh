@@ -61,6 +61,10 @@ run "$L" webhook add http://127.0.0.1:9/x --header 'Content-Type: text/plain'
 assert_eq "a header the deliverer sets itself is refused (exit 2)" 2 "$LMT_RC"
 run "$L" webhook add http://127.0.0.1:9/x --header 'X-A: 1' --header 'x-a: 2'
 assert_eq "a header given twice is refused (exit 2)" 2 "$LMT_RC"
+hs=()
+for i in $(seq 1 65); do hs+=(--header "X-H$i: v"); done
+run "$L" webhook add http://127.0.0.1:9/x "${hs[@]}"
+assert_eq "more than 64 headers are refused (exit 2)" 2 "$LMT_RC"
 run "$L" webhook add http://127.0.0.1:9/x --limit 3
 assert_eq "paging options are refused (exit 2)" 2 "$LMT_RC"
 assert_eq "nothing refused was stored" '[]' "$(json_get "$("$L" webhook list)" 'd["results"]')"
@@ -136,6 +140,8 @@ assert_eq "three 500s then a 200, the same task each time" \
     "[[500, [$F]], [500, [$F]], [500, [$F]], [200, [$F]]]" \
     "$(posts "$T/rx1.log" '[[x["status"], x["uids"]] for x in p if '"$F"' in x["uids"]][-4:]')"
 wait_for 5 grep -q "delivered after 3 failed attempts" "$T/n1.err"
+assert_eq "the waits between attempts double from 0.1 s" "0.1 0.2 0.4" \
+    "$(grep -o 'sent again in [0-9.]* s' "$T/n1.err" | head -3 | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $4 }')"
 assert_contains "the log says it was delivered after the failed attempts" \
     "delivered after 3 failed attempts" "$(cat "$T/n1.err")"
 wait_for 5 sh -c "\"$L\" webhook list | grep -q '\"lastError\":null'"
@@ -149,9 +155,18 @@ t0=$(now)
 "$L" succeed "$G" >/dev/null
 wait_for 5 sh -c "grep -q '\"uids\": \\[$G\\]' '$T/rx1.log'"
 assert_lt "a finish is delivered in under a second (inotify)" "$(elapsed "$t0")" 1
+wait_for 5 sh -c "\"$L\" webhook list | grep -q '\"pending\":0'"
+CUR=$(hook "$ID" '["cursor"]')
+X=$(enq books documentAddition)
+"$L" start "$X" >/dev/null
+sleep 0.5
+assert_eq "changes that match nothing cost no write each: the stored cursor waits" "$CUR" \
+    "$(hook "$ID" '["cursor"]')"
+END=$(json_get "$("$L" watch --since 0 --timeout 0.05 2>/dev/null | tail -n 1)" 'd["seq"]')
 kill "$N"
 wait "$N"
 assert_eq "notify exits 0 on SIGTERM" 0 "$?"
+assert_eq "  ... and keeps, as it exits, the cursor past those changes" "$END" "$(hook "$ID" '["cursor"]')"
 
 # --- at least once, in order, across kill -9 of notify and a restart of the receiver
 kill "$RX_PID"; wait "$RX_PID" 2>/dev/null
@@ -215,6 +230,14 @@ u=$(enq movies documentAddition)
 finish "$u"
 "$L" notify --once >/dev/null 2>&1
 assert_eq "a deleted webhook gets nothing more" "$n_before" "$(posts "$T/rx2.log" 'len(p)')"
+DEAD=$(json_get "$("$L" webhook add http://127.0.0.1:9/dead)" 'd["id"]')
+u=$(enq movies documentAddition)
+finish "$u"
+run "$L" notify --once
+assert_eq "a receiver that cannot be reached: --once exits 5" 5 "$LMT_RC"
+assert_eq "  ... and the other webhook got its task all the same" true \
+    "$(posts "$T/rx1.log" "json.dumps($u in delivered)")"
+"$L" webhook delete "$DEAD" >/dev/null
 run "$L" notify --batch-size 0
 assert_eq "notify --batch-size 0 is a usage error (exit 2)" 2 "$LMT_RC"
 
