@@ -266,11 +266,13 @@ else
 	fail "the 0.1.0 fixture store exists" "$FX/data.mdb missing"
 fi
 
-# --- the web-facing responder links neither libcurl nor zlib
+# --- the web-facing programs link neither libcurl nor zlib
 # (ldd for a dynamic link, the symbols for a static one.)
 if command -v ldd >/dev/null && command -v nm >/dev/null; then
-	assert_eq "lmtasks-fcgi links neither libcurl nor zlib" "" \
-	    "$(ldd "$LMTASKS_FCGI" 2>/dev/null | grep -E 'libcurl|libz\.'; nm "$LMTASKS_FCGI" 2>/dev/null | grep -E ' (curl_|deflate|inflate)')"
+	for b in "$LMTASKS_FCGI" ${LMTASKS_WRITER:+"$LMTASKS_WRITER"}; do
+		assert_eq "$(basename "$b") links neither libcurl nor zlib" "" \
+		    "$(ldd "$b" 2>/dev/null | grep -E 'libcurl|libz\.'; nm "$b" 2>/dev/null | grep -E ' (curl_|deflate|inflate)')"
+	done
 	assert_ne "  ... (lmtasks itself does: the check can see them)" "" \
 	    "$(ldd "$L" 2>/dev/null | grep -E 'libcurl'; nm "$L" 2>/dev/null | grep -E ' curl_easy_perform')"
 fi
