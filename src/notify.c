@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/notify.h"
@@ -15,7 +16,7 @@
 
 /* Appends task uid, when it finished at this change and q matches it, as one line. */
 static int
-add_task(store *s, MDB_txn *txn, const struct query *q, const struct feed_entry *e,
+add_task(store *s, MDB_txn *txn, const struct query *q, const struct feed_entry *e, int v1,
     struct notify_batch *b)
 {
 	struct task t;
@@ -29,7 +30,7 @@ add_task(store *s, MDB_txn *txn, const struct query *q, const struct feed_entry 
 		return rc;
 	if (!query_match(q, &t))
 		return 0;
-	if (render_task(b->body, &t) != 0 || printbuf_memappend(b->body, "\n", 1) < 0)
+	if (render_task_as(b->body, &t, v1) != 0 || printbuf_memappend(b->body, "\n", 1) < 0)
 		return ENOMEM;
 	b->ntasks++;
 	return 0;
@@ -42,6 +43,7 @@ notify_collect(store *s, const struct webhook *w, const struct query *q, size_t 
 	struct feed_entry e;
 	feed_iter *it = NULL;
 	uint64_t first, last;
+	enum compat_level level = COMPAT_V025;
 	MDB_txn *txn;
 	int rc;
 
@@ -50,6 +52,9 @@ notify_collect(store *s, const struct webhook *w, const struct query *q, size_t 
 	b->missed = b->ntasks = 0;
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
 		return rc;
+	/* The tasks as GET /tasks/UID serves them: in v1's layout in a compat v1 store. */
+	if ((rc = compat_read(s, txn, &level)) != 0)
+		goto out;
 	rc = feed_iter_open(s, txn, w->cursor, &it);
 	if (rc == LMT_EPRUNED) {
 		/* Pruned past the cursor: what is gone is gone; go on from the oldest kept. */
@@ -65,7 +70,7 @@ notify_collect(store *s, const struct webhook *w, const struct query *q, size_t 
 	    (size_t)b->body->bpos < max_bytes; scanned++) {
 		if ((rc = feed_iter_next(it, &e)) != 0)
 			break;
-		if ((rc = add_task(s, txn, q, &e, b)) != 0)
+		if ((rc = add_task(s, txn, q, &e, level == COMPAT_V1, b)) != 0)
 			break;
 		b->to = e.seq;
 	}

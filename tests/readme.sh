@@ -845,6 +845,7 @@ if [ -n "${BLOCK_OF[watch]:-}" ]; then
 	else
 		fail "watch: a store in /var/lib/lmtasks" "$(cat "$T/watch-setup.log")"
 	fi
+fi
 
 # ---- 10. webhooks: add, a finish delivered by notify --once, list, delete ----
 

@@ -266,6 +266,22 @@ else
 	fail "the 0.1.0 fixture store exists" "$FX/data.mdb missing"
 fi
 
+# --- a compat v1 store: the tasks in v1's layout, as GET /tasks/UID serves them there
+V1="$T/v1"
+if "$L" --db "$V1" init >/dev/null 2>&1 && "$L" --db "$V1" config compat v1 >/dev/null 2>&1; then
+	"$L" --db "$V1" webhook add "http://127.0.0.1:$RX_PORT/v1" >/dev/null
+	v=$(json_get "$("$L" --db "$V1" enqueue movies documentAddition)" 'd["uid"]')
+	"$L" --db "$V1" start "$v" >/dev/null && "$L" --db "$V1" succeed "$v" >/dev/null
+	run "$L" --db "$V1" notify --once
+	assert_eq "compat v1: notify --once exits 0" 0 "$LMT_RC"
+	line=$(posts "$T/rx2.log" '[t for x in p for t in x["tasks"]][-1]')
+	json_check "compat v1: the task is sent in v1's layout (batchUid, error always)" "$line" \
+	    '"batchUid" in d and "error" in d and d["uid"] == '"$v"
+	assert_eq "compat v1: the line is the task as get prints it there" "$("$L" --db "$V1" get "$v")" "$line"
+else
+	fail "a compat v1 store" "lmtasks config compat v1 failed"
+fi
+
 # --- the web-facing programs link neither libcurl nor zlib
 # (ldd for a dynamic link, the symbols for a static one.)
 if command -v ldd >/dev/null && command -v nm >/dev/null; then
