@@ -87,9 +87,10 @@ responders() {
 no_service() {
 	local running enabled=""
 	running=$(responders | tr '\n' ' ')
-	enabled=$(find /etc/systemd/system -name 'lmtasks-fcgi.*' 2>/dev/null | tr '\n' ' ')
+	enabled=$(find /etc/systemd/system -name 'lmtasks-*' 2>/dev/null | tr '\n' ' ')
 	if [ -d /run/systemd/system ]; then
-		systemctl is-active --quiet lmtasks-fcgi.socket lmtasks-fcgi.service && enabled+=" (active)"
+		systemctl is-active --quiet lmtasks-fcgi.socket lmtasks-fcgi.service lmtasks-notify.service &&
+			enabled+=" (active)"
 	fi
 	assert_eq "$1: no lmtasks-fcgi runs, no unit is enabled or active" "" "$running$enabled"
 }
@@ -144,7 +145,8 @@ serve_stop() {
 purged() {
 	local left="" f
 	for f in /usr/bin/lmtasks "$LMTASKS_FCGI" "$STORE" "$SNIPPET" "$APACHE_CONF" \
-		"$UNITS/lmtasks-fcgi.service" "$UNITS/lmtasks-fcgi.socket" /usr/share/doc/lmtasks \
+		"$UNITS/lmtasks-fcgi.service" "$UNITS/lmtasks-fcgi.socket" "$UNITS/lmtasks-notify.service" \
+		/usr/sbin/lmtasks-writer /usr/share/man/man8/lmtasks-writer.8.gz /usr/share/doc/lmtasks \
 		/usr/share/man/man1/lmtasks.1.gz /usr/share/man/man8/lmtasks-fcgi.8.gz; do
 		[ -e "$f" ] && left+="$f "
 	done
@@ -192,6 +194,7 @@ contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|')
 missing=""
 for f in /usr/bin/lmtasks /usr/sbin/lmtasks-fcgi /usr/share/man/man1/lmtasks.1.gz \
 	/usr/share/man/man8/lmtasks-fcgi.8.gz "$UNITS/lmtasks-fcgi.socket" "$UNITS/lmtasks-fcgi.service" \
+	"$UNITS/lmtasks-notify.service" /usr/sbin/lmtasks-writer /usr/share/man/man8/lmtasks-writer.8.gz \
 	"$SNIPPET" "$APACHE_CONF" /usr/share/doc/lmtasks/examples/lmtasks.conf \
 	/usr/share/doc/lmtasks/examples/lmtasks-location.conf /usr/share/doc/lmtasks/examples/spawn-fcgi.txt \
 	/usr/share/doc/lmtasks/examples/apache/lmtasks-proxy-fcgi.conf /usr/share/doc/lmtasks/copyright; do
