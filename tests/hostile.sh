@@ -135,7 +135,12 @@ if [ "$(id -u)" -eq 0 ] && getent group nogroup >/dev/null; then
 	http_stop "$FCGI_PID"
 	# A directory anyone may pass through: only the socket's mode stands in the way.
 	pub=$(mktemp -d /tmp/lmtasks-hostile.XXXXXX) && chmod 755 "$pub" && lmt_on_exit "rm -rf '$pub'"
-	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$LMT_PYTHON" "$top_srcdir/tests/fcgi.py" get "$@"; }
+	# nobody may not read a checkout under /root (0700), nor a python3 installed there: the
+	# client is copied beside the sockets and run by the system's python3 when there is one.
+	cp "$top_srcdir/tests/fcgi.py" "$pub/fcgi.py" && chmod 644 "$pub/fcgi.py"
+	nobody_py=$LMT_PYTHON
+	[ -x /usr/bin/python3 ] && nobody_py=/usr/bin/python3
+	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$nobody_py" "$pub/fcgi.py" get "$@"; }
 	if command -v setpriv >/dev/null && fcgi_start "$pub/a.sock" "$S" 1; then
 		A_PID=$FCGI_PID
 		run asnobody "$pub/a.sock" /health
