@@ -198,9 +198,11 @@ Test(auth, actions_parse_list_and_permit)
 	cr_assert_eq(auth_actions_parse("*", &a), 0);
 	cr_assert_eq(auth_actions_list(a, names), 1);
 	cr_assert_str_eq(names[0], "*");
-	for (const char *bad = "x\0tasks.get,\0\0tasks.get,,tasks.cancel\0tasks\0batches.get\0";
-	    *bad || bad[1]; bad += strlen(bad) + 1)
-		cr_assert_eq(auth_actions_parse(bad, &a), LMT_EINVAL, "`%s`", bad);
+	static const char *const bad[] = {
+		"x", "tasks.get,", "", "tasks.get,,tasks.cancel", "tasks", "batches.get",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(auth_actions_parse(bad[i], &a), LMT_EINVAL, "`%s`", bad[i]);
 
 	g.actions = AUTH_TASKS_GET;
 	cr_assert_eq(auth_permits(&g, AUTH_TASKS_GET, &err), 0);
