@@ -91,10 +91,13 @@ check_route(const struct route *r)
 			CHECK(r->uid != TASK_NO_UID);
 		break;
 	case ROUTE_TASK:
+	case ROUTE_BATCH:
 		CHECK(r->uid != TASK_NO_UID);
 		break;
 	case ROUTE_TASKS:
 	case ROUTE_HEALTH:
+	case ROUTE_TASKS_STREAM:
+	case ROUTE_BATCHES:
 		break;
 	default:
 		CHECK(!"unknown route kind");
