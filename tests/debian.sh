@@ -9,7 +9,8 @@
 #       www-data` makes it; a request served by nginx through the installed snippet to the
 #       installed unit's ExecStart, run as the unit's user on a socket handed over as
 #       systemd does; remove keeps the store and the user, purge leaves nothing behind
-#   (2) an upgrade from 0.1.0 (commit ff400d2 with this debian/ and a 0.1.0-1 entry;
+#   (2) an upgrade from 0.1.0 (commit ff400d2 with the debian/ first made for it, commit
+#       4978b0b, and a 0.1.0-1 entry;
 #       built once and kept in $top_builddir/debian-old/): tasks enqueued, claimed,
 #       finished, canceled and deleted under 0.1.0 are served the same, byte for byte,
 #       after the upgrade; then purge leaves nothing behind
@@ -33,6 +34,7 @@ LMTASKS_FCGI=/usr/sbin/lmtasks-fcgi
 set -u
 
 OLD_COMMIT=ff400d2
+OLD_PACKAGING=4978b0b	# the first debian/: what 0.1.0's files were packaged with
 OLD_VERSION=0.1.0
 STORE=/var/lib/lmtasks
 SOCK_DIR=/run/lmtasks
@@ -201,7 +203,7 @@ for f in /usr/bin/lmtasks /usr/sbin/lmtasks-fcgi /usr/share/man/man1/lmtasks.1.g
 	grep -qxF "$f" <<<"$contents" || missing+="$f "
 done
 assert_eq "the .deb holds the programs, man pages, units, snippets, examples" "" "$missing"
-assert_eq "/etc files are conffiles" "$APACHE_CONF"$'\n'"$SNIPPET" \
+assert_eq "/etc files are conffiles" "$APACHE_CONF"$'\n'"/etc/nginx/snippets/lmtasks-writer.conf"$'\n'"$SNIPPET" \
 	"$(dpkg-deb -I "$DEB" conffiles | sort)"
 
 # ---- (1) a fresh install ----
@@ -280,24 +282,22 @@ purged "purge"
 section "(2) upgrade from $OLD_VERSION"
 OLD_DIR=$top_builddir/debian-old
 OLD_DEB=$OLD_DIR/lmtasks_$OLD_VERSION-1_$ARCH.deb
-# The old package is built again only when debian/ changed.
-STAMP=$( (git -C "$top_srcdir" rev-parse "$OLD_COMMIT" 2>/dev/null; cd "$SRC" && find debian -type f | sort | xargs sha256sum) | sha256sum | cut -c1-16)
+# The old package is built once (its sources and packaging are fixed commits).
+STAMP=$(git -C "$top_srcdir" rev-parse "$OLD_COMMIT" "$OLD_PACKAGING" 2>/dev/null | sha256sum | cut -c1-16)
 if [ -f "$OLD_DEB" ] && [ "$(cat "$OLD_DIR/stamp" 2>/dev/null)" = "$STAMP" ]; then
-	ok "the $OLD_VERSION package, built before from the same debian/ ($OLD_DEB)"
-elif ! git -C "$top_srcdir" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
-	skip "the upgrade from $OLD_VERSION" "commit $OLD_COMMIT is not in this repository (a shallow clone?)"
+	ok "the $OLD_VERSION package, built before from the same commits ($OLD_DEB)"
+elif ! git -C "$top_srcdir" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null ||
+	! git -C "$top_srcdir" cat-file -e "$OLD_PACKAGING^{commit}" 2>/dev/null; then
+	skip "the upgrade from $OLD_VERSION" "commit $OLD_COMMIT or $OLD_PACKAGING is not in this repository (a shallow clone?)"
 	OLD_DEB=
 else
 	rm -rf "$OLD_DIR"
 	mkdir -p "$OLD_DIR/lmtasks-$OLD_VERSION"
 	OSRC=$OLD_DIR/lmtasks-$OLD_VERSION
 	git -C "$top_srcdir" archive "$OLD_COMMIT" | tar -x -C "$OSRC"
-	# Today's packaging over the old sources: debian/, and the files it installs that the
-	# old tree did not have yet.
-	cp -r "$SRC/debian" "$OSRC/"
-	for f in apache/lmtasks-conf.conf; do
-		[ -e "$OSRC/$f" ] || cp "$SRC/$f" "$OSRC/$f"
-	done
+	# The first packaging over the old sources: its debian/ and the Apache conf it installs,
+	# which the old tree did not have yet (today's debian/ installs files 0.1.0 lacks).
+	git -C "$top_srcdir" archive "$OLD_PACKAGING" debian apache/lmtasks-conf.conf | tar -x -C "$OSRC"
 	{
 		echo "lmtasks ($OLD_VERSION-1) unstable; urgency=medium"
 		echo
@@ -307,11 +307,11 @@ else
 	} >"$OSRC/debian/changelog"
 	t0=$(now)
 	if build_deb "$OSRC" "$OLD_DIR/build.log" && [ -f "$OLD_DEB" ]; then
-		ok "the $OLD_VERSION package: commit $OLD_COMMIT with this debian/ ($(elapsed "$t0") s)"
+		ok "the $OLD_VERSION package: commit $OLD_COMMIT with the debian/ of $OLD_PACKAGING ($(elapsed "$t0") s)"
 		echo "$STAMP" >"$OLD_DIR/stamp"
 		rm -rf "$OSRC"
 	else
-		fail "the $OLD_VERSION package: commit $OLD_COMMIT with this debian/" "$(tail -n 20 "$OLD_DIR/build.log")"
+		fail "the $OLD_VERSION package: commit $OLD_COMMIT with the debian/ of $OLD_PACKAGING" "$(tail -n 20 "$OLD_DIR/build.log")"
 		OLD_DEB=
 	fi
 fi
