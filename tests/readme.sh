@@ -649,23 +649,29 @@ hook_perm() {
 		assert_eq "permissions: a later write keeps the group and the modes" \
 			$'data.mdb 640 www-data\nlock.mdb 660 www-data' "$got"
 		# www-data reads the store through the responder (as CGI); the sandbox's parents
-		# are opened for traversal only.
+		# are opened for traversal only.  The responder runs from a copy that www-data may
+		# execute: a checkout under /root (0700) is closed to it.
+		local fcgi=$LMTASKS_FCGI pub
+		if [ "$(id -u)" = 0 ] && pub=$(mktemp -d /tmp/lmtasks-readme.XXXXXX); then
+			chmod 755 "$pub" && cp "$LMTASKS_FCGI" "$pub/lmtasks-fcgi" && fcgi=$pub/lmtasks-fcgi
+			lmt_on_exit "rm -rf '$pub'"
+		fi
 		if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null &&
-			runuser -u www-data -- test -x "$LMTASKS_FCGI" 2>/dev/null &&
+			runuser -u www-data -- test -x "$fcgi" 2>/dev/null &&
 			runuser -u www-data -- test -x "$(dirname "$T")" 2>/dev/null; then
 			local d=$SB/var/lib
 			while [ "$d" != "$T" ] && [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 			chmod o+x "$T"
 			got=$(runuser -u www-data -- env -i REQUEST_METHOD=GET REQUEST_URI=/tasks/0 \
-				GATEWAY_INTERFACE=CGI/1.1 "$LMTASKS_FCGI" --db "$S" 2>&1 | head -n 1 | tr -d '\r')
+				GATEWAY_INTERFACE=CGI/1.1 "$fcgi" --db "$S" 2>&1 | head -n 1 | tr -d '\r')
 			assert_eq "permissions: www-data reads the store through lmtasks-fcgi" "Status: 200 OK" "$got"
 			got=$(runuser -u nobody -- env -i REQUEST_METHOD=GET REQUEST_URI=/tasks/0 \
-				GATEWAY_INTERFACE=CGI/1.1 "$LMTASKS_FCGI" --db "$S" 2>/dev/null | head -n 1 | tr -d '\r')
+				GATEWAY_INTERFACE=CGI/1.1 "$fcgi" --db "$S" 2>/dev/null | head -n 1 | tr -d '\r')
 			assert_match "permissions: a user outside www-data cannot (503)" '^Status: 503' "$got"
 			chmod o-x "$T"
 		else
 			skip "permissions: www-data reads the store through lmtasks-fcgi" \
-				"not root, or www-data cannot run $LMTASKS_FCGI"
+				"not root, or www-data cannot run $fcgi"
 		fi
 		;;
 	esac
