@@ -73,20 +73,6 @@ emit_uid(struct watch *w, MDB_txn *txn, uint64_t seq, uint64_t uid)
 	return emit(w, seq, &t);
 }
 
-struct state {
-	uint64_t seq, uid;
-};
-
-static int
-by_seq(const void *a, const void *b)
-{
-	const struct state *x = a, *y = b;
-
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 /*
  * The listed tasks as they are now, each under the sequence of its latest change, in
  * that order: resuming after any line replays exactly the changes that followed it.
@@ -96,18 +82,16 @@ static int
 current_state(struct watch *w, MDB_txn *txn, uint64_t *cursor)
 {
 	const struct query *q = w->q;
-	struct state st[QUERY_LIST_MAX];
-	uint64_t seqs[QUERY_LIST_MAX], first, next;
+	struct feed_position st[QUERY_LIST_MAX];
+	uint64_t first, next;
 	int rc, ret = EXIT_DONE;
 
 	if ((rc = feed_bounds(w->s, txn, &first, cursor)) != 0 ||
-	    (rc = feed_latest(w->s, txn, q->uids, q->nuids, seqs)) != 0 ||
+	    (rc = feed_current(w->s, txn, q->uids, q->nuids, st)) != 0 ||
 	    (rc = store_next_uid(w->s, txn, &next)) != 0)
 		return cli_store_failure(rc, "reading");
 	for (size_t i = 0; i < q->nuids; i++) {
 		struct task t;
-		st[i].seq = seqs[i];
-		st[i].uid = q->uids[i];
 		if (q->uids[i] >= next)
 			continue;	/* not enqueued yet: its changes will come */
 		if ((rc = store_get(w->s, txn, q->uids[i], &t)) == MDB_NOTFOUND)
@@ -115,7 +99,6 @@ current_state(struct watch *w, MDB_txn *txn, uint64_t *cursor)
 		if (rc)
 			return cli_store_failure(rc, "reading");
 	}
-	qsort(st, q->nuids, sizeof(st[0]), by_seq);
 	for (size_t i = 0; i < q->nuids && ret == EXIT_DONE; i++)
 		ret = emit_uid(w, txn, st[i].seq, st[i].uid);
 	return ret;

@@ -252,6 +252,36 @@ feed_latest(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *se
 	return 0;
 }
 
+/* Orders by sequence, then uid (two tasks a write changed together share nothing else). */
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct feed_position *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+int
+feed_current(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, struct feed_position *out)
+{
+	uint64_t *seqs = n ? malloc(n * sizeof(*seqs)) : NULL;
+	int rc;
+
+	if (n && seqs == NULL)
+		return ENOMEM;
+	if ((rc = feed_latest(s, txn, uids, n, seqs)) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			out[i].seq = seqs[i];
+			out[i].uid = uids[i];
+		}
+		qsort(out, n, sizeof(out[0]), by_seq);
+	}
+	free(seqs);
+	return rc;
+}
+
 int
 feed_refresh(store *s)
 {

@@ -172,36 +172,16 @@ catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
 	return 0;
 }
 
-struct state {
-	uint64_t seq, uid;
-};
-
-static int
-by_seq(const void *a, const void *b)
-{
-	const struct state *x = a, *y = b;
-
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 /* The listed tasks as they are now, each at its latest change, in that order. */
 static int
 current_state(store *s, MDB_txn *txn, const struct query *q, const struct auth_grant *g,
     struct printbuf *pb)
 {
-	struct state st[QUERY_LIST_MAX];
-	uint64_t seqs[QUERY_LIST_MAX];
+	struct feed_position st[QUERY_LIST_MAX];
 	int rc;
 
-	if ((rc = feed_latest(s, txn, q->uids, q->nuids, seqs)) != 0)
+	if ((rc = feed_current(s, txn, q->uids, q->nuids, st)) != 0)
 		return rc;
-	for (size_t i = 0; i < q->nuids; i++) {
-		st[i].seq = seqs[i];
-		st[i].uid = q->uids[i];
-	}
-	qsort(st, q->nuids, sizeof(st[0]), by_seq);
 	for (size_t i = 0; i < q->nuids; i++) {
 		struct task t;
 		if ((rc = store_get(s, txn, st[i].uid, &t)) == MDB_NOTFOUND)

@@ -3,6 +3,7 @@
  * refused, a task's latest change, and a store made before the feed existed. */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -283,6 +284,45 @@ Test(feed, latest_change_of_a_task)
 	cr_assert_eq(feed_latest(s, txn, uids, 3, seqs), 0);
 	cr_expect_eq(seqs[1], 3);
 	cr_expect_eq(seqs[0], 4);
+	mdb_txn_abort(txn);
+}
+
+/* One position, named in the failure (the list is in an order the test checks). */
+static void
+expect_at(const struct feed_position *p, uint64_t uid, uint64_t seq)
+{
+	cr_expect_eq(p->uid, uid, "uid %" PRIu64 ", not %" PRIu64, p->uid, uid);
+	cr_expect_eq(p->seq, seq, "task %" PRIu64 " at %" PRIu64 ", not %" PRIu64, uid, p->seq, seq);
+}
+
+Test(feed, current_positions_in_change_order)
+{
+	MDB_txn *txn;
+	struct feed_position p[3];
+	uint64_t a = add(3), uids[3];
+
+	cr_assert_eq(change(OPS_START, a + 2), 0);	/* seq 4 */
+	cr_assert_eq(change(OPS_START, a), 0);	/* seq 5 */
+	uids[0] = a;
+	uids[1] = a + 1;
+	uids[2] = a + 2;
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(feed_current(s, txn, uids, 3, p), 0);
+	expect_at(&p[0], a + 1, 2);
+	expect_at(&p[1], a + 2, 4);
+	expect_at(&p[2], a, 5);
+	mdb_txn_abort(txn);
+	/* Pruned to the newest change: the other two share first - 1, then go by uid. */
+	cr_assert_eq(set_retention("1"), 0);
+	uids[0] = a + 2;
+	uids[1] = a + 1;
+	uids[2] = a;
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(feed_current(s, txn, uids, 3, p), 0);
+	expect_at(&p[0], a + 1, 4);
+	expect_at(&p[1], a + 2, 4);
+	expect_at(&p[2], a, 5);
+	cr_assert_eq(feed_current(s, txn, uids, 0, p), 0);
 	mdb_txn_abort(txn);
 }
 

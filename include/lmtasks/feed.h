@@ -93,6 +93,20 @@ int feed_read(store *s, MDB_txn *txn, uint64_t *after, struct feed_entry *e, siz
  */
 int feed_latest(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *seqs);
 
+/* A task and the sequence of its latest change (see feed_latest()). */
+struct feed_position {
+	uint64_t seq, uid;
+};
+
+/*
+ * The n uids each under the sequence of its latest change (feed_latest()), in out (room
+ * for n), ordered by sequence, then uid: a reader that shows the tasks as they are now in
+ * that order, then resumes after any one of them, replays exactly the changes that
+ * followed it.  Returns 0, ENOMEM, or an LMDB code.
+ */
+int feed_current(store *s, MDB_txn *txn, const uint64_t *uids, size_t n,
+    struct feed_position *out);
+
 /*
  * Opens the changes database when it exists now but did not when the store was opened
  * (a long-running reader of a store that a writer has since upgraded).  No transaction
