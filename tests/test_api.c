@@ -13,9 +13,8 @@
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
-static store *s;
 static struct printbuf *body;
 static struct api_response rs;
 static unsigned char master[AUTH_HASH_BYTES];
@@ -30,8 +29,7 @@ setup(void)
 	struct ops_change start = { .kind = OPS_START, .uid = 1 };
 	struct auth_key k = { .all = 0, .nindexes = 1, .indexes = { { "movies", 6 } } };
 
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+	tmpdb_setup();
 	task_init(&t[0], "movies", 6, "documentAddition", 16, "{\"receivedDocuments\":3}", 23);
 	task_init(&t[1], "movies", 6, "settingsUpdate", 14, "{}", 2);
 	task_init(&t[2], "books", 5, "indexCreation", 13, "{}", 2);
@@ -49,8 +47,7 @@ static void
 teardown(void)
 {
 	printbuf_free(body);
-	store_close(s);
-	tmpstore_teardown();
+	tmpdb_teardown();
 }
 
 TestSuite(api, .init = setup, .fini = teardown);

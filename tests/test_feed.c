@@ -15,26 +15,10 @@
 #include "lmtasks/feed.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
-static store *s;
 
-static void
-setup(void)
-{
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
-}
-
-static void
-teardown(void)
-{
-	store_close(s);
-	s = NULL;
-	tmpstore_teardown();
-}
-
-TestSuite(feed, .init = setup, .fini = teardown);
+TestSuite(feed, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 /* Enqueues n tasks of index "movies" in one transaction; returns the first uid. */
 static uint64_t

@@ -15,28 +15,12 @@
 #include "lmtasks/query.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
 
-static store *s;
 
-static void
-setup(void)
-{
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
-}
-
-static void
-teardown(void)
-{
-	store_close(s);
-	s = NULL;
-	tmpstore_teardown();
-}
-
-TestSuite(ops, .init = setup, .fini = teardown);
+TestSuite(ops, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 /* Enqueues one task of index and type; returns its uid. */
 static uint64_t

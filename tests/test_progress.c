@@ -17,7 +17,7 @@
 #include "lmtasks/progress.h"
 #include "lmtasks/query.h"
 #include "lmtasks/store.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
 /* What the listener heard: every call, the last one's values. */
 struct heard {
@@ -77,24 +77,8 @@ Test(progress, meter_off_a_terminal_writes_nothing)
 	close(fds[0]);
 }
 
-static store *s;
 
-static void
-setup(void)
-{
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
-}
-
-static void
-teardown(void)
-{
-	store_close(s);
-	s = NULL;
-	tmpstore_teardown();
-}
-
-TestSuite(progress_store, .init = setup, .fini = teardown);
+TestSuite(progress_store, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 #define N 1000
 

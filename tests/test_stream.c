@@ -15,16 +15,14 @@
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
 #include "lmtasks/stream.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
-static store *s;	/* the writer's handle */
-static store *ro;	/* the reader's, as the responder opens it */
+static store *ro;	/* the reader's handle, as the responder opens it; s is the writer's */
 
 static void
 setup(void)
 {
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+	tmpdb_setup();
 	cr_assert_eq(store_open(tmpstore_path("db"), STORE_RDONLY, 0, &ro), 0);
 }
 
@@ -32,8 +30,7 @@ static void
 teardown(void)
 {
 	store_close(ro);
-	store_close(s);
-	tmpstore_teardown();
+	tmpdb_teardown();
 }
 
 TestSuite(stream, .init = setup, .fini = teardown);

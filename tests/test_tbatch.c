@@ -14,7 +14,7 @@
 #include "lmtasks/ops.h"
 #include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
 #define T0 INT64_C(1628605757000000)
@@ -193,21 +193,6 @@ Test(render, batch_object)
 	printbuf_free(pb);
 }
 
-static store *s;
-
-static void
-setup(void)
-{
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
-}
-
-static void
-teardown(void)
-{
-	store_close(s);
-	tmpstore_teardown();
-}
 
 /* Reads batch uid from the store into *b (names in back). */
 static void
@@ -227,7 +212,7 @@ batch_read(uint64_t uid, struct tbatch *b)
 	/* The names point into copy: kept for the test's life. */
 }
 
-TestSuite(batches, .init = setup, .fini = teardown);
+TestSuite(batches, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 Test(batches, claim_batch_takes_the_first_matchs_index_and_type)
 {

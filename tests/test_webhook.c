@@ -18,26 +18,10 @@
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
 #include "lmtasks/webhook.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
-static store *s;
 
-static void
-setup(void)
-{
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
-}
-
-static void
-teardown(void)
-{
-	store_close(s);
-	s = NULL;
-	tmpstore_teardown();
-}
-
-TestSuite(webhook, .init = setup, .fini = teardown);
+TestSuite(webhook, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 /* Enqueues one task of index; returns its uid. */
 static uint64_t

@@ -16,11 +16,10 @@
 #include "lmtasks/render.h"
 #include "lmtasks/store.h"
 #include "lmtasks/writer.h"
-#include "tmpstore.h"
+#include "tmpdb.h"
 
 #define MASTER "a-master-key-of-some-length"
 
-static store *s;
 static struct printbuf *body;
 static struct api_response rs;
 static unsigned char master[AUTH_HASH_BYTES];
@@ -36,8 +35,7 @@ setup(void)
 	struct ops_change_result r;
 	struct auth_key k = { .all = 1 };
 
-	tmpstore_setup();
-	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
+	tmpdb_setup();
 	task_init(&t[0], "movies", 6, "documentAddition", 16, "{}", 2);
 	task_init(&t[1], "movies", 6, "settingsUpdate", 14, "{}", 2);
 	task_init(&t[2], "books", 5, "indexCreation", 13, "{}", 2);
@@ -71,8 +69,7 @@ static void
 teardown(void)
 {
 	printbuf_free(body);
-	store_close(s);
-	tmpstore_teardown();
+	tmpdb_teardown();
 }
 
 TestSuite(writer, .init = setup, .fini = teardown);
