@@ -18,6 +18,9 @@
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/progress.h"
+#include "lmtasks/query.h"
+#include "lmtasks/render.h"
+#include "lmtasks/report.h"
 #include "lmtasks/task.h"
 
 const char *cli_db;
@@ -159,6 +162,50 @@ cli_open(unsigned flags, store **s)
 	return 0;
 }
 
+/* The commands that print what they read open the store and their buffer alike. */
+int
+cli_open_reader(store **s, struct printbuf **pb)
+{
+	int ret = cli_open(STORE_RDONLY, s);
+
+	if (ret == 0 && (*pb = printbuf_new()) == NULL) {
+		store_close(*s);
+		*s = NULL;
+		ret = cli_fail(EXIT_STORE, "out of memory");
+	}
+	return ret;
+}
+
+/* The list commands differ only in what they walk. */
+int
+cli_print_list(int (*walk)(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx),
+    void *ctx, const char *doing)
+{
+	struct printbuf *pb = printbuf_new();
+	MDB_txn *txn;
+	store *s;
+	int rc, ret;
+
+	if (pb == NULL || render_list_open(pb) != 0) {
+		printbuf_free(pb);
+		return cli_fail(EXIT_STORE, "out of memory");
+	}
+	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
+		printbuf_free(pb);
+		return ret;
+	}
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+		rc = walk(s, txn, pb, ctx);
+		mdb_txn_abort(txn);
+	}
+	store_close(s);
+	if (rc == 0)
+		rc = report_results_end(pb);
+	ret = rc ? cli_store_failure(rc, doing) : cli_emit(pb);
+	printbuf_free(pb);
+	return ret;
+}
+
 /* Output is checked: a full pipe or disk is an error, not silence. */
 int
 cli_emit(struct printbuf *pb)
@@ -178,6 +225,14 @@ cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
 
 	printbuf_free(pb);
 	return ret;
+}
+
+/* The delete commands answer alike. */
+int
+cli_render_deleted(struct printbuf *pb, const void *ctx)
+{
+	(void)ctx;
+	return report_deleted(pb);
 }
 
 /* Uids as the HTTP API reads them: decimal, u64, never TASK_NO_UID. */
@@ -231,6 +286,44 @@ cli_check_type(const char *s)
 	if (!task_type_valid(s, strlen(s)))
 		return cli_fail(EXIT_USAGE, "`%s` is not a valid task type: use a camelCase word "
 		    "of up to 64 letters and digits, like documentAddition", s);
+	return 0;
+}
+
+/* A filter flag means what the URL parameter of its name means, with its message. */
+static int
+filter_set(const char *cmd, struct query *q, int id, const char *value, const char **name)
+{
+	struct api_error err;
+	const char *n = cli_filter_names[id - CLI_FILTER];
+	const char *v = value ? value : "true";	/* a bare --reverse */
+
+	if (name)
+		*name = n;
+	if (query_set(q, n, v, strlen(v), &err) != 0)
+		return cli_fail(EXIT_USAGE, "%s: %s", cmd, err.message);
+	return 0;
+}
+
+/* The commands that select tasks by filters (watch, webhook add) take no paging. */
+int
+cli_filter_set(const char *cmd, struct query *q, int id, const char *value, const char **name)
+{
+	if (id < CLI_FILTER + CLI_FILTER_PAGING)
+		return cli_usage(cmd, "it takes the filters of list but no paging "
+		    "(--limit, --from, --reverse)");
+	return filter_set(cmd, q, id, value, name);
+}
+
+/* list and batch list: every option is a filter. */
+int
+cli_filters(const struct cli_args *a, struct query *q)
+{
+	int ret;
+
+	for (size_t i = 0; i < a->nopts; i++) {
+		if ((ret = filter_set(a->cmd, q, a->opts[i].id, a->opts[i].value, NULL)) != 0)
+			return ret;
+	}
 	return 0;
 }
 

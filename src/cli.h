@@ -86,11 +86,38 @@ int cli_store_failure(int rc, const char *doing);
 /* Opens the store at cli_db; returns 0 or the exit status, the message given. */
 int cli_open(unsigned flags, store **s);
 
+/* Opens the store read-only and a buffer to render into; returns 0 or the exit status
+ * (then *s is NULL or closed, *pb not made). */
+int cli_open_reader(store **s, struct printbuf **pb);
+
+/*
+ * Opens the store read-only and prints the {"results":[...]} list that walk appends to pb
+ * in one read transaction; doing names the reading in a failure ("reading the keys of").
+ * Returns the exit status.
+ */
+int cli_print_list(int (*walk)(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx),
+    void *ctx, const char *doing);
+
 /* Prints pb and a newline to stdout; returns the exit status. */
 int cli_emit(struct printbuf *pb);
 
 /* Renders with fn(pb, ctx) and prints it; returns the exit status. */
 int cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx);
+
+/*
+ * One filter flag (id: its val in CLI_FILTER_OPTIONS) into q with the HTTP API's checks;
+ * paging (--limit, --from, --reverse) is refused: the command's filters select, they do
+ * not page.  *name (may be NULL) gets the URL parameter's name.  Returns the exit status.
+ */
+struct query;
+int cli_filter_set(const char *cmd, struct query *q, int id, const char *value,
+    const char **name);
+
+/* Every option of a (all filters, paging too, as list takes them) into q; an exit status. */
+int cli_filters(const struct cli_args *a, struct query *q);
+
+/* For cli_print() after a delete (key delete, webhook delete): report_deleted(). */
+int cli_render_deleted(struct printbuf *pb, const void *ctx);
 
 /* Argument checks that print their own message and return an exit status (0: fine). */
 int cli_parse_uid(const char *s, uint64_t *uid);

@@ -128,9 +128,9 @@ delete_parse(const struct cli_args *a, struct query *q, uint64_t *keep, char **f
 		}
 		if (id >= CLI_FILTER && id < CLI_FILTER + CLI_FILTER_PAGING)
 			return cli_usage(a->cmd, "--limit, --from and --reverse are for list");
-		name = id == 'b' ? "beforeFinishedAt" : cli_filter_names[id - CLI_FILTER];
-		if (query_set(q, name, v, strlen(v), &err) != 0)
-			return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+		/* --before is --beforeFinishedAt. */
+		if ((ret = cli_filter_set(a->cmd, q, id == 'b' ? CLI_FILTER + 12 : id, v, &name)) != 0)
+			return ret;
 		if (filter_add(filter, &flen, name, v) != 0)
 			goto oom;
 	}
@@ -427,47 +427,25 @@ list_key(void *ctx, const unsigned char *hash, const void *rec, size_t len)
 	return report_key(pb, &k, NULL);
 }
 
+static int
+walk_keys(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx)
+{
+	(void)ctx;
+	return store_key_walk(s, txn, list_key, pb);
+}
+
 /* The handler of its table entry below. */
 static int
 run_key_list(const struct cli_args *a)
 {
-	struct printbuf *pb;
-	MDB_txn *txn;
-	store *s;
-	int rc, ret;
-
 	if (a->argc)
 		return cli_usage(a->cmd, a->hint);
-	if ((pb = printbuf_new()) == NULL || render_list_open(pb) != 0) {
-		printbuf_free(pb);
-		return cli_fail(EXIT_STORE, "out of memory");
-	}
-	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
-		printbuf_free(pb);
-		return ret;
-	}
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		rc = store_key_walk(s, txn, list_key, pb);
-		mdb_txn_abort(txn);
-	}
-	store_close(s);
-	if (rc == 0)
-		rc = report_results_end(pb);
-	ret = rc ? cli_store_failure(rc, "reading the keys of") : cli_emit(pb);
-	printbuf_free(pb);
-	return ret;
+	return cli_print_list(walk_keys, NULL, "reading the keys of");
 }
 
 const struct cli_command cli_cmd_key_list = { "key list", NULL,
 	"  key list                            the keys, without their secrets\n",
 	run_key_list };
-
-static int
-render_deleted(struct printbuf *pb, const void *ctx)
-{
-	(void)ctx;
-	return report_deleted(pb);
-}
 
 /* The handler of its table entry below. */
 static int
@@ -487,7 +465,7 @@ run_key_delete(const struct cli_args *a)
 		    "(see `lmtasks key list`)");
 	if (rc)
 		return cli_store_failure(rc, "no key was deleted; writing");
-	return cli_print(render_deleted, NULL);
+	return cli_print(cli_render_deleted, NULL);
 }
 
 const struct cli_command cli_cmd_key_delete = { "key delete", NULL,

@@ -25,11 +25,9 @@ run_batch_get(const struct cli_args *a)
 
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one batch UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open(STORE_RDONLY, &s)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
 		return ret;
-	if ((pb = printbuf_new()) == NULL) {
-		ret = cli_fail(EXIT_STORE, "out of memory");
-	} else if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
 		ret = cli_store_failure(rc, "reading");
 	} else {
 		rc = query_batch_get(s, txn, uid, NULL, 0, pb);
@@ -58,7 +56,6 @@ run_batch_list(const struct cli_args *a)
 {
 	struct query *q = malloc(sizeof(*q));
 	struct printbuf *pb = NULL;
-	struct api_error err;
 	MDB_txn *txn = NULL;
 	store *s = NULL;
 	uint64_t bad = 0;
@@ -68,19 +65,9 @@ run_batch_list(const struct cli_args *a)
 		return cli_fail(EXIT_STORE, "out of memory");
 	query_init(q);
 	q->v1 = 1;
-	ret = a->argc ? cli_usage(a->cmd, "it takes no arguments, only filters") : 0;
-	for (size_t i = 0; i < a->nopts && ret == 0; i++) {
-		const char *name = cli_filter_names[a->opts[i].id - CLI_FILTER];
-		const char *v = a->opts[i].value ? a->opts[i].value : "true";
-		if (query_set(q, name, v, strlen(v), &err) != 0)
-			ret = cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
-	}
-	if (ret || (ret = cli_open(STORE_RDONLY, &s)) != 0)
+	ret = a->argc ? cli_usage(a->cmd, "it takes no arguments, only filters") : cli_filters(a, q);
+	if (ret || (ret = cli_open_reader(&s, &pb)) != 0)
 		goto out;
-	if ((pb = printbuf_new()) == NULL) {
-		ret = cli_fail(EXIT_STORE, "out of memory");
-		goto out;
-	}
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
 		ret = cli_store_failure(rc, "reading");
 		goto out;

@@ -34,19 +34,6 @@ render_uid(store *s, MDB_txn *txn, uint64_t uid, struct printbuf *pb, int *termi
 	return EXIT_DONE;
 }
 
-/* Opens the store read-only with a buffer to render into; returns the exit status. */
-static int
-open_reader(store **s, struct printbuf **pb)
-{
-	int ret = cli_open(STORE_RDONLY, s);
-
-	if (ret == 0 && (*pb = printbuf_new()) == NULL) {
-		store_close(*s);
-		ret = cli_fail(EXIT_STORE, "out of memory");
-	}
-	return ret;
-}
-
 /* The handler of its table entry below. */
 static int
 run_get(const struct cli_args *a)
@@ -59,7 +46,7 @@ run_get(const struct cli_args *a)
 
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
 		return ret;
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
 		ret = cli_store_failure(rc, "reading");
@@ -82,14 +69,10 @@ const struct cli_command cli_cmd_get = { "get", NULL,
 static int
 list_parse(const struct cli_args *a, struct query *q)
 {
-	struct api_error err;
+	int ret = cli_filters(a, q);
 
-	for (size_t i = 0; i < a->nopts; i++) {
-		const char *name = cli_filter_names[a->opts[i].id - CLI_FILTER];
-		const char *v = a->opts[i].value ? a->opts[i].value : "true";
-		if (query_set(q, name, v, strlen(v), &err) != 0)
-			return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
-	}
+	if (ret)
+		return ret;
 	if (a->argc)
 		return cli_usage(a->cmd, "it takes no arguments, only filters");
 	return 0;
@@ -110,7 +93,7 @@ run_list(const struct cli_args *a)
 	if (q == NULL)
 		return cli_fail(EXIT_STORE, "out of memory");
 	query_init(q);
-	if ((ret = open_reader(&s, &pb)) != 0)
+	if ((ret = cli_open_reader(&s, &pb)) != 0)
 		goto out;
 	q->v1 = cli_v1;
 	if ((ret = list_parse(a, q)) != 0)
@@ -165,7 +148,7 @@ run_wait(const struct cli_args *a)
 			return ret;
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = open_reader(&s, &pb)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
 		return ret;
 	int fd = cli_watch_open(), recheck = 0;
 	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;

@@ -134,8 +134,6 @@ drain(struct watch *w, MDB_txn *txn, uint64_t *cursor, struct feed_entry *e)
 static int
 parse(const struct cli_args *a, struct watch *w, uint64_t *since, int *until, int64_t *timeout)
 {
-	struct api_error err;
-
 	for (size_t i = 0; i < a->nopts; i++) {
 		const char *v = a->opts[i].value;
 		int id = a->opts[i].id, ret;
@@ -147,13 +145,8 @@ parse(const struct cli_args *a, struct watch *w, uint64_t *since, int *until, in
 		} else if (id == OPT_TIMEOUT) {
 			if ((ret = cli_parse_seconds("--timeout", v, timeout)) != 0)
 				return ret;
-		} else if (id < CLI_FILTER + CLI_FILTER_PAGING) {
-			return cli_usage(a->cmd, "it takes the filters of list but no paging "
-			    "(--limit, --from, --reverse)");
-		} else {
-			const char *name = cli_filter_names[id - CLI_FILTER];
-			if (query_set(w->q, name, v, strlen(v), &err) != 0)
-				return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+		} else if ((ret = cli_filter_set(a->cmd, w->q, id, v, NULL)) != 0) {
+			return ret;
 		}
 	}
 	if (a->argc)

@@ -117,7 +117,6 @@ check_url(const char *cmd, const char *url)
 static int
 add_parse(const struct cli_args *a, json_object *headers, struct query *q, char **filter)
 {
-	struct api_error err;
 	size_t flen = 0;
 	int ret;
 
@@ -129,12 +128,9 @@ add_parse(const struct cli_args *a, json_object *headers, struct query *q, char 
 				return ret;
 			continue;
 		}
-		if (id < CLI_FILTER + CLI_FILTER_PAGING)
-			return cli_usage(a->cmd, "it takes the filters of list but no paging "
-			    "(--limit, --from, --reverse)");
-		const char *name = cli_filter_names[id - CLI_FILTER];
-		if (query_set(q, name, v, strlen(v), &err) != 0)
-			return cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+		const char *name;
+		if ((ret = cli_filter_set(a->cmd, q, id, v, &name)) != 0)
+			return ret;
 		if (filter_add(filter, &flen, name, v) != 0)
 			return cli_fail(EXIT_STORE, "out of memory");
 	}
@@ -251,48 +247,33 @@ list_one(void *ctx, const struct webhook *w)
 	return report_webhook(lc->pb, w, lc->first, lc->last);
 }
 
+/* Each webhook with the log's bounds, which its report compares its cursor to. */
+static int
+walk_webhooks(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx)
+{
+	struct list_ctx *lc = ctx;
+	int rc;
+
+	lc->pb = pb;
+	if ((rc = feed_bounds(s, txn, &lc->first, &lc->last)) != 0)
+		return rc;
+	return webhook_walk(s, txn, list_one, lc);
+}
+
 /* The handler of its table entry below. */
 static int
 run_webhook_list(const struct cli_args *a)
 {
-	struct list_ctx lc = { printbuf_new(), 1, 0, 0 };
-	MDB_txn *txn;
-	store *s;
-	int rc, ret;
+	struct list_ctx lc = { NULL, 1, 0, 0 };
 
 	if (a->argc)
 		return cli_usage(a->cmd, a->hint);
-	if (lc.pb == NULL || render_list_open(lc.pb) != 0) {
-		printbuf_free(lc.pb);
-		return cli_fail(EXIT_STORE, "out of memory");
-	}
-	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
-		printbuf_free(lc.pb);
-		return ret;
-	}
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		if ((rc = feed_bounds(s, txn, &lc.first, &lc.last)) == 0)
-			rc = webhook_walk(s, txn, list_one, &lc);
-		mdb_txn_abort(txn);
-	}
-	store_close(s);
-	if (rc == 0)
-		rc = report_results_end(lc.pb);
-	ret = rc ? cli_store_failure(rc, "reading the webhooks of") : cli_emit(lc.pb);
-	printbuf_free(lc.pb);
-	return ret;
+	return cli_print_list(walk_webhooks, &lc, "reading the webhooks of");
 }
 
 const struct cli_command cli_cmd_webhook_list = { "webhook list", NULL,
 	"  webhook list                        the webhooks, their cursors and last errors\n",
 	run_webhook_list };
-
-static int
-render_deleted(struct printbuf *pb, const void *ctx)
-{
-	(void)ctx;
-	return report_deleted(pb);
-}
 
 /* The handler of its table entry below. */
 static int
@@ -315,7 +296,7 @@ run_webhook_delete(const struct cli_args *a)
 		    id);
 	if (rc)
 		return cli_store_failure(rc, "no webhook was deleted; writing");
-	return cli_print(render_deleted, NULL);
+	return cli_print(cli_render_deleted, NULL);
 }
 
 const struct cli_command cli_cmd_webhook_delete = { "webhook delete", NULL,
