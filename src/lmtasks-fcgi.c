@@ -1,38 +1,23 @@
 /* lmtasks-fcgi: the tasks API over FastCGI (own socket or inherited) or CGI, read-only (SPEC §4).
  *
- * FastCGI: every worker thread waits on one epoll set holding the listening socket, a
- * timer, and every connection.  Sockets are non-blocking and each readiness event goes to
- * exactly one worker (EPOLLONESHOT), one event per epoll_wait: the worker reads what the
- * connection has (conn.c frames it), answers a request only once it is whole, writes the
- * answer without blocking, and re-arms the connection for reading, or for writing while
- * output is left.  So a slow or stalled peer costs no worker any waiting, a whole request
- * never queues behind another connection, and an idle kept connection (fastcgi_keep_conn)
- * holds no thread.  The timer closes connections past their deadline (a request not whole
- * in time, output not taken) and checks the store's size.
+ * FastCGI: loop.c's workers (see loop.h) hand each whole request to answer() below with the
+ * worker's own reading state; a stream goes on to the stream thread (stream_io.c); once a
+ * second the timer checks the store's size.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdatomic.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +26,8 @@
 #include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
+#include "lmtasks/listen.h"
+#include "lmtasks/loop.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
@@ -53,7 +40,6 @@
 #endif
 
 #define RETRY_OPEN_US 200000	/* a missing store is looked for again after this */
-#define SWEEP_NS 250000000	/* how often deadlines are looked at */
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
@@ -120,23 +106,6 @@ on_sigbus(int sig)
 /* The master key's hash, when a key file is configured. */
 static unsigned char master_hash[AUTH_HASH_BYTES];
 static const unsigned char *master;
-
-/* A connection in the registry, which lets the timer find overdue ones and shutdown
- * close the rest.  swept: the timer has shut it down already. */
-struct client {
-	conn *c;
-	int swept;
-	struct client *prev, *next;
-};
-
-static struct {
-	int epfd;
-	int listen_fd;
-	int timer_fd;
-	int stop[2];		/* a byte here wakes every worker to leave */
-	pthread_mutex_t mu;	/* guards the registry */
-	struct client *all;
-} srv = { -1, -1, -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL };
 
 __attribute__((format(printf, 1, 2)))
 static void
@@ -363,86 +332,8 @@ serve_cgi(void)
 	return ok ? 0 : 1;
 }
 
+
 /* ---- FastCGI ---- */
-
-/* Deadlines run on the monotonic clock: a clock step must not close every connection. */
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static struct client *
-client_new(int fd)
-{
-	struct client *cl = calloc(1, sizeof(*cl));
-
-	if (cl == NULL || conn_new(fd, mono_us(), &cl->c) != 0) {
-		free(cl);
-		return NULL;
-	}
-	pthread_mutex_lock(&srv.mu);
-	cl->next = srv.all;
-	if (srv.all)
-		srv.all->prev = cl;
-	srv.all = cl;
-	pthread_mutex_unlock(&srv.mu);
-	return cl;
-}
-
-/* Leaves the registry first, so the timer never touches a closed descriptor. */
-static void
-client_close(struct client *cl)
-{
-	const char *why = conn_why(cl->c);
-
-	pthread_mutex_lock(&srv.mu);
-	if (cl->prev)
-		cl->prev->next = cl->next;
-	else
-		srv.all = cl->next;
-	if (cl->next)
-		cl->next->prev = cl->prev;
-	pthread_mutex_unlock(&srv.mu);
-	if (*why)
-		logline("closed a FastCGI connection: %s", why);
-	conn_free(cl->c);
-	free(cl);
-}
-
-/* Watches the connection for one event (reading, or writing while output is left); the
- * worker that gets it owns the connection until it arms it again. */
-static int
-arm(struct client *cl, int op, enum conn_state st)
-{
-	struct epoll_event ev = { .events = (st == CONN_FLUSH ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP |
-	    EPOLLONESHOT, .data.ptr = cl };
-
-	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
-}
-
-static void
-accept_all(void)
-{
-	int fd;
-
-	while ((fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		struct client *cl = client_new(fd);
-		if (cl == NULL) {
-			close(fd);
-			continue;
-		}
-		if (arm(cl, EPOLL_CTL_ADD, CONN_MORE) != 0)
-			client_close(cl);
-	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-		logline("accept: %s", strerror(errno));
-		poll(NULL, 0, 100);	/* out of descriptors: back off instead of spinning */
-	}
-}
 
 /* Answers the whole request conn c holds; returns the connection's next state.  A stream
  * that goes on is left in *stream, its first bytes on their way. */
@@ -461,14 +352,14 @@ answer(struct reader *w, conn *c, stream_sub **stream)
 
 	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl, stream);
 	if (*stream == NULL)
-		return conn_answer(c, head, hl, w->body->buf, bl, mono_us());
-	st = conn_stream_begin(c, head, hl, w->body->buf, bl, mono_us());
+		return conn_answer(c, head, hl, w->body->buf, bl, loop_now_us());
+	st = conn_stream_begin(c, head, hl, w->body->buf, bl, loop_now_us());
 	/* A uids= stream whose tasks have all finished ends after its current state. */
 	if (st == CONN_CLOSE || stream_sub_done(*stream)) {
 		stream_sub_free(*stream);
 		*stream = NULL;
 		if (st != CONN_CLOSE)
-			st = conn_stream_end(c, mono_us());
+			st = conn_stream_end(c, loop_now_us());
 	}
 	return st;
 }
@@ -478,20 +369,19 @@ answer(struct reader *w, conn *c, stream_sub **stream)
 static conn *
 host_conn(void *client)
 {
-	return ((struct client *)client)->c;
+	return loop_conn(client);
 }
 
 static void
 host_close(void *client)
 {
-	client_close(client);
+	loop_close(client);
 }
 
 static void
 host_give_back(void *client, enum conn_state st)
 {
-	if (arm(client, EPOLL_CTL_ADD, st) != 0)
-		client_close(client);
+	loop_give_back(client, st);
 }
 
 /* The stream thread reads as a worker does: under the read lock, a grown map adopted,
@@ -536,32 +426,25 @@ static const struct stream_io_host stream_host = {
 	host_conn, host_close, host_give_back, host_read,
 };
 
-/* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
-static void
-serve_conn(struct reader *w, struct client *cl, uint32_t events)
+/* A whole request from the loop: answered, or its stream handed to the stream thread. */
+static enum conn_state
+on_request(void *ctx, loop_client *cl, int *taken)
 {
-	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, mono_us()) :
-	    conn_read(cl->c, mono_us());
+	stream_sub *stream = NULL;
+	enum conn_state st = answer(ctx, loop_conn(cl), &stream);
 
-	while (st == CONN_REQUEST) {
-		stream_sub *stream = NULL;
-		st = answer(w, cl->c, &stream);
-		if (stream) {
-			/* The stream thread holds it from now on: out of the workers' set. */
-			if (st == CONN_CLOSE ||
-			    epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) != 0 ||
-			    stream_io_adopt(&stream_host, db.path, cl, stream) != 0) {
-				stream_sub_free(stream);
-				client_close(cl);
-			}
-			return;
+	if (stream) {
+		*taken = 1;
+		/* The stream thread holds it from now on: out of the workers' set. */
+		if (st == CONN_CLOSE || loop_detach(cl) != 0 ||
+		    stream_io_adopt(&stream_host, db.path, cl, stream) != 0) {
+			stream_sub_free(stream);
+			loop_close(cl);
 		}
-		if (st == CONN_MORE)	/* a request sent early, already read */
-			st = conn_feed(cl->c, NULL, 0, mono_us());
 	}
-	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
-		client_close(cl);
+	return st;
 }
+
 
 /* The store's quick check, once a second from the timer: a data.mdb shrunk while open is
  * answered 503 at once, and served again once it is whole (restored in place). */
@@ -602,251 +485,30 @@ check_store(void)
 	pthread_rwlock_unlock(&db.lock);
 }
 
-/* Shuts down the connections past their deadline: the worker that gets the event that
- * follows closes them, so the timer never frees what a worker holds. */
-static void
-sweep(void)
-{
-	static atomic_uint tick;
-	int64_t now = mono_us();
-	uint64_t ticks;
-
-	if (atomic_fetch_add(&tick, 1) % 4 == 0)
-		check_store();
-
-	if (read(srv.timer_fd, &ticks, sizeof(ticks)) < 0) {
-		/* Another worker took the tick: nothing to do twice. */
-	}
-	pthread_mutex_lock(&srv.mu);
-	for (struct client *cl = srv.all; cl; cl = cl->next) {
-		int64_t d = conn_deadline(cl->c);
-		if (d == 0 || d > now || cl->swept)
-			continue;
-		cl->swept = 1;
-		shutdown(conn_fd(cl->c), SHUT_RDWR);
-		logline("closed a FastCGI connection: its request was not whole within %d s, or "
-		    "its answer not taken", CONN_DEADLINE_US / 1000000);
-	}
-	pthread_mutex_unlock(&srv.mu);
-}
-
-/* Each worker waits on the shared epoll set: the listener, the stop pipe, the timer, every
- * connection.  One event at a time, so no ready connection waits behind another. */
-static void *
-worker(void *arg)
-{
-	struct reader w;
-	struct epoll_event ev;
-	int stop = 0;
-
-	(void)arg;
-	if (reader_init(&w) != 0) {
-		logline("out of memory starting a worker");
-		return NULL;
-	}
-	while (!stop) {
-		int n = epoll_wait(srv.epfd, &ev, 1, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			logline("epoll_wait: %s", strerror(errno));
-			break;
-		}
-		if (n == 0)
-			continue;
-		if (ev.data.ptr == &srv.stop) {
-			stop = 1;
-		} else if (ev.data.ptr == &srv.listen_fd) {
-			accept_all();
-		} else if (ev.data.ptr == &srv.timer_fd) {
-			struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT,
-			    .data.ptr = &srv.timer_fd };
-			sweep();
-			epoll_ctl(srv.epfd, EPOLL_CTL_MOD, srv.timer_fd, &tev);
-		} else {
-			serve_conn(&w, ev.data.ptr, ev.events);
-		}
-	}
-	reader_free(&w);
-	return NULL;
-}
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char b = 0;
-
-	(void)sig;
-	if (write(srv.stop[1], &b, 1) < 0) {
-		/* The pipe is full: a stop is pending already. */
-	}
-	errno = saved;
-}
-
+/* A worker's reading state, for the loop to hold. */
 static int
-serve_fcgi(int listen_fd, int threads)
+worker_init(void **ctx)
 {
-	struct epoll_event lev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv.listen_fd };
-	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &srv.stop };
-	pthread_t *tids;
-	int started = 0;
+	struct reader *w = malloc(sizeof(*w));
 
-	srv.listen_fd = listen_fd;
-	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
-	struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &srv.timer_fd };
-	struct itimerspec its = { { 0, SWEEP_NS }, { 0, SWEEP_NS } };
-
-	if (pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    (srv.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0 ||
-	    timerfd_settime(srv.timer_fd, 0, &its, NULL) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.timer_fd, &tev) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.stop[0], &sev) != 0) {
-		logline("cannot start: %s", strerror(errno));
-		return 1;
+	if (w == NULL || reader_init(w) != 0) {
+		free(w);
+		return ENOMEM;
 	}
-	/* SIGTERM and SIGINT write to the stop pipe, so it exists before they are caught. */
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL)
-		return 1;
-	for (; started < threads; started++) {
-		if (pthread_create(&tids[started], NULL, worker, NULL) != 0)
-			break;
-	}
-	if (started == 0) {
-		logline("cannot start a worker thread");
-		free(tids);
-		return 1;
-	}
-	/* SIGTERM: each worker finishes the request it is serving, sees the stop pipe, and
-	 * leaves; then the idle connections are closed. */
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	/* The streams end (their end records queued) and are flushed with the rest. */
-	stream_io_stop();
-	/* Answers still buffered get one more second, all together, to be taken. */
-	int64_t until = mono_us() + 1000000;
-	while (srv.all) {
-		struct client *cl = srv.all;
-		struct pollfd pfd = { conn_fd(cl->c), POLLOUT, 0 };
-		while (!cl->swept && conn_pending(cl->c) > 0 && mono_us() < until &&
-		    poll(&pfd, 1, (int)((until - mono_us()) / 1000) + 1) > 0 &&
-		    conn_flush(cl->c, mono_us()) == CONN_FLUSH)
-			;
-		client_close(cl);
-	}
-	close(srv.timer_fd);
-	close(srv.epfd);
-	free(tids);
+	*ctx = w;
 	return 0;
 }
 
-/* Opens --listen: unix:PATH (mode sock_mode, group sock_gid: the web server's user must be
- * in that group) or HOST:PORT. */
-static int
-open_listener(const char *spec, unsigned sock_mode, gid_t sock_gid)
+static void
+worker_free(void *ctx)
 {
-	int fd;
-
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		struct stat st;
-		const char *path = spec + 5;
-		if (strlen(path) >= sizeof(sa.sun_path) || *path == '\0') {
-			logline("--listen %s: the socket path is empty or too long", spec);
-			return -1;
-		}
-		strcpy(sa.sun_path, path);
-		/* A socket left by an earlier run is replaced; anything else is not touched. */
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-		/* Made 0600, so nobody else can connect before its group and mode are set. */
-		mode_t um = umask(0177);
-		int rc = (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ? -1 :
-		    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-		umask(um);
-		if (rc != 0 || chown(path, (uid_t)-1, sock_gid) != 0 || chmod(path, sock_mode) != 0 ||
-		    listen(fd, 1024) != 0) {
-			logline("--listen %s: %s", spec, strerror(errno));
-			return -1;
-		}
-		return fd;
-	}
-
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof(host) || !colon[1]) {
-		logline("--listen %s: expected unix:PATH or HOST:PORT (like 127.0.0.1:9000)", spec);
-		return -1;
-	}
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (gai != 0) {
-		logline("--listen %s: %s", spec, gai_strerror(gai));
-		return -1;
-	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-		logline("--listen %s: %s", spec, strerror(errno));
-		freeaddrinfo(ai);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
+	reader_free(ctx);
+	free(ctx);
 }
 
-/* Looks a group name up in /etc/group itself: the responder is linked statically, where
- * glibc's getgrnam (NSS) cannot be relied on.  Returns 0 and the gid, or -1. */
-static int
-group_gid(const char *name, gid_t *gid)
-{
-	FILE *f = fopen("/etc/group", "re");
-	struct group *gr;
-	int rc = -1;
-
-	if (f == NULL)
-		return -1;
-	while ((gr = fgetgrent(f)) != NULL) {
-		if (strcmp(gr->gr_name, name) == 0) {
-			*gid = gr->gr_gid;
-			rc = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return rc;
-}
-
-/* The inherited listening socket: systemd's LISTEN_FDS (fd 3), else standard input. */
-static int
-inherited_listener(void)
-{
-	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-	int fd = 0, acc = 0;
-	socklen_t len = sizeof(acc);
-
-	if (fds && pid && atoi(fds) >= 1 && (pid_t)atol(pid) == getpid())
-		fd = 3;
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc)
-		return fd;
-	return -1;
-}
+static const struct loop_ops responder_ops = {
+	"lmtasks-fcgi", worker_init, worker_free, on_request, check_store, stream_io_stop,
+};
 
 int
 main(int argc, char **argv)
@@ -864,9 +526,10 @@ main(int argc, char **argv)
 	};
 	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
 	long threads = 0;	/* 0: the number of CPUs, looked up only for FastCGI */
-	unsigned sock_mode = 0660;
+	unsigned sock_mode = LISTEN_MODE_DEFAULT;
 	gid_t sock_gid = getegid();
 	int c, fd;
+	char why[PATH_MAX + 160];
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -879,29 +542,18 @@ main(int argc, char **argv)
 		case 'k':
 			key_file = optarg;
 			break;
-		case 'g': {
-			char *end;
-			unsigned long g = strtoul(optarg, &end, 10);
-			if (group_gid(optarg, &sock_gid) == 0)
-				;
-			else if (*optarg && *end == '\0' && g < (gid_t)-1)
-				sock_gid = (gid_t)g;
-			else {
+		case 'g':
+			if (listen_group(optarg, &sock_gid) != 0) {
 				fprintf(stderr, "lmtasks-fcgi: --socket-group: no group `%s`\n", optarg);
 				return 2;
 			}
 			break;
-		}
-		case 'm': {
-			char *end;
-			unsigned long m = strtoul(optarg, &end, 8);
-			if (*optarg == '\0' || *end || m > 0777) {
+		case 'm':
+			if (listen_mode(optarg, &sock_mode) != 0) {
 				fprintf(stderr, "lmtasks-fcgi: --socket-mode wants an octal mode like 0660\n");
 				return 2;
 			}
-			sock_mode = (unsigned)m;
 			break;
-		}
 		case 't': {
 			char *end;
 			threads = strtol(optarg, &end, 10);
@@ -946,7 +598,7 @@ main(int argc, char **argv)
 		if (rc != 0) {
 			logline("cannot use the master key file %s: %s", key_file, rc == LMT_EINVAL ?
 			    "the key must be at least 16 bytes on its first line" : strerror(rc));
-			if (inherited_listener() < 0 && listen_spec == NULL)
+			if (listen_inherited(&fd) != 0 && listen_spec == NULL)
 				return cgi_refuse();
 			return 1;
 		}
@@ -958,9 +610,11 @@ main(int argc, char **argv)
 	sigemptyset(&bus.sa_mask);
 	sigaction(SIGBUS, &bus, NULL);
 	if (listen_spec) {
-		if ((fd = open_listener(listen_spec, sock_mode, sock_gid)) < 0)
+		if (listen_open(listen_spec, sock_mode, sock_gid, &fd, why, sizeof(why)) != 0) {
+			logline("%s", why);
 			return 1;
-	} else if ((fd = inherited_listener()) < 0) {
+		}
+	} else if (listen_inherited(&fd) != 0) {
 		return serve_cgi();
 	}
 	if (threads == 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
@@ -975,9 +629,9 @@ main(int argc, char **argv)
 	}
 	logline("serving %s with %ld threads", db.path ? db.path : "the store named by the "
 	    "first request's LMTASKS_DB, or " LMTASKS_DEFAULT_DB ",", threads);
-	int rc = serve_fcgi(fd, (int)threads);
-	if (listen_spec && strncmp(listen_spec, "unix:", 5) == 0)
-		unlink(listen_spec + 5);
+	int rc = loop_run(fd, (int)threads, &responder_ops);
+	if (listen_spec && listen_unix_path(listen_spec))
+		unlink(listen_unix_path(listen_spec));
 	store_close(db.s);
 	free(db.path);
 	return rc;
