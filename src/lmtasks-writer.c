@@ -1,26 +1,26 @@
 /* lmtasks-writer: POST /tasks/cancel and DELETE /tasks over FastCGI (own socket or inherited)
  * or CGI, for keys that carry the action; runs as the store's owner, apart from the
- * read-only public responder.  One request at a time: LMDB serialises writers anyway. */
+ * read-only public responder.  FastCGI is framed by conn.c and served by loop.c, as the
+ * responder's is, with one worker: LMDB serialises writers anyway, and no connection waits
+ * on another's slow peer. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-
-#include <fcgiapp.h>
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/conn.h"
 #include "lmtasks/error.h"
+#include "lmtasks/listen.h"
+#include "lmtasks/loop.h"
 #include "lmtasks/store.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/writer.h"
@@ -32,6 +32,7 @@
 static const char usage_text[] =
 "usage: lmtasks-writer --master-key-file FILE [--db PATH]\n"
 "                      [--listen unix:PATH|HOST:PORT] [--socket-group GROUP]\n"
+"                      [--socket-mode MODE]\n"
 "\n"
 "Serves the write routes of the Meilisearch tasks API, POST /tasks/cancel and\n"
 "DELETE /tasks (Meilisearch's filters, at least one), for the master key or an API\n"
@@ -43,15 +44,20 @@ static const char usage_text[] =
 "                   the master key (its first line, 16 bytes at least); else\n"
 "                   $LMTASKS_MASTER_KEY_FILE; required\n"
 "  --db PATH        the store; else $LMTASKS_DB, else " LMTASKS_DEFAULT_DB "\n"
-"  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/writer.sock (mode 0660)\n"
-"                   or 127.0.0.1:9001\n"
+"  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/writer.sock or 127.0.0.1:9001\n"
 "  --socket-group GROUP\n"
-"                   the group of the unix socket (the web server's)\n"
+"                   the group (from /etc/group, or a number) of the unix: socket\n"
+"                   (default: the process's group): the web server's\n"
+"  --socket-mode MODE\n"
+"                   the unix: socket's mode (default 0660: its owner and group connect)\n"
 "  --help, --version\n"
 "\n"
 "Without --listen it serves FastCGI on the socket it inherits as standard input\n"
 "(spawn-fcgi, systemd socket activation, mod_fcgid), or, when standard input is\n"
-"not a socket, answers one CGI request from its environment and exits.\n";
+"not a socket, answers one CGI request from its environment and exits.\n"
+"Over FastCGI a request must arrive whole within 5 s, its parameters within\n"
+"192 KiB, its body (read and dropped) within 1 MiB; a connection that does not\n"
+"keep to that is closed, and no connection waits on another.\n";
 
 static struct writer_store ws;
 static unsigned char master_hash[AUTH_HASH_BYTES];
@@ -84,115 +90,83 @@ store_try_open(void)
 	}
 }
 
-/* Answers one request whose parameters come from get(ctx, name); 0, or -1 when the
- * answer could not be written. */
-static int
-serve(const char *(*get)(void *ctx, const char *name), void *gctx, FCGX_Stream *out)
+/* Answers rq into body and the CGI header block head (*head_len bytes), logging the write
+ * or the failure. */
+static void
+answer(const struct api_request *rq, struct printbuf *body, char *head, size_t head_cap,
+    size_t *head_len)
 {
-	struct api_request rq = {
-		get(gctx, "REQUEST_METHOD"), get(gctx, "REQUEST_URI"), get(gctx, "SCRIPT_NAME"),
-		get(gctx, "PATH_INFO"), get(gctx, "QUERY_STRING"), get(gctx, "HTTP_AUTHORIZATION"),
-	};
-	struct printbuf *body = printbuf_new();
 	struct api_response rs;
-	char head[256];
-	size_t hl;
-	int rc = 0;
 
-	if (body == NULL)
-		return -1;
 	store_try_open();
-	writer_handle(&rq, &ws, body, &rs);
+	writer_handle(rq, &ws, body, &rs);
 	if (rs.log[0])
 		logline("%s", rs.log);
 	else if (rs.status == 200)
-		logline("%s ?%s: %.*s", rq.method, rq.query_string ? rq.query_string : "",
+		logline("%s ?%s: %.*s", rq->method, rq->query_string ? rq->query_string : "",
 		    body->bpos, body->buf);
-	hl = api_headers(&rs, (size_t)body->bpos, head, sizeof(head));
-	if (out) {
-		if (FCGX_PutStr(head, (int)hl, out) != (int)hl ||
-		    FCGX_PutStr(body->buf, body->bpos, out) != body->bpos)
-			rc = -1;
-	} else if (fwrite(head, 1, hl, stdout) != hl ||
-	    fwrite(body->buf, 1, (size_t)body->bpos, stdout) != (size_t)body->bpos ||
-	    fflush(stdout) != 0) {
-		rc = -1;
-	}
+	*head_len = api_headers(&rs, (size_t)body->bpos, head, head_cap);
+}
+
+/* The one CGI request of this process; 0, or 1 when the answer could not be written. */
+static int
+serve_cgi(void)
+{
+	struct api_request rq = {
+		getenv("REQUEST_METHOD"), getenv("REQUEST_URI"), getenv("SCRIPT_NAME"),
+		getenv("PATH_INFO"), getenv("QUERY_STRING"), getenv("HTTP_AUTHORIZATION"),
+	};
+	struct printbuf *body = printbuf_new();
+	char head[256];
+	size_t hl;
+	int ok;
+
+	if (body == NULL)
+		return 1;
+	answer(&rq, body, head, sizeof(head), &hl);
+	ok = fwrite(head, 1, hl, stdout) == hl &&
+	    fwrite(body->buf, 1, (size_t)body->bpos, stdout) == (size_t)body->bpos;
+	ok = fflush(stdout) == 0 && ok;
 	printbuf_free(body);
-	return rc;
+	return ok ? 0 : 1;
 }
 
-static const char *
-env_get(void *ctx, const char *name)
+/* The worker's answer buffer. */
+static int
+worker_init(void **ctx)
 {
-	(void)ctx;
-	return getenv(name);
-}
-
-static const char *
-fcgi_get(void *ctx, const char *name)
-{
-	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+	return (*ctx = printbuf_new()) ? 0 : ENOMEM;
 }
 
 static void
-on_signal(int sig)
+worker_free(void *ctx)
 {
-	(void)sig;
-	/* accept() returns EINTR (no SA_RESTART) and libfcgi stops waiting. */
-	FCGX_ShutdownPending();
+	printbuf_free(ctx);
 }
 
-/* Opens --listen: unix:PATH (mode 0660, group GROUP when given) or HOST:PORT. */
-static int
-open_listener(const char *spec, const char *group)
+/* A whole FastCGI request from the loop: answered, the answer on its way. */
+static enum conn_state
+on_request(void *ctx, loop_client *cl, int *taken)
 {
-	if (strncmp(spec, "unix:", 5) == 0) {
-		const char *path = spec + 5;
-		struct stat st;
-		if (*path == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			logline("--listen %s: the socket path is empty or too long", spec);
-			return -1;
-		}
-		/* A socket left by an earlier run is replaced; anything else is not touched. */
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-		mode_t old = umask(0177);
-		int fd = FCGX_OpenSocket(path, 128);
-		umask(old);
-		if (fd < 0 || chmod(path, 0660) != 0) {
-			logline("--listen %s: %s", spec, strerror(errno));
-			return -1;
-		}
-		if (group) {
-			struct group *g = getgrnam(group);
-			if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
-				logline("--socket-group %s: %s", group, g ? strerror(errno) :
-				    "no such group");
-				return -1;
-			}
-		}
-		return fd;
-	}
-	if (group) {
-		logline("--socket-group is for a unix: socket");
-		return -1;
-	}
-	int fd = FCGX_OpenSocket(spec, 128);
-	if (fd < 0)
-		logline("--listen %s: cannot listen there (expected unix:PATH or HOST:PORT)", spec);
-	return fd;
+	conn *c = loop_conn(cl);
+	struct api_request rq = {
+		conn_param(c, CONN_METHOD), conn_param(c, CONN_REQUEST_URI),
+		conn_param(c, CONN_SCRIPT_NAME), conn_param(c, CONN_PATH_INFO),
+		conn_param(c, CONN_QUERY_STRING), conn_param(c, CONN_AUTHORIZATION),
+	};
+	struct printbuf *body = ctx;
+	char head[256];
+	size_t hl;
+
+	(void)taken;
+	printbuf_reset(body);
+	answer(&rq, body, head, sizeof(head), &hl);
+	return conn_answer(c, head, hl, body->buf, (size_t)body->bpos, loop_now_us());
 }
 
-/* The inherited listening socket (standard input), or -1 when there is none. */
-static int
-inherited_listener(void)
-{
-	int acc = 0;
-	socklen_t len = sizeof(acc);
-
-	return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc ? 0 : -1;
-}
+static const struct loop_ops writer_ops = {
+	"lmtasks-writer", worker_init, worker_free, on_request, NULL, NULL,
+};
 
 int
 main(int argc, char **argv)
@@ -202,13 +176,16 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "master-key-file", required_argument, NULL, 'k' },
 		{ "socket-group", required_argument, NULL, 'g' },
+		{ "socket-mode", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	const char *listen_spec = NULL, *key_file = NULL, *group = NULL;
-	FCGX_Request req;
-	int c, fd, rc;
+	const char *listen_spec = NULL, *key_file = NULL;
+	unsigned sock_mode = LISTEN_MODE_DEFAULT;
+	gid_t sock_gid = getegid();
+	int c, fd, rc, sock_opts = 0;
+	char why[PATH_MAX + 160];
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -222,7 +199,19 @@ main(int argc, char **argv)
 			key_file = optarg;
 			break;
 		case 'g':
-			group = optarg;
+			if (listen_group(optarg, &sock_gid) != 0) {
+				fprintf(stderr, "lmtasks-writer: --socket-group: no group `%s`\n", optarg);
+				return 2;
+			}
+			sock_opts = 1;
+			break;
+		case 'm':
+			if (listen_mode(optarg, &sock_mode) != 0) {
+				fprintf(stderr, "lmtasks-writer: --socket-mode wants an octal mode like "
+				    "0660\n");
+				return 2;
+			}
+			sock_opts = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -238,6 +227,11 @@ main(int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "lmtasks-writer: unexpected argument `%s`; see `lmtasks-writer "
 		    "--help`\n", argv[optind]);
+		return 2;
+	}
+	if (sock_opts && listen_spec && listen_unix_path(listen_spec) == NULL) {
+		fprintf(stderr, "lmtasks-writer: --socket-group and --socket-mode are for "
+		    "--listen unix:PATH\n");
 		return 2;
 	}
 	if (ws.db_path == NULL || *ws.db_path == '\0')
@@ -263,35 +257,23 @@ main(int argc, char **argv)
 	}
 	ws.master = master_hash;
 	signal(SIGPIPE, SIG_IGN);
-	if (FCGX_Init() != 0) {
-		logline("cannot initialise libfcgi");
-		return 1;
-	}
 	if (listen_spec) {
-		if ((fd = open_listener(listen_spec, group)) < 0)
+		if (listen_open(listen_spec, sock_mode, sock_gid, &fd, why, sizeof(why)) != 0) {
+			logline("%s", why);
 			return 1;
-	} else if ((fd = inherited_listener()) < 0) {
-		return serve(env_get, NULL, NULL) == 0 ? 0 : 1;
+		}
+	} else if (listen_inherited(&fd) != 0) {
+		return serve_cgi();
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	store_try_open();
 	if (ws.s == NULL)
 		logline("no writable store at %s yet (%s); answering 503 until there is",
 		    ws.db_path, lmt_strerror(ws.open_rc));
 	logline("serving %s", ws.db_path);
-	if (FCGX_InitRequest(&req, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-		return 1;
-	/* SIGTERM: the request being served is finished, then the loop ends. */
-	while (FCGX_Accept_r(&req) >= 0) {
-		if (serve(fcgi_get, &req, req.out) != 0)
-			logline("the answer could not be written: the web server closed the connection");
-		FCGX_Finish_r(&req);
-	}
-	if (listen_spec && strncmp(listen_spec, "unix:", 5) == 0)
-		unlink(listen_spec + 5);
+	/* SIGTERM: the request being served is finished, buffered answers flushed, then out. */
+	rc = loop_run(fd, 1, &writer_ops);
+	if (listen_spec && listen_unix_path(listen_spec))
+		unlink(listen_unix_path(listen_spec));
 	store_close(ws.s);
-	return 0;
+	return rc;
 }

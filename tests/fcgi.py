@@ -1,7 +1,9 @@
-"""A raw FastCGI client for the hostile-peer tests (tests/hostile.sh, bench/soak.sh): it
-speaks the protocol byte by byte at lmtasks-fcgi's socket, well or badly on purpose.
+"""A raw FastCGI client for the hostile-peer tests (tests/hostile.sh, tests/writer.sh,
+bench/soak.sh): it speaks the protocol byte by byte at lmtasks-fcgi's or lmtasks-writer's
+socket, well or badly on purpose.
 
-  fcgi.py get SOCK PATH            one request; prints "STATUS SECONDS"
+  fcgi.py get SOCK PATH [METHOD [KEY]]
+                                   one request (GET, no key); prints "STATUS SECONDS"
   fcgi.py crafted SOCK KIND        a hostile record (KIND: overflow, huge, past_end,
                                    version, many); prints how the connection ended
   fcgi.py slow SOCK SECONDS PATH   a request a byte every SECONDS; prints the end
@@ -11,6 +13,8 @@ speaks the protocol byte by byte at lmtasks-fcgi's socket, well or badly on purp
   fcgi.py abort SOCK               a request aborted before its end; prints the end record
   fcgi.py hol SOCK                 a stalled connection, then a whole request on another:
                                    prints the whole request's "STATUS SECONDS"
+  fcgi.py body SOCK PATH BYTES     POST PATH with a body of BYTES bytes: prints "STATUS
+                                   SECONDS", or how the connection ended
 """
 import socket
 import struct
@@ -28,10 +32,12 @@ def nv(name, value):
     return ln(len(name)) + ln(len(value)) + name + value
 
 
-def request(path, rid=1, keep=0, method="GET"):
-    params = b"".join(nv(k.encode(), v.encode()) for k, v in (
-        ("REQUEST_METHOD", method), ("REQUEST_URI", path), ("SCRIPT_NAME", ""),
-        ("QUERY_STRING", path.partition("?")[2]), ("SERVER_PROTOCOL", "HTTP/1.1")))
+def request(path, rid=1, keep=0, method="GET", key=None):
+    pairs = [("REQUEST_METHOD", method), ("REQUEST_URI", path), ("SCRIPT_NAME", ""),
+             ("QUERY_STRING", path.partition("?")[2]), ("SERVER_PROTOCOL", "HTTP/1.1")]
+    if key:
+        pairs.append(("HTTP_AUTHORIZATION", "Bearer " + key))
+    params = b"".join(nv(k.encode(), v.encode()) for k, v in pairs)
     return (rec(1, rid, struct.pack(">HB5x", 1, keep)) + rec(4, rid, params) + rec(4, rid) +
             rec(5, rid))
 
@@ -92,7 +98,8 @@ def main():
     t0 = time.time()
     if cmd == "get":
         s = connect(path)
-        s.sendall(request(sys.argv[3]))
+        s.sendall(request(sys.argv[3], method=sys.argv[4] if len(sys.argv) > 4 else "GET",
+                          key=sys.argv[5] if len(sys.argv) > 5 else None))
         out, end = read_records(s)
         print(status_of(out) if end else "000", "%.3f" % (time.time() - t0))
     elif cmd == "crafted":
@@ -169,6 +176,19 @@ def main():
         out, end = read_records(s)
         print(status_of(out) if end else "000", "%.3f" % (time.time() - t1))
         st.close()
+    elif cmd == "body":
+        n = int(sys.argv[4])
+        s = connect(path, 10)
+        head = request(sys.argv[3], method="POST")
+        head = head[:-8]    # without the empty FCGI_STDIN that ends it
+        body = b"".join(rec(5, 1, b"b" * min(65535, n - i)) for i in range(0, n, 65535))
+        try:
+            s.sendall(head + body + rec(5, 1))
+        except (BrokenPipeError, ConnectionResetError):
+            print(ending(s, t0))
+            return
+        out, end = read_records(s)
+        print("%s %.3f" % (status_of(out), time.time() - t0) if end else ending(s, t0))
     else:
         sys.exit(__doc__)
 

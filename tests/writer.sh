@@ -5,6 +5,14 @@
 # keys need the action; without the snippet the two routes keep the responder's 405.
 # Also: the responder links no write code, the writer's CGI mode, its socket's mode, its
 # refusal to run without a master key, SIGTERM.
+# Hostile peers at the writer's own socket (tests/fcgi.py, a raw FastCGI client), as
+# tests/hostile.sh does to the responder: five crafted records (a name length of 0x7ffffff0,
+# 1 GiB lengths, a length past the record's end, another protocol version, parameters past
+# 192 KiB) each close their connection, and the writer lives and answers the next write; a
+# body past 1 MiB is refused, one of 1 MiB answered; 2 slow clients (a byte every 0.3 s)
+# and 3 stalled ones (half a request, then nothing) hang on while 20 cancel/delete requests
+# through nginx are each answered 200 within 1 s, and the writer closes the 5 at their
+# 5 s deadline; with its one worker, a stalled connection does not hold up a whole request.
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
 #       bash tests/writer.sh
@@ -181,6 +189,135 @@ run env -i REQUEST_METHOD=DELETE REQUEST_URI="/tasks?uids=1" QUERY_STRING=uids=1
 	LMTASKS_MASTER_KEY_FILE="$T/master.key" LMTASKS_DB="$S" "$LMTASKS_WRITER"
 assert_match "the writer as a CGI program: DELETE with the master key" '^Status: 200 OK' "$LMT_STDOUT"
 assert_eq "task 1 is gone" 1 "$(L get 1 >/dev/null 2>&1; echo $?)"
+
+section "hostile peers at the writer's socket"
+WSOCK=$T/writer.sock
+F() { "$LMT_PYTHON" "$top_srcdir/tests/fcgi.py" "$@"; }
+for kind in overflow huge past_end version many; do
+	out=$(F crafted "$WSOCK" "$kind" 2>&1)
+	if [[ $out == closed* ]] && http_alive "$WPID"; then
+		ok "$kind: the connection is closed ($out s), the writer lives"
+	else
+		fail "$kind: the connection is closed, the writer lives" "$out" "$(tail -3 "$WLOG")"
+	fi
+done
+grep -q 'lmtasks-writer: closed a FastCGI connection: malformed request parameters' "$WLOG" &&
+	ok "the log names the malformed parameters" || fail "the log names the malformed parameters" "$(tail -5 "$WLOG")"
+grep -q 'lmtasks-writer: closed a FastCGI connection: request parameters larger than the limit' "$WLOG" &&
+	ok "the log names parameters past the limit" || fail "the log names parameters past the limit" "$(tail -5 "$WLOG")"
+U=$(L enqueue books documentAddition | json_get - 'd["uid"]')
+http POST "/tasks/cancel?uids=$U" -H "$(auth "$CANCEL_KEY")"
+assert_eq "then POST /tasks/cancel through nginx: 200" 200 "$HTTP_STATUS"
+assert_eq "task $U canceled" canceled "$(L get "$U" | json_get - 'd["status"]')"
+out=$(F body "$WSOCK" "/tasks/cancel?uids=$U" 1048576)
+assert_eq "a request body of 1 MiB is read and dropped: answered (401, no key given)" 401 "${out% *}"
+out=$(F body "$WSOCK" "/tasks/cancel?uids=$U" 1048577)
+assert_match "one byte more: the connection is closed" '^closed ' "$out"
+grep -q 'lmtasks-writer: closed a FastCGI connection: a request body larger than the limit' "$WLOG" &&
+	ok "the log says why" || fail "the log says why" "$(tail -3 "$WLOG")"
+
+# write_through_nginx N: N tasks enqueued, each canceled and then deleted through nginx: all
+# 200, each within 1 s; sets SLOWEST.
+write_through_nginx() {
+	local i u t req bad=""
+	SLOWEST=0
+	for ((i = 0; i < $1; i++)); do
+		u=$(L enqueue movies documentAddition | json_get - 'd["uid"]')
+		for req in "POST /tasks/cancel?uids=$u $CANCEL_KEY" "DELETE /tasks?uids=$u $DELETE_KEY"; do
+			read -r -a req <<<"$req"	# method, path, key
+			t=$(curl -s -o /dev/null --max-time 10 -X "${req[0]}" -H "$(auth "${req[2]}")" \
+				-w '%{http_code} %{time_total}' "$WBASE${req[1]}")
+			[ "${t% *}" = 200 ] || bad+=" ${t% *}"
+			awk -v a="${t#* }" -v b="$SLOWEST" 'BEGIN { exit !(a > b) }' && SLOWEST=${t#* }
+		done
+		L get "$u" >/dev/null 2>&1 && bad+=" task-$u-still-there"
+	done
+	[ -z "$bad" ] && awk -v a="$SLOWEST" 'BEGIN { exit !(a < 1) }' || { SLOWEST+="$bad"; return 1; }
+}
+t0=$(now)
+hang=()
+for i in 1 2; do F slow "$WSOCK" 0.3 /tasks/cancel >"$T/hang.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
+for i in 1 2 3; do F stall "$WSOCK" 10 >"$T/hang.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
+sleep 0.5
+if write_through_nginx 10 && during=$(elapsed "$t0") && awk -v a="$during" 'BEGIN { exit !(a < 5) }'; then
+	ok "10 cancels and 10 deletes through nginx while 2 slow and 3 stalled clients hang on: all 200, slowest ${SLOWEST} s, all done ${during} s after they connected"
+else
+	fail "10 cancels and 10 deletes through nginx while slow and stalled clients hang on: all 200 within 1 s" \
+		"slowest $SLOWEST, done ${during:-?} s after they connected (the deadline is 5 s)"
+fi
+wait "${hang[@]}"
+closed=$(cat "$T"/hang.* | grep -c '^closed [5-7]\.')
+if [ "$closed" = 5 ]; then
+	ok "the writer closed all 5 at their 5 s deadline ($(elapsed "$t0") s in all)"
+else
+	fail "the writer closed all 5 at their 5 s deadline" "$(cat "$T"/hang.*)"
+fi
+grep -q 'lmtasks-writer: closed a FastCGI connection: its request was not whole within 5 s' "$WLOG" &&
+	ok "the log says why they were closed" || fail "the log says why they were closed" "$(tail -3 "$WLOG")"
+out=$(F hol "$WSOCK")
+if [ "${out% *}" = 404 ] && awk -v a="${out#* }" 'BEGIN { exit !(a < 0.5) }'; then
+	ok "one worker: a whole request beside a stalled connection is answered at once (${out#* } s)"
+else
+	fail "one worker: a whole request beside a stalled connection is answered within 0.5 s" "$out"
+fi
+http_alive "$WPID" && ok "the writer lives" || fail "the writer lives" "$(tail -3 "$WLOG")"
+
+section "the writer on an inherited socket"
+# spawn-fcgi: the socket on standard input, the writer exec'd in place (-n: no fork).
+if command -v spawn-fcgi >/dev/null; then
+	spawn-fcgi -n -s "$T/spawn.sock" -M 0660 -- "$LMTASKS_WRITER" --db "$S" \
+		--master-key-file "$T/master.key" >"$T/spawn.log" 2>&1 &
+	SP_PID=$!
+	lmt_on_exit "http_stop $SP_PID"
+	for ((i = 0; i < 100; i++)); do http_sock_ready "$T/spawn.sock" && break; sleep 0.05; done
+	U=$(L enqueue books documentAddition | json_get - 'd["uid"]')
+	out=$(F get "$T/spawn.sock" "/tasks/cancel?uids=$U" POST "$CANCEL_KEY")
+	assert_eq "spawn-fcgi -- lmtasks-writer: POST /tasks/cancel?uids=$U: 200" 200 "${out% *}"
+	assert_eq "task $U canceled" canceled "$(L get "$U" | json_get - 'd["status"]')"
+	http_stop "$SP_PID"
+	rm -f "$T/spawn.sock"
+else
+	lmt_missing "spawn-fcgi" spawn-fcgi "not installed"
+fi
+# systemd socket activation: the socket as descriptor 3, LISTEN_FDS=1, LISTEN_PID.
+if command -v systemd-socket-activate >/dev/null; then
+	systemd-socket-activate -l "$T/sd.sock" "$LMTASKS_WRITER" --db "$S" \
+		--master-key-file "$T/master.key" >"$T/sd.log" 2>&1 &
+	SD_PID=$!
+	lmt_on_exit "http_stop $SD_PID"
+	for ((i = 0; i < 100; i++)); do [ -S "$T/sd.sock" ] && break; sleep 0.05; done
+	U=$(L enqueue books documentAddition | json_get - 'd["uid"]')
+	out=$(F get "$T/sd.sock" "/tasks/cancel?uids=$U" POST "$CANCEL_KEY")
+	assert_eq "systemd-socket-activate (LISTEN_FDS) lmtasks-writer: POST /tasks/cancel: 200" 200 "${out% *}"
+	assert_eq "task $U canceled" canceled "$(L get "$U" | json_get - 'd["status"]')"
+	http_stop "$SD_PID"
+else
+	lmt_missing "systemd socket activation" systemd-socket-activate "systemd-socket-activate is not installed"
+fi
+
+section "the writer's socket options"
+run "$LMTASKS_WRITER" --listen "unix:$T/x.sock" --socket-mode 999 --master-key-file "$T/master.key"
+assert_eq "--socket-mode 999: usage error (exit 2)" 2 "$LMT_RC"
+run "$LMTASKS_WRITER" --listen "unix:$T/x.sock" --socket-group no-such-group-here --master-key-file "$T/master.key"
+assert_eq "--socket-group no-such-group-here: usage error (exit 2)" 2 "$LMT_RC"
+run "$LMTASKS_WRITER" --listen "127.0.0.1:1" --socket-mode 0600 --master-key-file "$T/master.key"
+assert_eq "--socket-mode with a TCP address: usage error (exit 2)" 2 "$LMT_RC"
+assert_match "saying the options are for unix:" "are for --listen unix:PATH" "$LMT_STDERR"
+run "$LMTASKS_WRITER" --listen "nowhere" --master-key-file "$T/master.key"
+assert_eq "--listen nowhere: exit 1" 1 "$LMT_RC"
+assert_match "naming the forms" "expected unix:PATH or HOST:PORT" "$LMT_STDERR"
+if [ "$(id -u)" -eq 0 ] && getent group nogroup >/dev/null; then
+	"$LMTASKS_WRITER" --db "$S" --listen "unix:$T/grp.sock" --socket-group nogroup \
+		--socket-mode 0640 --master-key-file "$T/master.key" >"$T/grp.log" 2>&1 &
+	G_PID=$!
+	lmt_on_exit "http_stop $G_PID"
+	for ((i = 0; i < 100; i++)); do http_sock_ready "$T/grp.sock" && break; sleep 0.05; done
+	assert_eq "--socket-group nogroup --socket-mode 0640" "640 $(getent group nogroup | cut -d: -f3)" \
+		"$(stat -c '%a %g' "$T/grp.sock")"
+	http_stop "$G_PID"
+else
+	skip "--socket-group nogroup --socket-mode 0640" "needs root and the group nogroup"
+fi
 
 section "stopping"
 http_stop "$WPID"
