@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Memcheck over the real binaries: a dozen CLI commands and a dozen CGI requests under
+# Memcheck over the real binaries: a dozen CLI commands, a dozen CGI requests, and
+# lmtasks-writer serving FastCGI (writes, hostile records, an aborted request) under
 #
 #   valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 #            --show-leak-kinds=definite -q
@@ -9,7 +10,8 @@
 # definite leak.  Skipped (exit 77) without valgrind, or for a sanitizer build (ASan and
 # valgrind do not mix).
 #
-# Environment (from `make check`): LMTASKS, LMTASKS_FCGI, top_srcdir, top_builddir.
+# Environment (from `make check`): LMTASKS, LMTASKS_FCGI, LMTASKS_WRITER, top_srcdir,
+# top_builddir.
 # One line per check; ends with "N passed, M failed"; exits non-zero on a failure.
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -122,6 +124,49 @@ C "403 Forbidden" "a restricted API key, another index" GET /indexes/other/tasks
 	LMTASKS_MASTER_KEY_FILE="$T/master.key" "HTTP_AUTHORIZATION=Bearer $KEY" </dev/null
 C "503 Service Unavailable" "no store" GET /tasks LMTASKS_DB="$T/nothing" </dev/null
 C "500 Internal Server Error" "a short master key" GET /tasks LMTASKS_MASTER_KEY_FILE="$T/short.key" </dev/null
+
+echo "# --- the writer (FastCGI, one process for every request)"
+: "${LMTASKS_WRITER:=${top_builddir:-.}/lmtasks-writer}"
+F() { "$LMT_PYTHON" "$top_srcdir/tests/fcgi.py" "$@"; }
+MASTER=master-key-for-valgrind-0123456789
+"${VG[@]}" "$LMTASKS_WRITER" --db "$DB" --listen "unix:$T/w.sock" --master-key-file "$T/master.key" \
+	</dev/null >"$T/writer.out" 2>"$T/writer.err" &
+WPID=$!
+lmt_on_exit "kill -KILL $WPID 2>/dev/null"
+for ((i = 0; i < 400; i++)); do [ -S "$T/w.sock" ] && break; sleep 0.05; done
+U=$("$LMTASKS" --db "$DB" enqueue books indexCreation | json_get - 'd["uid"]')
+out=$(F get "$T/w.sock" "/tasks/cancel?uids=$U" POST "$MASTER")
+assert_eq "writer: POST /tasks/cancel?uids=$U: 200" 200 "${out% *}"
+assert_eq "task $U canceled" canceled "$("$LMTASKS" --db "$DB" get "$U" | json_get - 'd["status"]')"
+out=$(F get "$T/w.sock" "/tasks?uids=$U" DELETE "$MASTER")
+assert_eq "writer: DELETE /tasks?uids=$U: 200" 200 "${out% *}"
+assert_eq "task $U deleted" 1 "$("$LMTASKS" --db "$DB" get "$U" >/dev/null 2>&1; echo $?)"
+out=$(F get "$T/w.sock" "/tasks/cancel?limit=1" POST "$MASTER")
+assert_eq "writer: a bad parameter: 400" 400 "${out% *}"
+out=$(F get "$T/w.sock" "/tasks/cancel?uids=1" POST wrong)
+assert_eq "writer: a wrong key: 403" 403 "${out% *}"
+for kind in overflow huge past_end version many; do
+	out=$(F crafted "$T/w.sock" "$kind")
+	assert_match "writer: crafted record ($kind): the connection closed" '^closed ' "$out"
+done
+out=$(F body "$T/w.sock" "/tasks/cancel?uids=1" 1048577)
+assert_match "writer: a body past 1 MiB: the connection closed" '^closed ' "$out"
+out=$(F abort "$T/w.sock")
+assert_eq "writer: FCGI_ABORT_REQUEST, then a request on the kept connection" \
+	"$(printf 'end 0000000000000000\nthen 404')" "$out"
+kill -TERM "$WPID"
+wait "$WPID"
+rc=$?
+if [ "$rc" = 0 ]; then
+	ok "writer: SIGTERM, exit 0: memcheck found no error and no definite leak"
+else
+	fail "writer: SIGTERM, exit 0" "exit $rc$([ "$rc" = 99 ] && echo ': memcheck found errors')" \
+		"$(grep -m 12 '^==' "$T/writer.err")"
+fi
+vg 0 "writer as CGI: DELETE /tasks?uids=0" env -i PATH="$PATH" REQUEST_METHOD=DELETE \
+	REQUEST_URI="/tasks?uids=0" QUERY_STRING=uids=0 HTTP_AUTHORIZATION="Bearer $MASTER" \
+	LMTASKS_DB="$DB" LMTASKS_MASTER_KEY_FILE="$T/master.key" "${VG[@]}" "$LMTASKS_WRITER" </dev/null
+assert_eq "writer as CGI: 200" "Status: 200 OK" "$(head -n 1 "$LMT_TMP/last.out" | tr -d '\r')"
 
 echo "# $(elapsed "$START") s"
 summary
