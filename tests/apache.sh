@@ -30,9 +30,7 @@
 . "$top_srcdir/tests/httplib.sh"
 
 set -u
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "apache.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
+http_need_binaries apache.sh
 
 APACHE=${LMT_APACHE:-}
 if [ -z "$APACHE" ]; then
@@ -67,14 +65,7 @@ START=$(now)
 # ---- who Apache's workers run as ----
 # Apache refuses to serve requests as root: as root, its workers (and the CGI and
 # mod_fcgid programs they start) run as RUN_USER, which must reach every file here.
-RUN_USER="" RUN_GROUP=""
-if [ "$(id -u)" -eq 0 ]; then
-	for u in www-data apache daemon nobody; do
-		id -u "$u" >/dev/null 2>&1 && { RUN_USER=$u; break; }
-	done
-	[ -n "$RUN_USER" ] || lmt_skip_all "running as root and no unprivileged user for Apache"
-	RUN_GROUP=$(id -gn "$RUN_USER")
-fi
+http_apache_run_user
 # share PATH: RUN_GROUP may read PATH (and traverse it, for a directory); no-op unless root.
 share() {
 	[ -n "$RUN_GROUP" ] || return 0

@@ -44,6 +44,42 @@ HTTP_NGINX_DIR=
 HTTP_PORT=
 FCGI_PID=
 FCGI_LOG=
+SERVE_PID=
+
+# ---- what a suite needs before it starts ----
+
+# http_need_binaries NAME: ends the suite NAME (exit 99, a hard error) unless $LMTASKS and
+# $LMTASKS_FCGI are programs.
+http_need_binaries() {
+	local b
+	for b in "$LMTASKS" "$LMTASKS_FCGI"; do
+		[ -x "$b" ] || { echo "$1: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
+	done
+}
+
+# http_need_nginx: skips the suite (fails it under CI) without nginx, its stock
+# fastcgi_params (then in $PARAMS), curl or ss.
+http_need_nginx() {
+	[ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
+	lmt_have curl || lmt_missing_all curl "no curl"
+	lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
+	PARAMS=/etc/nginx/fastcgi_params
+	[ -f "$PARAMS" ] || lmt_missing_all nginx "no $PARAMS"
+}
+
+# http_apache_run_user: as root, the user Apache's workers run as ($RUN_USER, its group
+# $RUN_GROUP; Apache refuses to serve as root), or the suite is skipped; not root: both
+# empty, Apache runs as this user.
+http_apache_run_user() {
+	local u
+	RUN_USER="" RUN_GROUP=""
+	[ "$(id -u)" -eq 0 ] || return 0
+	for u in www-data apache daemon nobody; do
+		id -u "$u" >/dev/null 2>&1 && { RUN_USER=$u; break; }
+	done
+	[ -n "$RUN_USER" ] || lmt_skip_all "running as root and no unprivileged user for Apache"
+	RUN_GROUP=$(id -gn "$RUN_USER")
+}
 
 # ---- processes ----
 
@@ -488,6 +524,40 @@ http_demo_store() {
 		cat "$HTTP_TMP/setup.log" >&2
 		exit 99
 	}
+}
+
+# ---- scripts/serve.sh, the quick start ----
+
+# http_serve_start DIR OUT [NAME=VALUE...]: starts DIR/scripts/serve.sh in the background
+# on a free port ($PORT), with the variables given in its environment, its output in OUT;
+# sets $SERVE_PID.  http_serve_ready waits for it.
+http_serve_start() {
+	local dir=$1 out=$2
+	shift 2
+	PORT=$(http_random_port) || return 1
+	(cd "$dir" && exec env LMTASKS_PORT="$PORT" "$@" ./scripts/serve.sh) </dev/null >"$out" 2>&1 &
+	SERVE_PID=$!
+}
+
+# http_serve_ready OUT SECONDS: true once serve.sh says in OUT that it is ready, false when
+# it exits first or SECONDS pass.
+http_serve_ready() {
+	local i
+	for ((i = 0; i < $2 * 5; i++)); do
+		grep -q 'The Meilisearch tasks API' "$1" 2>/dev/null && return 0
+		http_alive "$SERVE_PID" || return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# http_serve_stop SECONDS: SIGTERM to serve.sh, which stops nginx and the responder by PID
+# (up to 3 s each); SIGKILL after SECONDS.
+http_serve_stop() {
+	[ -n "$SERVE_PID" ] || return 0
+	http_alive "$SERVE_PID" && kill -TERM "$SERVE_PID" 2>/dev/null
+	http_wait_gone "$1" "$SERVE_PID" || http_stop "$SERVE_PID" KILL
+	SERVE_PID=
 }
 
 # errbody CODE MESSAGE [TYPE]: the error body the API must give, byte for byte.

@@ -21,14 +21,8 @@
 . "$top_srcdir/tests/httplib.sh"
 
 set -u
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "nginx.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
-[ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
-lmt_have curl || lmt_missing_all curl "no curl"
-lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
-PARAMS=/etc/nginx/fastcgi_params
-[ -f "$PARAMS" ] || lmt_missing_all nginx "no $PARAMS"
+http_need_binaries nginx.sh
+http_need_nginx
 
 T=$HTTP_TMP
 S=$T/store

@@ -17,9 +17,7 @@
 . "$top_srcdir/tests/httplib.sh"
 
 set -u
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "quickstart.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
+http_need_binaries quickstart.sh
 [ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
 lmt_have curl || lmt_missing_all curl "no curl"
 lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
@@ -41,30 +39,14 @@ chmod -R u+w "$D"	# a distcheck tree is read-only
 chmod 0700 "$D"		# (tar gave it the source tree's mode)
 assert_eq "the copy is in a 0700 directory ($D)" 700 "$(stat -c %a "$D")"
 
-SERVE_PID=
 # serve_start NAME BUILD_DIR: starts serve.sh from the copy in the background; true once
 # it says it is ready, false when it exits (or after 60 s).  Output in $T/NAME.out.
 serve_start() {
-	local name=$1 build=$2 i
-	PORT=$(http_random_port) || return 1
-	(cd "$D" && exec env LMTASKS_PORT="$PORT" LMTASKS_BUILD="$build" ./scripts/serve.sh) \
-		</dev/null >"$T/$name.out" 2>&1 &
-	SERVE_PID=$!
+	http_serve_start "$D" "$T/$1.out" LMTASKS_BUILD="$2" || return 1
 	lmt_bg_track "$SERVE_PID"
-	for ((i = 0; i < 300; i++)); do
-		grep -q 'The Meilisearch tasks API' "$T/$name.out" 2>/dev/null && return 0
-		http_alive "$SERVE_PID" || return 1
-		sleep 0.2
-	done
-	return 1
+	http_serve_ready "$T/$1.out" 60
 }
-# serve_stop: SIGTERM to serve.sh, which stops nginx and the responder by PID.
-serve_stop() {
-	[ -n "$SERVE_PID" ] || return 0
-	http_alive "$SERVE_PID" && kill -TERM "$SERVE_PID" 2>/dev/null
-	http_wait_gone 15 "$SERVE_PID" || http_stop "$SERVE_PID" KILL
-	SERVE_PID=
-}
+serve_stop() { http_serve_stop 15; }
 lmt_on_exit serve_stop
 
 echo "# ---- serve.sh from $D"

@@ -60,9 +60,7 @@
 
 set -u
 shopt -s extglob
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "readme.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
+http_need_binaries readme.sh
 README=$top_srcdir/README.md
 [ -r "$README" ] || { echo "readme.sh: no $README" >&2; exit 99; }
 
@@ -404,28 +402,12 @@ hook_curl() {
 	esac
 }
 
-SERVE_PID=
 serve_start() {
-	PORT=$(http_random_port) || return 1
-	(cd "$top_srcdir" && exec env LMTASKS_PORT="$PORT" ./scripts/serve.sh) \
-		</dev/null >"$T/serve.out" 2>&1 &
-	SERVE_PID=$!
+	http_serve_start "$top_srcdir" "$T/serve.out" || return 1
 	lmt_on_exit "serve_stop"
-	local i
-	for ((i = 0; i < ${LMTASKS_README_SERVE_TIMEOUT:-600} * 5; i++)); do
-		grep -q 'The Meilisearch tasks API' "$T/serve.out" 2>/dev/null && return 0
-		http_alive "$SERVE_PID" || return 1
-		sleep 0.2
-	done
-	return 1
+	http_serve_ready "$T/serve.out" "${LMTASKS_README_SERVE_TIMEOUT:-600}"
 }
-# serve.sh stops nginx and the responder itself on SIGTERM (up to 3 s each).
-serve_stop() {
-	[ -n "$SERVE_PID" ] || return 0
-	http_alive "$SERVE_PID" && kill -TERM "$SERVE_PID" 2>/dev/null
-	http_wait_gone 10 "$SERVE_PID" || http_stop "$SERVE_PID" KILL
-	SERVE_PID=
-}
+serve_stop() { http_serve_stop 10; }
 
 if [ -n "${BLOCK_OF[curl]:-}" ]; then
 	if [ "${LMTASKS_README_SERVE:-}" = 1 ]; then

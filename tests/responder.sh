@@ -15,14 +15,8 @@
 . "$top_srcdir/tests/httplib.sh"
 
 set -u
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "responder.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
-[ -x "$HTTP_NGINX" ] || lmt_missing_all nginx "no nginx (apt-get install nginx)"
-lmt_have curl || lmt_missing_all curl "no curl"
-lmt_have ss || lmt_missing_all ss "no ss (iproute2)"
-PARAMS=/etc/nginx/fastcgi_params
-[ -f "$PARAMS" ] || lmt_missing_all nginx "no $PARAMS"
+http_need_binaries responder.sh
+http_need_nginx
 lmt_have mdb_stat || lmt_missing_all mdb_stat "no mdb_stat (apt-get install lmdb-utils)"
 T=$HTTP_TMP
 S=$T/store

@@ -11,9 +11,7 @@
 . "$top_srcdir/tests/httplib.sh"
 
 set -u
-for b in "$LMTASKS" "$LMTASKS_FCGI"; do
-	[ -x "$b" ] || { echo "stream.sh: no binary at $b (set LMTASKS and LMTASKS_FCGI)" >&2; exit 99; }
-done
+http_need_binaries stream.sh
 T=$HTTP_TMP
 S=$T/store
 START=$(now)

@@ -42,13 +42,9 @@ done
 T=$HTTP_TMP
 A=$T/apache
 S=$T/store
-RUN_USER="" RUN_GROUP="" USER_LINE=""
-if [ "$(id -u)" -eq 0 ]; then
-	for u in www-data apache daemon nobody; do
-		id -u "$u" >/dev/null 2>&1 && { RUN_USER=$u; break; }
-	done
-	[ -n "$RUN_USER" ] || lmt_skip_all "running as root and no unprivileged user for Apache"
-	RUN_GROUP=$(id -gn "$RUN_USER")
+USER_LINE=""
+http_apache_run_user
+if [ -n "$RUN_USER" ]; then
 	USER_LINE="User $RUN_USER"$'\n'"Group $RUN_GROUP"
 	chmod 711 "$T"
 fi
