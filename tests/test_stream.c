@@ -35,27 +35,6 @@ teardown(void)
 
 TestSuite(stream, .init = setup, .fini = teardown);
 
-static uint64_t
-add(const char *index)
-{
-	struct task t;
-
-	task_init(&t, index, strlen(index), "documentAddition", 16, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
-	return t.uid;
-}
-
-static void
-change(enum ops_change_kind kind, uint64_t uid)
-{
-	struct ops_change ch = { .kind = kind, .uid = uid, .code = "boom", .message = "broke",
-	    .etype = TASK_ERR_INTERNAL };
-	struct ops_change_result r = { 0 };
-
-	cr_assert_eq(ops_change(s, &ch, &r), 0);
-	ops_task_free(&r.out);
-}
-
 /* A client: what it was sent, whether it ended, whether its write fails. */
 struct client {
 	struct printbuf *got;
@@ -114,7 +93,7 @@ Test(stream, first_bytes_and_live_events)
 	struct api_error err;
 	stream_sub *sub;
 	stream_hub *h;
-	uint64_t a = add("movies");
+	uint64_t a = tmpdb_add("movies");
 
 	cr_assert_eq(open_stream(NULL, NULL, &c, &sub, &err), 200);
 	cr_expect_str_eq(c.got->buf, "retry: 10000\n\n");
@@ -124,7 +103,7 @@ Test(stream, first_bytes_and_live_events)
 	printbuf_reset(c.got);
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(c.got->bpos, 0, "nothing changed: nothing sent");
-	change(OPS_START, a);
+	tmpdb_change(OPS_START, a);
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(events(c.got->buf), 1);
 	cr_expect(strncmp(c.got->buf, "id: 2\nevent: task\ndata: {\"uid\":0,", 31) == 0,
@@ -153,9 +132,9 @@ Test(stream, filters_apply_per_event_and_one_read_fans_out)
 	stream_hub_add(h, s1, client_write, &all);
 	stream_hub_add(h, s2, client_write, &movies);
 	stream_hub_add(h, s3, client_write, &failed);
-	uint64_t a = add("movies"), b = add("books");
-	change(OPS_START, b);
-	change(OPS_FAIL, b);
+	uint64_t a = tmpdb_add("movies"), b = tmpdb_add("books");
+	tmpdb_change(OPS_START, b);
+	tmpdb_change(OPS_FAIL, b);
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	/* b changed three times since the last read: it is sent once, as it is now. */
 	cr_expect_eq(events(all.got->buf), 2, "all: %s", all.got->buf);
@@ -177,10 +156,10 @@ Test(stream, uids_current_state_then_ends_when_finished)
 	struct api_error err;
 	stream_sub *sub;
 	stream_hub *h;
-	uint64_t a = add("movies"), b = add("movies");
+	uint64_t a = tmpdb_add("movies"), b = tmpdb_add("movies");
 	char qs[64];
 
-	change(OPS_START, a);	/* a's latest change: 3; b's: 2 */
+	tmpdb_change(OPS_START, a);	/* a's latest change: 3; b's: 2 */
 	snprintf(qs, sizeof(qs), "uids=%llu,%llu", (unsigned long long)a, (unsigned long long)b);
 	cr_assert_eq(open_stream(qs, NULL, &c, &sub, &err), 200);
 	cr_expect_eq(events(c.got->buf), 2);
@@ -189,13 +168,13 @@ Test(stream, uids_current_state_then_ends_when_finished)
 	cr_expect_eq(stream_sub_done(sub), 0);
 	cr_assert_eq(stream_hub_new(&h), 0);
 	stream_hub_add(h, sub, client_write, &c);
-	add("movies");			/* not listed */
-	change(OPS_START, b);
-	change(OPS_SUCCEED, b);
+	tmpdb_add("movies");			/* not listed */
+	tmpdb_change(OPS_START, b);
+	tmpdb_change(OPS_SUCCEED, b);
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(events(c.got->buf), 3);
 	cr_expect_eq(c.ended, 0, "a is still processing");
-	change(OPS_SUCCEED, a);
+	tmpdb_change(OPS_SUCCEED, a);
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(events(c.got->buf), 4);
 	cr_expect_eq(c.ended, 1, "every listed task finished: the stream ends");
@@ -227,11 +206,11 @@ Test(stream, last_event_id_resumes_and_pruned_is_410)
 	struct client c;
 	struct api_error err;
 	stream_sub *sub;
-	uint64_t a = add("movies");
+	uint64_t a = tmpdb_add("movies");
 
-	change(OPS_START, a);
-	change(OPS_SUCCEED, a);
-	add("books");
+	tmpdb_change(OPS_START, a);
+	tmpdb_change(OPS_SUCCEED, a);
+	tmpdb_add("books");
 	cr_assert_eq(open_stream(NULL, "2", &c, &sub, &err), 200);
 	cr_expect_eq(events(c.got->buf), 2, "changes 3 and 4: %s", c.got->buf);
 	cr_expect(strstr(c.got->buf, "id: 3\n") && strstr(c.got->buf, "id: 4\n"));
@@ -277,13 +256,13 @@ Test(stream, a_failing_client_is_dropped_alone)
 	stream_hub_add(h, s1, client_write, &slow);
 	stream_hub_add(h, s2, client_write, &fine);
 	slow.refuse = 1;
-	add("movies");
+	tmpdb_add("movies");
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(slow.ended, 1);
 	cr_expect_eq(fine.ended, 0);
 	cr_expect_eq(events(fine.got->buf), 1);
 	cr_expect_eq(stream_hub_count(h), 1);
-	add("movies");
+	tmpdb_add("movies");
 	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
 	cr_expect_eq(events(fine.got->buf), 2);
 	stream_hub_free(h);

@@ -20,36 +20,13 @@
 #include "lmtasks/webhook.h"
 #include "tmpdb.h"
 
-
 TestSuite(webhook, .init = tmpdb_setup, .fini = tmpdb_teardown);
-
-/* Enqueues one task of index; returns its uid. */
-static uint64_t
-add(const char *index)
-{
-	struct task t;
-
-	task_init(&t, index, strlen(index), "documentAddition", 16, "{}", 2);
-	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
-	return t.uid;
-}
-
-static void
-change(enum ops_change_kind kind, uint64_t uid)
-{
-	struct ops_change ch = { .kind = kind, .uid = uid, .code = "boom", .message = "broke",
-	    .etype = TASK_ERR_INTERNAL };
-	struct ops_change_result r = { 0 };
-
-	cr_assert_eq(ops_change(s, &ch, &r), 0);
-	ops_task_free(&r.out);
-}
 
 static void
 finish(uint64_t uid)
 {
-	change(OPS_START, uid);
-	change(OPS_SUCCEED, uid);
+	tmpdb_change(OPS_START, uid);
+	tmpdb_change(OPS_SUCCEED, uid);
 }
 
 static struct webhook
@@ -125,7 +102,7 @@ Test(webhook, record_round_trip_and_corruption)
 
 Test(webhook, add_starts_at_the_log_end_with_new_ids)
 {
-	uint64_t u = add("movies");
+	uint64_t u = tmpdb_add("movies");
 	finish(u);
 	struct webhook a = hook(""), b;
 	unsigned char *buf;
@@ -147,7 +124,7 @@ Test(webhook, cursor_moves_only_from_where_it_was)
 {
 	struct webhook w = hook(""), r;
 	unsigned char *buf;
-	uint64_t u = add("movies");
+	uint64_t u = tmpdb_add("movies");
 
 	finish(u);
 	struct ops_webhook_step fail = { w.id, w.cursor, w.cursor, 0, 0, "HTTP status 500", 5 };
@@ -200,11 +177,11 @@ Test(webhook, collect_sends_finished_matching_tasks_in_order)
 {
 	struct webhook w = hook("indexUids=movies");
 	struct notify_batch b = { .body = printbuf_new() };
-	uint64_t a = add("movies"), c = add("books"), d = add("movies"), e = add("movies"), u[16];
+	uint64_t a = tmpdb_add("movies"), c = tmpdb_add("books"), d = tmpdb_add("movies"), e = tmpdb_add("movies"), u[16];
 
 	finish(d);
 	finish(c);
-	change(OPS_START, e);
+	tmpdb_change(OPS_START, e);
 	finish(a);
 	cr_assert_eq(collect(&w, w.filter.ptr, 100, &b), 0);
 	cr_assert_eq(b.ntasks, 2);
@@ -243,7 +220,7 @@ Test(webhook, collect_goes_on_past_a_pruned_cursor)
 
 	cr_assert_eq(ops_config_set(s, SETTING_FEED_RETENTION, feed_retention_encode(&r), &st), 0);
 	for (int i = 0; i < 4; i++)
-		finish(last = add("movies"));
+		finish(last = tmpdb_add("movies"));
 	cr_assert_eq(collect(&w, "", 100, &b), 0);
 	cr_assert(b.missed > 0, "the gap is reported");
 	cr_assert_eq(b.from, w.cursor + b.missed);
