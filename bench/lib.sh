@@ -51,8 +51,30 @@ http {
 CONF
 	mkdir -p "$bench_work/www/static"
 	nginx -c "$bench_work/nginx.conf" &
+	nginx_pid=$!
 	bench_pids+=($!)
 }
+
+# The PID of the nginx started by bench_nginx's worker (not its cache manager or loader),
+# once it answers.
+bench_nginx_worker() {
+	local p
+	for p in $(pgrep -P "$nginx_pid"); do
+		case $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) in
+		"nginx: worker process"*) echo "$p"; return 0 ;;
+		esac
+	done
+	echo "bench: no nginx worker under $nginx_pid" >&2
+	return 1
+}
+
+# CPU time a process has used so far, user and system, all its threads, in clock ticks;
+# 0 for no PID.  (Fields 14 and 15 of /proc/PID/stat, counted after the command's name.)
+bench_ticks() {
+	[ -n "$1" ] || { echo 0; return 0; }
+	sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+bench_tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 # A FastCGI location for an upstream, as nginx/lmtasks.conf recommends; a location other
 # than / is a prefix split off as in nginx/lmtasks-location.conf.
@@ -99,16 +121,40 @@ bench_no_errors() {
 	[ "$1" -eq 0 ] || { echo "bench: $1 errors ($2)" >&2; exit 1; }
 }
 
-# One wrk run of $secs seconds: prints "req/s p50_ms p99_ms errors".
-bench_wrk() {
-	wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" 2>&1 | awk '
+# One wrk run of $secs seconds: prints "req/s p50_ms p99_ms errors requests"; options
+# before the URL go to wrk (-s SCRIPT).
+bench_wrk_n() {
+	wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" 2>&1 | awk '
 		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/ requests in / { n = $1 }
 		/Requests\/sec/ { rps = $2 }
 		/^ +50%/ { p50 = ms($2) }
 		/^ +99%/ { p99 = ms($2) }
 		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
 		/Non-2xx/ { err += $NF }
-		END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err }'
+		END { printf "%.0f %.2f %.2f %d %d\n", rps, p50, p99, err, n }'
+}
+
+# The same, printing "req/s p50_ms p99_ms errors".
+bench_wrk() {
+	bench_wrk_n "$@" | cut -d' ' -f1-4
+}
+
+# Writes a wrk script to FILE whose requests are PREFIX followed by FIRST, FIRST-1, ...,
+# FIRST-COUNT+1, then again: no two requests in COUNT ask the same.  wrk's second thread
+# starts half way round, so the two threads do not ask the same at once either.
+bench_cycle_lua() {
+	local file=$1 prefix=$2 first=$3 count=$4
+	cat > "$file" <<LUA
+local n = 0
+function setup(thread) thread:set("start", n * $((count / 2))); n = n + 1 end
+function init(args) i = start end
+function request()
+	local v = $first - i % $count
+	i = i + 1
+	return wrk.format(nil, "$prefix" .. v)
+end
+LUA
 }
 
 # Private memory of a process in KiB, less the store's mapped files.
