@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per request (user space, callgrind) of lmtasks-fcgi --threads 1 behind nginx
-# over one kept connection, and of a constant-reply libfcgi program (the floor).
+# over one kept connection, and of a constant-reply libfcgi program (the floor).  Each page
+# is measured asked again and again (after the first, what a cache of pages answers) and
+# with a different from= every request, 1999 down (what such a cache cannot answer).
 #   bench/instr.sh [WARM] [MEASURED]     (defaults 100 and 500)
 # Per request: (Ir after WARM+MEASURED requests - Ir after WARM) / MEASURED, read from two
 # callgrind dumps.  Exact and repeatable, so it is the number to watch on a busy machine.
@@ -43,21 +45,26 @@ cg_dump() {
 	awk '/^(summary|totals):/ { print $2; exit }' "$bench_work/$1.cg.$after"
 }
 
-# requests N URL: N sequential GETs on one connection to nginx, each answered 200.
+# requests N URL [FROM]: N sequential GETs on one connection to nginx, each answered 200;
+# with FROM, the i-th (from 0) asks URL&from=FROM-i.
 requests() {
-	local cfg=$bench_work/curl.cfg
+	local cfg=$bench_work/curl.cfg i
 	: > "$cfg"
-	for _ in $(seq "$1"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$2"; done >> "$cfg"
+	for i in $(seq 0 $(($1 - 1))); do
+		printf 'url = "%s%s"\noutput = "/dev/null"\n' "$2" "${3:+&from=$(($3 - i))}"
+	done >> "$cfg"
 	local codes
 	codes=$(curl -s -K "$cfg" -w '%{http_code}\n' | sort -u | tr '\n' ' ')
 	[ "$codes" = "200 " ] || { echo "bench: $2 answered $codes" >&2; exit 1; }
 }
 
-# measure NAME URL: instructions per request of the process under callgrind.
+# measure NAME URL [FROM]: instructions per request of the process under callgrind; with
+# FROM, no two requests ask the same from= (FROM, FROM-1, ...: the warm ones, then the
+# measured ones).
 measure() {
-	requests "$warm" "$2"
+	requests "$warm" "$2" ${3:+"$3"}
 	cg_dump "$1" >/dev/null
-	requests "$measured" "$2"
+	requests "$measured" "$2" ${3:+"$(($3 - warm))"}
 	local ir
 	ir=$(cg_dump "$1")
 	local dump
@@ -79,6 +86,8 @@ cg_pid=$fcgi_cg
 task=$(measure fcgi "$base/tasks/1000")
 index=$(measure fcgi "$base/indexes/movies/tasks?limit=20")
 status=$(measure fcgi "$base/tasks?statuses=succeeded&limit=20")
+index_miss=$(measure fcgi "$base/indexes/movies/tasks?limit=20" 1999)
+status_miss=$(measure fcgi "$base/tasks?statuses=succeeded&limit=20" 1999)
 # The ceiling of the responder's own loop: its cheapest answer, a constant body.
 health=$(measure fcgi "$base/health")
 
@@ -91,10 +100,12 @@ bench_pids+=($!)
 bench_wait "$base/floor/x"
 floor=$(measure floor "$base/floor/x")
 
-printf '%-44s %10s %12s\n' request 'Ir/request' 'of it api_*'
-printf '%-44s %10d %12d\n' 'GET /tasks/1000' $task \
+printf '%-56s %10s %12s\n' request 'Ir/request' 'of it api_*'
+printf '%-56s %10d %12d\n' 'GET /tasks/1000' $task \
 	'GET /indexes/movies/tasks?limit=20' $index \
-	'GET /tasks?statuses=succeeded&limit=20' $status
-printf '%-44s %10d %12d\n' 'GET /health (a constant, the same loop)' $health
-printf '%-44s %10d\n' 'constant reply, libfcgi (the floor)' "${floor% *}"
+	'  the same, from=1999-i (each request a miss)' $index_miss \
+	'GET /tasks?statuses=succeeded&limit=20' $status \
+	'  the same, from=1999-i (each request a miss)' $status_miss
+printf '%-56s %10d %12d\n' 'GET /health (a constant, the same loop)' $health
+printf '%-56s %10d\n' 'constant reply, libfcgi (the floor)' "${floor% *}"
 echo "(callgrind, user space, (Ir after $((warm + measured)) - Ir after $warm) / $measured; lmtasks-fcgi --threads 1, one kept connection through nginx)"
