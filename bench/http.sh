@@ -31,7 +31,7 @@ index_page="/indexes/movies/tasks?limit=20"
 status_page="/tasks?statuses=succeeded&limit=20"
 cc -O2 -o "$bench_work/const-fcgi" "$top/bench/const-fcgi.c" $(pkg-config --cflags --libs fcgi)
 
-tcp_port=$((20000 + RANDOM % 20000))
+tcp_port=$(bench_free_port)
 mkdir -p "$bench_work/cache"
 split() { printf 'fastcgi_split_path_info ^(/%s)(/.*)$; fastcgi_param PATH_INFO $fastcgi_path_info;' "$1"; }
 # The floor, a single-threaded libfcgi loop, would stall on kept connections, so it gets

@@ -17,15 +17,25 @@ lmtasks=$build/lmtasks
 fcgi=$build/lmtasks-fcgi
 conns=${BENCH_CONNECTIONS:-64}
 
+# A port no socket uses now (other people's servers share the loopback), below the
+# kernel's range for outgoing connections (wrk's and nginx's own would otherwise take it
+# between this check and the bind).
+bench_free_port() {
+	local low p
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+	[ "$low" -gt 12000 ] || low=32768
+	for _ in $(seq 50); do
+		p=$((10000 + RANDOM % (low - 10000)))
+		[ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] || break
+	done
+	echo "$p"
+}
+
 # Starts nginx on a free loopback port with the given http-context lines and locations
 # (with $work substituted by the caller); sets $port.
 bench_nginx() {
 	local upstreams=$1 locations=$2
-	# A port nothing listens on now (other people's servers share the loopback).
-	for _ in $(seq 50); do
-		port=$((20000 + RANDOM % 20000))
-		[ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] || break
-	done
+	port=$(bench_free_port)
 	# As root, nginx's workers run as root too: they may connect to a responder's socket
 	# whatever its mode.
 	local user=
