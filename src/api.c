@@ -288,6 +288,8 @@ get_task(const struct api_request *rq, const struct route *r, const struct auth_
 		read_failure(body, rs, ENOMEM, r->uid);
 }
 
+#define PAGE_QUERY_MAX 1024	/* a longer query string is answered, never kept */
+
 static void
 list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
     const struct auth_grant *g, struct api_reader *rd, struct printbuf *body,
@@ -323,12 +325,39 @@ list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
 	rs->status = 200;
 	if (validate(rq, body, rs, tag, "no-cache"))
 		return;
+	/* The same page asked again in this snapshot: the tag names the snapshot and the key's
+	 * indexes, the rest of the key the route and the query as sent. */
+	char key[sizeof(tag) + TASK_INDEX_MAX + PAGE_QUERY_MAX + 3];
+	size_t klen = 0;
+	const char *qs = rq->query_string ? rq->query_string : "";
+	size_t qlen = strlen(qs), plen;
+	const char *page;
+	if (rd->pages && qlen <= PAGE_QUERY_MAX && r->index_len <= TASK_INDEX_MAX) {
+		klen = (size_t)(p - tag);
+		memcpy(key, tag, klen);
+		key[klen++] = r->kind == ROUTE_INDEX_TASKS ? 'i' : 't';
+		memcpy(key + klen, r->index, r->index_len);
+		klen += r->index_len;
+		key[klen++] = '?';
+		memcpy(key + klen, qs, qlen);
+		klen += qlen;
+		if ((page = pagecache_get(rd->pages, (uint64_t)mdb_txn_id(rd->txn), key, klen,
+		    &plen)) != NULL) {
+			if (printbuf_memappend(body, page, (int)plen) < 0)
+				read_failure(body, rs, ENOMEM, 0);
+			return;
+		}
+	}
 	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);
 		return;
 	}
 	rs->status = 200;
+	/* Not kept (out of memory) only costs the next ask a walk. */
+	if (klen > 0)
+		(void)pagecache_put(rd->pages, (uint64_t)mdb_txn_id(rd->txn), key, klen, body->buf,
+		    (size_t)body->bpos);
 }
 
 /* GET /tasks/stream: its own filters and resumption (stream.h); HEAD gets the headers. */

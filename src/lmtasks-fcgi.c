@@ -28,6 +28,7 @@
 #include "lmtasks/feed.h"
 #include "lmtasks/listen.h"
 #include "lmtasks/loop.h"
+#include "lmtasks/pagecache.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
@@ -43,7 +44,8 @@
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
-"                    [--socket-group GROUP] [--socket-mode MODE] [--master-key-file FILE]\n"
+"                    [--page-cache SIZE] [--socket-group GROUP] [--socket-mode MODE]\n"
+"                    [--master-key-file FILE]\n"
 "\n"
 "Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
 "/indexes/INDEX/tasks/UID, /health, and /tasks/stream as server-sent events) from an\n"
@@ -60,7 +62,10 @@ static const char usage_text[] =
 "                   put the web server's user in it (nginx, Apache: www-data)\n"
 "  --socket-mode MODE\n"
 "                   the unix: socket's mode (default 0660: its owner and group connect)\n"
-"  --threads N      requests served at once (default: the number of CPUs)\n"
+"  --threads N      requests served at once (default: half the CPUs, at least 1)\n"
+"  --page-cache SIZE\n"
+"                   bytes of list pages each thread keeps for the store's current\n"
+"                   snapshot, with K or M (default 512K; 0: none)\n"
 "  --master-key-file FILE\n"
 "                   require `Authorization: Bearer KEY` with the master key in FILE\n"
 "                   (its first line, 16 bytes at least) or an API key made by\n"
@@ -157,13 +162,17 @@ store_try_open(const char *param_path)
 	pthread_rwlock_unlock(&db.lock);
 }
 
-/* Per-thread reading state: a reset transaction, an iterator, a body buffer. */
+/* Per-thread reading state: a reset transaction, an iterator, a body buffer, and in
+ * FastCGI the list pages of the current snapshot. */
 struct reader {
 	MDB_txn *txn;
 	store_iter *it;
 	struct printbuf *body;
+	pagecache *pages;
 	int live;
 };
+
+static size_t page_budget = PAGECACHE_DEFAULT;	/* --page-cache */
 
 /* Takes the read lock and renews the thread's transaction; rd says what is there. */
 static void
@@ -180,6 +189,7 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	rd->s = NULL;
 	rd->txn = NULL;
 	rd->it = NULL;
+	rd->pages = NULL;
 	rd->db_path = db.path;
 	rd->open_rc = db.open_rc;
 	rd->damage = db.damage;
@@ -220,6 +230,7 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	rd->s = db.s;
 	rd->txn = w->txn;
 	rd->it = w->it;
+	rd->pages = w->pages;
 }
 
 /* Ends the snapshot: nothing is held between requests. */
@@ -284,6 +295,7 @@ static void
 reader_free(struct reader *w)
 {
 	store_iter_close(w->it);
+	pagecache_free(w->pages);
 	if (w->txn)
 		mdb_txn_abort(w->txn);
 	printbuf_free(w->body);
@@ -495,6 +507,11 @@ worker_init(void **ctx)
 		free(w);
 		return ENOMEM;
 	}
+	if (pagecache_new(page_budget, &w->pages) != 0) {
+		reader_free(w);
+		free(w);
+		return ENOMEM;
+	}
 	*ctx = w;
 	return 0;
 }
@@ -504,6 +521,29 @@ worker_free(void *ctx)
 {
 	reader_free(ctx);
 	free(ctx);
+}
+
+/* --page-cache: a byte count, or K or M of them. */
+static int
+parse_budget(const char *text, size_t *v)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*text < '0' || *text > '9')
+		return LMT_EINVAL;
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno != 0)
+		return LMT_EINVAL;
+	if (*end == 'K' || *end == 'k')
+		n = n > (1ull << 40) ? ~0ull : n << 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		n = n > (1ull << 40) ? ~0ull : n << 20, end++;
+	if (*end != '\0' || n > (1ull << 30))
+		return LMT_EINVAL;
+	*v = (size_t)n;
+	return 0;
 }
 
 static const struct loop_ops responder_ops = {
@@ -517,6 +557,7 @@ main(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "page-cache", required_argument, NULL, 'p' },
 		{ "master-key-file", required_argument, NULL, 'k' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "socket-mode", required_argument, NULL, 'm' },
@@ -525,7 +566,7 @@ main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
-	long threads = 0;	/* 0: the number of CPUs, looked up only for FastCGI */
+	long threads = 0;	/* 0: half the CPUs, looked up only for FastCGI */
 	unsigned sock_mode = LISTEN_MODE_DEFAULT;
 	gid_t sock_gid = getegid();
 	int c, fd;
@@ -564,6 +605,13 @@ main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'p':
+			if (parse_budget(optarg, &page_budget) != 0) {
+				fprintf(stderr, "lmtasks-fcgi: --page-cache wants a size in bytes, with K "
+				    "or M, up to 1024M (0: none)\n");
+				return 2;
+			}
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -617,7 +665,9 @@ main(int argc, char **argv)
 	} else if (listen_inherited(&fd) != 0) {
 		return serve_cgi();
 	}
-	if (threads == 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+	/* The web server in front shares the CPUs: on two, one thread served more and sooner
+	 * than two (bench/README.md). */
+	if (threads == 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN) / 2) < 1)
 		threads = 1;
 	if (threads > 100)
 		threads = 100;
@@ -627,8 +677,9 @@ main(int argc, char **argv)
 			logline("no readable store at %s yet (%s); answering 503 until there is",
 			    db.path, lmt_strerror(db.open_rc));
 	}
-	logline("serving %s with %ld threads", db.path ? db.path : "the store named by the "
-	    "first request's LMTASKS_DB, or " LMTASKS_DEFAULT_DB ",", threads);
+	logline("serving %s with %ld threads, %zu bytes of list pages each", db.path ? db.path :
+	    "the store named by the first request's LMTASKS_DB, or " LMTASKS_DEFAULT_DB ",",
+	    threads, page_budget);
 	int rc = loop_run(fd, (int)threads, &responder_ops);
 	if (listen_spec && listen_unix_path(listen_spec))
 		unlink(listen_unix_path(listen_spec));

@@ -119,6 +119,15 @@ for n in 1 100; do
 	assert_eq "--threads $n serves: 200" 200 "$HTTP_STATUS"
 	assert_contains "... and says $n threads" "with $n threads" "$(cat "$FCGI_LOG")"
 done
+# Without --threads: half the CPUs, at least one (the web server needs the rest).
+half=$(( $(getconf _NPROCESSORS_ONLN) / 2 ))
+[ "$half" -ge 1 ] || half=1
+"$LMTASKS_FCGI" --db "$S" --listen "unix:$T/tdefault.sock" </dev/null >"$T/tdefault.log" 2>&1 &
+tpid=$!
+for _ in $(seq 100); do grep -q "threads" "$T/tdefault.log" && break; sleep 0.05; done
+http_stop "$tpid"
+assert_contains "no --threads: half of $(getconf _NPROCESSORS_ONLN) CPUs, at least 1" \
+	"with $half threads," "$(cat "$T/tdefault.log")"
 
 section "readers left by a killed responder are cleared"
 R=$T/readers

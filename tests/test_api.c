@@ -2,6 +2,7 @@
  * with the same bytes the responder sends. */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ static struct api_response rs;
 static unsigned char master[AUTH_HASH_BYTES];
 static const unsigned char *use_master;
 static char api_key[AUTH_KEY_CHARS + 1];
+static pagecache *pages;	/* the worker's list pages, when a test gives it one */
 
 static void
 setup(void)
@@ -47,6 +49,8 @@ static void
 teardown(void)
 {
 	printbuf_free(body);
+	pagecache_free(pages);
+	pages = NULL;
 	tmpdb_teardown();
 }
 
@@ -59,7 +63,7 @@ ask(const char *method, const char *uri, const char *authorization)
 	char path[512];
 	const char *q = strchr(uri, '?');
 	struct api_request rq = { method, uri, "", path, q ? q + 1 : "", authorization };
-	struct api_reader rd = { s, 0, tmpstore_path("db"), NULL, NULL, use_master };
+	struct api_reader rd = { s, 0, tmpstore_path("db"), NULL, NULL, use_master, NULL, pages };
 
 	snprintf(path, sizeof(path), "%.*s", (int)(q ? q - uri : (long)strlen(uri)), uri);
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &rd.txn), 0);
@@ -162,4 +166,50 @@ Test(api, an_unreadable_store_is_a_503_and_a_log_line)
 	cr_assert_eq(rs.status, 503);
 	cr_assert_not_null(strstr(body->buf, "\"code\":\"store_unavailable\""));
 	cr_assert_not_null(strstr(rs.log, "/nowhere"));
+}
+
+/* With a page cache, a list asked again in one snapshot is the kept copy; a write, a
+ * restricted key or another query is another page, never the kept one. */
+Test(api, kept_pages_answer_only_their_snapshot_key_and_query)
+{
+	char bearer[AUTH_KEY_CHARS + 8], first[2048], restricted[2048];
+
+	cr_assert_eq(pagecache_new(1 << 16, &pages), 0);
+	use_master = master;
+	cr_assert_eq(ask("GET", "/tasks?limit=2", "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_eq(pagecache_count(pages), 1);
+	snprintf(first, sizeof(first), "%s", body->buf);
+	cr_assert_not_null(strstr(first, "\"total\":3,"));
+	cr_assert_eq(ask("GET", "/tasks?limit=2", "Bearer a-master-key-of-some-length"), 200);
+	body_is(first);
+	cr_assert_eq(pagecache_count(pages), 1);	/* found, not kept twice */
+
+	/* The key that sees movies only: its own page, never the master's. */
+	snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
+	cr_assert_eq(ask("GET", "/tasks?limit=2", bearer), 200);
+	cr_assert_not_null(strstr(body->buf, "\"total\":2,"));
+	snprintf(restricted, sizeof(restricted), "%s", body->buf);
+	cr_assert_eq(pagecache_count(pages), 2);
+	cr_assert_eq(ask("GET", "/tasks?limit=2", bearer), 200);
+	body_is(restricted);
+	/* A wrong key is refused before any page is looked for. */
+	cr_assert_eq(ask("GET", "/tasks?limit=2", "Bearer wrong"), 403);
+	cr_assert_eq(ask("GET", "/tasks?limit=3", "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_not_null(strstr(body->buf, "\"limit\":3,"));
+	cr_assert_eq(ask("GET", "/indexes/movies/tasks?limit=2",
+	    "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_not_null(strstr(body->buf, "\"total\":2,"));
+
+	/* A write: the same request shows it at once. */
+	uint64_t uid = tmpdb_add("books");
+	char want[64];
+	snprintf(want, sizeof(want), "{\"results\":[{\"uid\":%" PRIu64 ",", uid);
+	cr_assert_eq(ask("GET", "/tasks?limit=2", "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_not_null(strstr(body->buf, want), "%s", body->buf);
+	cr_assert_not_null(strstr(body->buf, "\"total\":4,"));
+	cr_assert_eq(pagecache_count(pages), 1);	/* the old snapshot's pages are gone */
+	/* HEAD keeps the page its GET then sends. */
+	cr_assert_eq(ask("HEAD", "/tasks?limit=1", "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_eq(ask("GET", "/tasks?limit=1", "Bearer a-master-key-of-some-length"), 200);
+	cr_assert_not_null(strstr(body->buf, want));
 }

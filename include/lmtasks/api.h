@@ -7,6 +7,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "lmtasks/pagecache.h"
 #include "lmtasks/store.h"
 
 #define API_QUERY_MAX 65536	/* a longer query string is refused (414) */
@@ -37,6 +38,7 @@ struct api_reader {
 	store_iter *it;
 	const unsigned char *master;	/* the master key's hash; NULL: no key, all open */
 	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with the file */
+	pagecache *pages;	/* the worker's list pages of this snapshot; NULL: none kept */
 };
 
 struct api_response {
