@@ -186,11 +186,16 @@ http_port_free() {
 	[ -z "$(ss -Htln "( sport = :$1 )" 2>/dev/null)" ]
 }
 
-# http_random_port: a port from 20000-60999 that is free right now.
+# http_random_port: a port that is free right now, from 20000 up to the kernel's ephemeral
+# range (32768 on Linux): a port in that range may be the local end of some client's
+# connection, which no listing of listeners shows and which makes bind() fail.
 http_random_port() {
-	local p i
+	local p i lo=32768 span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	span=$(( lo - 20000 ))
+	[ "$span" -ge 1000 ] || span=41000	# a kernel that hands out low ports: take any
 	for ((i = 0; i < 50; i++)); do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 41000 ))
+		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % span ))
 		http_port_free "$p" && { echo "$p"; return 0; }
 	done
 	return 1

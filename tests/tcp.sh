@@ -21,8 +21,7 @@ ADDR=127.0.0.2
 # A free port on 127.0.0.2, and the responder on it.
 started=
 for _ in 1 2 3 4 5; do
-	port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 41000 ))
-	[ -z "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] || continue
+	port=$(http_random_port) || continue
 	"$LMTASKS_FCGI" --db "$S" --threads 2 --listen "$ADDR:$port" </dev/null >>"$T/fcgi.log" 2>&1 &
 	pid=$!
 	lmt_on_exit "http_stop $pid"
