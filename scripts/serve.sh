@@ -169,7 +169,7 @@ if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/" 2>/dev/null ||
     { command -v ss >/dev/null && [ -n "$(ss -Htln "( sport = :$PORT )")" ]; }; then
 	die "something already listens on 127.0.0.1:$PORT; stop it or set LMTASKS_PORT"
 fi
-"$LMTASKS_FCGI" --db "$STORE" --listen "unix:$SOCK" ${WORKER_GROUP:+--socket-group "$WORKER_GROUP"} --threads 4 </dev/null &
+"$LMTASKS_FCGI" --db "$STORE" --listen "unix:$SOCK" ${WORKER_GROUP:+--socket-group "$WORKER_GROUP"} </dev/null &
 FCGI_PID=$!
 for ((i = 0; i < 100; i++)); do
 	[ -S "$SOCK" ] && break

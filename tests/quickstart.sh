@@ -102,15 +102,9 @@ mkdir -p "$FB"
 ln -s "$LMTASKS" "$FB/lmtasks"
 cat >"$FB/lmtasks-fcgi" <<EOF
 #!/usr/bin/env bash
-# lmtasks-fcgi, then its socket's mode taken away.
-sock=
-for a in "\$@"; do case \$a in unix:*) sock=\${a#unix:} ;; esac; done
-"$LMTASKS_FCGI" "\$@" &
-child=\$!
-trap 'kill -TERM \$child 2>/dev/null; wait \$child; exit 0' TERM INT
-for ((i = 0; i < 100; i++)); do [ -S "\$sock" ] && break; sleep 0.05; done
-chmod 000 "\$sock"
-wait \$child
+# lmtasks-fcgi with a socket nobody but root may use, from the moment it exists (the last
+# --socket-mode given wins).
+exec "$LMTASKS_FCGI" "\$@" --socket-mode 0000
 EOF
 chmod +x "$FB/lmtasks-fcgi"
 if serve_start bad "$FB"; then
