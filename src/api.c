@@ -443,6 +443,27 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 	rs->status = 200;
 }
 
+/* The store's level in this request's snapshot: the worker's memo when it is of this
+ * snapshot, else read (a write in between gives the snapshot a new id). */
+static int
+level_of(struct api_reader *rd, enum compat_level *level)
+{
+	struct api_memo *m = rd->memo;
+	uint64_t id;
+	int rc;
+
+	if (m == NULL)
+		return compat_read(rd->s, rd->txn, level);
+	id = (uint64_t)mdb_txn_id(rd->txn);
+	if (m->txn_id == id && m->ident == store_ident(rd->s) && id != 0) {
+		*level = (enum compat_level)m->level;
+		return 0;
+	}
+	if ((rc = compat_read(rd->s, rd->txn, level)) == 0)
+		*m = (struct api_memo){ store_ident(rd->s), id, (int)*level };
+	return rc;
+}
+
 void
 api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs)
@@ -457,7 +478,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	const char *m = rq->method ? rq->method : "GET";
 	int have_store = rd->s != NULL && rd->txn != NULL;
 	enum compat_level level = COMPAT_V025;
-	int v1, level_rc = have_store ? compat_read(rd->s, rd->txn, &level) : 0;
+	int v1, level_rc = have_store ? level_of(rd, &level) : 0;
 
 	rs->status = 500;
 	rs->stream = NULL;

@@ -169,6 +169,7 @@ struct reader {
 	store_iter *it;
 	struct printbuf *body;
 	pagecache *pages;
+	struct api_memo memo;
 	int live;
 };
 
@@ -190,6 +191,7 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	rd->txn = NULL;
 	rd->it = NULL;
 	rd->pages = NULL;
+	rd->memo = NULL;
 	rd->db_path = db.path;
 	rd->open_rc = db.open_rc;
 	rd->damage = db.damage;
@@ -231,6 +233,7 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	rd->txn = w->txn;
 	rd->it = w->it;
 	rd->pages = w->pages;
+	rd->memo = &w->memo;
 }
 
 /* Ends the snapshot: nothing is held between requests. */

@@ -26,14 +26,22 @@ struct pagecache {
 	struct entry e[SLOTS];
 };
 
+/* Eight bytes a step: keys are a validator and a query string, tens of bytes long. */
 static uint64_t
 hash_of(const char *key, size_t klen)
 {
-	uint64_t h = 14695981039346656037u;
+	uint64_t h = klen * 0x9e3779b97f4a7c15u, w;
+	size_t i = 0;
 
-	for (size_t i = 0; i < klen; i++)
-		h = (h ^ (unsigned char)key[i]) * 1099511628211u;
-	return h;
+	for (; i + 8 <= klen; i += 8) {
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, key + i, klen - i);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+	return h ^ h >> 29;
 }
 
 static void
@@ -104,16 +112,24 @@ pagecache_put(pagecache *pc, uint64_t snapshot, const char *key, size_t klen,
 	adopt(pc, snapshot);
 	if (need > pc->budget / 4)
 		return 0;
-	/* The least recently used go until the page fits. */
+	/* The least recently used go until the page fits; the last one's memory is reused. */
+	mem = NULL;
 	while (pc->n > 0 && (pc->n == SLOTS || pc->held + need > pc->budget)) {
 		size_t old = 0;
 		for (size_t i = 1; i < pc->n; i++)
 			if (pc->e[i].used < pc->e[old].used)
 				old = i;
+		free(mem);
+		mem = pc->e[old].mem;
+		pc->e[old].mem = NULL;
 		drop(pc, old);
 	}
-	if ((mem = malloc(need)) == NULL)
+	char *grown = realloc(mem, need);
+	if (grown == NULL) {
+		free(mem);
 		return ENOMEM;
+	}
+	mem = grown;
 	memcpy(mem, key, klen);
 	memcpy(mem + klen, page, len);
 	pc->e[pc->n++] = (struct entry){ hash_of(key, klen), ++pc->clock, klen, len, mem };

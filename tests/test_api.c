@@ -11,6 +11,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
@@ -22,6 +23,7 @@ static unsigned char master[AUTH_HASH_BYTES];
 static const unsigned char *use_master;
 static char api_key[AUTH_KEY_CHARS + 1];
 static pagecache *pages;	/* the worker's list pages, when a test gives it one */
+static struct api_memo *memo;	/* the worker's memo, when a test gives it one */
 
 static void
 setup(void)
@@ -51,6 +53,7 @@ teardown(void)
 	printbuf_free(body);
 	pagecache_free(pages);
 	pages = NULL;
+	memo = NULL;
 	tmpdb_teardown();
 }
 
@@ -63,7 +66,7 @@ ask(const char *method, const char *uri, const char *authorization)
 	char path[512];
 	const char *q = strchr(uri, '?');
 	struct api_request rq = { method, uri, "", path, q ? q + 1 : "", authorization };
-	struct api_reader rd = { s, 0, tmpstore_path("db"), NULL, NULL, use_master, NULL, pages };
+	struct api_reader rd = { s, 0, tmpstore_path("db"), NULL, NULL, use_master, NULL, pages, memo };
 
 	snprintf(path, sizeof(path), "%.*s", (int)(q ? q - uri : (long)strlen(uri)), uri);
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &rd.txn), 0);
@@ -212,4 +215,23 @@ Test(api, kept_pages_answer_only_their_snapshot_key_and_query)
 	cr_assert_eq(ask("HEAD", "/tasks?limit=1", "Bearer a-master-key-of-some-length"), 200);
 	cr_assert_eq(ask("GET", "/tasks?limit=1", "Bearer a-master-key-of-some-length"), 200);
 	cr_assert_not_null(strstr(body->buf, want));
+}
+
+/* The worker's memo of the level holds for one snapshot: `config compat v1` (a write) shows
+ * on the next request, as without it. */
+Test(api, the_remembered_level_follows_a_config_write)
+{
+	static struct api_memo m;
+	struct settings out;
+
+	memo = &m;
+	cr_assert_eq(ask("GET", "/tasks/0", NULL), 200);
+	cr_assert_null(strstr(body->buf, "\"batchUid\""));
+	cr_assert_neq(m.txn_id, 0);
+	cr_assert_eq(ask("GET", "/tasks/0", NULL), 200);
+	cr_assert_null(strstr(body->buf, "\"batchUid\""));
+	cr_assert_eq(ops_config_set(s, SETTING_COMPAT, COMPAT_V1, &out), 0);
+	cr_assert_eq(ask("GET", "/tasks/0", NULL), 200);
+	cr_assert_not_null(strstr(body->buf, "\"batchUid\""), "%s", body->buf);
+	cr_assert_eq(m.level, COMPAT_V1);
 }

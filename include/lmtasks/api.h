@@ -4,6 +4,7 @@
 #define LMTASKS_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/printbuf.h>
 
@@ -28,6 +29,15 @@ struct api_request {
 	const char *last_event_id;	/* HTTP_LAST_EVENT_ID (GET /tasks/stream) */
 };
 
+/* What a worker remembers of the read snapshot it last served, under that snapshot's
+ * transaction id: the store's compatibility level, which every request needs and which
+ * changes only with a write (a new id). */
+struct api_memo {
+	uint64_t ident;		/* store_ident(): which store */
+	uint64_t txn_id;	/* 0: nothing remembered */
+	int level;		/* enum compat_level */
+};
+
 /* What the caller opened for the request; s NULL (with open_rc saying why) when the
  * store cannot be read, txn and it live for the request only. */
 struct api_reader {
@@ -39,6 +49,7 @@ struct api_reader {
 	const unsigned char *master;	/* the master key's hash; NULL: no key, all open */
 	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with the file */
 	pagecache *pages;	/* the worker's list pages of this snapshot; NULL: none kept */
+	struct api_memo *memo;	/* read-only transactions only; NULL: nothing remembered */
 };
 
 struct api_response {
