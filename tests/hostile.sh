@@ -79,6 +79,17 @@ http GET /tasks/0
 [ "$HTTP_STATUS" = 200 ] && ok "then a request through nginx: 200" ||
 	fail "then a request through nginx: 200" "got $HTTP_STATUS"
 
+# libfcgi's record reading (ReadParams) is what a crafted length made abort; the programs on
+# the socket frame FastCGI themselves (conn.c) and link no libfcgi at all (ldd for the
+# dynamic build, the symbols for every build).
+if command -v ldd >/dev/null && command -v nm >/dev/null; then
+	for b in "$LMTASKS_FCGI" ${LMTASKS_FCGI_MEMCHECK:+"$LMTASKS_FCGI_MEMCHECK"} \
+	    ${LMTASKS_WRITER:+"$LMTASKS_WRITER"}; do
+		assert_eq "$(basename "$b") links no libfcgi" "" \
+		    "$(ldd "$b" 2>/dev/null | grep -E 'libfcgi'; nm "$b" 2>/dev/null | grep -E ' FCGX_')"
+	done
+fi
+
 section "(b) slow and stalled clients"
 t0=$(now)
 slowout=$T/slow.out
