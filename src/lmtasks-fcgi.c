@@ -29,6 +29,7 @@
 #include "lmtasks/listen.h"
 #include "lmtasks/loop.h"
 #include "lmtasks/pagecache.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
@@ -526,24 +527,13 @@ worker_free(void *ctx)
 	free(ctx);
 }
 
-/* --page-cache: a byte count, or K or M of them. */
+/* --page-cache: a size as maxBytes takes it (settings.h), up to 1 GiB. */
 static int
 parse_budget(const char *text, size_t *v)
 {
-	char *end;
-	unsigned long long n;
+	uint64_t n;
 
-	if (*text < '0' || *text > '9')
-		return LMT_EINVAL;
-	errno = 0;
-	n = strtoull(text, &end, 10);
-	if (errno != 0)
-		return LMT_EINVAL;
-	if (*end == 'K' || *end == 'k')
-		n = n > (1ull << 40) ? ~0ull : n << 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		n = n > (1ull << 40) ? ~0ull : n << 20, end++;
-	if (*end != '\0' || n > (1ull << 30))
+	if (settings_parse_size(text, &n) != 0 || n > (1u << 30))
 		return LMT_EINVAL;
 	*v = (size_t)n;
 	return 0;
@@ -611,7 +601,7 @@ main(int argc, char **argv)
 		case 'p':
 			if (parse_budget(optarg, &page_budget) != 0) {
 				fprintf(stderr, "lmtasks-fcgi: --page-cache wants a size in bytes, with K "
-				    "or M, up to 1024M (0: none)\n");
+				    "or M, up to 1G (0: none)\n");
 				return 2;
 			}
 			break;

@@ -65,9 +65,8 @@ settings_find(const char *name, enum setting_id *id)
 	return LMT_EINVAL;
 }
 
-/* A whole number with an optional binary suffix; 0 or LMT_EINVAL. */
-static int
-parse_size(const char *text, uint64_t *v)
+int
+settings_parse_size(const char *text, uint64_t *v)
 {
 	static const char suffixes[] = "KMGT";
 	char *end;
@@ -109,7 +108,7 @@ settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **w
 	if (table[id].kind == KIND_SIZE) {
 		*why = "a size of at least 1MiB, in bytes or with K, M, G or T (KiB, MiB, ...), "
 		    "like 512MiB";
-		if (parse_size(text, v) != 0 || *v < MIN_MAX_BYTES)
+		if (settings_parse_size(text, v) != 0 || *v < MIN_MAX_BYTES)
 			return LMT_EINVAL;
 		return 0;
 	}

@@ -104,7 +104,7 @@ assert_match "the log names the cache" 'with 1 threads, 524288 bytes of list pag
 section "--page-cache"
 assert_exit 2 "$LMTASKS_FCGI" --page-cache 1x
 assert_contains "its message" "--page-cache wants a size in bytes" "$LMT_STDERR"
-assert_exit 2 "$LMTASKS_FCGI" --page-cache 2048M
+assert_exit 2 "$LMTASKS_FCGI" --page-cache 2G
 assert_exit 2 "$LMTASKS_FCGI" --page-cache -1
 assert_match "--help names it" '--page-cache SIZE' "$("$LMTASKS_FCGI" --help)"
 

@@ -49,6 +49,10 @@ const char *settings_names(void);
  */
 int settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why);
 
+/* A whole number of bytes with an optional suffix K, M, G or T (powers of 1024), which
+ * may be followed by iB or B: "512K", "2GiB".  Returns 0, or LMT_EINVAL. */
+int settings_parse_size(const char *text, uint64_t *v);
+
 /* The default maxBytes for a store whose directory is at path: half of what the disk
  * has free plus what the data file holds already. */
 uint64_t settings_default_max_bytes(const char *path);
