@@ -1,6 +1,7 @@
 /* Opening the store, reads, counts and iteration: everything the read-only responder links. */
 #include "config.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -138,6 +139,41 @@ store_queue_key(unsigned char *out, struct task_str index, struct task_str type)
 	return n + type.len;
 }
 
+/* Uids (task and batch keys, the indexes' duplicates) and sequences are 8-byte big-endian
+ * numbers: compared as one number each, in a few instructions, instead of by LMDB's
+ * default (mdb_cmp_memn, a call to memcmp).  The order is memcmp's for every input, 8
+ * bytes or not, so stores are unchanged and a program comparing by memcmp (0.1.0, the
+ * CLI's other builds, mdb_dump) sees the same order. */
+static int
+cmp_uid(const MDB_val *a, const MDB_val *b)
+{
+	if (a->mv_size == 8 && b->mv_size == 8) {
+		uint64_t x, y;
+		memcpy(&x, a->mv_data, 8);
+		memcpy(&y, b->mv_data, 8);
+		x = be64toh(x);
+		y = be64toh(y);
+		return (x > y) - (x < y);
+	}
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int d = n ? memcmp(a->mv_data, b->mv_data, n) : 0;
+	return d ? d : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+/* Opens one database and gives it cmp_uid where its keys (key) or its duplicates (dup)
+ * are uids. */
+static int
+open_dbi(MDB_txn *txn, const char *name, unsigned flags, int key, int dup, MDB_dbi *dbi)
+{
+	int rc = mdb_dbi_open(txn, name, flags, dbi);
+
+	if (rc == 0 && key)
+		rc = mdb_set_compare(txn, *dbi, cmp_uid);
+	if (rc == 0 && dup)
+		rc = mdb_set_dupsort(txn, *dbi, cmp_uid);
+	return rc;
+}
+
 static int
 open_dbis(store *s, MDB_txn *txn, unsigned create)
 {
@@ -162,7 +198,8 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].off);
 		/* No meta: no store.  Meta without the rest: another version's store. */
-		if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, dbi)) != 0)
+		if ((rc = open_dbi(txn, dbs[i].name, dbs[i].flags | create, dbi == &s->tasks,
+		    (dbs[i].flags & MDB_DUPSORT) != 0, dbi)) != 0)
 			return rc != MDB_NOTFOUND ? rc : i == 0 ? LMT_ENOSTORE : LMT_ESCHEMA;
 	}
 	return store_open_optional(s, txn, create);
@@ -176,14 +213,14 @@ store_open_optional(store *s, MDB_txn *txn, unsigned create)
 	/* A store made by 0.1.0 has no change log and no batches until its first write
 	 * makes them (empty). */
 	if (!s->has_changes) {
-		rc = mdb_dbi_open(txn, "changes", create, &s->changes);
+		rc = open_dbi(txn, "changes", create, 1, 0, &s->changes);
 		if (rc == 0)
 			s->has_changes = 1;
 		else if (rc != MDB_NOTFOUND)
 			return rc;
 	}
 	if (!s->have_batches) {
-		rc = mdb_dbi_open(txn, "batches", create, &s->batches);
+		rc = open_dbi(txn, "batches", create, 1, 0, &s->batches);
 		if (rc == 0)
 			s->have_batches = 1;
 		else if (rc != MDB_NOTFOUND)

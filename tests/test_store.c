@@ -1459,3 +1459,60 @@ Test(store, renewed_iterator_follows_writes)
 	mdb_txn_abort(txn);
 	store_close(s);
 }
+
+/* Uids are compared as numbers in the store (cmp_uid), in memcmp's order: a program that
+ * compares by memcmp, LMDB's default (0.1.0, mdb_dump), opens the same file and finds every
+ * task, in order, across uids that carry into another byte (255/256, 65535/65536). */
+Test(store, uid_order_is_memcmp_order)
+{
+	store *s = create_store();
+	enum { N = 70000 };
+	static struct task t[N];
+	MDB_txn *txn;
+
+	for (size_t i = 0; i < N; i++)
+		task_init(&t[i], "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(store_txn_begin(s, 0, &txn), 0);
+	cr_assert_eq(store_add_many(s, txn, t, N), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	store_close(s);
+
+	/* The file with LMDB's own comparison: no cmp_uid. */
+	MDB_env *env;
+	MDB_dbi tasks, by_index;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t want = 0;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, tmpstore_path("db"), MDB_RDONLY, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "tasks", 0, &tasks), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "by_index", MDB_DUPSORT | MDB_DUPFIXED, &by_index), 0);
+	cr_assert_eq(mdb_cursor_open(txn, tasks, &cur), 0);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), want++) {
+		unsigned char be[8];
+		for (int b = 0; b < 8; b++)
+			be[b] = (unsigned char)(want >> (56 - 8 * b));
+		cr_assert_eq(k.mv_size, 8);
+		cr_assert_eq(memcmp(k.mv_data, be, 8), 0, "task %" PRIu64 " out of order", want);
+	}
+	cr_assert_eq(want, N);
+	mdb_cursor_close(cur);
+	/* Lookups by memcmp find the tasks and the index's uids at the byte carries. */
+	static const uint64_t probe[] = { 0, 255, 256, 65535, 65536, N - 1 };
+	cr_assert_eq(mdb_cursor_open(txn, by_index, &cur), 0);
+	for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		unsigned char be[8];
+		for (int b = 0; b < 8; b++)
+			be[b] = (unsigned char)(probe[i] >> (56 - 8 * b));
+		MDB_val key = { 8, be }, ix = { 6, "movies" }, uid = { 8, be };
+		cr_assert_eq(mdb_get(txn, tasks, &key, &v), 0, "task %" PRIu64, probe[i]);
+		cr_assert_eq(mdb_cursor_get(cur, &ix, &uid, MDB_GET_BOTH), 0, "index uid %" PRIu64,
+		    probe[i]);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
