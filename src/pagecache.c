@@ -11,6 +11,7 @@
 #include "lmtasks/pagecache.h"
 
 #define SLOTS 32
+#define SEEN 128	/* hashes of keys put once and not kept yet, a slot each */
 
 struct entry {
 	uint64_t hash;
@@ -24,6 +25,7 @@ struct pagecache {
 	uint64_t snapshot, clock;
 	size_t n;
 	struct entry e[SLOTS];
+	uint64_t seen[SEEN];
 };
 
 /* Eight bytes a step: keys are a validator and a query string, tens of bytes long. */
@@ -60,6 +62,7 @@ adopt(pagecache *pc, uint64_t snapshot)
 		return;
 	while (pc->n > 0)
 		drop(pc, pc->n - 1);
+	memset(pc->seen, 0, sizeof(pc->seen));
 	pc->snapshot = snapshot;
 }
 
@@ -112,6 +115,15 @@ pagecache_put(pagecache *pc, uint64_t snapshot, const char *key, size_t klen,
 	adopt(pc, snapshot);
 	if (need > pc->budget / 4)
 		return 0;
+	/* Kept on its second put: a page asked once (a client paging through a list) costs
+	 * no copy and pushes no page out that pollers ask again. */
+	uint64_t h = hash_of(key, klen);
+	uint64_t *seen = &pc->seen[h % SEEN];
+	if (*seen != h) {
+		*seen = h;
+		return 0;
+	}
+	*seen = 0;
 	/* The least recently used go until the page fits; the last one's memory is reused. */
 	mem = NULL;
 	while (pc->n > 0 && (pc->n == SLOTS || pc->held + need > pc->budget)) {
@@ -132,7 +144,7 @@ pagecache_put(pagecache *pc, uint64_t snapshot, const char *key, size_t klen,
 	mem = grown;
 	memcpy(mem, key, klen);
 	memcpy(mem + klen, page, len);
-	pc->e[pc->n++] = (struct entry){ hash_of(key, klen), ++pc->clock, klen, len, mem };
+	pc->e[pc->n++] = (struct entry){ h, ++pc->clock, klen, len, mem };
 	pc->held += need;
 	return 0;
 }

@@ -36,9 +36,11 @@ got(uint64_t snapshot, const char *key)
 	return buf;
 }
 
+/* Puts the page twice, as two asks of the same page do: the second put keeps it. */
 static void
 put(uint64_t snapshot, const char *key, const char *page)
 {
+	cr_assert_eq(pagecache_put(pc, snapshot, key, strlen(key), page, strlen(page)), 0);
 	cr_assert_eq(pagecache_put(pc, snapshot, key, strlen(key), page, strlen(page)), 0);
 }
 
@@ -58,6 +60,22 @@ Test(pagecache, a_page_is_found_by_its_whole_key_in_its_snapshot)
 	cr_assert_str_eq(got(7, "t?limit="), "");
 	cr_assert_str_eq(got(7, "i?limit=2"), "");
 	cr_assert_eq(pagecache_count(pc), 1);
+}
+
+Test(pagecache, a_page_put_once_is_not_kept)
+{
+	cr_assert_eq(pagecache_new(4096, &pc), 0);
+	cr_assert_eq(pagecache_put(pc, 7, "t?from=9", 8, "[9]", 3), 0);
+	cr_assert_eq(pagecache_count(pc), 0);
+	cr_assert_str_eq(got(7, "t?from=9"), "");
+	cr_assert_eq(pagecache_put(pc, 7, "t?from=8", 8, "[8]", 3), 0);
+	cr_assert_eq(pagecache_put(pc, 7, "t?from=9", 8, "[9]", 3), 0);
+	cr_assert_eq(pagecache_count(pc), 1);
+	cr_assert_str_eq(got(7, "t?from=9"), "[9]");
+	cr_assert_str_eq(got(7, "t?from=8"), "");
+	/* A new snapshot forgets what was put once. */
+	cr_assert_eq(pagecache_put(pc, 8, "t?from=8", 8, "[8]", 3), 0);
+	cr_assert_eq(pagecache_count(pc), 0);
 }
 
 Test(pagecache, another_snapshot_empties_it)

@@ -24,8 +24,9 @@ void pagecache_free(pagecache *pc);
 const char *pagecache_get(pagecache *pc, uint64_t snapshot, const char *key, size_t klen,
     size_t *len);
 
-/* Keeps a copy of page under key for this snapshot, dropping the least recently used
- * pages to make room; a page larger than a quarter of the budget is not kept.
+/* Keeps a copy of page under key for this snapshot, the second time the same key is put
+ * in it (a page asked once is not copied), dropping the least recently used pages to
+ * make room; a page larger than a quarter of the budget is not kept.
  * @return 0 (kept or not), or ENOMEM (not kept; the cache is still usable) */
 int pagecache_put(pagecache *pc, uint64_t snapshot, const char *key, size_t klen,
     const char *page, size_t len);
