@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,26 +112,7 @@ on_sigbus(int sig)
 static unsigned char master_hash[AUTH_HASH_BYTES];
 static const unsigned char *master;
 
-__attribute__((format(printf, 1, 2)))
-static void
-logline(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line, so threads' lines do not interleave. */
-	if (write(STDERR_FILENO, "lmtasks-fcgi: ", 14) < 0 || write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
-}
+#define logline(...) loop_log("lmtasks-fcgi", __VA_ARGS__)
 
 /* ---- the store ---- */
 

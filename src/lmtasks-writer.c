@@ -9,7 +9,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,19 +61,7 @@ static const char usage_text[] =
 static struct writer_store ws;
 static unsigned char master_hash[AUTH_HASH_BYTES];
 
-__attribute__((format(printf, 1, 2)))
-static void
-logline(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("lmtasks-writer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
+#define logline(...) loop_log("lmtasks-writer", __VA_ARGS__)
 
 /* Opens the store when it is not open yet; a missing store is looked for again later. */
 static void

@@ -42,29 +42,31 @@ static struct {
 /* The program's callbacks, fixed by loop_run. */
 static const struct loop_ops *ops;
 
-__attribute__((format(printf, 1, 2)))
-static void
-logline(const char *fmt, ...)
+void
+loop_log(const char *prog, const char *fmt, ...)
 {
-	char line[1024], prefix[64];
+	char line[1024];
 	va_list ap;
-	int n;
+	int p, n;
 
-	snprintf(prefix, sizeof(prefix), "%s: ", ops->name);
-
+	p = snprintf(line, sizeof(line), "%s: ", prog);
+	if (p < 0 || (size_t)p >= sizeof(line) / 2)
+		return;
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	n = vsnprintf(line + p, sizeof(line) - (size_t)p - 1, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if ((size_t)n > sizeof(line) - (size_t)p - 2)
+		n = (int)(sizeof(line) - (size_t)p - 2);
+	n += p;
 	line[n++] = '\n';
 	/* One write per line, so threads' lines do not interleave. */
-	if (write(STDERR_FILENO, prefix, strlen(prefix)) < 0 ||
-	    write(STDERR_FILENO, line, (size_t)n) < 0)
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
+
+#define logline(...) loop_log(ops->name, __VA_ARGS__)
 
 /* Deadlines run on the monotonic clock: a clock step must not close every connection. */
 static int64_t
