@@ -376,6 +376,16 @@ short_file(const char *data, long long size)
 	return damaged(data, size, META_BYTES, "of its two meta pages");
 }
 
+/*
+ * The file's size and the newest meta page are read at two moments, and a writer in
+ * another process may commit between them.  LMDB writes a commit's pages (growing the
+ * file) before the meta page that counts them, and never shrinks the file, so a size
+ * taken after the meta is at least what that meta says on a healthy store, however many
+ * commits come between.  Hence the order: a first fstat only to know the meta pages can
+ * be read from the map, then the meta, then the size compared.  (The other order --
+ * size, then meta -- took a commit in between for a truncation: an old size against a
+ * new meta.)
+ */
 int
 store_check_size(store *s)
 {
@@ -398,6 +408,9 @@ store_check_size(store *s)
 		return damaged(data, (long long)fs.st_size, META_BYTES, "of its two meta pages");
 	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
 		return rc;
+	STORE_TEST_HOOK(s);
+	if (fstat(fd, &fs) != 0)
+		return errno;
 	unsigned long long want = ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize;
 	if ((unsigned long long)fs.st_size < want)
 		return damaged(data, (long long)fs.st_size, want, "its meta pages say it holds");

@@ -53,4 +53,14 @@ size_t store_queue_key(unsigned char *out, struct task_str index, struct task_st
  * makes them. */
 int store_open_optional(store *s, MDB_txn *txn, unsigned create);
 
+#ifdef LMTASKS_TEST_HOOKS
+/* Test builds that compile store.c themselves (tests/test_race.c): called by
+ * store_check_size between its read of the meta page and its read of the file's size,
+ * where a commit by another process is the race the order there is chosen for. */
+void store_test_hook(store *s);
+#define STORE_TEST_HOOK(s) store_test_hook(s)
+#else
+#define STORE_TEST_HOOK(s) ((void)0)
+#endif
+
 #endif
