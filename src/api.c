@@ -9,6 +9,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
@@ -525,7 +526,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	}
 	/* Who asks comes before what is asked. API keys live in the store. */
 	if (auth_check(have_store ? rd->s : NULL, have_store ? rd->txn : NULL, rd->master,
-	    rq->authorization, timefmt_now(), &grant, &err) != 0) {
+	    rq->authorization, clock_now(), &grant, &err) != 0) {
 		if (err.status == 403 && !have_store)
 			store_unavailable(rd, body, rs);
 		else

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
@@ -375,7 +376,7 @@ run_key_create(const struct cli_args *a)
 		default:
 			if (timefmt_parse(v, strlen(v), &k.expires_at, &date_only) != 0)
 				return cli_usage(a->cmd, "--expires-at is RFC 3339 or YYYY-MM-DD");
-			if (k.expires_at <= timefmt_now())
+			if (k.expires_at <= clock_now())
 				return cli_usage(a->cmd, "--expires-at is in the past");
 		}
 	}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
@@ -151,7 +152,7 @@ run_wait(const struct cli_args *a)
 	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
 		return ret;
 	int fd = cli_watch_open(), recheck = 0;
-	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;
+	int64_t deadline = timeout < 0 ? INT64_MAX : clock_now() + timeout;
 	for (;;) {
 		MDB_txn *txn;
 		int rc = store_txn_begin(s, MDB_RDONLY, &txn);
@@ -163,7 +164,7 @@ run_wait(const struct cli_args *a)
 		mdb_txn_abort(txn);
 		if (ret != EXIT_DONE || terminal)
 			break;
-		int64_t left = deadline - timefmt_now();
+		int64_t left = deadline - clock_now();
 		if (left <= 0) {
 			ret = cli_fail(EXIT_TIMEOUT, "task %" PRIu64 " is not finished yet; the wait "
 			    "timed out", uid);

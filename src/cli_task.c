@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "lmtasks/batch.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
@@ -370,12 +371,12 @@ run_claim(const struct cli_args *a)
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
 	int fd = wait > 0 ? cli_watch_open() : -1, recheck = 0;
-	int64_t deadline = timefmt_now() + wait;
+	int64_t deadline = clock_now() + wait;
 	for (;;) {
 		/* The find runs inside the write transaction that claims: two workers never
 		 * get the same task. */
 		ret = batch ? claim_batch_run(s, &ch, (size_t)batch) : change_run(s, &ch);
-		int64_t left = deadline - timefmt_now();
+		int64_t left = deadline - clock_now();
 		if (ret != EXIT_NOTFOUND || left <= 0)
 			break;
 		cli_watch_wait(fd, left, &recheck);

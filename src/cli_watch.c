@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/query.h"
@@ -188,7 +189,7 @@ run_watch(const struct cli_args *a)
 	}
 	/* Watched before the first read, so that no commit falls between the two. */
 	fd = cli_watch_open();
-	int64_t deadline = timeout < 0 ? INT64_MAX : timefmt_now() + timeout;
+	int64_t deadline = timeout < 0 ? INT64_MAX : clock_now() + timeout;
 	if ((rc = store_txn_begin(w.s, MDB_RDONLY, &txn)) != 0) {
 		ret = cli_store_failure(rc, "reading");
 		goto out;
@@ -209,7 +210,7 @@ run_watch(const struct cli_args *a)
 			ret = cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
 			break;
 		}
-		int64_t left = deadline - timefmt_now();
+		int64_t left = deadline - clock_now();
 		if (left <= 0) {
 			ret = cli_fail(EXIT_TIMEOUT, "the watch timed out");
 			break;

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/notify.h"
@@ -487,7 +488,7 @@ deliver(struct notifier *n, struct hook *h)
 			    "it; going on from change %" PRIu64, h->w.id, h->w.cursor, n->b.missed,
 			    n->b.from + 1);
 			struct ops_webhook_step st = { h->w.id, h->stored, n->b.from, 0,
-			    n->b.missed, NULL, timefmt_now() };
+			    n->b.missed, NULL, clock_now() };
 			if ((rc = record(n, h, &st)) != 0)
 				return rc < 0 ? rc : 0;
 		}
@@ -499,7 +500,7 @@ deliver(struct notifier *n, struct hook *h)
 			if (n->b.to - h->stored < SKIP_PERSIST)
 				continue;
 			struct ops_webhook_step st = { h->w.id, h->stored, n->b.to, 0, 0, NULL,
-			    timefmt_now() };
+			    clock_now() };
 			if ((rc = record(n, h, &st)) != 0)
 				return rc < 0 ? rc : 0;
 			continue;
@@ -511,10 +512,10 @@ deliver(struct notifier *n, struct hook *h)
 			    n->b.from + 1, n->b.to, n->once ? "by the next run; not before " : "in ",
 			    (double)h->backoff / 1e6);
 			struct ops_webhook_step st = { h->w.id, h->stored, h->stored, 0, 0, why,
-			    timefmt_now() };
+			    clock_now() };
 			if ((rc = record(n, h, &st)) < 0)
 				return rc;
-			h->next_at = timefmt_now() + h->backoff;
+			h->next_at = clock_now() + h->backoff;
 			h->backoff = h->backoff * 2 < BACKOFF_MAX ? h->backoff * 2 : BACKOFF_MAX;
 			return 1;
 		}
@@ -524,7 +525,7 @@ deliver(struct notifier *n, struct hook *h)
 		h->failures = 0;
 		h->backoff = BACKOFF_FIRST;
 		struct ops_webhook_step st = { h->w.id, h->stored, n->b.to, n->b.ntasks, 0, NULL,
-		    timefmt_now() };
+		    clock_now() };
 		if ((rc = record(n, h, &st)) != 0)
 			return rc < 0 ? rc : 0;
 	}
@@ -541,7 +542,7 @@ flush_skips(struct notifier *n, struct hooks *hs)
 		if (h->w.cursor == h->stored)
 			continue;
 		struct ops_webhook_step st = { h->w.id, h->stored, h->w.cursor, 0, 0, NULL,
-		    timefmt_now() };
+		    clock_now() };
 		int rc = record(n, h, &st);
 		if (rc < 0)
 			return -rc;
@@ -611,7 +612,7 @@ run_notify(const struct cli_args *a)
 			ret = cli_store_failure(rc, "notify: reading the webhooks of");
 			break;
 		}
-		int64_t now = timefmt_now(), wake = now + interval;
+		int64_t now = clock_now(), wake = now + interval;
 		failed = 0;
 		for (size_t i = 0; i < hs.n && !stopping; i++) {
 			struct hook *h = &hs.v[i];
@@ -634,7 +635,7 @@ run_notify(const struct cli_args *a)
 		}
 		if (stopping)
 			break;
-		now = timefmt_now();
+		now = clock_now();
 		if (wake <= now)
 			continue;
 		if (fd >= 0)

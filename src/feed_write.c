@@ -1,6 +1,7 @@
 /* The change feed's write side: the append every task-changing write makes, and pruning. */
 #include "config.h"
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/timefmt.h"
@@ -40,7 +41,7 @@ feed_append(store *s, MDB_txn *txn, uint64_t skip, const uint64_t *uids,
 	unsigned char kb[8], vb[17];
 	MDB_val k = { 8, kb }, v = { 17, vb };
 	uint64_t seq = 1;
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 	int rc;
 
 	if (n == 0)
@@ -97,7 +98,7 @@ feed_retention_write(store *s, MDB_txn *txn, const struct feed_retention *r)
 	/* A smaller retention takes effect now, not at the next change. */
 	if ((rc = mdb_cursor_open(txn, s->changes, &cur)) != 0)
 		return rc;
-	rc = prune(s, txn, cur, timefmt_now());
+	rc = prune(s, txn, cur, clock_now());
 	mdb_cursor_close(cur);
 	return rc;
 }

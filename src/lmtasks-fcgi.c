@@ -22,6 +22,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
@@ -127,7 +128,7 @@ store_try_open(const char *param_path)
 	}
 	if (db.path == NULL)
 		db.path = strdup(LMTASKS_DEFAULT_DB);
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 	if (db.s == NULL && db.path && now >= db.next_try) {
 		int rc = store_open(db.path, STORE_RDONLY, 0, &db.s);
 		if (rc == LMT_EDAMAGED)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/conn.h"
 #include "lmtasks/loop.h"
 
@@ -68,22 +69,12 @@ loop_log(const char *prog, const char *fmt, ...)
 
 #define logline(...) loop_log(ops->name, __VA_ARGS__)
 
-/* Deadlines run on the monotonic clock: a clock step must not close every connection. */
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static struct loop_client *
 client_new(int fd)
 {
 	struct loop_client *cl = calloc(1, sizeof(*cl));
 
-	if (cl == NULL || conn_new(fd, mono_us(), &cl->c) != 0) {
+	if (cl == NULL || conn_new(fd, clock_mono(), &cl->c) != 0) {
 		free(cl);
 		return NULL;
 	}
@@ -150,8 +141,8 @@ accept_all(void)
 static void
 serve_conn(void *w, struct loop_client *cl, uint32_t events)
 {
-	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, mono_us()) :
-	    conn_read(cl->c, mono_us());
+	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, clock_mono()) :
+	    conn_read(cl->c, clock_mono());
 
 	while (st == CONN_REQUEST) {
 		int taken = 0;
@@ -159,7 +150,7 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 		if (taken)	/* the program holds it from now on */
 			return;
 		if (st == CONN_MORE)	/* a request sent early, already read */
-			st = conn_feed(cl->c, NULL, 0, mono_us());
+			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
 	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
 		client_close(cl);
@@ -171,7 +162,7 @@ static void
 sweep(void)
 {
 	static atomic_uint tick;
-	int64_t now = mono_us();
+	int64_t now = clock_mono();
 	uint64_t ticks;
 
 	if (atomic_fetch_add(&tick, 1) % 4 == 0 && ops->tick)
@@ -298,13 +289,13 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 	if (ops->stopping)
 		ops->stopping();
 	/* Answers still buffered get one more second, all together, to be taken. */
-	int64_t until = mono_us() + 1000000;
+	int64_t until = clock_mono() + 1000000;
 	while (srv.all) {
 		struct loop_client *cl = srv.all;
 		struct pollfd pfd = { conn_fd(cl->c), POLLOUT, 0 };
-		while (!cl->swept && conn_pending(cl->c) > 0 && mono_us() < until &&
-		    poll(&pfd, 1, (int)((until - mono_us()) / 1000) + 1) > 0 &&
-		    conn_flush(cl->c, mono_us()) == CONN_FLUSH)
+		while (!cl->swept && conn_pending(cl->c) > 0 && clock_mono() < until &&
+		    poll(&pfd, 1, (int)((until - clock_mono()) / 1000) + 1) > 0 &&
+		    conn_flush(cl->c, clock_mono()) == CONN_FLUSH)
 			;
 		client_close(cl);
 	}
@@ -318,7 +309,7 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 int64_t
 loop_now_us(void)
 {
-	return mono_us();
+	return clock_mono();
 }
 
 /* The connection, for the program to answer on. */

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/progress.h"
@@ -84,7 +85,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 	struct ops_record_result *r = c->r;
 	struct task old, next;
 	struct ops_batch ob;
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 	uint64_t cancel_uid;
 	int rc;
 
@@ -271,7 +272,7 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	if (d->n > first)
 		progress_report(store_progress(s), "deleted", d->n - first, d->n - first, 1);
 	return ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
-	    timefmt_now(), NULL, &r->out);
+	    clock_now(), NULL, &r->out);
 }
 
 /* Enqueued and processing tasks are never deleted, whatever the filter. */
@@ -332,7 +333,7 @@ ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1])
 	randombytes_buf(k->uid, sizeof(k->uid));
 	sodium_bin2hex(secret, AUTH_KEY_CHARS + 1, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
-	k->created_at = timefmt_now();
+	k->created_at = clock_now();
 	auth_hash(secret, AUTH_KEY_CHARS, kn.hash);
 	kn.len = auth_key_encode(k, NULL);
 	if ((kn.rec = malloc(kn.len)) == NULL)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/timefmt.h"
@@ -103,7 +104,7 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 static int
 reap_txn(store *s, MDB_txn *txn, void *ctx)
 {
-	int rc = reap(s, txn, timefmt_now(), ctx);
+	int rc = reap(s, txn, clock_now(), ctx);
 
 	/* Nothing expired: abort rather than commit an empty transaction. */
 	return rc == 0 && *(uint64_t *)ctx == 0 ? MDB_NOTFOUND : rc;
@@ -202,7 +203,7 @@ trim(store *s, MDB_txn *txn, uint64_t max, struct ops_enqueue_result *r)
 	r->trimmed = n;
 	snprintf(filter, sizeof(filter), "?maxTasks=%" PRIu64, max);
 	if (rc == 0 && n > 0)
-		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, timefmt_now(), NULL,
+		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, clock_now(), NULL,
 		    &r->deletion);
 out:
 	free(uids);
@@ -240,7 +241,7 @@ int
 ops_enqueue(store *s, struct task *tasks, size_t n, struct ops_enqueue_result *r)
 {
 	struct ops_enqueue_result mine;
-	struct enqueue_ctx e = { tasks, n, timefmt_now(), r ? r : &mine };
+	struct enqueue_ctx e = { tasks, n, clock_now(), r ? r : &mine };
 	int rc;
 
 	memset(e.r, 0, sizeof(*e.r));
@@ -352,7 +353,7 @@ change_txn(store *s, MDB_txn *txn, void *ctx)
 	struct ops_change_result *r = ((struct change_ctx *)ctx)->r;
 	struct task old, next;
 	char *merged = NULL;
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 	int rc, allowed;
 
 	r->uid = ch->uid;
@@ -410,7 +411,7 @@ claim_txn(store *s, MDB_txn *txn, void *ctx)
 	struct task_str idx, typ;
 	struct ops_batch ob;
 	struct task old, next;
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 	uint64_t uid;
 	int rc;
 

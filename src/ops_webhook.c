@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/ops.h"
@@ -24,7 +25,7 @@ add_txn(store *s, MDB_txn *txn, void *ctx)
 		return rc;
 	w->id = next;
 	w->cursor = last;
-	w->created_at = timefmt_now();
+	w->created_at = clock_now();
 	if ((rc = webhook_put(s, txn, w)) != 0)
 		return rc;
 	return store_meta_put(s, txn, WEBHOOK_NEXT_ID_KEY, next + 1);

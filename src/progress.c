@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/progress.h"
 
 #define DEFAULT_EVERY 4096
@@ -25,15 +26,6 @@ progress_report(const struct progress *p, const char *what, uint64_t done, uint6
 		p->fn(p->ctx, what, done, total, final);
 }
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Best effort: a terminal that does not take the line loses a frame, nothing more. */
 static void
 put(int fd, const char *s, size_t len)
@@ -52,7 +44,7 @@ static void
 draw(void *ctx, const char *what, uint64_t done, uint64_t total, int final)
 {
 	struct progress_meter *m = ctx;
-	int64_t t = now_us();
+	int64_t t = clock_mono();
 	double secs = (double)(t - m->start_us) / 1e6;
 	char line[160];
 	int len;
@@ -86,7 +78,7 @@ progress_meter_open(struct progress_meter *m, struct progress *p, int fd, const 
 	if (!isatty(fd))
 		return 0;
 	m->fd = fd;
-	m->start_us = now_us();
+	m->start_us = clock_mono();
 	p->fn = draw;
 	return 1;
 }
@@ -95,7 +87,7 @@ void
 progress_meter_unit(struct progress_meter *m, const char *unit)
 {
 	m->unit = unit;
-	m->start_us = now_us();
+	m->start_us = clock_mono();
 }
 
 void

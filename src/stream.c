@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
@@ -103,7 +104,7 @@ prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct query *q, struct a
 	query_init(q);
 	if (query_parse(sub->qs, q, &err) != 0)
 		return 1;
-	return auth_check(s, txn, sub->master, sub->auth, timefmt_now(), g, &err) != 0 ||
+	return auth_check(s, txn, sub->master, sub->auth, clock_now(), g, &err) != 0 ||
 	    auth_permits(g, AUTH_TASKS_GET, &err) != 0;
 }
 
@@ -228,7 +229,7 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		    "must be the id of an event of this stream, a whole number.");
 		goto fail;
 	}
-	if ((rc = auth_check(s, txn, rq->master, rq->authorization, timefmt_now(), &g, err)) != 0 ||
+	if ((rc = auth_check(s, txn, rq->master, rq->authorization, clock_now(), &g, err)) != 0 ||
 	    (rc = auth_permits(&g, AUTH_TASKS_GET, err)) != 0) {
 		status = rc;
 		goto fail;

@@ -14,19 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/watch.h"
 #include "stream_io.h"
-
-/* Deadlines run on the monotonic clock. */
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int64_t
 stream_io_cgi_max(void)
@@ -82,7 +73,7 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 	stream_hub *h;
 	struct watch w;
 	int ended = 0, rc = 0;
-	int64_t start = mono_us(), keep = start + stream_io_keepalive();
+	int64_t start = clock_mono(), keep = start + stream_io_keepalive();
 
 	/* A client that left shows as a failed write, not as a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -100,7 +91,7 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 	if (stream_hub_poll(h, s, out_ended) != 0)
 		ended = rc = 1;
 	while (!ended) {
-		int64_t now = mono_us(), left = start + max_us - now;
+		int64_t now = clock_mono(), left = start + max_us - now;
 		if (left <= 0)
 			break;
 		int64_t until_keep = keep - now;
@@ -115,9 +106,9 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 			rc = 1;
 			break;
 		}
-		if (!ended && mono_us() >= keep) {
+		if (!ended && clock_mono() >= keep) {
 			stream_hub_keepalive(h, out_ended);
-			keep = mono_us() + stream_io_keepalive();
+			keep = clock_mono() + stream_io_keepalive();
 		}
 	}
 	watch_close(&w);
@@ -209,7 +200,7 @@ held_ended(void *ctx)
 {
 	struct held *hd = ctx;
 
-	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, mono_us()));
+	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, clock_mono()));
 }
 
 /* Takes the streams the workers handed over. */
@@ -256,8 +247,8 @@ take_inbox(void)
 static void
 held_event(struct held *hd, uint32_t events)
 {
-	enum conn_state st = events & EPOLLOUT ? conn_flush(hd->c, mono_us()) :
-	    conn_read(hd->c, mono_us());
+	enum conn_state st = events & EPOLLOUT ? conn_flush(hd->c, clock_mono()) :
+	    conn_read(hd->c, clock_mono());
 
 	if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
 		stream_hub_remove(sio.hub, hd);
@@ -284,7 +275,7 @@ fan_out(void)
 		next = hd->next;
 		if (conn_pending(hd->c) == 0)
 			continue;
-		enum conn_state st = conn_flush(hd->c, mono_us());
+		enum conn_state st = conn_flush(hd->c, clock_mono());
 		if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
 			stream_hub_remove(sio.hub, hd);
 			release(hd, st);
@@ -301,7 +292,7 @@ flush_all(void)
 		next = hd->next;
 		if (conn_pending(hd->c) == 0)
 			continue;
-		enum conn_state st = conn_flush(hd->c, mono_us());
+		enum conn_state st = conn_flush(hd->c, clock_mono());
 		if (st == CONN_CLOSE) {
 			stream_hub_remove(sio.hub, hd);
 			release(hd, st);
@@ -315,12 +306,12 @@ static void *
 stream_thread(void *arg)
 {
 	struct epoll_event ev[64];
-	int64_t keep = mono_us() + stream_io_keepalive();
+	int64_t keep = clock_mono() + stream_io_keepalive();
 	int stop = 0;
 
 	(void)arg;
 	while (!stop) {
-		int64_t until_keep = keep - mono_us();
+		int64_t until_keep = keep - clock_mono();
 		int n = epoll_wait(sio.epfd, ev, 64,
 		    watch_timeout(&sio.w, until_keep > 0 ? (int)(until_keep / 1000) + 1 : 0));
 		int changed = sio.w.fd < 0 || sio.w.recheck > 0;
@@ -334,10 +325,10 @@ stream_thread(void *arg)
 		}
 		if (changed && watch_drain(&sio.w))
 			fan_out();
-		if (mono_us() >= keep) {
+		if (clock_mono() >= keep) {
 			stream_hub_keepalive(sio.hub, held_ended);
 			flush_all();
-			keep = mono_us() + stream_io_keepalive();
+			keep = clock_mono() + stream_io_keepalive();
 		}
 		pthread_mutex_lock(&sio.mu);
 		stop = sio.stop;
@@ -348,7 +339,7 @@ stream_thread(void *arg)
 	while (sio.held) {
 		struct held *hd = sio.held;
 		stream_hub_remove(sio.hub, hd);
-		conn_stream_end(hd->c, mono_us());
+		conn_stream_end(hd->c, clock_mono());
 		epoll_ctl(sio.epfd, EPOLL_CTL_DEL, conn_fd(hd->c), NULL);
 		sio.held = hd->next;
 		sio.count--;

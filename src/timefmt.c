@@ -11,15 +11,6 @@
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
 
-int64_t
-timefmt_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
-}
-
 /* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm): no libc, no time zone. */
 static void
 civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)

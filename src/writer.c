@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
@@ -185,7 +186,7 @@ authorize(const struct api_request *rq, struct writer_store *w, unsigned action,
 
 	if (w->s && store_txn_begin(w->s, MDB_RDONLY, &txn) != 0)
 		txn = NULL;
-	rc = auth_check(txn ? w->s : NULL, txn, w->master, rq->authorization, timefmt_now(), g,
+	rc = auth_check(txn ? w->s : NULL, txn, w->master, rq->authorization, clock_now(), g,
 	    err);
 	if (rc == 0)
 		rc = auth_permits(g, action, err);

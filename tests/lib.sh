@@ -345,6 +345,25 @@ elapsed() {
 	awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
+# The clock seam of the tests/*-clocked programs (src/clock.c): clock_use FILE points
+# LMTASKS_TEST_CLOCK at FILE (the clock not moved yet) and makes $LMTASKS_CLOCKED,
+# $LMTASKS_FCGI_CLOCKED and $LMTASKS_WRITER_CLOCKED the programs to run;
+# clock_move SECONDS moves their clocks forward (a running process sees it at its next
+# reading).  A test of a lease, an expiry or a deadline moves the clock past it instead
+# of sleeping, so it holds however slow the machine is.
+: "${LMTASKS_CLOCKED:=$top_builddir/tests/lmtasks-clocked}"
+: "${LMTASKS_FCGI_CLOCKED:=$top_builddir/tests/lmtasks-fcgi-clocked}"
+: "${LMTASKS_WRITER_CLOCKED:=$top_builddir/tests/lmtasks-writer-clocked}"
+clock_use() {
+	export LMTASKS_TEST_CLOCK=$1
+	echo 0 >"$1"
+}
+clock_move() {
+	local f=${LMTASKS_TEST_CLOCK:?clock_use first}
+	awk -v a="$(cat "$f")" -v s="$1" 'BEGIN { printf "%.0f\n", a + s * 1000000 }' >"$f.new" &&
+		mv "$f.new" "$f"
+}
+
 # wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds; 1 if time ran out.
 wait_for() {
 	local deadline

@@ -635,28 +635,38 @@ assert_eq "a new task for movies makes the index exist again" 200 "$CGI_CODE"
 ###########################################################################################
 section "leases: reap, heartbeat, --requeue, --started-at"
 
-# Five stores, each with one task claimed under a 0.5 s lease, so that one sleep serves all.
+# Five stores, each with one task claimed under a 60 s lease; the programs with the clock
+# seam run them, and one move of their clock by 61 s ends every lease (no sleep: the
+# checks hold however slow the machine is).
+clock_use "$T/lease-clock"
 for x in reap enq requeue again late; do
-	"$LMTASKS" --db "$T/l-$x" init 2>/dev/null
-	"$LMTASKS" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
-	"$LMTASKS" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
+	"$LMTASKS_CLOCKED" --db "$T/l-$x" init 2>/dev/null
+	"$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
+	"$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
 done
-LR() { "$LMTASKS" --db "$T/l-$1" "${@:2}"; }
-run LR reap claim --lease 0.5
-assert_eq "claim --lease 0.5: task 0, processing" "0 0 processing" "$LMT_RC $(field uid "$LMT_STDOUT") $(field status "$LMT_STDOUT")"
+LR() { "$LMTASKS_CLOCKED" --db "$T/l-$1" "${@:2}"; }
+run LR reap claim --lease 60
+assert_eq "claim --lease 60: task 0, processing" "0 0 processing" "$LMT_RC $(field uid "$LMT_STDOUT") $(field status "$LMT_STDOUT")"
 run LR reap reap
 assert_eq "reap before the lease ends: nothing" '0 {"reaped":0}' "$LMT_RC $LMT_STDOUT"
-LR enq claim --lease 0.5 >/dev/null 2>&1
-run LR requeue claim --lease 0.5 --requeue
+clock_move 30
+run LR reap reap
+assert_eq "reap 30 s into a 60 s lease: nothing" '0 {"reaped":0}' "$LMT_RC $LMT_STDOUT"
+clock_move -30
+LR enq claim --lease 60 >/dev/null 2>&1
+run LR requeue claim --lease 60 --requeue
 RQ_ENQ=$(field enqueuedAt "$LMT_STDOUT")
-assert_eq "claim --lease 0.5 --requeue: task 0" "0 0" "$LMT_RC $(field uid "$LMT_STDOUT")"
-run LR again claim --lease 0.5 --requeue
+assert_eq "claim --lease 60 --requeue: task 0" "0 0" "$LMT_RC $(field uid "$LMT_STDOUT")"
+run LR again claim --lease 60 --requeue
 OLD_START=$(field startedAt "$LMT_STDOUT")
-run LR late claim --lease 0.5
-sleep 0.7
+run LR late claim --lease 60
+clock_move 61
+run "$LMTASKS" --db "$T/l-enq" reap
+assert_eq "the installed lmtasks has no clock seam: its reap ends no lease" '0 {"reaped":0}' \
+	"$LMT_RC $LMT_STDOUT"
 
 run LR reap reap
-assert_eq "reap after 0.7 s: one lease ended" '0 {"reaped":1}' "$LMT_RC $LMT_STDOUT"
+assert_eq "reap once the clock moved 61 s: one lease ended" '0 {"reaped":1}' "$LMT_RC $LMT_STDOUT"
 run LR reap get 0
 json_check "the task failed: task_lease_expired, type internal, finishedAt set" "$LMT_STDOUT" \
 	"d['status'] == 'failed' and d['error']['code'] == 'task_lease_expired' and d['error']['type'] == 'internal' and d['error']['link'].endswith('#task_lease_expired') and d['error']['message'] and d['finishedAt'] is not None and d['duration'] is not None"
@@ -701,31 +711,41 @@ assert_exit -m "heartbeat --started-at <the old startedAt>: exit 3" 3 LR again h
 run LR again succeed 0 --started-at "$NEW_START"
 assert_eq "the new worker's succeed --started-at works" "0 succeeded" "$LMT_RC $(field status "$LMT_STDOUT")"
 
-# Heartbeats every 0.2 s keep a 0.5 s lease alive for 1.6 s.
+# Heartbeats every 40 s keep a 60 s lease alive for 320 s (of the moved clock); without
+# one for 61 s more it ends.
 HB=$T/l-hb
-"$LMTASKS" --db "$HB" init 2>/dev/null
-"$LMTASKS" --db "$HB" enqueue jobs work >/dev/null 2>&1
-"$LMTASKS" --db "$HB" claim --lease 0.5 >/dev/null 2>&1
+"$LMTASKS_CLOCKED" --db "$HB" init 2>/dev/null
+"$LMTASKS_CLOCKED" --db "$HB" enqueue jobs work >/dev/null 2>&1
+"$LMTASKS_CLOCKED" --db "$HB" claim --lease 60 >/dev/null 2>&1
 hb_bad=""
 for i in 1 2 3 4 5 6 7 8; do
-	sleep 0.2
-	"$LMTASKS" --db "$HB" heartbeat 0 >"$T/hb.out" 2>&1 || hb_bad+=" #$i: $(cat "$T/hb.out")"
+	clock_move 40
+	"$LMTASKS_CLOCKED" --db "$HB" heartbeat 0 >"$T/hb.out" 2>&1 || hb_bad+=" #$i: $(cat "$T/hb.out")"
 done
-assert_eq "8 heartbeats, 0.2 s apart, all accepted" "" "$hb_bad"
-run "$LMTASKS" --db "$HB" reap
-assert_eq "after 1.6 s with heartbeats: nothing to reap" '{"reaped":0}' "$LMT_STDOUT"
-run "$LMTASKS" --db "$HB" succeed 0
+assert_eq "8 heartbeats, 40 s apart, all accepted" "" "$hb_bad"
+run "$LMTASKS_CLOCKED" --db "$HB" reap
+assert_eq "after 320 s with heartbeats: nothing to reap" '{"reaped":0}' "$LMT_STDOUT"
+run "$LMTASKS_CLOCKED" --db "$HB" succeed 0
 assert_eq "... and the task can then succeed" "0 succeeded" "$LMT_RC $(field status "$LMT_STDOUT")"
-run "$LMTASKS" --db "$HB" heartbeat 0
+run "$LMTASKS_CLOCKED" --db "$HB" heartbeat 0
 if [ "$LMT_RC" -eq 3 ] && [[ $LMT_STDERR == "lmtasks: "* ]]; then
 	ok "heartbeat of a succeeded task: exit 3"
 else
 	fail "heartbeat of a succeeded task: exit 3" "exit $LMT_RC" "stderr: $LMT_STDERR"
 fi
-"$LMTASKS" --db "$HB" enqueue jobs work >/dev/null 2>&1
-assert_exit -m "heartbeat of an enqueued task: exit 3" 3 "$LMTASKS" --db "$HB" heartbeat 1
-assert_exit -m "heartbeat of a missing task: exit 1" 1 "$LMTASKS" --db "$HB" heartbeat 99
-check "lmtasks check after the leases" "$LMTASKS" --db "$HB" check
+"$LMTASKS_CLOCKED" --db "$HB" enqueue jobs work >/dev/null 2>&1
+assert_exit -m "heartbeat of an enqueued task: exit 3" 3 "$LMTASKS_CLOCKED" --db "$HB" heartbeat 1
+assert_exit -m "heartbeat of a missing task: exit 1" 1 "$LMTASKS_CLOCKED" --db "$HB" heartbeat 99
+HB2=$T/l-hb2
+"$LMTASKS_CLOCKED" --db "$HB2" init 2>/dev/null
+"$LMTASKS_CLOCKED" --db "$HB2" enqueue jobs work >/dev/null 2>&1
+"$LMTASKS_CLOCKED" --db "$HB2" claim --lease 60 >/dev/null 2>&1
+clock_move 40
+"$LMTASKS_CLOCKED" --db "$HB2" heartbeat 0 >/dev/null 2>&1
+clock_move 61
+run "$LMTASKS_CLOCKED" --db "$HB2" reap
+assert_eq "61 s after the last heartbeat: the lease ended" '{"reaped":1}' "$LMT_STDOUT"
+check "lmtasks check after the leases" "$LMTASKS_CLOCKED" --db "$HB" check
 
 echo "# done in $(elapsed "$START") s"
 summary

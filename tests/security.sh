@@ -355,18 +355,23 @@ json_check "key list: the deleted keys are gone" "$LMT_STDOUT" \
 cgi GET /tasks/0 "$MK" "HTTP_AUTHORIZATION=Bearer $MOVKEY"
 answer "the other keys still work" 200
 
-# Expires two seconds from now: works now, refused after.
-EXP_AT=$(date -u -d "@$(($(date +%s) + 2))" +%Y-%m-%dT%H:%M:%S.000000Z)
+# Expires an hour from now: works now, refused once the CGI program with the clock seam
+# is an hour on (no sleep).
+EXP_AT=$(date -u -d "@$(($(date +%s) + 3600))" +%Y-%m-%dT%H:%M:%S.000000Z)
 key_create --expires-at "$EXP_AT"
 EXPKEY=$KEY
 cgi GET /tasks/0 "$MK" "HTTP_AUTHORIZATION=Bearer $EXPKEY"
 answer "a key before its expiry works" 200
 run L key list
 json_check "key list shows the expiry" "$LMT_STDOUT" "'$EXP_AT' in [k['expiresAt'] for k in d['results']]"
-sleep_until=$(date -d "$EXP_AT" +%s)
-while [ "$(date +%s)" -le "$sleep_until" ]; do sleep 0.2; done
-cgi GET /tasks/0 "$MK" "HTTP_AUTHORIZATION=Bearer $EXPKEY"
-answer "an expired key: 403" 403 "$INVALID"
+clock_use "$T/exp-clock"
+clock_move 3601
+LMTASKS_FCGI=$LMTASKS_FCGI_CLOCKED cgi GET /tasks/0 "$MK" "HTTP_AUTHORIZATION=Bearer $EXPKEY" \
+	"LMTASKS_TEST_CLOCK=$LMTASKS_TEST_CLOCK"
+answer "an expired key (the clock an hour on): 403" 403 "$INVALID"
+cgi GET /tasks/0 "$MK" "HTTP_AUTHORIZATION=Bearer $EXPKEY" "LMTASKS_TEST_CLOCK=$LMTASKS_TEST_CLOCK"
+answer "... the installed program has no clock seam: the key still works" 200
+unset LMTASKS_TEST_CLOCK
 assert_exit -m "key create --expires-at in the past is refused" 2 L key create --expires-at 2020-01-01
 
 section "keys: a master key file that cannot be used"

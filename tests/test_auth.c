@@ -10,6 +10,7 @@
 #include <lmdb.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/timefmt.h"
@@ -118,7 +119,7 @@ Test(auth, requests_against_a_store)
 	struct api_error err;
 	MDB_txn *txn;
 	store *s;
-	int64_t now = timefmt_now();
+	int64_t now = clock_now();
 
 	cr_assert_eq(store_open(tmpstore_path("db"), STORE_CREATE, 0600, &s), 0);
 	cr_assert_eq(ops_key_create(s, &k, secret), 0);

@@ -8,9 +8,6 @@
 /* Large enough for any output of this module, with its NUL. */
 #define TIMEFMT_BUFSZ 48
 
-/* Returns the current time in microseconds since the epoch. */
-int64_t timefmt_now(void);
-
 /* Writes "2021-08-10T14:29:17.000000Z" into buf (TIMEFMT_BUFSZ); returns the length. */
 size_t timefmt_rfc3339(int64_t us, char *buf);
 
