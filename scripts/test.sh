@@ -1,32 +1,102 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: the suites (make check), the
-# same suites built with AddressSanitizer and UBSan, the fuzzers for a bounded time, the
-# benchmarks briefly (so they never rot), and the packaging (make distcheck, and the
-# Debian package built, installed, upgraded and purged by tests/debian.sh).
-# Exits non-zero on any failure.  The last line is
+# Installs what is missing, builds, and runs every test.  Exits non-zero on any failure.
+#
+#   scripts/test.sh [--under-load] [--help]
+#
+# The steps, and what each is for:
+#   1. make distcheck: the release tarball is made, unpacked read-only, built out of its
+#      tree, and EVERY suite of make check is run from it (unit suites, the fuzz seeds
+#      replayed, and the end-to-end suites against a real nginx, Apache, LMDB on disk);
+#      then installed, uninstalled and cleaned.  This is the plain make check: a file the
+#      suites need and the tarball lacks fails here, as it would for a packager.
+#   2. ASan and UBSan: the same sources built with both sanitizers (build-san/), running
+#      the unit suites, the fuzz seeds and the end-to-end suites that drive the most C
+#      code with hostile or varied input (SANITIZED_SUITES below).  SANITIZE=full runs
+#      every suite there instead (about twice the time of step 1).
+#   3. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing).
+#   4. benchmarks, briefly, so that they never rot (bench/README.md has the full runs).
+#   5. the Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0
+#      and purged (tests/debian.sh; as root only).
+#
+# Options and environment:
+#   --under-load     two busy loops run beside the whole run (stopped at its end): the
+#                    suites must pass on a machine that is doing something else too
+#   QUICK=1          only the plain make check, in build/ (a developer's quick loop)
+#   SANITIZE=full    every suite under ASan and UBSan in step 2
+#   FUZZ_SECONDS=N   seconds per fuzz target
+#   CHECK_JOBS=N     suites run at once (default: the CPUs plus one; most suites wait on
+#                    their servers and the disk as much as they compute)
+#
+# The last line is
 #
 #   suites: N passed, N failed, N skipped
 #
-# counting this run's results only: each suite of each `make check` (not the step itself),
+# counting this run's results only: each suite of each make check (not the step itself),
 # each other step, and every skip -- a skipped suite, a check skipped inside a suite, the
 # fuzzing step when this machine cannot fuzz; the lines above it name each skip.  Under CI
 # (CI=true) a suite or step that would skip because something this script installs is
 # missing (nginx, Apache, valgrind, clang, ...) fails instead and says what is missing.
-#   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 skips fuzzing)
-#   QUICK=1          only the plain make check
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+under_load=
+for arg in "$@"; do
+	case $arg in
+	--under-load) under_load=1 ;;
+	-h | --help)
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "test.sh: unknown argument '$arg' (see --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+# The end-to-end suites step 2 runs under the sanitizers: the responder fed hostile
+# FastCGI peers and damaged files, CGI's every route and error, the filters and leases
+# through the CLI and CGI, the write routes, streams and webhook delivery.
+SANITIZED_SUITES="tests/fuzz-seeds.sh tests/hostile.sh tests/cgi.sh tests/queries.sh
+	tests/writer.sh tests/stream.sh tests/webhooks.sh"
+
+START=$SECONDS
+LOAD_PIDS=()
+stop_load() {
+	local p
+	for p in "${LOAD_PIDS[@]}"; do kill "$p" 2>/dev/null || :; done
+	for p in "${LOAD_PIDS[@]}"; do wait "$p" 2>/dev/null || :; done
+	LOAD_PIDS=()
+}
+trap stop_load EXIT
+if [ -n "$under_load" ]; then
+	# Two CPU hogs, each bounded (an hour and a half, CI's limit) and stopped by PID.
+	for _ in 1 2; do
+		timeout 5400 sh -c 'while :; do :; done' &
+		LOAD_PIDS+=($!)
+	done
+	echo "==== under load: busy loops ${LOAD_PIDS[*]}"
+fi
+
 . scripts/deps.sh
 
-lmt_install_deps python3 valgrind wrk hyperfine clang libclang-rt-14-dev \
-	apache2 libapache2-mod-fcgid systemd iproute2 util-linux \
-	debhelper devscripts dpkg-dev fakeroot lintian man-db
-lmt_build
+step_times=()
+timed() {
+	local name=$1 start=$SECONDS
+	shift
+	"$@"
+	step_times+=("$name: $((SECONDS - start)) s")
+}
 
+timed "install and build" eval 'lmt_install_deps python3 valgrind wrk hyperfine clang \
+	libclang-rt-14-dev apache2 libapache2-mod-fcgid systemd iproute2 util-linux \
+	debhelper devscripts dpkg-dev fakeroot lintian man-db && lmt_build'
+
+CHECK_JOBS=${CHECK_JOBS:-$(($(nproc) + 1))}
 failed=()
 steps_ok=0
 steps_skipped=()
-checked=()	# the build directories whose suites this run checked
+checked=()	# the directories whose suites' results this run counts
 failed_dirs=()	# ... and those whose make check failed
 step() {
 	local name=$1
@@ -34,10 +104,11 @@ step() {
 	echo "==== $name"
 	local start=$SECONDS rc=0
 	"$@" || rc=$?
+	step_times+=("$name: $((SECONDS - start)) s")
 	if [ "$rc" -eq 0 ]; then
 		echo "==== $name: ok ($((SECONDS - start)) s)"
 		# A make check step is counted as its suites, not once more on top.
-		case $name in "make check"*) ;; *) steps_ok=$((steps_ok + 1)) ;; esac
+		case $name in "make check"* | "make distcheck"*) ;; *) steps_ok=$((steps_ok + 1)) ;; esac
 	elif [ "$rc" -eq 77 ]; then
 		echo "==== $name: SKIPPED ($((SECONDS - start)) s)"
 		steps_skipped+=("$name")
@@ -47,26 +118,55 @@ step() {
 	fi
 }
 
-# Runs make check in a build directory and shows the logs of what failed.  The results of
-# an earlier run are removed first: a suite that does not build must not pass on old files.
+# The results of an earlier run are removed first: a suite that does not build must not
+# pass on old files.
 fresh_results() {
 	rm -f "$1"/tests/*.trs "$1"/tests/*.log "$1"/tests/*/*.trs "$1"/tests/*/*.log \
 		"$1"/test-suite.log
 	case " ${checked[*]} " in *" $1 "*) ;; *) checked+=("$1") ;; esac
 }
-check_in() {
-	local dir=$1
-	shift
-	fresh_results "$dir"
-	if make -s -C "$dir" -j"$(nproc)" check "$@"; then
-		return 0
-	fi
-	failed_dirs+=("$dir")
-	for trs in "$dir"/tests/*.trs; do
+# show_failures DIR: the tail of each failed suite's log.
+show_failures() {
+	local trs
+	for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
 		grep -q '^:test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null || continue
 		echo "---- ${trs%.trs}.log"
 		tail -n 60 "${trs%.trs}.log"
 	done
+}
+check_in() {
+	local dir=$1
+	shift
+	fresh_results "$dir"
+	if make -s -C "$dir" -j"$CHECK_JOBS" check "$@"; then
+		return 0
+	fi
+	failed_dirs+=("$dir")
+	show_failures "$dir"
+	return 1
+}
+
+# Every suite from the release tarball.  distcheck removes its tree when it passes, so
+# the suites' results are copied to build/dist-results by the check-local rule; when it
+# fails they are read where it left them.
+RESULTS=$PWD/build/dist-results
+distcheck() {
+	rm -rf "$RESULTS" build/lmtasks-*/
+	mkdir -p "$RESULTS"
+	case " ${checked[*]} " in *" $RESULTS "*) ;; *) checked+=("$RESULTS") ;; esac
+	if LMTASKS_RESULTS=$RESULTS LMTASKS_NPM_CACHE=$PWD/build/npm-cache \
+		make -s -C build -j"$CHECK_JOBS" distcheck >build/distcheck.log 2>&1; then
+		return 0
+	fi
+	tail -n 30 build/distcheck.log
+	local sub
+	for sub in build/lmtasks-*/_build/sub; do
+		[ -d "$sub/tests" ] || continue
+		rm -rf "$RESULTS/tests"
+		cp -r "$sub/tests" "$RESULTS/tests"
+		show_failures "$sub"
+	done
+	failed_dirs+=("$RESULTS")
 	return 1
 }
 
@@ -78,8 +178,16 @@ sanitized() {
 	fi
 	fresh_results build-san
 	make -s -C build-san -j"$(nproc)" || { failed_dirs+=(build-san); return 1; }
+	local tests=()
+	if [ "${SANITIZE:-}" != full ]; then
+		# The unit suites (every program make check builds from tests/test_*.c) and the
+		# end-to-end suites chosen above.
+		local units
+		units=$(cd tests && ls test_*.c | sed 's|^|tests/|; s|\.c$||' | tr '\n' ' ')
+		tests=(TESTS="$units $(echo $SANITIZED_SUITES)")
+	fi
 	LMTASKS_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-san
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-san "${tests[@]}"
 }
 
 benchmarks() {
@@ -102,21 +210,15 @@ debian_package() {
 	[ "$rc" = 0 ] || [ "$rc" = 77 ]
 }
 
-distcheck() {
-	# The package builds, installs and tests from its tarball; the unit suites stand
-	# for the rest, which the steps above ran.
-	make -s -C build distcheck \
-		TESTS="tests/test_task tests/test_codec tests/test_route" >/dev/null
-}
-
-step "make check" check_in build
-if [ -z "${QUICK:-}" ]; then
+if [ -n "${QUICK:-}" ]; then
+	step "make check" check_in build
+else
+	step "make distcheck (every suite, from the release tarball)" distcheck
 	step "make check with ASan and UBSan" sanitized
-	if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
-		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_PARALLEL=2 scripts/fuzz.sh
+	if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_PARALLEL=2 scripts/fuzz.sh
 	fi
 	step "benchmarks (brief)" benchmarks
-	step "make distcheck" distcheck
 	if [ "$(id -u)" = 0 ]; then
 		step "Debian package (tests/debian.sh)" debian_package
 	else
@@ -124,6 +226,10 @@ if [ -z "${QUICK:-}" ]; then
 		steps_skipped+=("Debian package (not root: it installs the package)")
 	fi
 fi
+stop_load
+
+echo "==== times"
+printf '  %s\n' "${step_times[@]}" "whole run: $((SECONDS - START)) s${under_load:+ (under load)}"
 
 # One closing line: each suite this run checked (from the harness's .trs files, not the
 # make check steps themselves) and each other step; every skip counted and named above it.
@@ -139,7 +245,7 @@ for dir in "${checked[@]}"; do
 done
 for f in "${steps_skipped[@]}"; do echo "skipped: step $f"; done
 for f in "${failed[@]}"; do
-	case $f in "make check"*) ;; *) fail=$((fail + 1)) ;; esac
+	case $f in "make check"* | "make distcheck"*) ;; *) fail=$((fail + 1)) ;; esac
 done
 ((${#failed[@]})) && echo "FAILED: ${failed[*]}"
 echo "suites: $pass passed, $fail failed, $skip skipped"
