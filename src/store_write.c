@@ -482,3 +482,24 @@ store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t le
 	store_key_uid(k, uid);
 	return mdb_put(txn, s->batches, &key, &val, 0);
 }
+
+int
+store_batch_del(store *s, MDB_txn *txn, uint64_t uid)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k };
+
+	if (!s->have_batches)
+		return MDB_NOTFOUND;
+	store_key_uid(k, uid);
+	return mdb_del(txn, s->batches, &key, NULL);
+}
+
+int
+store_meta_del(store *s, MDB_txn *txn, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+	int rc = mdb_del(txn, s->meta, &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -308,7 +308,17 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 		rc = ops_cancel_query(w->s, q, filter, &r);
 	else
 		rc = ops_delete(w->s, q, 0, filter, &r);
-	if (rc == LMT_ECORRUPT) {
+	if (rc == LMT_EFULL || rc == LMT_EDISKFULL) {
+		/* Meilisearch's answer to a cancelation or deletion of no task past its limit. */
+		api_error_set(&err, 422, "no_space_left_on_device", "system", "The task store "
+		    "cannot take more tasks: %s, and this %s matches no task it could %s, so it "
+		    "would only record itself. Delete finished tasks to continue.", rc == LMT_EFULL ?
+		    "it is past its size limit" : "its disk is full", route->verb,
+		    route->action == AUTH_TASKS_CANCEL ? "cancel" : "delete");
+		answer_error(body, rs, &err);
+		snprintf(rs->log, sizeof(rs->log), "422 no_space_left_on_device: %s ?%.600s "
+		    "refused, %s", rq->method, qs, lmt_strerror(rc));
+	} else if (rc == LMT_ECORRUPT) {
 		answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: its "
 		    "stored record is corrupt. Run `lmtasks check` on the store; nothing was "
 		    "changed.", r.bad);

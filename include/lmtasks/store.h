@@ -272,6 +272,12 @@ int store_batch_next(store *s, MDB_txn *txn, uint64_t *uid);
 /* Stores batch uid's record. */
 int store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t len);
 
+/* Removes batch uid's record; MDB_NOTFOUND when there is none. */
+int store_batch_del(store *s, MDB_txn *txn, uint64_t uid);
+
+/* Removes meta's key (0 also when it is absent). */
+int store_meta_del(store *s, MDB_txn *txn, const char *key);
+
 /* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
 int store_index_remove(store *s, MDB_txn *txn, struct task_str index);
 
