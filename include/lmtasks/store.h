@@ -125,7 +125,8 @@ int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str
  * in a store made before that setting existed. */
 int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
 
-/* The bytes of the pages the databases use, free pages not counted. */
+/* The bytes of the pages every database uses (the change log, batches and webhooks
+ * included), free pages not counted. */
 int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
 
 /* The store's directory, owned by the store. */
