@@ -26,9 +26,12 @@ static const char *const filter_names[] = {
 	"afterFinishedAt", "beforeFinishedAt",
 };
 #define NFILTERS (sizeof(filter_names) / sizeof(filter_names[0]))
-static const char filter_list[] = "`uids`, `batchUids`, `canceledBy`, `types`, `statuses`, "
-    "`indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, "
-    "`afterFinishedAt`, `beforeFinishedAt`";
+#define FILTERS_AFTER_BATCHES "`canceledBy`, `types`, `statuses`, `indexUids`, " \
+    "`afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, " \
+    "`afterFinishedAt`, `beforeFinishedAt`"
+/* batchUids only where batches are shown (compat v1), as for GET /tasks. */
+static const char filter_list_v1[] = "`uids`, `batchUids`, " FILTERS_AFTER_BATCHES;
+static const char filter_list[] = "`uids`, " FILTERS_AFTER_BATCHES;
 
 /* The two routes and what each needs. */
 struct wroute {
@@ -103,10 +106,11 @@ find_route(const struct api_request *rq, struct api_error *err)
 	return NULL;
 }
 
-/* Checks every parameter's name against the routes' filters, as Meilisearch refuses any
- * other (limit, from, ...); *given says whether there was at least one. */
+/* Checks every parameter's name against the routes' filters (batchUids at v1 only), as
+ * Meilisearch refuses any other (limit, from, ...); *given says whether there was at
+ * least one. */
 static int
-check_names(const char *qs, int *given, struct api_error *err)
+check_names(const char *qs, int v1, int *given, struct api_error *err)
 {
 	char name[64], quoted[128];
 
@@ -125,12 +129,14 @@ check_names(const char *qs, int *given, struct api_error *err)
 				    memcmp(filter_names[i], name, (size_t)dn) == 0)
 					break;
 			}
+			if (!v1 && i < NFILTERS && strcmp(filter_names[i], "batchUids") == 0)
+				i = NFILTERS;
 		}
 		if (i == NFILTERS)
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "Unknown parameter `%s`: expected one of %s",
 			    dn >= 0 ? quote_text(name, (size_t)dn, quoted, sizeof(quoted)) :
-			    quote_text(p, nl, quoted, sizeof(quoted)), filter_list);
+			    quote_text(p, nl, quoted, sizeof(quoted)), v1 ? filter_list_v1 : filter_list);
 		*given = 1;
 		p += pl + (p[pl] == '&');
 	}
@@ -280,7 +286,7 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	/* The store's compat level says whether batchUids is a filter and which types are;
 	 * read in a transaction of its own, like the key. */
 	q->v1 = w->s == NULL || writer_v1(w->s);
-	if (check_names(qs, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
+	if (check_names(qs, q->v1, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
 	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
 		answer_error(body, rs, &err);
 		goto out;

@@ -140,7 +140,7 @@ http DELETE "/tasks?statuses=succeeded" -H "$(auth "$CANCEL_KEY")"
 assert_eq "DELETE /tasks with tasks.cancel only: 403" 403 "$HTTP_STATUS"
 http DELETE "/tasks?limit=1" -H "$(auth "$DELETE_KEY")"
 assert_eq "DELETE /tasks?limit=1: 400 bad_request" 400 "$HTTP_STATUS"
-assert_match "naming the filters" '^\{"message":"Unknown parameter `limit`: expected one of `uids`, `batchUids`' "$HTTP_BODY"
+assert_match "naming the filters (at v0.25 without batchUids)" '^\{"message":"Unknown parameter `limit`: expected one of `uids`, `canceledBy`' "$HTTP_BODY"
 http DELETE "/tasks?indexUids=movies&statuses=succeeded,canceled" -H "$(auth "$DELETE_KEY")"
 assert_eq "DELETE /tasks?indexUids=movies&statuses=... with tasks.delete: 200" 200 "$HTTP_STATUS"
 json_check "the summarized taskDeletion task" "$HTTP_BODY_FILE" 'd["type"] == "taskDeletion" and d["taskUid"] == 6'
@@ -318,6 +318,18 @@ if [ "$(id -u)" -eq 0 ] && getent group nogroup >/dev/null; then
 else
 	skip "--socket-group nogroup --socket-mode 0640" "needs root and the group nogroup"
 fi
+
+section "batchUids at compat v0.25"
+http POST "/tasks/cancel?batchUids=0" -H "$(auth "$MASTER")"
+assert_eq "POST /tasks/cancel?batchUids=0 at v0.25: 400" 400 "$HTTP_STATUS"
+json_check "an unknown parameter, and the filters listed are those it takes" "$HTTP_BODY_FILE" \
+    'd["code"] == "bad_request" and d["message"] == "Unknown parameter `batchUids`: expected one of `uids`, `canceledBy`, `types`, `statuses`, `indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, `afterFinishedAt`, `beforeFinishedAt`"'
+L config compat v1 >/dev/null
+http DELETE "/tasks?limit=1" -H "$(auth "$MASTER")"
+assert_match "at v1 the list names batchUids" '^\{"message":"Unknown parameter `limit`: expected one of `uids`, `batchUids`, `canceledBy`' "$HTTP_BODY"
+http DELETE "/tasks?batchUids=999999" -H "$(auth "$MASTER")"
+assert_eq "and takes it: 200" 200 "$HTTP_STATUS"
+L config compat v0.25 >/dev/null
 
 section "stopping"
 http_stop "$WPID"
