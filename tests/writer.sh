@@ -331,6 +331,46 @@ http DELETE "/tasks?batchUids=999999" -H "$(auth "$MASTER")"
 assert_eq "and takes it: 200" 200 "$HTTP_STATUS"
 L config compat v0.25 >/dev/null
 
+section "cancelations of nothing stop at the limit"
+for i in $(seq 100); do echo '{"indexUid":"movies","type":"documentAddition"}'; done >"$T/b100.ndjson"
+L config maxBytes 1MiB >/dev/null
+for i in $(seq 200); do
+	L enqueue --batch "$T/b100.ndjson" >/dev/null 2>&1 || break
+done 2>/dev/null
+n=0
+while [ $n -lt 3000 ]; do
+	http POST "/tasks/cancel?uids=999999" -H "$(auth "$CANCEL_KEY")"
+	[ "$HTTP_STATUS" = 200 ] || break
+	n=$((n + 1))
+done
+assert_eq "a cancelation of no task past the limit: 422 (after $n recorded)" 422 "$HTTP_STATUS"
+json_check "Meilisearch's no_space_left_on_device, type system" "$HTTP_BODY_FILE" \
+    'd["code"] == "no_space_left_on_device" and d["type"] == "system" and "Delete finished tasks" in d["message"]'
+next=$(L stats | json_get - 'd["nextUid"]')
+http DELETE "/tasks?uids=999999" -H "$(auth "$DELETE_KEY")"
+assert_eq "a deletion of no task: 422 too" 422 "$HTTP_STATUS"
+assert_eq "neither recorded a task" "$next" "$(L stats | json_get - 'd["nextUid"]')"
+grep -q 'lmtasks-writer: 422 no_space_left_on_device: DELETE ?uids=999999 refused' "$WLOG" &&
+	ok "the writer logs the refusal" || fail "the writer logs the refusal" "$(tail -3 "$WLOG")"
+batches() { L batch list --limit 1 | json_get - 'd["total"]'; }
+before=$(batches)
+http DELETE "/tasks?statuses=succeeded,failed,canceled" -H "$(auth "$DELETE_KEY")"
+assert_eq "a deletion that deletes finished tasks goes through: 200" 200 "$HTTP_STATUS"
+http POST "/tasks/cancel?statuses=enqueued" -H "$(auth "$CANCEL_KEY")"
+assert_eq "and a cancelation that cancels: 200" 200 "$HTTP_STATUS"
+http DELETE "/tasks?statuses=canceled" -H "$(auth "$DELETE_KEY")"
+assert_eq "the canceled tasks deleted in turn: 200" 200 "$HTTP_STATUS"
+after=$(batches)
+[ "$before" -gt "$n" ] && [ "$after" -lt 10 ] &&
+	ok "the batches of the deleted records went with them ($before batches, then $after)" ||
+	fail "the batches of the deleted records went with them" "$before then $after (n=$n)"
+# The change log holds an entry per task canceled and deleted, and counts (README): kept
+# shorter, it leaves room under this small limit.
+check "a shorter change log" L config feedRetention 100
+check "new tasks are taken again" L enqueue movies documentAddition
+L config maxBytes 1GiB >/dev/null
+L config feedRetention 100000 >/dev/null
+
 section "stopping"
 http_stop "$WPID"
 assert_eq "SIGTERM: the writer exits" 1 "$(http_alive "$WPID" && echo 0 || echo 1)"
