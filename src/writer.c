@@ -71,9 +71,14 @@ answer_failure(struct printbuf *body, struct api_response *rs, int status, const
 static void
 store_unavailable(const struct writer_store *w, struct printbuf *body, struct api_response *rs)
 {
-	answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot be "
-	    "written: %s.", w->db_path ? w->db_path : "?", w->open_rc == LMT_ENOSTORE ?
-	    "there is no lmtasks store there yet" : lmt_strerror(w->open_rc));
+	if (w->open_rc == LMT_EDAMAGED)
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
+		    "be written: the store is damaged: %s; nothing was written. Restore it from a "
+		    "backup.", w->db_path ? w->db_path : "?", w->damage ? w->damage : "?");
+	else
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
+		    "be written: %s.", w->db_path ? w->db_path : "?", w->open_rc == LMT_ENOSTORE ?
+		    "there is no lmtasks store there yet" : lmt_strerror(w->open_rc));
 }
 
 /* Finds the route of path (either method); NULL for a path that is neither. */

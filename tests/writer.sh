@@ -371,6 +371,64 @@ check "new tasks are taken again" L enqueue movies documentAddition
 L config maxBytes 1GiB >/dev/null
 L config feedRetention 100000 >/dev/null
 
+section "a data.mdb cut short under the running writer"
+D=$T/dmg
+LD() { "$LMTASKS" --db "$D" "$@"; }
+LD init >/dev/null 2>&1
+for i in $(seq 30); do cat "$T/b100.ndjson"; done | LD enqueue --batch >/dev/null
+size=$(stat -c %s "$D/data.mdb")
+half=$((size / 2))
+cp "$D/data.mdb" "$T/dmg.good"
+DLOG=$T/dmg-writer.log
+"$LMTASKS_WRITER" --db "$D" --listen "unix:$T/dmgw.sock" --master-key-file "$T/master.key" \
+	</dev/null >>"$DLOG" 2>&1 &
+DPID=$!
+lmt_on_exit "http_stop $DPID"
+for ((i = 0; i < 100; i++)); do http_sock_ready "$T/dmgw.sock" && break; sleep 0.05; done
+assert_match "the writer on the whole store: 200" '^Status: 200' "$(F answer "$T/dmgw.sock" "/tasks/cancel?uids=2999" POST "$MASTER")"
+truncate -s "$half" "$D/data.mdb"
+out=$(F answer "$T/dmgw.sock" "/tasks/cancel?uids=2998" POST "$MASTER")
+assert_match "cut to half under it: 503" '^Status: 503' "$out"
+json_check "store_unavailable, naming the file and its size" "$(sed '1,/^$/d' <<<"$out")" \
+    "d['code'] == 'store_unavailable' and 'the store is damaged: $D/data.mdb is $half bytes, shorter than the ' in d['message']"
+http_alive "$DPID" && ok "the writer lives" || fail "the writer lives" "$(tail -3 "$DLOG")"
+grep -q "lmtasks-writer: the store at $D is damaged: $D/data.mdb is $half bytes" "$DLOG" &&
+	ok "its log names the file and its size" || fail "its log names the file and its size" "$(tail -3 "$DLOG")"
+out=$(F answer "$T/dmgw.sock" "/tasks?uids=0" DELETE "$MASTER")
+assert_match "every write: 503" '^Status: 503' "$out"
+assert_eq "nothing was written: the file is still $half bytes" "$half" "$(stat -c %s "$D/data.mdb")"
+cp "$T/dmg.good" "$D/data.mdb"
+assert_match "restored in place: 200, no restart" '^Status: 200' "$(F answer "$T/dmgw.sock" "/tasks/cancel?uids=2998" POST "$MASTER")"
+grep -q "lmtasks-writer: the store at $D can be written again" "$DLOG" &&
+	ok "its log says so" || fail "its log says so" "$(tail -3 "$DLOG")"
+http_stop "$DPID"
+
+# A fault inside a write (the test build's seam: SIGBUS at its second commit, as a file
+# cut short between the check and the write would give): 503, the write aborted and its
+# lock released, then served again.
+if [ -x "${LMTASKS_WRITER_FAULTS:-}" ]; then
+	next=$(LD enqueue movies x | json_get - 'd["uid"]')
+	LMTASKS_FAULT=sigbus:2 "$LMTASKS_WRITER_FAULTS" --db "$D" --listen "unix:$T/dmgf.sock" \
+		--master-key-file "$T/master.key" </dev/null >>"$DLOG" 2>&1 &
+	FPID=$!
+	lmt_on_exit "http_stop $FPID"
+	for ((i = 0; i < 100; i++)); do http_sock_ready "$T/dmgf.sock" && break; sleep 0.05; done
+	assert_match "the first write: 200" '^Status: 200' "$(F answer "$T/dmgf.sock" "/tasks/cancel?uids=$next" POST "$MASTER")"
+	out=$(F answer "$T/dmgf.sock" "/tasks?uids=$next" DELETE "$MASTER")
+	assert_match "SIGBUS in the second: 503" '^Status: 503' "$out"
+	assert_match "which says the file shrank under the write" 'shrank while it was written' "$out"
+	http_alive "$FPID" && ok "the writer lives" || fail "the writer lives" "$(tail -3 "$DLOG")"
+	run timeout 20 "$LMTASKS" --db "$D" get "$next"
+	json_check "the faulted delete wrote nothing: task $next is there" "$LMT_STDOUT" 'd["status"] == "canceled"'
+	run timeout 20 "$LMTASKS" --db "$D" enqueue movies x
+	assert_eq "its write lock was released: lmtasks enqueue goes through" 0 "$LMT_RC"
+	json_check "with the uid after the first write's record" "$LMT_STDOUT" "d['uid'] == $next + 2"
+	assert_match "the next write: 200" '^Status: 200' "$(F answer "$T/dmgf.sock" "/tasks?uids=$next" DELETE "$MASTER")"
+	http_stop "$FPID"
+else
+	skip "a fault inside a write" "no LMTASKS_WRITER_FAULTS (the test build)"
+fi
+
 section "stopping"
 http_stop "$WPID"
 assert_eq "SIGTERM: the writer exits" 1 "$(http_alive "$WPID" && echo 0 || echo 1)"

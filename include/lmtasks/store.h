@@ -142,6 +142,11 @@ const char *store_path(store *s);
  */
 int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
 
+/* After a fault (SIGBUS on a data.mdb cut short) jumped out of store_write(): aborts the
+ * write transaction it left open, so that nothing of it is written and the store's write
+ * lock is released for other writers.  Nothing when no write was running. */
+void store_write_fault(store *s);
+
 /* Sets meta's u64 under key (a store setting). */
 int store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v);
 
