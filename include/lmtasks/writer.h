@@ -14,8 +14,8 @@ struct writer_store {
 	store *s;
 	int open_rc;
 	const char *db_path;
-	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with data.mdb */
 	const unsigned char *master;	/* the master key's hash; required (never NULL) */
+	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with data.mdb */
 };
 
 /*
