@@ -49,7 +49,8 @@ struct ops_enqueue_result {
  * with the same enqueuedAt, in one transaction; sets each task's uid and enqueued_at.
  * The tasks' strings must stay valid until it returns.  The store's limits apply:
  * past maxTasks the oldest finished tasks are deleted (down to SETTINGS_TRIM_PERCENT of
- * it) in the same transaction and a taskDeletion records it; past
+ * it), with the batches left with no task, in the same transaction and a taskDeletion
+ * records it; past
  * SETTINGS_ENQUEUE_PERCENT of maxBytes nothing is added and LMT_EFULL returned; when
  * the disk cannot hold the reserve (as much free space as the store's pages), nothing
  * is added and LMT_EDISKFULL returned.  r (may be NULL) says which; r->deletion is
