@@ -33,6 +33,7 @@ reason(int status)
 	case 405: return "Method Not Allowed";
 	case 410: return "Gone";
 	case 414: return "URI Too Long";
+	case 422: return "Unprocessable Entity";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";

@@ -195,6 +195,13 @@ run_delete(const struct cli_args *a)
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; run "
 		    "`lmtasks check`; nothing was deleted", r.bad);
+	else if (rc == LMT_EFULL || rc == LMT_EDISKFULL)
+		ret = cli_fail(EXIT_STORE, "no finished task matches, and a delete that deletes "
+		    "nothing would still record a taskDeletion task: it is refused, as new tasks "
+		    "are, while %s. Widen the filter, or %s; nothing was written", rc == LMT_EFULL ?
+		    "the store is full for new tasks (past 40% of its maxBytes)" :
+		    "the disk holding the store is full", rc == LMT_EFULL ?
+		    "raise the limit (`lmtasks config maxBytes SIZE`)" : "free space on that disk");
 	else if (rc)
 		ret = cli_store_failure(rc, "nothing was deleted; writing");
 	else

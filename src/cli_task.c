@@ -150,14 +150,16 @@ enqueue_refused(int rc, const struct ops_enqueue_result *r)
 		    "take %" PRIu64 " bytes, past %" PRIu64 " (%d%% of its maxBytes, %" PRIu64 "); the "
 		    "rest is kept so that tasks can still finish, be canceled and be deleted. Delete "
 		    "finished tasks (`lmtasks delete --statuses succeeded,failed,canceled`) or raise "
-		    "the limit (`lmtasks config maxBytes SIZE`); nothing was enqueued", cli_db,
+		    "the limit (`lmtasks config maxBytes SIZE`); the change log counts too "
+		    "(`lmtasks config feedRetention N` keeps less); nothing was enqueued", cli_db,
 		    r->live_bytes, r->limit_bytes, SETTINGS_ENQUEUE_PERCENT, r->max_bytes);
 	if (rc == LMT_EDISKFULL)
 		return cli_fail(EXIT_STORE, "the disk holding %s is full: new tasks are refused "
 		    "while it cannot keep %" PRIu64 " bytes free for the store, the room that "
 		    "finishing, canceling and deleting tasks need. Free space on that disk, or "
-		    "delete finished tasks (`lmtasks delete --statuses succeeded,failed,canceled`); "
-		    "nothing was enqueued", cli_db, r->reserve_bytes);
+		    "delete finished tasks (`lmtasks delete --statuses succeeded,failed,canceled`), "
+		    "or keep less of the change log (`lmtasks config feedRetention N`); nothing "
+		    "was enqueued", cli_db, r->reserve_bytes);
 	return cli_store_failure(rc, "nothing was enqueued; writing");
 }
 

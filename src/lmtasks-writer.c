@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,12 +59,33 @@ static const char usage_text[] =
 "192 KiB, its body (read and dropped) within 1 MiB; a connection that does not\n"
 "keep to that is closed, and no connection waits on another.\n";
 
+/* The store, used by the one worker alone: its requests and its once-a-second check run
+ * on that thread, one after the other. */
 static struct writer_store ws;
+static char damage[PATH_MAX + 160];	/* ws.damage: the last damage found */
 static unsigned char master_hash[AUTH_HASH_BYTES];
 
 #define logline(...) loop_log("lmtasks-writer", __VA_ARGS__)
 
-/* Opens the store when it is not open yet; a missing store is looked for again later. */
+/* SIGBUS (a page past the end of a data.mdb cut short while mapped) fails the request or
+ * the check that reads it, not the process, as in lmtasks-fcgi. */
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+
+static void
+on_sigbus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_jmp, 1);
+	}
+	/* Not in a guarded read: a real fault, fatal as it would be without us. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Opens the store when it is not open yet; a missing or damaged store is looked for again
+ * at the next request (store_open() checks data.mdb's size first). */
 static void
 store_try_open(void)
 {
@@ -71,10 +93,55 @@ store_try_open(void)
 		int rc = store_open(ws.db_path, 0, 0, &ws.s);
 		if (rc != 0)
 			ws.s = NULL;
-		else if (ws.open_rc != 0)
+		if (rc == LMT_EDAMAGED && ws.open_rc != LMT_EDAMAGED) {
+			snprintf(damage, sizeof(damage), "%s", store_damage_text());
+			logline("the store at %s is damaged: %s; answering 503", ws.db_path, damage);
+		} else if (rc == 0 && ws.open_rc != 0) {
 			logline("the store at %s can be written again", ws.db_path);
+		}
 		ws.open_rc = rc;
 	}
+}
+
+/* The store found damaged (why): closed, its write (if one was running) aborted first so
+ * that no other writer waits on its lock; reopened once whole (store_try_open()). */
+static void
+store_damaged(const char *why)
+{
+	snprintf(damage, sizeof(damage), "%s", why);
+	logline("the store at %s is damaged: %s; answering 503", ws.db_path, damage);
+	store_write_fault(ws.s);
+	store_close(ws.s);
+	ws.s = NULL;
+	ws.open_rc = LMT_EDAMAGED;
+}
+
+/* The quick size check (store_check_size()), itself guarded; 0 or LMT_EDAMAGED with
+ * *why set. */
+static int
+check_size(const char **why)
+{
+	int rc;
+
+	if (sigsetjmp(bus_jmp, 1) != 0) {
+		*why = "its data.mdb shrank while it was read (a page past its end)";
+		return LMT_EDAMAGED;
+	}
+	bus_armed = 1;
+	rc = store_check_size(ws.s);
+	bus_armed = 0;
+	*why = store_damage_text();
+	return rc;
+}
+
+/* Once a second: a data.mdb cut short is found before a write meets it. */
+static void
+check_store(void)
+{
+	const char *why;
+
+	if (ws.s && check_size(&why) == LMT_EDAMAGED)
+		store_damaged(why);
 }
 
 /* Answers rq into body and the CGI header block head (*head_len bytes), logging the write
@@ -84,9 +151,22 @@ answer(const struct api_request *rq, struct printbuf *body, char *head, size_t h
     size_t *head_len)
 {
 	struct api_response rs;
+	const char *why;
 
 	store_try_open();
-	writer_handle(rq, &ws, body, &rs);
+	/* Checked again before each write: the timer's check may be up to a second old. */
+	if (ws.s && check_size(&why) == LMT_EDAMAGED)
+		store_damaged(why);
+	/* The signal mask is saved: the jump may leave the handler before it returns. */
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		bus_armed = 1;
+		writer_handle(rq, &ws, body, &rs);
+		bus_armed = 0;
+	} else {
+		store_damaged("its data.mdb shrank while it was written (a page past its end)");
+		printbuf_reset(body);
+		writer_handle(rq, &ws, body, &rs);
+	}
 	if (rs.log[0])
 		logline("%s", rs.log);
 	else if (rs.status == 200)
@@ -152,7 +232,7 @@ on_request(void *ctx, loop_client *cl, int *taken)
 }
 
 static const struct loop_ops writer_ops = {
-	"lmtasks-writer", worker_init, worker_free, on_request, NULL, NULL,
+	"lmtasks-writer", worker_init, worker_free, on_request, check_store, NULL,
 };
 
 int
@@ -243,7 +323,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	ws.master = master_hash;
+	ws.damage = damage;
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction bus = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER };
+	sigemptyset(&bus.sa_mask);
+	sigaction(SIGBUS, &bus, NULL);
 	if (listen_spec) {
 		if (listen_open(listen_spec, sock_mode, sock_gid, &fd, why, sizeof(why)) != 0) {
 			logline("%s", why);

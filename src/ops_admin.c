@@ -68,11 +68,42 @@ out:
 	return rc;
 }
 
+/*
+ * A cancelation or deletion that changes nothing adds a task and a batch and ends or
+ * frees nothing: it is new data, refused where a new task would be (Meilisearch's
+ * register() refuses a cancelation or deletion that matches no task past 40% of its task
+ * database, and takes it below).  Measured after the record, as an enqueue is; tight:
+ * the disk could not keep the store's reserve before the write.
+ */
+static int
+room_for_nothing(store *s, MDB_txn *txn, int tight)
+{
+	struct settings set;
+	uint64_t live;
+	int rc;
+
+	if (tight)
+		return LMT_EDISKFULL;
+	if ((rc = settings_read(s, txn, &set)) != 0 || (rc = store_live_bytes(s, txn, &live)) != 0)
+		return rc;
+	return live > set.v[SETTING_MAX_BYTES] / 100 * SETTINGS_ENQUEUE_PERCENT ? LMT_EFULL : 0;
+}
+
+/* 1 when the disk cannot keep the store's reserve now (ops_keep_reserve()). */
+static int
+disk_tight(store *s)
+{
+	int rc = ops_keep_reserve(s, NULL);
+
+	return rc == ENOSPC || rc == EDQUOT;
+}
+
 struct cancel_ctx {
 	const uint64_t *uids;
 	size_t n;
 	uint64_t matched;	/* the tasks asked for, finished ones too */
 	int none_ok;		/* record a cancelation that cancels nothing, as Meilisearch does */
+	int tight;		/* none_ok: the disk could not keep the reserve */
 	const char *filter;
 	struct ops_record_result *r;
 };
@@ -126,6 +157,8 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 	if ((rc = ops_record(s, txn, "taskCancelation", "canceledTasks", c->matched, r->changed,
 	    c->filter, now, &ob, &r->out)) != 0)
 		return rc;
+	if (r->changed == 0 && (rc = room_for_nothing(s, txn, c->tight)) != 0)
+		return rc;
 	return r->out.t.uid == cancel_uid ? 0 : LMT_ECORRUPT;
 fail:
 	ops_batch_free(&ob);
@@ -137,7 +170,7 @@ int
 ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
     struct ops_record_result *r)
 {
-	struct cancel_ctx c = { uids, n, n, 0, filter, r };
+	struct cancel_ctx c = { uids, n, n, 0, 0, filter, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -152,6 +185,7 @@ ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
 struct cancel_query_ctx {
 	const struct query *q;
 	const char *filter;
+	int tight;
 	uint64_t *uids;		/* the enqueued and processing matches */
 	size_t n, cap;
 	uint64_t matched;
@@ -194,7 +228,7 @@ cancel_query_txn(store *s, MDB_txn *txn, void *ctx)
 	store_iter_close(it);
 	if (rc)
 		return rc;
-	struct cancel_ctx c = { cq->uids, cq->n, cq->matched, 1, cq->filter, cq->r };
+	struct cancel_ctx c = { cq->uids, cq->n, cq->matched, 1, cq->tight, cq->filter, cq->r };
 	return cancel_txn(s, txn, &c);
 }
 
@@ -202,10 +236,11 @@ int
 ops_cancel_query(store *s, const struct query *q, const char *filter,
     struct ops_record_result *r)
 {
-	struct cancel_query_ctx c = { q, filter, NULL, 0, 0, 0, r };
+	struct cancel_query_ctx c = { q, filter, 0, NULL, 0, 0, 0, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	c.tight = disk_tight(s);
 	if ((rc = ops_write(s, cancel_query_txn, &c)) != 0)
 		ops_task_free(&r->out);
 	r->matched = c.matched;
@@ -217,6 +252,7 @@ struct delete_ctx {
 	const struct query *q;
 	uint64_t keep;
 	const char *filter;
+	int tight;		/* the disk could not keep the reserve */
 	uint64_t *uids;		/* the finished matches, newest first */
 	size_t n, cap;
 	struct ops_record_result *r;
@@ -243,6 +279,39 @@ collect(void *ctx, const struct task *t)
 	return 0;
 }
 
+/* Removes the tasks uids[0..n) (finished ones, found in txn) and their batches' share of
+ * them; *removed counts them as they go. */
+int
+ops_remove_tasks(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *removed)
+{
+	uint64_t *batches, dropped;
+	size_t nb = 0;
+	struct task t;
+	int rc;
+
+	*removed = 0;
+	if ((rc = ops_batch_sweep(s, txn, &dropped)) != 0)
+		return rc;
+	if ((batches = malloc((n ? n : 1) * sizeof(*batches))) == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		progress_report(store_progress(s), "deleted", i, n, 0);
+		if ((rc = store_get(s, txn, uids[i], &t)) != 0)
+			break;
+		if (t.has_batch)
+			batches[nb++] = t.batch_uid;
+		if ((rc = store_remove(s, txn, &t)) != 0)
+			break;
+		++*removed;
+	}
+	if (rc == 0 && n > 0)
+		progress_report(store_progress(s), "deleted", n, n, 1);
+	if (rc == 0)
+		rc = ops_batch_forget(s, txn, batches, nb);
+	free(batches);
+	return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+}
+
 /* Walks, then removes, then records: all in the one transaction. */
 static int
 delete_txn(store *s, MDB_txn *txn, void *ctx)
@@ -250,7 +319,6 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	struct delete_ctx *d = ctx;
 	struct ops_record_result *r = d->r;
 	store_iter *it;
-	struct task t;
 	int rc;
 
 	d->n = 0;
@@ -263,16 +331,12 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	if (rc)
 		return rc;
 	size_t first = d->keep < d->n ? (size_t)d->keep : d->n;
-	for (size_t i = first; i < d->n; i++) {
-		progress_report(store_progress(s), "deleted", i - first, d->n - first, 0);
-		if ((rc = store_get(s, txn, d->uids[i], &t)) != 0 || (rc = store_remove(s, txn, &t)) != 0)
-			return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
-		r->changed++;
-	}
-	if (d->n > first)
-		progress_report(store_progress(s), "deleted", d->n - first, d->n - first, 1);
-	return ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed, d->filter,
-	    clock_now(), NULL, &r->out);
+	if ((rc = ops_remove_tasks(s, txn, d->uids + first, d->n - first, &r->changed)) != 0)
+		return rc;
+	if ((rc = ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed,
+	    d->filter, clock_now(), NULL, &r->out)) != 0)
+		return rc;
+	return r->changed == 0 ? room_for_nothing(s, txn, d->tight) : 0;
 }
 
 /* Enqueued and processing tasks are never deleted, whatever the filter. */
@@ -280,10 +344,11 @@ int
 ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
     struct ops_record_result *r)
 {
-	struct delete_ctx d = { q, keep, filter, NULL, 0, 0, r };
+	struct delete_ctx d = { q, keep, filter, 0, NULL, 0, 0, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	d.tight = disk_tight(s);
 	if ((rc = ops_write(s, delete_txn, &d)) != 0)
 		ops_task_free(&r->out);
 	free(d.uids);

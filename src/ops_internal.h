@@ -50,4 +50,26 @@ int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint6
 int ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *next,
     int64_t now);
 
+/*
+ * Deleted tasks leave their batches: each of the n batch uids (one per task deleted,
+ * repeated as often as the batch lost a task; sorted here) counts one task fewer, and a
+ * batch left with none is deleted, in txn.  A batch that has no record is passed over.
+ */
+int ops_batch_forget(store *s, MDB_txn *txn, uint64_t *batch_uids, size_t n);
+
+/*
+ * Batch records written by lmtasks 0.2.0 (version 1) do not count their stored tasks, and
+ * 0.2.0 never deleted a batch: the first transaction that deletes tasks counts them once
+ * (one walk of the tasks), deletes the batches left with no task (*dropped gets their
+ * number) and rewrites the others as version 2; meta's OPS_BATCHES_KEPT then says it is
+ * done.  Nothing to do once it is.
+ */
+/* Removes the n tasks uids (read in txn), sweeping first, then their batches' share of
+ * them (ops_batch_forget()); *removed counts the tasks removed.  LMT_ECORRUPT for a uid
+ * that is not there. */
+int ops_remove_tasks(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *removed);
+
+#define OPS_BATCHES_KEPT "batches.kept"
+int ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped);
+
 #endif

@@ -195,19 +195,15 @@ trim(store *s, MDB_txn *txn, uint64_t max, struct ops_enqueue_result *r)
 	store_iter_close(it);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto out;
-	rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if ((rc = store_get(s, txn, uids[i], &t)) == 0)
-			rc = store_remove(s, txn, &t);
-	}
-	r->trimmed = n;
+	if ((rc = ops_remove_tasks(s, txn, uids, n, &r->trimmed)) != 0)
+		goto out;
 	snprintf(filter, sizeof(filter), "?maxTasks=%" PRIu64, max);
 	if (rc == 0 && n > 0)
 		rc = ops_record(s, txn, "taskDeletion", "deletedTasks", n, n, filter, clock_now(), NULL,
 		    &r->deletion);
 out:
 	free(uids);
-	return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+	return rc;
 }
 
 /* Adds the tasks, applies maxTasks, then measures against maxBytes. */

@@ -1324,8 +1324,16 @@ store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
 			return rc;
 		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 	}
-	if (s->have_batches) {
-		if ((rc = mdb_stat(txn, s->batches, &ms)) != 0)
+	/* The optional databases too: the change log's pages are no free room for the reserve
+	 * (a long log once filled a disk that the guard thought had room). */
+	const struct { int open; MDB_dbi dbi; } opt[] = {
+		{ s->have_batches, s->batches }, { s->has_changes, s->changes },
+		{ s->has_webhooks, s->webhooks },
+	};
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+		if (!opt[i].open)
+			continue;
+		if ((rc = mdb_stat(txn, opt[i].dbi, &ms)) != 0)
 			return rc;
 		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 	}

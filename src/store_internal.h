@@ -29,6 +29,7 @@ struct store {
 	unsigned flags;
 	const struct progress *progress;	/* told how long operations go; may be NULL */
 	uint64_t ident;		/* the data file's device and inode */
+	MDB_txn *wtxn;		/* store_write()'s transaction while it runs, for a fault */
 };
 
 void store_key_uid(unsigned char out[8], uint64_t uid);

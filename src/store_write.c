@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,7 +371,8 @@ store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashl
 #ifdef LMTASKS_FAULT_INJECTION
 /*
  * The test builds' fault seam: LMTASKS_FAULT=enospc:N or eio:N makes the Nth commit of
- * this process fail with that error, its transaction aborted as a failed write leaves it.
+ * this process fail with that error, its transaction aborted as a failed write leaves it;
+ * sigbus:N raises SIGBUS there instead, as a data.mdb cut short under a write would.
  */
 static int
 fault(void)
@@ -382,6 +384,8 @@ fault(void)
 	++commits;
 	if (colon == NULL || strtol(colon + 1, NULL, 10) != commits)
 		return 0;
+	if (strncmp(f, "sigbus:", 7) == 0)
+		raise(SIGBUS);
 	return strncmp(f, "enospc:", 7) == 0 ? ENOSPC : strncmp(f, "eio:", 4) == 0 ? EIO : 0;
 }
 #else
@@ -411,16 +415,27 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 	for (;;) {
 		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
+		s->wtxn = txn;
 		if ((rc = fn(s, txn, ctx)) == 0)
 			rc = commit(txn);
 		else
 			mdb_txn_abort(txn);
+		s->wtxn = NULL;
 		if (rc != MDB_MAP_FULL)
 			return rc;
 		/* Grow and replay: the aborted transaction left nothing behind. */
 		mdb_env_info(s->env, &info);
 		if ((rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2)) != 0)
 			return rc;
+	}
+}
+
+void
+store_write_fault(store *s)
+{
+	if (s && s->wtxn) {
+		mdb_txn_abort(s->wtxn);
+		s->wtxn = NULL;
 	}
 }
 
@@ -481,4 +496,25 @@ store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t le
 		return LMT_ESCHEMA;
 	store_key_uid(k, uid);
 	return mdb_put(txn, s->batches, &key, &val, 0);
+}
+
+int
+store_batch_del(store *s, MDB_txn *txn, uint64_t uid)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k };
+
+	if (!s->have_batches)
+		return MDB_NOTFOUND;
+	store_key_uid(k, uid);
+	return mdb_del(txn, s->batches, &key, NULL);
+}
+
+int
+store_meta_del(store *s, MDB_txn *txn, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+	int rc = mdb_del(txn, s->meta, &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }

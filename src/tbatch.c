@@ -1,12 +1,15 @@
-/* The batch record, version 1.  Integers little-endian.
+/* The batch record, version 2.  Integers little-endian.
  *
  *   0 u8 version  1 u8 0  2 u16 strategy length  4 u32 details length
  *   8 u32 total  12 u32 status counts[5]
  *  32 i64 started  40 i64 finished  48 i64 enqueued min  56 i64 enqueued max
  *  64 u64 first uid  72 u64 last uid  80 u64 canceled by
  *  88 u32 number of types  92 u32 number of indexes
- *  96 the strategy, the details, then each type (u8 length, bytes, u32 count) and each
+ *  96 u32 kept (version 2 only)
+ * 100 the strategy, the details, then each type (u8 length, bytes, u32 count) and each
  *     index (u16 length, bytes, u32 count), in name order.
+ *
+ * Version 1 (lmtasks 0.2.0) is the same without kept: its names start at 96.
  */
 #include "config.h"
 
@@ -15,7 +18,8 @@
 #include "lmtasks/error.h"
 #include "lmtasks/tbatch.h"
 
-#define HEAD 96
+#define HEAD 100
+#define HEAD_V1 96
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -55,6 +59,7 @@ tbatch_init(struct tbatch *b, uint64_t uid, int64_t started, struct tbatch_count
 	b->types = types;
 	b->indexes = indexes;
 	b->details = (struct task_str){ "{}", 2 };
+	b->kept = 0;
 	b->strategy = (struct task_str){ "unspecified", 11 };
 }
 
@@ -104,6 +109,8 @@ tbatch_add(struct tbatch *b, const struct task *t)
 	if (t->index_uid.ptr && (rc = count_name(b->indexes, &b->nindexes, t->index_uid, 1)) != 0)
 		return rc;
 	b->total++;
+	if (b->kept != TBATCH_KEPT_UNKNOWN)
+		b->kept++;
 	b->status[t->status]++;
 	if (b->enqueued_min == 0 || t->enqueued_at < b->enqueued_min)
 		b->enqueued_min = t->enqueued_at;
@@ -124,8 +131,18 @@ tbatch_remove(struct tbatch *b, const struct task *t)
 		count_name(b->indexes, &b->nindexes, t->index_uid, -1);
 	if (b->total)
 		b->total--;
+	tbatch_forget(b, 1);
 	if (b->status[t->status])
 		b->status[t->status]--;
+}
+
+int
+tbatch_forget(struct tbatch *b, uint32_t n)
+{
+	if (b->kept == TBATCH_KEPT_UNKNOWN)
+		return LMT_EINVAL;
+	b->kept = n < b->kept ? b->kept - n : 0;
+	return b->kept == 0;
 }
 
 void
@@ -147,7 +164,8 @@ tbatch_move(struct tbatch *b, enum task_status from, enum task_status to, int64_
 size_t
 tbatch_size(const struct tbatch *b)
 {
-	size_t n = HEAD + b->strategy.len + b->details.len;
+	size_t n = (b->kept == TBATCH_KEPT_UNKNOWN ? HEAD_V1 : HEAD) + b->strategy.len +
+	    b->details.len;
 
 	for (size_t i = 0; i < b->ntypes; i++)
 		n += 1 + b->types[i].name.len + 4;
@@ -159,10 +177,12 @@ tbatch_size(const struct tbatch *b)
 size_t
 tbatch_encode(const struct tbatch *b, void *buf)
 {
-	unsigned char *p = buf, *q = p + HEAD;
+	/* A version-1 record that does not know its kept count stays version 1. */
+	int v1 = b->kept == TBATCH_KEPT_UNKNOWN;
+	unsigned char *p = buf, *q = p + (v1 ? HEAD_V1 : HEAD);
 
-	memset(p, 0, HEAD);
-	p[0] = TBATCH_VERSION;
+	memset(p, 0, v1 ? HEAD_V1 : HEAD);
+	p[0] = v1 ? 1 : TBATCH_VERSION;
 	p[2] = (unsigned char)b->strategy.len;
 	p[3] = (unsigned char)(b->strategy.len >> 8);
 	put32(p + 4, (uint32_t)b->details.len);
@@ -178,6 +198,8 @@ tbatch_encode(const struct tbatch *b, void *buf)
 	put64(p + 80, b->canceled_by);
 	put32(p + 88, (uint32_t)b->ntypes);
 	put32(p + 92, (uint32_t)b->nindexes);
+	if (!v1)
+		put32(p + 96, b->kept);
 	memcpy(q, b->strategy.ptr, b->strategy.len);
 	q += b->strategy.len;
 	memcpy(q, b->details.ptr, b->details.len);
@@ -226,9 +248,9 @@ tbatch_decode(const void *buf, size_t len, struct tbatch *b, struct tbatch_count
 {
 	const unsigned char *p = buf, *q, *end = p + len;
 	uint64_t uid = b->uid;
-	size_t sl, dl;
+	size_t sl, dl, head = p[0] == TBATCH_VERSION ? HEAD : HEAD_V1;
 
-	if (len < HEAD || p[0] != TBATCH_VERSION)
+	if (len < HEAD_V1 || (p[0] != TBATCH_VERSION && p[0] != 1) || len < head)
 		return LMT_ECORRUPT;
 	tbatch_init(b, uid, (int64_t)get64(p + 32), types, indexes);
 	sl = (size_t)(p[2] | p[3] << 8);
@@ -244,10 +266,11 @@ tbatch_decode(const void *buf, size_t len, struct tbatch *b, struct tbatch_count
 	b->canceled_by = get64(p + 80);
 	b->ntypes = get32(p + 88);
 	b->nindexes = get32(p + 92);
+	b->kept = head == HEAD ? get32(p + 96) : TBATCH_KEPT_UNKNOWN;
 	if (b->ntypes > TBATCH_NAMES_MAX || b->nindexes > TBATCH_NAMES_MAX ||
-	    len - HEAD < sl || len - HEAD - sl < dl || dl < 2)
+	    len - head < sl || len - head - sl < dl || dl < 2)
 		return LMT_ECORRUPT;
-	q = p + HEAD;
+	q = p + head;
 	b->strategy = (struct task_str){ (const char *)q, sl };
 	q += sl;
 	b->details = (struct task_str){ (const char *)q, dl };

@@ -27,9 +27,12 @@ static const char *const filter_names[] = {
 	"afterFinishedAt", "beforeFinishedAt",
 };
 #define NFILTERS (sizeof(filter_names) / sizeof(filter_names[0]))
-static const char filter_list[] = "`uids`, `batchUids`, `canceledBy`, `types`, `statuses`, "
-    "`indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, "
-    "`afterFinishedAt`, `beforeFinishedAt`";
+#define FILTERS_AFTER_BATCHES "`canceledBy`, `types`, `statuses`, `indexUids`, " \
+    "`afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, " \
+    "`afterFinishedAt`, `beforeFinishedAt`"
+/* batchUids only where batches are shown (compat v1), as for GET /tasks. */
+static const char filter_list_v1[] = "`uids`, `batchUids`, " FILTERS_AFTER_BATCHES;
+static const char filter_list[] = "`uids`, " FILTERS_AFTER_BATCHES;
 
 /* The two routes and what each needs. */
 struct wroute {
@@ -69,9 +72,14 @@ answer_failure(struct printbuf *body, struct api_response *rs, int status, const
 static void
 store_unavailable(const struct writer_store *w, struct printbuf *body, struct api_response *rs)
 {
-	answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot be "
-	    "written: %s.", w->db_path ? w->db_path : "?", w->open_rc == LMT_ENOSTORE ?
-	    "there is no lmtasks store there yet" : lmt_strerror(w->open_rc));
+	if (w->open_rc == LMT_EDAMAGED)
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
+		    "be written: the store is damaged: %s; nothing was written. Restore it from a "
+		    "backup.", w->db_path ? w->db_path : "?", w->damage ? w->damage : "?");
+	else
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
+		    "be written: %s.", w->db_path ? w->db_path : "?", w->open_rc == LMT_ENOSTORE ?
+		    "there is no lmtasks store there yet" : lmt_strerror(w->open_rc));
 }
 
 /* Finds the route of path (either method); NULL for a path that is neither. */
@@ -104,10 +112,11 @@ find_route(const struct api_request *rq, struct api_error *err)
 	return NULL;
 }
 
-/* Checks every parameter's name against the routes' filters, as Meilisearch refuses any
- * other (limit, from, ...); *given says whether there was at least one. */
+/* Checks every parameter's name against the routes' filters (batchUids at v1 only), as
+ * Meilisearch refuses any other (limit, from, ...); *given says whether there was at
+ * least one. */
 static int
-check_names(const char *qs, int *given, struct api_error *err)
+check_names(const char *qs, int v1, int *given, struct api_error *err)
 {
 	char name[64], quoted[128];
 
@@ -126,12 +135,14 @@ check_names(const char *qs, int *given, struct api_error *err)
 				    memcmp(filter_names[i], name, (size_t)dn) == 0)
 					break;
 			}
+			if (!v1 && i < NFILTERS && strcmp(filter_names[i], "batchUids") == 0)
+				i = NFILTERS;
 		}
 		if (i == NFILTERS)
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "Unknown parameter `%s`: expected one of %s",
 			    dn >= 0 ? quote_text(name, (size_t)dn, quoted, sizeof(quoted)) :
-			    quote_text(p, nl, quoted, sizeof(quoted)), filter_list);
+			    quote_text(p, nl, quoted, sizeof(quoted)), v1 ? filter_list_v1 : filter_list);
 		*given = 1;
 		p += pl + (p[pl] == '&');
 	}
@@ -281,7 +292,7 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	/* The store's compat level says whether batchUids is a filter and which types are;
 	 * read in a transaction of its own, like the key. */
 	q->v1 = w->s == NULL || writer_v1(w->s);
-	if (check_names(qs, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
+	if (check_names(qs, q->v1, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
 	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
 		answer_error(body, rs, &err);
 		goto out;
@@ -309,7 +320,17 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 		rc = ops_cancel_query(w->s, q, filter, &r);
 	else
 		rc = ops_delete(w->s, q, 0, filter, &r);
-	if (rc == LMT_ECORRUPT) {
+	if (rc == LMT_EFULL || rc == LMT_EDISKFULL) {
+		/* Meilisearch's answer to a cancelation or deletion of no task past its limit. */
+		api_error_set(&err, 422, "no_space_left_on_device", "system", "The task store "
+		    "cannot take more tasks: %s, and this %s matches no task it could %s, so it "
+		    "would only record itself. Delete finished tasks to continue.", rc == LMT_EFULL ?
+		    "it is past its size limit" : "its disk is full", route->verb,
+		    route->action == AUTH_TASKS_CANCEL ? "cancel" : "delete");
+		answer_error(body, rs, &err);
+		snprintf(rs->log, sizeof(rs->log), "422 no_space_left_on_device: %s ?%.600s "
+		    "refused, %s", rq->method, qs, lmt_strerror(rc));
+	} else if (rc == LMT_ECORRUPT) {
 		answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: its "
 		    "stored record is corrupt. Run `lmtasks check` on the store; nothing was "
 		    "changed.", r.bad);

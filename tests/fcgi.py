@@ -4,6 +4,8 @@ socket, well or badly on purpose.
 
   fcgi.py get SOCK PATH [METHOD [KEY]]
                                    one request (GET, no key); prints "STATUS SECONDS"
+  fcgi.py answer SOCK PATH METHOD [KEY]
+                                   one request; prints the answer, headers and body
   fcgi.py crafted SOCK KIND        a hostile record (KIND: overflow, huge, past_end,
                                    version, many); prints how the connection ended
   fcgi.py slow SOCK SECONDS PATH   a request a byte every SECONDS; prints the end
@@ -102,6 +104,13 @@ def main():
                           key=sys.argv[5] if len(sys.argv) > 5 else None))
         out, end = read_records(s)
         print(status_of(out) if end else "000", "%.3f" % (time.time() - t0))
+    elif cmd == "answer":
+        s = connect(path)
+        s.sendall(request(sys.argv[3], method=sys.argv[4],
+                          key=sys.argv[5] if len(sys.argv) > 5 else None))
+        out, end = read_records(s)
+        sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n") if end else
+                         "no answer\n")
     elif cmd == "crafted":
         kind = sys.argv[3]
         s = connect(path, 5)

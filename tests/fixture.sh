@@ -3,7 +3,9 @@
 # tests/fixtures/make-0.1.0.sh) opened by this version: the CLI prints and the responder
 # serves the same bytes 0.1.0 did (tests/fixtures/store-0.1.0.expected), the store reads
 # with default settings, and writes (config, enqueue, delete, a finish refused by the
-# lease rule) work on a copy of it.
+# lease rule) work on a copy of it.  A store made by lmtasks 0.2.0
+# (tests/fixtures/store-0.2.0, made by tests/fixtures/make-0.2.0.sh): its batch records
+# read as they are, and the next delete deletes the batches 0.2.0 left with no task.
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/fixture.sh
 
@@ -103,4 +105,34 @@ check "cancel on the 0.1.0 store" "$L" cancel 5
 check "succeed on the 0.1.0 store" "$L" succeed 4
 check "check passes after the writes" "$L" check
 assert_eq "the committed fixture is untouched" "$SUM" "$(cksum <"$FIX/data.mdb")"
+
+# The 0.2.0 store: batches 1 and 4 have no task left (0.2.0 never deleted a batch), batch
+# 0 has one of its two.
+FIX2=$top_srcdir/tests/fixtures/store-0.2.0
+SUM2=$(cksum <"$FIX2/data.mdb")
+mkdir "$LMT_TMP/store-0.2.0"
+cp "$FIX2/data.mdb" "$LMT_TMP/store-0.2.0/"
+export LMTASKS_DB=$LMT_TMP/store-0.2.0
+batches() { json_get "$("$L" batch list --limit 100)" '",".join(str(b["uid"]) for b in d["results"])'; }
+assert_eq "the 0.2.0 store: its seven batches read" "6,5,4,3,2,1,0" "$(batches)"
+json_check "batch 0 as 0.2.0 wrote it" "$("$L" batch get 0)" \
+    'd["stats"]["totalNbTasks"] == 2 and d["batchStrategy"] == "batched up to configured batch limit of 2 tasks"'
+check "check passes on the 0.2.0 store" "$L" check
+check "succeed moves a task of a 0.2.0 batch" "$L" succeed 3
+json_check "its batch follows" "$("$L" batch get 2)" 'd["stats"]["status"] == {"succeeded":1} and d["finishedAt"] is not None'
+run "$L" delete 5
+assert_eq "a delete on the 0.2.0 store that matches no finished task: exit 0" 0 "$LMT_RC"
+json_check "it deletes nothing" "$LMT_STDOUT" 'd["uid"] == 10 and d["details"]["deletedTasks"] == 0 and d["batchUid"] == 7'
+assert_eq "the batches 0.2.0 left with no task (1, 4) are gone with it" "7,6,5,3,2,0" "$(batches)"
+json_check "batch 0 keeps its stats, as Meilisearch keeps them" "$("$L" batch get 0)" \
+    'd["stats"]["totalNbTasks"] == 2 and d["stats"]["status"] == {"succeeded":2}'
+check "check passes after the sweep" "$L" check
+run "$L" delete 1
+assert_eq "deleting task 1, the last of batch 0: exit 0" 0 "$LMT_RC"
+assert_eq "batch 0 goes with it" "8,7,6,5,3,2" "$(batches)"
+run "$L" delete 8 9 10
+assert_eq "the taskDeletion tasks 0.2.0 and this version recorded go with their batches" \
+    "9,8,3,2" "$(batches)"
+check "check passes at the end" "$L" check
+assert_eq "the committed 0.2.0 fixture is untouched" "$SUM2" "$(cksum <"$FIX2/data.mdb")"
 summary

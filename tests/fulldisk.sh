@@ -9,7 +9,10 @@
 #     the responder keeps serving, and after `delete` new tasks are taken again;
 #   - a store without a reserve on a full disk: every writer command either works or fails
 #     with exit 4 and a message naming the full disk, leaving the store as it was; `check`
-#     passes; once space is freed everything works again.
+#     passes; once space is freed everything works again;
+#   - the change log counts: enqueue/cancel/delete cycles grow the log, not the tasks, and
+#     the reserve guard stops new tasks before the log fills the disk, so cancel and delete
+#     keep working; a smaller feedRetention frees it.
 #
 # Needs root (mount); skips otherwise, except under CI=true where a skip is a failure.
 #
@@ -180,4 +183,38 @@ check "space freed: the large cancel works" "$L" cancel $REST
 check "space freed: delete works" "$L" delete --statuses canceled
 check "space freed: enqueue works" "$L" enqueue movies back
 check "check passes at the end" "$L" check
+
+###########################################################################################
+# The change log is part of the store: cycles that enqueue, cancel and delete grow the log
+# (one entry per change, 100,000 kept by default), not the tasks.  The guard counts the
+# log's pages as the store's, so new tasks stop while cancel and delete still have room.
+rm -rf "$LMTASKS_DB" "$M/filler"
+check "a new store for the log cycles" "$L" init
+"$L" config maxBytes 64MiB >/dev/null
+"$L" enqueue movies keeper >/dev/null	# 0, canceled once enqueue is refused
+"$LMT_PYTHON" -c '
+import json
+for i in range(500): print(json.dumps({"indexUid":"movies","type":"x"}))' >"$LMT_TMP/b500.ndjson"
+refused=0 failed=""
+for cycle in $(seq 150); do
+	run "$L" enqueue --batch "$LMT_TMP/b500.ndjson"
+	if [ "$LMT_RC" != 0 ]; then refused=$cycle; break; fi
+	first=$(json_get "$LMT_STDOUT" 'd["firstUid"]')
+	last=$(json_get "$LMT_STDOUT" 'd["lastUid"]')
+	run "$L" cancel $(seq "$first" "$last")
+	[ "$LMT_RC" = 0 ] || { failed="cancel in cycle $cycle: $LMT_STDERR"; break; }
+	run "$L" delete --statuses canceled
+	[ "$LMT_RC" = 0 ] || { failed="delete in cycle $cycle: $LMT_STDERR"; break; }
+done
+assert_eq "no cancel or delete failed while the log grew" "" "$failed"
+assert_match "enqueue was refused once the log left no room for the reserve (cycle $refused)" '^[1-9]' "$refused"
+assert_match "with the full disk's message" 'disk holding .* is full: new tasks are refused' "$LMT_STDERR"
+assert_match "which names the change log's setting" 'lmtasks config feedRetention' "$LMT_STDERR"
+json_check "the store holds few tasks: the log filled it" "$("$L" stats)" 'd["tasks"] < 1000'
+check "cancel works where enqueue is refused" "$L" cancel 0
+check "delete works where enqueue is refused" "$L" delete --statuses succeeded,failed,canceled
+check "check passes" "$L" check
+check "a shorter change log" "$L" config feedRetention 1000
+check "frees the room: new tasks are taken again" "$L" enqueue --batch "$LMT_TMP/b500.ndjson"
+check "check passes" "$L" check
 summary

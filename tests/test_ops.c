@@ -2,6 +2,7 @@
  * the transitions and the lease rule, cancel, delete, indexes, keys, init. */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -455,4 +456,158 @@ Test(ops, past_the_share_of_max_bytes_new_tasks_are_refused_and_nothing_is_added
 	cr_assert_eq(ops_delete(s, &q, 0, "?statuses=canceled", &rr), 0);
 	ops_task_free(&rr.out);
 	cr_assert_eq(ops_enqueue(s, t, 1, &r), 0);
+}
+
+/* 1 when batch uid has a record. */
+static int
+batch_exists(uint64_t uid)
+{
+	const void *rec;
+	size_t len;
+	MDB_txn *txn;
+	int rc;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	rc = store_batch_get(s, txn, uid, &rec, &len);
+	mdb_txn_abort(txn);
+	cr_assert(rc == 0 || rc == MDB_NOTFOUND);
+	return rc == 0;
+}
+
+/* Deletes the tasks q's filter string names (?uids=...) through ops_delete. */
+static uint64_t
+delete_uids(const char *uids)
+{
+	struct ops_record_result rr;
+	struct api_error err;
+	struct query q;
+
+	query_init(&q);
+	cr_assert_eq(query_set(&q, "uids", uids, strlen(uids), &err), 0);
+	cr_assert_eq(ops_delete(s, &q, 0, uids, &rr), 0);
+	uint64_t changed = rr.changed;
+	ops_task_free(&rr.out);
+	return changed;
+}
+
+Test(ops, a_batch_goes_with_its_last_task)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM };
+	struct ops_change_result r;
+	struct ops_task out[2];
+	size_t n;
+
+	for (int i = 0; i < 3; i++)
+		add("movies", "x");
+	cr_assert_eq(ops_claim_batch(s, &ch, 2, out, &n), 0);	/* batch 0: tasks 0, 1 */
+	cr_assert_eq(n, 2);
+	ops_task_free(&out[0]);
+	ops_task_free(&out[1]);
+	cr_assert_eq(change(OPS_SUCCEED, 0, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(change(OPS_SUCCEED, 1, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(change(OPS_START, 2, &r), 0);		/* batch 1: task 2 */
+	ops_task_free(&r.out);
+	cr_assert_eq(change(OPS_SUCCEED, 2, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(delete_uids("0"), 1);			/* task 3, batch 2 */
+	cr_assert(batch_exists(0), "task 1 is still in batch 0");
+	cr_assert(batch_exists(2), "the taskDeletion's own batch");
+	cr_assert_eq(delete_uids("1,2"), 2);			/* task 4, batch 3 */
+	cr_assert_not(batch_exists(0), "its last task deleted, batch 0 is deleted too");
+	cr_assert_not(batch_exists(1));
+	cr_assert_eq(delete_uids("3"), 1);
+	cr_assert_not(batch_exists(2), "a taskDeletion's batch goes with it");
+	cr_assert(batch_exists(3));
+}
+
+Test(ops, max_tasks_deletes_the_batches_of_the_tasks_it_deletes)
+{
+	struct ops_change_result r;
+	struct ops_enqueue_result er;
+	struct settings set;
+	struct task nt;
+
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_TASKS, 10, &set), 0);
+	for (uint64_t i = 0; i < 10; i++) {
+		add("movies", "x");
+		cr_assert_eq(change(OPS_START, i, &r), 0);	/* batch i */
+		ops_task_free(&r.out);
+		cr_assert_eq(change(OPS_SUCCEED, i, &r), 0);
+		ops_task_free(&r.out);
+	}
+	task_init(&nt, "movies", 6, "x", 1, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &nt, 1, &er), 0);
+	cr_assert_eq(er.trimmed, 3);
+	ops_task_free(&er.deletion);
+	for (uint64_t b = 0; b < 3; b++)
+		cr_assert_not(batch_exists(b), "batch %" PRIu64 " went with its task", b);
+	cr_assert(batch_exists(3));
+	cr_assert(batch_exists(10), "the taskDeletion's batch");
+}
+
+Test(ops, a_batch_left_with_no_task_by_a_requeue_is_deleted)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM, .lease = 1000, .requeue = 1 };
+	struct ops_change_result r;
+	uint64_t reaped;
+
+	add("movies", "x");
+	cr_assert_eq(ops_change(s, &ch, &r), 0);		/* batch 0 */
+	ops_task_free(&r.out);
+	cr_assert(batch_exists(0));
+	sleep_ms(5);
+	cr_assert_eq(ops_reap(s, &reaped), 0);
+	cr_assert_eq(reaped, 1);
+	cr_assert_not(batch_exists(0), "its only task went back to the queue");
+}
+
+/* A key that may only cancel, sending cancelations that match nothing: each is recorded
+ * (as in Meilisearch) until the store is full for new tasks, then refused; deleting the
+ * finished tasks frees the records and their batches, and new tasks are taken again. */
+Test(ops, cancelations_of_nothing_stop_at_the_limit_and_a_delete_frees_them)
+{
+	struct ops_record_result rr;
+	struct settings set;
+	struct api_error err;
+	struct query q;
+	uint64_t next_before, next_after;
+	MDB_txn *txn;
+	int rc = 0, n = 0;
+
+	cr_assert_eq(ops_config_set(s, SETTING_MAX_BYTES, UINT64_C(256) << 10, &set), 0);
+	query_init(&q);
+	cr_assert_eq(query_set(&q, "uids", "999999", 6, &err), 0);
+	while (n < 2000 && (rc = ops_cancel_query(s, &q, "?uids=999999", &rr)) == 0) {
+		ops_task_free(&rr.out);
+		n++;
+	}
+	cr_assert_eq(rc, LMT_EFULL, "refused past the limit after %d, not %d", n, rc);
+	cr_assert_gt(n, 10, "recorded below the limit, as Meilisearch does");
+	cr_assert_null(rr.out.buf);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_next_uid(s, txn, &next_before), 0);
+	mdb_txn_abort(txn);
+	cr_assert_eq(next_before, (uint64_t)n, "the refused one recorded nothing");
+	struct query none;
+	query_init(&none);
+	cr_assert_eq(query_set(&none, "uids", "999999", 6, &err), 0);
+	cr_assert_eq(ops_delete(s, &none, 0, "?uids=999999", &rr), LMT_EFULL,
+	    "a delete of nothing is refused alike");
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_next_uid(s, txn, &next_after), 0);
+	mdb_txn_abort(txn);
+	cr_assert_eq(next_after, next_before);
+
+	/* The operator deletes every finished task: the records and their batches go. */
+	struct query all;
+	query_init(&all);
+	cr_assert_eq(query_set(&all, "statuses", "*", 1, &err), 0);
+	cr_assert_eq(ops_delete(s, &all, 0, "?statuses=*", &rr), 0);
+	cr_assert_eq(rr.changed, (uint64_t)n);
+	ops_task_free(&rr.out);
+	for (uint64_t b = 0; b < (uint64_t)n; b++)
+		cr_assert_not(batch_exists(b), "batch %" PRIu64 " went with its task", b);
+	add("movies", "x");
 }

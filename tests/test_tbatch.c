@@ -70,9 +70,51 @@ Test(tbatch, counts_round_trip_in_name_order)
 	/* Every shorter record, and a longer one, is refused. */
 	for (size_t n = 0; n < len; n++)
 		cr_expect_eq(tbatch_decode(buf, n, &got, back[0], back[1]), LMT_ECORRUPT, "len %zu", n);
-	buf[0] = 2;
+	cr_assert_eq(got.kept, 3);
+	buf[0] = 3;
 	cr_assert_eq(tbatch_decode(buf, len, &got, back[0], back[1]), LMT_ECORRUPT);
 	free(buf);
+}
+
+/* A record as lmtasks 0.2.0 wrote it: version 1, the names right after the 96-byte head,
+ * no kept count. */
+Test(tbatch, a_version_1_record_is_read_and_stays_version_1)
+{
+	struct tbatch b, got;
+	struct task a = task_of(4, "movies", "documentAddition", TASK_PROCESSING);
+
+	tbatch_init(&b, 3, T0, names[0], names[1]);
+	cr_assert_eq(tbatch_add(&b, &a), 0);
+	b.kept = TBATCH_KEPT_UNKNOWN;
+	size_t len = tbatch_size(&b);
+	unsigned char *buf = malloc(len);
+	cr_assert_eq(tbatch_encode(&b, buf), len);
+	cr_assert_eq(buf[0], 1);
+	cr_assert_eq(len, 96 + 11 + 2 + 1 + 16 + 4 + 2 + 6 + 4, "0.2.0's layout");
+	got.uid = 3;
+	cr_assert_eq(tbatch_decode(buf, len, &got, back[0], back[1]), 0);
+	cr_assert_eq(got.total, 1);
+	cr_assert_eq(got.kept, TBATCH_KEPT_UNKNOWN);
+	cr_assert_eq(tbatch_forget(&got, 1), LMT_EINVAL, "a version-1 record cannot count");
+	cr_assert_eq(got.kept, TBATCH_KEPT_UNKNOWN);
+	free(buf);
+}
+
+Test(tbatch, a_deleted_task_leaves_the_stats_and_the_last_one_empties_it)
+{
+	struct tbatch b;
+	struct task a = task_of(1, "movies", "x", TASK_SUCCEEDED);
+	struct task c = task_of(2, "movies", "x", TASK_FAILED);
+
+	tbatch_init(&b, 0, T0, names[0], names[1]);
+	tbatch_add(&b, &a);
+	tbatch_add(&b, &c);
+	cr_assert_eq(b.kept, 2);
+	cr_assert_eq(tbatch_forget(&b, 1), 0, "one task is left");
+	cr_assert_eq(b.total, 2, "the stats stay, as Meilisearch keeps them");
+	cr_assert_eq(b.status[TASK_SUCCEEDED], 1);
+	cr_assert_eq(tbatch_forget(&b, 1), 1, "none is left");
+	cr_assert_eq(b.kept, 0);
 }
 
 Test(tbatch, finishes_when_its_last_task_does)
@@ -102,6 +144,7 @@ Test(tbatch, a_requeued_task_leaves)
 	tbatch_add(&b, &a);
 	tbatch_remove(&b, &a);
 	cr_assert_eq(b.total, 0);
+	cr_assert_eq(b.kept, 0);
 	cr_assert_eq(b.ntypes, 0);
 	cr_assert_eq(b.nindexes, 0);
 	cr_assert_eq(b.status[TASK_PROCESSING], 0);

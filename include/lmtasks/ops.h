@@ -49,7 +49,8 @@ struct ops_enqueue_result {
  * with the same enqueuedAt, in one transaction; sets each task's uid and enqueued_at.
  * The tasks' strings must stay valid until it returns.  The store's limits apply:
  * past maxTasks the oldest finished tasks are deleted (down to SETTINGS_TRIM_PERCENT of
- * it) in the same transaction and a taskDeletion records it; past
+ * it), with the batches left with no task, in the same transaction and a taskDeletion
+ * records it; past
  * SETTINGS_ENQUEUE_PERCENT of maxBytes nothing is added and LMT_EFULL returned; when
  * the disk cannot hold the reserve (as much free space as the store's pages), nothing
  * is added and LMT_EDISKFULL returned.  r (may be NULL) says which; r->deletion is
@@ -139,16 +140,20 @@ int ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
 /*
  * Cancels the enqueued and processing tasks that q matches and records a taskCancelation
  * task with filter as its originalFilter, matchedTasks counting every task q matches, in
- * one transaction; as in Meilisearch, one that cancels nothing is recorded too.  Returns
- * 0, or LMT_ECORRUPT with r->bad.
+ * one transaction; as in Meilisearch, one that cancels nothing is recorded too, but only
+ * while a new task would be taken: else LMT_EFULL (past SETTINGS_ENQUEUE_PERCENT of
+ * maxBytes) or LMT_EDISKFULL (the disk cannot keep the reserve) and nothing is written.
+ * Returns 0, those, or LMT_ECORRUPT with r->bad.
  */
 int ops_cancel_query(store *s, const struct query *q, const char *filter,
     struct ops_record_result *r);
 
 /*
- * Deletes the finished tasks that q matches, except the newest keep of them, and records
- * a taskDeletion task with filter as its originalFilter.  Enqueued and processing tasks
- * are never deleted.  Returns 0, or LMT_ECORRUPT with r->bad.
+ * Deletes the finished tasks that q matches, except the newest keep of them, with the
+ * batches left with no task, and records a taskDeletion task with filter as its
+ * originalFilter.  Enqueued and processing tasks are never deleted.  One that deletes
+ * nothing is refused as ops_cancel_query() refuses one that cancels nothing (LMT_EFULL,
+ * LMT_EDISKFULL).  Returns 0, those, or LMT_ECORRUPT with r->bad.
  */
 int ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
     struct ops_record_result *r);

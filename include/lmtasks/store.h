@@ -125,7 +125,8 @@ int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str
  * in a store made before that setting existed. */
 int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
 
-/* The bytes of the pages the databases use, free pages not counted. */
+/* The bytes of the pages every database uses (the change log, batches and webhooks
+ * included), free pages not counted. */
 int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
 
 /* The store's directory, owned by the store. */
@@ -140,6 +141,11 @@ const char *store_path(store *s);
  * aborting) or the commit's result.
  */
 int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/* After a fault (SIGBUS on a data.mdb cut short) jumped out of store_write(): aborts the
+ * write transaction it left open, so that nothing of it is written and the store's write
+ * lock is released for other writers.  Nothing when no write was running. */
+void store_write_fault(store *s);
 
 /* Sets meta's u64 under key (a store setting). */
 int store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v);
@@ -271,6 +277,12 @@ int store_batch_next(store *s, MDB_txn *txn, uint64_t *uid);
 
 /* Stores batch uid's record. */
 int store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t len);
+
+/* Removes batch uid's record; MDB_NOTFOUND when there is none. */
+int store_batch_del(store *s, MDB_txn *txn, uint64_t uid);
+
+/* Removes meta's key (0 also when it is absent). */
+int store_meta_del(store *s, MDB_txn *txn, const char *key);
 
 /* Removes an index (its tasks stay); MDB_NOTFOUND when there is none. */
 int store_index_remove(store *s, MDB_txn *txn, struct task_str index);

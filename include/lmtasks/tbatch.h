@@ -9,7 +9,7 @@
 
 #include "lmtasks/task.h"
 
-#define TBATCH_VERSION 1
+#define TBATCH_VERSION 2	/* 1: lmtasks 0.2.0's, without `kept` (still read) */
 #define TBATCH_NAMES_MAX 4096	/* distinct types or indexes counted in one batch */
 
 /* A name (a type or an index uid) and how many of the batch's tasks have it. */
@@ -31,6 +31,7 @@ struct tbatch {
 	uint64_t first_uid, last_uid;	/* its tasks' uids lie in [first_uid, last_uid] */
 	uint64_t canceled_by;		/* its taskCancelation's uid, or TASK_NO_UID */
 	uint32_t total;			/* totalNbTasks */
+	uint32_t kept;			/* of those, the tasks still stored (not deleted) */
 	uint32_t status[TASK_NSTATUS];
 	size_t ntypes, nindexes;
 	struct tbatch_count *types, *indexes;
@@ -48,6 +49,17 @@ int tbatch_add(struct tbatch *b, const struct task *t);
 /* Uncounts t (as it was) from b: a task that went back to the queue leaves its batch. */
 void tbatch_remove(struct tbatch *b, const struct task *t);
 
+/* A version-1 record does not say how many of its tasks are still stored. */
+#define TBATCH_KEPT_UNKNOWN UINT32_MAX
+
+/*
+ * n of b's tasks were deleted: b's stats stay as they were (Meilisearch keeps a batch's
+ * stats when some of its tasks are deleted), its kept count goes down.  Returns 1 when no
+ * task of b is left (the batch is to be deleted too), 0 when some are, LMT_EINVAL when b's
+ * record did not say (TBATCH_KEPT_UNKNOWN).
+ */
+int tbatch_forget(struct tbatch *b, uint32_t n);
+
 /* A task of b moved from one status to another at `now`: its counts, and its end when it
  * was the last one enqueued or processing. */
 void tbatch_move(struct tbatch *b, enum task_status from, enum task_status to, int64_t now);
@@ -58,7 +70,8 @@ void tbatch_settle(struct tbatch *b, int64_t now);
 /* The number of bytes tbatch_encode() writes. */
 size_t tbatch_size(const struct tbatch *b);
 
-/* Writes b's record into buf (tbatch_size(b) bytes); returns the length. */
+/* Writes b's record into buf (tbatch_size(b) bytes); returns the length.  A batch whose
+ * kept count is TBATCH_KEPT_UNKNOWN is written as version 1, as it was read. */
 size_t tbatch_encode(const struct tbatch *b, void *buf);
 
 /* Decodes a record into b (uid left alone) with the caller's arrays; 0 or LMT_ECORRUPT. */

@@ -15,6 +15,7 @@ struct writer_store {
 	int open_rc;
 	const char *db_path;
 	const unsigned char *master;	/* the master key's hash; required (never NULL) */
+	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with data.mdb */
 };
 
 /*
