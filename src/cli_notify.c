@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <json-c/json.h>
 
 #include "cli.h"
 #include "lmtasks/clock.h"
@@ -21,7 +20,6 @@
 #include "lmtasks/feed.h"
 #include "lmtasks/notify.h"
 #include "lmtasks/ops.h"
-#include "lmtasks/timefmt.h"
 
 #define EXIT_UNDELIVERED 5	/* notify --once: a receiver did not take its tasks */
 #define BACKOFF_FIRST INT64_C(100000)		/* µs: the first retry comes this soon ... */
