@@ -6,11 +6,14 @@
 # a task was lost.  The finishes are cancels of 50 tasks a commit (a commit per
 # start/succeed pair would take the benchmark's minutes in fsyncs, not in delivery).
 #
-#   bench/webhooks.sh            (LMTASKS=path/to/lmtasks, default build/lmtasks)
+#   bench/webhooks.sh            (LMTASKS=path/to/lmtasks, default build/lmtasks;
+#                                 LMTASKS_NOTIFY, default lmtasks-notify beside it)
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 L=${LMTASKS:-${BUILD:-$top/build}/lmtasks}
+# `lmtasks notify` execs the deliverer: the one built with it, not an installed one.
+export LMTASKS_NOTIFY=${LMTASKS_NOTIFY:-$(cd "$(dirname "$L")" && pwd)/lmtasks-notify}
 N=${WEBHOOK_TASKS:-10000}
 PER=${WEBHOOK_PER_COMMIT:-50}
 PY=$(python3 -c 'import sys; print(sys.executable)')

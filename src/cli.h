@@ -17,6 +17,8 @@ enum exit_code {
 	EXIT_REFUSED = 3,
 	EXIT_STORE = 4,
 	EXIT_TIMEOUT = 124,
+	EXIT_NOEXEC = 126,	/* notify: lmtasks-notify is there but could not be run */
+	EXIT_NOPROGRAM = 127,	/* notify: no lmtasks-notify */
 };
 
 /* A command's arguments after getopt: its options in the order given, then the rest. */
@@ -152,6 +154,21 @@ struct cli_command {
 	int (*exec)(const struct cli_args *a);
 };
 
+/* A program made of commands: lmtasks, and lmtasks-notify (notify alone). */
+struct cli_program {
+	const char *name;				/* in --version and the messages */
+	const struct cli_command *const *commands;	/* in the order --help lists them */
+	size_t ncommands;
+	const char *usage_head, *usage_tail;		/* around the entries' lines in --help */
+};
+
+/* Reads the global options (--db, --help, --version) into cli_db, then finds argv's
+ * command in p's table and runs it; returns the exit status (cli_table.c). */
+int cli_main(const struct cli_program *p, int argc, char **argv);
+
+/* The program's arguments as given (argv[0] too, NULL-terminated), set by cli_main. */
+extern char **cli_argv;
+
 /* The commands, in the order of the table in lmtasks.c (defined next to each handler). */
 extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cli_cmd_claim,
     cli_cmd_heartbeat, cli_cmd_succeed, cli_cmd_fail, cli_cmd_reap, cli_cmd_cancel,
@@ -160,5 +177,12 @@ extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cl
     cli_cmd_key_list, cli_cmd_key_delete, cli_cmd_config, cli_cmd_stats, cli_cmd_check,
     cli_cmd_watch, cli_cmd_batch, cli_cmd_batch_get, cli_cmd_batch_list, cli_cmd_webhook,
     cli_cmd_webhook_add, cli_cmd_webhook_list, cli_cmd_webhook_delete, cli_cmd_notify;
+
+/* notify's option ids, shared by its entry (cli_webhook.c) and its deliverer. */
+enum { CLI_NOTIFY_ONCE = 1, CLI_NOTIFY_INTERVAL, CLI_NOTIFY_BATCH };
+
+/* notify's handler in lmtasks-notify, the deliverer (cli_notify.c): lmtasks's own entry
+ * for notify checks the options and execs that program. */
+int cli_notify_deliver(const struct cli_args *a);
 
 #endif

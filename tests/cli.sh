@@ -1062,5 +1062,47 @@ assert_eq "cancel of the corrupted task: exit 4, no crash" 4 "$LMT_RC"
 json_check "a new task can still be enqueued and read" "$(get "$(enq c documentAddition)")" 'd["uid"] == 3'
 
 ###########################################################################################
+section "start-up: no libcurl in lmtasks; notify is lmtasks-notify, exec'd"
+# Only the webhook deliverer needs libcurl (and its dozens of libraries): lmtasks maps
+# none of them, and `lmtasks notify` becomes lmtasks-notify.
+if lmt_have ldd && lmt_have nm; then
+	assert_eq "lmtasks links no libcurl or zlib (ldd), and holds no curl symbol (nm)" "" \
+		"$(ldd "$L" 2>/dev/null | grep -E 'libcurl|libz\.'; nm "$L" 2>/dev/null | grep -iE ' (curl_|deflate)')"
+else
+	skip "lmtasks links no libcurl" "no ldd or nm here"
+fi
+newdb startup
+run "$L" notify --help
+assert_eq "notify --help is printed by lmtasks, from the table, without lmtasks-notify (exit 0)" \
+	"0 yes" "$LMT_RC $(grep -q 'notify \[--once\] \[--interval SECONDS\] \[--batch-size N\]' <<<"$LMT_STDOUT" && echo yes)"
+run env LMTASKS_NOTIFY="$T/no-such-program" "$L" notify --once
+assert_eq "notify without lmtasks-notify: exit 127, nothing on stdout" "127 " "$LMT_RC $LMT_STDOUT"
+assert_match "  ... and a message naming the program and what to do" \
+	"^lmtasks: notify: cannot run $T/no-such-program: No such file or directory; .*LMTASKS_NOTIFY" "$LMT_STDERR"
+printf 'not a program\n' >"$T/not-executable"
+run env LMTASKS_NOTIFY="$T/not-executable" "$L" notify --once
+assert_eq "notify with an lmtasks-notify that cannot run: exit 126" 126 "$LMT_RC"
+run env LMTASKS_NOTIFY="$T/no-such-program" "$L" notify --bogus
+assert_eq "notify's options are checked by lmtasks before the exec (exit 2)" 2 "$LMT_RC"
+if [ -x "${LMTASKS_NOTIFY:-}" ]; then
+	# The same arguments go over, as given: --db (both spellings) and LMTASKS_DB.
+	run env -u LMTASKS_DB "$L" --db "$T/startup" notify --once
+	assert_eq "notify --once through lmtasks-notify with --db PATH (exit 0)" "0 " "$LMT_RC $LMT_STDERR"
+	run env -u LMTASKS_DB "$L" --db="$T/nowhere" notify --once
+	assert_match "  ... --db=PATH reaches lmtasks-notify (exit 4 naming the store)" "^4 .*$T/nowhere" \
+		"$LMT_RC $LMT_STDERR"
+	run env LMTASKS_DB="$T/nowhere" "$L" notify --once
+	assert_match "  ... and so does LMTASKS_DB" "^4 .*$T/nowhere" "$LMT_RC $LMT_STDERR"
+	run "$L" notify --batch-size 0
+	assert_match "  ... and lmtasks-notify checks the values (exit 2)" "^2 .*--batch-size" \
+		"$LMT_RC $LMT_STDERR"
+	run "$LMTASKS_NOTIFY" --version
+	assert_eq "lmtasks-notify --version" "lmtasks-notify $(sed -n 's/^lmtasks //p' <<<"$("$L" --version)")" \
+		"$LMT_STDOUT"
+else
+	skip "notify through lmtasks-notify" "LMTASKS_NOTIFY is not set (make check sets it)"
+fi
+
+###########################################################################################
 echo "# runtime $(elapsed "$START") s"
 summary

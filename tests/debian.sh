@@ -4,6 +4,7 @@
 # warning, and then, with apt-get on the real system:
 #
 #   (1) a fresh install: the programs (their --version is configure.ac's), the man pages,
+#       lmtasks without libcurl, notify through the installed lmtasks-notify,
 #       the units (not enabled, nothing started), the nginx snippet and the Apache conf,
 #       the examples, the user lmtasks, the store /var/lib/lmtasks as `init --group
 #       www-data` makes it; a request served by nginx through the installed snippet to the
@@ -27,9 +28,11 @@
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir/build}"
 top_builddir=$(cd "$top_builddir" 2>/dev/null && pwd) || top_builddir=$top_srcdir/build
-# The programs under test are the installed ones.
+# The programs under test are the installed ones (notify's too: not the build tree's).
 LMTASKS=/usr/bin/lmtasks
 LMTASKS_FCGI=/usr/sbin/lmtasks-fcgi
+LMTASKS_NOTIFY_INSTALLED=/usr/libexec/lmtasks/lmtasks-notify
+unset LMTASKS_NOTIFY
 . "$top_srcdir/tests/httplib.sh"
 set -u
 
@@ -146,7 +149,7 @@ serve_stop() {
 # purged NAME: nothing of the package is left.
 purged() {
 	local left="" f
-	for f in /usr/bin/lmtasks "$LMTASKS_FCGI" "$STORE" "$SNIPPET" "$APACHE_CONF" \
+	for f in /usr/bin/lmtasks "$LMTASKS_FCGI" "$LMTASKS_NOTIFY_INSTALLED" "$STORE" "$SNIPPET" "$APACHE_CONF" \
 		"$UNITS/lmtasks-fcgi.service" "$UNITS/lmtasks-fcgi.socket" "$UNITS/lmtasks-notify.service" \
 		/usr/sbin/lmtasks-writer /usr/share/man/man8/lmtasks-writer.8.gz /usr/share/doc/lmtasks \
 		/usr/share/man/man1/lmtasks.1.gz /usr/share/man/man8/lmtasks-fcgi.8.gz; do
@@ -194,7 +197,7 @@ tags=$(printf '%s\n' "$LMT_STDOUT" | grep -E '^[EW]: ' || true)
 assert_eq "lintian: no error, no warning (debian/lmtasks.lintian-overrides says what is kept)" "" "$tags"
 contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|')
 missing=""
-for f in /usr/bin/lmtasks /usr/sbin/lmtasks-fcgi /usr/share/man/man1/lmtasks.1.gz \
+for f in /usr/bin/lmtasks /usr/sbin/lmtasks-fcgi "$LMTASKS_NOTIFY_INSTALLED" /usr/share/man/man1/lmtasks.1.gz \
 	/usr/share/man/man8/lmtasks-fcgi.8.gz "$UNITS/lmtasks-fcgi.socket" "$UNITS/lmtasks-fcgi.service" \
 	"$UNITS/lmtasks-notify.service" /usr/sbin/lmtasks-writer /usr/share/man/man8/lmtasks-writer.8.gz \
 	"$SNIPPET" "$APACHE_CONF" /usr/share/doc/lmtasks/examples/lmtasks.conf \
@@ -248,6 +251,21 @@ run setpriv --reuid=www-data --regid=www-data --init-groups -- lmtasks enqueue m
 assert_eq "the web server's user cannot write it (exit 4)" 4 "$LMT_RC"
 store_model "after writes"
 
+section "(1) lmtasks links no libcurl; notify runs the installed lmtasks-notify"
+if command -v ldd >/dev/null; then
+	assert_eq "/usr/bin/lmtasks links no libcurl (nor zlib)" "" "$(ldd /usr/bin/lmtasks | grep -E 'libcurl|libz\.')"
+	assert_match "$LMTASKS_NOTIFY_INSTALLED links libcurl" 'libcurl' "$(ldd "$LMTASKS_NOTIFY_INSTALLED")"
+fi
+run as_lmtasks lmtasks notify --once
+assert_eq "lmtasks notify --once (no webhooks): lmtasks execs $LMTASKS_NOTIFY_INSTALLED, exit 0" "0 " \
+	"$LMT_RC $LMT_STDERR"
+run as_lmtasks lmtasks --db "$STORE" notify --batch-size 0
+assert_match "  ... which checks notify's values (exit 2)" '^2 lmtasks: notify: --batch-size' "$LMT_RC $LMT_STDERR"
+run "$LMTASKS_NOTIFY_INSTALLED" --version
+assert_eq "lmtasks-notify --version" "lmtasks-notify $VERSION" "$LMT_STDOUT"
+assert_eq "the notify service runs lmtasks notify on the store" \
+	"ExecStart=/usr/bin/lmtasks --db $STORE notify" "$(grep '^ExecStart=' "$UNITS/lmtasks-notify.service")"
+
 section "(1) served through the installed snippet"
 if serve_start; then
 	http GET /tasks/0
@@ -265,7 +283,7 @@ else
 	fail "apt-get remove lmtasks" "$(tail -n 20 "$T/apt.log")"
 fi
 left=""
-for f in /usr/bin/lmtasks "$LMTASKS_FCGI"; do [ -e "$f" ] && left+="$f "; done
+for f in /usr/bin/lmtasks "$LMTASKS_FCGI" "$LMTASKS_NOTIFY_INSTALLED"; do [ -e "$f" ] && left+="$f "; done
 assert_eq "remove: the programs are gone" "" "$left"
 kept=$(stat -c %U "$STORE/data.mdb" 2>&1; getent passwd lmtasks | cut -d: -f1)
 assert_eq "remove keeps the store and the user" $'lmtasks\nlmtasks' "$kept"

@@ -11,7 +11,7 @@
 # valgrind do not mix).
 #
 # Environment (from `make check`): LMTASKS, LMTASKS_FCGI, LMTASKS_WRITER, top_srcdir,
-# top_builddir.
+# top_builddir; LMTASKS_MEMCHECK and LMTASKS_FCGI_MEMCHECK, the programs linked dynamically.
 # One line per check; ends with "N passed, M failed"; exits non-zero on a failure.
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -34,9 +34,10 @@ LMT_CMD_TIMEOUT=60
 VG=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 	--show-leak-kinds=definite -q)
 DB=$T/store
-# Memcheck needs the dynamic loader to watch malloc; a wholly static responder (configure's
-# default where it links) is checked as the same sources linked dynamically.
+# Memcheck needs the dynamic loader to watch malloc; a wholly static responder or CLI
+# (configure's default where they link) is checked as the same sources linked dynamically.
 VG_FCGI=${LMTASKS_FCGI_MEMCHECK:-$LMTASKS_FCGI}
+VG_CLI=${LMTASKS_MEMCHECK:-$LMTASKS}
 
 # vg WANT NAME CMD...: CMD (which runs the program under "${VG[@]}") exits WANT (the
 # program's normal status), not 99.
@@ -56,7 +57,7 @@ vg() {
 L() {
 	local want=$1 name=$2
 	shift 2
-	vg "$want" "lmtasks $name" "${VG[@]}" "$LMTASKS" --db "$DB" "$@"
+	vg "$want" "lmtasks $name" "${VG[@]}" "$VG_CLI" --db "$DB" "$@"
 }
 
 echo "# --- the CLI"

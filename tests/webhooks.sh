@@ -12,6 +12,10 @@ set -u
 unset LMTASKS_DB LMTASKS_MAPSIZE LMTASKS_NO_INOTIFY
 L=$LMTASKS
 [ -x "$L" ] || { echo "webhooks.sh: no lmtasks binary at $L (set LMTASKS)" >&2; exit 99; }
+# `lmtasks notify` execs the deliverer: the build tree's (make check sets LMTASKS_NOTIFY).
+: "${LMTASKS_NOTIFY:=$(cd "$(dirname "$L")" && pwd)/lmtasks-notify}"
+export LMTASKS_NOTIFY
+[ -x "$LMTASKS_NOTIFY" ] || { echo "webhooks.sh: no lmtasks-notify at $LMTASKS_NOTIFY (set LMTASKS_NOTIFY)" >&2; exit 99; }
 RX="$top_srcdir/tests/webhook-receiver.py"
 lmt_tmpdir
 T=$LMT_TMP
@@ -57,6 +61,25 @@ assert_eq "a webhook for unfinished tasks is refused (exit 2)" 2 "$LMT_RC"
 assert_contains "  ... saying it gets finished tasks only" "finished tasks only" "$LMT_STDERR"
 run "$L" webhook add ftp://127.0.0.1/x
 assert_eq "a URL that is not http(s) is refused (exit 2)" 2 "$LMT_RC"
+# lmtasks checks URLs itself (it links no libcurl): what it refuses, what it takes.
+bad=""
+for u in file:///etc/passwd javascript:alert httpx://h http:/h http:h //h/x http:// https:///x \
+	http://:80/x http://u@/x http://h:0/ http://h:65536/ http://h:8x/ 'http://h/a b' \
+	$'http://h/x\r\nX-Injected: 1' $'http://h/\tx' $'http://h/\x7f' $'http://h/\xff' \
+	'http://h<x>/' 'http://[::1/x' "http://h/$(printf '%02049d' 0)" ''; do
+	"$L" webhook add "$u" >/dev/null 2>&1
+	[ $? = 2 ] || bad+="$(printf '%q' "$u") "
+done
+assert_eq "refused (exit 2): other schemes, no // or host, a bad port, spaces, CR/LF, control bytes, not UTF-8, over 2048 bytes" "" "$bad"
+run "$L" webhook add 'http://h/a b'
+assert_contains "  ... saying what a URL must be" "http:// or https:// URL with a host" "$LMT_STDERR"
+good=""
+"$L" --db "$T/urls" init >/dev/null 2>&1	# its own store: the ids that the checks below expect stay
+for u in http://h HTTPS://H.example:443/p?q=1#f http://u:p@127.0.0.1:9/x 'http://[::1]:9/x' \
+	"http://h/$(printf '%02039d' 0)" 'https://bücher.example/ä'; do
+	"$L" --db "$T/urls" webhook add "$u" >/dev/null 2>&1 || good+="$(printf '%q' "$u") "
+done
+assert_eq "taken: http and https in any case, userinfo, ports, IPv6, a long path, UTF-8" "" "$good"
 run "$L" webhook add http://127.0.0.1:9/x --header 'Content-Type: text/plain'
 assert_eq "a header the deliverer sets itself is refused (exit 2)" 2 "$LMT_RC"
 run "$L" webhook add http://127.0.0.1:9/x --header 'X-A: 1' --header 'x-a: 2'
@@ -134,6 +157,9 @@ echo 3 >"$T/fail"
 "$L" notify >"$T/n1.out" 2>"$T/n1.err" &
 N=$!
 lmt_bg_track $N
+# lmtasks execs lmtasks-notify in place: the PID the shell signals is the deliverer's.
+check "lmtasks notify becomes lmtasks-notify, in the same process" \
+	wait_for 5 sh -c "[ \"\$(readlink /proc/$N/exe)\" = \"\$(readlink -f '$LMTASKS_NOTIFY')\" ]"
 check "the daemon delivers once the receiver takes it" wait_for 10 \
     sh -c "grep -q '\"status\": 200, \"uids\": \\[$F\\]' '$T/rx1.log'"
 assert_eq "three 500s then a 200, the same task each time" \
@@ -282,15 +308,15 @@ else
 	fail "a compat v1 store" "lmtasks config compat v1 failed"
 fi
 
-# --- the web-facing programs link neither libcurl nor zlib
+# --- only lmtasks-notify links libcurl and zlib: not the web-facing programs, not the CLI
 # (ldd for a dynamic link, the symbols for a static one.)
 if command -v ldd >/dev/null && command -v nm >/dev/null; then
-	for b in "$LMTASKS_FCGI" ${LMTASKS_WRITER:+"$LMTASKS_WRITER"}; do
+	for b in "$LMTASKS_FCGI" ${LMTASKS_WRITER:+"$LMTASKS_WRITER"} "$L"; do
 		assert_eq "$(basename "$b") links neither libcurl nor zlib" "" \
 		    "$(ldd "$b" 2>/dev/null | grep -E 'libcurl|libz\.'; nm "$b" 2>/dev/null | grep -E ' (curl_|deflate|inflate)')"
 	done
-	assert_ne "  ... (lmtasks itself does: the check can see them)" "" \
-	    "$(ldd "$L" 2>/dev/null | grep -E 'libcurl'; nm "$L" 2>/dev/null | grep -E ' curl_easy_perform')"
+	assert_ne "  ... (lmtasks-notify does: the check can see them)" "" \
+	    "$(ldd "$LMTASKS_NOTIFY" 2>/dev/null | grep -E 'libcurl'; nm "$LMTASKS_NOTIFY" 2>/dev/null | grep -E ' curl_easy_perform')"
 fi
 
 # --- the benchmark, briefly
