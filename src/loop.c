@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -22,12 +23,20 @@
 #include "lmtasks/loop.h"
 
 #define SWEEP_NS 250000000	/* how often deadlines are looked at */
+/* Idle connections shut down at once when accept finds no descriptor left. */
+#define SHED_AT_ONCE 16
+/* At most this many lines a second reach the log; the rest are counted and said. */
+#define LOG_PER_SECOND 20
 
 /* A connection in the registry, which lets the timer find overdue ones and shutdown
- * close the rest.  swept: the timer has shut it down already. */
+ * close the rest.  swept: shut down already (by the timer, or shed); detached: a thread
+ * of the program's holds it (a stream), so it is never idle; active: when a worker last
+ * served it (monotonic µs), for the idle limit and for shedding the longest idle first. */
 struct loop_client {
 	conn *c;
 	int swept;
+	_Atomic int detached;
+	_Atomic int64_t active;
 	struct loop_client *prev, *next;
 };
 
@@ -62,8 +71,30 @@ loop_log(const char *prog, const char *fmt, ...)
 		n = (int)(sizeof(line) - (size_t)p - 2);
 	n += p;
 	line[n++] = '\n';
+	/* A flood (a client or the system failing the same way again and again) must not
+	 * fill the disk with lines: past LOG_PER_SECOND in a second the rest are counted,
+	 * and the first line of a later second says how many were left out. */
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t second;
+	static unsigned lines, dropped;
+	char note[96];
+	int k = 0;
+	int64_t now = clock_mono() / 1000000;
+	pthread_mutex_lock(&mu);
+	if (now != second) {
+		if (dropped)
+			k = snprintf(note, sizeof(note), "%s: (%u lines like these left out)\n", prog,
+			    dropped);
+		second = now;
+		lines = dropped = 0;
+	}
+	int keep = ++lines <= LOG_PER_SECOND;
+	dropped += !keep;
+	pthread_mutex_unlock(&mu);
 	/* One write per line, so threads' lines do not interleave. */
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+	if (k > 0 && (size_t)k < sizeof(note) && write(STDERR_FILENO, note, (size_t)k) < 0)
+		return;
+	if (keep && write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
 
@@ -78,6 +109,7 @@ client_new(int fd)
 		free(cl);
 		return NULL;
 	}
+	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
 	pthread_mutex_lock(&srv.mu);
 	cl->next = srv.all;
 	if (srv.all)
@@ -118,6 +150,47 @@ arm(struct loop_client *cl, int op, enum conn_state st)
 	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
 }
 
+/* An idle connection: a kept one between requests, held by no thread of the program. */
+static int
+idle(struct loop_client *cl)
+{
+	return !cl->swept && conn_deadline(cl->c) == 0 && conn_pending(cl->c) == 0 &&
+	    !atomic_load_explicit(&cl->detached, memory_order_relaxed);
+}
+
+/* Out of descriptors: the connections idle the longest are shut down (their workers
+ * close them at the event that follows), so that a client with a request is accepted
+ * rather than one that holds a connection doing nothing.  Returns how many. */
+static int
+shed_idle(void)
+{
+	struct loop_client *pick[SHED_AT_ONCE];
+	int n = 0;
+
+	pthread_mutex_lock(&srv.mu);
+	for (struct loop_client *cl = srv.all; cl; cl = cl->next) {
+		if (!idle(cl))
+			continue;
+		int64_t a = atomic_load_explicit(&cl->active, memory_order_relaxed);
+		/* pick[] is kept in order, idle the longest first. */
+		if (n == SHED_AT_ONCE &&
+		    atomic_load_explicit(&pick[n - 1]->active, memory_order_relaxed) <= a)
+			continue;
+		int i = n < SHED_AT_ONCE ? n++ : SHED_AT_ONCE - 1;
+		while (i > 0 && atomic_load_explicit(&pick[i - 1]->active, memory_order_relaxed) > a) {
+			pick[i] = pick[i - 1];
+			i--;
+		}
+		pick[i] = cl;
+	}
+	for (int i = 0; i < n; i++) {
+		pick[i]->swept = 1;
+		shutdown(conn_fd(pick[i]->c), SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&srv.mu);
+	return n;
+}
+
 static void
 accept_all(void)
 {
@@ -132,10 +205,14 @@ accept_all(void)
 		if (arm(cl, EPOLL_CTL_ADD, CONN_MORE) != 0)
 			client_close(cl);
 	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-		logline("accept: %s", strerror(errno));
-		poll(NULL, 0, 100);	/* out of descriptors: back off instead of spinning */
+	if (errno == EMFILE || errno == ENFILE) {
+		int n = shed_idle();
+		logline("accept: %s; %d idle connections closed to make room", strerror(errno), n);
+		if (n > 0)
+			return;
 	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+		poll(NULL, 0, 100);	/* nothing to shed: back off instead of spinning */
 }
 /* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
 static void
@@ -152,6 +229,7 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
+	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
 	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
 		client_close(cl);
 }
@@ -174,6 +252,14 @@ sweep(void)
 	pthread_mutex_lock(&srv.mu);
 	for (struct loop_client *cl = srv.all; cl; cl = cl->next) {
 		int64_t d = conn_deadline(cl->c);
+		if (idle(cl) && now - atomic_load_explicit(&cl->active, memory_order_relaxed) >=
+		    LOOP_IDLE_US) {
+			/* Longer than web servers keep an idle upstream connection (nginx: 60 s),
+			 * so it is they who close theirs; a client that only holds one goes. */
+			cl->swept = 1;
+			shutdown(conn_fd(cl->c), SHUT_RDWR);
+			continue;
+		}
 		if (d == 0 || d > now || cl->swept)
 			continue;
 		cl->swept = 1;
@@ -239,6 +325,8 @@ on_signal(int sig)
 	errno = saved;
 }
 
+static int raise_nofile(void);
+
 /* The epoll set, the timer and the stop pipe; the workers; then the orderly end. */
 int
 loop_run(int listen_fd, int threads, const struct loop_ops *o)
@@ -250,6 +338,8 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 
 	ops = o;
 	srv.listen_fd = listen_fd;
+	if (raise_nofile() != 0)
+		logline("cannot raise the limit of open files: %s", strerror(errno));
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
 	struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &srv.timer_fd };
@@ -323,6 +413,7 @@ loop_conn(struct loop_client *cl)
 int
 loop_detach(struct loop_client *cl)
 {
+	atomic_store_explicit(&cl->detached, 1, memory_order_relaxed);
 	return epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) == 0 ? 0 : errno;
 }
 
@@ -330,8 +421,24 @@ loop_detach(struct loop_client *cl)
 void
 loop_give_back(struct loop_client *cl, enum conn_state st)
 {
+	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->detached, 0, memory_order_relaxed);
 	if (arm(cl, EPOLL_CTL_ADD, st) != 0)
 		client_close(cl);
+}
+
+/* As many descriptors as the hard limit allows: each connection holds one. */
+static int
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return errno;
+	if (rl.rlim_cur == rl.rlim_max)
+		return 0;
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : errno;
 }
 
 /* The program closes what it holds as the workers do. */

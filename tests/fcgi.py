@@ -17,7 +17,14 @@ socket, well or badly on purpose.
                                    prints the whole request's "STATUS SECONDS"
   fcgi.py body SOCK PATH BYTES     POST PATH with a body of BYTES bytes: prints "STATUS
                                    SECONDS", or how the connection ended
+  fcgi.py idle SOCK GO             a kept connection: one request answered ("answered 1"),
+                                   then, once the file GO exists, a second ("answered 2",
+                                   or "closed"), then waits up to 60 s for the responder to
+                                   close it ("closed SECONDS", or "open")
+  fcgi.py hold SOCK N              N connections, each with one kept request sent, held
+                                   open until killed; prints "sent N"
 """
+import os
 import socket
 import struct
 import sys
@@ -198,6 +205,38 @@ def main():
             return
         out, end = read_records(s)
         print("%s %.3f" % (status_of(out), time.time() - t0) if end else ending(s, t0))
+    elif cmd == "idle":
+        go = sys.argv[3]
+        s = connect(path, 60)
+        s.sendall(request("/health", keep=1))
+        out, end = read_records(s)
+        print("answered 1" if end else "closed", flush=True)
+        while not os.path.exists(go) and time.time() - t0 < 60:
+            time.sleep(0.05)
+        try:
+            s.sendall(request("/health", rid=2, keep=1))
+            out, end = read_records(s)
+        except (BrokenPipeError, ConnectionResetError):
+            end = None
+        print("answered 2" if end else "closed", flush=True)
+        t1 = time.time()
+        try:
+            d = s.recv(1)
+        except socket.timeout:
+            print("open")
+            return
+        except ConnectionResetError:
+            d = b""
+        print("closed %.1f" % (time.time() - t1) if not d else "more bytes")
+    elif cmd == "hold":
+        n = int(sys.argv[3])
+        held = []
+        for _ in range(n):
+            s = connect(path, 5)
+            s.sendall(request("/health", keep=1))
+            held.append(s)
+        print("sent", n, flush=True)
+        time.sleep(3600)
     else:
         sys.exit(__doc__)
 

@@ -16,6 +16,11 @@
 
 #include "lmtasks/conn.h"
 
+/* A kept connection idle this long (no request begun, nothing to send, held by no thread
+ * of the program) is closed; and when accept finds no descriptor left, the connections
+ * idle the longest are closed first, so a client with a request gets one. */
+#define LOOP_IDLE_US (120 * INT64_C(1000000))
+
 /* A connection the loop holds; opaque, owned by the loop until loop_close. */
 typedef struct loop_client loop_client;
 
@@ -36,7 +41,8 @@ struct loop_ops {
 
 /*
  * Serves FastCGI on listen_fd (made non-blocking) with threads workers until SIGTERM or
- * SIGINT: each worker finishes the request it is serving and leaves, the answers still
+ * SIGINT, the soft limit of open files raised to the hard one first.  At SIGTERM or
+ * SIGINT each worker finishes the request it is serving and leaves, the answers still
  * buffered get one more second to be taken, and every connection is closed.  ops must live
  * until it returns.  Returns 0, or 1 when it could not start (logged).
  */
