@@ -29,12 +29,14 @@
 #define LOG_PER_SECOND 20
 
 /* A connection in the registry, which lets the timer find overdue ones and shutdown
- * close the rest.  swept: shut down already (by the timer, or shed); detached: a thread
+ * close the rest.  swept: shut down already (by the timer, or shed); busy: a worker serves
+ * it now; detached: a thread
  * of the program's holds it (a stream), so it is never idle; active: when a worker last
  * served it (monotonic µs), for the idle limit and for shedding the longest idle first. */
 struct loop_client {
 	conn *c;
 	int swept;
+	_Atomic int busy;
 	_Atomic int detached;
 	_Atomic int64_t active;
 	struct loop_client *prev, *next;
@@ -150,11 +152,13 @@ arm(struct loop_client *cl, int op, enum conn_state st)
 	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
 }
 
-/* An idle connection: a kept one between requests, held by no thread of the program. */
+/* An idle connection: a kept one between requests (no request begun, no output kept:
+ * either sets a deadline), served by no worker, held by no thread of the program. */
 static int
 idle(struct loop_client *cl)
 {
-	return !cl->swept && conn_deadline(cl->c) == 0 && conn_pending(cl->c) == 0 &&
+	return !cl->swept && conn_deadline(cl->c) == 0 &&
+	    !atomic_load_explicit(&cl->busy, memory_order_relaxed) &&
 	    !atomic_load_explicit(&cl->detached, memory_order_relaxed);
 }
 
@@ -218,18 +222,22 @@ accept_all(void)
 static void
 serve_conn(void *w, struct loop_client *cl, uint32_t events)
 {
+	atomic_store_explicit(&cl->busy, 1, memory_order_relaxed);
 	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, clock_mono()) :
 	    conn_read(cl->c, clock_mono());
 
 	while (st == CONN_REQUEST) {
 		int taken = 0;
 		st = ops->answer(w, cl, &taken);
-		if (taken)	/* the program holds it from now on */
+		if (taken) {	/* the program holds it from now on */
+			atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 			return;
+		}
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
 		client_close(cl);
 }
