@@ -197,7 +197,8 @@ benchmarks() {
 		BUILD=$PWD/build bench/cgi.sh 30 &&
 		BUILD=$PWD/build bench/instr.sh 10 20 &&
 		BUILD=$PWD/build bench/threads.sh 1 1 &&
-		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh
+		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh &&
+		BUILD=$PWD/build ROUNDS=1 WRITERS=8 ENQUEUES=25 bench/race.sh
 }
 
 # The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and
