@@ -53,4 +53,8 @@ size_t store_queue_key(unsigned char *out, struct task_str index, struct task_st
  * makes them. */
 int store_open_optional(store *s, MDB_txn *txn, unsigned create);
 
+/* In a write transaction just begun: LMT_EREPLACED unless the data file's newest
+ * transaction is the one the lock file counts (store_replaced.c). */
+int store_check_write(store *s, MDB_txn *txn);
+
 #endif
