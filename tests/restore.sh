@@ -50,6 +50,8 @@ same() {
 }
 
 section "(a) lmtasks backup"
+run "$LMTASKS" --help
+assert_match "lmtasks --help lists backup and restore" '  backup DIR .*  restore DIR ' "$(tr '\n' ' ' <<<"$LMT_STDOUT")"
 run "$LMTASKS" --db "$S" backup "$T/b1"
 assert_eq "backup: exit 0" 0 "$LMT_RC"
 json_check "... it reports the copy's 5 tasks and next uid 5" "$LMT_STDOUT" \
@@ -80,6 +82,19 @@ BEFORE_TAG=$(http_header ETag)
 asked3 '/indexes/books/tasks?limit=1'
 asked3 '/tasks?statuses=enqueued'
 assert_eq "before: enqueued are 6 and 5" "6,5" "$(uids "$HTTP_BODY")"
+
+# A restore that fails (the fault seam: its commit fails as on a full disk) changes nothing.
+FAULTS=${LMTASKS_FAULTS:-${top_builddir:-$top_srcdir/build}/tests/lmtasks-faults}
+if [ -x "$FAULTS" ]; then
+	sum=$(md5sum <"$S/data.mdb")
+	LMTASKS_FAULT=enospc:1 run "$FAULTS" --db "$S" restore "$T/b1"
+	assert_eq "a restore whose commit fails (ENOSPC): exit 4" 4 "$LMT_RC"
+	assert_eq "... the data file unchanged" "$sum" "$(md5sum <"$S/data.mdb")"
+	run "$LMTASKS" --db "$S" list
+	assert_eq "... the tasks of before" "6,5,4,3,2,1,0" "$(uids "$LMT_STDOUT")"
+else
+	skip "a restore whose commit fails" "no $FAULTS"
+fi
 
 run "$LMTASKS" --db "$S" restore "$T/b1"
 assert_eq "restore while the responder runs: exit 0" 0 "$LMT_RC"

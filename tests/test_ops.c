@@ -19,6 +19,7 @@
 #include "lmtasks/query.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
+#include "lmtasks/webhook.h"
 #include "tmpdb.h"
 
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
@@ -577,6 +578,12 @@ Test(ops, restore_replaces_the_tasks_keeps_uids_and_logs_after_the_newest_change
 	cr_assert_eq(store_backup(s, tmpstore_path("b")), 0);
 	cr_assert_eq(store_backup(s, tmpstore_path("b")), EEXIST);
 	add("movies", "documentAddition");	/* 2 */
+	/* A webhook made after the backup: its cursor counts in the store's log, which stays. */
+	struct webhook w = { 0 }, got;
+	w.url = (struct task_str){ "http://127.0.0.1:9/x", 20 };
+	w.headers = (struct task_str){ "{}", 2 };
+	w.filter = (struct task_str){ "", 0 };
+	cr_assert_eq(ops_webhook_add(s, &w), 0);
 	cr_assert_eq(change(OPS_START, 0, &cr), 0);
 	ops_task_free(&cr.out);
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
@@ -605,6 +612,8 @@ Test(ops, restore_replaces_the_tasks_keeps_uids_and_logs_after_the_newest_change
 	cr_assert_eq(e[1].status, FEED_REMOVED);
 	cr_assert_eq(store_check(s, txn, no_problem, NULL, &checked, &problems), 0);
 	cr_assert_eq(problems, 0);
+	cr_assert_eq(webhook_get(s, txn, w.id, &got), 0);
+	cr_assert_eq(got.cursor, w.cursor);
 	mdb_txn_abort(txn);
 
 	/* Uids handed out before the restore are never handed out again. */
