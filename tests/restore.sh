@@ -8,6 +8,7 @@
 #       restored task and takes a uid never given before
 #   (c) a data.mdb copied over the store while the responder has it open: refused (503,
 #       exit 4, writes too, the file left as it is) until every process is stopped
+#   (d) a data.mdb moved over it (another file than the one open): 503 after a second
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/restore.sh
 
@@ -166,5 +167,21 @@ http_stop "$R_PID"
 run "$LMTASKS" --db "$S" list
 assert_eq "every process stopped: the copied file is the store" "4,3,2,1,0" "$(uids "$LMT_STDOUT")"
 check "... lmtasks check: ok" "$LMTASKS" --db "$S" check
+
+section "(d) a data.mdb moved over the store under the running responder"
+fcgi_start "$T/r.sock" "$S" 1 || exit 99
+R_PID=$FCGI_PID
+R_LOG=$FCGI_LOG
+http GET '/r/tasks?limit=3'
+assert_eq "a responder started on it serves it" "4,3,2" "$(uids "$HTTP_BODY")"
+cp "$S/data.mdb" "$T/moved.mdb"
+mv "$T/moved.mdb" "$S/data.mdb"
+sleep 1.3
+http GET '/r/tasks?limit=3'
+assert_eq "after its check: 503 (it would serve the file it has open, no longer the store's)" \
+	503 "$HTTP_STATUS"
+json_check "... naming the other file" "$HTTP_BODY" \
+	"'$S/data.mdb is another file than the one this process has open' in d['message']"
+http_stop "$R_PID"
 
 summary
