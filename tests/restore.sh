@@ -67,6 +67,13 @@ run "$LMTASKS" --db "$S" backup "$T/empty"
 assert_eq "backup into an empty directory: exit 0" 0 "$LMT_RC"
 run "$LMTASKS" --db "$S" restore "$S"
 assert_eq "restore of the store onto itself: exit 2" 2 "$LMT_RC"
+"$LMTASKS" --db "$T/new" init >/dev/null 2>&1
+run "$LMTASKS" --db "$T/new" restore "$T/b1"
+assert_eq "restore into a new store (init, then restore): exit 0" 0 "$LMT_RC"
+run "$LMTASKS" --db "$T/new" list
+assert_eq "... it holds the backup's tasks" "4,3,2,1,0" "$(uids "$LMT_STDOUT")"
+run "$LMTASKS" --db "$T/new" get 1
+json_check "... as they were" "$LMT_STDOUT" "d['status'] == 'failed' and d['indexUid'] == 'books'"
 run "$LMTASKS" --db "$S" restore "$T/nothing"
 assert_eq "restore from a directory with no store: exit 4" 4 "$LMT_RC"
 assert_contains "... naming it, nothing changed" "no lmtasks store in $T/nothing" "$LMT_STDERR"
