@@ -127,7 +127,7 @@ cli_store_failure(int rc, const char *doing)
 		    "`lmtasks restore DIR`, never by copying data.mdb; to use the copied file as it "
 		    "is, first stop every process that has the store open (lmtasks-fcgi, "
 		    "lmtasks-writer, lmtasks watch, wait or notify)", doing, cli_db,
-		    store_replaced_text());
+		    store_check_replaced_text());
 	case EIO:
 		/* LMDB reports a short write on a full disk as EIO. */
 		if (!disk_full(cli_db))

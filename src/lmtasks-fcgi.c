@@ -90,7 +90,7 @@ static struct {
 	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
 	atomic_int faulted;	/* a request met SIGBUS: damaged until the next check */
 	int replaced;		/* its data file is not the one open (check_replaced) */
-	char replaced_why[PATH_MAX + 200];	/* what store_replaced_text() said */
+	char replaced_why[PATH_MAX + 200];	/* what store_check_replaced_text() said */
 } db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 /* SIGBUS (a page past the end of a data.mdb shrunk while mapped) fails the request that
@@ -210,7 +210,7 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 	 * the last check is read at a meta page the lock file picks, and must not be served
 	 * (nor its pages kept under the lock's transaction id).  No system call. */
 	if (rc == 0 && (rc = store_check_snapshot(db.s, w->txn)) == LMT_EREPLACED)
-		rd->damage = store_replaced_text();
+		rd->damage = store_check_replaced_text();
 	if (rc == 0 && w->it == NULL)
 		rc = store_iter_open(db.s, w->txn, &w->it);
 	else if (rc == 0)
@@ -467,7 +467,7 @@ static void
 check_replaced(void)
 {
 	char text[sizeof(db.replaced_why)] = "";
-	int rc = 0;
+	volatile int rc = 0;	/* read after a jump from the SIGBUS handler */
 
 	pthread_rwlock_rdlock(&db.lock);
 	if (db.s == NULL || db.damaged || atomic_load(&db.faulted)) {
@@ -483,7 +483,7 @@ check_replaced(void)
 		atomic_store(&db.faulted, 1);
 	}
 	if (rc == LMT_EREPLACED)
-		snprintf(text, sizeof(text), "%s", store_replaced_text());
+		snprintf(text, sizeof(text), "%s", store_check_replaced_text());
 	int bad = rc == LMT_EREPLACED;
 	int change = bad != db.replaced;
 	pthread_rwlock_unlock(&db.lock);

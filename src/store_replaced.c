@@ -24,7 +24,7 @@
 static __thread char why[PATH_MAX + 200];
 
 const char *
-store_replaced_text(void)
+store_check_replaced_text(void)
 {
 	return why;
 }

@@ -507,7 +507,8 @@ Test(ops, a_data_file_copied_over_the_open_store_is_refused_for_reads_and_writes
 	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &b), 0);
 	cr_assert_eq(a.st_ino, b.st_ino);
 	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
-	cr_assert(strstr(store_replaced_text(), "went back in time"), "%s", store_replaced_text());
+	cr_assert(strstr(store_check_replaced_text(), "went back in time"), "%s",
+	    store_check_replaced_text());
 	MDB_txn *txn;
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
 	cr_assert_eq(store_check_snapshot(s, txn), LMT_EREPLACED);
@@ -532,7 +533,8 @@ Test(ops, a_data_file_moved_over_the_open_store_is_another_file)
 	free(copy);
 	cr_assert_eq(rename(tmpstore_path("moved.mdb"), tmpstore_path("db/data.mdb")), 0);
 	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
-	cr_assert(strstr(store_replaced_text(), "is another file"), "%s", store_replaced_text());
+	cr_assert(strstr(store_check_replaced_text(), "is another file"), "%s",
+	    store_check_replaced_text());
 }
 
 /* The uids of the store's tasks, newest first, as "4,3,..." in buf. */

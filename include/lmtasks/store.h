@@ -80,7 +80,8 @@ int store_check_size(store *s);
 /* Whether the data file open is still the store's (store_replaced.c): data.mdb at the
  * path is the file open, and the transactions it holds reach the last one the store's
  * lock file counts (a data file copied over a store under a running process goes back).
- * store_open makes it too.  Returns 0, or LMT_EREPLACED with store_replaced_text(). */
+ * store_open makes it too.  Returns 0, or LMT_EREPLACED with
+ * store_check_replaced_text(). */
 int store_check_replaced(store *s);
 
 /* The second half of store_check_replaced(), without a system call, for a read
@@ -88,7 +89,7 @@ int store_check_replaced(store *s);
 int store_check_snapshot(store *s, MDB_txn *txn);
 
 /* This thread's last LMT_EREPLACED explained: a static per-thread string. */
-const char *store_replaced_text(void);
+const char *store_check_replaced_text(void);
 
 /* This thread's last LMT_EDAMAGED explained: a static per-thread string, valid until the
  * thread's next check. */
