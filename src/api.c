@@ -216,6 +216,14 @@ store_unavailable(struct api_reader *rd, struct printbuf *body, struct api_respo
 		    "data.mdb).", rd->db_path ? rd->db_path : "?", why, rd->db_path ? rd->db_path : "?");
 		return;
 	}
+	if (rd->open_rc == LMT_EREPLACED) {
+		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` was "
+		    "replaced while it was open: %s. Restore backups with `lmtasks restore`, never "
+		    "by copying data.mdb; to serve the copied file, stop every process that has the "
+		    "store open, this responder too, and start them again.",
+		    rd->db_path ? rd->db_path : "?", rd->damage ? rd->damage : why);
+		return;
+	}
 	if (rd->open_rc == LMT_EDAMAGED) {
 		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` is "
 		    "damaged: %s. Restore it from a backup.", rd->db_path ? rd->db_path : "?", why);

@@ -121,6 +121,13 @@ cli_store_failure(int rc, const char *doing)
 	case LMT_EDAMAGED:
 		return cli_fail(EXIT_STORE, "%s %s: the store is damaged: %s; nothing was read or "
 		    "written. Restore it from a backup", doing, cli_db, store_damage_text());
+	case LMT_EREPLACED:
+		return cli_fail(EXIT_STORE, "%s %s: its data file was replaced while the store was "
+		    "open (copied over it?): %s; nothing was read or written. Restore backups with "
+		    "`lmtasks restore DIR`, never by copying data.mdb; to use the copied file as it "
+		    "is, first stop every process that has the store open (lmtasks-fcgi, "
+		    "lmtasks-writer, lmtasks watch, wait or notify)", doing, cli_db,
+		    store_check_replaced_text());
 	case EIO:
 		/* LMDB reports a short write on a full disk as EIO. */
 		if (!disk_full(cli_db))

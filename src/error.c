@@ -21,6 +21,7 @@ static const char *const messages[] = {
 	[LMT_EFULL - LMT_EINVAL] = "the store is past its size limit",
 	[LMT_EDISKFULL - LMT_EINVAL] = "the disk is too full to keep the store's reserve",
 	[LMT_EPRUNED - LMT_EINVAL] = "the change log was pruned past that sequence",
+	[LMT_EREPLACED - LMT_EINVAL] = "the store's data file was replaced while the store was open",
 };
 
 const char *

@@ -90,6 +90,8 @@ static struct {
 	int damaged;		/* the open store failed its size check since */
 	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
 	atomic_int faulted;	/* a request met SIGBUS: damaged until the next check */
+	int replaced;		/* its data file is not the one open (check_replaced) */
+	char replaced_why[PATH_MAX + 200];	/* what store_check_replaced_text() said */
 } db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 /* SIGBUS (a page past the end of a data.mdb shrunk while mapped) fails the request that
@@ -183,6 +185,11 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 		rd->open_rc = LMT_EDAMAGED;
 		return;
 	}
+	if (db.replaced) {
+		rd->open_rc = LMT_EREPLACED;
+		rd->damage = db.replaced_why;
+		return;
+	}
 	if (db.from_request && param_path && strcmp(param_path, db.path) != 0) {
 		rd->db_path = param_path;
 		rd->open_rc = LMT_EINVAL;	/* one responder serves one store */
@@ -200,6 +207,11 @@ reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
 		pthread_rwlock_unlock(&db.lock);
 		pthread_rwlock_rdlock(&db.lock);
 	}
+	/* Every snapshot, not only once a second: a data file copied over the store since
+	 * the last check is read at a meta page the lock file picks, and must not be served
+	 * (nor its pages kept under the lock's transaction id).  No system call. */
+	if (rc == 0 && (rc = store_check_snapshot(db.s, w->txn)) == LMT_EREPLACED)
+		rd->damage = store_check_replaced_text();
 	if (rc == 0 && w->it == NULL)
 		rc = store_iter_open(db.s, w->txn, &w->it);
 	else if (rc == 0)
@@ -390,7 +402,7 @@ host_read(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 	int rc;
 
 	pthread_rwlock_rdlock(&db.lock);
-	if (db.s == NULL || db.damaged || atomic_load(&db.faulted)) {
+	if (db.s == NULL || db.damaged || db.replaced || atomic_load(&db.faulted)) {
 		pthread_rwlock_unlock(&db.lock);
 		return LMT_EDAMAGED;
 	}
@@ -404,7 +416,9 @@ host_read(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 		pthread_rwlock_rdlock(&db.lock);
 		rc = mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &txn);
 	}
-	if (rc == 0) {
+	if (rc == 0 && (rc = store_check_snapshot(db.s, txn)) != 0)
+		mdb_txn_abort(txn);
+	else if (rc == 0) {
 		if (sigsetjmp(bus_jmp, 0) == 0) {
 			bus_armed = 1;
 			fn(db.s, txn, arg);
@@ -443,8 +457,54 @@ on_request(void *ctx, loop_client *cl, int *taken)
 }
 
 
+/*
+ * A data file copied or moved over the store while this process has it open: answered 503
+ * (store_check_replaced()) while it is so.  LMDB's lock file keeps counting the
+ * transactions of the file it was set up from until every process that has the store open
+ * closes it, so this lasts until they all are stopped, this one too; `lmtasks restore` is
+ * the way that needs no stop.  Called from check_timer(), once a second.
+ */
+static void
+check_replaced(void)
+{
+	char text[sizeof(db.replaced_why)] = "";
+	volatile int rc = 0;	/* read after a jump from the SIGBUS handler */
+
+	pthread_rwlock_rdlock(&db.lock);
+	if (db.s == NULL || db.damaged || atomic_load(&db.faulted)) {
+		pthread_rwlock_unlock(&db.lock);
+		return;
+	}
+	/* The meta pages are read from the map: a file shrunk meanwhile faults here too. */
+	if (sigsetjmp(bus_jmp, 0) == 0) {
+		bus_armed = 1;
+		rc = store_check_replaced(db.s);
+		bus_armed = 0;
+	} else {
+		atomic_store(&db.faulted, 1);
+	}
+	if (rc == LMT_EREPLACED)
+		snprintf(text, sizeof(text), "%s", store_check_replaced_text());
+	int bad = rc == LMT_EREPLACED;
+	int change = bad != db.replaced;
+	pthread_rwlock_unlock(&db.lock);
+	if (!change)
+		return;
+	pthread_rwlock_wrlock(&db.lock);
+	if (bad) {
+		snprintf(db.replaced_why, sizeof(db.replaced_why), "%s", text);
+		logline("the store at %s was replaced while open: %s; answering 503 until every "
+		    "process that has it open is stopped (restore with `lmtasks restore`)", db.path,
+		    text);
+	} else {
+		logline("the store at %s can be read again", db.path);
+	}
+	db.replaced = bad;
+	pthread_rwlock_unlock(&db.lock);
+}
+
 /* The store's quick check, once a second from the timer: a data.mdb shrunk while open is
- * answered 503 at once, and served again once it is whole (restored in place). */
+ * answered 503 at once, and served again once it is whole. */
 static void
 check_store(void)
 {
@@ -480,6 +540,14 @@ check_store(void)
 	db.damaged = bad;
 	atomic_store(&db.faulted, 0);
 	pthread_rwlock_unlock(&db.lock);
+}
+
+/* The loop's timer, once a second: the size check, then the data file's identity. */
+static void
+check_timer(void)
+{
+	check_store();
+	check_replaced();
 }
 
 /* A worker's reading state, for the loop to hold. */
@@ -521,7 +589,7 @@ parse_budget(const char *text, size_t *v)
 }
 
 static const struct loop_ops responder_ops = {
-	"lmtasks-fcgi", worker_init, worker_free, on_request, check_store, stream_io_stop,
+	"lmtasks-fcgi", worker_init, worker_free, on_request, check_timer, stream_io_stop,
 };
 
 int

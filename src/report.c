@@ -255,3 +255,26 @@ report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uin
 		rc = time_string(pb, w->created_at);
 	return rc ? rc : append(pb, "}");
 }
+
+int
+report_backup(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t next_uid)
+{
+	int rc = append(pb, "{\"backup\":");
+
+	if (rc == 0)
+		rc = render_string(pb, dir, strlen(dir));
+	return rc ? rc : append(pb, ",\"tasks\":%" PRIu64 ",\"nextUid\":%" PRIu64 "}", tasks,
+	    next_uid);
+}
+
+int
+report_restore(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t changed,
+    uint64_t next_uid)
+{
+	int rc = append(pb, "{\"restored\":");
+
+	if (rc == 0)
+		rc = render_string(pb, dir, strlen(dir));
+	return rc ? rc : append(pb, ",\"tasks\":%" PRIu64 ",\"changedTasks\":%" PRIu64
+	    ",\"nextUid\":%" PRIu64 "}", tasks, changed, next_uid);
+}

@@ -473,6 +473,10 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	/* Before any page is touched: a short file would fault (SIGBUS) on the first. */
 	if ((rc = store_check_size(s)) != 0)
 		goto fail_env;
+	/* A data file copied over the store while another process has it open is read at
+	 * the meta page the lock file picks: refused before anything is read or written. */
+	if ((rc = store_check_replaced(s)) != 0)
+		goto fail_env;
 	mdb_reader_check(s->env, &dead);
 	mdb_filehandle_t fd;
 	if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)

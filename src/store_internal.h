@@ -64,4 +64,8 @@ void store_test_hook(store *s);
 #define STORE_TEST_HOOK(s) ((void)0)
 #endif
 
+/* In a write transaction just begun: LMT_EREPLACED unless the data file's newest
+ * transaction is the one the lock file counts (store_replaced.c). */
+int store_check_write(store *s, MDB_txn *txn);
+
 #endif

@@ -415,6 +415,12 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 	for (;;) {
 		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
+		/* Never a commit on a data file replaced under this process: it would build on
+		 * the meta page the lock file picks and overwrite the file's newest one. */
+		if ((rc = store_check_write(s, txn)) != 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
 		s->wtxn = txn;
 		if ((rc = fn(s, txn, ctx)) == 0)
 			rc = commit(txn);

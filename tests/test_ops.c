@@ -2,8 +2,11 @@
  * the transitions and the lease rule, cancel, delete, indexes, keys, init. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,10 +15,12 @@
 #include <lmdb.h>
 
 #include "lmtasks/error.h"
+#include "lmtasks/feed.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/query.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
+#include "lmtasks/webhook.h"
 #include "tmpdb.h"
 
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
@@ -610,4 +615,164 @@ Test(ops, cancelations_of_nothing_stop_at_the_limit_and_a_delete_frees_them)
 	for (uint64_t b = 0; b < (uint64_t)n; b++)
 		cr_assert_not(batch_exists(b), "batch %" PRIu64 " went with its task", b);
 	add("movies", "x");
+
+/* Reads the whole file at path into a malloc'd buffer; *len its size. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	cr_assert_not_null(buf = malloc(*len));
+	cr_assert_eq(fread(buf, 1, *len, f), *len);
+	fclose(f);
+	return buf;
+}
+
+/* Writes len bytes over the file at path, in place (the same inode, as cp does). */
+static void
+spill(const char *path, const char *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* The issue's case: a copy of txn N put over the store at txn N + 1 while it is open is
+ * read at the meta page lock.mdb picks, and the next commit overwrites the copy's newest. */
+Test(ops, a_data_file_copied_over_the_open_store_is_refused_for_reads_and_writes)
+{
+	size_t len, now_len;
+	struct stat a, b;
+
+	add("movies", "documentAddition");
+	add("movies", "documentAddition");
+	cr_assert_eq(store_check_replaced(s), 0);
+	char *copy = slurp(tmpstore_path("db/data.mdb"), &len);
+	add("books", "documentAddition");
+	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &a), 0);
+	spill(tmpstore_path("db/data.mdb"), copy, len);
+	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &b), 0);
+	cr_assert_eq(a.st_ino, b.st_ino);
+	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
+	cr_assert(strstr(store_check_replaced_text(), "went back in time"), "%s",
+	    store_check_replaced_text());
+	MDB_txn *txn;
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_check_snapshot(s, txn), LMT_EREPLACED);
+	mdb_txn_abort(txn);
+	/* No write builds on the meta page the lock file picks. */
+	struct task t;
+	task_init(&t, "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), LMT_EREPLACED);
+	char *now = slurp(tmpstore_path("db/data.mdb"), &now_len);
+	cr_assert(now_len == len && memcmp(now, copy, len) == 0, "the copy was written on");
+	free(now);
+	free(copy);
+}
+
+Test(ops, a_data_file_moved_over_the_open_store_is_another_file)
+{
+	size_t len;
+
+	add("movies", "documentAddition");
+	char *copy = slurp(tmpstore_path("db/data.mdb"), &len);
+	spill(tmpstore_path("moved.mdb"), copy, len);
+	free(copy);
+	cr_assert_eq(rename(tmpstore_path("moved.mdb"), tmpstore_path("db/data.mdb")), 0);
+	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
+	cr_assert(strstr(store_check_replaced_text(), "is another file"), "%s",
+	    store_check_replaced_text());
+}
+
+/* The uids of the store's tasks, newest first, as "4,3,..." in buf. */
+static const char *
+uids_of(char *buf, size_t cap)
+{
+	MDB_txn *txn;
+	store_iter *it;
+	uint64_t uid;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_iter_open(s, txn, &it), 0);
+	for (int rc = store_iter_seek(it, STORE_SEQ_ALL, NULL, 0, UINT64_MAX, 1, &uid); rc == 0;
+	    rc = store_iter_next(it, &uid))
+		n += (size_t)snprintf(buf + n, cap - n, "%s%llu", n ? "," : "",
+		    (unsigned long long)uid);
+	store_iter_close(it);
+	mdb_txn_abort(txn);
+	return buf;
+}
+
+static void
+no_problem(void *ctx, const char *line)
+{
+	(void)ctx;
+	cr_log_error("check: %s", line);
+}
+
+Test(ops, restore_replaces_the_tasks_keeps_uids_and_logs_after_the_newest_change)
+{
+	struct ops_restore_result r;
+	struct ops_change_result cr;
+	struct feed_entry e[8];
+	uint64_t first, last, after, problems, checked;
+	MDB_txn *txn;
+	size_t n;
+	char buf[64];
+
+	add("movies", "documentAddition");	/* 0 */
+	add("books", "documentAddition");	/* 1 */
+	cr_assert_eq(store_backup(s, tmpstore_path("b")), 0);
+	cr_assert_eq(store_backup(s, tmpstore_path("b")), EEXIST);
+	add("movies", "documentAddition");	/* 2 */
+	/* A webhook made after the backup: its cursor counts in the store's log, which stays. */
+	struct webhook w = { 0 }, got;
+	w.url = (struct task_str){ "http://127.0.0.1:9/x", 20 };
+	w.headers = (struct task_str){ "{}", 2 };
+	w.filter = (struct task_str){ "", 0 };
+	cr_assert_eq(ops_webhook_add(s, &w), 0);
+	cr_assert_eq(change(OPS_START, 0, &cr), 0);
+	ops_task_free(&cr.out);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(feed_bounds(s, txn, &first, &last), 0);
+	size_t id_before = mdb_txn_id(txn);
+	mdb_txn_abort(txn);
+
+	cr_assert_eq(ops_restore(s, tmpstore_path("db"), &r), LMT_EINVAL);
+	cr_assert(r.backup_failed);
+	cr_assert_eq(ops_restore(s, tmpstore_path("b"), &r), 0);
+	cr_assert_eq(r.tasks, 2);
+	cr_assert_eq(r.changed, 2);	/* 0 enqueued again, 2 gone */
+	cr_assert_eq(r.next_uid, 3);
+	cr_assert_str_eq(uids_of(buf, sizeof(buf)), "1,0");
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	/* One commit on the live store: its id, and every key made of it, moved forward. */
+	cr_assert_gt(mdb_txn_id(txn), id_before);
+	after = last;
+	cr_assert_eq(feed_read(s, txn, &after, e, 8, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_gt(e[0].seq, last);
+	cr_assert_eq(e[0].uid, 0);
+	cr_assert_eq(e[0].status, TASK_ENQUEUED);
+	cr_assert_eq(e[1].uid, 2);
+	cr_assert_eq(e[1].status, FEED_REMOVED);
+	cr_assert_eq(store_check(s, txn, no_problem, NULL, &checked, &problems), 0);
+	cr_assert_eq(problems, 0);
+	cr_assert_eq(webhook_get(s, txn, w.id, &got), 0);
+	cr_assert_eq(got.cursor, w.cursor);
+	mdb_txn_abort(txn);
+
+	/* Uids handed out before the restore are never handed out again. */
+	cr_assert_eq(add("movies", "documentAddition"), 3);
+	cr_assert_str_eq(uids_of(buf, sizeof(buf)), "3,1,0");
 }

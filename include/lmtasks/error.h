@@ -21,6 +21,7 @@ enum lmt_error {
 	LMT_EDISKFULL,		/* the disk cannot hold the store's reserve: new tasks are refused */
 	LMT_EPRUNED,		/* the change log no longer holds the changes asked for */
 	LMT_EDAMAGED,		/* data.mdb is shorter than its meta pages say (store_damage_text) */
+	LMT_EREPLACED,		/* data.mdb was replaced under a running process */
 	LMT_ELAST
 };
 

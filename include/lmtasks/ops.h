@@ -210,4 +210,21 @@ struct ops_webhook_step {
  */
 int ops_webhook_record(store *s, const struct ops_webhook_step *st);
 
+/* What a restore did, or which store a failure was about. */
+struct ops_restore_result {
+	int backup_failed;	/* the failure was the backup's (opening it; LMT_EINVAL: it is
+				 * the store itself) */
+	uint64_t tasks;		/* the store's tasks now */
+	uint64_t changed;	/* tasks whose state changed, each logged in the change log */
+	uint64_t next_uid;	/* the uid the next task gets */
+};
+
+/*
+ * Replaces the store's contents by those of the backup in dir (made by store_backup(), or
+ * any store of this format), in one write transaction: see store_restore_txn().  A
+ * responder serving the store answers from the restored state at its next request.
+ * On failure nothing was written.
+ */
+int ops_restore(store *s, const char *dir, struct ops_restore_result *r);
+
 #endif

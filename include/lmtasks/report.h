@@ -52,4 +52,11 @@ int report_check(struct printbuf *pb, uint64_t checked, uint64_t problems);
  */
 int report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uint64_t last);
 
+/* {"backup":dir,"tasks":n,"nextUid":next}: lmtasks backup. */
+int report_backup(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t next_uid);
+
+/* {"restored":dir,"tasks":n,"changedTasks":changed,"nextUid":next}: lmtasks restore. */
+int report_restore(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t changed,
+    uint64_t next_uid);
+
 #endif

@@ -77,6 +77,20 @@ uint64_t store_ident(store *s);
  * LMT_EDAMAGED with store_damage_text() saying which file and what size it should have. */
 int store_check_size(store *s);
 
+/* Whether the data file open is still the store's (store_replaced.c): data.mdb at the
+ * path is the file open, and the transactions it holds reach the last one the store's
+ * lock file counts (a data file copied over a store under a running process goes back).
+ * store_open makes it too.  Returns 0, or LMT_EREPLACED with
+ * store_check_replaced_text(). */
+int store_check_replaced(store *s);
+
+/* The second half of store_check_replaced(), without a system call, for a read
+ * transaction just begun or renewed: LMT_EREPLACED when its id is past the data file's. */
+int store_check_snapshot(store *s, MDB_txn *txn);
+
+/* This thread's last LMT_EREPLACED explained: a static per-thread string. */
+const char *store_check_replaced_text(void);
+
 /* This thread's last LMT_EDAMAGED explained: a static per-thread string, valid until the
  * thread's next check. */
 const char *store_damage_text(void);
@@ -271,6 +285,22 @@ int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct t
  * given again.  t's strings are invalid afterwards. */
 int store_remove(store *s, MDB_txn *txn, const struct task *t);
 
+
+/*
+ * Copies the store into dir (made with the store directory's mode, or an empty directory:
+ * EEXIST when it holds anything), compacted, through LMDB's own copy in one read
+ * transaction; the copy is synced to the disk.  (store_restore.c)
+ */
+int store_backup(store *s, const char *dir);
+
+/*
+ * In the write transaction txn, replaces every database of the store but the change log
+ * and the webhooks by from's (read in ftxn): tasks, indexes, counts, batches, API keys,
+ * settings.  The next uid and batch uid stay at least what they were (never handed out
+ * twice); each task whose state changes is logged after the log's newest change (the
+ * backup's status, or FEED_REMOVED), and *changed gets their number.
+ */
+int store_restore_txn(store *s, MDB_txn *txn, store *from, MDB_txn *ftxn, uint64_t *changed);
 
 /* Allocates the next batch uid (0, 1, 2, ...). */
 int store_batch_next(store *s, MDB_txn *txn, uint64_t *uid);

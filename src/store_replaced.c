@@ -1,0 +1,111 @@
+/* Whether the data file a process has open is still the store's: a data.mdb copied or
+ * moved over a store under a running process is refused, never read or written.
+ *
+ * LMDB keeps the id of the last committed transaction twice: in the data file's two meta
+ * pages, and in lock.mdb (mti_txnid), which every process that has the environment open
+ * shares and which only the first process to open it sets from the file.  A reader takes
+ * the meta page of the lock's id (metas[id & 1]) and a writer builds on it, so a data file
+ * replaced under a running process is read at a meta page of the lock's choosing: a
+ * backup of txn 4 copied over a store at txn 5 reads as txn 3, and the next commit (txn 6,
+ * built on 3) overwrites txn 4's meta page.  Healthy, the lock's id is never past the
+ * file's newest meta page (a commit writes its meta page before it moves the lock's id),
+ * and inside a write transaction, which no commit can race, the two are equal.  These
+ * checks compare them, and the file at the store's path with the one open. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "lmtasks/error.h"
+#include "store_internal.h"
+
+static __thread char why[PATH_MAX + 200];
+
+const char *
+store_check_replaced_text(void)
+{
+	return why;
+}
+
+/* Says which file went which way; returns LMT_EREPLACED. */
+static int
+replaced(store *s, size_t lock_id, size_t file_id)
+{
+	const char *dir = "?";
+
+	mdb_env_get_path(s->env, &dir);
+	if (lock_id > file_id)
+		snprintf(why, sizeof(why), "%s/data.mdb holds transactions up to %zu, but the "
+		    "store's lock file says %zu were committed: it went back in time", dir, file_id,
+		    lock_id);
+	else
+		snprintf(why, sizeof(why), "%s/data.mdb holds transactions up to %zu, past the %zu "
+		    "the store's lock file says were committed", dir, file_id, lock_id);
+	return LMT_EREPLACED;
+}
+
+int
+store_check_snapshot(store *s, MDB_txn *txn)
+{
+	MDB_envinfo info;
+	/* The lock's id first (the transaction took it when it began), the file's metas
+	 * after: a commit in between moves the file first, so it cannot look like a file
+	 * that went back.  Read the other way round, a commit in between would. */
+	size_t id = mdb_txn_id(txn);
+	int rc = mdb_env_info(s->env, &info);
+
+	if (rc != 0)
+		return rc;
+	return id > info.me_last_txnid ? replaced(s, id, info.me_last_txnid) : 0;
+}
+
+int
+store_check_replaced(store *s)
+{
+	mdb_filehandle_t fd;
+	struct stat open_st, path_st;
+	const char *dir = "?";
+	char data[PATH_MAX];
+	MDB_txn *txn;
+	int rc;
+
+	/* A file moved over data.mdb (or written anew) is not the one this process maps. */
+	mdb_env_get_path(s->env, &dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	if ((rc = mdb_env_get_fd(s->env, &fd)) != 0)
+		return rc;
+	if (fstat(fd, &open_st) != 0)
+		return errno;
+	if (stat(data, &path_st) == 0 &&
+	    (path_st.st_dev != open_st.st_dev || path_st.st_ino != open_st.st_ino)) {
+		snprintf(why, sizeof(why), "%s is another file than the one this process has "
+		    "open", data);
+		return LMT_EREPLACED;
+	}
+	/* A file copied over it in place: the same inode, its transactions gone back.  A map
+	 * grown by another process is adopted by the next reader; the next check sees. */
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED)
+		return 0;
+	if (rc != 0)
+		return rc;
+	rc = store_check_snapshot(s, txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+store_check_write(store *s, MDB_txn *txn)
+{
+	MDB_envinfo info;
+	/* No commit can race a write transaction: the lock's last id (this one's less one)
+	 * is the file's newest meta page's, or the file is not the one the lock counts. */
+	size_t id = mdb_txn_id(txn) - 1;
+	int rc = mdb_env_info(s->env, &info);
+
+	if (rc != 0)
+		return rc;
+	return id != info.me_last_txnid ? replaced(s, id, info.me_last_txnid) : 0;
+}
