@@ -615,6 +615,7 @@ Test(ops, cancelations_of_nothing_stop_at_the_limit_and_a_delete_frees_them)
 	for (uint64_t b = 0; b < (uint64_t)n; b++)
 		cr_assert_not(batch_exists(b), "batch %" PRIu64 " went with its task", b);
 	add("movies", "x");
+}
 
 /* Reads the whole file at path into a malloc'd buffer; *len its size. */
 static char *
