@@ -56,8 +56,9 @@ done
 
 # The end-to-end suites step 2 runs under the sanitizers: the responder fed hostile
 # FastCGI peers and damaged files, CGI's every route and error, the filters and leases
-# through the CLI and CGI, the write routes, streams and webhook delivery.
-SANITIZED_SUITES="tests/fuzz-seeds.sh tests/hostile.sh tests/cgi.sh tests/queries.sh
+# through the CLI and CGI, backup and restore, the write routes, streams and webhook
+# delivery.
+SANITIZED_SUITES="tests/fuzz-seeds.sh tests/hostile.sh tests/cgi.sh tests/queries.sh tests/restore.sh
 	tests/writer.sh tests/stream.sh tests/webhooks.sh"
 
 START=$SECONDS
