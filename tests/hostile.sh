@@ -106,7 +106,8 @@ hang=()
 socks() { find "/proc/$PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 before=$(socks)
 # One file each: their lines must not interleave.
-for i in 1 2; do F slow "$SOCK" 0.3 /tasks >"$slowout.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
+# A byte every 2 s: the 130 bytes of a request take 260 s, more than the steps below.
+for i in 1 2; do F slow "$SOCK" 2 /tasks >"$slowout.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 for i in 1 2 3; do F stall "$SOCK" 60 >"$slowout.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 wait_for 30 eval '[ "$(socks)" -ge $((before + 5)) ]' || fail "the responder accepted the 5 clients" "$(socks) sockets, $before before"
 clock_move -600
@@ -243,7 +244,9 @@ assert_eq "restored: /tasks/2999 200 without a restart" "200" "${out% *}"
 truncate -s $((size / 2)) "$D/data.mdb"
 out=$(F get "$T/dmg.sock" /tasks/2999)
 assert_eq "shrunk while open: /tasks/2999 503" "503" "${out% *}"
-wait_for 30 dmg_is 503 /health
+# Until the timer's check has seen it (its log line): /health answers 503 from then on
+# whatever the request before it met.
+wait_for 30 grep -q "the store at $D is damaged: $D/data.mdb is $half bytes" "$DLOG"
 out=$(F get "$T/dmg.sock" /health)
 assert_eq "... /health 503 too" "503" "${out% *}"
 http_alive "$DPID" && ok "... the responder lives" || fail "... the responder lives" "$(tail -3 "$DLOG")"

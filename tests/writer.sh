@@ -246,7 +246,8 @@ write_through_nginx() {
 hang=()
 socks() { find "/proc/$WPID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 before=$(socks)
-for i in 1 2; do F slow "$WSOCK" 0.3 /tasks/cancel >"$T/hang.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
+# A byte every 2 s: the 137 bytes of a request take 274 s, more than the steps below.
+for i in 1 2; do F slow "$WSOCK" 2 /tasks/cancel >"$T/hang.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 for i in 1 2 3; do F stall "$WSOCK" 60 >"$T/hang.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 wait_for 30 eval '[ "$(socks)" -ge $((before + 5)) ]' || fail "the writer accepted the 5 clients" "$(socks) sockets, $before before"
 clock_move -600
