@@ -434,7 +434,8 @@ apache_start() {
 		APACHE_PID=$!
 		lmt_on_exit "apache_stop"
 		ready=no
-		for ((i = 0; i < 200; i++)); do
+		# Up to 30 s (a hang guard: the loop ends as soon as every site listens).
+		for ((i = 0; i < 600; i++)); do
 			http_alive "$APACHE_PID" || break
 			if grep -qE 'could not bind|AH00072|AH00076' "$A/logs/error.log" "$A/stdout.log" 2>/dev/null; then
 				break
@@ -468,7 +469,8 @@ apache_stop() {
 	http_stop "$APACHE_PID"
 	APACHE_PID=
 	local p i
-	for ((i = 0; i < 40; i++)); do
+	# Up to 30 s for them to go (a hang guard: it ends as soon as they are gone).
+	for ((i = 0; i < 600; i++)); do
 		[ -z "$(our_programs)" ] && return 0
 		sleep 0.05
 	done
@@ -733,7 +735,7 @@ for p in $(our_programs); do left+=" $p:$(readlink "/proc/$p/exe")"; done
 assert_eq "Apache stopped (SIGTERM, $took s): nothing listens on its ports, no program of ours runs" "" "$left"
 for p in "$OPEN_PID" "$KEY_PID" "$PARAM_PID" "$STREAM_PID"; do
 	kill -TERM "$p" 2>/dev/null
-	http_wait_gone 2 "$p" || fail "SIGTERM: responder $p exits within 2 s"
+	http_wait_gone 30 "$p" || fail "SIGTERM: responder $p exits (30 s)"
 done
 
 echo "# apache.sh took $(elapsed "$START") s"

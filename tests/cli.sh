@@ -316,86 +316,119 @@ assert_exit -m "claim --wait abc: exit 2" 2 "$L" claim --wait abc
 assert_exit -m "claim --wait -1: exit 2" 2 "$L" claim --wait -1
 assert_exit -m "claim with an argument: exit 2" 2 "$L" claim 5
 
-(sleep 0.5; "$L" enqueue late documentAddition >"$T/late.out" 2>&1) &
-lmt_bg_track $!
-t0=$(now)
-run "$L" claim --wait 2
-t=$(elapsed "$t0")
-assert_eq "claim --wait 2 gets a task enqueued 0.5 s later" 0 "$LMT_RC"
-json_check "claim --wait took the late task (uid 5)" "${LMT_STDOUT:-null}" 'd["uid"] == 5 and d["indexUid"] == "late"'
-assert_lt "claim --wait returned within 1.5 s (took $t s)" "$t" 1.5
-assert_lt "claim --wait did wait for the enqueue (took $t s)" 0.4 "$t"
-wait
+# A claimer with --wait looks, finds nothing and sleeps (lmt_asleep); only then comes the
+# enqueue.  No sleep orders the steps, so the checks hold however slow the machine is.
+# The 30 s bounds are hang guards, not speed checks: a waiter wakes within 250 ms of a
+# commit even if its inotify event is lost (cli_watch_wait's cap), and 30 s holds on a
+# machine running at a fifth of its speed.
+"$L" claim --wait 600 >"$T/cw.out" 2>"$T/cw.err" &
+CPID=$!
+lmt_bg_track $CPID
+if wait_for 30 lmt_asleep $CPID; then
+	ok "claim --wait with nothing to take waits for an enqueue"
+else
+	fail "claim --wait with nothing to take waits for an enqueue" "$(cat "$T/cw.err")"
+fi
+"$L" enqueue late documentAddition >"$T/late.out" 2>&1
+lmt_wait_pid 30 $CPID
+assert_eq "claim --wait gets a task enqueued while it waits" 0 "$?"
+json_check "claim --wait took the late task (uid 5)" "$(cat "$T/cw.out")" 'd["uid"] == 5 and d["indexUid"] == "late"'
 
-(sleep 0.4; "$L" enqueue other documentAddition >/dev/null 2>&1; sleep 0.3; "$L" enqueue late documentAddition >/dev/null 2>&1) &
-lmt_bg_track $!
-t0=$(now)
-run "$L" claim --index late --wait 3
-t=$(elapsed "$t0")
-json_check "claim --index late --wait skips another index's task and takes the matching one" "${LMT_STDOUT:-null}" \
+"$L" claim --index late --wait 600 >"$T/cw.out" 2>"$T/cw.err" &
+CPID=$!
+lmt_bg_track $CPID
+wait_for 30 lmt_asleep $CPID
+r=$(lmt_reads $CPID)
+"$L" enqueue other documentAddition >/dev/null 2>&1
+# Woken by that commit, it has looked and sleeps again.
+if wait_for 30 lmt_looked $CPID "$r"; then
+	ok "claim --index late --wait: another index's task does not end the wait"
+else
+	fail "claim --index late --wait: another index's task does not end the wait" "$(cat "$T/cw.out" "$T/cw.err")"
+fi
+"$L" enqueue late documentAddition >/dev/null 2>&1
+lmt_wait_pid 30 $CPID
+json_check "claim --index late --wait skips another index's task and takes the matching one" "$(cat "$T/cw.out")" \
     'd["indexUid"] == "late" and d["uid"] == 7'
-assert_lt "claim --index --wait returned soon after the matching enqueue (took $t s)" "$t" 1.7
-wait
 
 t0=$(now)
 assert_exit -m "claim --index late --wait 0.3 with nothing to take: exit 1" 1 "$L" claim --index late --wait 0.3
 t=$(elapsed "$t0")
 assert_lt "claim --wait 0.3 waited about 0.3 s (took $t s)" 0.25 "$t"
-assert_lt "claim --wait 0.3 gave up in time (took $t s)" "$t" 1.5
+# When the wait runs out, by the clock of the clocked program: --wait 60, the clock moved.
+clock_use "$T/claim-clock"
+"$LMTASKS_CLOCKED" claim --index late --wait 60 >"$T/cw.out" 2>"$T/cw.err" &
+CPID=$!
+lmt_bg_track $CPID
+wait_for 30 lmt_asleep $CPID
+clock_move 30
+r=$(lmt_reads $CPID)
+# It reads the clock file at each look: a read since the move, then asleep again.
+if wait_for 30 lmt_looked $CPID "$r"; then
+	ok "claim --wait 60 still waits once the clock moved 30 s"
+else
+	fail "claim --wait 60 still waits once the clock moved 30 s" "$(cat "$T/cw.err")"
+fi
+clock_move 31
+lmt_wait_pid 30 $CPID
+assert_eq "claim --wait 60 gives up once the clock moved 61 s: exit 1" 1 "$?"
+assert_eq "... and takes nothing" "" "$(cat "$T/cw.out")"
 
 ###########################################################################################
 section "wait"
 
+# As for claim --wait: each step waits for the waiter's state, never for time.
 newdb wait
 W=$(enq movies documentAddition)
-(
-	timeout 5 "$L" wait "$W" >"$T/wait.out" 2>"$T/wait.err"
-	echo $? >"$T/wait.rc"
-	now >"$T/wait.t"
-) &
+"$L" wait "$W" >"$T/wait.out" 2>"$T/wait.err" &
 WPID=$!
 lmt_bg_track $WPID
-sleep 0.5
-kill -0 $WPID 2>/dev/null && ok "wait blocks while the task is enqueued" || fail "wait blocks while the task is enqueued" "$(cat "$T/wait.err")"
+# Asleep, it has read the task once (its inotify watch is made before that read).
+if wait_for 30 lmt_asleep $WPID; then
+	ok "wait blocks while the task is enqueued"
+else
+	fail "wait blocks while the task is enqueued" "$(cat "$T/wait.err")"
+fi
 "$L" start "$W" >/dev/null 2>&1
-sleep 0.3
-kill -0 $WPID 2>/dev/null && ok "wait blocks while the task is processing" || fail "wait blocks while the task is processing"
+# A touch of the data file (IN_ATTRIB) after the start wakes it once more: it then reads
+# the processing task, and must sleep again.
+r=$(lmt_reads $WPID)
+touch "$LMTASKS_DB/data.mdb"
+if wait_for 30 lmt_looked $WPID "$r"; then
+	ok "wait blocks while the task is processing"
+else
+	fail "wait blocks while the task is processing" "$(cat "$T/wait.out" "$T/wait.err")"
+fi
 "$L" succeed "$W" --details '{"done":true}' >/dev/null 2>&1
-tfin=$(now)
-wait $WPID
-assert_eq "wait exits 0 once the task succeeds" 0 "$(cat "$T/wait.rc")"
-assert_lt "wait returned promptly after the task finished ($(elapsed "$tfin" "$(cat "$T/wait.t")") s)" \
-    "$(elapsed "$tfin" "$(cat "$T/wait.t")")" 1.0
+lmt_wait_pid 30 $WPID
+assert_eq "wait exits 0 once the task succeeds" 0 "$?"
 assert_eq "wait prints the finished task" "$(get "$W")" "$(cat "$T/wait.out")"
 
-# The wake-up after a commit is a race; try it a few more times, waiters without --timeout.
-lat=() slow=0
+# The wake-up after a commit is a race; try it a few more times, waiters without
+# --timeout: three changes made at once (they may fall between the waiter's first read
+# and its sleep), three once it sleeps.
+bad=""
 for i in 1 2 3 4 5 6; do
 	u=$(enq movies documentAddition)
 	[ $((i % 2)) = 0 ] && "$L" start "$u" >/dev/null 2>&1
-	(
-		timeout 3 "$L" wait "$u" >/dev/null 2>&1
-		echo $? >"$T/waitr.rc"
-		now >"$T/waitr.t"
-	) &
+	"$L" wait "$u" >/dev/null 2>"$T/waitr.err" &
 	WPID=$!
 	lmt_bg_track $WPID
-	sleep 0.$((1 + i % 3))
+	[ $i -gt 3 ] && wait_for 30 lmt_asleep $WPID
 	if [ $((i % 2)) = 0 ]; then "$L" succeed "$u" >/dev/null 2>&1
 	elif [ $((i % 3)) = 0 ]; then "$L" cancel "$u" >/dev/null 2>&1
 	else "$L" start "$u" >/dev/null 2>&1; "$L" fail "$u" --code x --message y >/dev/null 2>&1; fi
-	tfin=$(now)
-	wait $WPID
-	d=$(elapsed "$tfin" "$(cat "$T/waitr.t")")
-	wrc=$(cat "$T/waitr.rc")
-	if [ "$wrc" = 0 ] && awk -v d="$d" 'BEGIN { exit !(d < 1.0) }'; then lat+=("${d}s")
-	else lat+=("exit:$wrc/${d}s"); slow=$((slow + 1)); fi
+	lmt_wait_pid 30 $WPID
+	wrc=$?
+	[ $wrc = 0 ] || bad+=" #$i: exit $wrc $(cat "$T/waitr.err")"
 done
-assert_eq "wait (no --timeout) returned within 1 s of the finish in 6 of 6 trials (${lat[*]})" 0 "$slow"
+assert_eq "wait (no --timeout) woke and exited 0 after the finish in 6 of 6 trials" "" "$bad"
 
-# How soon a waiter wakes after the change, over seven runs: the median must be under
-# 0.1 s.  With inotify (the waiter must hold a watch), and with the fallback that polls,
-# chosen on purpose by LMTASKS_NO_INOTIFY=1 (the waiter must hold no watch).
+# Inotify, or the fallback that polls, chosen on purpose by LMTASKS_NO_INOTIFY=1: with
+# inotify the waiter must hold a watch, with the fallback none.  How soon each wakes is
+# reported by bench/wake.sh; one real-time check stays here, with inotify: a median
+# wake-up under 1 s over 7 runs.  It is ~1 ms at full speed, and at most 250 ms were every
+# event lost (cli_watch_wait's cap): 1 s holds on a machine at a fifth of its speed.
 # wake_runs ENV...: sets WAKE_MEDIAN (seconds; "none" when a waiter failed), WAKES (each
 # run's latency) and WATCHES (each waiter's count of inotify descriptors).
 wake_runs() {
@@ -403,13 +436,14 @@ wake_runs() {
 	WATCHES=""
 	for i in 1 2 3 4 5 6 7; do
 		u=$(enq movies documentAddition)
-		env "$@" "$L" wait "$u" --timeout 5 >/dev/null 2>&1 &
+		# --timeout 60: a hang guard (the exit is then 124), as 30 s elsewhere.
+		env "$@" "$L" wait "$u" --timeout 60 >/dev/null 2>&1 &
 		wp=$!
 		lmt_bg_track "$wp"
 		# Until the waiter has read the task once and sleeps (its inotify watch is made
 		# before that read); then the change.
-		sleep 0.15
-		WATCHES+="$(find "/proc/$wp/fd" -lname 'anon_inode:inotify' 2>/dev/null | wc -l)"
+		wait_for 30 lmt_asleep "$wp"
+		WATCHES+="$(lmt_inotify "$wp")"
 		"$L" start "$u" >/dev/null 2>&1
 		"$L" succeed "$u" >/dev/null 2>&1
 		t0=$(now)
@@ -423,40 +457,49 @@ wake_runs() {
 }
 wake_runs LMTASKS_NO_INOTIFY=
 assert_eq "wait (inotify): every waiter holds an inotify watch" 1111111 "$WATCHES"
-assert_lt "wait (inotify): median wake-up under 0.1 s over 7 runs (median $WAKE_MEDIAN s; $WAKES)" \
-	"$WAKE_MEDIAN" 0.1
+assert_lt "wait (inotify): median wake-up under 1 s over 7 runs (median $WAKE_MEDIAN s; $WAKES)" \
+	"$WAKE_MEDIAN" 1
 wake_runs LMTASKS_NO_INOTIFY=1
 assert_eq "wait (LMTASKS_NO_INOTIFY=1): no waiter holds an inotify watch" 0000000 "$WATCHES"
-assert_lt "wait (the polling fallback): median wake-up under 0.1 s over 7 runs (median $WAKE_MEDIAN s; $WAKES)" \
-	"$WAKE_MEDIAN" 0.1
+assert_ne "wait (the polling fallback): all 7 waiters woke and exited 0 ($WAKES)" none "$WAKE_MEDIAN"
 
 W2=$(enq movies documentAddition)
-(
-	timeout 5 "$L" wait "$W2" --timeout 10 >"$T/wait2.out" 2>&1
-	echo $? >"$T/wait2.rc"
-	now >"$T/wait2.t"
-) &
+"$L" wait "$W2" --timeout 600 >"$T/wait2.out" 2>&1 &
 WPID=$!
 lmt_bg_track $WPID
-sleep 0.4
+wait_for 30 lmt_asleep $WPID
 "$L" cancel "$W2" >/dev/null 2>&1
-tfin=$(now)
-wait $WPID
-assert_eq "wait exits 0 when another process cancels the task" 0 "$(cat "$T/wait2.rc")"
-assert_lt "wait returned promptly after the cancel" "$(elapsed "$tfin" "$(cat "$T/wait2.t")")" 1.0
+lmt_wait_pid 30 $WPID
+assert_eq "wait exits 0 when another process cancels the task" 0 "$?"
 json_check "wait printed the canceled task" "$(cat "$T/wait2.out")" 'd["status"] == "canceled"'
 
-t0=$(now)
 run "$L" wait "$W"
 assert_eq "wait on a finished task: exit 0 at once" "0" "$LMT_RC"
-assert_lt "wait on a finished task returns at once" "$(elapsed "$t0")" 0.5
+assert_exit -m "wait --timeout 0 on a finished task: exit 0 (it reads before it waits)" 0 \
+	"$L" wait "$W" --timeout 0
 W3=$(enq movies documentAddition)
 t0=$(now)
 assert_exit -m "wait --timeout 0.5 on an unfinished task: exit 124" 124 "$L" wait "$W3" --timeout 0.5
 t=$(elapsed "$t0")
 assert_lt "wait --timeout 0.5 waited (took $t s)" 0.4 "$t"
-assert_lt "wait --timeout 0.5 did not wait much longer (took $t s)" "$t" 1.5
 assert_match "wait timeout says so on stderr" '^lmtasks: ' "$LMT_STDERR"
+# When the timeout runs out, by the clock of the clocked program.
+clock_use "$T/wait-clock"
+"$LMTASKS_CLOCKED" wait "$W3" --timeout 60 >/dev/null 2>"$T/wait3.err" &
+WPID=$!
+lmt_bg_track $WPID
+wait_for 30 lmt_asleep $WPID
+clock_move 30
+r=$(lmt_reads $WPID)
+if wait_for 30 lmt_looked $WPID "$r"; then
+	ok "wait --timeout 60 still waits once the clock moved 30 s"
+else
+	fail "wait --timeout 60 still waits once the clock moved 30 s" "$(cat "$T/wait3.err")"
+fi
+clock_move 31
+lmt_wait_pid 30 $WPID
+assert_eq "wait --timeout 60 ends once the clock moved 61 s: exit 124" 124 "$?"
+assert_match "... and says so on stderr" '^lmtasks: ' "$(cat "$T/wait3.err")"
 assert_exit -m "wait --timeout 0 on an unfinished task: exit 124" 124 "$L" wait "$W3" --timeout 0
 assert_exit -m "wait on an unknown uid: exit 1" 1 "$L" wait 4242 --timeout 5
 assert_exit -m "wait --timeout abc: exit 2" 2 "$L" wait "$W3" --timeout abc

@@ -227,10 +227,13 @@ assert_eq "claim --batch 0: a usage error (exit 2)" 2 "$LMT_RC"
 run L claim --batch 5 --index nosuch
 assert_eq "claim --batch with nothing to take: exit 1" 1 "$LMT_RC"
 L enqueue books documentAddition >/dev/null				# 11
-run L claim --batch 1 --index books --lease 1 --requeue
-assert_eq "claim --batch 1 --lease 1 --requeue: task 11 in batch 7" "11/7/processing" "$(line_uids)"
-sleep 1.2
-check "reap" L reap
+# The lease ends by the clocked CLI's clock, moved past it (no sleep).
+clock_use "$T/clock"
+CL() { "$LMTASKS_CLOCKED" --db "$S" "$@"; }
+run CL claim --batch 1 --index books --lease 60 --requeue
+assert_eq "claim --batch 1 --lease 60 --requeue: task 11 in batch 7" "11/7/processing" "$(line_uids)"
+clock_move 61
+check "reap" CL reap
 json_check "a requeued task leaves its batch" "$(L get 11)" 'd["status"] == "enqueued" and d["batchUid"] is None'
 run L batch get 7
 assert_eq "and the batch, left with no task, is deleted (batch get: exit 1)" 1 "$LMT_RC"

@@ -375,3 +375,61 @@ wait_for() {
 		sleep 0.05
 	done
 }
+
+# ---- processes ----
+# What a test waits for instead of sleeping: a state of the process, polled by wait_for
+# with a bound that is only a hang guard.
+
+# lmt_asleep PID: PID sleeps in poll, select or epoll (its /proc/PID/wchan names the
+# call): a waiter that has looked once and found nothing to do yet.
+lmt_asleep() {
+	case $(cat "/proc/$1/wchan" 2>/dev/null) in *poll* | *select*) return 0 ;; esac
+	return 1
+}
+
+# lmt_reads PID: the read system calls PID has made so far (syscr in /proc/PID/io).
+lmt_reads() {
+	awk '$1 == "syscr:" { print $2 }' "/proc/$1/io" 2>/dev/null
+}
+
+# lmt_looked PID READS: PID has read something since lmt_reads said READS, and sleeps
+# again: it has looked at what changed since then and chose to wait on.
+lmt_looked() {
+	local r
+	r=$(lmt_reads "$1")
+	[ -n "$r" ] && [ "$r" -gt "$2" ] && lmt_asleep "$1"
+}
+
+# lmt_inotify PID: how many inotify descriptors PID holds.
+lmt_inotify() {
+	find "/proc/$1/fd" -lname 'anon_inode:inotify' 2>/dev/null | wc -l
+}
+
+# assert_soon NAME SECONDS CMD...: passes once CMD succeeds (retried every 50 ms); fails
+# when it has not after SECONDS, which is a hang guard, never a measure of speed.
+assert_soon() {
+	local name=$1 secs=$2
+	shift 2
+	if wait_for "$secs" "$@"; then
+		ok "$name"
+	else
+		fail "$name" "still false after $secs s: $(lmt__cmdline "$@")"
+	fi
+}
+
+# lmt_ended PID: PID has exited (gone, or a zombie not yet waited for).
+lmt_ended() {
+	! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# lmt_wait_pid SECONDS PID: waits for the background job PID and returns its exit status;
+# one still running after SECONDS (a hang guard, never a measure of speed) is killed and
+# 124 returned.
+lmt_wait_pid() {
+	if ! wait_for "$1" lmt_ended "$2"; then
+		kill -9 "$2" 2>/dev/null
+		wait "$2" 2>/dev/null
+		return 124
+	fi
+	wait "$2"
+}

@@ -93,7 +93,7 @@ client() {
 		--master-key-file "$T/master.key" </dev/null >>"$T/$name-writer.log" 2>&1 &
 	local wpid=$! i
 	lmt_on_exit "http_stop $wpid"
-	for ((i = 0; i < 100; i++)); do http_sock_ready "$T/$name-writer.sock" && break; sleep 0.05; done
+	for ((i = 0; i < 600; i++)); do http_sock_ready "$T/$name-writer.sock" && break; sleep 0.05; done
 	local loc wconf
 	loc=$(sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/$name-fcgi.sock|" "$top_srcdir/nginx/lmtasks-location.conf")
 	wconf=$(sed -e "s|unix:/run/lmtasks/writer.sock|unix:$T/$name-writer.sock|" \

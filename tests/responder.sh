@@ -74,7 +74,7 @@ fcgi_start_tcp() {
 	local pid=$! i
 	lmt_on_exit "http_stop $pid"
 	TCP_PID=$pid
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		grep -q "serving" "$T/tcp.log" 2>/dev/null && ss -Htln | grep -qF "$addr" && return 0
 		http_alive "$pid" || return 1
 		sleep 0.05
@@ -129,7 +129,7 @@ half=$(( $(getconf _NPROCESSORS_ONLN) / 2 ))
 [ "$half" -ge 1 ] || half=1
 "$LMTASKS_FCGI" --db "$S" --listen "unix:$T/tdefault.sock" </dev/null >"$T/tdefault.log" 2>&1 &
 tpid=$!
-for _ in $(seq 100); do grep -q "threads" "$T/tdefault.log" && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q "threads" "$T/tdefault.log" && break; sleep 0.05; done
 http_stop "$tpid"
 assert_contains "no --threads: half of $(getconf _NPROCESSORS_ONLN) CPUs, at least 1" \
 	"with $half threads," "$(cat "$T/tdefault.log")"

@@ -25,7 +25,7 @@ for _ in 1 2 3 4 5; do
 	"$LMTASKS_FCGI" --db "$S" --threads 2 --listen "$ADDR:$port" </dev/null >>"$T/fcgi.log" 2>&1 &
 	pid=$!
 	lmt_on_exit "http_stop $pid"
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		[ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] && { started=1; break; }
 		http_alive "$pid" || break
 		sleep 0.05

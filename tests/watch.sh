@@ -40,22 +40,39 @@ run "$L" watch --since 2 --timeout 0.1
 assert_eq "--since 2: only what followed sequence 2" 3 "$(json_get "$LMT_STDOUT" 'd["seq"]')"
 
 # --- live changes, woken by inotify
-"$L" watch --indexUids movies --timeout 3 >"$T/live.ndjson" 2>"$T/live.err" &
+# Each step waits for the watch's state, never for time (the 30 s bounds are hang guards:
+# a watch wakes within 250 ms of a commit even if its inotify event is lost, and 30 s
+# holds on a machine running at a fifth of its speed).  How soon it wakes is
+# bench/wake.sh's to report.
+"$L" watch --indexUids movies --timeout 600 >"$T/live.ndjson" 2>"$T/live.err" &
 W=$!
 lmt_bg_track $W
-sleep 0.3
-t0=$(now)
+# Asleep, it has read the log once (its inotify watch is made before that read).
+wait_for 30 lmt_asleep $W
+assert_eq "the watch sleeps on an inotify watch" 1 "$(lmt_inotify $W)"
 "$L" succeed "$A" >/dev/null
 C=$(enq books documentAddition)
 "$L" start "$C" >/dev/null
-wait_for 2 grep -q '"status":"succeeded"' "$T/live.ndjson"
-lat=$(elapsed "$t0")
-wait $W
-assert_eq "a plain watch ends at its timeout" 124 $?
+wait_for 30 grep -q '"status":"succeeded"' "$T/live.ndjson"
+# A touch of the data file (IN_ATTRIB) wakes it once more: it has then read every change.
+r=$(lmt_reads $W)
+touch "$LMTASKS_DB/data.mdb"
+wait_for 30 lmt_looked $W "$r"
+kill $W 2>/dev/null
+wait $W 2>/dev/null
 assert_eq "filters apply to each change: only index movies" 1 "$(lines "$T/live.ndjson")"
 json_check "the live line is the succeeded task at its sequence" "$T/live.ndjson" \
     'd["seq"] == 4 and d["task"]["status"] == "succeeded" and d["task"]["indexUid"] == "movies"'
-assert_lt "the change reached watch in under a second (inotify)" "$lat" 1
+# Its timeout, by the clock of the clocked program: --timeout 60, the clock moved 61 s.
+clock_use "$T/clock"
+"$LMTASKS_CLOCKED" watch --indexUids movies --timeout 60 >"$T/clocked.ndjson" 2>&1 &
+W=$!
+lmt_bg_track $W
+wait_for 30 lmt_asleep $W
+clock_move 61
+lmt_wait_pid 30 $W
+assert_eq "a plain watch ends at its timeout" 124 $?
+assert_eq "... having printed nothing but its message" "lmtasks: the watch timed out" "$(cat "$T/clocked.ndjson")"
 
 # --- --uids: current state first, then --until-finished
 run "$L" watch --uids "$B,$A" --timeout 0.1
@@ -64,24 +81,26 @@ assert_eq "--uids prints each listed task's current state" 2 "$(lines "$T/state.
 assert_eq "current state: each id the task's latest change (2 for B, 4 for A), in that order" "2 4" \
     "$(while read -r l; do json_get "$l" 'd["seq"]'; done <"$T/state.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 
-LMTASKS_NO_INOTIFY=1 "$L" watch --uids "$B,$C" --until-finished --timeout 10 \
+LMTASKS_NO_INOTIFY=1 "$L" watch --uids "$B,$C" --until-finished --timeout 600 \
     >"$T/until.ndjson" 2>"$T/until.err" &
 W=$!
 lmt_bg_track $W
-sleep 0.3
+wait_for 30 lmt_asleep $W
 "$L" start "$B" >/dev/null
 "$L" succeed "$B" >/dev/null
-sleep 0.2
+# Once it printed B's end, asleep again (it sleeps after it prints): it did not stop.
+wait_for 30 grep -q '"uid":'"$B"',.*"status":"succeeded"' "$T/until.ndjson"
+wait_for 30 lmt_asleep $W
 run kill -0 $W
 assert_eq "--until-finished still waits while one listed task is unfinished" 0 "$LMT_RC"
 "$L" fail "$C" --code boom --message broke >/dev/null
-wait $W
+lmt_wait_pid 30 $W
 assert_eq "--until-finished ends with 0 once all listed tasks finished (polling fallback)" 0 $?
 json_check "its last line is the failed task" "$(tail -n 1 "$T/until.ndjson")" \
     'd["task"]["uid"] == '"$C"' and d["task"]["status"] == "failed"'
 assert_eq "nothing on stderr" "" "$(cat "$T/until.err")"
 
-run "$L" watch --uids "$A" --until-finished --timeout 5
+run "$L" watch --uids "$A" --until-finished --timeout 0
 assert_eq "--until-finished on finished tasks prints them and ends at once" 0 "$LMT_RC"
 json_check "... with the task" "$LMT_STDOUT" 'd["task"]["status"] == "succeeded"'
 
@@ -96,13 +115,13 @@ assert_contains "... naming it" "task $A not found" "$LMT_STDERR"
 run "$L" watch --since 4 --timeout 0.1 --uids "$A"
 assert_eq "a deleted task's change is in the log but nothing is printed for it" "124:" "$LMT_RC:$LMT_STDOUT"
 N=$("$L" stats | json_get - 'd["nextUid"]')
-"$L" watch --uids "$N" --until-finished --timeout 5 >"$T/future.ndjson" 2>&1 &
+"$L" watch --uids "$N" --until-finished --timeout 600 >"$T/future.ndjson" 2>&1 &
 W=$!
 lmt_bg_track $W
-sleep 0.3
+wait_for 30 lmt_asleep $W
 D=$(enq movies documentAddition)
 "$L" start "$D" >/dev/null && "$L" succeed "$D" >/dev/null
-wait $W
+lmt_wait_pid 30 $W
 assert_eq "--uids of a task not yet enqueued waits for it and ends when it finishes" 0 $?
 json_check "... printing it" "$(tail -n 1 "$T/future.ndjson")" \
     'd["task"]["uid"] == '"$N"' and d["task"]["status"] == "succeeded"'
@@ -134,12 +153,12 @@ if [ -f "$FX/data.mdb" ]; then
 	run "$L" watch --since 0 --timeout 0.1
 	assert_eq "a 0.1.0 store (data file read-only) watches as an empty log" "124:" "$LMT_RC:$LMT_STDOUT"
 	chmod u+w "$T/old/data.mdb"
-	"$L" watch --timeout 5 --statuses enqueued >"$T/old.ndjson" 2>/dev/null &
+	"$L" watch --timeout 600 --statuses enqueued >"$T/old.ndjson" 2>/dev/null &
 	W=$!
 	lmt_bg_track $W
-	sleep 0.3
+	wait_for 30 lmt_asleep $W
 	E=$(enq old documentAddition)
-	wait_for 3 grep -q '"uid":'"$E"',' "$T/old.ndjson"
+	wait_for 30 grep -q '"uid":'"$E"',' "$T/old.ndjson"
 	json_check "a watch started before the store had a log sees its first write, sequence 1" \
 	    "$(head -n 1 "$T/old.ndjson")" 'd["seq"] == 1 and d["task"]["uid"] == '"$E"
 	kill $W 2>/dev/null

@@ -3,10 +3,12 @@
 the one given), gunzips each POST's NDJSON, checks Meilisearch's headers, and appends one
 JSON line per POST to LOG: {"n","status","uids","headers","problems"}.
 
-  webhook-receiver.py PORTFILE LOG [--port N] [--fail-file F] [--fail-every K] [--delay S]
+  webhook-receiver.py PORTFILE LOG [--port N] [--fail-file F] [--fail-every K]
+                      [--fail-after K] [--delay S]
 
 --fail-file F: while F holds a number N > 0, the next POST answers 500 and N goes down.
---fail-every K: every K-th POST answers 500.  --delay S: sleep S seconds before answering.
+--fail-every K: every K-th POST answers 500.  --fail-after K: every POST after the K-th
+answers 500.  --delay S: sleep S seconds before answering.
 The port is written to PORTFILE once listening.  A POST is logged before it is answered,
 so a 2xx that the sender saw is always in LOG.
 """
@@ -25,12 +27,15 @@ def main():
     port = int(opts.get("--port", "0"))
     fail_file = opts.get("--fail-file")
     fail_every = int(opts.get("--fail-every", "0"))
+    fail_after = int(opts.get("--fail-after", "0"))
     delay = float(opts.get("--delay", "0"))
     log = open(logpath, "a", buffering=1)
     count = [0]
 
     def should_fail():
         if fail_every and count[0] % fail_every == 0:
+            return True
+        if fail_after and count[0] > fail_after:
             return True
         if fail_file and os.path.exists(fail_file):
             with open(fail_file) as f:

@@ -70,7 +70,7 @@ fcgi_start "$T/run/fcgi.sock" "$S" 2 --master-key-file "$T/master.key" "${group[
 	"${group[@]}" </dev/null >>"$T/writer.log" 2>&1 &
 WPID=$!
 lmt_on_exit "http_stop $WPID"
-for ((i = 0; i < 100; i++)); do http_sock_ready "$T/run/writer.sock" && break; sleep 0.05; done
+for ((i = 0; i < 600; i++)); do http_sock_ready "$T/run/writer.sock" && break; sleep 0.05; done
 http_sock_ready "$T/run/writer.sock" || { fail "lmtasks-writer listens" "$(cat "$T/writer.log")"; summary; exit 1; }
 
 # Two sites of the shipped configuration: without the writer, and with it.
@@ -119,7 +119,7 @@ ok "apache2 -t accepts the shipped site with lmtasks-writer.conf included"
 setsid "$APACHE" -f "$A/httpd.conf" -DFOREGROUND </dev/null >>"$A/stdout.log" 2>&1 &
 APID=$!
 lmt_on_exit "http_stop $APID"
-for ((i = 0; i < 200; i++)); do
+for ((i = 0; i < 600; i++)); do
 	! http_port_free "$PLAIN_PORT" && ! http_port_free "$WRITER_PORT" && break
 	http_alive "$APID" || break
 	sleep 0.05
