@@ -196,6 +196,7 @@ benchmarks() {
 		BUILD=$PWD/build bench/http.sh 1 1 &&
 		BUILD=$PWD/build bench/scale.sh 1 20000 &&
 		BUILD=$PWD/build bench/cgi.sh 30 &&
+		BUILD=$PWD/build RUNS=3 bench/wake.sh &&
 		BUILD=$PWD/build bench/instr.sh 10 20 &&
 		BUILD=$PWD/build bench/threads.sh 1 1 &&
 		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh &&
