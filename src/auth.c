@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "lmtasks/auth.h"
+#include "lmtasks/bytes.h"
 #include "lmtasks/error.h"
 
 #define KEY_RECORD_V1 1		/* lmtasks 0.1.0: no actions */
@@ -140,24 +141,6 @@ auth_allows(const struct auth_grant *g, struct task_str index)
 	return 0;
 }
 
-/* Key records are little-endian, like the store's counts. */
-static void
-put_u64le(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t
-get_u64le(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The record: u8 version, u8 flags (1: every index), i64 created, i64 expires,
  * 16 bytes uid, u16 index count, (u16 length, bytes) each, u16 length + description
  * (0xffff: none), and since version 2 u32 actions.  Little-endian. */
@@ -174,8 +157,8 @@ auth_key_encode(const struct auth_key *k, unsigned char *buf)
 	unsigned char *p = buf;
 	*p++ = KEY_RECORD_VERSION;
 	*p++ = k->all ? 1 : 0;
-	put_u64le(p, (uint64_t)k->created_at);
-	put_u64le(p + 8, (uint64_t)k->expires_at);
+	bytes_put_u64le(p, (uint64_t)k->created_at);
+	bytes_put_u64le(p + 8, (uint64_t)k->expires_at);
 	memcpy(p + 16, k->uid, 16);
 	p += 32;
 	*p++ = (unsigned char)k->nindexes;
@@ -209,8 +192,8 @@ auth_key_decode(const void *buf, size_t len, struct auth_key *k)
 	tail = p[0] == KEY_RECORD_V1 ? 0 : 4;
 	k->actions = AUTH_ACTIONS_DEFAULT;
 	k->all = p[1] & 1;
-	k->created_at = (int64_t)get_u64le(p + 2);
-	k->expires_at = (int64_t)get_u64le(p + 10);
+	k->created_at = (int64_t)bytes_get_u64le(p + 2);
+	k->expires_at = (int64_t)bytes_get_u64le(p + 10);
 	memcpy(k->uid, p + 18, 16);
 	p += 34;
 	k->nindexes = (size_t)(p[0] | p[1] << 8);

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "lmtasks/bytes.h"
 #include "lmtasks/codec.h"
 #include "lmtasks/error.h"
 
@@ -39,48 +40,6 @@ enum {
 	F_ERROR = 1 << 6,
 	F_EXPIRED = 1 << 7,
 };
-
-static unsigned char *
-put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	return p + 2;
-}
-
-static unsigned char *
-put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 4;
-}
-
-static unsigned char *
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return p + 8;
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* One FNV-1a step.  On x86-64 a byte XORed into h changes only its low byte, so the XOR can
  * take the byte from memory into h's low byte register: two instructions, not three. */
@@ -158,25 +117,25 @@ codec_encode(const struct task *t, void *buf)
 	p[1] = (unsigned char)t->status;
 	p[2] = (unsigned char)f;
 	p[3] = (unsigned char)t->type.len;
-	put64(p + 8, (uint64_t)t->enqueued_at);
-	put16(p + 16, (uint16_t)t->index_uid.len);
-	q = put32(p + 18, (uint32_t)t->details.len);
+	bytes_put_u64le(p + 8, (uint64_t)t->enqueued_at);
+	bytes_put_u16le(p + 16, (uint16_t)t->index_uid.len);
+	q = bytes_put_u32le(p + 18, (uint32_t)t->details.len);
 	if (t->has_batch)
-		q = put64(q, t->batch_uid);
+		q = bytes_put_u64le(q, t->batch_uid);
 	if (f & F_STARTED)
-		q = put64(q, (uint64_t)t->started_at);
+		q = bytes_put_u64le(q, (uint64_t)t->started_at);
 	if (f & F_FINISHED)
-		q = put64(q, (uint64_t)t->finished_at);
+		q = bytes_put_u64le(q, (uint64_t)t->finished_at);
 	if (f & F_CANCELED)
-		q = put64(q, t->canceled_by);
+		q = bytes_put_u64le(q, t->canceled_by);
 	if (f & F_LEASE) {
-		q = put64(q, (uint64_t)t->lease_until);
-		q = put32(q, t->lease_ms);
+		q = bytes_put_u64le(q, (uint64_t)t->lease_until);
+		q = bytes_put_u32le(q, t->lease_ms);
 	}
 	if (f & F_ERROR) {
 		*q++ = (unsigned char)t->error_type;
 		*q++ = (unsigned char)t->error_code.len;
-		q = put32(q, (uint32_t)t->error_message.len);
+		q = bytes_put_u32le(q, (uint32_t)t->error_message.len);
 	}
 #define COPY(s) do { if ((s).len) memcpy(q, (s).ptr, (s).len); q += (s).len; } while (0)
 	COPY(t->index_uid);
@@ -188,7 +147,7 @@ codec_encode(const struct task *t, void *buf)
 	}
 #undef COPY
 	size_t len = (size_t)(q - p);
-	put32(p + 4, checksum(p, len));
+	bytes_put_u32le(p + 4, checksum(p, len));
 	return len;
 }
 
@@ -198,31 +157,31 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	const unsigned char *p = buf, *q;
 
 	if (len < HEADER || (p[0] != CODEC_VERSION && p[0] != CODEC_VERSION_BATCH) ||
-	    checksum(p, len) != get32(p + 4))
+	    checksum(p, len) != bytes_get_u32le(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
 	size_t head = p[0] == CODEC_VERSION_BATCH ? HEADER + 8 : HEADER;
 	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
 		return LMT_ECORRUPT;
 	size_t opt = optional_size(f);
-	size_t index_len = get16(p + 16), type_len = p[3], details_len = get32(p + 18);
-	size_t code_len = 0, msg_len = 0;
+	size_t index_len = bytes_get_u16le(p + 16), type_len = p[3];
+	size_t details_len = bytes_get_u32le(p + 18), code_len = 0, msg_len = 0;
 	if (len < head + opt)
 		return LMT_ECORRUPT;
 
 	t->has_batch = head != HEADER;
-	t->batch_uid = t->has_batch ? get64(p + HEADER) : 0;
+	t->batch_uid = t->has_batch ? bytes_get_u64le(p + HEADER) : 0;
 	q = p + head;
 	t->status = (enum task_status)p[1];
-	t->enqueued_at = (int64_t)get64(p + 8);
-	t->started_at = f & F_STARTED ? (int64_t)get64(q) : 0;
+	t->enqueued_at = (int64_t)bytes_get_u64le(p + 8);
+	t->started_at = f & F_STARTED ? (int64_t)bytes_get_u64le(q) : 0;
 	q += f & F_STARTED ? 8 : 0;
-	t->finished_at = f & F_FINISHED ? (int64_t)get64(q) : 0;
+	t->finished_at = f & F_FINISHED ? (int64_t)bytes_get_u64le(q) : 0;
 	q += f & F_FINISHED ? 8 : 0;
-	t->canceled_by = f & F_CANCELED ? get64(q) : TASK_NO_UID;
+	t->canceled_by = f & F_CANCELED ? bytes_get_u64le(q) : TASK_NO_UID;
 	q += f & F_CANCELED ? 8 : 0;
-	t->lease_until = f & F_LEASE ? (int64_t)get64(q) : 0;
-	t->lease_ms = f & F_LEASE ? get32(q + 8) : 0;
+	t->lease_until = f & F_LEASE ? (int64_t)bytes_get_u64le(q) : 0;
+	t->lease_ms = f & F_LEASE ? bytes_get_u32le(q + 8) : 0;
 	q += f & F_LEASE ? 12 : 0;
 	t->requeue = (f & F_REQUEUE) != 0;
 	t->lease_expired = (f & F_EXPIRED) != 0;
@@ -232,7 +191,7 @@ codec_decode(const void *buf, size_t len, struct task *t)
 			return LMT_ECORRUPT;
 		t->error_type = (enum task_error_type)q[0];
 		code_len = q[1];
-		msg_len = get32(q + 2);
+		msg_len = bytes_get_u32le(q + 2);
 		q += 6;
 	}
 	/* Each length is small enough that the sum cannot overflow size_t. */
@@ -264,7 +223,7 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	s += code_len;
 	t->error_message.ptr = code_len ? s : NULL;
 	t->error_message.len = msg_len;
-	t->record_sum = get32(p + 4);
+	t->record_sum = bytes_get_u32le(p + 4);
 	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
 		return LMT_ECORRUPT;
 	if ((index_len && !task_index_uid_valid(t->index_uid.ptr, index_len)) ||

@@ -15,37 +15,12 @@
 
 #include <string.h>
 
+#include "lmtasks/bytes.h"
 #include "lmtasks/error.h"
 #include "lmtasks/tbatch.h"
 
 #define HEAD 100
 #define HEAD_V1 96
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 void
 tbatch_init(struct tbatch *b, uint64_t uid, int64_t started, struct tbatch_count *types,
@@ -185,21 +160,21 @@ tbatch_encode(const struct tbatch *b, void *buf)
 	p[0] = v1 ? 1 : TBATCH_VERSION;
 	p[2] = (unsigned char)b->strategy.len;
 	p[3] = (unsigned char)(b->strategy.len >> 8);
-	put32(p + 4, (uint32_t)b->details.len);
-	put32(p + 8, b->total);
+	bytes_put_u32le(p + 4, (uint32_t)b->details.len);
+	bytes_put_u32le(p + 8, b->total);
 	for (int i = 0; i < TASK_NSTATUS; i++)
-		put32(p + 12 + 4 * i, b->status[i]);
-	put64(p + 32, (uint64_t)b->started_at);
-	put64(p + 40, (uint64_t)b->finished_at);
-	put64(p + 48, (uint64_t)b->enqueued_min);
-	put64(p + 56, (uint64_t)b->enqueued_max);
-	put64(p + 64, b->first_uid);
-	put64(p + 72, b->last_uid);
-	put64(p + 80, b->canceled_by);
-	put32(p + 88, (uint32_t)b->ntypes);
-	put32(p + 92, (uint32_t)b->nindexes);
+		bytes_put_u32le(p + 12 + 4 * i, b->status[i]);
+	bytes_put_u64le(p + 32, (uint64_t)b->started_at);
+	bytes_put_u64le(p + 40, (uint64_t)b->finished_at);
+	bytes_put_u64le(p + 48, (uint64_t)b->enqueued_min);
+	bytes_put_u64le(p + 56, (uint64_t)b->enqueued_max);
+	bytes_put_u64le(p + 64, b->first_uid);
+	bytes_put_u64le(p + 72, b->last_uid);
+	bytes_put_u64le(p + 80, b->canceled_by);
+	bytes_put_u32le(p + 88, (uint32_t)b->ntypes);
+	bytes_put_u32le(p + 92, (uint32_t)b->nindexes);
 	if (!v1)
-		put32(p + 96, b->kept);
+		bytes_put_u32le(p + 96, b->kept);
 	memcpy(q, b->strategy.ptr, b->strategy.len);
 	q += b->strategy.len;
 	memcpy(q, b->details.ptr, b->details.len);
@@ -208,7 +183,7 @@ tbatch_encode(const struct tbatch *b, void *buf)
 		*q++ = (unsigned char)b->types[i].name.len;
 		memcpy(q, b->types[i].name.ptr, b->types[i].name.len);
 		q += b->types[i].name.len;
-		put32(q, b->types[i].n);
+		bytes_put_u32le(q, b->types[i].n);
 		q += 4;
 	}
 	for (size_t i = 0; i < b->nindexes; i++) {
@@ -216,7 +191,7 @@ tbatch_encode(const struct tbatch *b, void *buf)
 		*q++ = (unsigned char)(b->indexes[i].name.len >> 8);
 		memcpy(q, b->indexes[i].name.ptr, b->indexes[i].name.len);
 		q += b->indexes[i].name.len;
-		put32(q, b->indexes[i].n);
+		bytes_put_u32le(q, b->indexes[i].n);
 		q += 4;
 	}
 	return (size_t)(q - p);
@@ -236,7 +211,7 @@ get_names(const unsigned char **q, const unsigned char *end, size_t n, int wide,
 		if (len == 0 || (size_t)(end - *q) < len + 4)
 			return LMT_ECORRUPT;
 		v[i].name = (struct task_str){ (const char *)*q, len };
-		v[i].n = get32(*q + len);
+		v[i].n = bytes_get_u32le(*q + len);
 		*q += len + 4;
 	}
 	return 0;
@@ -252,21 +227,21 @@ tbatch_decode(const void *buf, size_t len, struct tbatch *b, struct tbatch_count
 
 	if (len < HEAD_V1 || (p[0] != TBATCH_VERSION && p[0] != 1) || len < head)
 		return LMT_ECORRUPT;
-	tbatch_init(b, uid, (int64_t)get64(p + 32), types, indexes);
+	tbatch_init(b, uid, (int64_t)bytes_get_u64le(p + 32), types, indexes);
 	sl = (size_t)(p[2] | p[3] << 8);
-	dl = get32(p + 4);
-	b->total = get32(p + 8);
+	dl = bytes_get_u32le(p + 4);
+	b->total = bytes_get_u32le(p + 8);
 	for (int i = 0; i < TASK_NSTATUS; i++)
-		b->status[i] = get32(p + 12 + 4 * i);
-	b->finished_at = (int64_t)get64(p + 40);
-	b->enqueued_min = (int64_t)get64(p + 48);
-	b->enqueued_max = (int64_t)get64(p + 56);
-	b->first_uid = get64(p + 64);
-	b->last_uid = get64(p + 72);
-	b->canceled_by = get64(p + 80);
-	b->ntypes = get32(p + 88);
-	b->nindexes = get32(p + 92);
-	b->kept = head == HEAD ? get32(p + 96) : TBATCH_KEPT_UNKNOWN;
+		b->status[i] = bytes_get_u32le(p + 12 + 4 * i);
+	b->finished_at = (int64_t)bytes_get_u64le(p + 40);
+	b->enqueued_min = (int64_t)bytes_get_u64le(p + 48);
+	b->enqueued_max = (int64_t)bytes_get_u64le(p + 56);
+	b->first_uid = bytes_get_u64le(p + 64);
+	b->last_uid = bytes_get_u64le(p + 72);
+	b->canceled_by = bytes_get_u64le(p + 80);
+	b->ntypes = bytes_get_u32le(p + 88);
+	b->nindexes = bytes_get_u32le(p + 92);
+	b->kept = head == HEAD ? bytes_get_u32le(p + 96) : TBATCH_KEPT_UNKNOWN;
 	if (b->ntypes > TBATCH_NAMES_MAX || b->nindexes > TBATCH_NAMES_MAX ||
 	    len - head < sl || len - head - sl < dl || dl < 2)
 		return LMT_ECORRUPT;

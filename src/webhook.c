@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lmtasks/bytes.h"
 #include "lmtasks/error.h"
 #include "lmtasks/webhook.h"
 #include "store_internal.h"
@@ -12,19 +13,6 @@
 #define RECORD_VERSION 1
 #define FIXED (4 + 7 * 8)	/* version, flags, reserved; seven u64 */
 #define NO_STRING 0xffffffffu
-
-static void
-put_u32le(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get_u32le(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 size_t
 webhook_encode(const struct webhook *w, unsigned char *buf)
@@ -42,15 +30,15 @@ webhook_encode(const struct webhook *w, unsigned char *buf)
 	memset(buf, 0, 4);
 	buf[0] = RECORD_VERSION;
 	for (size_t i = 0; i < 7; i++)
-		store_put_u64le(buf + 4 + 8 * i, nums[i]);
+		bytes_put_u64le(buf + 4 + 8 * i, nums[i]);
 	unsigned char *p = buf + FIXED;
 	for (size_t i = 0; i < 4; i++) {
 		if (strs[i]->ptr == NULL) {
-			put_u32le(p, NO_STRING);
+			bytes_put_u32le(p, NO_STRING);
 			p += 4;
 			continue;
 		}
-		put_u32le(p, (uint32_t)strs[i]->len);
+		bytes_put_u32le(p, (uint32_t)strs[i]->len);
 		memcpy(p + 4, strs[i]->ptr, strs[i]->len);
 		p += 4 + strs[i]->len;
 	}
@@ -67,7 +55,7 @@ webhook_decode(uint64_t id, const void *buf, size_t len, struct webhook *w)
 	if (len < FIXED || p[0] != RECORD_VERSION)
 		return LMT_ECORRUPT;
 	for (size_t i = 0; i < 7; i++)
-		nums[i] = store_get_u64le(p + 4 + 8 * i);
+		nums[i] = bytes_get_u64le(p + 4 + 8 * i);
 	w->id = id;
 	w->cursor = nums[0];
 	w->created_at = (int64_t)nums[1];
@@ -80,7 +68,7 @@ webhook_decode(uint64_t id, const void *buf, size_t len, struct webhook *w)
 	for (size_t i = 0; i < 4; i++) {
 		if (end - p < 4)
 			return LMT_ECORRUPT;
-		uint32_t n = get_u32le(p);
+		uint32_t n = bytes_get_u32le(p);
 		p += 4;
 		if (n == NO_STRING) {
 			*strs[i] = (struct task_str){ NULL, 0 };
