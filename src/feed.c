@@ -113,7 +113,7 @@ feed_retention_read(store *s, MDB_txn *txn, struct feed_retention *r)
 		return rc;
 	if (v.mv_size != 8)
 		return LMT_ECORRUPT;
-	feed_retention_decode(store_get_u64le(v.mv_data), r);
+	feed_retention_decode(bytes_get_u64le(v.mv_data), r);
 	return 0;
 }
 
@@ -154,7 +154,7 @@ decode(const MDB_val *k, const MDB_val *v, struct feed_entry *e)
 		return LMT_ECORRUPT;
 	e->seq = store_uid_key(k->mv_data);
 	e->uid = store_uid_key(b);
-	e->at = (int64_t)store_get_u64le(b + 8);
+	e->at = (int64_t)bytes_get_u64le(b + 8);
 	e->status = b[16];
 	return 0;
 }

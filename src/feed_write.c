@@ -25,7 +25,7 @@ prune(store *s, MDB_txn *txn, MDB_cursor *cur, int64_t now)
 		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) != 0)
 			return rc;
 		if (r.count == 0 && (v.mv_size != 17 ||
-		    (int64_t)store_get_u64le((unsigned char *)v.mv_data + 8) >= now - r.age))
+		    (int64_t)bytes_get_u64le((unsigned char *)v.mv_data + 8) >= now - r.age))
 			break;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			return rc;
@@ -65,7 +65,7 @@ feed_append(store *s, MDB_txn *txn, uint64_t skip, const uint64_t *uids,
 	for (size_t i = 0; i < n; i++, seq++) {
 		store_key_uid(kb, seq);
 		store_key_uid(vb, uids[i]);
-		store_put_u64le(vb + 8, (uint64_t)now);
+		bytes_put_u64le(vb + 8, (uint64_t)now);
 		vb[16] = statuses[i];
 		k.mv_size = 8;
 		k.mv_data = kb;
@@ -92,7 +92,7 @@ feed_retention_write(store *s, MDB_txn *txn, const struct feed_retention *r)
 
 	if (r->count == 0 && r->age < INT64_C(1000000))
 		return LMT_EINVAL;
-	store_put_u64le(vb, feed_retention_encode(r));
+	bytes_put_u64le(vb, feed_retention_encode(r));
 	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0 || !s->has_changes)
 		return rc;
 	/* A smaller retention takes effect now, not at the next change. */

@@ -224,7 +224,7 @@ check_counts(struct checker *c, struct tally *tl)
 		return rc;
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
-		uint64_t stored = v.mv_size == 8 ? store_get_u64le(v.mv_data) : UINT64_MAX;
+		uint64_t stored = v.mv_size == 8 ? bytes_get_u64le(v.mv_data) : UINT64_MAX;
 		struct slot *sl = tl->cap ? tally_find(tl, k.mv_data, k.mv_size) : NULL;
 		uint64_t real = sl && sl->key ? sl->n : 0;
 		if (sl && sl->key)

@@ -1,7 +1,12 @@
-/* What store.c, store_write.c and store_check.c share; not part of the API. */
+/* What the store's files share; not part of the API.  By lifetime: the environment
+ * (store.c: struct store, opened once per process), one transaction's reads
+ * (store_read.c), the iterator a worker keeps (store_iter.c), and the key layout every
+ * side encodes with (store_key.c).  The write side (store_write.c, store_check.c,
+ * store_restore.c) is linked by the CLI and the write daemon alone. */
 #ifndef LMTASKS_STORE_INTERNAL_H
 #define LMTASKS_STORE_INTERNAL_H
 
+#include "lmtasks/bytes.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/store.h"
 
@@ -32,10 +37,21 @@ struct store {
 	MDB_txn *wtxn;		/* store_write()'s transaction while it runs, for a fault */
 };
 
-void store_key_uid(unsigned char out[8], uint64_t uid);
-uint64_t store_uid_key(const void *p);
-uint64_t store_get_u64le(const void *p);
-void store_put_u64le(void *p, uint64_t v);
+/* The key layout (store_key.c).  A uid's key: 8 bytes big-endian, in uid order. */
+static inline void
+store_key_uid(unsigned char out[8], uint64_t uid)
+{
+	bytes_put_u64be(out, uid);
+}
+
+static inline uint64_t
+store_uid_key(const void *p)
+{
+	return bytes_get_u64be(p);
+}
+
+/* LMDB's comparison for keys and duplicates that are uids: memcmp's order, faster. */
+int store_cmp_uid(const MDB_val *a, const MDB_val *b);
 
 /* The counts key of every index together: '*' is no index uid character. */
 #define STORE_ALL_INDEXES ((struct task_str){ "*", 1 })
@@ -49,6 +65,23 @@ void store_lease_key(unsigned char out[16], int64_t until, uint64_t uid);
 
 /* index \0 type; returns the length. */
 size_t store_queue_key(unsigned char *out, struct task_str index, struct task_str type);
+
+/* The database holding a sequence's uids (tasks for STORE_SEQ_ALL). */
+static inline MDB_dbi
+store_seq_dbi(store *s, enum store_seq seq)
+{
+	switch (seq) {
+	case STORE_SEQ_INDEX: return s->by_index;
+	case STORE_SEQ_STATUS: return s->by_status;
+	case STORE_SEQ_TYPE: return s->by_type;
+	default: return s->tasks;
+	}
+}
+
+/* store_count_sets() through a cursor on the counts database, positioned anywhere
+ * (store_read.c; the iterator passes the one it keeps). */
+int store_count_cursor(MDB_cursor *cur, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
 /* Opens the optional databases (changes, batches, webhooks) that exist in txn; create:
  * makes them. */

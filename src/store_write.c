@@ -25,7 +25,7 @@ count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, 
 	int rc = mdb_get(txn, s->counts, &k, &v);
 
 	if (rc == 0 && v.mv_size == 8)
-		n = store_get_u64le(v.mv_data);
+		n = bytes_get_u64le(v.mv_data);
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	if (delta < 0 && n < (uint64_t)-delta)
@@ -33,7 +33,7 @@ count_add1(store *s, MDB_txn *txn, struct task_str index, const struct task *t, 
 	n += (uint64_t)delta;
 	if (n == 0)
 		return mdb_del(txn, s->counts, &k, NULL);
-	store_put_u64le(vb, n);
+	bytes_put_u64le(vb, n);
 	v.mv_size = 8;
 	v.mv_data = vb;
 	return mdb_put(txn, s->counts, &k, &v, 0);
@@ -115,7 +115,7 @@ pending_flush(store *s, MDB_txn *txn, struct pending *p)
 		if (t->index_uid.ptr) {
 			unsigned char cb[8];
 			MDB_val ik = { t->index_uid.len, (void *)t->index_uid.ptr }, iv = { 8, cb };
-			store_put_u64le(cb, (uint64_t)t->enqueued_at);
+			bytes_put_u64le(cb, (uint64_t)t->enqueued_at);
 			rc = mdb_put(txn, s->indexes, &ik, &iv, MDB_NOOVERWRITE);
 			if (rc != 0 && rc != MDB_KEYEXIST)
 				return rc;
@@ -242,7 +242,7 @@ store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
 		goto out;
 	if (n > 1)	/* one task (store_add) is no long operation */
 		progress_report(s->progress, "stored", n, n, 1);
-	store_put_u64le(nb, uid);
+	bytes_put_u64le(nb, uid);
 	rc = mdb_put(txn, s->meta, &nk, &nv, 0);
 out:
 	for (int i = 0; i < 5; i++) {
@@ -312,52 +312,12 @@ store_index_remove(store *s, MDB_txn *txn, struct task_str index)
 }
 
 int
-store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
-		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	mdb_cursor_close(cur);
-	if (rc != 0)
-		return rc;
-	if (k.mv_size != 16)
-		return LMT_ECORRUPT;
-	if ((int64_t)store_uid_key(k.mv_data) >= before)
-		return MDB_NOTFOUND;
-	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
-	return 0;
-}
-
-int
 store_key_put(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
     const void *rec, size_t reclen)
 {
 	MDB_val k = { hashlen, (void *)hash }, v = { reclen, (void *)rec };
 
 	return mdb_put(txn, s->keys, &k, &v, MDB_NOOVERWRITE);
-}
-
-int
-store_key_walk(store *s, MDB_txn *txn,
-    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, op = MDB_FIRST;
-
-	if ((rc = mdb_cursor_open(txn, s->keys, &cur)) != 0)
-		return rc;
-	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		op = MDB_NEXT;
-		if ((rc = fn(ctx, k.mv_data, v.mv_data, v.mv_size)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int
@@ -451,7 +411,7 @@ store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v)
 	unsigned char b[8];
 	MDB_val k = { strlen(key), (void *)key }, val = { 8, b };
 
-	store_put_u64le(b, v);
+	bytes_put_u64le(b, v);
 	return mdb_put(txn, s->meta, &k, &val, 0);
 }
 
@@ -486,8 +446,8 @@ store_batch_next(store *s, MDB_txn *txn, uint64_t *uid)
 		return LMT_ECORRUPT;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	*uid = rc == 0 ? store_get_u64le(val.mv_data) : 0;
-	store_put_u64le(next, *uid + 1);
+	*uid = rc == 0 ? bytes_get_u64le(val.mv_data) : 0;
+	bytes_put_u64le(next, *uid + 1);
 	val = (MDB_val){ 8, next };
 	return mdb_put(txn, s->meta, &key, &val, 0);
 }

@@ -1,0 +1,461 @@
+/* One transaction's reads: tasks, indexes, counts, the queue, batches, API keys, meta and
+ * the store's totals.  Each function reads through the transaction it is given and keeps
+ * nothing past it.  The responder links it; nothing here writes. */
+#include "config.h"
+
+#include <string.h>
+
+#include "lmtasks/codec.h"
+#include "lmtasks/error.h"
+#include "store_internal.h"
+
+int
+store_get(store *s, MDB_txn *txn, uint64_t uid, struct task *t)
+{
+	unsigned char kb[8];
+	MDB_val key = { 8, kb }, val;
+	int rc;
+
+	store_key_uid(kb, uid);
+	if ((rc = mdb_get(txn, s->tasks, &key, &val)) != 0)
+		return rc;
+	t->uid = uid;
+	return codec_decode(val.mv_data, val.mv_size, t);
+}
+
+int
+store_index_exists(store *s, MDB_txn *txn, struct task_str index)
+{
+	MDB_val key = { index.len, (void *)index.ptr }, val;
+
+	if (index.ptr == NULL || index.len == 0 || index.len > TASK_INDEX_MAX)
+		return MDB_NOTFOUND;
+	return mdb_get(txn, s->indexes, &key, &val);
+}
+
+int
+store_next_uid(store *s, MDB_txn *txn, uint64_t *uid)
+{
+	MDB_val key = { 8, "next_uid" }, val;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, &key, &val)) != 0)
+		return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+	if (val.mv_size != 8)
+		return LMT_ECORRUPT;
+	*uid = bytes_get_u64le(val.mv_data);
+	return 0;
+}
+
+int
+store_count(store *s, MDB_txn *txn, enum store_seq seq, const void *key, size_t keylen,
+    uint64_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k = { keylen, (void *)key }, v;
+	size_t count = 0;
+	int rc;
+
+	if (seq == STORE_SEQ_ALL) {
+		MDB_stat st;
+		if ((rc = mdb_stat(txn, s->tasks, &st)) != 0)
+			return rc;
+		*n = st.ms_entries;
+		return 0;
+	}
+	if (keylen == 0 || keylen > TASK_INDEX_MAX) {
+		*n = 0;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, store_seq_dbi(s, seq), &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc == 0)
+		rc = mdb_cursor_count(cur, &count);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+	*n = count;
+	return rc;
+}
+
+static int
+str_eq(struct task_str a, const unsigned char *p, size_t len)
+{
+	return a.len == len && (len == 0 || memcmp(a.ptr, p, len) == 0);
+}
+
+static int
+in_set(const struct task_str *set, size_t n, const unsigned char *p, size_t len)
+{
+	if (n == 0)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		if (str_eq(set[i], p, len))
+			return 1;
+	}
+	return 0;
+}
+
+/* Adds up the counts under one index prefix (index \0) that pass the status and type sets. */
+static int
+sum_prefix(MDB_cursor *cur, struct task_str index, unsigned status_mask,
+    const struct task_str *types, size_t ntypes, uint64_t *total)
+{
+	unsigned char kb[TASK_INDEX_MAX + 1];
+	MDB_val k = { index.len + 1, kb }, v;
+	int rc, op = MDB_SET_RANGE;
+
+	memcpy(kb, index.ptr, index.len);
+	kb[index.len] = '\0';
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data;
+		op = MDB_NEXT;
+		if (k.mv_size < index.len + 2 || memcmp(p, kb, index.len + 1) != 0)
+			break;
+		if (v.mv_size != 8)
+			return LMT_ECORRUPT;
+		if (status_mask && !(status_mask & (1u << p[index.len + 1])))
+			continue;
+		if (!in_set(types, ntypes, p + index.len + 2, k.mv_size - index.len - 2))
+			continue;
+		*total += bytes_get_u64le(v.mv_data);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_count_cursor(MDB_cursor *cur, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
+{
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (nindexes == 0)
+		rc = sum_prefix(cur, STORE_ALL_INDEXES, status_mask, types, ntypes, &total);
+	for (size_t i = 0; i < nindexes && rc == 0; i++) {
+		/* The same index twice in a list counts once. */
+		if (i > 0 && in_set(indexes, i, (const unsigned char *)indexes[i].ptr, indexes[i].len))
+			continue;
+		rc = sum_prefix(cur, indexes[i], status_mask, types, ntypes, &total);
+	}
+	if (rc == 0)
+		*n = total;
+	return rc;
+}
+
+int
+store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
+    unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n)
+{
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
+		return rc;
+	rc = store_count_cursor(cur, indexes, nindexes, status_mask, types, ntypes, n);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int
+store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
+    struct task_str type, uint64_t *n)
+{
+	return store_count_sets(s, txn, &index, index.ptr ? 1 : 0,
+	    status >= 0 ? 1u << status : 0, &type, type.ptr ? 1 : 0, n);
+}
+
+/* The first dup of one queue key, or MDB_NOTFOUND. */
+static int
+queue_first(MDB_cursor *cur, MDB_val *k, uint64_t *uid)
+{
+	MDB_val v;
+	int rc = mdb_cursor_get(cur, k, &v, MDB_SET);
+
+	if (rc == 0 && v.mv_size != 8)
+		return LMT_ECORRUPT;
+	if (rc == 0)
+		*uid = store_uid_key(v.mv_data);
+	return rc;
+}
+
+int
+store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
+    uint64_t *uid)
+{
+	unsigned char kb[COUNT_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t best = TASK_NO_UID;
+	int rc;
+
+	if (index.ptr && type.ptr) {
+		k.mv_size = store_queue_key(kb, index, type);
+		k.mv_data = kb;
+		if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
+			return rc;
+		rc = queue_first(cur, &k, uid);
+		mdb_cursor_close(cur);
+		return rc;
+	}
+	if (!index.ptr && !type.ptr) {
+		unsigned char st = TASK_ENQUEUED;
+		k.mv_size = 1;
+		k.mv_data = &st;
+		if ((rc = mdb_cursor_open(txn, s->by_status, &cur)) != 0)
+			return rc;
+		rc = queue_first(cur, &k, uid);
+		mdb_cursor_close(cur);
+		return rc;
+	}
+	/* One of the two: the smallest first dup over the matching queue keys. */
+	if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
+		return rc;
+	int op = MDB_FIRST;
+	if (index.ptr) {
+		memcpy(kb, index.ptr, index.len);
+		kb[index.len] = '\0';
+		k.mv_size = index.len + 1;
+		k.mv_data = kb;
+		op = MDB_SET_RANGE;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
+		op = MDB_NEXT_NODUP;
+		if (z == NULL || v.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		if (index.ptr && !str_eq(index, p, (size_t)(z - p)))
+			break;
+		if (type.ptr && !str_eq(type, z + 1, k.mv_size - (size_t)(z - p) - 1))
+			continue;
+		uint64_t u = store_uid_key(v.mv_data);
+		if (u < best)
+			best = u;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return rc;
+	if (best == TASK_NO_UID)
+		return MDB_NOTFOUND;
+	*uid = best;
+	return 0;
+}
+
+int
+store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    int64_t created_at), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->indexes, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (v.mv_size != 8 || k.mv_size > TASK_INDEX_MAX) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		struct task_str idx = { k.mv_data, k.mv_size };
+		if ((rc = fn(ctx, idx, (int64_t)bytes_get_u64le(v.mv_data))) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_stats(store *s, MDB_txn *txn, struct store_stats *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = mdb_stat(txn, s->tasks, &ms)) != 0)
+		return rc;
+	st->tasks = ms.ms_entries;
+	st->page_size = ms.ms_psize;
+	if ((rc = mdb_stat(txn, s->indexes, &ms)) != 0)
+		return rc;
+	st->indexes = ms.ms_entries;
+	if ((rc = store_next_uid(s, txn, &st->next_uid)) != 0)
+		return rc;
+	for (int i = 0; i < TASK_NSTATUS; i++) {
+		unsigned char b = (unsigned char)i;
+		if ((rc = store_count(s, txn, STORE_SEQ_STATUS, &b, 1, &st->by_status[i])) != 0)
+			return rc;
+	}
+	mdb_env_info(s->env, &info);
+	st->map_size = info.me_mapsize;
+	st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st->page_size;
+	return 0;
+}
+
+int
+store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void **rec, size_t *reclen)
+{
+	MDB_val k = { hashlen, (void *)hash }, v;
+	int rc = mdb_get(txn, s->keys, &k, &v);
+
+	if (rc == 0) {
+		*rec = v.mv_data;
+		*reclen = v.mv_size;
+	}
+	return rc;
+}
+
+int
+store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k }, val;
+	int rc;
+
+	if (!s->have_batches)
+		return MDB_NOTFOUND;
+	store_key_uid(k, uid);
+	if ((rc = mdb_get(txn, s->batches, &key, &val)) == 0) {
+		*rec = val.mv_data;
+		*len = val.mv_size;
+	}
+	return rc;
+}
+
+int
+store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
+    int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx)
+{
+	unsigned char k[8];
+	MDB_val key = { 8, k }, val;
+	MDB_cursor *c;
+	int rc;
+
+	if (!s->have_batches)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->batches, &c)) != 0)
+		return rc;
+	store_key_uid(k, from);
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	if (descending) {
+		if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+		else if (rc == 0 && store_uid_key(key.mv_data) > from)
+			rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+	}
+	while (rc == 0) {
+		if ((rc = fn(ctx, store_uid_key(key.mv_data), val.mv_data, val.mv_size)) != 0)
+			break;
+		rc = mdb_cursor_get(c, &key, &val, descending ? MDB_PREV : MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type), void *ctx)
+{
+	MDB_val key, val;
+	MDB_cursor *c;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->by_type, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT_NODUP)) {
+		if ((rc = fn(ctx, (struct task_str){ key.mv_data, key.mv_size })) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v)
+{
+	MDB_val k = { strlen(key), (void *)key }, val;
+	int rc = mdb_get(txn, s->meta, &k, &val);
+
+	if (rc == 0 && val.mv_size != 8)
+		return LMT_ECORRUPT;
+	if (rc == 0)
+		*v = bytes_get_u64le(val.mv_data);
+	return rc;
+}
+
+/* Every named database's pages: what the store's data takes, not counting free pages. */
+int
+store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
+{
+	const MDB_dbi dbis[] = { s->meta, s->tasks, s->by_index, s->by_status, s->by_type, s->queue,
+	    s->counts, s->indexes, s->keys, s->leases };
+	MDB_stat ms;
+	uint64_t pages = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+		if ((rc = mdb_stat(txn, dbis[i], &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+	}
+	/* The optional databases too: the change log's pages are no free room for the reserve
+	 * (a long log once filled a disk that the guard thought had room). */
+	const struct { int open; MDB_dbi dbi; } opt[] = {
+		{ s->have_batches, s->batches }, { s->has_changes, s->changes },
+		{ s->has_webhooks, s->webhooks },
+	};
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+		if (!opt[i].open)
+			continue;
+		if ((rc = mdb_stat(txn, opt[i].dbi, &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+	}
+	*bytes = pages * ms.ms_psize;
+	return 0;
+}
+
+int
+store_key_walk(store *s, MDB_txn *txn,
+    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->keys, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if ((rc = fn(ctx, k.mv_data, v.mv_data, v.mv_size)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc;
+	if (k.mv_size != 16)
+		return LMT_ECORRUPT;
+	if ((int64_t)store_uid_key(k.mv_data) >= before)
+		return MDB_NOTFOUND;
+	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
+	return 0;
+}
