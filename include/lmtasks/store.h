@@ -39,6 +39,8 @@ struct store_stats {
 /* Called by store_check() once per problem found, with one line of text. */
 typedef void store_problem_fn(void *ctx, const char *line);
 
+/* The environment, one per process (store.c, store_replaced.c). */
+
 /*
  * Opens the store at path (a directory).  Without STORE_CREATE a path that is
  * missing, or a directory with no store in it, gives LMT_ENOSTORE; a store of a
@@ -72,6 +74,26 @@ const struct progress *store_progress(const store *s);
  * inode): with a transaction id, it names one state of one store. */
 uint64_t store_ident(store *s);
 
+/* The store's directory, owned by the store. */
+const char *store_path(store *s);
+
+/* Returns the LMDB environment, owned by the store. */
+MDB_env *store_env(store *s);
+
+/* 1 when the store's batches database was there when it was opened (a store made by
+ * 0.1.0 gets one at its first write, which a reader opened before sees after a reopen). */
+int store_has_batches(store *s);
+
+/*
+ * Begins a transaction (MDB_RDONLY for reads).  When another process has grown
+ * the map it adopts the new size and retries; that is safe only while this
+ * process has no other transaction, so a threaded reader uses store_refresh_map().
+ */
+int store_txn_begin(store *s, unsigned flags, MDB_txn **txn);
+
+/* Adopts a map size grown by another process; no transaction of this process may be live. */
+int store_refresh_map(store *s);
+
 /* The quick check store_open also makes: data.mdb is at least as long as its meta pages
  * say (a shorter one faults on the first page read past its end).  Returns 0, or
  * LMT_EDAMAGED with store_damage_text() saying which file and what size it should have. */
@@ -95,82 +117,7 @@ const char *store_check_replaced_text(void);
  * thread's next check. */
 const char *store_damage_text(void);
 
-/* Returns the LMDB environment, owned by the store. */
-MDB_env *store_env(store *s);
-
-/*
- * Begins a transaction (MDB_RDONLY for reads).  When another process has grown
- * the map it adopts the new size and retries; that is safe only while this
- * process has no other transaction, so a threaded reader uses store_refresh_map().
- */
-int store_txn_begin(store *s, unsigned flags, MDB_txn **txn);
-
-/* Adopts a map size grown by another process; no transaction of this process may be live. */
-int store_refresh_map(store *s);
-
-/* Calls fn for each index in name order until it returns nonzero (returned). */
-int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
-    int64_t created_at), void *ctx);
-
-/* Reads the API key record stored under hash; MDB_NOTFOUND when there is none.  *rec
- * points into the map and lives until txn ends. */
-int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
-    const void **rec, size_t *reclen);
-
-/* Reads batch uid's record (tbatch.h); MDB_NOTFOUND when there is none.  *rec points
- * into the map and lives until txn ends. */
-int store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len);
-
-/* 1 when the store's batches database was there when it was opened (a store made by
- * 0.1.0 gets one at its first write, which a reader opened before sees after a reopen). */
-int store_has_batches(store *s);
-
-/* Calls fn for each batch from uid `from` on (<= from descending, >= from ascending) until
- * it returns nonzero (returned); rec lives until txn ends. */
-int store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
-    int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx);
-
-/* Calls fn for each type some task of the store has, in name order, until it returns
- * nonzero (returned). */
-int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type),
-    void *ctx);
-
-/* Reads the u64 kept in meta under key (a store setting); MDB_NOTFOUND when absent, as
- * in a store made before that setting existed. */
-int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
-
-/* The bytes of the pages every database uses (the change log, batches and webhooks
- * included), free pages not counted. */
-int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
-
-/* The store's directory, owned by the store. */
-const char *store_path(store *s);
-
-/* Writer side (store_write.c, linked only by the CLI). */
-
-/*
- * Runs fn inside one write transaction and commits it.  When the map fills, the
- * transaction is aborted, the map grown and fn run again from the start, so fn
- * must not consume input it cannot replay.  Returns fn's nonzero result (after
- * aborting) or the commit's result.
- */
-int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
-
-/* After a fault (SIGBUS on a data.mdb cut short) jumped out of store_write(): aborts the
- * write transaction it left open, so that nothing of it is written and the store's write
- * lock is released for other writers.  Nothing when no write was running. */
-void store_write_fault(store *s);
-
-/* Sets meta's u64 under key (a store setting). */
-int store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v);
-
-/*
- * Allocates bytes of disk past the data file's last page without changing its size, so
- * that later commits (a delete, a finish) have room when the disk fills.  Returns 0
- * (also where the file system cannot preallocate), or ENOSPC / EDQUOT when the disk
- * has not that much free.
- */
-int store_reserve(store *s, uint64_t bytes);
+/* One transaction's reads (store_read.c). */
 
 /*
  * Reads a task.  Returns 0, MDB_NOTFOUND, or LMT_ECORRUPT for a record that does
@@ -209,13 +156,47 @@ int store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct ta
 /* Fills *st. */
 int store_stats(store *s, MDB_txn *txn, struct store_stats *st);
 
-/*
- * Decodes every record and checks every secondary-index entry and count
- * against the records, calling problem() once per inconsistency.  *problems
- * gets their number; the return value is 0 unless the check itself failed.
- */
-int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
-    uint64_t *checked, uint64_t *problems);
+/* Calls fn for each index in name order until it returns nonzero (returned). */
+int store_index_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    int64_t created_at), void *ctx);
+
+/* Reads the API key record stored under hash; MDB_NOTFOUND when there is none.  *rec
+ * points into the map and lives until txn ends. */
+int store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
+    const void **rec, size_t *reclen);
+
+/* Calls fn(ctx, hash, record, length) for each API key until it returns nonzero
+ * (returned); the pointers live until txn ends. */
+int store_key_walk(store *s, MDB_txn *txn,
+    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx);
+
+/* Reads batch uid's record (tbatch.h); MDB_NOTFOUND when there is none.  *rec points
+ * into the map and lives until txn ends. */
+int store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len);
+
+/* Calls fn for each batch from uid `from` on (<= from descending, >= from ascending) until
+ * it returns nonzero (returned); rec lives until txn ends. */
+int store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
+    int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx);
+
+/* Calls fn for each type some task of the store has, in name order, until it returns
+ * nonzero (returned). */
+int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type),
+    void *ctx);
+
+/* Reads the u64 kept in meta under key (a store setting); MDB_NOTFOUND when absent, as
+ * in a store made before that setting existed. */
+int store_meta_get(store *s, MDB_txn *txn, const char *key, uint64_t *v);
+
+/* The bytes of the pages every database uses (the change log, batches and webhooks
+ * included), free pages not counted. */
+int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
+
+/* The uid of the task whose lease ends first, when it ends before before; MDB_NOTFOUND
+ * when none does.  (The lease rule itself is the write library's: ops_reap().) */
+int store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid);
+
+/* The iterator a worker keeps across requests (store_iter.c). */
 
 /* Opens an iterator in txn; freed with store_iter_close() before txn ends or is reset. */
 int store_iter_open(store *s, MDB_txn *txn, store_iter **out);
@@ -266,6 +247,41 @@ int store_iter_count_sets(store_iter *it, const struct task_str *indexes, size_t
 /* Frees the iterator. */
 void store_iter_close(store_iter *it);
 
+/* Writer side (store_write.c, store_check.c, store_restore.c): linked by the CLI and the
+ * write daemon, never by the responder. */
+
+/*
+ * Runs fn inside one write transaction and commits it.  When the map fills, the
+ * transaction is aborted, the map grown and fn run again from the start, so fn
+ * must not consume input it cannot replay.  Returns fn's nonzero result (after
+ * aborting) or the commit's result.
+ */
+int store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/* After a fault (SIGBUS on a data.mdb cut short) jumped out of store_write(): aborts the
+ * write transaction it left open, so that nothing of it is written and the store's write
+ * lock is released for other writers.  Nothing when no write was running. */
+void store_write_fault(store *s);
+
+/* Sets meta's u64 under key (a store setting). */
+int store_meta_put(store *s, MDB_txn *txn, const char *key, uint64_t v);
+
+/*
+ * Allocates bytes of disk past the data file's last page without changing its size, so
+ * that later commits (a delete, a finish) have room when the disk fills.  Returns 0
+ * (also where the file system cannot preallocate), or ENOSPC / EDQUOT when the disk
+ * has not that much free.
+ */
+int store_reserve(store *s, uint64_t bytes);
+
+/*
+ * Decodes every record and checks every secondary-index entry and count
+ * against the records, calling problem() once per inconsistency.  *problems
+ * gets their number; the return value is 0 unless the check itself failed.
+ */
+int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
+    uint64_t *checked, uint64_t *problems);
+
 /*
  * Adds a new task: allocates t->uid, stores the record, its index entries and
  * counts, and creates its index when it is new.  The task's strings must be
@@ -284,7 +300,6 @@ int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct t
 /* Removes t (as read in txn) with its index entries, counts and lease; its uid is never
  * given again.  t's strings are invalid afterwards. */
 int store_remove(store *s, MDB_txn *txn, const struct task *t);
-
 
 /*
  * Copies the store into dir (made with the store directory's mode, or an empty directory:
@@ -321,16 +336,7 @@ int store_index_remove(store *s, MDB_txn *txn, struct task_str index);
 int store_key_put(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
     const void *rec, size_t reclen);
 
-/* Calls fn(ctx, hash, record, length) for each API key until it returns nonzero
- * (returned); the pointers live until txn ends. */
-int store_key_walk(store *s, MDB_txn *txn,
-    int (*fn)(void *ctx, const unsigned char *hash, const void *rec, size_t len), void *ctx);
-
 /* Removes the API key stored under hash; MDB_NOTFOUND when there is none. */
 int store_key_delete(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen);
-
-/* The uid of the task whose lease ends first, when it ends before before; MDB_NOTFOUND
- * when none does.  (The lease rule itself is the write library's: ops_reap().) */
-int store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid);
 
 #endif
