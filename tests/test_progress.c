@@ -105,6 +105,7 @@ Test(progress_store, enqueue_check_delete_report_to_the_store_listener)
 	h.in_order = 1;
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
 	cr_assert_eq(store_check(s, txn, NULL, NULL, &checked, &problems), 0);
+	cr_assert_eq(problems, 0, "%" PRIu64 " problems", problems);
 	mdb_txn_abort(txn);
 	cr_assert_str_eq(h.what, "checked");
 	cr_assert(h.finals == 1 && h.done == 2 * N && h.total == 2 * N && h.in_order,
@@ -127,6 +128,7 @@ Test(progress_store, enqueue_check_delete_report_to_the_store_listener)
 	memset(&h, 0, sizeof(h));
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
 	cr_assert_eq(store_check(s, txn, NULL, NULL, &checked, &problems), 0);
+	cr_assert_eq(problems, 0, "%" PRIu64 " problems", problems);
 	mdb_txn_abort(txn);
 	cr_assert_eq(h.calls, 0);
 }
