@@ -66,15 +66,12 @@ store_check_replaced(store *s)
 {
 	mdb_filehandle_t fd;
 	struct stat open_st, path_st;
-	const char *dir = "?";
 	char data[PATH_MAX];
 	MDB_txn *txn;
 	int rc;
 
 	/* A file moved over data.mdb (or written anew) is not the one this process maps. */
-	mdb_env_get_path(s->env, &dir);
-	snprintf(data, sizeof(data), "%s/data.mdb", dir);
-	if ((rc = mdb_env_get_fd(s->env, &fd)) != 0)
+	if ((rc = store_data_file(s, data, sizeof(data), &fd)) != 0)
 		return rc;
 	if (fstat(fd, &open_st) != 0)
 		return errno;
