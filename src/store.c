@@ -235,16 +235,6 @@ short_file(const char *data, long long size)
 	return damaged(data, size, META_BYTES, "of its two meta pages");
 }
 
-int
-store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd)
-{
-	const char *dir = "?";
-
-	mdb_env_get_path(s->env, &dir);
-	snprintf(data, size, "%s/data.mdb", dir);
-	return mdb_env_get_fd(s->env, fd);
-}
-
 /*
  * The file's size and the newest meta page are read at two moments, and a writer in
  * another process may commit between them.  LMDB writes a commit's pages (growing the

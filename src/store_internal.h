@@ -84,7 +84,7 @@ int store_count_cursor(MDB_cursor *cur, const struct task_str *indexes, size_t n
     unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
 /* The open store's data file: its path (PATH/data.mdb, cut to size bytes) in data and
- * its descriptor in *fd (store.c). */
+ * its descriptor in *fd (store_replaced.c). */
 int store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd);
 
 /* Opens the optional databases (changes, batches, webhooks) that exist in txn; create:

@@ -62,6 +62,16 @@ store_check_snapshot(store *s, MDB_txn *txn)
 }
 
 int
+store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd)
+{
+	const char *dir = "?";
+
+	mdb_env_get_path(s->env, &dir);
+	snprintf(data, size, "%s/data.mdb", dir);
+	return mdb_env_get_fd(s->env, fd);
+}
+
+int
 store_check_replaced(store *s)
 {
 	mdb_filehandle_t fd;
