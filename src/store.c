@@ -67,29 +67,25 @@ open_dbis(store *s, MDB_txn *txn, unsigned create)
 int
 store_open_optional(store *s, MDB_txn *txn, unsigned create)
 {
+	/* A store made by 0.1.0 has no change log and no batches until its first write
+	 * makes them (empty); nor webhooks, which a writer makes when it opens the store. */
+	struct {
+		const char *name;
+		MDB_dbi *dbi;
+		int *open, uids;
+	} dbs[] = {
+		{ "changes", &s->changes, &s->has_changes, 1 },
+		{ "batches", &s->batches, &s->have_batches, 1 },
+		{ "webhooks", &s->webhooks, &s->has_webhooks, 0 },
+	};
 	int rc;
 
-	/* A store made by 0.1.0 has no change log and no batches until its first write
-	 * makes them (empty). */
-	if (!s->has_changes) {
-		rc = open_dbi(txn, "changes", create, 1, 0, &s->changes);
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		if (*dbs[i].open)
+			continue;
+		rc = open_dbi(txn, dbs[i].name, create, dbs[i].uids, 0, dbs[i].dbi);
 		if (rc == 0)
-			s->has_changes = 1;
-		else if (rc != MDB_NOTFOUND)
-			return rc;
-	}
-	if (!s->have_batches) {
-		rc = open_dbi(txn, "batches", create, 1, 0, &s->batches);
-		if (rc == 0)
-			s->have_batches = 1;
-		else if (rc != MDB_NOTFOUND)
-			return rc;
-	}
-	/* Nor webhooks: a writer makes the database when it opens the store. */
-	if (!s->has_webhooks) {
-		rc = mdb_dbi_open(txn, "webhooks", create, &s->webhooks);
-		if (rc == 0)
-			s->has_webhooks = 1;
+			*dbs[i].open = 1;
 		else if (rc != MDB_NOTFOUND)
 			return rc;
 	}

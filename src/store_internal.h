@@ -101,6 +101,14 @@ void store_test_hook(store *s);
 #define STORE_TEST_HOOK(s) ((void)0)
 #endif
 
+/* Changes logged in one feed_append() call at most (store_write.c, store_restore.c). */
+#define STORE_LOG_CHUNK 1024
+
+/* Of n changes about to be logged, how many the feed's retention would drop at once:
+ * those get their sequences all the same, passed over (feed_append()'s skip), and are
+ * not written.  The write side's (store_write.c). */
+int store_log_skip(store *s, MDB_txn *txn, size_t n, size_t *skip);
+
 /* In a write transaction just begun: LMT_EREPLACED unless the data file's newest
  * transaction is the one the lock file counts (store_replaced.c). */
 int store_check_write(store *s, MDB_txn *txn);

@@ -236,26 +236,20 @@ keep_counter(store *s, MDB_txn *txn, const char *key, uint64_t was)
 	return rc ? rc : now < was ? store_meta_put(s, txn, key, was) : 0;
 }
 
-/* Logs the restore's changes after the live log's newest, in chunks, those the retention
- * would drop at once passed over as log_added() in store_write.c does. */
+/* Logs the restore's changes after the live log's newest, in chunks, as log_added() in
+ * store_write.c does. */
 static int
 log_diff(store *s, MDB_txn *txn, const struct diff *d)
 {
-	enum { CHUNK = 1024 };
-	struct feed_retention r;
-	uint64_t skip = 0;
-	size_t i = 0;
+	size_t i;
 	int rc;
 
-	if ((rc = feed_retention_read(s, txn, &r)) != 0)
+	if ((rc = store_log_skip(s, txn, d->n, &i)) != 0)
 		return rc;
-	if (r.count && d->n > r.count)
-		i = skip = d->n - r.count;
-	for (; i < d->n; i += CHUNK) {
-		size_t m = d->n - i < CHUNK ? d->n - i : CHUNK;
+	for (uint64_t skip = i; i < d->n; i += STORE_LOG_CHUNK, skip = 0) {
+		size_t m = d->n - i < STORE_LOG_CHUNK ? d->n - i : STORE_LOG_CHUNK;
 		if ((rc = feed_append(s, txn, skip, d->uids + i, d->statuses + i, m)) != 0)
 			return rc;
-		skip = 0;
 	}
 	return 0;
 }

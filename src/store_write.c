@@ -149,33 +149,35 @@ pending_add(store *s, MDB_txn *txn, struct pending *p, const struct task *t)
 	return 0;
 }
 
+int
+store_log_skip(store *s, MDB_txn *txn, size_t n, size_t *skip)
+{
+	struct feed_retention r;
+	int rc = feed_retention_read(s, txn, &r);
+
+	*skip = rc == 0 && r.count && n > r.count ? n - r.count : 0;
+	return rc;
+}
+
 /* Logs the new tasks in the change feed, in chunks (a batch may hold millions). */
 static int
 log_added(store *s, MDB_txn *txn, const struct task *tasks, size_t n)
 {
-	enum { CHUNK = 1024 };
-	uint64_t uids[CHUNK];
-	unsigned char st[CHUNK];
-	struct feed_retention r;
-	size_t i = 0;
-	uint64_t skip = 0;
+	uint64_t uids[STORE_LOG_CHUNK];
+	unsigned char st[STORE_LOG_CHUNK];
+	size_t i;
 	int rc;
 
-	/* Those the retention would drop at once get their sequences all the same. */
-	if ((rc = feed_retention_read(s, txn, &r)) != 0)
+	if ((rc = store_log_skip(s, txn, n, &i)) != 0)
 		return rc;
-	if (r.count && n > r.count)
-		i = skip = n - r.count;
-	while (i < n) {
-		size_t m = n - i < CHUNK ? n - i : CHUNK;
+	for (uint64_t skip = i; i < n; i += STORE_LOG_CHUNK, skip = 0) {
+		size_t m = n - i < STORE_LOG_CHUNK ? n - i : STORE_LOG_CHUNK;
 		for (size_t j = 0; j < m; j++) {
 			uids[j] = tasks[i + j].uid;
 			st[j] = (unsigned char)tasks[i + j].status;
 		}
 		if ((rc = feed_append(s, txn, skip, uids, st, m)) != 0)
 			return rc;
-		skip = 0;
-		i += m;
 	}
 	return 0;
 }
