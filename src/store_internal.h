@@ -50,6 +50,38 @@ store_uid_key(const void *p)
 	return bytes_get_u64be(p);
 }
 
+/* The value under uid's key in dbi (tasks, batches, webhooks): mdb_get(), mdb_put() and
+ * mdb_del() with the key made here. */
+static inline int
+store_uid_get(MDB_txn *txn, MDB_dbi dbi, uint64_t uid, MDB_val *val)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+
+	store_key_uid(kb, uid);
+	return mdb_get(txn, dbi, &k, val);
+}
+
+static inline int
+store_uid_put(MDB_txn *txn, MDB_dbi dbi, uint64_t uid, MDB_val *val, unsigned flags)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+
+	store_key_uid(kb, uid);
+	return mdb_put(txn, dbi, &k, val, flags);
+}
+
+static inline int
+store_uid_del(MDB_txn *txn, MDB_dbi dbi, uint64_t uid)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+
+	store_key_uid(kb, uid);
+	return mdb_del(txn, dbi, &k, NULL);
+}
+
 /* LMDB's comparison for keys and duplicates that are uids: memcmp's order, faster. */
 int store_cmp_uid(const MDB_val *a, const MDB_val *b);
 

@@ -12,12 +12,10 @@
 int
 store_get(store *s, MDB_txn *txn, uint64_t uid, struct task *t)
 {
-	unsigned char kb[8];
-	MDB_val key = { 8, kb }, val;
+	MDB_val val;
 	int rc;
 
-	store_key_uid(kb, uid);
-	if ((rc = mdb_get(txn, s->tasks, &key, &val)) != 0)
+	if ((rc = store_uid_get(txn, s->tasks, uid, &val)) != 0)
 		return rc;
 	t->uid = uid;
 	return codec_decode(val.mv_data, val.mv_size, t);
@@ -313,14 +311,12 @@ store_key_get(store *s, MDB_txn *txn, const unsigned char *hash, size_t hashlen,
 int
 store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size_t *len)
 {
-	unsigned char k[8];
-	MDB_val key = { 8, k }, val;
+	MDB_val val;
 	int rc;
 
 	if (!s->have_batches)
 		return MDB_NOTFOUND;
-	store_key_uid(k, uid);
-	if ((rc = mdb_get(txn, s->batches, &key, &val)) == 0) {
+	if ((rc = store_uid_get(txn, s->batches, uid, &val)) == 0) {
 		*rec = val.mv_data;
 		*len = val.mv_size;
 	}

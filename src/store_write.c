@@ -265,8 +265,8 @@ int
 store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next)
 {
 	size_t len = codec_size(next);
-	unsigned char ub[8], *buf;
-	MDB_val k = { 8, ub }, v = { len, NULL };
+	unsigned char *buf;
+	MDB_val v = { len, NULL };
 	int rc;
 
 	if (old->uid != next->uid)
@@ -277,9 +277,8 @@ store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task 
 	codec_encode(next, buf);
 	if ((rc = entries(s, txn, old, 0)) != 0 || (rc = entries(s, txn, next, 1)) != 0)
 		goto out;
-	store_key_uid(ub, next->uid);
 	v.mv_data = buf;
-	if ((rc = mdb_put(txn, s->tasks, &k, &v, 0)) == 0) {
+	if ((rc = store_uid_put(txn, s->tasks, next->uid, &v, 0)) == 0) {
 		unsigned char st = (unsigned char)next->status;
 		rc = feed_append(s, txn, 0, &next->uid, &st, 1);
 	}
@@ -291,14 +290,11 @@ out:
 int
 store_remove(store *s, MDB_txn *txn, const struct task *t)
 {
-	unsigned char ub[8];
-	MDB_val k = { 8, ub };
-	int rc;
 	unsigned char st = FEED_REMOVED;
 	uint64_t uid = t->uid;
+	int rc;
 
-	store_key_uid(ub, uid);
-	if ((rc = entries(s, txn, t, 0)) != 0 || (rc = mdb_del(txn, s->tasks, &k, NULL)) != 0)
+	if ((rc = entries(s, txn, t, 0)) != 0 || (rc = store_uid_del(txn, s->tasks, uid)) != 0)
 		return rc;
 	return feed_append(s, txn, 0, &uid, &st, 1);
 }
@@ -457,25 +453,19 @@ store_batch_next(store *s, MDB_txn *txn, uint64_t *uid)
 int
 store_batch_put(store *s, MDB_txn *txn, uint64_t uid, const void *rec, size_t len)
 {
-	unsigned char k[8];
-	MDB_val key = { 8, k }, val = { len, (void *)rec };
+	MDB_val val = { len, (void *)rec };
 
 	if (!s->have_batches)
 		return LMT_ESCHEMA;
-	store_key_uid(k, uid);
-	return mdb_put(txn, s->batches, &key, &val, 0);
+	return store_uid_put(txn, s->batches, uid, &val, 0);
 }
 
 int
 store_batch_del(store *s, MDB_txn *txn, uint64_t uid)
 {
-	unsigned char k[8];
-	MDB_val key = { 8, k };
-
 	if (!s->have_batches)
 		return MDB_NOTFOUND;
-	store_key_uid(k, uid);
-	return mdb_del(txn, s->batches, &key, NULL);
+	return store_uid_del(txn, s->batches, uid);
 }
 
 int
