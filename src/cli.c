@@ -17,6 +17,7 @@
 #include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
@@ -69,6 +70,19 @@ int
 cli_usage(const char *cmd, const char *what)
 {
 	return cli_fail(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
+}
+
+/* Limits are said from their constants, never as copies of their numbers. */
+int
+cli_usagef(const char *cmd, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return cli_usage(cmd, what);
 }
 
 /* Returns 1 when the file system holding path has less than a few pages free. */
@@ -183,33 +197,49 @@ cli_open_reader(store **s, struct printbuf **pb)
 	return ret;
 }
 
+/* What every printing read starts with, so that each says only what it reads. */
+int
+cli_reader_open(struct cli_reader *r, const char *doing)
+{
+	int rc, ret = cli_open_reader(&r->s, &r->pb);
+
+	if (ret) {
+		*r = (struct cli_reader){ NULL, NULL, NULL };
+		return ret;
+	}
+	if ((rc = store_txn_begin(r->s, MDB_RDONLY, &r->txn)) != 0) {
+		r->txn = NULL;
+		cli_reader_close(r);
+		return cli_store_failure(rc, doing);
+	}
+	return 0;
+}
+
+/* In reverse order of cli_reader_open(). */
+void
+cli_reader_close(struct cli_reader *r)
+{
+	if (r->txn)
+		mdb_txn_abort(r->txn);
+	printbuf_free(r->pb);
+	store_close(r->s);
+	*r = (struct cli_reader){ NULL, NULL, NULL };
+}
+
 /* The list commands differ only in what they walk. */
 int
 cli_print_list(int (*walk)(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx),
     void *ctx, const char *doing)
 {
-	struct printbuf *pb = printbuf_new();
-	MDB_txn *txn;
-	store *s;
+	struct cli_reader r;
 	int rc, ret;
 
-	if (pb == NULL || render_list_open(pb) != 0) {
-		printbuf_free(pb);
-		return cli_fail(EXIT_STORE, "out of memory");
-	}
-	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
-		printbuf_free(pb);
+	if ((ret = cli_reader_open(&r, doing)) != 0)
 		return ret;
-	}
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		rc = walk(s, txn, pb, ctx);
-		mdb_txn_abort(txn);
-	}
-	store_close(s);
-	if (rc == 0)
-		rc = report_results_end(pb);
-	ret = rc ? cli_store_failure(rc, doing) : cli_emit(pb);
-	printbuf_free(pb);
+	if ((rc = render_list_open(r.pb)) == 0 && (rc = walk(r.s, r.txn, r.pb, ctx)) == 0)
+		rc = report_results_end(r.pb);
+	ret = rc ? cli_store_failure(rc, doing) : cli_emit(r.pb);
+	cli_reader_close(&r);
 	return ret;
 }
 
@@ -232,6 +262,13 @@ cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
 
 	printbuf_free(pb);
 	return ret;
+}
+
+/* The write commands print the task their operation left alike. */
+int
+cli_render_task(struct printbuf *pb, const void *ctx)
+{
+	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
 }
 
 /* The delete commands answer alike. */
@@ -281,8 +318,8 @@ int
 cli_check_index(const char *s)
 {
 	if (!task_index_uid_valid(s, strlen(s)))
-		return cli_fail(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to 400 characters "
-		    "among A-Z a-z 0-9 - and _", s);
+		return cli_fail(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to %d characters "
+		    "among A-Z a-z 0-9 - and _", s, TASK_INDEX_MAX);
 	return 0;
 }
 
@@ -292,7 +329,7 @@ cli_check_type(const char *s)
 {
 	if (!task_type_valid(s, strlen(s)))
 		return cli_fail(EXIT_USAGE, "`%s` is not a valid task type: use a camelCase word "
-		    "of up to 64 letters and digits, like documentAddition", s);
+		    "of up to %d letters and digits, like documentAddition", s, TASK_TYPE_MAX);
 	return 0;
 }
 
