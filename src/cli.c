@@ -435,11 +435,11 @@ cli_details(const char *arg, char **out, size_t *outlen)
 	char *text = NULL;
 	size_t len;
 	const char *why;
-	int rc;
+	int rc, ret;
 
 	if (strcmp(arg, "-") == 0 || arg[0] == '@') {
-		if ((rc = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len, NULL)) != 0)
-			return rc;
+		if ((ret = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len, NULL)) != 0)
+			return ret;
 	}
 	rc = details_normalize(text ? text : arg, text ? len : strlen(arg), out, outlen, &why);
 	free(text);

@@ -165,7 +165,7 @@ int ops_index_delete(store *s, struct task_str index);
 /*
  * Makes an API key from k (indexes, description, expiry set by the caller): fills
  * k->uid, k->created_at and secret (AUTH_KEY_CHARS hex characters and a NUL; the caller
- * wipes it), and stores only the key's hash.
+ * wipes it), and stores only the key's hash.  LMT_EINVAL: libsodium did not initialise.
  */
 int ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1]);
 
