@@ -150,7 +150,7 @@ int cli_check_index(const char *s);
 int cli_check_type(const char *s);
 
 /* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer,
- * telling p (may be NULL) of the bytes read. */
+ * NUL-terminated, telling p (may be NULL) of the bytes read; an exit status (cli_input.c). */
 struct progress;
 int cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p);
 
