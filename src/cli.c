@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_input.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
@@ -368,6 +369,23 @@ cli_filters(const struct cli_args *a, struct query *q)
 		if ((ret = filter_set(a->cmd, q, a->opts[i].id, a->opts[i].value, NULL)) != 0)
 			return ret;
 	}
+	return 0;
+}
+
+/* Files and standard input read alike, whole, before anything is written. */
+int
+cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p)
+{
+	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg, "rb");
+	int rc;
+
+	if (f == NULL)
+		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
+	rc = cli_input_read(f, text, len, p);
+	if (f != stdin)
+		fclose(f);
+	if (rc)
+		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(rc));
 	return 0;
 }
 

@@ -150,7 +150,7 @@ int cli_check_index(const char *s);
 int cli_check_type(const char *s);
 
 /* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer,
- * NUL-terminated, telling p (may be NULL) of the bytes read; an exit status (cli_input.c). */
+ * NUL-terminated, telling p (may be NULL) of the bytes read; an exit status. */
 struct progress;
 int cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p);
 
@@ -191,7 +191,7 @@ int cli_main(const struct cli_program *p, int argc, char **argv);
 /* The program's arguments as given (argv[0] too, NULL-terminated), set by cli_main. */
 extern char **cli_argv;
 
-/* The commands, in the order of the table in lmtasks.c (defined next to each handler). */
+/* The commands, each defined next to its handler; lmtasks.c's table orders them. */
 extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cli_cmd_claim,
     cli_cmd_heartbeat, cli_cmd_succeed, cli_cmd_fail, cli_cmd_reap, cli_cmd_cancel,
     cli_cmd_get, cli_cmd_list, cli_cmd_wait, cli_cmd_delete, cli_cmd_index,

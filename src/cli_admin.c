@@ -1,4 +1,5 @@
-/* The commands on many tasks or on the store: init, delete, index, key, stats, check. */
+/* The commands on many tasks or on the store: init, delete, index, key, stats, check,
+ * config. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,21 +1,21 @@
-/* What the user hands the CLI in a file or on standard input, read whole before anything
- * is written. */
+/* Reading what the user hands the CLI in a file or on standard input, whole, before
+ * anything is written. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "cli_input.h"
 #include "lmtasks/progress.h"
 
-/* Reads all of a stream into a NUL-terminated malloc'd buffer, telling p (may be NULL)
- * the bytes read of the file's size (not known for a pipe) once past the first MiB. */
+/* Past the first MiB a reading tells its progress: a large --batch file takes a moment. */
 #define READ_PROGRESS_FROM (1 << 20)
-static int
-slurp(FILE *f, char **out, size_t *outlen, const struct progress *p)
+
+/* Grows the buffer as it goes: the size of a pipe is not known. */
+int
+cli_input_read(FILE *f, char **out, size_t *outlen, const struct progress *p)
 {
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap), *nbuf;
@@ -48,22 +48,5 @@ slurp(FILE *f, char **out, size_t *outlen, const struct progress *p)
 	buf[len] = '\0';
 	*out = buf;
 	*outlen = len;
-	return 0;
-}
-
-/* Files and standard input read alike, whole, before anything is written. */
-int
-cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p)
-{
-	FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg, "rb");
-	int rc;
-
-	if (f == NULL)
-		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
-	rc = slurp(f, text, len, p);
-	if (f != stdin)
-		fclose(f);
-	if (rc)
-		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(rc));
 	return 0;
 }

@@ -1,4 +1,5 @@
-/* Operations on many tasks or on the store itself: cancel, delete, indexes, keys, init. */
+/* Operations on many tasks or on the store itself: cancel, delete, indexes, keys, init,
+ * settings. */
 #include "config.h"
 
 #include <errno.h>

@@ -2,27 +2,14 @@
  * What the ops_*.c files share; not part of the API.  The files form a tree that only
  * points down: ops_task.c, ops_admin.c, ops_restore.c and ops_webhook.c (the operations of
  * ops.h) over ops_core.c (the write wrapper, task copies, the record task) over
- * ops_batch.c (batch records) over ops_uids.c.
+ * ops_batch.c (batch records), with ops_uids.c (ops_uids.h) under all of them.
  */
 #ifndef LMTASKS_OPS_INTERNAL_H
 #define LMTASKS_OPS_INTERNAL_H
 
 #include "lmtasks/ops.h"
 #include "lmtasks/tbatch.h"
-
-/* ---- ops_uids.c ---- */
-
-/* A growing list of uids; a zeroed one is empty. */
-struct ops_uids {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-/* Appends uid; 0 or ENOMEM (the list is kept as it was). */
-int ops_uids_add(struct ops_uids *l, uint64_t uid);
-
-/* Frees what l holds and leaves it empty. */
-void ops_uids_free(struct ops_uids *l);
+#include "ops_uids.h"
 
 /* ---- ops_batch.c ---- */
 

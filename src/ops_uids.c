@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ops_internal.h"
+#include "ops_uids.h"
 
 /* Doubling from 256: a list grows in few steps however many tasks match. */
 int
