@@ -1,4 +1,5 @@
-/* The CLI's shared parts: messages, exit codes for library results, argument checks. */
+/* The CLI's shared parts: messages, exit codes for library results, opening the store,
+ * printing, argument checks. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,10 +15,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_input.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
-#include "lmtasks/progress.h"
+#include "lmtasks/ops.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
@@ -69,6 +71,19 @@ int
 cli_usage(const char *cmd, const char *what)
 {
 	return cli_fail(EXIT_USAGE, "%s: %s; see `lmtasks %s --help`", cmd, what, cmd);
+}
+
+/* Limits are said from their constants, never as copies of their numbers. */
+int
+cli_usagef(const char *cmd, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return cli_usage(cmd, what);
 }
 
 /* Returns 1 when the file system holding path has less than a few pages free. */
@@ -183,33 +198,49 @@ cli_open_reader(store **s, struct printbuf **pb)
 	return ret;
 }
 
+/* What every printing read starts with, so that each says only what it reads. */
+int
+cli_reader_open(struct cli_reader *r, const char *doing)
+{
+	int rc, ret = cli_open_reader(&r->s, &r->pb);
+
+	if (ret) {
+		*r = (struct cli_reader){ NULL, NULL, NULL };
+		return ret;
+	}
+	if ((rc = store_txn_begin(r->s, MDB_RDONLY, &r->txn)) != 0) {
+		r->txn = NULL;
+		cli_reader_close(r);
+		return cli_store_failure(rc, doing);
+	}
+	return 0;
+}
+
+/* In reverse order of cli_reader_open(). */
+void
+cli_reader_close(struct cli_reader *r)
+{
+	if (r->txn)
+		mdb_txn_abort(r->txn);
+	printbuf_free(r->pb);
+	store_close(r->s);
+	*r = (struct cli_reader){ NULL, NULL, NULL };
+}
+
 /* The list commands differ only in what they walk. */
 int
 cli_print_list(int (*walk)(store *s, MDB_txn *txn, struct printbuf *pb, void *ctx),
     void *ctx, const char *doing)
 {
-	struct printbuf *pb = printbuf_new();
-	MDB_txn *txn;
-	store *s;
+	struct cli_reader r;
 	int rc, ret;
 
-	if (pb == NULL || render_list_open(pb) != 0) {
-		printbuf_free(pb);
-		return cli_fail(EXIT_STORE, "out of memory");
-	}
-	if ((ret = cli_open(STORE_RDONLY, &s)) != 0) {
-		printbuf_free(pb);
+	if ((ret = cli_reader_open(&r, doing)) != 0)
 		return ret;
-	}
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) == 0) {
-		rc = walk(s, txn, pb, ctx);
-		mdb_txn_abort(txn);
-	}
-	store_close(s);
-	if (rc == 0)
-		rc = report_results_end(pb);
-	ret = rc ? cli_store_failure(rc, doing) : cli_emit(pb);
-	printbuf_free(pb);
+	if ((rc = render_list_open(r.pb)) == 0 && (rc = walk(r.s, r.txn, r.pb, ctx)) == 0)
+		rc = report_results_end(r.pb);
+	ret = rc ? cli_store_failure(rc, doing) : cli_emit(r.pb);
+	cli_reader_close(&r);
 	return ret;
 }
 
@@ -232,6 +263,13 @@ cli_print(int (*fn)(struct printbuf *pb, const void *ctx), const void *ctx)
 
 	printbuf_free(pb);
 	return ret;
+}
+
+/* The write commands print the task their operation left alike. */
+int
+cli_render_task(struct printbuf *pb, const void *ctx)
+{
+	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
 }
 
 /* The delete commands answer alike. */
@@ -281,8 +319,8 @@ int
 cli_check_index(const char *s)
 {
 	if (!task_index_uid_valid(s, strlen(s)))
-		return cli_fail(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to 400 characters "
-		    "among A-Z a-z 0-9 - and _", s);
+		return cli_fail(EXIT_USAGE, "`%s` is not a valid index uid: use 1 to %d characters "
+		    "among A-Z a-z 0-9 - and _", s, TASK_INDEX_MAX);
 	return 0;
 }
 
@@ -292,7 +330,7 @@ cli_check_type(const char *s)
 {
 	if (!task_type_valid(s, strlen(s)))
 		return cli_fail(EXIT_USAGE, "`%s` is not a valid task type: use a camelCase word "
-		    "of up to 64 letters and digits, like documentAddition", s);
+		    "of up to %d letters and digits, like documentAddition", s, TASK_TYPE_MAX);
 	return 0;
 }
 
@@ -334,46 +372,6 @@ cli_filters(const struct cli_args *a, struct query *q)
 	return 0;
 }
 
-/* Reads all of a stream into a NUL-terminated malloc'd buffer, telling p (may be NULL)
- * the bytes read of the file's size (not known for a pipe) once past the first MiB. */
-#define READ_PROGRESS_FROM (1 << 20)
-static int
-slurp(FILE *f, char **out, size_t *outlen, const struct progress *p)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap), *nbuf;
-	struct stat st;
-	uint64_t total = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-
-	if (buf == NULL)
-		return ENOMEM;
-	for (;;) {
-		if (p && p->fn && len >= READ_PROGRESS_FROM)
-			p->fn(p->ctx, "read", len, total, 0);
-		if (cap - len < 2) {
-			if ((nbuf = realloc(buf, cap * 2)) == NULL) {
-				free(buf);
-				return ENOMEM;
-			}
-			buf = nbuf;
-			cap *= 2;
-		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
-		int e = errno ? errno : EIO;
-		free(buf);
-		return e;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 /* Files and standard input read alike, whole, before anything is written. */
 int
 cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p)
@@ -383,7 +381,7 @@ cli_read_input(const char *arg, char **text, size_t *len, const struct progress 
 
 	if (f == NULL)
 		return cli_fail(EXIT_USAGE, "cannot read %s: %s", arg, strerror(errno));
-	rc = slurp(f, text, len, p);
+	rc = cli_input_read(f, text, len, p);
 	if (f != stdin)
 		fclose(f);
 	if (rc)
@@ -398,11 +396,11 @@ cli_details(const char *arg, char **out, size_t *outlen)
 	char *text = NULL;
 	size_t len;
 	const char *why;
-	int rc;
+	int rc, ret;
 
 	if (strcmp(arg, "-") == 0 || arg[0] == '@') {
-		if ((rc = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len, NULL)) != 0)
-			return rc;
+		if ((ret = cli_read_input(arg[0] == '@' ? arg + 1 : arg, &text, &len, NULL)) != 0)
+			return ret;
 	}
 	rc = details_normalize(text ? text : arg, text ? len : strlen(arg), out, outlen, &why);
 	free(text);

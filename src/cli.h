@@ -82,6 +82,11 @@ int cli_fail(int code, const char *fmt, ...);
 /* A usage error of cmd: exit 2, pointing at the command's --help. */
 int cli_usage(const char *cmd, const char *what);
 
+/* cli_usage() with what formatted (a line at most: it is cut at 255 bytes), so that a
+ * limit is said from its constant. */
+__attribute__((format(printf, 2, 3)))
+int cli_usagef(const char *cmd, const char *fmt, ...);
+
 /* Maps a library result to exit 4 with a message that names the store and what to do. */
 int cli_store_failure(int rc, const char *doing);
 
@@ -91,6 +96,20 @@ int cli_open(unsigned flags, store **s);
 /* Opens the store read-only and a buffer to render into; returns 0 or the exit status
  * (then *s is NULL or closed, *pb not made). */
 int cli_open_reader(store **s, struct printbuf **pb);
+
+/* A read command's store, read transaction and output buffer, made together. */
+struct cli_reader {
+	store *s;
+	MDB_txn *txn;
+	struct printbuf *pb;
+};
+
+/* cli_open_reader() and a read transaction; doing names the reading in a failure
+ * ("reading").  Returns 0 or the exit status (then r is zeroed: nothing is held). */
+int cli_reader_open(struct cli_reader *r, const char *doing);
+
+/* Ends what cli_reader_open() made: the transaction, the buffer, the store. */
+void cli_reader_close(struct cli_reader *r);
 
 /*
  * Opens the store read-only and prints the {"results":[...]} list that walk appends to pb
@@ -118,6 +137,9 @@ int cli_filter_set(const char *cmd, struct query *q, int id, const char *value,
 /* Every option of a (all filters, paging too, as list takes them) into q; an exit status. */
 int cli_filters(const struct cli_args *a, struct query *q);
 
+/* For cli_print() of an ops result's task (a struct ops_task), in the store's layout. */
+int cli_render_task(struct printbuf *pb, const void *ctx);
+
 /* For cli_print() after a delete (key delete, webhook delete): report_deleted(). */
 int cli_render_deleted(struct printbuf *pb, const void *ctx);
 
@@ -128,7 +150,7 @@ int cli_check_index(const char *s);
 int cli_check_type(const char *s);
 
 /* Reads the whole input named by arg ("-": standard input) into a malloc'd buffer,
- * telling p (may be NULL) of the bytes read. */
+ * NUL-terminated, telling p (may be NULL) of the bytes read; an exit status. */
 struct progress;
 int cli_read_input(const char *arg, char **text, size_t *len, const struct progress *p);
 
@@ -169,7 +191,7 @@ int cli_main(const struct cli_program *p, int argc, char **argv);
 /* The program's arguments as given (argv[0] too, NULL-terminated), set by cli_main. */
 extern char **cli_argv;
 
-/* The commands, in the order of the table in lmtasks.c (defined next to each handler). */
+/* The commands, each defined next to its handler; lmtasks.c's table orders them. */
 extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cli_cmd_claim,
     cli_cmd_heartbeat, cli_cmd_succeed, cli_cmd_fail, cli_cmd_reap, cli_cmd_cancel,
     cli_cmd_get, cli_cmd_list, cli_cmd_wait, cli_cmd_delete, cli_cmd_index,

@@ -1,4 +1,5 @@
-/* The commands on many tasks or on the store: init, delete, index, key, stats, check. */
+/* The commands on many tasks or on the store: init, delete, index, key, stats, check,
+ * config. */
 #include "config.h"
 
 #include <errno.h>
@@ -163,12 +164,6 @@ out:
 	return ret;
 }
 
-static int
-render_out(struct printbuf *pb, const void *ctx)
-{
-	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
-}
-
 /* The handler of its table entry below. */
 static int
 run_delete(const struct cli_args *a)
@@ -205,7 +200,7 @@ run_delete(const struct cli_args *a)
 	else if (rc)
 		ret = cli_store_failure(rc, "nothing was deleted; writing");
 	else
-		ret = cli_print(render_out, &r.out);
+		ret = cli_print(cli_render_task, &r.out);
 	ops_task_free(&r.out);
 out:
 	free(q);
@@ -249,32 +244,20 @@ list_index(void *ctx, struct task_str index, int64_t created_at)
 static int
 run_index_list(const struct cli_args *a)
 {
-	struct printbuf *pb = NULL;
 	struct index_list il = { NULL, 0 };
-	MDB_txn *txn;
-	store *s;
+	struct cli_reader r;
 	int rc, ret;
 
 	if (a->argc)
 		return cli_usage(a->cmd, a->hint);
-	if ((ret = cli_open(STORE_RDONLY, &s)) != 0)
+	if ((ret = cli_reader_open(&r, "reading")) != 0)
 		return ret;
-	if ((il.pb = pb = printbuf_new()) == NULL || render_list_open(pb) != 0) {
-		ret = cli_fail(EXIT_STORE, "out of memory");
-	} else if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-	} else {
-		rc = store_index_walk(s, txn, list_index, &il);
-		mdb_txn_abort(txn);
-		if (rc)
-			ret = cli_store_failure(rc, "reading");
-		else if (report_list_end(pb, il.n) != 0)
-			ret = cli_fail(EXIT_STORE, "out of memory");
-		else
-			ret = cli_emit(pb);
-	}
-	printbuf_free(pb);
-	store_close(s);
+	il.pb = r.pb;
+	if ((rc = render_list_open(r.pb)) == 0 && (rc = store_index_walk(r.s, r.txn, list_index,
+	    &il)) == 0)
+		rc = report_list_end(r.pb, il.n);
+	ret = rc ? cli_store_failure(rc, "reading") : cli_emit(r.pb);
+	cli_reader_close(&r);
 	return ret;
 }
 
@@ -329,8 +312,8 @@ key_indexes(const char *cmd, char *list, struct auth_key *k)
 	for (char *p = list; *p;) {
 		size_t n = strcspn(p, ",");
 		if (!auth_pattern_valid(p, n) || k->nindexes == AUTH_INDEXES_MAX)
-			return cli_usage(cmd, "--indexes is a comma list of at most 64 index "
-			    "uids, `prefix*` patterns, or `*`");
+			return cli_usagef(cmd, "--indexes is a comma list of at most %d index "
+			    "uids, `prefix*` patterns, or `*`", AUTH_INDEXES_MAX);
 		if (n == 1 && *p == '*')
 			k->all = 1;
 		else
@@ -341,6 +324,9 @@ key_indexes(const char *cmd, char *list, struct auth_key *k)
 		k->nindexes = 0;
 	return 0;
 }
+
+/* The longest description a key may carry, in bytes. */
+#define KEY_DESCRIPTION_MAX 1000
 
 struct key_out {
 	const struct auth_key *k;
@@ -376,8 +362,9 @@ run_key_create(const struct cli_args *a)
 				    "`tasks.cancel`, `tasks.delete`, `tasks.*`, `*`");
 			break;
 		case 'd':
-			if (strlen(v) > 1000 || !task_utf8_valid(v, strlen(v)))
-				return cli_usage(a->cmd, "--description is UTF-8 text of at most 1000 bytes");
+			if (strlen(v) > KEY_DESCRIPTION_MAX || !task_utf8_valid(v, strlen(v)))
+				return cli_usagef(a->cmd, "--description is UTF-8 text of at most %d "
+				    "bytes", KEY_DESCRIPTION_MAX);
 			k.description = (struct task_str){ v, strlen(v) };
 			break;
 		default:

@@ -14,36 +14,32 @@
 const struct cli_command cli_cmd_batch = { "batch", NULL,
 	"it is `batch get UID` or `batch list [filters]`", NULL };
 
+/* A batch record that does not decode is named, as `get` names a task's. */
+static int
+batch_failed(int rc, uint64_t uid)
+{
+	if (rc == LMT_ECORRUPT)
+		return cli_fail(EXIT_STORE, "batch %" PRIu64 ": the stored record is corrupt", uid);
+	return cli_store_failure(rc, "reading");
+}
+
 static int
 run_batch_get(const struct cli_args *a)
 {
-	struct printbuf *pb = NULL;
-	MDB_txn *txn;
+	struct cli_reader r;
 	uint64_t uid;
-	store *s;
 	int rc, ret;
 
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one batch UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_reader_open(&r, "reading")) != 0)
 		return ret;
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-	} else {
-		rc = query_batch_get(s, txn, uid, NULL, 0, pb);
-		mdb_txn_abort(txn);
-		if (rc == MDB_NOTFOUND)
-			ret = cli_fail(EXIT_NOTFOUND, "batch %" PRIu64 " not found", uid);
-		else if (rc == LMT_ECORRUPT)
-			ret = cli_fail(EXIT_STORE, "batch %" PRIu64 ": the stored record is corrupt",
-			    uid);
-		else if (rc)
-			ret = cli_store_failure(rc, "reading");
-		else
-			ret = cli_emit(pb);
-	}
-	printbuf_free(pb);
-	store_close(s);
+	rc = query_batch_get(r.s, r.txn, uid, NULL, 0, r.pb);
+	if (rc == MDB_NOTFOUND)
+		ret = cli_fail(EXIT_NOTFOUND, "batch %" PRIu64 " not found", uid);
+	else
+		ret = rc ? batch_failed(rc, uid) : cli_emit(r.pb);
+	cli_reader_close(&r);
 	return ret;
 }
 
@@ -55,9 +51,7 @@ static int
 run_batch_list(const struct cli_args *a)
 {
 	struct query *q = malloc(sizeof(*q));
-	struct printbuf *pb = NULL;
-	MDB_txn *txn = NULL;
-	store *s = NULL;
+	struct cli_reader r = { NULL, NULL, NULL };
 	uint64_t bad = 0;
 	int rc, ret;
 
@@ -66,24 +60,11 @@ run_batch_list(const struct cli_args *a)
 	query_init(q);
 	q->v1 = 1;
 	ret = a->argc ? cli_usage(a->cmd, "it takes no arguments, only filters") : cli_filters(a, q);
-	if (ret || (ret = cli_open_reader(&s, &pb)) != 0)
-		goto out;
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-		goto out;
+	if (ret == 0 && (ret = cli_reader_open(&r, "reading")) == 0) {
+		rc = query_batch_run(r.s, r.txn, q, NULL, 0, r.pb, &bad);
+		ret = rc ? batch_failed(rc, bad) : cli_emit(r.pb);
 	}
-	rc = query_batch_run(s, txn, q, NULL, 0, pb, &bad);
-	if (rc == LMT_ECORRUPT)
-		ret = cli_fail(EXIT_STORE, "batch %" PRIu64 ": the stored record is corrupt", bad);
-	else if (rc)
-		ret = cli_store_failure(rc, "reading");
-	else
-		ret = cli_emit(pb);
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	printbuf_free(pb);
-	store_close(s);
+	cli_reader_close(&r);
 	free(q);
 	return ret;
 }

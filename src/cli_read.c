@@ -39,26 +39,17 @@ render_uid(store *s, MDB_txn *txn, uint64_t uid, struct printbuf *pb, int *termi
 static int
 run_get(const struct cli_args *a)
 {
-	struct printbuf *pb;
-	MDB_txn *txn;
+	struct cli_reader r;
 	uint64_t uid;
-	store *s;
-	int rc, ret;
+	int ret;
 
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_reader_open(&r, "reading")) != 0)
 		return ret;
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-	} else {
-		ret = render_uid(s, txn, uid, pb, NULL);
-		mdb_txn_abort(txn);
-		if (ret == EXIT_DONE)
-			ret = cli_emit(pb);
-	}
-	printbuf_free(pb);
-	store_close(s);
+	if ((ret = render_uid(r.s, r.txn, uid, r.pb, NULL)) == EXIT_DONE)
+		ret = cli_emit(r.pb);
+	cli_reader_close(&r);
 	return ret;
 }
 
@@ -84,40 +75,32 @@ static int
 run_list(const struct cli_args *a)
 {
 	struct query *q = malloc(sizeof(*q));
-	struct printbuf *pb = NULL;
+	struct cli_reader r = { NULL, NULL, NULL };
 	store_iter *it = NULL;
-	MDB_txn *txn = NULL;
-	store *s = NULL;
 	uint64_t bad = 0;
 	int rc, ret;
 
 	if (q == NULL)
 		return cli_fail(EXIT_STORE, "out of memory");
 	query_init(q);
-	if ((ret = cli_open_reader(&s, &pb)) != 0)
+	if ((ret = cli_reader_open(&r, "reading")) != 0)
 		goto out;
+	/* The filters parse as the store's compat level has them (batchUids at v1). */
 	q->v1 = cli_v1;
 	if ((ret = list_parse(a, q)) != 0)
 		goto out;
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0 ||
-	    (rc = store_iter_open(s, txn, &it)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-		goto out;
-	}
-	rc = query_run(s, txn, it, q, pb, &bad);
+	if ((rc = store_iter_open(r.s, r.txn, &it)) == 0)
+		rc = query_run(r.s, r.txn, it, q, r.pb, &bad);
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
 		    "cannot be listed; run `lmtasks check`", bad);
 	else if (rc)
 		ret = cli_store_failure(rc, "reading");
 	else
-		ret = cli_emit(pb);
+		ret = cli_emit(r.pb);
 out:
 	store_iter_close(it);
-	if (txn)
-		mdb_txn_abort(txn);
-	printbuf_free(pb);
-	store_close(s);
+	cli_reader_close(&r);
 	free(q);
 	return ret;
 }

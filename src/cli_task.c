@@ -19,7 +19,8 @@
 #include "lmtasks/settings.h"
 #include "lmtasks/timefmt.h"
 
-#define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
+#define LEASE_MAX_DAYS 30
+#define LEASE_MAX_US ((int64_t)LEASE_MAX_DAYS * 86400 * 1000000)
 
 /* --lease SECONDS: up to 30 days, at least a millisecond. */
 static int
@@ -28,7 +29,8 @@ parse_lease(const char *cmd, const char *arg, int64_t *us)
 	int ret = cli_parse_seconds("--lease", arg, us);
 
 	if (ret == 0 && (*us < 1000 || *us > LEASE_MAX_US))
-		return cli_usage(cmd, "--lease is from 0.001 to 2592000 seconds (30 days)");
+		return cli_usagef(cmd, "--lease is from 0.001 to %" PRId64 " seconds (%d days)",
+		    LEASE_MAX_US / 1000000, LEASE_MAX_DAYS);
 	return ret;
 }
 
@@ -87,12 +89,6 @@ change_failed(int rc, const struct ops_change *ch, const struct ops_change_resul
 	}
 }
 
-static int
-render_out(struct printbuf *pb, const void *ctx)
-{
-	return render_task_as(pb, &((const struct ops_task *)ctx)->t, cli_v1);
-}
-
 /* Runs one change on an open store and prints the task it left. */
 static int
 change_run(store *s, const struct ops_change *ch)
@@ -102,18 +98,21 @@ change_run(store *s, const struct ops_change *ch)
 
 	if (rc)
 		return change_failed(rc, ch, &r);
-	ret = cli_print(render_out, &r.out);
+	ret = cli_print(cli_render_task, &r.out);
 	ops_task_free(&r.out);
 	return ret;
 }
 
+/* start, heartbeat, succeed, fail: the one UID argument, then the change on it. */
 static int
-change_one(const struct ops_change *ch)
+change_uid(const struct cli_args *a, struct ops_change *ch)
 {
 	store *s;
 	int ret;
 
-	if ((ret = cli_open(0, &s)) != 0)
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &ch->uid)) != 0 || (ret = cli_open(0, &s)) != 0)
 		return ret;
 	ret = change_run(s, ch);
 	store_close(s);
@@ -281,11 +280,7 @@ run_start(const struct cli_args *a)
 	}
 	if (ch.requeue && !ch.lease)
 		return cli_usage(a->cmd, "--requeue goes with --lease");
-	if (a->argc != 1)
-		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
-		return ret;
-	return change_one(&ch);
+	return change_uid(a, &ch);
 }
 
 static const struct option start_options[] = {
@@ -318,7 +313,7 @@ claim_batch_run(store *s, const struct ops_change *ch, size_t max)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (ret == EXIT_DONE)
-			ret = cli_print(render_out, &out[i]);
+			ret = cli_print(cli_render_task, &out[i]);
 		ops_task_free(&out[i]);
 	}
 	free(out);
@@ -355,7 +350,8 @@ run_claim(const struct cli_args *a)
 			char *end;
 			batch = *v >= '0' && *v <= '9' && strlen(v) < 7 ? strtoull(v, &end, 10) : 0;
 			if (batch == 0 || *end || batch > OPS_CLAIM_MAX)
-				ret = cli_usage(a->cmd, "--batch wants a number of tasks from 1 to 10000");
+				ret = cli_usagef(a->cmd, "--batch wants a number of tasks from 1 to %d",
+				    OPS_CLAIM_MAX);
 			break;
 		}
 		default:
@@ -424,11 +420,7 @@ run_heartbeat(const struct cli_args *a)
 		    : parse_started_at(a->cmd, v, &ch.started_at)) != 0)
 			return ret;
 	}
-	if (a->argc != 1)
-		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
-		return ret;
-	return change_one(&ch);
+	return change_uid(a, &ch);
 }
 
 static const struct option heartbeat_options[] = {
@@ -462,12 +454,8 @@ run_succeed(const struct cli_args *a)
 		}
 	}
 	ch.details = details;
-	if (ret)
-		;
-	else if (a->argc != 1)
-		ret = cli_usage(a->cmd, "it wants one UID");
-	else if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) == 0)
-		ret = change_one(&ch);
+	if (ret == 0)
+		ret = change_uid(a, &ch);
 	free(details);
 	return ret;
 }
@@ -512,13 +500,12 @@ run_fail(const struct cli_args *a)
 	if (a->argc != 1 || !ch.code || !ch.message)
 		return cli_usage(a->cmd, "it wants UID, --code CODE and --message TEXT");
 	if (!task_error_code_valid(ch.code, strlen(ch.code)))
-		return cli_usage(a->cmd, "--code is 1 to 255 characters among a-z 0-9 and _, "
-		    "like index_creation_failed");
+		return cli_usagef(a->cmd, "--code is 1 to %d characters among a-z 0-9 and _, "
+		    "like index_creation_failed", TASK_CODE_MAX);
 	if (strlen(ch.message) > TASK_MESSAGE_MAX || !task_utf8_valid(ch.message, strlen(ch.message)))
-		return cli_usage(a->cmd, "--message must be UTF-8 text of at most 64 KiB");
-	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0)
-		return ret;
-	return change_one(&ch);
+		return cli_usagef(a->cmd, "--message must be UTF-8 text of at most %u KiB",
+		    TASK_MESSAGE_MAX >> 10);
+	return change_uid(a, &ch);
 }
 
 static const struct option fail_options[] = {
@@ -594,7 +581,7 @@ run_cancel(const struct cli_args *a)
 	if (n == 0)
 		return cli_usage(a->cmd, "it wants one UID or more");
 	if (n > OPS_CANCEL_MAX)
-		return cli_usage(a->cmd, "at most 10000 uids at once");
+		return cli_usagef(a->cmd, "at most %d uids at once", OPS_CANCEL_MAX);
 	if ((uids = calloc(n, sizeof(*uids))) == NULL)
 		return cli_fail(EXIT_STORE, "out of memory");
 	for (size_t i = 0; i < n && ret == 0; i++)
@@ -622,7 +609,7 @@ run_cancel(const struct cli_args *a)
 		if (r.changed < n)
 			cli_warn("%zu of %zu tasks had already finished and were left as they are",
 			    n - (size_t)r.changed, n);
-		ret = cli_print(render_out, &r.out);
+		ret = cli_print(cli_render_task, &r.out);
 		ops_task_free(&r.out);
 	}
 out:

@@ -1,8 +1,8 @@
-/* Operations on many tasks or on the store itself: cancel, delete, indexes, keys, init. */
+/* Operations on many tasks or on the store itself: cancel, delete, indexes, keys, init,
+ * settings. */
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,58 +15,7 @@
 #include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
-#include "lmtasks/progress.h"
-#include "lmtasks/render.h"
-#include "lmtasks/timefmt.h"
 #include "ops_internal.h"
-
-/* The details are built with the renderer's string quoting, like every JSON we make. */
-int
-ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
-    uint64_t changed, const char *filter, int64_t now, struct ops_batch *ob,
-    struct ops_task *out)
-{
-	struct printbuf *pb = printbuf_new();
-	struct ops_batch own;
-	struct task t;
-	char head[128], why[200];
-	int rc, hl;
-
-	if (ob == NULL && (rc = ops_batch_begin(s, txn, now, ob = &own)) != 0) {
-		printbuf_free(pb);
-		return rc;
-	}
-	if (pb == NULL) {
-		ops_batch_free(ob);
-		return ENOMEM;
-	}
-	hl = snprintf(head, sizeof(head), "{\"matchedTasks\":%" PRIu64 ",\"%s\":%" PRIu64
-	    ",\"originalFilter\":", matched, what, changed);
-	if (printbuf_memappend(pb, head, hl) < 0 || render_string(pb, filter, strlen(filter)) != 0 ||
-	    printbuf_memappend(pb, "}", 1) < 0) {
-		rc = ENOMEM;
-		goto out;
-	}
-	task_init(&t, NULL, 0, type, strlen(type), pb->buf, (size_t)pb->bpos);
-	t.status = TASK_SUCCEEDED;
-	t.enqueued_at = t.started_at = t.finished_at = now;
-	if ((rc = store_next_uid(s, txn, &t.uid)) != 0 || (rc = ops_batch_add(ob, &t)) != 0 ||
-	    (rc = store_add(s, txn, &t)) != 0 || (rc = ops_task_copy(out, &t)) != 0)
-		goto out;
-	/* The batch's details are its record task's, as Meilisearch shows them. */
-	ob->b.details = out->t.details;
-	if (strcmp(type, "taskCancelation") == 0)
-		ob->b.canceled_by = t.uid;
-	snprintf(why, sizeof(why), "created batch containing only task with id %" PRIu64 " of type "
-	    "`%s` that cannot be batched with any other task.", t.uid, type);
-	rc = ops_batch_put(s, txn, ob, why);
-	ob = NULL;
-out:
-	if (ob)
-		ops_batch_free(ob);
-	printbuf_free(pb);
-	return rc;
-}
 
 /*
  * A cancelation or deletion that changes nothing adds a task and a batch and ends or
@@ -165,7 +114,7 @@ fail:
 	return rc;
 }
 
-/* The CLI's cancel and, later, an HTTP cancel share this one operation. */
+/* cancel UID...: every uid must exist; the filter is the caller's ?uids=... */
 int
 ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
     struct ops_record_result *r)
@@ -182,53 +131,60 @@ ops_cancel(store *s, const uint64_t *uids, size_t n, const char *filter,
 	return rc;
 }
 
+/* The matches of a query: counted, and the uids of the finished ones (delete) or of the
+ * others (cancel). */
+struct matches {
+	int finished;		/* collect the finished matches, else the enqueued and processing */
+	struct ops_uids uids;	/* newest first */
+	uint64_t matched;
+};
+
+static int
+collect(void *ctx, const struct task *t)
+{
+	struct matches *m = ctx;
+
+	m->matched++;
+	if ((task_status_terminal(t->status) != 0) != m->finished)
+		return 0;
+	return ops_uids_add(&m->uids, t->uid);
+}
+
+/* Collect first, change after: the walk must not see the store change under it. */
+static int
+find_matches(store *s, MDB_txn *txn, const struct query *q, struct matches *m, uint64_t *bad)
+{
+	store_iter *it;
+	int rc;
+
+	m->uids.n = 0;
+	m->matched = 0;
+	if ((rc = store_iter_open(s, txn, &it)) != 0)
+		return rc;
+	rc = query_walk(s, txn, it, q, collect, m, bad);
+	store_iter_close(it);
+	return rc;
+}
+
 struct cancel_query_ctx {
 	const struct query *q;
 	const char *filter;
 	int tight;
-	uint64_t *uids;		/* the enqueued and processing matches */
-	size_t n, cap;
-	uint64_t matched;
+	struct matches m;
 	struct ops_record_result *r;
 };
-
-static int
-collect_live(void *ctx, const struct task *t)
-{
-	struct cancel_query_ctx *c = ctx;
-
-	c->matched++;
-	if (task_status_terminal(t->status))
-		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		uint64_t *u = realloc(c->uids, cap * sizeof(*u));
-		if (u == NULL)
-			return ENOMEM;
-		c->uids = u;
-		c->cap = cap;
-	}
-	c->uids[c->n++] = t->uid;
-	return 0;
-}
 
 /* The matches are found in the transaction that cancels them, so none slips between. */
 static int
 cancel_query_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	struct cancel_query_ctx *cq = ctx;
-	store_iter *it;
-	int rc;
+	int rc = find_matches(s, txn, cq->q, &cq->m, &cq->r->bad);
 
-	cq->n = 0;
-	cq->matched = 0;
-	if ((rc = store_iter_open(s, txn, &it)) != 0)
-		return rc;
-	rc = query_walk(s, txn, it, cq->q, collect_live, cq, &cq->r->bad);
-	store_iter_close(it);
 	if (rc)
 		return rc;
-	struct cancel_ctx c = { cq->uids, cq->n, cq->matched, 1, cq->tight, cq->filter, cq->r };
+	struct cancel_ctx c = { cq->m.uids.v, cq->m.uids.n, cq->m.matched, 1, cq->tight, cq->filter,
+	    cq->r };
 	return cancel_txn(s, txn, &c);
 }
 
@@ -236,15 +192,15 @@ int
 ops_cancel_query(store *s, const struct query *q, const char *filter,
     struct ops_record_result *r)
 {
-	struct cancel_query_ctx c = { q, filter, 0, NULL, 0, 0, 0, r };
+	struct cancel_query_ctx c = { q, filter, 0, { 0 }, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	c.tight = disk_tight(s);
 	if ((rc = ops_write(s, cancel_query_txn, &c)) != 0)
 		ops_task_free(&r->out);
-	r->matched = c.matched;
-	free(c.uids);
+	r->matched = c.m.matched;
+	ops_uids_free(&c.m.uids);
 	return rc;
 }
 
@@ -253,64 +209,9 @@ struct delete_ctx {
 	uint64_t keep;
 	const char *filter;
 	int tight;		/* the disk could not keep the reserve */
-	uint64_t *uids;		/* the finished matches, newest first */
-	size_t n, cap;
+	struct matches m;
 	struct ops_record_result *r;
 };
-
-/* Gathers the finished matches of a delete, newest first. */
-static int
-collect(void *ctx, const struct task *t)
-{
-	struct delete_ctx *d = ctx;
-
-	d->r->matched++;
-	if (!task_status_terminal(t->status))
-		return 0;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 1024;
-		uint64_t *u = realloc(d->uids, cap * sizeof(*u));
-		if (u == NULL)
-			return ENOMEM;
-		d->uids = u;
-		d->cap = cap;
-	}
-	d->uids[d->n++] = t->uid;
-	return 0;
-}
-
-/* Removes the tasks uids[0..n) (finished ones, found in txn) and their batches' share of
- * them; *removed counts them as they go. */
-int
-ops_remove_tasks(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *removed)
-{
-	uint64_t *batches, dropped;
-	size_t nb = 0;
-	struct task t;
-	int rc;
-
-	*removed = 0;
-	if ((rc = ops_batch_sweep(s, txn, &dropped)) != 0)
-		return rc;
-	if ((batches = malloc((n ? n : 1) * sizeof(*batches))) == NULL)
-		return ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		progress_report(store_progress(s), "deleted", i, n, 0);
-		if ((rc = store_get(s, txn, uids[i], &t)) != 0)
-			break;
-		if (t.has_batch)
-			batches[nb++] = t.batch_uid;
-		if ((rc = store_remove(s, txn, &t)) != 0)
-			break;
-		++*removed;
-	}
-	if (rc == 0 && n > 0)
-		progress_report(store_progress(s), "deleted", n, n, 1);
-	if (rc == 0)
-		rc = ops_batch_forget(s, txn, batches, nb);
-	free(batches);
-	return rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
-}
 
 /* Walks, then removes, then records: all in the one transaction. */
 static int
@@ -318,20 +219,14 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	struct delete_ctx *d = ctx;
 	struct ops_record_result *r = d->r;
-	store_iter *it;
-	int rc;
+	int rc = find_matches(s, txn, d->q, &d->m, &r->bad);
 
-	d->n = 0;
-	r->matched = r->changed = 0;
-	if ((rc = store_iter_open(s, txn, &it)) != 0)
-		return rc;
-	/* Collect first, remove after: the walk must not see the store change under it. */
-	rc = query_walk(s, txn, it, d->q, collect, d, &r->bad);
-	store_iter_close(it);
+	r->matched = d->m.matched;
+	r->changed = 0;
 	if (rc)
 		return rc;
-	size_t first = d->keep < d->n ? (size_t)d->keep : d->n;
-	if ((rc = ops_remove_tasks(s, txn, d->uids + first, d->n - first, &r->changed)) != 0)
+	size_t n = d->m.uids.n, first = d->keep < n ? (size_t)d->keep : n;
+	if ((rc = ops_remove_tasks(s, txn, d->m.uids.v + first, n - first, &r->changed)) != 0)
 		return rc;
 	if ((rc = ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed,
 	    d->filter, clock_now(), NULL, &r->out)) != 0)
@@ -344,14 +239,14 @@ int
 ops_delete(store *s, const struct query *q, uint64_t keep, const char *filter,
     struct ops_record_result *r)
 {
-	struct delete_ctx d = { q, keep, filter, 0, NULL, 0, 0, r };
+	struct delete_ctx d = { q, keep, filter, 0, { 1, { NULL, 0, 0 }, 0 }, r };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	d.tight = disk_tight(s);
 	if ((rc = ops_write(s, delete_txn, &d)) != 0)
 		ops_task_free(&r->out);
-	free(d.uids);
+	ops_uids_free(&d.m.uids);
 	return rc;
 }
 

@@ -175,9 +175,8 @@ ops_batch_forget(store *s, MDB_txn *txn, uint64_t *batch_uids, size_t n)
 
 /* The sweep's state: the version-1 batches, in uid order, and their tasks counted. */
 struct sweep {
-	uint64_t *uids;
+	struct ops_uids v1;
 	uint32_t *kept;
-	size_t n, cap;
 };
 
 static int
@@ -187,16 +186,7 @@ find_v1(void *ctx, uint64_t uid, const void *rec, size_t len)
 
 	if (len == 0 || *(const unsigned char *)rec != 1)
 		return 0;
-	if (sw->n == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 256;
-		uint64_t *u = realloc(sw->uids, cap * sizeof(*u));
-		if (u == NULL)
-			return ENOMEM;
-		sw->uids = u;
-		sw->cap = cap;
-	}
-	sw->uids[sw->n++] = uid;
-	return 0;
+	return ops_uids_add(&sw->v1, uid);
 }
 
 /* Counts every stored task under its batch, when that batch is one of sw's. */
@@ -208,7 +198,7 @@ count_tasks(store *s, MDB_txn *txn, struct sweep *sw)
 	uint64_t uid;
 	int rc;
 
-	if ((sw->kept = calloc(sw->n, sizeof(*sw->kept))) == NULL)
+	if ((sw->kept = calloc(sw->v1.n, sizeof(*sw->kept))) == NULL)
 		return ENOMEM;
 	if ((rc = store_iter_open(s, txn, &it)) != 0)
 		return rc;
@@ -218,9 +208,9 @@ count_tasks(store *s, MDB_txn *txn, struct sweep *sw)
 			break;
 		if (!t.has_batch)
 			continue;
-		uint64_t *at = bsearch(&t.batch_uid, sw->uids, sw->n, sizeof(*sw->uids), cmp_u64);
+		uint64_t *at = bsearch(&t.batch_uid, sw->v1.v, sw->v1.n, sizeof(*sw->v1.v), cmp_u64);
 		if (at)
-			sw->kept[at - sw->uids]++;
+			sw->kept[at - sw->v1.v]++;
 	}
 	store_iter_close(it);
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -229,7 +219,7 @@ count_tasks(store *s, MDB_txn *txn, struct sweep *sw)
 int
 ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped)
 {
-	struct sweep sw = { NULL, NULL, 0, 0 };
+	struct sweep sw = { { NULL, 0, 0 }, NULL };
 	struct tbatch_count *names;
 	struct tbatch b;
 	uint64_t done;
@@ -241,10 +231,10 @@ ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped)
 		return rc;
 	/* Collect first, change after: the walk must not see the batches change under it. */
 	if ((rc = store_batch_walk(s, txn, 0, 0, find_v1, &sw)) != 0 ||
-	    (sw.n && (rc = count_tasks(s, txn, &sw)) != 0))
+	    (sw.v1.n && (rc = count_tasks(s, txn, &sw)) != 0))
 		goto out;
-	for (size_t i = 0; i < sw.n && rc == 0; i++) {
-		if ((rc = load(s, txn, sw.uids[i], &b, &names, &copy)) == 0) {
+	for (size_t i = 0; i < sw.v1.n && rc == 0; i++) {
+		if ((rc = load(s, txn, sw.v1.v[i], &b, &names, &copy)) == 0) {
 			b.kept = sw.kept[i];
 			*dropped += b.kept == 0;
 			rc = keep_or_drop(s, txn, &b);
@@ -255,7 +245,7 @@ ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped)
 	if (rc == 0)
 		rc = store_meta_put(s, txn, OPS_BATCHES_KEPT, 1);
 out:
-	free(sw.uids);
+	ops_uids_free(&sw.v1);
 	free(sw.kept);
 	return rc;
 }

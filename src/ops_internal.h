@@ -1,19 +1,18 @@
-/* What the ops_*.c files share; not part of the API. */
+/*
+ * What the ops_*.c files share; not part of the API.  The files form a tree that only
+ * points down: ops_task.c, ops_admin.c, ops_restore.c and ops_webhook.c (the operations of
+ * ops.h) over ops_core.c (the write wrapper, task copies, the record task) over
+ * ops_batch.c (batch records), with ops_uids.c (ops_uids.h) under all of them.
+ */
 #ifndef LMTASKS_OPS_INTERNAL_H
 #define LMTASKS_OPS_INTERNAL_H
 
 #include "lmtasks/ops.h"
 #include "lmtasks/tbatch.h"
+#include "ops_uids.h"
 
-/* store_write() after ending the expired leases in a transaction of their own. */
-int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+/* ---- ops_batch.c ---- */
 
-
-/* Keeps as much disk room for the store as its pages take (at least OPS_RESERVE_MIN): its
- * file's free pages, and blocks allocated past its end for the rest; *reserve (may be
- * NULL) gets that size. */
-#define OPS_RESERVE_MIN (UINT64_C(1) << 20)
-int ops_keep_reserve(store *s, uint64_t *reserve);
 /* A batch being made in a write transaction: the tasks one command moves out of
  * `enqueued` together (tbatch.h). */
 struct ops_batch {
@@ -35,16 +34,6 @@ int ops_batch_put(store *s, MDB_txn *txn, struct ops_batch *ob, const char *stra
 /* Frees what ob holds; a zeroed one is fine. */
 void ops_batch_free(struct ops_batch *ob);
 
-/*
- * Adds the store's own task of type (taskCancelation, taskDeletion) with details
- * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
- * in ob (the batch of the tasks it canceled), and copies it into out.  ob is stored and
- * freed here; NULL: the task is a batch of its own, as in Meilisearch.
- */
-int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
-    uint64_t changed, const char *filter, int64_t now, struct ops_batch *ob,
-    struct ops_task *out);
-
 /* old (as read) becomes next at now: its batch's counts follow; a task going back to the
  * queue leaves its batch (next's batch uid is cleared).  No batch: nothing to do. */
 int ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *next,
@@ -64,12 +53,34 @@ int ops_batch_forget(store *s, MDB_txn *txn, uint64_t *batch_uids, size_t n);
  * number) and rewrites the others as version 2; meta's OPS_BATCHES_KEPT then says it is
  * done.  Nothing to do once it is.
  */
+#define OPS_BATCHES_KEPT "batches.kept"
+int ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped);
+
+/* ---- ops_core.c ---- */
+
+/* store_write() after ending the expired leases in a transaction of their own (the
+ * lease rule: ops_reap()), then the reserve kept (ops_keep_reserve()). */
+int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/* Keeps as much disk room for the store as its pages take (at least OPS_RESERVE_MIN): its
+ * file's free pages, and blocks allocated past its end for the rest; *reserve (may be
+ * NULL) gets that size. */
+#define OPS_RESERVE_MIN (UINT64_C(1) << 20)
+int ops_keep_reserve(store *s, uint64_t *reserve);
+
+/*
+ * Adds the store's own task of type (taskCancelation, taskDeletion) with details
+ * {"matchedTasks":matched,"<what>":changed,"originalFilter":filter}, succeeded at now,
+ * in ob (the batch of the tasks it canceled), and copies it into out.  ob is stored and
+ * freed here; NULL: the task is a batch of its own, as in Meilisearch.
+ */
+int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t matched,
+    uint64_t changed, const char *filter, int64_t now, struct ops_batch *ob,
+    struct ops_task *out);
+
 /* Removes the n tasks uids (read in txn), sweeping first, then their batches' share of
  * them (ops_batch_forget()); *removed counts the tasks removed.  LMT_ECORRUPT for a uid
  * that is not there. */
 int ops_remove_tasks(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *removed);
-
-#define OPS_BATCHES_KEPT "batches.kept"
-int ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped);
 
 #endif

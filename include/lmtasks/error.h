@@ -1,11 +1,31 @@
-/* lmtasks' own result codes and the one function that explains any code. */
+/* lmtasks' own result codes, the one function that explains any code, and the three
+ * ways the programs report an error. */
 #ifndef LMTASKS_ERROR_H
 #define LMTASKS_ERROR_H
 
 /*
- * Functions return int: 0 on success, an LMDB code (MDB_NOTFOUND, MDB_MAP_FULL, ...)
- * passed through unchanged, a positive errno value, or one of these.  The range
- * sits below LMDB's (-30800 ... -30780) so the three never collide.
+ * Three conventions, each in its own tier; a function speaks one of them, and a value of
+ * one is never passed off as another.
+ *
+ * 1. Result codes (rc), in the core (task, codec, store, feed, batches) and the domain
+ *    (query, ops, settings, compat): an int, 0 on success, else an LMDB code passed
+ *    through unchanged (MDB_NOTFOUND is an answer, not a failure), a positive errno value
+ *    (ENOMEM, ENOSPC, EIO, ...) or an LMT_* code below.  A bad input is LMT_EINVAL with
+ *    a reason for the caller to show, never an HTTP status.  lmt_strerror() explains
+ *    any rc.
+ * 2. HTTP statuses, in the http tier alone (route, auth, api, writer): struct api_error
+ *    (api_error.h) carries the status with Meilisearch's code and type; the handlers that
+ *    call the domain turn its rc into a status there (MDB_NOTFOUND 404, LMT_EINVAL 400,
+ *    the store's troubles 5xx).
+ * 3. Exit statuses, in the CLI alone (src/cli*.c; enum exit_code in src/cli.h, the
+ *    numbers in SPEC §3): a command's handler returns one, with its message printed by
+ *    cli_fail().  cli_store_failure() turns any rc into exit 4 with a message naming
+ *    the store; each command first maps the rc its operation documents (MDB_NOTFOUND to
+ *    1, LMT_ETRANSITION, LMT_ELEASE and LMT_ECLAIMED to 3, LMT_EINVAL on its input to 2).
+ *    In the CLI a variable named rc holds a result code and one named ret an exit status.
+ *
+ * The LMT_* range sits below LMDB's (-30800 ... -30780) and errno's positive values, so
+ * the three kinds of rc never collide.
  */
 enum lmt_error {
 	LMT_EINVAL = -31000,	/* an argument or input is malformed */

@@ -1,5 +1,6 @@
-/* The write operations: every change the CLI can make to a store, each one write
- * transaction, each filling a result the caller renders.  Linked only by the CLI. */
+/* The write operations: every change made to a store, each one write transaction, each
+ * filling a result the caller renders.  In the write library (liblmtasks_write.a), linked
+ * by the writers, lmtasks, lmtasks-writer and lmtasks-notify, never by lmtasks-fcgi. */
 #ifndef LMTASKS_OPS_H
 #define LMTASKS_OPS_H
 
@@ -17,8 +18,9 @@
 /*
  * Every operation returns 0, an LMDB code, an errno value (ENOSPC, EIO, ENOMEM, ...)
  * or an LMT_* code (lmt_strerror() explains each); on any nonzero result nothing was
- * written.  Before its own change each write ends the leases that have expired, in a
- * transaction of its own (see ops_reap()).
+ * written.  Before its own change each write of tasks, indexes, keys or settings ends the
+ * leases that have expired, in a transaction of its own (see ops_reap()); the webhook
+ * operations and a restore do not.
  */
 
 /* A task copied out of its transaction: t's strings point into buf (owned). */
@@ -50,10 +52,9 @@ struct ops_enqueue_result {
  * The tasks' strings must stay valid until it returns.  The store's limits apply:
  * past maxTasks the oldest finished tasks are deleted (down to SETTINGS_TRIM_PERCENT of
  * it), with the batches left with no task, in the same transaction and a taskDeletion
- * records it; past
- * SETTINGS_ENQUEUE_PERCENT of maxBytes nothing is added and LMT_EFULL returned; when
- * the disk cannot hold the reserve (as much free space as the store's pages), nothing
- * is added and LMT_EDISKFULL returned.  r (may be NULL) says which; r->deletion is
+ * records it; past SETTINGS_ENQUEUE_PERCENT of maxBytes nothing is added and LMT_EFULL
+ * returned; when the disk cannot hold the reserve (as much free space as the store's
+ * pages), nothing is added and LMT_EDISKFULL returned.  r (may be NULL) says which; r->deletion is
  * freed with ops_task_free().
  */
 int ops_enqueue(store *s, struct task *tasks, size_t n, struct ops_enqueue_result *r);
@@ -164,7 +165,7 @@ int ops_index_delete(store *s, struct task_str index);
 /*
  * Makes an API key from k (indexes, description, expiry set by the caller): fills
  * k->uid, k->created_at and secret (AUTH_KEY_CHARS hex characters and a NUL; the caller
- * wipes it), and stores only the key's hash.
+ * wipes it), and stores only the key's hash.  LMT_EINVAL: libsodium did not initialise.
  */
 int ops_key_create(store *s, struct auth_key *k, char secret[AUTH_KEY_CHARS + 1]);
 
