@@ -12,7 +12,7 @@
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/quote.h"
-#include "lmtasks/route.h"
+#include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
 
 #define QUERY_VALUE_MAX QUERY_TEXT_MAX
@@ -365,7 +365,7 @@ query_parse(const char *qs, struct query *q, struct api_error *err)
 			    "Unknown parameter `%s`: expected one of %s",
 			    quote_text(p, nl, quoted, sizeof(quoted)), names_of(q));
 		}
-		if ((dn = route_unescape(p, nl, 1, name)) < 0 || (dvl = route_unescape(v, vl, 1, dv)) < 0) {
+		if ((dn = text_unescape(p, nl, 1, name)) < 0 || (dvl = text_unescape(v, vl, 1, dv)) < 0) {
 			return api_error_set(err, 400, "bad_request", "invalid_request",
 			    "The query string has a malformed percent-escape in `%s`.",
 			    quote_text(p, pl, quoted, sizeof(quoted)));

@@ -17,6 +17,7 @@
 #include "lmtasks/quote.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
+#include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/writer.h"
 
@@ -94,7 +95,7 @@ find_route(const struct api_request *rq, struct api_error *err)
 	    err) != 0)
 		return NULL;
 	if (!decoded) {
-		long n = route_unescape(path, len, 0, dec);
+		long n = text_unescape(path, len, 0, dec);
 		if (n < 0)
 			return NULL;
 		memcpy(path, dec, (size_t)n);
@@ -129,7 +130,7 @@ check_names(const char *qs, int v1, int *given, struct api_error *err)
 			p++;
 			continue;
 		}
-		if (nl < sizeof(name) && (dn = route_unescape(p, nl, 1, name)) >= 0) {
+		if (nl < sizeof(name) && (dn = text_unescape(p, nl, 1, name)) >= 0) {
 			for (i = 0; i < NFILTERS; i++) {
 				if (strlen(filter_names[i]) == (size_t)dn &&
 				    memcmp(filter_names[i], name, (size_t)dn) == 0)
