@@ -583,7 +583,7 @@ const struct cli_command cli_cmd_check = { "check", NULL,
 static int
 render_settings(struct printbuf *pb, const void *ctx)
 {
-	return settings_render(pb, ctx);
+	return report_settings(pb, ctx);
 }
 
 /* The handler of its table entry below. */
