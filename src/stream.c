@@ -61,19 +61,6 @@ layout_v1(store *s, MDB_txn *txn)
 	return compat_read(s, txn, &level) == 0 && level == COMPAT_V1;
 }
 
-/* Appends the event of t at seq to pb, in the store's layout (GET /tasks/UID's bytes). */
-static int
-render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1)
-{
-	char head[64];
-	int n = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: task\ndata: ", seq);
-
-	if (printbuf_memappend(pb, head, n) < 0 || render_task_as(pb, t, v1) != 0 ||
-	    printbuf_memappend(pb, "\n\n", 2) < 0)
-		return ENOMEM;
-	return 0;
-}
-
 /* Notes that t is finished, when it is one of the stream's listed tasks. */
 static void
 note_finished(stream_sub *sub, const struct task *t)

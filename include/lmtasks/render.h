@@ -53,6 +53,18 @@ int render_comma(struct printbuf *pb);
 int render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t from,
     uint64_t next);
 
+/* A stream's event for t at change seq: `id: SEQ\nevent: task\ndata: TASK\n\n`, the task in
+ * v1's layout or not (GET /tasks/UID's bytes). */
+int render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1);
+
+/* One line of `lmtasks watch`: `{"seq":SEQ,"task":TASK}\n`. */
+int render_change(struct printbuf *pb, uint64_t seq, const struct task *t, int v1);
+
+/* The details a cancelation or deletion task records: {"matchedTasks":matched,
+ * "<what>":changed,"originalFilter":filter}; what is a key of ours ("canceledTasks"). */
+int render_filter_details(struct printbuf *pb, uint64_t matched, const char *what,
+    uint64_t changed, const char *filter);
+
 /* Appends s as a JSON string, quoted and escaped. */
 int render_string(struct printbuf *pb, const char *s, size_t len);
 
