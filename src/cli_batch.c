@@ -30,7 +30,7 @@ run_batch_get(const struct cli_args *a)
 	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0) {
 		ret = cli_store_failure(rc, "reading");
 	} else {
-		rc = query_batch_get(s, txn, uid, NULL, 0, pb);
+		rc = render_batch_uid(pb, s, txn, uid, NULL, 0);
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND)
 			ret = cli_fail(EXIT_NOTFOUND, "batch %" PRIu64 " not found", uid);
@@ -72,7 +72,7 @@ run_batch_list(const struct cli_args *a)
 		ret = cli_store_failure(rc, "reading");
 		goto out;
 	}
-	rc = query_batch_run(s, txn, q, NULL, 0, pb, &bad);
+	rc = render_batch_page(pb, s, txn, q, NULL, 0, &bad);
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "batch %" PRIu64 ": the stored record is corrupt", bad);
 	else if (rc)

@@ -104,7 +104,7 @@ run_list(const struct cli_args *a)
 		ret = cli_store_failure(rc, "reading");
 		goto out;
 	}
-	rc = query_run(s, txn, it, q, pb, &bad);
+	rc = render_task_page(pb, s, txn, it, q, &bad);
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
 		    "cannot be listed; run `lmtasks check`", bad);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
 #include "lmtasks/timefmt.h"
@@ -509,4 +510,75 @@ render_string(struct printbuf *pb, const char *s, size_t len)
 		return ENOMEM;
 	put_string(&o, s, len);
 	return done(&o);
+}
+
+/* A list's items as a page walk gives them: the buffer, the task layout, whether an item
+ * came before (the comma). */
+struct list {
+	struct printbuf *pb;
+	int v1;
+	int items;
+};
+
+static int
+list_task(void *ctx, const struct task *t)
+{
+	struct list *l = ctx;
+	int rc;
+
+	if (l->items++ && (rc = render_comma(l->pb)) != 0)
+		return rc;
+	return render_task_as(l->pb, t, l->v1);
+}
+
+int
+render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
+    const struct query *q, uint64_t *bad)
+{
+	struct list l = { pb, q->v1, 0 };
+	struct query_page pg;
+	int rc;
+
+	if ((rc = render_list_open(pb)) != 0 ||
+	    (rc = query_page(s, txn, it, q, list_task, &l, &pg, bad)) != 0)
+		return rc;
+	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
+}
+
+static int
+list_batch(void *ctx, const struct tbatch *b)
+{
+	struct list *l = ctx;
+	int rc;
+
+	if (l->items++ && (rc = render_comma(l->pb)) != 0)
+		return rc;
+	return render_tbatch(l->pb, b);
+}
+
+int
+render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
+    const struct task_str *allow, size_t nallow, uint64_t *bad)
+{
+	struct list l = { pb, q->v1, 0 };
+	struct query_page pg;
+	int rc;
+
+	if ((rc = render_list_open(pb)) != 0 ||
+	    (rc = query_batch_page(s, txn, q, allow, nallow, list_batch, &l, &pg, bad)) != 0)
+		return rc;
+	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
+}
+
+static int
+one_batch(void *ctx, const struct tbatch *b)
+{
+	return render_tbatch(ctx, b);
+}
+
+int
+render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
+    const struct task_str *allow, size_t nallow)
+{
+	return query_batch_get(s, txn, uid, allow, nallow, one_batch, pb);
 }

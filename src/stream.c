@@ -19,7 +19,7 @@
 #include "lmtasks/timefmt.h"
 
 struct stream_sub {
-	char *qs;			/* the filters, parsed again at each wake-up */
+	struct query *q;		/* the filters, parsed once when it opened */
 	char *auth;			/* the Authorization header, checked again likewise */
 	const unsigned char *master;	/* borrowed: the process's master key hash */
 	uint64_t cursor;		/* the last sequence this stream has been given */
@@ -44,7 +44,6 @@ struct stream_hub {
 	size_t n;
 	uint64_t seen;		/* the log read up to here for the streams caught up */
 	struct printbuf *ev;	/* the events of one read, rendered once */
-	struct query *q;	/* scratch for one stream's filters */
 	struct feed_entry *e;
 	struct change *c;
 };
@@ -82,15 +81,13 @@ wanted(const struct auth_grant *g, const struct query *q, const struct task *t)
 	return auth_allows(g, t->index_uid) && query_match(q, t);
 }
 
-/* The stream's filters and key as they stand in txn; nonzero when it may no longer read. */
+/* The stream's key as it stands in txn (it may have been deleted or have expired since);
+ * nonzero when it may no longer read. */
 static int
-prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct query *q, struct auth_grant *g)
+prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct auth_grant *g)
 {
 	struct api_error err;
 
-	query_init(q);
-	if (query_parse(sub->qs, q, &err) != 0)
-		return 1;
 	return auth_check(s, txn, sub->master, sub->auth, clock_now(), g, &err) != 0 ||
 	    auth_permits(g, AUTH_TASKS_GET, &err) != 0;
 }
@@ -100,7 +97,7 @@ stream_sub_free(stream_sub *sub)
 {
 	if (sub == NULL)
 		return;
-	free(sub->qs);
+	free(sub->q);
 	free(sub->auth);
 	free(sub->pending);
 	free(sub);
@@ -189,28 +186,65 @@ read_error(struct api_error *err, int rc)
 	    "The task store could not be read: %s.", lmt_strerror(rc));
 }
 
+/* Notes which of q's listed tasks are not finished yet; a listed task that exists but the
+ * key may not see is a 404, as GET /tasks/UID says.  Returns 0 or the error's status. */
+static int
+note_pending(store *s, MDB_txn *txn, stream_sub *sub, const struct auth_grant *g,
+    uint64_t next, struct api_error *err)
+{
+	const struct query *q = sub->q;
+
+	sub->uids = 1;
+	if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
+		return api_error_set(err, 500, "internal", "internal", "Out of memory.");
+	for (size_t i = 0; i < q->nuids; i++) {
+		struct task t;
+		int rc = q->uids[i] < next ? store_get(s, txn, q->uids[i], &t) : MDB_NOTFOUND;
+		if (rc == 0 && !auth_allows(g, t.index_uid))
+			rc = MDB_NOTFOUND;
+		if (rc == MDB_NOTFOUND && q->uids[i] < next)
+			return api_error_set(err, 404, "task_not_found", "invalid_request",
+			    "Task `%" PRIu64 "` not found.", q->uids[i]);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return read_error(err, rc);
+		if (rc == MDB_NOTFOUND || !task_status_terminal(t.status))
+			sub->pending[sub->npending++] = q->uids[i];
+	}
+	return 0;
+}
+
+/* The stream's filters, parsed once: 0 or the error's status. */
+static int
+parse_filters(const char *qs, struct query *q, struct api_error *err)
+{
+	struct query_error why;
+
+	query_init(q);
+	if (query_parse(qs, q, &why) != 0)
+		return api_error_query(err, &why);
+	if (query_paged(q))
+		return api_error_set(err, 400, "bad_request", "invalid_request", "`limit`, "
+		    "`from` and `reverse` page a list: /tasks/stream takes only the filters.");
+	return 0;
+}
+
 int
 stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct printbuf *body,
     stream_sub **out, struct api_error *err)
 {
-	struct query *q = malloc(sizeof(*q));
 	struct feed_entry *e = NULL;
 	struct auth_grant g;
-	stream_sub *sub = NULL;
+	struct query *q;
+	stream_sub *sub;
 	uint64_t first, last, next, resume = 0;
 	int rc, status = 500;
 
 	*out = NULL;
-	if (q == NULL || (sub = calloc(1, sizeof(*sub))) == NULL)
+	/* The stream owns its filters from here: stream_sub_free() frees them. */
+	if ((sub = calloc(1, sizeof(*sub))) == NULL || (sub->q = q = malloc(sizeof(*q))) == NULL)
 		goto nomem;
-	query_init(q);
-	if ((status = query_parse(rq->query_string, q, err)) != 0)
+	if ((status = parse_filters(rq->query_string, q, err)) != 0)
 		goto fail;
-	if (query_paged(q)) {
-		status = api_error_set(err, 400, "bad_request", "invalid_request", "`limit`, "
-		    "`from` and `reverse` page a list: /tasks/stream takes only the filters.");
-		goto fail;
-	}
 	if (rq->last_event_id && parse_seq(rq->last_event_id, &resume) != 0) {
 		status = api_error_set(err, 400, "bad_request", "invalid_request", "Last-Event-ID "
 		    "must be the id of an event of this stream, a whole number.");
@@ -233,32 +267,11 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		    "stream again without Last-Event-ID.", resume);
 		goto fail;
 	}
-	if ((sub->qs = strdup(rq->query_string ? rq->query_string : "")) == NULL ||
-	    (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL))
+	if (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL)
 		goto nomem;
 	sub->master = rq->master;
-	if (q->nuids) {
-		sub->uids = 1;
-		if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
-			goto nomem;
-		for (size_t i = 0; i < q->nuids; i++) {
-			struct task t;
-			rc = q->uids[i] < next ? store_get(s, txn, q->uids[i], &t) : MDB_NOTFOUND;
-			if (rc == 0 && !auth_allows(&g, t.index_uid))
-				rc = MDB_NOTFOUND;
-			if (rc == MDB_NOTFOUND && q->uids[i] < next) {
-				status = api_error_set(err, 404, "task_not_found", "invalid_request",
-				    "Task `%" PRIu64 "` not found.", q->uids[i]);
-				goto fail;
-			}
-			if (rc != 0 && rc != MDB_NOTFOUND) {
-				status = read_error(err, rc);
-				goto fail;
-			}
-			if (rc == MDB_NOTFOUND || !task_status_terminal(t.status))
-				sub->pending[sub->npending++] = q->uids[i];
-		}
-	}
+	if (q->nuids && (status = note_pending(s, txn, sub, &g, next, err)) != 0)
+		goto fail;
 	printbuf_reset(body);
 	if (printbuf_memappend(body, retry_line, sizeof(retry_line) - 1) < 0)
 		goto nomem;
@@ -279,7 +292,6 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
 		    sub->cursor >= last) {
 			stream_sub_free(sub);
-			free(q);
 			free(e);
 			printbuf_reset(body);
 			return 204;
@@ -292,7 +304,6 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		}
 	}
 	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
-	free(q);
 	free(e);
 	*out = sub;
 	return 200;
@@ -300,7 +311,6 @@ nomem:
 	status = api_error_set(err, 500, "internal", "internal", "Out of memory.");
 fail:
 	stream_sub_free(sub);
-	free(q);
 	free(e);
 	return status;
 }
@@ -311,7 +321,6 @@ stream_hub_new(stream_hub **out)
 	stream_hub *h = calloc(1, sizeof(*h));
 
 	if (h == NULL || (h->ev = printbuf_new()) == NULL ||
-	    (h->q = malloc(sizeof(*h->q))) == NULL ||
 	    (h->e = malloc(STREAM_CATCHUP_MAX * sizeof(*h->e))) == NULL ||
 	    (h->c = malloc(STREAM_CATCHUP_MAX * sizeof(*h->c))) == NULL) {
 		stream_hub_free(h);
@@ -333,7 +342,6 @@ stream_hub_free(stream_hub *h)
 	}
 	if (h->ev)
 		printbuf_free(h->ev);
-	free(h->q);
 	free(h->e);
 	free(h->c);
 	free(h);
@@ -427,7 +435,7 @@ fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 		for (stream_sub *sub = h->subs; sub; sub = sub->next) {
 			if (sub->done || sub->cursor < from)
 				continue;	/* behind: served on its own */
-			if (m && prepare(s, txn, sub, h->q, &g) != 0) {
+			if (m && prepare(s, txn, sub, &g) != 0) {
 				sub->done = 1;
 				continue;
 			}
@@ -436,7 +444,7 @@ fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 				if (c->seq <= sub->cursor)
 					continue;
 				note_finished(sub, &c->t);
-				if (wanted(&g, h->q, &c->t) &&
+				if (wanted(&g, sub->q, &c->t) &&
 				    sub->write(sub->ctx, h->ev->buf + c->off, c->len) != 0)
 					sub->done = 1;
 			}
@@ -492,12 +500,12 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
 		if (sub->done || sub->cursor >= h->seen)
 			continue;
-		if (prepare(s, txn, sub, h->q, &g) != 0) {
+		if (prepare(s, txn, sub, &g) != 0) {
 			sub->done = 1;
 			continue;
 		}
 		printbuf_reset(h->ev);
-		rc = catch_up(s, txn, sub, h->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
+		rc = catch_up(s, txn, sub, sub->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
 		if (rc == LMT_EPRUNED) {
 			sub->done = 1;
 			rc = 0;

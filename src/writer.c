@@ -171,14 +171,15 @@ writer_v1(store *s)
 static int
 writer_types(store *s, const struct query *q, struct api_error *err)
 {
+	struct query_error why;
 	MDB_txn *txn;
 	int rc;
 
 	if (store_txn_begin(s, MDB_RDONLY, &txn) != 0)
 		return 0;
-	rc = compat_check_types(s, txn, q, err);
+	rc = compat_check_types(s, txn, q, &why);
 	mdb_txn_abort(txn);
-	return rc == 400 ? 400 : 0;
+	return rc == LMT_EINVAL ? api_error_query(err, &why) : 0;
 }
 
 /* The key's index patterns, copied out of the read transaction that found them. */
@@ -242,6 +243,7 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	const struct wroute *route;
 	struct ops_record_result r;
 	struct api_error err;
+	struct query_error why;
 	struct auth_grant grant;
 	struct patterns *pt = NULL;
 	struct query *q = NULL;
@@ -293,7 +295,8 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	/* The store's compat level says whether batchUids is a filter and which types are;
 	 * read in a transaction of its own, like the key. */
 	q->v1 = w->s == NULL || writer_v1(w->s);
-	if (check_names(qs, q->v1, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
+	if (check_names(qs, q->v1, &given, &err) != 0 ||
+	    (query_parse(qs, q, &why) != 0 && api_error_query(&err, &why) != 0) ||
 	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
 		answer_error(body, rs, &err);
 		goto out;

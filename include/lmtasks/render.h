@@ -6,6 +6,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "lmtasks/store.h"
 #include "lmtasks/task.h"
 
 /*
@@ -67,5 +68,24 @@ int render_filter_details(struct printbuf *pb, uint64_t matched, const char *wha
 
 /* Appends s as a JSON string, quoted and escaped. */
 int render_string(struct printbuf *pb, const char *s, size_t len);
+
+struct query;
+/*
+ * The list envelope of SPEC §2 for q's page, tasks in q->v1's layout, read through it (an
+ * iterator bound to txn).  Returns 0, ENOMEM, LMT_ECORRUPT with *bad the uid of a record
+ * that does not decode, or another store error.
+ */
+int render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
+    const struct query *q, uint64_t *bad);
+
+/* The list envelope of the batches q matches, seen through a key's index patterns allow
+ * (nallow 0: every batch); errors as render_task_page(), *bad a batch uid. */
+int render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
+    const struct task_str *allow, size_t nallow, uint64_t *bad);
+
+/* Batch uid's object; MDB_NOTFOUND when there is none or the key may not see it, else as
+ * render_task_page(). */
+int render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
+    const struct task_str *allow, size_t nallow);
 
 #endif
