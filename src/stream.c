@@ -228,11 +228,43 @@ parse_filters(const char *qs, struct query *q, struct api_error *err)
 	return 0;
 }
 
+/* The stream's first events after the retry line: what it missed since Last-Event-ID
+ * (resumed), or its listed tasks as they are now.  Returns 200; 204 when nothing is left to
+ * wait for; or the error's status. */
+static int
+first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct auth_grant *g,
+    uint64_t resume, uint64_t last, struct printbuf *body, struct api_error *err)
+{
+	size_t before = (size_t)body->bpos;
+	struct feed_entry *e;
+	int rc;
+
+	if (!resumed) {
+		sub->cursor = last;
+		if (sub->q->nuids && (rc = current_state(s, txn, sub->q, g, body)) != 0)
+			return read_error(err, rc);
+	} else {
+		/* An id from a store made anew: from now on. */
+		sub->cursor = resume > last ? last : resume;
+		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
+			return api_error_set(err, 500, "internal", "internal", "Out of memory.");
+		rc = catch_up(s, txn, sub, sub->q, g, e, STREAM_CATCHUP_MAX, body);
+		free(e);
+		if (rc != 0)
+			return rc == ENOMEM ? 500 : read_error(err, rc);
+		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
+		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
+		    sub->cursor >= last)
+			return 204;
+	}
+	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
+	return 200;
+}
+
 int
 stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct printbuf *body,
     stream_sub **out, struct api_error *err)
 {
-	struct feed_entry *e = NULL;
 	struct auth_grant g;
 	struct query *q;
 	stream_sub *sub;
@@ -275,43 +307,17 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 	printbuf_reset(body);
 	if (printbuf_memappend(body, retry_line, sizeof(retry_line) - 1) < 0)
 		goto nomem;
-	if (rq->last_event_id) {
-		size_t before = (size_t)body->bpos;
-		/* An id from a store made anew: from now on. */
-		if (resume > last)
-			resume = last;
-		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
-			goto nomem;
-		sub->cursor = resume;
-		rc = catch_up(s, txn, sub, q, &g, e, STREAM_CATCHUP_MAX, body);
-		if (rc != 0) {
-			status = rc == ENOMEM ? 500 : read_error(err, rc);
-			goto fail;
-		}
-		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
-		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
-		    sub->cursor >= last) {
-			stream_sub_free(sub);
-			free(e);
-			printbuf_reset(body);
-			return 204;
-		}
-	} else {
-		sub->cursor = last;
-		if (q->nuids && (rc = current_state(s, txn, q, &g, body)) != 0) {
-			status = read_error(err, rc);
-			goto fail;
-		}
-	}
-	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
-	free(e);
+	if ((status = first_events(s, txn, rq->last_event_id != NULL, sub, &g, resume, last, body,
+	    err)) != 200)
+		goto fail;
 	*out = sub;
 	return 200;
 nomem:
 	status = api_error_set(err, 500, "internal", "internal", "Out of memory.");
 fail:
 	stream_sub_free(sub);
-	free(e);
+	if (status == 204)
+		printbuf_reset(body);
 	return status;
 }
 
