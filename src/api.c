@@ -358,7 +358,7 @@ list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
 			return;
 		}
 	}
-	if ((rc = query_run(rd->s, rd->txn, rd->it, q, body, &bad)) != 0) {
+	if ((rc = render_task_page(body, rd->s, rd->txn, rd->it, q, &bad)) != 0) {
 		printbuf_reset(body);
 		read_failure(body, rs, rc, bad);
 		return;
@@ -430,7 +430,7 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 		nallow = 1;
 	}
 	if (r->kind == ROUTE_BATCH) {
-		rc = query_batch_get(rd->s, rd->txn, r->uid, allow, nallow, body);
+		rc = render_batch_uid(body, rd->s, rd->txn, r->uid, allow, nallow);
 		if (rc == MDB_NOTFOUND) {
 			api_error_set(&err, 404, "batch_not_found", "invalid_request",
 			    "Batch `%" PRIu64 "` not found.", r->uid);
@@ -439,7 +439,7 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 		}
 		bad = r->uid;
 	} else {
-		rc = query_batch_run(rd->s, rd->txn, q, allow, nallow, body, &bad);
+		rc = render_batch_page(body, rd->s, rd->txn, q, allow, nallow, &bad);
 	}
 	if (rc != 0) {
 		printbuf_reset(body);
@@ -481,6 +481,7 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	char path[ROUTE_PATH_MAX], q[128];
 	struct api_error err, route_err;
 	struct auth_grant grant;
+	struct query_error why;
 	struct query query;
 	struct route r;
 	size_t len;
@@ -561,7 +562,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	query_init(&query);
 	query.v1 = v1 || !have_store;
 	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_BATCHES) &&
-	    query_parse(rq->query_string, &query, &err) != 0) {
+	    query_parse(rq->query_string, &query, &why) != 0) {
+		api_error_query(&err, &why);
 		answer_error(body, rs, &err);
 		return;
 	}
@@ -575,8 +577,9 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
 	}
 	query.v1 = v1;
 	if (v1 && query.ntypes) {
-		int rc = compat_check_types(rd->s, rd->txn, &query, &err);
-		if (rc == 400) {
+		int rc = compat_check_types(rd->s, rd->txn, &query, &why);
+		if (rc == LMT_EINVAL) {
+			api_error_query(&err, &why);
 			answer_error(body, rs, &err);
 			return;
 		}

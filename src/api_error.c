@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "lmtasks/api_error.h"
+#include "lmtasks/query.h"
 #include "lmtasks/render.h"
 
 int
@@ -27,4 +28,11 @@ int
 api_error_render(struct printbuf *pb, const struct api_error *e)
 {
 	return render_error(pb, e->message, e->code, e->type);
+}
+
+/* A refused parameter is the client's mistake: 400, with the query's code and message. */
+int
+api_error_query(struct api_error *e, const struct query_error *why)
+{
+	return api_error_set(e, 400, why->code, "invalid_request", "%s", why->message);
 }

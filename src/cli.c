@@ -338,7 +338,7 @@ cli_check_type(const char *s)
 static int
 filter_set(const char *cmd, struct query *q, int id, const char *value, const char **name)
 {
-	struct api_error err;
+	struct query_error err;
 	const char *n = cli_filter_names[id - CLI_FILTER];
 	const char *v = value ? value : "true";	/* a bare --reverse */
 

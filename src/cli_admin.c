@@ -115,7 +115,7 @@ filter_add(char **f, size_t *len, const char *name, const char *value)
 static int
 delete_parse(const struct cli_args *a, struct query *q, uint64_t *keep, char **filter)
 {
-	struct api_error err;
+	struct query_error err;
 	char *uids = NULL;
 	size_t flen = 0, ulen = 0;
 	int ret = 0;
@@ -570,7 +570,7 @@ const struct cli_command cli_cmd_check = { "check", NULL,
 static int
 render_settings(struct printbuf *pb, const void *ctx)
 {
-	return settings_render(pb, ctx);
+	return report_settings(pb, ctx);
 }
 
 /* The handler of its table entry below. */

@@ -34,7 +34,7 @@ run_batch_get(const struct cli_args *a)
 		return cli_usage(a->cmd, "it wants one batch UID");
 	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_reader_open(&r, "reading")) != 0)
 		return ret;
-	rc = query_batch_get(r.s, r.txn, uid, NULL, 0, r.pb);
+	rc = render_batch_uid(r.pb, r.s, r.txn, uid, NULL, 0);
 	if (rc == MDB_NOTFOUND)
 		ret = cli_fail(EXIT_NOTFOUND, "batch %" PRIu64 " not found", uid);
 	else
@@ -61,7 +61,7 @@ run_batch_list(const struct cli_args *a)
 	q->v1 = 1;
 	ret = a->argc ? cli_usage(a->cmd, "it takes no arguments, only filters") : cli_filters(a, q);
 	if (ret == 0 && (ret = cli_reader_open(&r, "reading")) == 0) {
-		rc = query_batch_run(r.s, r.txn, q, NULL, 0, r.pb, &bad);
+		rc = render_batch_page(r.pb, r.s, r.txn, q, NULL, 0, &bad);
 		ret = rc ? batch_failed(rc, bad) : cli_emit(r.pb);
 	}
 	cli_reader_close(&r);

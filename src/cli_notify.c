@@ -191,7 +191,7 @@ post(struct notifier *n, struct hook *h, char *why, size_t whylen)
 static int
 deliver(struct notifier *n, struct hook *h)
 {
-	struct api_error err;
+	struct query_error err;
 	char why[CURL_ERROR_SIZE + WEBHOOK_URL_MAX + 64];
 	int rc;
 

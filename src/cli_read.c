@@ -90,7 +90,7 @@ run_list(const struct cli_args *a)
 	if ((ret = list_parse(a, q)) != 0)
 		goto out;
 	if ((rc = store_iter_open(r.s, r.txn, &it)) == 0)
-		rc = query_run(r.s, r.txn, it, q, r.pb, &bad);
+		rc = render_task_page(r.pb, r.s, r.txn, it, q, &bad);
 	if (rc == LMT_ECORRUPT)
 		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt and "
 		    "cannot be listed; run `lmtasks check`", bad);

@@ -34,9 +34,6 @@ struct watch {
 static int
 emit(struct watch *w, uint64_t seq, const struct task *t)
 {
-	char head[48];
-	int n;
-
 	if (task_status_terminal(t->status)) {
 		for (size_t i = 0; i < w->npending; i++) {
 			if (w->pending[i] == t->uid) {
@@ -47,10 +44,8 @@ emit(struct watch *w, uint64_t seq, const struct task *t)
 	}
 	if (!query_match(w->q, t))
 		return EXIT_DONE;
-	n = snprintf(head, sizeof(head), "{\"seq\":%" PRIu64 ",\"task\":", seq);
 	printbuf_reset(w->pb);
-	if (printbuf_memappend(w->pb, head, n) < 0 || render_task_as(w->pb, t, cli_v1) != 0 ||
-	    printbuf_memappend(w->pb, "}\n", 2) < 0)
+	if (render_change(w->pb, seq, t, cli_v1) != 0)
 		return cli_fail(EXIT_STORE, "out of memory");
 	if (fwrite(w->pb->buf, 1, (size_t)w->pb->bpos, stdout) != (size_t)w->pb->bpos)
 		return cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));

@@ -16,6 +16,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/render.h"
 #include "lmtasks/report.h"
 
 #define EXIT_UNDELIVERED 5	/* notify --once: a receiver did not take its tasks */

@@ -2,11 +2,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/printbuf.h>
 
-#include "lmtasks/api_error.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
@@ -92,7 +92,7 @@ find_type(void *ctx, struct task_str type)
 }
 
 int
-compat_check_types(store *s, MDB_txn *txn, const struct query *q, struct api_error *err)
+compat_check_types(store *s, MDB_txn *txn, const struct query *q, struct query_error *why)
 {
 	struct held h = { { NULL, 0 }, 0, NULL };
 	char shown[128];
@@ -116,12 +116,12 @@ compat_check_types(store *s, MDB_txn *txn, const struct query *q, struct api_err
 			printbuf_memappend(h.pb, "`", 1);
 		}
 		rc = store_type_walk(s, txn, find_type, &h);
-		api_error_set(err, 400, "invalid_task_types", "invalid_request",
-		    "Invalid value in parameter `types`: `%s` is not a valid task type. Available "
-		    "types are %s.", quote_text(q->types[i].ptr, q->types[i].len, shown,
-		    sizeof(shown)), h.pb->buf);
+		why->code = "invalid_task_types";
+		snprintf(why->message, sizeof(why->message), "Invalid value in parameter `types`: "
+		    "`%s` is not a valid task type. Available types are %s.",
+		    quote_text(q->types[i].ptr, q->types[i].len, shown, sizeof(shown)), h.pb->buf);
 		printbuf_free(h.pb);
-		return rc ? rc : 400;
+		return rc ? rc : LMT_EINVAL;
 	}
 	return 0;
 }

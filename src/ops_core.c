@@ -169,8 +169,8 @@ ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t 
 	struct printbuf *pb = printbuf_new();
 	struct ops_batch own;
 	struct task t;
-	char head[128], why[200];
-	int rc, hl;
+	char why[200];
+	int rc;
 
 	if (ob == NULL && (rc = ops_batch_begin(s, txn, now, ob = &own)) != 0) {
 		printbuf_free(pb);
@@ -180,13 +180,8 @@ ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint64_t 
 		ops_batch_free(ob);
 		return ENOMEM;
 	}
-	hl = snprintf(head, sizeof(head), "{\"matchedTasks\":%" PRIu64 ",\"%s\":%" PRIu64
-	    ",\"originalFilter\":", matched, what, changed);
-	if (printbuf_memappend(pb, head, hl) < 0 || render_string(pb, filter, strlen(filter)) != 0 ||
-	    printbuf_memappend(pb, "}", 1) < 0) {
-		rc = ENOMEM;
+	if ((rc = render_filter_details(pb, matched, what, changed, filter)) != 0)
 		goto out;
-	}
 	task_init(&t, NULL, 0, type, strlen(type), pb->buf, (size_t)pb->bpos);
 	t.status = TASK_SUCCEEDED;
 	t.enqueued_at = t.started_at = t.finished_at = now;

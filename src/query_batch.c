@@ -8,7 +8,6 @@
 
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
-#include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
 
 struct bwalk {
@@ -19,10 +18,10 @@ struct bwalk {
 	uint64_t by_task[QUERY_LIST_MAX], by_cancel[QUERY_LIST_MAX];
 	size_t ntask, ncancel;
 	struct tbatch_count *names;
-	struct printbuf *pb;
+	int (*fn)(void *ctx, const struct tbatch *b);
+	void *ctx;
 	uint64_t total, first, next, bad;
 	unsigned shown;
-	int err;
 };
 
 static int
@@ -119,11 +118,9 @@ visit(void *ctx, uint64_t uid, const void *rec, size_t len)
 			w->next = uid;
 		return 0;
 	}
-	if (w->shown == 0)
+	if (w->shown++ == 0)
 		w->first = uid;
-	if ((w->shown++ && render_comma(w->pb) != 0) || render_tbatch(w->pb, &b) != 0)
-		return ENOMEM;
-	return 0;
+	return w->fn(w->ctx, &b);
 }
 
 /* The batches that the uids and canceledBy filters name, through their tasks. */
@@ -155,8 +152,9 @@ task_batches(struct bwalk *w, MDB_txn *txn)
 }
 
 int
-query_batch_run(store *s, MDB_txn *txn, const struct query *q, const struct task_str *allow,
-    size_t nallow, struct printbuf *pb, uint64_t *bad)
+query_batch_page(store *s, MDB_txn *txn, const struct query *q, const struct task_str *allow,
+    size_t nallow, int (*fn)(void *ctx, const struct tbatch *b), void *ctx,
+    struct query_page *pg, uint64_t *bad)
 {
 	struct bwalk *w = calloc(1, sizeof(*w));
 	int rc;
@@ -165,12 +163,11 @@ query_batch_run(store *s, MDB_txn *txn, const struct query *q, const struct task
 		free(w);
 		return ENOMEM;
 	}
-	*w = (struct bwalk){ .s = s, .q = q, .allow = allow, .nallow = nallow, .pb = pb,
-	    .first = TASK_NO_UID, .next = TASK_NO_UID, .names = w->names };
-	if ((rc = task_batches(w, txn)) == 0 && (rc = render_list_open(pb)) == 0 &&
-	    (rc = store_batch_walk(s, txn, q->reverse ? 0 : UINT64_MAX, !q->reverse, visit,
-	    w)) == 0)
-		rc = render_list_close(pb, w->total, q->limit, w->first, w->next);
+	*w = (struct bwalk){ .s = s, .q = q, .allow = allow, .nallow = nallow, .fn = fn,
+	    .ctx = ctx, .first = TASK_NO_UID, .next = TASK_NO_UID, .names = w->names };
+	if ((rc = task_batches(w, txn)) == 0)
+		rc = store_batch_walk(s, txn, q->reverse ? 0 : UINT64_MAX, !q->reverse, visit, w);
+	*pg = (struct query_page){ w->total, w->first, w->next };
 	*bad = w->bad;
 	free(w->names);
 	free(w);
@@ -179,7 +176,7 @@ query_batch_run(store *s, MDB_txn *txn, const struct query *q, const struct task
 
 int
 query_batch_get(store *s, MDB_txn *txn, uint64_t uid, const struct task_str *allow,
-    size_t nallow, struct printbuf *pb)
+    size_t nallow, int (*fn)(void *ctx, const struct tbatch *b), void *ctx)
 {
 	struct tbatch_count *names = malloc(2 * TBATCH_NAMES_MAX * sizeof(*names));
 	struct tbatch b;
@@ -194,7 +191,7 @@ query_batch_get(store *s, MDB_txn *txn, uint64_t uid, const struct task_str *all
 	b.uid = uid;
 	if ((rc = store_batch_get(s, txn, uid, &rec, &len)) == 0 &&
 	    (rc = tbatch_decode(rec, len, &b, names, names + TBATCH_NAMES_MAX)) == 0)
-		rc = query_batch_match(&q, allow, nallow, &b) ? render_tbatch(pb, &b) : MDB_NOTFOUND;
+		rc = query_batch_match(&q, allow, nallow, &b) ? fn(ctx, &b) : MDB_NOTFOUND;
 	free(names);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
 #include "lmtasks/timefmt.h"
@@ -427,6 +428,79 @@ render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t 
 	return done(&o);
 }
 
+/* Appends a literal of ours, or a number between two of them, outside a task's object. */
+static int
+frame(struct printbuf *pb, const char *lit, size_t len)
+{
+	struct out o;
+
+	if (reserve(&o, pb, len) != 0)
+		return o.err;
+	put(&o, lit, len);
+	return done(&o);
+}
+
+static int
+frame_u64(struct printbuf *pb, const char *head, size_t hlen, uint64_t v, const char *tail,
+    size_t tlen)
+{
+	struct out o;
+
+	if (reserve(&o, pb, hlen + 20 + tlen) != 0)
+		return o.err;
+	put(&o, head, hlen);
+	put_u64(&o, v);
+	put(&o, tail, tlen);
+	return done(&o);
+}
+
+#define FRAME(pb, lit) frame((pb), (lit), sizeof(lit) - 1)
+#define FRAME_U64(pb, head, v, tail) \
+	frame_u64((pb), (head), sizeof(head) - 1, (v), (tail), sizeof(tail) - 1)
+
+int
+render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1)
+{
+	int rc;
+
+	if ((rc = FRAME_U64(pb, "id: ", seq, "\nevent: task\ndata: ")) != 0 ||
+	    (rc = render_task_as(pb, t, v1)) != 0)
+		return rc;
+	return FRAME(pb, "\n\n");
+}
+
+int
+render_change(struct printbuf *pb, uint64_t seq, const struct task *t, int v1)
+{
+	int rc;
+
+	if ((rc = FRAME_U64(pb, "{\"seq\":", seq, ",\"task\":")) != 0 ||
+	    (rc = render_task_as(pb, t, v1)) != 0)
+		return rc;
+	return FRAME(pb, "}\n");
+}
+
+int
+render_filter_details(struct printbuf *pb, uint64_t matched, const char *what,
+    uint64_t changed, const char *filter)
+{
+	size_t wl = strlen(what), fl = strlen(filter);
+	struct out o;
+
+	if (fl > INT_MAX / 8 || reserve(&o, pb, 80 + wl + 6 * fl) != 0)
+		return ENOMEM;
+	PUTS(&o, "{\"matchedTasks\":");
+	put_u64(&o, matched);
+	PUTS(&o, ",");
+	put_plain(&o, what, wl);
+	PUTS(&o, ":");
+	put_u64(&o, changed);
+	PUTS(&o, ",\"originalFilter\":");
+	put_string(&o, filter, fl);
+	PUTS(&o, "}");
+	return done(&o);
+}
+
 int
 render_string(struct printbuf *pb, const char *s, size_t len)
 {
@@ -436,4 +510,75 @@ render_string(struct printbuf *pb, const char *s, size_t len)
 		return ENOMEM;
 	put_string(&o, s, len);
 	return done(&o);
+}
+
+/* A list's items as a page walk gives them: the buffer, the task layout, whether an item
+ * came before (the comma). */
+struct list {
+	struct printbuf *pb;
+	int v1;
+	int items;
+};
+
+static int
+list_task(void *ctx, const struct task *t)
+{
+	struct list *l = ctx;
+	int rc;
+
+	if (l->items++ && (rc = render_comma(l->pb)) != 0)
+		return rc;
+	return render_task_as(l->pb, t, l->v1);
+}
+
+int
+render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
+    const struct query *q, uint64_t *bad)
+{
+	struct list l = { pb, q->v1, 0 };
+	struct query_page pg;
+	int rc;
+
+	if ((rc = render_list_open(pb)) != 0 ||
+	    (rc = query_page(s, txn, it, q, list_task, &l, &pg, bad)) != 0)
+		return rc;
+	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
+}
+
+static int
+list_batch(void *ctx, const struct tbatch *b)
+{
+	struct list *l = ctx;
+	int rc;
+
+	if (l->items++ && (rc = render_comma(l->pb)) != 0)
+		return rc;
+	return render_tbatch(l->pb, b);
+}
+
+int
+render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
+    const struct task_str *allow, size_t nallow, uint64_t *bad)
+{
+	struct list l = { pb, q->v1, 0 };
+	struct query_page pg;
+	int rc;
+
+	if ((rc = render_list_open(pb)) != 0 ||
+	    (rc = query_batch_page(s, txn, q, allow, nallow, list_batch, &l, &pg, bad)) != 0)
+		return rc;
+	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
+}
+
+static int
+one_batch(void *ctx, const struct tbatch *b)
+{
+	return render_tbatch(ctx, b);
+}
+
+int
+render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
+    const struct task_str *allow, size_t nallow)
+{
+	return query_batch_get(s, txn, uid, allow, nallow, one_batch, pb);
 }

@@ -142,6 +142,21 @@ report_deleted(struct printbuf *pb)
 	return append(pb, "{\"deleted\":true}");
 }
 
+/* Each setting's name and value as settings_format() spells it. */
+int
+report_settings(struct printbuf *pb, const struct settings *st)
+{
+	int rc = append(pb, "{");
+
+	for (unsigned i = 0; rc == 0 && i < SETTING_COUNT; i++) {
+		char text[SETTINGS_TEXT_MAX];
+		int word = settings_format((enum setting_id)i, st->v[i], text);
+		rc = append(pb, word ? "%s\"%s\":\"%s\"" : "%s\"%s\":%s", i ? "," : "",
+		    settings_name((enum setting_id)i), text);
+	}
+	return rc ? rc : append(pb, "}");
+}
+
 /* stats: the counts, the sizes and the settings that bound them. */
 int
 report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_bytes,
@@ -160,7 +175,7 @@ report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_by
 		    st->map_size, live_bytes,
 		    set->v[SETTING_MAX_BYTES] / 100 * SETTINGS_ENQUEUE_PERCENT);
 	if (rc == 0)
-		rc = settings_render(pb, set);
+		rc = report_settings(pb, set);
 	return rc ? rc : append(pb, "}");
 }
 

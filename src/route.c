@@ -6,41 +6,9 @@
 
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
+#include "lmtasks/text.h"
 
 #define LINK_TYPE "invalid_request"
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-long
-route_unescape(const char *s, size_t len, int plus, char *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '%') {
-			int hi, lo;
-			if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-				return -1;
-			out[n++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (plus && s[i] == '+') {
-			out[n++] = ' ';
-		} else {
-			out[n++] = s[i];
-		}
-	}
-	return (long)n;
-}
 
 int
 route_path(const char *request_uri, const char *script_name, const char *path_info,
@@ -158,7 +126,7 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 				    "underscores (_), and can not be more than 400 bytes.",
 				    quote_text(seg[i], seglen[i], q, sizeof(q)));
 			goto not_found;
-		} else if ((dl = route_unescape(seg[i], seglen[i], 0, buf[i])) < 0) {
+		} else if ((dl = text_unescape(seg[i], seglen[i], 0, buf[i])) < 0) {
 			return api_error_set(err, 400, "bad_request", LINK_TYPE,
 			    "The request path has a malformed percent-escape in `%s`.",
 			    quote_text(seg[i], seglen[i], q, sizeof(q)));

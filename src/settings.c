@@ -173,30 +173,22 @@ settings_read(store *s, MDB_txn *txn, struct settings *st)
 	return 0;
 }
 
-/* One JSON object for `config` and `stats`. */
+/* The one place that knows how each kind of setting reads: `config` and `stats` show it. */
 int
-settings_render(struct printbuf *pb, const struct settings *st)
+settings_format(enum setting_id id, uint64_t v, char text[SETTINGS_TEXT_MAX])
 {
-	char buf[64];
+	struct feed_retention r;
 
-	for (unsigned i = 0; i < SETTING_COUNT; i++) {
-		int n;
-		if (table[i].kind == KIND_RETENTION) {
-			struct feed_retention r;
-			char text[32];
-			feed_retention_decode(st->v[i], &r);
-			feed_retention_format(&r, text);
-			n = snprintf(buf, sizeof(buf), r.count ? ",\"%s\":%s" : ",\"%s\":\"%s\"",
-			    table[i].name, text);
-		} else if (table[i].kind == KIND_COMPAT) {
-			n = snprintf(buf, sizeof(buf), "%s\"%s\":\"%s\"", i ? "," : "{",
-			    table[i].name, compat_name(st->v[i]));
-		} else {
-			n = snprintf(buf, sizeof(buf), "%s\"%s\":%" PRIu64, i ? "," : "{",
-			    table[i].name, st->v[i]);
-		}
-		if (printbuf_memappend(pb, buf, n) < 0)
-			return ENOMEM;
+	switch (table[id].kind) {
+	case KIND_RETENTION:
+		feed_retention_decode(v, &r);
+		feed_retention_format(&r, text);
+		return r.count == 0;
+	case KIND_COMPAT:
+		snprintf(text, SETTINGS_TEXT_MAX, "%s", compat_name(v));
+		return 1;
+	default:
+		snprintf(text, SETTINGS_TEXT_MAX, "%" PRIu64, v);
+		return 0;
 	}
-	return printbuf_memappend(pb, "}", 1) < 0 ? ENOMEM : 0;
 }

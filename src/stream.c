@@ -19,7 +19,7 @@
 #include "lmtasks/timefmt.h"
 
 struct stream_sub {
-	char *qs;			/* the filters, parsed again at each wake-up */
+	struct query *q;		/* the filters, parsed once when it opened */
 	char *auth;			/* the Authorization header, checked again likewise */
 	const unsigned char *master;	/* borrowed: the process's master key hash */
 	uint64_t cursor;		/* the last sequence this stream has been given */
@@ -44,7 +44,6 @@ struct stream_hub {
 	size_t n;
 	uint64_t seen;		/* the log read up to here for the streams caught up */
 	struct printbuf *ev;	/* the events of one read, rendered once */
-	struct query *q;	/* scratch for one stream's filters */
 	struct feed_entry *e;
 	struct change *c;
 };
@@ -59,19 +58,6 @@ layout_v1(store *s, MDB_txn *txn)
 	enum compat_level level = COMPAT_V025;
 
 	return compat_read(s, txn, &level) == 0 && level == COMPAT_V1;
-}
-
-/* Appends the event of t at seq to pb, in the store's layout (GET /tasks/UID's bytes). */
-static int
-render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1)
-{
-	char head[64];
-	int n = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: task\ndata: ", seq);
-
-	if (printbuf_memappend(pb, head, n) < 0 || render_task_as(pb, t, v1) != 0 ||
-	    printbuf_memappend(pb, "\n\n", 2) < 0)
-		return ENOMEM;
-	return 0;
 }
 
 /* Notes that t is finished, when it is one of the stream's listed tasks. */
@@ -95,15 +81,13 @@ wanted(const struct auth_grant *g, const struct query *q, const struct task *t)
 	return auth_allows(g, t->index_uid) && query_match(q, t);
 }
 
-/* The stream's filters and key as they stand in txn; nonzero when it may no longer read. */
+/* The stream's key as it stands in txn (it may have been deleted or have expired since);
+ * nonzero when it may no longer read. */
 static int
-prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct query *q, struct auth_grant *g)
+prepare(store *s, MDB_txn *txn, const stream_sub *sub, struct auth_grant *g)
 {
 	struct api_error err;
 
-	query_init(q);
-	if (query_parse(sub->qs, q, &err) != 0)
-		return 1;
 	return auth_check(s, txn, sub->master, sub->auth, clock_now(), g, &err) != 0 ||
 	    auth_permits(g, AUTH_TASKS_GET, &err) != 0;
 }
@@ -113,7 +97,7 @@ stream_sub_free(stream_sub *sub)
 {
 	if (sub == NULL)
 		return;
-	free(sub->qs);
+	free(sub->q);
 	free(sub->auth);
 	free(sub->pending);
 	free(sub);
@@ -202,28 +186,97 @@ read_error(struct api_error *err, int rc)
 	    "The task store could not be read: %s.", lmt_strerror(rc));
 }
 
+/* Notes which of q's listed tasks are not finished yet; a listed task that exists but the
+ * key may not see is a 404, as GET /tasks/UID says.  Returns 0 or the error's status. */
+static int
+note_pending(store *s, MDB_txn *txn, stream_sub *sub, const struct auth_grant *g,
+    uint64_t next, struct api_error *err)
+{
+	const struct query *q = sub->q;
+
+	sub->uids = 1;
+	if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
+		return api_error_set(err, 500, "internal", "internal", "Out of memory.");
+	for (size_t i = 0; i < q->nuids; i++) {
+		struct task t;
+		int rc = q->uids[i] < next ? store_get(s, txn, q->uids[i], &t) : MDB_NOTFOUND;
+		if (rc == 0 && !auth_allows(g, t.index_uid))
+			rc = MDB_NOTFOUND;
+		if (rc == MDB_NOTFOUND && q->uids[i] < next)
+			return api_error_set(err, 404, "task_not_found", "invalid_request",
+			    "Task `%" PRIu64 "` not found.", q->uids[i]);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return read_error(err, rc);
+		if (rc == MDB_NOTFOUND || !task_status_terminal(t.status))
+			sub->pending[sub->npending++] = q->uids[i];
+	}
+	return 0;
+}
+
+/* The stream's filters, parsed once: 0 or the error's status. */
+static int
+parse_filters(const char *qs, struct query *q, struct api_error *err)
+{
+	struct query_error why;
+
+	query_init(q);
+	if (query_parse(qs, q, &why) != 0)
+		return api_error_query(err, &why);
+	if (query_paged(q))
+		return api_error_set(err, 400, "bad_request", "invalid_request", "`limit`, "
+		    "`from` and `reverse` page a list: /tasks/stream takes only the filters.");
+	return 0;
+}
+
+/* The stream's first events after the retry line: what it missed since Last-Event-ID
+ * (resumed), or its listed tasks as they are now.  Returns 200; 204 when nothing is left to
+ * wait for; or the error's status. */
+static int
+first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct auth_grant *g,
+    uint64_t resume, uint64_t last, struct printbuf *body, struct api_error *err)
+{
+	size_t before = (size_t)body->bpos;
+	struct feed_entry *e;
+	int rc;
+
+	if (!resumed) {
+		sub->cursor = last;
+		if (sub->q->nuids && (rc = current_state(s, txn, sub->q, g, body)) != 0)
+			return read_error(err, rc);
+	} else {
+		/* An id from a store made anew: from now on. */
+		sub->cursor = resume > last ? last : resume;
+		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
+			return api_error_set(err, 500, "internal", "internal", "Out of memory.");
+		rc = catch_up(s, txn, sub, sub->q, g, e, STREAM_CATCHUP_MAX, body);
+		free(e);
+		if (rc != 0)
+			return rc == ENOMEM ? 500 : read_error(err, rc);
+		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
+		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
+		    sub->cursor >= last)
+			return 204;
+	}
+	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
+	return 200;
+}
+
 int
 stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct printbuf *body,
     stream_sub **out, struct api_error *err)
 {
-	struct query *q = malloc(sizeof(*q));
-	struct feed_entry *e = NULL;
 	struct auth_grant g;
-	stream_sub *sub = NULL;
+	struct query *q;
+	stream_sub *sub;
 	uint64_t first, last, next, resume = 0;
 	int rc, status = 500;
 
 	*out = NULL;
-	if (q == NULL || (sub = calloc(1, sizeof(*sub))) == NULL)
+	/* The stream owns its filters from here: stream_sub_free() frees them. */
+	if ((sub = calloc(1, sizeof(*sub))) == NULL || (sub->q = q = malloc(sizeof(*q))) == NULL)
 		goto nomem;
-	query_init(q);
-	if ((status = query_parse(rq->query_string, q, err)) != 0)
+	if ((status = parse_filters(rq->query_string, q, err)) != 0)
 		goto fail;
-	if (query_paged(q)) {
-		status = api_error_set(err, 400, "bad_request", "invalid_request", "`limit`, "
-		    "`from` and `reverse` page a list: /tasks/stream takes only the filters.");
-		goto fail;
-	}
 	if (rq->last_event_id && parse_seq(rq->last_event_id, &resume) != 0) {
 		status = api_error_set(err, 400, "bad_request", "invalid_request", "Last-Event-ID "
 		    "must be the id of an event of this stream, a whole number.");
@@ -246,75 +299,25 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		    "stream again without Last-Event-ID.", resume);
 		goto fail;
 	}
-	if ((sub->qs = strdup(rq->query_string ? rq->query_string : "")) == NULL ||
-	    (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL))
+	if (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL)
 		goto nomem;
 	sub->master = rq->master;
-	if (q->nuids) {
-		sub->uids = 1;
-		if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
-			goto nomem;
-		for (size_t i = 0; i < q->nuids; i++) {
-			struct task t;
-			rc = q->uids[i] < next ? store_get(s, txn, q->uids[i], &t) : MDB_NOTFOUND;
-			if (rc == 0 && !auth_allows(&g, t.index_uid))
-				rc = MDB_NOTFOUND;
-			if (rc == MDB_NOTFOUND && q->uids[i] < next) {
-				status = api_error_set(err, 404, "task_not_found", "invalid_request",
-				    "Task `%" PRIu64 "` not found.", q->uids[i]);
-				goto fail;
-			}
-			if (rc != 0 && rc != MDB_NOTFOUND) {
-				status = read_error(err, rc);
-				goto fail;
-			}
-			if (rc == MDB_NOTFOUND || !task_status_terminal(t.status))
-				sub->pending[sub->npending++] = q->uids[i];
-		}
-	}
+	if (q->nuids && (status = note_pending(s, txn, sub, &g, next, err)) != 0)
+		goto fail;
 	printbuf_reset(body);
 	if (printbuf_memappend(body, retry_line, sizeof(retry_line) - 1) < 0)
 		goto nomem;
-	if (rq->last_event_id) {
-		size_t before = (size_t)body->bpos;
-		/* An id from a store made anew: from now on. */
-		if (resume > last)
-			resume = last;
-		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
-			goto nomem;
-		sub->cursor = resume;
-		rc = catch_up(s, txn, sub, q, &g, e, STREAM_CATCHUP_MAX, body);
-		if (rc != 0) {
-			status = rc == ENOMEM ? 500 : read_error(err, rc);
-			goto fail;
-		}
-		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
-		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
-		    sub->cursor >= last) {
-			stream_sub_free(sub);
-			free(q);
-			free(e);
-			printbuf_reset(body);
-			return 204;
-		}
-	} else {
-		sub->cursor = last;
-		if (q->nuids && (rc = current_state(s, txn, q, &g, body)) != 0) {
-			status = read_error(err, rc);
-			goto fail;
-		}
-	}
-	sub->done = sub->uids && sub->npending == 0 && sub->cursor >= last;
-	free(q);
-	free(e);
+	if ((status = first_events(s, txn, rq->last_event_id != NULL, sub, &g, resume, last, body,
+	    err)) != 200)
+		goto fail;
 	*out = sub;
 	return 200;
 nomem:
 	status = api_error_set(err, 500, "internal", "internal", "Out of memory.");
 fail:
 	stream_sub_free(sub);
-	free(q);
-	free(e);
+	if (status == 204)
+		printbuf_reset(body);
 	return status;
 }
 
@@ -324,7 +327,6 @@ stream_hub_new(stream_hub **out)
 	stream_hub *h = calloc(1, sizeof(*h));
 
 	if (h == NULL || (h->ev = printbuf_new()) == NULL ||
-	    (h->q = malloc(sizeof(*h->q))) == NULL ||
 	    (h->e = malloc(STREAM_CATCHUP_MAX * sizeof(*h->e))) == NULL ||
 	    (h->c = malloc(STREAM_CATCHUP_MAX * sizeof(*h->c))) == NULL) {
 		stream_hub_free(h);
@@ -346,7 +348,6 @@ stream_hub_free(stream_hub *h)
 	}
 	if (h->ev)
 		printbuf_free(h->ev);
-	free(h->q);
 	free(h->e);
 	free(h->c);
 	free(h);
@@ -440,7 +441,7 @@ fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 		for (stream_sub *sub = h->subs; sub; sub = sub->next) {
 			if (sub->done || sub->cursor < from)
 				continue;	/* behind: served on its own */
-			if (m && prepare(s, txn, sub, h->q, &g) != 0) {
+			if (m && prepare(s, txn, sub, &g) != 0) {
 				sub->done = 1;
 				continue;
 			}
@@ -449,7 +450,7 @@ fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 				if (c->seq <= sub->cursor)
 					continue;
 				note_finished(sub, &c->t);
-				if (wanted(&g, h->q, &c->t) &&
+				if (wanted(&g, sub->q, &c->t) &&
 				    sub->write(sub->ctx, h->ev->buf + c->off, c->len) != 0)
 					sub->done = 1;
 			}
@@ -505,12 +506,12 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
 		if (sub->done || sub->cursor >= h->seen)
 			continue;
-		if (prepare(s, txn, sub, h->q, &g) != 0) {
+		if (prepare(s, txn, sub, &g) != 0) {
 			sub->done = 1;
 			continue;
 		}
 		printbuf_reset(h->ev);
-		rc = catch_up(s, txn, sub, h->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
+		rc = catch_up(s, txn, sub, sub->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
 		if (rc == LMT_EPRUNED) {
 			sub->done = 1;
 			rc = 0;

@@ -17,6 +17,7 @@
 #include "lmtasks/quote.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
+#include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/writer.h"
 
@@ -94,7 +95,7 @@ find_route(const struct api_request *rq, struct api_error *err)
 	    err) != 0)
 		return NULL;
 	if (!decoded) {
-		long n = route_unescape(path, len, 0, dec);
+		long n = text_unescape(path, len, 0, dec);
 		if (n < 0)
 			return NULL;
 		memcpy(path, dec, (size_t)n);
@@ -129,7 +130,7 @@ check_names(const char *qs, int v1, int *given, struct api_error *err)
 			p++;
 			continue;
 		}
-		if (nl < sizeof(name) && (dn = route_unescape(p, nl, 1, name)) >= 0) {
+		if (nl < sizeof(name) && (dn = text_unescape(p, nl, 1, name)) >= 0) {
 			for (i = 0; i < NFILTERS; i++) {
 				if (strlen(filter_names[i]) == (size_t)dn &&
 				    memcmp(filter_names[i], name, (size_t)dn) == 0)
@@ -170,14 +171,15 @@ writer_v1(store *s)
 static int
 writer_types(store *s, const struct query *q, struct api_error *err)
 {
+	struct query_error why;
 	MDB_txn *txn;
 	int rc;
 
 	if (store_txn_begin(s, MDB_RDONLY, &txn) != 0)
 		return 0;
-	rc = compat_check_types(s, txn, q, err);
+	rc = compat_check_types(s, txn, q, &why);
 	mdb_txn_abort(txn);
-	return rc == 400 ? 400 : 0;
+	return rc == LMT_EINVAL ? api_error_query(err, &why) : 0;
 }
 
 /* The key's index patterns, copied out of the read transaction that found them. */
@@ -241,6 +243,7 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	const struct wroute *route;
 	struct ops_record_result r;
 	struct api_error err;
+	struct query_error why;
 	struct auth_grant grant;
 	struct patterns *pt = NULL;
 	struct query *q = NULL;
@@ -292,7 +295,8 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
 	/* The store's compat level says whether batchUids is a filter and which types are;
 	 * read in a transaction of its own, like the key. */
 	q->v1 = w->s == NULL || writer_v1(w->s);
-	if (check_names(qs, q->v1, &given, &err) != 0 || query_parse(qs, q, &err) != 0 ||
+	if (check_names(qs, q->v1, &given, &err) != 0 ||
+	    (query_parse(qs, q, &why) != 0 && api_error_query(&err, &why) != 0) ||
 	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
 		answer_error(body, rs, &err);
 		goto out;

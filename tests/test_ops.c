@@ -484,7 +484,7 @@ static uint64_t
 delete_uids(const char *uids)
 {
 	struct ops_record_result rr;
-	struct api_error err;
+	struct query_error err;
 	struct query q;
 
 	query_init(&q);
@@ -575,7 +575,7 @@ Test(ops, cancelations_of_nothing_stop_at_the_limit_and_a_delete_frees_them)
 {
 	struct ops_record_result rr;
 	struct settings set;
-	struct api_error err;
+	struct query_error err;
 	struct query q;
 	uint64_t next_before, next_after;
 	MDB_txn *txn;

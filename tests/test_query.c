@@ -696,7 +696,7 @@ static struct query Q;
 static void
 parse_ok(const char *qs, struct query *q)
 {
-	struct api_error err;
+	struct query_error err;
 	int rc;
 
 	query_init(q);
@@ -781,8 +781,8 @@ run_page(const struct query *q, const char *qs, struct page *pg)
 
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(store_iter_open(S, txn, &it), 0);
-	rc = query_run(S, txn, it, q, pb, &bad);
-	cr_assert_eq(rc, 0, "query_run(?%.300s): %s", qs, lmt_strerror(rc));
+	rc = render_task_page(pb, S, txn, it, q, &bad);
+	cr_assert_eq(rc, 0, "render_task_page(?%.300s): %s", qs, lmt_strerror(rc));
 	store_iter_close(it);
 	mdb_txn_abort(txn);
 	pg->root = json_tokener_parse(pb->buf);
@@ -1182,7 +1182,7 @@ Test(query, date_edges)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char want[64] = "", got[64] = "";
 		size_t wl = 0, gl = 0;
-		/* Through query_run, ascending: the uids it gives. */
+		/* Through render_task_page, ascending: the uids it gives. */
 		char qs[512];
 		snprintf(qs, sizeof(qs), "%s&reverse=true&limit=100", cases[i].qs);
 		parse_ok(qs, &Q);
@@ -1334,14 +1334,14 @@ Test(query, parse_errors)
 		{ "statuses=", "invalid_task_statuses" },
 		{ "uids=%zz", "bad_request" },
 	};
-	struct api_error err;
+	struct query_error err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		query_init(&Q);
 		memset(&err, 0, sizeof(err));
 		int rc = query_parse(cases[i].qs, &Q, &err);
-		cr_expect_eq(rc, 400, "?%s: %d", cases[i].qs, rc);
-		if (rc == 400)
+		cr_expect_eq(rc, LMT_EINVAL, "?%s: %d", cases[i].qs, rc);
+		if (rc == LMT_EINVAL)
 			cr_expect_str_eq(err.code, cases[i].code, "?%s: code %s, expected %s (%s)",
 			    cases[i].qs, err.code, cases[i].code, err.message);
 	}
@@ -1351,7 +1351,7 @@ Test(query, parse_errors)
 	for (int i = 1; i < 257; i++)
 		len += (size_t)snprintf(qs + len, sizeof(qs) - len, ",%d", i);
 	query_init(&Q);
-	cr_expect_eq(query_parse(qs, &Q, &err), 400);
+	cr_expect_eq(query_parse(qs, &Q, &err), LMT_EINVAL);
 	cr_expect_str_eq(err.code, "invalid_task_uids");
 	*strrchr(qs, ',') = '\0';
 	query_init(&Q);

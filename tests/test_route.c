@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 
+#include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/route.h"
@@ -194,7 +195,7 @@ Test(route, quote_keeps_messages_valid_utf8)
 Test(query, defaults_and_values)
 {
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 
 	query_init(&q);
 	cr_assert_eq(query_parse(NULL, &q, &err), 0);
@@ -230,12 +231,12 @@ Test(query, each_bad_value_gets_its_code)
 		{ "nope=1", "bad_request" }, { "limit=1&limit=2", "bad_request" },
 		{ "limit=%zz", "bad_request" },
 	};
-	struct api_error err;
+	struct query_error err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct query q;
 		query_init(&q);
-		cr_assert_eq(query_parse(cases[i].qs, &q, &err), 400, "%s", cases[i].qs);
+		cr_assert_eq(query_parse(cases[i].qs, &q, &err), LMT_EINVAL, "%s", cases[i].qs);
 		cr_assert_str_eq(err.code, cases[i].code, "%s", cases[i].qs);
 	}
 }
@@ -243,7 +244,7 @@ Test(query, each_bad_value_gets_its_code)
 Test(query, messages_name_the_parameter_and_value)
 {
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 
 	query_init(&q);
 	query_parse("limit=abc", &q, &err);
@@ -263,7 +264,7 @@ Test(query, messages_name_the_parameter_and_value)
 	    "`afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, "
 	    "`afterFinishedAt`, `beforeFinishedAt`");
 	query_init(&q);
-	cr_assert_eq(query_parse("batchUids=1", &q, &err), 400);
+	cr_assert_eq(query_parse("batchUids=1", &q, &err), LMT_EINVAL);
 	query_init(&q);
 	q.v1 = 1;
 	cr_assert_eq(query_parse("batchUids=3,1", &q, &err), 0);
@@ -283,7 +284,7 @@ Test(query, messages_name_the_parameter_and_value)
 Test(query, filters_parse)
 {
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 
 	query_init(&q);
 	cr_assert_eq(query_parse("uids=5,1,5,3&statuses=enqueued,failed&types=documentAddition"
@@ -338,12 +339,12 @@ Test(query, each_filter_gets_its_code)
 		{ "afterFinishedAt=2024-01-01T00:00:00", "invalid_task_after_finished_at" },
 		{ "statuses=failed&statuses=enqueued", "bad_request" },
 	};
-	struct api_error err;
+	struct query_error err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct query q;
 		query_init(&q);
-		cr_assert_eq(query_parse(cases[i].qs, &q, &err), 400, "%s", cases[i].qs);
+		cr_assert_eq(query_parse(cases[i].qs, &q, &err), LMT_EINVAL, "%s", cases[i].qs);
 		cr_assert_str_eq(err.code, cases[i].code, "%s", cases[i].qs);
 	}
 }
@@ -352,20 +353,20 @@ Test(query, huge_lists_are_refused)
 {
 	static char qs[QUERY_LIST_MAX * 8 + 64];
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 	size_t n = (size_t)sprintf(qs, "uids=");
 
 	for (int i = 0; i <= QUERY_LIST_MAX; i++)
 		n += (size_t)sprintf(qs + n, "%s%d", i ? "," : "", i);
 	query_init(&q);
-	cr_assert_eq(query_parse(qs, &q, &err), 400);
+	cr_assert_eq(query_parse(qs, &q, &err), LMT_EINVAL);
 	cr_assert_str_eq(err.code, "invalid_task_uids");
 }
 
 Test(query, scope_and_filters_are_anded)
 {
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 
 	query_init(&q);
 	cr_assert_eq(query_parse("indexUids=books", &q, &err), 0);

@@ -811,7 +811,7 @@ Test(store, iter_status_and_type)
 	store_close(s);
 }
 
-/* query_run: pages */
+/* render_task_page: pages */
 
 struct page {
 	uint64_t uids[QUERY_LIMIT_MAX];
@@ -844,8 +844,8 @@ run_page(store *s, struct query *q, struct page *p)
 
 	cr_assert_not_null(pb);
 	cr_assert_eq(store_iter_open(s, txn, &it), 0);
-	int rc = query_run(s, txn, it, q, pb, &bad);
-	cr_assert_eq(rc, 0, "query_run: %s", lmt_strerror(rc));
+	int rc = render_task_page(pb, s, txn, it, q, &bad);
+	cr_assert_eq(rc, 0, "render_task_page: %s", lmt_strerror(rc));
 	store_iter_close(it);
 	mdb_txn_abort(txn);
 
@@ -990,7 +990,7 @@ Test(store, query_empty_store)
 
 	query_init(&q);
 	cr_assert_eq(store_iter_open(s, txn, &it), 0);
-	cr_assert_eq(query_run(s, txn, it, &q, pb, &bad), 0);
+	cr_assert_eq(render_task_page(pb, s, txn, it, &q, &bad), 0);
 	cr_assert_str_eq(pb->buf, "{\"results\":[],\"total\":0,\"limit\":20,\"from\":null,\"next\":null}");
 	store_iter_close(it);
 	mdb_txn_abort(txn);
@@ -1017,7 +1017,7 @@ Test(store, query_renders_stored_task)
 	query_init(&q);
 	q.limit = 1;
 	cr_assert_eq(store_iter_open(s, txn, &it), 0);
-	cr_assert_eq(query_run(s, txn, it, &q, pb, &bad), 0);
+	cr_assert_eq(render_task_page(pb, s, txn, it, &q, &bad), 0);
 	snprintf(want, sizeof(want), "{\"results\":[%s],\"total\":2,\"limit\":1,\"from\":1,\"next\":0}",
 	    one->buf);
 	cr_assert_str_eq(pb->buf, want, "\n got: %s\nwant: %s", pb->buf, want);
@@ -1049,7 +1049,7 @@ Test(store, query_reports_corrupt_record)
 	txn = rtxn(s);
 	query_init(&q);
 	cr_assert_eq(store_iter_open(s, txn, &it), 0);
-	cr_assert_eq(query_run(s, txn, it, &q, pb, &bad), LMT_ECORRUPT);
+	cr_assert_eq(render_task_page(pb, s, txn, it, &q, &bad), LMT_ECORRUPT);
 	cr_assert_eq(bad, 1);
 	store_iter_close(it);
 	mdb_txn_abort(txn);
@@ -1424,7 +1424,7 @@ Test(store, renewed_iterator_follows_writes)
 	MDB_txn *txn;
 	store_iter *it;
 	struct query q;
-	struct api_error err;
+	struct query_error err;
 	uint64_t total = 0, bad = 0, n = 0;
 	unsigned char st = TASK_ENQUEUED;
 

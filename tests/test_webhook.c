@@ -149,7 +149,7 @@ static int
 collect(const struct webhook *w, const char *qs, size_t max, struct notify_batch *b)
 {
 	struct query *q = malloc(sizeof(*q));
-	struct api_error err;
+	struct query_error err;
 	int rc;
 
 	query_init(q);

@@ -26,11 +26,11 @@ int compat_read(store *s, MDB_txn *txn, enum compat_level *level);
 
 /*
  * Checks the `types` values of a query against what compat v1 accepts: a Meilisearch
- * type, or one the store holds.  Returns 0, or 400 with err filled with Meilisearch's
- * invalid_task_types message listing both.
+ * type, or one the store holds.  Returns 0; LMT_EINVAL with why filled with Meilisearch's
+ * invalid_task_types message listing both; or a store error or ENOMEM.
  */
 struct query;
-struct api_error;
-int compat_check_types(store *s, MDB_txn *txn, const struct query *q, struct api_error *err);
+struct query_error;
+int compat_check_types(store *s, MDB_txn *txn, const struct query *q, struct query_error *why);
 
 #endif

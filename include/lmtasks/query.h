@@ -5,10 +5,6 @@
 
 #include <stdint.h>
 
-#include <json-c/printbuf.h>
-
-#include "lmtasks/api_error.h"
-#include "lmtasks/render.h"
 #include "lmtasks/store.h"
 
 #define QUERY_LIMIT_DEFAULT 20
@@ -45,6 +41,16 @@ struct query {
 	char text[QUERY_TEXT_MAX];
 };
 
+/*
+ * Why a parameter was refused: Meilisearch's code for it ("invalid_task_limit"; "bad_request"
+ * for an unknown or repeated one) and a message naming it and the bad value.  The caller
+ * answers with them: the HTTP side as a 400, the CLI as a usage error.
+ */
+struct query_error {
+	const char *code;	/* static */
+	char message[1536];
+};
+
 /* Sets q to the defaults: limit 20, from the newest, no filter. */
 void query_init(struct query *q);
 
@@ -54,14 +60,14 @@ const char *query_param_names(void);
 /*
  * Sets one parameter (its URL name: "limit", "statuses", "beforeEnqueuedAt", ...)
  * from a decoded value; the CLI's flags and the HTTP query string both come here.
- * Returns 0, or 400 with err filled with Meilisearch's code for the parameter and a
- * message naming it and the bad value; bad_request for an unknown or repeated one.
+ * Returns 0, or LMT_EINVAL with why filled.
  */
 int query_set(struct query *q, const char *name, const char *value, size_t len,
-    struct api_error *err);
+    struct query_error *why);
 
-/* Parses a query string (without '?', may be NULL) through query_set(). */
-int query_parse(const char *qs, struct query *q, struct api_error *err);
+/* Parses a query string (without '?', may be NULL) through query_set(): percent-escapes
+ * decoded, '+' a space.  Returns 0, or LMT_EINVAL with why filled. */
+int query_parse(const char *qs, struct query *q, struct query_error *why);
 
 /* Restricts q to one index (the /indexes/{index}/tasks route), ANDed with its filters. */
 void query_scope(struct query *q, const char *index, size_t len);
@@ -85,7 +91,7 @@ int query_match(const struct query *q, const struct task *t);
 /*
  * Counts the tasks that match q, whatever from and limit say: from the maintained
  * counts when the filters are only on index, status and type, else by walking the
- * smallest candidate sequence.  *bad as for query_run().
+ * smallest candidate sequence.  *bad as for query_walk().
  */
 int query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, uint64_t *total,
     uint64_t *bad);
@@ -98,33 +104,44 @@ int query_total(store *s, MDB_txn *txn, store_iter *it, const struct query *q, u
 int query_walk(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
     int (*fn)(void *ctx, const struct task *t), void *ctx, uint64_t *bad);
 
+/* Where a page of a list starts and what follows it: the fields of SPEC §2's envelope that
+ * the walk finds (first and next TASK_NO_UID for null). */
+struct query_page {
+	uint64_t total;		/* every match, whatever from and limit say */
+	uint64_t first;		/* the page's first uid */
+	uint64_t next;		/* the uid just past the page */
+};
+
 /*
- * Appends the list envelope of SPEC §2 for q to pb, reading through it (an
- * iterator bound to the read transaction).  Returns 0, or LMT_ECORRUPT with *bad
- * the uid of a record that does not decode, or another store error.
+ * Walks q's page: calls fn for each of its tasks (at most q->limit, in q's order from
+ * q->from), then fills pg.  t lives until txn ends.  Returns 0, fn's nonzero return, or
+ * LMT_ECORRUPT with *bad the uid of a record that does not decode, or a store error.
  */
-int query_run(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
-    struct printbuf *pb, uint64_t *bad);
+int query_page(store *s, MDB_txn *txn, store_iter *it, const struct query *q,
+    int (*fn)(void *ctx, const struct task *t), void *ctx, struct query_page *pg, uint64_t *bad);
 
 struct tbatch;
 /* Returns 1 when batch b passes q's filters as Meilisearch applies them to batches (a
  * status, type or index matches when one of its tasks has it; uids and canceledBy are
- * left to query_batch_run()), and, when nallow, has an index one of the key's patterns
+ * left to query_batch_page()), and, when nallow, has an index one of the key's patterns
  * allow. */
 int query_batch_match(const struct query *q, const struct task_str *allow, size_t nallow,
     const struct tbatch *b);
 
 /*
- * Appends the list envelope of the batches q matches (newest first unless q->reverse),
- * seen through a key's index patterns allow (nallow 0: every batch).  Returns 0, or
+ * Walks the page of the batches q matches (newest first unless q->reverse), seen through
+ * a key's index patterns allow (nallow 0: every batch): calls fn for each of the page's
+ * batches, then fills pg.  b lives until fn returns.  Returns 0, fn's nonzero return,
  * LMT_ECORRUPT with *bad the batch uid whose record does not decode, or a store error.
  */
-int query_batch_run(store *s, MDB_txn *txn, const struct query *q, const struct task_str *allow,
-    size_t nallow, struct printbuf *pb, uint64_t *bad);
+int query_batch_page(store *s, MDB_txn *txn, const struct query *q, const struct task_str *allow,
+    size_t nallow, int (*fn)(void *ctx, const struct tbatch *b), void *ctx,
+    struct query_page *pg, uint64_t *bad);
 
-/* Appends batch uid's object; MDB_NOTFOUND when there is none or the key may not see it
- * (none of its indexes allowed); LMT_ECORRUPT for a record that does not decode. */
+/* Calls fn with batch uid (b lives until fn returns) and returns what fn does;
+ * MDB_NOTFOUND when there is none or the key may not see it (none of its indexes allowed);
+ * LMT_ECORRUPT for a record that does not decode. */
 int query_batch_get(store *s, MDB_txn *txn, uint64_t uid, const struct task_str *allow,
-    size_t nallow, struct printbuf *pb);
+    size_t nallow, int (*fn)(void *ctx, const struct tbatch *b), void *ctx);
 
 #endif

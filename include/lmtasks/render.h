@@ -6,6 +6,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "lmtasks/store.h"
 #include "lmtasks/task.h"
 
 /*
@@ -53,7 +54,38 @@ int render_comma(struct printbuf *pb);
 int render_list_close(struct printbuf *pb, uint64_t total, unsigned limit, uint64_t from,
     uint64_t next);
 
+/* A stream's event for t at change seq: `id: SEQ\nevent: task\ndata: TASK\n\n`, the task in
+ * v1's layout or not (GET /tasks/UID's bytes). */
+int render_event(struct printbuf *pb, uint64_t seq, const struct task *t, int v1);
+
+/* One line of `lmtasks watch`: `{"seq":SEQ,"task":TASK}\n`. */
+int render_change(struct printbuf *pb, uint64_t seq, const struct task *t, int v1);
+
+/* The details a cancelation or deletion task records: {"matchedTasks":matched,
+ * "<what>":changed,"originalFilter":filter}; what is a key of ours ("canceledTasks"). */
+int render_filter_details(struct printbuf *pb, uint64_t matched, const char *what,
+    uint64_t changed, const char *filter);
+
 /* Appends s as a JSON string, quoted and escaped. */
 int render_string(struct printbuf *pb, const char *s, size_t len);
+
+struct query;
+/*
+ * The list envelope of SPEC §2 for q's page, tasks in q->v1's layout, read through it (an
+ * iterator bound to txn).  Returns 0, ENOMEM, LMT_ECORRUPT with *bad the uid of a record
+ * that does not decode, or another store error.
+ */
+int render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
+    const struct query *q, uint64_t *bad);
+
+/* The list envelope of the batches q matches, seen through a key's index patterns allow
+ * (nallow 0: every batch); errors as render_task_page(), *bad a batch uid. */
+int render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
+    const struct task_str *allow, size_t nallow, uint64_t *bad);
+
+/* Batch uid's object; MDB_NOTFOUND when there is none or the key may not see it, else as
+ * render_task_page(). */
+int render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
+    const struct task_str *allow, size_t nallow);
 
 #endif

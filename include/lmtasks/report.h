@@ -37,6 +37,10 @@ int report_key(struct printbuf *pb, const struct auth_key *k, const char *secret
 /* {"deleted":true}: `key delete`. */
 int report_deleted(struct printbuf *pb);
 
+/* {"maxBytes":…,"maxTasks":…,"feedRetention":…,"compat":"…"} (feedRetention a number of
+ * changes, or a string for an age: "7d"): `config`, and inside `stats`. */
+int report_settings(struct printbuf *pb, const struct settings *st);
+
 /* `stats`: counts and sizes, the live bytes and the settings that bound them. */
 int report_stats(struct printbuf *pb, const struct store_stats *st, uint64_t live_bytes,
     const struct settings *set);

@@ -53,11 +53,4 @@ int route_parse(const char *path, size_t len, int decoded, struct route *r,
  * batches); returns 404. */
 int route_not_found(const char *path, size_t len, struct api_error *err);
 
-/*
- * Decodes %XX escapes (and '+' as a space when plus is set) from len bytes at s
- * into out (at least len bytes).  Returns the decoded length, or -1 for a
- * malformed escape.
- */
-long route_unescape(const char *s, size_t len, int plus, char *out);
-
 #endif

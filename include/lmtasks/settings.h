@@ -5,8 +5,6 @@
 
 #include <stdint.h>
 
-#include <json-c/printbuf.h>
-
 #include "lmtasks/store.h"
 
 enum setting_id {
@@ -60,9 +58,12 @@ uint64_t settings_default_max_bytes(const char *path);
 /* Reads every setting from txn, with the defaults for those the store does not keep. */
 int settings_read(store *s, MDB_txn *txn, struct settings *st);
 
-/* Appends {"maxBytes":…,"maxTasks":…,"feedRetention":…,"compat":"…"} to pb (feedRetention a number
- * of changes, or a string for an age: "7d"); 0 or ENOMEM. */
-int settings_render(struct printbuf *pb, const struct settings *st);
+#define SETTINGS_TEXT_MAX 32
+
+/* Writes setting id's value v into text as `config` shows it: a number (a size, a count, a
+ * count of changes), or a word (an age: "7d"; the compat level: "v1").  Returns 1 for a
+ * word, 0 for a number. */
+int settings_format(enum setting_id id, uint64_t v, char text[SETTINGS_TEXT_MAX]);
 
 /* The meta key a setting is kept under. */
 const char *settings_key(enum setting_id id);

@@ -21,6 +21,7 @@
 
 #include "fuzz.h"
 
+#include "lmtasks/api_error.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
@@ -137,13 +138,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-check_refusal(int rc, const struct api_error *e)
+check_refusal(int rc, const struct query_error *why)
 {
 	struct printbuf *pb = printbuf_new();
+	struct api_error err, *e = &err;
 	json_object *o, *v;
 
 	CHECK(pb != NULL);
-	CHECK(rc == 400 && e->status == 400);
+	/* The HTTP side's 400 of it, as api.c answers. */
+	CHECK(rc == LMT_EINVAL && api_error_query(e, why) == 400);
+	CHECK(strcmp(e->message, why->message) == 0);
 	CHECK(e->code != NULL && e->code[0] != '\0' && strcmp(e->type, "invalid_request") == 0);
 	CHECK(task_utf8_valid(e->message, strlen(e->message)));
 	CHECK(api_error_render(pb, e) == 0);
@@ -187,7 +191,7 @@ check_query(const struct query *q)
 		    task_index_uid_valid(q->indexes[i].ptr, q->indexes[i].len));
 }
 
-/* Runs q through query_run() and compares with every task filtered by query_match(). */
+/* Runs q through render_task_page() and compares with every task filtered by query_match(). */
 static void
 check_run(const struct query *q)
 {
@@ -219,7 +223,7 @@ check_run(const struct query *q)
 		else if (want_next == TASK_NO_UID)
 			want_next = uid;
 	}
-	int rc = query_run(S, txn, it, q, pb, &bad);
+	int rc = render_task_page(pb, S, txn, it, q, &bad);
 	CHECK(rc == 0);
 	o = parse_json(pb->buf, (size_t)pb->bpos);
 	CHECK(o != NULL);
@@ -255,7 +259,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct query q;	/* 50 KB: not on the stack */
 	static const struct task_str allowed[] = { { "movies", 6 }, { "mov", 3 }, { "zzz", 3 } };
-	struct api_error err;
+	struct query_error err;
 	char *qs;
 	unsigned flags;
 	int rc;
@@ -297,7 +301,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_query(&q);
 			/* A repeat is refused. */
 			rc = query_set(&q, name, value, vlen, &err);
-			CHECK(rc == 400 && strcmp(err.code, "bad_request") == 0);
+			CHECK(rc == LMT_EINVAL && strcmp(err.code, "bad_request") == 0);
 			check_refusal(rc, &err);
 			if (flags & 1)
 				check_run(&q);

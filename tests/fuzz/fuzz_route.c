@@ -4,7 +4,7 @@
  * SCRIPT_NAME, PATH_INFO, QUERY_STRING, HTTP_AUTHORIZATION (a missing field is
  * NULL).  The first byte holds flags (master key configured, send it).  Checked:
  * route_path(), route_parse() (both decoding modes, and on the raw input),
- * route_unescape() against a reference decoder, quote_text()'s output, and
+ * text_unescape() against a reference decoder, quote_text()'s output, and
  * api_handle() with no store: a known status, a JSON body, a matching Content-Length.
  */
 #include "config.h"
@@ -23,6 +23,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/render.h"
 #include "lmtasks/quote.h"
+#include "lmtasks/text.h"
 #include "lmtasks/route.h"
 
 #define MASTER_KEY "fuzz-master-key-0123456789"
@@ -254,7 +255,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ref = malloc(size);
 	CHECK(dec && ref);
 	for (int plus = 0; plus < 2; plus++) {
-		long a = route_unescape((const char *)data, size, plus, dec);
+		long a = text_unescape((const char *)data, size, plus, dec);
 		long b = ref_unescape((const char *)data, size, plus, ref);
 		CHECK(a == b);
 		CHECK(a <= (long)size);
