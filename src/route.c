@@ -139,7 +139,10 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 	char q[128];
 	int n = split(path, len, seg, seglen);
 
+	/* A route without an index has an empty one: the page cache keys on it. */
 	r->kind = ROUTE_NONE;
+	r->index[0] = '\0';
+	r->index_len = 0;
 	if (n < 0 || n == 0)
 		goto not_found;
 	for (int i = 0; i < n; i++) {
