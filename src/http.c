@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/http.h"
 #include "lmtasks/quote.h"
@@ -172,10 +173,10 @@ http_unavailable(struct printbuf *body, struct api_response *rs,
 int
 http_query_check(const char *qs, struct api_error *err)
 {
-	if (qs == NULL || strlen(qs) <= LMT_QUERY_MAX)
+	if (qs == NULL || strlen(qs) <= CONN_QUERY_MAX)
 		return 0;
 	return api_error_set(err, 414, "bad_request", "invalid_request",
-	    "The query string is longer than %d bytes.", LMT_QUERY_MAX);
+	    "The query string is longer than %d bytes.", CONN_QUERY_MAX);
 }
 
 const struct http_route *

@@ -12,7 +12,6 @@
 
 #include "lmtasks/api_error.h"
 #include "lmtasks/auth.h"
-#include "lmtasks/limits.h"
 #include "lmtasks/route.h"
 
 /* The CGI/FastCGI parameters the daemons read; any may be NULL. */
@@ -98,7 +97,7 @@ const struct http_route *http_find(const struct http_app *app, enum route_kind k
 const struct http_route *http_find_path(const struct http_app *app, const char *path,
     size_t len);
 
-/* Returns 0, or fills err with the 414 of a query string past LMT_QUERY_MAX. */
+/* Returns 0, or fills err with the 414 of a query string past CONN_QUERY_MAX. */
 int http_query_check(const char *qs, struct api_error *err);
 
 /* Replaces the answer with err (never kept by a cache); a 500 when it cannot be rendered. */
