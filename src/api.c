@@ -546,13 +546,8 @@ api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf 
     struct api_response *rs)
 {
 	struct read_ctx c = { rd, rd->s != NULL && rd->txn != NULL, COMPAT_V025, 0 };
-	struct http_exchange x;
 
 	if (c.have_store)
 		c.level_rc = level_of(rd, &c.level);
-	x.rq = rq;
-	x.body = body;
-	x.rs = rs;
-	x.ctx = &c;
-	http_run(&reader, &x);
+	http_run(&reader, rq, &c, body, rs);
 }

@@ -1,4 +1,5 @@
-/* POST /tasks/cancel and DELETE /tasks: route, check, write through ops.h, answer. */
+/* POST /tasks/cancel and DELETE /tasks: the writer's route table, its hooks and its handler,
+ * which writes through ops.h. */
 #include "config.h"
 
 #include <errno.h>
@@ -334,13 +335,8 @@ writer_handle(const struct api_request *rq, struct writer_store *w, struct print
     struct api_response *rs)
 {
 	struct write_ctx c = { w, NULL, NULL, NULL };
-	struct http_exchange x;
 
-	x.rq = rq;
-	x.body = body;
-	x.rs = rs;
-	x.ctx = &c;
-	http_run(&writer, &x);
+	http_run(&writer, rq, &c, body, rs);
 	free(c.pt);
 	free(c.q);
 	free(c.filter);

@@ -67,7 +67,8 @@ struct http_app {
 	int (*authorize)(struct http_exchange *x, unsigned action);
 };
 
-/* One request on its way through the pipeline. */
+/* One request on its way through the pipeline: http_run() builds it, the hooks and the
+ * handler read and fill it. */
 struct http_exchange {
 	const struct api_request *rq;
 	struct printbuf *body;		/* the answer's body, appended to */
@@ -83,11 +84,13 @@ struct http_exchange {
 };
 
 /*
- * Runs x through app: resets x->rs, locates the route, refuses a method it does not answer
+ * Answers rq through app: resets rs, locates the route, refuses a method it does not answer
  * (405 with Allow), lets the key in (a route with an action), answers a bad parameter, then
- * calls the handler.  x->rq, x->body, x->rs and x->ctx are the caller's; nothing is freed.
+ * calls the handler with ctx as x->ctx.  The body is appended to body, the rest goes to rs;
+ * all four are the caller's, and nothing is freed.
  */
-void http_run(const struct http_app *app, struct http_exchange *x);
+void http_run(const struct http_app *app, const struct api_request *rq, void *ctx,
+    struct printbuf *body, struct api_response *rs);
 
 /* The entry of app for kind (at once when the table is in enum route_kind's order); NULL
  * when app has none. */
