@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,97 +11,12 @@
 #include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
+#include "lmtasks/http.h"
 #include "lmtasks/query.h"
-#include "lmtasks/quote.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
 #include "lmtasks/stream.h"
 #include "lmtasks/timefmt.h"
-
-static const char *
-reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 410: return "Gone";
-	case 414: return "URI Too Long";
-	case 422: return "Unprocessable Entity";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
-/* Appends n bytes if they fit (one byte stays free); returns the new end. */
-static char *
-add(char *p, const char *end, const char *s, size_t n)
-{
-	if ((size_t)(end - p) <= n)
-		return p;
-	memcpy(p, s, n);
-	return p + n;
-}
-
-#define ADD(p, end, lit) add((p), (end), (lit), sizeof(lit) - 1)
-
-static char *
-add_u64(char *p, const char *end, uint64_t v)
-{
-	char buf[24], *q = buf + sizeof(buf);
-
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return add(p, end, q, (size_t)(buf + sizeof(buf) - q));
-}
-
-size_t
-api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap)
-{
-	const char *why = reason(rs->status), *end = buf + cap;
-	char *p = buf;
-
-	if (cap == 0)
-		return 0;
-	/* A proxy must pass events on as they come: nginx reads X-Accel-Buffering. */
-	if (rs->sse) {
-		p = ADD(p, end, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
-		    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n");
-		*p = '\0';
-		return (size_t)(p - buf);
-	}
-	p = ADD(p, end, "Status: ");
-	p = add_u64(p, end, (uint64_t)rs->status);
-	p = ADD(p, end, " ");
-	p = add(p, end, why, strlen(why));
-	if (rs->status != 304) {
-		p = ADD(p, end, "\r\nContent-Type: application/json\r\nContent-Length: ");
-		p = add_u64(p, end, body_len);
-	}
-	if (rs->etag[0]) {
-		p = ADD(p, end, "\r\nETag: ");
-		p = add(p, end, rs->etag, strlen(rs->etag));
-	}
-	if (rs->cache) {
-		p = ADD(p, end, "\r\nCache-Control: ");
-		p = add(p, end, rs->cache, strlen(rs->cache));
-	}
-	if (rs->allow) {
-		p = ADD(p, end, "\r\nAllow: ");
-		p = add(p, end, rs->allow, strlen(rs->allow));
-	}
-	p = ADD(p, end, "\r\n\r\n");
-	*p = '\0';
-	return (size_t)(p - buf);
-}
 
 /* Whether an If-None-Match value names tag (quoted): `*`, or a comma list of entity tags
  * compared weakly (W/ ignored), as RFC 9110 asks of If-None-Match. */
@@ -170,79 +84,31 @@ hex(char *p, uint64_t v)
 	return p + (buf + sizeof(buf) - q);
 }
 
-/* Sends err as the answer. */
-static void
-answer_error(struct printbuf *body, struct api_response *rs, const struct api_error *err)
-{
-	printbuf_reset(body);
-	rs->status = err->status;
-	rs->etag[0] = '\0';
-	rs->cache = "no-store";
-	if (api_error_render(body, err) != 0)
-		rs->status = 500;
-}
-
-/* A failure of ours: a 500 or 503 answer and one log line. */
-__attribute__((format(printf, 5, 6)))
-static void
-answer_failure(struct printbuf *body, struct api_response *rs, int status, const char *code,
-    const char *fmt, ...)
-{
-	struct api_error err;
-	va_list ap;
-
-	err.status = status;
-	err.code = code;
-	err.type = "internal";
-	va_start(ap, fmt);
-	vsnprintf(err.message, sizeof(err.message), fmt, ap);
-	va_end(ap);
-	snprintf(rs->log, sizeof(rs->log), "%d %s: %.700s", status, code, err.message);
-	answer_error(body, rs, &err);
-}
+/* What the reader's steps share for one request. */
+struct read_ctx {
+	struct api_reader *rd;
+	int have_store;		/* rd->s and rd->txn: the store can be read */
+	enum compat_level level;	/* in this request's snapshot (COMPAT_V025 unread) */
+	int level_rc;		/* 0, or why the level could not be read */
+};
 
 static void
-store_unavailable(struct api_reader *rd, struct printbuf *body, struct api_response *rs)
+unavailable(const struct api_reader *rd, struct printbuf *body, struct api_response *rs)
 {
-	const char *why = rd->open_rc == LMT_ENOSTORE ? "there is no lmtasks store there yet" :
-	    rd->open_rc == LMT_EINVAL ? "this responder already serves another store; run one "
-	    "responder per store" : rd->open_rc == LMT_EDAMAGED && rd->damage ? rd->damage :
-	    lmt_strerror(rd->open_rc);
+	const struct http_store_fault f = { rd->open_rc, rd->db_path, rd->damage, 0 };
 
-	if (rd->open_rc == EACCES || rd->open_rc == EPERM) {
-		/* What the CLI says for the same store (readers write their slot in lock.mdb). */
-		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
-		    "be read: %s (readers need write access to %s/lock.mdb and read access to "
-		    "data.mdb).", rd->db_path ? rd->db_path : "?", why, rd->db_path ? rd->db_path : "?");
-		return;
-	}
-	if (rd->open_rc == LMT_EREPLACED) {
-		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` was "
-		    "replaced while it was open: %s. Restore backups with `lmtasks restore`, never "
-		    "by copying data.mdb; to serve the copied file, stop every process that has the "
-		    "store open, this responder too, and start them again.",
-		    rd->db_path ? rd->db_path : "?", rd->damage ? rd->damage : why);
-		return;
-	}
-	if (rd->open_rc == LMT_EDAMAGED) {
-		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` is "
-		    "damaged: %s. Restore it from a backup.", rd->db_path ? rd->db_path : "?", why);
-		return;
-	}
-
-	answer_failure(body, rs, 503, "store_unavailable",
-	    "The task store at `%s` cannot be read: %s.", rd->db_path ? rd->db_path : "?", why);
+	http_unavailable(body, rs, &f);
 }
 
 static void
 read_failure(struct printbuf *body, struct api_response *rs, int rc, uint64_t uid)
 {
 	if (rc == LMT_ECORRUPT)
-		answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: its "
-		    "stored record is corrupt. Run `lmtasks check` on the store.", uid);
+		http_answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: "
+		    "its stored record is corrupt. Run `lmtasks check` on the store.", uid);
 	else
-		answer_failure(body, rs, 500, "internal", "The task store could not be read: %s.",
-		    lmt_strerror(rc));
+		http_answer_failure(body, rs, 500, "internal", "The task store could not be read: "
+		    "%s.", lmt_strerror(rc));
 }
 
 #define STR(x) #x
@@ -270,7 +136,7 @@ get_task(const struct api_request *rq, const struct route *r, const struct auth_
 	if (rc == MDB_NOTFOUND) {
 		api_error_set(&err, 404, "task_not_found", "invalid_request",
 		    "Task `%" PRIu64 "` not found.", r->uid);
-		answer_error(body, rs, &err);
+		http_answer_error(body, rs, &err);
 		return;
 	}
 	if (rc != 0) {
@@ -401,7 +267,7 @@ open_stream(const struct api_request *rq, struct api_reader *rd, struct printbuf
 	}
 	if (status == 500)
 		snprintf(rs->log, sizeof(rs->log), "500 internal: %.700s", err.message);
-	answer_error(body, rs, &err);
+	http_answer_error(body, rs, &err);
 }
 
 /* /batches and /batches/{uid}: a restricted key sees the batches that hold one of its
@@ -418,8 +284,8 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 
 	if (!store_has_batches(rd->s)) {
 		/* A 0.1.0 store that a writer upgraded after this responder opened it. */
-		answer_failure(body, rs, 503, "store_unavailable", "The batches of the task store "
-		    "at `%s` were added after this responder opened it: restart lmtasks-fcgi.",
+		http_answer_failure(body, rs, 503, "store_unavailable", "The batches of the task "
+		    "store at `%s` were added after this responder opened it: restart lmtasks-fcgi.",
 		    rd->db_path ? rd->db_path : "?");
 		return;
 	}
@@ -434,7 +300,7 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 		if (rc == MDB_NOTFOUND) {
 			api_error_set(&err, 404, "batch_not_found", "invalid_request",
 			    "Batch `%" PRIu64 "` not found.", r->uid);
-			answer_error(body, rs, &err);
+			http_answer_error(body, rs, &err);
 			return;
 		}
 		bad = r->uid;
@@ -444,8 +310,8 @@ batches(struct query *q, const struct route *r, const struct auth_grant *g,
 	if (rc != 0) {
 		printbuf_reset(body);
 		if (rc == LMT_ECORRUPT)
-			answer_failure(body, rs, 500, "internal", "Batch `%" PRIu64 "` cannot be read: "
-			    "its stored record is corrupt.", bad);
+			http_answer_failure(body, rs, 500, "internal", "Batch `%" PRIu64 "` cannot be "
+			    "read: its stored record is corrupt.", bad);
 		else
 			read_failure(body, rs, rc, 0);
 		return;
@@ -474,140 +340,219 @@ level_of(struct api_reader *rd, enum compat_level *level)
 	return rc;
 }
 
+/* The path's route: /batches only where the store shows batches; a bad parameter's 400 is
+ * kept for after the key (http_run), a 404 or 414 answered at once. */
+static const struct http_route *
+read_locate(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	const struct api_request *rq = x->rq;
+	char path[ROUTE_PATH_MAX];
+	size_t len;
+	int decoded, rc;
+
+	x->route.kind = ROUTE_NONE;
+	rc = route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
+	    &x->route_err);
+	if (rc == 0)
+		rc = http_query_check(rq->query_string, &x->route_err);
+	if (rc == 0)
+		rc = route_parse(path, len, decoded, &x->route, &x->route_err);
+	/* The store's level, read in this request's transaction: a change shows at once. */
+	if ((x->route.kind == ROUTE_BATCHES || x->route.kind == ROUTE_BATCH) && c->have_store &&
+	    c->level != COMPAT_V1)
+		rc = route_not_found(path, len, &x->route_err);
+	if (rc == 404 || rc == 414)
+		return NULL;
+	x->route_rc = rc;
+	return http_find(x->app, x->route.kind);
+}
+
+/* Who asks, from the keys in this request's snapshot: 0, or nonzero once answered. */
+static int
+read_authorize(struct http_exchange *x, unsigned action)
+{
+	const struct read_ctx *c = x->ctx;
+	const struct api_reader *rd = c->rd;
+	struct api_error err;
+
+	if (auth_check(c->have_store ? rd->s : NULL, c->have_store ? rd->txn : NULL, rd->master,
+	    x->rq->authorization, clock_now(), &x->grant, &err) != 0) {
+		if (err.status == 403 && !c->have_store)
+			unavailable(rd, x->body, x->rs);
+		else
+			http_answer_error(x->body, x->rs, &err);
+		return -1;
+	}
+	if (auth_permits(&x->grant, action, &err) != 0) {
+		http_answer_error(x->body, x->rs, &err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store and the route's index in this snapshot; 0, or nonzero once answered. */
+static int
+read_store(struct http_exchange *x, struct query *query)
+{
+	const struct read_ctx *c = x->ctx;
+	struct api_reader *rd = c->rd;
+	const struct route *r = &x->route;
+	struct query_error why;
+	struct api_error err;
+	int rc;
+
+	if (!c->have_store) {
+		unavailable(rd, x->body, x->rs);
+		return -1;
+	}
+	if (c->level_rc != 0) {
+		read_failure(x->body, x->rs, c->level_rc, 0);
+		return -1;
+	}
+	query->v1 = c->level == COMPAT_V1;
+	if (query->v1 && query->ntypes &&
+	    (rc = compat_check_types(rd->s, rd->txn, query, &why)) != 0) {
+		if (rc == LMT_EINVAL) {
+			api_error_query(&err, &why);
+			http_answer_error(x->body, x->rs, &err);
+		} else {
+			read_failure(x->body, x->rs, rc, 0);
+		}
+		return -1;
+	}
+	if ((r->kind == ROUTE_INDEX_TASKS || r->kind == ROUTE_INDEX_TASK) &&
+	    (rc = store_index_exists(rd->s, rd->txn, (struct task_str){ r->index, r->index_len }))
+	    != 0) {
+		if (rc != MDB_NOTFOUND) {
+			read_failure(x->body, x->rs, rc, 0);
+			return -1;
+		}
+		api_error_set(&err, 404, "index_not_found", "invalid_request",
+		    "Index `%s` not found.", r->index);
+		http_answer_error(x->body, x->rs, &err);
+		return -1;
+	}
+	return 0;
+}
+
+/* What every read route checks past the key, in Meilisearch's order: the key's indexes,
+ * the parameters, then the store.  0, or nonzero once answered. */
+static int
+ready(struct http_exchange *x, struct query *query)
+{
+	const struct read_ctx *c = x->ctx;
+	const struct route *r = &x->route;
+	struct query_error why;
+	struct api_error err;
+
+	if ((r->kind == ROUTE_INDEX_TASKS || r->kind == ROUTE_INDEX_TASK) &&
+	    !auth_allows(&x->grant, (struct task_str){ r->index, r->index_len })) {
+		api_error_set(&err, 403, "invalid_api_key", "auth", "The provided API key is invalid.");
+		http_answer_error(x->body, x->rs, &err);
+		return -1;
+	}
+	/* Parameters are checked before the store is, as Meilisearch does. */
+	query_init(query);
+	query->v1 = c->level == COMPAT_V1 || !c->have_store;
+	if ((r->kind == ROUTE_TASKS || r->kind == ROUTE_INDEX_TASKS || r->kind == ROUTE_BATCHES) &&
+	    query_parse(x->rq->query_string, query, &why) != 0) {
+		api_error_query(&err, &why);
+		http_answer_error(x->body, x->rs, &err);
+		return -1;
+	}
+	return read_store(x, query);
+}
+
+/* Public, as in Meilisearch: it says whether the store can be read. */
+static void
+answer_health(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+
+	if (!c->have_store)
+		unavailable(c->rd, x->body, x->rs);
+	else if (printbuf_memappend(x->body, "{\"status\":\"available\"}", 22) >= 0)
+		x->rs->status = 200;
+}
+
+static void
+answer_task(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	struct query query;
+
+	if (ready(x, &query) == 0)
+		get_task(x->rq, &x->route, &x->grant, c->level == COMPAT_V1, c->rd, x->body, x->rs);
+}
+
+static void
+answer_list(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	struct query query;
+
+	if (ready(x, &query) == 0)
+		list_tasks(x->rq, &query, &x->route, &x->grant, c->rd, x->body, x->rs);
+}
+
+static void
+answer_stream(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	struct query query;
+
+	if (ready(x, &query) == 0)
+		open_stream(x->rq, c->rd, x->body, x->rs);
+}
+
+static void
+answer_batches(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	struct query query;
+
+	if (ready(x, &query) == 0)
+		batches(&query, &x->route, &x->grant, c->rd, x->body, x->rs);
+}
+
+#define READS "GET, HEAD"
+#define READS_ONLY "the tasks API answers GET and HEAD"
+
+/* The responder's routes, in enum route_kind's order (found by kind at once).  Every route
+ * past /health reads tasks: a key needs tasks.get, as in Meilisearch. */
+static const struct http_route read_routes[] = {
+	[ROUTE_TASKS] = { "/tasks", ROUTE_TASKS, READS, READS_ONLY, AUTH_TASKS_GET,
+	    answer_list },
+	[ROUTE_TASK] = { "/tasks/{taskUid}", ROUTE_TASK, READS, READS_ONLY, AUTH_TASKS_GET,
+	    answer_task },
+	[ROUTE_INDEX_TASKS] = { "/indexes/{indexUid}/tasks", ROUTE_INDEX_TASKS, READS,
+	    READS_ONLY, AUTH_TASKS_GET, answer_list },
+	[ROUTE_INDEX_TASK] = { "/indexes/{indexUid}/tasks/{taskUid}", ROUTE_INDEX_TASK, READS,
+	    READS_ONLY, AUTH_TASKS_GET, answer_task },
+	[ROUTE_HEALTH] = { "/health", ROUTE_HEALTH, READS, READS_ONLY, 0, answer_health },
+	[ROUTE_TASKS_STREAM] = { "/tasks/stream", ROUTE_TASKS_STREAM, READS, READS_ONLY,
+	    AUTH_TASKS_GET, answer_stream },
+	[ROUTE_BATCHES] = { "/batches", ROUTE_BATCHES, READS, READS_ONLY, AUTH_TASKS_GET,
+	    answer_batches },
+	[ROUTE_BATCH] = { "/batches/{batchUid}", ROUTE_BATCH, READS, READS_ONLY, AUTH_TASKS_GET,
+	    answer_batches },
+	/* A path whose shape was not made out (a malformed escape): its 400 after the key. */
+	[ROUTE_NONE] = { "", ROUTE_NONE, READS, READS_ONLY, AUTH_TASKS_GET, NULL },
+};
+
+static const struct http_app reader = {
+	read_routes, sizeof(read_routes) / sizeof(read_routes[0]), 1, read_locate,
+	read_authorize,
+};
+
 void
 api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs)
 {
-	char path[ROUTE_PATH_MAX], q[128];
-	struct api_error err, route_err;
-	struct auth_grant grant;
-	struct query_error why;
-	struct query query;
-	struct route r;
-	size_t len;
-	int decoded, routed;
-	const char *m = rq->method ? rq->method : "GET";
-	int have_store = rd->s != NULL && rd->txn != NULL;
-	enum compat_level level = COMPAT_V025;
-	int v1, level_rc = have_store ? level_of(rd, &level) : 0;
+	struct read_ctx c = { rd, rd->s != NULL && rd->txn != NULL, COMPAT_V025, 0 };
 
-	rs->status = 500;
-	rs->stream = NULL;
-	rs->sse = 0;
-	rs->allow = NULL;
-	rs->cache = "no-store";	/* errors: never kept; a 200 says otherwise */
-	rs->etag[0] = '\0';
-	rs->log[0] = '\0';
-	rs->head = strcmp(m, "HEAD") == 0;
-	printbuf_reset(body);
-
-	routed = route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
-	    &route_err);
-	if (routed == 0 && rq->query_string && strlen(rq->query_string) > API_QUERY_MAX)
-		routed = api_error_set(&route_err, 414, "bad_request", "invalid_request",
-		    "The query string is longer than %d bytes.", API_QUERY_MAX);
-	r.kind = ROUTE_NONE;
-	if (routed == 0)
-		routed = route_parse(path, len, decoded, &r, &route_err);
-	/* The store's level, read in this request's transaction: a change shows at once.  A
-	 * store that shows no batches has no /batches routes at all. */
-	v1 = level == COMPAT_V1;
-	if ((r.kind == ROUTE_BATCHES || r.kind == ROUTE_BATCH) && have_store && !v1)
-		routed = route_not_found(path, len, &route_err);
-	if (routed == 404 || routed == 414) {
-		answer_error(body, rs, &route_err);
-		return;
-	}
-	if (strcmp(m, "GET") != 0 && !rs->head) {
-		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
-		    "Method `%s` is not allowed here: the tasks API answers GET and HEAD.",
-		    quote_text(m, strlen(m), q, sizeof(q)));
-		answer_error(body, rs, &err);
-		rs->allow = "GET, HEAD";
-		return;
-	}
-	if (routed == 0 && r.kind == ROUTE_HEALTH) {
-		/* Public, as in Meilisearch: it says whether the store can be read. */
-		if (!have_store)
-			store_unavailable(rd, body, rs);
-		else if (printbuf_memappend(body, "{\"status\":\"available\"}", 22) >= 0)
-			rs->status = 200;
-		return;
-	}
-	/* Who asks comes before what is asked. API keys live in the store. */
-	if (auth_check(have_store ? rd->s : NULL, have_store ? rd->txn : NULL, rd->master,
-	    rq->authorization, clock_now(), &grant, &err) != 0) {
-		if (err.status == 403 && !have_store)
-			store_unavailable(rd, body, rs);
-		else
-			answer_error(body, rs, &err);
-		return;
-	}
-	/* Every route past /health reads tasks: a key needs tasks.get, as in Meilisearch. */
-	if (auth_permits(&grant, AUTH_TASKS_GET, &err) != 0) {
-		answer_error(body, rs, &err);
-		return;
-	}
-	if (routed != 0) {
-		answer_error(body, rs, &route_err);
-		return;
-	}
-	if ((r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_INDEX_TASK) &&
-	    !auth_allows(&grant, (struct task_str){ r.index, r.index_len })) {
-		api_error_set(&err, 403, "invalid_api_key", "auth", "The provided API key is invalid.");
-		answer_error(body, rs, &err);
-		return;
-	}
-	/* Parameters are checked before the store is, as Meilisearch does. */
-	query_init(&query);
-	query.v1 = v1 || !have_store;
-	if ((r.kind == ROUTE_TASKS || r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_BATCHES) &&
-	    query_parse(rq->query_string, &query, &why) != 0) {
-		api_error_query(&err, &why);
-		answer_error(body, rs, &err);
-		return;
-	}
-	if (!have_store) {
-		store_unavailable(rd, body, rs);
-		return;
-	}
-	if (level_rc != 0) {
-		read_failure(body, rs, level_rc, 0);
-		return;
-	}
-	query.v1 = v1;
-	if (v1 && query.ntypes) {
-		int rc = compat_check_types(rd->s, rd->txn, &query, &why);
-		if (rc == LMT_EINVAL) {
-			api_error_query(&err, &why);
-			answer_error(body, rs, &err);
-			return;
-		}
-		if (rc != 0) {
-			read_failure(body, rs, rc, 0);
-			return;
-		}
-	}
-	if (r.kind == ROUTE_INDEX_TASKS || r.kind == ROUTE_INDEX_TASK) {
-		struct task_str idx = { r.index, r.index_len };
-		int rc = store_index_exists(rd->s, rd->txn, idx);
-		if (rc == MDB_NOTFOUND) {
-			api_error_set(&err, 404, "index_not_found", "invalid_request",
-			    "Index `%s` not found.", r.index);
-			answer_error(body, rs, &err);
-			return;
-		}
-		if (rc != 0) {
-			read_failure(body, rs, rc, 0);
-			return;
-		}
-	}
-	if (r.kind == ROUTE_TASKS_STREAM)
-		open_stream(rq, rd, body, rs);
-	else if (r.kind == ROUTE_TASK || r.kind == ROUTE_INDEX_TASK)
-		get_task(rq, &r, &grant, v1, rd, body, rs);
-	else if (r.kind == ROUTE_BATCH || r.kind == ROUTE_BATCHES)
-		batches(&query, &r, &grant, rd, body, rs);
-	else
-		list_tasks(rq, &query, &r, &grant, rd, body, rs);
+	if (c.have_store)
+		c.level_rc = level_of(rd, &c.level);
+	http_run(&reader, rq, &c, body, rs);
 }

@@ -98,34 +98,37 @@ parse_uid(const char *s, size_t len, uint64_t *uid, struct api_error *err)
 	return 0;
 }
 
-int
-route_parse(const char *path, size_t len, int decoded, struct route *r, struct api_error *err)
+static int
+bad_index(const char *s, size_t len, struct api_error *err)
 {
-	const char *seg[5];
-	size_t seglen[5];
-	char buf[5][TASK_INDEX_MAX * 3 + 1];
 	char q[128];
-	int n = split(path, len, seg, seglen);
 
-	r->kind = ROUTE_NONE;
-	if (n < 0 || n == 0)
-		goto not_found;
+	return api_error_set(err, 400, "invalid_index_uid", LINK_TYPE, "`%s` is not a valid "
+	    "index uid. Index uid can be an integer or a string containing only alphanumeric "
+	    "characters, hyphens (-) and underscores (_), and can not be more than 400 bytes.",
+	    quote_text(s, len, q, sizeof(q)));
+}
+
+/* Decodes the n segments into buf (unless decoded), pointing seg at the copies.  Returns 0,
+ * -1 for a path that can name no route, or 400 with err filled. */
+static int
+decode(const char *seg[5], size_t seglen[5], int n, int decoded,
+    char buf[5][TASK_INDEX_MAX * 3 + 1], struct api_error *err)
+{
+	char q[128];
+
 	for (int i = 0; i < n; i++) {
 		long dl;
 		if (decoded) {
 			if (seglen[i] > TASK_INDEX_MAX * 3)
-				goto not_found;
+				return -1;
 			memcpy(buf[i], seg[i], seglen[i]);
 			dl = (long)seglen[i];
 		} else if (seglen[i] > TASK_INDEX_MAX * 3) {
 			/* Longer than any index uid could be, even escaped. */
 			if (i == 1 && n >= 3 && seg_is(seg[0], seglen[0], "indexes"))
-				return api_error_set(err, 400, "invalid_index_uid", LINK_TYPE,
-				    "`%s` is not a valid index uid. Index uid can be an integer or a "
-				    "string containing only alphanumeric characters, hyphens (-) and "
-				    "underscores (_), and can not be more than 400 bytes.",
-				    quote_text(seg[i], seglen[i], q, sizeof(q)));
-			goto not_found;
+				return bad_index(seg[i], seglen[i], err);
+			return -1;
 		} else if ((dl = text_unescape(seg[i], seglen[i], 0, buf[i])) < 0) {
 			return api_error_set(err, 400, "bad_request", LINK_TYPE,
 			    "The request path has a malformed percent-escape in `%s`.",
@@ -134,6 +137,26 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 		seg[i] = buf[i];
 		seglen[i] = (size_t)dl;
 	}
+	return 0;
+}
+
+int
+route_parse(const char *path, size_t len, int decoded, struct route *r, struct api_error *err)
+{
+	const char *seg[5];
+	size_t seglen[5];
+	char buf[5][TASK_INDEX_MAX * 3 + 1];
+	char q[128];
+	int n = split(path, len, seg, seglen), rc;
+
+	/* A route without an index has an empty one: the page cache keys on it. */
+	r->kind = ROUTE_NONE;
+	r->index[0] = '\0';
+	r->index_len = 0;
+	if (n <= 0 || (rc = decode(seg, seglen, n, decoded, buf, err)) < 0)
+		goto not_found;
+	if (rc != 0)
+		return rc;
 
 	if (n == 1 && seg_is(seg[0], seglen[0], "health")) {
 		r->kind = ROUTE_HEALTH;
@@ -158,11 +181,7 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 	if (seg_is(seg[0], seglen[0], "indexes") && (n == 3 || n == 4) &&
 	    seg_is(seg[2], seglen[2], "tasks")) {
 		if (!task_index_uid_valid(seg[1], seglen[1]))
-			return api_error_set(err, 400, "invalid_index_uid", LINK_TYPE,
-			    "`%s` is not a valid index uid. Index uid can be an integer or a string "
-			    "containing only alphanumeric characters, hyphens (-) and underscores (_), "
-			    "and can not be more than 400 bytes.",
-			    quote_text(seg[1], seglen[1], q, sizeof(q)));
+			return bad_index(seg[1], seglen[1], err);
 		memcpy(r->index, seg[1], seglen[1]);
 		r->index[seglen[1]] = '\0';
 		r->index_len = seglen[1];

@@ -1,9 +1,9 @@
-/* POST /tasks/cancel and DELETE /tasks: route, check, write through ops.h, answer. */
+/* POST /tasks/cancel and DELETE /tasks: the writer's route table, its hooks and its handler,
+ * which writes through ops.h. */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
+#include "lmtasks/http.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/query.h"
 #include "lmtasks/quote.h"
@@ -34,84 +35,6 @@ static const char *const filter_names[] = {
 /* batchUids only where batches are shown (compat v1), as for GET /tasks. */
 static const char filter_list_v1[] = "`uids`, `batchUids`, " FILTERS_AFTER_BATCHES;
 static const char filter_list[] = "`uids`, " FILTERS_AFTER_BATCHES;
-
-/* The two routes and what each needs. */
-struct wroute {
-	const char *path, *method, *type, *verb;
-	unsigned action;
-};
-static const struct wroute routes[] = {
-	{ "/tasks/cancel", "POST", "taskCancelation", "cancel", AUTH_TASKS_CANCEL },
-	{ "/tasks", "DELETE", "taskDeletion", "delete", AUTH_TASKS_DELETE },
-};
-
-static void
-answer_error(struct printbuf *body, struct api_response *rs, const struct api_error *err)
-{
-	printbuf_reset(body);
-	rs->status = err->status;
-	if (api_error_render(body, err) != 0)
-		rs->status = 500;
-}
-
-/* A failure of ours: the answer and one log line. */
-__attribute__((format(printf, 5, 6)))
-static void
-answer_failure(struct printbuf *body, struct api_response *rs, int status, const char *code,
-    const char *fmt, ...)
-{
-	struct api_error err = { .status = status, .code = code, .type = "internal" };
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err.message, sizeof(err.message), fmt, ap);
-	va_end(ap);
-	snprintf(rs->log, sizeof(rs->log), "%d %s: %.700s", status, code, err.message);
-	answer_error(body, rs, &err);
-}
-
-static void
-store_unavailable(const struct writer_store *w, struct printbuf *body, struct api_response *rs)
-{
-	if (w->open_rc == LMT_EDAMAGED)
-		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
-		    "be written: the store is damaged: %s; nothing was written. Restore it from a "
-		    "backup.", w->db_path ? w->db_path : "?", w->damage ? w->damage : "?");
-	else
-		answer_failure(body, rs, 503, "store_unavailable", "The task store at `%s` cannot "
-		    "be written: %s.", w->db_path ? w->db_path : "?", w->open_rc == LMT_ENOSTORE ?
-		    "there is no lmtasks store there yet" : lmt_strerror(w->open_rc));
-}
-
-/* Finds the route of path (either method); NULL for a path that is neither. */
-static const struct wroute *
-find_route(const struct api_request *rq, struct api_error *err)
-{
-	char path[ROUTE_PATH_MAX], dec[ROUTE_PATH_MAX];
-	size_t len;
-	int decoded;
-
-	if (route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
-	    err) != 0)
-		return NULL;
-	if (!decoded) {
-		long n = text_unescape(path, len, 0, dec);
-		if (n < 0)
-			return NULL;
-		memcpy(path, dec, (size_t)n);
-		len = (size_t)n;
-	}
-	if (len > 1 && path[len - 1] == '/')
-		len--;
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strlen(routes[i].path) == len && memcmp(routes[i].path, path, len) == 0)
-			return &routes[i];
-	}
-	quote_text(path, len, dec, 200);
-	api_error_set(err, 404, "not_found", "invalid_request", "Route `%s` not found: "
-	    "lmtasks-writer serves only POST /tasks/cancel and DELETE /tasks.", dec);
-	return NULL;
-}
 
 /* Checks every parameter's name against the routes' filters (batchUids at v1 only), as
  * Meilisearch refuses any other (limit, from, ...); *given says whether there was at
@@ -182,6 +105,23 @@ writer_types(store *s, const struct query *q, struct api_error *err)
 	return rc == LMT_EINVAL ? api_error_query(err, &why) : 0;
 }
 
+/* Meilisearch's SummarizedTaskView. */
+static int
+render_summary(struct printbuf *pb, const struct task *t)
+{
+	char at[TIMEFMT_BUFSZ], head[160];
+	int n;
+
+	timefmt_rfc3339(t->enqueued_at, at);
+	n = snprintf(head, sizeof(head), "{\"taskUid\":%" PRIu64 ",\"indexUid\":null,\"status\":"
+	    "\"%s\",\"type\":", t->uid, task_status_name(t->status));
+	if (printbuf_memappend(pb, head, n) < 0 ||
+	    render_string(pb, t->type.ptr, t->type.len) != 0)
+		return ENOMEM;
+	n = snprintf(head, sizeof(head), ",\"enqueuedAt\":\"%s\"}", at);
+	return printbuf_memappend(pb, head, n) < 0 ? ENOMEM : 0;
+}
+
 /* The key's index patterns, copied out of the read transaction that found them. */
 struct patterns {
 	size_t n;
@@ -189,9 +129,59 @@ struct patterns {
 	char text[AUTH_INDEXES_MAX * (TASK_INDEX_MAX + 2)];
 };
 
-/* Decides who asks, in a read transaction of its own; 0 or the error's status. */
+/* What the writer's steps share for one request; the buffers are writer_handle()'s to free. */
+struct write_ctx {
+	struct writer_store *w;
+	struct patterns *pt;
+	struct query *q;
+	char *filter;		/* the query string behind a '?', as Meilisearch keeps it */
+};
+
+static void
+unavailable(const struct writer_store *w, struct printbuf *body, struct api_response *rs)
+{
+	const struct http_store_fault f = { w->open_rc, w->db_path, w->damage, 1 };
+
+	http_unavailable(body, rs, &f);
+}
+
+/* The route of the decoded path, one trailing slash ignored; then the query's length. */
+static const struct http_route *
+write_locate(struct http_exchange *x)
+{
+	const struct api_request *rq = x->rq;
+	char path[ROUTE_PATH_MAX], dec[ROUTE_PATH_MAX];
+	const struct http_route *e;
+	size_t len;
+	int decoded;
+	long n;
+
+	if (route_path(rq->request_uri, rq->script_name, rq->path_info, path, &len, &decoded,
+	    &x->route_err) != 0)
+		return NULL;
+	/* A malformed escape names no route: the path is quoted as it came. */
+	if (!decoded && (n = text_unescape(path, len, 0, dec)) >= 0) {
+		memcpy(path, dec, (size_t)n);
+		len = (size_t)n;
+	}
+	if (len > 1 && path[len - 1] == '/')
+		len--;
+	if ((e = http_find_path(x->app, path, len)) == NULL) {
+		quote_text(path, len, dec, 200);
+		api_error_set(&x->route_err, 404, "not_found", "invalid_request", "Route `%s` not "
+		    "found: lmtasks-writer serves only POST /tasks/cancel and DELETE /tasks.", dec);
+		return NULL;
+	}
+	if (http_query_check(rq->query_string, &x->route_err) != 0)
+		return NULL;
+	x->route.kind = e->kind;
+	return e;
+}
+
+/* Decides who asks, in a read transaction of its own (the patterns copied out of it); 0 or
+ * the error's status. */
 static int
-authorize(const struct api_request *rq, struct writer_store *w, unsigned action,
+key_grant(const struct api_request *rq, struct writer_store *w, unsigned action,
     struct auth_grant *g, struct patterns *pt, struct api_error *err)
 {
 	MDB_txn *txn = NULL;
@@ -217,139 +207,141 @@ authorize(const struct api_request *rq, struct writer_store *w, unsigned action,
 	return rc;
 }
 
-/* Meilisearch's SummarizedTaskView. */
+/* What the write needs is taken first, then who asks and what they may do, before what is
+ * asked, as in Meilisearch; 0, or nonzero once answered. */
 static int
-render_summary(struct printbuf *pb, const struct task *t)
+write_authorize(struct http_exchange *x, unsigned action)
 {
-	char at[TIMEFMT_BUFSZ], head[160];
-	int n;
+	struct write_ctx *c = x->ctx;
+	const char *qs = x->rq->query_string ? x->rq->query_string : "";
+	struct api_error err;
 
-	timefmt_rfc3339(t->enqueued_at, at);
-	n = snprintf(head, sizeof(head), "{\"taskUid\":%" PRIu64 ",\"indexUid\":null,\"status\":"
-	    "\"%s\",\"type\":", t->uid, task_status_name(t->status));
-	if (printbuf_memappend(pb, head, n) < 0 ||
-	    render_string(pb, t->type.ptr, t->type.len) != 0)
-		return ENOMEM;
-	n = snprintf(head, sizeof(head), ",\"enqueuedAt\":\"%s\"}", at);
-	return printbuf_memappend(pb, head, n) < 0 ? ENOMEM : 0;
+	if ((c->pt = malloc(sizeof(*c->pt))) == NULL || (c->q = malloc(sizeof(*c->q))) == NULL ||
+	    (c->filter = malloc(strlen(qs) + 2)) == NULL) {
+		http_answer_failure(x->body, x->rs, 500, "internal", "Out of memory.");
+		return -1;
+	}
+	if (key_grant(x->rq, c->w, action, &x->grant, c->pt, &err) == 0)
+		return 0;
+	if (err.status == 403 && c->w->s == NULL)
+		unavailable(c->w, x->body, x->rs);
+	else
+		http_answer_error(x->body, x->rs, &err);
+	return -1;
 }
 
-void
-writer_handle(const struct api_request *rq, struct writer_store *w, struct printbuf *body,
-    struct api_response *rs)
+/* The filters into c->q, checked as Meilisearch checks them: 0, or the error's status. */
+static int
+write_filters(struct write_ctx *c, const char *qs, const char *verb, struct api_error *err)
 {
-	const char *m = rq->method ? rq->method : "GET";
-	const char *qs = rq->query_string ? rq->query_string : "";
-	const struct wroute *route;
-	struct ops_record_result r;
-	struct api_error err;
+	struct writer_store *w = c->w;
 	struct query_error why;
-	struct auth_grant grant;
-	struct patterns *pt = NULL;
-	struct query *q = NULL;
-	char *filter = NULL, quoted[128];
-	int given, rc;
+	int given;
 
-	rs->status = 500;
-	rs->stream = NULL;
-	rs->sse = 0;
-	rs->allow = NULL;
-	rs->log[0] = '\0';
-	rs->head = 0;
-	rs->etag[0] = '\0';
-	rs->cache = "no-store";	/* an answer to a write is never to be kept */
-	printbuf_reset(body);
-
-	if ((route = find_route(rq, &err)) == NULL) {
-		answer_error(body, rs, &err);
-		return;
-	}
-	if (strlen(qs) > API_QUERY_MAX) {
-		api_error_set(&err, 414, "bad_request", "invalid_request",
-		    "The query string is longer than %d bytes.", API_QUERY_MAX);
-		answer_error(body, rs, &err);
-		return;
-	}
-	if (strcmp(m, route->method) != 0) {
-		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
-		    "Method `%s` is not allowed here: lmtasks-writer answers %s %s.",
-		    quote_text(m, strlen(m), quoted, sizeof(quoted)), route->method, route->path);
-		answer_error(body, rs, &err);
-		rs->allow = route->method;
-		return;
-	}
-	if ((pt = malloc(sizeof(*pt))) == NULL || (q = malloc(sizeof(*q))) == NULL ||
-	    (filter = malloc(strlen(qs) + 2)) == NULL) {
-		answer_failure(body, rs, 500, "internal", "Out of memory.");
-		goto out;
-	}
-	/* Who asks and what they may do, before what is asked, as in Meilisearch. */
-	if (authorize(rq, w, route->action, &grant, pt, &err) != 0) {
-		if (err.status == 403 && w->s == NULL)
-			store_unavailable(w, body, rs);
-		else
-			answer_error(body, rs, &err);
-		goto out;
-	}
-	query_init(q);
+	query_init(c->q);
 	/* The store's compat level says whether batchUids is a filter and which types are;
 	 * read in a transaction of its own, like the key. */
-	q->v1 = w->s == NULL || writer_v1(w->s);
-	if (check_names(qs, q->v1, &given, &err) != 0 ||
-	    (query_parse(qs, q, &why) != 0 && api_error_query(&err, &why) != 0) ||
-	    (w->s && q->v1 && q->ntypes && writer_types(w->s, q, &err) != 0)) {
-		answer_error(body, rs, &err);
-		goto out;
-	}
-	if (!given) {
-		api_error_set(&err, 400, "missing_task_filters", "invalid_request", "Query "
+	c->q->v1 = w->s == NULL || writer_v1(w->s);
+	if (check_names(qs, c->q->v1, &given, err) != 0 ||
+	    (query_parse(qs, c->q, &why) != 0 && api_error_query(err, &why) != 0) ||
+	    (w->s && c->q->v1 && c->q->ntypes && writer_types(w->s, c->q, err) != 0))
+		return err->status;
+	if (!given)
+		return api_error_set(err, 400, "missing_task_filters", "invalid_request", "Query "
 		    "parameters to filter the tasks to %s are missing. Available query parameters "
 		    "are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, "
 		    "`beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, "
-		    "`beforeFinishedAt`, `afterFinishedAt`.", route->verb);
-		answer_error(body, rs, &err);
-		goto out;
-	}
-	if (w->s == NULL) {
-		store_unavailable(w, body, rs);
-		goto out;
-	}
-	/* A key restricted to some indexes acts on their tasks only, as in Meilisearch. */
-	if (!grant.all)
-		query_allow(q, pt->list, pt->n);
-	/* Meilisearch keeps the query string as it came, behind a '?'. */
-	filter[0] = '?';
-	strcpy(filter + 1, qs);
-	if (route->action == AUTH_TASKS_CANCEL)
-		rc = ops_cancel_query(w->s, q, filter, &r);
-	else
-		rc = ops_delete(w->s, q, 0, filter, &r);
+		    "`beforeFinishedAt`, `afterFinishedAt`.", verb);
+	return 0;
+}
+
+/* The answer to a cancelation or deletion that returned rc. */
+static void
+answer_write(struct http_exchange *x, int rc, const struct ops_record_result *r,
+    const char *verb)
+{
+	const char *qs = x->rq->query_string ? x->rq->query_string : "";
+	struct api_error err;
+
 	if (rc == LMT_EFULL || rc == LMT_EDISKFULL) {
 		/* Meilisearch's answer to a cancelation or deletion of no task past its limit. */
 		api_error_set(&err, 422, "no_space_left_on_device", "system", "The task store "
 		    "cannot take more tasks: %s, and this %s matches no task it could %s, so it "
 		    "would only record itself. Delete finished tasks to continue.", rc == LMT_EFULL ?
-		    "it is past its size limit" : "its disk is full", route->verb,
-		    route->action == AUTH_TASKS_CANCEL ? "cancel" : "delete");
-		answer_error(body, rs, &err);
-		snprintf(rs->log, sizeof(rs->log), "422 no_space_left_on_device: %s ?%.600s "
-		    "refused, %s", rq->method, qs, lmt_strerror(rc));
+		    "it is past its size limit" : "its disk is full", verb, verb);
+		http_answer_error(x->body, x->rs, &err);
+		snprintf(x->rs->log, sizeof(x->rs->log), "422 no_space_left_on_device: %s ?%.600s "
+		    "refused, %s", x->rq->method, qs, lmt_strerror(rc));
 	} else if (rc == LMT_ECORRUPT) {
-		answer_failure(body, rs, 500, "internal", "Task `%" PRIu64 "` cannot be read: its "
-		    "stored record is corrupt. Run `lmtasks check` on the store; nothing was "
-		    "changed.", r.bad);
+		http_answer_failure(x->body, x->rs, 500, "internal", "Task `%" PRIu64 "` cannot be "
+		    "read: its stored record is corrupt. Run `lmtasks check` on the store; nothing "
+		    "was changed.", r->bad);
 	} else if (rc != 0) {
-		answer_failure(body, rs, 500, "internal", "The task store could not be written: %s; "
-		    "nothing was changed.", lmt_strerror(rc));
-	} else if (render_summary(body, &r.out.t) != 0) {
-		answer_failure(body, rs, 500, "internal", "Out of memory.");
+		http_answer_failure(x->body, x->rs, 500, "internal", "The task store could not be "
+		    "written: %s; nothing was changed.", lmt_strerror(rc));
+	} else if (render_summary(x->body, &r->out.t) != 0) {
+		http_answer_failure(x->body, x->rs, 500, "internal", "Out of memory.");
 	} else {
-		rs->status = 200;
+		x->rs->status = 200;
 	}
+}
+
+/* POST /tasks/cancel and DELETE /tasks: the filters, then one write through ops.h. */
+static void
+write_tasks(struct http_exchange *x)
+{
+	struct write_ctx *c = x->ctx;
+	const char *qs = x->rq->query_string ? x->rq->query_string : "";
+	int cancel = x->entry->action == AUTH_TASKS_CANCEL;
+	const char *verb = cancel ? "cancel" : "delete";
+	struct ops_record_result r;
+	struct api_error err;
+	int rc;
+
+	if (write_filters(c, qs, verb, &err) != 0) {
+		http_answer_error(x->body, x->rs, &err);
+		return;
+	}
+	if (c->w->s == NULL) {
+		unavailable(c->w, x->body, x->rs);
+		return;
+	}
+	/* A key restricted to some indexes acts on their tasks only, as in Meilisearch. */
+	if (!x->grant.all)
+		query_allow(c->q, c->pt->list, c->pt->n);
+	/* Meilisearch keeps the query string as it came, behind a '?'. */
+	c->filter[0] = '?';
+	strcpy(c->filter + 1, qs);
+	if (cancel)
+		rc = ops_cancel_query(c->w->s, c->q, c->filter, &r);
+	else
+		rc = ops_delete(c->w->s, c->q, 0, c->filter, &r);
+	answer_write(x, rc, &r, verb);
 	if (rc == 0)
 		ops_task_free(&r.out);
-out:
-	free(pt);
-	free(q);
-	free(filter);
+}
+
+/* The writer's routes; another method on either path is refused with its Allow. */
+static const struct http_route write_routes[] = {
+	{ "/tasks/cancel", ROUTE_TASKS_CANCEL, "POST",
+	    "lmtasks-writer answers POST /tasks/cancel", AUTH_TASKS_CANCEL, write_tasks },
+	{ "/tasks", ROUTE_TASKS, "DELETE", "lmtasks-writer answers DELETE /tasks",
+	    AUTH_TASKS_DELETE, write_tasks },
+};
+
+static const struct http_app writer = {
+	write_routes, sizeof(write_routes) / sizeof(write_routes[0]), 0, write_locate,
+	write_authorize,
+};
+
+void
+writer_handle(const struct api_request *rq, struct writer_store *w, struct printbuf *body,
+    struct api_response *rs)
+{
+	struct write_ctx c = { w, NULL, NULL, NULL };
+
+	http_run(&writer, rq, &c, body, rs);
+	free(c.pt);
+	free(c.q);
+	free(c.filter);
 }

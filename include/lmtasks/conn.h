@@ -9,11 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lmtasks/api.h"
-
+/* A longer query string is refused (414, http_query_check()): the framing sizes its
+ * buffers for one this long, the HTTP application refuses what is past it. */
+#define CONN_QUERY_MAX 65536
 /* The parameters of a request, all together (name, value, lengths): larger is refused. Room
  * for a query string at the 414 limit twice (QUERY_STRING and REQUEST_URI) and the rest. */
-#define CONN_PARAMS_MAX (2 * API_QUERY_MAX + 65536)
+#define CONN_PARAMS_MAX (2 * CONN_QUERY_MAX + 65536)
 /* A request body is read and dropped (every route is GET or HEAD); larger is refused. */
 #define CONN_STDIN_MAX (1 << 20)
 /* A request must arrive whole this long after its first byte (or after the connect). */

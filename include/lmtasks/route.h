@@ -20,11 +20,12 @@ enum route_kind {
 	ROUTE_BATCHES,		/* /batches (compat v1) */
 	ROUTE_BATCH,		/* /batches/{uid} (compat v1) */
 	ROUTE_NONE,		/* none: route_parse() failed before it knew */
+	ROUTE_TASKS_CANCEL,	/* /tasks/cancel: lmtasks-writer's, never route_parse()'s */
 };
 
 struct route {
 	enum route_kind kind;
-	char index[TASK_INDEX_MAX + 1];	/* decoded and validated, NUL-terminated */
+	char index[TASK_INDEX_MAX + 1];	/* decoded and validated, NUL-terminated; "" if none */
 	size_t index_len;
 	uint64_t uid;
 };

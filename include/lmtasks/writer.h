@@ -6,7 +6,7 @@
 
 #include <json-c/printbuf.h>
 
-#include "lmtasks/api.h"
+#include "lmtasks/http.h"
 #include "lmtasks/store.h"
 
 /* What the caller opened: s (read-write) NULL with open_rc saying why when it cannot. */
