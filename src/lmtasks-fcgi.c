@@ -361,14 +361,14 @@ answer(struct reader *w, conn *c, stream_sub **stream)
 
 	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl, stream);
 	if (*stream == NULL)
-		return conn_answer(c, head, hl, w->body->buf, bl, loop_now_us());
-	st = conn_stream_begin(c, head, hl, w->body->buf, bl, loop_now_us());
+		return conn_answer(c, head, hl, w->body->buf, bl, clock_mono());
+	st = conn_stream_begin(c, head, hl, w->body->buf, bl, clock_mono());
 	/* A uids= stream whose tasks have all finished ends after its current state. */
 	if (st == CONN_CLOSE || stream_sub_done(*stream)) {
 		stream_sub_free(*stream);
 		*stream = NULL;
 		if (st != CONN_CLOSE)
-			st = conn_stream_end(c, loop_now_us());
+			st = conn_stream_end(c, clock_mono());
 	}
 	return st;
 }

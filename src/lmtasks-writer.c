@@ -17,6 +17,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/listen.h"
@@ -228,7 +229,7 @@ on_request(void *ctx, loop_client *cl, int *taken)
 	(void)taken;
 	printbuf_reset(body);
 	answer(&rq, body, head, sizeof(head), &hl);
-	return conn_answer(c, head, hl, body->buf, (size_t)body->bpos, loop_now_us());
+	return conn_answer(c, head, hl, body->buf, (size_t)body->bpos, clock_mono());
 }
 
 static const struct loop_ops writer_ops = {

@@ -403,13 +403,6 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 	return 0;
 }
 
-/* Deadlines run on the monotonic clock; the program answers with the same clock. */
-int64_t
-loop_now_us(void)
-{
-	return clock_mono();
-}
-
 /* The connection, for the program to answer on. */
 conn *
 loop_conn(struct loop_client *cl)

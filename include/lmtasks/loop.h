@@ -53,9 +53,6 @@ int loop_run(int listen_fd, int threads, const struct loop_ops *ops);
 __attribute__((format(printf, 2, 3)))
 void loop_log(const char *prog, const char *fmt, ...);
 
-/* The monotonic clock in µs, the time conn.c's deadlines are counted in. */
-int64_t loop_now_us(void);
-
 /* The connection of cl; owned by the loop. */
 conn *loop_conn(loop_client *cl);
 
