@@ -27,6 +27,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/listen.h"
+#include "lmtasks/log.h"
 #include "lmtasks/loop.h"
 #include "lmtasks/pagecache.h"
 #include "lmtasks/settings.h"
@@ -115,7 +116,7 @@ on_sigbus(int sig)
 static unsigned char master_hash[AUTH_HASH_BYTES];
 static const unsigned char *master;
 
-#define logline(...) loop_log("lmtasks-fcgi", __VA_ARGS__)
+#define logline(...) log_line("lmtasks-fcgi", __VA_ARGS__)
 
 /* ---- the store ---- */
 

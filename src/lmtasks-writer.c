@@ -21,6 +21,7 @@
 #include "lmtasks/conn.h"
 #include "lmtasks/error.h"
 #include "lmtasks/listen.h"
+#include "lmtasks/log.h"
 #include "lmtasks/loop.h"
 #include "lmtasks/store.h"
 #include "lmtasks/timefmt.h"
@@ -66,7 +67,7 @@ static struct writer_store ws;
 static char damage[PATH_MAX + 160];	/* ws.damage: the last damage found */
 static unsigned char master_hash[AUTH_HASH_BYTES];
 
-#define logline(...) loop_log("lmtasks-writer", __VA_ARGS__)
+#define logline(...) log_line("lmtasks-writer", __VA_ARGS__)
 
 /* SIGBUS (a page past the end of a data.mdb cut short while mapped) fails the request or
  * the check that reads it, not the process, as in lmtasks-fcgi. */
