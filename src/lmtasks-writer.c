@@ -87,6 +87,7 @@ handle(void *ctx, const struct api_request *rq, const char *db_param, struct pri
 
 	(void)ctx;
 	(void)db_param;		/* the store is the one it was started for */
+	printbuf_reset(body);
 	reader_begin(db, NULL, NULL, &v);
 	ws.s = v.s;
 	ws.open_rc = v.rc;

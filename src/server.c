@@ -205,7 +205,6 @@ answer(struct worker *w, const struct api_request *rq, const char *db_param, cha
 {
 	struct api_response rs;
 
-	printbuf_reset(w->body);
 	app->handle(w->ctx, rq, db_param, w->body, &rs);
 	*stream = rs.stream;
 	*head_len = api_headers(&rs, (size_t)w->body->bpos, head, HEAD_MAX);

@@ -27,8 +27,8 @@ struct server_app {
 	 * request's (cgi 1); freed by free */
 	int (*init)(void **ctx, int cgi);
 	void (*free)(void *ctx);
-	/* answers rq into body (emptied first) and rs, logging what it must; db_param is the
-	 * LMTASKS_DB request parameter (NULL: none) */
+	/* answers rq into body (which holds the last answer: emptied by the handler) and rs,
+	 * logging what it must; db_param is the LMTASKS_DB request parameter (NULL: none) */
 	void (*handle)(void *ctx, const struct api_request *rq, const char *db_param,
 	    struct printbuf *body, struct api_response *rs);
 	/* holds the stream an answer opened (NULL: no answer opens one): cl is out of the
