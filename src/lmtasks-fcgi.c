@@ -1,47 +1,35 @@
 /* lmtasks-fcgi: the tasks API over FastCGI (own socket or inherited) or CGI, read-only (SPEC §4).
  *
- * FastCGI: loop.c's workers (see loop.h) hand each whole request to answer() below with the
- * worker's own reading state; a stream goes on to the stream thread (stream_io.c); once a
- * second the timer checks the store's size.
+ * FastCGI: server.c's adapter hands each whole request of loop.c's workers to handle()
+ * below with the worker's own reading state; a stream goes on to the stream thread
+ * (stream_io.c); once a second the timer checks the store (reader_check).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <setjmp.h>
-#include <stdatomic.h>
-#include <pthread.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
-#include "lmtasks/clock.h"
-#include "lmtasks/conn.h"
 #include "lmtasks/error.h"
-#include "lmtasks/feed.h"
 #include "lmtasks/listen.h"
-#include "lmtasks/loop.h"
+#include "lmtasks/log.h"
 #include "lmtasks/pagecache.h"
-#include "lmtasks/settings.h"
 #include "lmtasks/quote.h"
-#include "lmtasks/route.h"
+#include "lmtasks/reader.h"
+#include "lmtasks/server.h"
+#include "lmtasks/settings.h"
 #include "lmtasks/store.h"
 #include "lmtasks/stream.h"
-#include "lmtasks/timefmt.h"
 #include "stream_io.h"
 
 #ifndef LMTASKS_DEFAULT_DB
 #define LMTASKS_DEFAULT_DB "/var/lib/lmtasks"
 #endif
-
-#define RETRY_OPEN_US 200000	/* a missing store is looked for again after this */
 
 static const char usage_text[] =
 "usage: lmtasks-fcgi [--db PATH] [--listen unix:PATH|HOST:PORT] [--threads N]\n"
@@ -78,302 +66,130 @@ static const char usage_text[] =
 "(spawn-fcgi, systemd socket activation, mod_fcgid), or, when standard input is\n"
 "not a socket, answers one CGI request from its environment and exits.\n";
 
-/* The store, opened on first use and shared by every worker. Requests hold the lock
- * for reading; opening the store and adopting a grown map take it for writing. */
-static struct {
-	pthread_rwlock_t lock;
-	store *s;
-	char *path;		/* fixed by --db, LMTASKS_DB, or the first request */
-	int from_request;	/* path came from a request parameter */
-	int open_rc;
-	int64_t next_try;
-	int damaged;		/* the open store failed its size check since */
-	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
-	atomic_int faulted;	/* a request met SIGBUS: damaged until the next check */
-	int replaced;		/* its data file is not the one open (check_replaced) */
-	char replaced_why[PATH_MAX + 200];	/* what store_check_replaced_text() said */
-} db = { .lock = PTHREAD_RWLOCK_INITIALIZER };
-
-/* SIGBUS (a page past the end of a data.mdb shrunk while mapped) fails the request that
- * reads it, not the process: the reading thread arms its jump buffer around the work. */
-static __thread sigjmp_buf bus_jmp;
-static __thread volatile sig_atomic_t bus_armed;
-
-static void
-on_sigbus(int sig)
-{
-	if (bus_armed) {
-		bus_armed = 0;
-		siglongjmp(bus_jmp, 1);
-	}
-	/* Not in a guarded read: a real fault, fatal as it would be without us. */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
+/* The store, opened on first use and shared by every worker (reader.h). */
+static reader *db;
 
 /* The master key's hash, when a key file is configured. */
 static unsigned char master_hash[AUTH_HASH_BYTES];
 static const unsigned char *master;
 
-#define logline(...) loop_log("lmtasks-fcgi", __VA_ARGS__)
+static size_t page_budget = PAGECACHE_DEFAULT;	/* --page-cache */
+static long threads;	/* --threads; 0: half the CPUs, looked up only for FastCGI */
 
-/* ---- the store ---- */
+#define logline(...) log_line("lmtasks-fcgi", __VA_ARGS__)
 
-/* Opens the store if it is not open yet and its retry time has come; takes the write lock. */
-static void
-store_try_open(const char *param_path)
-{
-	pthread_rwlock_wrlock(&db.lock);
-	if (db.path == NULL && param_path && *param_path) {
-		db.path = strdup(param_path);
-		db.from_request = 1;
-	}
-	if (db.path == NULL)
-		db.path = strdup(LMTASKS_DEFAULT_DB);
-	int64_t now = clock_now();
-	if (db.s == NULL && db.path && now >= db.next_try) {
-		int rc = store_open(db.path, STORE_RDONLY, 0, &db.s);
-		if (rc == LMT_EDAMAGED)
-			snprintf(db.damage, sizeof(db.damage), "%s", store_damage_text());
-		if (rc != 0) {
-			db.s = NULL;
-			db.next_try = now + RETRY_OPEN_US;
-		} else if (db.open_rc != 0) {
-			logline("the store at %s can be read again", db.path);
-		}
-		db.open_rc = rc;
-	}
-	pthread_rwlock_unlock(&db.lock);
-}
+/* ---- a worker's reading ---- */
 
-/* Per-thread reading state: a reset transaction, an iterator, a body buffer, and in
- * FastCGI the list pages of the current snapshot. */
-struct reader {
+/* Per-thread reading state: a reset transaction, an iterator, and in FastCGI the list
+ * pages of the current snapshot. */
+struct worker {
 	MDB_txn *txn;
 	store_iter *it;
-	struct printbuf *body;
 	pagecache *pages;
 	struct api_memo memo;
-	int live;
 };
 
-static size_t page_budget = PAGECACHE_DEFAULT;	/* --page-cache */
-
-/* Takes the read lock and renews the thread's transaction; rd says what is there. */
-static void
-reader_begin(struct reader *w, const char *param_path, struct api_reader *rd)
+/* Takes the store's read lock and renews the worker's snapshot into rd; 1 when w->txn is
+ * live (for reader_end to reset), 0 when rd says why there is nothing to read. */
+static int
+worker_begin(struct worker *w, const char *db_param, struct api_reader *rd)
 {
-	int rc;
+	struct reader_view v;
+	int rc = reader_begin(db, db_param, &w->txn, &v);
 
-	pthread_rwlock_rdlock(&db.lock);
-	if (db.s == NULL) {
-		pthread_rwlock_unlock(&db.lock);
-		store_try_open(param_path);
-		pthread_rwlock_rdlock(&db.lock);
+	if (rc == 0)
+		rc = w->it ? store_iter_renew(w->it, w->txn) : store_iter_open(v.s, w->txn, &w->it);
+	rd->db_path = v.path;
+	rd->damage = v.why;
+	rd->open_rc = rc;
+	if (rc != 0 && v.s) {
+		mdb_txn_reset(w->txn);	/* the iterator failed */
+		v.s = NULL;
 	}
-	rd->s = NULL;
-	rd->txn = NULL;
-	rd->it = NULL;
-	rd->pages = NULL;
-	rd->memo = NULL;
-	rd->db_path = db.path;
-	rd->open_rc = db.open_rc;
-	rd->damage = db.damage;
-	if (db.s == NULL)
-		return;
-	if (db.damaged || atomic_load_explicit(&db.faulted, memory_order_relaxed)) {
-		rd->open_rc = LMT_EDAMAGED;
-		return;
-	}
-	if (db.replaced) {
-		rd->open_rc = LMT_EREPLACED;
-		rd->damage = db.replaced_why;
-		return;
-	}
-	if (db.from_request && param_path && strcmp(param_path, db.path) != 0) {
-		rd->db_path = param_path;
-		rd->open_rc = LMT_EINVAL;	/* one responder serves one store */
-		return;
-	}
-	for (int attempt = 0;; attempt++) {
-		rc = w->txn ? mdb_txn_renew(w->txn)
-		    : mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &w->txn);
-		if (rc != MDB_MAP_RESIZED || attempt > 0)
-			break;
-		/* A writer grew the map: adopt the size with no transaction live here. */
-		pthread_rwlock_unlock(&db.lock);
-		pthread_rwlock_wrlock(&db.lock);
-		store_refresh_map(db.s);
-		pthread_rwlock_unlock(&db.lock);
-		pthread_rwlock_rdlock(&db.lock);
-	}
-	/* Every snapshot, not only once a second: a data file copied over the store since
-	 * the last check is read at a meta page the lock file picks, and must not be served
-	 * (nor its pages kept under the lock's transaction id).  No system call. */
-	if (rc == 0 && (rc = store_check_snapshot(db.s, w->txn)) == LMT_EREPLACED)
-		rd->damage = store_check_replaced_text();
-	if (rc == 0 && w->it == NULL)
-		rc = store_iter_open(db.s, w->txn, &w->it);
-	else if (rc == 0)
-		rc = store_iter_renew(w->it, w->txn);
-	if (rc != 0) {
-		rd->open_rc = rc;
-		if (w->txn && rc != MDB_MAP_RESIZED)
-			mdb_txn_reset(w->txn);
-		return;
-	}
-	w->live = 1;
-	rd->s = db.s;
+	if (v.s == NULL)
+		return 0;
+	rd->s = v.s;
 	rd->txn = w->txn;
 	rd->it = w->it;
 	rd->pages = w->pages;
 	rd->memo = &w->memo;
+	return 1;
 }
 
-/* Ends the snapshot: nothing is held between requests. */
+/* api_handle's call, for reader_guard. */
+struct call {
+	const struct api_request *rq;
+	struct api_reader *rd;
+	struct printbuf *body;
+	struct api_response *rs;
+};
+
 static void
-reader_end(struct reader *w)
+call_api(void *arg)
 {
-	if (w->live)
-		mdb_txn_reset(w->txn);
-	w->live = 0;
-	pthread_rwlock_unlock(&db.lock);
+	struct call *c = arg;
+
+	api_handle(c->rq, c->rd, c->body, c->rs);
 }
 
-/* Answers one request into head (the CGI header block, *head_len bytes) and w->body;
- * returns how many body bytes to send (none for HEAD) and logs a failure.  An event
- * stream that opened (GET /tasks/stream) is left in *stream for the caller to hold. */
-static size_t
-serve(struct reader *w, const struct api_request *rq, const char *db_param, char *head,
-    size_t head_cap, size_t *head_len, stream_sub **stream)
+/* Answers rq from the worker's snapshot into body and rs (server_app.handle), a SIGBUS
+ * from a damaged file answered as the damage it is; logs a failure. */
+static void
+handle(void *ctx, const struct api_request *rq, const char *db_param, struct printbuf *body,
+    struct api_response *rs)
 {
-	struct api_reader rd;
-	struct api_response rs;
+	struct worker *w = ctx;
+	struct api_reader rd = { .master = master };
+	struct call c = { rq, &rd, body, rs };
+	struct reader_view v;
+	int live = worker_begin(w, db_param, &rd);
 
-	reader_begin(w, db_param, &rd);
-	rd.master = master;
-	/* sigsetjmp without the signal mask (no system call per request): the handler runs
-	 * with SA_NODEFER, so SIGBUS is not left blocked after the jump.  A jump leaves the
-	 * read transaction to be reset, the body to be rewritten, and at worst the few
-	 * allocations of the request's render lost; no lock is held by the reading code. */
-	if (sigsetjmp(bus_jmp, 0) == 0) {
-		bus_armed = 1;
-		api_handle(rq, &rd, w->body, &rs);
-		bus_armed = 0;
-	} else {
-		atomic_store(&db.faulted, 1);
-		printbuf_reset(w->body);
+	/* A jump leaves the read transaction to be reset, the body to be rewritten, and at
+	 * worst the few allocations of the request's render lost. */
+	if (reader_guard(db, &v, call_api, &c) != 0) {
+		printbuf_reset(body);
 		rd.s = NULL;
-		rd.open_rc = LMT_EDAMAGED;
-		rd.damage = "its data.mdb shrank while it was read (a page past its end)";
-		api_handle(rq, &rd, w->body, &rs);
+		rd.open_rc = v.rc;
+		rd.damage = v.why;
+		api_handle(rq, &rd, body, rs);
 	}
-	reader_end(w);
-	*stream = rs.stream;
-	*head_len = api_headers(&rs, (size_t)w->body->bpos, head, head_cap);
-	if (rs.log[0]) {
+	reader_end(db, live ? w->txn : NULL);
+	if (rs->log[0]) {
 		char qm[32], qp[160];
 		const char *m = rq->method ? rq->method : "";
 		const char *p = rq->request_uri ? rq->request_uri : rq->path_info ? rq->path_info : "";
-		logline("%s (%s %s)", rs.log, quote_text(m, strlen(m), qm, sizeof(qm)),
+		logline("%s (%s %s)", rs->log, quote_text(m, strlen(m), qm, sizeof(qm)),
 		    quote_text(p, strcspn(p, "?"), qp, sizeof(qp)));
 	}
-	return rs.head ? 0 : (size_t)w->body->bpos;
 }
 
+/* A worker's reading state; list pages only in FastCGI, where a worker serves many. */
 static int
-reader_init(struct reader *w)
+worker_init(void **ctx, int cgi)
 {
-	memset(w, 0, sizeof(*w));
-	return (w->body = printbuf_new()) ? 0 : ENOMEM;
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL || (!cgi && pagecache_new(page_budget, &w->pages) != 0)) {
+		free(w);
+		return ENOMEM;
+	}
+	*ctx = w;
+	return 0;
 }
 
 static void
-reader_free(struct reader *w)
+worker_free(void *ctx)
 {
+	struct worker *w = ctx;
+
 	store_iter_close(w->it);
 	pagecache_free(w->pages);
 	if (w->txn)
 		mdb_txn_abort(w->txn);
-	printbuf_free(w->body);
+	free(w);
 }
 
-/* ---- CGI ---- */
-
-/* CGI with a master key file that cannot be read: a 500, never an open answer. */
-static int
-cgi_refuse(void)
-{
-	static const char body[] = "{\"message\":\"The master key file cannot be read; see the "
-	    "server's error log.\",\"code\":\"internal\",\"type\":\"internal\",\"link\":"
-	    "\"https://docs.meilisearch.com/errors#internal\"}";
-
-	printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
-	return fflush(stdout) == 0 ? 0 : 1;
-}
-
-static int
-serve_cgi(void)
-{
-	struct reader w;
-
-	struct api_request rq = {
-		getenv("REQUEST_METHOD"), getenv("REQUEST_URI"), getenv("SCRIPT_NAME"),
-		getenv("PATH_INFO"), getenv("QUERY_STRING"), getenv("HTTP_AUTHORIZATION"),
-		getenv("HTTP_IF_NONE_MATCH"), getenv("HTTP_LAST_EVENT_ID"),
-	};
-	stream_sub *stream = NULL;
-	char head[256];
-	size_t hl, bl;
-	int ok;
-
-	if (reader_init(&w) != 0)
-		return 1;
-	bl = serve(&w, &rq, getenv("LMTASKS_DB"), head, sizeof(head), &hl, &stream);
-	ok = fwrite(head, 1, hl, stdout) == hl && fwrite(w.body->buf, 1, bl, stdout) == bl;
-	reader_free(&w);
-	ok = fflush(stdout) == 0 && ok;
-	/* GET /tasks/stream: this process holds it, for a while at most. */
-	if (stream && ok)
-		return stream_io_cgi(stream, db.s, db.path, stream_io_cgi_max());
-	stream_sub_free(stream);
-	return ok ? 0 : 1;
-}
-
-
-/* ---- FastCGI ---- */
-
-/* Answers the whole request conn c holds; returns the connection's next state.  A stream
- * that goes on is left in *stream, its first bytes on their way. */
-static enum conn_state
-answer(struct reader *w, conn *c, stream_sub **stream)
-{
-	struct api_request rq = {
-		conn_param(c, CONN_METHOD), conn_param(c, CONN_REQUEST_URI),
-		conn_param(c, CONN_SCRIPT_NAME), conn_param(c, CONN_PATH_INFO),
-		conn_param(c, CONN_QUERY_STRING), conn_param(c, CONN_AUTHORIZATION),
-		conn_param(c, CONN_IF_NONE_MATCH), conn_param(c, CONN_LAST_EVENT_ID),
-	};
-	enum conn_state st;
-	char head[256];
-	size_t hl, bl;
-
-	bl = serve(w, &rq, conn_param(c, CONN_LMTASKS_DB), head, sizeof(head), &hl, stream);
-	if (*stream == NULL)
-		return conn_answer(c, head, hl, w->body->buf, bl, loop_now_us());
-	st = conn_stream_begin(c, head, hl, w->body->buf, bl, loop_now_us());
-	/* A uids= stream whose tasks have all finished ends after its current state. */
-	if (st == CONN_CLOSE || stream_sub_done(*stream)) {
-		stream_sub_free(*stream);
-		*stream = NULL;
-		if (st != CONN_CLOSE)
-			st = conn_stream_end(c, loop_now_us());
-	}
-	return st;
-}
-
-/* ---- the stream thread's view of the responder ---- */
+/* ---- streams ---- */
 
 static conn *
 host_conn(void *client)
@@ -393,339 +209,131 @@ host_give_back(void *client, enum conn_state st)
 	loop_give_back(client, st);
 }
 
-/* The stream thread reads as a worker does: under the read lock, a grown map adopted,
- * SIGBUS from a damaged file caught. */
+/* The stream thread reads as a worker does, through the reader's guarded path. */
 static int
 host_read(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 {
-	MDB_txn *txn = NULL;
-	int rc;
-
-	pthread_rwlock_rdlock(&db.lock);
-	if (db.s == NULL || db.damaged || db.replaced || atomic_load(&db.faulted)) {
-		pthread_rwlock_unlock(&db.lock);
-		return LMT_EDAMAGED;
-	}
-	if ((rc = feed_refresh(db.s)) == 0)
-		rc = mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &txn);
-	if (rc == MDB_MAP_RESIZED) {
-		pthread_rwlock_unlock(&db.lock);
-		pthread_rwlock_wrlock(&db.lock);
-		store_refresh_map(db.s);
-		pthread_rwlock_unlock(&db.lock);
-		pthread_rwlock_rdlock(&db.lock);
-		rc = mdb_txn_begin(store_env(db.s), NULL, MDB_RDONLY, &txn);
-	}
-	if (rc == 0 && (rc = store_check_snapshot(db.s, txn)) != 0)
-		mdb_txn_abort(txn);
-	else if (rc == 0) {
-		if (sigsetjmp(bus_jmp, 0) == 0) {
-			bus_armed = 1;
-			fn(db.s, txn, arg);
-			bus_armed = 0;
-		} else {
-			atomic_store(&db.faulted, 1);
-			rc = LMT_EDAMAGED;
-		}
-		mdb_txn_abort(txn);
-	}
-	pthread_rwlock_unlock(&db.lock);
-	return rc;
+	return reader_read(db, fn, arg);
 }
 
 static const struct stream_io_host stream_host = {
 	host_conn, host_close, host_give_back, host_read,
 };
 
-/* A whole request from the loop: answered, or its stream handed to the stream thread. */
-static enum conn_state
-on_request(void *ctx, loop_client *cl, int *taken)
+/* FastCGI: the stream thread holds it from now on. */
+static int
+hold_stream(loop_client *cl, stream_sub *sub)
 {
-	stream_sub *stream = NULL;
-	enum conn_state st = answer(ctx, loop_conn(cl), &stream);
-
-	if (stream) {
-		*taken = 1;
-		/* The stream thread holds it from now on: out of the workers' set. */
-		if (st == CONN_CLOSE || loop_detach(cl) != 0 ||
-		    stream_io_adopt(&stream_host, db.path, cl, stream) != 0) {
-			stream_sub_free(stream);
-			loop_close(cl);
-		}
-	}
-	return st;
+	return stream_io_adopt(&stream_host, reader_path(db), cl, sub);
 }
 
-
-/*
- * A data file copied or moved over the store while this process has it open: answered 503
- * (store_check_replaced()) while it is so.  LMDB's lock file keeps counting the
- * transactions of the file it was set up from until every process that has the store open
- * closes it, so this lasts until they all are stopped, this one too; `lmtasks restore` is
- * the way that needs no stop.  Called from check_timer(), once a second.
- */
-static void
-check_replaced(void)
+/* CGI: this process holds it, for a while at most. */
+static int
+cgi_stream(stream_sub *sub)
 {
-	char text[sizeof(db.replaced_why)] = "";
-	volatile int rc = 0;	/* read after a jump from the SIGBUS handler */
-
-	pthread_rwlock_rdlock(&db.lock);
-	if (db.s == NULL || db.damaged || atomic_load(&db.faulted)) {
-		pthread_rwlock_unlock(&db.lock);
-		return;
-	}
-	/* The meta pages are read from the map: a file shrunk meanwhile faults here too. */
-	if (sigsetjmp(bus_jmp, 0) == 0) {
-		bus_armed = 1;
-		rc = store_check_replaced(db.s);
-		bus_armed = 0;
-	} else {
-		atomic_store(&db.faulted, 1);
-	}
-	if (rc == LMT_EREPLACED)
-		snprintf(text, sizeof(text), "%s", store_check_replaced_text());
-	int bad = rc == LMT_EREPLACED;
-	int change = bad != db.replaced;
-	pthread_rwlock_unlock(&db.lock);
-	if (!change)
-		return;
-	pthread_rwlock_wrlock(&db.lock);
-	if (bad) {
-		snprintf(db.replaced_why, sizeof(db.replaced_why), "%s", text);
-		logline("the store at %s was replaced while open: %s; answering 503 until every "
-		    "process that has it open is stopped (restore with `lmtasks restore`)", db.path,
-		    text);
-	} else {
-		logline("the store at %s can be read again", db.path);
-	}
-	db.replaced = bad;
-	pthread_rwlock_unlock(&db.lock);
-}
-
-/* The store's quick check, once a second from the timer: a data.mdb shrunk while open is
- * answered 503 at once, and served again once it is whole. */
-static void
-check_store(void)
-{
-	const char *volatile why = NULL;
-	int rc = 0;
-
-	pthread_rwlock_rdlock(&db.lock);
-	if (db.s == NULL) {
-		pthread_rwlock_unlock(&db.lock);
-		return;
-	}
-	if (sigsetjmp(bus_jmp, 0) == 0) {
-		bus_armed = 1;
-		rc = store_check_size(db.s);
-		bus_armed = 0;
-		why = store_damage_text();
-	} else {
-		rc = LMT_EDAMAGED;
-		why = "its data.mdb shrank while it was read";
-	}
-	int bad = rc == LMT_EDAMAGED;
-	int change = bad != db.damaged || atomic_load(&db.faulted);
-	pthread_rwlock_unlock(&db.lock);
-	if (!change)
-		return;
-	pthread_rwlock_wrlock(&db.lock);
-	if (bad && !db.damaged) {
-		snprintf(db.damage, sizeof(db.damage), "%s", why);
-		logline("the store at %s is damaged: %s; answering 503", db.path, db.damage);
-	} else if (!bad && (db.damaged || atomic_load(&db.faulted))) {
-		logline("the store at %s can be read again", db.path);
-	}
-	db.damaged = bad;
-	atomic_store(&db.faulted, 0);
-	pthread_rwlock_unlock(&db.lock);
+	return stream_io_cgi(sub, db, stream_io_cgi_max());
 }
 
 /* The loop's timer, once a second: the size check, then the data file's identity. */
 static void
 check_timer(void)
 {
-	check_store();
-	check_replaced();
+	reader_check(db);
 }
 
-/* A worker's reading state, for the loop to hold. */
+/* ---- the program ---- */
+
+/* CGI with a master key file that cannot be read: a 500, never an open answer. */
 static int
-worker_init(void **ctx)
+cgi_refuse(void)
 {
-	struct reader *w = malloc(sizeof(*w));
+	static const char body[] = "{\"message\":\"The master key file cannot be read; see the "
+	    "server's error log.\",\"code\":\"internal\",\"type\":\"internal\",\"link\":"
+	    "\"https://docs.meilisearch.com/errors#internal\"}";
 
-	if (w == NULL || reader_init(w) != 0) {
-		free(w);
-		return ENOMEM;
-	}
-	if (pagecache_new(page_budget, &w->pages) != 0) {
-		reader_free(w);
-		free(w);
-		return ENOMEM;
-	}
-	*ctx = w;
-	return 0;
-}
-
-static void
-worker_free(void *ctx)
-{
-	reader_free(ctx);
-	free(ctx);
+	printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* --page-cache: a size as maxBytes takes it (settings.h), up to 1 GiB. */
 static int
-parse_budget(const char *text, size_t *v)
+parse_budget(const char *text)
 {
 	uint64_t n;
 
 	if (settings_parse_size(text, &n) != 0 || n > (1u << 30))
 		return LMT_EINVAL;
-	*v = (size_t)n;
+	page_budget = (size_t)n;
 	return 0;
 }
 
-static const struct loop_ops responder_ops = {
-	"lmtasks-fcgi", worker_init, worker_free, on_request, check_timer, stream_io_stop,
+/* --threads: each thread holds one of the store's 126 reader slots; the CLI needs some. */
+static int
+parse_threads(const char *text)
+{
+	char *end;
+
+	threads = strtol(text, &end, 10);
+	return *text == '\0' || *end || threads < 1 || threads > 100 ? LMT_EINVAL : 0;
+}
+
+static const struct server_option own_options[] = {
+	{ "threads", parse_threads, "--threads wants a number from 1 to 100" },
+	{ "page-cache", parse_budget, "--page-cache wants a size in bytes, with K or M, up to 1G "
+	    "(0: none)" },
 };
+
+static const struct server_app responder = {
+	"lmtasks-fcgi", usage_text, worker_init, worker_free, handle, hold_stream, cgi_stream,
+	check_timer, stream_io_stop,
+};
+
+/* A key that cannot be read never means an open API: CGI answers 500, a server exits. */
+static int
+load_key(const struct server_opts *o)
+{
+	int fd;
+
+	if (server_master_key(responder.name, o->key_file, master_hash) != 0)
+		return listen_inherited(&fd) != 0 && o->listen == NULL ? cgi_refuse() : 1;
+	master = master_hash;
+	return -1;
+}
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "page-cache", required_argument, NULL, 'p' },
-		{ "master-key-file", required_argument, NULL, 'k' },
-		{ "socket-group", required_argument, NULL, 'g' },
-		{ "socket-mode", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
-	const char *listen_spec = NULL, *path = NULL, *key_file = NULL;
-	long threads = 0;	/* 0: half the CPUs, looked up only for FastCGI */
-	unsigned sock_mode = LISTEN_MODE_DEFAULT;
-	gid_t sock_gid = getegid();
-	int c, fd;
-	char why[PATH_MAX + 160];
+	struct reader_config cfg = { responder.name, NULL, LMTASKS_DEFAULT_DB, READER_SHARED,
+	    NULL };
+	struct server_opts o;
+	int fd, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			path = optarg;
-			break;
-		case 'l':
-			listen_spec = optarg;
-			break;
-		case 'k':
-			key_file = optarg;
-			break;
-		case 'g':
-			if (listen_group(optarg, &sock_gid) != 0) {
-				fprintf(stderr, "lmtasks-fcgi: --socket-group: no group `%s`\n", optarg);
-				return 2;
-			}
-			break;
-		case 'm':
-			if (listen_mode(optarg, &sock_mode) != 0) {
-				fprintf(stderr, "lmtasks-fcgi: --socket-mode wants an octal mode like 0660\n");
-				return 2;
-			}
-			break;
-		case 't': {
-			char *end;
-			threads = strtol(optarg, &end, 10);
-			/* Each thread holds one of the store's 126 reader slots; the CLI needs some. */
-			if (*optarg == '\0' || *end || threads < 1 || threads > 100) {
-				fprintf(stderr, "lmtasks-fcgi: --threads wants a number from 1 to 100\n");
-				return 2;
-			}
-			break;
-		}
-		case 'p':
-			if (parse_budget(optarg, &page_budget) != 0) {
-				fprintf(stderr, "lmtasks-fcgi: --page-cache wants a size in bytes, with K "
-				    "or M, up to 1G (0: none)\n");
-				return 2;
-			}
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
-			printf("lmtasks-fcgi %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			fprintf(stderr, "lmtasks-fcgi: see `lmtasks-fcgi --help`\n");
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "lmtasks-fcgi: unexpected argument `%s`; see `lmtasks-fcgi --help`\n",
-		    argv[optind]);
-		return 2;
-	}
-	if (path == NULL || *path == '\0')
-		path = getenv("LMTASKS_DB");
-	if (path && *path && (db.path = strdup(path)) == NULL)
+	if ((rc = server_options(&responder, own_options, 2, argc, argv, &o)) >= 0)
+		return rc;
+	cfg.path = o.db;
+	if (reader_new(&cfg, &db) != 0)
 		return 1;
-
-	if (key_file == NULL || *key_file == '\0')
-		key_file = getenv("LMTASKS_MASTER_KEY_FILE");
-	if (key_file && *key_file) {
-		/* libsodium is started only with a key: a CGI request without one starts faster. */
-		if (auth_init() != 0) {
-			logline("cannot initialise libsodium");
-			return 1;
-		}
-		/* A key that cannot be read never means an open API. */
-		int rc = auth_master_load(key_file, master_hash);
-		if (rc != 0) {
-			logline("cannot use the master key file %s: %s", key_file, rc == LMT_EINVAL ?
-			    "the key must be at least 16 bytes on its first line" : strerror(rc));
-			if (listen_inherited(&fd) != 0 && listen_spec == NULL)
-				return cgi_refuse();
-			return 1;
-		}
-		master = master_hash;
+	if (o.key_file && (rc = load_key(&o)) >= 0)
+		goto out;
+	if ((rc = server_listen(responder.name, &o, &fd)) == SERVER_CGI) {
+		rc = server_cgi(&responder);
+		goto out;
 	}
-
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction bus = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER };
-	sigemptyset(&bus.sa_mask);
-	sigaction(SIGBUS, &bus, NULL);
-	if (listen_spec) {
-		if (listen_open(listen_spec, sock_mode, sock_gid, &fd, why, sizeof(why)) != 0) {
-			logline("%s", why);
-			return 1;
-		}
-	} else if (listen_inherited(&fd) != 0) {
-		return serve_cgi();
-	}
+	if (rc != 0)
+		goto out;
 	/* The web server in front shares the CPUs: on two, one thread served 8-11% more
 	 * requests than two (bench/threads.sh). */
 	if (threads == 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN) / 2) < 1)
 		threads = 1;
 	if (threads > 100)
 		threads = 100;
-	if (db.path) {
-		store_try_open(NULL);
-		if (db.s == NULL)
-			logline("no readable store at %s yet (%s); answering 503 until there is",
-			    db.path, lmt_strerror(db.open_rc));
-	}
-	logline("serving %s with %ld threads, %zu bytes of list pages each", db.path ? db.path :
-	    "the store named by the first request's LMTASKS_DB, or " LMTASKS_DEFAULT_DB ",",
-	    threads, page_budget);
-	int rc = loop_run(fd, (int)threads, &responder_ops);
-	if (listen_spec && listen_unix_path(listen_spec))
-		unlink(listen_unix_path(listen_spec));
-	store_close(db.s);
-	free(db.path);
+	reader_start(db);
+	logline("serving %s with %ld threads, %zu bytes of list pages each", reader_path(db) ?
+	    reader_path(db) : "the store named by the first request's LMTASKS_DB, or "
+	    LMTASKS_DEFAULT_DB ",", threads, page_budget);
+	rc = server_run(&responder, &o, fd, (int)threads);
+out:
+	reader_free(db);
 	return rc;
 }

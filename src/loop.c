@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +19,12 @@
 
 #include "lmtasks/clock.h"
 #include "lmtasks/conn.h"
+#include "lmtasks/log.h"
 #include "lmtasks/loop.h"
 
 #define SWEEP_NS 250000000	/* how often deadlines are looked at */
 /* Idle connections shut down at once when accept finds no descriptor left. */
 #define SHED_AT_ONCE 16
-/* At most this many lines a second reach the log; the rest are counted and said. */
-#define LOG_PER_SECOND 20
 
 /* A connection in the registry, which lets the timer find overdue ones and shutdown
  * close the rest.  swept: shut down already (by the timer, or shed); busy: a worker serves
@@ -54,53 +52,7 @@ static struct {
 /* The program's callbacks, fixed by loop_run. */
 static const struct loop_ops *ops;
 
-void
-loop_log(const char *prog, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int p, n;
-
-	p = snprintf(line, sizeof(line), "%s: ", prog);
-	if (p < 0 || (size_t)p >= sizeof(line) / 2)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line + p, sizeof(line) - (size_t)p - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - (size_t)p - 2)
-		n = (int)(sizeof(line) - (size_t)p - 2);
-	n += p;
-	line[n++] = '\n';
-	/* A flood (a client or the system failing the same way again and again) must not
-	 * fill the disk with lines: past LOG_PER_SECOND in a second the rest are counted,
-	 * and the first line of a later second says how many were left out. */
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static int64_t second;
-	static unsigned lines, dropped;
-	char note[96];
-	int k = 0;
-	int64_t now = clock_mono() / 1000000;
-	pthread_mutex_lock(&mu);
-	if (now != second) {
-		if (dropped)
-			k = snprintf(note, sizeof(note), "%s: (%u lines like these left out)\n", prog,
-			    dropped);
-		second = now;
-		lines = dropped = 0;
-	}
-	int keep = ++lines <= LOG_PER_SECOND;
-	dropped += !keep;
-	pthread_mutex_unlock(&mu);
-	/* One write per line, so threads' lines do not interleave. */
-	if (k > 0 && (size_t)k < sizeof(note) && write(STDERR_FILENO, note, (size_t)k) < 0)
-		return;
-	if (keep && write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
-}
-
-#define logline(...) loop_log(ops->name, __VA_ARGS__)
+#define logline(...) log_line(ops->name, __VA_ARGS__)
 
 static struct loop_client *
 client_new(int fd)
@@ -401,13 +353,6 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 	close(srv.epfd);
 	free(tids);
 	return 0;
-}
-
-/* Deadlines run on the monotonic clock; the program answers with the same clock. */
-int64_t
-loop_now_us(void)
-{
-	return clock_mono();
 }
 
 /* The connection, for the program to answer on. */

@@ -67,8 +67,31 @@ out_ended(void *ctx)
 	*(int *)ctx = 1;
 }
 
+/* One read of the log for a CGI stream's hub, through the reader's guarded path. */
+struct cgi_poll {
+	stream_hub *h;
+	int rc;
+};
+
+static void
+cgi_poll_in(store *s, MDB_txn *txn, void *arg)
+{
+	struct cgi_poll *p = arg;
+
+	p->rc = stream_hub_poll_txn(p->h, s, txn, out_ended);
+}
+
+/* 0, or 1 when the store could not be read. */
+static int
+cgi_poll(reader *r, stream_hub *h)
+{
+	struct cgi_poll p = { h, 0 };
+
+	return reader_read(r, cgi_poll_in, &p) != 0 || p.rc != 0;
+}
+
 int
-stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
+stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 {
 	stream_hub *h;
 	struct watch w;
@@ -86,9 +109,9 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 		return 1;
 	}
 	stream_hub_add(h, sub, out_write, &ended);
-	watch_open(&w, path);
+	watch_open(&w, reader_path(r));
 	/* A commit between the stream's first read and the watch is not missed. */
-	if (stream_hub_poll(h, s, out_ended) != 0)
+	if (cgi_poll(r, h) != 0)
 		ended = rc = 1;
 	while (!ended) {
 		int64_t now = clock_mono(), left = start + max_us - now;
@@ -102,7 +125,7 @@ stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us)
 			rc = 1;
 			break;
 		}
-		if (watch_drain(&w) && (rc = stream_hub_poll(h, s, out_ended)) != 0) {
+		if (watch_drain(&w) && (rc = cgi_poll(r, h)) != 0) {
 			rc = 1;
 			break;
 		}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "lmtasks/conn.h"
+#include "lmtasks/reader.h"
 #include "lmtasks/store.h"
 #include "lmtasks/stream.h"
 
@@ -19,11 +20,12 @@ int64_t stream_io_cgi_max(void);
 
 /*
  * Writes the stream's events to standard output as they are committed (woken by inotify
- * on path's data.mdb, else polling), a keep-alive comment every 15 s, until the stream
- * ends by itself, standard output fails (the client left) or max_us pass.  Takes sub
- * over.  Returns 0, or 1 when the end was a failure.
+ * on the store's data.mdb, else polling; read through r's guarded path), a keep-alive
+ * comment every 15 s, until the stream ends by itself, standard output fails (the client
+ * left), the store cannot be read, or max_us pass.  Takes sub over.  Returns 0, or 1 when
+ * the end was a failure.
  */
-int stream_io_cgi(stream_sub *sub, store *s, const char *path, int64_t max_us);
+int stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us);
 
 /* What the FastCGI responder lends the stream thread. */
 struct stream_io_host {

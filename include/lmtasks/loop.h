@@ -48,14 +48,6 @@ struct loop_ops {
  */
 int loop_run(int listen_fd, int threads, const struct loop_ops *ops);
 
-/* Writes "PROG: " and the formatted line to standard error in one write, so lines of
- * several threads never mix; a line is cut at 1 KiB. */
-__attribute__((format(printf, 2, 3)))
-void loop_log(const char *prog, const char *fmt, ...);
-
-/* The monotonic clock in µs, the time conn.c's deadlines are counted in. */
-int64_t loop_now_us(void);
-
 /* The connection of cl; owned by the loop. */
 conn *loop_conn(loop_client *cl);
 

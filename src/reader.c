@@ -1,0 +1,446 @@
+/* The store a server's threads share, read through one guarded path (see reader.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmtasks/clock.h"
+#include "lmtasks/error.h"
+#include "lmtasks/feed.h"
+#include "lmtasks/log.h"
+#include "lmtasks/reader.h"
+
+#define FAULT_READ "its data.mdb shrank while it was read (a page past its end)"
+#define FAULT_WRITTEN "its data.mdb shrank while it was written (a page past its end)"
+
+/* Requests hold the lock for reading; opening the store, adopting a grown map and
+ * recording what a check found take it for writing. */
+struct reader {
+	pthread_rwlock_t lock;
+	const char *prog;
+	enum reader_mode mode;
+	void (*abort_write)(store *s);
+	const char *fallback;
+	store *s;
+	char *path;		/* fixed by the configuration, or the first request */
+	int from_request;	/* path came from a request parameter */
+	int open_rc;
+	int64_t next_try;
+	int damaged;		/* the open store failed its size check since */
+	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
+	atomic_int faulted;	/* a read met SIGBUS: damaged until the next check */
+	int replaced;		/* its data file is not the one open (check_replaced) */
+	char replaced_why[PATH_MAX + 200];	/* what store_check_replaced_text() said */
+};
+
+#define logline(r, ...) log_line((r)->prog, __VA_ARGS__)
+
+/* ---- the SIGBUS guard ---- */
+
+/* SIGBUS (a page past the end of a data.mdb shrunk while mapped) fails the read that meets
+ * it, not the process: the reading thread arms its jump buffer around the work. */
+static __thread sigjmp_buf bus_jmp;
+static __thread volatile sig_atomic_t bus_armed;
+
+static void
+on_sigbus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_jmp, 1);
+	}
+	/* Not in a guarded read: a real fault, fatal as it would be without us. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Runs fn(arg); 1 after a fault (r then marked), else 0.  sigsetjmp without the signal
+ * mask, so no system call per request: the handler runs with SA_NODEFER, so SIGBUS is
+ * not left blocked after the jump. */
+static int
+guarded(reader *r, void (*fn)(void *arg), void *arg)
+{
+	if (sigsetjmp(bus_jmp, 0) != 0) {
+		atomic_store(&r->faulted, 1);
+		return 1;
+	}
+	bus_armed = 1;
+	fn(arg);
+	bus_armed = 0;
+	return 0;
+}
+
+/* One of store_check_size() or store_check_replaced(), for guarded(). */
+struct check_call {
+	int (*fn)(store *s);
+	store *s;
+	int rc;
+};
+
+static void
+check_call(void *arg)
+{
+	struct check_call *c = arg;
+
+	c->rc = c->fn(c->s);
+}
+
+/* fn(r->s) under the guard: its result, with *why store_damage_text(); or LMT_EDAMAGED
+ * after a fault, with *why saying so. */
+static int
+guarded_check(reader *r, int (*fn)(store *s), const char **why)
+{
+	struct check_call c = { fn, r->s, 0 };
+
+	if (guarded(r, check_call, &c)) {
+		*why = FAULT_READ;
+		return LMT_EDAMAGED;
+	}
+	*why = store_damage_text();
+	return c.rc;
+}
+
+/* ---- opening ---- */
+
+int
+reader_new(const struct reader_config *cfg, reader **out)
+{
+	reader *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (cfg->path && (r->path = strdup(cfg->path)) == NULL)) {
+		free(r);
+		return ENOMEM;
+	}
+	pthread_rwlock_init(&r->lock, NULL);
+	r->prog = cfg->prog;
+	r->mode = cfg->mode;
+	r->abort_write = cfg->abort_write;
+	r->fallback = cfg->fallback;
+	struct sigaction bus = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER };
+	sigemptyset(&bus.sa_mask);
+	sigaction(SIGBUS, &bus, NULL);
+	*out = r;
+	return 0;
+}
+
+void
+reader_free(reader *r)
+{
+	if (r == NULL)
+		return;
+	store_close(r->s);
+	pthread_rwlock_destroy(&r->lock);
+	free(r->path);
+	free(r);
+}
+
+const char *
+reader_path(reader *r)
+{
+	return r->path;
+}
+
+/* Opens the store if it is not open yet and its retry time has come; the write lock held.
+ * The writer looks again at every request, the responder every READER_RETRY_US. */
+static void
+try_open(reader *r, const char *param_path)
+{
+	if (r->path == NULL && param_path && *param_path) {
+		r->path = strdup(param_path);
+		r->from_request = 1;
+	}
+	if (r->path == NULL && r->fallback)
+		r->path = strdup(r->fallback);
+	int64_t now = clock_now();
+	if (r->s || r->path == NULL || now < r->next_try)
+		return;
+	int owner = r->mode == READER_OWNER;
+	int rc = store_open(r->path, owner ? 0 : STORE_RDONLY, 0, &r->s);
+	if (rc == LMT_EDAMAGED) {
+		snprintf(r->damage, sizeof(r->damage), "%s", store_damage_text());
+		if (owner && r->open_rc != LMT_EDAMAGED)
+			logline(r, "the store at %s is damaged: %s; answering 503", r->path, r->damage);
+	}
+	if (rc != 0) {
+		r->s = NULL;
+		r->next_try = owner ? 0 : now + READER_RETRY_US;
+	} else if (r->open_rc != 0) {
+		logline(r, "the store at %s can be %s again", r->path, owner ? "written" : "read");
+	}
+	r->open_rc = rc;
+}
+
+void
+reader_start(reader *r)
+{
+	if (r->path == NULL)
+		return;
+	pthread_rwlock_wrlock(&r->lock);
+	try_open(r, NULL);
+	pthread_rwlock_unlock(&r->lock);
+	if (r->s == NULL)
+		logline(r, "no %s store at %s yet (%s); answering 503 until there is",
+		    r->mode == READER_OWNER ? "writable" : "readable", r->path,
+		    lmt_strerror(r->open_rc));
+}
+
+/* The writer's store found damaged (why): closed, its write (if one was running) aborted
+ * first so that no other writer waits on its lock; opened again once whole (try_open).
+ * The write lock held, or the one thread. */
+static void
+owner_damaged(reader *r, const char *why)
+{
+	snprintf(r->damage, sizeof(r->damage), "%s", why);
+	logline(r, "the store at %s is damaged: %s; answering 503", r->path, r->damage);
+	if (r->abort_write)
+		r->abort_write(r->s);
+	store_close(r->s);
+	r->s = NULL;
+	r->open_rc = LMT_EDAMAGED;
+	atomic_store(&r->faulted, 0);
+}
+
+/* The writer, before each request: opened when it is not, and its size checked again, as
+ * the timer's check may be up to a second old. */
+static void
+owner_prepare(reader *r)
+{
+	const char *why;
+
+	pthread_rwlock_wrlock(&r->lock);
+	try_open(r, NULL);
+	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
+		owner_damaged(r, why);
+	pthread_rwlock_unlock(&r->lock);
+}
+
+/* ---- reading ---- */
+
+/* Begins *txn (renews it when there is one) at the newest snapshot, adopting a map another
+ * process grew, with no transaction of this thread live; the read lock held.  0 with *txn
+ * live, else an error with it not. */
+static int
+snapshot(reader *r, MDB_txn **txn)
+{
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		rc = *txn ? mdb_txn_renew(*txn) : mdb_txn_begin(store_env(r->s), NULL, MDB_RDONLY, txn);
+		if (rc != MDB_MAP_RESIZED || attempt > 0)
+			break;
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_wrlock(&r->lock);
+		store_refresh_map(r->s);
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_rdlock(&r->lock);
+	}
+	/* Every snapshot, not only once a second: a data file copied over the store since the
+	 * last check is read at a meta page the lock file picks, and must not be served (nor
+	 * pages kept under the lock's transaction id).  No system call. */
+	if (rc == 0)
+		rc = store_check_snapshot(r->s, *txn);
+	if (rc != 0 && rc != MDB_MAP_RESIZED && *txn)
+		mdb_txn_reset(*txn);
+	return rc;
+}
+
+/* What stands in the way of reading an open store, with v->why; 0 when nothing. */
+static int
+refusal(reader *r, const char *param_path, struct reader_view *v)
+{
+	if (r->damaged || atomic_load_explicit(&r->faulted, memory_order_relaxed))
+		return LMT_EDAMAGED;
+	if (r->replaced) {
+		v->why = r->replaced_why;
+		return LMT_EREPLACED;
+	}
+	if (r->from_request && param_path && strcmp(param_path, r->path) != 0) {
+		v->path = param_path;
+		return LMT_EINVAL;	/* one responder serves one store */
+	}
+	return 0;
+}
+
+int
+reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_view *v)
+{
+	if (r->mode == READER_OWNER)
+		owner_prepare(r);
+	pthread_rwlock_rdlock(&r->lock);
+	if (r->s == NULL && r->mode == READER_SHARED) {
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_wrlock(&r->lock);
+		try_open(r, param_path);
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_rdlock(&r->lock);
+	}
+	v->s = NULL;
+	v->rc = r->open_rc;
+	v->path = r->path;
+	v->why = r->damage;
+	if (r->s == NULL)
+		return v->rc;
+	if ((v->rc = refusal(r, param_path, v)) != 0)
+		return v->rc;
+	if (txn && (v->rc = snapshot(r, txn)) != 0) {
+		if (v->rc == LMT_EREPLACED)
+			v->why = store_check_replaced_text();
+		return v->rc;
+	}
+	v->s = r->s;
+	return 0;
+}
+
+void
+reader_end(reader *r, MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_reset(txn);
+	pthread_rwlock_unlock(&r->lock);
+	if (r->mode == READER_OWNER && atomic_load(&r->faulted) && r->s) {
+		pthread_rwlock_wrlock(&r->lock);
+		owner_damaged(r, FAULT_WRITTEN);
+		pthread_rwlock_unlock(&r->lock);
+	}
+}
+
+int
+reader_guard(reader *r, struct reader_view *v, void (*fn)(void *arg), void *arg)
+{
+	if (guarded(r, fn, arg) == 0)
+		return 0;
+	v->s = NULL;
+	v->rc = LMT_EDAMAGED;
+	v->why = r->mode == READER_OWNER ? FAULT_WRITTEN : FAULT_READ;
+	return LMT_EDAMAGED;
+}
+
+/* fn's call in reader_read, for guarded(). */
+struct read_call {
+	void (*fn)(store *s, MDB_txn *txn, void *arg);
+	store *s;
+	MDB_txn *txn;
+	void *arg;
+};
+
+static void
+read_call(void *arg)
+{
+	struct read_call *c = arg;
+
+	c->fn(c->s, c->txn, c->arg);
+}
+
+int
+reader_read(reader *r, void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
+{
+	struct read_call c = { fn, NULL, NULL, arg };
+	int rc;
+
+	pthread_rwlock_rdlock(&r->lock);
+	if (r->s == NULL || r->damaged || r->replaced || atomic_load(&r->faulted)) {
+		pthread_rwlock_unlock(&r->lock);
+		return LMT_EDAMAGED;
+	}
+	c.s = r->s;
+	if ((rc = feed_refresh(r->s)) == 0 && (rc = snapshot(r, &c.txn)) == 0) {
+		if (guarded(r, read_call, &c))
+			rc = LMT_EDAMAGED;
+	}
+	if (c.txn)
+		mdb_txn_abort(c.txn);
+	pthread_rwlock_unlock(&r->lock);
+	return rc;
+}
+
+/* ---- the check ---- */
+
+/* A data.mdb shrunk while open is answered 503 at once, and served again once whole. */
+static void
+check_size(reader *r)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	if (r->s == NULL) {
+		pthread_rwlock_unlock(&r->lock);
+		return;
+	}
+	const char *why;
+	int bad = guarded_check(r, store_check_size, &why) == LMT_EDAMAGED;
+	int change = bad != r->damaged || atomic_load(&r->faulted);
+	pthread_rwlock_unlock(&r->lock);
+	if (!change)
+		return;
+	pthread_rwlock_wrlock(&r->lock);
+	if (bad && !r->damaged) {
+		snprintf(r->damage, sizeof(r->damage), "%s", why);
+		logline(r, "the store at %s is damaged: %s; answering 503", r->path, r->damage);
+	} else if (!bad && (r->damaged || atomic_load(&r->faulted))) {
+		logline(r, "the store at %s can be read again", r->path);
+	}
+	r->damaged = bad;
+	atomic_store(&r->faulted, 0);
+	pthread_rwlock_unlock(&r->lock);
+}
+
+/*
+ * A data file copied or moved over the store while this process has it open: answered 503
+ * (store_check_replaced()) while it is so.  LMDB's lock file keeps counting the
+ * transactions of the file it was set up from until every process that has the store open
+ * closes it, so this lasts until they all are stopped, this one too; `lmtasks restore` is
+ * the way that needs no stop.
+ */
+static void
+check_replaced(reader *r)
+{
+	char text[sizeof(r->replaced_why)] = "";
+
+	pthread_rwlock_rdlock(&r->lock);
+	if (r->s == NULL || r->damaged || atomic_load(&r->faulted)) {
+		pthread_rwlock_unlock(&r->lock);
+		return;
+	}
+	/* The meta pages are read from the map: a file shrunk meanwhile faults here too. */
+	const char *why;
+	int rc = guarded_check(r, store_check_replaced, &why);
+	if (rc == LMT_EREPLACED)
+		snprintf(text, sizeof(text), "%s", store_check_replaced_text());
+	int bad = rc == LMT_EREPLACED;
+	int change = bad != r->replaced;
+	pthread_rwlock_unlock(&r->lock);
+	if (!change)
+		return;
+	pthread_rwlock_wrlock(&r->lock);
+	if (bad) {
+		snprintf(r->replaced_why, sizeof(r->replaced_why), "%s", text);
+		logline(r, "the store at %s was replaced while open: %s; answering 503 until every "
+		    "process that has it open is stopped (restore with `lmtasks restore`)", r->path,
+		    text);
+	} else {
+		logline(r, "the store at %s can be read again", r->path);
+	}
+	r->replaced = bad;
+	pthread_rwlock_unlock(&r->lock);
+}
+
+void
+reader_check(reader *r)
+{
+	const char *why;
+
+	if (r->mode == READER_OWNER) {
+		pthread_rwlock_wrlock(&r->lock);
+		if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
+			owner_damaged(r, why);
+		pthread_rwlock_unlock(&r->lock);
+		return;
+	}
+	check_size(r);
+	check_replaced(r);
+}
