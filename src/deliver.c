@@ -198,8 +198,8 @@ advance(deliverer *d, struct hook *h, uint64_t to, uint64_t delivered, uint64_t 
 	return record(d, h, &st, stop);
 }
 
-/* What the collected batch says before it is sent: a gap in the log, nothing new, or
- * nothing that matched.  0 with *stop 1 when the webhook needs no POST now. */
+/* What the collected batch says before anything is sent: a gap in the log (recorded),
+ * or nothing new.  0 with *stop 1 when the webhook is done for this round. */
 static int
 before_post(deliverer *d, struct hook *h, int *stop)
 {
@@ -215,10 +215,7 @@ before_post(deliverer *d, struct hook *h, int *stop)
 		if ((rc = advance(d, h, b->from, 0, b->missed, stop)) != 0 || *stop)
 			return rc;
 	}
-	if (b->to == h->w.cursor) {
-		*stop = 1;
-		return 0;
-	}
+	*stop = b->to == h->w.cursor;
 	return 0;
 }
 

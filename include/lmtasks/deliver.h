@@ -53,7 +53,8 @@ void deliver_free(deliverer *d);
  * ones too, keeping the retry state of the others), and delivers to each one that is
  * not waiting out a backoff what is pending.  *wake gets the soonest retry that is due
  * before next_round (else next_round); *failed 1 when a POST failed this round.
- * Returns 0, or a store failure's code with what was being done in *doing.
+ * Returns 0, or a store failure's code with what was being done in *doing (a static
+ * string, for cli_store_failure()).
  */
 int deliver_round(deliverer *d, int64_t now, int64_t next_round, int64_t *wake, int *failed,
     const char **doing);
