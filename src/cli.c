@@ -3,27 +3,26 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "cli_input.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/event.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/progress.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
 #include "lmtasks/task.h"
+#include "lmtasks/watch.h"
 
 const char *cli_db;
 int cli_v1;
@@ -412,49 +411,58 @@ cli_details(const char *arg, char **out, size_t *outlen)
 	return 0;
 }
 
-/* wait and claim --wait sleep on inotify instead of polling. */
-int
-cli_watch_open(void)
-{
-	char path[PATH_MAX];
-	const char *off = getenv("LMTASKS_NO_INOTIFY");
-	int fd;
+/* What cli_wait_for() runs on its loop. */
+struct waiting {
+	int (*check)(void *ctx);
+	void *ctx;
+	int ret;
+	int over;	/* the time ran out */
+};
 
-	/* The fallback on purpose (a test, or a file system where inotify says nothing). */
-	if (off && *off && strcmp(off, "0") != 0)
-		return -1;
-	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/data.mdb", cli_db);
-	if (inotify_add_watch(fd, path, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+static void
+look(event_loop *el, void *ctx)
+{
+	struct waiting *w = ctx;
+
+	if ((w->ret = w->check(w->ctx)) != CLI_AGAIN)
+		event_stop(el);
 }
 
-/*
- * The data file's change comes a moment before LMDB publishes the transaction in
- * lock.mdb (written through a map, unseen by inotify), so after an event the next few
- * waits are short re-checks.  A lost event costs at most 250 ms.
- */
-void
-cli_watch_wait(int fd, int64_t us, int *recheck)
+/* The time is up: one last look, whatever it finds. */
+static int64_t
+last_look(event_loop *el, void *ctx)
 {
-	int64_t cap = *recheck > 0 ? 10 : fd < 0 ? 50 : 250, m = us / 1000 + 1;
-	int ms = (int)(m < cap ? m : cap);
-	char buf[4096];
+	struct waiting *w = ctx;
 
-	if (*recheck > 0)
-		--*recheck;
-	if (fd < 0) {
-		poll(NULL, 0, ms);
-		return;
+	w->ret = w->check(w->ctx);
+	w->over = 1;
+	event_stop(el);
+	return EVENT_NOMORE;
+}
+
+/* wait, claim --wait and watch sleep on the store's watch, between commits at no cost. */
+int
+cli_wait_for(int (*check)(void *ctx), void *ctx, int64_t timeout_us)
+{
+	struct waiting w = { check, ctx, CLI_AGAIN, 0 };
+	event_loop *el;
+	int rc;
+
+	if (timeout_us == 0)
+		return check(ctx);
+	if ((rc = event_new(&el)) != 0)
+		return cli_fail(EXIT_STORE, "out of memory");
+	/* Watched before the first look, so that no commit falls between the two. */
+	if ((rc = event_watch(el, cli_db, WATCH_POLL_MS * INT64_C(1000), look, &w)) != 0 ||
+	    (timeout_us > 0 && (rc = event_timer_add(el, timeout_us, last_look, &w, NULL)) != 0)) {
+		event_free(el);
+		return cli_fail(EXIT_STORE, "out of memory");
 	}
-	struct pollfd p = { fd, POLLIN, 0 };
-	if (poll(&p, 1, ms) > 0) {
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-		*recheck = 20;	/* 200 ms of short waits: the commit may still be syncing */
-	}
+	look(el, &w);
+	while (w.ret == CLI_AGAIN && !w.over && ((rc = event_run(el)) == 0 || rc == EINTR))
+		;
+	event_free(el);
+	if (rc != 0 && rc != EINTR)
+		return cli_fail(EXIT_STORE, "waiting for the store to change: %s", strerror(rc));
+	return w.ret;
 }

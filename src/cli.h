@@ -157,11 +157,16 @@ int cli_read_input(const char *arg, char **text, size_t *len, const struct progr
 /* --details JSON | @FILE | - : the normalised object text, malloc'd. */
 int cli_details(const char *arg, char **out, size_t *outlen);
 
-/* Watches the store's data file so that waiting costs nothing between commits (-1: none). */
-int cli_watch_open(void);
+/* A cli_wait_for() check's answer besides an exit status: not yet, look again. */
+#define CLI_AGAIN (-1)
 
-/* Sleeps until the store may have changed, or us pass. */
-void cli_watch_wait(int fd, int64_t us, int *recheck);
+/*
+ * Runs check(ctx) now, again whenever the store may have changed, and a last time when
+ * timeout_us (-1: none; 0: no wait, one look) has passed, until it returns an exit status
+ * rather than CLI_AGAIN.  Returns that status, or CLI_AGAIN when the time ran out (the
+ * caller says what it was waiting for), or an exit status with the message given.
+ */
+int cli_wait_for(int (*check)(void *ctx), void *ctx, int64_t timeout_us);
 
 /*
  * One command: its name ("key create" for a subcommand), its getopt long options (each

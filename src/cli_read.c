@@ -4,10 +4,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
@@ -117,50 +115,51 @@ const struct cli_command cli_cmd_list = { "list", list_options,
 	"                                      or YYYY-MM-DD), as the HTTP API's parameters\n",
 	run_list };
 
+/* What wait looks at each time the store may have changed. */
+struct wait_ctx {
+	store *s;
+	uint64_t uid;
+	struct printbuf *pb;
+};
+
+/* Renders the task into pb: EXIT_DONE once it has finished, CLI_AGAIN until then. */
+static int
+wait_look(void *ctx)
+{
+	struct wait_ctx *w = ctx;
+	MDB_txn *txn;
+	int ret, terminal = 0, rc = store_txn_begin(w->s, MDB_RDONLY, &txn);
+
+	if (rc)
+		return cli_store_failure(rc, "reading");
+	ret = render_uid(w->s, txn, w->uid, w->pb, &terminal);
+	mdb_txn_abort(txn);
+	return ret == EXIT_DONE && !terminal ? CLI_AGAIN : ret;
+}
+
 /* The handler of its table entry below. */
 static int
 run_wait(const struct cli_args *a)
 {
 	int64_t timeout = -1;
-	struct printbuf *pb;
-	uint64_t uid;
-	store *s;
-	int ret, terminal = 0;
+	struct wait_ctx w;
+	int ret;
 
 	for (size_t i = 0; i < a->nopts; i++)
 		if ((ret = cli_parse_seconds("--timeout", a->opts[i].value, &timeout)) != 0)
 			return ret;
 	if (a->argc != 1)
 		return cli_usage(a->cmd, "it wants one UID");
-	if ((ret = cli_parse_uid(a->argv[0], &uid)) != 0 || (ret = cli_open_reader(&s, &pb)) != 0)
+	if ((ret = cli_parse_uid(a->argv[0], &w.uid)) != 0 || (ret = cli_open_reader(&w.s, &w.pb)) != 0)
 		return ret;
-	int fd = cli_watch_open(), recheck = 0;
-	int64_t deadline = timeout < 0 ? INT64_MAX : clock_now() + timeout;
-	for (;;) {
-		MDB_txn *txn;
-		int rc = store_txn_begin(s, MDB_RDONLY, &txn);
-		if (rc) {
-			ret = cli_store_failure(rc, "reading");
-			break;
-		}
-		ret = render_uid(s, txn, uid, pb, &terminal);
-		mdb_txn_abort(txn);
-		if (ret != EXIT_DONE || terminal)
-			break;
-		int64_t left = deadline - clock_now();
-		if (left <= 0) {
-			ret = cli_fail(EXIT_TIMEOUT, "task %" PRIu64 " is not finished yet; the wait "
-			    "timed out", uid);
-			break;
-		}
-		cli_watch_wait(fd, left, &recheck);
-	}
+	ret = cli_wait_for(wait_look, &w, timeout);
+	if (ret == CLI_AGAIN)
+		ret = cli_fail(EXIT_TIMEOUT, "task %" PRIu64 " is not finished yet; the wait "
+		    "timed out", w.uid);
 	if (ret == EXIT_DONE)
-		ret = cli_emit(pb);
-	if (fd >= 0)
-		close(fd);
-	printbuf_free(pb);
-	store_close(s);
+		ret = cli_emit(w.pb);
+	printbuf_free(w.pb);
+	store_close(w.s);
 	return ret;
 }
 

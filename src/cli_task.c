@@ -10,7 +10,6 @@
 
 #include "cli.h"
 #include "lmtasks/batch.h"
-#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
@@ -320,6 +319,25 @@ claim_batch_run(store *s, const struct ops_change *ch, size_t max)
 	return ret;
 }
 
+/* What claim tries each time the store may have changed. */
+struct claim_ctx {
+	store *s;
+	const struct ops_change *ch;
+	size_t batch;		/* --batch N; 0: one task */
+};
+
+/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim. */
+static int
+claim_look(void *ctx)
+{
+	struct claim_ctx *cc = ctx;
+	/* The find runs inside the write transaction that claims: two workers never get the
+	 * same task. */
+	int ret = cc->batch ? claim_batch_run(cc->s, cc->ch, cc->batch) : change_run(cc->s, cc->ch);
+
+	return ret == EXIT_NOTFOUND ? CLI_AGAIN : ret;
+}
+
 /* The handler of its table entry below. */
 static int
 run_claim(const struct cli_args *a)
@@ -368,21 +386,12 @@ run_claim(const struct cli_args *a)
 	store *s;
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
-	int fd = wait > 0 ? cli_watch_open() : -1, recheck = 0;
-	int64_t deadline = clock_now() + wait;
-	for (;;) {
-		/* The find runs inside the write transaction that claims: two workers never
-		 * get the same task. */
-		ret = batch ? claim_batch_run(s, &ch, (size_t)batch) : change_run(s, &ch);
-		int64_t left = deadline - clock_now();
-		if (ret != EXIT_NOTFOUND || left <= 0)
-			break;
-		cli_watch_wait(fd, left, &recheck);
-	}
-	if (ret == EXIT_NOTFOUND)
+	struct claim_ctx cc = { s, &ch, (size_t)batch };
+	ret = cli_wait_for(claim_look, &cc, wait);
+	if (ret == CLI_AGAIN) {
+		ret = EXIT_NOTFOUND;
 		cli_warn("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
-	if (fd >= 0)
-		close(fd);
+	}
 	store_close(s);
 	return ret;
 }

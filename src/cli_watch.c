@@ -7,10 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/query.h"
@@ -27,6 +25,11 @@ struct watch {
 	struct printbuf *pb;
 	uint64_t *pending;	/* --until-finished: the listed tasks not finished yet */
 	size_t npending;
+	struct feed_entry *e;	/* READ_MAX of them, read into */
+	uint64_t since;		/* --since; UINT64_MAX: none */
+	uint64_t cursor;	/* the last change printed or passed over */
+	int until;		/* --until-finished */
+	int looked;		/* the first look is done */
 };
 
 /* Prints one line for t at seq unless the filters exclude it; notes a finished listed
@@ -152,84 +155,98 @@ parse(const struct cli_args *a, struct watch *w, uint64_t *since, int *until, in
 	return 0;
 }
 
+/* The first look: the listed tasks as they are, the changes after --since, or only
+ * where the log ends; an exit status. */
+static int
+first_look(struct watch *w, uint64_t since)
+{
+	uint64_t first;
+	MDB_txn *txn;
+	int rc, ret = EXIT_DONE;
+
+	if ((rc = store_txn_begin(w->s, MDB_RDONLY, &txn)) != 0)
+		return cli_store_failure(rc, "reading");
+	if (since != UINT64_MAX) {
+		w->cursor = since;
+		ret = drain(w, txn, &w->cursor, w->e);
+	} else if (w->q->nuids) {
+		ret = current_state(w, txn, &w->cursor);
+	} else if ((rc = feed_bounds(w->s, txn, &first, &w->cursor)) != 0) {
+		ret = cli_store_failure(rc, "reading");
+	}
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+/* Prints what changed since the last look; CLI_AGAIN while there is more to watch. */
+static int
+look(void *ctx)
+{
+	struct watch *w = ctx;
+	MDB_txn *txn;
+	int rc, ret;
+
+	if (w->looked) {
+		/* A store made by 0.1.0 gets its log at its first write. */
+		if ((rc = feed_refresh(w->s)) != 0 || (rc = store_txn_begin(w->s, MDB_RDONLY, &txn)) != 0)
+			return cli_store_failure(rc, "reading");
+		ret = drain(w, txn, &w->cursor, w->e);
+		mdb_txn_abort(txn);
+	} else {
+		ret = first_look(w, w->since);
+		w->looked = 1;
+	}
+	if (ret != EXIT_DONE || (w->until && w->npending == 0))
+		return ret;
+	if (fflush(stdout) != 0)
+		return cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
+	return CLI_AGAIN;
+}
+
+/* The watch's buffers and the store; an exit status. */
+static int
+setup(const struct cli_args *a, struct watch *w, int64_t *timeout)
+{
+	int ret;
+
+	w->q = malloc(sizeof(*w->q));
+	w->e = malloc(READ_MAX * sizeof(*w->e));
+	if (w->q == NULL || w->e == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	query_init(w->q);
+	if ((ret = parse(a, w, &w->since, &w->until, timeout)) != 0 ||
+	    (ret = cli_open(STORE_RDONLY, &w->s)) != 0)
+		return ret;
+	if ((w->pb = printbuf_new()) == NULL ||
+	    (w->until && (w->pending = malloc(w->q->nuids * sizeof(uint64_t))) == NULL))
+		return cli_fail(EXIT_STORE, "out of memory");
+	if (w->until) {
+		memcpy(w->pending, w->q->uids, w->q->nuids * sizeof(uint64_t));
+		w->npending = w->q->nuids;
+	}
+	return EXIT_DONE;
+}
+
 static int
 run_watch(const struct cli_args *a)
 {
-	struct watch w = { 0 };
-	struct feed_entry *e = NULL;
-	uint64_t since = UINT64_MAX, cursor = 0;
+	struct watch w = { .since = UINT64_MAX };
 	int64_t timeout = -1;
-	int until = 0, ret, rc, fd = -1, recheck = 0;
-	MDB_txn *txn;
+	int ret;
 
-	w.q = malloc(sizeof(*w.q));
-	e = malloc(READ_MAX * sizeof(*e));
-	if (w.q == NULL || e == NULL) {
-		ret = cli_fail(EXIT_STORE, "out of memory");
-		goto out;
-	}
-	query_init(w.q);
-	if ((ret = parse(a, &w, &since, &until, &timeout)) != 0)
-		goto out;
-	if ((ret = cli_open(STORE_RDONLY, &w.s)) != 0)
-		goto out;
-	if ((w.pb = printbuf_new()) == NULL ||
-	    (until && (w.pending = malloc(w.q->nuids * sizeof(uint64_t))) == NULL)) {
-		ret = cli_fail(EXIT_STORE, "out of memory");
-		goto out;
-	}
-	if (until) {
-		memcpy(w.pending, w.q->uids, w.q->nuids * sizeof(uint64_t));
-		w.npending = w.q->nuids;
-	}
-	/* Watched before the first read, so that no commit falls between the two. */
-	fd = cli_watch_open();
-	int64_t deadline = timeout < 0 ? INT64_MAX : clock_now() + timeout;
-	if ((rc = store_txn_begin(w.s, MDB_RDONLY, &txn)) != 0) {
-		ret = cli_store_failure(rc, "reading");
-		goto out;
-	}
-	if (since != UINT64_MAX) {
-		cursor = since;
-		ret = drain(&w, txn, &cursor, e);
-	} else if (w.q->nuids) {
-		ret = current_state(&w, txn, &cursor);
-	} else {
-		uint64_t first;
-		if ((rc = feed_bounds(w.s, txn, &first, &cursor)) != 0)
-			ret = cli_store_failure(rc, "reading");
-	}
-	mdb_txn_abort(txn);
-	while (ret == EXIT_DONE && !(until && w.npending == 0)) {
-		if (fflush(stdout) != 0) {
-			ret = cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
-			break;
-		}
-		int64_t left = deadline - clock_now();
-		if (left <= 0) {
+	if ((ret = setup(a, &w, &timeout)) == EXIT_DONE) {
+		ret = cli_wait_for(look, &w, timeout);
+		if (ret == CLI_AGAIN)
 			ret = cli_fail(EXIT_TIMEOUT, "the watch timed out");
-			break;
-		}
-		cli_watch_wait(fd, left, &recheck);
-		/* A store made by 0.1.0 gets its log at its first write. */
-		if ((rc = feed_refresh(w.s)) != 0 || (rc = store_txn_begin(w.s, MDB_RDONLY, &txn)) != 0) {
-			ret = cli_store_failure(rc, "reading");
-			break;
-		}
-		ret = drain(&w, txn, &cursor, e);
-		mdb_txn_abort(txn);
+		if (fflush(stdout) != 0 && ret == EXIT_DONE)
+			ret = cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
 	}
-	if (fflush(stdout) != 0 && ret == EXIT_DONE)
-		ret = cli_fail(EXIT_STORE, "writing the output: %s", strerror(errno));
-out:
-	if (fd >= 0)
-		close(fd);
 	free(w.pending);
 	if (w.pb)
 		printbuf_free(w.pb);
 	store_close(w.s);
 	free(w.q);
-	free(e);
+	free(w.e);
 	return ret;
 }
 

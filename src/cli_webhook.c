@@ -19,14 +19,7 @@
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
 
-#define EXIT_UNDELIVERED 5	/* notify --once: a receiver did not take its tasks */
 #define HEADERS_MAX 64
-#define BACKOFF_FIRST INT64_C(100000)		/* µs: the first retry comes this soon ... */
-#define BACKOFF_MAX INT64_C(60000000)		/* ... and the wait doubles up to a minute */
-#define POST_TIMEOUT_MS 30000L			/* as Meilisearch's webhook client */
-/* Changes that matched nothing are passed over in memory; the cursor kept in the store
- * follows at the next POST, at exit, or once this many changes were passed over. */
-#define SKIP_PERSIST 1000
 
 enum { OPT_HEADER = 1 };
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,4 +205,31 @@ notify_post(CURL *c, const char *url, struct curl_slist *headers, const void *bo
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	return *status >= 200 && *status < 300 ? 0 : -1;
+}
+
+int
+notify_send(void *curl, const struct webhook *w, const char *url, const void *body,
+    size_t len, char *why, size_t whylen)
+{
+	struct curl_slist *headers = NULL;
+	unsigned char *gz = NULL;
+	size_t gzlen;
+	char err[CURL_ERROR_SIZE];
+	long status;
+	int rc;
+
+	if ((rc = notify_gzip(body, len, &gz, &gzlen)) != 0 ||
+	    (rc = notify_headers(w, &headers)) != 0) {
+		snprintf(why, whylen, "%s", lmt_strerror(rc));
+		free(gz);
+		return -1;
+	}
+	rc = notify_post(curl, url, headers, gz, gzlen, NOTIFY_POST_TIMEOUT_MS, &status, err);
+	if (rc != 0 && status)
+		snprintf(why, whylen, "POST %s: HTTP status %ld", url, status);
+	else if (rc != 0)
+		snprintf(why, whylen, "POST %s: %s", url, err);
+	curl_slist_free_all(headers);
+	free(gz);
+	return rc;
 }

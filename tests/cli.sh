@@ -319,7 +319,7 @@ assert_exit -m "claim with an argument: exit 2" 2 "$L" claim 5
 # A claimer with --wait looks, finds nothing and sleeps (lmt_asleep); only then comes the
 # enqueue.  No sleep orders the steps, so the checks hold however slow the machine is.
 # The 30 s bounds are hang guards, not speed checks: a waiter wakes within 250 ms of a
-# commit even if its inotify event is lost (cli_watch_wait's cap), and 30 s holds on a
+# commit even if its inotify event is lost (the watch's WATCH_LOST_MS), and 30 s holds on a
 # machine running at a fifth of its speed.
 "$L" claim --wait 600 >"$T/cw.out" 2>"$T/cw.err" &
 CPID=$!
@@ -428,7 +428,7 @@ assert_eq "wait (no --timeout) woke and exited 0 after the finish in 6 of 6 tria
 # inotify the waiter must hold a watch, with the fallback none.  How soon each wakes is
 # reported by bench/wake.sh; one real-time check stays here, with inotify: a median
 # wake-up under 1 s over 7 runs.  It is ~1 ms at full speed, and at most 250 ms were every
-# event lost (cli_watch_wait's cap): 1 s holds on a machine at a fifth of its speed.
+# event lost (the watch's WATCH_LOST_MS): 1 s holds on a machine at a fifth of its speed.
 # wake_runs ENV...: sets WAKE_MEDIAN (seconds; "none" when a waiter failed), WAKES (each
 # run's latency) and WATCHES (each waiter's count of inotify descriptors).
 wake_runs() {

@@ -1,6 +1,7 @@
 /* Webhook delivery, the parts `lmtasks notify` is made of: a batch of finished tasks read
  * from the change log after a webhook's cursor, gzip-compressed NDJSON, and one POST
- * through libcurl.  The loop, its waits and its log lines are the CLI's (cli_webhook.c). */
+ * through libcurl.  Retries, cursors and backoff are the deliverer's (deliver.h); the
+ * loop and its waits are lmtasks-notify's (cli_notify.c). */
 #ifndef LMTASKS_NOTIFY_H
 #define LMTASKS_NOTIFY_H
 
@@ -17,6 +18,7 @@
 #define NOTIFY_BATCH_TASKS 1000		/* tasks in one POST at most ... */
 #define NOTIFY_BATCH_BYTES (1 << 20)	/* ... and about this many bytes of NDJSON before gzip */
 #define NOTIFY_SCAN_MAX 100000		/* changes read in one transaction */
+#define NOTIFY_POST_TIMEOUT_MS 30000L	/* a POST's whole exchange, as Meilisearch's client */
 
 /* What to send next to one webhook. */
 struct notify_batch {
@@ -57,5 +59,13 @@ int notify_headers(const struct webhook *w, struct curl_slist **out);
  */
 int notify_post(CURL *c, const char *url, struct curl_slist *headers, const void *body,
     size_t len, long timeout_ms, long *status, char *err);
+
+/*
+ * The deliverer's POST (deliver_post_fn, deliver.h) through libcurl: body gzip'd, w's
+ * headers after our own, on the easy handle curl, at most NOTIFY_POST_TIMEOUT_MS.  0 on
+ * a 2xx, else -1 with the reason in why.
+ */
+int notify_send(void *curl, const struct webhook *w, const char *url, const void *body,
+    size_t len, char *why, size_t whylen);
 
 #endif

@@ -28,6 +28,10 @@ int watch_drain(struct watch *w);
 
 #define WATCH_RECHECK_MS 10
 
+/* With inotify on, a waiter that must not miss a change looks again this often all the
+ * same: an event lost (a full queue, a replaced file) costs at most this. */
+#define WATCH_LOST_MS 250
+
 /* The poll() timeout (ms) to use next, at most cap_ms (-1: no cap). */
 int watch_timeout(struct watch *w, int cap_ms);
 

@@ -1,0 +1,80 @@
+/* One event loop, in the manner of redis's ae.c: descriptor events, timers on the
+ * monotonic clock, and the store-change watch (watch.h), behind one poll() in one thread.
+ * The CLI's waits (wait, claim --wait, watch, notify) run on it; nothing else in them
+ * polls or sleeps on its own.  Timers read clock_mono(), which the test builds move. */
+#ifndef LMTASKS_EVENT_H
+#define LMTASKS_EVENT_H
+
+#include <stdint.h>
+
+typedef struct event_loop event_loop;
+
+enum event_what {
+	EVENT_READ = 1,
+	EVENT_WRITE = 2,
+};
+
+/* A timer callback's answer: run again in so many µs, or this: no more. */
+#define EVENT_NOMORE INT64_C(-1)
+
+/* Called with what the descriptor is ready for (EVENT_READ | EVENT_WRITE; an error or a
+ * hang-up reads as both, so that the read or the write that follows says what it is). */
+typedef void event_fd_fn(event_loop *el, int fd, unsigned what, void *ctx);
+
+/* Returns µs until the timer runs again, or EVENT_NOMORE (then it is removed). */
+typedef int64_t event_timer_fn(event_loop *el, void *ctx);
+
+/* The store may have changed: read it again. */
+typedef void event_change_fn(event_loop *el, void *ctx);
+
+/* A loop with nothing to wait for; freed with event_free().  0 or ENOMEM. */
+int event_new(event_loop **out);
+
+/* Frees el and closes its watch; the descriptors added stay open (they are the caller's). */
+void event_free(event_loop *el);
+
+/* Calls fn when fd is ready for what; one entry per descriptor.  0, EEXIST or ENOMEM. */
+int event_fd_add(event_loop *el, int fd, unsigned what, event_fd_fn *fn, void *ctx);
+
+/* Stops watching fd (a callback may remove any descriptor, its own too). */
+void event_fd_del(event_loop *el, int fd);
+
+/* Calls fn after after_us (0: at the next turn); *id (may be NULL) names the timer for
+ * event_timer_move() and event_timer_del().  0 or ENOMEM. */
+int event_timer_add(event_loop *el, int64_t after_us, event_timer_fn *fn, void *ctx,
+    uint64_t *id);
+
+/* Moves timer id to after_us from now.  0, or ENOENT when it has ended. */
+int event_timer_move(event_loop *el, uint64_t id, int64_t after_us);
+
+/* Removes timer id (a callback may remove any timer, its own too). */
+void event_timer_del(event_loop *el, uint64_t id);
+
+/*
+ * Calls fn whenever the store at path may have changed: at once on an inotify event on
+ * its data file, then every WATCH_RECHECK_MS for a while (LMDB publishes a commit in
+ * lock.mdb a moment later), and every WATCH_LOST_MS besides (a lost event costs no
+ * more).  Where inotify says nothing (LMTASKS_NO_INOTIFY=1, some network file systems)
+ * it calls fn every poll_us instead (0: never; the caller's timers look).  Watching
+ * starts here: a commit after this call is seen, one before it may not be.  One watch
+ * per loop.  0, EEXIST or ENOMEM.
+ */
+int event_watch(event_loop *el, const char *path, int64_t poll_us, event_change_fn *fn,
+    void *ctx);
+
+/* Returns 1 when el's watch is on inotify, 0 when it polls (or there is none). */
+int event_watch_notified(const event_loop *el);
+
+/* Makes event_run() return once the callback running now returns; no other callback
+ * of that turn runs. */
+void event_stop(event_loop *el);
+
+/* Waits for the first descriptor, timer or change due, and runs every callback due.
+ * Returns 0, EINTR when a signal came (the caller looks at what its handler set), or
+ * poll()'s errno. */
+int event_once(event_loop *el);
+
+/* Runs turns until event_stop(); returns 0, or as event_once() does (EINTR too). */
+int event_run(event_loop *el);
+
+#endif

@@ -1,0 +1,343 @@
+/* The webhook deliverer's logic: retry, backoff, cursors, changes passed over.  It posts
+ * through the caller's function, so that the tests drive it with no network. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmtasks/api_error.h"
+#include "lmtasks/clock.h"
+#include "lmtasks/deliver.h"
+#include "lmtasks/error.h"
+#include "lmtasks/feed.h"
+#include "lmtasks/notify.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/query.h"
+
+#define WHY_MAX (WEBHOOK_URL_MAX + 512)	/* a POST's failure: the URL and curl's reason */
+
+/* A webhook copied out of its transaction, with its retry state. */
+struct hook {
+	struct webhook w;	/* w.cursor: where delivery stands (may be ahead of stored) */
+	uint64_t stored;	/* the cursor as the store keeps it */
+	unsigned char *rec;	/* w's strings point here */
+	char *url, *filter;	/* NUL-terminated copies */
+	int64_t next_at;	/* no attempt before (clock_mono() µs) */
+	unsigned failures;	/* in a row */
+};
+
+struct hooks {
+	struct hook *v;
+	size_t n, cap;
+};
+
+struct deliverer {
+	struct deliver_config c;
+	struct hooks hs;
+	struct query *q;	/* a webhook's filters, parsed at each delivery */
+	struct notify_batch b;
+	const char *doing;	/* what a store failure was about */
+};
+
+int64_t
+deliver_backoff(unsigned failures)
+{
+	int64_t wait = DELIVER_BACKOFF_FIRST;
+
+	for (unsigned i = 1; i < failures && wait < DELIVER_BACKOFF_MAX; i++)
+		wait *= 2;
+	return wait < DELIVER_BACKOFF_MAX ? wait : DELIVER_BACKOFF_MAX;
+}
+
+int
+deliver_new(const struct deliver_config *c, deliverer **out)
+{
+	deliverer *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || (d->q = malloc(sizeof(*d->q))) == NULL ||
+	    (d->b.body = printbuf_new()) == NULL) {
+		deliver_free(d);
+		return ENOMEM;
+	}
+	d->c = *c;
+	*out = d;
+	return 0;
+}
+
+static void
+hooks_free(struct hooks *hs)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		free(hs->v[i].rec);
+		free(hs->v[i].url);
+		free(hs->v[i].filter);
+	}
+	free(hs->v);
+	hs->v = NULL;
+	hs->n = hs->cap = 0;
+}
+
+void
+deliver_free(deliverer *d)
+{
+	if (d == NULL)
+		return;
+	hooks_free(&d->hs);
+	if (d->b.body)
+		printbuf_free(d->b.body);
+	free(d->q);
+	free(d);
+}
+
+/* Copies one webhook out of the read transaction. */
+static int
+keep_hook(void *ctx, const struct webhook *w)
+{
+	struct hooks *hs = ctx;
+	struct hook h = { 0 };
+	size_t len = webhook_encode(w, NULL);
+
+	if (hs->n == hs->cap) {
+		size_t cap = hs->cap ? hs->cap * 2 : 8;
+		struct hook *v = realloc(hs->v, cap * sizeof(*v));
+		if (v == NULL)
+			return ENOMEM;
+		hs->v = v;
+		hs->cap = cap;
+	}
+	if ((h.rec = malloc(len)) == NULL ||
+	    (h.url = strndup(w->url.ptr, w->url.len)) == NULL ||
+	    (h.filter = strndup(w->filter.ptr, w->filter.len)) == NULL) {
+		free(h.rec);
+		free(h.url);
+		return ENOMEM;
+	}
+	webhook_encode(w, h.rec);
+	webhook_decode(w->id, h.rec, len, &h.w);
+	h.stored = w->cursor;
+	hs->v[hs->n++] = h;
+	return 0;
+}
+
+/* The retry state of the webhooks still there goes over to their new copies. */
+static void
+keep_state(struct hooks *hs, const struct hooks *old)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		for (size_t j = 0; j < old->n; j++) {
+			struct hook *h = &hs->v[i];
+			const struct hook *o = &old->v[j];
+			if (o->w.id != h->w.id)
+				continue;
+			h->next_at = o->next_at;
+			h->failures = o->failures;
+			/* Changes passed over in memory stay passed over. */
+			if (o->stored == h->stored && o->w.cursor > h->w.cursor)
+				h->w.cursor = o->w.cursor;
+		}
+	}
+}
+
+/* Reads the webhooks anew; on a failure the old ones stay. */
+static int
+reload(deliverer *d)
+{
+	struct hooks hs = { 0 };
+	MDB_txn *txn;
+	int rc;
+
+	d->doing = "notify: reading the webhooks of";
+	if ((rc = feed_refresh(d->c.s)) != 0 || (rc = store_txn_begin(d->c.s, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = webhook_walk(d->c.s, txn, keep_hook, &hs);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		hooks_free(&hs);
+		return rc;
+	}
+	keep_state(&hs, &d->hs);
+	hooks_free(&d->hs);
+	d->hs = hs;
+	return 0;
+}
+
+/*
+ * Records a delivery step.  Returns 0 with *gone 1 when the webhook was deleted or its
+ * cursor moved by another notify (it is read again next round), else 0 or a store
+ * failure's code.
+ */
+static int
+record(deliverer *d, struct hook *h, struct ops_webhook_step *st, int *gone)
+{
+	int rc = ops_webhook_record(d->c.s, st);
+
+	*gone = rc == MDB_NOTFOUND || rc == LMT_ECLAIMED;
+	if (*gone) {
+		d->c.warn("notify: webhook %" PRIu64 ": %s", h->w.id, rc == MDB_NOTFOUND ?
+		    "deleted; its deliveries end" : "its cursor was moved by another notify; "
+		    "reading it again");
+		return 0;
+	}
+	d->doing = "notify: recording a delivery in";
+	if (rc == 0 && st->error == NULL)
+		h->stored = h->w.cursor = st->to;
+	return rc;
+}
+
+/* Moves the cursor to st->to (no failure); 0 with *stop 1 when the webhook went away. */
+static int
+advance(deliverer *d, struct hook *h, uint64_t to, uint64_t delivered, uint64_t missed,
+    int *stop)
+{
+	struct ops_webhook_step st = { h->w.id, h->stored, to, delivered, missed, NULL,
+	    clock_now() };
+
+	return record(d, h, &st, stop);
+}
+
+/* What the collected batch says before anything is sent: a gap in the log (recorded),
+ * or nothing new.  0 with *stop 1 when the webhook is done for this round. */
+static int
+before_post(deliverer *d, struct hook *h, int *stop)
+{
+	struct notify_batch *b = &d->b;
+	int rc;
+
+	*stop = 0;
+	if (b->missed) {
+		d->c.warn("notify: webhook %" PRIu64 ": the change log was pruned past its cursor "
+		    "%" PRIu64 " (feedRetention): the %" PRIu64 " changes after it are lost to "
+		    "it; going on from change %" PRIu64, h->w.id, h->w.cursor, b->missed,
+		    b->from + 1);
+		if ((rc = advance(d, h, b->from, 0, b->missed, stop)) != 0 || *stop)
+			return rc;
+	}
+	*stop = b->to == h->w.cursor;
+	return 0;
+}
+
+/* A failed POST: the error kept, the next attempt after the backoff. */
+static int
+post_failed(deliverer *d, struct hook *h, const char *why)
+{
+	struct ops_webhook_step st = { h->w.id, h->stored, h->stored, 0, 0, why, clock_now() };
+	int64_t wait = deliver_backoff(++h->failures);
+	int gone;
+
+	d->c.warn("notify: webhook %" PRIu64 ": %s; its %zu tasks (changes %" PRIu64 "-%" PRIu64
+	    ") are sent again %s%.1f s", h->w.id, why, d->b.ntasks, d->b.from + 1, d->b.to,
+	    d->c.once ? "by the next run; not before " : "in ", (double)wait / 1e6);
+	h->next_at = clock_mono() + wait;	/* after the POST, which may have taken long */
+	return record(d, h, &st, &gone);
+}
+
+/* POSTs the batch; 0 with *failed 1 after a failure, *stop 1 when the webhook went away. */
+static int
+send_batch(deliverer *d, struct hook *h, int *failed, int *stop)
+{
+	char why[WHY_MAX];
+	struct notify_batch *b = &d->b;
+
+	if (d->c.post(d->c.post_ctx, &h->w, h->url, b->body->buf, (size_t)b->body->bpos, why,
+	    sizeof(why)) != 0) {
+		*failed = 1;
+		return post_failed(d, h, why);
+	}
+	if (h->failures)
+		d->c.warn("notify: webhook %" PRIu64 ": delivered after %u failed attempts",
+		    h->w.id, h->failures);
+	h->failures = 0;
+	return advance(d, h, b->to, b->ntasks, 0, stop);
+}
+
+/* Delivers to h what is pending, a batch at a time; 0 with *failed 1 after a failed POST
+ * (h->next_at says when to try again), or a store failure's code. */
+static int
+deliver(deliverer *d, struct hook *h, int *failed)
+{
+	struct api_error err;
+	int rc = 0, stop = 0;
+
+	query_init(d->q);
+	if (query_parse(h->filter, d->q, &err) != 0) {
+		d->c.warn("notify: webhook %" PRIu64 ": its filters `%s` do not parse (%s); "
+		    "delete it and add it again", h->w.id, h->filter, err.message);
+		h->next_at = INT64_MAX;
+		*failed = 1;
+		return 0;
+	}
+	while (rc == 0 && !stop && !*failed && !(d->c.stopping && *d->c.stopping)) {
+		d->doing = "notify: reading the change log of";
+		if ((rc = notify_collect(d->c.s, &h->w, d->q, d->c.batch, NOTIFY_BATCH_BYTES,
+		    &d->b)) != 0 || (rc = before_post(d, h, &stop)) != 0 || stop)
+			break;
+		if (d->b.ntasks > 0) {
+			rc = send_batch(d, h, failed, &stop);
+			continue;
+		}
+		/* Nothing to send: a write per change would double the store's commits. */
+		h->w.cursor = d->b.to;
+		if (d->b.to - h->stored >= DELIVER_SKIP_PERSIST)
+			rc = advance(d, h, d->b.to, 0, 0, &stop);
+	}
+	return rc;
+}
+
+int
+deliver_round(deliverer *d, int64_t now, int64_t next_round, int64_t *wake, int *failed,
+    const char **doing)
+{
+	int rc;
+
+	*wake = next_round;
+	*failed = 0;
+	if ((rc = reload(d)) != 0)
+		goto out;
+	for (size_t i = 0; i < d->hs.n && !(d->c.stopping && *d->c.stopping); i++) {
+		struct hook *h = &d->hs.v[i];
+		int f = 0;
+		if (h->next_at <= now || d->c.once)
+			rc = deliver(d, h, &f);
+		if (rc != 0)
+			break;
+		*failed |= f;
+		if (h->next_at > now && h->next_at < *wake)
+			*wake = h->next_at;
+	}
+out:
+	*doing = d->doing;
+	return rc;
+}
+
+int
+deliver_flush(deliverer *d, const char **doing)
+{
+	int rc = 0, gone;
+
+	for (size_t i = 0; rc == 0 && i < d->hs.n; i++) {
+		struct hook *h = &d->hs.v[i];
+		if (h->w.cursor != h->stored)
+			rc = advance(d, h, h->w.cursor, 0, 0, &gone);
+	}
+	*doing = d->doing;
+	return rc;
+}
+
+int
+deliver_state(const deliverer *d, uint64_t id, uint64_t *cursor, int64_t *next_at,
+    unsigned *failures)
+{
+	for (size_t i = 0; i < d->hs.n; i++) {
+		const struct hook *h = &d->hs.v[i];
+		if (h->w.id != id)
+			continue;
+		*cursor = h->w.cursor;
+		*next_at = h->next_at;
+		*failures = h->failures;
+		return 0;
+	}
+	return MDB_NOTFOUND;
+}
