@@ -82,11 +82,33 @@ fi
 . scripts/deps.sh
 
 step_times=()
+# cpu_now: CPU_NOW="USER SYS", the CPU time (ms) of the processes this script has waited
+# for so far (bash's `times`, second line).  A step's CPU is the difference: wall time
+# says little on a shared machine, CPU time does.  (Not a command substitution: `times`
+# in a subshell would count that subshell's children.)
+cpu_now() {
+	local f=${TMPDIR:-/tmp}/lmtasks-test-times.$$
+	times >"$f"
+	read -r CPU_NOW < <(sed -n '2s/\([0-9]*\)m\([0-9]*\)[.,]\([0-9]*\)s/\1 \2 \3/gp' "$f" |
+		awk '{ printf "%d %d\n", ($1 * 60 + $2) * 1000 + $3, ($4 * 60 + $5) * 1000 + $6 }')
+	rm -f "$f"
+}
+# step_time NAME START CPU_BEFORE: one line of the closing table.
+step_time() {
+	local u0 s0 u1 s1
+	read -r u0 s0 <<<"$3"
+	cpu_now
+	read -r u1 s1 <<<"$CPU_NOW"
+	step_times+=("$(printf '%s: %d s (CPU: user %d s, sys %d s)' "$1" $((SECONDS - $2)) \
+		$(((u1 - u0) / 1000)) $(((s1 - s0) / 1000)))")
+}
 timed() {
 	local name=$1 start=$SECONDS
+	cpu_now
+	local cpu=$CPU_NOW
 	shift
 	"$@"
-	step_times+=("$name: $((SECONDS - start)) s")
+	step_time "$name" "$start" "$cpu"
 }
 
 timed "install and build" eval 'lmt_install_deps python3 valgrind wrk hyperfine clang \
@@ -104,8 +126,10 @@ step() {
 	shift
 	echo "==== $name"
 	local start=$SECONDS rc=0
+	cpu_now
+	local cpu=$CPU_NOW
 	"$@" || rc=$?
-	step_times+=("$name: $((SECONDS - start)) s")
+	step_time "$name" "$start" "$cpu"
 	if [ "$rc" -eq 0 ]; then
 		echo "==== $name: ok ($((SECONDS - start)) s)"
 		# A make check step is counted as its suites, not once more on top.

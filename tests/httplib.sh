@@ -85,10 +85,11 @@ http_apache_run_user() {
 
 # http_children PID: "CHILD:STARTTIME" for each process whose parent is PID, one a line
 # (read from /proc: exact).  The start time tells a PID reused since from the child.
+# Every process of the machine is looked at: read by the shell, not by one cat each.
 http_children() {
 	local f s
 	for f in /proc/[0-9]*/stat; do
-		s=$(cat "$f" 2>/dev/null) || continue
+		read -r s 2>/dev/null <"$f" || continue
 		s=${s##*) }	# after the name, which may hold spaces: "STATE PPID ..."
 		set -- "$1" $s
 		[ "$3" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}:${21}"; }
@@ -98,19 +99,20 @@ http_children() {
 # http__stat PID N: field N of /proc/PID/stat (N >= 3, counted as in proc(5)).
 http__stat() {
 	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r s 2>/dev/null <"/proc/$1/stat" || return 1
 	s=${s##*) }
 	set -- "$2" $s
 	local n=$(( $1 - 1 ))
 	echo "${!n}"
 }
 
-# http_alive PID: true while PID runs (and is no zombie).
+# http_alive PID: true while PID runs (and is no zombie).  Polled often: no process started.
 http_alive() {
-	local st
+	local s
 	[ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
-	st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-	[ "$st" != Z ]
+	read -r s 2>/dev/null <"/proc/$1/stat" || return 0
+	s=${s##*) }
+	[ "${s%% *}" != Z ]
 }
 
 # http_wait_gone SECONDS PID: true once PID has exited (reaping it when it is our child).
@@ -120,7 +122,7 @@ http_wait_gone() {
 	while http_alive "$2"; do
 		i=$((i + 1))
 		[ "$i" -gt "$end" ] && return 1
-		sleep 0.05
+		lmt_sleep 0.05
 	done
 	wait "$2" 2>/dev/null
 	return 0
@@ -173,7 +175,7 @@ fcgi_start() {
 	for ((i = 0; i < 600; i++)); do
 		http_sock_ready "$sock" && return 0
 		http_alive "$FCGI_PID" || break
-		sleep 0.05
+		lmt_sleep 0.05
 	done
 	echo "fcgi_start: lmtasks-fcgi did not come up on $sock; its log:" >&2
 	sed 's/^/  /' "$FCGI_LOG" >&2
@@ -280,7 +282,7 @@ http_nginx_start() {
 					return 0
 				fi
 			fi
-			sleep 0.05
+			lmt_sleep 0.05
 		done
 		http_stop "$pid"
 	done
@@ -309,7 +311,7 @@ http() {
 	[ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
 	# With --head, curl writes the headers where the body would go; a HEAD has no body.
 	[ "$method" = HEAD ] && : >"$HTTP_BODY_FILE"
-	HTTP_BODY=$(cat "$HTTP_BODY_FILE")
+	HTTP_BODY=$(<"$HTTP_BODY_FILE")
 	return 0
 }
 
@@ -319,12 +321,23 @@ http_header() {
 	http__header "$1" "$HTTP_HEADERS"
 }
 
+# (In the shell, not tr and awk: the suites ask for headers thousands of times.)
 http__header() {
-	tr -d '\r' <"$2" | awk -v n="$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" '
-		/^HTTP\// { v = ""; found = 0 }
-		{ i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == n && !found) {
-			v = substr($0, i + 1); sub(/^[ \t]+/, "", v); found = 1 } }
-		END { if (found) print v }'
+	local want line name v="" found=""
+	want=${1,,}
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line//$'\r'/}
+		case $line in HTTP/*) v="" found="" ;; esac
+		[[ $line == *:* ]] || continue
+		name=${line%%:*}
+		if [ -z "$found" ] && [ "${name,,}" = "$want" ]; then
+			v=${line#*:}
+			v=${v#"${v%%[!$' \t']*}"}
+			found=1
+		fi
+	done <"$2"
+	[ -n "$found" ] && printf '%s\n' "$v"
+	return 0
 }
 
 # http_status_line: the status line of the last response, without the CR.
@@ -362,19 +375,57 @@ cgi() {
 	local -a db=()
 	[ -n "$CGI_DB" ] && db=(--db "$CGI_DB")
 	db+=("${CGI_ARGS[@]}")
-	timeout -k 2 10 env -i "${envs[@]}" env "${unset_args[@]}" "$LMTASKS_FCGI" "${db[@]}" \
+	# NAME= unsets NAME: it is left out of the clean environment (env -i) altogether.
+	if [ ${#unset_args[@]} -gt 0 ]; then
+		local -a kept=()
+		for a in "${envs[@]}"; do
+			case " ${unset_args[*]} " in *" ${a%%=*} "*) ;; *) kept+=("$a") ;; esac
+		done
+		envs=("${kept[@]}")
+	fi
+	timeout -k 2 10 env -i "${envs[@]}" "$LMTASKS_FCGI" "${db[@]}" \
 		</dev/null >"$CGI_OUT" 2>"$CGI_ERR"
 	CGI_RC=$?
 	# Headers: up to and including the first empty (CR LF) line; the body: the rest, as is.
-	sed -n '1,/^\r\{0,1\}$/p' "$CGI_OUT" >"$CGI_HEADERS"
-	local hl
-	hl=$(wc -c <"$CGI_HEADERS")
-	tail -c +"$((hl + 1))" "$CGI_OUT" >"$CGI_BODY_FILE"
-	CGI_STATUS_LINE=$(head -n 1 "$CGI_OUT" | tr -d '\r')
-	CGI_CODE=$(printf '%s' "$CGI_STATUS_LINE" | sed -n 's/^Status: \([0-9][0-9][0-9]\).*/\1/p')
-	CGI_BODY=$(cat "$CGI_BODY_FILE")
-	CGI_STDERR=$(cat "$CGI_ERR")
+	# The header lines are read by the shell (this runs for every CGI request of the
+	# suites); only the body, which may hold anything, is cut out by tail.
+	# (As sed's 1,/^\r\{0,1\}$/: the first line never ends them.)
+	local line hl=0 first=1 eoh=""
+	CGI_STATUS_LINE=""
+	{
+		while IFS= read -r line; do
+			printf '%s\n' "$line" >&3
+			lmt__bytes "$line"
+			hl=$((hl + REPLY + 1))
+			if [ -n "$first" ]; then
+				CGI_STATUS_LINE=${line//$'\r'/}
+				first=""
+			elif [ "$line" = "" ] || [ "$line" = $'\r' ]; then
+				eoh=1
+				break
+			fi
+		done
+		if [ -z "$eoh" ] && [ -n "$line" ]; then
+			printf '%s' "$line" >&3
+			[ -n "$first" ] && CGI_STATUS_LINE=${line//$'\r'/}
+		fi
+	} <"$CGI_OUT" 3>"$CGI_HEADERS"
+	if [ -n "$eoh" ]; then
+		tail -c +"$((hl + 1))" "$CGI_OUT" >"$CGI_BODY_FILE"
+	else
+		: >"$CGI_BODY_FILE"
+	fi
+	CGI_CODE=""
+	[[ $CGI_STATUS_LINE =~ ^Status:\ ([0-9][0-9][0-9]) ]] && CGI_CODE=${BASH_REMATCH[1]}
+	CGI_BODY=$(<"$CGI_BODY_FILE")
+	CGI_STDERR=$(<"$CGI_ERR")
 	return 0
+}
+
+# lmt__bytes STRING: REPLY is the length of STRING in bytes.
+lmt__bytes() {
+	local LC_ALL=C
+	REPLY=${#1}
 }
 
 # cgi_header NAME: a header of the last CGI answer (case-insensitive), or nothing.

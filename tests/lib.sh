@@ -75,6 +75,9 @@ lmt_tmpdir() {
 			exit 99
 		}
 		export LMT_TMP
+		# What lmt_sleep waits on (a FIFO opened read-write never has data).
+		mkfifo "$LMT_TMP/.tick" 2>/dev/null && LMT_TICK=$LMT_TMP/.tick
+		lmt__json_start
 		if [ -n "${LMT_KEEP_TMP:-}" ]; then
 			echo "# keeping $LMT_TMP" >&2
 		else
@@ -169,14 +172,19 @@ summary() {
 run() {
 	lmt_tmpdir
 	local out="$LMT_TMP/last.out" err="$LMT_TMP/last.err"
-	if [ "$(type -t "$1")" = function ] || [ "$(type -t "$1")" = builtin ]; then
+	local kind=
+	# (type's answer through a file: a command substitution would fork.)
+	type -t "$1" >"$LMT_TMP/last.type" 2>/dev/null
+	read -r kind <"$LMT_TMP/last.type"
+	if [ "$kind" = function ] || [ "$kind" = builtin ]; then
 		"$@" >"$out" 2>"$err"
 	else
 		timeout --foreground -k 5 "$LMT_CMD_TIMEOUT" "$@" >"$out" 2>"$err"
 	fi
 	LMT_RC=$?
-	LMT_STDOUT=$(cat "$out")
-	LMT_STDERR=$(cat "$err")
+	# $(<FILE), not $(cat FILE): bash reads the file itself, no process is started.
+	LMT_STDOUT=$(<"$out")
+	LMT_STDERR=$(<"$err")
 	return 0
 }
 
@@ -313,7 +321,117 @@ else:
 EOF
 )
 json_get() {
+	lmt__json_served "$@" && return "$LMT__JSON_RC"
 	"$LMT_PYTHON" -S -c "$LMT__PY_JSON_GET" "$1" "$2"
+}
+
+# The suites call json_get thousands of times, and a Python start costs more CPU than most
+# of what they test: one Python per suite answers them all, through two FIFOs in $LMT_TMP
+# (a request is SRC, EXPR and the caller's directory, NUL-separated, written at once; the
+# answer is the exit status, stdout and stderr).  A lock file made with noclobber (an
+# O_EXCL create) keeps two callers apart.  When the server is not there, or the lock is not
+# had within 2 s, json_get starts its own Python as before: the answer is the same.
+LMT__PY_JSON_SERVER=$(cat <<'EOF'
+import json, os, re, sys, threading, time
+req, resp, parent = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def watch():
+    while True:
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+def keys(o):
+    return list(o.keys())
+def answer(src, expr, cwd):
+    text = src
+    path = os.path.join(cwd, src)
+    if not src.lstrip().startswith(("{", "[")) and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        return 1, "", "json_get: not JSON (%s): %.200s\n" % (e, text)
+    try:
+        v = eval(expr, {"d": d, "keys": keys, "re": re, "json": json})
+    except Exception as e:
+        return 1, "", "json_get: %s: %r\n" % (expr, e)
+    if isinstance(v, str):
+        return 0, v + "\n", ""
+    return 0, json.dumps(v, separators=(",", ":"), ensure_ascii=False) + "\n", ""
+while True:
+    with open(req, "rb") as f:
+        data = f.read()
+    parts = data.split(b"\0")
+    try:
+        src, expr, cwd = (p.decode("utf-8", "surrogateescape") for p in parts[:3])
+        rc, out, err = answer(src, expr, cwd)
+    except Exception as e:
+        rc, out, err = 1, "", "json_get: %r\n" % e
+    blob = b"%d\0%s\0%s\0" % (rc, out.replace("\0", "").encode("utf-8", "surrogateescape"),
+                              err.replace("\0", "").encode("utf-8", "surrogateescape"))
+    # The caller opens the answer's FIFO once it has written: wait for it (5 s at most,
+    # then the answer is dropped, never the server blocked for ever).
+    deadline = time.monotonic() + 5
+    fd = None
+    while fd is None and time.monotonic() < deadline:
+        try:
+            fd = os.open(resp, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.001)
+    if fd is None:
+        continue
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+EOF
+)
+LMT__JSON_SERVER=
+LMT__JSON_RC=0
+# lmt__json_start: starts the server (once, from the suite's own shell).
+lmt__json_start() {
+	[ -z "$LMT__JSON_SERVER" ] && [ "$BASHPID" = "$$" ] && [ -n "${LMT_TMP:-}" ] || return 0
+	mkfifo "$LMT_TMP/.json.req" "$LMT_TMP/.json.resp" 2>/dev/null || return 0
+	"$LMT_PYTHON" -S -c "$LMT__PY_JSON_SERVER" "$LMT_TMP/.json.req" "$LMT_TMP/.json.resp" "$$" \
+		</dev/null >/dev/null 2>&1 &
+	LMT__JSON_SERVER=$!
+	lmt_bg_track "$LMT__JSON_SERVER"
+}
+# lmt__json_served SRC EXPR: json_get through the server; false when it cannot be asked.
+lmt__json_served() {
+	local dir=${LMT_TMP:-} lock i src=$1 rc out err holder noclobber=
+	[ -n "$LMT__JSON_SERVER" ] && [ -p "$dir/.json.req" ] || return 1
+	kill -0 "$LMT__JSON_SERVER" 2>/dev/null || return 1
+	if [ "$src" = - ]; then
+		src=
+		IFS= read -r -d '' src || :
+	fi
+	lock=$dir/.json.lock
+	[[ $- == *C* ]] && noclobber=1
+	set -C
+	for ((i = 0; ; i++)); do
+		{ printf '%s' "$BASHPID" >"$lock"; } 2>/dev/null && break
+		# A holder that was killed leaves its lock: it is taken over.
+		holder=
+		read -r holder 2>/dev/null <"$lock"
+		[ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null && rm -f "$lock" && continue
+		if [ "$i" -ge 200 ]; then
+			[ -n "$noclobber" ] || set +C
+			# Not had within 2 s: a Python of its own, as json_get does without the server.
+			printf '%s' "$src" | "$LMT_PYTHON" -S -c "$LMT__PY_JSON_GET" - "$2"
+			LMT__JSON_RC=$?
+			return 0
+		fi
+		lmt_sleep 0.01
+	done
+	[ -n "$noclobber" ] || set +C
+	printf '%s\0%s\0%s\0' "$src" "$2" "$PWD" >"$dir/.json.req"
+	{ IFS= read -r -d '' rc; IFS= read -r -d '' out; IFS= read -r -d '' err; } <"$dir/.json.resp"
+	rm -f "$lock"
+	[ -n "$out" ] && printf '%s' "$out"
+	[ -n "$err" ] && printf '%s' "$err" >&2
+	LMT__JSON_RC=${rc:-1}
+	return 0
 }
 
 # json_check NAME JSON_OR_FILE EXPR: passes when EXPR (as in json_get) is true.
@@ -364,9 +482,33 @@ clock_move() {
 		mv "$f.new" "$f"
 }
 
+# lmt_sleep SECONDS: sleep(1) without a process: a timed read on the suite's FIFO, which
+# never has data (sleep(1) when there is none, e.g. before lmt_tmpdir).
+lmt_sleep() {
+	if [ -n "${LMT_TICK:-}" ] && [ -p "$LMT_TICK" ]; then
+		read -r -t "$1" _ <>"$LMT_TICK"
+		return 0
+	fi
+	sleep "$1"
+}
+
 # wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds; 1 if time ran out.
+# The loop itself starts no process: a poll is only as costly as CMD.
 wait_for() {
-	local deadline
+	local deadline t
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		t=${EPOCHREALTIME/,/.}
+		deadline=$(( ${t%.*} * 1000000 + 10#${t#*.} ))
+		t=${1%%.*} && deadline=$(( deadline + ${t:-0} * 1000000 ))
+		case $1 in *.*) t=${1#*.}000000 && deadline=$(( deadline + 10#${t:0:6} )) ;; esac
+		shift
+		while :; do
+			"$@" >/dev/null 2>&1 && return 0
+			t=${EPOCHREALTIME/,/.}
+			[ $(( ${t%.*} * 1000000 + 10#${t#*.} )) -gt "$deadline" ] && return 1
+			lmt_sleep 0.05
+		done
+	fi
 	deadline=$(awk -v t="$(now)" -v s="$1" 'BEGIN { printf "%.6f", t + s }')
 	shift
 	while :; do
