@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmtasks/api_error.h"
 #include "lmtasks/clock.h"
 #include "lmtasks/deliver.h"
 #include "lmtasks/error.h"
@@ -258,7 +257,7 @@ send_batch(deliverer *d, struct hook *h, int *failed, int *stop)
 static int
 deliver(deliverer *d, struct hook *h, int *failed)
 {
-	struct api_error err;
+	struct query_error err;
 	int rc = 0, stop = 0;
 
 	query_init(d->q);
