@@ -298,90 +298,119 @@ request_reset(conn *c)
 	c->stdin_len = 0;
 }
 
+/* A management record (request id 0): answered at once, then the output goes before
+ * more input. */
+static enum conn_state
+management(conn *c, int type, const unsigned char *p, size_t n)
+{
+	unsigned char r[16];
+
+	if (type == FCGI_GET_VALUES)
+		return get_values(c, p, n) == 0 ? CONN_FLUSH :
+		    fail(c, "a malformed FCGI_GET_VALUES record");
+	header(r, FCGI_UNKNOWN_TYPE, 0, 8);
+	memset(r + 8, 0, 8);
+	r[8] = (unsigned char)type;
+	return conn_queue(c, r, sizeof(r)) == 0 ? CONN_FLUSH : fail(c, "out of memory");
+}
+
+static enum conn_state
+begin_request(conn *c, unsigned rid, const unsigned char *p, size_t n, int64_t now)
+{
+	if (n != 8)
+		return fail(c, "an FCGI_BEGIN_REQUEST record of the wrong length");
+	if (c->rid == rid)
+		return fail(c, "FCGI_BEGIN_REQUEST twice for one request");
+	if (c->rid != 0) {
+		/* One request at a time on a connection (FCGI_MPXS_CONNS is 0). */
+		return refuse(c, rid, FCGI_CANT_MPX_CONN) == 0 ? CONN_FLUSH :
+		    fail(c, "out of memory");
+	}
+	if ((p[0] << 8 | p[1]) != FCGI_RESPONDER) {
+		if (!(p[2] & FCGI_KEEP_CONN))
+			c->close_after = 1;
+		return refuse(c, rid, FCGI_UNKNOWN_ROLE) == 0 ? CONN_FLUSH :
+		    fail(c, "out of memory");
+	}
+	request_reset(c);
+	c->rid = rid;
+	c->keep = p[2] & FCGI_KEEP_CONN;
+	if (conn_deadline(c) == 0)
+		set_deadline(c, now + CONN_DEADLINE_US);
+	return CONN_MORE;
+}
+
+static enum conn_state
+abort_request(conn *c, unsigned rid)
+{
+	if (rid != c->rid)
+		return CONN_MORE;	/* no such request (any more): nothing to abort */
+	if (!c->keep)
+		c->close_after = 1;
+	request_reset(c);
+	c->streaming = 0;
+	set_deadline(c, 0);
+	return refuse(c, rid, FCGI_REQUEST_COMPLETE) == 0 ? CONN_FLUSH :
+	    fail(c, "out of memory");
+}
+
+static enum conn_state
+params(conn *c, unsigned rid, const unsigned char *p, size_t n)
+{
+	if (rid != c->rid)
+		return CONN_MORE;	/* records of no active request are ignored */
+	if (c->params_done)
+		return fail(c, "FCGI_PARAMS after the end of the parameters");
+	if (n == 0) {
+		c->params_done = 1;
+		return decode_params(c) == 0 ? CONN_MORE :
+		    fail(c, "malformed request parameters (a length past the record's end)");
+	}
+	if (n > CONN_PARAMS_MAX - c->params_len)
+		return fail(c, "request parameters larger than the limit");
+	if (reserve(&c->params, &c->params_cap, c->params_len + n, 2048) != 0)
+		return fail(c, "out of memory");
+	memcpy(c->params + c->params_len, p, n);
+	c->params_len += n;
+	return CONN_MORE;
+}
+
+/* FCGI_STDIN or FCGI_DATA: counted, not kept (the tasks API reads no body); an empty
+ * FCGI_STDIN makes the request whole. */
+static enum conn_state
+body(conn *c, int type, unsigned rid, size_t n)
+{
+	if (rid != c->rid)
+		return CONN_MORE;
+	if (!c->params_done)
+		return fail(c, "request body before the end of the parameters");
+	if (type == FCGI_STDIN && n == 0) {
+		c->ready = 1;
+		set_deadline(c, 0);
+		return CONN_REQUEST;
+	}
+	if (n > CONN_STDIN_MAX - c->stdin_len)
+		return fail(c, "a request body larger than the limit");
+	c->stdin_len += n;
+	return CONN_MORE;
+}
+
 /* Acts on one whole record; returns CONN_MORE to go on framing, or another state. */
 static enum conn_state
 record(conn *c, int type, unsigned rid, const unsigned char *p, size_t n, int64_t now)
 {
-	if (rid == 0) {
-		/* A management record: answered at once, then the output goes before more input. */
-		if (type == FCGI_GET_VALUES) {
-			if (get_values(c, p, n) != 0)
-				return fail(c, "a malformed FCGI_GET_VALUES record");
-		} else {
-			unsigned char r[16];
-			header(r, FCGI_UNKNOWN_TYPE, 0, 8);
-			memset(r + 8, 0, 8);
-			r[8] = (unsigned char)type;
-			if (conn_queue(c, r, sizeof(r)) != 0)
-				return fail(c, "out of memory");
-		}
-		return CONN_FLUSH;
-	}
+	if (rid == 0)
+		return management(c, type, p, n);
 	switch (type) {
 	case FCGI_BEGIN_REQUEST:
-		if (n != 8)
-			return fail(c, "an FCGI_BEGIN_REQUEST record of the wrong length");
-		if (c->rid == rid)
-			return fail(c, "FCGI_BEGIN_REQUEST twice for one request");
-		if (c->rid != 0) {
-			/* One request at a time on a connection (FCGI_MPXS_CONNS is 0). */
-			return refuse(c, rid, FCGI_CANT_MPX_CONN) == 0 ? CONN_FLUSH :
-			    fail(c, "out of memory");
-		}
-		if ((p[0] << 8 | p[1]) != FCGI_RESPONDER) {
-			if (!(p[2] & FCGI_KEEP_CONN))
-				c->close_after = 1;
-			return refuse(c, rid, FCGI_UNKNOWN_ROLE) == 0 ? CONN_FLUSH :
-			    fail(c, "out of memory");
-		}
-		request_reset(c);
-		c->rid = rid;
-		c->keep = p[2] & FCGI_KEEP_CONN;
-		if (conn_deadline(c) == 0)
-			set_deadline(c, now + CONN_DEADLINE_US);
-		return CONN_MORE;
+		return begin_request(c, rid, p, n, now);
 	case FCGI_ABORT_REQUEST:
-		if (rid != c->rid)
-			return CONN_MORE;	/* no such request (any more): nothing to abort */
-		if (!c->keep)
-			c->close_after = 1;
-		request_reset(c);
-		c->streaming = 0;
-		set_deadline(c, 0);
-		return refuse(c, rid, FCGI_REQUEST_COMPLETE) == 0 ? CONN_FLUSH :
-		    fail(c, "out of memory");
+		return abort_request(c, rid);
 	case FCGI_PARAMS:
-		if (rid != c->rid)
-			return CONN_MORE;	/* records of no active request are ignored */
-		if (c->params_done)
-			return fail(c, "FCGI_PARAMS after the end of the parameters");
-		if (n == 0) {
-			c->params_done = 1;
-			return decode_params(c) == 0 ? CONN_MORE :
-			    fail(c, "malformed request parameters (a length past the record's end)");
-		}
-		if (n > CONN_PARAMS_MAX - c->params_len)
-			return fail(c, "request parameters larger than the limit");
-		if (reserve(&c->params, &c->params_cap, c->params_len + n, 2048) != 0)
-			return fail(c, "out of memory");
-		memcpy(c->params + c->params_len, p, n);
-		c->params_len += n;
-		return CONN_MORE;
+		return params(c, rid, p, n);
 	case FCGI_STDIN:
 	case FCGI_DATA:
-		if (rid != c->rid)
-			return CONN_MORE;
-		if (!c->params_done)
-			return fail(c, "request body before the end of the parameters");
-		if (type == FCGI_STDIN && n == 0) {
-			c->ready = 1;
-			set_deadline(c, 0);
-			return CONN_REQUEST;
-		}
-		if (n > CONN_STDIN_MAX - c->stdin_len)
-			return fail(c, "a request body larger than the limit");
-		c->stdin_len += n;
-		return CONN_MORE;
+		return body(c, type, rid, n);
 	default:
 		return fail(c, "a record of a type a web server does not send");
 	}
