@@ -203,25 +203,16 @@ http_find_path(const struct http_app *app, const char *path, size_t len)
 	return NULL;
 }
 
-/* Whether m is one of list, a comma list as the Allow header spells it.  By hand: it runs
- * on every request, and the string functions' set-up costs more than the walk. */
-static int
-listed(const char *list, const char *m)
+/* The HTTP_* bit of method m; 0 for one no route answers. */
+static unsigned
+method_bit(const char *m)
 {
-	for (const char *p = list;;) {
-		const char *q = m;
-		while (*p != '\0' && *p != ',' && *p == *q) {
-			p++;
-			q++;
-		}
-		if ((*p == '\0' || *p == ',') && *q == '\0')
-			return 1;
-		while (*p != '\0' && *p != ',')
-			p++;
-		if (*p == '\0')
-			return 0;
-		while (*p == ',' || *p == ' ')
-			p++;
+	switch (m[0]) {
+	case 'G': return strcmp(m, "GET") == 0 ? HTTP_GET : 0;
+	case 'H': return strcmp(m, "HEAD") == 0 ? HTTP_HEAD : 0;
+	case 'P': return strcmp(m, "POST") == 0 ? HTTP_POST : 0;
+	case 'D': return strcmp(m, "DELETE") == 0 ? HTTP_DELETE : 0;
+	default: return 0;
 	}
 }
 
@@ -245,7 +236,7 @@ begin(struct http_exchange *x, int head)
 
 /* Locates x's route and refuses another method: its entry, or NULL once answered. */
 static const struct http_route *
-locate(const struct http_app *app, struct http_exchange *x)
+locate(const struct http_app *app, struct http_exchange *x, unsigned method)
 {
 	const struct http_route *e;
 	struct api_error err;
@@ -255,7 +246,7 @@ locate(const struct http_app *app, struct http_exchange *x)
 		http_answer_error(x->body, x->rs, &x->route_err);
 		return NULL;
 	}
-	if (!listed(e->methods, x->method)) {
+	if ((e->method_bits & method) == 0) {
 		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
 		    "Method `%s` is not allowed here: %s.",
 		    quote_text(x->method, strlen(x->method), q, sizeof(q)), e->refusal);
@@ -271,6 +262,7 @@ http_run(const struct http_app *app, const struct api_request *rq, void *ctx,
     struct printbuf *body, struct api_response *rs)
 {
 	struct http_exchange x;
+	unsigned method;
 
 	x.rq = rq;
 	x.body = body;
@@ -278,8 +270,9 @@ http_run(const struct http_app *app, const struct api_request *rq, void *ctx,
 	x.app = app;
 	x.ctx = ctx;
 	x.method = rq->method ? rq->method : "GET";
-	begin(&x, app->head && strcmp(x.method, "HEAD") == 0);
-	if ((x.entry = locate(app, &x)) == NULL)
+	method = method_bit(x.method);
+	begin(&x, app->head && method == HTTP_HEAD);
+	if ((x.entry = locate(app, &x, method)) == NULL)
 		return;
 	/* Who asks comes before what is asked, as in Meilisearch. */
 	if (x.entry->action != 0 && app->authorize(&x, x.entry->action) != 0)
