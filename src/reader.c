@@ -311,11 +311,17 @@ reader_end(reader *r, MDB_txn *txn)
 	}
 }
 
+/* guarded(), set up here rather than called: it is on every request's path. */
 int
 reader_guard(reader *r, struct reader_view *v, void (*fn)(void *arg), void *arg)
 {
-	if (guarded(r, fn, arg) == 0)
+	if (sigsetjmp(bus_jmp, 0) == 0) {
+		bus_armed = 1;
+		fn(arg);
+		bus_armed = 0;
 		return 0;
+	}
+	atomic_store(&r->faulted, 1);
 	v->s = NULL;
 	v->rc = LMT_EDAMAGED;
 	v->why = r->mode == READER_OWNER ? FAULT_WRITTEN : FAULT_READ;
