@@ -180,19 +180,6 @@ http_query_check(const char *qs, struct api_error *err)
 }
 
 const struct http_route *
-http_find(const struct http_app *app, enum route_kind kind)
-{
-	/* A table laid out in the enum's order is read at once: routing is on every request. */
-	if ((size_t)kind < app->nroutes && app->routes[kind].kind == kind)
-		return &app->routes[kind];
-	for (size_t i = 0; i < app->nroutes; i++) {
-		if (app->routes[i].kind == kind)
-			return &app->routes[i];
-	}
-	return NULL;
-}
-
-const struct http_route *
 http_find_path(const struct http_app *app, const char *path, size_t len)
 {
 	for (size_t i = 0; i < app->nroutes; i++) {
@@ -203,16 +190,22 @@ http_find_path(const struct http_app *app, const char *path, size_t len)
 	return NULL;
 }
 
-/* The HTTP_* bit of method m; 0 for one no route answers. */
+/* The HTTP_* bit of method m; 0 for one no route answers.  Byte by byte: it runs on
+ * every request, and strcmp's call costs more than the compare. */
 static unsigned
 method_bit(const char *m)
 {
 	switch (m[0]) {
-	case 'G': return strcmp(m, "GET") == 0 ? HTTP_GET : 0;
-	case 'H': return strcmp(m, "HEAD") == 0 ? HTTP_HEAD : 0;
-	case 'P': return strcmp(m, "POST") == 0 ? HTTP_POST : 0;
-	case 'D': return strcmp(m, "DELETE") == 0 ? HTTP_DELETE : 0;
-	default: return 0;
+	case 'G':
+		return m[1] == 'E' && m[2] == 'T' && m[3] == '\0' ? HTTP_GET : 0;
+	case 'H':
+		return m[1] == 'E' && m[2] == 'A' && m[3] == 'D' && m[4] == '\0' ? HTTP_HEAD : 0;
+	case 'P':
+		return strcmp(m, "POST") == 0 ? HTTP_POST : 0;
+	case 'D':
+		return strcmp(m, "DELETE") == 0 ? HTTP_DELETE : 0;
+	default:
+		return 0;
 	}
 }
 

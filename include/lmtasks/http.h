@@ -102,8 +102,18 @@ void http_run(const struct http_app *app, const struct api_request *rq, void *ct
     struct printbuf *body, struct api_response *rs);
 
 /* The entry of app for kind (at once when the table is in enum route_kind's order); NULL
- * when app has none. */
-const struct http_route *http_find(const struct http_app *app, enum route_kind kind);
+ * when app has none.  Inline: routing is on every request. */
+static inline const struct http_route *
+http_find(const struct http_app *app, enum route_kind kind)
+{
+	if ((size_t)kind < app->nroutes && app->routes[kind].kind == kind)
+		return &app->routes[kind];
+	for (size_t i = 0; i < app->nroutes; i++) {
+		if (app->routes[i].kind == kind)
+			return &app->routes[i];
+	}
+	return NULL;
+}
 
 /* The entry of app whose path is len bytes at path exactly; NULL when none. */
 const struct http_route *http_find_path(const struct http_app *app, const char *path,
