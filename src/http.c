@@ -12,25 +12,34 @@
 #include "lmtasks/http.h"
 #include "lmtasks/quote.h"
 
+/* The header's first line for status, without its end, as one literal: *len its length;
+ * NULL for a status without a reason of its own (Internal Server Error). */
 static const char *
-reason(int status)
+status_line(int status, size_t *len)
 {
+#define LINE(code, text) \
+	case code: \
+		*len = sizeof("Status: " #code " " text) - 1; \
+		return "Status: " #code " " text
 	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 410: return "Gone";
-	case 414: return "URI Too Long";
-	case 422: return "Unprocessable Entity";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	LINE(200, "OK");
+	LINE(204, "No Content");
+	LINE(304, "Not Modified");
+	LINE(400, "Bad Request");
+	LINE(401, "Unauthorized");
+	LINE(403, "Forbidden");
+	LINE(404, "Not Found");
+	LINE(405, "Method Not Allowed");
+	LINE(410, "Gone");
+	LINE(414, "URI Too Long");
+	LINE(422, "Unprocessable Entity");
+	LINE(431, "Request Header Fields Too Large");
+	LINE(500, "Internal Server Error");
+	LINE(503, "Service Unavailable");
+	default:
+		return NULL;
 	}
+#undef LINE
 }
 
 /* Appends n bytes if they fit (one byte stays free); returns the new end. */
@@ -60,8 +69,9 @@ add_u64(char *p, const char *end, uint64_t v)
 size_t
 api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap)
 {
-	const char *why = reason(rs->status), *end = buf + cap;
+	const char *end = buf + cap, *line;
 	char *p = buf;
+	size_t n;
 
 	if (cap == 0)
 		return 0;
@@ -72,10 +82,13 @@ api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t ca
 		*p = '\0';
 		return (size_t)(p - buf);
 	}
-	p = ADD(p, end, "Status: ");
-	p = add_u64(p, end, (uint64_t)rs->status);
-	p = ADD(p, end, " ");
-	p = add(p, end, why, strlen(why));
+	if ((line = status_line(rs->status, &n)) != NULL) {
+		p = add(p, end, line, n);
+	} else {
+		p = ADD(p, end, "Status: ");
+		p = add_u64(p, end, (uint64_t)rs->status);
+		p = ADD(p, end, " Internal Server Error");
+	}
 	if (rs->status != 304) {
 		p = ADD(p, end, "\r\nContent-Type: application/json\r\nContent-Length: ");
 		p = add_u64(p, end, body_len);
