@@ -226,7 +226,7 @@ owner_prepare(reader *r)
 /* Begins *txn (renews it when there is one) at the newest snapshot, adopting a map another
  * process grew, with no transaction of this thread live; the read lock held.  0 with *txn
  * live, else an error with it not. */
-static int
+static inline __attribute__((always_inline)) int
 snapshot(reader *r, MDB_txn **txn)
 {
 	int rc;
