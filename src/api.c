@@ -516,7 +516,7 @@ answer_batches(struct http_exchange *x)
 		batches(&query, &x->route, &x->grant, c->rd, x->body, x->rs);
 }
 
-#define READS "GET, HEAD"
+#define READS "GET, HEAD", HTTP_GET | HTTP_HEAD
 #define READS_ONLY "the tasks API answers GET and HEAD"
 
 /* The responder's routes, in enum route_kind's order (found by kind at once).  Every route

@@ -12,25 +12,34 @@
 #include "lmtasks/http.h"
 #include "lmtasks/quote.h"
 
+/* The header's first line for status, without its end, as one literal: *len its length;
+ * NULL for a status without a reason of its own (Internal Server Error). */
 static const char *
-reason(int status)
+status_line(int status, size_t *len)
 {
+#define LINE(code, text) \
+	case code: \
+		*len = sizeof("Status: " #code " " text) - 1; \
+		return "Status: " #code " " text
 	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 410: return "Gone";
-	case 414: return "URI Too Long";
-	case 422: return "Unprocessable Entity";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	LINE(200, "OK");
+	LINE(204, "No Content");
+	LINE(304, "Not Modified");
+	LINE(400, "Bad Request");
+	LINE(401, "Unauthorized");
+	LINE(403, "Forbidden");
+	LINE(404, "Not Found");
+	LINE(405, "Method Not Allowed");
+	LINE(410, "Gone");
+	LINE(414, "URI Too Long");
+	LINE(422, "Unprocessable Entity");
+	LINE(431, "Request Header Fields Too Large");
+	LINE(500, "Internal Server Error");
+	LINE(503, "Service Unavailable");
+	default:
+		return NULL;
 	}
+#undef LINE
 }
 
 /* Appends n bytes if they fit (one byte stays free); returns the new end. */
@@ -60,8 +69,9 @@ add_u64(char *p, const char *end, uint64_t v)
 size_t
 api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t cap)
 {
-	const char *why = reason(rs->status), *end = buf + cap;
+	const char *end = buf + cap, *line;
 	char *p = buf;
+	size_t n;
 
 	if (cap == 0)
 		return 0;
@@ -72,10 +82,13 @@ api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t ca
 		*p = '\0';
 		return (size_t)(p - buf);
 	}
-	p = ADD(p, end, "Status: ");
-	p = add_u64(p, end, (uint64_t)rs->status);
-	p = ADD(p, end, " ");
-	p = add(p, end, why, strlen(why));
+	if ((line = status_line(rs->status, &n)) != NULL) {
+		p = add(p, end, line, n);
+	} else {
+		p = ADD(p, end, "Status: ");
+		p = add_u64(p, end, (uint64_t)rs->status);
+		p = ADD(p, end, " Internal Server Error");
+	}
 	if (rs->status != 304) {
 		p = ADD(p, end, "\r\nContent-Type: application/json\r\nContent-Length: ");
 		p = add_u64(p, end, body_len);
@@ -180,19 +193,6 @@ http_query_check(const char *qs, struct api_error *err)
 }
 
 const struct http_route *
-http_find(const struct http_app *app, enum route_kind kind)
-{
-	/* A table laid out in the enum's order is read at once: routing is on every request. */
-	if ((size_t)kind < app->nroutes && app->routes[kind].kind == kind)
-		return &app->routes[kind];
-	for (size_t i = 0; i < app->nroutes; i++) {
-		if (app->routes[i].kind == kind)
-			return &app->routes[i];
-	}
-	return NULL;
-}
-
-const struct http_route *
 http_find_path(const struct http_app *app, const char *path, size_t len)
 {
 	for (size_t i = 0; i < app->nroutes; i++) {
@@ -203,25 +203,22 @@ http_find_path(const struct http_app *app, const char *path, size_t len)
 	return NULL;
 }
 
-/* Whether m is one of list, a comma list as the Allow header spells it.  By hand: it runs
- * on every request, and the string functions' set-up costs more than the walk. */
-static int
-listed(const char *list, const char *m)
+/* The HTTP_* bit of method m; 0 for one no route answers.  Byte by byte: it runs on
+ * every request, and strcmp's call costs more than the compare. */
+static unsigned
+method_bit(const char *m)
 {
-	for (const char *p = list;;) {
-		const char *q = m;
-		while (*p != '\0' && *p != ',' && *p == *q) {
-			p++;
-			q++;
-		}
-		if ((*p == '\0' || *p == ',') && *q == '\0')
-			return 1;
-		while (*p != '\0' && *p != ',')
-			p++;
-		if (*p == '\0')
-			return 0;
-		while (*p == ',' || *p == ' ')
-			p++;
+	switch (m[0]) {
+	case 'G':
+		return m[1] == 'E' && m[2] == 'T' && m[3] == '\0' ? HTTP_GET : 0;
+	case 'H':
+		return m[1] == 'E' && m[2] == 'A' && m[3] == 'D' && m[4] == '\0' ? HTTP_HEAD : 0;
+	case 'P':
+		return strcmp(m, "POST") == 0 ? HTTP_POST : 0;
+	case 'D':
+		return strcmp(m, "DELETE") == 0 ? HTTP_DELETE : 0;
+	default:
+		return 0;
 	}
 }
 
@@ -245,7 +242,7 @@ begin(struct http_exchange *x, int head)
 
 /* Locates x's route and refuses another method: its entry, or NULL once answered. */
 static const struct http_route *
-locate(const struct http_app *app, struct http_exchange *x)
+locate(const struct http_app *app, struct http_exchange *x, unsigned method)
 {
 	const struct http_route *e;
 	struct api_error err;
@@ -255,7 +252,7 @@ locate(const struct http_app *app, struct http_exchange *x)
 		http_answer_error(x->body, x->rs, &x->route_err);
 		return NULL;
 	}
-	if (!listed(e->methods, x->method)) {
+	if ((e->method_bits & method) == 0) {
 		api_error_set(&err, 405, "method_not_allowed", "invalid_request",
 		    "Method `%s` is not allowed here: %s.",
 		    quote_text(x->method, strlen(x->method), q, sizeof(q)), e->refusal);
@@ -271,6 +268,7 @@ http_run(const struct http_app *app, const struct api_request *rq, void *ctx,
     struct printbuf *body, struct api_response *rs)
 {
 	struct http_exchange x;
+	unsigned method;
 
 	x.rq = rq;
 	x.body = body;
@@ -278,8 +276,9 @@ http_run(const struct http_app *app, const struct api_request *rq, void *ctx,
 	x.app = app;
 	x.ctx = ctx;
 	x.method = rq->method ? rq->method : "GET";
-	begin(&x, app->head && strcmp(x.method, "HEAD") == 0);
-	if ((x.entry = locate(app, &x)) == NULL)
+	method = method_bit(x.method);
+	begin(&x, app->head && method == HTTP_HEAD);
+	if ((x.entry = locate(app, &x, method)) == NULL)
 		return;
 	/* Who asks comes before what is asked, as in Meilisearch. */
 	if (x.entry->action != 0 && app->authorize(&x, x.entry->action) != 0)

@@ -226,7 +226,7 @@ owner_prepare(reader *r)
 /* Begins *txn (renews it when there is one) at the newest snapshot, adopting a map another
  * process grew, with no transaction of this thread live; the read lock held.  0 with *txn
  * live, else an error with it not. */
-static int
+static inline __attribute__((always_inline)) int
 snapshot(reader *r, MDB_txn **txn)
 {
 	int rc;
@@ -311,11 +311,17 @@ reader_end(reader *r, MDB_txn *txn)
 	}
 }
 
+/* guarded(), set up here rather than called: it is on every request's path. */
 int
 reader_guard(reader *r, struct reader_view *v, void (*fn)(void *arg), void *arg)
 {
-	if (guarded(r, fn, arg) == 0)
+	if (sigsetjmp(bus_jmp, 0) == 0) {
+		bus_armed = 1;
+		fn(arg);
+		bus_armed = 0;
 		return 0;
+	}
+	atomic_store(&r->faulted, 1);
 	v->s = NULL;
 	v->rc = LMT_EDAMAGED;
 	v->why = r->mode == READER_OWNER ? FAULT_WRITTEN : FAULT_READ;

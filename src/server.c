@@ -198,8 +198,9 @@ thread_init(void **ctx)
 }
 
 /* Answers rq into head (*head_len bytes) and w->body; returns how many body bytes to send
- * (none for HEAD).  An event stream that opened is left in *stream. */
-static size_t
+ * (none for HEAD).  An event stream that opened is left in *stream.  Inlined into both
+ * callers: one call less on every request. */
+static inline __attribute__((always_inline)) size_t
 answer(struct worker *w, const struct api_request *rq, const char *db_param, char *head,
     size_t *head_len, stream_sub **stream)
 {

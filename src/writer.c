@@ -323,9 +323,9 @@ write_tasks(struct http_exchange *x)
 
 /* The writer's routes; another method on either path is refused with its Allow. */
 static const struct http_route write_routes[] = {
-	{ "/tasks/cancel", ROUTE_TASKS_CANCEL, "POST",
+	{ "/tasks/cancel", ROUTE_TASKS_CANCEL, "POST", HTTP_POST,
 	    "lmtasks-writer answers POST /tasks/cancel", AUTH_TASKS_CANCEL, write_tasks },
-	{ "/tasks", ROUTE_TASKS, "DELETE", "lmtasks-writer answers DELETE /tasks",
+	{ "/tasks", ROUTE_TASKS, "DELETE", HTTP_DELETE, "lmtasks-writer answers DELETE /tasks",
 	    AUTH_TASKS_DELETE, write_tasks },
 };
 

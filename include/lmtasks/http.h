@@ -41,6 +41,14 @@ struct api_response {
 
 struct http_exchange;
 
+/* The methods a route answers, as bits: resolved once a request, tested per route. */
+enum http_method {
+	HTTP_GET = 1,
+	HTTP_HEAD = 2,
+	HTTP_POST = 4,
+	HTTP_DELETE = 8,
+};
+
 /* Answers a request the pipeline has routed, checked and authorized. */
 typedef void http_handler(struct http_exchange *x);
 
@@ -49,6 +57,7 @@ struct http_route {
 	const char *path;	/* the pattern as the API spells it (/indexes/{indexUid}/tasks) */
 	enum route_kind kind;	/* what the daemon's locate hook names the path */
 	const char *methods;	/* the methods answered, as the Allow header lists them */
+	unsigned method_bits;	/* the same methods, HTTP_* bits */
 	const char *refusal;	/* why another method is refused: "<who> answers <what>" */
 	unsigned action;	/* the AUTH_TASKS_* bit a key needs; 0: public, no key read */
 	http_handler *handler;	/* NULL: the path only ever answers its route error */
@@ -93,8 +102,18 @@ void http_run(const struct http_app *app, const struct api_request *rq, void *ct
     struct printbuf *body, struct api_response *rs);
 
 /* The entry of app for kind (at once when the table is in enum route_kind's order); NULL
- * when app has none. */
-const struct http_route *http_find(const struct http_app *app, enum route_kind kind);
+ * when app has none.  Inline: routing is on every request. */
+static inline const struct http_route *
+http_find(const struct http_app *app, enum route_kind kind)
+{
+	if ((size_t)kind < app->nroutes && app->routes[kind].kind == kind)
+		return &app->routes[kind];
+	for (size_t i = 0; i < app->nroutes; i++) {
+		if (app->routes[i].kind == kind)
+			return &app->routes[i];
+	}
+	return NULL;
+}
 
 /* The entry of app whose path is len bytes at path exactly; NULL when none. */
 const struct http_route *http_find_path(const struct http_app *app, const char *path,
