@@ -79,8 +79,9 @@ settings_parse_size(const char *text, uint64_t *v)
 	if (errno == ERANGE)
 		return LMT_EINVAL;
 	if (*end) {
-		const char *p = strchr(suffixes, *end & ~0x20);
-		if (p == NULL || *end == '\0' ||
+		/* A space masked to NUL would find the terminator: a suffix must be a letter. */
+		const char *p = (*end & ~0x20) ? strchr(suffixes, *end & ~0x20) : NULL;
+		if (p == NULL ||
 		    (end[1] != '\0' && strcasecmp(end + 1, "iB") != 0 && strcasecmp(end + 1, "B") != 0))
 			return LMT_EINVAL;
 		for (long i = 0; i <= p - suffixes; i++) {
