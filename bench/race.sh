@@ -15,7 +15,7 @@ top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top_srcdir/build}
 LMTASKS=$BUILD/lmtasks LMTASKS_FCGI=$BUILD/lmtasks-fcgi
 export LMTASKS LMTASKS_FCGI top_srcdir
-. "$top_srcdir/tests/httplib.sh"
+. "$top_srcdir/tests/lib/httplib.sh"
 ROUNDS=${ROUNDS:-20} WRITERS=${WRITERS:-8} ENQUEUES=${ENQUEUES:-200}
 S=$HTTP_TMP/store
 L init >/dev/null 2>&1 || { echo "race.sh: cannot init" >&2; exit 1; }

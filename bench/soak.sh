@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A soak of lmtasks-fcgi behind nginx, loopback only, bounded in time:
-#   bench/soak.sh [SECONDS]        (default 60; tests/hostile.sh runs it for 20)
+#   bench/soak.sh [SECONDS]        (default 60; tests/e2e/hostile.sh runs it for 20)
 # For SECONDS at once: good requests through nginx (4 kept-alive clients), clients that send
 # a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket, and
 # writers killed with SIGKILL in mid-transaction.  Then it checks that the responder never
@@ -14,12 +14,12 @@ LMTASKS=${LMTASKS:-$build/lmtasks}
 LMTASKS_FCGI=${LMTASKS_FCGI:-$build/lmtasks-fcgi}
 export LMTASKS LMTASKS_FCGI top_srcdir=$top
 unset LMT_TMP	# a directory of its own, also when a suite runs it
-. "$top/tests/httplib.sh"
+. "$top/tests/lib/httplib.sh"
 
 T=$HTTP_TMP
 S=$T/store
 SOCK=$T/soak.sock
-F() { "$LMT_PYTHON" "$top/tests/fcgi.py" "$@"; }
+F() { "$LMT_PYTHON" "$top/tests/lib/fcgi.py" "$@"; }
 http_demo_store soak.sh
 for i in $(seq 1 200); do echo '{"indexUid":"movies","type":"documentAddition"}'; done |
 	L enqueue --batch >/dev/null

@@ -15,7 +15,7 @@ top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top_srcdir/build}
 LMTASKS=$BUILD/lmtasks LMTASKS_FCGI=$BUILD/lmtasks-fcgi
 export LMTASKS LMTASKS_FCGI top_srcdir
-. "$top_srcdir/tests/httplib.sh"
+. "$top_srcdir/tests/lib/httplib.sh"
 STREAMS=${STREAMS:-1000} IDLE=${IDLE:-10} REQ_SECONDS=${REQ_SECONDS:-5}
 S=$HTTP_TMP/store
 L init >/dev/null 2>&1 || { echo "streams.sh: cannot init" >&2; exit 1; }

@@ -9,7 +9,7 @@
 #
 #   RUNS=15 bench/wake.sh          (BUILD: the build directory, default build/)
 # Fails when a waiter does not end with exit 0 or holds the wrong number of watches.
-# Speed is never asserted: tests/cli.sh checks the behaviour, this script the numbers.
+# Speed is never asserted: tests/e2e/cli.sh checks the behaviour, this script the numbers.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 L=${BUILD:-$top/build}/lmtasks

@@ -28,7 +28,7 @@ trap cleanup EXIT
 export LMTASKS_DB=$work/db
 "$L" init >/dev/null 2>&1
 
-"$PY" "$top/tests/webhook-receiver.py" "$work/port" "$work/rx.log" --fail-every 10 2>"$work/rx.err" &
+"$PY" "$top/tests/lib/webhook-receiver.py" "$work/port" "$work/rx.log" --fail-every 10 2>"$work/rx.err" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")

@@ -44,7 +44,7 @@ shift
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 export SUITE_CPU_LOG=$build/suite-cpu.txt SUITE_CPU_TOP=$build
 : >"$SUITE_CPU_LOG"
-rm -f "$build"/tests/*.trs "$build"/tests/*.log
+rm -f "$build"/tests/*/*.trs "$build"/tests/*/*.log
 start=$SECONDS
 rc=0
 make -s -C "$build" -j"$jobs" check LOG_COMPILER="$self --wrap" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Counts the results `make check` left in each build directory given: one result per suite
-# (automake's tests/*.trs), and, apart, every check a suite skipped inside ("ok N - name
+# (automake's tests/unit/*.trs and tests/e2e/*.trs), and, apart, every check a suite skipped inside ("ok N - name
 # # SKIP why" in its log).  scripts/test.sh removes those files before `make check`, so
 # what is counted is that run's results and nothing older.
 #
@@ -13,7 +13,7 @@
 set -u
 pass=0 fail=0 skip=0
 for dir in "$@"; do
-	for trs in "$dir"/tests/*.trs "$dir"/tests/*/*.trs; do
+	for trs in "$dir"/tests/*/*.trs; do
 		[ -f "$trs" ] || continue
 		name=${trs%.trs}
 		log=$name.log

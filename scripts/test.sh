@@ -16,7 +16,7 @@
 #   3. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing).
 #   4. benchmarks, briefly, so that they never rot (bench/README.md has the full runs).
 #   5. the Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0
-#      and purged (tests/debian.sh; as root only).
+#      and purged (tests/e2e/debian.sh; as root only).
 #
 # Options and environment:
 #   --under-load     two busy loops run beside the whole run (stopped at its end): the
@@ -58,8 +58,8 @@ done
 # FastCGI peers and damaged files, CGI's every route and error, the filters and leases
 # through the CLI and CGI, backup and restore, the write routes, streams and webhook
 # delivery.
-SANITIZED_SUITES="tests/fuzz-seeds.sh tests/hostile.sh tests/cgi.sh tests/queries.sh tests/restore.sh
-	tests/writer.sh tests/stream.sh tests/webhooks.sh"
+SANITIZED_SUITES="tests/e2e/fuzz-seeds.sh tests/e2e/hostile.sh tests/e2e/cgi.sh tests/e2e/queries.sh tests/e2e/restore.sh
+	tests/e2e/writer.sh tests/e2e/stream.sh tests/e2e/webhooks.sh"
 
 START=$SECONDS
 LOAD_PIDS=()
@@ -146,14 +146,14 @@ step() {
 # The results of an earlier run are removed first: a suite that does not build must not
 # pass on old files.
 fresh_results() {
-	rm -f "$1"/tests/*.trs "$1"/tests/*.log "$1"/tests/*/*.trs "$1"/tests/*/*.log \
+	rm -f "$1"/tests/*/*.trs "$1"/tests/*/*.log \
 		"$1"/test-suite.log
 	case " ${checked[*]} " in *" $1 "*) ;; *) checked+=("$1") ;; esac
 }
 # show_failures DIR: the tail of each failed suite's log.
 show_failures() {
 	local trs
-	for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
+	for trs in "$1"/tests/*/*.trs; do
 		grep -q '^:test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null || continue
 		echo "---- ${trs%.trs}.log"
 		tail -n 60 "${trs%.trs}.log"
@@ -205,10 +205,10 @@ sanitized() {
 	make -s -C build-san -j"$(nproc)" || { failed_dirs+=(build-san); return 1; }
 	local tests=()
 	if [ "${SANITIZE:-}" != full ]; then
-		# The unit suites (every program make check builds from tests/test_*.c) and the
+		# The unit suites (every program make check builds from tests/unit/test_*.c) and the
 		# end-to-end suites chosen above.
 		local units
-		units=$(cd tests && ls test_*.c | sed 's|^|tests/|; s|\.c$||' | tr '\n' ' ')
+		units=$(cd tests/unit && ls test_*.c | sed 's|^|tests/unit/|; s|\.c$||' | tr '\n' ' ')
 		tests=(TESTS="$units $(echo $SANITIZED_SUITES)")
 	fi
 	LMTASKS_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -228,10 +228,10 @@ benchmarks() {
 }
 
 # The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and
-# purged on this machine (tests/debian.sh; not part of make check: it installs packages).
+# purged on this machine (tests/e2e/debian.sh; not part of make check: it installs packages).
 debian_package() {
 	local rc=0
-	top_builddir=$PWD/build bash tests/debian.sh >build/debian.log 2>&1 || rc=$?
+	top_builddir=$PWD/build bash tests/e2e/debian.sh >build/debian.log 2>&1 || rc=$?
 	grep -v '^ok ' build/debian.log | tail -n 40
 	# 77: it cannot run here (it says why), which is no failure.
 	[ "$rc" = 0 ] || [ "$rc" = 77 ]
@@ -247,7 +247,7 @@ else
 	fi
 	step "benchmarks (brief)" benchmarks
 	if [ "$(id -u)" = 0 ]; then
-		step "Debian package (tests/debian.sh)" debian_package
+		step "Debian package (tests/e2e/debian.sh)" debian_package
 	else
 		echo "==== Debian package: SKIPPED (not root: it installs the package)"
 		steps_skipped+=("Debian package (not root: it installs the package)")

@@ -124,7 +124,7 @@ int store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd);
 int store_open_optional(store *s, MDB_txn *txn, unsigned create);
 
 #ifdef LMTASKS_TEST_HOOKS
-/* Test builds that compile store.c themselves (tests/test_race.c): called by
+/* Test builds that compile store.c themselves (tests/unit/test_race.c): called by
  * store_check_size between its read of the meta page and its read of the file's size,
  * where a commit by another process is the race the order there is chosen for. */
 void store_test_hook(store *s);
