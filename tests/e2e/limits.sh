@@ -21,13 +21,15 @@ command -v prlimit >/dev/null || lmt_missing_all prlimit "no prlimit (util-linux
 
 T=$HTTP_TMP
 S=$T/store
+# The clients left running in the background are started without F, so that $! is
+# python's own PID and the kill at the end of each section stops them, not a subshell.
 F() { "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgi.py" "$@"; }
 http_demo_store limits.sh
 
 section "(a) an idle kept connection"
 clock_use "$T/clock"
 LMTASKS_FCGI=$LMTASKS_FCGI_CLOCKED fcgi_start "$T/idle.sock" "$S" 1 || exit 99
-F idle "$T/idle.sock" "$T/go" >"$T/idle.out" 2>&1 &
+"$LMT_PYTHON" "$top_srcdir/tests/lib/fcgi.py" idle "$T/idle.sock" "$T/go" >"$T/idle.out" 2>&1 &
 IDLE_PID=$!
 lmt_bg_track $IDLE_PID
 wait_for 30 grep -q "answered 1" "$T/idle.out"
@@ -53,7 +55,7 @@ prlimit --nofile=64:64 "$LMTASKS_FCGI" --db "$S" --listen "unix:$T/few.sock" --t
 FEW=$!
 lmt_bg_track $FEW
 wait_for 30 http_sock_ready "$T/few.sock" || fail "the responder with 64 descriptors starts"
-F hold "$T/few.sock" 120 >"$T/hold.out" 2>&1 &
+"$LMT_PYTHON" "$top_srcdir/tests/lib/fcgi.py" hold "$T/few.sock" 120 >"$T/hold.out" 2>&1 &
 HOLD=$!
 lmt_bg_track $HOLD
 wait_for 30 grep -q "sent" "$T/hold.out"
