@@ -370,8 +370,8 @@ while True:
         rc, out, err = 1, "", "json_get: %r\n" % e
     blob = b"%d\0%s\0%s\0" % (rc, out.replace("\0", "").encode("utf-8", "surrogateescape"),
                               err.replace("\0", "").encode("utf-8", "surrogateescape"))
-    # The caller opens the answer's FIFO once it has written: wait for it (5 s at most,
-    # then the answer is dropped, never the server blocked for ever).
+    # The caller holds the answer's FIFO open before it writes; a caller killed in between
+    # is waited for 5 s at most, then its answer is dropped, never the server blocked.
     deadline = time.monotonic() + 5
     fd = None
     while fd is None and time.monotonic() < deadline:
@@ -399,7 +399,7 @@ lmt__json_start() {
 }
 # lmt__json_served SRC EXPR: json_get through the server; false when it cannot be asked.
 lmt__json_served() {
-	local dir=${LMT_TMP:-} lock i src=$1 rc out err holder noclobber=
+	local dir=${LMT_TMP:-} lock i src=$1 rc out err holder noclobber= fd
 	[ -n "$LMT__JSON_SERVER" ] && [ -p "$dir/.json.req" ] || return 1
 	kill -0 "$LMT__JSON_SERVER" 2>/dev/null || return 1
 	if [ "$src" = - ]; then
@@ -425,8 +425,12 @@ lmt__json_served() {
 		lmt_sleep 0.01
 	done
 	[ -n "$noclobber" ] || set +C
+	# The answer's FIFO is open (read and write, so the open does not wait) before the
+	# request goes: the server finds a reader at once, however late this shell is scheduled.
+	exec {fd}<>"$dir/.json.resp"
 	printf '%s\0%s\0%s\0' "$src" "$2" "$PWD" >"$dir/.json.req"
-	{ IFS= read -r -d '' rc; IFS= read -r -d '' out; IFS= read -r -d '' err; } <"$dir/.json.resp"
+	{ IFS= read -r -d '' rc; IFS= read -r -d '' out; IFS= read -r -d '' err; } <&"$fd"
+	exec {fd}<&-
 	rm -f "$lock"
 	[ -n "$out" ] && printf '%s' "$out"
 	[ -n "$err" ] && printf '%s' "$err" >&2
