@@ -113,7 +113,8 @@ timed() {
 
 timed "install and build" eval 'lmt_install_deps python3 valgrind wrk hyperfine clang \
 	libclang-rt-14-dev apache2 libapache2-mod-fcgid systemd iproute2 util-linux \
-	debhelper devscripts dpkg-dev fakeroot lintian man-db && lmt_build'
+	debhelper devscripts dpkg-dev fakeroot lintian man-db \
+	prometheus beanstalkd libjs-chart.js python3-selenium chromium chromium-driver && lmt_build'
 
 CHECK_JOBS=${CHECK_JOBS:-$(($(nproc) + 1))}
 failed=()
