@@ -12,6 +12,7 @@
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/http.h"
+#include "lmtasks/metrics.h"
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/route.h"
@@ -90,6 +91,7 @@ struct read_ctx {
 	int have_store;		/* rd->s and rd->txn: the store can be read */
 	enum compat_level level;	/* in this request's snapshot (COMPAT_V025 unread) */
 	int level_rc;		/* 0, or why the level could not be read */
+	enum route_kind kind;	/* the route located (ROUTE_NONE: none) */
 };
 
 static void
@@ -217,8 +219,9 @@ list_tasks(const struct api_request *rq, struct query *q, const struct route *r,
 		key[klen++] = '?';
 		memcpy(key + klen, qs, qlen);
 		klen += qlen;
-		if ((page = pagecache_get(rd->pages, (uint64_t)mdb_txn_id(rd->txn), key, klen,
-		    &plen)) != NULL) {
+		page = pagecache_get(rd->pages, (uint64_t)mdb_txn_id(rd->txn), key, klen, &plen);
+		metrics_page(rd->metrics, page != NULL);
+		if (page != NULL) {
 			if (printbuf_memappend(body, page, (int)plen) < 0)
 				read_failure(body, rs, ENOMEM, 0);
 			return;
@@ -345,7 +348,7 @@ level_of(struct api_reader *rd, enum compat_level *level)
 static const struct http_route *
 read_locate(struct http_exchange *x)
 {
-	const struct read_ctx *c = x->ctx;
+	struct read_ctx *c = x->ctx;
 	const struct api_request *rq = x->rq;
 	char path[ROUTE_PATH_MAX];
 	size_t len;
@@ -365,6 +368,7 @@ read_locate(struct http_exchange *x)
 	if (rc == 404 || rc == 414)
 		return NULL;
 	x->route_rc = rc;
+	c->kind = x->route.kind;
 	return http_find(x->app, x->route.kind);
 }
 
@@ -516,11 +520,56 @@ answer_batches(struct http_exchange *x)
 		batches(&query, &x->route, &x->grant, c->rd, x->body, x->rs);
 }
 
+_Static_assert(ROUTE_TASKS_CANCEL < METRICS_ROUTES, "every route kind has its counters");
+
+/* Prometheus's text (metrics.h), as Meilisearch serves it: the key needs metrics.get and
+ * every index. */
+static void
+answer_metrics(struct http_exchange *x)
+{
+	const struct read_ctx *c = x->ctx;
+	struct api_reader *rd = c->rd;
+	const char *paths[METRICS_ROUTES] = { NULL };
+	struct metrics_store m;
+	struct api_error err;
+	int rc;
+
+	if (!x->grant.all) {
+		api_error_set(&err, 403, "invalid_api_key", "auth", "The provided API key is "
+		    "invalid. The API key for the `/metrics` route must allow access to all "
+		    "indexes.");
+		http_answer_error(x->body, x->rs, &err);
+		return;
+	}
+	if (!c->have_store) {
+		unavailable(rd, x->body, x->rs);
+		return;
+	}
+	if ((rc = metrics_read(rd->s, rd->txn, rd->it, clock_now(), &m)) != 0) {
+		read_failure(x->body, x->rs, rc, 0);
+		return;
+	}
+	for (size_t i = 0; i < x->app->nroutes; i++) {
+		if (x->app->routes[i].kind < METRICS_ROUTES)
+			paths[x->app->routes[i].kind] = x->app->routes[i].path;
+	}
+	rc = metrics_render(x->body, &m, paths);
+	metrics_store_free(&m);
+	if (rc != 0) {
+		printbuf_reset(x->body);
+		read_failure(x->body, x->rs, rc, 0);
+		return;
+	}
+	x->rs->status = 200;
+	x->rs->type = METRICS_CONTENT_TYPE;
+}
+
 #define READS "GET, HEAD", HTTP_GET | HTTP_HEAD
 #define READS_ONLY "the tasks API answers GET and HEAD"
 
 /* The responder's routes, in enum route_kind's order (found by kind at once).  Every route
- * past /health reads tasks: a key needs tasks.get, as in Meilisearch. */
+ * past /health reads tasks: a key needs tasks.get, as in Meilisearch; /metrics needs
+ * metrics.get. */
 static const struct http_route read_routes[] = {
 	[ROUTE_TASKS] = { "/tasks", ROUTE_TASKS, READS, READS_ONLY, AUTH_TASKS_GET,
 	    answer_list },
@@ -537,6 +586,8 @@ static const struct http_route read_routes[] = {
 	    answer_batches },
 	[ROUTE_BATCH] = { "/batches/{batchUid}", ROUTE_BATCH, READS, READS_ONLY, AUTH_TASKS_GET,
 	    answer_batches },
+	[ROUTE_METRICS] = { "/metrics", ROUTE_METRICS, READS, READS_ONLY, AUTH_METRICS_GET,
+	    answer_metrics },
 	/* A path whose shape was not made out (a malformed escape): its 400 after the key. */
 	[ROUTE_NONE] = { "", ROUTE_NONE, READS, READS_ONLY, AUTH_TASKS_GET, NULL },
 };
@@ -550,9 +601,10 @@ void
 api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs)
 {
-	struct read_ctx c = { rd, rd->s != NULL && rd->txn != NULL, COMPAT_V025, 0 };
+	struct read_ctx c = { rd, rd->s != NULL && rd->txn != NULL, COMPAT_V025, 0, ROUTE_NONE };
 
 	if (c.have_store)
 		c.level_rc = level_of(rd, &c.level);
 	http_run(&reader, rq, &c, body, rs);
+	rd->route = c.kind;
 }

@@ -75,13 +75,16 @@ static const struct {
 	{ "tasks.get", AUTH_TASKS_GET },
 	{ "tasks.cancel", AUTH_TASKS_CANCEL },
 	{ "tasks.delete", AUTH_TASKS_DELETE },
+	{ "metrics.*", AUTH_METRICS_ALL },
+	{ "metrics.get", AUTH_METRICS_GET },
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
 const char *
 auth_action_names(void)
 {
-	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.*`, `*`";
+	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.*`, `metrics.get`, "
+	    "`metrics.*`, `*`";
 }
 
 int
@@ -109,7 +112,7 @@ auth_actions_parse(const char *list, unsigned *out)
 }
 
 size_t
-auth_actions_list(unsigned set, const char *names[5])
+auth_actions_list(unsigned set, const char *names[AUTH_ACTIONS_MAX])
 {
 	size_t n = 0;
 
@@ -123,8 +126,10 @@ auth_actions_list(unsigned set, const char *names[5])
 int
 auth_permits(const struct auth_grant *g, unsigned action, struct api_error *err)
 {
-	/* Every action so far is a tasks action, so `tasks.*` covers each. */
-	if (g->actions & (AUTH_ALL | AUTH_TASKS_ALL | action))
+	/* `tasks.*` covers the tasks actions, `metrics.*` the metrics one. */
+	unsigned family = action & AUTH_METRICS_GET ? AUTH_METRICS_ALL : AUTH_TASKS_ALL;
+
+	if (g->actions & (AUTH_ALL | family | action))
 		return 0;
 	return api_error_set(err, 403, "invalid_api_key", "auth", "The provided API key is invalid.");
 }

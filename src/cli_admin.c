@@ -359,7 +359,8 @@ run_key_create(const struct cli_args *a)
 		case 'a':
 			if (auth_actions_parse(v, &k.actions) != 0)
 				return cli_usage(a->cmd, "--actions is a comma list of `tasks.get`, "
-				    "`tasks.cancel`, `tasks.delete`, `tasks.*`, `*`");
+				    "`tasks.cancel`, `tasks.delete`, `tasks.*`, `metrics.get`, `metrics.*`, "
+				    "`*`");
 			break;
 		case 'd':
 			if (strlen(v) > KEY_DESCRIPTION_MAX || !task_utf8_valid(v, strlen(v)))

@@ -89,7 +89,12 @@ api_headers(const struct api_response *rs, size_t body_len, char *buf, size_t ca
 		p = add_u64(p, end, (uint64_t)rs->status);
 		p = ADD(p, end, " Internal Server Error");
 	}
-	if (rs->status != 304) {
+	if (rs->status != 304 && rs->type) {
+		p = ADD(p, end, "\r\nContent-Type: ");
+		p = add(p, end, rs->type, strlen(rs->type));
+		p = ADD(p, end, "\r\nContent-Length: ");
+		p = add_u64(p, end, body_len);
+	} else if (rs->status != 304) {
 		p = ADD(p, end, "\r\nContent-Type: application/json\r\nContent-Length: ");
 		p = add_u64(p, end, body_len);
 	}
@@ -115,6 +120,7 @@ http_answer_error(struct printbuf *body, struct api_response *rs, const struct a
 {
 	printbuf_reset(body);
 	rs->status = err->status;
+	rs->type = NULL;
 	rs->etag[0] = '\0';
 	rs->cache = "no-store";
 	if (api_error_render(body, err) != 0)
@@ -232,6 +238,7 @@ begin(struct http_exchange *x, int head)
 	rs->stream = NULL;
 	rs->sse = 0;
 	rs->allow = NULL;
+	rs->type = NULL;
 	rs->cache = "no-store";
 	rs->etag[0] = '\0';
 	rs->log[0] = '\0';

@@ -15,9 +15,11 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/listen.h"
 #include "lmtasks/log.h"
+#include "lmtasks/metrics.h"
 #include "lmtasks/pagecache.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/reader.h"
@@ -37,8 +39,9 @@ static const char usage_text[] =
 "                    [--master-key-file FILE]\n"
 "\n"
 "Serves the Meilisearch tasks API (GET /tasks, /tasks/UID, /indexes/INDEX/tasks,\n"
-"/indexes/INDEX/tasks/UID, /health, and /tasks/stream as server-sent events) from an\n"
-"lmtasks store, read-only.  As CGI a stream lasts LMTASKS_STREAM_MAX_SECONDS (300) at most.\n"
+"/indexes/INDEX/tasks/UID, /health, /metrics for Prometheus, and /tasks/stream as\n"
+"server-sent events) from an lmtasks store, read-only.  As CGI a stream lasts\n"
+"LMTASKS_STREAM_MAX_SECONDS (300) at most.\n"
 "A store at `lmtasks config compat v1` answers as Meilisearch v1 (batchUid, canceledBy\n"
 "and error on every task, GET /batches and /batches/UID, ?batchUids=); read per request.\n"
 "\n"
@@ -87,6 +90,7 @@ struct worker {
 	store_iter *it;
 	pagecache *pages;
 	struct api_memo memo;
+	metrics_worker *metrics;	/* FastCGI: this worker's requests, for /metrics */
 };
 
 /* Takes the store's read lock and renews the worker's snapshot into rd; 1 when w->txn is
@@ -139,9 +143,10 @@ handle(void *ctx, const struct api_request *rq, const char *db_param, struct pri
     struct api_response *rs)
 {
 	struct worker *w = ctx;
-	struct api_reader rd = { .master = master };
+	struct api_reader rd = { .master = master, .metrics = w->metrics, .route = -1 };
 	struct call c = { rq, &rd, body, rs };
 	struct reader_view v;
+	int64_t t0 = w->metrics ? clock_mono() : 0;
 	int live = worker_begin(w, db_param, &rd);
 
 	/* A jump leaves the read transaction to be reset, the body to be rewritten, and at
@@ -154,6 +159,8 @@ handle(void *ctx, const struct api_request *rq, const char *db_param, struct pri
 		api_handle(rq, &rd, body, rs);
 	}
 	reader_end(db, live ? w->txn : NULL);
+	if (w->metrics)
+		metrics_note(w->metrics, rq->method, rd.route, rs->status, clock_mono() - t0);
 	if (rs->log[0]) {
 		char qm[32], qp[160];
 		const char *m = rq->method ? rq->method : "";
@@ -169,7 +176,10 @@ worker_init(void **ctx, int cgi)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 
-	if (w == NULL || (!cgi && pagecache_new(page_budget, &w->pages) != 0)) {
+	if (w == NULL || (!cgi && (pagecache_new(page_budget, &w->pages) != 0 ||
+	    metrics_worker_new(&w->metrics) != 0))) {
+		if (w)
+			pagecache_free(w->pages);
 		free(w);
 		return ENOMEM;
 	}
@@ -329,6 +339,7 @@ main(int argc, char **argv)
 	if (threads > 100)
 		threads = 100;
 	reader_start(db);
+	metrics_serve(stream_io_count);
 	logline("serving %s with %ld threads, %zu bytes of list pages each", reader_path(db) ?
 	    reader_path(db) : "the store named by the first request's LMTASKS_DB, or "
 	    LMTASKS_DEFAULT_DB ",", threads, page_budget);

@@ -162,6 +162,10 @@ route_parse(const char *path, size_t len, int decoded, struct route *r, struct a
 		r->kind = ROUTE_HEALTH;
 		return 0;
 	}
+	if (n == 1 && seg_is(seg[0], seglen[0], "metrics")) {
+		r->kind = ROUTE_METRICS;
+		return 0;
+	}
 	if (seg_is(seg[0], seglen[0], "tasks") && n == 2 && seg_is(seg[1], seglen[1], "stream")) {
 		r->kind = ROUTE_TASKS_STREAM;
 		return 0;

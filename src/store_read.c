@@ -455,3 +455,74 @@ store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid)
 	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
 	return 0;
 }
+
+int
+store_count_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    enum task_status status, struct task_str type, uint64_t n), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if ((rc = mdb_cursor_open(txn, s->counts, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
+		op = MDB_NEXT;
+		if (z == NULL || (size_t)(z - p) + 2 > k.mv_size || z[1] >= TASK_NSTATUS ||
+		    v.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		struct task_str index = { z == p ? NULL : (const char *)p, (size_t)(z - p) };
+		struct task_str type = { (const char *)z + 2, k.mv_size - (size_t)(z - p) - 2 };
+		if ((rc = fn(ctx, index, (enum task_status)z[1], type,
+		    bytes_get_u64le(v.mv_data))) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Steps from the first (or last) lease while they end before (or not before) `before`,
+ * max at most; *n gets how many, and max means there may be more. */
+static int
+lease_run(MDB_cursor *cur, int from_end, int64_t before, uint64_t max, uint64_t *n)
+{
+	MDB_val k, v;
+	int rc = mdb_cursor_get(cur, &k, &v, from_end ? MDB_LAST : MDB_FIRST);
+
+	*n = 0;
+	while (rc == 0 && *n < max) {
+		if (k.mv_size != 16)
+			return LMT_ECORRUPT;
+		if (((int64_t)store_uid_key(k.mv_data) < before) == from_end)
+			break;
+		(*n)++;
+		rc = mdb_cursor_get(cur, &k, &v, from_end ? MDB_PREV : MDB_NEXT);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_lease_count(store *s, MDB_txn *txn, int64_t before, uint64_t max, uint64_t *total,
+    uint64_t *expired)
+{
+	MDB_cursor *cur;
+	MDB_stat st;
+	uint64_t live = 0;
+	int rc;
+
+	if ((rc = mdb_stat(txn, s->leases, &st)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
+		return rc;
+	*total = st.ms_entries;
+	/* The leases are in the order they end: the shorter side is counted, the other is
+	 * the rest. */
+	rc = lease_run(cur, 0, before, max, expired);
+	if (rc == 0 && *expired == max && (rc = lease_run(cur, 1, before, max, &live)) == 0 &&
+	    live < max)
+		*expired = *total - live;
+	mdb_cursor_close(cur);
+	return rc;
+}

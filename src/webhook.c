@@ -1,5 +1,6 @@
 /* Webhook records: encoding (versioned, little-endian, every length checked) and their
- * place in the store's `webhooks` database. */
+ * place in the store's `webhooks` database, read side (the responder links it for
+ * /metrics); webhook_write.c stores and removes them. */
 #include "config.h"
 
 #include <string.h>
@@ -123,36 +124,6 @@ webhook_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, const struct webhook *
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-int
-webhook_put(store *s, MDB_txn *txn, const struct webhook *w)
-{
-	unsigned char kb[8];
-	MDB_val k = { 8, kb }, v;
-	int rc;
-
-	/* Every writer opens the database (store_open): absent here means a read-only store. */
-	if (!s->has_webhooks)
-		return LMT_EINVAL;
-	store_key_uid(kb, w->id);
-	v.mv_size = webhook_encode(w, NULL);
-	if ((rc = mdb_put(txn, s->webhooks, &k, &v, MDB_RESERVE)) != 0)
-		return rc;
-	webhook_encode(w, v.mv_data);
-	return 0;
-}
-
-int
-webhook_del(store *s, MDB_txn *txn, uint64_t id)
-{
-	unsigned char kb[8];
-	MDB_val k = { 8, kb };
-
-	if (!s->has_webhooks)
-		return MDB_NOTFOUND;
-	store_key_uid(kb, id);
-	return mdb_del(txn, s->webhooks, &k, NULL);
 }
 
 /* The deliverer's own headers: a receiver must see them as Meilisearch sends them. */

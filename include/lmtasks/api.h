@@ -9,6 +9,7 @@
 #include <json-c/printbuf.h>
 
 #include "lmtasks/http.h"
+#include "lmtasks/metrics.h"
 #include "lmtasks/pagecache.h"
 #include "lmtasks/store.h"
 
@@ -37,9 +38,12 @@ struct api_reader {
 	const char *damage;	/* open_rc LMT_EDAMAGED: what is wrong with the file */
 	pagecache *pages;	/* the worker's list pages of this snapshot; NULL: none kept */
 	struct api_memo *memo;	/* read-only transactions only; NULL: nothing remembered */
+	metrics_worker *metrics;	/* the worker's counters (page cache); NULL: none kept */
+	int route;		/* out: the route answered (enum route_kind), for the counters */
 };
 
-/* Answers rq: the body (always JSON) is appended to body, the rest goes to rs. */
+/* Answers rq: the body (JSON, or /metrics's text with rs->type) is appended to body, the
+ * rest goes to rs. */
 void api_handle(const struct api_request *rq, struct api_reader *rd, struct printbuf *body,
     struct api_response *rs);
 

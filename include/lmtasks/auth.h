@@ -18,18 +18,23 @@
 #define AUTH_MASTER_MIN 16		/* bytes, as Meilisearch asks of a master key */
 
 /*
- * Meilisearch's actions on the tasks API, as bits of a key's set.  `tasks.*` and `*` are
- * kept as given (so a key shows what it was made with) and stand for every tasks action
- * and every action, also those a later version adds.  Meilisearch has no action of its
- * own for /batches: they need tasks.get, as there.
+ * Meilisearch's actions on the tasks API and /metrics, as bits of a key's set.  `tasks.*`,
+ * `metrics.*` and `*` are kept as given (so a key shows what it was made with) and stand
+ * for every tasks action, every metrics action and every action, also those a later
+ * version adds.  Meilisearch has no action of its own for /batches: they need tasks.get,
+ * as there.
  */
 enum auth_action {
 	AUTH_TASKS_GET = 1u << 0,
 	AUTH_TASKS_CANCEL = 1u << 1,
 	AUTH_TASKS_DELETE = 1u << 2,
+	AUTH_METRICS_GET = 1u << 3,	/* GET /metrics */
+	AUTH_METRICS_ALL = 1u << 29,	/* `metrics.*` */
 	AUTH_TASKS_ALL = 1u << 30,	/* `tasks.*` */
 	AUTH_ALL = 1u << 31,		/* `*` */
 };
+/* The most names auth_actions_list() gives. */
+#define AUTH_ACTIONS_MAX 7
 /* A key made without --actions, and every key stored before keys had actions: read. */
 #define AUTH_ACTIONS_DEFAULT AUTH_TASKS_GET
 
@@ -76,7 +81,7 @@ int auth_check(store *s, MDB_txn *txn, const unsigned char *master, const char *
     int64_t now, struct auth_grant *g, struct api_error *err);
 
 /*
- * Returns 0 when the grant carries action (one AUTH_TASKS_* bit), else 403
+ * Returns 0 when the grant carries action (one AUTH_TASKS_* or AUTH_METRICS_* bit), else 403
  * invalid_api_key with err filled as Meilisearch answers a key without the action.
  */
 int auth_permits(const struct auth_grant *g, unsigned action, struct api_error *err);
@@ -88,9 +93,9 @@ int auth_actions_parse(const char *list, unsigned *out);
 /* The action names, as a comma list for messages and --help. */
 const char *auth_action_names(void);
 
-/* Fills names with the names of the actions in the set (at most 5), in a fixed order;
- * returns how many. */
-size_t auth_actions_list(unsigned actions, const char *names[5]);
+/* Fills names with the names of the actions in the set (at most AUTH_ACTIONS_MAX), in a
+ * fixed order; returns how many. */
+size_t auth_actions_list(unsigned actions, const char *names[AUTH_ACTIONS_MAX]);
 
 /* Returns 1 when the grant lets the index (ptr NULL: the store's own tasks) be seen. */
 int auth_allows(const struct auth_grant *g, struct task_str index);

@@ -37,6 +37,7 @@ struct api_response {
 	 * with stream_sub_free); the body holds its first events.  NULL otherwise. */
 	struct stream_sub *stream;
 	int sse;		/* the answer is an event stream (also for HEAD) */
+	const char *type;	/* the Content-Type of a body that is not JSON, or NULL */
 };
 
 struct http_exchange;

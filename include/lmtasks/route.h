@@ -19,6 +19,7 @@ enum route_kind {
 	ROUTE_TASKS_STREAM,	/* /tasks/stream: server-sent events (stream.h) */
 	ROUTE_BATCHES,		/* /batches (compat v1) */
 	ROUTE_BATCH,		/* /batches/{uid} (compat v1) */
+	ROUTE_METRICS,		/* /metrics: Prometheus (metrics.h) */
 	ROUTE_NONE,		/* none: route_parse() failed before it knew */
 	ROUTE_TASKS_CANCEL,	/* /tasks/cancel: lmtasks-writer's, never route_parse()'s */
 };

@@ -196,6 +196,18 @@ int store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes);
  * when none does.  (The lease rule itself is the write library's: ops_reap().) */
 int store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid);
 
+/* Calls fn for each maintained count in key order (the store's own tasks, index NULL;
+ * then every index together, index "*"; then each index by name), status and type within,
+ * until fn returns nonzero (returned): no task is read.  The strings live until txn ends. */
+int store_count_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str index,
+    enum task_status status, struct task_str type, uint64_t n), void *ctx);
+
+/* How many tasks hold a lease (*total) and how many of those ended before `before`
+ * (*expired), reading at most 2 * max leases: exact unless both the expired and the live
+ * ones number max or more, when *expired is max (at least that many). */
+int store_lease_count(store *s, MDB_txn *txn, int64_t before, uint64_t max, uint64_t *total,
+    uint64_t *expired);
+
 /* The iterator a worker keeps across requests (store_iter.c). */
 
 /* Opens an iterator in txn; freed with store_iter_close() before txn ends or is reset. */

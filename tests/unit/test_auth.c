@@ -186,7 +186,7 @@ Test(auth, version_1_records_read_as_tasks_get)
 
 Test(auth, actions_parse_list_and_permit)
 {
-	const char *names[5];
+	const char *names[AUTH_ACTIONS_MAX];
 	struct auth_grant g = { .all = 1 };
 	struct api_error err;
 	unsigned a;
