@@ -90,6 +90,8 @@ index_miss=$(measure fcgi "$base/indexes/movies/tasks?limit=20" 1999)
 status_miss=$(measure fcgi "$base/tasks?statuses=succeeded&limit=20" 1999)
 # The ceiling of the responder's own loop: its cheapest answer, a constant body.
 health=$(measure fcgi "$base/health")
+# A Prometheus scrape: every family, from the counts and the workers' counters.
+metrics=$(measure fcgi "$base/metrics")
 
 # spawn-fcgi -n execs valgrind in its own process: $! is the PID callgrind_control wants.
 spawn-fcgi -n -s "$bench_work/floor.sock" -M 0666 -- "$(command -v valgrind)" --tool=callgrind \
@@ -107,5 +109,6 @@ printf '%-56s %10d %12d\n' 'GET /tasks/1000' $task \
 	'GET /tasks?statuses=succeeded&limit=20' $status \
 	'  the same, from=1999-i (each request a miss)' $status_miss
 printf '%-56s %10d %12d\n' 'GET /health (a constant, the same loop)' $health
+printf '%-56s %10d %12d\n' 'GET /metrics (a Prometheus scrape)' $metrics
 printf '%-56s %10d\n' 'constant reply, libfcgi (the floor)' "${floor% *}"
 echo "(callgrind, user space, (Ir after $((warm + measured)) - Ir after $warm) / $measured; lmtasks-fcgi --threads 1, one kept connection through nginx)"

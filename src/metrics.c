@@ -492,8 +492,8 @@ render_queue(struct out *o, const struct metrics_store *m)
 	single(o, "lmtasks_leases", "gauge", "Processing tasks that hold a lease", m->leases);
 	single(o, "lmtasks_leases_expired", "gauge", "Leases past their end, not reaped yet",
 	    m->leases_expired);
-	single(o, "lmtasks_changes_last_sequence", "counter", "The change log's newest sequence",
-	    m->log_last);
+	single(o, "lmtasks_changes_total", "counter", "Changes ever logged: the change log's "
+	    "newest sequence", m->log_last);
 	single(o, "lmtasks_changes_first_sequence", "gauge", "The change log's oldest sequence "
 	    "kept", m->log_first);
 }

@@ -129,7 +129,7 @@ Test(metrics, counts_as_the_store_keeps_them)
 	cr_assert_eq(value("lmtasks_tasks_enqueued_total"), 5);
 	cr_assert_eq(value("lmtasks_tasks_finished_total"), 2);
 	cr_assert_eq(value("lmtasks_store_tasks"), 5);
-	cr_assert_eq(value("lmtasks_changes_last_sequence"), 10, "5 enqueues, 3 starts, 2 ends");
+	cr_assert_eq(value("lmtasks_changes_total"), 10, "5 enqueues, 3 starts, 2 ends");
 	cr_assert_eq(value("lmtasks_metrics_cut{family=\"indexes\"}"), 0);
 	cr_assert_null(strstr(pb->buf, "meilisearch_http_requests_total"),
 	    "no responder counters in a process that serves none");
