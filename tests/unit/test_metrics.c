@@ -426,3 +426,37 @@ Test(metrics, the_route_behind_its_key_action)
 	cr_assert_not_null(strstr(pb->buf, "must allow access to all indexes"), "%s", pb->buf);
 	cr_assert_eq(ask("POST", master, header, &rs), 405);
 }
+
+/* What could grow without bound is cut to its bound, and the cut is said. */
+Test(metrics, families_cut_to_their_bounds)
+{
+	static struct task t[METRICS_INDEXES_MAX + 1];
+	static char names[METRICS_INDEXES_MAX + 1][16], types[METRICS_INDEXES_MAX + 1][16];
+	struct metrics_store m;
+	MDB_txn *txn;
+
+	for (size_t i = 0; i <= METRICS_INDEXES_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "i%05zu", i);
+		snprintf(types[i], sizeof(types[i]), "t%zu", i % (METRICS_TYPES_MAX + 1));
+		task_init(&t[i], names[i], strlen(names[i]), types[i], strlen(types[i]), "{}", 2);
+	}
+	cr_assert_eq(ops_enqueue(s, t, METRICS_INDEXES_MAX + 1, NULL), 0);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(metrics_read(s, txn, NULL, 0, &m), 0);
+	cr_assert_eq(m.nindexes, METRICS_INDEXES_MAX);
+	cr_assert_eq(m.ntypes, METRICS_TYPES_MAX);
+	cr_assert_eq(m.cut, 1u << METRICS_CUT_INDEXES | 1u << METRICS_CUT_TYPES);
+	cr_assert_eq(m.indexes[0].name.len, 6);
+	cr_assert_eq(memcmp(m.indexes[METRICS_INDEXES_MAX - 1].name.ptr, "i00999", 6), 0,
+	    "the first indexes by name");
+	printbuf_reset(pb);
+	cr_assert_eq(metrics_render(pb, &m, (const char *const[METRICS_ROUTES]){ NULL }), 0);
+	metrics_store_free(&m);
+	mdb_txn_abort(txn);
+	cr_assert_eq(value("lmtasks_metrics_cut{family=\"indexes\"}"), 1);
+	cr_assert_eq(value("lmtasks_metrics_cut{family=\"types\"}"), 1);
+	cr_assert_eq(value("lmtasks_metrics_cut{family=\"webhooks\"}"), 0);
+	cr_assert_eq(value("lmtasks_store_tasks"), METRICS_INDEXES_MAX + 1, "the totals are whole");
+	cr_assert_eq(value("meilisearch_nb_tasks{kind=\"statuses\",value=\"enqueued\"}"),
+	    METRICS_INDEXES_MAX + 1);
+}
