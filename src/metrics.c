@@ -102,6 +102,9 @@ metrics_note(metrics_worker *m, const char *method, int route, int status, int64
 	ri = route >= 0 && route < METRICS_ROUTES ? (unsigned)route : METRICS_ROUTES - 1;
 	while (b < METRICS_BUCKETS && us > bound_us[b])
 		b++;
+	uint64_t bit = UINT64_C(1) << (mi * METRICS_ROUTES + ri);
+	if (!(m->used & bit))
+		__atomic_store_n(&m->used, m->used | bit, __ATOMIC_RELAXED);
 	bump(&m->requests[mi][ri][status_slot(status)], 1);
 	bump(&m->buckets[mi][ri][b], 1);
 	bump(&m->sum_us[mi][ri], us > 0 ? (uint64_t)us : 0);
@@ -329,6 +332,16 @@ metrics_sum_pages(int hit)
 	for (const struct metrics_worker *w = first_worker(); w; w = w->next)
 		n += peek(hit ? &w->page_hits : &w->page_misses);
 	return n;
+}
+
+uint64_t
+metrics_used(void)
+{
+	uint64_t bits = 0;
+
+	for (const struct metrics_worker *w = first_worker(); w; w = w->next)
+		bits |= peek(&w->used);
+	return bits;
 }
 
 int

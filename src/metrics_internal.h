@@ -16,7 +16,10 @@ struct metrics_worker {
 	uint64_t buckets[METRICS_METHODS][METRICS_ROUTES][METRICS_BUCKETS + 1];
 	uint64_t sum_us[METRICS_METHODS][METRICS_ROUTES];
 	uint64_t page_hits, page_misses;
+	uint64_t used;		/* bit method * METRICS_ROUTES + route: counted once at least */
 };
+
+_Static_assert(METRICS_METHODS * METRICS_ROUTES <= 64, "a bit of used for each route");
 
 /* The labels of the counters' slots: statuses (the last: any other), the latency buckets'
  * upper bounds (the last: +Inf), methods. */
@@ -29,6 +32,9 @@ uint64_t metrics_sum_requests(int method, int route, int status);
 uint64_t metrics_sum_bucket(int method, int route, int bucket);
 uint64_t metrics_sum_us(int method, int route);
 uint64_t metrics_sum_pages(int hit);
+
+/* The used bits of every worker together: the method and route pairs with a count. */
+uint64_t metrics_used(void);
 
 /* 1 once metrics_serve() was called, with *streams its function (may be NULL). */
 int metrics_serving(size_t (**streams)(void));

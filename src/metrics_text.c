@@ -64,6 +64,14 @@ put_u64(struct out *o, uint64_t v)
 	put(o, q, (size_t)(buf + sizeof(buf) - q));
 }
 
+/* v and the line's end. */
+static void
+put_u64_line(struct out *o, uint64_t v)
+{
+	put_u64(o, v);
+	LIT(o, "\n");
+}
+
 /* µs as seconds, with six decimals (no floating point: exact), and the line's end. */
 static void
 put_secs_line(struct out *o, int64_t us)
@@ -175,18 +183,26 @@ render_meilisearch(struct out *o, const struct metrics_store *m)
 	const uint64_t *st = m->st.by_status;
 
 	family(o, "meilisearch_nb_tasks", "gauge", "Meilisearch Number of tasks");
-	for (int i = 0; i < TASK_NSTATUS; i++)
-		sample2(o, "meilisearch_nb_tasks", "kind", str("statuses"), "value",
-		    str(task_status_name((enum task_status)i)), st[i]);
-	for (size_t i = 0; i < m->ntypes; i++)
-		sample2(o, "meilisearch_nb_tasks", "kind", str("types"), "value",
-		    m->types[i].name, m->types[i].n);
+	for (int i = 0; i < TASK_NSTATUS; i++) {
+		LIT(o, "meilisearch_nb_tasks{kind=\"statuses\",value=\"");
+		put_str(o, task_status_name((enum task_status)i));
+		LIT(o, "\"} ");
+		put_u64_line(o, st[i]);
+	}
+	for (size_t i = 0; i < m->ntypes; i++) {
+		LIT(o, "meilisearch_nb_tasks{kind=\"types\",value=\"");
+		put_label(o, m->types[i].name);
+		LIT(o, "\"} ");
+		put_u64_line(o, m->types[i].n);
+	}
 	for (size_t i = 0; i < m->nindexes; i++) {
 		uint64_t n = 0;
 		for (int j = 0; j < TASK_NSTATUS; j++)
 			n += m->indexes[i].by_status[j];
-		sample2(o, "meilisearch_nb_tasks", "kind", str("indexes"), "value",
-		    m->indexes[i].name, n);
+		LIT(o, "meilisearch_nb_tasks{kind=\"indexes\",value=\"");
+		put_label(o, m->indexes[i].name);
+		LIT(o, "\"} ");
+		put_u64_line(o, n);
 	}
 	single(o, "meilisearch_index_count", "gauge", "Meilisearch Index Count", m->st.indexes);
 	single(o, "meilisearch_is_indexing", "gauge", "Meilisearch Is Indexing",
@@ -220,9 +236,23 @@ render_queue(struct out *o, const struct metrics_store *m)
 	family(o, "lmtasks_tasks", "gauge", "Tasks kept, by index and status (the store's own "
 	    "tasks, under no index, are left out)");
 	for (size_t i = 0; i < m->nindexes; i++) {
-		for (int j = 0; j < TASK_NSTATUS; j++)
-			sample2(o, "lmtasks_tasks", "index", m->indexes[i].name, "status",
-			    str(task_status_name((enum task_status)j)), m->indexes[i].by_status[j]);
+		char name[TASK_INDEX_MAX * 2 + 32];
+		struct out lo;
+		/* The index's part of its five lines, escaped once. */
+		lo.pb = NULL;
+		lo.rc = 0;
+		lo.n = 0;
+		LIT(&lo, "lmtasks_tasks{index=\"");
+		put_label(&lo, m->indexes[i].name);
+		LIT(&lo, "\",status=\"");
+		size_t nl = lo.n < sizeof(name) ? lo.n : 0;
+		memcpy(name, lo.buf, nl);
+		for (int j = 0; j < TASK_NSTATUS; j++) {
+			put(o, name, nl);
+			put_str(o, task_status_name((enum task_status)j));
+			LIT(o, "\"} ");
+			put_u64_line(o, m->indexes[i].by_status[j]);
+		}
 	}
 	single(o, "lmtasks_tasks_enqueued_total", "counter", "Tasks ever enqueued (the next "
 	    "task uid)", m->st.next_uid);
@@ -340,7 +370,7 @@ static void
 render_responder(struct out *o, const char *const paths[METRICS_ROUTES],
     size_t (*streams)(void))
 {
-	uint64_t seen[METRICS_METHODS][METRICS_ROUTES];
+	uint64_t seen[METRICS_METHODS][METRICS_ROUTES], used = metrics_used();
 	char labels[1024];
 	size_t ll;
 
@@ -350,6 +380,8 @@ render_responder(struct out *o, const char *const paths[METRICS_ROUTES],
 			const char *path = paths[r] && *paths[r] ? paths[r] : "unmatched";
 			seen[a][r] = 0;
 			ll = 0;
+			if (!(used >> (a * METRICS_ROUTES + r) & 1))
+				continue;
 			for (int s = 0; s < METRICS_STATUSES; s++) {
 				uint64_t n = metrics_sum_requests(a, r, s);
 				if (n == 0)
