@@ -67,45 +67,30 @@ metrics_worker_new(metrics_worker **out)
 	return 0;
 }
 
-/* The status's slot in metrics_status_text. */
-static unsigned
-status_slot(int status)
-{
-	switch (status) {
-	case 200: return 0;
-	case 204: return 1;
-	case 304: return 2;
-	case 400: return 3;
-	case 401: return 4;
-	case 403: return 5;
-	case 404: return 6;
-	case 405: return 7;
-	case 410: return 8;
-	case 414: return 9;
-	case 422: return 10;
-	case 431: return 11;
-	case 500: return 12;
-	case 503: return 13;
-	default: return METRICS_STATUSES - 1;
-	}
-}
+/* The slot in metrics_status_text, plus one, of each status from 200 (0: any other): a
+ * look-up, on every request. */
+static const unsigned char status_slot1[304] = {
+	[0] = 1, [4] = 2, [104] = 3, [200] = 4, [201] = 5, [203] = 6, [204] = 7, [205] = 8,
+	[210] = 9, [214] = 10, [222] = 11, [231] = 12, [300] = 13, [303] = 14,
+};
 
 void
 metrics_note(metrics_worker *m, const char *method, int route, int status, int64_t us)
 {
-	unsigned mi = 0, ri, b = 0;
+	unsigned mi = 0, ri, si, b = 0;
 
 	if (m == NULL)
 		return;
 	if (method && !(method[0] == 'G' && method[1] == 'E' && method[2] == 'T' && !method[3]))
 		mi = strcmp(method, "HEAD") == 0 ? 1 : 2;
 	ri = route >= 0 && route < METRICS_ROUTES ? (unsigned)route : METRICS_ROUTES - 1;
+	si = (unsigned)(status - 200) < sizeof(status_slot1) ? status_slot1[status - 200] : 0;
+	si = si ? si - 1 : METRICS_STATUSES - 1;
 	while (b < METRICS_BUCKETS && us > bound_us[b])
 		b++;
-	uint64_t bit = UINT64_C(1) << (mi * METRICS_ROUTES + ri);
-	if (!(m->used & bit))
-		__atomic_store_n(&m->used, m->used | bit, __ATOMIC_RELAXED);
-	bump(&m->requests[mi][ri][status_slot(status)], 1);
+	__atomic_store_n(&m->used, m->used | UINT64_C(1) << (mi * METRICS_ROUTES + ri),
+	    __ATOMIC_RELAXED);
+	bump(&m->requests[mi][ri][si], 1);
 	bump(&m->buckets[mi][ri][b], 1);
 	bump(&m->sum_us[mi][ri], us > 0 ? (uint64_t)us : 0);
 }

@@ -64,7 +64,9 @@ start(uint64_t uid, int64_t lease_us)
 static void
 scrape(struct metrics_store *m, int64_t now)
 {
-	const char *paths[METRICS_ROUTES] = { [ROUTE_TASKS] = "/tasks" };
+	const char *paths[METRICS_ROUTES] = {
+		[ROUTE_TASKS] = "/tasks", [ROUTE_HEALTH] = "/health",
+	};
 	MDB_txn *txn;
 
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
@@ -299,6 +301,23 @@ Test(metrics, worker_counters_summed_at_a_scrape)
 	cr_assert_not_null(strstr(pb->buf, "\nmeilisearch_http_response_time_seconds_sum{method="
 	    "\"GET\",path=\"/tasks\"} 2.000370\n"), "%s", pb->buf);
 	cr_assert_eq(value("lmtasks_streams_open"), 3);
+	/* Every status the responder answers has its label; any other is "other". */
+	static const int codes[] = { 200, 204, 304, 400, 401, 403, 404, 405, 410, 414, 422, 431,
+	    500, 503 };
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		metrics_note(a, "GET", ROUTE_HEALTH, codes[i], 10);
+	metrics_note(a, "GET", ROUTE_HEALTH, 418, 10);
+	metrics_note(a, "GET", ROUTE_HEALTH, 199, 10);
+	metrics_note(a, "GET", ROUTE_HEALTH, 600, 10);
+	scrape(&m, 0);
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		char series[160];
+		snprintf(series, sizeof(series), "meilisearch_http_requests_total{method=\"GET\","
+		    "path=\"/health\",status=\"%d\"}", codes[i]);
+		cr_assert_eq(value(series), 1, "%s", series);
+	}
+	cr_assert_eq(value("meilisearch_http_requests_total{method=\"GET\",path=\"/health\","
+	    "status=\"other\"}"), 3);
 	cr_assert_eq(value("lmtasks_page_cache_hits_total"), 2);
 	cr_assert_eq(value("lmtasks_page_cache_misses_total"), 1);
 }
