@@ -99,6 +99,7 @@ check_route(const struct route *r)
 	case ROUTE_HEALTH:
 	case ROUTE_TASKS_STREAM:
 	case ROUTE_BATCHES:
+	case ROUTE_METRICS:
 		break;
 	default:
 		CHECK(!"unknown route kind");
