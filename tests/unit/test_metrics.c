@@ -16,6 +16,7 @@
 #include "lmtasks/query.h"
 #include "lmtasks/route.h"
 #include "lmtasks/store.h"
+#include "lmtasks/webhook.h"
 #include "tmpdb.h"
 
 static struct printbuf *pb;
@@ -478,4 +479,43 @@ Test(metrics, families_cut_to_their_bounds)
 	cr_assert_eq(value("lmtasks_store_tasks"), METRICS_INDEXES_MAX + 1, "the totals are whole");
 	cr_assert_eq(value("meilisearch_nb_tasks{kind=\"statuses\",value=\"enqueued\"}"),
 	    METRICS_INDEXES_MAX + 1);
+}
+
+/* Each webhook's lag behind the log's head, what it delivered, and whether it fails. */
+Test(metrics, webhooks_against_the_log)
+{
+	struct webhook w = { .url = { "http://127.0.0.1:9/x", 20 }, .headers = { "{}", 2 },
+	    .filter = { "", 0 } };
+	struct metrics_store m;
+	uint64_t id, at;
+
+	add("movies", "documentAddition");
+	cr_assert_eq(ops_webhook_add(s, &w), 0);
+	id = w.id;
+	at = w.cursor;
+	cr_assert_eq(at, 1, "the log's end when it was added");
+	add("movies", "documentAddition");
+	start(1, 0);
+	tmpdb_change(OPS_SUCCEED, 1);
+	scrape(&m, 0);
+	cr_assert_eq(value("lmtasks_changes_total"), 4);
+	char series[128];
+	snprintf(series, sizeof(series), "lmtasks_webhook_lag_changes{webhook=\"%" PRIu64 "\"}", id);
+	cr_assert_eq(value(series), 3, "three changes after its cursor");
+	struct ops_webhook_step fail = { .id = id, .from = at, .error = "connect: refused",
+	    .now = 1 };
+	cr_assert_eq(ops_webhook_record(s, &fail), 0);
+	scrape(&m, 0);
+	snprintf(series, sizeof(series), "lmtasks_webhook_failing{webhook=\"%" PRIu64 "\"}", id);
+	cr_assert_eq(value(series), 1);
+	struct ops_webhook_step ok = { .id = id, .from = at, .to = 4, .delivered = 1, .now = 2 };
+	cr_assert_eq(ops_webhook_record(s, &ok), 0);
+	scrape(&m, 0);
+	cr_assert_eq(value(series), 0, "its last attempt succeeded");
+	snprintf(series, sizeof(series), "lmtasks_webhook_lag_changes{webhook=\"%" PRIu64 "\"}", id);
+	cr_assert_eq(value(series), 0);
+	snprintf(series, sizeof(series), "lmtasks_webhook_delivered_total{webhook=\"%" PRIu64
+	    "\"}", id);
+	cr_assert_eq(value(series), 1);
+	cr_assert_eq(value("lmtasks_metrics_cut{family=\"webhooks\"}"), 0);
 }
