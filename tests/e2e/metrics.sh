@@ -124,6 +124,12 @@ same_as_stats() {
 		bad+=" maxBytes"
 	[ "$(metric lmtasks_store_enqueue_limit_bytes)" = \
 		"$(json_get "$st" 'd["newTasksUntilBytes"]')" ] || bad+=" newTasksUntilBytes"
+	[ "$(metric meilisearch_task_queue_max_size)" = "$(json_get "$st" \
+		'd["settings"]["maxBytes"]')" ] || bad+=" task_queue_max_size"
+	[ "$(metric meilisearch_task_queue_used_size)" = "$(json_get "$st" 'd["liveBytes"]')" ] ||
+		bad+=" task_queue_used_size"
+	[ "$(metric meilisearch_task_queue_size_until_stop_registering)" = "$(json_get "$st" \
+		'max(0, d["newTasksUntilBytes"] - d["liveBytes"])')" ] || bad+=" until_stop_registering"
 	[ "$(metric meilisearch_is_indexing)" = "$(json_get "$st" \
 		'int(d["statuses"]["processing"] > 0)')" ] || bad+=" is_indexing"
 	if [ -z "$bad" ]; then ok "$label"; else fail "$label" "differ:$bad" "stats: $st"; fi

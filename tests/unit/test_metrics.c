@@ -11,6 +11,7 @@
 
 #include "lmtasks/api.h"
 #include "lmtasks/auth.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/metrics.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/query.h"
@@ -108,8 +109,13 @@ Test(metrics, counts_as_the_store_keeps_them)
 	tmpdb_change(OPS_SUCCEED, 0);
 	start(1, 0);
 	tmpdb_change(OPS_FAIL, 1);
+	int64_t before = clock_now();
 	start(2, 0);
+	int64_t after = clock_now();
 	scrape(&m, 0);
+	cr_assert_geq(value("meilisearch_last_update"), (uint64_t)(before / 1000000),
+	    "the newest change's time, in seconds");
+	cr_assert_leq(value("meilisearch_last_update"), (uint64_t)(after / 1000000));
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
 	cr_assert_eq(store_stats(s, txn, &st), 0);
 	mdb_txn_abort(txn);
