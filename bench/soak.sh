@@ -204,6 +204,15 @@ if wait_for 30 wh_all; then
 else
 	fail "webhooks: the good receiver got all $wh_n tasks" "$(tail -3 "$T/wh-notify.err")"
 fi
+# Long enough, the silent one's first POST has ended at its 30 s timeout and was retried.
+if [ "$secs" -ge 45 ]; then
+	if grep -q 'Operation timed out after 3[0-9]\{4\} milliseconds' "$T/wh-notify.err" &&
+	    [ "$(grep -c '"status": null, "uids": \[[0-9]' "$T/wh-silent.log")" -ge 2 ]; then
+		ok "webhooks: the silent one's POSTs end at notify's 30 s timeout and are retried"
+	else
+		fail "webhooks: the silent one's POSTs end at notify's 30 s timeout" "$(tail -3 "$T/wh-notify.err")"
+	fi
+fi
 read -r wr0 wf0 wrmax wfmax <"$T/wh-mem" 2>/dev/null
 if http_alive "$WH_NOTIFY"; then
 	wr1=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") wf1=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
