@@ -29,6 +29,7 @@ struct hook {
 	unsigned failures;	/* in a row */
 	int busy;		/* a POST under way, of the batch sent_* */
 	int gone;		/* deleted, or moved by another notify: nothing until read again */
+	uint64_t sent_base;	/* the stored cursor when it began: its 2xx moves it from there */
 	uint64_t sent_from, sent_to;	/* the changes after sent_from up to sent_to ... */
 	size_t sent_tasks;		/* ... holding so many tasks */
 };
@@ -151,6 +152,7 @@ keep_state(deliverer *d, struct hooks *hs, const struct hooks *old)
 		h->next_at = o->next_at;
 		h->failures = o->failures;
 		h->busy = o->busy;
+		h->sent_base = o->sent_base;
 		h->sent_from = o->sent_from;
 		h->sent_to = o->sent_to;
 		h->sent_tasks = o->sent_tasks;
@@ -277,6 +279,7 @@ send_batch(deliverer *d, struct hook *h, int *stop)
 	char why[WHY_MAX];
 	struct notify_batch *b = &d->b;
 
+	h->sent_base = h->stored;
 	h->sent_from = b->from;
 	h->sent_to = b->to;
 	h->sent_tasks = b->ntasks;
@@ -351,6 +354,9 @@ deliver_done(deliverer *d, uint64_t id, int ok, const char *why, const char **do
 
 	if (h == NULL || !h->busy)
 		goto out;
+	/* From the cursor it began at: moved meanwhile by another notify, it is not moved back. */
+	struct ops_webhook_step st = { id, h->sent_base, h->sent_to, h->sent_tasks, 0, NULL,
+	    clock_now() };
 	h->busy = 0;
 	d->busy--;
 	if (!ok) {
@@ -361,7 +367,7 @@ deliver_done(deliverer *d, uint64_t id, int ok, const char *why, const char **do
 		d->c.warn("notify: webhook %" PRIu64 ": delivered after %u failed attempts",
 		    h->w.id, h->failures);
 	h->failures = 0;
-	if ((rc = advance(d, h, h->sent_to, h->sent_tasks, 0, &gone)) == 0 && !gone)
+	if ((rc = record(d, h, &st, &gone)) == 0 && !gone)
 		rc = pump(d, h);	/* the next batch, at once */
 out:
 	*doing = d->doing;

@@ -510,3 +510,24 @@ Test(deliver, the_error_kept_and_logged_has_the_urls_password_masked)
 	cr_assert_not_null(strstr(warned, "POST http://hook:***@127.0.0.1:9/x: HTTP status 500"),
 	    "%s", warned);
 }
+
+Test(deliver, a_cursor_moved_by_another_notify_during_a_post_is_not_moved_back)
+{
+	uint64_t id = add_hook(""), start = log_end(), cursor, delivered;
+	int erred;
+
+	rx.hold = id;
+	finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	finished("movies");
+	uint64_t ahead = log_end();
+	struct ops_webhook_step st = { id, start, ahead, 2, 0, NULL, clock_now() };
+	cr_assert_eq(ops_webhook_record(s, &st), 0, "another notify delivers both");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0, "the webhooks read again");
+	rx.hold = 0;
+	drain();
+	cr_assert_neq(strstr(warned, "moved by another notify"), NULL, "%s", warned);
+	stored(id, &cursor, &delivered, &erred);
+	cr_assert(cursor == ahead && delivered == 2, "not moved back: %llu",
+	    (unsigned long long)cursor);
+}
