@@ -64,6 +64,7 @@ round_run(struct notifier *n)
 	return n->due > now ? n->due - now : 0;
 }
 
+/* The store changed: a round now, and the round timer moved to what it says. */
 static void
 on_change(event_loop *el, void *ctx)
 {
@@ -74,6 +75,7 @@ on_change(event_loop *el, void *ctx)
 		event_timer_move(el, n->timer, next);
 }
 
+/* The round timer: a round at least every --interval, and when a retry is due. */
 static int64_t
 on_timer(event_loop *el, void *ctx)
 {

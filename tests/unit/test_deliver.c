@@ -4,8 +4,8 @@
  * changes that match nothing passed over without a write until a thousand or the flush,
  * a webhook deleted during a POST, filters that do not parse, a stop between POSTs; each
  * webhook on its own (a receiver that never answers holds up no other, a deleted one's
- * POST abandoned), a POST that fails at once, the URL's password masked in what is kept
- * and logged. */
+ * POST abandoned, a cursor that another notify moved during a POST not moved back), a
+ * POST that fails at once, the URL's password masked in what is kept and logged. */
 #include "config.h"
 
 #include <stdarg.h>
