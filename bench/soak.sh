@@ -135,6 +135,7 @@ done) & WH_LOOP=$!
 lmt_bg_track "$WH_LOOP"
 (sleep $(( secs < 20 ? 3 : 5 ))
 	r0=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") f0=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+	a0=$(awk '/^RssAnon/ { print $2 }' "/proc/$WH_NOTIFY/status")
 	rmax=$r0 fmax=$f0
 	while running && [ -d "/proc/$WH_NOTIFY" ]; do
 		sleep 1
@@ -142,7 +143,7 @@ lmt_bg_track "$WH_LOOP"
 		[ "$r" -gt "$rmax" ] && rmax=$r
 		[ "$f" -gt "$fmax" ] && fmax=$f
 	done
-	echo "$r0 $f0 $rmax $fmax" >"$T/wh-mem") & WH_SAMPLER=$!
+	echo "$r0 $f0 $rmax $fmax $a0" >"$T/wh-mem") & WH_SAMPLER=$!
 lmt_bg_track "$WH_SAMPLER"
 # ---- (end of the webhooks' start; their checks come after the soak's) ----
 
@@ -213,11 +214,12 @@ if [ "$secs" -ge 45 ]; then
 		fail "webhooks: the silent one's POSTs end at notify's 30 s timeout" "$(tail -3 "$T/wh-notify.err")"
 	fi
 fi
-read -r wr0 wf0 wrmax wfmax <"$T/wh-mem" 2>/dev/null
+read -r wr0 wf0 wrmax wfmax wa0 <"$T/wh-mem" 2>/dev/null
 if http_alive "$WH_NOTIFY"; then
 	wr1=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") wf1=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+	wa1=$(awk '/^RssAnon/ { print $2 }' "/proc/$WH_NOTIFY/status")
 	if [ -n "${wr0:-}" ] && [ "$wr1" -le $(( wr0 + slack )) ] && [ "$wf1" -le "$wf0" ]; then
-		ok "webhooks: notify's RSS ${wr0} KiB after the warm-up, ${wr1} KiB at the end (peak ${wrmax} KiB); descriptors ${wf0}, ${wf1} (peak ${wfmax})"
+		ok "webhooks: notify's RSS ${wr0} KiB after the warm-up, ${wr1} KiB at the end (peak ${wrmax} KiB; its heap, RssAnon, ${wa0} and ${wa1} KiB: the rest is the store's pages, mapped as it grows); descriptors ${wf0}, ${wf1} (peak ${wfmax})"
 	else
 		fail "webhooks: notify's memory or descriptors grew" "RSS ${wr0:-?} -> ${wr1} KiB (peak ${wrmax:-?}), descriptors ${wf0:-?} -> ${wf1} (peak ${wfmax:-?})"
 	fi
