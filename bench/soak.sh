@@ -5,7 +5,9 @@
 # a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket, and
 # writers killed with SIGKILL in mid-transaction.  Then it checks that the responder never
 # died, that its memory (RSS) and descriptors did not grow past the warm-up's, and that
-# every good request got a whole answer.  Prints one line per check; exits 1 on a failure.
+# every good request got a whole answer.  Beside it, `lmtasks notify` delivers to a webhook
+# receiver that never answers and to a good one (its section below).  Prints one line per
+# check; exits 1 on a failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
@@ -102,6 +104,49 @@ done) & pids+=($!)
 done; echo "$n" >"$T/writers.n") & pids+=($!)
 for p in "${pids[@]}"; do lmt_bg_track "$p"; done
 
+# ---- Webhooks: a receiver that never answers beside a good one, for the whole soak ----
+# `lmtasks notify` delivers the tasks of index hooks (one enqueued and canceled every
+# 0.2 s) to a receiver that reads each POST and never answers, added first, and to a good
+# one.  Checked at the end: the good one got every task while the silent one answered
+# nothing (its requests only ever time out, after 30 s each), and notify's memory and
+# descriptors did not grow past the warm-up's.
+export LMTASKS_NOTIFY=${LMTASKS_NOTIFY:-$build/lmtasks-notify}
+WH_PIDS=()
+wh_rx() {	# NAME [receiver options]
+	"$LMT_PYTHON" "$top/tests/lib/webhook-receiver.py" "$T/wh-$1.port" "$T/wh-$1.log" \
+	    "${@:2}" 2>>"$T/wh-$1.err" &
+	lmt_bg_track $!
+	WH_PIDS+=($!)
+	wait_for 30 test -s "$T/wh-$1.port"
+}
+wh_rx silent --silent 1
+wh_rx good
+L webhook add "http://127.0.0.1:$(cat "$T/wh-silent.port")/silent" --indexUids hooks >/dev/null
+L webhook add "http://127.0.0.1:$(cat "$T/wh-good.port")/good" --indexUids hooks >/dev/null
+"$LMTASKS" --db "$S" notify >"$T/wh-notify.out" 2>"$T/wh-notify.err" &	# (not L: $! is notify)
+WH_NOTIFY=$!
+lmt_bg_track "$WH_NOTIFY"
+: >"$T/wh-finished"
+(while running; do
+	u=$(L enqueue hooks documentAddition 2>/dev/null | sed -n 's/^{"uid":\([0-9]*\),.*/\1/p')
+	[ -n "$u" ] && L cancel "$u" >/dev/null 2>&1 && echo "$u" >>"$T/wh-finished"
+	sleep 0.2
+done) & WH_LOOP=$!
+lmt_bg_track "$WH_LOOP"
+(sleep $(( secs < 20 ? 3 : 5 ))
+	r0=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") f0=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+	a0=$(awk '/^RssAnon/ { print $2 }' "/proc/$WH_NOTIFY/status")
+	rmax=$r0 fmax=$f0
+	while running && [ -d "/proc/$WH_NOTIFY" ]; do
+		sleep 1
+		r=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") f=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+		[ "$r" -gt "$rmax" ] && rmax=$r
+		[ "$f" -gt "$fmax" ] && fmax=$f
+	done
+	echo "$r0 $f0 $rmax $fmax $a0" >"$T/wh-mem") & WH_SAMPLER=$!
+lmt_bg_track "$WH_SAMPLER"
+# ---- (end of the webhooks' start; their checks come after the soak's) ----
+
 sleep $(( secs < 20 ? 3 : 5 ))
 rss0=$(rss) fd0=$(fds) rssmax=0 fdmax=0
 while running; do
@@ -145,6 +190,49 @@ if [[ $res =~ ^sent=([0-9]+)\ ok=([0-9]+)\ bad=0\ unanswered=0$ ]] &&
 else
 	fail "every good request answered" "$res" "$(head -5 "$T/good.out")"
 fi
+# ---- Webhooks: the checks ----
+wait "$WH_LOOP" "$WH_SAMPLER" 2>/dev/null
+wh_all() {
+	"$LMT_PYTHON" -S -c '
+import json, sys
+want = set(int(l) for l in open(sys.argv[1]) if l.strip())
+got = set(u for l in open(sys.argv[2]) for x in [json.loads(l)] if x["status"] == 200 for u in x["uids"])
+sys.exit(0 if want and want <= got else 1)' "$T/wh-finished" "$T/wh-good.log"
+}
+wh_n=$(wc -l <"$T/wh-finished")
+if wait_for 30 wh_all; then
+	ok "webhooks: the good receiver got all $wh_n tasks; the silent one got $(grep -c '"status": null, "uids": \[[0-9]' "$T/wh-silent.log") POSTs and answered none ($(grep -c '"closed": true' "$T/wh-silent.log") timed out)"
+else
+	fail "webhooks: the good receiver got all $wh_n tasks" "$(tail -3 "$T/wh-notify.err")"
+fi
+# Long enough, the silent one's first POST has ended at its 30 s timeout and was retried.
+if [ "$secs" -ge 45 ]; then
+	if grep -q 'Operation timed out after 3[0-9]\{4\} milliseconds' "$T/wh-notify.err" &&
+	    [ "$(grep -c '"status": null, "uids": \[[0-9]' "$T/wh-silent.log")" -ge 2 ]; then
+		ok "webhooks: the silent one's POSTs end at notify's 30 s timeout and are retried"
+	else
+		fail "webhooks: the silent one's POSTs end at notify's 30 s timeout" "$(tail -3 "$T/wh-notify.err")"
+	fi
+fi
+read -r wr0 wf0 wrmax wfmax wa0 <"$T/wh-mem" 2>/dev/null
+if http_alive "$WH_NOTIFY"; then
+	wr1=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") wf1=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+	wa1=$(awk '/^RssAnon/ { print $2 }' "/proc/$WH_NOTIFY/status")
+	if [ -n "${wr0:-}" ] && [ "$wr1" -le $(( wr0 + slack )) ] && [ "$wf1" -le "$wf0" ]; then
+		ok "webhooks: notify's RSS ${wr0} KiB after the warm-up, ${wr1} KiB at the end (peak ${wrmax} KiB; its heap, RssAnon, ${wa0} and ${wa1} KiB: the rest is the store's pages, mapped as it grows); descriptors ${wf0}, ${wf1} (peak ${wfmax})"
+	else
+		fail "webhooks: notify's memory or descriptors grew" "RSS ${wr0:-?} -> ${wr1} KiB (peak ${wrmax:-?}), descriptors ${wf0:-?} -> ${wf1} (peak ${wfmax:-?})"
+	fi
+	kill "$WH_NOTIFY"
+	wait "$WH_NOTIFY"
+	wh_rc=$?
+	[ "$wh_rc" = 0 ] && ok "webhooks: notify exits 0 on SIGTERM" ||
+		fail "webhooks: notify exits 0 on SIGTERM" "exit $wh_rc" "$(tail -3 "$T/wh-notify.err")"
+else
+	fail "webhooks: notify ran through the soak" "$(tail -3 "$T/wh-notify.err")"
+fi
+for p in "${WH_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+# ---- (end of the webhooks' checks) ----
 echo "# writers started (many killed mid-way): $(cat "$T/writers.n" 2>/dev/null)"
 echo "# crafted or slow connections closed: $(grep -c 'closed a FastCGI connection' "$FCGI_LOG")"
 run "$LMTASKS" --db "$S" check

@@ -5,6 +5,8 @@
 # those lost, the duplicates, and the deliverer's lag after the last commit.  Exits 1 when
 # a task was lost.  The finishes are cancels of 50 tasks a commit (a commit per
 # start/succeed pair would take the benchmark's minutes in fsyncs, not in delivery).
+# WEBHOOK_SILENT=1 adds, before that webhook, one to a receiver that reads each POST and
+# never answers: the numbers are then the good receiver's beside it.
 #
 #   bench/webhooks.sh            (LMTASKS=path/to/lmtasks, default build/lmtasks;
 #                                 LMTASKS_NOTIFY, default lmtasks-notify beside it)
@@ -32,6 +34,12 @@ export LMTASKS_DB=$work/db
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
+if [ "${WEBHOOK_SILENT:-0}" = 1 ]; then
+	"$PY" "$top/tests/lib/webhook-receiver.py" "$work/sport" "$work/silent.log" --silent 1 2>"$work/silent.err" &
+	pids+=($!)
+	for _ in $(seq 100); do [ -s "$work/sport" ] && break; sleep 0.05; done
+	"$L" webhook add "http://127.0.0.1:$(cat "$work/sport")/silent" >/dev/null
+fi
 "$L" webhook add "http://127.0.0.1:$port/bench" >/dev/null
 
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) print "{\"indexUid\":\"bench\",\"type\":\"documentAddition\"}" }' \
@@ -82,5 +90,9 @@ print("posts %d (500s %d, 2xx %d), tasks per 2xx post %.1f" % (len(posts), len(p
 print("delivered %d unique, lost %d, duplicates %d, in order %s" % (len(seen), n - len(seen),
       len(delivered) - len(seen), first_order == sorted(seen)))
 print("lag after the last commit %.3f s (from the last cancel command's return to the last task's 2xx POST at the receiver; negative: delivered before that command had exited); notify cpu %.2f s" % (done_at - t_last, cpu))
+silent = log.replace("rx.log", "silent.log")
+if os.path.exists(silent):
+    held = [json.loads(l) for l in open(silent)]
+    print("beside a silent receiver: it got %d POSTs and answered none" % sum(1 for x in held if not x.get("closed")))
 sys.exit(0 if len(seen) == n and first_order == sorted(seen) else 1)
 EOF

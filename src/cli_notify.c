@@ -1,6 +1,8 @@
 /* notify's deliverer, lmtasks-notify's one command: the deliverer (deliver.h) posting
- * through libcurl (notify.h), one round at each change of the store and at each retry
- * due, on the event layer.  It is the only CLI code that links libcurl (and zlib). */
+ * through libcurl's multi interface (notify.h), every webhook's POST under way at once,
+ * on one event loop: a round at each change of the store and at each retry due, and
+ * each POST's end as libcurl's sockets say.  It is the only CLI code that links libcurl
+ * (and zlib). */
 #include "config.h"
 
 #include <errno.h>
@@ -30,55 +32,92 @@ on_signal(int sig)
 /* The daemon's state on its loop. */
 struct notifier {
 	deliverer *d;
+	event_loop *el;
 	int64_t interval;	/* --interval: a round at least this often */
-	uint64_t timer;		/* the next round at the latest */
+	uint64_t timer;		/* the next round at the latest ... */
+	int64_t due;		/* ... due then (clock_mono() µs); 0: no timer yet */
 	int ret;		/* EXIT_DONE while it runs */
 };
 
-/* One round of deliveries; returns µs until the next is due at the latest. */
+/* A store failure ends the run. */
+static void
+store_failed(struct notifier *n, int rc, const char *doing)
+{
+	n->ret = cli_store_failure(rc, doing);
+	event_stop(n->el);
+}
+
+/* One round of deliveries begun; returns µs until the next is due at the latest. */
 static int64_t
-round_run(event_loop *el, struct notifier *n)
+round_run(struct notifier *n)
 {
 	const char *doing;
-	int64_t now = clock_mono(), wake;
-	int failed, rc = deliver_round(n->d, now, now + n->interval, &wake, &failed, &doing);
+	int64_t now = clock_mono();
+	int rc = deliver_round(n->d, now, &doing);
 
 	if (rc != 0) {
-		n->ret = cli_store_failure(rc, doing);
-		event_stop(el);
+		store_failed(n, rc, doing);
 		return EVENT_NOMORE;
 	}
 	now = clock_mono();
-	return wake > now ? wake - now : 0;
+	n->due = deliver_next(n->d, now, now + n->interval);
+	return n->due > now ? n->due - now : 0;
 }
 
+/* The store changed: a round now, and the round timer moved to what it says. */
 static void
 on_change(event_loop *el, void *ctx)
 {
 	struct notifier *n = ctx;
-	int64_t next = round_run(el, n);
+	int64_t next = round_run(n);
 
-	if (next != EVENT_NOMORE)
+	if (next != EVENT_NOMORE && n->timer)
 		event_timer_move(el, n->timer, next);
 }
 
+/* The round timer: a round at least every --interval, and when a retry is due. */
 static int64_t
 on_timer(event_loop *el, void *ctx)
 {
-	return round_run(el, ctx);
+	(void)el;
+	return round_run(ctx);
 }
 
-/* Rounds until SIGTERM or SIGINT; an exit status. */
-static int
-run_daemon(event_loop *el, struct notifier *n)
+/* A POST ended (notify_done_fn): the deliverer records it and may begin the next; the
+ * round timer comes sooner when a retry is due before it. */
+static void
+on_done(void *ctx, uint64_t id, int ok, const char *why)
 {
+	struct notifier *n = ctx;
+	const char *doing;
+	int rc;
+
+	if (n->ret != EXIT_DONE)
+		return;
+	if ((rc = deliver_done(n->d, id, ok, why, &doing)) != 0) {
+		store_failed(n, rc, doing);
+		return;
+	}
+	int64_t now = clock_mono(), wake = n->due ? deliver_next(n->d, now, n->due) : 0;
+	if (n->timer && wake < n->due) {
+		event_timer_move(n->el, n->timer, wake > now ? wake - now : 0);
+		n->due = wake;
+	}
+}
+
+/* Rounds until SIGTERM or SIGINT; an exit status.  POSTs under way are abandoned: their
+ * cursors stay, and the next run sends those batches again. */
+static int
+run_daemon(struct notifier *n)
+{
+	event_loop *el = n->el;
 	int rc = 0;
 
 	/* Watched before the first round, so that no commit falls between the two; where
 	 * inotify says nothing the rounds' own timer looks, every --interval. */
 	if (event_watch(el, cli_db, 0, on_change, n) != 0)
 		return cli_fail(EXIT_STORE, "out of memory");
-	int64_t next = round_run(el, n);
+	int64_t next = round_run(n);
 	if (n->ret != EXIT_DONE)
 		return n->ret;
 	if (event_timer_add(el, next, on_timer, n, &n->timer) != 0)
@@ -91,17 +130,23 @@ run_daemon(event_loop *el, struct notifier *n)
 	return n->ret;
 }
 
-/* --once: one round, every webhook; an exit status. */
+/* --once: one round, every webhook, until no POST is under way; an exit status. */
 static int
 run_once(struct notifier *n)
 {
 	const char *doing;
-	int64_t now = clock_mono(), wake;
-	int failed, rc = deliver_round(n->d, now, now + n->interval, &wake, &failed, &doing);
+	int rc = deliver_round(n->d, clock_mono(), &doing);
 
 	if (rc != 0)
 		return cli_store_failure(rc, doing);
-	return failed ? EXIT_UNDELIVERED : EXIT_DONE;
+	while (n->ret == EXIT_DONE && deliver_busy(n->d) > 0 && !stopping &&
+	    ((rc = event_once(n->el)) == 0 || rc == EINTR))
+		;
+	if (n->ret == EXIT_DONE && rc != 0 && rc != EINTR)
+		return cli_fail(EXIT_STORE, "notify: waiting for the receivers: %s", strerror(rc));
+	if (n->ret != EXIT_DONE)
+		return n->ret;
+	return deliver_failures(n->d) || deliver_busy(n->d) ? EXIT_UNDELIVERED : EXIT_DONE;
 }
 
 /* --interval, --batch-size, --once; an exit status. */
@@ -135,11 +180,11 @@ notify_parse(const struct cli_args *a, int64_t *interval, size_t *batch, int *on
 int
 cli_notify_deliver(const struct cli_args *a)
 {
-	struct deliver_config c = { .batch = NOTIFY_BATCH_TASKS, .post = notify_send,
-	    .warn = cli_warn, .stopping = &stopping };
+	struct deliver_config c = { .batch = NOTIFY_BATCH_TASKS, .warn = cli_warn,
+	    .stopping = &stopping };
 	struct notifier n = { .interval = 1000000, .ret = EXIT_DONE };
 	struct sigaction sa = { 0 };
-	event_loop *el = NULL;
+	notify_multi *m = NULL;
 	const char *doing;
 	int ret, rc;
 
@@ -147,10 +192,11 @@ cli_notify_deliver(const struct cli_args *a)
 		return ret;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return cli_fail(EXIT_STORE, "notify: libcurl cannot start");
-	if ((c.post_ctx = curl_easy_init()) == NULL || event_new(&el) != 0) {
+	if (event_new(&n.el) != 0 || notify_multi_new(n.el, on_done, &n, &m) != 0) {
 		ret = cli_fail(EXIT_STORE, "out of memory");
 		goto out;
 	}
+	c.t = (struct deliver_transport){ notify_multi_start, notify_multi_cancel, m };
 	if ((ret = cli_open(0, &c.s)) != 0)
 		goto out;
 	if (deliver_new(&c, &n.d) != 0) {
@@ -160,15 +206,14 @@ cli_notify_deliver(const struct cli_args *a)
 	sa.sa_handler = on_signal;	/* no SA_RESTART: a wait ends at once */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	ret = c.once ? run_once(&n) : run_daemon(el, &n);
+	ret = c.once ? run_once(&n) : run_daemon(&n);
 	if ((ret == EXIT_DONE || ret == EXIT_UNDELIVERED) && (rc = deliver_flush(n.d, &doing)) != 0)
 		ret = cli_store_failure(rc, doing);
 out:
 	deliver_free(n.d);
-	event_free(el);
+	notify_multi_free(m);	/* before the loop its sockets and timer are on */
+	event_free(n.el);
 	store_close(c.s);
-	if (c.post_ctx)
-		curl_easy_cleanup(c.post_ctx);
 	curl_global_cleanup();
 	return ret;
 }

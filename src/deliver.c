@@ -1,5 +1,6 @@
-/* The webhook deliverer's logic: retry, backoff, cursors, changes passed over.  It posts
- * through the caller's function, so that the tests drive it with no network. */
+/* The webhook deliverer's logic: retry, backoff, cursors, changes passed over, each
+ * webhook on its own.  It posts through the caller's transport, so that the tests drive
+ * it with no network. */
 #include "config.h"
 
 #include <errno.h>
@@ -26,6 +27,11 @@ struct hook {
 	char *url, *filter;	/* NUL-terminated copies */
 	int64_t next_at;	/* no attempt before (clock_mono() µs) */
 	unsigned failures;	/* in a row */
+	int busy;		/* a POST under way, of the batch sent_* */
+	int gone;		/* deleted, or moved by another notify: nothing until read again */
+	uint64_t sent_base;	/* the stored cursor when it began: its 2xx moves it from there */
+	uint64_t sent_from, sent_to;	/* the changes after sent_from up to sent_to ... */
+	size_t sent_tasks;		/* ... holding so many tasks */
 };
 
 struct hooks {
@@ -39,6 +45,8 @@ struct deliverer {
 	struct query *q;	/* a webhook's filters, parsed at each delivery */
 	struct notify_batch b;
 	const char *doing;	/* what a store failure was about */
+	size_t busy;		/* POSTs under way */
+	unsigned long failed;	/* attempts failed */
 };
 
 int64_t
@@ -121,21 +129,41 @@ keep_hook(void *ctx, const struct webhook *w)
 	return 0;
 }
 
-/* The retry state of the webhooks still there goes over to their new copies. */
+/* Webhook id in hs, or NULL. */
+static struct hook *
+find(const struct hooks *hs, uint64_t id)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		if (hs->v[i].w.id == id)
+			return &hs->v[i];
+	return NULL;
+}
+
+/* The delivery state of the webhooks still there goes over to their new copies; the
+ * POST under way to one deleted is abandoned. */
 static void
-keep_state(struct hooks *hs, const struct hooks *old)
+keep_state(deliverer *d, struct hooks *hs, const struct hooks *old)
 {
 	for (size_t i = 0; i < hs->n; i++) {
-		for (size_t j = 0; j < old->n; j++) {
-			struct hook *h = &hs->v[i];
-			const struct hook *o = &old->v[j];
-			if (o->w.id != h->w.id)
-				continue;
-			h->next_at = o->next_at;
-			h->failures = o->failures;
-			/* Changes passed over in memory stay passed over. */
-			if (o->stored == h->stored && o->w.cursor > h->w.cursor)
-				h->w.cursor = o->w.cursor;
+		struct hook *h = &hs->v[i];
+		const struct hook *o = find(old, h->w.id);
+		if (o == NULL)
+			continue;
+		h->next_at = o->next_at;
+		h->failures = o->failures;
+		h->busy = o->busy;
+		h->sent_base = o->sent_base;
+		h->sent_from = o->sent_from;
+		h->sent_to = o->sent_to;
+		h->sent_tasks = o->sent_tasks;
+		/* Changes passed over in memory stay passed over. */
+		if (o->stored == h->stored && o->w.cursor > h->w.cursor)
+			h->w.cursor = o->w.cursor;
+	}
+	for (size_t j = 0; j < old->n; j++) {
+		if (old->v[j].busy && find(hs, old->v[j].w.id) == NULL) {
+			d->c.t.cancel(d->c.t.ctx, old->v[j].w.id);
+			d->busy--;
 		}
 	}
 }
@@ -157,16 +185,16 @@ reload(deliverer *d)
 		hooks_free(&hs);
 		return rc;
 	}
-	keep_state(&hs, &d->hs);
+	keep_state(d, &hs, &d->hs);
 	hooks_free(&d->hs);
 	d->hs = hs;
 	return 0;
 }
 
 /*
- * Records a delivery step.  Returns 0 with *gone 1 when the webhook was deleted or its
- * cursor moved by another notify (it is read again next round), else 0 or a store
- * failure's code.
+ * Records a delivery step.  Returns 0 with *gone 1 (and h->gone) when the webhook was
+ * deleted or its cursor moved by another notify (it is read again next round), else 0
+ * or a store failure's code.
  */
 static int
 record(deliverer *d, struct hook *h, struct ops_webhook_step *st, int *gone)
@@ -175,6 +203,7 @@ record(deliverer *d, struct hook *h, struct ops_webhook_step *st, int *gone)
 
 	*gone = rc == MDB_NOTFOUND || rc == LMT_ECLAIMED;
 	if (*gone) {
+		h->gone = 1;
 		d->c.warn("notify: webhook %" PRIu64 ": %s", h->w.id, rc == MDB_NOTFOUND ?
 		    "deleted; its deliveries end" : "its cursor was moved by another notify; "
 		    "reading it again");
@@ -218,63 +247,78 @@ before_post(deliverer *d, struct hook *h, int *stop)
 	return 0;
 }
 
-/* A failed POST: the error kept, the next attempt after the backoff. */
+/* A failed POST: the error kept (its password masked, whatever the transport wrote),
+ * the next attempt after the backoff. */
 static int
 post_failed(deliverer *d, struct hook *h, const char *why)
 {
-	struct ops_webhook_step st = { h->w.id, h->stored, h->stored, 0, 0, why, clock_now() };
-	int64_t wait = deliver_backoff(++h->failures);
-	int gone;
+	char *shown = NULL;
+	size_t n;
 
+	if (webhook_mask(h->w.url.ptr, h->w.url.len, why, strlen(why), &shown, &n) != 0)
+		shown = NULL;
+	const char *text = shown ? shown : "(the reason is not shown: out of memory)";
+	struct ops_webhook_step st = { h->w.id, h->stored, h->stored, 0, 0, text, clock_now() };
+	int64_t wait = deliver_backoff(++h->failures);
+	int gone, rc;
+
+	d->failed++;
 	d->c.warn("notify: webhook %" PRIu64 ": %s; its %zu tasks (changes %" PRIu64 "-%" PRIu64
-	    ") are sent again %s%.1f s", h->w.id, why, d->b.ntasks, d->b.from + 1, d->b.to,
-	    d->c.once ? "by the next run; not before " : "in ", (double)wait / 1e6);
+	    ") are sent again %s%.1f s", h->w.id, text, h->sent_tasks, h->sent_from + 1,
+	    h->sent_to, d->c.once ? "by the next run; not before " : "in ", (double)wait / 1e6);
 	h->next_at = clock_mono() + wait;	/* after the POST, which may have taken long */
-	return record(d, h, &st, &gone);
+	rc = record(d, h, &st, &gone);
+	free(shown);
+	return rc;
 }
 
-/* POSTs the batch; 0 with *failed 1 after a failure, *stop 1 when the webhook went away. */
+/* Begins the POST of the collected batch; 0 with *stop 1 when it failed at once. */
 static int
-send_batch(deliverer *d, struct hook *h, int *failed, int *stop)
+send_batch(deliverer *d, struct hook *h, int *stop)
 {
 	char why[WHY_MAX];
 	struct notify_batch *b = &d->b;
 
-	if (d->c.post(d->c.post_ctx, &h->w, h->url, b->body->buf, (size_t)b->body->bpos, why,
+	h->sent_base = h->stored;
+	h->sent_from = b->from;
+	h->sent_to = b->to;
+	h->sent_tasks = b->ntasks;
+	if (d->c.t.start(d->c.t.ctx, &h->w, h->url, b->body->buf, (size_t)b->body->bpos, why,
 	    sizeof(why)) != 0) {
-		*failed = 1;
+		*stop = 1;
 		return post_failed(d, h, why);
 	}
-	if (h->failures)
-		d->c.warn("notify: webhook %" PRIu64 ": delivered after %u failed attempts",
-		    h->w.id, h->failures);
-	h->failures = 0;
-	return advance(d, h, b->to, b->ntasks, 0, stop);
+	h->busy = 1;
+	d->busy++;
+	return 0;
 }
 
-/* Delivers to h what is pending, a batch at a time; 0 with *failed 1 after a failed POST
- * (h->next_at says when to try again), or a store failure's code. */
+/* Begins h's next POST, passing over the changes that match nothing; 0 (a POST under
+ * way, nothing pending, or a failure: h->next_at says when to try again), or a store
+ * failure's code. */
 static int
-deliver(deliverer *d, struct hook *h, int *failed)
+pump(deliverer *d, struct hook *h)
 {
 	struct query_error err;
 	int rc = 0, stop = 0;
 
+	if (h->busy || h->gone)
+		return 0;
 	query_init(d->q);
 	if (query_parse(h->filter, d->q, &err) != 0) {
 		d->c.warn("notify: webhook %" PRIu64 ": its filters `%s` do not parse (%s); "
 		    "delete it and add it again", h->w.id, h->filter, err.message);
 		h->next_at = INT64_MAX;
-		*failed = 1;
+		d->failed++;
 		return 0;
 	}
-	while (rc == 0 && !stop && !*failed && !(d->c.stopping && *d->c.stopping)) {
+	while (rc == 0 && !stop && !h->busy && !(d->c.stopping && *d->c.stopping)) {
 		d->doing = "notify: reading the change log of";
 		if ((rc = notify_collect(d->c.s, &h->w, d->q, d->c.batch, NOTIFY_BATCH_BYTES,
 		    &d->b)) != 0 || (rc = before_post(d, h, &stop)) != 0 || stop)
 			break;
 		if (d->b.ntasks > 0) {
-			rc = send_batch(d, h, failed, &stop);
+			rc = send_batch(d, h, &stop);
 			continue;
 		}
 		/* Nothing to send: a write per change would double the store's commits. */
@@ -286,29 +330,71 @@ deliver(deliverer *d, struct hook *h, int *failed)
 }
 
 int
-deliver_round(deliverer *d, int64_t now, int64_t next_round, int64_t *wake, int *failed,
-    const char **doing)
+deliver_round(deliverer *d, int64_t now, const char **doing)
 {
 	int rc;
 
-	*wake = next_round;
-	*failed = 0;
 	if ((rc = reload(d)) != 0)
 		goto out;
 	for (size_t i = 0; i < d->hs.n && !(d->c.stopping && *d->c.stopping); i++) {
 		struct hook *h = &d->hs.v[i];
-		int f = 0;
-		if (h->next_at <= now || d->c.once)
-			rc = deliver(d, h, &f);
-		if (rc != 0)
+		if ((h->next_at <= now || d->c.once) && (rc = pump(d, h)) != 0)
 			break;
-		*failed |= f;
-		if (h->next_at > now && h->next_at < *wake)
-			*wake = h->next_at;
 	}
 out:
 	*doing = d->doing;
 	return rc;
+}
+
+int
+deliver_done(deliverer *d, uint64_t id, int ok, const char *why, const char **doing)
+{
+	struct hook *h = find(&d->hs, id);
+	int rc = 0, gone = 0;
+
+	if (h == NULL || !h->busy)
+		goto out;
+	/* From the cursor it began at: moved meanwhile by another notify, it is not moved back. */
+	struct ops_webhook_step st = { id, h->sent_base, h->sent_to, h->sent_tasks, 0, NULL,
+	    clock_now() };
+	h->busy = 0;
+	d->busy--;
+	if (!ok) {
+		rc = post_failed(d, h, why);
+		goto out;
+	}
+	if (h->failures)
+		d->c.warn("notify: webhook %" PRIu64 ": delivered after %u failed attempts",
+		    h->w.id, h->failures);
+	h->failures = 0;
+	if ((rc = record(d, h, &st, &gone)) == 0 && !gone)
+		rc = pump(d, h);	/* the next batch, at once */
+out:
+	*doing = d->doing;
+	return rc;
+}
+
+int64_t
+deliver_next(const deliverer *d, int64_t now, int64_t until)
+{
+	for (size_t i = 0; i < d->hs.n; i++) {
+		const struct hook *h = &d->hs.v[i];
+		if (!h->busy && !h->gone && h->next_at > now && h->next_at < until)
+			until = h->next_at;
+	}
+	return until;
+}
+
+size_t
+deliver_busy(const deliverer *d)
+{
+	return d->busy;
+}
+
+unsigned long
+deliver_failures(const deliverer *d)
+{
+	return d->failed;
 }
 
 int
@@ -318,7 +404,7 @@ deliver_flush(deliverer *d, const char **doing)
 
 	for (size_t i = 0; rc == 0 && i < d->hs.n; i++) {
 		struct hook *h = &d->hs.v[i];
-		if (h->w.cursor != h->stored)
+		if (h->w.cursor != h->stored && !h->gone)
 			rc = advance(d, h, h->w.cursor, 0, 0, &gone);
 	}
 	*doing = d->doing;

@@ -1,4 +1,7 @@
-/* Webhook delivery: a batch from the change log, gzip through zlib, a POST through libcurl. */
+/* Webhook delivery: a batch from the change log, gzip through zlib, the POSTs through
+ * libcurl's multi interface on the event loop (redis's ae.c with libcurl's
+ * CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION: curl says which sockets to watch
+ * and when its next timeout is due; the loop calls curl_multi_socket_action()). */
 #include "config.h"
 
 #include <errno.h>
@@ -143,6 +146,10 @@ notify_headers(const struct webhook *w, struct curl_slist **out)
 	}
 	json_object_object_foreach(obj, name, val) {
 		const char *v = json_object_get_string(val);
+		if (!json_object_is_type(val, json_type_string)) {
+			rc = LMT_ECORRUPT;	/* add keeps strings: a damaged record */
+			break;
+		}
 		size_t n = strlen(name) + strlen(v) + 3;
 		if ((line = malloc(n)) == NULL) {
 			rc = ENOMEM;
@@ -158,6 +165,10 @@ notify_headers(const struct webhook *w, struct curl_slist **out)
 		list = l;
 	}
 	json_object_put(obj);
+	if (rc == LMT_ECORRUPT) {
+		curl_slist_free_all(list);
+		return rc;
+	}
 	if (rc != 0)
 		goto oom;
 	*out = list;
@@ -165,6 +176,204 @@ notify_headers(const struct webhook *w, struct curl_slist **out)
 oom:
 	curl_slist_free_all(list);
 	return ENOMEM;
+}
+
+int
+notify_url_mask(const char *url, char **out)
+{
+	CURLU *u = curl_url();
+	char *pw = NULL, *full = NULL;
+	size_t n;
+	int rc = ENOMEM;
+
+	if (u == NULL)
+		return ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return webhook_mask(url, strlen(url), url, strlen(url), out, &n);
+	}
+	if (curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);	/* none: shown as given */
+		return (*out = strdup(url)) != NULL ? 0 : ENOMEM;
+	}
+	if (curl_url_set(u, CURLUPART_PASSWORD, "***", 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && (*out = strdup(full)) != NULL)
+		rc = 0;
+	curl_free(pw);
+	curl_free(full);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* One POST under way, on its own easy handle. */
+struct post {
+	uint64_t id;		/* the webhook's */
+	CURL *c;
+	struct curl_slist *headers;
+	unsigned char *gz;	/* the body */
+	char *shown;		/* the URL, its password masked */
+	char err[CURL_ERROR_SIZE];
+	struct post *next;
+};
+
+struct notify_multi {
+	event_loop *el;
+	CURLM *m;
+	uint64_t timer;		/* libcurl's next timeout on el; 0: none */
+	notify_done_fn *done;
+	void *ctx;
+	struct post *posts;	/* under way */
+};
+
+/* Frees p, whose handle is out of the multi handle. */
+static void
+post_free(struct post *p)
+{
+	if (p == NULL)
+		return;
+	if (p->c)
+		curl_easy_cleanup(p->c);
+	curl_slist_free_all(p->headers);
+	free(p->gz);
+	free(p->shown);
+	free(p);
+}
+
+/* Takes p out of the multi handle and the list, and frees it. */
+static void
+post_end(notify_multi *m, struct post *p)
+{
+	for (struct post **pp = &m->posts; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	curl_multi_remove_handle(m->m, p->c);
+	post_free(p);
+}
+
+/* Each POST that ended: its handle and memory given back, then done() told. */
+static void
+finished(notify_multi *m)
+{
+	char why[WEBHOOK_URL_MAX + CURL_ERROR_SIZE + 64];
+	struct post *p;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURLcode cc = msg->data.result;
+		long status = 0;
+		char *priv;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		p = (struct post *)(void *)priv;
+		curl_easy_getinfo(p->c, CURLINFO_RESPONSE_CODE, &status);
+		int ok = cc == CURLE_OK && status >= 200 && status < 300;
+		if (!ok && status)
+			snprintf(why, sizeof(why), "POST %s: HTTP status %ld", p->shown, status);
+		else if (!ok)
+			snprintf(why, sizeof(why), "POST %s: %s", p->shown,
+			    p->err[0] ? p->err : curl_easy_strerror(cc));
+		uint64_t id = p->id;
+		post_end(m, p);
+		m->done(m->ctx, id, ok, ok ? NULL : why);
+	}
+}
+
+/* A socket of libcurl's is ready. */
+static void
+on_ready(event_loop *el, int fd, unsigned what, void *ctx)
+{
+	notify_multi *m = ctx;
+	int running;
+
+	(void)el;
+	curl_multi_socket_action(m->m, fd, (what & EVENT_READ ? CURL_CSELECT_IN : 0) |
+	    (what & EVENT_WRITE ? CURL_CSELECT_OUT : 0), &running);
+	finished(m);
+}
+
+/* libcurl's word on a socket: what to wait for, or nothing more. */
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *ctx, void *sockp)
+{
+	notify_multi *m = ctx;
+
+	(void)e;
+	(void)sockp;
+	event_fd_del(m->el, fd);
+	if (what == CURL_POLL_REMOVE)
+		return 0;
+	return event_fd_add(m->el, fd, (what & CURL_POLL_IN ? EVENT_READ : 0) |
+	    (what & CURL_POLL_OUT ? EVENT_WRITE : 0), on_ready, m) == 0 ? 0 : -1;
+}
+
+/* libcurl's timeout came.  This timer ends here: libcurl asks for the next one. */
+static int64_t
+on_timeout(event_loop *el, void *ctx)
+{
+	notify_multi *m = ctx;
+	int running;
+
+	(void)el;
+	m->timer = 0;
+	curl_multi_socket_action(m->m, CURL_SOCKET_TIMEOUT, 0, &running);
+	finished(m);
+	return EVENT_NOMORE;
+}
+
+/* libcurl's word on its next timeout: in ms, -1 none. */
+static int
+on_timer(CURLM *multi, long ms, void *ctx)
+{
+	notify_multi *m = ctx;
+
+	(void)multi;
+	if (ms < 0) {
+		if (m->timer)
+			event_timer_del(m->el, m->timer);
+		m->timer = 0;
+		return 0;
+	}
+	if (m->timer && event_timer_move(m->el, m->timer, (int64_t)ms * 1000) == 0)
+		return 0;
+	return event_timer_add(m->el, (int64_t)ms * 1000, on_timeout, m, &m->timer) == 0 ? 0 : -1;
+}
+
+int
+notify_multi_new(event_loop *el, notify_done_fn *done, void *ctx, notify_multi **out)
+{
+	notify_multi *m = calloc(1, sizeof(*m));
+
+	if (m == NULL || (m->m = curl_multi_init()) == NULL) {
+		free(m);
+		return ENOMEM;
+	}
+	m->el = el;
+	m->done = done;
+	m->ctx = ctx;
+	curl_multi_setopt(m->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(m->m, CURLMOPT_SOCKETDATA, m);
+	curl_multi_setopt(m->m, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(m->m, CURLMOPT_TIMERDATA, m);
+	*out = m;
+	return 0;
+}
+
+void
+notify_multi_free(notify_multi *m)
+{
+	if (m == NULL)
+		return;
+	while (m->posts)
+		post_end(m, m->posts);
+	curl_multi_cleanup(m->m);
+	if (m->timer)
+		event_timer_del(m->el, m->timer);
+	free(m);
 }
 
 /* The receiver's answer is not read: its status says everything. */
@@ -176,60 +385,65 @@ discard(char *ptr, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-int
-notify_post(CURL *c, const char *url, struct curl_slist *headers, const void *body,
-    size_t len, long timeout_ms, long *status, char *err)
+/* p's easy handle: a POST of its body (len bytes) to url, redirects not followed. */
+static void
+post_setup(struct post *p, const char *url, size_t len)
 {
-	CURLcode cc;
+	CURL *c = p->c;
 
-	*status = 0;
-	err[0] = '\0';
-	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, p->gz);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, p->headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "lmtasks/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, NOTIFY_POST_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-		if (err[0] == '\0')
-			snprintf(err, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-		return -1;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	return *status >= 200 && *status < 300 ? 0 : -1;
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, p->err);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, p);
 }
 
 int
-notify_send(void *curl, const struct webhook *w, const char *url, const void *body,
+notify_multi_start(void *ctx, const struct webhook *w, const char *url, const void *body,
     size_t len, char *why, size_t whylen)
 {
-	struct curl_slist *headers = NULL;
-	unsigned char *gz = NULL;
+	notify_multi *m = ctx;
+	struct post *p = calloc(1, sizeof(*p));
 	size_t gzlen;
-	char err[CURL_ERROR_SIZE];
-	long status;
-	int rc;
+	int rc = ENOMEM;
 
-	if ((rc = notify_gzip(body, len, &gz, &gzlen)) != 0 ||
-	    (rc = notify_headers(w, &headers)) != 0) {
+	if (p != NULL && (rc = notify_gzip(body, len, &p->gz, &gzlen)) == 0 &&
+	    (rc = notify_headers(w, &p->headers)) == 0 &&
+	    (rc = notify_url_mask(url, &p->shown)) == 0)
+		rc = (p->c = curl_easy_init()) != NULL ? 0 : ENOMEM;
+	if (rc == 0) {
+		p->id = w->id;
+		post_setup(p, url, gzlen);
+		if (curl_multi_add_handle(m->m, p->c) != CURLM_OK)
+			rc = ENOMEM;
+	}
+	if (rc != 0) {
 		snprintf(why, whylen, "%s", lmt_strerror(rc));
-		free(gz);
+		post_free(p);
 		return -1;
 	}
-	rc = notify_post(curl, url, headers, gz, gzlen, NOTIFY_POST_TIMEOUT_MS, &status, err);
-	if (rc != 0 && status)
-		snprintf(why, whylen, "POST %s: HTTP status %ld", url, status);
-	else if (rc != 0)
-		snprintf(why, whylen, "POST %s: %s", url, err);
-	curl_slist_free_all(headers);
-	free(gz);
-	return rc;
+	p->next = m->posts;
+	m->posts = p;
+	return 0;
+}
+
+void
+notify_multi_cancel(void *ctx, uint64_t id)
+{
+	notify_multi *m = ctx;
+
+	for (struct post *p = m->posts; p; p = p->next) {
+		if (p->id == id) {
+			post_end(m, p);
+			return;
+		}
+	}
 }

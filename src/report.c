@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lmtasks/render.h"
@@ -206,7 +207,17 @@ webhook_headers(struct printbuf *pb, struct task_str text)
 		json_tokener_free(tok);
 	if (obj && json_object_is_type(obj, json_type_object)) {
 		json_object_object_foreach(obj, name, val) {
+			/* null (NULL here) only in a damaged store: shown as it is. */
 			const char *v = json_object_get_string(val);
+			if (v == NULL) {
+				if (rc == 0 && n++)
+					rc = append(pb, ",");
+				if (rc == 0)
+					rc = render_string(pb, name, strlen(name));
+				if (rc == 0)
+					rc = append(pb, ":null");
+				continue;
+			}
 			size_t keep = strlen(v);
 			if (strcasecmp(name, "authorization") == 0)
 				keep = strncmp(v, "Bearer ", 7) == 0 ? 7 : 0;
@@ -229,7 +240,22 @@ webhook_headers(struct printbuf *pb, struct task_str text)
 	return rc ? rc : append(pb, "}");
 }
 
-/* webhook add and webhook list: where its deliveries stand. */
+/* text as a JSON string, the password of w's URL masked (webhook_mask()). */
+static int
+masked_string(struct printbuf *pb, const struct webhook *w, struct task_str text)
+{
+	char *shown;
+	size_t len;
+	int rc = webhook_mask(w->url.ptr, w->url.len, text.ptr, text.len, &shown, &len);
+
+	if (rc == 0)
+		rc = render_string(pb, shown, len);
+	free(shown);
+	return rc;
+}
+
+/* webhook add and webhook list: where its deliveries stand; a password in the URL is
+ * shown as "***", in the URL and in the last error (0.2.0 kept it there in clear). */
 int
 report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uint64_t last)
 {
@@ -237,7 +263,7 @@ report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uin
 	int rc = append(pb, "{\"id\":%" PRIu64 ",\"url\":", w->id);
 
 	if (rc == 0)
-		rc = render_string(pb, w->url.ptr, w->url.len);
+		rc = masked_string(pb, w, w->url);
 	if (rc == 0)
 		rc = append(pb, ",\"headers\":");
 	if (rc == 0)
@@ -259,7 +285,7 @@ report_webhook(struct printbuf *pb, const struct webhook *w, uint64_t first, uin
 	if (rc == 0)
 		rc = append(pb, ",\"lastError\":");
 	if (rc == 0)
-		rc = w->error.ptr ? render_string(pb, w->error.ptr, w->error.len) : append(pb, "null");
+		rc = w->error.ptr ? masked_string(pb, w, w->error) : append(pb, "null");
 	if (rc == 0)
 		rc = append(pb, ",\"failingSince\":");
 	if (rc == 0)

@@ -3,6 +3,8 @@
  * /metrics); webhook_write.c stores and removes them. */
 #include "config.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -160,4 +162,82 @@ webhook_header_value_valid(const char *value, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+/* Our own parser, not libcurl's URL API: lmtasks links no libcurl, on purpose (its
+ * libraries were most of the CLI's start-up), and it shows URLs in `webhook add` and
+ * `webhook list`.  lmtasks-notify, which links libcurl, masks with curl_url() first. */
+int
+webhook_url_password(const char *url, size_t len, size_t *off, size_t *plen)
+{
+	const char *end = url + len, *auth = NULL, *stop, *at = NULL, *colon;
+
+	*off = *plen = 0;
+	for (const char *p = url; p + 3 <= end; p++) {
+		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+			auth = p + 3;
+			break;
+		}
+		if (p[0] == '/' || p[0] == '?' || p[0] == '#')
+			return 0;	/* a path before any "://": no authority */
+	}
+	if (auth == NULL)
+		return 0;
+	for (stop = auth; stop < end && *stop != '/' && *stop != '?' && *stop != '#'; stop++)
+		if (*stop == '@')
+			at = stop;	/* the last '@': one in the password is taken as is */
+	if (at == NULL || (colon = memchr(auth, ':', (size_t)(at - auth))) == NULL)
+		return 0;
+	*off = (size_t)(colon + 1 - url);
+	*plen = (size_t)(at - colon - 1);
+	return 1;
+}
+
+/* Returns how much of ":PASSWORD@" (pat, n bytes) text[i..len) starts with. */
+static size_t
+common(const char *text, size_t i, size_t len, const char *pat, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && i + k < len && text[i + k] == pat[k])
+		k++;
+	return k;
+}
+
+int
+webhook_mask(const char *url, size_t urllen, const char *text, size_t textlen, char **out,
+    size_t *outlen)
+{
+	static const char shown[] = ":***@";
+	size_t off, plen, n = 0, k;
+	char *o;
+
+	/* Each ":" may become ":***@": at most 5 bytes for one. */
+	if ((o = malloc(textlen * 5 + 1)) == NULL)
+		return ENOMEM;
+	if (!webhook_url_password(url, urllen, &off, &plen)) {
+		memcpy(o, text, textlen);
+		n = textlen;
+		goto done;
+	}
+	const char *pat = url + off - 1;	/* ":PASSWORD@" */
+	for (size_t i = 0; i < textlen; i++) {
+		if (text[i] == ':' && (k = common(text, i, textlen, pat, plen + 2)) == plen + 2) {
+			memcpy(o + n, shown, 5);
+			n += 5;
+			i += k - 1;
+		} else if (text[i] == ':' && k >= 2 && i + k == textlen) {
+			/* Cut at the end (a kept error has a bound): what is left of it goes. */
+			memcpy(o + n, shown, 4);
+			n += 4;
+			break;
+		} else {
+			o[n++] = text[i];
+		}
+	}
+done:
+	o[n] = '\0';
+	*out = o;
+	*outlen = n;
+	return 0;
 }

@@ -1,8 +1,11 @@
 /* The webhook deliverer's logic, as `lmtasks notify` runs it: each webhook from its own
  * cursor in the change log, a batch per POST, the cursor moved only after a 2xx, a
  * failure retried after a wait that doubles, changes that match nothing passed over
- * without a write each.  The POST itself is the caller's (notify.h's, through libcurl;
- * a test's in memory), and so are the rounds' timing and the log lines' destination. */
+ * without a write each.  Each webhook is delivered on its own: one POST at a time per
+ * webhook, the webhooks' POSTs under way together, so that a receiver that answers late
+ * or never holds up no other.  The POSTs are the caller's transport (notify.h's, through
+ * libcurl's multi interface; a test's in memory), which reports each one's end through
+ * deliver_done(); the rounds' timing and the log lines' destination are the caller's too. */
 #ifndef LMTASKS_DELIVER_H
 #define LMTASKS_DELIVER_H
 
@@ -20,12 +23,18 @@
 #define DELIVER_SKIP_PERSIST 1000
 
 /*
- * POSTs body (len bytes of NDJSON, one task a line) to webhook w, whose url is also
- * NUL-terminated.  Returns 0 when the receiver answered 2xx; else -1 with the reason, one
- * line, in why (whylen bytes).
+ * How the deliverer sends.  start() begins POSTing body (len bytes of NDJSON, one task a
+ * line; the transport copies what it keeps) to webhook w, whose url is NUL-terminated
+ * and may hold a password: returns 0, the POST's end to come through deliver_done(); or
+ * -1 with the reason, one line, in why (whylen bytes): it failed at once.  cancel()
+ * abandons the POST under way to webhook id, if any, with no deliver_done() for it.
  */
-typedef int deliver_post_fn(void *ctx, const struct webhook *w, const char *url,
-    const void *body, size_t len, char *why, size_t whylen);
+struct deliver_transport {
+	int (*start)(void *ctx, const struct webhook *w, const char *url, const void *body,
+	    size_t len, char *why, size_t whylen);
+	void (*cancel)(void *ctx, uint64_t id);
+	void *ctx;
+};
 
 /* Where a deliverer's log lines go (printf-like, no newline). */
 typedef void deliver_warn_fn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,8 +43,7 @@ struct deliver_config {
 	store *s;			/* open for writing, the caller's */
 	size_t batch;			/* tasks per POST, 1 to NOTIFY_BATCH_TASKS */
 	int once;			/* every webhook now: none waits out its backoff */
-	deliver_post_fn *post;
-	void *post_ctx;
+	struct deliver_transport t;
 	deliver_warn_fn *warn;
 	volatile sig_atomic_t *stopping;	/* may be NULL; set: no new POST is begun */
 };
@@ -50,14 +58,29 @@ void deliver_free(deliverer *d);
 
 /*
  * One round at time now (clock_mono() µs): reads the webhooks again (added and deleted
- * ones too, keeping the retry state of the others), and delivers to each one that is
- * not waiting out a backoff what is pending.  *wake gets the soonest retry that is due
- * before next_round (else next_round); *failed 1 when a POST failed this round.
- * Returns 0, or a store failure's code with what was being done in *doing (a static
- * string, for cli_store_failure()).
+ * ones too, keeping the delivery state of the others; a deleted one's POST under way is
+ * cancelled), and begins a POST to each webhook that has something pending, has none
+ * under way and is not waiting out a backoff.  Returns 0, or a store failure's code with
+ * what was being done in *doing (a static string, for cli_store_failure()).
  */
-int deliver_round(deliverer *d, int64_t now, int64_t next_round, int64_t *wake, int *failed,
-    const char **doing);
+int deliver_round(deliverer *d, int64_t now, const char **doing);
+
+/*
+ * The transport's word that the POST under way to webhook id ended: ok (a 2xx) moves
+ * its cursor past the batch and begins the next one; else why (one line) is kept as the
+ * webhook's last error and the batch is sent again after the backoff.  An id with no
+ * POST under way is passed over.  Returns 0, or a store failure's code with *doing.
+ */
+int deliver_done(deliverer *d, uint64_t id, int ok, const char *why, const char **doing);
+
+/* The soonest retry due after now and before until (µs, clock_mono()), else until. */
+int64_t deliver_next(const deliverer *d, int64_t now, int64_t until);
+
+/* The POSTs under way. */
+size_t deliver_busy(const deliverer *d);
+
+/* The failed attempts (POSTs, filters that do not parse) since d was made. */
+unsigned long deliver_failures(const deliverer *d);
 
 /* Keeps in the store the cursors moved past changes that matched nothing (at exit).
  * Returns 0, or a store failure's code with *doing. */

@@ -1,7 +1,8 @@
 /* Webhook delivery, the parts `lmtasks notify` is made of: a batch of finished tasks read
- * from the change log after a webhook's cursor, gzip-compressed NDJSON, and one POST
- * through libcurl.  Retries, cursors and backoff are the deliverer's (deliver.h); the
- * loop and its waits are lmtasks-notify's (cli_notify.c). */
+ * from the change log after a webhook's cursor, gzip-compressed NDJSON, and the POSTs
+ * through libcurl's multi interface on the event loop, every webhook's under way at once.
+ * Retries, cursors and backoff are the deliverer's (deliver.h); the loop and its waits
+ * are lmtasks-notify's (cli_notify.c). */
 #ifndef LMTASKS_NOTIFY_H
 #define LMTASKS_NOTIFY_H
 
@@ -11,6 +12,7 @@
 #include <curl/curl.h>
 #include <json-c/printbuf.h>
 
+#include "lmtasks/event.h"
 #include "lmtasks/query.h"
 #include "lmtasks/store.h"
 #include "lmtasks/webhook.h"
@@ -52,20 +54,39 @@ int notify_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen)
 int notify_headers(const struct webhook *w, struct curl_slist **out);
 
 /*
- * POSTs body (len bytes, gzip) to url with headers on the easy handle c, waiting at most
- * timeout_ms for the whole exchange.  *status gets the HTTP status (0: no answer), and
- * err (CURL_ERROR_SIZE bytes) the reason when there was no answer.  Returns 0 when the
- * receiver answered 2xx, else -1.
+ * url as a person or a log may see it: as libcurl reads it (curl_url()), its password
+ * "***"; a URL that libcurl refuses (it sends nothing there) masked by webhook_mask().
+ * *out is malloc'd, the caller frees it.  0 or ENOMEM.
  */
-int notify_post(CURL *c, const char *url, struct curl_slist *headers, const void *body,
-    size_t len, long timeout_ms, long *status, char *err);
+int notify_url_mask(const char *url, char **out);
+
+/* The POSTs under way, on libcurl's multi interface. */
+typedef struct notify_multi notify_multi;
+
+/* A POST to webhook id ended: ok (a 2xx), else the reason in why, one line, its URL's
+ * password masked (notify_url_mask()). */
+typedef void notify_done_fn(void *ctx, uint64_t id, int ok, const char *why);
 
 /*
- * The deliverer's POST (deliver_post_fn, deliver.h) through libcurl: body gzip'd, w's
- * headers after our own, on the easy handle curl, at most NOTIFY_POST_TIMEOUT_MS.  0 on
- * a 2xx, else -1 with the reason in why.
+ * POSTs on el: libcurl's sockets and timeouts are el's descriptors and timers, and done
+ * (ctx) is called from el's callbacks as each POST ends.  0 or ENOMEM.  Call
+ * curl_global_init() first.
  */
-int notify_send(void *curl, const struct webhook *w, const char *url, const void *body,
+int notify_multi_new(event_loop *el, notify_done_fn *done, void *ctx, notify_multi **out);
+
+/* Abandons the POSTs under way (no done() for them) and frees m (NULL: nothing); el
+ * must still be there. */
+void notify_multi_free(notify_multi *m);
+
+/*
+ * The deliverer's start (struct deliver_transport, deliver.h): begins a POST of body
+ * gzip'd to url, w's headers after our own, on an easy handle of its own that takes at
+ * most NOTIFY_POST_TIMEOUT_MS; m is a notify_multi.  0, or -1 with the reason in why.
+ */
+int notify_multi_start(void *m, const struct webhook *w, const char *url, const void *body,
     size_t len, char *why, size_t whylen);
+
+/* The deliverer's cancel: abandons the POST under way to webhook id, if any. */
+void notify_multi_cancel(void *m, uint64_t id);
 
 #endif

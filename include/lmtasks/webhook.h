@@ -64,4 +64,21 @@ int webhook_header_name_valid(const char *name, size_t len);
 /* Returns 1 when value is header text: printable, no CR or LF, at most 4096 bytes. */
 int webhook_header_value_valid(const char *value, size_t len);
 
+/*
+ * Finds the password in url (len bytes): the userinfo lies between "://" and the last '@'
+ * before the first '/', '?' or '#' after it, and its password after its first ':'.
+ * Returns 1 with *off and *plen (0 for "user:@host") its bytes in url as written
+ * (percent-encoded), or 0 when url has none (no userinfo, or a user name alone).
+ */
+int webhook_url_password(const char *url, size_t len, size_t *off, size_t *plen);
+
+/*
+ * Copies text (textlen bytes; it may be url itself) for a person or a log to see: each
+ * ":PASSWORD@" of url's password becomes ":***@", and such a piece cut short at text's
+ * end (a kept error has a bound) ":***".  *out (NUL-terminated, *outlen bytes) is
+ * malloc'd; the caller frees it.  0 or ENOMEM.
+ */
+int webhook_mask(const char *url, size_t urllen, const char *text, size_t textlen, char **out,
+    size_t *outlen);
+
 #endif

@@ -3,7 +3,8 @@
 # 127.0.0.1 (tests/lib/webhook-receiver.py): the finished tasks that match, as get prints them,
 # gzip NDJSON with Meilisearch's headers and the configured ones; a 500 retried until a
 # 2xx; at least once and in order across kill -9 of notify and a restart of the receiver;
-# a cursor the log was pruned past; --once and its exit codes; a 0.1.0 store; the
+# a cursor the log was pruned past; --once and its exit codes; a silent receiver that
+# holds up no other; a password in a URL shown nowhere; a 0.1.0 store; the
 # benchmark briefly.
 
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/lib.sh"
@@ -52,6 +53,13 @@ ok = [x for x in p if x["status"] == 200]
 delivered = [u for x in ok for u in x["uids"]]
 v = eval(sys.argv[2])
 print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+}
+# assert_lacks NAME NEEDLE HAYSTACK: NEEDLE is nowhere in HAYSTACK.
+assert_lacks() {
+	case $3 in
+	*"$2"*) fail "$1" "expected not to contain: $2" "got: ${3:0:600}" ;;
+	*) ok "$1" ;;
+	esac
 }
 hook() { json_get "$("$L" webhook list)" "[w for w in d[\"results\"] if w[\"id\"] == $1][0]$2"; }
 
@@ -316,6 +324,88 @@ if "$L" --db "$V1" init >/dev/null 2>&1 && "$L" --db "$V1" config compat v1 >/de
 else
 	fail "a compat v1 store" "lmtasks config compat v1 failed"
 fi
+
+# --- a receiver that never answers holds up no other: each webhook is delivered on its own
+# The silent receiver reads the first POST and never answers: notify's request to it stays
+# open until its 30 s timeout.  The good one, added after it (0.2.0 went through the
+# webhooks in id order, one POST at a time), must get every task while that request is
+# still open: the silent one logs when the connection ends, the good one each POST, and
+# the order of the two says it, whatever the machine's speed.
+IND="$T/indep"
+"$L" --db "$IND" init >/dev/null 2>&1
+start_rx silent --silent 1
+SIL_PID=$RX_PID
+"$L" --db "$IND" webhook add "http://127.0.0.1:$RX_PORT/silent" >/dev/null
+start_rx good
+"$L" --db "$IND" webhook add "http://127.0.0.1:$RX_PORT/good" >/dev/null
+ienq() { json_get "$("$L" --db "$IND" enqueue "$@" 2>/dev/null)" 'd["uid"]'; }
+ifinish() { "$L" --db "$IND" start "$1" >/dev/null && "$L" --db "$IND" succeed "$1" >/dev/null; }
+I1=$(ienq movies documentAddition)
+ifinish "$I1"
+"$L" --db "$IND" notify >"$T/n4.out" 2>"$T/n4.err" &
+N=$!
+lmt_bg_track $N
+check "the silent receiver holds notify's first POST open" \
+	wait_for 30 sh -c "grep -q '\"status\": null, \"uids\": \\[$I1\\]' '$T/silent.log'"
+check "the good receiver gets the task meanwhile" \
+	wait_for 30 sh -c "grep -q '\"status\": 200, \"uids\": \\[$I1\\]' '$T/good.log'"
+I2=$(ienq movies documentAddition)
+I3=$(ienq movies documentAddition)
+ifinish "$I2"
+ifinish "$I3"
+check "  ... and the tasks that finish later too" \
+	wait_for 30 sh -c "grep -q '\"uids\": \\[[^]]*$I3\\]' '$T/good.log'"
+assert_eq "the good receiver had all three while the silent one's request was still open" true \
+	"$("$LMT_PYTHON" -S -c '
+import json, sys
+sil = [json.loads(l) for l in open(sys.argv[1])]
+good = [json.loads(l) for l in open(sys.argv[2])]
+closed = [x["t"] for x in sil if x.get("closed")]
+got = [x["t"] for x in good if x["status"] == 200]
+uids = sorted(u for x in good if x["status"] == 200 for u in x["uids"])
+print(json.dumps(uids == [int(a) for a in sys.argv[3:]] and (not closed or min(closed) > max(got))))' \
+	"$T/silent.log" "$T/good.log" "$I1" "$I2" "$I3")"
+assert_eq "  ... which is still the first and only POST it got" 1 "$(posts "$T/silent.log" 'len(p)')"
+wait_for 30 sh -c "\"$L\" --db \"$IND\" webhook list | grep -q '\"pending\":0'"
+json_check "webhook list: the good one caught up, the silent one's cursor waits" \
+	"$("$L" --db "$IND" webhook list)" \
+	'd["results"][1]["pending"] == 0 and d["results"][1]["delivered"] == 3 and d["results"][0]["pending"] > 0 and d["results"][0]["delivered"] == 0'
+kill "$N"
+wait "$N"
+assert_eq "notify exits 0 on SIGTERM with a POST still under way" 0 "$?"
+check "  ... and that connection ends with it" \
+	wait_for 30 sh -c "grep -q '\"closed\": true' '$T/silent.log'"
+json_check "  ... the silent one's cursor not moved: its task is sent again next time" \
+	"$("$L" --db "$IND" webhook list)" 'd["results"][0]["delivered"] == 0 and d["results"][0]["pending"] > 0'
+kill "$SIL_PID"; wait "$SIL_PID" 2>/dev/null
+
+# --- a password in a webhook's URL is never shown: add, list, lastError, notify's log
+PW="$T/pw"
+"$L" --db "$PW" init >/dev/null 2>&1
+start_rx auth
+SECRET='pa55-w0rd'
+run "$L" --db "$PW" webhook add "http://hook-user:$SECRET@127.0.0.1:$RX_PORT/auth"
+assert_eq "webhook add with a password in the URL exits 0" 0 "$LMT_RC"
+assert_lacks "  ... and does not print the password" "$SECRET" "$LMT_STDOUT"
+json_check "  ... but the URL with the password masked" "$LMT_STDOUT" \
+	'd["url"] == "http://hook-user:***@127.0.0.1:'"$RX_PORT"'/auth"'
+"$L" --db "$PW" webhook add "http://hook-user:$SECRET@127.0.0.1:9/dead" >/dev/null
+"$L" --db "$PW" webhook add "http://u%40x:p%40ss-$SECRET@127.0.0.1:9/enc" >/dev/null
+p=$(json_get "$("$L" --db "$PW" enqueue movies documentAddition)" 'd["uid"]')
+"$L" --db "$PW" start "$p" >/dev/null && "$L" --db "$PW" succeed "$p" >/dev/null
+run "$L" --db "$PW" notify --once
+assert_eq "notify --once: the dead receivers fail (exit 5)" 5 "$LMT_RC"
+assert_lacks "notify's log does not show the password" "$SECRET" "$LMT_STDERR"
+assert_contains "  ... but the URL with it masked" "POST http://hook-user:***@127.0.0.1:9/dead" "$LMT_STDERR"
+assert_contains "  ... a percent-encoded '@' in the user and the password too" \
+	"POST http://u%40x:***@127.0.0.1:9/enc" "$LMT_STDERR"
+run "$L" --db "$PW" webhook list
+assert_lacks "webhook list shows the password nowhere (url, lastError)" "$SECRET" "$LMT_STDOUT"
+json_check "  ... the URLs and the last error masked" "$LMT_STDOUT" \
+	'd["results"][0]["url"] == "http://hook-user:***@127.0.0.1:'"$RX_PORT"'/auth" and d["results"][1]["lastError"].startswith("POST http://hook-user:***@127.0.0.1:9/dead: ") and d["results"][2]["url"] == "http://u%40x:***@127.0.0.1:9/enc"'
+assert_eq "the receiver still gets the password, as HTTP Basic authentication" \
+	"Basic $(printf 'hook-user:%s' "$SECRET" | base64)" "$(posts "$T/auth.log" 'p[0]["headers"].get("authorization")')"
+check "(the store keeps the URL as given: the checks above could see it)" grep -aq -- "$SECRET" "$PW/data.mdb"
 
 # --- only lmtasks-notify links libcurl and zlib: not the web-facing programs, not the CLI
 # (ldd for a dynamic link, the symbols for a static one.)

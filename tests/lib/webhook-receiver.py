@@ -4,17 +4,21 @@ the one given), gunzips each POST's NDJSON, checks Meilisearch's headers, and ap
 JSON line per POST to LOG: {"n","status","uids","headers","problems"}.
 
   webhook-receiver.py PORTFILE LOG [--port N] [--fail-file F] [--fail-every K]
-                      [--fail-after K] [--delay S]
+                      [--fail-after K] [--delay S] [--silent 1]
 
 --fail-file F: while F holds a number N > 0, the next POST answers 500 and N goes down.
 --fail-every K: every K-th POST answers 500.  --fail-after K: every POST after the K-th
-answers 500.  --delay S: sleep S seconds before answering.
+answers 500.  --delay S: sleep S seconds before answering.  --silent 1: read each POST,
+log it with "status": null, and never answer; when the sender closes the connection,
+log {"n", "status": null, "closed": true, "t"} (one connection at a time: the next waits
+in the listen queue until then).
 The port is written to PORTFILE once listening.  A POST is logged before it is answered,
 so a 2xx that the sender saw is always in LOG.
 """
 import gzip
 import json
 import os
+import select
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -29,6 +33,7 @@ def main():
     fail_every = int(opts.get("--fail-every", "0"))
     fail_after = int(opts.get("--fail-after", "0"))
     delay = float(opts.get("--delay", "0"))
+    silent = opts.get("--silent") == "1"
     log = open(logpath, "a", buffering=1)
     count = [0]
 
@@ -71,6 +76,9 @@ def main():
                     tasks.append(line)
             except Exception as e:  # noqa: BLE001 - recorded, not raised
                 problems.append("body: %r" % e)
+            if silent:
+                self.hold(uids, tasks, headers, problems)
+                return
             status = 500 if should_fail() else 200
             if delay:
                 time.sleep(delay)
@@ -80,6 +88,24 @@ def main():
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def hold(self, uids, tasks, headers, problems):
+            """Logs the POST, answers nothing, and logs when the sender gives up."""
+            n = count[0]
+            log.write(json.dumps({"n": n, "status": None, "uids": uids, "t": time.time(),
+                                  "tasks": tasks, "headers": headers,
+                                  "problems": problems}) + "\n")
+            sock = self.connection
+            while True:
+                select.select([sock], [], [])
+                try:
+                    if not sock.recv(65536):
+                        break
+                except OSError:
+                    break
+            log.write(json.dumps({"n": n, "status": None, "uids": [], "closed": True,
+                                  "t": time.time()}) + "\n")
+            self.close_connection = True
 
         def log_message(self, *a):
             pass

@@ -2,7 +2,10 @@
  * other answer (4xx, 5xx, no answer) keeps it and is retried after a wait that doubles
  * from 0.1 s to a minute, --once ignores the wait, batches of --batch-size in order,
  * changes that match nothing passed over without a write until a thousand or the flush,
- * a webhook deleted during a POST, filters that do not parse, a stop between POSTs. */
+ * a webhook deleted during a POST, filters that do not parse, a stop between POSTs; each
+ * webhook on its own (a receiver that never answers holds up no other, a deleted one's
+ * POST abandoned, a cursor that another notify moved during a POST not moved back), a
+ * POST that fails at once, the URL's password masked in what is kept and logged. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -21,14 +24,22 @@
 #include "lmtasks/webhook.h"
 #include "tmpdb.h"
 
-/* The receiver: answers in turn (NULL: 2xx, else the failure's reason), then 2xx. */
+/* The receiver: answers in turn (NULL: 2xx, else the failure's reason), then 2xx, when
+ * the test drains the POSTs begun; a held webhook's POSTs are never answered. */
 struct receiver {
 	const char *answers[8];
 	size_t calls;
 	uint64_t uids[64];	/* every task posted, in order */
 	size_t nuids;
 	size_t sizes[16];	/* tasks per POST */
+	uint64_t ids[16];	/* the webhook of each POST */
 	int delete_during;	/* the webhook is deleted while the POST is under way */
+	int fail_start;		/* start() fails at once */
+	uint64_t hold;		/* this webhook's POSTs get no answer (0: none) */
+	struct { uint64_t id; const char *answer; } open[16];	/* begun, not answered */
+	size_t nopen;
+	uint64_t cancelled[8];
+	size_t ncancelled;
 };
 
 static struct receiver rx;
@@ -36,28 +47,51 @@ static char warned[8192];
 static volatile sig_atomic_t stop_flag;
 
 static int
-fake_post(void *ctx, const struct webhook *w, const char *url, const void *body, size_t len,
+fake_start(void *ctx, const struct webhook *w, const char *url, const void *body, size_t len,
     char *why, size_t whylen)
 {
 	struct receiver *r = ctx;
 	const char *p = body, *end = p + len, *answer = r->calls < 8 ? r->answers[r->calls] : NULL;
 	size_t n = 0;
 
-	cr_assert_str_eq(url, "http://127.0.0.1:9/x");
+	cr_assert_eq(strncmp(url, w->url.ptr, w->url.len), 0);
+	if (r->fail_start) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
 	for (; p < end && (p = strstr(p, "{\"uid\":")) != NULL && p < end; p = strchr(p, '\n')) {
 		if (r->nuids < 64)
 			r->uids[r->nuids++] = strtoull(p + 7, NULL, 10);
 		n++;
 	}
-	if (r->calls < 16)
+	if (r->calls < 16) {
 		r->sizes[r->calls] = n;
+		r->ids[r->calls] = w->id;
+	}
 	r->calls++;
 	if (r->delete_during)
 		cr_assert_eq(ops_webhook_delete(s, w->id), 0);
-	if (answer == NULL)
-		return 0;
-	snprintf(why, whylen, "%s", answer);
-	return -1;
+	cr_assert_lt(r->nopen, 16);
+	r->open[r->nopen].id = w->id;
+	r->open[r->nopen++].answer = answer;
+	return 0;
+}
+
+static void
+fake_cancel(void *ctx, uint64_t id)
+{
+	struct receiver *r = ctx;
+
+	for (size_t i = 0; i < r->nopen; i++) {
+		if (r->open[i].id != id)
+			continue;
+		memmove(&r->open[i], &r->open[i + 1], (r->nopen - i - 1) * sizeof(r->open[0]));
+		r->nopen--;
+		if (r->ncancelled < 8)
+			r->cancelled[r->ncancelled++] = id;
+		return;
+	}
+	cr_assert_fail("cancel of webhook %llu, which has no POST under way", (unsigned long long)id);
 }
 
 static void
@@ -78,7 +112,8 @@ static deliverer *d;
 static void
 configure(size_t batch, int once)
 {
-	struct deliver_config c = { s, batch, once, fake_post, &rx, warn, &stop_flag };
+	struct deliver_config c = { s, batch, once, { fake_start, fake_cancel, &rx }, warn,
+	    &stop_flag };
 
 	deliver_free(d);
 	d = NULL;
@@ -106,15 +141,21 @@ teardown(void)
 TestSuite(deliver, .init = setup, .fini = teardown);
 
 static uint64_t
-add_hook(const char *filter)
+add_hook_at(const char *url, const char *filter)
 {
 	struct webhook w = { 0 };
 
-	w.url = (struct task_str){ "http://127.0.0.1:9/x", 20 };
+	w.url = (struct task_str){ url, strlen(url) };
 	w.headers = (struct task_str){ "{}", 2 };
 	w.filter = (struct task_str){ filter, strlen(filter) };
 	cr_assert_eq(ops_webhook_add(s, &w), 0);
 	return w.id;
+}
+
+static uint64_t
+add_hook(const char *filter)
+{
+	return add_hook_at("http://127.0.0.1:9/x", filter);
 }
 
 static uint64_t
@@ -154,16 +195,39 @@ stored(uint64_t id, uint64_t *cursor, uint64_t *delivered, int *erred)
 	mdb_txn_abort(txn);
 }
 
-/* One round at now; returns whether a POST failed, asserting no store failure. */
+/* Answers the POSTs begun, in order, but the held webhook's; those that a 2xx begins too. */
+static void
+drain(void)
+{
+	const char *doing;
+	size_t i = 0;
+
+	while (i < rx.nopen) {
+		if (rx.open[i].id == rx.hold) {
+			i++;
+			continue;
+		}
+		uint64_t id = rx.open[i].id;
+		const char *answer = rx.open[i].answer;
+		memmove(&rx.open[i], &rx.open[i + 1], (rx.nopen - i - 1) * sizeof(rx.open[0]));
+		rx.nopen--;
+		cr_assert_eq(deliver_done(d, id, answer == NULL, answer, &doing), 0);
+	}
+}
+
+/* One round at now, its POSTs answered; returns whether an attempt failed, asserting
+ * no store failure.  *wake: when the next round is due, a second later at the latest. */
 static int
 round_at(int64_t now, int64_t *wake)
 {
 	const char *doing;
-	int64_t w;
-	int failed;
+	unsigned long failures = deliver_failures(d);
 
-	cr_assert_eq(deliver_round(d, now, now + 1000000, wake ? wake : &w, &failed, &doing), 0);
-	return failed;
+	cr_assert_eq(deliver_round(d, now, &doing), 0);
+	drain();
+	if (wake)
+		*wake = deliver_next(d, now, now + 1000000);
+	return deliver_failures(d) != failures;
 }
 
 Test(deliver, backoff_doubles_from_a_tenth_of_a_second_to_a_minute)
@@ -333,4 +397,137 @@ Test(deliver, a_stop_begins_no_post)
 	stop_flag = 1;
 	cr_assert_eq(round_at(clock_mono(), NULL), 0);
 	cr_assert_eq(rx.calls, 0);
+}
+
+/* The webhook's stored error (NUL-terminated into buf). */
+static void
+stored_error(uint64_t id, char *buf, size_t len)
+{
+	struct webhook w;
+	MDB_txn *txn;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(webhook_get(s, txn, id, &w), 0);
+	snprintf(buf, len, "%.*s", (int)w.error.len, w.error.ptr ? w.error.ptr : "");
+	mdb_txn_abort(txn);
+}
+
+Test(deliver, a_receiver_that_never_answers_holds_up_no_other)
+{
+	uint64_t silent = add_hook_at("http://127.0.0.1:9/silent", "");
+	uint64_t good = add_hook_at("http://127.0.0.1:9/good", "");
+	uint64_t start = log_end(), u[4], cursor, delivered;
+	int erred;
+
+	configure(1, 0);
+	rx.hold = silent;
+	for (int i = 0; i < 3; i++)
+		u[i] = finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	cr_assert_eq(rx.ids[0], silent, "the silent one's POST is begun first");
+	cr_assert_eq(rx.calls, 4, "then the good one's three, one after the other");
+	cr_assert(rx.ids[1] == good && rx.ids[2] == good && rx.ids[3] == good);
+	cr_assert(rx.uids[1] == u[0] && rx.uids[2] == u[1] && rx.uids[3] == u[2], "in order");
+	cr_assert(rx.nopen == 1 && rx.open[0].id == silent, "the silent one's is still open");
+	cr_assert_eq(deliver_busy(d), 1);
+	stored(good, &cursor, &delivered, &erred);
+	cr_assert(cursor == log_end() && delivered == 3 && !erred, "the good one's cursor moved");
+	stored(silent, &cursor, &delivered, &erred);
+	cr_assert(cursor == start && delivered == 0, "the silent one's waits");
+
+	u[3] = finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	cr_assert_eq(rx.calls, 5, "a later task: the good one gets it, the silent one no new POST");
+	cr_assert(rx.ids[4] == good && rx.uids[4] == u[3]);
+
+	rx.hold = 0;	/* the silent one answers at last: its cursor moves, the rest follows */
+	drain();
+	cr_assert_eq(rx.calls, 8);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(rx.uids[i == 0 ? 0 : 4 + i], u[i], "the silent one's %d-th, in order", i);
+	stored(silent, &cursor, &delivered, &erred);
+	cr_assert(cursor == log_end() && delivered == 4);
+	cr_assert_eq(deliver_busy(d), 0);
+}
+
+Test(deliver, a_post_under_way_to_a_deleted_webhook_is_abandoned)
+{
+	uint64_t id = add_hook(""), other = add_hook_at("http://127.0.0.1:9/other", "");
+
+	rx.hold = id;
+	finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	cr_assert_eq(deliver_busy(d), 1);
+	cr_assert_eq(ops_webhook_delete(s, id), 0);
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	cr_assert(rx.ncancelled == 1 && rx.cancelled[0] == id, "cancelled when read deleted");
+	cr_assert_eq(deliver_busy(d), 0);
+	cr_assert(rx.nopen == 0 && rx.calls == 2 && rx.ids[1] == other);
+}
+
+Test(deliver, an_end_for_no_post_under_way_is_passed_over)
+{
+	const char *doing;
+	uint64_t id = add_hook(""), cursor, delivered;
+	int erred;
+
+	finished("movies");
+	cr_assert_eq(deliver_done(d, id, 1, NULL, &doing), 0, "no round yet: nothing under way");
+	cr_assert_eq(deliver_done(d, 99, 0, "x", &doing), 0, "no such webhook");
+	stored(id, &cursor, &delivered, &erred);
+	cr_assert(delivered == 0 && !erred);
+	cr_assert_eq(deliver_failures(d), 0);
+}
+
+Test(deliver, a_post_that_fails_at_once_waits_out_the_backoff)
+{
+	uint64_t id = add_hook(""), c;
+	int64_t next_at, before = clock_mono();
+	unsigned failures;
+	char err[256];
+
+	rx.fail_start = 1;
+	finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 1);
+	cr_assert_eq(deliver_busy(d), 0);
+	cr_assert_eq(deliver_state(d, id, &c, &next_at, &failures), 0);
+	cr_assert(failures == 1 && next_at - before >= deliver_backoff(1));
+	stored_error(id, err, sizeof(err));
+	cr_assert_str_eq(err, "out of memory");
+}
+
+Test(deliver, the_error_kept_and_logged_has_the_urls_password_masked)
+{
+	uint64_t id = add_hook_at("http://hook:s3cret@127.0.0.1:9/x", "");
+	char err[256];
+
+	rx.answers[0] = "POST http://hook:s3cret@127.0.0.1:9/x: HTTP status 500";
+	finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 1);
+	stored_error(id, err, sizeof(err));
+	cr_assert_str_eq(err, "POST http://hook:***@127.0.0.1:9/x: HTTP status 500");
+	cr_assert_null(strstr(warned, "s3cret"), "%s", warned);
+	cr_assert_not_null(strstr(warned, "POST http://hook:***@127.0.0.1:9/x: HTTP status 500"),
+	    "%s", warned);
+}
+
+Test(deliver, a_cursor_moved_by_another_notify_during_a_post_is_not_moved_back)
+{
+	uint64_t id = add_hook(""), start = log_end(), cursor, delivered;
+	int erred;
+
+	rx.hold = id;
+	finished("movies");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0);
+	finished("movies");
+	uint64_t ahead = log_end();
+	struct ops_webhook_step st = { id, start, ahead, 2, 0, NULL, clock_now() };
+	cr_assert_eq(ops_webhook_record(s, &st), 0, "another notify delivers both");
+	cr_assert_eq(round_at(clock_mono(), NULL), 0, "the webhooks read again");
+	rx.hold = 0;
+	drain();
+	cr_assert_neq(strstr(warned, "moved by another notify"), NULL, "%s", warned);
+	stored(id, &cursor, &delivered, &erred);
+	cr_assert(cursor == ahead && delivered == 2, "not moved back: %llu",
+	    (unsigned long long)cursor);
 }

@@ -1,7 +1,9 @@
 /* Webhooks on a real store: the record's round trip and its corruption, add (ids, the
  * cursor at the log's end), the cursor's compare-and-move after a delivery, a failure
  * kept, delete; the batch notify collects (finished tasks only, filters, order, bounds,
- * a pruned cursor); the gzip body; header names and values. */
+ * a pruned cursor); the gzip body; header names and values, a header value that is not
+ * a string (a damaged record); a password in a URL masked, by our own parser and by
+ * libcurl's, in `webhook list`'s report of the URL and the last error. */
 #include "config.h"
 
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include "lmtasks/feed.h"
 #include "lmtasks/notify.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/report.h"
 #include "lmtasks/store.h"
 #include "lmtasks/webhook.h"
 #include "tmpdb.h"
@@ -275,4 +278,149 @@ Test(webhook, headers_become_a_curl_list_after_our_own)
 	curl_slist_free_all(l);
 	w.headers = (struct task_str){ "[1]", 3 };
 	cr_assert_eq(notify_headers(&w, &l), LMT_ECORRUPT);
+}
+
+/* webhook_mask() of url on itself, as a string. */
+static char *
+masked(const char *url)
+{
+	char *out;
+	size_t n;
+
+	cr_assert_eq(webhook_mask(url, strlen(url), url, strlen(url), &out, &n), 0);
+	cr_assert_eq(strlen(out), n);
+	return out;
+}
+
+Test(webhook, a_urls_password_is_masked_by_our_own_parser)
+{
+	static const char *const cases[][2] = {
+		{ "http://u:pw@h/x", "http://u:***@h/x" },
+		{ "https://user:p%40ss@h.example:8443/a?b=c#d", "https://user:***@h.example:8443/a?b=c#d" },
+		{ "http://u:p@ss@h/x", "http://u:***@h/x" },	/* the last '@' ends it */
+		{ "http://u:pw@[::1]:9/x", "http://u:***@[::1]:9/x" },
+		{ "http://u:pw@h", "http://u:***@h" },
+		{ "http://u:@h/", "http://u:***@h/" },		/* an empty one: hidden too */
+		{ "http://:pw@h/", "http://:***@h/" },
+		{ "http://u:a:b@h/", "http://u:***@h/" },	/* from the first ':' */
+		{ "HTTP://U:PW@H/", "HTTP://U:***@H/" },
+		{ "http://u@h/x", "http://u@h/x" },		/* a user alone: nothing secret */
+		{ "http://h/x", "http://h/x" },
+		{ "http://[::1]:9/x", "http://[::1]:9/x" },
+		{ "http://h/a?x=u:p@y", "http://h/a?x=u:p@y" },	/* '@' after the authority */
+		{ "http://h#u:p@y", "http://h#u:p@y" },
+		{ "http://u:p@h#f@x", "http://u:***@h#f@x" },
+		{ "u:p@h/x", "u:p@h/x" },			/* no "://": no authority */
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = masked(cases[i][0]);
+		cr_assert_str_eq(out, cases[i][1], "%s", cases[i][0]);
+		free(out);
+	}
+	size_t off, len;
+	cr_assert_eq(webhook_url_password("http://u:p%40ss@h/", 18, &off, &len), 1);
+	cr_assert(off == 9 && len == 6, "as written, percent-encoded");
+	cr_assert_eq(webhook_url_password("http://u@h/", 11, &off, &len), 0);
+}
+
+Test(webhook, a_password_is_masked_in_other_text_even_cut_short)
+{
+	static const char url[] = "http://hook:s3cret@127.0.0.1:9/x";
+	static const char *const cases[][2] = {
+		{ "POST http://hook:s3cret@127.0.0.1:9/x: HTTP status 500",
+		    "POST http://hook:***@127.0.0.1:9/x: HTTP status 500" },
+		{ "POST http://hook:s3cr", "POST http://hook:***" },	/* cut at a bound */
+		{ "POST http://hook:s3cret", "POST http://hook:***" },
+		{ "a:s3cret@b and a:s3cret@c", "a:***@b and a:***@c" },
+		{ "s3cret alone, or :s3cretX@", "s3cret alone, or :s3cretX@" },
+		{ "ends with a colon:", "ends with a colon:" },
+	};
+	char *out;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(webhook_mask(url, strlen(url), cases[i][0], strlen(cases[i][0]), &out,
+		    &n), 0);
+		cr_assert_str_eq(out, cases[i][1]);
+		free(out);
+	}
+}
+
+Test(webhook, notify_masks_the_url_as_libcurl_reads_it)
+{
+	static const char *const cases[][2] = {
+		{ "http://u:pw@127.0.0.1:9/x", "http://u:***@127.0.0.1:9/x" },
+		{ "http://u%40x:p%40ss@h/x?a=b#c", "http://u%40x:***@h/x?a=b#c" },
+		{ "http://u:pw@[::1]:9/x", "http://u:***@[::1]:9/x" },
+		{ "http://u:p@ss@h/x", "http://u:***@h/x" },	/* libcurl refuses it: ours */
+		{ "http://u@h/x", "http://u@h/x" },
+		{ "http://[::1]:9/x", "http://[::1]:9/x" },
+		{ "https://bücher.example/ä", "https://bücher.example/ä" },
+	};
+	char *out;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(notify_url_mask(cases[i][0], &out), 0);
+		cr_assert_str_eq(out, cases[i][1]);
+		free(out);
+	}
+}
+
+Test(webhook, a_header_value_that_is_not_a_string_is_a_damaged_record)
+{
+	struct webhook w = hook("");
+	struct curl_slist *l;
+
+	w.headers = (struct task_str){ "{\"X-A\":null}", 12 };
+	cr_assert_eq(notify_headers(&w, &l), LMT_ECORRUPT);
+	w.headers = (struct task_str){ "{\"X-A\":\"b\",\"X-B\":3}", 19 };
+	cr_assert_eq(notify_headers(&w, &l), LMT_ECORRUPT);
+}
+
+/* report_webhook(w) as text (freed by the caller). */
+static char *
+reported(const struct webhook *w)
+{
+	struct printbuf *pb = printbuf_new();
+	char *text;
+
+	cr_assert_not_null(pb);
+	cr_assert_eq(report_webhook(pb, w, 1, 0), 0);
+	text = strdup(pb->buf);
+	printbuf_free(pb);
+	return text;
+}
+
+Test(webhook, its_report_masks_the_password_in_the_url_and_the_last_error)
+{
+	static const char url[] = "http://hook:s3cret@127.0.0.1:9/x";
+	/* As 0.2.0 kept it, the URL in clear, and cut at 512 bytes. */
+	static const char err[] = "POST http://hook:s3cret@127.0.0.1:9/x: HTTP status 500";
+	struct webhook w = { .id = 1, .url = { url, sizeof(url) - 1 }, .headers = { "{}", 2 },
+	    .filter = { "", 0 }, .error = { err, sizeof(err) - 1 } };
+	char *text = reported(&w);
+
+	cr_assert_null(strstr(text, "s3cret"), "%s", text);
+	cr_assert_not_null(strstr(text, "\"url\":\"http://hook:***@127.0.0.1:9/x\""), "%s", text);
+	cr_assert_not_null(strstr(text, "\"lastError\":\"POST http://hook:***@127.0.0.1:9/x: "
+	    "HTTP status 500\""), "%s", text);
+	free(text);
+	w.error = (struct task_str){ err, 20 };	/* "POST http://hook:s3c" */
+	text = reported(&w);
+	cr_assert_null(strstr(text, "s3c"), "%s", text);
+	free(text);
+}
+
+Test(webhook, its_report_shows_a_null_header_value_of_a_damaged_record)
+{
+	static const char headers[] = "{\"X-A\":null,\"Authorization\":null,\"X-B\":\"b\"}";
+	struct webhook w = { .id = 1, .url = { "http://h/", 9 },
+	    .headers = { headers, sizeof(headers) - 1 }, .filter = { "", 0 } };
+	char *text = reported(&w);
+
+	cr_assert_not_null(strstr(text, "\"headers\":{\"X-A\":null,\"Authorization\":null,"
+	    "\"X-B\":\"b\"}"), "%s", text);
+	free(text);
 }
