@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""The dashboard (ui/) in a real browser: Debian's headless Chromium, driven by Selenium
+through chromedriver, loads BASE/ui/ and checks what a person sees against the CLI.
+
+    dashboard.py --base http://127.0.0.1:PORT --lmtasks build/lmtasks --db STORE \
+        --key KEY --shots DIR
+
+Prints one line per check, "ok - NAME" or "not ok - NAME: WHY" (tests/e2e/dashboard.sh
+counts them), and saves screenshots DIR/dashboard-*.png.  Every wait is a hang guard
+(WAIT seconds) that ends as soon as the page shows what is awaited.  Exits 0 when it ran
+to its end (failed checks included), 1 when it could not.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+WAIT = 20.0
+STATUSES = ["enqueued", "processing", "succeeded", "failed", "canceled"]
+failures = 0
+
+
+def ok(name):
+    print("ok - " + name, flush=True)
+
+
+def not_ok(name, why):
+    global failures
+    failures += 1
+    print("not ok - %s: %s" % (name, " ".join(str(why).split())[:600]), flush=True)
+
+
+def check(name, cond, why=""):
+    (ok if cond else lambda n: not_ok(n, why))(name)
+    return cond
+
+
+class Page:
+    """The browser and the page, with the waits the checks use."""
+
+    def __init__(self, args):
+        self.args = args
+        o = webdriver.ChromeOptions()
+        o.binary_location = args.chromium
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--window-size=1280,1000", "--lang=en-US", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-extensions", "--user-data-dir=" + args.profile):
+            o.add_argument(a)
+        o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.d = webdriver.Chrome(service=Service(args.chromedriver, log_path=args.driver_log),
+                                  options=o)
+        self.d.set_page_load_timeout(WAIT)
+        self.d.set_script_timeout(WAIT)
+        self.log = []
+
+    def js(self, script, *a):
+        return self.d.execute_script(script, *a)
+
+    def wait(self, what, script, *a, timeout=WAIT):
+        """Runs the script until it returns something true (a hang guard): that value,
+        or None once timeout passes."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                v = self.js(script, *a)
+            except WebDriverException:
+                v = None
+            if v:
+                return v
+            if time.monotonic() > end:
+                return None
+            time.sleep(0.05)
+
+    def text(self, id_):
+        return self.js("const e = document.getElementById(arguments[0]); return e ? e.textContent.trim() : null;", id_)
+
+    def alert(self):
+        return self.js("const a = document.getElementById('alert'); return a.hidden ? '' : a.textContent.trim();")
+
+    def shot(self, name):
+        path = os.path.join(self.args.shots, "dashboard-%s.png" % name)
+        self.d.save_screenshot(path)
+        print("# screenshot: " + path, flush=True)
+
+    def drain_log(self):
+        self.log += self.d.get_log("browser")
+
+    def field(self, label):
+        """The control a <label> names: how a person (and a screen reader) finds it."""
+        return self.js("""
+            for (const l of document.querySelectorAll('label')) {
+                const t = [...l.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+                if (t === arguments[0] || l.textContent.trim() === arguments[0])
+                    return l.control;
+            }
+            return null;""", label)
+
+
+def cli(args, *argv):
+    r = subprocess.run([args.lmtasks, "--db", args.db] + list(argv), capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("lmtasks %s: exit %d: %s" % (" ".join(argv), r.returncode, r.stderr))
+    return r.stdout
+
+
+def stats(args):
+    return json.loads(cli(args, "stats"))
+
+
+def rows(p):
+    """The task rows on screen: [(uid, status, index)]."""
+    return p.js("""return [...document.querySelectorAll('#tasks tbody tr')].map(r =>
+        [Number(r.dataset.uid), r.dataset.status, r.children[1].textContent.trim()]);""")
+
+
+def row_is(p, uid, status):
+    """Waits until the table shows task uid with that status."""
+    return p.wait(status, "const r = document.querySelector('#tasks tr[data-uid=\"' + arguments[0] + '\"]');"
+                  "return r !== null && r.dataset.status === arguments[1];", uid, status)
+
+
+def counts_shown(p):
+    return {s: p.text("count-" + s) for s in STATUSES + ["total"]}
+
+
+def counts_cli(args):
+    st = stats(args)
+    want = {s: format(st["statuses"][s], ",") for s in STATUSES}
+    want["total"] = format(st["tasks"], ",")
+    return want
+
+
+def key_steps(p, args):
+    """No key, a wrong key, then the right one typed into the page."""
+    p.d.get(args.base + "/ui/")
+    msg = p.wait("the key message", "const a = document.getElementById('alert'); return !a.hidden && a.textContent;")
+    check("without a key: the page says the server needs one", msg and "needs an API key" in msg, msg)
+    check("... and shows no counts", p.text("count-total") == "–", p.text("count-total"))
+    box = p.field("API key")
+    check("the key field is found by its label", box is not None)
+    box.send_keys("not-the-key-0123456789")
+    box.send_keys(Keys.ENTER)
+    msg = p.wait("the refusal", "const a = document.getElementById('alert');"
+                 "return !a.hidden && a.textContent.includes('refused') && a.textContent;")
+    check("a wrong key (typed, then Enter): the page says the server refused it", msg and "refused this API key" in msg, p.alert())
+    check("... with the API's words", msg and "invalid" in msg.lower(), msg)
+    p.shot("wrongkey")
+    box = p.field("API key")
+    box.clear()
+    box.send_keys(args.key)
+    p.js("document.querySelector('#key-form button[type=submit]').click();")
+    want = counts_cli(args)
+    got = p.wait("the counts", "return document.getElementById('alert').hidden &&"
+                 " document.getElementById('count-total').textContent === arguments[0];", want["total"])
+    check("the right key: the error goes and the counts come", got, (p.alert(), counts_shown(p)))
+    check("the key is kept in sessionStorage, for this tab",
+          p.js("return sessionStorage.getItem('lmtasks.apiKey')") == args.key)
+    check("the key is not in the page's URL", args.key not in p.d.current_url, p.d.current_url)
+    check("the key field is emptied", p.field("API key").get_attribute("value") == "")
+
+
+def overview_steps(p, args):
+    want = counts_cli(args)
+    check("counts by status and the total match `lmtasks stats`", counts_shown(p) == want,
+          "page %r, stats %r" % (counts_shown(p), want))
+    oldest = json.loads(cli(args, "list", "--statuses", "enqueued", "--reverse", "--limit", "1"))["results"]
+    age = p.text("queue-age")
+    check("the queue's age names the oldest enqueued task",
+          oldest and ("(task %d)" % oldest[0]["uid"]) in age, "%r, oldest %r" % (age, oldest[:1]))
+    live = p.wait("the stream", "return document.getElementById('live').dataset.state === 'live';")
+    check("the live stream is connected", live, p.text("live"))
+    failed = json.loads(cli(args, "list", "--statuses", "failed", "--limit", "1000"))["results"]
+    by = {}
+    for t in failed:
+        by[t["error"]["code"]] = by.get(t["error"]["code"], 0) + 1
+    shown = p.js("""return Object.fromEntries([...document.querySelectorAll('#errors tbody tr')].map(r =>
+        [r.dataset.code, Number(r.children[1].textContent.replace(/,/g, ''))]));""")
+    check("errors of failed tasks grouped by code, as the CLI's failed tasks are", shown == by,
+          "page %r, cli %r" % (shown, by))
+    batches = json.loads(cli(args, "batch", "list", "--limit", "10"))["results"]
+    shown = p.js("return [...document.querySelectorAll('#batches tbody tr')].map(r => Number(r.dataset.uid));")
+    check("the batches: the newest, as `lmtasks batch list` gives them",
+          shown == [b["uid"] for b in batches] and len(shown) > 0, "page %r" % shown)
+    drawn = p.wait("the charts", """return ['chart-counts', 'chart-throughput'].every(id => {
+        const c = document.getElementById(id);
+        if (!c.width || !c.height) return false;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
+        return false; });""")
+    check("both charts are drawn (Chart.js from vendor/chart.js/)", drawn and p.js(
+        "return document.getElementById('charts-note').hidden;"), p.text("charts-note"))
+    p.shot("overview")
+
+
+def live_steps(p, args):
+    """A task enqueued, started and finished by the CLI changes on screen, no reload."""
+    p.js("window.__lmtasksNoReload = 42;")
+    uid = json.loads(cli(args, "enqueue", "movies", "documentAddition",
+                         "--details", '{"receivedDocuments":7}'))["uid"]
+    st = row_is(p, uid, "enqueued")
+    check("a task enqueued by the CLI appears in the table, enqueued", st, rows(p)[:3])
+    want = counts_cli(args)
+    got = p.wait("the counts", "return document.getElementById('count-enqueued').textContent === arguments[0];",
+                 want["enqueued"])
+    check("... and the enqueued count follows", got, (counts_shown(p), want))
+    # Its record, opened from the keyboard.
+    p.js("document.querySelector('#tasks tr[data-uid=\"' + arguments[0] + '\"] button').focus();", uid)
+    p.d.switch_to.active_element.send_keys(Keys.ENTER)
+    rec = p.wait("the record", "const d = document.getElementById('record');"
+                 "const t = document.getElementById('record-json').textContent;"
+                 "return d.open && t.startsWith('{') && t;")
+    check("Enter on its uid opens its full record, as `lmtasks get` prints it",
+          rec and json.loads(rec) == json.loads(cli(args, "get", str(uid))), rec)
+    cli(args, "start", str(uid))
+    st = row_is(p, uid, "processing")
+    check("`lmtasks start`: the row shows processing, without a reload", st, rows(p)[:3])
+    cli(args, "succeed", str(uid), "--details", '{"indexedDocuments":7}')
+    st = row_is(p, uid, "succeeded")
+    check("`lmtasks succeed`: the row shows succeeded, without a reload", st, rows(p)[:3])
+    rec = p.wait("the record follows", "const t = document.getElementById('record-json').textContent;"
+                 "return t.includes('\"succeeded\"') && t;")
+    check("... and the open record follows it live",
+          rec and json.loads(rec) == json.loads(cli(args, "get", str(uid))), rec)
+    p.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    closed = p.wait("closed", "return !document.getElementById('record').open;")
+    check("Escape closes the record", closed)
+    want = counts_cli(args)
+    got = p.wait("the counts", "return document.getElementById('count-succeeded').textContent === arguments[0] &&"
+                 " document.getElementById('count-processing').textContent === arguments[1];",
+                 want["succeeded"], want["processing"])
+    check("the counts follow, and match `lmtasks stats`", got and counts_shown(p) == want,
+          (counts_shown(p), want))
+    check("the page was not reloaded meanwhile", p.js("return window.__lmtasksNoReload;") == 42)
+
+
+def filter_steps(p, args):
+    st = stats(args)
+    p.js("document.querySelector('input[name=statuses][value=failed]').click();")
+    p.js("document.querySelector('#filters button[type=submit]').click();")
+    got = p.wait("failed only", "const r = [...document.querySelectorAll('#tasks tbody tr')];"
+                 "return r.length > 0 && r.every(x => x.dataset.status === 'failed');")
+    n = st["statuses"]["failed"]
+    check("the statuses filter narrows the table to failed tasks", got and len(rows(p)) == min(n, 20), rows(p))
+    summary = p.text("tasks-summary")
+    check("... and says how many match", summary.startswith("%s " % format(n, ",")), summary)
+    box = p.field("Indexes")
+    box.send_keys("books")
+    box.send_keys(Keys.ENTER)
+    want = [t["uid"] for t in json.loads(cli(args, "list", "--statuses", "failed", "--indexUids", "books"))["results"]]
+    got = p.wait("books", "return JSON.stringify([...document.querySelectorAll('#tasks tbody tr')].map(r => Number(r.dataset.uid))) === arguments[0];",
+                 json.dumps(want, separators=(",", ":")))
+    check("statuses and indexes together: the CLI's `list --statuses failed --indexUids books`", got,
+          "page %r, cli %r" % (rows(p), want))
+    p.shot("filtered")
+    p.js("document.querySelector('details.dates').open = true;")
+    box = p.field("Enqueued after")
+    box.send_keys("yesterday")
+    box.send_keys(Keys.ENTER)
+    msg = p.wait("the date error", "const a = document.getElementById('alert'); return !a.hidden && a.textContent;")
+    check("a bad date: the page shows the API's error, naming the code",
+          msg and "invalid_task_after_enqueued_at" in msg, msg)
+    p.js("document.querySelector('#filters button[type=reset]').click();")
+    got = p.wait("cleared", "return document.getElementById('alert').hidden &&"
+                 " document.querySelectorAll('#tasks tbody tr').length === Math.min(20, arguments[0]);", stats(args)["tasks"])
+    check("Clear: the error goes, the table shows every task again", got, (p.alert(), len(rows(p))))
+
+
+def a11y_steps(p):
+    unnamed = p.js("""return [...document.querySelectorAll('input, select, button, textarea')].filter(e => {
+        if (e.closest('[hidden]')) return false;
+        const name = (e.labels && [...e.labels].map(l => l.textContent).join('')) ||
+            e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent);
+        return !name || !name.trim();
+    }).map(e => e.outerHTML.slice(0, 80));""")
+    check("every control has a name (a label, its text or aria-label)", not unnamed, unnamed)
+    low = p.js("""
+        function rgb(s) { const m = s.match(/[\\d.]+/g).map(Number); return m.length > 3 ? m : m.concat(1); }
+        function lum(c) { const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+            return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); }
+        function bg(e) { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c[3] > 0) return c; } return [255, 255, 255, 1]; }
+        const bad = [];
+        for (const e of document.querySelectorAll('body *')) {
+            if (!e.offsetParent || e.closest('[hidden], dialog:not([open])')) continue;
+            const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            if (!own) continue;
+            const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+            const r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            if (r < 4.5) bad.push(e.tagName + '.' + e.className + ' ' + r.toFixed(2) + ' ' + e.textContent.trim().slice(0, 20));
+        }
+        return bad;""")
+    check("text contrast is at least 4.5:1 everywhere on the page (WCAG AA)", not low, low[:5])
+    p.d.set_window_size(390, 844)
+    p.js("window.scrollTo(0, 0);")
+    fits = p.wait("the phone layout", "return document.documentElement.scrollWidth <= window.innerWidth;")
+    check("on a phone-sized window (390 px) nothing is wider than the screen", fits,
+          p.js("return [document.documentElement.scrollWidth, window.innerWidth];"))
+    p.shot("phone")
+    p.js("document.getElementById('tasks-title').scrollIntoView();")
+    p.shot("phone-tasks")
+    p.d.set_window_size(1280, 1000)
+
+
+def log_steps(p):
+    p.drain_log()
+    bad = [e for e in p.log if e.get("source") in ("javascript", "security", "console-api")
+           and e.get("level") in ("SEVERE", "WARNING")]
+    check("the browser's log has no JavaScript exception, console error or security warning", not bad,
+          [e["message"] for e in bad][:5])
+    net = [e["message"] for e in p.log if e.get("source") == "network"]
+    expected = [m for m in net if " 401 " in m or " 403 " in m or " 400 " in m]
+    check("the only failed requests are the refused keys and the bad date", len(expected) == len(net),
+          [m for m in net if m not in expected][:5])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--lmtasks", required=True)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--driver-log", default=os.devnull)
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    args = ap.parse_args()
+    try:
+        p = Page(args)
+    except WebDriverException as e:
+        print("# cannot start Chromium: %s" % e, file=sys.stderr)
+        return 1
+    try:
+        for step in (key_steps, overview_steps, live_steps, filter_steps):
+            step(p, args)
+            p.drain_log()
+        a11y_steps(p)
+        log_steps(p)
+    except Exception as e:  # a step that could not go on: counted, with the page as it was
+        not_ok("the checks ran to their end", repr(e))
+        try:
+            p.shot("failure")
+        except WebDriverException:
+            pass
+    finally:
+        p.d.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
