@@ -499,7 +499,7 @@ async function main() {
 			"(Debian's libjs-chart.js; see the web server's configuration): " + c.why;
 	} else {
 		showThroughput();
-		soon("counts");
+		chartsTick(Date.now());
 	}
 }
 

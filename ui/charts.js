@@ -38,7 +38,8 @@ export async function chartsInit(countsCanvas, throughputCanvas) {
 				data: [],
 				borderColor: color,
 				backgroundColor: color,
-				pointRadius: 0,
+				// Points while they are few; a line alone once they are many.
+				pointRadius: (ctx) => (ctx.dataset.data.length < 60 ? 3 : 0),
 				borderWidth: 2,
 				stepped: true,
 			})),
@@ -79,6 +80,9 @@ export function chartsCounts(ms, byStatus) {
 	last = byStatus;
 	if (!counts)
 		return;
+	// The axis spans a minute at least, from the first sample on.
+	if (counts.options.scales.x.suggestedMax === undefined)
+		counts.options.scales.x.suggestedMax = ms + 60000;
 	for (const ds of counts.data.datasets) {
 		const v = byStatus[ds.label];
 		if (v === undefined || v === null)
@@ -91,6 +95,9 @@ export function chartsCounts(ms, byStatus) {
 			ds.data.shift();
 	}
 	counts.update("none");
+	// What the chart shows now, for a screen reader (and the tests).
+	counts.canvas.setAttribute("aria-label", "Counts by status since this page opened; now " +
+		Object.keys(STATUS_COLORS).map((k) => `${k} ${byStatus[k]}`).join(", "));
 }
 
 // Carries the last counts on to now (nothing is asked of the server: they have not
@@ -107,4 +114,7 @@ export function chartsThroughput(minutes) {
 	throughput.data.labels = minutes.map((m) => clock(m.start));
 	throughput.data.datasets[0].data = minutes.map((m) => m.n);
 	throughput.update("none");
+	const all = minutes.reduce((a, m) => a + m.n, 0);
+	throughput.canvas.setAttribute("aria-label", `Tasks finished per minute, last 30 minutes: ${all} in all, ` +
+		`at most ${Math.max(...minutes.map((m) => m.n))} in one minute`);
 }

@@ -105,16 +105,16 @@ class Page:
             return null;""", label)
 
 
-def cli(args, *argv):
-    r = subprocess.run([args.lmtasks, "--db", args.db] + list(argv), capture_output=True,
+def cli(args, *argv, db=None):
+    r = subprocess.run([args.lmtasks, "--db", db or args.db] + list(argv), capture_output=True,
                        text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError("lmtasks %s: exit %d: %s" % (" ".join(argv), r.returncode, r.stderr))
     return r.stdout
 
 
-def stats(args):
-    return json.loads(cli(args, "stats"))
+def stats(args, db=None):
+    return json.loads(cli(args, "stats", db=db))
 
 
 def rows(p):
@@ -133,11 +133,38 @@ def counts_shown(p):
     return {s: p.text("count-" + s) for s in STATUSES + ["total"]}
 
 
-def counts_cli(args):
-    st = stats(args)
+def counts_cli(args, db=None):
+    st = stats(args, db)
     want = {s: format(st["statuses"][s], ",") for s in STATUSES}
     want["total"] = format(st["tasks"], ",")
     return want
+
+
+def open_steps(p, args):
+    """The quick start's case: a responder without a key, a store at compat v0.25."""
+    p.d.get(args.open_base + "/ui/")
+    want = counts_cli(args, args.open_db)
+    got = p.wait("the counts", "return document.getElementById('count-total').textContent === arguments[0];",
+                 want["total"])
+    check("no key on the server: the counts come with none typed, and match `lmtasks stats`",
+          got and counts_shown(p) == want, (counts_shown(p), want, p.alert()))
+    check("... and the page shows no error", p.alert() == "", p.alert())
+    note = p.wait("the batches note", "const t = document.getElementById('batches-summary').textContent;"
+                  "return t.includes('v0.25') && t;")
+    check("at compat v0.25 the batches section says why there are none, and how to get them",
+          note and "compat v1" in note, note)
+    check("... and neither a batch column nor a batch filter shows",
+          p.js("return [...document.querySelectorAll('[data-v1]')].every(e => e.offsetParent === null);"))
+    p.shot("demo")
+
+
+def quiet_steps(p):
+    """Nothing changes for 2 s: the page asks nothing (the stream says when to ask)."""
+    before = p.js("return performance.getEntriesByType('resource').length;")
+    time.sleep(2)
+    after = p.js("return performance.getEntriesByType('resource').map(e => e.name);")
+    check("with nothing changing, the page sends no request for 2 s (no polling)",
+          len(after) == before, after[before:][:5])
 
 
 def key_steps(p, args):
@@ -199,7 +226,11 @@ def overview_steps(p, args):
         return false; });""")
     check("both charts are drawn (Chart.js from vendor/chart.js/)", drawn and p.js(
         "return document.getElementById('charts-note').hidden;"), p.text("charts-note"))
-    p.shot("overview")
+    want = "now " + ", ".join("%s %d" % (k, stats(args)["statuses"][k]) for k in STATUSES)
+    label = p.wait("the chart's counts", "const l = document.getElementById('chart-counts').getAttribute('aria-label');"
+                   "return l.endsWith(arguments[0]) && l;", want)
+    check("the counts chart holds the counts of `lmtasks stats` (its text for screen readers)", label,
+          p.js("return document.getElementById('chart-counts').getAttribute('aria-label');"))
 
 
 def live_steps(p, args):
@@ -241,6 +272,8 @@ def live_steps(p, args):
     check("the counts follow, and match `lmtasks stats`", got and counts_shown(p) == want,
           (counts_shown(p), want))
     check("the page was not reloaded meanwhile", p.js("return window.__lmtasksNoReload;") == 42)
+    p.js("window.scrollTo(0, 0);")
+    p.shot("overview")
 
 
 def filter_steps(p, args):
@@ -318,8 +351,10 @@ def log_steps(p):
     check("the browser's log has no JavaScript exception, console error or security warning", not bad,
           [e["message"] for e in bad][:5])
     net = [e["message"] for e in p.log if e.get("source") == "network"]
-    expected = [m for m in net if " 401 " in m or " 403 " in m or " 400 " in m]
-    check("the only failed requests are the refused keys and the bad date", len(expected) == len(net),
+    expected = [m for m in net if " 401 " in m or " 403 " in m or " 400 " in m or
+                ("/batches?" in m and " 404 " in m)]
+    check("the only failed requests are the refused keys, the bad date and /batches at v0.25",
+          len(expected) == len(net),
           [m for m in net if m not in expected][:5])
 
 
@@ -329,6 +364,8 @@ def main():
     ap.add_argument("--lmtasks", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--key", required=True)
+    ap.add_argument("--open-base", required=True)
+    ap.add_argument("--open-db", required=True)
     ap.add_argument("--shots", required=True)
     ap.add_argument("--profile", required=True)
     ap.add_argument("--driver-log", default=os.devnull)
@@ -341,9 +378,11 @@ def main():
         print("# cannot start Chromium: %s" % e, file=sys.stderr)
         return 1
     try:
+        open_steps(p, args)
         for step in (key_steps, overview_steps, live_steps, filter_steps):
             step(p, args)
             p.drain_log()
+        quiet_steps(p)
         a11y_steps(p)
         log_steps(p)
     except Exception as e:  # a step that could not go on: counted, with the page as it was
