@@ -69,7 +69,13 @@ chmod 600 "$MK"
 KEY=$(L key create --description dashboard 2>/dev/null | json_get - 'd["key"]')
 [ -n "$KEY" ] || { echo "dashboard.sh: cannot create a key" >&2; exit 99; }
 
-fcgi_start "$T/fcgi.sock" "$S" 2 --master-key-file "$MK" || { fail "lmtasks-fcgi starts"; summary; exit 1; }
+# As root, Apache's workers run as RUN_USER: they must reach the socket and the page.
+http_apache_run_user
+grp=()
+[ -n "$RUN_GROUP" ] && grp=(--socket-group "$RUN_GROUP")
+chmod 711 "$T"
+fcgi_start "$T/fcgi.sock" "$S" 2 --master-key-file "$MK" "${grp[@]}" ||
+	{ fail "lmtasks-fcgi starts"; summary; exit 1; }
 # The quick start's case: a store (compat v0.25) and a responder with no key.
 S=$T/demo http_demo_store dashboard.sh
 fcgi_start "$T/demo.sock" "$T/demo" 1 || { fail "lmtasks-fcgi starts on the demo store"; summary; exit 1; }
@@ -115,11 +121,102 @@ assert_eq "GET /ui/vendor/chart.js/chunks/helpers.segment.js (what chart.esm.js 
 http GET /tasks
 assert_eq "GET /tasks without a key: 401 from the responder" 401 "$HTTP_STATUS"
 
+section "apache/lmtasks-conf.conf (a2enconf) and lmtasks-proxy-fcgi.conf, with a key"
+# A real Apache: the server's configuration includes lmtasks-conf.conf (the dashboard at
+# /lmtasks/ui/, as the Debian package's conf-available/lmtasks.conf puts it), and a site
+# of its own is lmtasks-proxy-fcgi.conf (the dashboard at /ui/).
+APACHE=$(command -v apache2 || command -v httpd || echo /usr/sbin/apache2)
+MODS=/usr/lib/apache2/modules
+APACHE_BASE=
+apache_conf() {
+	local m loads="" user=""
+	for m in mpm_event authz_core mime alias dir headers setenvif proxy proxy_fcgi unixd log_config; do
+		"$APACHE" -l | grep -q "mod_$m\.c" && continue
+		loads+="LoadModule ${m}_module $MODS/mod_$m.so"$'\n'
+	done
+	[ -n "$RUN_USER" ] && user="User $RUN_USER"$'\n'"Group $RUN_GROUP"
+	local moved=(-e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" -e "s|/usr/share/lmtasks/ui|$T/run/ui|g")
+	cat <<EOF
+ServerRoot "$A"
+ServerName 127.0.0.1
+PidFile "$A/run/httpd.pid"
+DefaultRuntimeDir "$A/run"
+ErrorLog "$A/logs/error.log"
+LogLevel info
+$loads
+$user
+TypesConfig /etc/mime.types
+LogFormat "%h %l %u %t \"%r\" %>s %O" common
+CustomLog "$A/logs/access.log" common
+<Directory />
+	Options FollowSymLinks
+	AllowOverride None
+	Require all denied
+</Directory>
+Listen 127.0.0.1:$1
+Listen 127.0.0.1:$2
+$(sed "${moved[@]}" "$top_srcdir/apache/lmtasks-conf.conf")
+$(sed "${moved[@]}" -e "s|<VirtualHost \*:80>|<VirtualHost 127.0.0.1:$2>|" "$top_srcdir/apache/lmtasks-proxy-fcgi.conf")
+EOF
+}
+# apache_up: Apache on two free ports ($APACHE_BASE: the server's, $SITE_BASE: the site's).
+apache_up() {
+	local p1 p2 pid i
+	A=$T/apache
+	mkdir -p "$A/logs" "$A/run"
+	export APACHE_LOG_DIR=$A/logs
+	p1=$(http_random_port) && p2=$(http_random_port) && [ "$p1" != "$p2" ] || return 1
+	apache_conf "$p1" "$p2" >"$A/httpd.conf"
+	"$APACHE" -t -f "$A/httpd.conf" >"$A/configtest.log" 2>&1 ||
+		{ fail "apache2 -t accepts the shipped configurations" "$(cat "$A/configtest.log")"; return 1; }
+	setsid "$APACHE" -f "$A/httpd.conf" -DFOREGROUND </dev/null >"$A/stdout.log" 2>&1 &
+	pid=$!
+	lmt_on_exit "http_stop $pid"
+	# Up to 30 s (a hang guard: it ends as soon as both ports listen).
+	for ((i = 0; i < 600; i++)); do
+		http_alive "$pid" || break
+		if ! http_port_free "$p1" && ! http_port_free "$p2"; then
+			APACHE_BASE=http://127.0.0.1:$p1 SITE_BASE=http://127.0.0.1:$p2
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "Apache starts" "$(tail -n 5 "$A/logs/error.log" "$A/stdout.log" 2>/dev/null)"
+	return 1
+}
+if [ ! -x "$APACHE" ] || [ ! -f "$MODS/mod_proxy_fcgi.so" ]; then
+	lmt_missing "the dashboard through Apache" apache2 "no Apache httpd with mod_proxy_fcgi"
+elif apache_up; then
+	pass_base=$HTTP_BASE
+	for where in "$APACHE_BASE/lmtasks" "$SITE_BASE"; do
+		HTTP_BASE=$where
+		name="Apache, lmtasks-conf.conf: /lmtasks"
+		[ "$where" = "$SITE_BASE" ] && name="Apache, lmtasks-proxy-fcgi.conf: "
+		http GET /ui
+		assert_eq "${name}/ui: a redirect to …/ui/" "301 $where/ui/" \
+			"$HTTP_STATUS $(http_header Location)"
+		http GET /ui/
+		assert_eq "${name}/ui/: the page" "200 text/html" "$HTTP_STATUS $(http_header Content-Type | cut -d';' -f1)"
+		assert_contains "${name}/ui/: with the Content-Security-Policy" "default-src 'none'" \
+			"$(http_header Content-Security-Policy)"
+		http GET /ui/app.js
+		assert_eq "${name}/ui/app.js: JavaScript" "200 text/javascript" \
+			"$HTTP_STATUS $(http_header Content-Type | cut -d';' -f1)"
+		http GET /ui/vendor/chart.js/chart.esm.js
+		assert_eq "${name}/ui/vendor/chart.js/chart.esm.js: Debian's Chart.js" \
+			"200 text/javascript" "$HTTP_STATUS $(http_header Content-Type | cut -d';' -f1)"
+		http GET "/tasks?limit=0" -H "Authorization: Bearer $KEY"
+		json_check "${name}/tasks with the key: the responder's answer" "$HTTP_BODY" \
+			'd["total"] == '"$(L stats | json_get - 'd["tasks"]')"
+	done
+	HTTP_BASE=$pass_base
+fi
+
 section "the page in Chromium (tests/lib/dashboard.py)"
 t0=$(now)
 out=$T/browser.out
 timeout 300 "$LMT_PYTHON" "$top_srcdir/tests/lib/dashboard.py" --base "$HTTP_BASE" \
-	--open-base "$OPEN_BASE" --open-db "$T/demo" \
+	--open-base "$OPEN_BASE" --open-db "$T/demo" ${APACHE_BASE:+--apache-base "$APACHE_BASE/lmtasks"} \
 	--lmtasks "$LMTASKS" --db "$S" --key "$KEY" --shots "$SHOTS" --profile "$T/chromium" \
 	--driver-log "$T/chromedriver.log" --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" \
 	>"$out" 2>"$out.err"

@@ -158,6 +158,27 @@ def open_steps(p, args):
     p.shot("demo")
 
 
+def apache_steps(p, args):
+    """The page under a prefix through Apache (lmtasks-conf.conf): the API above it, live."""
+    p.d.get(args.apache_base + "/ui/")
+    box = p.field("API key")
+    box.send_keys(args.key)
+    box.send_keys(Keys.ENTER)
+    want = counts_cli(args)
+    got = p.wait("the counts", "return document.getElementById('count-total').textContent === arguments[0];",
+                 want["total"])
+    check("Apache, under /lmtasks/ui/: the page reads the API at /lmtasks/ (counts as `lmtasks stats`)",
+          got and counts_shown(p) == want, (counts_shown(p), want, p.alert()))
+    live = p.wait("the stream", "return document.getElementById('live').dataset.state === 'live';")
+    check("... and follows /lmtasks/tasks/stream", live, p.text("live"))
+    uid = json.loads(cli(args, "enqueue", "books", "documentAddition"))["uid"]
+    check("... a task the CLI enqueues appears, through Apache's stream", row_is(p, uid, "enqueued"), rows(p)[:3])
+    cli(args, "start", str(uid))
+    cli(args, "succeed", str(uid))
+    check("... and shows succeeded once the CLI finishes it", row_is(p, uid, "succeeded"), rows(p)[:3])
+    p.shot("apache")
+
+
 def quiet_steps(p):
     """Nothing changes for 2 s: the page asks nothing (the stream says when to ask)."""
     before = p.js("return performance.getEntriesByType('resource').length;")
@@ -366,6 +387,7 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--open-base", required=True)
     ap.add_argument("--open-db", required=True)
+    ap.add_argument("--apache-base")
     ap.add_argument("--shots", required=True)
     ap.add_argument("--profile", required=True)
     ap.add_argument("--driver-log", default=os.devnull)
@@ -383,6 +405,9 @@ def main():
             step(p, args)
             p.drain_log()
         quiet_steps(p)
+        if args.apache_base:
+            apache_steps(p, args)
+            p.drain_log()
         a11y_steps(p)
         log_steps(p)
     except Exception as e:  # a step that could not go on: counted, with the page as it was
