@@ -28,6 +28,9 @@ const state = {
 	lastId: null,		// the last event's id, to resume the stream
 	stream: null,		// its AbortController
 	record: null,		// {kind, uid} of the open record
+	batches: [],		// the uids of the batches on screen, newest first
+	batchTotal: 0,
+	touched: new Set(),	// batches to ask for again
 };
 
 // ---- messages ----
@@ -214,6 +217,9 @@ function showErrorTasks(g) {
 	$("tasks-title").scrollIntoView();
 }
 
+// The list of batches, asked for when the page opens (and after the stream was away):
+// GET /batches counts its total by reading every batch, so the stream's events update the
+// batches on screen one by one instead (batchesTouch).
 async function refreshBatches() {
 	let page;
 	try {
@@ -231,9 +237,58 @@ async function refreshBatches() {
 	state.v1 = true;
 	showV1();
 	$("batches-wrap").hidden = false;
+	state.batches = page.results.map((b) => b.uid);
+	state.batchTotal = page.total;
 	fill($("batches").tBodies[0], page.results.map((b) => batchRow(b, openBatch)));
-	$("batches-summary").textContent = page.total === 0 ? "No batch yet." :
-		`${count(page.total)} ${page.total === 1 ? "batch" : "batches"}; the ${page.results.length} newest:`;
+	batchesSummary();
+}
+
+function batchesSummary() {
+	const n = state.batchTotal;
+	$("batches-summary").textContent = n === 0 ? "No batch yet." :
+		`${count(n)} ${n === 1 ? "batch" : "batches"}; the ${state.batches.length} newest:`;
+}
+
+// A task of batch uid changed: that batch is asked for again (GET /batches/UID).
+function batchesTouch(uid) {
+	const newest = state.batches.length ? state.batches[0] : -1;
+	if (uid > newest || state.batches.includes(uid)) {
+		state.touched.add(uid);
+		soon("batch");
+	}
+}
+
+async function refreshTouched() {
+	const uids = [...state.touched].sort((a, b) => a - b);
+	state.touched.clear();
+	const body = $("batches").tBodies[0];
+	for (const uid of uids) {
+		let b;
+		try {
+			b = await apiGet(`batches/${uid}`);
+		} catch (e) {
+			if (e instanceof ApiError && e.status === 404)
+				continue;
+			throw e;
+		}
+		const row = batchRow(b, openBatch);
+		const old = body.querySelector(`tr[data-uid="${uid}"]`);
+		if (old) {
+			old.replaceWith(row);
+			continue;
+		}
+		if (state.batches.length && uid < state.batches[0])
+			continue;
+		body.prepend(row);
+		state.batches.unshift(uid);
+		state.batchTotal++;
+		while (state.batches.length > BATCHES_PAGE) {
+			const gone = body.querySelector(`tr[data-uid="${state.batches.pop()}"]`);
+			if (gone)
+				gone.remove();
+		}
+	}
+	batchesSummary();
 }
 
 function showV1() {
@@ -243,7 +298,7 @@ function showV1() {
 
 // ---- the record of a task or a batch ----
 
-function recordShow(obj, note) {
+function recordShow(kind, obj, note) {
 	$("record-json").textContent = JSON.stringify(obj, null, 2);
 	$("record-note").textContent = note || "";
 	const actions = $("record-actions");
@@ -253,7 +308,7 @@ function recordShow(obj, note) {
 		b.addEventListener("click", fn);
 		actions.append(b);
 	};
-	if (state.record.kind === "task") {
+	if (kind === "task") {
 		if (obj.batchUid !== null && obj.batchUid !== undefined && state.v1)
 			button(`Open batch ${obj.batchUid}`, () => openBatch(obj.batchUid));
 		if (obj.canceledBy !== null && obj.canceledBy !== undefined)
@@ -279,7 +334,10 @@ async function openRecord(kind, uid) {
 	if (!d.open)
 		d.showModal();
 	try {
-		recordShow(await apiGet(`${kind === "task" ? "tasks" : "batches"}/${uid}`));
+		const obj = await apiGet(`${kind === "task" ? "tasks" : "batches"}/${uid}`);
+		// Unless another record was opened meanwhile.
+		if (state.record && state.record.kind === kind && state.record.uid === uid)
+			recordShow(kind, obj);
 	} catch (e) {
 		$("record-json").textContent = e.message;
 		report(e, `Reading ${kind} ${uid}`);
@@ -302,6 +360,7 @@ let running = false;
 
 const refreshers = {
 	batches: refreshBatches,
+	batch: refreshTouched,
 	counts: refreshCounts,
 	tasks: refreshTasks,
 	errors: refreshErrors,
@@ -354,14 +413,14 @@ function onEvent(ev) {
 	}
 	updateRow(t);
 	if (state.record && state.record.kind === "task" && state.record.uid === t.uid && $("record").open)
-		recordShow(t, `Updated live: ${t.status}.`);
+		recordShow("task", t, `Updated live: ${t.status}.`);
 	noteFinished(t);
 	showThroughput();
 	soon("counts", "tasks");
 	if (t.status === "failed")
 		soon("errors");
-	if (state.v1)
-		soon("batches");
+	if (state.v1 && t.batchUid !== null && t.batchUid !== undefined)
+		batchesTouch(t.batchUid);
 }
 
 const sleep = (ms, signal) => new Promise((resolve) => {
@@ -480,7 +539,11 @@ function wire() {
 		soon("tasks");
 	});
 	$("record-close").addEventListener("click", () => $("record").close());
-	$("record").addEventListener("close", () => { state.record = null; });
+	// (The event comes after close() returns: a record opened since stays.)
+	$("record").addEventListener("close", () => {
+		if (!$("record").open)
+			state.record = null;
+	});
 	setInterval(showAge, 1000);
 	setInterval(() => chartsTick(Date.now()), 5000);
 	setInterval(showThroughput, 30000);

@@ -76,6 +76,9 @@ grp=()
 chmod 711 "$T"
 fcgi_start "$T/fcgi.sock" "$S" 2 --master-key-file "$MK" "${grp[@]}" ||
 	{ fail "lmtasks-fcgi starts"; summary; exit 1; }
+# The browser's helper stops it and starts it again (and stops that one by its PID).
+KEYED_PID=$FCGI_PID
+KEYED_ARGV="$LMTASKS_FCGI --listen unix:$T/fcgi.sock --threads 2 --db $S --master-key-file $MK ${grp[*]}"
 # The quick start's case: a store (compat v0.25) and a responder with no key.
 S=$T/demo http_demo_store dashboard.sh
 fcgi_start "$T/demo.sock" "$T/demo" 1 || { fail "lmtasks-fcgi starts on the demo store"; summary; exit 1; }
@@ -217,6 +220,7 @@ t0=$(now)
 out=$T/browser.out
 timeout 300 "$LMT_PYTHON" "$top_srcdir/tests/lib/dashboard.py" --base "$HTTP_BASE" \
 	--open-base "$OPEN_BASE" --open-db "$T/demo" ${APACHE_BASE:+--apache-base "$APACHE_BASE/lmtasks"} \
+	--fcgi-pid "$KEYED_PID" --fcgi-argv "$KEYED_ARGV" \
 	--lmtasks "$LMTASKS" --db "$S" --key "$KEY" --shots "$SHOTS" --profile "$T/chromium" \
 	--driver-log "$T/chromedriver.log" --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" \
 	>"$out" 2>"$out.err"

@@ -13,6 +13,9 @@ to its end (failed checks included), 1 when it could not.
 import argparse
 import json
 import os
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,6 +126,37 @@ def rows(p):
         [Number(r.dataset.uid), r.dataset.status, r.children[1].textContent.trim()]);""")
 
 
+def finished_recent(args):
+    """The tasks finished in the last 10 minutes, by the CLI (the suite's are all recent)."""
+    st = stats(args)["statuses"]
+    return st["succeeded"] + st["failed"] + st["canceled"]
+
+
+def table_uids(p):
+    return p.js("return [...document.querySelectorAll('#tasks tbody tr')].map(r => Number(r.dataset.uid));")
+
+
+def wait_uids(p, want):
+    return p.wait("the rows", "return JSON.stringify([...document.querySelectorAll('#tasks tbody tr')]"
+                  ".map(r => Number(r.dataset.uid))) === arguments[0];", json.dumps(want, separators=(",", ":")))
+
+
+def record_json(p, title):
+    """Waits for the open record titled title; its JSON, parsed."""
+    t = p.wait(title, "const d = document.getElementById('record');"
+               "const t = document.getElementById('record-json').textContent;"
+               "return d.open && document.getElementById('record-title').textContent === arguments[0] &&"
+               " t.startsWith('{') && t;", title)
+    return json.loads(t) if t else None
+
+
+def click_text(p, selector, text):
+    """Clicks the element of selector whose text is text; false when there is none."""
+    return p.js("""for (const e of document.querySelectorAll(arguments[0]))
+        if (e.textContent.trim() === arguments[1]) { e.click(); return true; }
+        return false;""", selector, text)
+
+
 def row_is(p, uid, status):
     """Waits until the table shows task uid with that status."""
     return p.wait(status, "const r = document.querySelector('#tasks tr[data-uid=\"' + arguments[0] + '\"]');"
@@ -177,6 +211,61 @@ def apache_steps(p, args):
     cli(args, "succeed", str(uid))
     check("... and shows succeeded once the CLI finishes it", row_is(p, uid, "succeeded"), rows(p)[:3])
     p.shot("apache")
+
+
+def gone(pid):
+    """True once pid has exited (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def accepts(path):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.settimeout(1)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def reconnect_steps(p, args, started):
+    """The responder stops and comes back: the page says so, reconnects by itself, and
+    shows what changed meanwhile."""
+    os.kill(args.fcgi_pid, signal.SIGTERM)
+    end = time.monotonic() + WAIT
+    while not gone(args.fcgi_pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    check("the responder stops (SIGTERM)", gone(args.fcgi_pid))
+    state = p.wait("reconnecting", "const s = document.getElementById('live'); return s.dataset.state !== 'live' && s.textContent;")
+    check("the page says it is reconnecting", state and "Reconnecting" in state, state)
+    uid = json.loads(cli(args, "enqueue", "movies", "settingsUpdate"))["uid"]
+    argv = shlex.split(args.fcgi_argv)
+    sock = argv[argv.index("--listen") + 1][len("unix:"):]
+    started.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL))
+    end = time.monotonic() + WAIT
+    while not accepts(sock) and time.monotonic() < end:
+        time.sleep(0.05)
+    live = p.wait("live again", "return document.getElementById('live').dataset.state === 'live';")
+    check("once the responder is back, the page is live again, without a reload",
+          live and p.js("return window.__lmtasksNoReload;") == 42, p.text("live"))
+    check("... and shows the task enqueued while it was away", row_is(p, uid, "enqueued"), rows(p)[:3])
+    want = counts_cli(args)
+    got = p.wait("the counts", "return document.getElementById('count-total').textContent === arguments[0];",
+                 want["total"])
+    check("... and the counts of `lmtasks stats`", got and counts_shown(p) == want, (counts_shown(p), want))
+    p.js("document.querySelector('input[name=statuses][value=enqueued]').click();"
+         "document.querySelector('#filters button[type=submit]').click();")
+    cli(args, "start", str(uid))
+    check("... and follows the stream again (a task started)", p.wait("gone from enqueued",
+          "return !document.querySelector('#tasks tr[data-uid=\"' + arguments[0] + '\"][data-status=enqueued]');", uid))
+    p.js("document.querySelector('#filters button[type=reset]').click();")
 
 
 def quiet_steps(p):
@@ -239,6 +328,10 @@ def overview_steps(p, args):
     shown = p.js("return [...document.querySelectorAll('#batches tbody tr')].map(r => Number(r.dataset.uid));")
     check("the batches: the newest, as `lmtasks batch list` gives them",
           shown == [b["uid"] for b in batches] and len(shown) > 0, "page %r" % shown)
+    n = finished_recent(args)
+    tp = p.text("throughput")
+    check("throughput: the tasks finished in the last 10 minutes, as the CLI counts them",
+          tp.startswith("%d (" % n), "%r, cli %d" % (tp, n))
     drawn = p.wait("the charts", """return ['chart-counts', 'chart-throughput'].every(id => {
         const c = document.getElementById(id);
         if (!c.width || !c.height) return false;
@@ -252,6 +345,8 @@ def overview_steps(p, args):
                    "return l.endsWith(arguments[0]) && l;", want)
     check("the counts chart holds the counts of `lmtasks stats` (its text for screen readers)", label,
           p.js("return document.getElementById('chart-counts').getAttribute('aria-label');"))
+    label = p.js("return document.getElementById('chart-throughput').getAttribute('aria-label');")
+    check("the throughput chart holds those finished tasks", (": %d in all" % n) in label, label)
 
 
 def live_steps(p, args):
@@ -293,8 +388,40 @@ def live_steps(p, args):
     check("the counts follow, and match `lmtasks stats`", got and counts_shown(p) == want,
           (counts_shown(p), want))
     check("the page was not reloaded meanwhile", p.js("return window.__lmtasksNoReload;") == 42)
+    tp = p.text("throughput")
+    check("the throughput counts the task that finished", tp.startswith("%d (" % finished_recent(args)), tp)
+    batches = [b["uid"] for b in json.loads(cli(args, "batch", "list", "--limit", "10"))["results"]]
+    got = p.wait("the batches", "return JSON.stringify([...document.querySelectorAll('#batches tbody tr')]"
+                 ".map(r => Number(r.dataset.uid))) === arguments[0];", json.dumps(batches, separators=(",", ":")))
+    check("the batch that `lmtasks start` made appears in the batches, live", got,
+          p.js("return [...document.querySelectorAll('#batches tbody tr')].map(r => r.dataset.uid);"))
     p.js("window.scrollTo(0, 0);")
     p.shot("overview")
+
+
+def record_steps(p, args):
+    """A task's record leads to its cancelation and its batch; a batch's, to its tasks."""
+    p.js("document.querySelector('#tasks tr[data-uid=\"5\"] button').click();")
+    rec = record_json(p, "Task 5")
+    check("the record of task 5 (canceled) is `lmtasks get 5`", rec == json.loads(cli(args, "get", "5")), rec)
+    check("... and opens task 6, its cancelation", click_text(p, "#record-actions button", "Open task 6 (its cancelation)")
+          and record_json(p, "Task 6") == json.loads(cli(args, "get", "6")))
+    p.js("document.getElementById('record').close();")
+    p.js("document.querySelector('#tasks tr[data-uid=\"2\"] button').click();")
+    rec = record_json(p, "Task 2")
+    b = rec and rec["batchUid"]
+    check("the record of task 2 opens its batch, as `lmtasks batch get` prints it",
+          b is not None and click_text(p, "#record-actions button", "Open batch %s" % b) and
+          record_json(p, "Batch %s" % b) == json.loads(cli(args, "batch", "get", str(b))),
+          (rec, p.text("record-title"), p.text("record-actions")))
+    check("... whose \"Show its tasks\" filters the table to them",
+          click_text(p, "#record-actions button", "Show its tasks in the table") and wait_uids(p, [3, 2, 1]),
+          table_uids(p))
+    p.js("document.querySelector('#batches tr[data-uid=\"0\"] button').click();")
+    check("a batch's uid in the batches table opens its record",
+          record_json(p, "Batch 0") == json.loads(cli(args, "batch", "get", "0")))
+    p.js("document.getElementById('record').close();")
+    p.js("document.querySelector('#filters button[type=reset]').click();")
 
 
 def filter_steps(p, args):
@@ -316,6 +443,18 @@ def filter_steps(p, args):
     check("statuses and indexes together: the CLI's `list --statuses failed --indexUids books`", got,
           "page %r, cli %r" % (rows(p), want))
     p.shot("filtered")
+    p.js("document.querySelector('#errors tr[data-code=\"missing_document_id\"] button').click();")
+    check("errors: \"Show these tasks\" shows the failed tasks with that code", wait_uids(p, [2, 1]), table_uids(p))
+    p.js("document.querySelector('#filters button[type=reset]').click();")
+    every = [t["uid"] for t in json.loads(cli(args, "list", "--limit", "1000"))["results"]]
+    p.js("const s = document.querySelector('select[name=limit]'); s.value = '10';"
+         "document.querySelector('#filters button[type=submit]').click();")
+    got1 = wait_uids(p, every[:10])
+    p.js("document.getElementById('page-next').click();")
+    got2 = wait_uids(p, every[10:20])
+    check("10 a page, then \"Next page\": the next ten, as `lmtasks list` pages them", got1 and got2, table_uids(p))
+    p.js("document.getElementById('page-first').click();")
+    check("... and \"First page\" goes back", wait_uids(p, every[:10]), table_uids(p))
     p.js("document.querySelector('details.dates').open = true;")
     box = p.field("Enqueued after")
     box.send_keys("yesterday")
@@ -326,6 +465,7 @@ def filter_steps(p, args):
     p.js("document.querySelector('#filters button[type=reset]').click();")
     got = p.wait("cleared", "return document.getElementById('alert').hidden &&"
                  " document.querySelectorAll('#tasks tbody tr').length === Math.min(20, arguments[0]);", stats(args)["tasks"])
+    p.js("window.scrollTo(0, 0);")
     check("Clear: the error goes, the table shows every task again", got, (p.alert(), len(rows(p))))
 
 
@@ -388,28 +528,34 @@ def main():
     ap.add_argument("--open-base", required=True)
     ap.add_argument("--open-db", required=True)
     ap.add_argument("--apache-base")
+    ap.add_argument("--fcgi-pid", type=int)
+    ap.add_argument("--fcgi-argv")
     ap.add_argument("--shots", required=True)
     ap.add_argument("--profile", required=True)
     ap.add_argument("--driver-log", default=os.devnull)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = ap.parse_args()
+    started = []
     try:
         p = Page(args)
     except WebDriverException as e:
         print("# cannot start Chromium: %s" % e, file=sys.stderr)
         return 1
     try:
-        open_steps(p, args)
-        for step in (key_steps, overview_steps, live_steps, filter_steps):
-            step(p, args)
-            p.drain_log()
-        quiet_steps(p)
+        steps = [(open_steps, args), (key_steps, args), (overview_steps, args), (live_steps, args),
+                 (record_steps, args), (filter_steps, args), (quiet_steps,)]
+        if args.fcgi_pid:
+            steps.append((reconnect_steps, args, started))
         if args.apache_base:
-            apache_steps(p, args)
-            p.drain_log()
-        a11y_steps(p)
-        log_steps(p)
+            steps.append((apache_steps, args))
+        steps += [(a11y_steps,), (log_steps,)]
+        for step, *a in steps:
+            t0 = time.monotonic()
+            step(p, *a)
+            if step is not log_steps:
+                p.drain_log()
+            print("# %s: %.1f s" % (step.__name__, time.monotonic() - t0), flush=True)
     except Exception as e:  # a step that could not go on: counted, with the page as it was
         not_ok("the checks ran to their end", repr(e))
         try:
@@ -418,6 +564,13 @@ def main():
             pass
     finally:
         p.d.quit()
+        for proc in started:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     return 0
 
 
