@@ -541,8 +541,20 @@ function wire() {
 	$("record-close").addEventListener("click", () => $("record").close());
 	// (The event comes after close() returns: a record opened since stays.)
 	$("record").addEventListener("close", () => {
-		if (!$("record").open)
-			state.record = null;
+		if ($("record").open)
+			return;
+		// The button that opened it may have been redrawn since: once the browser has
+		// put the focus back (on nothing, then), focus the one on screen.
+		const r = state.record;
+		state.record = null;
+		setTimeout(() => {
+			const a = document.activeElement;
+			if (!r || (a && a !== document.body && a.isConnected))
+				return;
+			const b = document.querySelector(`#${r.kind === "task" ? "tasks" : "batches"} tr[data-uid="${r.uid}"] button`);
+			if (b)
+				b.focus();
+		});
 	});
 	setInterval(showAge, 1000);
 	setInterval(() => chartsTick(Date.now()), 5000);

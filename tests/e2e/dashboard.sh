@@ -115,7 +115,9 @@ assert_eq "nginx/lmtasks.conf holds lmtasks-ui.conf's locations, unchanged" \
 section "nginx/lmtasks-ui.conf beside lmtasks-location.conf and lmtasks-stream.conf, with a key"
 loc=$(cat "$NG/lmtasks-location.conf" "$NG/lmtasks-stream.conf" "$NG/lmtasks-ui.conf" |
 	sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" -e "s|/usr/share/lmtasks/ui/|$top_srcdir/ui/|")
-http_nginx_start snippets "" "$loc" || { fail "nginx starts with the three snippets"; summary; exit 1; }
+# What the stream's requests carry: Last-Event-ID when the page resumes one.
+http_nginx_start snippets "log_format events '\$request \$status [\$http_last_event_id]';
+	access_log $T/events.log events;" "$loc" || { fail "nginx starts with the three snippets"; summary; exit 1; }
 http GET /ui/
 assert_eq "GET /ui/: the page" "200 text/html" "$HTTP_STATUS $(http_header Content-Type)"
 http GET /ui/vendor/chart.js/chunks/helpers.segment.js
@@ -251,6 +253,10 @@ grep -q '"GET /tasks?' "$log" && ok "... (it did ask for lists: $(printf '%s\n' 
 	fail "... it asked for lists"
 grep -q '"GET /tasks/stream HTTP' "$log" && ok "it followed GET /tasks/stream" ||
 	fail "it followed GET /tasks/stream" "$(grep stream "$log" | head -n 3)"
+# The stream the responder's restart cut (502s while it was away, then 200), resumed
+# after the last event seen.
+assert_match "the stream it reopened after the restart named the last event it had (Last-Event-ID)" \
+	'^GET /tasks/stream HTTP/1.1 200 \[[0-9]+\]$' "$(cat "$T/events.log")"
 
 check "the store passes lmtasks check" L check
 echo "# $(elapsed "$START") s"

@@ -381,6 +381,10 @@ def live_steps(p, args):
     p.d.switch_to.active_element.send_keys(Keys.ESCAPE)
     closed = p.wait("closed", "return !document.getElementById('record').open;")
     check("Escape closes the record", closed)
+    check("... and the focus is back on the task's uid (its row was redrawn meanwhile)",
+          p.wait("the focus", "const a = document.activeElement; const r = a && a.closest('#tasks tr');"
+                 "return r !== null && Number(r.dataset.uid) === arguments[0];", uid),
+          p.js("return document.activeElement.outerHTML.slice(0, 80);"))
     want = counts_cli(args)
     got = p.wait("the counts", "return document.getElementById('count-succeeded').textContent === arguments[0] &&"
                  " document.getElementById('count-processing').textContent === arguments[1];",
