@@ -253,6 +253,11 @@ grep -q '"GET /tasks?' "$log" && ok "... (it did ask for lists: $(printf '%s\n' 
 	fail "... it asked for lists"
 grep -q '"GET /tasks/stream HTTP' "$log" && ok "it followed GET /tasks/stream" ||
 	fail "it followed GET /tasks/stream" "$(grep stream "$log" | head -n 3)"
+# The list of batches reads every batch: asked for once per start of the page -- without
+# a key (401), with the wrong one (403), with the right one, and when the stream came back
+# after the restart -- and never because a task changed.
+assert_eq "the list of batches is asked for when the page (re)starts only: 4 times" 4 \
+	"$(grep -c '"GET /batches?' "$log")"
 # The stream the responder's restart cut (502s while it was away, then 200), resumed
 # after the last event seen.
 assert_match "the stream it reopened after the restart named the last event it had (Last-Event-ID)" \

@@ -394,11 +394,13 @@ def live_steps(p, args):
     check("the page was not reloaded meanwhile", p.js("return window.__lmtasksNoReload;") == 42)
     tp = p.text("throughput")
     check("the throughput counts the task that finished", tp.startswith("%d (" % finished_recent(args)), tp)
-    batches = [b["uid"] for b in json.loads(cli(args, "batch", "list", "--limit", "10"))["results"]]
-    got = p.wait("the batches", "return JSON.stringify([...document.querySelectorAll('#batches tbody tr')]"
-                 ".map(r => Number(r.dataset.uid))) === arguments[0];", json.dumps(batches, separators=(",", ":")))
-    check("the batch that `lmtasks start` made appears in the batches, live", got,
-          p.js("return [...document.querySelectorAll('#batches tbody tr')].map(r => r.dataset.uid);"))
+    batches = [[b["uid"], ", ".join("%s %d" % kv for kv in b["stats"]["status"].items())]
+               for b in json.loads(cli(args, "batch", "list", "--limit", "10"))["results"]]
+    shown = "return JSON.stringify([...document.querySelectorAll('#batches tbody tr')]" \
+        ".map(r => [Number(r.dataset.uid), r.children[2].textContent]))"
+    got = p.wait("the batches", shown + " === arguments[0];", json.dumps(batches, separators=(",", ":")))
+    check("the batch that `lmtasks start` made appears in the batches, live, and shows its task "
+          "succeeded (as `lmtasks batch list`)", got, (p.js(shown + ";"), batches))
     p.js("window.scrollTo(0, 0);")
     p.shot("overview")
 
