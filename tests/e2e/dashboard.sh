@@ -135,7 +135,8 @@ MODS=/usr/lib/apache2/modules
 APACHE_BASE=
 apache_conf() {
 	local m loads="" user=""
-	for m in mpm_event authz_core mime alias dir headers setenvif proxy proxy_fcgi unixd log_config; do
+	for m in mpm_event authz_core mime alias dir headers setenvif proxy proxy_fcgi unixd log_config \
+	    cgid rewrite env; do
 		"$APACHE" -l | grep -q "mod_$m\.c" && continue
 		loads+="LoadModule ${m}_module $MODS/mod_$m.so"$'\n'
 	done
@@ -153,10 +154,17 @@ $user
 TypesConfig /etc/mime.types
 LogFormat "%h %l %u %t \"%r\" %>s %O" common
 CustomLog "$A/logs/access.log" common
+ScriptSock "$A/run/cgid.sock"
 <Directory />
 	Options FollowSymLinks
 	AllowOverride None
 	Require all denied
+</Directory>
+# Shared hosting: the API as CGI in $T/www/api, with apache/htaccess and the page in ui/.
+DocumentRoot "$T/www"
+<Directory "$T/www">
+	AllowOverride All
+	Require all granted
 </Directory>
 Listen 127.0.0.1:$1
 Listen 127.0.0.1:$2
@@ -164,11 +172,23 @@ $(sed "${moved[@]}" "$top_srcdir/apache/lmtasks-conf.conf")
 $(sed "${moved[@]}" -e "s|<VirtualHost \*:80>|<VirtualHost 127.0.0.1:$2>|" "$top_srcdir/apache/lmtasks-proxy-fcgi.conf")
 EOF
 }
+# shared_dir: $T/www/api as apache/README says to make it on a shared host: the program
+# as lmtasks.cgi, apache/htaccess as .htaccess (its store and key moved), the page as ui/
+# with Chart.js copied into ui/vendor/chart.js/.
+shared_dir() {
+	local d=$T/www/api
+	mkdir -p "$d" && cp "$LMTASKS_FCGI" "$d/lmtasks.cgi" && chmod 755 "$d/lmtasks.cgi" &&
+	sed -e "s|/home/me/lmtasks/store|$T/demo|" -e '/LMTASKS_MASTER_KEY_FILE/d' \
+		"$top_srcdir/apache/htaccess" >"$d/.htaccess" &&
+	cp -R "$top_srcdir/ui" "$d/ui" && mkdir -p "$d/ui/vendor" &&
+	cp -R "$CHARTJS" "$d/ui/vendor/chart.js" && chmod -R a+rX "$T/www"
+}
 # apache_up: Apache on two free ports ($APACHE_BASE: the server's, $SITE_BASE: the site's).
 apache_up() {
 	local p1 p2 pid i
 	A=$T/apache
 	mkdir -p "$A/logs" "$A/run"
+	shared_dir || return 1
 	export APACHE_LOG_DIR=$A/logs
 	p1=$(http_random_port) && p2=$(http_random_port) && [ "$p1" != "$p2" ] || return 1
 	apache_conf "$p1" "$p2" >"$A/httpd.conf"
@@ -214,6 +234,16 @@ elif apache_up; then
 		json_check "${name}/tasks with the key: the responder's answer" "$HTTP_BODY" \
 			'd["total"] == '"$(L stats | json_get - 'd["tasks"]')"
 	done
+	HTTP_BASE=$APACHE_BASE/api
+	http GET /ui/
+	assert_eq "Apache, apache/htaccess (shared hosting): /api/ui/ is the page, from files" "200 text/html" \
+		"$HTTP_STATUS $(http_header Content-Type | cut -d';' -f1)"
+	http GET /ui/vendor/chart.js/chart.esm.js
+	assert_eq "... /api/ui/vendor/chart.js/chart.esm.js: Chart.js, copied there" "200 text/javascript" \
+		"$HTTP_STATUS $(http_header Content-Type | cut -d';' -f1)"
+	http GET /tasks/0
+	assert_eq "... and /api/tasks/0 still goes to lmtasks.cgi (a JSON answer)" application/json \
+		"$(http_header Content-Type)"
 	HTTP_BASE=$pass_base
 fi
 
