@@ -23,7 +23,8 @@ const state = {
 	next: null,
 	limit: 20,
 	oldest: null,		// the oldest enqueued task {uid, enqueuedAt}
-	finished: new Map(),	// uid -> finishedAt (ms), for the throughput
+	finishedIn: new Map(),	// the start of a 10 s slice (ms) -> the tasks finished in it
+	firstPage: new Set(),	// the uids of loadFinished's page (the stream may repeat them)
 	finishedSince: null,	// before this, the throughput knows nothing (ms), or null
 	lastId: null,		// the last event's id, to resume the stream
 	stream: null,		// its AbortController
@@ -98,38 +99,57 @@ function showAge() {
 	$("queue-age").textContent = o ? `${span(Date.now() - o.at)} (task ${o.uid})` : "empty queue";
 }
 
-function noteFinished(t) {
-	if (FINISHED.has(t.status) && t.finishedAt)
-		state.finished.set(t.uid, Date.parse(t.finishedAt));
+const MINUTE = 60000;
+const SLICE = 10000;
+
+// Counts a finished task in the minute it finished (a task finishes once: each is counted
+// once, but for the first page's, which the stream may bring again).
+function noteFinished(t, first) {
+	if (!FINISHED.has(t.status) || !t.finishedAt)
+		return;
+	if (!first && state.firstPage.has(t.uid))
+		return;
+	const at = Date.parse(t.finishedAt);
+	const slice = Math.floor(at / SLICE) * SLICE;
+	state.finishedIn.set(slice, (state.finishedIn.get(slice) || 0) + 1);
+	if (first)
+		state.firstPage.add(t.uid);
+	if (first && (state.finishedSince === null || at < state.finishedSince))
+		state.finishedSince = at;
 }
 
 // The newest finished tasks: where the throughput starts when the page opens.
 async function loadFinished() {
 	const page = await apiGet("tasks", { statuses: [...FINISHED].join(","), limit: FINISHED_PAGE });
-	state.finished.clear();
-	page.results.forEach(noteFinished);
-	const times = [...state.finished.values()];
+	state.finishedIn.clear();
+	state.firstPage.clear();
+	state.finishedSince = null;
+	page.results.forEach((t) => noteFinished(t, true));
 	// A full page may not reach back far: before its oldest task, nothing is known.
-	state.finishedSince = page.results.length === FINISHED_PAGE && times.length ? Math.min(...times) : null;
+	if (page.results.length < FINISHED_PAGE)
+		state.finishedSince = null;
 	showThroughput();
 }
 
+// The throughput: the tasks finished in the last 10 minutes (to 10 s), and per minute
+// over the last 30.
 function showThroughput() {
 	const now = Date.now();
-	const minute = 60000;
-	const start = Math.floor(now / minute) * minute - 29 * minute;
-	const minutes = Array.from({ length: 30 }, (_, i) => ({ start: start + i * minute, n: 0 }));
+	const start = Math.floor(now / MINUTE) * MINUTE - 29 * MINUTE;
+	const minutes = Array.from({ length: 30 }, (_, i) => ({ start: start + i * MINUTE, n: 0 }));
 	let recent = 0;
-	for (const [uid, at] of state.finished) {
-		if (at >= now - 10 * minute)
-			recent++;
-		const i = Math.floor((at - start) / minute);
-		if (i >= 0 && i < 30)
-			minutes[i].n++;
-		else if (at < start - 60 * minute)
-			state.finished.delete(uid);
+	for (const [slice, n] of state.finishedIn) {
+		const i = Math.floor((slice - start) / MINUTE);
+		if (i < 0) {
+			state.finishedIn.delete(slice);
+			continue;
+		}
+		if (i < 30)
+			minutes[i].n += n;
+		if (slice + SLICE > now - 10 * MINUTE)
+			recent += n;
 	}
-	const partial = state.finishedSince !== null && state.finishedSince > now - 10 * minute;
+	const partial = state.finishedSince !== null && state.finishedSince > now - 10 * MINUTE;
 	$("throughput").textContent = `${partial ? "at least " : ""}${count(recent)} ` +
 		`(${(recent / 10).toFixed(1)} a minute)`;
 	$("throughput-caption").textContent = "Tasks finished per minute, last 30 minutes" +
