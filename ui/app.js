@@ -166,8 +166,7 @@ function filtersRead() {
 	const statuses = f.getAll("statuses");
 	if (statuses.length)
 		q.statuses = statuses.join(",");
-	for (const name of ["types", "indexUids", "uids", "canceledBy", "batchUids", "afterEnqueuedAt",
-		"beforeEnqueuedAt", "afterStartedAt", "beforeStartedAt", "afterFinishedAt", "beforeFinishedAt"]) {
+	for (const name of ["types", "indexUids", "uids", "canceledBy", "batchUids", ...DATES]) {
 		const v = String(f.get(name) || "").replace(/\s+/g, "");
 		if (v && (name !== "batchUids" || state.v1))
 			q[name] = v;
@@ -176,6 +175,15 @@ function filtersRead() {
 		q.reverse = "true";
 	state.limit = Number(f.get("limit")) || 20;
 	return q;
+}
+
+const DATES = ["afterEnqueuedAt", "beforeEnqueuedAt", "afterStartedAt", "beforeStartedAt",
+	"afterFinishedAt", "beforeFinishedAt"];
+
+// Whether the API counts the table's matches by reading the tasks (a date filter): then
+// a change does not make the page ask again by itself.
+function filtersWalk() {
+	return DATES.some((k) => k in state.filters);
 }
 
 function filtersActive() {
@@ -202,6 +210,7 @@ async function refreshTasks() {
 		(first !== null ? `; showing ${page.results.length}, uids ${first} to ${last}.` : ".");
 	$("page-next").disabled = page.next === null;
 	$("page-first").disabled = state.from === null;
+	$("tasks-stale").hidden = true;
 }
 
 // A task seen in the stream: its row, if on screen, shows it at once.
@@ -436,7 +445,11 @@ function onEvent(ev) {
 		recordShow("task", t, `Updated live: ${t.status}.`);
 	noteFinished(t);
 	showThroughput();
-	soon("counts", "tasks");
+	soon("counts");
+	if (!filtersWalk())
+		soon("tasks");
+	else
+		$("tasks-stale").hidden = false;
 	if (t.status === "failed")
 		soon("errors");
 	if (state.v1 && t.batchUid !== null && t.batchUid !== undefined)
@@ -554,6 +567,7 @@ function wire() {
 		state.from = state.next;
 		soon("tasks");
 	});
+	$("tasks-reload").addEventListener("click", () => soon("tasks"));
 	$("page-first").addEventListener("click", () => {
 		state.from = null;
 		soon("tasks");

@@ -260,7 +260,7 @@ rc=$?
 while IFS= read -r line; do
 	case $line in
 	"ok - "*) ok "${line#ok - }" ;;
-	"not ok - "*) line=${line#not ok - }; fail "${line%%: *}" "${line#*: }" ;;
+	"not ok - "*) fail "${line#not ok - }" ;;	# its diagnostics follow as "# " lines
 	*) echo "$line" ;;
 	esac
 done <"$out"

@@ -38,7 +38,8 @@ def ok(name):
 def not_ok(name, why):
     global failures
     failures += 1
-    print("not ok - %s: %s" % (name, " ".join(str(why).split())[:600]), flush=True)
+    print("not ok - %s" % name, flush=True)
+    print("#   %s" % " ".join(str(why).split())[:600], flush=True)
 
 
 def check(name, cond, why=""):
@@ -449,6 +450,8 @@ def filter_steps(p, args):
     check("statuses and indexes together: the CLI's `list --statuses failed --indexUids books`", got,
           "page %r, cli %r" % (rows(p), want))
     p.shot("filtered")
+    p.js("document.querySelector('#filters button[type=reset]').click();")
+    wait_uids(p, [t["uid"] for t in json.loads(cli(args, "list"))["results"]])
     p.js("document.querySelector('#errors tr[data-code=\"missing_document_id\"] button').click();")
     check("errors: \"Show these tasks\" shows the failed tasks with that code", wait_uids(p, [2, 1]), table_uids(p))
     p.js("document.querySelector('#filters button[type=reset]').click();")
@@ -468,6 +471,26 @@ def filter_steps(p, args):
     msg = p.wait("the date error", "const a = document.getElementById('alert'); return !a.hidden && a.textContent;")
     check("a bad date: the page shows the API's error, naming the code",
           msg and "invalid_task_after_enqueued_at" in msg, msg)
+    box = p.field("Enqueued after")
+    box.clear()
+    box.send_keys("2000-01-01")
+    box.send_keys(Keys.ENTER)
+    limit = p.js("return document.querySelector('select[name=limit]').value;")
+    every = [t["uid"] for t in json.loads(cli(args, "list", "--afterEnqueuedAt", "2000-01-01",
+                                              "--limit", limit))["results"]]
+    got = p.wait("the dated table", "return document.getElementById('alert').hidden && JSON.stringify("
+                 "[...document.querySelectorAll('#tasks tbody tr')].map(r => Number(r.dataset.uid))) === arguments[0];",
+                 json.dumps(every, separators=(",", ":")))
+    check("a date filter gives the table of `lmtasks list --afterEnqueuedAt`, and the error goes",
+          got, (table_uids(p), p.alert()))
+    uid = json.loads(cli(args, "enqueue", "movies", "documentAddition"))["uid"]
+    stale = p.wait("the notice", "return !document.getElementById('tasks-stale').hidden;")
+    check("... a change then shows a notice, and the table waits to be asked (the API walks for dates)",
+          stale and uid not in table_uids(p), table_uids(p))
+    p.js("document.getElementById('tasks-reload').click();")
+    check("... \"Read the table again\" shows the change",
+          p.wait("the row", "return !!document.querySelector('#tasks tr[data-uid=\"' + arguments[0] + '\"]');", uid)
+          and p.js("return document.getElementById('tasks-stale').hidden;"), table_uids(p))
     p.js("document.querySelector('#filters button[type=reset]').click();")
     got = p.wait("cleared", "return document.getElementById('alert').hidden &&"
                  " document.querySelectorAll('#tasks tbody tr').length === Math.min(20, arguments[0]);", stats(args)["tasks"])
