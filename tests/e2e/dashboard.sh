@@ -112,6 +112,13 @@ ui_locs() { sed -n '/^[[:space:]]*location[^{]*\/ui/,/^[[:space:]]*}/p' "$1" | s
 assert_eq "nginx/lmtasks.conf holds lmtasks-ui.conf's locations, unchanged" \
 	"$(ui_locs "$NG/lmtasks-ui.conf")" "$(ui_locs "$NG/lmtasks.conf")"
 
+# Without Chart.js (its directory missing): the page must work and say so.
+loc=$(cat "$NG/lmtasks-location.conf" "$NG/lmtasks-ui.conf" |
+	sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/demo.sock|" -e "s|/usr/share/lmtasks/ui/|$top_srcdir/ui/|" \
+		-e "s|/usr/share/javascript/chart.js/|$T/no-chart.js/|")
+http_nginx_start nochart "" "$loc" || { fail "nginx starts without Chart.js"; summary; exit 1; }
+NOCHART_BASE=$HTTP_BASE
+
 section "nginx/lmtasks-ui.conf beside lmtasks-location.conf and lmtasks-stream.conf, with a key"
 loc=$(cat "$NG/lmtasks-location.conf" "$NG/lmtasks-stream.conf" "$NG/lmtasks-ui.conf" |
 	sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" -e "s|/usr/share/lmtasks/ui/|$top_srcdir/ui/|")
@@ -252,7 +259,7 @@ t0=$(now)
 out=$T/browser.out
 timeout 300 "$LMT_PYTHON" "$top_srcdir/tests/lib/dashboard.py" --base "$HTTP_BASE" \
 	--open-base "$OPEN_BASE" --open-db "$T/demo" ${APACHE_BASE:+--apache-base "$APACHE_BASE/lmtasks"} \
-	--fcgi-pid "$KEYED_PID" --fcgi-argv "$KEYED_ARGV" \
+	--fcgi-pid "$KEYED_PID" --fcgi-argv "$KEYED_ARGV" --nochart-base "$NOCHART_BASE" \
 	--lmtasks "$LMTASKS" --db "$S" --key "$KEY" --shots "$SHOTS" --profile "$T/chromium" \
 	--driver-log "$T/chromedriver.log" --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" \
 	>"$out" 2>"$out.err"
