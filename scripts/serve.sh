@@ -167,7 +167,7 @@ fi
 SOCK=$RUN/fcgi.sock
 mkdir "$RUN/tmp" || die "cannot create $RUN/tmp"
 # The dashboard's page, where nginx's workers may read it (the tree may be closed to them).
-cp -R ui "$RUN/ui" && chmod -R a+rX "$RUN/ui" || die "cannot copy ui/ to $RUN/ui"
+cp -R ui "$RUN/ui" && chmod -R u+w,a+rX "$RUN/ui" || die "cannot copy ui/ to $RUN/ui"
 [ ${#SOCK} -lt 100 ] || die "the socket path $SOCK is too long for a unix socket; set TMPDIR"
 
 # ---- the responder ----

@@ -86,7 +86,7 @@ fcgi_start "$T/demo.sock" "$T/demo" 1 || { fail "lmtasks-fcgi starts on the demo
 section "nginx/lmtasks.conf as scripts/serve.sh writes it, on the demo store"
 # serve.sh's own substitutions (the socket, the port, the page's directory), and its copy
 # of ui/ in a directory of its own.
-mkdir "$T/run" && cp -R "$top_srcdir/ui" "$T/run/ui" && chmod -R a+rX "$T/run/ui"
+mkdir "$T/run" && cp -R "$top_srcdir/ui" "$T/run/ui" && chmod -R u+w,a+rX "$T/run/ui"
 conf=$(sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$T/demo.sock|" -e 's|127\.0\.0\.1:7700|127.0.0.1:@PORT@|' \
 	-e "s|/usr/share/lmtasks/ui/|$T/run/ui/|" "$NG/lmtasks.conf")
 http_nginx_start serve "$conf" - || { fail "nginx starts from nginx/lmtasks.conf"; summary; exit 1; }
@@ -187,8 +187,8 @@ shared_dir() {
 	mkdir -p "$d" && cp "$LMTASKS_FCGI" "$d/lmtasks.cgi" && chmod 755 "$d/lmtasks.cgi" &&
 	sed -e "s|/home/me/lmtasks/store|$T/demo|" -e '/LMTASKS_MASTER_KEY_FILE/d' \
 		"$top_srcdir/apache/htaccess" >"$d/.htaccess" &&
-	cp -R "$top_srcdir/ui" "$d/ui" && mkdir -p "$d/ui/vendor" &&
-	cp -R "$CHARTJS" "$d/ui/vendor/chart.js" && chmod -R a+rX "$T/www"
+	cp -R "$top_srcdir/ui" "$d/ui" && chmod -R u+w "$d/ui" && mkdir -p "$d/ui/vendor" &&
+	cp -R "$CHARTJS" "$d/ui/vendor/chart.js" && chmod -R u+w,a+rX "$T/www"
 }
 # apache_up: Apache on two free ports ($APACHE_BASE: the server's, $SITE_BASE: the site's).
 apache_up() {
