@@ -2,12 +2,15 @@
 # Try lmtasks: installs what is missing, builds into build/, creates a demo store in
 # var/store (once), and serves it through a real nginx on http://127.0.0.1:7700 until
 # Ctrl-C.  What it keeps stays in this tree: var/store, var/nginx (nginx's config and
-# logs).  What nginx's workers must reach -- the FastCGI socket and nginx's temporary
-# files -- lives in a private directory made for this run outside the tree (under
-# $XDG_RUNTIME_DIR, /run as root, else $TMPDIR or /tmp) and removed at the end: run as
-# root, nginx's workers run as nobody, who may not enter a checkout under /root (0700).
+# logs).  What nginx's workers must reach -- the FastCGI socket, nginx's temporary files
+# and a copy of the dashboard's page (ui/) -- lives in a private directory made for this
+# run outside the tree (under $XDG_RUNTIME_DIR, /run as root, else $TMPDIR or /tmp) and
+# removed at the end: run as root, nginx's workers run as nobody, who may not enter a
+# checkout under /root (0700).  The dashboard is read from that copy: restart to see an
+# edit of ui/.
 #
 #   scripts/serve.sh                    # then: curl http://127.0.0.1:7700/tasks
+#                                       # and the dashboard: http://127.0.0.1:7700/ui/
 #   LMTASKS_PORT=8080 scripts/serve.sh  # another port
 #   LMTASKS_BUILD=DIR scripts/serve.sh  # lmtasks and lmtasks-fcgi from DIR, not built here
 #
@@ -39,7 +42,8 @@ case $PORT in '' | *[!0-9]*) die "LMTASKS_PORT must be a port number, not '$PORT
 [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "LMTASKS_PORT must be from 1 to 65535"
 
 . scripts/deps.sh
-lmt_install_deps || die "cannot install the packages lmtasks needs"
+# libjs-chart.js: the dashboard's charts (served at /ui/vendor/chart.js/).
+lmt_install_deps libjs-chart.js || die "cannot install the packages lmtasks needs"
 BUILD=${LMTASKS_BUILD:-}
 if [ -z "$BUILD" ]; then
 	lmt_build || die "the build failed (see above)"
@@ -162,6 +166,8 @@ if [ -n "$WORKER" ]; then
 fi
 SOCK=$RUN/fcgi.sock
 mkdir "$RUN/tmp" || die "cannot create $RUN/tmp"
+# The dashboard's page, where nginx's workers may read it (the tree may be closed to them).
+cp -R ui "$RUN/ui" && chmod -R u+w,a+rX "$RUN/ui" || die "cannot copy ui/ to $RUN/ui"
 [ ${#SOCK} -lt 100 ] || die "the socket path $SOCK is too long for a unix socket; set TMPDIR"
 
 # ---- the responder ----
@@ -178,10 +184,10 @@ for ((i = 0; i < 100; i++)); do
 done
 [ -S "$SOCK" ] && alive "$FCGI_PID" || die "lmtasks-fcgi did not start"
 
-# ---- nginx, from nginx/lmtasks.conf with the socket and the port moved ----
+# ---- nginx, from nginx/lmtasks.conf with the socket, the port and the page moved ----
 cp "$PARAMS" "$NGX/fastcgi_params"
 sed -e "s|unix:/run/lmtasks/fcgi.sock|unix:$SOCK|" -e "s|127\.0\.0\.1:7700|127.0.0.1:$PORT|" \
-	nginx/lmtasks.conf >"$NGX/lmtasks.conf"
+	-e "s|/usr/share/lmtasks/ui/|$RUN/ui/|" nginx/lmtasks.conf >"$NGX/lmtasks.conf"
 user_line=
 [ -n "$WORKER" ] && user_line="user $WORKER $WORKER_GROUP;"
 cat >"$NGX/nginx.conf" <<EOF
@@ -248,6 +254,8 @@ cat <<EOF
     curl $U/indexes/movies/tasks
     curl $U/indexes/books/tasks/3
     curl $U/health
+
+  The dashboard: $U/ui/ (no key needed: this demo responder has none)
 
   Write with the CLI, then read again:
     $CLI --db var/store enqueue movies documentAddition --details '{"receivedDocuments":5}'

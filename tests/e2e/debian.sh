@@ -202,11 +202,12 @@ for f in /usr/bin/lmtasks /usr/sbin/lmtasks-fcgi "$LMTASKS_NOTIFY_INSTALLED" /us
 	"$UNITS/lmtasks-notify.service" /usr/sbin/lmtasks-writer /usr/share/man/man8/lmtasks-writer.8.gz \
 	"$SNIPPET" "$APACHE_CONF" /usr/share/doc/lmtasks/examples/lmtasks.conf \
 	/usr/share/doc/lmtasks/examples/lmtasks-location.conf /usr/share/doc/lmtasks/examples/spawn-fcgi.txt \
-	/usr/share/doc/lmtasks/examples/apache/lmtasks-proxy-fcgi.conf /usr/share/doc/lmtasks/copyright; do
+	/usr/share/doc/lmtasks/examples/apache/lmtasks-proxy-fcgi.conf /usr/share/doc/lmtasks/copyright \
+	/usr/share/lmtasks/ui/index.html /usr/share/lmtasks/ui/app.js /etc/nginx/snippets/lmtasks-ui.conf; do
 	grep -qxF "$f" <<<"$contents" || missing+="$f "
 done
 assert_eq "the .deb holds the programs, man pages, units, snippets, examples" "" "$missing"
-assert_eq "/etc files are conffiles" "$APACHE_CONF"$'\n'"/etc/nginx/snippets/lmtasks-writer.conf"$'\n'"$SNIPPET" \
+assert_eq "/etc files are conffiles" "$APACHE_CONF"$'\n'"/etc/nginx/snippets/lmtasks-ui.conf"$'\n'"/etc/nginx/snippets/lmtasks-writer.conf"$'\n'"$SNIPPET" \
 	"$(dpkg-deb -I "$DEB" conffiles | sort)"
 
 # ---- (1) a fresh install ----
