@@ -70,6 +70,11 @@ run "$LMTASKS" --db "$D/var/store" enqueue movies documentAddition --details '{"
 assert_eq "the CLI writes into the demo store" 0 "$LMT_RC"
 assert_eq "GET /tasks/9 serves that write: 200" 200 "$(http_get /tasks/9)"
 json_check "... as enqueued" "$T/body" 'd["uid"] == 9 and d["status"] == "enqueued"'
+assert_eq "GET /ui/: the dashboard's page, 200" 200 "$(http_get /ui/)"
+assert_contains "... its page" "lmtasks" "$(cat "$T/body")"
+assert_eq "GET /ui/app.js: 200" 200 "$(http_get /ui/app.js)"
+assert_eq "GET /ui/vendor/chart.js/chart.esm.js (libjs-chart.js): 200" 200 \
+	"$(http_get /ui/vendor/chart.js/chart.esm.js)"
 sock=$(sed -n 's/^  Socket: //p' "$T/ok.out")
 case $sock in
 "$D"/* | "") fail "the socket is outside the tree" "serve.sh says: ${sock:-nothing}" ;;
