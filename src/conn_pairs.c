@@ -7,37 +7,6 @@
 
 #include "conn_pairs.h"
 
-/* Reads one name-value length (1 or 4 bytes) at p[*i] of n bytes. */
-static int
-nv_len(const unsigned char *p, size_t n, size_t *i, size_t *len)
-{
-	if (*i >= n)
-		return -1;
-	if (p[*i] < 0x80) {
-		*len = p[(*i)++];
-		return 0;
-	}
-	if (n - *i < 4)
-		return -1;
-	*len = ((size_t)(p[*i] & 0x7f) << 24) | ((size_t)p[*i + 1] << 16) |
-	    ((size_t)p[*i + 2] << 8) | p[*i + 3];
-	*i += 4;
-	return 0;
-}
-
-int
-conn_pairs_next(const unsigned char *p, size_t n, size_t *i, const unsigned char **name,
-    size_t *nl, const unsigned char **val, size_t *vl)
-{
-	if (nv_len(p, n, i, nl) != 0 || nv_len(p, n, i, vl) != 0 || *nl > n - *i ||
-	    *vl > n - *i - *nl)
-		return -1;
-	*name = p + *i;
-	*val = p + *i + *nl;
-	*i += *nl + *vl;
-	return 0;
-}
-
 /* The names we know, as the protocol asks a responder to answer them. */
 long
 conn_pairs_values(const unsigned char *p, size_t n, unsigned char *out, size_t cap)

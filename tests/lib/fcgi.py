@@ -28,6 +28,7 @@ socket, well or badly on purpose.
   fcgi.py pipeline SOCK N PATH [big]
                                    N kept requests sent ahead on one connection (after a
                                    64 KiB record of no request with big), all answers read;
+                                   a %d in PATH is the request's number modulo 1000;
                                    prints "answered K SECONDS" (K: how many came)
   fcgi.py fat SOCK N [SECONDS]     N connections one after another, each a 64 KiB record of
                                    no request and a kept request, answered, then held (until
@@ -285,8 +286,9 @@ def main():
     elif cmd == "pipeline":
         n, big = int(sys.argv[3]), len(sys.argv) > 5 and sys.argv[5] == "big"
         s = connect(path, 30)
+        p = sys.argv[4]
         data = (ignored() if big else b"") + b"".join(
-            request(sys.argv[4], keep=1) for _ in range(n))
+            request(p % (i % 1000) if "%d" in p else p, keep=1) for i in range(n))
         sender = threading.Thread(target=lambda: s.sendall(data), daemon=True)
         sender.start()
         k = count_answers(s, n)
