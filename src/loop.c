@@ -392,6 +392,7 @@ void
 loop_give_back(struct loop_client *cl, enum conn_state st)
 {
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->detached, 0, memory_order_relaxed);
 	if (arm(cl, EPOLL_CTL_ADD, st) != 0)
 		client_close(cl);

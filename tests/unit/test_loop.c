@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,9 +173,11 @@ run_loop(void *arg)
 static int
 connect_to(const struct sockaddr_un *sa)
 {
+	struct timeval hang = { 30, 0 };	/* a loop that never answers fails, not hangs */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	cr_assert(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &hang, sizeof(hang));
 	cr_assert_eq(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)), 0);
 	return fd;
 }
