@@ -5,9 +5,12 @@
 # a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket, and
 # writers killed with SIGKILL in mid-transaction.  Then it checks that the responder never
 # died, that its memory (RSS) and descriptors did not grow past the warm-up's, and that
-# every good request got a whole answer.  Beside it, `lmtasks notify` delivers to a webhook
-# receiver that never answers and to a good one (its section below).  Prints one line per
-# check; exits 1 on a failure.
+# every good request got a whole answer.  Connections besides: clients sending 2000
+# requests ahead behind a 64 KiB record, 200 idle kept connections, a raw good client
+# timed, and a responder without --db whose store requests name (wrong ones among them);
+# the responder's RSS and descriptors are printed ten times over the run.  Beside it,
+# `lmtasks notify` delivers to a webhook receiver that never answers and to a good one
+# (its section below).  Prints one line per check; exits 1 on a failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
@@ -102,6 +105,39 @@ done) & pids+=($!)
 	wait "$w" 2>/dev/null
 	n=$((n + 1))
 done; echo "$n" >"$T/writers.n") & pids+=($!)
+# Connections: clients that send 2000 requests ahead on one connection behind a 64 KiB
+# record, 200 idle kept connections (held until the responder's 120 s idle limit closes
+# them, then opened again), and a raw good client whose answers are timed; a second
+# responder, without --db, that requests name the store of, and wrong ones among them.
+hold_loop() {
+	local left
+	while running; do
+		left=$((end - $(date +%s)))
+		"$LMT_PYTHON" "$top/tests/lib/fcgi.py" hold "$SOCK" 200 $((left < 130 ? left : 130)) \
+			>/dev/null 2>&1
+	done
+}
+# Each of their pages starts elsewhere: walked and rendered, not the page cache's copy.
+pipe_loop() { while running; do F pipeline "$SOCK" 2000 "/tasks?limit=50&from=%d" big; done; }
+pipe_loop >"$T/conns.pipe1" 2>&1 & pids+=($!)
+pipe_loop >"$T/conns.pipe2" 2>&1 & pids+=($!)
+hold_loop & pids+=($!)
+(while running; do F get "$SOCK" "/tasks?limit=20"; sleep 0.05; done) >"$T/conns.good" 2>&1 &
+pids+=($!)
+env -u LMTASKS_DB "$LMTASKS_FCGI" --listen "unix:$T/pin.sock" --threads 1 </dev/null \
+	>"$T/pin.log" 2>&1 &
+PIN=$!
+lmt_on_exit "http_stop $PIN"
+wait_for 30 http_sock_ready "$T/pin.sock"
+(while running; do F db "$T/pin.sock" /tasks/0 "$T/no-store"; done) >"$T/pin.wrong" 2>&1 &
+pids+=($!)
+(while running; do F db "$T/pin.sock" /tasks/0 "$S"; sleep 0.05; done) >"$T/pin.right" 2>&1 &
+pids+=($!)
+# The responder's memory and descriptors, ten times over the run.
+(step=$((secs / 10 > 1 ? secs / 10 : 1)); while running; do
+	sleep "$step"
+	echo "$(($(date +%s) - end + secs)) $(rss) $(fds)"
+done) >"$T/conns.samples" 2>/dev/null & pids+=($!)
 for p in "${pids[@]}"; do lmt_bg_track "$p"; done
 
 # ---- Webhooks: a receiver that never answers beside a good one, for the whole soak ----
@@ -233,6 +269,29 @@ else
 fi
 for p in "${WH_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 # ---- (end of the webhooks' checks) ----
+# Connections: the pipeliners all answered, the raw good client too (its slowest answer
+# printed: speed is shown, not asserted), the store named by requests never pinned wrong.
+piped=$(cat "$T/conns.pipe1" "$T/conns.pipe2")
+if [ -n "$piped" ] && ! grep -qv '^answered 2000 ' <<<"$piped"; then
+	ok "pipeliners: $(wc -l <<<"$piped") runs of 2000 requests sent ahead, every one answered"
+else
+	fail "pipeliners: every request sent ahead answered" "$(grep -v '^answered 2000 ' <<<"$piped" | head -3)"
+fi
+good=$(awk '$1 == 200 { n++; if ($2 > max) max = $2 } $1 != 200 { bad++ }
+	END { printf "%d %d %.3f", n, bad, max }' "$T/conns.good")
+read -r gn gbad gmax <<<"$good"
+[ "$gn" -gt 0 ] && [ "$gbad" = 0 ] &&
+	ok "a raw good client beside them: $gn requests, every one 200 (slowest ${gmax} s)" ||
+	fail "a raw good client beside them: every request 200" "$gn 200, $gbad not"
+right=$(sort "$T/pin.right" | cut -d' ' -f1 | uniq -c | tr -s ' ' | tr '\n' ';')
+wrong=$(sort "$T/pin.wrong" | cut -d' ' -f1 | uniq -c | tr -s ' ' | tr '\n' ';')
+[[ $right =~ ^\ [0-9]+\ 200\;$ ]] && [[ $wrong =~ ^\ [0-9]+\ 503\;$ ]] &&
+	ok "a responder without --db: requests naming the store all 200 ($right), a wrong one all 503 ($wrong)" ||
+	fail "a responder without --db: the store requests name, never a wrong one" "right: $right" "wrong: $wrong"
+http_alive "$PIN" && ok "the responder without --db lives" || fail "the responder without --db lives"
+while read -r t r f; do
+	echo "# responder at ${t} s: RSS ${r} KiB, ${f} descriptors"
+done <"$T/conns.samples"
 echo "# writers started (many killed mid-way): $(cat "$T/writers.n" 2>/dev/null)"
 echo "# crafted or slow connections closed: $(grep -c 'closed a FastCGI connection' "$FCGI_LOG")"
 run "$LMTASKS" --db "$S" check

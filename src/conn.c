@@ -12,11 +12,10 @@
 #include <fastcgi.h>
 
 #include "lmtasks/conn.h"
+#include "conn_pairs.h"
 
 #define RECORD_MAX (FCGI_HEADER_LEN + 65535 + 255)
-#define INBUF_MIN 4096
 #define INBUF_MAX (2 * RECORD_MAX)
-#define OUT_KEEP 65536		/* an output buffer larger than this is freed once sent */
 
 struct conn {
 	int fd;
@@ -112,6 +111,12 @@ conn_pending(const conn *c)
 	return c->out_len - c->out_pos;
 }
 
+size_t
+conn_buffers(const conn *c)
+{
+	return c->in_cap + c->params_cap + c->vals_cap + c->out_cap;
+}
+
 const unsigned char *
 conn_output(const conn *c)
 {
@@ -191,24 +196,6 @@ fail(conn *c, const char *why)
 	return CONN_CLOSE;
 }
 
-/* Reads one name-value length (1 or 4 bytes) at p[*i] of n bytes. */
-static int
-nv_len(const unsigned char *p, size_t n, size_t *i, size_t *len)
-{
-	if (*i >= n)
-		return -1;
-	if (p[*i] < 0x80) {
-		*len = p[(*i)++];
-		return 0;
-	}
-	if (n - *i < 4)
-		return -1;
-	*len = ((size_t)(p[*i] & 0x7f) << 24) | ((size_t)p[*i + 1] << 16) |
-	    ((size_t)p[*i + 2] << 8) | p[*i + 3];
-	*i += 4;
-	return 0;
-}
-
 /* Checks every pair of the finished params stream against the bytes left, and copies the
  * wanted values out, NUL-ended (the first of a name wins). */
 static int
@@ -223,12 +210,10 @@ decode_params(conn *c)
 	if (reserve((unsigned char **)&c->vals, &c->vals_cap, n + CONN_NPARAMS, 1024) != 0)
 		return -1;
 	while (i < n) {
+		const unsigned char *name, *val;
 		size_t nl, vl;
-		if (nv_len(p, n, &i, &nl) != 0 || nv_len(p, n, &i, &vl) != 0 ||
-		    nl > n - i || vl > n - i - nl)
+		if (conn_pairs_next(p, n, &i, &name, &nl, &val, &vl) != 0)
 			return -1;
-		const unsigned char *name = p + i, *val = p + i + nl;
-		i += nl + vl;
 		for (int k = 0; k < CONN_NPARAMS; k++) {
 			if (nl != wanted[k].len || c->val_off[k] >= 0 ||
 			    memcmp(name, wanted[k].name, nl) != 0)
@@ -247,34 +232,13 @@ decode_params(conn *c)
 static int
 get_values(conn *c, const unsigned char *p, size_t n)
 {
-	static const struct {
-		const char *name, *val;
-	} known[] = {
-		{ FCGI_MAX_CONNS, "1024" }, { FCGI_MAX_REQS, "1024" }, { FCGI_MPXS_CONNS, "0" },
-	};
 	unsigned char r[FCGI_HEADER_LEN + 128];
-	size_t len = FCGI_HEADER_LEN, i = 0;
+	long len = conn_pairs_values(p, n, r + FCGI_HEADER_LEN, sizeof(r) - FCGI_HEADER_LEN);
 
-	while (i < n) {
-		size_t nl, vl;
-		if (nv_len(p, n, &i, &nl) != 0 || nv_len(p, n, &i, &vl) != 0 ||
-		    nl > n - i || vl > n - i - nl)
-			return -1;
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
-			size_t kl = strlen(known[k].name), vlen = strlen(known[k].val);
-			if (kl != nl || memcmp(p + i, known[k].name, nl) != 0 ||
-			    len + 2 + kl + vlen > sizeof(r))
-				continue;
-			r[len++] = (unsigned char)kl;
-			r[len++] = (unsigned char)vlen;
-			memcpy(r + len, known[k].name, kl);
-			memcpy(r + len + kl, known[k].val, vlen);
-			len += kl + vlen;
-		}
-		i += nl + vl;
-	}
-	header(r, FCGI_GET_VALUES_RESULT, 0, len - FCGI_HEADER_LEN);
-	return conn_queue(c, r, len);
+	if (len < 0)
+		return -1;
+	header(r, FCGI_GET_VALUES_RESULT, 0, (size_t)len);
+	return conn_queue(c, r, FCGI_HEADER_LEN + (size_t)len);
 }
 
 /* Ends the request c->rid early with status (abort, unknown role, no multiplexing). */
@@ -296,6 +260,17 @@ request_reset(conn *c)
 	c->params_done = 0;
 	c->params_len = 0;
 	c->stdin_len = 0;
+	/* What a large request grew is given back: a kept connection holds its normal size. */
+	if (c->params_cap > CONN_PARAMS_KEEP) {
+		free(c->params);
+		c->params = NULL;
+		c->params_cap = 0;
+	}
+	if (c->vals_cap > CONN_PARAMS_KEEP) {
+		free(c->vals);
+		c->vals = NULL;
+		c->vals_cap = 0;
+	}
 }
 
 /* A management record (request id 0): answered at once, then the output goes before
@@ -416,6 +391,23 @@ record(conn *c, int type, unsigned rid, const unsigned char *p, size_t n, int64_
 	}
 }
 
+/* Gives back what a large record grew the input buffer by, once what is left unframed fits
+ * its normal size (moved to the front first). */
+static void
+in_shrink(conn *c)
+{
+	size_t left = c->in_len - c->in_pos;
+	unsigned char *p;
+
+	memmove(c->in, c->in + c->in_pos, left);
+	c->in_pos = 0;
+	c->in_len = left;
+	if ((p = realloc(c->in, CONN_IN_KEEP)) != NULL) {
+		c->in = p;
+		c->in_cap = CONN_IN_KEEP;
+	}
+}
+
 /* Frames the buffered bytes record by record until a request is whole, output waits, or
  * more bytes are needed. */
 static enum conn_state
@@ -441,6 +433,8 @@ frame(conn *c, int64_t now)
 	}
 	if (c->in_pos == c->in_len)
 		c->in_pos = c->in_len = 0;
+	if (c->in_cap > CONN_IN_KEEP && c->in_len - c->in_pos <= CONN_IN_KEEP)
+		in_shrink(c);
 	if (st == CONN_MORE && c->in_len > c->in_pos && conn_deadline(c) == 0)
 		set_deadline(c, now + CONN_DEADLINE_US);	/* a request has begun */
 	if (st == CONN_MORE && conn_pending(c) > 0)
@@ -470,7 +464,7 @@ write_out(conn *c, int64_t now)
 		c->out_pos += (size_t)n;
 	}
 	c->out_pos = c->out_len = 0;
-	if (c->out_cap > OUT_KEEP) {
+	if (c->out_cap > CONN_OUT_KEEP) {
 		free(c->out);
 		c->out = NULL;
 		c->out_cap = 0;
@@ -509,7 +503,7 @@ conn_feed(conn *c, const void *buf, size_t len, int64_t now_us)
 		}
 		if (len > INBUF_MAX - c->in_len)
 			return fail(c, "more bytes sent ahead than the limit");
-		if (reserve(&c->in, &c->in_cap, c->in_len + len, INBUF_MIN) != 0)
+		if (reserve(&c->in, &c->in_cap, c->in_len + len, CONN_IN_KEEP) != 0)
 			return fail(c, "out of memory");
 		memcpy(c->in + c->in_len, buf, len);
 		c->in_len += len;
@@ -521,16 +515,18 @@ enum conn_state
 conn_read(conn *c, int64_t now_us)
 {
 	enum conn_state st = advance(c, now_us);
+	size_t got = 0;
 
-	/* Reads stop once a request is whole: what follows waits in the socket. */
-	while (st == CONN_MORE) {
+	/* Reads stop once a request is whole: what follows waits in the socket; and after
+	 * CONN_READ_TURN bytes, so that a peer sending records without end yields. */
+	while (st == CONN_MORE && got < CONN_READ_TURN) {
 		if (c->in_pos > 0) {
 			memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
 			c->in_len -= c->in_pos;
 			c->in_pos = 0;
 		}
 		if (c->in_len == c->in_cap &&
-		    reserve(&c->in, &c->in_cap, c->in_len + 1, INBUF_MIN) != 0)
+		    reserve(&c->in, &c->in_cap, c->in_len + 1, CONN_IN_KEEP) != 0)
 			return fail(c, "out of memory");
 		ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 		if (n < 0 && errno == EINTR)
@@ -540,6 +536,7 @@ conn_read(conn *c, int64_t now_us)
 		if (n <= 0)
 			return fail(c, "");	/* the peer closed the connection, or reset it */
 		c->in_len += (size_t)n;
+		got += (size_t)n;
 		st = advance(c, now_us);
 	}
 	return st;

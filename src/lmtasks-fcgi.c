@@ -45,8 +45,9 @@ static const char usage_text[] =
 "A store at `lmtasks config compat v1` answers as Meilisearch v1 (batchUid, canceledBy\n"
 "and error on every task, GET /batches and /batches/UID, ?batchUids=); read per request.\n"
 "\n"
-"  --db PATH        the store; else $LMTASKS_DB, else the LMTASKS_DB request\n"
-"                   parameter, else " LMTASKS_DEFAULT_DB "\n"
+"  --db PATH        the store; else $LMTASKS_DB, else the first store requests name\n"
+"                   by their LMTASKS_DB parameter (else " LMTASKS_DEFAULT_DB ")\n"
+"                   that can be read: one that cannot fixes nothing\n"
 "  --listen ADDR    open a FastCGI socket: unix:/run/lmtasks/fcgi.sock or 127.0.0.1:9000\n"
 "  --socket-group GROUP\n"
 "                   the group (from /etc/group, or a number) of the unix: socket\n"
@@ -341,8 +342,8 @@ main(int argc, char **argv)
 	reader_start(db);
 	metrics_serve(stream_io_count);
 	logline("serving %s with %ld threads, %zu bytes of list pages each", reader_path(db) ?
-	    reader_path(db) : "the store named by the first request's LMTASKS_DB, or "
-	    LMTASKS_DEFAULT_DB ",", threads, page_budget);
+	    reader_path(db) : "the first store a request names by LMTASKS_DB (else "
+	    LMTASKS_DEFAULT_DB ") that can be read,", threads, page_budget);
 	rc = server_run(&responder, &o, fd, (int)threads);
 out:
 	reader_free(db);

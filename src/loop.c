@@ -28,13 +28,14 @@
 
 /* A connection in the registry, which lets the timer find overdue ones and shutdown
  * close the rest.  swept: shut down already (by the timer, or shed); busy: a worker serves
- * it now; detached: a thread
+ * it now; waiting: a whole request of it waits for its next turn; detached: a thread
  * of the program's holds it (a stream), so it is never idle; active: when a worker last
  * served it (monotonic µs), for the idle limit and for shedding the longest idle first. */
 struct loop_client {
 	conn *c;
 	int swept;
 	_Atomic int busy;
+	_Atomic int waiting;
 	_Atomic int detached;
 	_Atomic int64_t active;
 	struct loop_client *prev, *next;
@@ -94,12 +95,14 @@ client_close(struct loop_client *cl)
 }
 
 /* Watches the connection for one event (reading, or writing while output is left); the
- * worker that gets it owns the connection until it arms it again. */
+ * worker that gets it owns the connection until it arms it again.  A whole request already
+ * read waits for writing too: the socket is writable at once, unless its peer leaves
+ * answers untaken, and the event queues behind those of the connections ready before. */
 static int
 arm(struct loop_client *cl, int op, enum conn_state st)
 {
-	struct epoll_event ev = { .events = (st == CONN_FLUSH ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP |
-	    EPOLLONESHOT, .data.ptr = cl };
+	struct epoll_event ev = { .events = (st == CONN_FLUSH || st == CONN_REQUEST ? EPOLLOUT :
+	    EPOLLIN) | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = cl };
 
 	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
 }
@@ -111,6 +114,7 @@ idle(struct loop_client *cl)
 {
 	return !cl->swept && conn_deadline(cl->c) == 0 &&
 	    !atomic_load_explicit(&cl->busy, memory_order_relaxed) &&
+	    !atomic_load_explicit(&cl->waiting, memory_order_relaxed) &&
 	    !atomic_load_explicit(&cl->detached, memory_order_relaxed);
 }
 
@@ -170,7 +174,8 @@ accept_all(void)
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
 		poll(NULL, 0, 100);	/* nothing to shed: back off instead of spinning */
 }
-/* One readiness event of a connection: read (or write), answer what is whole, re-arm. */
+/* One readiness event of a connection: read (or write), answer what is whole, up to
+ * LOOP_TURN_REQUESTS of them, re-arm. */
 static void
 serve_conn(void *w, struct loop_client *cl, uint32_t events)
 {
@@ -178,7 +183,7 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, clock_mono()) :
 	    conn_read(cl->c, clock_mono());
 
-	while (st == CONN_REQUEST) {
+	for (int turn = 0; st == CONN_REQUEST && turn < LOOP_TURN_REQUESTS; turn++) {
 		int taken = 0;
 		st = ops->answer(w, cl, &taken);
 		if (taken) {	/* the program holds it from now on */
@@ -189,6 +194,7 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
 		client_close(cl);
@@ -218,6 +224,17 @@ sweep(void)
 			 * so it is they who close theirs; a client that only holds one goes. */
 			cl->swept = 1;
 			shutdown(conn_fd(cl->c), SHUT_RDWR);
+			continue;
+		}
+		if (atomic_load_explicit(&cl->waiting, memory_order_relaxed) && !cl->swept &&
+		    !atomic_load_explicit(&cl->busy, memory_order_relaxed) &&
+		    now - atomic_load_explicit(&cl->active, memory_order_relaxed) >=
+		    CONN_WRITE_DEADLINE_US) {
+			/* Its socket was full when its turn ended, and no answer is taken since. */
+			cl->swept = 1;
+			shutdown(conn_fd(cl->c), SHUT_RDWR);
+			logline("closed a FastCGI connection: it sent requests ahead and took no "
+			    "answer for %d s", CONN_WRITE_DEADLINE_US / 1000000);
 			continue;
 		}
 		if (d == 0 || d > now || cl->swept)
@@ -375,6 +392,7 @@ void
 loop_give_back(struct loop_client *cl, enum conn_state st)
 {
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->detached, 0, memory_order_relaxed);
 	if (arm(cl, EPOLL_CTL_ADD, st) != 0)
 		client_close(cl);

@@ -29,9 +29,10 @@ struct reader {
 	void (*abort_write)(store *s);
 	const char *fallback;
 	store *s;
-	char *path;		/* fixed by the configuration, or the first request */
-	int from_request;	/* path came from a request parameter */
+	char *path;		/* fixed by the configuration, or by the first request served */
+	int fixed;		/* path came from the configuration */
 	int open_rc;
+	char *failed;		/* the store last found unopenable, tried again from next_try */
 	int64_t next_try;
 	int damaged;		/* the open store failed its size check since */
 	char damage[PATH_MAX + 160];	/* what store_damage_text() said */
@@ -118,6 +119,7 @@ reader_new(const struct reader_config *cfg, reader **out)
 		free(r);
 		return ENOMEM;
 	}
+	r->fixed = cfg->path != NULL;
 	pthread_rwlock_init(&r->lock, NULL);
 	r->prog = cfg->prog;
 	r->mode = cfg->mode;
@@ -138,6 +140,7 @@ reader_free(reader *r)
 	store_close(r->s);
 	pthread_rwlock_destroy(&r->lock);
 	free(r->path);
+	free(r->failed);
 	free(r);
 }
 
@@ -147,34 +150,57 @@ reader_path(reader *r)
 	return r->path;
 }
 
-/* Opens the store if it is not open yet and its retry time has come; the write lock held.
- * The writer looks again at every request, the responder every READER_RETRY_US. */
-static void
-try_open(reader *r, const char *param_path)
+/* The store a request wants: the one fixed, else its LMTASKS_DB parameter, else the
+ * default (NULL: none). */
+static const char *
+wanted(reader *r, const char *param_path)
 {
-	if (r->path == NULL && param_path && *param_path) {
-		r->path = strdup(param_path);
-		r->from_request = 1;
-	}
-	if (r->path == NULL && r->fallback)
-		r->path = strdup(r->fallback);
+	if (r->path)
+		return r->path;
+	return param_path && *param_path ? param_path : r->fallback;
+}
+
+/* Opens path if no store is open and its retry time has come; the write lock held.  The
+ * writer looks again at every request, the responder every READER_RETRY_US (for the same
+ * path: a request naming another is tried at once).  The store opened is fixed from then
+ * on; one that cannot be opened fixes nothing.  Returns 0, or why path cannot be read. */
+static int
+try_open(reader *r, const char *path)
+{
 	int64_t now = clock_now();
-	if (r->s || r->path == NULL || now < r->next_try)
-		return;
-	int owner = r->mode == READER_OWNER;
-	int rc = store_open(r->path, owner ? 0 : STORE_RDONLY, 0, &r->s);
+	int owner = r->mode == READER_OWNER, rc;
+
+	if (r->s || path == NULL)
+		return r->s ? 0 : LMT_ENOSTORE;
+	if (r->failed && strcmp(r->failed, path) == 0 && now < r->next_try)
+		return r->open_rc;
+	rc = store_open(path, owner ? 0 : STORE_RDONLY, 0, &r->s);
 	if (rc == LMT_EDAMAGED) {
 		snprintf(r->damage, sizeof(r->damage), "%s", store_damage_text());
 		if (owner && r->open_rc != LMT_EDAMAGED)
-			logline(r, "the store at %s is damaged: %s; answering 503", r->path, r->damage);
+			logline(r, "the store at %s is damaged: %s; answering 503", path, r->damage);
+	}
+	if (rc == 0 && r->path == NULL) {
+		if ((r->path = strdup(path)) == NULL) {
+			store_close(r->s);
+			rc = ENOMEM;
+		} else {
+			logline(r, "serving the store at %s, the first a request named that could be "
+			    "read", path);
+		}
 	}
 	if (rc != 0) {
 		r->s = NULL;
 		r->next_try = owner ? 0 : now + READER_RETRY_US;
-	} else if (r->open_rc != 0) {
-		logline(r, "the store at %s can be %s again", r->path, owner ? "written" : "read");
+		if (r->failed == NULL || strcmp(r->failed, path) != 0) {
+			free(r->failed);
+			r->failed = strdup(path);
+		}
+	} else if (r->open_rc != 0 && r->failed && strcmp(r->failed, path) == 0) {
+		logline(r, "the store at %s can be %s again", path, owner ? "written" : "read");
 	}
 	r->open_rc = rc;
+	return rc;
 }
 
 void
@@ -183,7 +209,7 @@ reader_start(reader *r)
 	if (r->path == NULL)
 		return;
 	pthread_rwlock_wrlock(&r->lock);
-	try_open(r, NULL);
+	try_open(r, r->path);
 	pthread_rwlock_unlock(&r->lock);
 	if (r->s == NULL)
 		logline(r, "no %s store at %s yet (%s); answering 503 until there is",
@@ -215,7 +241,7 @@ owner_prepare(reader *r)
 	const char *why;
 
 	pthread_rwlock_wrlock(&r->lock);
-	try_open(r, NULL);
+	try_open(r, r->path);
 	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 		owner_damaged(r, why);
 	pthread_rwlock_unlock(&r->lock);
@@ -261,7 +287,7 @@ refusal(reader *r, const char *param_path, struct reader_view *v)
 		v->why = r->replaced_why;
 		return LMT_EREPLACED;
 	}
-	if (r->from_request && param_path && strcmp(param_path, r->path) != 0) {
+	if (!r->fixed && param_path && *param_path && strcmp(param_path, r->path) != 0) {
 		v->path = param_path;
 		return LMT_EINVAL;	/* one responder serves one store */
 	}
@@ -274,19 +300,21 @@ reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_vie
 	if (r->mode == READER_OWNER)
 		owner_prepare(r);
 	pthread_rwlock_rdlock(&r->lock);
-	if (r->s == NULL && r->mode == READER_SHARED) {
-		pthread_rwlock_unlock(&r->lock);
-		pthread_rwlock_wrlock(&r->lock);
-		try_open(r, param_path);
-		pthread_rwlock_unlock(&r->lock);
-		pthread_rwlock_rdlock(&r->lock);
-	}
 	v->s = NULL;
 	v->rc = r->open_rc;
 	v->path = r->path;
 	v->why = r->damage;
+	if (r->s == NULL && r->mode == READER_SHARED) {
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_wrlock(&r->lock);
+		v->path = wanted(r, param_path);
+		v->rc = try_open(r, v->path);
+		pthread_rwlock_unlock(&r->lock);
+		pthread_rwlock_rdlock(&r->lock);
+	}
 	if (r->s == NULL)
 		return v->rc;
+	v->path = r->path;
 	if ((v->rc = refusal(r, param_path, v)) != 0)
 		return v->rc;
 	if (txn && (v->rc = snapshot(r, txn)) != 0) {

@@ -21,6 +21,15 @@
 #define CONN_DEADLINE_US 5000000
 /* Buffered output not taken by the peer for this long closes the connection. */
 #define CONN_WRITE_DEADLINE_US 30000000
+/* What a connection's buffers keep between requests: reading 4 KiB, a request's parameters
+ * 8 KiB (their raw pairs and the values read from them, each), output 16 KiB.  One grown
+ * past that (a large record, parameters or answer) is given back once it has drained. */
+#define CONN_IN_KEEP 4096
+#define CONN_PARAMS_KEEP 8192
+#define CONN_OUT_KEEP 16384
+/* conn_read stops reading once a call has read this much (its last read may pass it by
+ * one buffer): a peer that sends records without end leaves the worker to the others. */
+#define CONN_READ_TURN 65536
 
 /* What the connection waits for next; what every function below returns. */
 enum conn_state {
@@ -104,5 +113,8 @@ const char *conn_why(const conn *c);
 size_t conn_pending(const conn *c);
 const unsigned char *conn_output(const conn *c);
 void conn_drop_output(conn *c);
+
+/* The bytes of memory c's buffers hold (input, parameters, output). */
+size_t conn_buffers(const conn *c);
 
 #endif

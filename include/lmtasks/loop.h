@@ -21,6 +21,10 @@
  * idle the longest are closed first, so a client with a request gets one. */
 #define LOOP_IDLE_US (120 * INT64_C(1000000))
 
+/* A worker answers at most this many requests of one connection in a row (requests sent
+ * ahead, pipelined); the connection then waits behind the others that are ready. */
+#define LOOP_TURN_REQUESTS 8
+
 /* A connection the loop holds; opaque, owned by the loop until loop_close. */
 typedef struct loop_client loop_client;
 

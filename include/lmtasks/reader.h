@@ -31,8 +31,8 @@ enum reader_mode {
 
 struct reader_config {
 	const char *prog;	/* the log lines' prefix */
-	/* the store (copied); NULL: named by the first reader_begin's param_path, else
-	 * fallback */
+	/* the store (copied); NULL: the first store a request wants (reader_begin's
+	 * param_path, else fallback) that can be opened, fixed from then on */
 	const char *path;
 	const char *fallback;
 	enum reader_mode mode;
@@ -72,7 +72,9 @@ const char *reader_path(reader *r);
  * opening the store first when it is not open and its time has come.  With txn, begins
  * *txn at the newest snapshot (renews it when *txn is not NULL), adopting a map grown by
  * another process and refusing a snapshot of a data file copied over the store since.
- * param_path: the store a request names (LMTASKS_DB), used when nothing else named one.
+ * param_path: the store a request names (LMTASKS_DB), used when the configuration named
+ * none: a request whose store cannot be opened fixes nothing (v->path says which it
+ * wanted); once one is fixed, a request naming another is refused (LMT_EINVAL).
  * @return v->rc: 0 with v->s (and *txn live), or why the store cannot be read
  */
 int reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_view *v);

@@ -21,13 +21,24 @@ socket, well or badly on purpose.
                                    then, once the file GO exists, a second ("answered 2",
                                    or "closed"), then waits up to 60 s for the responder to
                                    close it ("closed SECONDS", or "open")
-  fcgi.py hold SOCK N              N connections, each with one kept request sent, held
-                                   open until killed; prints "sent N"
+  fcgi.py hold SOCK N [SECONDS]    N connections, each with one kept request sent, held
+                                   open until killed (or SECONDS, 3600); prints "sent N"
+  fcgi.py db SOCK PATH DB          one request with the parameter LMTASKS_DB=DB ("-": none);
+                                   prints "STATUS SECONDS"
+  fcgi.py pipeline SOCK N PATH [big]
+                                   N kept requests sent ahead on one connection (after a
+                                   64 KiB record of no request with big), all answers read;
+                                   a %d in PATH is the request's number modulo 1000;
+                                   prints "answered K SECONDS" (K: how many came)
+  fcgi.py fat SOCK N [SECONDS]     N connections one after another, each a 64 KiB record of
+                                   no request and a kept request, answered, then held (until
+                                   killed, or SECONDS, 3600); prints "held N" once all are
 """
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 
@@ -41,11 +52,13 @@ def nv(name, value):
     return ln(len(name)) + ln(len(value)) + name + value
 
 
-def request(path, rid=1, keep=0, method="GET", key=None):
+def request(path, rid=1, keep=0, method="GET", key=None, db=None):
     pairs = [("REQUEST_METHOD", method), ("REQUEST_URI", path), ("SCRIPT_NAME", ""),
              ("QUERY_STRING", path.partition("?")[2]), ("SERVER_PROTOCOL", "HTTP/1.1")]
     if key:
         pairs.append(("HTTP_AUTHORIZATION", "Bearer " + key))
+    if db:
+        pairs.append(("LMTASKS_DB", db))
     params = b"".join(nv(k.encode(), v.encode()) for k, v in pairs)
     return (rec(1, rid, struct.pack(">HB5x", 1, keep)) + rec(4, rid, params) + rec(4, rid) +
             rec(5, rid))
@@ -80,6 +93,33 @@ def read_records(s):
         if not d:
             return out, None
         buf += d
+
+
+def count_answers(s, n):
+    """Reads until n FCGI_END_REQUEST records came, or the connection ended: how many."""
+    buf, ends = b"", 0
+    while ends < n:
+        try:
+            d = s.recv(262144)
+        except (ConnectionResetError, socket.timeout):
+            d = b""
+        if not d:
+            break
+        buf += d
+        i = 0
+        while len(buf) - i >= 8:
+            cl, pl = struct.unpack(">HB", buf[i + 4:i + 7])
+            if len(buf) - i < 8 + cl + pl:
+                break
+            ends += buf[i + 1] == 3
+            i += 8 + cl + pl
+        buf = buf[i:]
+    return ends
+
+
+def ignored():
+    """A record of 64 KiB of no request (FCGI_STDIN of request 2, never begun): ignored."""
+    return rec(5, 2, b"i" * 65535)
 
 
 def status_of(out):
@@ -236,7 +276,35 @@ def main():
             s.sendall(request("/health", keep=1))
             held.append(s)
         print("sent", n, flush=True)
-        time.sleep(3600)
+        time.sleep(float(sys.argv[4]) if len(sys.argv) > 4 else 3600)
+    elif cmd == "db":
+        s = connect(path)
+        db = sys.argv[4]
+        s.sendall(request(sys.argv[3], db=None if db == "-" else db))
+        out, end = read_records(s)
+        print(status_of(out) if end else "000", "%.3f" % (time.time() - t0))
+    elif cmd == "pipeline":
+        n, big = int(sys.argv[3]), len(sys.argv) > 5 and sys.argv[5] == "big"
+        s = connect(path, 30)
+        p = sys.argv[4]
+        data = (ignored() if big else b"") + b"".join(
+            request(p % (i % 1000) if "%d" in p else p, keep=1) for i in range(n))
+        sender = threading.Thread(target=lambda: s.sendall(data), daemon=True)
+        sender.start()
+        k = count_answers(s, n)
+        print("answered %d %.3f" % (k, time.time() - t0))
+    elif cmd == "fat":
+        n = int(sys.argv[3])
+        held = []
+        for i in range(n):
+            s = connect(path, 10)
+            s.sendall(ignored() + request("/health", keep=1))
+            if count_answers(s, 1) != 1:
+                print("connection %d: no answer" % i)
+                return
+            held.append(s)
+        print("held", n, flush=True)
+        time.sleep(float(sys.argv[4]) if len(sys.argv) > 4 else 3600)
     else:
         sys.exit(__doc__)
 

@@ -487,3 +487,69 @@ Test(conn, an_answer_without_a_request_fails)
 	cr_assert_eq(conn_answer(c, "", 0, "", 0, 3000), CONN_CLOSE);
 	cr_assert_str_eq(conn_why(c), "an answer without a request");
 }
+
+/* What an idle kept connection may hold: every buffer at its normal size. */
+#define KEPT (CONN_IN_KEEP + 2 * CONN_PARAMS_KEEP + CONN_OUT_KEEP)
+
+Test(conn, a_64k_record_grows_the_input_buffer_until_it_has_drained)
+{
+	static unsigned char big[65535];
+	struct buf b = { 0 };
+
+	rec(&b, FCGI_STDIN, 9, big, sizeof(big), 0);	/* of no request: ignored */
+	request(&b, 1, 1);
+	cr_assert_eq(conn_feed(c, b.p, sizeof(big), 2000), CONN_MORE);
+	cr_assert_gt(conn_buffers(c), sizeof(big), "the record is buffered until it is whole");
+	cr_assert_eq(conn_feed(c, b.p + sizeof(big), b.len - sizeof(big), 2000), CONN_REQUEST);
+	cr_assert_eq(conn_answer(c, "Status: 200\r\n\r\n", 15, "{}", 2, 2000), CONN_FLUSH);
+	conn_drop_output(c);
+	cr_assert_eq(conn_flush(c, 2000), CONN_MORE);
+	cr_assert_leq(conn_buffers(c), KEPT, "after the answer the buffers hold %zu bytes",
+	    conn_buffers(c));
+	free(b.p);
+}
+
+Test(conn, large_parameters_are_given_back_after_the_answer)
+{
+	struct buf b = { 0 }, pv = { 0 };
+	char *q = malloc(60001);
+
+	cr_assert_not_null(q);
+	memset(q, 'q', 60000);
+	q[60000] = '\0';
+	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+	pair(&pv, "REQUEST_METHOD", "GET");
+	pair(&pv, "QUERY_STRING", q);
+	rec(&b, FCGI_PARAMS, 1, pv.p, pv.len, 0);
+	rec(&b, FCGI_PARAMS, 1, NULL, 0, 0);
+	rec(&b, FCGI_STDIN, 1, NULL, 0, 0);
+	cr_assert_eq(feed(&b), CONN_REQUEST);
+	cr_assert_eq(strlen(conn_param(c, CONN_QUERY_STRING)), 60000);
+	cr_assert_gt(conn_buffers(c), 2 * 60000, "the pairs and the values were kept");
+	cr_assert_eq(conn_answer(c, "Status: 200\r\n\r\n", 15, "{}", 2, 2000), CONN_FLUSH);
+	conn_drop_output(c);
+	cr_assert_eq(conn_flush(c, 2000), CONN_MORE);
+	cr_assert_leq(conn_buffers(c), KEPT, "after the answer the buffers hold %zu bytes",
+	    conn_buffers(c));
+	free(q);
+	free(pv.p);
+	free(b.p);
+}
+
+Test(conn, a_large_answer_kept_is_given_back_once_taken)
+{
+	struct buf b = { 0 };
+	char *body = calloc(1, 30000);
+
+	cr_assert_not_null(body);
+	request(&b, 1, 1);
+	cr_assert_eq(feed(&b), CONN_REQUEST);
+	cr_assert_eq(conn_answer(c, "Status: 200\r\n\r\n", 15, body, 30000, 2000), CONN_FLUSH);
+	cr_assert_gt(conn_buffers(c), 30000, "the answer is kept until the peer takes it");
+	conn_drop_output(c);
+	cr_assert_eq(conn_flush(c, 2000), CONN_MORE);
+	cr_assert_leq(conn_buffers(c), KEPT, "once taken the buffers hold %zu bytes",
+	    conn_buffers(c));
+	free(body);
+	free(b.p);
+}

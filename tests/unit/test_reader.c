@@ -118,6 +118,39 @@ Test(reader, first_request_names_the_store)
 	reader_free(r);
 }
 
+Test(reader, a_store_that_cannot_be_opened_fixes_nothing)
+{
+	reader *r = make(READER_SHARED, NULL, NULL);
+	MDB_txn *txn = NULL;
+	struct reader_view v;
+
+	cr_assert_eq(reader_begin(r, "/nowhere/store", &txn, &v), LMT_ENOSTORE);
+	cr_assert_str_eq(v.path, "/nowhere/store", "the 503 names the store the request wanted");
+	reader_end(r, NULL);
+	cr_assert_null(reader_path(r), "a store that cannot be opened fixes nothing");
+	cr_assert_eq(request(r, "/nowhere/store"), LMT_ENOSTORE);
+	/* Tried at once, not after the retry delay of the one that failed. */
+	cr_assert_eq(request(r, tmpstore_path("db")), 0);
+	cr_assert_str_eq(reader_path(r), tmpstore_path("db"));
+	cr_assert_eq(request(r, "/nowhere/store"), LMT_EINVAL, "fixed: another is refused");
+	cr_assert_eq(request(r, NULL), 0, "a request naming none reads the store fixed");
+	reader_free(r);
+}
+
+Test(reader, the_default_first_then_a_store_named_is_refused)
+{
+	struct reader_config cfg = { "test_reader", NULL, tmpstore_path("db"), READER_SHARED,
+	    NULL };
+	reader *r = NULL;
+
+	cr_assert_eq(reader_new(&cfg, &r), 0);
+	cr_assert_eq(request(r, NULL), 0, "no parameter: the default");
+	cr_assert_str_eq(reader_path(r), tmpstore_path("db"));
+	/* Never answered silently from the default instead of the store it names. */
+	cr_assert_eq(request(r, "/elsewhere"), LMT_EINVAL);
+	reader_free(r);
+}
+
 static void
 fault(void *arg)
 {
