@@ -143,9 +143,9 @@ on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 	}
 	if (!w->stopping)
 		work_start_waiting(w);
-	/* Results wait while the batch's other tasks still wait for a slot: one commit then
-	 * (or at the next heartbeat). */
-	if (w->stopping || !work_any_waiting(w))
+	/* Results wait while no slot is free for a claim: they share the commit that claims
+	 * (or the next heartbeat's). */
+	if (w->stopping || (w->running < w->o->concurrency && !work_any_waiting(w)))
 		work_flush_soon(w);
 }
 
