@@ -15,7 +15,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 L=${BUILD:-$top/build}/lmtasks
-TASKS=${TASKS:-4000}
+TASKS=${TASKS:-2000}
 SHELL_TASKS=${SHELL_TASKS:-400}
 WORKERS=${WORKERS:-8}
 BATCH=${BATCH:-64}

@@ -329,8 +329,12 @@ on_change(event_loop *el, void *ctx)
 	uint64_t uid;
 
 	(void)el;
-	if (w->stopping || w->running >= w->o->concurrency || work_any_waiting(w))
+	if (w->stopping)
 		return;
+	if (w->running >= w->o->concurrency || work_any_waiting(w)) {
+		w->empty = 0;	/* the claim that follows a free slot looks again */
+		return;
+	}
 	if (store_txn_begin(w->s, MDB_RDONLY, &txn) != 0) {
 		work_flush_soon(w);	/* the claim will say what is wrong */
 		return;

@@ -229,7 +229,9 @@ spawn(struct worker *w, struct job *j, int p[6])
 	if ((rc = posix_spawn_file_actions_init(&fa)) == 0) {
 		if ((rc = posix_spawn_file_actions_adddup2(&fa, p[0], 0)) == 0 &&
 		    (rc = posix_spawn_file_actions_adddup2(&fa, p[3], 1)) == 0 &&
-		    (rc = posix_spawn_file_actions_adddup2(&fa, p[5], 2)) == 0)
+		    (rc = posix_spawn_file_actions_adddup2(&fa, p[5], 2)) == 0 &&
+		    /* Nothing else: the store's descriptors are not the command's. */
+		    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0)
 			rc = posix_spawnp(&j->pid, w->o->argv[0], &fa, &attr, w->o->argv, env);
 		posix_spawn_file_actions_destroy(&fa);
 	}

@@ -69,6 +69,13 @@ json_check "exit 3: failed with work_command_failed, the status and stderr's las
 json_check "killed by a signal: failed, the signal named, stderr quoted" "$("$L" get "$K")" \
     'd["status"] == "failed" and d["error"]["message"] == "The command was killed by signal 9 (Killed): about to die"'
 
+D=$(enq fds x)
+"$L" work --exit-when-empty --index fds -- "$LMT_PYTHON" -S -c 'import os, sys
+sys.stderr.write(" ".join(sorted(os.listdir("/proc/self/fd"), key=int)))
+sys.exit(1)' 9>/dev/null >/dev/null 2>&1
+json_check "the command inherits no descriptor but its three pipes (the store's, the caller's stay)" \
+    "$("$L" get "$D")" 'd["error"]["message"] == "The command exited with status 1: 0 1 2 3"'
+
 run "$L" work --exit-when-empty -- "$T/job.sh"
 assert_eq "an empty queue with --exit-when-empty: exit 0 at once, nothing done" \
     "0 {\"succeeded\":0,\"failed\":0,\"released\":0,\"lost\":0}" "$LMT_RC $LMT_STDOUT"
