@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tasks a second through the write side, three ways in one run, on one disk:
 #   shell    WORKERS shell loops, each `lmtasks claim` then `lmtasks succeed` per task
-#   work     one `lmtasks work --concurrency WORKERS -- true` (and with --batch BATCH)
+#   work     one `lmtasks work --concurrency WORKERS -- true` (and with --batch BATCH),
+#            beside `true` run as often by `xargs -P WORKERS` with no queue (the bound)
 #   beanstalkd  Debian's beanstalkd with a binlog fsync'd on every write (-f 0) and WORKERS
 #            long-lived clients (raw sockets): put, then reserve/delete
 # Each drains a queue filled beforehand (TASKS tasks; SHELL_TASKS for the shell loops) and
@@ -92,6 +93,11 @@ work_run() {
 		{ echo "work.sh: lmtasks work did not do every task once: $out" >&2; exit 1; }
 	rate "$TASKS" "$t0" "$t1"
 }
+# The commands alone, WORKERS at once, no queue: what the command costs (the bound).
+t0=$(now)
+seq "$TASKS" | timeout "$LIMIT" xargs -P "$WORKERS" -n 1 true || { echo "work.sh: xargs failed" >&2; exit 1; }
+t1=$(now)
+bare=$(rate "$TASKS" "$t0" "$t1")
 work_k=$(work_run --concurrency "$WORKERS")
 work_b=$(work_run --concurrency "$WORKERS" --batch "$BATCH")
 
@@ -185,12 +191,14 @@ echo "tasks drained, $WORKERS at once (shell: $SHELL_TASKS tasks; the others: $T
 printf '  %-44s %9s tasks/s\n' "shell loops, claim + succeed" "$shell" \
     "lmtasks work --concurrency $WORKERS -- true" "$work_k" \
     "lmtasks work --concurrency $WORKERS --batch $BATCH -- true" "$work_b" \
+    "true alone, no queue (xargs -P $WORKERS)" "$bare" \
     "beanstalkd -f 0: reserve + delete" "$bdrain" \
     "beanstalkd -f 0: put" "$bput"
 echo "ratios:"
 printf '  %-44s %9s\n' "work / beanstalkd reserve+delete" "$(ratio "$work_k" "$bdrain")" \
     "work --batch $BATCH / beanstalkd reserve+delete" "$(ratio "$work_b" "$bdrain")" \
-    "work / shell loops" "$(ratio "$work_k" "$shell")"
+    "work / shell loops" "$(ratio "$work_k" "$shell")" \
+    "work --batch $BATCH / true alone" "$(ratio "$work_b" "$bare")"
 echo "one command (hyperfine, $RUNS runs; mean median):"
 printf '  %-44s %s ms\n' "lmtasks get 0" "$get" "lmtasks enqueue" "$enq" \
     "fdatasync of 4 KiB on this disk (mean)" "$fsync_ms"

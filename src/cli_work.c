@@ -37,20 +37,19 @@ parse_count(const char *cmd, const char *opt, const char *v, size_t max, size_t 
 	return 0;
 }
 
-/* Whether the command can be run: a path that is executable, or a name found in PATH. */
+/* Finds the command as execvp() would: a path with a slash, else the first executable
+ * file of that name in PATH, into buf; 0 when there is none. */
 static int
-findable(const char *cmd)
+resolve(const char *cmd, char *buf, size_t size)
 {
 	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
 
 	if (strchr(cmd, '/'))
-		return access(cmd, X_OK) == 0;
+		return access(cmd, X_OK) == 0 && snprintf(buf, size, "%s", cmd) < (int)size;
 	for (const char *p = path ? path : "/usr/bin:/bin"; ; p++) {
 		const char *colon = strchrnul(p, ':');
-		int n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(colon - p),
-		    colon == p ? "." : p, cmd);
-		if (n > 0 && (size_t)n < sizeof(buf) && access(buf, X_OK) == 0)
+		int n = snprintf(buf, size, "%.*s/%s", (int)(colon - p), colon == p ? "." : p, cmd);
+		if (n > 0 && (size_t)n < size && access(buf, X_OK) == 0)
 			return 1;
 		if (*colon == '\0')
 			return 0;
@@ -60,7 +59,7 @@ findable(const char *cmd)
 
 /* The options into o; an exit status. */
 static int
-parse(const struct cli_args *a, struct work_options *o)
+parse(const struct cli_args *a, struct work_options *o, char *path, size_t size)
 {
 	int ret = 0, batch = 0;
 
@@ -101,7 +100,8 @@ parse(const struct cli_args *a, struct work_options *o)
 		return cli_usage(a->cmd, "it wants the command to run after --, like "
 		    "`lmtasks work -- ./job.sh`");
 	o->argv = a->argv;
-	if (!findable(a->argv[0]))
+	o->path = path;	/* looked up once, not at every start */
+	if (!resolve(a->argv[0], path, size))
 		return cli_fail(EXIT_NOPROGRAM, "work: `%s`: no such command (or it is not "
 		    "executable)", a->argv[0]);
 	return 0;
@@ -113,11 +113,11 @@ run_work(const struct cli_args *a)
 {
 	struct work_options o = { .concurrency = 1, .lease = LEASE_DEFAULT_US, .log = log_line };
 	struct work_stats st;
-	char line[160];
+	char line[160], path[PATH_MAX];
 	store *s;
 	int rc, ret;
 
-	if ((ret = parse(a, &o)) != 0 || (ret = cli_open(0, &s)) != 0)
+	if ((ret = parse(a, &o, path, sizeof(path))) != 0 || (ret = cli_open(0, &s)) != 0)
 		return ret;
 	o.db = cli_db;
 	o.v1 = cli_v1;

@@ -241,8 +241,8 @@ static void
 flush(struct worker *w)
 {
 	size_t n = gather(w);
-	int claim = !w->stopping && !w->empty && w->running < w->o->concurrency &&
-	    !work_any_waiting(w);
+	int claim = !w->stopping && !w->empty && !work_any_waiting(w) &&
+	    (w->running < w->o->concurrency || w->o->batch > w->o->concurrency);
 	struct ops_step st = { w->changes, n, w->rcs, w->results, claim ? &w->claim : NULL,
 	    w->o->batch, w->claimed, 0 };
 	int rc;

@@ -232,7 +232,8 @@ spawn(struct worker *w, struct job *j, int p[6])
 		    (rc = posix_spawn_file_actions_adddup2(&fa, p[5], 2)) == 0 &&
 		    /* Nothing else: the store's descriptors are not the command's. */
 		    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0)
-			rc = posix_spawnp(&j->pid, w->o->argv[0], &fa, &attr, w->o->argv, env);
+			rc = w->o->path ? posix_spawn(&j->pid, w->o->path, &fa, &attr, w->o->argv, env)
+			    : posix_spawnp(&j->pid, w->o->argv[0], &fa, &attr, w->o->argv, env);
 		posix_spawn_file_actions_destroy(&fa);
 	}
 	posix_spawnattr_destroy(&attr);
@@ -312,5 +313,9 @@ work_start_waiting(struct worker *w)
 			w->rc = rc;
 		work_stop(w);
 	}
+	/* With a batch larger than the slots, the next one is claimed as the last task waiting
+	 * starts: its commit overlaps the commands that run. */
+	if (!w->stopping && w->o->batch > w->o->concurrency && !work_any_waiting(w))
+		work_flush_soon(w);
 }
 

@@ -22,13 +22,16 @@
 /* What to run and how (lmtasks work's options). */
 struct work_options {
 	struct task_str index, type;	/* claim filters; ptr NULL: any */
-	size_t batch;			/* tasks claimed in one transaction: 1 to OPS_CLAIM_MAX */
+	size_t batch;			/* tasks claimed in one transaction: 1 to OPS_CLAIM_MAX;
+					 * above concurrency, the next batch is claimed as the
+					 * last one waiting starts */
 	size_t concurrency;		/* commands at once: 1 to WORK_CONCURRENCY_MAX */
 	int64_t lease;			/* µs; renewed every third of it while a task is held */
 	int exit_when_empty;		/* return once nothing matches and nothing runs */
 	int v1;				/* the task on stdin in Meilisearch v1's layout */
 	const char *db;			/* the store's path: watched, and the commands' LMTASKS_DB */
 	char *const *argv;		/* the command and its arguments, NULL-terminated */
+	const char *path;		/* the file to run; NULL: argv[0] looked up in PATH */
 	void (*log)(const char *line);	/* one line per event worth a person's eye; may be NULL */
 };
 

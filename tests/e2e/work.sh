@@ -123,15 +123,16 @@ if ! lmt_have mdb_stat; then
 	lmt_missing "the results of a batch in one commit" mdb_stat "mdb_stat (lmdb-utils) counts the commits"
 else
 	txn() { mdb_stat -e "$T/db" | awk '/Last transaction ID/ { print $4 }'; }
-	first=$(enq movies x); enq movies x >/dev/null; enq movies x >/dev/null
+	for _ in 1 2 3 4 5 6; do enq movies x >/dev/null; done
 	before=$(txn)
-	run "$L" work --exit-when-empty --batch 3 -- true
-	assert_eq "three tasks, --batch 3, one at a time: all succeeded" \
-	    '{"succeeded":3,"failed":0,"released":0,"lost":0}' "$LMT_STDOUT"
-	assert_eq "two commits: the claim, then the three results" 2 $(( $(txn) - before ))
+	run "$L" work --exit-when-empty --batch 6 -- true
+	assert_eq "six tasks, --batch 6, one at a time: all succeeded" \
+	    '{"succeeded":6,"failed":0,"released":0,"lost":0}' "$LMT_STDOUT"
+	assert_eq "three commits: the claim; five results and the next claim, as the last task starts; the last result" \
+	    3 $(( $(txn) - before ))
 	b=$(json_get "$("$L" batch list --limit 1)" 'd["results"][0]["uid"]')
-	json_check "the three tasks share one batch" "$("$L" batch get "$b")" \
-	    'd["stats"]["totalNbTasks"] == 3 and d["stats"]["status"] == {"succeeded":3}'
+	json_check "the six tasks share one batch" "$("$L" batch get "$b")" \
+	    'd["stats"]["totalNbTasks"] == 6 and d["stats"]["status"] == {"succeeded":6}'
 fi
 
 section "heartbeats keep the lease past its length (the clock seam)"
