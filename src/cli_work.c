@@ -156,7 +156,8 @@ const struct cli_command cli_cmd_work = { "work", work_options,
 	"                                      a JSON object, as details), else it fails with\n"
 	"                                      work_command_failed and stderr's last lines;\n"
 	"                                      leases (default 60 s) renewed while it runs;\n"
-	"                                      N tasks claimed at once (default K), results\n"
+	"                                      N tasks claimed at once (default K; above K,\n"
+	"                                      the next N as the last one starts), results\n"
 	"                                      committed together; SIGTERM or SIGINT: the\n"
 	"                                      commands get SIGTERM, a task ends if its command\n"
 	"                                      exits 0, else goes back to the queue\n",
