@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -313,6 +314,10 @@ on_signal(event_loop *el, int fd, unsigned what, void *ctx)
 	(void)el;
 	(void)what;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			work_reap_children(w);
+			continue;
+		}
 		work_say(w, "%s: %s", strsignal((int)si.ssi_signo), w->stopping ? "killing the commands" :
 		    "stopping: the running commands get SIGTERM, the other tasks go back to the queue");
 		work_stop(w);
@@ -445,10 +450,18 @@ work_run(store *s, const struct work_options *o, struct work_stats *st)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	/* A kernel (or valgrind) without pidfd_open(): the commands' exits come as SIGCHLD. */
+	int probe = pidfd_open(getpid(), 0);
+	if (probe < 0)
+		sigaddset(&sigs, SIGCHLD);
+	else
+		close(probe);
 	/* Signals come as a descriptor; a command that closes its stdin early is no SIGPIPE. */
 	sigprocmask(SIG_BLOCK, &sigs, &old_mask);
 	sigaction(SIGPIPE, &ign, &old_pipe);
-	if ((rc = worker_init(&w, s, o, st)) == 0 && (rc = worker_arm(&w, &sigs)) == 0) {
+	rc = worker_init(&w, s, o, st);
+	w.pidfds = probe >= 0;
+	if (rc == 0 && (rc = worker_arm(&w, &sigs)) == 0) {
 		while ((rc = event_run(w.el)) == EINTR)
 			;
 		if (rc == 0)

@@ -50,6 +50,7 @@ struct worker {
 	struct ops_change claim;
 	char env_db[4096];
 	int sigfd, stopping, flush_due, empty, rc;
+	int pidfds;			/* the kernel has pidfd_open(); else SIGCHLD */
 };
 
 /* ---- work.c ---- */
@@ -77,5 +78,8 @@ void work_job_free(struct job *j);
 
 /* Fills the free slots with the tasks waiting for one, oldest first. */
 void work_start_waiting(struct worker *w);
+
+/* Where there are no pidfds: a SIGCHLD came; each running command is waited for. */
+void work_reap_children(struct worker *w);
 
 #endif

@@ -1,5 +1,6 @@
 /* lmtasks work's commands: each one started with its task's JSON on stdin, its pipes
- * read, its exit seen as a descriptor (pidfd), all on the worker's loop. */
+ * read, its exit seen as a descriptor (a pidfd, or a SIGCHLD where the kernel has none),
+ * all on the worker's loop. */
 #include "config.h"
 
 #include <errno.h>
@@ -114,18 +115,13 @@ on_output(event_loop *el, int fd, unsigned what, void *ctx)
 		work_close_fd(j->w, fd == j->out ? &j->out : &j->err);
 }
 
-/* The command ended: what it wrote before is read, then its task waits for the commit. */
+/* j's command exited (its status in j->status): what it wrote before is read, then its
+ * task waits for the commit. */
 static void
-on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
+exited(struct job *j)
 {
-	struct job *j = ctx;
 	struct worker *w = j->w;
 
-	(void)el;
-	(void)fd;
-	(void)what;
-	if (waitpid(j->pid, &j->status, WNOHANG) != j->pid)
-		return;
 	if (j->out >= 0)
 		drain(j, j->out);
 	if (j->err >= 0)
@@ -147,6 +143,30 @@ on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 	 * (or the next heartbeat's). */
 	if (w->stopping || (w->running < w->o->concurrency && !work_any_waiting(w)))
 		work_flush_soon(w);
+}
+
+static void
+on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
+{
+	struct job *j = ctx;
+
+	(void)el;
+	(void)fd;
+	(void)what;
+	if (waitpid(j->pid, &j->status, WNOHANG) == j->pid)
+		exited(j);
+}
+
+/* Without pidfds a SIGCHLD says that some command ended: each running one is asked. */
+void
+work_reap_children(struct worker *w)
+{
+	for (size_t i = 0; i < w->cap; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->state == JOB_RUNNING && j->pidfd < 0 &&
+		    waitpid(j->pid, &j->status, WNOHANG) == j->pid)
+			exited(j);
+	}
 }
 
 /* ---- starting a command ---- */
@@ -269,14 +289,16 @@ job_start(struct worker *w, struct job *j)
 	fcntl(j->in, F_SETFL, O_NONBLOCK);
 	fcntl(j->out, F_SETFL, O_NONBLOCK);
 	fcntl(j->err, F_SETFL, O_NONBLOCK);
-	/* The exit is a descriptor too; the child is a zombie until it is waited for here, so
-	 * its pid names it until then. */
-	if ((j->pidfd = pidfd_open(j->pid, 0)) < 0 ||
-	    event_fd_add(w->el, j->pidfd, EVENT_READ, on_exit_fd, j) != 0 ||
+	/* The exit is a descriptor too (else a SIGCHLD: work_reap_children()); the child is a
+	 * zombie until it is waited for here, so its pid names it until then. */
+	if (w->pidfds && (j->pidfd = pidfd_open(j->pid, 0)) < 0)
+		rc = errno;
+	else if ((j->pidfd >= 0 && event_fd_add(w->el, j->pidfd, EVENT_READ, on_exit_fd, j) != 0) ||
 	    event_fd_add(w->el, j->out, EVENT_READ, on_output, j) != 0 ||
 	    event_fd_add(w->el, j->err, EVENT_READ, on_output, j) != 0 ||
-	    event_fd_add(w->el, j->in, EVENT_WRITE, on_stdin, j) != 0) {
-		rc = j->pidfd < 0 ? errno : ENOMEM;
+	    event_fd_add(w->el, j->in, EVENT_WRITE, on_stdin, j) != 0)
+		rc = ENOMEM;
+	if (rc) {
 		kill(-j->pid, SIGKILL);
 		waitpid(j->pid, NULL, 0);
 	}

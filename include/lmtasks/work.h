@@ -1,7 +1,8 @@
 /* A long-lived worker (lmtasks work): it claims tasks, runs a command once per task with
  * the task's JSON on its standard input, keeps the tasks' leases while the commands run,
- * and records each outcome, on one event loop (event.h): the commands' exits and pipes
- * are descriptors, heartbeats a timer, new tasks the store's change watch.  Its writes go
+ * and records each outcome, on one event loop (event.h): the commands' exits (pidfds, or
+ * SIGCHLD through a signalfd where there are none) and pipes are descriptors, heartbeats
+ * a timer, new tasks the store's change watch.  Its writes go
  * through ops_step(): the results of several tasks and the next claim in one commit.  In
  * the write library. */
 #ifndef LMTASKS_WORK_H

@@ -246,4 +246,21 @@ json_check "each of the 20 succeeded, none left" "$("$L" list --indexUids once -
 assert_eq "the commands killed with the worker ran again: 22 runs" 22 "$(wc -l <"$T/ran" | tr -d ' ')"
 assert_eq "a check of the store finds nothing wrong" 0 "$("$L" check >/dev/null 2>&1; echo $?)"
 
+section "under memcheck: no error, no leak (valgrind has no pidfd: the SIGCHLD path)"
+VG_CLI=${LMTASKS_MEMCHECK:-$L}
+if ! lmt_have valgrind; then
+	lmt_missing "work under memcheck" valgrind "no valgrind here"
+elif grep -qaE '__asan_init|__tsan_init|__msan_init' "$VG_CLI"; then
+	skip "work under memcheck" "a sanitizer build; valgrind needs a plain one"
+else
+	for act in json text fail kill; do enq vg x --details "{\"act\":\"$act\"}" >/dev/null; done
+	run valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	    --show-leak-kinds=definite -q "$VG_CLI" work --index vg --concurrency 2 --batch 3 \
+	    --exit-when-empty -- "$T/job.sh"
+	assert_eq "work under memcheck: exit 0, every outcome recorded" \
+	    '0 {"succeeded":2,"failed":2,"released":0,"lost":0}' "$LMT_RC $LMT_STDOUT"
+	assert_eq "... and memcheck said nothing" "" \
+	    "$(printf '%s\n' "$LMT_STDERR" | grep -E '^==[0-9]+==' | head -5)"
+fi
+
 summary
