@@ -34,6 +34,9 @@ printf '%s\n' "$in" >"$dir/in.$LMTASKS_TASK_UID"
 "$LMTASKS_BIN" get "$LMTASKS_TASK_UID" >"$dir/get.$LMTASKS_TASK_UID"
 printf '%s %s %s\n' "$LMTASKS_TASK_UID" "$LMTASKS_TASK_INDEX" "$LMTASKS_TASK_TYPE" \
     >"$dir/env.$LMTASKS_TASK_UID"
+read -r _ _ _ _ pgrp _ </proc/$$/stat
+printf '%s %s\n' "$LMTASKS_DB" "$([ "$pgrp" = $$ ] && echo own-group || echo shared-group)" \
+    >"$dir/more.$LMTASKS_TASK_UID"
 case $in in
 *'"act":"json"'*) echo '{"answer":42,"by":"job"}' ;;
 *'"act":"text"'*) echo 'all done' ;;
@@ -41,6 +44,10 @@ case $in in
 	for i in $(seq 1 15); do echo "line $i" >&2; done
 	exit 3 ;;
 *'"act":"kill"'*) echo 'about to die' >&2; kill -9 $$ ;;
+*'"act":"big"'*) printf '{"a":"%s"}\n' "$(head -c 1100000 /dev/zero | tr '\0' x)" ;;
+*'"act":"wide"'*)
+	for c in a b c; do head -c 1500 /dev/zero | tr '\0' "$c" >&2; echo >&2; done
+	exit 4 ;;
 esac
 exit 0
 EOF
@@ -52,9 +59,18 @@ J=$(enq movies documentAddition --details '{"act":"json"}')
 X=$(enq movies documentAddition --details '{"act":"text"}')
 F=$(enq books settingsUpdate --details '{"act":"fail"}')
 K=$(enq books documentAddition --details '{"act":"kill"}')
-run "$L" work --exit-when-empty -- "$T/job.sh"
+G=$(enq books documentAddition --details '{"act":"big"}')
+W=$(enq books documentAddition --details '{"act":"wide"}')
+run env -u LMTASKS_DB "$L" --db "$T/db" work --exit-when-empty -- "$T/job.sh"
 assert_eq "work --exit-when-empty: exit 0 once the queue is empty" 0 "$LMT_RC"
-assert_eq "it says what it did" '{"succeeded":2,"failed":2,"released":0,"lost":0}' "$LMT_STDOUT"
+assert_eq "it says what it did" '{"succeeded":3,"failed":3,"released":0,"lost":0}' "$LMT_STDOUT"
+assert_eq "the command has the store (--db) as LMTASKS_DB, and a process group of its own" \
+    "$T/db own-group" "$(<"$T/more.$J")"
+json_check "a JSON object over 1 MiB on stdout: succeeded, details untouched" "$("$L" get "$G")" \
+    'd["status"] == "succeeded" and d["details"] == {"act":"big"}'
+json_check "stderr is quoted from its last 2 KiB, whole lines only" "$("$L" get "$W")" \
+    'd["error"]["message"] == "The command exited with status 4: " + "c" * 1500'
+
 assert_eq "stdin is the task's JSON, the bytes get printed while it ran" \
     "$(<"$T/get.$J")" "$(<"$T/in.$J")"
 json_check "... a processing task" "$T/in.$F" 'd["status"] == "processing" and d["uid"] == '"$F"
@@ -82,6 +98,12 @@ assert_eq "an empty queue with --exit-when-empty: exit 0 at once, nothing done" 
 assert_exit -m "no command: exit 2" 2 "$L" work --exit-when-empty
 assert_exit -m "a command that does not exist: exit 127, before any claim" 127 \
     "$L" work -- "$T/no-such-job"
+printf 'not a program\n' >"$T/noexec" && chmod +x "$T/noexec"
+E=$(enq noexec x)
+run "$L" work --index noexec -- "$T/noexec"
+assert_eq "a command that cannot be run: exit 126, its task back in the queue" "126 enqueued" \
+    "$LMT_RC $(status "$E")"
+"$L" cancel "$E" >/dev/null
 assert_exit -m "--concurrency 0: exit 2" 2 "$L" work --concurrency 0 -- true
 assert_exit -m "--lease 0: exit 2" 2 "$L" work --lease 0 -- true
 
@@ -93,6 +115,17 @@ assert_eq "--index movies: only that index's task" "succeeded enqueued" "$(statu
 run "$L" work --exit-when-empty --type settingsUpdate -- true
 assert_eq "--type settingsUpdate: nothing of another type" "enqueued" "$(status "$B1")"
 "$L" work --exit-when-empty -- true >/dev/null 2>&1
+
+section "an idle worker sleeps on the store's watch and wakes for a new task"
+"$L" work --index idle -- true >"$T/idle.out" 2>&1 &
+WP=$!
+lmt_bg_track "$WP"
+assert_soon "the idle worker sleeps in poll" 30 lmt_asleep "$WP"
+assert_eq "... holding an inotify watch on the store" 1 "$(lmt_inotify "$WP")"
+I=$(enq idle x)
+assert_soon "a task enqueued later is done" 30 eval '[ "$(status "$I")" = succeeded ]'
+kill -TERM "$WP"
+lmt_wait_pid 30 "$WP" >/dev/null
 
 section "--concurrency K runs K commands at once, never more"
 cat >"$T/meet.sh" <<'EOF'
@@ -209,6 +242,27 @@ lmt_wait_pid 30 "$WP"
 assert_eq "SIGINT: exit 0" 0 "$?"
 json_check "the command that exits 0 on SIGTERM: its task succeeded with its details" \
     "$("$L" get "$T1")" 'd["status"] == "succeeded" and d["details"] == {"trap":True,"stopped":True}'
+
+cat >"$T/deaf.sh" <<'EOF'
+#!/usr/bin/env bash
+trap '' TERM
+touch "$(dirname "$0")/deaf.$LMTASKS_TASK_UID"
+sleep 30
+EOF
+chmod +x "$T/deaf.sh"
+D1=$(enq deaf x)
+"$L" work --index deaf -- "$T/deaf.sh" >"$T/deaf.out" 2>"$T/deaf.err" &
+WP=$!
+lmt_bg_track "$WP"
+assert_soon "the command that ignores SIGTERM runs" 30 test -e "$T/deaf.$D1"
+kill -TERM "$WP"
+assert_soon "... and goes on after the first SIGTERM" 30 grep -q stopping "$T/deaf.err"
+assert_eq "... its task still processing" processing "$(status "$D1")"
+kill -TERM "$WP"
+lmt_wait_pid 30 "$WP"
+assert_eq "a second SIGTERM kills the command: exit 0, its task released" \
+    '0 {"succeeded":0,"failed":0,"released":1,"lost":0} enqueued' "$? $(<"$T/deaf.out") $(status "$D1")"
+"$L" cancel "$D1" >/dev/null
 
 section "kill -9 of a worker: every task ends exactly once"
 clock_use "$T/clock9"
