@@ -18,6 +18,7 @@
 #define LEASE_DEFAULT_US (INT64_C(60) * 1000000)
 #define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
 
+/* The worker's log lines, as every message: "lmtasks: work: ...". */
 static void
 log_line(const char *line)
 {

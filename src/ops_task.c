@@ -333,6 +333,7 @@ fail:
 	return rc;
 }
 
+/* The claim in a write of its own; out's copies are freed when it fails. */
 int
 ops_claim_batch(store *s, const struct ops_change *ch, size_t max, struct ops_task *out,
     size_t *n)

@@ -229,6 +229,7 @@ work_any_waiting(const struct worker *w)
 	return 0;
 }
 
+/* After a failed commit: the same commit again. */
 static int64_t
 retry(event_loop *el, void *ctx)
 {
@@ -267,6 +268,7 @@ done:
 		event_stop(w->el);
 }
 
+/* The timer work_flush_soon() set. */
 static int64_t
 flush_now(event_loop *el, void *ctx)
 {
@@ -305,6 +307,7 @@ work_stop(struct worker *w)
 		work_flush_soon(w);
 }
 
+/* SIGTERM, SIGINT (a stop), and SIGCHLD where the exits are not pidfds. */
 static void
 on_signal(event_loop *el, int fd, unsigned what, void *ctx)
 {
@@ -435,6 +438,7 @@ worker_arm(struct worker *w, const sigset_t *sigs)
 	return w->flush_due ? 0 : ENOMEM;
 }
 
+/* Signals are blocked and read from a signalfd while it runs; the mask is restored. */
 int
 work_run(store *s, const struct work_options *o, struct work_stats *st)
 {

@@ -22,6 +22,7 @@
 
 extern char **environ;
 
+/* The loop forgets fd before it is closed: a number reused at once is not confused. */
 void
 work_close_fd(struct worker *w, int *fd)
 {
@@ -54,6 +55,7 @@ work_job_free(struct job *j)
 
 /* ---- the command's pipes ---- */
 
+/* Writes what the pipe takes of the task's JSON; closed once written, or refused. */
 static void
 on_stdin(event_loop *el, int fd, unsigned what, void *ctx)
 {
@@ -104,6 +106,7 @@ drain(struct job *j, int fd)
 	return n == 0 || (errno != EAGAIN && errno != EINTR);
 }
 
+/* stdout or stderr readable: read, and closed at its end. */
 static void
 on_output(event_loop *el, int fd, unsigned what, void *ctx)
 {
@@ -145,6 +148,7 @@ exited(struct job *j)
 		work_flush_soon(w);
 }
 
+/* The pidfd is readable: the command exited. */
 static void
 on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 {
