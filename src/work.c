@@ -252,8 +252,13 @@ flush(struct worker *w)
 	if (n == 0 && !claim)
 		goto done;
 	if ((rc = ops_step(w->s, &st)) != 0) {
-		work_say(w, "writing the store: %s; trying again in a second", lmt_strerror(rc));
-		if (w->stopping > 1 || event_timer_add(w->el, RETRY_US, retry, w, NULL) != 0) {
+		/* A full disk may clear; a store replaced, damaged or gone will not. */
+		int lasting = rc == LMT_EREPLACED || rc == LMT_EDAMAGED || rc == LMT_ESCHEMA ||
+		    rc == LMT_ENOSTORE;
+		work_say(w, "writing the store: %s%s", lmt_strerror(rc), lasting ? "" :
+		    "; trying again in a second");
+		if (lasting || w->stopping > 1 ||
+		    event_timer_add(w->el, RETRY_US, retry, w, NULL) != 0) {
 			w->rc = rc;	/* the held tasks come back when their leases end */
 			event_stop(w->el);
 		}

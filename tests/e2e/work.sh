@@ -168,6 +168,19 @@ else
 	    'd["stats"]["totalNbTasks"] == 6 and d["stats"]["status"] == {"succeeded":6}'
 fi
 
+section "a commit that fails (a full disk, the fault seam) is tried again"
+if [ -x "${LMTASKS_FAULTS:-}" ]; then
+	F1=$(enq faulty x)
+	F2=$(enq faulty x)
+	run env LMTASKS_FAULT=enospc:2 "$LMTASKS_FAULTS" work --index faulty --batch 2 --exit-when-empty -- true
+	assert_eq "the results' commit fails once, then goes through: exit 0, both succeeded" \
+	    '0 {"succeeded":2,"failed":0,"released":0,"lost":0} succeeded succeeded' \
+	    "$LMT_RC $LMT_STDOUT $(status "$F1") $(status "$F2")"
+	assert_match "... and the worker said so" 'work: writing the store: .*trying again' "$LMT_STDERR"
+else
+	skip "a failed commit is tried again" "no fault build (LMTASKS_FAULTS)"
+fi
+
 section "heartbeats keep the lease past its length (the clock seam)"
 clock_use "$T/clock"
 C=$LMTASKS_CLOCKED
