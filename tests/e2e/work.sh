@@ -313,6 +313,23 @@ json_check "each of the 20 succeeded, none left" "$("$L" list --indexUids once -
 assert_eq "the commands killed with the worker ran again: 22 runs" 22 "$(wc -l <"$T/ran" | tr -d ' ')"
 assert_eq "a check of the store finds nothing wrong" 0 "$("$L" check >/dev/null 2>&1; echo $?)"
 
+section "a data file copied over the store under the worker ends it (exit 4)"
+RDB=$T/rdb
+"$L" --db "$RDB" init >/dev/null 2>&1
+cp "$RDB/data.mdb" "$T/copy.mdb"
+R=$(json_get "$("$L" --db "$RDB" enqueue repl x)" 'd["uid"]')
+rm -f "$T/go"
+"$L" --db "$RDB" work -- "$T/hold.sh" >"$T/repl.out" 2>"$T/repl.err" &
+WP=$!
+lmt_bg_track "$WP"
+assert_soon "the command runs" 30 test -e "$T/held.$R"
+cp "$T/copy.mdb" "$RDB/data.mdb"
+touch "$T/go"
+lmt_wait_pid 30 "$WP"
+assert_eq "the worker's commit is refused: exit 4, no summary" "4 " "$? $(<"$T/repl.out")"
+assert_contains "... saying that the data file was replaced" "was replaced" "$(<"$T/repl.err")"
+rm -f "$T/go"
+
 section "under memcheck: no error, no leak (valgrind has no pidfd: the SIGCHLD path)"
 VG_CLI=${LMTASKS_MEMCHECK:-$L}
 if ! lmt_have valgrind; then
