@@ -4,7 +4,8 @@
 #   work     one `lmtasks work --concurrency WORKERS -- true` (and with --batch BATCH),
 #            beside `true` run as often by `xargs -P WORKERS` with no queue (the bound)
 #   beanstalkd  Debian's beanstalkd with a binlog fsync'd on every write (-f 0) and WORKERS
-#            long-lived clients (raw sockets): put, then reserve/delete
+#            long-lived clients (raw sockets): put, then reserve/delete, timed from the
+#            first command to the last answer (the clients' Python start is not counted)
 # Each drains a queue filled beforehand (TASKS tasks; SHELL_TASKS for the shell loops) and
 # prints tasks/s and the ratios; a queue that does not drain within LIMIT seconds fails
 # the run.  Then `lmtasks get` and `lmtasks enqueue` under hyperfine, beside the disk's
@@ -74,6 +75,7 @@ for p in "${pids[@]}"; do
 	timeout "$LIMIT" tail --pid="$p" -f /dev/null
 done
 t1=$(now)
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 pids=()
 drained || { echo "work.sh: the shell workers left tasks behind" >&2; exit 1; }
 shell=$(rate "$SHELL_TASKS" "$t0" "$t1")
@@ -109,10 +111,12 @@ bpid=$!
 pids+=("$bpid")
 cat >"$work/client.py" <<'EOF'
 # A beanstalkd client on one long-lived connection: "put N" puts N jobs; "drain" reserves
-# and deletes jobs until none is ready.  Prints how many it handled.
-import socket, sys
+# and deletes jobs until none is ready.  Prints how many it handled, and when it began and
+# ended (after Python's start and the connection, which are not the server's time).
+import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 f = s.makefile("rb")
+t0 = time.time()
 def ask(line):
     s.sendall(line)
     return f.readline()
@@ -135,35 +139,31 @@ else:
         if ask(b"delete %d\r\n" % job) != b"DELETED\r\n":
             sys.exit("delete failed")
         n += 1
-print(n)
+print(n, t0, time.time())
 EOF
 for _ in $(seq 100); do
 	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" 2>/dev/null && break
 	sleep 0.05
 done
-# clients MODE...: WORKERS clients at once; prints the jobs they handled together.
+# clients MODE...: WORKERS clients at once; prints the jobs they handled together and the
+# rate, from the first client's first command to the last one's last answer.
 clients() {
-	local cp=() p total=0
+	local cp=() p
 	for ((i = 0; i < WORKERS; i++)); do
 		timeout "$LIMIT" python3 "$work/client.py" "$port" "$@" >"$work/client.$i" &
 		cp+=($!)
 	done
 	for p in "${cp[@]}"; do wait "$p" || { echo "work.sh: a beanstalkd client failed" >&2; exit 1; }; done
-	for ((i = 0; i < WORKERS; i++)); do total=$((total + $(<"$work/client.$i"))); done
-	echo "$total"
+	cat "$work"/client.[0-9]* | awk 'NR == 1 || $2 < a { a = $2 } NR == 1 || $3 > b { b = $3 }
+		{ n += $1 } END { printf "%d %.1f\n", n, n / (b - a) }'
 }
 per=$((TASKS / WORKERS))
-t0=$(now)
-put=$(clients put "$per")
-t1=$(now)
-got=$(clients drain)
-t2=$(now)
+read -r put bput < <(clients put "$per")
+read -r got bdrain < <(clients drain)
 kill "$bpid"
 wait "$bpid" 2>/dev/null
 pids=()
 [ "$put" = "$got" ] || { echo "work.sh: beanstalkd: $put put, $got deleted" >&2; exit 1; }
-bput=$(rate "$put" "$t0" "$t1")
-bdrain=$(rate "$got" "$t1" "$t2")
 
 # ---- one command's cost ----
 fsync_ms=$(python3 - "$work" <<'EOF'
