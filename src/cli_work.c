@@ -84,9 +84,10 @@ parse(const struct cli_args *a, struct work_options *o, char *path, size_t size)
 			    &o->concurrency);
 			break;
 		case 'l':
+			/* At least a second: it is renewed every third of it. */
 			if ((ret = cli_parse_seconds("--lease", v, &o->lease)) == 0 &&
-			    (o->lease < 1000 || o->lease > LEASE_MAX_US))
-				ret = cli_usagef(a->cmd, "--lease is from 0.001 to %" PRId64 " seconds",
+			    (o->lease < 1000000 || o->lease > LEASE_MAX_US))
+				ret = cli_usagef(a->cmd, "--lease is from 1 to %" PRId64 " seconds",
 				    LEASE_MAX_US / 1000000);
 			break;
 		default:

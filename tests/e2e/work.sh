@@ -105,7 +105,7 @@ assert_eq "a command that cannot be run: exit 126, its task back in the queue" "
     "$LMT_RC $(status "$E")"
 "$L" cancel "$E" >/dev/null
 assert_exit -m "--concurrency 0: exit 2" 2 "$L" work --concurrency 0 -- true
-assert_exit -m "--lease 0: exit 2" 2 "$L" work --lease 0 -- true
+assert_exit -m "--lease 0.5 (under a second): exit 2" 2 "$L" work --lease 0.5 -- true
 
 section "--index and --type"
 B1=$(enq books documentAddition)
