@@ -11,7 +11,7 @@
 /* Every command, in the order --help lists them. */
 static const struct cli_command *const commands[] = {
 	&cli_cmd_init, &cli_cmd_enqueue, &cli_cmd_start, &cli_cmd_claim, &cli_cmd_heartbeat,
-	&cli_cmd_succeed, &cli_cmd_fail, &cli_cmd_reap, &cli_cmd_cancel, &cli_cmd_get,
+	&cli_cmd_succeed, &cli_cmd_fail, &cli_cmd_work, &cli_cmd_reap, &cli_cmd_cancel, &cli_cmd_get,
 	&cli_cmd_list, &cli_cmd_wait, &cli_cmd_watch, &cli_cmd_batch, &cli_cmd_batch_get,
 	&cli_cmd_batch_list, &cli_cmd_delete, &cli_cmd_index, &cli_cmd_index_list,
 	&cli_cmd_index_delete, &cli_cmd_key, &cli_cmd_key_create, &cli_cmd_key_list,
@@ -33,7 +33,8 @@ static const char usage_tail[] =
 "Every command takes --help.  Exit status: 0 done; 1 no such task (or nothing to\n"
 "claim); 2 usage; 3 transition refused; 4 store error; 5 notify --once: a\n"
 "webhook's receiver did not take its tasks; 124 wait timed out; 126 or 127\n"
-"notify: its program, lmtasks-notify, could not be run or was not found.\n"
+"notify: its program, lmtasks-notify, could not be run or was not found (work:\n"
+"its COMMAND).\n"
 "A store past 40% of maxBytes, or on a disk too full for its reserve, refuses new\n"
 "tasks (exit 4) and goes on finishing and deleting them: delete finished tasks\n"
 "(lmtasks delete --statuses succeeded,failed,canceled) or raise `config maxBytes`.\n";

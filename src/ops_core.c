@@ -146,16 +146,36 @@ ops_keep_reserve(store *s, uint64_t *reserve)
 	return want > inside ? store_reserve(s, want - inside) : 0;
 }
 
-/* Expired leases end in a transaction of their own, committed even when the command that
- * noticed them is refused: a late succeed sees its lease end.  After a write the reserve
- * follows the store's size, where the disk has room for it. */
+/* The command's transaction: the lease rule first, then the change. */
+struct write_ctx {
+	int (*fn)(store *s, MDB_txn *txn, void *ctx);
+	void *ctx;
+	uint64_t reaped;
+};
+
+static int
+reap_then(store *s, MDB_txn *txn, void *ctx)
+{
+	struct write_ctx *w = ctx;
+	int rc = reap(s, txn, clock_now(), &w->reaped);
+
+	return rc ? rc : w->fn(s, txn, w->ctx);
+}
+
+/* Expired leases end in the command's own transaction, so that a command writes once; when
+ * the command is refused they end all the same, in a transaction of their own: a late
+ * succeed sees its lease end.  After a write the reserve follows the store's size, where
+ * the disk has room for it. */
 int
 ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
+	struct write_ctx w = { fn, ctx, 0 };
 	uint64_t n;
-	int rc = ops_reap(s, &n);
+	int rc = store_write(s, reap_then, &w);
 
-	if (rc == 0 && (rc = store_write(s, fn, ctx)) == 0)
+	if (rc != 0 && w.reaped > 0)
+		ops_reap(s, &n);
+	else if (rc == 0)
 		ops_keep_reserve(s, NULL);
 	return rc;
 }

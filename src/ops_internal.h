@@ -56,10 +56,21 @@ int ops_batch_forget(store *s, MDB_txn *txn, uint64_t *batch_uids, size_t n);
 #define OPS_BATCHES_KEPT "batches.kept"
 int ops_batch_sweep(store *s, MDB_txn *txn, uint64_t *dropped);
 
+/* ---- ops_task.c ---- */
+
+/* ops_change()'s work inside the caller's write transaction; a refusal writes nothing. */
+int ops_change_in(store *s, MDB_txn *txn, const struct ops_change *ch,
+    struct ops_change_result *r);
+
+/* ops_claim_batch()'s work inside the caller's write transaction (out already zeroed). */
+int ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
+    struct ops_task *out, size_t *n);
+
 /* ---- ops_core.c ---- */
 
-/* store_write() after ending the expired leases in a transaction of their own (the
- * lease rule: ops_reap()), then the reserve kept (ops_keep_reserve()). */
+/* store_write() of fn after ending the expired leases in the same transaction (the lease
+ * rule; when fn refuses, they end in a transaction of their own: ops_reap()), then the
+ * reserve kept (ops_keep_reserve()). */
 int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
 
 /* Keeps as much disk room for the store as its pages take (at least OPS_RESERVE_MIN): its

@@ -158,6 +158,12 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 			return rc == LMT_EINVAL ? LMT_ECORRUPT : rc;
 		next->details = (struct task_str){ *merged, len };
 		return 0;
+	case OPS_RELEASE:
+		next->status = TASK_ENQUEUED;
+		next->started_at = 0;
+		next->requeue = 0;
+		next->lease_ms = 0;
+		return 0;
 	case OPS_FAIL:
 		next->status = TASK_FAILED;
 		next->finished_at = now;
@@ -194,15 +200,13 @@ rebatch(store *s, MDB_txn *txn, enum ops_change_kind kind, const struct task *ol
 static const enum task_status change_to[] = {
 	[OPS_START] = TASK_PROCESSING, [OPS_CLAIM] = TASK_PROCESSING,
 	[OPS_HEARTBEAT] = TASK_PROCESSING, [OPS_SUCCEED] = TASK_SUCCEEDED,
-	[OPS_FAIL] = TASK_FAILED,
+	[OPS_FAIL] = TASK_FAILED, [OPS_RELEASE] = TASK_ENQUEUED,
 };
 
 /* One task, read and changed in the same transaction: no other writer slips in. */
-static int
-change_txn(store *s, MDB_txn *txn, void *ctx)
+int
+ops_change_in(store *s, MDB_txn *txn, const struct ops_change *ch, struct ops_change_result *r)
 {
-	const struct ops_change *ch = ((struct change_ctx *)ctx)->ch;
-	struct ops_change_result *r = ((struct change_ctx *)ctx)->r;
 	struct task old, next;
 	char *merged = NULL;
 	int64_t now = clock_now();
@@ -215,8 +219,8 @@ change_txn(store *s, MDB_txn *txn, void *ctx)
 	if ((rc = store_get(s, txn, r->uid, &old)) != 0)
 		return rc;
 	r->was = old.status;
-	allowed = ch->kind == OPS_HEARTBEAT ? old.status == TASK_PROCESSING
-	    : task_transition_allowed(old.status, change_to[ch->kind]);
+	allowed = ch->kind == OPS_HEARTBEAT || ch->kind == OPS_RELEASE ?
+	    old.status == TASK_PROCESSING : task_transition_allowed(old.status, change_to[ch->kind]);
 	if (!allowed)
 		return ops_lease_ended(&old) ? LMT_ELEASE : LMT_ETRANSITION;
 	if (ch->started_at && old.started_at != ch->started_at)
@@ -230,6 +234,14 @@ change_txn(store *s, MDB_txn *txn, void *ctx)
 		rc = ops_task_copy(&r->out, &next);
 	free(merged);
 	return rc;
+}
+
+static int
+change_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct change_ctx *c = ctx;
+
+	return ops_change_in(s, txn, c->ch, c->r);
 }
 
 /* Every status or lease change goes through here, so the rules have one home. */
@@ -259,6 +271,15 @@ static int
 claim_txn(store *s, MDB_txn *txn, void *ctx)
 {
 	struct claim_ctx *c = ctx;
+
+	return ops_claim_in(s, txn, c->ch, c->max, c->out, &c->n);
+}
+
+/* The claim's work in the caller's transaction: a replay frees what a run before made. */
+int
+ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
+    struct ops_task *out, size_t *n)
+{
 	char index[TASK_INDEX_MAX + 1], type[TASK_TYPE_MAX + 1], why[160];
 	struct task_str idx, typ;
 	struct ops_batch ob;
@@ -267,10 +288,10 @@ claim_txn(store *s, MDB_txn *txn, void *ctx)
 	uint64_t uid;
 	int rc;
 
-	for (size_t i = 0; i < c->n; i++)
-		ops_task_free(&c->out[i]);
-	c->n = 0;
-	if ((rc = store_find_enqueued(s, txn, c->ch->claim_index, c->ch->claim_type, &uid)) != 0)
+	for (size_t i = 0; i < *n; i++)
+		ops_task_free(&out[i]);
+	*n = 0;
+	if ((rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &uid)) != 0)
 		return rc;
 	if ((rc = store_get(s, txn, uid, &old)) != 0)
 		return rc;
@@ -282,8 +303,8 @@ claim_txn(store *s, MDB_txn *txn, void *ctx)
 	typ = (struct task_str){ type, old.type.len };
 	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
 		return rc;
-	while (c->n < c->max) {
-		if (c->n > 0) {
+	while (*n < max) {
+		if (*n > 0) {
 			if ((rc = store_find_enqueued(s, txn, idx, typ, &uid)) == MDB_NOTFOUND)
 				break;
 			if (rc != 0 || (rc = store_get(s, txn, uid, &old)) != 0)
@@ -291,16 +312,16 @@ claim_txn(store *s, MDB_txn *txn, void *ctx)
 		}
 		next = old;
 		/* Copied before the replace: later writes reuse the pages next points into. */
-		if ((rc = move(c->ch, &old, &next, now, NULL)) != 0 ||
+		if ((rc = move(ch, &old, &next, now, NULL)) != 0 ||
 		    (rc = ops_batch_add(&ob, &next)) != 0 ||
-		    (rc = ops_task_copy(&c->out[c->n], &next)) != 0)
+		    (rc = ops_task_copy(&out[*n], &next)) != 0)
 			goto fail;
-		c->n++;
+		++*n;
 		if ((rc = store_replace(s, txn, &old, &next)) != 0)
 			goto fail;
 	}
-	if (c->n == c->max)
-		snprintf(why, sizeof(why), "batched up to configured batch limit of %zu tasks", c->max);
+	if (*n == max)
+		snprintf(why, sizeof(why), "batched up to configured batch limit of %zu tasks", max);
 	else if (idx.ptr)
 		snprintf(why, sizeof(why), "batched all enqueued tasks for index `%.*s`",
 		    (int)(idx.len > 100 ? 100 : idx.len), index);
@@ -312,6 +333,7 @@ fail:
 	return rc;
 }
 
+/* The claim in a write of its own; out's copies are freed when it fails. */
 int
 ops_claim_batch(store *s, const struct ops_change *ch, size_t max, struct ops_task *out,
     size_t *n)

@@ -19,8 +19,8 @@
  * Every operation returns 0, an LMDB code, an errno value (ENOSPC, EIO, ENOMEM, ...)
  * or an LMT_* code (lmt_strerror() explains each); on any nonzero result nothing was
  * written.  Before its own change each write of tasks, indexes, keys or settings ends the
- * leases that have expired, in a transaction of its own (see ops_reap()); the webhook
- * operations and a restore do not.
+ * leases that have expired, in the same transaction (or, when the operation refuses, in a
+ * transaction of their own: see ops_reap()); the webhook operations and a restore do not.
  */
 
 /* A task copied out of its transaction: t's strings point into buf (owned). */
@@ -69,6 +69,7 @@ enum ops_change_kind {
 	OPS_HEARTBEAT,	/* a processing task's lease extended */
 	OPS_SUCCEED,	/* processing -> succeeded, details merged */
 	OPS_FAIL,	/* processing -> failed with an error object */
+	OPS_RELEASE,	/* processing -> enqueued: handed back untouched (a worker stopping) */
 };
 
 /* A change of one task's status or lease; unused fields zero. */
@@ -111,6 +112,29 @@ int ops_change(store *s, const struct ops_change *ch, struct ops_change_result *
 #define OPS_CLAIM_MAX 10000
 int ops_claim_batch(store *s, const struct ops_change *ch, size_t max, struct ops_task *out,
     size_t *n);
+
+/* One worker's transaction: the changes of the tasks it holds (finishes, heartbeats,
+ * releases), then a claim, together; each change is accepted or refused on its own. */
+struct ops_step {
+	const struct ops_change *changes;	/* n changes, none an OPS_CLAIM */
+	size_t n;
+	int *rcs;				/* n: each change's result, as ops_change()'s */
+	struct ops_change_result *results;	/* n (may be NULL): the tasks after */
+	const struct ops_change *claim;		/* an OPS_CLAIM; NULL: claim nothing */
+	size_t claim_max;			/* 1 to OPS_CLAIM_MAX */
+	struct ops_task *claimed;		/* claim_max entries, freed with ops_task_free() */
+	size_t nclaimed;			/* how many were claimed */
+};
+
+/*
+ * Applies st's changes in order, then claims up to st->claim_max tasks as
+ * ops_claim_batch() does, all in one write transaction (one commit, none when nothing
+ * changed).  A change that is refused (MDB_NOTFOUND, LMT_ETRANSITION, LMT_ELEASE,
+ * LMT_ECLAIMED, LMT_ENOLEASE in st->rcs[i]) leaves the others to go on; nothing to claim
+ * is st->nclaimed 0.  Returns 0, or the store's error (then nothing was written and every
+ * rcs[i] is that error).
+ */
+int ops_step(store *s, struct ops_step *st);
 
 /* Ends the leases that expired: such a task fails with task_lease_expired, or goes back
  * to the queue when it was claimed with requeue.  *reaped gets their number. */

@@ -87,12 +87,13 @@ clock_move -3600
 "$LMTASKS_CLOCKED" claim --index movies --type x --lease 60 >/dev/null
 writer "reap" reap
 
-# A later commit can fail too: the second write of a claim after an expired lease.
+# An expired lease ends in the command's own commit; when that commit fails, the lease
+# ends all the same, in a commit of its own, and nothing of the command is written.
 "$L" enqueue movies z >/dev/null
 "$LMTASKS_CLOCKED" claim --index movies --type z --lease 60 >/dev/null
-run env LMTASKS_FAULT=enospc:2 "$F" enqueue movies late
-assert_eq "the second commit of a command can fail: exit 4" 4 "$LMT_RC"
-assert_eq "the first commit (the expired lease) stayed" '"failed"' \
+run env LMTASKS_FAULT=enospc:1 "$F" enqueue movies late
+assert_eq "the commit of a command that also ends a lease can fail: exit 4" 4 "$LMT_RC"
+assert_eq "the expired lease ended in a commit of its own" '"failed"' \
     "$(json_get "$("$L" list --types z)" 'json.dumps(d["results"][0]["status"])')"
 assert_eq "the enqueue itself was not written" 0 "$(json_get "$("$L" list --types late)" 'd["total"]')"
 check "check passes after" "$L" check

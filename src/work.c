@@ -1,0 +1,483 @@
+/* lmtasks work's scheduling: the tasks held (waiting for a slot, running, done and not yet
+ * recorded), when to commit and what, stops, new tasks and heartbeats, on one loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lmtasks/clock.h"
+#include "lmtasks/details.h"
+#include "lmtasks/error.h"
+#include "lmtasks/watch.h"
+#include "work_internal.h"
+
+#define RETRY_US 1000000	/* a commit that failed is tried again after this */
+
+/* Lines are cut at 511 bytes: they name a task and a reason. */
+void
+work_say(const struct worker *w, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (w->o->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	w->o->log(line);
+}
+
+/* ---- the commits ---- */
+
+/* Copies len bytes of text into out as valid UTF-8 with no NUL (a bad byte becomes '?');
+ * returns the bytes written (out has room for len). */
+static size_t
+clean_text(const char *text, size_t len, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)text[i];
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (n > 1 && (i + n > len || !task_utf8_valid(text + i, n)))
+			n = 0;
+		if (n == 0 || c == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, text + i, n);
+		o += n;
+		i += n;
+	}
+	return o;
+}
+
+/* stderr's last lines (whole ones when the ring overflowed), into out; returns the length. */
+static size_t
+stderr_tail(const struct job *j, char *out)
+{
+	size_t n = j->tailn < WORK_STDERR_TAIL ? j->tailn : WORK_STDERR_TAIL, lines = 0;
+	size_t first = j->tailn < WORK_STDERR_TAIL ? 0 : j->tailn % WORK_STDERR_TAIL;
+	char raw[WORK_STDERR_TAIL];
+	const char *p = raw;
+
+	for (size_t i = 0; i < n; i++)
+		raw[i] = j->tail[(first + i) % WORK_STDERR_TAIL];
+	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+		n--;
+	if (j->tailn > WORK_STDERR_TAIL) {	/* the first line is cut: from the next one */
+		const char *nl = memchr(raw, '\n', n);
+		if (nl && nl + 1 < raw + n)
+			p = nl + 1;
+	}
+	for (const char *q = raw + n; q > p; q--)
+		if (q[-1] == '\n' && ++lines == WORK_STDERR_LINES) {
+			p = q;
+			break;
+		}
+	return clean_text(p, (size_t)(raw + n - p), out);
+}
+
+/* The failure's message: how the command ended, then what it said last on stderr. */
+static void
+fail_message(struct job *j)
+{
+	char tail[WORK_STDERR_TAIL];
+	size_t tn = stderr_tail(j, tail);
+	int n;
+
+	if (WIFEXITED(j->status))
+		n = snprintf(j->message, sizeof(j->message), "The command exited with status %d",
+		    WEXITSTATUS(j->status));
+	else
+		n = snprintf(j->message, sizeof(j->message), "The command was killed by signal "
+		    "%d (%s)", WTERMSIG(j->status), strsignal(WTERMSIG(j->status)));
+	if (tn == 0)
+		snprintf(j->message + n, sizeof(j->message) - (size_t)n, ".");
+	else
+		snprintf(j->message + n, sizeof(j->message) - (size_t)n, ": %.*s", (int)tn, tail);
+}
+
+/* j's change: its outcome (exit 0: succeeded, stdout as details when it is a JSON
+ * object; else failed), or back to the queue when a stop ended it. */
+static void
+outcome(struct job *j, struct ops_change *ch)
+{
+	const char *why;
+	size_t len;
+
+	*ch = (struct ops_change){ .uid = j->task.t.uid, .started_at = j->task.t.started_at };
+	if (j->status != -1 && WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0) {
+		ch->kind = OPS_SUCCEED;
+		if (!j->output_over && j->details == NULL &&
+		    details_normalize(j->output ? j->output : "", j->outlen, &j->details, &len,
+		    &why) == 0)
+			j->details_len = len;
+		ch->details = j->details;
+		ch->details_len = j->details_len;
+	} else if (j->stopped || j->status == -1) {
+		ch->kind = OPS_RELEASE;
+	} else {
+		ch->kind = OPS_FAIL;
+		ch->code = WORK_ERROR_CODE;
+		ch->etype = TASK_ERR_INTERNAL;
+		fail_message(j);
+		ch->message = j->message;
+	}
+}
+
+/* The step's changes: every result, the releases of a stop, the heartbeats due. */
+static size_t
+gather(struct worker *w)
+{
+	int64_t now = clock_now(), renew = w->o->lease - w->o->lease / 3;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->cap; i++) {
+		struct job *j = &w->jobs[i];
+		struct ops_change *ch = &w->changes[n];
+		if (j->state == JOB_DONE) {
+			outcome(j, ch);
+		} else if (j->state == JOB_WAITING && w->stopping) {
+			*ch = (struct ops_change){ .kind = OPS_RELEASE, .uid = j->task.t.uid,
+			    .started_at = j->task.t.started_at };
+		} else if (j->state != JOB_FREE && !j->abandoned && j->lease_until - now <= renew) {
+			*ch = (struct ops_change){ .kind = OPS_HEARTBEAT, .uid = j->task.t.uid,
+			    .started_at = j->task.t.started_at, .lease = w->o->lease };
+		} else {
+			continue;
+		}
+		w->of[n++] = i;
+	}
+	return n;
+}
+
+/* Each change's answer: a finished or released task leaves, a refused heartbeat means the
+ * task is no longer this worker's (its command is killed, its result dropped). */
+static void
+settle(struct worker *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = &w->jobs[w->of[i]];
+		enum ops_change_kind kind = w->changes[i].kind;
+		int rc = w->rcs[i];
+		if (kind == OPS_HEARTBEAT && rc == 0) {
+			j->lease_until = w->results[i].out.t.lease_until;
+		} else if (kind == OPS_HEARTBEAT) {
+			work_say(w, "task %" PRIu64 ": its lease ended before it was renewed (%s); its "
+			    "command is stopped and its result will not be recorded", j->task.t.uid,
+			    lmt_strerror(rc));
+			w->st->lost++;
+			j->abandoned = 1;
+			if (j->state == JOB_RUNNING)
+				kill(-j->pid, SIGKILL);
+			else
+				work_job_free(j);
+		} else {
+			if (rc != 0) {
+				work_say(w, "task %" PRIu64 ": its result was refused (%s): its lease ended "
+				    "first", j->task.t.uid, lmt_strerror(rc));
+				w->st->lost++;
+			} else {
+				w->st->succeeded += kind == OPS_SUCCEED;
+				w->st->failed += kind == OPS_FAIL;
+				w->st->released += kind == OPS_RELEASE;
+			}
+			work_job_free(j);
+		}
+		ops_task_free(&w->results[i].out);
+	}
+}
+
+/* The claimed tasks join the jobs as waiting, then start as slots allow. */
+static void
+adopt(struct worker *w, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->cap && k < n; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->state != JOB_FREE)
+			continue;
+		j->task = w->claimed[k];
+		memset(&w->claimed[k++], 0, sizeof(w->claimed[0]));
+		j->lease_until = j->task.t.lease_until;
+		j->state = JOB_WAITING;
+		w->held++;
+	}
+	work_start_waiting(w);
+}
+
+/* A linear look: the slots are the concurrency plus a batch. */
+int
+work_any_waiting(const struct worker *w)
+{
+	for (size_t i = 0; i < w->cap; i++)
+		if (w->jobs[i].state == JOB_WAITING)
+			return 1;
+	return 0;
+}
+
+/* After a failed commit: the same commit again. */
+static int64_t
+retry(event_loop *el, void *ctx)
+{
+	(void)el;
+	work_flush_soon(ctx);
+	return EVENT_NOMORE;
+}
+
+/* One commit: the results, releases and heartbeats due, and a claim when there is room. */
+static void
+flush(struct worker *w)
+{
+	size_t n = gather(w);
+	int claim = !w->stopping && !w->empty && !work_any_waiting(w) &&
+	    (w->running < w->o->concurrency || w->o->batch > w->o->concurrency);
+	struct ops_step st = { w->changes, n, w->rcs, w->results, claim ? &w->claim : NULL,
+	    w->o->batch, w->claimed, 0 };
+	int rc;
+
+	if (n == 0 && !claim)
+		goto done;
+	if ((rc = ops_step(w->s, &st)) != 0) {
+		/* A full disk may clear; a store replaced, damaged or gone will not. */
+		int lasting = rc == LMT_EREPLACED || rc == LMT_EDAMAGED || rc == LMT_ESCHEMA ||
+		    rc == LMT_ENOSTORE;
+		work_say(w, "writing the store: %s%s", lmt_strerror(rc), lasting ? "" :
+		    "; trying again in a second");
+		if (lasting || w->stopping > 1 ||
+		    event_timer_add(w->el, RETRY_US, retry, w, NULL) != 0) {
+			w->rc = rc;	/* the held tasks come back when their leases end */
+			event_stop(w->el);
+		}
+		return;
+	}
+	settle(w, n);
+	if (claim && st.nclaimed == 0)
+		w->empty = 1;	/* until the store says otherwise */
+	adopt(w, st.nclaimed);
+done:
+	if (w->held == 0 && (w->stopping || (w->o->exit_when_empty && w->empty)))
+		event_stop(w->el);
+}
+
+/* The timer work_flush_soon() set. */
+static int64_t
+flush_now(event_loop *el, void *ctx)
+{
+	struct worker *w = ctx;
+
+	(void)el;
+	w->flush_due = 0;
+	flush(w);
+	return EVENT_NOMORE;
+}
+
+/* A timer of 0 µs runs at the next turn, after the descriptors ready then. */
+void
+work_flush_soon(struct worker *w)
+{
+	if (w->flush_due)
+		return;
+	if (event_timer_add(w->el, 0, flush_now, w, NULL) == 0)
+		w->flush_due = 1;
+}
+
+/* ---- stops, new tasks, heartbeats ---- */
+
+/* A stop: no more claims; the running commands get SIGTERM (a second stop: SIGKILL), the
+ * tasks waiting for a slot go back to the queue at the next commit. */
+void
+work_stop(struct worker *w)
+{
+	w->stopping++;
+	for (size_t i = 0; i < w->cap; i++)
+		if (w->jobs[i].state == JOB_RUNNING)
+			kill(-w->jobs[i].pid, w->stopping > 1 ? SIGKILL : SIGTERM);
+	if (w->held == 0)
+		event_stop(w->el);
+	else
+		work_flush_soon(w);
+}
+
+/* SIGTERM, SIGINT (a stop), and SIGCHLD where the exits are not pidfds. */
+static void
+on_signal(event_loop *el, int fd, unsigned what, void *ctx)
+{
+	struct signalfd_siginfo si;
+	struct worker *w = ctx;
+
+	(void)el;
+	(void)what;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			work_reap_children(w);
+			continue;
+		}
+		work_say(w, "%s: %s", strsignal((int)si.ssi_signo), w->stopping ? "killing the commands" :
+		    "stopping: the running commands get SIGTERM, the other tasks go back to the queue");
+		work_stop(w);
+	}
+}
+
+/* The store changed: a claim when there is room and a task that matches (looked for in a
+ * read transaction, which costs no commit). */
+static void
+on_change(event_loop *el, void *ctx)
+{
+	struct worker *w = ctx;
+	MDB_txn *txn;
+	uint64_t uid;
+
+	(void)el;
+	if (w->stopping)
+		return;
+	if (w->running >= w->o->concurrency || work_any_waiting(w)) {
+		w->empty = 0;	/* the claim that follows a free slot looks again */
+		return;
+	}
+	if (store_txn_begin(w->s, MDB_RDONLY, &txn) != 0) {
+		work_flush_soon(w);	/* the claim will say what is wrong */
+		return;
+	}
+	if (store_find_enqueued(w->s, txn, w->claim.claim_index, w->claim.claim_type, &uid) == 0) {
+		w->empty = 0;
+		work_flush_soon(w);
+	}
+	mdb_txn_abort(txn);
+}
+
+/* Every third of the lease: the held tasks' heartbeats, with the results not yet written. */
+static int64_t
+tick(event_loop *el, void *ctx)
+{
+	struct worker *w = ctx;
+
+	(void)el;
+	if (w->held > 0)
+		work_flush_soon(w);
+	return w->o->lease / 3;
+}
+
+/* ---- the run ---- */
+
+/* Allocates the worker's slots and arrays. */
+static int
+worker_init(struct worker *w, store *s, const struct work_options *o, struct work_stats *st)
+{
+	memset(w, 0, sizeof(*w));
+	memset(st, 0, sizeof(*st));
+	w->s = s;
+	w->o = o;
+	w->st = st;
+	w->sigfd = -1;
+	w->cap = o->concurrency + o->batch;
+	w->claim = (struct ops_change){ .kind = OPS_CLAIM, .claim_index = o->index,
+	    .claim_type = o->type, .lease = o->lease, .requeue = 1 };
+	snprintf(w->env_db, sizeof(w->env_db), "LMTASKS_DB=%s", store_path(s));
+	if ((w->jobs = calloc(w->cap, sizeof(*w->jobs))) == NULL ||
+	    (w->changes = calloc(w->cap, sizeof(*w->changes))) == NULL ||
+	    (w->rcs = calloc(w->cap, sizeof(*w->rcs))) == NULL ||
+	    (w->results = calloc(w->cap, sizeof(*w->results))) == NULL ||
+	    (w->of = calloc(w->cap, sizeof(*w->of))) == NULL ||
+	    (w->claimed = calloc(o->batch, sizeof(*w->claimed))) == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < w->cap; i++) {
+		w->jobs[i].w = w;
+		w->jobs[i].pidfd = w->jobs[i].in = w->jobs[i].out = w->jobs[i].err = -1;
+	}
+	return event_new(&w->el);
+}
+
+/* Ends what is left after an error: the commands are killed, their tasks left to the
+ * lease rule. */
+static void
+worker_free(struct worker *w)
+{
+	for (size_t i = 0; w->jobs && i < w->cap; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->state == JOB_RUNNING) {
+			kill(-j->pid, SIGKILL);
+			waitpid(j->pid, NULL, 0);
+		}
+		if (j->state != JOB_FREE)
+			work_job_free(j);
+	}
+	event_free(w->el);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	free(w->jobs);
+	free(w->changes);
+	free(w->rcs);
+	free(w->results);
+	free(w->of);
+	free(w->claimed);
+}
+
+/* The loop's descriptors and timers: signals, the store's watch, the heartbeats. */
+static int
+worker_arm(struct worker *w, const sigset_t *sigs)
+{
+	int rc;
+
+	if ((w->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return errno;
+	if ((rc = event_fd_add(w->el, w->sigfd, EVENT_READ, on_signal, w)) != 0 ||
+	    (rc = event_watch(w->el, store_path(w->s), WATCH_POLL_MS * INT64_C(1000), on_change,
+	    w)) != 0 ||
+	    (rc = event_timer_add(w->el, w->o->lease / 3, tick, w, NULL)) != 0)
+		return rc;
+	work_flush_soon(w);	/* the first claim */
+	return w->flush_due ? 0 : ENOMEM;
+}
+
+/* Signals are blocked and read from a signalfd while it runs; the mask is restored. */
+int
+work_run(store *s, const struct work_options *o, struct work_stats *st)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigset_t sigs, old_mask;
+	struct worker w;
+	int rc;
+
+	if (o->batch == 0 || o->batch > OPS_CLAIM_MAX || o->concurrency == 0 ||
+	    o->concurrency > WORK_CONCURRENCY_MAX || o->lease < 3 || o->argv == NULL ||
+	    o->argv[0] == NULL)
+		return LMT_EINVAL;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	/* A kernel (or valgrind) without pidfd_open(): the commands' exits come as SIGCHLD. */
+	int probe = pidfd_open(getpid(), 0);
+	if (probe < 0)
+		sigaddset(&sigs, SIGCHLD);
+	else
+		close(probe);
+	/* Signals come as a descriptor; a command that closes its stdin early is no SIGPIPE. */
+	sigprocmask(SIG_BLOCK, &sigs, &old_mask);
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	rc = worker_init(&w, s, o, st);
+	w.pidfds = probe >= 0;
+	if (rc == 0 && (rc = worker_arm(&w, &sigs)) == 0) {
+		while ((rc = event_run(w.el)) == EINTR)
+			;
+		if (rc == 0)
+			rc = w.rc;
+	}
+	worker_free(&w);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	return rc;
+}
