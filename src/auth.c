@@ -75,13 +75,14 @@ static const struct {
 	{ "tasks.get", AUTH_TASKS_GET },
 	{ "tasks.cancel", AUTH_TASKS_CANCEL },
 	{ "tasks.delete", AUTH_TASKS_DELETE },
+	{ "tasks.compact", AUTH_TASKS_COMPACT },
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
 const char *
 auth_action_names(void)
 {
-	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.*`, `*`";
+	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.compact`, `tasks.*`, `*`";
 }
 
 int

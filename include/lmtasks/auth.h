@@ -27,6 +27,7 @@ enum auth_action {
 	AUTH_TASKS_GET = 1u << 0,
 	AUTH_TASKS_CANCEL = 1u << 1,
 	AUTH_TASKS_DELETE = 1u << 2,
+	AUTH_TASKS_COMPACT = 1u << 4,	/* POST /tasks/compact (Meilisearch 1.40) */
 	AUTH_TASKS_ALL = 1u << 30,	/* `tasks.*` */
 	AUTH_ALL = 1u << 31,		/* `*` */
 };

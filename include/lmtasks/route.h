@@ -21,6 +21,7 @@ enum route_kind {
 	ROUTE_BATCH,		/* /batches/{uid} (compat v1) */
 	ROUTE_NONE,		/* none: route_parse() failed before it knew */
 	ROUTE_TASKS_CANCEL,	/* /tasks/cancel: lmtasks-writer's, never route_parse()'s */
+	ROUTE_TASKS_COMPACT,	/* /tasks/compact: lmtasks-writer's, never route_parse()'s */
 };
 
 struct route {
