@@ -289,8 +289,8 @@ follow(reader *r)
 		return 1;
 	}
 	r->replaced = 0;
-	logline(r, "the store at %s was compacted (lmtasks compact): reading its new data file",
-	    r->path);
+	logline(r, "the store at %s has a new data file that holds its state (lmtasks compact): "
+	    "reading it", r->path);
 	return 1;
 }
 
