@@ -110,7 +110,7 @@ auth_actions_parse(const char *list, unsigned *out)
 }
 
 size_t
-auth_actions_list(unsigned set, const char *names[5])
+auth_actions_list(unsigned set, const char *names[AUTH_NACTIONS_MAX])
 {
 	size_t n = 0;
 

@@ -226,6 +226,12 @@ owner_prepare(reader *r)
 		store_close(r->s);
 		r->s = NULL;
 	}
+	/* A compacted file swapped in since the last request: read (keys, compat) and
+	 * written there.  One stat per request of the writer. */
+	if (r->s && store_follows(r->s) == 1 && store_reopen(r->s) != 0) {
+		store_close(r->s);
+		r->s = NULL;
+	}
 	try_open(r, NULL);
 	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 		owner_damaged(r, why);

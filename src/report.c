@@ -110,7 +110,7 @@ report_key(struct printbuf *pb, const struct auth_key *k, const char *secret)
 	if (rc == 0 && (rc = append(pb, "\"uid\":\"%s\",\"description\":", uid)) == 0)
 		rc = k->description.ptr ? render_string(pb, k->description.ptr, k->description.len)
 		    : append(pb, "null");
-	const char *names[5];
+	const char *names[AUTH_NACTIONS_MAX];
 	size_t na = auth_actions_list(k->actions ? k->actions : AUTH_ACTIONS_DEFAULT, names);
 	if (rc == 0)
 		rc = append(pb, ",\"actions\":[");

@@ -89,9 +89,12 @@ int auth_actions_parse(const char *list, unsigned *out);
 /* The action names, as a comma list for messages and --help. */
 const char *auth_action_names(void);
 
-/* Fills names with the names of the actions in the set (at most 5), in a fixed order;
- * returns how many. */
-size_t auth_actions_list(unsigned actions, const char *names[5]);
+/* The most action names a set can list (every name auth_actions_parse() knows). */
+#define AUTH_NACTIONS_MAX 8
+
+/* Fills names with the names of the actions in the set (at most AUTH_NACTIONS_MAX), in a
+ * fixed order; returns how many. */
+size_t auth_actions_list(unsigned actions, const char *names[AUTH_NACTIONS_MAX]);
 
 /* Returns 1 when the grant lets the index (ptr NULL: the store's own tasks) be seen. */
 int auth_allows(const struct auth_grant *g, struct task_str index);
