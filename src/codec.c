@@ -172,13 +172,16 @@ codec_decode(const void *buf, size_t len, struct task *t)
 {
 	const unsigned char *p = buf, *q;
 
+	/* The header's length for each set of extensions. */
+	static const unsigned char heads[4] = { HEADER, HEADER + 8, HEADER + 4, HEADER + 12 };
+
 	if (len < HEADER)
 		return LMT_ECORRUPT;
 	unsigned x = (unsigned)p[0] - CODEC_VERSION;
 	if (x > (X_BATCH | X_META) || checksum(p, len) != bytes_get_u32le(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
-	size_t head = HEADER + (x & X_BATCH ? 8 : 0) + (x & X_META ? 4 : 0);
+	size_t head = heads[x];
 	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
 		return LMT_ECORRUPT;
 	size_t opt = optional_size(f);

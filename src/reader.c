@@ -254,7 +254,11 @@ snapshot(reader *r, MDB_txn **txn)
 	if (__builtin_expect(*txn && txn_gen != r->gen, 0))
 		*txn = NULL;
 	for (int attempt = 0;; attempt++) {
-		rc = *txn ? mdb_txn_renew(*txn) : mdb_txn_begin(store_env(r->s), NULL, MDB_RDONLY, txn);
+		if (*txn) {
+			rc = mdb_txn_renew(*txn);
+		} else if ((rc = mdb_txn_begin(store_env(r->s), NULL, MDB_RDONLY, txn)) == 0) {
+			txn_gen = r->gen;
+		}
 		if (rc != MDB_MAP_RESIZED || attempt > 0)
 			break;
 		pthread_rwlock_unlock(&r->lock);
@@ -266,10 +270,8 @@ snapshot(reader *r, MDB_txn **txn)
 	/* Every snapshot, not only once a second: a data file copied over the store since the
 	 * last check is read at a meta page the lock file picks, and must not be served (nor
 	 * pages kept under the lock's transaction id).  No system call. */
-	if (rc == 0) {
-		txn_gen = r->gen;
+	if (rc == 0)
 		rc = store_check_snapshot(r->s, *txn);
-	}
 	if (rc != 0 && rc != MDB_MAP_RESIZED && *txn)
 		mdb_txn_reset(*txn);
 	return rc;
@@ -441,6 +443,9 @@ reader_read(reader *r, void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 	struct read_call c = { fn, NULL, NULL, arg };
 	int rc;
 
+	/* txn_gen is the kept snapshot's (reader_begin's): this one is not kept. */
+	unsigned kept_gen = txn_gen;
+
 	pthread_rwlock_rdlock(&r->lock);
 	unsigned gen = r->gen;
 	if (r->s == NULL || r->closed || r->damaged || r->replaced || atomic_load(&r->faulted)) {
@@ -458,6 +463,7 @@ reader_read(reader *r, void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 	}
 	if (c.txn)
 		mdb_txn_abort(c.txn);
+	txn_gen = kept_gen;
 	pthread_rwlock_unlock(&r->lock);
 	return rc;
 }
