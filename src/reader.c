@@ -280,7 +280,7 @@ snapshot(reader *r, MDB_txn **txn)
 /* The data file at the store's path follows the open one (lmtasks compact swapped in a
  * compacted copy): the store is opened again on it, with the write lock held.  Returns 1
  * when it was (r->gen bumped; r->closed when the open failed), else 0. */
-static int
+__attribute__((noinline, cold)) static int
 follow(reader *r)
 {
 	if (r->s == NULL || r->closed || store_follows(r->s) != 1)
@@ -304,7 +304,7 @@ follow(reader *r)
 
 /* follow() from under the read lock, which is let go meanwhile; 1 when the store moved
  * (here or in another thread) since the caller's snapshot was refused. */
-static int
+__attribute__((noinline, cold)) static int
 follow_now(reader *r, unsigned gen)
 {
 	pthread_rwlock_unlock(&r->lock);
@@ -319,7 +319,7 @@ follow_now(reader *r, unsigned gen)
 
 /* A store closed by a failed follow: opened again once its time has come, the write lock
  * held. */
-static void
+__attribute__((noinline, cold)) static void
 reopen_closed(reader *r)
 {
 	int64_t now = clock_now();
@@ -358,7 +358,7 @@ reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_vie
 	if (r->mode == READER_OWNER)
 		owner_prepare(r);
 	pthread_rwlock_rdlock(&r->lock);
-	if ((r->s == NULL || r->closed) && r->mode == READER_SHARED) {
+	if (__builtin_expect(r->s == NULL || r->closed, 0) && r->mode == READER_SHARED) {
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_wrlock(&r->lock);
 		if (r->s == NULL)
@@ -377,7 +377,8 @@ reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_vie
 	if ((v->rc = refusal(r, param_path, v)) != 0)
 		return v->rc;
 	unsigned gen = r->gen;
-	if (txn && (v->rc = snapshot(r, txn)) == LMT_EREPLACED && follow_now(r, gen)) {
+	if (txn && __builtin_expect((v->rc = snapshot(r, txn)) == LMT_EREPLACED, 0) &&
+	    follow_now(r, gen)) {
 		/* A compacted file was followed: the snapshot again, on it. */
 		v->rc = r->closed ? r->open_rc : (v->rc = refusal(r, param_path, v)) != 0 ? v->rc :
 		    snapshot(r, txn);
