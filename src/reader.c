@@ -335,8 +335,9 @@ reopen_closed(reader *r)
 	logline(r, "the store at %s can be read again", r->path);
 }
 
-/* What stands in the way of reading an open store, with v->why; 0 when nothing. */
-static int
+/* What stands in the way of reading an open store, with v->why; 0 when nothing.  Inline:
+ * it is on every request's path. */
+static inline __attribute__((always_inline)) int
 refusal(reader *r, const char *param_path, struct reader_view *v)
 {
 	if (r->damaged || atomic_load_explicit(&r->faulted, memory_order_relaxed))

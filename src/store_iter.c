@@ -77,17 +77,22 @@ store_iter_open(store *s, MDB_txn *txn, store_iter **out)
 
 static void close_cursors(store_iter *it);
 
+/* The store was opened again (a compacted data file followed): the cursors belong to the
+ * environment closed, so they are let go (a read-only cursor is its own memory only) and
+ * opened anew, and the counts remembered are forgotten. */
+__attribute__((noinline, cold)) static void
+follow_store(store_iter *it)
+{
+	close_cursors(it);
+	memset(&it->memo, 0, sizeof(it->memo));
+	it->store_gen = it->s->gen;
+}
+
 int
 store_iter_renew(store_iter *it, MDB_txn *txn)
 {
-	/* The store was opened again (a compacted data file followed): the cursors belong to
-	 * the environment closed, so they are let go (a read-only cursor is its own memory
-	 * only) and opened anew, and the counts remembered are forgotten. */
-	if (__builtin_expect(it->store_gen != it->s->gen, 0)) {
-		close_cursors(it);
-		memset(&it->memo, 0, sizeof(it->memo));
-		it->store_gen = it->s->gen;
-	}
+	if (__builtin_expect(it->store_gen != it->s->gen, 0))
+		follow_store(it);
 	it->txn = txn;
 	it->active = NULL;
 	it->gen++;

@@ -124,6 +124,12 @@ int store_follows(store *s);
  * Returns 0, or the error of the open, after which s may only be closed. */
 int store_reopen(store *s);
 
+/* A read transaction at the newest snapshot for a process's one thread (the CLI's wait
+ * and watch loops): one of a file a compaction swapped in since is refused, the store
+ * opened again on the new file (store_reopen()) and the transaction begun there.
+ * Returns 0 with *txn live, LMT_EREPLACED for a file replaced otherwise, or an error. */
+int store_read_follow(store *s, MDB_txn **txn);
+
 /* This thread's last LMT_EREPLACED explained: a static per-thread string. */
 const char *store_check_replaced_text(void);
 

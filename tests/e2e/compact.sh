@@ -14,6 +14,8 @@
 #   (c) lmtasks-writer: POST /tasks/compact needs tasks.compact (403 without, 200 with),
 #       another method is 405 with Allow: POST; the writer (which had the store open
 #       before a CLI compaction) writes its next cancelation into the new file
+#   (d) `lmtasks wait` and `lmtasks watch`, begun before a compaction, end when the task
+#       finishes in the new file
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
 #       bash tests/e2e/compact.sh
@@ -203,6 +205,25 @@ last=$(L list --limit 1 | json_get - 'd["results"][0]["uid"]')
 http POST "/tasks/cancel?uids=$last" -H "Authorization: Bearer $MASTER"
 assert_eq "the writer cancels after a CLI compaction: 200" 200 "$HTTP_STATUS"
 assert_eq "into the new file: the CLI sees it" canceled "$(L get "$last" | json_get - 'd["status"]')"
+
+section "(d) lmtasks wait and watch across a compaction"
+uid=$(L enqueue movies documentAddition | json_get - 'd["uid"]')
+"$LMTASKS" --db "$S" wait "$uid" --timeout 30 >"$T/wait.out" 2>"$T/wait.err" &
+WAIT=$!
+"$LMTASKS" --db "$S" watch --uids "$uid" --until-finished --timeout 30 >"$T/watch.out" 2>"$T/watch.err" &
+WATCH=$!
+# Both have looked once (the task is not finished) before the compaction.
+wait_for 30 lmt_asleep "$WAIT"
+wait_for 30 lmt_asleep "$WATCH"
+run L compact
+assert_eq "compact while they wait: exit 0" 0 "$LMT_RC"
+L start "$uid" >/dev/null && L succeed "$uid" >/dev/null
+wait "$WAIT"
+assert_eq "wait, begun before the compaction, ends when the task finishes in the new file" \
+    "0 succeeded" "$? $(json_get "$(cat "$T/wait.out")" 'd["status"]')"
+wait "$WATCH"
+assert_eq "watch too: it prints the task's last change" "0 succeeded" \
+    "$? $(tail -n 1 "$T/watch.out" | json_get - 'd["task"]["status"]')"
 check "check passes at the end" L check
 
 summary
