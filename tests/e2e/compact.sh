@@ -48,6 +48,7 @@ for ((i = 0; i < 40; i++)); do L succeed $i >/dev/null; done
 L cancel $(seq 40 3999) >/dev/null || exit 99
 L delete --statuses canceled >/dev/null || exit 99
 keep=$(L list --limit 1000)
+chmod 0640 "$S/data.mdb"
 pre=$(stat -c %s "$S/data.mdb")
 run L compact
 assert_eq "compact: exit 0" 0 "$LMT_RC"
@@ -57,6 +58,8 @@ json_check "it prints preSize and postSize as Meilisearch does, and the bytes" "
 json_check "the sizes in Meilisearch's words (exact, in KiB here)" "$LMT_STDOUT" \
     "d['preSize'] == '%g KiB' % ($pre / 1024) or d['preSize'].endswith('MiB')"
 assert_eq "data.mdb shrank to less than a third" 1 "$((post * 3 < pre))"
+assert_eq "it keeps its mode and group" "640 $(id -gn)" "$(stat -c '%a %G' "$S/data.mdb")"
+assert_eq "no copy is left beside it" "" "$(ls "$S" | grep -v -e '^data.mdb$' -e '^lock.mdb$')"
 assert_eq "every task reads as before" "$keep" "$(L list --limit 1000)"
 check "check passes on the compacted store" L check
 run L compact extra
@@ -185,6 +188,18 @@ assert_eq "a key without tasks.compact: 403" 403 "$HTTP_STATUS"
 http GET /tasks/compact -H "Authorization: Bearer $MASTER"
 assert_eq "GET /tasks/compact goes to the responder, as any GET: its 400 invalid_task_uids" \
     "400 invalid_task_uids" "$HTTP_STATUS $(json_get "$HTTP_BODY" 'd["code"]')"
+# A list's validator names the store's file: after a compaction, followed by the
+# responder without a commit (its once-a-second check), a client's tag of before gets
+# the same list again with 200, not 304.
+http GET "/tasks?limit=2" -H "Authorization: Bearer $MASTER"
+tag=$(http_header ETag) list=$HTTP_BODY
+follows=$(grep -c "has a new data file" "$R_LOG")
+run L compact
+wait_for 30 sh -c "[ \$(grep -c 'has a new data file' '$R_LOG') -gt $follows ]"
+http GET "/tasks?limit=2" -H "Authorization: Bearer $MASTER" -H "If-None-Match: $tag"
+assert_eq "after a compaction, If-None-Match with the tag of before: 200 and the same list" \
+    "200 $list" "$HTTP_STATUS $HTTP_BODY"
+assert_ne "... under another ETag" "$tag" "$(http_header ETag)"
 # Free pages again, then compact over HTTP.
 L enqueue --batch "$T/batch.ndjson" >/dev/null || exit 99
 first=$(L list --limit 1 | json_get - 'd["results"][0]["uid"]')

@@ -206,3 +206,19 @@ Test(compact, sizes_in_meilisearch_words)
 		cr_expect_eq(n, strlen(cases[i].text));
 	}
 }
+
+/* A copy a killed compaction left beside data.mdb is replaced, and none is left after. */
+Test(compact, a_copy_left_by_a_killed_compaction_goes)
+{
+	struct ops_compact_result r;
+	FILE *f = fopen(tmpstore_path("db/data.mdb.compact"), "w");
+
+	cr_assert_not_null(f);
+	fputs("half a copy", f);
+	fclose(f);
+	fill_and_free(20);
+	cr_assert_eq(ops_compact(s, &r), 0);
+	cr_assert(access(tmpstore_path("db/data.mdb.compact"), F_OK) != 0, "no copy is left");
+	cr_assert_eq(r.post_size, (uint64_t)file_size(tmpstore_path("db/data.mdb")));
+	cr_assert_eq(tmpdb_add("books"), 22);
+}
