@@ -14,8 +14,9 @@
 #   (c) lmtasks-writer: POST /tasks/compact needs tasks.compact (403 without, 200 with),
 #       another method is 405 with Allow: POST; the writer (which had the store open
 #       before a CLI compaction) writes its next cancelation into the new file
-#   (d) `lmtasks wait` and `lmtasks watch`, begun before a compaction, end when the task
-#       finishes in the new file
+#   (d) a /tasks/stream open before a compaction shows the tasks enqueued after it;
+#       `lmtasks wait` and `lmtasks watch`, begun before one, end when the task finishes
+#       in the new file
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
 #       bash tests/e2e/compact.sh
@@ -71,6 +72,8 @@ L enqueue --batch "$T/batch.ndjson" >/dev/null || exit 99
 first=$(L list --limit 1 | json_get - 'd["results"][0]["uid"]')
 L cancel $(seq $((first - 3999)) "$first") >/dev/null || exit 99
 L delete --statuses canceled >/dev/null || exit 99
+# Keep-alive comments on streams every 400 ms: section (d) counts them to let time pass.
+export LMTASKS_STREAM_KEEPALIVE_MS=400
 fcgi_start "$T/fcgi.sock" "$S" 2 --master-key-file "$T/master.key" || exit 99
 R_PID=$FCGI_PID
 R_LOG=$FCGI_LOG
@@ -82,8 +85,10 @@ WCONF=$(sed -e "s|unix:/run/lmtasks/writer.sock|unix:$T/writer.sock|" \
 W_PID=$!
 lmt_on_exit "http_stop $W_PID"
 for ((i = 0; i < 600; i++)); do http_sock_ready "$T/writer.sock" && break; lmt_sleep 0.05; done
+SCONF=$(sed "s|unix:/run/lmtasks/fcgi.sock|unix:$T/fcgi.sock|" "$top_srcdir/nginx/lmtasks-stream.conf")
 http_nginx_start compact "" "$LOC
-$WCONF" || exit 99
+$WCONF
+$SCONF" || exit 99
 # The expected answers: the 40 finished tasks as `lmtasks get` prints them (the bytes
 # GET /tasks/UID serves), and /health.
 for ((i = 0; i < 40; i++)); do L get $i >"$T/want.$i"; done
@@ -221,7 +226,31 @@ http POST "/tasks/cancel?uids=$last" -H "Authorization: Bearer $MASTER"
 assert_eq "the writer cancels after a CLI compaction: 200" 200 "$HTTP_STATUS"
 assert_eq "into the new file: the CLI sees it" canceled "$(L get "$last" | json_get - 'd["status"]')"
 
-section "(d) lmtasks wait and watch across a compaction"
+section "(d) /tasks/stream, lmtasks wait and lmtasks watch across a compaction"
+# A stream of the series tasks, open before the compaction: the events of two tasks
+# enqueued after it arrive (the second after the responder followed the new file).
+curl -sN --max-time 120 -o "$T/stream.out" -H "Authorization: Bearer $MASTER" \
+	"$HTTP_BASE/tasks/stream?indexUids=streamed" &
+SPID=$!
+lmt_bg_track $SPID
+assert_soon "the stream is open" 30 grep -q '^: ' "$T/stream.out"
+run L compact
+assert_eq "compact under an open stream: exit 0" 0 "$LMT_RC"
+a=$(L enqueue streamed documentAddition | json_get - 'd["uid"]')
+assert_soon "the stream shows a task enqueued after the compaction" 30 \
+	grep -q "\"uid\":$a," "$T/stream.out"
+assert_soon "the responder follows the new file" 30 \
+	sh -c "! ls -l /proc/$R_PID/fd 2>/dev/null | grep -q 'data.mdb (deleted)'"
+b=$(L enqueue streamed documentAddition | json_get - 'd["uid"]')
+assert_soon "and the next one, once it reads the new file" 30 grep -q "\"uid\":$b," "$T/stream.out"
+# Two keep-alives later (its short re-checks after the last file event long over), a
+# commit still wakes it: it watches the file now at the path, not the one renamed over.
+kept=$(grep -c '^: keep-alive' "$T/stream.out")
+wait_for 30 sh -c "[ \$(grep -c '^: keep-alive' '$T/stream.out') -ge $((kept + 2)) ]"
+c=$(L enqueue streamed documentAddition | json_get - 'd["uid"]')
+assert_soon "a task enqueued a while after the compaction arrives too" 30 \
+	grep -q "\"uid\":$c," "$T/stream.out"
+kill "$SPID" 2>/dev/null
 uid=$(L enqueue movies documentAddition | json_get - 'd["uid"]')
 "$LMTASKS" --db "$S" wait "$uid" --timeout 30 >"$T/wait.out" 2>"$T/wait.err" &
 WAIT=$!
