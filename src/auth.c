@@ -75,6 +75,7 @@ static const struct {
 	{ "tasks.get", AUTH_TASKS_GET },
 	{ "tasks.cancel", AUTH_TASKS_CANCEL },
 	{ "tasks.delete", AUTH_TASKS_DELETE },
+	{ "tasks.compact", AUTH_TASKS_COMPACT },
 	{ "metrics.*", AUTH_METRICS_ALL },
 	{ "metrics.get", AUTH_METRICS_GET },
 };
@@ -83,8 +84,8 @@ static const struct {
 const char *
 auth_action_names(void)
 {
-	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.*`, `metrics.get`, "
-	    "`metrics.*`, `*`";
+	return "`tasks.get`, `tasks.cancel`, `tasks.delete`, `tasks.compact`, `tasks.*`, "
+	    "`metrics.get`, `metrics.*`, `*`";
 }
 
 int

@@ -50,7 +50,7 @@ static int
 parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, struct task *t,
     char *why, size_t whylen)
 {
-	json_object *obj, *idx = NULL, *type = NULL, *det = NULL;
+	json_object *obj, *idx = NULL, *type = NULL, *det = NULL, *meta = NULL;
 	const char *err, *ds = "{}";
 	size_t dl = 2;
 	int rc = LMT_EINVAL;
@@ -70,8 +70,11 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 			type = val;
 		else if (strcmp(key, "details") == 0)
 			det = val;
+		else if (strcmp(key, "customMetadata") == 0)
+			meta = val;
 		else {
-			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details)", key);
+			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details, "
+			    "customMetadata)", key);
 			goto out;
 		}
 	}
@@ -93,6 +96,14 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 		}
 		ds = details_compact(det, &dl);
 	}
+	if (meta && !json_object_is_type(meta, json_type_null) &&
+	    (!json_object_is_type(meta, json_type_string) ||
+	    (size_t)json_object_get_string_len(meta) > TASK_METADATA_MAX ||
+	    !task_utf8_valid(json_object_get_string(meta), (size_t)json_object_get_string_len(meta)))) {
+		snprintf(why, whylen, "customMetadata must be a string of up to %u bytes of UTF-8",
+		    TASK_METADATA_MAX);
+		goto out;
+	}
 	size_t il = (size_t)json_object_get_string_len(idx), tl = (size_t)json_object_get_string_len(type);
 	char *ip = keep(b, json_object_get_string(idx), il);
 	char *tp = keep(b, json_object_get_string(type), tl);
@@ -103,6 +114,17 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 		goto out;
 	}
 	task_init(t, ip, il, tp, tl, dp, dl);
+	if (meta && json_object_is_type(meta, json_type_string)) {
+		size_t ml = (size_t)json_object_get_string_len(meta);
+		/* A chunk never starts empty: an empty string still points somewhere. */
+		char *mp = ml ? keep(b, json_object_get_string(meta), ml) : (char *)"";
+		if (mp == NULL) {
+			snprintf(why, whylen, "out of memory");
+			rc = ENOMEM;
+			goto out;
+		}
+		t->custom_metadata = (struct task_str){ mp, ml };
+	}
 	rc = 0;
 out:
 	json_object_put(obj);

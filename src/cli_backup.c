@@ -1,5 +1,6 @@
 /* The backup commands: backup DIR (LMDB's own copy of the live store), restore DIR (the
- * backup's contents made the store's in one commit, under running readers). */
+ * backup's contents made the store's in one commit, under running readers), compact (a
+ * compacted copy swapped in for the data file, under running readers). */
 #include "config.h"
 
 #include <errno.h>
@@ -117,3 +118,37 @@ const struct cli_command cli_cmd_restore = { "restore", NULL,
 	"                                      serve it at their next request; the change log\n"
 	"                                      goes on and records what changed\n",
 	run_restore };
+
+static int
+render_compaction(struct printbuf *pb, const void *ctx)
+{
+	const struct ops_compact_result *r = ctx;
+
+	return report_compaction(pb, r->pre_size, r->post_size);
+}
+
+/* The handler of its table entry below. */
+static int
+run_compact(const struct cli_args *a)
+{
+	struct ops_compact_result r;
+	store *s;
+	int rc, ret;
+
+	if (a->argc != 0)
+		return cli_usage(a->cmd, "it takes no argument");
+	if ((ret = cli_open(0, &s)) != 0)
+		return ret;
+	rc = ops_compact(s, &r);
+	store_close(s);
+	if (rc)
+		return cli_store_failure(rc, "compact: the store is as it was; compacting");
+	return cli_print(render_compaction, &r);
+}
+
+const struct cli_command cli_cmd_compact = { "compact", NULL,
+	"  compact                             shrink data.mdb to the pages in use: LMDB's\n"
+	"                                      compacting copy, swapped in while the write\n"
+	"                                      lock is held; running responders go on and\n"
+	"                                      follow it; prints preSize and postSize\n",
+	run_compact };

@@ -128,7 +128,7 @@ wait_look(void *ctx)
 {
 	struct wait_ctx *w = ctx;
 	MDB_txn *txn;
-	int ret, terminal = 0, rc = store_txn_begin(w->s, MDB_RDONLY, &txn);
+	int ret, terminal = 0, rc = store_read_follow(w->s, &txn);
 
 	if (rc)
 		return cli_store_failure(rc, "reading");

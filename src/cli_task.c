@@ -219,21 +219,26 @@ enqueue_batch(const char *input)
 static int
 run_enqueue(const struct cli_args *a)
 {
-	const char *details = NULL;
+	const char *details = NULL, *meta = NULL;
 	int batch = 0, ret;
 
 	for (size_t i = 0; i < a->nopts; i++) {
 		if (a->opts[i].id == 'd')
 			details = a->opts[i].value;
+		else if (a->opts[i].id == 'm')
+			meta = a->opts[i].value;
 		else
 			batch = 1;
 	}
 	if (batch) {
-		if (details || a->argc > 1)
+		if (details || meta || a->argc > 1)
 			return cli_usage(a->cmd, "--batch takes one FILE (or - for standard input) "
-			    "and no --details");
+			    "and no --details or --custom-metadata (its lines carry them)");
 		return enqueue_batch(a->argc ? a->argv[0] : "-");
 	}
+	if (meta && (strlen(meta) > TASK_METADATA_MAX || !task_utf8_valid(meta, strlen(meta))))
+		return cli_usagef(a->cmd, "--custom-metadata wants UTF-8 text of up to %u bytes",
+		    TASK_METADATA_MAX);
 	if (a->argc != 2)
 		return cli_usage(a->cmd, "it wants INDEX and TYPE");
 	const char *index = a->argv[0], *type = a->argv[1];
@@ -245,6 +250,8 @@ run_enqueue(const struct cli_args *a)
 		return ret;
 	struct task t;
 	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
+	if (meta)
+		t.custom_metadata = (struct task_str){ meta, strlen(meta) };
 	ret = enqueue_run(&t, 1, render_summary, &t, NULL);
 	free(dtext);
 	return ret;
@@ -253,13 +260,16 @@ run_enqueue(const struct cli_args *a)
 static const struct option enqueue_options[] = {
 	{ "details", required_argument, NULL, 'd' },
 	{ "batch", no_argument, NULL, 'b' },
+	{ "custom-metadata", required_argument, NULL, 'm' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
-	"  enqueue INDEX TYPE [--details JSON|@FILE|-]\n"
-	"                                      add a task; prints its summary\n"
+	"  enqueue INDEX TYPE [--details JSON|@FILE|-] [--custom-metadata TEXT]\n"
+	"                                      add a task; prints its summary; TEXT is shown\n"
+	"                                      as its customMetadata (compat v1)\n"
 	"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
-	"                                      ({\"indexUid\",\"type\",\"details\"}), all or none\n",
+	"                                      ({\"indexUid\",\"type\",\"details\",\n"
+	"                                      \"customMetadata\"}), all or none\n",
 	run_enqueue };
 
 /* ---- start ---- */

@@ -164,7 +164,7 @@ first_look(struct watch *w, uint64_t since)
 	MDB_txn *txn;
 	int rc, ret = EXIT_DONE;
 
-	if ((rc = store_txn_begin(w->s, MDB_RDONLY, &txn)) != 0)
+	if ((rc = store_read_follow(w->s, &txn)) != 0)
 		return cli_store_failure(rc, "reading");
 	if (since != UINT64_MAX) {
 		w->cursor = since;
@@ -188,7 +188,7 @@ look(void *ctx)
 
 	if (w->looked) {
 		/* A store made by 0.1.0 gets its log at its first write. */
-		if ((rc = feed_refresh(w->s)) != 0 || (rc = store_txn_begin(w->s, MDB_RDONLY, &txn)) != 0)
+		if ((rc = feed_refresh(w->s)) != 0 || (rc = store_read_follow(w->s, &txn)) != 0)
 			return cli_store_failure(rc, "reading");
 		ret = drain(w, txn, &w->cursor, w->e);
 		mdb_txn_abort(txn);

@@ -13,6 +13,10 @@
  *
  * Version 2 is version 1 with a u64 batch uid at 22, before the optional fields; a
  * task with no batch is still written as version 1, as lmtasks 0.1.0 wrote it.
+ * Versions 3 and 4 are versions 1 and 2 with a u32 custom metadata length after the
+ * batch uid (or at 22) and the metadata's bytes last: version - 1 is a set of
+ * extensions (1 the batch uid, 2 the metadata), so a record carries only what it uses
+ * and every record lmtasks 0.1.0 and 0.2.0 wrote reads as it is.
  *
  * Fields that most tasks lack take no room, and the checksum turns a flipped byte
  * into a clear "corrupt record" instead of broken JSON on the wire.
@@ -27,6 +31,9 @@
 #include "lmtasks/error.h"
 
 #define HEADER 22
+/* The extensions version - 1 announces. */
+#define X_BATCH 1
+#define X_META 2
 /* 9999-12-31T23:59:59.999999Z: timestamps are µs from the epoch up to there. */
 #define TIME_MAX INT64_C(253402300799999999)
 
@@ -102,6 +109,9 @@ codec_size(const struct task *t)
 	size_t n = HEADER + (t->has_batch ? 8 : 0) + optional_size(f) + t->index_uid.len +
 	    t->type.len + t->details.len;
 
+	if (t->custom_metadata.ptr)
+		n += 4 + t->custom_metadata.len;
+
 	if (f & F_ERROR)
 		n += t->error_code.len + t->error_message.len;
 	return n;
@@ -113,7 +123,9 @@ codec_encode(const struct task *t, void *buf)
 	unsigned char *p = buf, *q;
 	unsigned f = flags_of(t);
 
-	p[0] = t->has_batch ? CODEC_VERSION_BATCH : CODEC_VERSION;
+	int meta = t->custom_metadata.ptr != NULL;
+
+	p[0] = (unsigned char)(CODEC_VERSION + (t->has_batch ? X_BATCH : 0) + (meta ? X_META : 0));
 	p[1] = (unsigned char)t->status;
 	p[2] = (unsigned char)f;
 	p[3] = (unsigned char)t->type.len;
@@ -122,6 +134,8 @@ codec_encode(const struct task *t, void *buf)
 	q = bytes_put_u32le(p + 18, (uint32_t)t->details.len);
 	if (t->has_batch)
 		q = bytes_put_u64le(q, t->batch_uid);
+	if (meta)
+		q = bytes_put_u32le(q, (uint32_t)t->custom_metadata.len);
 	if (f & F_STARTED)
 		q = bytes_put_u64le(q, (uint64_t)t->started_at);
 	if (f & F_FINISHED)
@@ -145,6 +159,8 @@ codec_encode(const struct task *t, void *buf)
 		COPY(t->error_code);
 		COPY(t->error_message);
 	}
+	if (meta)
+		COPY(t->custom_metadata);
 #undef COPY
 	size_t len = (size_t)(q - p);
 	bytes_put_u32le(p + 4, checksum(p, len));
@@ -156,21 +172,28 @@ codec_decode(const void *buf, size_t len, struct task *t)
 {
 	const unsigned char *p = buf, *q;
 
-	if (len < HEADER || (p[0] != CODEC_VERSION && p[0] != CODEC_VERSION_BATCH) ||
-	    checksum(p, len) != bytes_get_u32le(p + 4))
+	/* The header's length for each set of extensions. */
+	static const unsigned char heads[4] = { HEADER, HEADER + 8, HEADER + 4, HEADER + 12 };
+
+	if (len < HEADER)
+		return LMT_ECORRUPT;
+	unsigned x = (unsigned)p[0] - CODEC_VERSION;
+	if (x > (X_BATCH | X_META) || checksum(p, len) != bytes_get_u32le(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
-	size_t head = p[0] == CODEC_VERSION_BATCH ? HEADER + 8 : HEADER;
+	size_t head = heads[x];
 	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
 		return LMT_ECORRUPT;
 	size_t opt = optional_size(f);
 	size_t index_len = bytes_get_u16le(p + 16), type_len = p[3];
-	size_t details_len = bytes_get_u32le(p + 18), code_len = 0, msg_len = 0;
+	size_t details_len = bytes_get_u32le(p + 18), code_len = 0, msg_len = 0, meta_len = 0;
 	if (len < head + opt)
 		return LMT_ECORRUPT;
 
-	t->has_batch = head != HEADER;
+	t->has_batch = (x & X_BATCH) != 0;
 	t->batch_uid = t->has_batch ? bytes_get_u64le(p + HEADER) : 0;
+	if (x & X_META)
+		meta_len = bytes_get_u32le(p + head - 4);
 	q = p + head;
 	t->status = (enum task_status)p[1];
 	t->enqueued_at = (int64_t)bytes_get_u64le(p + 8);
@@ -195,7 +218,8 @@ codec_decode(const void *buf, size_t len, struct task *t)
 		q += 6;
 	}
 	/* Each length is small enough that the sum cannot overflow size_t. */
-	if (head + opt + index_len + type_len + details_len + code_len + msg_len != len)
+	if (meta_len > TASK_METADATA_MAX ||
+	    head + opt + index_len + type_len + details_len + code_len + msg_len + meta_len != len)
 		return LMT_ECORRUPT;
 	if (index_len > TASK_INDEX_MAX || (index_len == 0) != ((f & F_NULL_INDEX) != 0) ||
 	    type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2 ||
@@ -223,12 +247,16 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	s += code_len;
 	t->error_message.ptr = code_len ? s : NULL;
 	t->error_message.len = msg_len;
+	s += msg_len;
+	t->custom_metadata.ptr = x & X_META ? s : NULL;
+	t->custom_metadata.len = meta_len;
 	t->record_sum = bytes_get_u32le(p + 4);
 	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
 		return LMT_ECORRUPT;
 	if ((index_len && !task_index_uid_valid(t->index_uid.ptr, index_len)) ||
 	    !task_type_valid(t->type.ptr, type_len) ||
-	    (code_len && !task_error_code_valid(t->error_code.ptr, code_len)))
+	    (code_len && !task_error_code_valid(t->error_code.ptr, code_len)) ||
+	    (meta_len && !task_utf8_valid(t->custom_metadata.ptr, meta_len)))
 		return LMT_ECORRUPT;
 	return 0;
 }

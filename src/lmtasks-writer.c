@@ -1,6 +1,7 @@
-/* lmtasks-writer: POST /tasks/cancel and DELETE /tasks over FastCGI (own socket or inherited)
- * or CGI, for keys that carry the action; runs as the store's owner, apart from the
- * read-only public responder.  FastCGI is framed by conn.c, served by loop.c and adapted
+/* lmtasks-writer: POST /tasks/cancel, DELETE /tasks and POST /tasks/compact over FastCGI
+ * (own socket or inherited) or CGI, for keys that carry the action; runs as the store's
+ * owner, apart from the read-only public responder.  FastCGI is framed by conn.c, served
+ * by loop.c and adapted
  * by server.c, as the responder's is, with one worker: LMDB serialises writers anyway, and
  * no connection waits on another's slow peer. */
 #include "config.h"
@@ -28,10 +29,11 @@ static const char usage_text[] =
 "                      [--socket-mode MODE]\n"
 "\n"
 "Serves the write routes of the Meilisearch tasks API, POST /tasks/cancel and\n"
-"DELETE /tasks (Meilisearch's filters, at least one), for the master key or an API\n"
-"key made with `lmtasks key create --actions tasks.cancel,tasks.delete`.  Run it\n"
-"as the store's owner and mount it for those two method+path pairs only; the\n"
-"public responder, lmtasks-fcgi, stays read-only.\n"
+"DELETE /tasks (Meilisearch's filters, at least one) and POST /tasks/compact\n"
+"(lmtasks compact), for the master key or an API key made with `lmtasks key create\n"
+"--actions tasks.cancel,tasks.delete,tasks.compact`.  Run it as the store's owner\n"
+"and mount it for those method+path pairs only; the public responder,\n"
+"lmtasks-fcgi, stays read-only.\n"
 "\n"
 "  --master-key-file FILE\n"
 "                   the master key (its first line, 16 bytes at least); else\n"

@@ -18,6 +18,7 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_key_delete, &cli_cmd_webhook, &cli_cmd_webhook_add, &cli_cmd_webhook_list,
 	&cli_cmd_webhook_delete, &cli_cmd_notify, &cli_cmd_config, &cli_cmd_stats, &cli_cmd_check,
 	&cli_cmd_backup, &cli_cmd_restore,
+	&cli_cmd_compact,
 };
 
 static const char usage_head[] =

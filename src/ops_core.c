@@ -32,20 +32,20 @@ int
 ops_task_copy(struct ops_task *ot, const struct task *t)
 {
 	const struct task_str *src[] = { &t->index_uid, &t->type, &t->details, &t->error_code,
-	    &t->error_message };
+	    &t->error_message, &t->custom_metadata };
 	struct task_str *dst[] = { &ot->t.index_uid, &ot->t.type, &ot->t.details,
-	    &ot->t.error_code, &ot->t.error_message };
+	    &ot->t.error_code, &ot->t.error_message, &ot->t.custom_metadata };
 	size_t need = 1;
 	char *buf, *p;
 
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		need += src[i]->ptr ? src[i]->len : 0;
 	if ((buf = malloc(need)) == NULL)
 		return ENOMEM;
 	free(ot->buf);
 	ot->buf = p = buf;
 	ot->t = *t;
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		if (src[i]->ptr == NULL)
 			continue;
 		memcpy(p, src[i]->ptr, src[i]->len);

@@ -39,7 +39,12 @@ struct reader {
 	atomic_int faulted;	/* a read met SIGBUS: damaged until the next check */
 	int replaced;		/* its data file is not the one open (check_replaced) */
 	char replaced_why[PATH_MAX + 200];	/* what store_check_replaced_text() said */
+	unsigned gen;		/* bumped when s follows a compacted data file (follow) */
+	int closed;		/* s could not open the file it followed: retried, 503 meanwhile */
 };
+
+/* The generation of the snapshot this thread keeps (reader_begin's *txn). */
+static __thread unsigned txn_gen;
 
 #define logline(r, ...) log_line((r)->prog, __VA_ARGS__)
 
@@ -241,6 +246,18 @@ owner_prepare(reader *r)
 	const char *why;
 
 	pthread_rwlock_wrlock(&r->lock);
+	/* A write that followed a compacted file and could not open it left the store
+	 * closed: let go of, and opened anew. */
+	if (r->s && store_env(r->s) == NULL) {
+		store_close(r->s);
+		r->s = NULL;
+	}
+	/* A compacted file swapped in since the last request: read (keys, compat) and
+	 * written there.  One stat per request of the writer. */
+	if (r->s && store_follows(r->s) == 1 && store_reopen(r->s) != 0) {
+		store_close(r->s);
+		r->s = NULL;
+	}
 	try_open(r, r->path);
 	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 		owner_damaged(r, why);
@@ -257,8 +274,17 @@ snapshot(reader *r, MDB_txn **txn)
 {
 	int rc;
 
+	/* A snapshot of the environment closed when the store followed a compacted file:
+	 * abandoned, never touched again (its environment, and with it its reader slot, is
+	 * gone; what is left is one small allocation per thread and compaction). */
+	if (__builtin_expect(*txn && txn_gen != r->gen, 0))
+		*txn = NULL;
 	for (int attempt = 0;; attempt++) {
-		rc = *txn ? mdb_txn_renew(*txn) : mdb_txn_begin(store_env(r->s), NULL, MDB_RDONLY, txn);
+		if (*txn) {
+			rc = mdb_txn_renew(*txn);
+		} else if ((rc = mdb_txn_begin(store_env(r->s), NULL, MDB_RDONLY, txn)) == 0) {
+			txn_gen = r->gen;
+		}
 		if (rc != MDB_MAP_RESIZED || attempt > 0)
 			break;
 		pthread_rwlock_unlock(&r->lock);
@@ -277,8 +303,67 @@ snapshot(reader *r, MDB_txn **txn)
 	return rc;
 }
 
-/* What stands in the way of reading an open store, with v->why; 0 when nothing. */
-static int
+/* The data file at the store's path follows the open one (lmtasks compact swapped in a
+ * compacted copy): the store is opened again on it, with the write lock held.  Returns 1
+ * when it was (r->gen bumped; r->closed when the open failed), else 0. */
+__attribute__((noinline, cold)) static int
+follow(reader *r)
+{
+	if (r->s == NULL || r->closed || store_follows(r->s) != 1)
+		return 0;
+	int rc = store_reopen(r->s);
+	r->gen++;
+	if (rc != 0) {
+		/* The handle stays (iterators point at it), closed until it opens. */
+		r->closed = 1;
+		r->open_rc = rc;
+		r->next_try = clock_now() + READER_RETRY_US;
+		logline(r, "the store at %s has a new data file (lmtasks compact) that cannot be "
+		    "opened (%s); answering 503 until it can", r->path, lmt_strerror(rc));
+		return 1;
+	}
+	r->replaced = 0;
+	logline(r, "the store at %s has a new data file that holds its state (lmtasks compact): "
+	    "reading it", r->path);
+	return 1;
+}
+
+/* follow() from under the read lock, which is let go meanwhile; 1 when the store moved
+ * (here or in another thread) since the caller's snapshot was refused. */
+__attribute__((noinline, cold)) static int
+follow_now(reader *r, unsigned gen)
+{
+	pthread_rwlock_unlock(&r->lock);
+	pthread_rwlock_wrlock(&r->lock);
+	if (r->gen == gen)
+		follow(r);
+	int moved = r->gen != gen;
+	pthread_rwlock_unlock(&r->lock);
+	pthread_rwlock_rdlock(&r->lock);
+	return moved;
+}
+
+/* A store closed by a failed follow: opened again once its time has come, the write lock
+ * held. */
+__attribute__((noinline, cold)) static void
+reopen_closed(reader *r)
+{
+	int64_t now = clock_now();
+
+	if (!r->closed || now < r->next_try)
+		return;
+	if ((r->open_rc = store_reopen(r->s)) != 0) {
+		r->next_try = now + READER_RETRY_US;
+		return;
+	}
+	r->closed = 0;
+	r->gen++;
+	logline(r, "the store at %s can be read again", r->path);
+}
+
+/* What stands in the way of reading an open store, with v->why; 0 when nothing.  Inline:
+ * it is on every request's path. */
+static inline __attribute__((always_inline)) int
 refusal(reader *r, const char *param_path, struct reader_view *v)
 {
 	if (r->damaged || atomic_load_explicit(&r->faulted, memory_order_relaxed))
@@ -304,20 +389,32 @@ reader_begin(reader *r, const char *param_path, MDB_txn **txn, struct reader_vie
 	v->rc = r->open_rc;
 	v->path = r->path;
 	v->why = r->damage;
-	if (r->s == NULL && r->mode == READER_SHARED) {
+	if (__builtin_expect(r->s == NULL || r->closed, 0) && r->mode == READER_SHARED) {
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_wrlock(&r->lock);
-		v->path = wanted(r, param_path);
-		v->rc = try_open(r, v->path);
+		if (r->s == NULL) {
+			v->path = wanted(r, param_path);
+			v->rc = try_open(r, v->path);
+		} else {
+			reopen_closed(r);
+			v->rc = r->open_rc;
+		}
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_rdlock(&r->lock);
 	}
-	if (r->s == NULL)
+	if (r->s == NULL || r->closed)
 		return v->rc;
 	v->path = r->path;
 	if ((v->rc = refusal(r, param_path, v)) != 0)
 		return v->rc;
-	if (txn && (v->rc = snapshot(r, txn)) != 0) {
+	unsigned gen = r->gen;
+	if (txn && __builtin_expect((v->rc = snapshot(r, txn)) == LMT_EREPLACED, 0) &&
+	    follow_now(r, gen)) {
+		/* A compacted file was followed: the snapshot again, on it. */
+		v->rc = r->closed ? r->open_rc : (v->rc = refusal(r, param_path, v)) != 0 ? v->rc :
+		    snapshot(r, txn);
+	}
+	if (txn && v->rc != 0) {
 		if (v->rc == LMT_EREPLACED)
 			v->why = store_check_replaced_text();
 		return v->rc;
@@ -378,18 +475,27 @@ reader_read(reader *r, void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 	struct read_call c = { fn, NULL, NULL, arg };
 	int rc;
 
+	/* txn_gen is the kept snapshot's (reader_begin's): this one is not kept. */
+	unsigned kept_gen = txn_gen;
+
 	pthread_rwlock_rdlock(&r->lock);
-	if (r->s == NULL || r->damaged || r->replaced || atomic_load(&r->faulted)) {
+	unsigned gen = r->gen;
+	if (r->s == NULL || r->closed || r->damaged || r->replaced || atomic_load(&r->faulted)) {
 		pthread_rwlock_unlock(&r->lock);
 		return LMT_EDAMAGED;
 	}
 	c.s = r->s;
-	if ((rc = feed_refresh(r->s)) == 0 && (rc = snapshot(r, &c.txn)) == 0) {
+	if ((rc = feed_refresh(r->s)) == 0 && (rc = snapshot(r, &c.txn)) == LMT_EREPLACED &&
+	    follow_now(r, gen)) {
+		rc = r->closed || r->replaced ? LMT_EDAMAGED : snapshot(r, &c.txn);
+	}
+	if (rc == 0) {
 		if (guarded(r, read_call, &c))
 			rc = LMT_EDAMAGED;
 	}
 	if (c.txn)
 		mdb_txn_abort(c.txn);
+	txn_gen = kept_gen;
 	pthread_rwlock_unlock(&r->lock);
 	return rc;
 }
@@ -401,7 +507,7 @@ static void
 check_size(reader *r)
 {
 	pthread_rwlock_rdlock(&r->lock);
-	if (r->s == NULL) {
+	if (r->s == NULL || r->closed) {
 		pthread_rwlock_unlock(&r->lock);
 		return;
 	}
@@ -436,7 +542,7 @@ check_replaced(reader *r)
 	char text[sizeof(r->replaced_why)] = "";
 
 	pthread_rwlock_rdlock(&r->lock);
-	if (r->s == NULL || r->damaged || atomic_load(&r->faulted)) {
+	if (r->s == NULL || r->closed || r->damaged || atomic_load(&r->faulted)) {
 		pthread_rwlock_unlock(&r->lock);
 		return;
 	}
@@ -447,10 +553,17 @@ check_replaced(reader *r)
 		snprintf(text, sizeof(text), "%s", store_check_replaced_text());
 	int bad = rc == LMT_EREPLACED;
 	int change = bad != r->replaced;
+	unsigned gen = r->gen;
 	pthread_rwlock_unlock(&r->lock);
 	if (!change)
 		return;
 	pthread_rwlock_wrlock(&r->lock);
+	/* Another file at the path that follows this one (a compaction, no commit since):
+	 * read from now on, not refused. */
+	if (bad && (r->gen != gen || follow(r))) {
+		pthread_rwlock_unlock(&r->lock);
+		return;
+	}
 	if (bad) {
 		snprintf(r->replaced_why, sizeof(r->replaced_why), "%s", text);
 		logline(r, "the store at %s was replaced while open: %s; answering 503 until every "
@@ -475,6 +588,9 @@ reader_check(reader *r)
 		pthread_rwlock_unlock(&r->lock);
 		return;
 	}
+	pthread_rwlock_wrlock(&r->lock);
+	reopen_closed(r);
+	pthread_rwlock_unlock(&r->lock);
 	check_size(r);
 	check_replaced(r);
 }

@@ -160,7 +160,8 @@ static size_t
 task_bound(const struct task *t)
 {
 	return 512 + t->index_uid.len + t->type.len + t->details.len +
-	    6 * t->error_message.len + 2 * t->error_code.len;
+	    6 * t->error_message.len + 2 * t->error_code.len +
+	    (t->custom_metadata.ptr ? 20 + 6 * t->custom_metadata.len : 0);
 }
 
 /* A failed task's error object. */
@@ -196,7 +197,17 @@ put_duration(struct out *o, int64_t started, int64_t finished)
 	}
 }
 
-/* duration, enqueuedAt, startedAt, finishedAt and the closing brace. */
+/* customMetadata where Meilisearch (1.26 on) puts it, when the task has some. */
+static void
+put_metadata(struct out *o, const struct task *t)
+{
+	if (t->custom_metadata.ptr) {
+		PUTS(o, ",\"customMetadata\":");
+		put_string(o, t->custom_metadata.ptr, t->custom_metadata.len);
+	}
+}
+
+/* duration, enqueuedAt, startedAt, finishedAt (the closing brace is the caller's). */
 static void
 put_times(struct out *o, const struct task *t)
 {
@@ -208,7 +219,6 @@ put_times(struct out *o, const struct task *t)
 	put_time(o, t->started_at);
 	PUTS(o, ",\"finishedAt\":");
 	put_time(o, t->finished_at);
-	PUTS(o, "}");
 }
 
 static void
@@ -239,6 +249,7 @@ render_task(struct printbuf *pb, const struct task *t)
 		put_error(&o, t);
 	}
 	put_times(&o, t);
+	PUTS(&o, "}");
 	return done(&o);
 }
 
@@ -275,6 +286,8 @@ render_task_v1(struct printbuf *pb, const struct task *t)
 	else
 		PUTS(&o, "null");
 	put_times(&o, t);
+	put_metadata(&o, t);
+	PUTS(&o, "}");
 	return done(&o);
 }
 
@@ -356,6 +369,7 @@ render_task_summary(struct printbuf *pb, const struct task *t)
 	put_head(&o, t);
 	PUTS(&o, ",\"enqueuedAt\":");
 	put_time(&o, t->enqueued_at);
+	put_metadata(&o, t);
 	PUTS(&o, "}");
 	return done(&o);
 }

@@ -319,3 +319,48 @@ report_restore(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t ch
 	return rc ? rc : append(pb, ",\"tasks\":%" PRIu64 ",\"changedTasks\":%" PRIu64
 	    ",\"nextUid\":%" PRIu64 "}", tasks, changed, next_uid);
 }
+
+size_t
+report_size_text(uint64_t size, char out[32])
+{
+	static const struct {
+		const char *name;
+		uint64_t bytes;
+	} units[] = {
+		{ "EiB", UINT64_C(1) << 60 }, { "EB", UINT64_C(1000000000000000000) },
+		{ "PiB", UINT64_C(1) << 50 }, { "PB", UINT64_C(1000000000000000) },
+		{ "TiB", UINT64_C(1) << 40 }, { "TB", UINT64_C(1000000000000) },
+		{ "GiB", UINT64_C(1) << 30 }, { "GB", UINT64_C(1000000000) },
+		{ "MiB", UINT64_C(1) << 20 }, { "MB", UINT64_C(1000000) },
+		{ "KiB", UINT64_C(1) << 10 }, { "KB", UINT64_C(1000) },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		uint64_t u = units[i].bytes;
+		/* Exact in thousandths: the rest times 1000 a multiple of the unit. */
+		unsigned __int128 milli = (unsigned __int128)(size % u) * 1000;
+		if (size < u || milli % u != 0)
+			continue;
+		unsigned frac = (unsigned)(milli / u);
+		int n = snprintf(out, 32, "%" PRIu64, size / u);
+		if (frac) {
+			n += snprintf(out + n, (size_t)(32 - n), ".%03u", frac);
+			while (out[n - 1] == '0')
+				n--;
+		}
+		n += snprintf(out + n, (size_t)(32 - n), " %s", units[i].name);
+		return (size_t)n;
+	}
+	return (size_t)snprintf(out, 32, "%" PRIu64 " B", size);
+}
+
+int
+report_compaction(struct printbuf *pb, uint64_t pre, uint64_t post)
+{
+	char a[32], b[32];
+
+	report_size_text(pre, a);
+	report_size_text(post, b);
+	return append(pb, "{\"preSize\":\"%s\",\"postSize\":\"%s\",\"status\":\"succeeded\","
+	    "\"preBytes\":%" PRIu64 ",\"postBytes\":%" PRIu64 "}", a, b, pre, post);
+}

@@ -347,6 +347,30 @@ fail_free:
 	return rc;
 }
 
+int
+store_reopen(store *s)
+{
+	char path[PATH_MAX];
+	const struct progress *p = s->progress;
+	unsigned gen = s->gen;
+	store *n;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s", store_path(s)) >= (int)sizeof(path))
+		return ENAMETOOLONG;
+	/* Closed before the other is opened: closing an environment lets go of the process's
+	 * locks on lock.mdb, which the other would then hold without knowing. */
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if ((rc = store_open(path, s->flags & ~STORE_CREATE, 0, &n)) != 0)
+		return rc;
+	*s = *n;
+	free(n);
+	s->progress = p;
+	s->gen = gen + 1;
+	return 0;
+}
+
 void
 store_set_progress(store *s, const struct progress *p)
 {

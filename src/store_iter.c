@@ -45,6 +45,7 @@ struct memo {
 
 struct store_iter {
 	store *s;
+	unsigned store_gen;	/* s->gen its cursors were opened under */
 	MDB_txn *txn;
 	unsigned gen;		/* bumped by each store_iter_renew() */
 	struct slot all;	/* the walk over every task */
@@ -68,14 +69,30 @@ store_iter_open(store *s, MDB_txn *txn, store_iter **out)
 	if (it == NULL)
 		return ENOMEM;
 	it->s = s;
+	it->store_gen = s->gen;
 	it->txn = txn;
 	*out = it;
 	return 0;
 }
 
+static void close_cursors(store_iter *it);
+
+/* The store was opened again (a compacted data file followed): the cursors belong to the
+ * environment closed, so they are let go (a read-only cursor is its own memory only) and
+ * opened anew, and the counts remembered are forgotten. */
+__attribute__((noinline, cold)) static void
+follow_store(store_iter *it)
+{
+	close_cursors(it);
+	memset(&it->memo, 0, sizeof(it->memo));
+	it->store_gen = it->s->gen;
+}
+
 int
 store_iter_renew(store_iter *it, MDB_txn *txn)
 {
+	if (__builtin_expect(it->store_gen != it->s->gen, 0))
+		follow_store(it);
 	it->txn = txn;
 	it->active = NULL;
 	it->gen++;
@@ -176,6 +193,14 @@ store_iter_close(store_iter *it)
 {
 	if (it == NULL)
 		return;
+	close_cursors(it);
+	free(it);
+}
+
+/* Closes every cursor the iterator keeps; the slots are empty after. */
+static void
+close_cursors(store_iter *it)
+{
 	slot_close(&it->all);
 	slot_close(&it->fetch);
 	slot_close(&it->counts);
@@ -183,7 +208,12 @@ store_iter_close(store_iter *it)
 		for (int j = 0; j <= ITER_SLOTS; j++)
 			slot_close(&it->seq[i][j]);
 	}
-	free(it);
+	memset(&it->all, 0, sizeof(it->all));
+	memset(&it->fetch, 0, sizeof(it->fetch));
+	memset(&it->counts, 0, sizeof(it->counts));
+	memset(it->seq, 0, sizeof(it->seq));
+	it->active = NULL;
+	it->fetch_at = TASK_NO_UID;
 }
 
 /* The cursor of seq for one key slot (ALL has one); slots past ITER_SLOTS share a spare. */

@@ -10,13 +10,21 @@
  * built on 3) overwrites txn 4's meta page.  Healthy, the lock's id is never past the
  * file's newest meta page (a commit writes its meta page before it moves the lock's id),
  * and inside a write transaction, which no commit can race, the two are equal.  These
- * checks compare them, and the file at the store's path with the one open. */
+ * checks compare them, and the file at the store's path with the one open.
+ *
+ * One file at the path that is not the one open is the store's all the same: the
+ * compacted copy `lmtasks compact` renames over it, whose newest meta page carries the
+ * id the lock counts (store_compact.c), and the commits made on it since.  A process
+ * follows it (store_follows(), store_reopen()) instead of refusing it. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lmtasks/error.h"
 #include "store_internal.h"
@@ -115,4 +123,105 @@ store_check_write(store *s, MDB_txn *txn)
 	if (rc != 0)
 		return rc;
 	return id != info.me_last_txnid ? replaced(s, id, info.me_last_txnid) : 0;
+}
+
+int
+store_file_txnid(const char *data, size_t psize, size_t *txnid)
+{
+	unsigned char page[2][512];
+	size_t newest = 0;
+	int fd = open(data, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno;
+	/* Only the start of each page matters: the header and the meta after it. */
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		ssize_t n = pread(fd, page[i], sizeof(page[i]), (off_t)(i * psize));
+		struct lmdb_page_head h;
+		struct lmdb_meta m;
+
+		if (n < (ssize_t)(LMDB_META_AT + sizeof(m))) {
+			rc = n < 0 ? errno : LMT_ENOSTORE;
+			break;
+		}
+		memcpy(&h, page[i], sizeof(h));
+		memcpy(&m, page[i] + LMDB_META_AT, sizeof(m));
+		if (!(h.flags & LMDB_P_META) || m.magic != LMDB_MAGIC || m.version != LMDB_DATA_VERSION)
+			rc = LMT_ENOSTORE;
+		else if (m.txnid > newest)
+			newest = m.txnid;
+	}
+	close(fd);
+	if (rc == 0)
+		*txnid = newest;
+	return rc;
+}
+
+int
+store_follows(store *s)
+{
+	mdb_filehandle_t fd;
+	struct stat open_st, path_st;
+	char data[PATH_MAX];
+	MDB_envinfo info;
+	MDB_stat ms;
+	MDB_txn *txn;
+	size_t lock_id, file_id;
+	int rc;
+
+	if ((rc = store_data_file(s, data, sizeof(data), &fd)) != 0)
+		return rc;
+	if (fstat(fd, &open_st) != 0)
+		return errno;
+	if (stat(data, &path_st) != 0)
+		return errno;
+	if (path_st.st_dev == open_st.st_dev && path_st.st_ino == open_st.st_ino)
+		return 0;
+	/* The lock's count first: commits on the file at the path after it only raise the
+	 * file's newest id, never below it. */
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	lock_id = mdb_txn_id(txn);
+	mdb_txn_abort(txn);
+	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &ms)) != 0)
+		return rc;
+	if ((rc = store_file_txnid(data, ms.ms_psize, &file_id)) != 0 && rc != LMT_ENOSTORE)
+		return rc;
+	if (rc == 0 && file_id >= lock_id && file_id >= info.me_last_txnid)
+		return 1;
+	snprintf(why, sizeof(why), "%s is another file than the one this process has open, and "
+	    "not a compacted copy of it (its transactions do not reach the %zu the store's lock "
+	    "file counts)", data, lock_id);
+	return LMT_EREPLACED;
+}
+
+int
+store_check_write_follow(store *s, MDB_txn *txn)
+{
+	int rc = store_check_write(s, txn), f;
+
+	/* The file open gone behind the lock (commits on a file swapped in) or not: the
+	 * path decides whether there is a file to follow. */
+	if (rc != 0 && rc != LMT_EREPLACED)
+		return rc;
+	if ((f = store_follows(s)) == 1 || (rc == 0 && f != 0))
+		return f;
+	return rc;
+}
+
+int
+store_read_follow(store *s, MDB_txn **txn)
+{
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		if ((rc = store_txn_begin(s, MDB_RDONLY, txn)) != 0)
+			return rc;
+		if ((rc = store_check_snapshot(s, *txn)) == 0)
+			return 0;
+		mdb_txn_abort(*txn);
+		/* Commits on a compacted file swapped in since: read there. */
+		if (attempt > 0 || store_follows(s) != 1 || store_reopen(s) != 0)
+			return rc;
+	}
 }

@@ -375,9 +375,13 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 			return rc;
 		/* Never a commit on a data file replaced under this process: it would build on
 		 * the meta page the lock file picks and overwrite the file's newest one. */
-		if ((rc = store_check_write(s, txn)) != 0) {
+		if ((rc = store_check_write_follow(s, txn)) != 0) {
 			mdb_txn_abort(txn);
-			return rc;
+			/* A compacted copy swapped in since this process opened the store (the
+			 * one write lock shows it before anything is written): written instead. */
+			if (rc != 1 || (rc = store_reopen(s)) != 0)
+				return rc;
+			continue;
 		}
 		s->wtxn = txn;
 		if ((rc = fn(s, txn, ctx)) == 0)

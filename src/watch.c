@@ -10,6 +10,9 @@
 
 #include "lmtasks/watch.h"
 
+/* A commit writes the file; renaming another over it, or deleting it, ends it. */
+#define WATCH_EVENTS (IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF)
+
 int
 watch_open(struct watch *w, const char *path)
 {
@@ -18,17 +21,23 @@ watch_open(struct watch *w, const char *path)
 
 	w->fd = -1;
 	w->recheck = 0;
+	w->data = NULL;
 	/* The fallback on purpose (a test, or a file system where inotify says nothing). */
 	if (off && *off && strcmp(off, "0") != 0)
 		return 0;
 	if (snprintf(data, sizeof(data), "%s/data.mdb", path) >= (int)sizeof(data))
 		return 0;
-	if ((w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
-		return 0;
-	if (inotify_add_watch(w->fd, data, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF) < 0) {
+	if ((w->data = strdup(data)) == NULL || (w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
+		goto off;
+	if (inotify_add_watch(w->fd, data, WATCH_EVENTS) < 0)
+		goto off;
+	return 0;
+off:
+	if (w->fd >= 0)
 		close(w->fd);
-		w->fd = -1;
-	}
+	w->fd = -1;
+	free(w->data);
+	w->data = NULL;
 	return 0;
 }
 
@@ -38,6 +47,8 @@ watch_close(struct watch *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
+	free(w->data);
+	w->data = NULL;
 }
 
 int
@@ -50,6 +61,10 @@ watch_drain(struct watch *w)
 		return 1;
 	while (read(w->fd, buf, sizeof(buf)) > 0)
 		got = 1;
+	/* The same file: the same watch, nothing changes; another one renamed over it: it
+	 * is added (the old one's ends with the old file). */
+	if (got && w->data)
+		(void)inotify_add_watch(w->fd, w->data, WATCH_EVENTS);
 	if (got) {
 		w->recheck = 20;	/* 200 ms of short waits: the commit may still be syncing */
 		return 1;

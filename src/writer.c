@@ -1,5 +1,5 @@
-/* POST /tasks/cancel and DELETE /tasks: the writer's route table, its hooks and its handler,
- * which writes through ops.h. */
+/* POST /tasks/cancel, DELETE /tasks and POST /tasks/compact: the writer's route table, its
+ * hooks and its handlers, which write through ops.h. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include "lmtasks/query.h"
 #include "lmtasks/quote.h"
 #include "lmtasks/render.h"
+#include "lmtasks/report.h"
 #include "lmtasks/route.h"
 #include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
@@ -321,12 +322,55 @@ write_tasks(struct http_exchange *x)
 		ops_task_free(&r.out);
 }
 
+/* POST /tasks/compact: Meilisearch's TaskCompactionSummary (with the sizes in bytes too),
+ * 200; a failure 500 {"status":"failed","errorMessage"}, as there.  No restart is needed
+ * after it here: readers and this writer follow the new file (store_compact.c). */
+static void
+write_compact(struct http_exchange *x)
+{
+	struct write_ctx *c = x->ctx;
+	struct ops_compact_result r;
+	char text[256];
+	int rc;
+
+	if (x->rq->query_string && *x->rq->query_string) {
+		struct api_error err;
+		api_error_set(&err, 400, "bad_request", "invalid_request", "POST /tasks/compact "
+		    "takes no parameter");
+		http_answer_error(x->body, x->rs, &err);
+		return;
+	}
+	if (c->w->s == NULL) {
+		unavailable(c->w, x->body, x->rs);
+		return;
+	}
+	if ((rc = ops_compact(c->w->s, &r)) == 0) {
+		if (report_compaction(x->body, r.pre_size, r.post_size) != 0)
+			http_answer_failure(x->body, x->rs, 500, "internal", "Out of memory.");
+		else
+			x->rs->status = 200;
+		snprintf(x->rs->log, sizeof(x->rs->log), "compacted: %" PRIu64 " -> %" PRIu64
+		    " bytes", r.pre_size, r.post_size);
+		return;
+	}
+	snprintf(text, sizeof(text), "The task store could not be compacted: %s; it is as it "
+	    "was.", lmt_strerror(rc));
+	printbuf_reset(x->body);
+	if (printbuf_strappend(x->body, "{\"status\":\"failed\",\"errorMessage\":") < 0 ||
+	    render_string(x->body, text, strlen(text)) != 0 || printbuf_strappend(x->body, "}") < 0)
+		http_answer_failure(x->body, x->rs, 500, "internal", "Out of memory.");
+	x->rs->status = 500;
+	snprintf(x->rs->log, sizeof(x->rs->log), "500 compaction failed: %s", lmt_strerror(rc));
+}
+
 /* The writer's routes; another method on either path is refused with its Allow. */
 static const struct http_route write_routes[] = {
 	{ "/tasks/cancel", ROUTE_TASKS_CANCEL, "POST", HTTP_POST,
 	    "lmtasks-writer answers POST /tasks/cancel", AUTH_TASKS_CANCEL, write_tasks },
 	{ "/tasks", ROUTE_TASKS, "DELETE", HTTP_DELETE, "lmtasks-writer answers DELETE /tasks",
 	    AUTH_TASKS_DELETE, write_tasks },
+	{ "/tasks/compact", ROUTE_TASKS_COMPACT, "POST", HTTP_POST,
+	    "lmtasks-writer answers POST /tasks/compact", AUTH_TASKS_COMPACT, write_compact },
 };
 
 static const struct http_app writer = {

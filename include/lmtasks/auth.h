@@ -29,12 +29,13 @@ enum auth_action {
 	AUTH_TASKS_CANCEL = 1u << 1,
 	AUTH_TASKS_DELETE = 1u << 2,
 	AUTH_METRICS_GET = 1u << 3,	/* GET /metrics */
+	AUTH_TASKS_COMPACT = 1u << 4,	/* POST /tasks/compact (Meilisearch 1.40) */
 	AUTH_METRICS_ALL = 1u << 29,	/* `metrics.*` */
 	AUTH_TASKS_ALL = 1u << 30,	/* `tasks.*` */
 	AUTH_ALL = 1u << 31,		/* `*` */
 };
 /* The most names auth_actions_list() gives. */
-#define AUTH_ACTIONS_MAX 7
+#define AUTH_ACTIONS_MAX 8
 /* A key made without --actions, and every key stored before keys had actions: read. */
 #define AUTH_ACTIONS_DEFAULT AUTH_TASKS_GET
 

@@ -7,10 +7,13 @@
 
 #include "lmtasks/task.h"
 
-/* Version 1 (lmtasks 0.1.0) has no batch uid; version 2 is version 1 with one.  Both are
- * read; a task with no batch is still written as version 1. */
+/* Version 1 (lmtasks 0.1.0) has no batch uid; version 2 is version 1 with one; versions 3
+ * and 4 are 1 and 2 with custom metadata.  All are read; a record is written in the
+ * smallest that holds its task (a task with neither is still version 1). */
 #define CODEC_VERSION 1
 #define CODEC_VERSION_BATCH 2
+#define CODEC_VERSION_META 3
+#define CODEC_VERSION_BATCH_META 4
 
 /* Returns the number of bytes codec_encode() writes for t. */
 size_t codec_size(const struct task *t);

@@ -252,4 +252,19 @@ struct ops_restore_result {
  */
 int ops_restore(store *s, const char *dir, struct ops_restore_result *r);
 
+/* The data file's size before and after a compaction, in bytes (Meilisearch's preSize
+ * and postSize of POST /tasks/compact). */
+struct ops_compact_result {
+	uint64_t pre_size, post_size;
+};
+
+/*
+ * Compacts the store's data file: LMDB's compacting copy swapped in for it, holding the
+ * write lock from the copy to the swap (store_compact()).  Running responders keep
+ * serving: from the old file, which holds the same state, until they follow the new one
+ * at their next snapshot after a commit or within a second.  s itself follows it.
+ * Returns 0; on failure the store is as it was.
+ */
+int ops_compact(store *s, struct ops_compact_result *r);
+
 #endif

@@ -63,4 +63,15 @@ int report_backup(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t
 int report_restore(struct printbuf *pb, const char *dir, uint64_t tasks, uint64_t changed,
     uint64_t next_uid);
 
+/* size bytes as Meilisearch prints a size (the byte-unit crate's "{:#}"): the largest
+ * unit, KB to EiB, that holds it exactly with at most three decimals ("3136.5 KiB",
+ * "1 MiB", "1.001 KB"), else (under 1000) "N B"; out holds 32 bytes.  Returns the
+ * length. */
+size_t report_size_text(uint64_t size, char out[32]);
+
+/* {"preSize":"…","postSize":"…","status":"succeeded","preBytes":n,"postBytes":n}: lmtasks
+ * compact and POST /tasks/compact (Meilisearch's TaskCompactionSummary, then the sizes
+ * as numbers). */
+int report_compaction(struct printbuf *pb, uint64_t pre, uint64_t post);
+
 #endif

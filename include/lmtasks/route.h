@@ -22,6 +22,7 @@ enum route_kind {
 	ROUTE_METRICS,		/* /metrics: Prometheus (metrics.h) */
 	ROUTE_NONE,		/* none: route_parse() failed before it knew */
 	ROUTE_TASKS_CANCEL,	/* /tasks/cancel: lmtasks-writer's, never route_parse()'s */
+	ROUTE_TASKS_COMPACT,	/* /tasks/compact: lmtasks-writer's, never route_parse()'s */
 };
 
 struct route {

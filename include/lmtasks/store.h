@@ -110,6 +110,26 @@ int store_check_replaced(store *s);
  * transaction just begun or renewed: LMT_EREPLACED when its id is past the data file's. */
 int store_check_snapshot(store *s, MDB_txn *txn);
 
+/* Whether data.mdb at the store's path is another file than the one open that follows
+ * it: a compacted copy `lmtasks compact` swapped in (store_compact()), whose
+ * transactions reach the count the store's lock file keeps.  Returns 0 when the path
+ * holds the file open, 1 when it holds a follower (store_reopen() opens it), LMT_EREPLACED
+ * (store_check_replaced_text()) when it holds another file, or an error. */
+int store_follows(store *s);
+
+/* Opens the store's path again in s (the same handle): the environment closed first, as
+ * LMDB wants (one environment per file and process), then opened with the same flags.
+ * Every transaction and cursor of s must be ended or abandoned (never used again: they
+ * belong to the closed environment); store_iter_renew() drops an iterator's by itself.
+ * Returns 0, or the error of the open, after which s may only be closed. */
+int store_reopen(store *s);
+
+/* A read transaction at the newest snapshot for a process's one thread (the CLI's wait
+ * and watch loops): one of a file a compaction swapped in since is refused, the store
+ * opened again on the new file (store_reopen()) and the transaction begun there.
+ * Returns 0 with *txn live, LMT_EREPLACED for a file replaced otherwise, or an error. */
+int store_read_follow(store *s, MDB_txn **txn);
+
 /* This thread's last LMT_EREPLACED explained: a static per-thread string. */
 const char *store_check_replaced_text(void);
 
@@ -319,6 +339,16 @@ int store_remove(store *s, MDB_txn *txn, const struct task *t);
  * transaction; the copy is synced to the disk.  (store_restore.c)
  */
 int store_backup(store *s, const char *dir);
+
+/*
+ * Compacts the store's data file in place of the running store (store_compact.c): in a
+ * write transaction held throughout, so no other writer can commit meanwhile, LMDB's
+ * compacting copy (mdb_env_copyfd2, MDB_CP_COMPACT) is written beside data.mdb, given
+ * the id of the store's last transaction, synced, and renamed over data.mdb; s then
+ * follows it (store_reopen()).  *pre and *post get the file's size before and after.
+ * Returns 0; or an error with the store as it was (the copy removed).
+ */
+int store_compact(store *s, uint64_t *pre, uint64_t *post);
 
 /*
  * In the write transaction txn, replaces every database of the store but the change log

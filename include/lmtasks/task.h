@@ -28,6 +28,7 @@ enum task_error_type {
 #define TASK_CODE_MAX 255
 #define TASK_DETAILS_MAX (16u << 20)
 #define TASK_MESSAGE_MAX (64u << 10)
+#define TASK_METADATA_MAX (64u << 10)
 
 /* A byte string that need not be NUL-terminated; ptr NULL means JSON null. */
 struct task_str {
@@ -59,6 +60,7 @@ struct task {
 	struct task_str error_code;	/* set on failed tasks only */
 	struct task_str error_message;
 	enum task_error_type error_type;
+	struct task_str custom_metadata;	/* given at enqueue (UTF-8); ptr NULL: none */
 	uint32_t record_sum;		/* the stored record's checksum (codec_decode): it
 					 * changes whenever the record does */
 };

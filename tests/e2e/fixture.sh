@@ -135,4 +135,34 @@ assert_eq "the taskDeletion tasks 0.2.0 and this version recorded go with their 
     "9,8,3,2" "$(batches)"
 check "check passes at the end" "$L" check
 assert_eq "the committed 0.2.0 fixture is untouched" "$SUM2" "$(cksum <"$FIX2/data.mdb")"
+# Custom metadata (record versions 3 and 4) in stores 0.1.0 and 0.2.0 made: their records
+# read as they are, with none; a task given some keeps it through claim and succeed.
+for fix in store-0.1.0 store-0.2.0; do
+	mkdir "$LMT_TMP/meta-$fix"
+	cp "$top_srcdir/tests/fixtures/$fix/data.mdb" "$LMT_TMP/meta-$fix/"
+	export LMTASKS_DB=$LMT_TMP/meta-$fix
+	before=$("$L" list --limit 1000)
+	check "$fix: compat v1" "$L" config compat v1
+	old=$("$L" list --limit 1000)
+	json_check "$fix: no task it wrote has customMetadata" "$old" \
+	    'all("customMetadata" not in t for t in d["results"])'
+	run "$L" enqueue movies documentAddition --custom-metadata 'from "the" fixture é'
+	json_check "$fix: enqueue --custom-metadata prints it" "$LMT_STDOUT" \
+	    'd["customMetadata"] == "from \"the\" fixture é"'
+	uid=$(json_get "$LMT_STDOUT" 'd["uid"]')
+	printf '%s\n' '{"indexUid":"movies","type":"documentAddition","customMetadata":"line"}' |
+	    "$L" enqueue --batch - >/dev/null
+	"$L" claim --index movies --batch 100 >/dev/null
+	check "$fix: the new task succeeds" "$L" succeed "$uid"
+	json_check "$fix: it keeps its customMetadata after finishedAt, with a batch (version 4)" \
+	    "$("$L" get "$uid")" \
+	    'list(d)[-2:] == ["finishedAt", "customMetadata"] and d["customMetadata"] == "from \"the\" fixture é" and d["batchUid"] is not None'
+	json_check "$fix: the NDJSON line's too" "$("$L" get $((uid + 1)))" 'd["customMetadata"] == "line"'
+	json_check "$fix: the tasks it wrote still have none" "$("$L" list --limit 1000 --from $((uid - 1)))" \
+	    'all("customMetadata" not in t for t in d["results"])'
+	check "$fix: check passes with records of versions 1 to 4" "$L" check
+	check "$fix: compat v0.25" "$L" config compat v0.25
+	json_check "$fix: the v0.25 layout has no customMetadata" "$("$L" get "$uid")" \
+	    '"customMetadata" not in d and d["status"] == "succeeded"'
+done
 summary

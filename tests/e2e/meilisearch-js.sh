@@ -66,9 +66,11 @@ client() {
 	section "meilisearch-js $VERSION against a $compat store"
 	L init "${init[@]}" 2>/dev/null || { fail "lmtasks init ${init[*]}" "$(L init "${init[@]}" 2>&1)"; return; }
 	{
-		L enqueue movies documentAddition --details '{"receivedDocuments":3}' &&	# 0
+		L enqueue movies documentAddition --details '{"receivedDocuments":3}' \
+			--custom-metadata 'import "42" é' &&					# 0
 		L enqueue books indexCreation &&						# 1
-		L enqueue movies settingsUpdate --details '{"rankingRules":["typo"]}' &&	# 2
+		L enqueue movies settingsUpdate --details '{"rankingRules":["typo"]}' \
+			--custom-metadata '' &&							# 2
 		L claim --index movies &&							# 0 processing
 		L succeed 0 --details '{"indexedDocuments":3}' &&
 		L start 1 &&
@@ -79,6 +81,11 @@ client() {
 		L enqueue books documentAddition &&						# 4: cancelTasks
 		L enqueue series documentAddition && L enqueue series documentAddition	# 5, 6
 	} >/dev/null || { fail "the demo store for $compat"; return; }
+	# Tasks 0 and 2 carry customMetadata (Meilisearch 1.26; 2 an empty one): the client's
+	# getTask(0) and getTasks compare what it reads with `lmtasks get` and `list`.
+	if [ "$compat" = v1 ]; then
+		json_check "$compat: task 0 has its customMetadata" "$(L get 0)" 'd["customMetadata"] == "import \"42\" é"'
+	fi
 	# v1: 5 and 6 claimed together, one batch, for cancelTasks({ batchUids }).
 	if [ "$compat" = v1 ]; then
 		L claim --batch 2 --index series >/dev/null || { fail "claim --batch 2"; return; }

@@ -8,7 +8,9 @@
 #       restored task and takes a uid never given before
 #   (c) a data.mdb copied over the store while the responder has it open: refused (503,
 #       exit 4, writes too, the file left as it is) until every process is stopped
-#   (d) a data.mdb moved over it (another file than the one open): 503 after a second
+#   (d) a data.mdb moved over it (another file than the one open): a copy of the store's
+#       current state is followed (as a compacted copy is, tests/e2e/compact.sh), one
+#       of before is answered 503 after a second
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/e2e/restore.sh
 
@@ -181,11 +183,21 @@ R_PID=$FCGI_PID
 R_LOG=$FCGI_LOG
 http GET '/r/tasks?limit=3'
 assert_eq "a responder started on it serves it" "4,3,2" "$(uids "$HTTP_BODY")"
+# A copy of the store as it is (its transactions reach the lock file's count, as the
+# compacted copy `lmtasks compact` swaps in does) is the store: followed, not refused.
 cp "$S/data.mdb" "$T/moved.mdb"
+mv "$T/moved.mdb" "$S/data.mdb"
+assert_soon "a copy of the current state moved over it is followed: the responder logs it" 30 \
+	grep -q "has a new data file that holds its state (lmtasks compact): reading it" "$R_LOG"
+http GET '/r/tasks?limit=3'
+assert_eq "... and serves it" "200 4,3,2" "$HTTP_STATUS $(uids "$HTTP_BODY")"
+# A copy of before (a commit since): refused.
+cp "$S/data.mdb" "$T/moved.mdb"
+"$LMTASKS" --db "$S" enqueue movies documentAddition >/dev/null
 mv "$T/moved.mdb" "$S/data.mdb"
 sleep 1.3
 http GET '/r/tasks?limit=3'
-assert_eq "after its check: 503 (it would serve the file it has open, no longer the store's)" \
+assert_eq "a copy of before moved over it, after its check: 503 (it would serve the file it has open, no longer the store's)" \
 	503 "$HTTP_STATUS"
 json_check "... naming the other file" "$HTTP_BODY" \
 	"'$S/data.mdb is another file than the one this process has open' in d['message']"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # lmtasks-writer behind a real Apache httpd 2.4: the shipped apache/lmtasks-proxy-fcgi.conf
 # site with apache/lmtasks-writer.conf included above its ProxyPass (only sockets, ports
-# and names moved) sends POST /tasks/cancel and DELETE /tasks to the writer and every
-# other method and path to the read-only responder; keys need the action; the same site
-# without the snippet keeps the responder's 405.  Apache and the programs run from a
+# and names moved) sends POST /tasks/cancel, POST /tasks/compact and DELETE /tasks to the
+# writer and every other method and path to the read-only responder; keys need the
+# action; the same site without the snippet keeps the responder's 405.  Apache and the
+# programs run from a
 # temporary directory on 127.0.0.1 and are stopped by PID.  As root, Apache's workers run
 # as www-data (else nobody), which the sockets and directories let in by group.
 #
@@ -170,6 +171,14 @@ json_check "the summarized taskDeletion" "$HTTP_BODY_FILE" 'd["type"] == "taskDe
 assert_eq "the failed task 1 is gone" 1 "$(L get 1 >/dev/null 2>&1; echo $?)"
 http DELETE "/tasks/0" -H "$(auth "$MASTER")"
 assert_eq "DELETE /tasks/0: the responder's 405" 405 "$HTTP_STATUS"
+http POST "/tasks/compact" -H "$(auth "$CANCEL_KEY")"
+assert_eq "POST /tasks/compact with tasks.cancel only: 403" 403 "$HTTP_STATUS"
+http POST "/tasks/compact" -H "$(auth "$MASTER")"
+assert_eq "POST /tasks/compact: the writer compacts (lmtasks compact), 200" 200 "$HTTP_STATUS"
+json_check "Meilisearch's summary, the file's size after" "$HTTP_BODY_FILE" \
+	"d['status'] == 'succeeded' and d['postBytes'] == $(stat -c %s "$S/data.mdb")"
+http GET "/tasks/compact" -H "$(auth "$MASTER")"
+assert_eq "GET /tasks/compact: the responder's 400" 400 "$HTTP_STATUS"
 
 http_stop "$APID"
 bad=$(grep -hE '\[(proxy|proxy_fcgi):error\]|AH01079|AH01075' "$A"/logs/*.log | head -n 3)

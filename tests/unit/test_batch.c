@@ -76,3 +76,32 @@ Test(batch, the_first_bad_line_is_named)
 		batch_free(b);
 	}
 }
+
+/* customMetadata: a string (or null: none) on any line; anything else names the line. */
+Test(batch, custom_metadata_is_a_string_field)
+{
+	struct batch *b = NULL;
+	char why[256];
+	size_t line = 0;
+	const char *text =
+	    "{\"indexUid\":\"movies\",\"type\":\"x\",\"customMetadata\":\"ticket-\\u00e9\"}\n"
+	    "{\"indexUid\":\"movies\",\"type\":\"x\"}\n"
+	    "{\"indexUid\":\"movies\",\"type\":\"x\",\"customMetadata\":null}\n"
+	    "{\"customMetadata\":\"\",\"indexUid\":\"movies\",\"type\":\"x\"}\n";
+
+	cr_assert_eq(parse(text, &b, &line, why), 0, "%s", why);
+	cr_assert_eq(batch_count(b), 4);
+	struct task *t = batch_tasks(b);
+	cr_assert(t[0].custom_metadata.len == 9 &&
+	    memcmp(t[0].custom_metadata.ptr, "ticket-\xc3\xa9", 9) == 0);
+	cr_assert_null(t[1].custom_metadata.ptr);
+	cr_assert_null(t[2].custom_metadata.ptr);
+	cr_assert_not_null(t[3].custom_metadata.ptr);
+	cr_assert_eq(t[3].custom_metadata.len, 0);
+	batch_free(b);
+
+	cr_assert_eq(parse("{\"indexUid\":\"a\",\"type\":\"x\"}\n"
+	    "{\"indexUid\":\"a\",\"type\":\"x\",\"customMetadata\":7}\n", &b, &line, why), LMT_EINVAL);
+	cr_assert_eq(line, 2);
+	cr_assert(strstr(why, "customMetadata") != NULL, "%s", why);
+}

@@ -121,6 +121,7 @@ expect_same(const struct task *got, const struct task *want)
 	expect_str(got->index_uid, want->index_uid, "index_uid");
 	expect_str(got->type, want->type, "type");
 	expect_str(got->details, want->details, "details");
+	expect_str(got->custom_metadata, want->custom_metadata, "custom_metadata");
 	if (want->status == TASK_FAILED) {
 		cr_assert_eq(got->error_type, want->error_type, "error_type");
 		expect_str(got->error_code, want->error_code, "error_code");
@@ -389,7 +390,8 @@ Test(codec, reseal_matches_the_codec)
 
 Test(codec, wrong_version_refused)
 {
-	static const unsigned char versions[] = { 0, CODEC_VERSION + 1, 0xff };
+	static const unsigned char versions[] = { 0, CODEC_VERSION + 1, CODEC_VERSION_META,
+	    CODEC_VERSION_BATCH_META + 1, 0xff };
 	struct task t = succeeded(), got;
 	size_t len;
 	unsigned char *buf = encode(&t, &len);
@@ -448,4 +450,68 @@ Test(codec, details_must_be_an_object)
 	expect_refused(&t, "one-byte details");
 	t.details = STR("");
 	expect_refused(&t, "empty details");
+}
+
+/* Custom metadata (Meilisearch's customMetadata): versions 3 and 4, only when there is some. */
+Test(codec, custom_metadata_round_trips_in_its_versions)
+{
+	static const struct { int batch; const char *meta; unsigned char version; } cases[] = {
+		{ 0, NULL, CODEC_VERSION }, { 1, NULL, CODEC_VERSION_BATCH },
+		{ 0, "ticket-42 \xc3\xa9 \"q\"", CODEC_VERSION_META },
+		{ 1, "ticket-42", CODEC_VERSION_BATCH_META }, { 0, "", CODEC_VERSION_META },
+	};
+
+	for (size_t k = 0; k < NEVERY; k++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct task t = every[k](), got;
+			size_t len;
+
+			t.has_batch = (unsigned)cases[i].batch;
+			t.batch_uid = 99;
+			if (cases[i].meta)
+				t.custom_metadata = (struct task_str){ cases[i].meta, strlen(cases[i].meta) };
+			unsigned char *buf = encode(&t, &len);
+			cr_assert_eq(buf[0], cases[i].version, "task %zu case %zu: version %u", k, i,
+			    buf[0]);
+			cr_assert_eq(codec_decode(buf, len, &got), 0, "task %zu case %zu", k, i);
+			expect_same(&got, &t);
+			cr_assert_eq(got.has_batch, t.has_batch);
+			cr_assert_eq(got.batch_uid, t.has_batch ? 99u : 0u);
+			/* Every cut and every extra byte is refused. */
+			for (size_t cut = 0; cut < len; cut++)
+				cr_expect_eq(codec_decode(buf, cut, &got), LMT_ECORRUPT, "cut %zu", cut);
+			free(buf);
+		}
+	}
+}
+
+/* A record written before custom metadata existed (0.1.0, 0.2.0: versions 1 and 2) has
+ * none; the bytes are the ones those releases wrote (the format did not change). */
+Test(codec, records_of_earlier_releases_have_no_metadata)
+{
+	struct task t = succeeded(), got;
+	size_t len;
+	unsigned char *buf = encode(&t, &len);
+
+	cr_assert_eq(buf[0], CODEC_VERSION);
+	memset(&got, 0xa5, sizeof(got));
+	cr_assert_eq(codec_decode(buf, len, &got), 0);
+	cr_assert_null(got.custom_metadata.ptr);
+	free(buf);
+}
+
+Test(codec, bad_custom_metadata_refused)
+{
+	struct task t = enqueued(), got;
+	size_t len;
+
+	t.custom_metadata = STR("ok\xff");
+	expect_refused(&t, "metadata that is not UTF-8");
+	t.custom_metadata = STR("ok");
+	unsigned char *buf = encode(&t, &len);
+	/* Its length (a u32 at 22) says one byte more than there is. */
+	buf[22] = 3;
+	reseal(buf, len);
+	cr_expect_eq(codec_decode(buf, len, &got), LMT_ECORRUPT);
+	free(buf);
 }

@@ -471,3 +471,36 @@ Test(render, list_with_next)
 	expect_pb("{\"results\":[],\"total\":18446744073709551614,\"limit\":1000,\"from\":0,"
 	    "\"next\":18446744073709551613}");
 }
+
+/* customMetadata: after finishedAt in Meilisearch v1's task (and its summary), only when
+ * set, escaped as any text; never in the v0.25 layout. */
+Test(render, custom_metadata_where_meilisearch_puts_it)
+{
+	struct task t = task_of(TASK_ENQUEUED);
+
+	t.uid = 3;
+	t.custom_metadata = STR("ticket \"42\"\n\xc3\xa9");
+	cr_assert_eq(render_task_v1(pb, &t), 0);
+	expect_pb("{\"uid\":3,\"batchUid\":null,\"indexUid\":\"movies\",\"status\":\"enqueued\","
+	    "\"type\":\"documentAddition\",\"canceledBy\":null,\"details\":{},\"error\":null,"
+	    "\"duration\":null,\"enqueuedAt\":\"2021-08-10T14:29:17.000000Z\",\"startedAt\":null,"
+	    "\"finishedAt\":null,\"customMetadata\":\"ticket \\\"42\\\"\\n\xc3\xa9\"}");
+	printbuf_reset(pb);
+	cr_assert_eq(render_task(pb, &t), 0);
+	expect_pb("{\"uid\":3,\"indexUid\":\"movies\",\"status\":\"enqueued\",\"type\":\"documentAddition\","
+	    "\"details\":{},\"duration\":null,\"enqueuedAt\":\"2021-08-10T14:29:17.000000Z\","
+	    "\"startedAt\":null,\"finishedAt\":null}");
+	printbuf_reset(pb);
+	cr_assert_eq(render_task_summary(pb, &t), 0);
+	expect_pb("{\"uid\":3,\"indexUid\":\"movies\",\"status\":\"enqueued\",\"type\":\"documentAddition\","
+	    "\"enqueuedAt\":\"2021-08-10T14:29:17.000000Z\",\"customMetadata\":\"ticket \\\"42\\\"\\n\xc3\xa9\"}");
+	/* An empty string is metadata too; none is no key at all. */
+	printbuf_reset(pb);
+	t.custom_metadata = STR("");
+	cr_assert_eq(render_task_v1(pb, &t), 0);
+	cr_assert(strstr(pb->buf, ",\"finishedAt\":null,\"customMetadata\":\"\"}") != NULL, "%s", pb->buf);
+	printbuf_reset(pb);
+	t.custom_metadata = NOSTR;
+	cr_assert_eq(render_task_v1(pb, &t), 0);
+	cr_assert_null(strstr(pb->buf, "customMetadata"));
+}

@@ -138,3 +138,24 @@ Test(watch, a_deleted_data_file_wakes_the_watch)
 	cr_assert_eq(readable(WAIT_MS), 1);
 	cr_assert_eq(watch_drain(&w), 1);
 }
+
+/* A data file renamed over the watched one (lmtasks compact): the renaming wakes the watch,
+ * and from then on the new file's writes do. */
+Test(watch, a_file_renamed_over_it_is_watched_next)
+{
+	make_data();
+	cr_assert_eq(watch_open(&w, tmpstore_dir), 0);
+	cr_assert_geq(w.fd, 0);
+	int fd = open(tmpstore_path("data.mdb.compact"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "copy", 4), 4);
+	cr_assert_eq(close(fd), 0);
+	cr_assert_eq(rename(tmpstore_path("data.mdb.compact"), tmpstore_path("data.mdb")), 0);
+	cr_assert(readable(WAIT_MS), "the renaming wakes it");
+	cr_assert_eq(watch_drain(&w), 1);
+	while (w.recheck > 0)
+		watch_drain(&w);
+	write_data();
+	cr_assert(readable(WAIT_MS), "a write to the new file wakes it");
+	cr_assert_eq(watch_drain(&w), 1);
+}
