@@ -1,5 +1,6 @@
 /* lmtasks work's scheduling: the tasks held (waiting for a slot, running, done and not yet
- * recorded), when to commit and what, stops, new tasks and heartbeats, on one loop. */
+ * recorded), when to commit and what, stops, new tasks and heartbeats, on one loop.  The
+ * commands run through proc.h, which knows nothing of tasks: their exits come back here. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,22 +10,70 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/printbuf.h>
+
 #include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/event.h"
+#include "lmtasks/ops.h"
+#include "lmtasks/proc.h"
+#include "lmtasks/render.h"
 #include "lmtasks/watch.h"
-#include "work_internal.h"
+#include "lmtasks/work.h"
 
 #define RETRY_US 1000000	/* a commit that failed is tried again after this */
 
+_Static_assert(WORK_STDERR_TAIL == PROC_STDERR_TAIL, "a failure quotes the stderr proc keeps");
+
+enum job_state { JOB_FREE, JOB_WAITING, JOB_RUNNING, JOB_DONE };
+
+/* One task held: claimed, maybe running, maybe done and waiting for its commit. */
+struct job {
+	struct worker *w;
+	enum job_state state;
+	struct ops_task task;		/* as claimed */
+	int64_t lease_until;		/* as last written */
+	struct proc proc;		/* its command; proc.status -1: it could not start */
+	int stopped;			/* it ended after a stop: released unless it exited 0 */
+	int abandoned;			/* the task is no longer ours: its result is dropped */
+	char *details;			/* the change's strings, kept until the commit */
+	size_t details_len;
+	char message[WORK_STDERR_TAIL + 128];
+	char env[3][TASK_INDEX_MAX + 32];
+};
+
+struct worker {
+	store *s;
+	const struct work_options *o;
+	struct work_stats *st;
+	event_loop *el;
+	struct job *jobs;		/* cap slots */
+	size_t cap, held, running;
+	struct ops_change *changes;	/* cap each: one step's changes ... */
+	int *rcs;
+	struct ops_change_result *results;
+	size_t *of;			/* ... and the job each is about */
+	struct ops_task *claimed;	/* batch */
+	struct ops_change claim;
+	char env_db[4096];
+	int sigfd, stopping, flush_due, empty, rc;
+	int pidfds;			/* the kernel has pidfd_open(); else SIGCHLD */
+};
+
+static void flush_soon(struct worker *w);
+static void stop(struct worker *w);
+static int any_waiting(const struct worker *w);
+static void start_waiting(struct worker *w);
+
 /* Lines are cut at 511 bytes: they name a task and a reason. */
-void
-work_say(const struct worker *w, const char *fmt, ...)
+__attribute__((format(printf, 2, 3)))
+static void
+say(const struct worker *w, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -35,6 +84,116 @@ work_say(const struct worker *w, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	w->o->log(line);
+}
+
+/* ---- the commands ---- */
+
+/* Nothing is left open or allocated; the slot is zeroed for the next task. */
+static void
+job_free(struct job *j)
+{
+	struct worker *w = j->w;
+
+	proc_free(&j->proc);
+	ops_task_free(&j->task);
+	free(j->details);
+	memset(j, 0, sizeof(*j));
+	j->w = w;
+	proc_init(&j->proc);
+	w->held--;
+}
+
+/* j's command exited (its status in j->proc.status): its task waits for the commit. */
+static void
+job_exited(struct proc *p, void *ctx)
+{
+	struct job *j = ctx;
+	struct worker *w = j->w;
+
+	(void)p;
+	j->stopped = w->stopping > 0;
+	j->state = JOB_DONE;
+	w->running--;
+	if (j->abandoned) {
+		job_free(j);
+		return;
+	}
+	if (!w->stopping)
+		start_waiting(w);
+	/* Results wait while no slot is free for a claim: they share the commit that claims
+	 * (or the next heartbeat's). */
+	if (w->stopping || (w->running < w->o->concurrency && !any_waiting(w)))
+		flush_soon(w);
+}
+
+/* Without pidfds a SIGCHLD says that some command ended: each running one is asked. */
+static void
+reap_children(struct worker *w)
+{
+	for (size_t i = 0; i < w->cap; i++)
+		if (w->jobs[i].state == JOB_RUNNING)
+			proc_reap(&w->jobs[i].proc);
+}
+
+/* Runs j's command: the task's JSON and a newline on its stdin; the task's uid, index and
+ * type and the store in its environment. */
+static int
+job_start(struct worker *w, struct job *j)
+{
+	const struct task *t = &j->task.t;
+	const char *env[] = { j->env[0], j->env[1], j->env[2], w->env_db, NULL };
+	struct proc_spec spec = { .path = w->o->path, .argv = w->o->argv, .env = env,
+	    .output_max = WORK_OUTPUT_MAX, .pidfd = w->pidfds };
+	struct printbuf *pb = printbuf_new();
+	int rc;
+
+	if (pb == NULL)
+		return ENOMEM;
+	if ((rc = render_task_as(pb, t, w->o->v1)) != 0 ||
+	    printbuf_memappend(pb, "\n", 1) < 0 || (spec.input = strdup(pb->buf)) == NULL) {
+		printbuf_free(pb);
+		return rc ? rc : ENOMEM;
+	}
+	spec.inlen = (size_t)pb->bpos;
+	printbuf_free(pb);
+	snprintf(j->env[0], sizeof(j->env[0]), "LMTASKS_TASK_UID=%" PRIu64, t->uid);
+	snprintf(j->env[1], sizeof(j->env[1]), "LMTASKS_TASK_INDEX=%.*s", (int)t->index_uid.len,
+	    t->index_uid.ptr ? t->index_uid.ptr : "");
+	snprintf(j->env[2], sizeof(j->env[2]), "LMTASKS_TASK_TYPE=%.*s", (int)t->type.len,
+	    t->type.ptr);
+	if ((rc = proc_start(&j->proc, w->el, &spec, job_exited, j)) == 0) {
+		j->state = JOB_RUNNING;
+		w->running++;
+	}
+	return rc;
+}
+
+/* A task whose command cannot start goes back to the queue, and the worker stops. */
+static void
+start_waiting(struct worker *w)
+{
+	for (size_t i = 0; i < w->cap && w->running < w->o->concurrency; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->state != JOB_WAITING)
+			continue;
+		int rc = job_start(w, j);
+		if (rc == 0)
+			continue;
+		/* The task goes back to the queue at the next commit, and the worker stops:
+		 * a command that cannot start would only hand every task back. */
+		say(w, "task %" PRIu64 ": the command could not be started: %s", j->task.t.uid,
+		    strerror(rc));
+		j->state = JOB_DONE;
+		j->stopped = 1;
+		j->proc.status = -1;
+		if (w->rc == 0)
+			w->rc = rc;
+		stop(w);
+	}
+	/* With a batch larger than the slots, the next one is claimed as the last task waiting
+	 * starts: its commit overlaps the commands that run. */
+	if (!w->stopping && w->o->batch > w->o->concurrency && !any_waiting(w))
+		flush_soon(w);
 }
 
 /* ---- the commits ---- */
@@ -67,16 +226,16 @@ clean_text(const char *text, size_t len, char *out)
 static size_t
 stderr_tail(const struct job *j, char *out)
 {
-	size_t n = j->tailn < WORK_STDERR_TAIL ? j->tailn : WORK_STDERR_TAIL, lines = 0;
-	size_t first = j->tailn < WORK_STDERR_TAIL ? 0 : j->tailn % WORK_STDERR_TAIL;
+	size_t n = j->proc.tailn < WORK_STDERR_TAIL ? j->proc.tailn : WORK_STDERR_TAIL, lines = 0;
+	size_t first = j->proc.tailn < WORK_STDERR_TAIL ? 0 : j->proc.tailn % WORK_STDERR_TAIL;
 	char raw[WORK_STDERR_TAIL];
 	const char *p = raw;
 
 	for (size_t i = 0; i < n; i++)
-		raw[i] = j->tail[(first + i) % WORK_STDERR_TAIL];
+		raw[i] = j->proc.tail[(first + i) % WORK_STDERR_TAIL];
 	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
 		n--;
-	if (j->tailn > WORK_STDERR_TAIL) {	/* the first line is cut: from the next one */
+	if (j->proc.tailn > WORK_STDERR_TAIL) {	/* the first line is cut: from the next one */
 		const char *nl = memchr(raw, '\n', n);
 		if (nl && nl + 1 < raw + n)
 			p = nl + 1;
@@ -97,12 +256,12 @@ fail_message(struct job *j)
 	size_t tn = stderr_tail(j, tail);
 	int n;
 
-	if (WIFEXITED(j->status))
+	if (WIFEXITED(j->proc.status))
 		n = snprintf(j->message, sizeof(j->message), "The command exited with status %d",
-		    WEXITSTATUS(j->status));
+		    WEXITSTATUS(j->proc.status));
 	else
 		n = snprintf(j->message, sizeof(j->message), "The command was killed by signal "
-		    "%d (%s)", WTERMSIG(j->status), strsignal(WTERMSIG(j->status)));
+		    "%d (%s)", WTERMSIG(j->proc.status), strsignal(WTERMSIG(j->proc.status)));
 	if (tn == 0)
 		snprintf(j->message + n, sizeof(j->message) - (size_t)n, ".");
 	else
@@ -118,15 +277,15 @@ outcome(struct job *j, struct ops_change *ch)
 	size_t len;
 
 	*ch = (struct ops_change){ .uid = j->task.t.uid, .started_at = j->task.t.started_at };
-	if (j->status != -1 && WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0) {
+	if (j->proc.status != -1 && WIFEXITED(j->proc.status) && WEXITSTATUS(j->proc.status) == 0) {
 		ch->kind = OPS_SUCCEED;
-		if (!j->output_over && j->details == NULL &&
-		    details_normalize(j->output ? j->output : "", j->outlen, &j->details, &len,
-		    &why) == 0)
+		if (!j->proc.output_over && j->details == NULL &&
+		    details_normalize(j->proc.output ? j->proc.output : "", j->proc.outlen,
+		    &j->details, &len, &why) == 0)
 			j->details_len = len;
 		ch->details = j->details;
 		ch->details_len = j->details_len;
-	} else if (j->stopped || j->status == -1) {
+	} else if (j->stopped || j->proc.status == -1) {
 		ch->kind = OPS_RELEASE;
 	} else {
 		ch->kind = OPS_FAIL;
@@ -175,18 +334,18 @@ settle(struct worker *w, size_t n)
 		if (kind == OPS_HEARTBEAT && rc == 0) {
 			j->lease_until = w->results[i].out.t.lease_until;
 		} else if (kind == OPS_HEARTBEAT) {
-			work_say(w, "task %" PRIu64 ": its lease ended before it was renewed (%s); its "
+			say(w, "task %" PRIu64 ": its lease ended before it was renewed (%s); its "
 			    "command is stopped and its result will not be recorded", j->task.t.uid,
 			    lmt_strerror(rc));
 			w->st->lost++;
 			j->abandoned = 1;
 			if (j->state == JOB_RUNNING)
-				kill(-j->pid, SIGKILL);
+				proc_signal(&j->proc, SIGKILL);
 			else
-				work_job_free(j);
+				job_free(j);
 		} else {
 			if (rc != 0) {
-				work_say(w, "task %" PRIu64 ": its result was refused (%s): its lease ended "
+				say(w, "task %" PRIu64 ": its result was refused (%s): its lease ended "
 				    "first", j->task.t.uid, lmt_strerror(rc));
 				w->st->lost++;
 			} else {
@@ -194,7 +353,7 @@ settle(struct worker *w, size_t n)
 				w->st->failed += kind == OPS_FAIL;
 				w->st->released += kind == OPS_RELEASE;
 			}
-			work_job_free(j);
+			job_free(j);
 		}
 		ops_task_free(&w->results[i].out);
 	}
@@ -216,12 +375,12 @@ adopt(struct worker *w, size_t n)
 		j->state = JOB_WAITING;
 		w->held++;
 	}
-	work_start_waiting(w);
+	start_waiting(w);
 }
 
 /* A linear look: the slots are the concurrency plus a batch. */
-int
-work_any_waiting(const struct worker *w)
+static int
+any_waiting(const struct worker *w)
 {
 	for (size_t i = 0; i < w->cap; i++)
 		if (w->jobs[i].state == JOB_WAITING)
@@ -234,7 +393,7 @@ static int64_t
 retry(event_loop *el, void *ctx)
 {
 	(void)el;
-	work_flush_soon(ctx);
+	flush_soon(ctx);
 	return EVENT_NOMORE;
 }
 
@@ -243,7 +402,7 @@ static void
 flush(struct worker *w)
 {
 	size_t n = gather(w);
-	int claim = !w->stopping && !w->empty && !work_any_waiting(w) &&
+	int claim = !w->stopping && !w->empty && !any_waiting(w) &&
 	    (w->running < w->o->concurrency || w->o->batch > w->o->concurrency);
 	struct ops_step st = { w->changes, n, w->rcs, w->results, claim ? &w->claim : NULL,
 	    w->o->batch, w->claimed, 0 };
@@ -255,7 +414,7 @@ flush(struct worker *w)
 		/* A full disk may clear; a store replaced, damaged or gone will not. */
 		int lasting = rc == LMT_EREPLACED || rc == LMT_EDAMAGED || rc == LMT_ESCHEMA ||
 		    rc == LMT_ENOSTORE;
-		work_say(w, "writing the store: %s%s", lmt_strerror(rc), lasting ? "" :
+		say(w, "writing the store: %s%s", lmt_strerror(rc), lasting ? "" :
 		    "; trying again in a second");
 		if (lasting || w->stopping > 1 ||
 		    event_timer_add(w->el, RETRY_US, retry, w, NULL) != 0) {
@@ -273,7 +432,7 @@ done:
 		event_stop(w->el);
 }
 
-/* The timer work_flush_soon() set. */
+/* The timer flush_soon() set. */
 static int64_t
 flush_now(event_loop *el, void *ctx)
 {
@@ -286,8 +445,8 @@ flush_now(event_loop *el, void *ctx)
 }
 
 /* A timer of 0 µs runs at the next turn, after the descriptors ready then. */
-void
-work_flush_soon(struct worker *w)
+static void
+flush_soon(struct worker *w)
 {
 	if (w->flush_due)
 		return;
@@ -299,17 +458,17 @@ work_flush_soon(struct worker *w)
 
 /* A stop: no more claims; the running commands get SIGTERM (a second stop: SIGKILL), the
  * tasks waiting for a slot go back to the queue at the next commit. */
-void
-work_stop(struct worker *w)
+static void
+stop(struct worker *w)
 {
 	w->stopping++;
 	for (size_t i = 0; i < w->cap; i++)
 		if (w->jobs[i].state == JOB_RUNNING)
-			kill(-w->jobs[i].pid, w->stopping > 1 ? SIGKILL : SIGTERM);
+			proc_signal(&w->jobs[i].proc, w->stopping > 1 ? SIGKILL : SIGTERM);
 	if (w->held == 0)
 		event_stop(w->el);
 	else
-		work_flush_soon(w);
+		flush_soon(w);
 }
 
 /* SIGTERM, SIGINT (a stop), and SIGCHLD where the exits are not pidfds. */
@@ -323,12 +482,12 @@ on_signal(event_loop *el, int fd, unsigned what, void *ctx)
 	(void)what;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			work_reap_children(w);
+			reap_children(w);
 			continue;
 		}
-		work_say(w, "%s: %s", strsignal((int)si.ssi_signo), w->stopping ? "killing the commands" :
+		say(w, "%s: %s", strsignal((int)si.ssi_signo), w->stopping ? "killing the commands" :
 		    "stopping: the running commands get SIGTERM, the other tasks go back to the queue");
-		work_stop(w);
+		stop(w);
 	}
 }
 
@@ -344,17 +503,17 @@ on_change(event_loop *el, void *ctx)
 	(void)el;
 	if (w->stopping)
 		return;
-	if (w->running >= w->o->concurrency || work_any_waiting(w)) {
+	if (w->running >= w->o->concurrency || any_waiting(w)) {
 		w->empty = 0;	/* the claim that follows a free slot looks again */
 		return;
 	}
 	if (store_txn_begin(w->s, MDB_RDONLY, &txn) != 0) {
-		work_flush_soon(w);	/* the claim will say what is wrong */
+		flush_soon(w);	/* the claim will say what is wrong */
 		return;
 	}
 	if (store_find_enqueued(w->s, txn, w->claim.claim_index, w->claim.claim_type, &uid) == 0) {
 		w->empty = 0;
-		work_flush_soon(w);
+		flush_soon(w);
 	}
 	mdb_txn_abort(txn);
 }
@@ -367,7 +526,7 @@ tick(event_loop *el, void *ctx)
 
 	(void)el;
 	if (w->held > 0)
-		work_flush_soon(w);
+		flush_soon(w);
 	return w->o->lease / 3;
 }
 
@@ -396,7 +555,7 @@ worker_init(struct worker *w, store *s, const struct work_options *o, struct wor
 		return ENOMEM;
 	for (size_t i = 0; i < w->cap; i++) {
 		w->jobs[i].w = w;
-		w->jobs[i].pidfd = w->jobs[i].in = w->jobs[i].out = w->jobs[i].err = -1;
+		proc_init(&w->jobs[i].proc);
 	}
 	return event_new(&w->el);
 }
@@ -408,12 +567,8 @@ worker_free(struct worker *w)
 {
 	for (size_t i = 0; w->jobs && i < w->cap; i++) {
 		struct job *j = &w->jobs[i];
-		if (j->state == JOB_RUNNING) {
-			kill(-j->pid, SIGKILL);
-			waitpid(j->pid, NULL, 0);
-		}
 		if (j->state != JOB_FREE)
-			work_job_free(j);
+			job_free(j);	/* a command still running is killed and waited for */
 	}
 	event_free(w->el);
 	if (w->sigfd >= 0)
@@ -439,7 +594,7 @@ worker_arm(struct worker *w, const sigset_t *sigs)
 	    w)) != 0 ||
 	    (rc = event_timer_add(w->el, w->o->lease / 3, tick, w, NULL)) != 0)
 		return rc;
-	work_flush_soon(w);	/* the first claim */
+	flush_soon(w);	/* the first claim */
 	return w->flush_due ? 0 : ENOMEM;
 }
 
@@ -460,16 +615,14 @@ work_run(store *s, const struct work_options *o, struct work_stats *st)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	/* A kernel (or valgrind) without pidfd_open(): the commands' exits come as SIGCHLD. */
-	int probe = pidfd_open(getpid(), 0);
-	if (probe < 0)
+	int pidfds = proc_pidfds();
+	if (!pidfds)
 		sigaddset(&sigs, SIGCHLD);
-	else
-		close(probe);
 	/* Signals come as a descriptor; a command that closes its stdin early is no SIGPIPE. */
 	sigprocmask(SIG_BLOCK, &sigs, &old_mask);
 	sigaction(SIGPIPE, &ign, &old_pipe);
 	rc = worker_init(&w, s, o, st);
-	w.pidfds = probe >= 0;
+	w.pidfds = pidfds;
 	if (rc == 0 && (rc = worker_arm(&w, &sigs)) == 0) {
 		while ((rc = event_run(w.el)) == EINTR)
 			;
