@@ -45,6 +45,7 @@ struct stream_hub {
 	stream_sub *subs;
 	size_t n;
 	uint64_t seen;		/* the log read up to here for the streams caught up */
+	int added;		/* a stream came since the last poll */
 	struct printbuf *ev;	/* the events of one read, rendered once */
 	struct feed_entry *e;
 	struct change *c;
@@ -413,6 +414,7 @@ stream_hub_add(stream_hub *h, stream_sub *sub, stream_write_fn *write, void *ctx
 		h->seen = sub->cursor;
 	sub->write = write;
 	sub->ctx = ctx;
+	h->added = 1;
 	sub->next = h->subs;
 	h->subs = sub;
 	h->n++;
@@ -623,6 +625,7 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 
 	if (h->subs == NULL)
 		return 0;
+	h->added = 0;
 	if ((rc = feed_bounds(s, txn, &first, &last)) != 0)
 		goto out;
 	rc = fan_out(h, s, txn, last);
@@ -645,6 +648,8 @@ out:
 int
 stream_hub_behind(const stream_hub *h)
 {
+	if (h->added)
+		return 1;
 	for (const stream_sub *sub = h->subs; sub; sub = sub->next)
 		if (!sub->done && !sub->full && sub->cursor < h->seen)
 			return 1;

@@ -105,8 +105,8 @@ int stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx));
  * reader adopts a grown map only while it holds no other transaction. */
 int stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *ctx));
 
-/* 1 when a stream with room for output is behind the log (a call to stream_hub_poll has
- * more to send it without any new commit). */
+/* 1 when a stream was added since the last poll, or one with room for output is behind
+ * the log: a call to stream_hub_poll has more to send it without any new commit. */
 int stream_hub_behind(const stream_hub *h);
 
 /* Writes a keep-alive comment to every stream whose output is not full (a stream with

@@ -36,10 +36,13 @@ all_asleep() {
 		[ "$st" = S ] || return 1
 	done
 }
-# asleep_a_while PID: all_asleep three times running, 0.1 s apart (a spinning thread is
-# seldom caught asleep once, never three times).
-asleep_a_while() {
-	all_asleep "$1" && lmt_sleep 0.1 && all_asleep "$1" && lmt_sleep 0.1 && all_asleep "$1"
+# ticks PID: the CPU time (clock ticks) PID's threads have used.
+ticks() { cat /proc/"$1"/task/*/stat | sed 's/.*) //' | awk '{ n += $12 + $13 } END { print n }'; }
+# idle_a_second PID: PID used no CPU for a second, and all its threads sleep: a spinning
+# thread never passes (it is never idle), a sleeping one always does.
+idle_a_second() {
+	local t0
+	t0=$(ticks "$1") && lmt_sleep 1 && [ "$(ticks "$1")" = "$t0" ] && all_asleep "$1"
 }
 anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -103,27 +106,32 @@ wait $HOLD 2>/dev/null
 assert_soon "their clients gone, the $NSTREAMS streams are let go (descriptors back to ${fdA})" \
     30 eval '[ "$(fds "$PID")" -le '"$fdA"' ]'
 
-section "no spin: records after the request's end, a byte while output waits"
-fd0=$(fds "$PID")
+http_stop "$PID"
+
+section "no spin: a byte while output waits, records after the request's end"
+LMTASKS_STREAM_KEEPALIVE_MS=3600000 fcgi_start "$T/n.sock" "$S" 2 || exit 1
+PID=$FCGI_PID
+SOCK=$T/n.sock
+FS byte "$SOCK" /tasks/stream "$T/byte.ready" "$T/byte.send" "$T/byte.go" >/dev/null &
+BYTE=$!
+lmt_bg_track $BYTE
+ready "$T/byte.ready"
+fd0=$(( $(fds "$PID") - 1 ))	# the stream thread's own descriptors exist from now on
+batch 3000
+touch "$T/byte.send"
+ready "$T/byte.send.sent"
+assert_soon "a byte sent while a stream's output waits unread: no thread spins" 30 \
+    idle_a_second "$PID"
+touch "$T/byte.go"
+lmt_wait_pid 30 $BYTE >/dev/null
+assert_soon "the peer gone, its stream is let go (descriptors back to ${fd0})" 30 \
+    eval '[ "$(fds "$PID")" -le '"$fd0"' ]'
 FS extra "$SOCK" /tasks/stream >"$T/extra.out"
 assert_eq "an empty FCGI_STDIN after a stream's request, and a byte: the connection is closed" \
     closed "$(cat "$T/extra.out")"
 assert_soon "its peer gone, the stream is let go (descriptors back to ${fd0})" 30 \
     eval '[ "$(fds "$PID")" -le '"$fd0"' ]'
-assert_soon "no thread of the responder spins after it" 30 asleep_a_while "$PID"
-FS byte "$SOCK" /tasks/stream "$T/byte.ready" "$T/byte.send" "$T/byte.go" >/dev/null &
-BYTE=$!
-lmt_bg_track $BYTE
-ready "$T/byte.ready"
-batch 3000
-touch "$T/byte.send"
-ready "$T/byte.send.sent"
-assert_soon "a byte sent while a stream's output waits unread: no thread spins" 30 \
-    asleep_a_while "$PID"
-touch "$T/byte.go"
-lmt_wait_pid 30 $BYTE >/dev/null
-assert_soon "the peer gone, its stream is let go (descriptors back to ${fd0})" 30 \
-    eval '[ "$(fds "$PID")" -le '"$fd0"' ]'
+assert_soon "no thread of the responder spins after it" 30 idle_a_second "$PID"
 http_stop "$PID"
 
 section "the write deadline: a stream that takes nothing is closed although keep-alives come"

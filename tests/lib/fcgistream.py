@@ -17,8 +17,9 @@ default 60), never a measure of speed.
         prints "closed" when the responder closes the connection, "open" after GUARD s.
   fcgistream.py byte SOCK PATH READY SEND GO
         a stream that reads its first bytes, creates READY and reads nothing; once SEND
-        exists and 64 KiB of output wait in its socket, it sends one byte (part of a record
-        header) and creates SEND.sent; once GO exists, it closes.  Prints "done".
+        exists and output waiting in its socket has stopped growing for 0.5 s (the
+        responder's own buffer holds the rest), it sends one byte (part of a record header)
+        and creates SEND.sent; once GO exists, it closes.  Prints "done".
 """
 import fcntl
 import os
@@ -214,7 +215,13 @@ def cmd_byte(sock, path, ready, send, go):
     st.s.setblocking(True)
     touch(ready)
     end = time.monotonic() + GUARD
-    wait_file(send, end, lambda: queued(st.s) >= 65536)
+    wait_file(send, end)
+    last, same = -1, 0
+    while same < 10 and time.monotonic() < end:
+        n = queued(st.s)
+        same = same + 1 if n == last and n > 0 else 0
+        last = n
+        time.sleep(0.05)
     st.s.sendall(b"\x01")
     touch(send + ".sent")
     wait_file(go, end)
