@@ -16,7 +16,8 @@ export LMTASKS LMTASKS_FCGI top_srcdir
 . "$top_srcdir/tests/lib/httplib.sh"
 STREAMS=${STREAMS:-1717} COMMIT=${COMMIT:-1900}
 S=$HTTP_TMP/store
-FS() { GUARD=120 "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
+# A client in the background as python itself: $! is its PID, which the kill stops.
+FSB() { GUARD=120 exec "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
 L init >/dev/null 2>&1 || { echo "stream-memory.sh: cannot init" >&2; exit 1; }
 L enqueue movies documentAddition >/dev/null
 ulimit -n $((STREAMS + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -29,14 +30,15 @@ line() {
 	    "$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")" "$(ls "/proc/$PID/fd" | wc -l)"
 }
 line "before the streams"
-FS hold "$HTTP_TMP/fcgi.sock" "$STREAMS" /tasks/stream "$HTTP_TMP/hold.ready" >/dev/null 2>&1 &
+FSB hold "$HTTP_TMP/fcgi.sock" "$STREAMS" /tasks/stream "$HTTP_TMP/hold.ready" >/dev/null 2>&1 &
 HOLD=$!
 lmt_bg_track $HOLD
 wait_for 120 test -e "$HTTP_TMP/hold.ready" || { echo "the streams did not open" >&2; exit 1; }
 line "$STREAMS streams open"
-FS read "$HTTP_TMP/fcgi.sock" 1 /tasks/stream $((COMMIT + 1)) - "$HTTP_TMP/one.ready" \
+FSB read "$HTTP_TMP/fcgi.sock" 1 /tasks/stream $((COMMIT + 1)) - "$HTTP_TMP/one.ready" \
     >"$HTTP_TMP/one.out" &
 ONE=$!
+lmt_bg_track $ONE
 wait_for 60 test -e "$HTTP_TMP/one.ready"
 "$LMT_PYTHON" -c 'import sys
 sys.stdout.write("{\"indexUid\":\"movies\",\"type\":\"documentAddition\"}\n" * int(sys.argv[1]))' \

@@ -21,6 +21,9 @@ S=$T/store
 NSTREAMS=${STREAMS:-200}
 L init >/dev/null 2>&1 || { echo "stream-bounds.sh: cannot init" >&2; exit 99; }
 FS() { GUARD=30 "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
+# FSB ... &: a client in the background that is python itself ($! its PID, so that a kill
+# stops it).
+FSB() { GUARD=30 exec "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
 # batch N [INDEX]: one `enqueue --batch` of N tasks (one commit, N changes).
 batch() {
 	"$LMT_PYTHON" -c 'import sys
@@ -63,7 +66,7 @@ assert_eq "Last-Event-ID 0 with 6,000 changes after it: every one, in order, no 
     "events 6000 first 1 last 6000 ordered 1 ended 0" "$(cat "$T/resume.out")"
 
 section "one large commit reaches every client that reads"
-FS read "$SOCK" 4 /tasks/stream 16000 - "$T/fast.ready" >"$T/fast.out" &
+FSB read "$SOCK" 4 /tasks/stream 16000 - "$T/fast.ready" >"$T/fast.out" &
 FAST=$!
 lmt_bg_track $FAST
 ready "$T/fast.ready"
@@ -76,7 +79,7 @@ assert_eq "a 10,000-task commit: 4 streams reading get all 10,000 events, in ord
 section "memory: $NSTREAMS streams that do not read, one commit of 3,000 tasks"
 a0=$(anon "$PID")
 fdA=$(fds "$PID")
-FS hold "$SOCK" "$NSTREAMS" "/tasks/stream?indexUids=movies&types=documentAddition" \
+FSB hold "$SOCK" "$NSTREAMS" "/tasks/stream?indexUids=movies&types=documentAddition" \
     "$T/hold.ready" >/dev/null 2>&1 &
 HOLD=$!
 lmt_bg_track $HOLD
@@ -84,7 +87,7 @@ ready "$T/hold.ready"
 assert_soon "the responder sleeps with $NSTREAMS streams open" 30 all_asleep "$PID"
 a1=$(anon "$PID")
 # A client that reads tells when the commit has gone out: the others have had their share.
-FS read "$SOCK" 1 /tasks/stream 19000 - "$T/one.ready" >"$T/one.out" &
+FSB read "$SOCK" 1 /tasks/stream 19000 - "$T/one.ready" >"$T/one.out" &
 ONE=$!
 lmt_bg_track $ONE
 ready "$T/one.ready"
@@ -112,7 +115,7 @@ section "no spin: a byte while output waits, records after the request's end"
 LMTASKS_STREAM_KEEPALIVE_MS=3600000 fcgi_start "$T/n.sock" "$S" 2 || exit 1
 PID=$FCGI_PID
 SOCK=$T/n.sock
-FS byte "$SOCK" /tasks/stream "$T/byte.ready" "$T/byte.send" "$T/byte.go" >/dev/null &
+FSB byte "$SOCK" /tasks/stream "$T/byte.ready" "$T/byte.send" "$T/byte.go" >/dev/null &
 BYTE=$!
 lmt_bg_track $BYTE
 ready "$T/byte.ready"
@@ -139,12 +142,13 @@ if [ -x "$LMTASKS_FCGI_CLOCKED" ]; then
 	clock_use "$T/clock"
 	LMTASKS_FCGI=$LMTASKS_FCGI_CLOCKED fcgi_start "$T/c.sock" "$S" 2 || exit 1
 	CPID=$FCGI_PID
-	FS hold "$T/c.sock" 1 /tasks/stream "$T/dl.ready" "$T/dl.go" >"$T/dl.out" &
+	FSB hold "$T/c.sock" 1 /tasks/stream "$T/dl.ready" "$T/dl.go" >"$T/dl.out" &
 	DL=$!
 	lmt_bg_track $DL
 	ready "$T/dl.ready"
-	FS read "$T/c.sock" 1 /tasks/stream 25000 - "$T/dl1.ready" >/dev/null &
+	FSB read "$T/c.sock" 1 /tasks/stream 25000 - "$T/dl1.ready" >/dev/null &
 	DL1=$!
+	lmt_bg_track $DL1
 	ready "$T/dl1.ready"
 	batch 3000
 	lmt_wait_pid 90 $DL1
