@@ -163,7 +163,7 @@ parse_seq(const char *s, uint64_t *v)
 	return *s ? -1 : 0;
 }
 
-/* Sends sub the changes after its cursor, reading at most STREAM_CATCHUP_MAX of the log:
+/* Sends sub the changes after its cursor, reading at most STREAM_STEP of the log:
  * each event it is to see rendered into pb and written, or, while it opens (no write yet),
  * left in pb up to STREAM_WINDOW bytes.  Stops at the event that fills its output; its
  * cursor is then that event's. */
@@ -173,7 +173,7 @@ catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
 {
 	uint64_t after = sub->cursor;
 	size_t n;
-	int rc = feed_read(s, txn, &after, e, STREAM_CATCHUP_MAX, &n), v1;
+	int rc = feed_read(s, txn, &after, e, STREAM_STEP, &n), v1;
 
 	if (rc)
 		return rc;
@@ -291,7 +291,7 @@ first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct 
 	} else {
 		/* An id from a store made anew: from now on. */
 		sub->cursor = resume > last ? last : resume;
-		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
+		if ((e = malloc(STREAM_STEP * sizeof(*e))) == NULL)
 			return api_error_set(err, 500, "internal", "internal", "Out of memory.");
 		rc = catch_up(s, txn, sub, q, g, e, body);
 		free(e);
@@ -589,7 +589,7 @@ stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx))
 }
 
 /* Streams behind the shared read (resumed from an old Last-Event-ID, or paced) read on
- * from their own cursors, STREAM_CATCHUP_MAX entries of the log each at most. */
+ * from their own cursors, STREAM_STEP entries of the log each at most. */
 static int
 catch_up_all(stream_hub *h, store *s, MDB_txn *txn)
 {

@@ -23,8 +23,11 @@
  * (stream_sub_resume); the stream then reads on from its cursor in the log.  So a stream
  * holds at most this much plus the one event that crossed it, however far behind it is. */
 #define STREAM_WINDOW (32 << 10)
-/* Entries of the log one stream reads per call while it catches up, and the hub per read. */
+/* Entries of the log the hub reads at once for the streams caught up. */
 #define STREAM_CATCHUP_MAX 4096
+/* Entries of the log one stream behind reads per call (more than a window's worth of
+ * events, so a paced stream reads the log about once per window it sends). */
+#define STREAM_STEP 512
 /* Bytes of events the hub renders at once for the streams caught up (plus one event). */
 #define STREAM_RENDER_MAX (1 << 20)
 /* A write's answer: taken, but the stream's output is at STREAM_WINDOW now. */
@@ -96,7 +99,7 @@ size_t stream_hub_count(const stream_hub *h);
  * transaction of s, and writes each stream its events; then calls ended(ctx) and drops
  * each stream that is done, whose write failed, or whose key no longer lets it read.
  * Streams behind (resumed from an old Last-Event-ID, or paced by STREAM_FULL) read at most
- * STREAM_CATCHUP_MAX changes of the log each per call; stream_hub_behind then says to call
+ * STREAM_STEP changes of the log each per call; stream_hub_behind then says to call
  * again.  Returns 0 or a store error (the streams stay as they were).
  */
 int stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx));

@@ -76,6 +76,20 @@ assert_eq "a 10,000-task commit: 4 streams reading get all 10,000 events, in ord
     "$(printf 'events 10000 first 6001 last 16000 ordered 1 ended 0\n%.0s' 1 2 3 4)" \
     "$(cat "$T/fast.out")"
 
+section "CGI: a stream resumed far behind reads to the end on a quiet store"
+env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+    REQUEST_URI=/tasks/stream QUERY_STRING= HTTP_LAST_EVENT_ID=0 \
+    "$LMTASKS_FCGI" --db "$S" </dev/null >"$T/cgi.out" 2>"$T/cgi.err" &
+CGI=$!
+lmt_bg_track $CGI
+ids_at_least() { [ "$(grep -c '^id: ' "$T/cgi.out")" -ge "$1" ]; }
+assert_soon "as CGI, Last-Event-ID 0 with 16,000 changes after it: all 16,000 events" 30 \
+    ids_at_least 16000
+assert_eq "in order, each once" "$(seq 1 16000 | tr '\n' ' ')" \
+    "$(sed -n 's/^id: //p' "$T/cgi.out" | tr -d '\r' | tr '\n' ' ')"
+kill $CGI 2>/dev/null
+wait $CGI 2>/dev/null
+
 section "memory: $NSTREAMS streams that do not read, one commit of 3,000 tasks"
 a0=$(anon "$PID")
 fdA=$(fds "$PID")
