@@ -225,6 +225,7 @@ benchmarks() {
 		BUILD=$PWD/build bench/instr.sh 10 20 &&
 		BUILD=$PWD/build bench/threads.sh 1 1 &&
 		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh &&
+		BUILD=$PWD/build STREAMS=50 COMMIT=300 bench/stream-memory.sh &&
 		BUILD=$PWD/build ROUNDS=1 WRITERS=8 ENQUEUES=25 bench/race.sh
 }
 

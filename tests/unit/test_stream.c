@@ -1,6 +1,7 @@
 /* GET /tasks/stream's core on a real store: the first bytes of a stream, filters and keys
  * per event, one read fanned out, uids= ending by itself, Last-Event-ID resuming, 204 and
- * 410, a slow stream dropped without holding the others. */
+ * 410, a slow stream dropped without holding the others, a large commit paced to a client
+ * that reads slowly, a stream far behind reading to the end without a commit. */
 #include "config.h"
 
 #include <stdint.h>
