@@ -116,8 +116,13 @@ echo "# RssAnon: ${a0} KiB before, ${a1} KiB with $NSTREAMS streams open" \
     "($(( (a2 - a1) / NSTREAMS )) KiB each); VmHWM $(status_kb "$PID" VmHWM) KiB"
 # By construction a stream holds at most STREAM_WINDOW (32 KiB) of events, in a buffer of
 # 64 KiB; the commit's 3,000 events are ~800 KiB a stream.  160 KiB each is the margin.
-assert_lt "the commit adds under 160 KiB per stream that does not read" \
-    $(( a2 - a1 )) $(( NSTREAMS * 160 ))
+# Under AddressSanitizer (LMTASKS_SANITIZED) freed memory waits in a quarantine: no bound.
+if [ -n "${LMTASKS_SANITIZED:-}" ]; then
+	skip "the commit adds under 160 KiB per stream that does not read" "sanitized build"
+else
+	assert_lt "the commit adds under 160 KiB per stream that does not read" \
+	    $(( a2 - a1 )) $(( NSTREAMS * 160 ))
+fi
 kill $HOLD 2>/dev/null
 wait $HOLD 2>/dev/null
 assert_soon "their clients gone, the $NSTREAMS streams are let go (descriptors back to ${fdA})" \
