@@ -59,7 +59,7 @@ done
 # through the CLI and CGI, backup and restore, the write routes, streams and webhook
 # delivery.
 SANITIZED_SUITES="tests/e2e/fuzz-seeds.sh tests/e2e/hostile.sh tests/e2e/cgi.sh tests/e2e/queries.sh tests/e2e/restore.sh
-	tests/e2e/writer.sh tests/e2e/stream.sh tests/e2e/webhooks.sh"
+	tests/e2e/writer.sh tests/e2e/stream.sh tests/e2e/webhooks.sh tests/e2e/stream-bounds.sh"
 
 START=$SECONDS
 LOAD_PIDS=()
