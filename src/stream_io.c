@@ -234,6 +234,8 @@ held_ended(void *ctx)
 	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, clock_mono()));
 }
 
+static void held_after(struct held *hd, enum conn_state st);
+
 /* Takes the streams the workers handed over. */
 static void
 take_inbox(void)
@@ -268,6 +270,10 @@ take_inbox(void)
 				stream_hub_remove(sio.hub, hd);
 				hd->kill = 1;
 				release(hd, CONN_CLOSE);
+			} else {
+				/* What the worker read after the stream began (its flush reads
+				 * on) is framed now: no event will come for it. */
+				held_after(hd, conn_feed(hd->c, NULL, 0, clock_mono()));
 			}
 		}
 		free(in);

@@ -165,6 +165,8 @@ if [ -x "$LMTASKS_FCGI_CLOCKED" ]; then
 	DL=$!
 	lmt_bg_track $DL
 	ready "$T/dl.ready"
+	wait_for 30 all_asleep "$CPID"	# the stream thread holds it now
+	fdH=$(fds "$CPID")
 	FSB read "$T/c.sock" 1 /tasks/stream 25000 - "$T/dl1.ready" >/dev/null &
 	DL1=$!
 	lmt_bg_track $DL1
@@ -172,16 +174,18 @@ if [ -x "$LMTASKS_FCGI_CLOCKED" ]; then
 	batch 3000
 	lmt_wait_pid 90 $DL1
 	# Five keep-alive periods of 16 s, each woken by a touch of the data file; the
-	# deadline is 30 s after the client last took a byte.
+	# deadline is 30 s after the client last took a byte.  The loop's sweep closes it
+	# (its descriptor goes) while the client still reads nothing.
 	for k in 1 2 3 4 5; do
 		clock_move 16
 		touch "$S/data.mdb"
 		wait_for 30 all_asleep "$CPID"
 	done
+	assert_soon "a stream whose client took nothing for 80 s (keep-alives due every 15 s) is closed" \
+	    30 eval '[ "$(fds "$CPID")" -lt '"$fdH"' ]'
 	touch "$T/dl.go"
 	lmt_wait_pid 60 $DL
-	assert_eq "a stream whose client took nothing for 80 s (keep-alives due every 15 s) is closed" \
-	    "closed 1" "$(cat "$T/dl.out")"
+	assert_eq "its client then reads to the end of the connection" "closed 1" "$(cat "$T/dl.out")"
 	http_stop "$CPID"
 else
 	skip "the write deadline" "no $LMTASKS_FCGI_CLOCKED (make check builds it)"
