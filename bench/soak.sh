@@ -2,15 +2,18 @@
 # A soak of lmtasks-fcgi behind nginx, loopback only, bounded in time:
 #   bench/soak.sh [SECONDS]        (default 60; tests/e2e/hostile.sh runs it for 20)
 # For SECONDS at once: good requests through nginx (4 kept-alive clients), clients that send
-# a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket, and
-# writers killed with SIGKILL in mid-transaction.  Then it checks that the responder never
-# died, that its memory (RSS) and descriptors did not grow past the warm-up's, and that
-# every good request got a whole answer.  Connections besides: clients sending 2000
-# requests ahead behind a 64 KiB record, 200 idle kept connections, a raw good client
-# timed, and a responder without --db whose store requests name (wrong ones among them);
-# the responder's RSS and descriptors are printed ten times over the run.  Beside it,
-# `lmtasks notify` delivers to a webhook receiver that never answers and to a good one
-# (its section below).  Prints one line per check; exits 1 on a failure.
+# a byte every 0.3 s, clients that stall half-way, crafted FastCGI records at the socket,
+# writers killed with SIGKILL in mid-transaction, event streams that read fast, read nothing,
+# resume from the log's start or break the protocol, and a 2,000-task commit every 10 s.
+# Connections besides: clients sending 2000 requests ahead behind a 64 KiB record, 200 idle
+# kept connections, a raw good client timed, and a responder without --db whose store
+# requests name (wrong ones among them); the responder's memory and descriptors are printed
+# ten times over the run.  Beside it, `lmtasks notify` delivers to a webhook receiver that
+# never answers and to a good one (its section below).  Then it checks that the responder
+# never died, that its memory (RssAnon) and descriptors did not grow past the warm-up's and
+# level off (the second half's peaks no higher than the first half's), and that every good
+# request got a whole answer.  A full soak is 600 s.  Prints one line per check; exits 1 on
+# a failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
@@ -41,7 +44,10 @@ http_nginx_start soak "
 			fastcgi_keep_conn on;
 		}" || exit 1
 
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
+# The responder's own memory: RssAnon, not VmRSS, which also counts the pages of the store
+# it has read through its map, and the store grows with the commits.
+rss() { awk '/^RssAnon/ { print $2 }' "/proc/$PID/status"; }
+vmrss() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
 fds() { ls "/proc/$PID/fd" | wc -l; }
 end=$(( $(date +%s) + secs ))
 running() { [ "$(date +%s)" -lt "$end" ]; }
@@ -138,6 +144,22 @@ pids+=($!)
 	sleep "$step"
 	echo "$(($(date +%s) - end + secs)) $(rss) $(fds)"
 done) >"$T/conns.samples" 2>/dev/null & pids+=($!)
+# Streams (tests/lib/fcgistream.py at the socket): 4 that read as fast as they can, 50 that
+# read nothing (held past the 30 s write deadline in a long soak), 2 resumed from the
+# log's start, one that sends a request's end twice; and a 2,000-task commit every 10 s.
+hold=$(( secs < 80 ? secs / 2 : 40 ))
+hostile_loop env GUARD=20 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" read "$SOCK" 4 \
+    /tasks/stream 999999999 & pids+=($!)
+hostile_loop timeout "$hold" "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" hold "$SOCK" 50 \
+    "/tasks/stream?indexUids=movies" "$T/hold.ready" & pids+=($!)
+hostile_loop env GUARD=20 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" read "$SOCK" 2 \
+    /tasks/stream 20000 0 & pids+=($!)
+hostile_loop env GUARD=5 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" extra "$SOCK" \
+    /tasks/stream & pids+=($!)
+for i in $(seq 1 2000); do echo '{"indexUid":"movies","type":"documentAddition"}'; done \
+    >"$T/batch.ndjson"
+(while running; do L enqueue --batch "$T/batch.ndjson" >/dev/null 2>&1; sleep 10; done) &
+pids+=($!)
 for p in "${pids[@]}"; do lmt_bg_track "$p"; done
 
 # ---- Webhooks: a receiver that never answers beside a good one, for the whole soak ----
@@ -185,12 +207,30 @@ lmt_bg_track "$WH_SAMPLER"
 
 sleep $(( secs < 20 ? 3 : 5 ))
 rss0=$(rss) fd0=$(fds) rssmax=0 fdmax=0
+# The samples of each tenth of the run (its peak RSS and descriptors), to see them level off.
+tenth=$(( (end - $(date +%s)) / 10 )) series=() early_rss=0 late_rss=0 early_fd=0 late_fd=0
+[ "$tenth" -ge 1 ] || tenth=1
+t_start=$(date +%s) prss=0 pfd=0
 while running; do
 	sleep 1
 	http_alive "$PID" || break
 	r=$(rss) f=$(fds)
 	[ "$r" -gt "$rssmax" ] && rssmax=$r
 	[ "$f" -gt "$fdmax" ] && fdmax=$f
+	[ "$r" -gt "$prss" ] && prss=$r
+	[ "$f" -gt "$pfd" ] && pfd=$f
+	el=$(( $(date +%s) - t_start ))
+	if [ $(( el % tenth )) -eq 0 ] || ! running; then
+		series+=("${prss}/${pfd}")
+		if [ "${#series[@]}" -le 5 ]; then
+			[ "$prss" -gt "$early_rss" ] && early_rss=$prss
+			[ "$pfd" -gt "$early_fd" ] && early_fd=$pfd
+		else
+			[ "$prss" -gt "$late_rss" ] && late_rss=$prss
+			[ "$pfd" -gt "$late_fd" ] && late_fd=$pfd
+		fi
+		prss=0 pfd=0
+	fi
 done
 wait "$good_pid" "${pids[@]}" 2>/dev/null
 # The hostile connections close at their deadline; then nothing is left over.
@@ -210,9 +250,17 @@ fi
 slack=4096
 [ -n "${LMTASKS_SANITIZED:-}" ] && slack=$(( 256 * 1024 + 4096 ))
 if [ "$rss1" -gt 0 ] && [ "$rss1" -le $(( rss0 + slack )) ]; then
-	ok "RSS: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB; slack ${slack} KiB)"
+	ok "RssAnon: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB; slack ${slack} KiB; VmRSS $(vmrss) KiB)"
 else
-	fail "RSS grew: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB)"
+	fail "RssAnon grew: ${rss0} KiB after the warm-up, ${rss1} KiB at the end (peak ${rssmax} KiB)"
+fi
+echo "# peak RssAnon KiB/descriptors per tenth of the run: ${series[*]}"
+# Levelling off: the second half's peaks are no higher than the first half's (RSS with the
+# slack above; descriptors with room for the clients' churn, 16).
+if [ "$late_rss" -le $(( early_rss + slack )) ] && [ "$late_fd" -le $(( early_fd + 16 )) ]; then
+	ok "memory and descriptors level off: first half's peaks ${early_rss} KiB/${early_fd}, second half's ${late_rss} KiB/${late_fd}"
+else
+	fail "memory and descriptors level off" "first half's peaks ${early_rss} KiB/${early_fd}, second half's ${late_rss} KiB/${late_fd}"
 fi
 if [ "$fd1" -gt 0 ] && [ "$fd1" -le "$fd0" ]; then
 	ok "descriptors: ${fd0} after the warm-up, ${fd1} at the end (peak ${fdmax})"

@@ -59,7 +59,7 @@ done
 # through the CLI and CGI, backup and restore, the write routes, streams and webhook
 # delivery.
 SANITIZED_SUITES="tests/e2e/fuzz-seeds.sh tests/e2e/hostile.sh tests/e2e/cgi.sh tests/e2e/queries.sh tests/e2e/restore.sh
-	tests/e2e/writer.sh tests/e2e/stream.sh tests/e2e/webhooks.sh"
+	tests/e2e/writer.sh tests/e2e/stream.sh tests/e2e/webhooks.sh tests/e2e/stream-bounds.sh"
 
 START=$SECONDS
 LOAD_PIDS=()
@@ -226,6 +226,7 @@ benchmarks() {
 		BUILD=$PWD/build bench/threads.sh 1 1 &&
 		BUILD=$PWD/build bench/pipeline.sh 2 500 &&
 		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh &&
+		BUILD=$PWD/build STREAMS=50 COMMIT=300 bench/stream-memory.sh &&
 		BUILD=$PWD/build ROUNDS=1 WRITERS=8 ENQUEUES=25 bench/race.sh
 }
 

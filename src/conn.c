@@ -446,6 +446,8 @@ frame(conn *c, int64_t now)
 static int
 write_out(conn *c, int64_t now)
 {
+	int moved = 0;
+
 	while (c->out_pos < c->out_len) {
 		if (c->fd < 0)
 			return 0;
@@ -454,14 +456,16 @@ write_out(conn *c, int64_t now)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* A request on its way keeps its own, shorter deadline; a stream whose
-			 * client stops taking events gets the write deadline. */
-			if (c->rid == 0 || c->streaming)
+			 * client stops taking events gets the write deadline, counted from when
+			 * the peer last took bytes (more output, a keep-alive, does not move it). */
+			if ((c->rid == 0 || c->streaming) && (moved || conn_deadline(c) == 0))
 				set_deadline(c, now + CONN_WRITE_DEADLINE_US);
 			return 0;
 		}
 		if (n < 0)
 			return -1;
 		c->out_pos += (size_t)n;
+		moved = 1;
 	}
 	c->out_pos = c->out_len = 0;
 	if (c->out_cap > CONN_OUT_KEEP) {

@@ -186,10 +186,10 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 	for (int turn = 0; st == CONN_REQUEST && turn < LOOP_TURN_REQUESTS; turn++) {
 		int taken = 0;
 		st = ops->answer(w, cl, &taken);
-		if (taken) {	/* the program holds it from now on */
-			atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
+		/* The program holds it from now on, and may have closed it already: cl is
+		 * not touched again (loop_detach marked it not busy). */
+		if (taken)
 			return;
-		}
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
@@ -384,6 +384,7 @@ int
 loop_detach(struct loop_client *cl)
 {
 	atomic_store_explicit(&cl->detached, 1, memory_order_relaxed);
+	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 	return epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) == 0 ? 0 : errno;
 }
 

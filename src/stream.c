@@ -19,7 +19,8 @@
 #include "lmtasks/timefmt.h"
 
 struct stream_sub {
-	struct query *q;		/* the filters, parsed once when it opened */
+	char *qs;			/* its filters as asked (parsed again when served: a
+					 * struct query is 31 KB); NULL: none */
 	char *auth;			/* the Authorization header, checked again likewise */
 	const unsigned char *master;	/* borrowed: the process's master key hash */
 	uint64_t cursor;		/* the last sequence this stream has been given */
@@ -27,6 +28,7 @@ struct stream_sub {
 	size_t npending;
 	int uids;			/* the stream ends when pending empties */
 	int done;
+	int full;			/* its output is at STREAM_WINDOW: nothing until resumed */
 	stream_write_fn *write;
 	void *ctx;
 	stream_sub *next;
@@ -43,9 +45,12 @@ struct stream_hub {
 	stream_sub *subs;
 	size_t n;
 	uint64_t seen;		/* the log read up to here for the streams caught up */
+	int added;		/* a stream came since the last poll */
 	struct printbuf *ev;	/* the events of one read, rendered once */
 	struct feed_entry *e;
 	struct change *c;
+	struct query *q;	/* the filters of the stream being served */
+	struct query all;	/* no filters */
 };
 
 static const char retry_line[] = "retry: 10000\n\n";
@@ -97,7 +102,7 @@ stream_sub_free(stream_sub *sub)
 {
 	if (sub == NULL)
 		return;
-	free(sub->q);
+	free(sub->qs);
 	free(sub->auth);
 	free(sub->pending);
 	free(sub);
@@ -113,6 +118,32 @@ int
 stream_sub_done(const stream_sub *sub)
 {
 	return sub->done;
+}
+
+int
+stream_sub_full(const stream_sub *sub)
+{
+	return sub->full;
+}
+
+void
+stream_sub_resume(stream_sub *sub)
+{
+	sub->full = 0;
+}
+
+/* Hands the stream bytes of events: 0 to go on; else it takes no more now (its output is
+ * full, or it ended). */
+static int
+give(stream_sub *sub, const void *buf, size_t len)
+{
+	int w = sub->write(sub->ctx, buf, len);
+
+	if (w == STREAM_FULL)
+		sub->full = 1;
+	else if (w != 0)
+		sub->done = 1;
+	return w;
 }
 
 /* Parses Last-Event-ID: decimal digits, no more than a u64. */
@@ -132,16 +163,21 @@ parse_seq(const char *s, uint64_t *v)
 	return *s ? -1 : 0;
 }
 
-/* Sends sub the changes after its cursor in txn, at most max of them, into pb. */
+/* Sends sub the changes after its cursor, reading at most STREAM_STEP of the log:
+ * each event it is to see rendered into pb and written, or, while it opens (no write yet),
+ * left in pb up to STREAM_WINDOW bytes.  Stops at the event that fills its output; its
+ * cursor is then that event's. */
 static int
 catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
-    const struct auth_grant *g, struct feed_entry *e, size_t max, struct printbuf *pb)
+    const struct auth_grant *g, struct feed_entry *e, struct printbuf *pb)
 {
+	uint64_t after = sub->cursor;
 	size_t n;
-	int rc = feed_read(s, txn, &sub->cursor, e, max, &n);
+	int rc = feed_read(s, txn, &after, e, STREAM_STEP, &n), v1;
 
 	if (rc)
 		return rc;
+	v1 = layout_v1(s, txn);
 	for (size_t i = 0; i < n; i++) {
 		struct task t;
 		if (e[i].status == FEED_REMOVED)
@@ -151,9 +187,19 @@ catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
 		if (rc)
 			return rc;
 		note_finished(sub, &t);
-		if (wanted(g, q, &t) && (rc = render_event(pb, e[i].seq, &t, layout_v1(s, txn))) != 0)
+		if (!wanted(g, q, &t))
+			continue;
+		if (sub->write)
+			printbuf_reset(pb);
+		if ((rc = render_event(pb, e[i].seq, &t, v1)) != 0)
 			return rc;
+		if (sub->write ? give(sub, pb->buf, (size_t)pb->bpos) == 0 :
+		    (size_t)pb->bpos < STREAM_WINDOW)
+			continue;
+		sub->cursor = e[i].seq;
+		return 0;
 	}
+	sub->cursor = after;
 	return 0;
 }
 
@@ -189,11 +235,9 @@ read_error(struct api_error *err, int rc)
 /* Notes which of q's listed tasks are not finished yet; a listed task that exists but the
  * key may not see is a 404, as GET /tasks/UID says.  Returns 0 or the error's status. */
 static int
-note_pending(store *s, MDB_txn *txn, stream_sub *sub, const struct auth_grant *g,
-    uint64_t next, struct api_error *err)
+note_pending(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
+    const struct auth_grant *g, uint64_t next, struct api_error *err)
 {
-	const struct query *q = sub->q;
-
 	sub->uids = 1;
 	if ((sub->pending = malloc(q->nuids * sizeof(uint64_t))) == NULL)
 		return api_error_set(err, 500, "internal", "internal", "Out of memory.");
@@ -229,11 +273,12 @@ parse_filters(const char *qs, struct query *q, struct api_error *err)
 }
 
 /* The stream's first events after the retry line: what it missed since Last-Event-ID
- * (resumed), or its listed tasks as they are now.  Returns 200; 204 when nothing is left to
- * wait for; or the error's status. */
+ * (resumed; up to STREAM_WINDOW bytes, the hub sends the rest), or its listed tasks as they
+ * are now.  Returns 200; 204 when nothing is left to wait for; or the error's status. */
 static int
-first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct auth_grant *g,
-    uint64_t resume, uint64_t last, struct printbuf *body, struct api_error *err)
+first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct query *q,
+    const struct auth_grant *g, uint64_t resume, uint64_t last, struct printbuf *body,
+    struct api_error *err)
 {
 	size_t before = (size_t)body->bpos;
 	struct feed_entry *e;
@@ -241,14 +286,14 @@ first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct 
 
 	if (!resumed) {
 		sub->cursor = last;
-		if (sub->q->nuids && (rc = current_state(s, txn, sub->q, g, body)) != 0)
+		if (q->nuids && (rc = current_state(s, txn, q, g, body)) != 0)
 			return read_error(err, rc);
 	} else {
 		/* An id from a store made anew: from now on. */
 		sub->cursor = resume > last ? last : resume;
-		if ((e = malloc(STREAM_CATCHUP_MAX * sizeof(*e))) == NULL)
+		if ((e = malloc(STREAM_STEP * sizeof(*e))) == NULL)
 			return api_error_set(err, 500, "internal", "internal", "Out of memory.");
-		rc = catch_up(s, txn, sub, sub->q, g, e, STREAM_CATCHUP_MAX, body);
+		rc = catch_up(s, txn, sub, q, g, e, body);
 		free(e);
 		if (rc != 0)
 			return rc == ENOMEM ? 500 : read_error(err, rc);
@@ -272,9 +317,11 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 	int rc, status = 500;
 
 	*out = NULL;
-	/* The stream owns its filters from here: stream_sub_free() frees them. */
-	if ((sub = calloc(1, sizeof(*sub))) == NULL || (sub->q = q = malloc(sizeof(*q))) == NULL)
-		goto nomem;
+	/* The filters are parsed here for the first events, then kept as their text. */
+	if ((q = malloc(sizeof(*q))) == NULL || (sub = calloc(1, sizeof(*sub))) == NULL) {
+		free(q);
+		return api_error_set(err, 500, "internal", "internal", "Out of memory.");
+	}
 	if ((status = parse_filters(rq->query_string, q, err)) != 0)
 		goto fail;
 	if (rq->last_event_id && parse_seq(rq->last_event_id, &resume) != 0) {
@@ -299,22 +346,25 @@ stream_open(store *s, MDB_txn *txn, const struct stream_request *rq, struct prin
 		    "stream again without Last-Event-ID.", resume);
 		goto fail;
 	}
-	if (rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL)
+	if ((rq->authorization && (sub->auth = strdup(rq->authorization)) == NULL) ||
+	    (q->given && (sub->qs = strdup(rq->query_string)) == NULL))
 		goto nomem;
 	sub->master = rq->master;
-	if (q->nuids && (status = note_pending(s, txn, sub, &g, next, err)) != 0)
+	if (q->nuids && (status = note_pending(s, txn, sub, q, &g, next, err)) != 0)
 		goto fail;
 	printbuf_reset(body);
 	if (printbuf_memappend(body, retry_line, sizeof(retry_line) - 1) < 0)
 		goto nomem;
-	if ((status = first_events(s, txn, rq->last_event_id != NULL, sub, &g, resume, last, body,
-	    err)) != 200)
+	if ((status = first_events(s, txn, rq->last_event_id != NULL, sub, q, &g, resume, last,
+	    body, err)) != 200)
 		goto fail;
+	free(q);
 	*out = sub;
 	return 200;
 nomem:
 	status = api_error_set(err, 500, "internal", "internal", "Out of memory.");
 fail:
+	free(q);
 	stream_sub_free(sub);
 	if (status == 204)
 		printbuf_reset(body);
@@ -328,10 +378,12 @@ stream_hub_new(stream_hub **out)
 
 	if (h == NULL || (h->ev = printbuf_new()) == NULL ||
 	    (h->e = malloc(STREAM_CATCHUP_MAX * sizeof(*h->e))) == NULL ||
-	    (h->c = malloc(STREAM_CATCHUP_MAX * sizeof(*h->c))) == NULL) {
+	    (h->c = malloc(STREAM_CATCHUP_MAX * sizeof(*h->c))) == NULL ||
+	    (h->q = malloc(sizeof(*h->q))) == NULL) {
 		stream_hub_free(h);
 		return ENOMEM;
 	}
+	query_init(&h->all);
 	*out = h;
 	return 0;
 }
@@ -350,6 +402,7 @@ stream_hub_free(stream_hub *h)
 		printbuf_free(h->ev);
 	free(h->e);
 	free(h->c);
+	free(h->q);
 	free(h);
 }
 
@@ -361,6 +414,7 @@ stream_hub_add(stream_hub *h, stream_sub *sub, stream_write_fn *write, void *ctx
 		h->seen = sub->cursor;
 	sub->write = write;
 	sub->ctx = ctx;
+	h->added = 1;
 	sub->next = h->subs;
 	h->subs = sub;
 	h->n++;
@@ -406,59 +460,114 @@ reap(stream_hub *h, void (*ended)(void *ctx))
 	}
 }
 
+/* The filters of sub, parsed again from their text into the hub's (NULL: they no longer
+ * parse, which cannot be as they did when it opened). */
+static const struct query *
+filters(stream_hub *h, const stream_sub *sub)
+{
+	struct query_error why;
+
+	if (sub->qs == NULL)
+		return &h->all;
+	query_init(h->q);
+	return query_parse(sub->qs, h->q, &why) == 0 ? h->q : NULL;
+}
+
+/* Whether a stream is caught up to the shared read and has room for output. */
+static int
+any_current(const stream_hub *h)
+{
+	for (const stream_sub *sub = h->subs; sub; sub = sub->next)
+		if (!sub->done && !sub->full && sub->cursor >= h->seen)
+			return 1;
+	return 0;
+}
+
+/* Renders the changes h->e[*i, n) once each, into h->ev and h->c (*m of them), until
+ * STREAM_RENDER_MAX bytes; *i is where it stopped. */
+static int
+render_slice(stream_hub *h, store *s, MDB_txn *txn, size_t *i, size_t n, size_t *m)
+{
+	int v1 = layout_v1(s, txn), rc;
+
+	printbuf_reset(h->ev);
+	*m = 0;
+	while (*i < n && (size_t)h->ev->bpos < STREAM_RENDER_MAX) {
+		const struct feed_entry *e = &h->e[(*i)++];
+		struct change *c = &h->c[*m];
+		if (e->status == FEED_REMOVED)
+			continue;
+		if ((rc = store_get(s, txn, e->uid, &c->t)) == MDB_NOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		c->seq = e->seq;
+		c->off = (size_t)h->ev->bpos;
+		if ((rc = render_event(h->ev, c->seq, &c->t, v1)) != 0)
+			return rc;
+		c->len = (size_t)h->ev->bpos - c->off;
+		(*m)++;
+	}
+	return 0;
+}
+
+/* Gives each stream caught up to from (with room) its events among the m rendered, up to
+ * the one that fills its output; the others move on to end. */
+static void
+deliver(stream_hub *h, store *s, MDB_txn *txn, uint64_t from, size_t m, uint64_t end)
+{
+	const struct query *q = NULL;
+	struct auth_grant g;
+
+	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+		if (sub->done || sub->full || sub->cursor < from)
+			continue;	/* behind: served on its own */
+		if (m && (prepare(s, txn, sub, &g) != 0 || (q = filters(h, sub)) == NULL)) {
+			sub->done = 1;
+			continue;
+		}
+		for (size_t i = 0; i < m; i++) {
+			struct change *c = &h->c[i];
+			if (c->seq <= sub->cursor)
+				continue;
+			note_finished(sub, &c->t);
+			if (wanted(&g, q, &c->t) && give(sub, h->ev->buf + c->off, c->len) != 0) {
+				sub->cursor = c->seq;
+				break;
+			}
+		}
+		if (!sub->done && !sub->full && sub->cursor < end)
+			sub->cursor = end;
+		if (sub->uids && sub->npending == 0)
+			sub->done = 1;
+	}
+}
+
 /* Reads the changes after h->seen up to what txn holds, STREAM_CATCHUP_MAX at a time,
- * each task rendered once, and gives them to the streams caught up. */
+ * each task rendered once, and gives them to the streams caught up; once none is left
+ * with room, the others read on their own. */
 static int
 fan_out(stream_hub *h, store *s, MDB_txn *txn, uint64_t last)
 {
-	struct auth_grant g;
-	size_t n;
 	int rc;
 
 	while (h->seen < last) {
-		uint64_t from = h->seen;
-		if ((rc = feed_read(s, txn, &h->seen, h->e, STREAM_CATCHUP_MAX, &n)) != 0)
+		uint64_t from = h->seen, after = from;
+		size_t n, m, i = 0;
+		if ((rc = feed_read(s, txn, &after, h->e, STREAM_CATCHUP_MAX, &n)) != 0)
 			return rc;
-		if (h->seen == from)
+		if (after == from)
 			break;
-		printbuf_reset(h->ev);
-		size_t m = 0;
-		for (size_t i = 0; i < n; i++) {
-			struct change *c = &h->c[m];
-			if (h->e[i].status == FEED_REMOVED)
-				continue;
-			if ((rc = store_get(s, txn, h->e[i].uid, &c->t)) == MDB_NOTFOUND)
-				continue;
-			if (rc)
-				return rc;
-			c->seq = h->e[i].seq;
-			c->off = (size_t)h->ev->bpos;
-			if ((rc = render_event(h->ev, c->seq, &c->t, layout_v1(s, txn))) != 0)
-				return rc;
-			c->len = (size_t)h->ev->bpos - c->off;
-			m++;
-		}
-		for (stream_sub *sub = h->subs; sub; sub = sub->next) {
-			if (sub->done || sub->cursor < from)
-				continue;	/* behind: served on its own */
-			if (m && prepare(s, txn, sub, &g) != 0) {
-				sub->done = 1;
-				continue;
+		do {
+			if (!any_current(h)) {
+				h->seen = last;
+				return 0;
 			}
-			for (size_t i = 0; i < m && !sub->done; i++) {
-				struct change *c = &h->c[i];
-				if (c->seq <= sub->cursor)
-					continue;
-				note_finished(sub, &c->t);
-				if (wanted(&g, sub->q, &c->t) &&
-				    sub->write(sub->ctx, h->ev->buf + c->off, c->len) != 0)
-					sub->done = 1;
-			}
-			if (sub->cursor < h->seen)
-				sub->cursor = h->seen;
-			if (sub->uids && sub->npending == 0)
-				sub->done = 1;
-		}
+			if ((rc = render_slice(h, s, txn, &i, n, &m)) != 0)
+				return rc;
+			deliver(h, s, txn, from, m, i < n ? h->e[i - 1].seq : after);
+		} while (i < n);
+		h->seen = after;
 	}
 	return 0;
 }
@@ -479,15 +588,44 @@ stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx))
 	return rc;
 }
 
+/* Streams behind the shared read (resumed from an old Last-Event-ID, or paced) read on
+ * from their own cursors, STREAM_STEP entries of the log each at most. */
+static int
+catch_up_all(stream_hub *h, store *s, MDB_txn *txn)
+{
+	const struct query *q;
+	struct auth_grant g;
+	int rc;
+
+	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+		if (sub->done || sub->full || sub->cursor >= h->seen)
+			continue;
+		if (prepare(s, txn, sub, &g) != 0 || (q = filters(h, sub)) == NULL) {
+			sub->done = 1;
+			continue;
+		}
+		rc = catch_up(s, txn, sub, q, &g, h->e, h->ev);
+		if (rc == LMT_EPRUNED) {
+			sub->done = 1;
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (sub->uids && sub->npending == 0)
+			sub->done = 1;
+	}
+	return 0;
+}
+
 int
 stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *ctx))
 {
-	struct auth_grant g;
 	uint64_t first, last;
 	int rc;
 
 	if (h->subs == NULL)
 		return 0;
+	h->added = 0;
 	if ((rc = feed_bounds(s, txn, &first, &last)) != 0)
 		goto out;
 	rc = fan_out(h, s, txn, last);
@@ -500,41 +638,30 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 		h->seen = last;
 		rc = 0;
 	}
-	if (rc)
-		goto out;
-	/* Streams resumed from an old Last-Event-ID catch up a bounded step at a time. */
-	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
-		if (sub->done || sub->cursor >= h->seen)
-			continue;
-		if (prepare(s, txn, sub, &g) != 0) {
-			sub->done = 1;
-			continue;
-		}
-		printbuf_reset(h->ev);
-		rc = catch_up(s, txn, sub, sub->q, &g, h->e, STREAM_CATCHUP_MAX, h->ev);
-		if (rc == LMT_EPRUNED) {
-			sub->done = 1;
-			rc = 0;
-			continue;
-		}
-		if (rc)
-			goto out;
-		if (h->ev->bpos && sub->write(sub->ctx, h->ev->buf, (size_t)h->ev->bpos) != 0)
-			sub->done = 1;
-		if (sub->uids && sub->npending == 0 && sub->cursor >= h->seen)
-			sub->done = 1;
-	}
+	if (rc == 0)
+		rc = catch_up_all(h, s, txn);
 out:
 	reap(h, ended);
 	return rc;
+}
+
+int
+stream_hub_behind(const stream_hub *h)
+{
+	if (h->added)
+		return 1;
+	for (const stream_sub *sub = h->subs; sub; sub = sub->next)
+		if (!sub->done && !sub->full && sub->cursor < h->seen)
+			return 1;
+	return 0;
 }
 
 void
 stream_hub_keepalive(stream_hub *h, void (*ended)(void *ctx))
 {
 	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
-		if (!sub->done && sub->write(sub->ctx, keepalive, sizeof(keepalive) - 1) != 0)
-			sub->done = 1;
+		if (!sub->done && !sub->full)
+			give(sub, keepalive, sizeof(keepalive) - 1);
 	}
 	reap(h, ended);
 }

@@ -120,12 +120,13 @@ stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 		int64_t until_keep = keep - now;
 		int cap = (int)((until_keep < left ? until_keep : left) / 1000) + 1;
 		struct pollfd p = { w.fd, POLLIN, 0 };
-		int n = poll(&p, w.fd >= 0 ? 1 : 0, watch_timeout(&w, cap));
+		/* A stream far behind reads on at once, a bounded step at a time. */
+		int n = poll(&p, w.fd >= 0 ? 1 : 0, stream_hub_behind(h) ? 0 : watch_timeout(&w, cap));
 		if (n < 0 && errno != EINTR) {
 			rc = 1;
 			break;
 		}
-		if (watch_drain(&w) && (rc = cgi_poll(r, h)) != 0) {
+		if ((watch_drain(&w) || stream_hub_behind(h)) && (rc = cgi_poll(r, h)) != 0) {
 			rc = 1;
 			break;
 		}
@@ -145,8 +146,9 @@ stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 struct held {
 	void *client;
 	conn *c;
+	stream_sub *sub;	/* the hub's, until it ends */
 	uint32_t armed;		/* the events its descriptor waits for */
-	int kill;		/* its client fell behind: close, do not end */
+	int kill;		/* its peer broke the protocol or left: close, do not end */
 	struct held *prev, *next;
 };
 
@@ -168,6 +170,7 @@ static struct {
 	/* the thread's own */
 	struct held *held;
 	stream_hub *hub;
+	int poll;		/* a stream's output has gone, or one came: read the log */
 	struct watch w;
 } sio = { .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .wake = { -1, -1 } };
 
@@ -180,18 +183,23 @@ held_write(void *ctx, const void *buf, size_t len)
 
 	if (conn_stream_write(hd->c, buf, len) != 0)
 		return 1;
-	if (conn_pending(hd->c) > STREAM_BUFFER_MAX) {
-		hd->kill = 1;
-		return 1;
-	}
-	return 0;
+	/* Paced: the hub sends more once this has gone (held_event). */
+	return conn_pending(hd->c) >= STREAM_WINDOW ? STREAM_FULL : 0;
 }
 
-/* Waits for what the connection needs next: output to go, or the peer's records. */
+/* What the connection waits for next: its output to go, else the peer's records.  Never
+ * both: while output waits, conn_read reads nothing, and a byte left unread would wake
+ * the thread again and again; a peer that left shows as EPOLLHUP or a failed write. */
+static uint32_t
+wanted_events(const struct held *hd)
+{
+	return conn_pending(hd->c) ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+}
+
 static void
 rearm(struct held *hd)
 {
-	uint32_t want = EPOLLIN | EPOLLRDHUP | (conn_pending(hd->c) ? EPOLLOUT : 0);
+	uint32_t want = wanted_events(hd);
 	struct epoll_event ev = { .events = want, .data.ptr = hd };
 
 	if (want != hd->armed && epoll_ctl(sio.epfd, EPOLL_CTL_MOD, conn_fd(hd->c), &ev) == 0)
@@ -226,6 +234,8 @@ held_ended(void *ctx)
 	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, clock_mono()));
 }
 
+static void held_after(struct held *hd, enum conn_state st);
+
 /* Takes the streams the workers handed over. */
 static void
 take_inbox(void)
@@ -248,7 +258,8 @@ take_inbox(void)
 		} else {
 			hd->client = in->client;
 			hd->c = sio.host->conn_of(in->client);
-			hd->armed = EPOLLIN | EPOLLRDHUP | (conn_pending(hd->c) ? EPOLLOUT : 0);
+			hd->sub = in->sub;
+			hd->armed = wanted_events(hd);
 			struct epoll_event ev = { .events = hd->armed, .data.ptr = hd };
 			hd->next = sio.held;
 			if (sio.held)
@@ -259,26 +270,46 @@ take_inbox(void)
 				stream_hub_remove(sio.hub, hd);
 				hd->kill = 1;
 				release(hd, CONN_CLOSE);
+			} else {
+				/* What the worker read after the stream began (its flush reads
+				 * on) is framed now: no event will come for it. */
+				held_after(hd, conn_feed(hd->c, NULL, 0, clock_mono()));
 			}
 		}
 		free(in);
 		in = next;
+		/* It may be behind, or a commit came since it opened. */
+		sio.poll = 1;
 	}
+}
+
+/* After output went or records came: the stream ends when its peer left or aborted it,
+ * or sent a request's end again (a record after the end of the request it streams, which
+ * would stop all reading: the connection is closed); with its output gone, the hub sends
+ * it more. */
+static void
+held_after(struct held *hd, enum conn_state st)
+{
+	if (st == CONN_REQUEST)
+		hd->kill = 1;
+	if (st == CONN_CLOSE || st == CONN_REQUEST || !conn_streaming(hd->c)) {
+		stream_hub_remove(sio.hub, hd);
+		release(hd, st);
+		return;
+	}
+	if (conn_pending(hd->c) == 0 && stream_sub_full(hd->sub)) {
+		stream_sub_resume(hd->sub);
+		sio.poll = 1;
+	}
+	rearm(hd);
 }
 
 /* One event of a stream's connection: output taken, or records (an abort) or a close. */
 static void
 held_event(struct held *hd, uint32_t events)
 {
-	enum conn_state st = events & EPOLLOUT ? conn_flush(hd->c, clock_mono()) :
-	    conn_read(hd->c, clock_mono());
-
-	if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
-		stream_hub_remove(sio.hub, hd);
-		release(hd, st);
-		return;
-	}
-	rearm(hd);
+	held_after(hd, events & EPOLLOUT ? conn_flush(hd->c, clock_mono()) :
+	    conn_read(hd->c, clock_mono()));
 }
 
 static void
@@ -288,41 +319,29 @@ poll_in(store *s, MDB_txn *txn, void *arg)
 	stream_hub_poll_txn(sio.hub, s, txn, held_ended);
 }
 
-/* Reads the log once and fans it out; then sends what each socket takes. */
-static void
-fan_out(void)
-{
-	if (stream_hub_count(sio.hub) == 0 || sio.host->read(poll_in, NULL) != 0)
-		return;
-	for (struct held *hd = sio.held, *next; hd; hd = next) {
-		next = hd->next;
-		if (conn_pending(hd->c) == 0)
-			continue;
-		enum conn_state st = conn_flush(hd->c, clock_mono());
-		if (st == CONN_CLOSE || !conn_streaming(hd->c)) {
-			stream_hub_remove(sio.hub, hd);
-			release(hd, st);
-		} else {
-			rearm(hd);
-		}
-	}
-}
-
+/* Sends what each socket takes of the streams' output. */
 static void
 flush_all(void)
 {
 	for (struct held *hd = sio.held, *next; hd; hd = next) {
 		next = hd->next;
-		if (conn_pending(hd->c) == 0)
-			continue;
-		enum conn_state st = conn_flush(hd->c, clock_mono());
-		if (st == CONN_CLOSE) {
-			stream_hub_remove(sio.hub, hd);
-			release(hd, st);
-		} else {
-			rearm(hd);
-		}
+		if (conn_pending(hd->c) > 0)
+			held_after(hd, conn_flush(hd->c, clock_mono()));
 	}
+}
+
+/* Reads the log once and fans it out, then flushes; 0, or 1 when the store could not be
+ * read (nothing more until it changes). */
+static int
+fan_out(void)
+{
+	sio.poll = 0;
+	if (stream_hub_count(sio.hub) == 0)
+		return 0;
+	if (sio.host->read(poll_in, NULL) != 0)
+		return 1;
+	flush_all();
+	return 0;
 }
 
 static void *
@@ -330,12 +349,14 @@ stream_thread(void *arg)
 {
 	struct epoll_event ev[64];
 	int64_t keep = clock_mono() + stream_io_keepalive();
-	int stop = 0;
+	int stop = 0, stuck = 0;
 
 	(void)arg;
 	while (!stop) {
 		int64_t until_keep = keep - clock_mono();
-		int n = epoll_wait(sio.epfd, ev, 64,
+		/* A stream with room and more of the log to read goes on at once. */
+		int busy = !stuck && (sio.poll || stream_hub_behind(sio.hub));
+		int n = epoll_wait(sio.epfd, ev, 64, busy ? 0 :
 		    watch_timeout(&sio.w, until_keep > 0 ? (int)(until_keep / 1000) + 1 : 0));
 		int changed = sio.w.fd < 0 || sio.w.recheck > 0;
 		for (int i = 0; i < n; i++) {
@@ -346,8 +367,11 @@ stream_thread(void *arg)
 			else
 				held_event(ev[i].data.ptr, ev[i].events);
 		}
-		if (changed && watch_drain(&sio.w))
-			fan_out();
+		int go = changed && watch_drain(&sio.w);
+		if (go)
+			stuck = 0;
+		if (go || (!stuck && (sio.poll || stream_hub_behind(sio.hub))))
+			stuck = fan_out();
 		if (clock_mono() >= keep) {
 			stream_hub_keepalive(sio.hub, held_ended);
 			flush_all();

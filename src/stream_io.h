@@ -42,7 +42,9 @@ struct stream_io_host {
  * The FastCGI side: one thread holds every open stream, with the one inotify watch on the
  * store's data file (path) that wakes it; on a change it reads the log once and writes
  * each stream its events, flushing as the sockets take them, a keep-alive comment every
- * 15 s, and closes a stream whose client has not taken STREAM_BUFFER_MAX bytes.
+ * 15 s.  A stream is paced: at most STREAM_WINDOW bytes (and the event that crosses it)
+ * wait for its client; once they have gone it reads on from its cursor in the log.  A
+ * client that takes nothing for CONN_WRITE_DEADLINE_US is closed by the loop's sweep.
  */
 
 /* Hands over client, whose stream conn_stream_begin has started and which is in no epoll

@@ -4,8 +4,11 @@
  * and answers framed as records of at most 65535 bytes. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <fastcgi.h>
@@ -551,5 +554,36 @@ Test(conn, a_large_answer_kept_is_given_back_once_taken)
 	cr_assert_leq(conn_buffers(c), KEPT, "once taken the buffers hold %zu bytes",
 	    conn_buffers(c));
 	free(body);
+/* A stream whose peer takes nothing: the write deadline runs from when the peer last took
+ * bytes; more output (a keep-alive) does not move it, bytes taken do. */
+Test(conn, the_write_deadline_runs_from_the_last_bytes_taken)
+{
+	struct buf b = { 0 };
+	int sv[2];
+	conn *k;
+	static char big[1 << 20], sink[1 << 16];
+	const int64_t s = 1000000;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(conn_new(sv[0], 0, &k), 0);
+	request(&b, 1, 1);
+	cr_assert_eq(conn_feed(k, b.p, b.len, 0), CONN_REQUEST);
+	cr_assert_eq(conn_stream_begin(k, "Status: 200\r\n\r\n", 15, NULL, 0, 0), CONN_MORE);
+	cr_assert_eq(conn_deadline(k), 0, "all sent: no deadline");
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(conn_stream_write(k, big, sizeof(big)), 0);
+	cr_assert_eq(conn_flush(k, 10 * s), CONN_FLUSH);
+	cr_expect_eq(conn_deadline(k), 10 * s + CONN_WRITE_DEADLINE_US);
+	cr_assert_eq(conn_stream_write(k, ": keep-alive\n\n", 14), 0);
+	cr_assert_eq(conn_flush(k, 26 * s), CONN_FLUSH);
+	cr_expect_eq(conn_deadline(k), 10 * s + CONN_WRITE_DEADLINE_US,
+	    "a keep-alive the peer does not take leaves the deadline where it was");
+	cr_assert_gt(read(sv[1], sink, sizeof(sink)), 0);
+	cr_assert_eq(conn_flush(k, 30 * s), CONN_FLUSH);
+	cr_expect_eq(conn_deadline(k), 30 * s + CONN_WRITE_DEADLINE_US,
+	    "bytes taken move it");
+	conn_free(k);
+	close(sv[1]);
 	free(b.p);
 }

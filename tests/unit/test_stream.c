@@ -1,6 +1,7 @@
 /* GET /tasks/stream's core on a real store: the first bytes of a stream, filters and keys
  * per event, one read fanned out, uids= ending by itself, Last-Event-ID resuming, 204 and
- * 410, a slow stream dropped without holding the others. */
+ * 410, a slow stream dropped without holding the others, a large commit paced to a client
+ * that reads slowly, a stream far behind reading to the end without a commit. */
 #include "config.h"
 
 #include <stdint.h>
@@ -40,6 +41,8 @@ struct client {
 	struct printbuf *got;
 	int ended;
 	int refuse;
+	size_t window;		/* >0: STREAM_FULL once this much is unread (since) */
+	size_t since, most;	/* bytes since the client last read; the most there were */
 };
 
 static int
@@ -50,7 +53,10 @@ client_write(void *ctx, const void *buf, size_t len)
 	if (c->refuse)
 		return 1;
 	printbuf_memappend(c->got, buf, (int)len);
-	return 0;
+	c->since += len;
+	if (c->since > c->most)
+		c->most = c->since;
+	return c->window && c->since >= c->window ? STREAM_FULL : 0;
 }
 
 static void
@@ -70,6 +76,7 @@ open_stream(const char *qs, const char *last_id, struct client *c, stream_sub **
 
 	c->got = printbuf_new();
 	c->ended = c->refuse = 0;
+	c->window = c->since = c->most = 0;
 	cr_assert_eq(store_txn_begin(ro, MDB_RDONLY, &txn), 0);
 	status = stream_open(ro, txn, &rq, c->got, sub, err);
 	mdb_txn_abort(txn);
@@ -268,4 +275,123 @@ Test(stream, a_failing_client_is_dropped_alone)
 	stream_hub_free(h);
 	printbuf_free(slow.got);
 	printbuf_free(fine.got);
+}
+
+/* Enqueues n tasks of index in one commit (one `enqueue --batch`). */
+static void
+add_many(const char *index, size_t n)
+{
+	struct task *t = calloc(n, sizeof(*t));
+
+	cr_assert_not_null(t);
+	for (size_t i = 0; i < n; i++)
+		task_init(&t[i], index, strlen(index), "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, t, n, NULL), 0);
+	free(t);
+}
+
+/* 1 when the ids of the events in text go up by one from first to last, each once. */
+static int
+ids_run(const char *text, uint64_t first, uint64_t last)
+{
+	uint64_t want = first;
+
+	for (const char *p = text; (p = strstr(p, "id: ")) != NULL; p++) {
+		if (p != text && p[-1] != '\n')
+			continue;
+		if (strtoull(p + 4, NULL, 10) != want++)
+			return 0;
+	}
+	return want == last + 1;
+}
+
+Test(stream, a_large_commit_is_paced_to_a_client_that_reads_slowly)
+{
+	struct client slow, fast;
+	struct api_error err;
+	stream_sub *s1, *s2;
+	stream_hub *h;
+	int polls = 0;
+
+	tmpdb_add("movies");
+	cr_assert_eq(open_stream(NULL, NULL, &slow, &s1, &err), 200);
+	cr_assert_eq(open_stream(NULL, NULL, &fast, &s2, &err), 200);
+	printbuf_reset(slow.got);
+	printbuf_reset(fast.got);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, s1, client_write, &slow);
+	stream_hub_add(h, s2, client_write, &fast);
+	slow.window = 4096;
+	add_many("movies", 3000);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(fast.got->buf), 3000, "a client that takes all gets all at once");
+	cr_expect(events(slow.got->buf) < 3000);
+	cr_expect_eq(stream_sub_full(s1), 1);
+	cr_expect_eq(stream_hub_behind(h), 0, "a full stream waits for its client");
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect(events(slow.got->buf) < 3000, "nothing more before it has read");
+	/* The client reads what it was given; the stream reads on from its cursor. */
+	while (stream_sub_full(s1) && polls++ < 10000) {
+		slow.since = 0;
+		stream_sub_resume(s1);
+		cr_expect_eq(stream_hub_behind(h), stream_sub_cursor(s1) < 3001);
+		cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	}
+	cr_expect_eq(events(slow.got->buf), 3000);
+	cr_expect(ids_run(slow.got->buf, 2, 3001), "every event once, in order");
+	cr_expect(slow.most < 4096 + 1024, "at most the window and one event unread: %zu",
+	    slow.most);
+	cr_expect_eq(slow.ended + fast.ended, 0, "neither stream ended");
+	cr_expect_eq(stream_sub_cursor(s1), 3001);
+	stream_hub_free(h);
+	printbuf_free(slow.got);
+	printbuf_free(fast.got);
+}
+
+Test(stream, a_stream_resumed_far_behind_reads_to_the_end_without_a_commit)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	stream_hub *h;
+	int polls = 0;
+
+	add_many("movies", 3 * STREAM_CATCHUP_MAX);
+	cr_assert_eq(open_stream(NULL, "0", &c, &sub, &err), 200);
+	cr_expect((size_t)c.got->bpos < STREAM_WINDOW + 1024, "the first bytes are bounded too");
+	cr_expect(events(c.got->buf) > 0);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, sub, client_write, &c);
+	while (stream_hub_behind(h) && polls++ < 100)
+		cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(c.got->buf), 3 * STREAM_CATCHUP_MAX);
+	cr_expect(ids_run(c.got->buf, 1, 3 * STREAM_CATCHUP_MAX));
+	cr_expect_eq(stream_hub_behind(h), 0);
+	cr_expect_eq(c.ended, 0);
+	stream_hub_free(h);
+	printbuf_free(c.got);
+}
+
+Test(stream, a_full_stream_gets_no_keepalive)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	stream_hub *h;
+
+	cr_assert_eq(open_stream(NULL, NULL, &c, &sub, &err), 200);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, sub, client_write, &c);
+	c.window = 1;
+	add_many("movies", 10);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_assert_eq(stream_sub_full(sub), 1);
+	stream_hub_keepalive(h, client_ended);
+	cr_expect(strstr(c.got->buf, "keep-alive") == NULL, "its output waits: it is not quiet");
+	stream_sub_resume(sub);
+	c.window = 0;
+	stream_hub_keepalive(h, client_ended);
+	cr_expect(strstr(c.got->buf, "keep-alive") != NULL);
+	stream_hub_free(h);
+	printbuf_free(c.got);
 }
