@@ -5,23 +5,32 @@
 #
 #   scripts/fuzz.sh                          # every target, 30 s each, one after another
 #   FUZZ_SECONDS=300 FUZZ_PARALLEL=2 scripts/fuzz.sh route query
+#   FUZZ_BUILD=build-san scripts/fuzz.sh     # the targets of a build configured already
+#
+# FUZZ_BUILD names a build directory configured with CC=clang --enable-fuzzing (with
+# --enable-asan --enable-ubsan too, scripts/test.sh's build-san: the targets are then
+# linked from the objects its make check tested, nothing is compiled twice); without it,
+# build-fuzz is configured when it is not yet.  Every seed is replayed first, each
+# target's seeds in one process; when that process fails, one process per seed says which.
 #
 # Prints, per target, the executions, the final coverage and what was found; exits 1
-# when any target found a crash (the inputs are kept in build-fuzz/artifacts/<name>/),
+# when any target found a crash (the inputs are kept in BUILD/artifacts/<name>/),
 # 0 otherwise.  Installs nothing: without clang or its fuzzer runtime it prints a SKIP
 # line and exits 77 (automake's "skipped") -- or, under CI (CI=true), where fuzzing may
 # not be skipped, a FAIL line naming what is missing and exits 1.  Targets run in libFuzzer's fork mode with -ignore_crashes, so a
 # known crash (a regression seed) does not keep a target from fuzzing for its time.
 #
 # Environment: FUZZ_SECONDS (30), FUZZ_PARALLEL (1: targets run at once), CC (clang),
-# FUZZ_KEEP=1 keeps the temporary corpora and logs, UBSAN_OPTIONS / ASAN_OPTIONS are
-# appended to the script's own (undefined behaviour halts, so it counts as a crash).
+# FUZZ_BUILD (build-fuzz), FUZZ_KEEP=1 keeps the temporary corpora and logs,
+# UBSAN_OPTIONS / ASAN_OPTIONS are appended to the script's own (undefined behaviour
+# halts, so it counts as a crash).
 
 set -u
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-1}
 CC=${CC:-clang}
+BUILD=${FUZZ_BUILD:-build-fuzz}
 ALL_TARGETS=(route query record batch fcgi)
 
 die() { echo "fuzz.sh: $*" >&2; exit 1; }
@@ -90,17 +99,24 @@ if [ ! -x configure ]; then
 	echo "# ./configure is missing: autoreconf -fi"
 	autoreconf -fi >"$WORK/autoreconf.log" 2>&1 || { cat "$WORK/autoreconf.log" >&2; die "autoreconf failed"; }
 fi
-mkdir -p build-fuzz || die "cannot create build-fuzz"
-if [ ! -f build-fuzz/Makefile ] || ! grep -q '^FUZZ_LDFLAGS = .*-fsanitize=fuzzer' build-fuzz/Makefile ||
-	! grep -q "^CC = $CC\$" build-fuzz/Makefile; then
-	echo "# configuring build-fuzz (CC=$CC --enable-fuzzing)"
-	(cd build-fuzz && CC=$CC "$TOP/configure" -q --enable-fuzzing) >"$WORK/configure.log" 2>&1 ||
-		{ cat "$WORK/configure.log" >&2; die "configure failed in build-fuzz (see above)"; }
+# fuzz_configured DIR: DIR's Makefile links the targets with libFuzzer, compiled by $CC.
+fuzz_configured() {
+	[ -f "$1/Makefile" ] && grep -q '^FUZZ_LDFLAGS = .*-fsanitize=fuzzer' "$1/Makefile" &&
+		grep -q "^CC = $CC\$" "$1/Makefile"
+}
+mkdir -p "$BUILD" || die "cannot create $BUILD"
+if ! fuzz_configured "$BUILD"; then
+	# A directory named by FUZZ_BUILD is someone else's build: never reconfigured here.
+	[ -z "${FUZZ_BUILD:-}" ] ||
+		die "FUZZ_BUILD=$BUILD is not configured with CC=$CC --enable-fuzzing"
+	echo "# configuring $BUILD (CC=$CC --enable-fuzzing)"
+	(cd "$BUILD" && CC=$CC "$TOP/configure" -q --enable-fuzzing) >"$WORK/configure.log" 2>&1 ||
+		{ cat "$WORK/configure.log" >&2; die "configure failed in $BUILD (see above)"; }
 fi
 bins=()
 for t in "${targets[@]}"; do bins+=("tests/fuzz/fuzz_$t"); done
-echo "# building ${bins[*]}"
-make -C build-fuzz -j"$(nproc 2>/dev/null || echo 2)" "${bins[@]}" >"$WORK/make.log" 2>&1 ||
+echo "# building ${bins[*]} in $BUILD"
+make -C "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" "${bins[@]}" >"$WORK/make.log" 2>&1 ||
 	{ tail -40 "$WORK/make.log" >&2; die "the fuzz targets do not build (see above)"; }
 
 # ---- run ----
@@ -110,10 +126,10 @@ export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIO
 
 # run_one NAME: fuzzes NAME from a copy of its seeds; its log is $WORK/NAME.log.
 run_one() {
-	local t=$1 corpus=$WORK/corpus-$1 art=$TOP/build-fuzz/artifacts/$1
+	local t=$1 corpus=$WORK/corpus-$1 art=$TOP/$BUILD/artifacts/$1
 	mkdir -p "$corpus" "$art"
 	cp -p tests/fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null
-	(cd "$WORK" && "$TOP/build-fuzz/tests/fuzz/fuzz_$t" \
+	(cd "$WORK" && "$TOP/$BUILD/tests/fuzz/fuzz_$t" \
 		-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
 		-max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$t")" -timeout=10 \
 		-artifact_prefix="$art/" -print_final_stats=1 "$corpus") >"$WORK/$t.log" 2>&1
@@ -122,30 +138,40 @@ run_one() {
 
 # signature FILE NAME: the first line that says what went wrong when NAME runs FILE.
 signature() {
-	(cd "$WORK" && timeout 30 "$TOP/build-fuzz/tests/fuzz/fuzz_$2" "$1") 2>&1 |
+	(cd "$WORK" && timeout 30 "$TOP/$BUILD/tests/fuzz/fuzz_$2" "$1") 2>&1 |
 		grep -m1 -E 'invariant failed|runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer|ERROR: libFuzzer|SUMMARY' |
 		sed -E -e 's/^==[0-9]+==//' -e "s|$TOP/||g" -e 's/0x[0-9a-f]+/0x.../g' \
 			-e 's/-?[0-9]{5,}/N/g' | cut -c1-200
 }
 
-# Every seed first, one at a time: fork mode's first merge skips inputs that crash, so a
-# regression seed would otherwise go unreported.
+# Every seed first: fork mode's first merge skips inputs that crash, so a regression seed
+# would otherwise go unreported.  A target's seeds run in one process (libFuzzer runs each
+# file named once, 60 s at most each, and LeakSanitizer checks at its exit); when that
+# process fails, each seed runs alone to name the ones that fail.  A failure that no seed
+# shows alone (one seed's leftovers failing another) is a failure too.
 for t in "${targets[@]}"; do
 	: >"$WORK/$t.seeds-failed"
-	for f in tests/fuzz/seeds/"$t"/*; do
-		[ -f "$f" ] || continue
-		(cd "$WORK" && timeout 60 "$TOP/build-fuzz/tests/fuzz/fuzz_$t" "$TOP/$f") \
+	seeds=()
+	for f in tests/fuzz/seeds/"$t"/*; do [ -f "$f" ] && seeds+=("$TOP/$f"); done
+	[ ${#seeds[@]} -gt 0 ] || continue
+	(cd "$WORK" && timeout 600 "$TOP/$BUILD/tests/fuzz/fuzz_$t" -timeout=60 "${seeds[@]}") \
+		>"$WORK/seeds-$t.log" 2>&1 && continue
+	for f in "${seeds[@]}"; do
+		(cd "$WORK" && timeout 60 "$TOP/$BUILD/tests/fuzz/fuzz_$t" "$f") \
 			>"$WORK/seed.log" 2>&1 ||
-			printf '%s\t%s\n' "$(signature "$TOP/$f" "$t")" "$f" >>"$WORK/$t.seeds-failed"
+			printf '%s\t%s\n' "$(signature "$f" "$t")" "${f#"$TOP"/}" >>"$WORK/$t.seeds-failed"
 	done
+	[ -s "$WORK/$t.seeds-failed" ] ||
+		grep -m1 -E 'ERROR|runtime error|SUMMARY|invariant' "$WORK/seeds-$t.log" | cut -c1-200 \
+			>"$WORK/$t.seeds-together"
 done
 
 echo "# fuzzing ${targets[*]} for ${FUZZ_SECONDS}s each ($FUZZ_PARALLEL at a time)"
 running=0
 for t in "${targets[@]}"; do
 	# Artifacts of an earlier run would be counted as this run's findings.
-	rm -f "build-fuzz/artifacts/$t"/crash-* "build-fuzz/artifacts/$t"/leak-* \
-		"build-fuzz/artifacts/$t"/timeout-* "build-fuzz/artifacts/$t"/oom-* 2>/dev/null
+	rm -f "$BUILD/artifacts/$t"/crash-* "$BUILD/artifacts/$t"/leak-* \
+		"$BUILD/artifacts/$t"/timeout-* "$BUILD/artifacts/$t"/oom-* 2>/dev/null
 	run_one "$t" &
 	running=$((running + 1))
 	if [ "$running" -ge "$FUZZ_PARALLEL" ]; then
@@ -157,7 +183,7 @@ wait
 
 status=0
 for t in "${targets[@]}"; do
-	log=$WORK/$t.log art=build-fuzz/artifacts/$t
+	log=$WORK/$t.log art=$BUILD/artifacts/$t
 	# Fork mode's progress lines: "#EXECS: cov: N ft: N corp: N ... oom/timeout/crash: a/b/c".
 	last=$(grep -E '^#[0-9]+: cov: ' "$log" | tail -n 1)
 	execs=$(sed -n 's/^#\([0-9]*\): .*/\1/p' <<<"$last")
@@ -172,6 +198,12 @@ for t in "${targets[@]}"; do
 	if [ "$nbad" -gt 0 ]; then
 		echo "fuzz_$t: $nbad of its $nseeds seeds fail (regressions not fixed yet):"
 		sort "$WORK/$t.seeds-failed" | awk -F'\t' '{ print "#   " $2 ": " $1 }'
+		status=1
+	fi
+	if [ -f "$WORK/$t.seeds-together" ]; then
+		echo "fuzz_$t: its $nseeds seeds fail when replayed in one process, none alone:"
+		sed 's/^/#   /' "$WORK/$t.seeds-together"
+		echo "#   (the log: $WORK/seeds-$t.log with FUZZ_KEEP=1)"
 		status=1
 	fi
 	printf 'fuzz_%s: %s executions; coverage: %s; ' "$t" "${execs:-?}" "${cov:-?}"

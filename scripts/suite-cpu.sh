@@ -27,7 +27,8 @@ if [ "${1:-}" = --wrap ]; then
 		/usr/bin/time -o "$tmp.t" -f '%U %S %e' "$@" || rc=$?
 	cpu=$(awk -F, '$3 == "task-clock" { printf "%.2f", $1 / 1000 }' "$tmp")
 	forks=$(awk -F, '$3 ~ /sched_process_fork/ { print $1 }' "$tmp")
-	read -r user sys wall <"$tmp.t" || :
+	# (The last line: time(1) writes "Command exited with non-zero status N" above it.)
+	read -r user sys wall < <(tail -n 1 "$tmp.t") || :
 	printf '%s %s %s %s %s %s\n' "${cpu:-?}" "${user:-?}" "${sys:-?}" "${wall:-?}" \
 		"${forks:-?}" "$name" >>"$SUITE_CPU_LOG"
 	rm -f "$tmp" "$tmp.t"

@@ -12,8 +12,15 @@
 #   2. ASan and UBSan: the same sources built with both sanitizers (build-san/), running
 #      the unit suites, the fuzz seeds and the end-to-end suites that drive the most C
 #      code with hostile or varied input (SANITIZED_SUITES below).  SANITIZE=full runs
-#      every suite there instead (about twice the time of step 1).
-#   3. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing).
+#      every suite there instead (about twice the time of step 1).  The build is clang's
+#      with libFuzzer's coverage too (--enable-fuzzing), so that step 3 links its targets
+#      from the objects tested here and compiles nothing again (gcc's, without fuzzing,
+#      when clang cannot link libFuzzer here).
+#      Steps 1 and 2 run at the same time, sharing CHECK_JOBS job slots (make's
+#      jobserver): one waits on its servers or its disk while the other computes.  Their
+#      output is shown when both are done.
+#   3. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing),
+#      after every seed is replayed by the fuzzer itself.
 #   4. benchmarks, briefly, so that they never rot (bench/README.md has the full runs).
 #   5. the Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0
 #      and purged (tests/e2e/debian.sh; as root only).
@@ -25,7 +32,8 @@
 #   SANITIZE=full    every suite under ASan and UBSan in step 2
 #   FUZZ_SECONDS=N   seconds per fuzz target
 #   CHECK_JOBS=N     suites run at once (default: the CPUs plus one; most suites wait on
-#                    their servers and the disk as much as they compute)
+#                    their servers and the disk as much as they compute), steps 1 and 2
+#                    together; 1 runs steps 1 and 2 one after the other
 #
 # The last line is
 #
@@ -80,6 +88,14 @@ if [ -n "$under_load" ]; then
 fi
 
 . scripts/deps.sh
+# The interpreter the suites run, found once for all of them (lib.sh asks otherwise, which
+# costs a start of python3 -- or of a version manager's shim -- per suite).
+if [ -z "${LMT_PYTHON:-}" ] && LMT_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+	[ -x "$LMT_PYTHON" ]; then
+	export LMT_PYTHON
+else
+	unset LMT_PYTHON
+fi
 
 step_times=()
 # cpu_now: CPU_NOW="USER SYS", the CPU time (ms) of the processes this script has waited
@@ -87,7 +103,7 @@ step_times=()
 # says little on a shared machine, CPU time does.  (Not a command substitution: `times`
 # in a subshell would count that subshell's children.)
 cpu_now() {
-	local f=${TMPDIR:-/tmp}/lmtasks-test-times.$$
+	local f=${TMPDIR:-/tmp}/lmtasks-test-times.$BASHPID
 	times >"$f"
 	read -r CPU_NOW < <(sed -n '2s/\([0-9]*\)m\([0-9]*\)[.,]\([0-9]*\)s/\1 \2 \3/gp' "$f" |
 		awk '{ printf "%d %d\n", ($1 * 60 + $2) * 1000 + $3, ($4 * 60 + $5) * 1000 + $6 }')
@@ -117,6 +133,8 @@ timed "install and build" eval 'lmt_install_deps python3 valgrind wrk hyperfine 
 	prometheus beanstalkd libjs-chart.js python3-selenium chromium chromium-driver && lmt_build'
 
 CHECK_JOBS=${CHECK_JOBS:-$(($(nproc) + 1))}
+# make's -j, or nothing where make's jobserver (together below) hands out the slots.
+MAKE_J=-j$CHECK_JOBS
 failed=()
 steps_ok=0
 steps_skipped=()
@@ -164,7 +182,7 @@ check_in() {
 	local dir=$1
 	shift
 	fresh_results "$dir"
-	if make -s -C "$dir" -j"$CHECK_JOBS" check "$@"; then
+	if make -s -C "$dir" $MAKE_J check "$@"; then
 		return 0
 	fi
 	failed_dirs+=("$dir")
@@ -181,7 +199,7 @@ distcheck() {
 	mkdir -p "$RESULTS"
 	case " ${checked[*]} " in *" $RESULTS "*) ;; *) checked+=("$RESULTS") ;; esac
 	if LMTASKS_RESULTS=$RESULTS LMTASKS_NPM_CACHE=$PWD/build/npm-cache \
-		make -s -C build -j"$CHECK_JOBS" distcheck >build/distcheck.log 2>&1; then
+		make -s -C build $MAKE_J distcheck >build/distcheck.log 2>&1; then
 		return 0
 	fi
 	tail -n 30 build/distcheck.log
@@ -196,14 +214,35 @@ distcheck() {
 	return 1
 }
 
+# can_fuzz: clang here links libFuzzer with ASan and UBSan (as scripts/fuzz.sh asks).
+can_fuzz() {
+	local d rc=0
+	command -v clang >/dev/null 2>&1 || return 1
+	d=$(mktemp -d "${TMPDIR:-/tmp}/lmtasks-probe.XXXXXXXX") || return 1
+	printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
+		>"$d/probe.c"
+	clang -fsanitize=fuzzer,address,undefined "$d/probe.c" -o "$d/probe" >/dev/null 2>&1 || rc=1
+	rm -rf "$d"
+	return "$rc"
+}
+SAN_CONFIG=(--enable-asan --enable-ubsan)
+SAN_CC=
+if can_fuzz; then
+	SAN_CC=clang
+	SAN_CONFIG+=(--enable-fuzzing CC=clang)
+fi
+
 sanitized() {
 	mkdir -p build-san
-	if [ ! -f build-san/Makefile ] || [ configure -nt build-san/Makefile ]; then
-		(cd build-san && ../configure -q --enable-asan --enable-ubsan) ||
+	# Configured again when configure changed, or for another compiler or switch.
+	if [ ! -f build-san/Makefile ] || [ configure -nt build-san/Makefile ] ||
+		! grep -q "^CC = ${SAN_CC:-.*}\$" build-san/Makefile ||
+		{ [ -n "$SAN_CC" ] && ! grep -q '^FUZZ_LDFLAGS = .*fuzzer' build-san/Makefile; }; then
+		(cd build-san && ../configure -q "${SAN_CONFIG[@]}") ||
 			{ fresh_results build-san; failed_dirs+=(build-san); return 1; }
 	fi
 	fresh_results build-san
-	make -s -C build-san -j"$(nproc)" || { failed_dirs+=(build-san); return 1; }
+	make -s -C build-san ${MAKE_J:+-j"$(nproc)"} || { failed_dirs+=(build-san); return 1; }
 	local tests=()
 	if [ "${SANITIZE:-}" != full ]; then
 		# The unit suites (every program make check builds from tests/unit/test_*.c) and the
@@ -240,13 +279,80 @@ debian_package() {
 	[ "$rc" = 0 ] || [ "$rc" = 77 ]
 }
 
+# added ARRAY VALUE...: the line that adds the VALUEs to ARRAY (nothing without one).
+added() {
+	local name=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	printf '%s+=(' "$name"
+	printf ' %q' "$@"
+	printf ' )\n'
+}
+# together NAME FUNCTION NAME FUNCTION: two steps at once, sharing CHECK_JOBS job slots
+# through a jobserver of make's (a pipe of tokens: each make runs one job of its own and
+# one more for each token it takes; --jobserver-auth in MAKEFLAGS, as a make running
+# another passes it): CHECK_JOBS - 2 tokens while both run, one more once either is done.
+# Each step's output goes to build/step-N.log, shown when both are done; what each step
+# adds to the run's results is passed back through build/step-N.state.
+together() {
+	local fifo=build/jobserver.$$ jobs i n pids=() logs=() done_pid
+	mkdir -p build
+	rm -f "$fifo"
+	# (2: no jobserver here; the caller runs the steps one after the other.)
+	mkfifo "$fifo" && exec {jobs}<>"$fifo" && rm -f "$fifo" || return 2
+	for ((i = 2; i < CHECK_JOBS; i++)); do printf + >&"$jobs"; done
+	for n in 1 2; do
+		logs+=("build/step-$n.log")
+		(
+			exec >"build/step-$n.log" 2>&1
+			MAKE_J=
+			export MAKEFLAGS="-j --jobserver-auth=$jobs,$jobs"
+			local k0=${#step_times[@]} o0=$steps_ok f0=${#failed[@]} s0=${#steps_skipped[@]}
+			local c0=${#checked[@]} d0=${#failed_dirs[@]}
+			step "$1" "$2"
+			{
+				printf 'steps_ok=$((steps_ok + %d))\n' $((steps_ok - o0))
+				added step_times "${step_times[@]:k0}"
+				added failed "${failed[@]:f0}"
+				added steps_skipped "${steps_skipped[@]:s0}"
+				added checked "${checked[@]:c0}"
+				added failed_dirs "${failed_dirs[@]:d0}"
+			} >"build/step-$n.state"
+		) &
+		pids+=($!)
+		shift 2
+	done
+	# The first one done gives its slot to the other.
+	wait -n -p done_pid "${pids[@]}"
+	printf + >&"$jobs"
+	wait "${pids[@]}"
+	exec {jobs}>&-
+	for n in 1 2; do
+		cat "build/step-$n.log"
+		. "build/step-$n.state"
+	done
+	return 0
+}
+
 if [ -n "${QUICK:-}" ]; then
 	step "make check" check_in build
 else
-	step "make distcheck (every suite, from the release tarball)" distcheck
-	step "make check with ASan and UBSan" sanitized
+	rc=2
+	if [ "$CHECK_JOBS" -ge 2 ]; then
+		echo "==== make distcheck and make check with ASan and UBSan, at once (their output when both are done)"
+		start=$SECONDS rc=0
+		together "make distcheck (every suite, from the release tarball)" distcheck \
+			"make check with ASan and UBSan" sanitized || rc=$?
+		[ "$rc" = 2 ] || step_times+=("(the two at once: $((SECONDS - start)) s)")
+	fi
+	if [ "$rc" = 2 ]; then
+		step "make distcheck (every suite, from the release tarball)" distcheck
+		step "make check with ASan and UBSan" sanitized
+	fi
 	if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
-		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_PARALLEL=2 scripts/fuzz.sh
+		# The targets of build-san, where its make check tested their objects.
+		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_PARALLEL=2 \
+			${SAN_CC:+FUZZ_BUILD=build-san} scripts/fuzz.sh
 	fi
 	step "benchmarks (brief)" benchmarks
 	if [ "$(id -u)" = 0 ]; then

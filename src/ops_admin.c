@@ -226,7 +226,9 @@ delete_txn(store *s, MDB_txn *txn, void *ctx)
 	if (rc)
 		return rc;
 	size_t n = d->m.uids.n, first = d->keep < n ? (size_t)d->keep : n;
-	if ((rc = ops_remove_tasks(s, txn, d->m.uids.v + first, n - first, &r->changed)) != 0)
+	/* No match leaves the list unallocated (NULL): NULL + 0 is undefined behaviour. */
+	uint64_t *rest = first < n ? d->m.uids.v + first : NULL;
+	if ((rc = ops_remove_tasks(s, txn, rest, n - first, &r->changed)) != 0)
 		return rc;
 	if ((rc = ops_record(s, txn, "taskDeletion", "deletedTasks", r->matched, r->changed,
 	    d->filter, clock_now(), NULL, &r->out)) != 0)

@@ -613,7 +613,7 @@ newdb par
 enq_worker() {
 	local w=$1 i
 	for ((i = 0; i < 200; i++)); do
-		timeout 20 "$L" enqueue "p$w" documentAddition --details "{\"w\":$w,\"i\":$i}" || echo "exit $? at $i" >&2
+		lmt_guard 20 "$L" enqueue "p$w" documentAddition --details "{\"w\":$w,\"i\":$i}" || echo "exit $? at $i" >&2
 	done >"$T/enq.$w" 2>"$T/enq.$w.err"
 }
 t0=$(now)
@@ -643,7 +643,7 @@ check "check after parallel enqueues" "$L" check
 claim_worker() {
 	local k=$1 rc n=0
 	while [ $n -lt 900 ]; do
-		timeout 20 "$L" claim >>"$T/claim.$k" 2>>"$T/claim.$k.err"
+		lmt_guard 20 "$L" claim >>"$T/claim.$k" 2>>"$T/claim.$k.err"
 		rc=$?
 		[ $rc -ne 0 ] && break
 		n=$((n + 1))
@@ -785,8 +785,9 @@ EOF
 # store_open PID DIR: PID has DIR/data.mdb open (it has parsed its input and is writing).
 store_open() {
 	local f
+	# (-ef: the same file, by device and inode; a test, where readlink was a process.)
 	for f in /proc/"$1"/fd/*; do
-		case $(readlink "$f" 2>/dev/null) in "$2"/data.mdb) return 0 ;; esac
+		[ "$f" -ef "$2/data.mdb" ] && return 0
 	done
 	return 1
 }

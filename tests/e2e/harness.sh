@@ -130,4 +130,25 @@ assert_eq "bench_json fails the benchmark when nothing answers" 1 \
 assert_eq "bench_no_errors passes 0 errors" 0 "$(bench bench_no_errors 0 x)"
 assert_eq "bench_no_errors fails the benchmark on 1 error" 1 "$(bench bench_no_errors 1 x)"
 
+section "the hang guard of run (lmt_guard, the suite's watchdog)"
+# A suite of its own (its own $LMT_TMP, so its own watchdog), with a 1 s guard: a hang is
+# killed with SIGTERM and gives 124, one that ignores SIGTERM is killed 5 s later with
+# SIGKILL and gives 137, and the log names each; what does not hang keeps its status and
+# its standard input.
+run env -u LMT_TMP LMT_CMD_TIMEOUT=1 bash -c '. "$1/tests/lib/lib.sh"; lmt_tmpdir
+	run sleep 60; echo "rc=$LMT_RC"
+	run bash -c "trap \"\" TERM; exec sleep 60"; echo "rc=$LMT_RC"
+	run sh -c "exit 3"; echo "rc=$LMT_RC"
+	run cat <<<"in"; echo "rc=$LMT_RC $LMT_STDOUT"
+	x=$(run sleep 60; echo "rc=$LMT_RC"); echo "subshell $x"' - "$top_srcdir"
+assert_eq "lmt_guard: 124 for a hang, 137 for one that ignores SIGTERM, the status otherwise" \
+	"rc=124 rc=137 rc=3 rc=0 in subshell rc=124" "$(grep -v '^#' <<<"$LMT_STDOUT" | tr '\n' ' ' | sed 's/ $//')"
+assert_contains "... the log names the command killed" \
+	"# lmt_guard: still running after 1 s, killed (TERM): sleep 60" "$LMT_STDOUT"
+assert_contains "... and the one that needed SIGKILL" \
+	"# lmt_guard: still running 5 s after SIGTERM, killed (KILL): bash -c trap" "$LMT_STDOUT"
+# A script that sources lib.sh apart from its suite has timeout(1) instead: the same answer.
+run env LMT_CMD_TIMEOUT=1 bash -c '. "$1/tests/lib/lib.sh"; run sleep 60; echo "rc=$LMT_RC"' - "$top_srcdir"
+assert_eq "lmt_guard without the watchdog: 124 for a hang" "rc=124" "$LMT_STDOUT"
+
 summary

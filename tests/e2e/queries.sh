@@ -35,17 +35,20 @@ section() { echo "# --- $* (at $(elapsed "$START") s)"; }
 # CGI_CODE (the status number, or "exit N ..." when it failed) and CGI_BODY (also in $T/cgi.body: the bytes after the
 # blank line that ends the headers).
 cgi() {
-	local uri=$1 db=${2:-$DB} qs=""
+	local uri=$1 db=${2:-$DB} qs="" first=
 	case $uri in *\?*) qs=${uri#*\?} ;; esac
-	timeout -k 2 10 env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 \
+	lmt_guard 10 env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 \
 		SERVER_PROTOCOL=HTTP/1.1 REQUEST_METHOD=GET REQUEST_URI="$uri" QUERY_STRING="$qs" \
 		"$LMTASKS_FCGI" --db "$db" </dev/null >"$T/cgi.out" 2>"$T/cgi.err"
 	CGI_RC=$?
-	CGI_CODE=$(head -n 1 "$T/cgi.out" | sed -n 's/^Status: \([0-9][0-9][0-9]\).*/\1/p')
+	# The first line's status, read by the shell (no head and sed for each request).
+	CGI_CODE=
+	IFS= read -r first <"$T/cgi.out"
+	[[ $first =~ ^Status:\ ([0-9][0-9][0-9]) ]] && CGI_CODE=${BASH_REMATCH[1]}
 	# A CGI program that fails has not answered, whatever it printed.
 	[ "$CGI_RC" -eq 0 ] || CGI_CODE="exit $CGI_RC (${CGI_CODE:-no status}; $(head -c 200 "$T/cgi.err"))"
 	sed '1,/^\r\{0,1\}$/d' "$T/cgi.out" >"$T/cgi.body"
-	CGI_BODY=$(cat "$T/cgi.body")
+	CGI_BODY=$(<"$T/cgi.body")
 }
 
 # errparts BODY: "CODE<TAB>TYPE<TAB>MESSAGE" when BODY is exactly an error body of SPEC §2

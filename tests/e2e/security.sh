@@ -48,7 +48,10 @@ SECRETS=()	# every key made: none may appear in any stderr of the responder
 
 # cgi METHOD URI [NAME=VALUE...]: one CGI request in a clean environment, standard input
 # /dev/null, LMTASKS_DB=$DB unless given.  QUERY_STRING is what follows the first '?'.
-# Sets CGI_RC, CGI_STATUS (the number), CGI_HEAD/CGI_BODY/CGI_ERR (files), CGI_LEN.
+# Sets CGI_RC, CGI_STATUS (the number), CGI_HEAD/CGI_BODY/CGI_ERR (files), CGI_LEN, and
+# CGI_HDR (each header's first value, by name).
+declare -A CGI_HDR=()
+CGI_HDR_RE=$'^([A-Za-z0-9-]+): (.*)\r$'
 cgi() {
 	local method=$1 uri=$2 qs="" line n=0 pass=()
 	shift 2
@@ -58,8 +61,9 @@ cgi() {
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS LD_LIBRARY_PATH; do
 		[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 	done
-	# (env -C, not a subshell that cd's: one process less for each of the many requests.)
-	timeout -k 5 20 env -i -C "$T/cwd" PATH="$PATH" "${pass[@]}" REQUEST_METHOD="$method" \
+	# (env -C, not a subshell that cd's: one process less for each of the many requests;
+	# lmt_guard, the suite's watchdog, not a timeout process: one more less.)
+	lmt_guard 20 env -i -C "$T/cwd" PATH="$PATH" "${pass[@]}" REQUEST_METHOD="$method" \
 		REQUEST_URI="$uri" QUERY_STRING="$qs" SCRIPT_NAME= GATEWAY_INTERFACE=CGI/1.1 \
 		LMTASKS_DB="$DB" "$@" "${CGI_WRAP[@]}" "$LMTASKS_FCGI" \
 		</dev/null >"$base.out" 2>"$base.err"
@@ -67,13 +71,16 @@ cgi() {
 	CGI_ERR=$base.err
 	CGI_HEAD=$base.head
 	CGI_BODY=$base.body
-	: >"$CGI_HEAD"
+	CGI_HDR=()
 	# The headers end at the first empty line (CR LF); the body is the rest, byte for byte.
+	# A header is a line "Name: value" ending in CR.
 	while IFS= read -r line; do
 		n=$((n + ${#line} + 1))
-		printf '%s\n' "$line" >>"$CGI_HEAD"
+		printf '%s\n' "$line"
 		[ "$line" = $'\r' ] && break
-	done <"$base.out"
+		[[ $line =~ $CGI_HDR_RE ]] && [ -z "${CGI_HDR[${BASH_REMATCH[1]}]+set}" ] &&
+			CGI_HDR[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+	done <"$base.out" >"$CGI_HEAD"
 	tail -c +$((n + 1)) "$base.out" >"$CGI_BODY"
 	CGI_LEN=$(wc -c <"$CGI_BODY")
 	local first=
@@ -83,7 +90,8 @@ cgi() {
 }
 
 cgi_header() {
-	sed -n "s/^$1: \\(.*\\)\\r\$/\\1/p" "$CGI_HEAD" | head -n 1
+	[ -n "${CGI_HDR[$1]+set}" ] && printf '%s\n' "${CGI_HDR[$1]}"
+	return 0
 }
 
 # body_json EXPR: EXPR (Python, d = the body) on the last body; the body must be strict
@@ -101,14 +109,16 @@ answer() {
 	[ "$CGI_RC" -eq 0 ] || why+=("exit status $CGI_RC (a crash or a timeout); stderr: $(head -c 300 "$CGI_ERR")")
 	compgen -G "$T/cwd/core*" >/dev/null && why+=("a core file was left in $T/cwd")
 	case "|$want|" in *"|$CGI_STATUS|"*) ;; *) why+=("status $CGI_STATUS, expected $want") ;; esac
-	[ "$(cgi_header Content-Type)" = application/json ] || why+=("Content-Type: '$(cgi_header Content-Type)'")
-	[ "$(cgi_header Content-Length)" = "$CGI_LEN" ] ||
-		why+=("Content-Length: '$(cgi_header Content-Length)' for a body of $CGI_LEN bytes")
+	[ "${CGI_HDR[Content-Type]-}" = application/json ] ||
+		why+=("Content-Type: '${CGI_HDR[Content-Type]-}'")
+	[ "${CGI_HDR[Content-Length]-}" = "$CGI_LEN" ] ||
+		why+=("Content-Length: '${CGI_HDR[Content-Length]-}' for a body of $CGI_LEN bytes")
 	if [ $# -ge 3 ]; then
-		[ "$(cat "$CGI_BODY")" == "$3" ] && [ "$CGI_LEN" -eq "${#3}" ] ||
+		[ "$(<"$CGI_BODY")" == "$3" ] && [ "$CGI_LEN" -eq "${#3}" ] ||
 			why+=("body expected: ${3:0:300}" "body got:      $(head -c 300 "$CGI_BODY")")
-	elif ! "$LMT_PYTHON" -S -c 'import json,sys; json.loads(open(sys.argv[1],"rb").read().decode("utf-8"))' \
-		"$CGI_BODY" 2>/dev/null; then
+	# (json_get reads a file as strict UTF-8 and parses it as JSON, through the suite's
+	# one Python.)
+	elif ! json_get "$CGI_BODY" True >/dev/null 2>&1; then
 		why+=("body is not UTF-8 JSON: $(head -c 300 "$CGI_BODY" | cat -v)")
 	fi
 	if [ ${#why[@]} -eq 0 ]; then

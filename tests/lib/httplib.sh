@@ -383,7 +383,7 @@ cgi() {
 		done
 		envs=("${kept[@]}")
 	fi
-	timeout -k 2 10 env -i "${envs[@]}" "$LMTASKS_FCGI" "${db[@]}" \
+	lmt_guard 10 env -i "${envs[@]}" "$LMTASKS_FCGI" "${db[@]}" \
 		</dev/null >"$CGI_OUT" 2>"$CGI_ERR"
 	CGI_RC=$?
 	# Headers: up to and including the first empty (CR LF) line; the body: the rest, as is.
@@ -433,10 +433,10 @@ cgi_header() {
 	http__header "$1" "$CGI_HEADERS"
 }
 
-# http_json_ok FILE: FILE holds one complete JSON value (and nothing else).
+# http_json_ok FILE: FILE holds one complete JSON value (and nothing else), in UTF-8.
+# (json_get reads the file so and parses it, through the suite's one Python.)
 http_json_ok() {
-	"$LMT_PYTHON" -c 'import json,sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$1" \
-		2>/dev/null
+	json_get "$1" True >/dev/null 2>&1
 }
 
 # http_load BASE SECONDS CLIENTS REQUESTS PATH...: CLIENTS threads, each with one kept-alive

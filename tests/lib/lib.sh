@@ -12,9 +12,10 @@
 # "# " lines that say why.  After run / check / assert_exit, $LMT_RC, $LMT_STDOUT and
 # $LMT_STDERR hold the command's exit status and output (also in $LMT_TMP/last.out|err).
 #
-# Commands that are not shell functions run under `timeout` ($LMT_CMD_TIMEOUT seconds,
-# default 60) so that a hang fails a check instead of the whole suite.  A command that
-# timeout kills exits 124 (or 137); compare timings where that matters.
+# Commands that are not shell functions are killed after $LMT_CMD_TIMEOUT seconds (default
+# 60) so that a hang fails a check instead of the whole suite: a command so killed gives
+# 124 (137 when it had to be killed with SIGKILL, 5 s after SIGTERM), and the log names
+# it.  One watchdog per suite does that (lmt_guard), not a `timeout` process per command.
 
 LMT_PASS=${LMT_PASS:-0}
 LMT_FAIL=${LMT_FAIL:-0}
@@ -78,6 +79,7 @@ lmt_tmpdir() {
 		# What lmt_sleep waits on (a FIFO opened read-write never has data).
 		mkfifo "$LMT_TMP/.tick" 2>/dev/null && LMT_TICK=$LMT_TMP/.tick
 		lmt__json_start
+		lmt__watchdog_start
 		if [ -n "${LMT_KEEP_TMP:-}" ]; then
 			echo "# keeping $LMT_TMP" >&2
 		else
@@ -179,13 +181,104 @@ run() {
 	if [ "$kind" = function ] || [ "$kind" = builtin ]; then
 		"$@" >"$out" 2>"$err"
 	else
-		timeout --foreground -k 5 "$LMT_CMD_TIMEOUT" "$@" >"$out" 2>"$err"
+		lmt_guard "$LMT_CMD_TIMEOUT" "$@" >"$out" 2>"$err"
 	fi
 	LMT_RC=$?
 	# $(<FILE), not $(cat FILE): bash reads the file itself, no process is started.
 	LMT_STDOUT=$(<"$out")
 	LMT_STDERR=$(<"$err")
 	return 0
+}
+
+# lmt_guard SECONDS CMD...: runs CMD (a program, in the foreground, with the caller's
+# standard input and output) and returns its exit status; when it runs for more than
+# SECONDS, the suite's watchdog sends it SIGTERM (SIGKILL 5 s later), says so in the log,
+# and 124 is returned (137 when SIGKILL was needed), as timeout(1) would.  Without the
+# watchdog (bash older than 5.0, a script that sourced this file apart from the suite, SECONDS
+# not whole) it is timeout(1) itself.
+lmt_guard() {
+	local secs=$1 f rc
+	shift
+	if [ -z "$LMT__WATCHDOG" ] || [ ! -d "$LMT_TMP/.run" ] || [[ ! $secs =~ ^[0-9]+$ ]]; then
+		timeout --foreground -k 5 "$secs" "$@"
+		return
+	fi
+	# What the watchdog reads: since when, for how long, and what (the caller's shell is
+	# the file's name: the command is its youngest child).
+	f=$LMT_TMP/.run/$BASHPID
+	printf '%s %s\n%s\n' "$EPOCHSECONDS" "$secs" "$*" >"$f"
+	"$@"
+	rc=$?
+	: >"$f"
+	if [ -e "$f.killed" ]; then
+		local how=
+		read -r how <"$f.killed"
+		command rm -f "$f.killed"
+		[ "$how" = KILL ] && return 137
+		return 124
+	fi
+	return "$rc"
+}
+
+# The watchdog: one background shell per suite that looks, once a second, at what each of
+# the suite's shells is running under lmt_guard.
+LMT__WATCHDOG=
+lmt__watchdog_start() {
+	[ -z "$LMT__WATCHDOG" ] && [ "$BASHPID" = "$$" ] && [ -n "${EPOCHSECONDS:-}" ] &&
+		[ -n "${LMT_TICK:-}" ] || return 0
+	mkdir "$LMT_TMP/.run" 2>/dev/null || return 0
+	lmt__watchdog "$$" </dev/null &
+	LMT__WATCHDOG=$!
+	lmt_bg_track "$LMT__WATCHDOG"
+}
+# lmt__youngest PID: the child of PID started last (the command its shell waits for).
+lmt__youngest() {
+	local c best= bt=-1 st rest
+	local -a kids f
+	# (The list ends without a newline: read's status says nothing.)
+	read -r -a kids <"/proc/$1/task/$1/children" 2>/dev/null
+	for c in "${kids[@]}"; do
+		# Field 22 of stat is the start time; the name (field 2) may hold spaces.
+		read -r rest <"/proc/$c/stat" 2>/dev/null || continue
+		read -r -a f <<<"${rest##*) }"
+		st=${f[19]}
+		if [ "$st" -gt "$bt" ] || { [ "$st" -eq "$bt" ] && [ "$c" -gt "$best" ]; }; then
+			bt=$st best=$c
+		fi
+	done
+	[ -n "$best" ] && echo "$best"
+}
+lmt__watchdog() {
+	local suite=$1 f start secs cmd pid shell
+	local -A sent=()
+	trap - EXIT INT TERM
+	while [ -d "/proc/$suite" ] && [ -d "$LMT_TMP/.run" ]; do
+		for f in "$LMT_TMP"/.run/*; do
+			# (Empty: nothing running; *.killed: lmt_guard's answer.)
+			[ -s "$f" ] && [ "${f%.killed}" = "$f" ] || continue
+			start= secs= cmd=
+			{ read -r start secs && read -r cmd; } 2>/dev/null <"$f"
+			# (Whole seconds on both sides: more than SECS have passed, never fewer.)
+			[ -n "$secs" ] && [ $((EPOCHSECONDS - start)) -gt "$secs" ] || continue
+			shell=${f##*/}
+			# A shell that was killed in the middle leaves its file: emptied, not acted on.
+			[ -d "/proc/$shell" ] || { : >"$f"; continue; }
+			pid=$(lmt__youngest "$shell") || continue
+			if [ -z "${sent[$f $start]:-}" ]; then
+				sent[$f $start]=$EPOCHSECONDS
+				echo TERM >"$f.killed"
+				printf '# lmt_guard: still running after %s s, killed (TERM): %s\n' \
+					"$secs" "${cmd:0:200}"
+				kill -TERM "$pid" 2>/dev/null
+			elif [ "${sent[$f $start]}" != done ] && [ $((EPOCHSECONDS - sent[$f $start])) -gt 5 ]; then
+				sent[$f $start]=done
+				echo KILL >"$f.killed"
+				printf '# lmt_guard: still running 5 s after SIGTERM, killed (KILL): %s\n' "${cmd:0:200}"
+				kill -KILL "$pid" 2>/dev/null
+			fi
+		done
+		read -r -t 1 _ <>"$LMT_TICK"
+	done
 }
 
 lmt__cmdline() {
