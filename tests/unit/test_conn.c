@@ -554,6 +554,9 @@ Test(conn, a_large_answer_kept_is_given_back_once_taken)
 	cr_assert_leq(conn_buffers(c), KEPT, "once taken the buffers hold %zu bytes",
 	    conn_buffers(c));
 	free(body);
+	free(b.p);
+}
+
 /* A stream whose peer takes nothing: the write deadline runs from when the peer last took
  * bytes; more output (a keep-alive) does not move it, bytes taken do. */
 Test(conn, the_write_deadline_runs_from_the_last_bytes_taken)
