@@ -371,6 +371,23 @@ store_reopen(store *s)
 	return 0;
 }
 
+int
+store_read_follow(store *s, MDB_txn **txn)
+{
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		if ((rc = store_txn_begin(s, MDB_RDONLY, txn)) != 0)
+			return rc;
+		if ((rc = store_check_snapshot(s, *txn)) == 0)
+			return 0;
+		mdb_txn_abort(*txn);
+		/* Commits on a compacted file swapped in since: read there. */
+		if (attempt > 0 || store_follows(s) != 1 || store_reopen(s) != 0)
+			return rc;
+	}
+}
+
 void
 store_set_progress(store *s, const struct progress *p)
 {

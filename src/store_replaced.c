@@ -208,20 +208,3 @@ store_check_write_follow(store *s, MDB_txn *txn)
 		return f;
 	return rc;
 }
-
-int
-store_read_follow(store *s, MDB_txn **txn)
-{
-	int rc;
-
-	for (int attempt = 0;; attempt++) {
-		if ((rc = store_txn_begin(s, MDB_RDONLY, txn)) != 0)
-			return rc;
-		if ((rc = store_check_snapshot(s, *txn)) == 0)
-			return 0;
-		mdb_txn_abort(*txn);
-		/* Commits on a compacted file swapped in since: read there. */
-		if (attempt > 0 || store_follows(s) != 1 || store_reopen(s) != 0)
-			return rc;
-	}
-}
