@@ -18,10 +18,9 @@
 #define INBUF_MAX (2 * RECORD_MAX)
 
 struct conn {
-	int fd;
 	unsigned rid;		/* the request being read or answered; 0: none */
 	unsigned keep;		/* FCGI_KEEP_CONN: the peer keeps the connection after it */
-	int params_done, ready, close_after, closed;
+	int fd, params_done, ready, close_after, closed;
 	int streaming;		/* the request's answer is still being written (conn_stream_*) */
 	size_t stdin_len;
 	_Atomic int64_t deadline;
@@ -156,8 +155,11 @@ reserve(unsigned char **buf, size_t *cap, size_t need, size_t min)
 int
 conn_queue(conn *c, const void *buf, size_t len)
 {
-	if (c->out_pos == c->out_len)
-		c->out_pos = c->out_len = 0;
+	if (c->out_pos > 0 && (c->out_pos == c->out_len || c->out_len + len > c->out_cap)) {
+		memmove(c->out, c->out + c->out_pos, c->out_len - c->out_pos);
+		c->out_len -= c->out_pos;
+		c->out_pos = 0;
+	}
 	if (reserve(&c->out, &c->out_cap, c->out_len + len, 4096) != 0)
 		return ENOMEM;
 	memcpy(c->out + c->out_len, buf, len);

@@ -82,7 +82,9 @@ enum conn_state conn_answer(conn *c, const void *head, size_t head_len, const vo
     size_t body_len, int64_t now_us);
 
 /* Appends bytes to the buffered output (a later write on an open connection, as a stream
- * of events will need); the loop sends them when the socket is writable. Returns 0/ENOMEM. */
+ * of events will need); the loop sends them when the socket is writable. The bytes the peer
+ * took make room first: the buffer holds about what is pending, not all that was sent.
+ * Returns 0/ENOMEM. */
 int conn_queue(conn *c, const void *buf, size_t len);
 
 /*

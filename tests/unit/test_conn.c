@@ -590,3 +590,43 @@ Test(conn, the_write_deadline_runs_from_the_last_bytes_taken)
 	close(sv[1]);
 	free(b.p);
 }
+
+/* A stream whose peer reads about as fast as events come: its output never drains to
+ * nothing, yet the buffer stays about the size of what is pending, not of all it sent. */
+Test(conn, output_read_as_it_comes_keeps_the_buffer_bounded)
+{
+	struct buf b = { 0 };
+	int sv[2], small = 4096;
+	conn *k;
+	static char ev[1000], sink[4096];
+	size_t most = 0;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(conn_new(sv[0], 0, &k), 0);
+	request(&b, 1, 1);
+	cr_assert_eq(conn_feed(k, b.p, b.len, 0), CONN_REQUEST);
+	cr_assert_eq(conn_stream_begin(k, "Status: 200\r\n\r\n", 15, NULL, 0, 0), CONN_MORE);
+	while (conn_pending(k) < 16384) {	/* the socket is full, 16 KiB wait */
+		cr_assert_eq(conn_stream_write(k, ev, sizeof(ev)), 0);
+		conn_flush(k, 0);
+	}
+	for (int i = 0; i < 5000; i++) {
+		cr_assert_eq(conn_stream_write(k, ev, sizeof(ev)), 0);
+		conn_flush(k, 0);
+		/* The peer reads only once 32 KiB wait: some always do. */
+		while (conn_pending(k) > 32768) {
+			cr_assert_gt(read(sv[1], sink, sizeof(sink)), 0);
+			conn_flush(k, 0);
+		}
+		cr_assert_gt(conn_pending(k), 0, "the output drained at event %d", i);
+		if (conn_buffers(k) > most)
+			most = conn_buffers(k);
+	}
+	cr_expect_leq(most, 256 * 1024, "5 MB sent through %zu bytes of buffers", most);
+	conn_free(k);
+	close(sv[1]);
+	free(b.p);
+}
