@@ -228,6 +228,7 @@ sweep(void)
 		}
 		if (atomic_load_explicit(&cl->waiting, memory_order_relaxed) && !cl->swept &&
 		    !atomic_load_explicit(&cl->busy, memory_order_relaxed) &&
+		    !atomic_load_explicit(&cl->detached, memory_order_relaxed) &&
 		    now - atomic_load_explicit(&cl->active, memory_order_relaxed) >=
 		    CONN_WRITE_DEADLINE_US) {
 			/* Its socket was full when its turn ended, and no answer is taken since. */
@@ -384,6 +385,8 @@ int
 loop_detach(struct loop_client *cl)
 {
 	atomic_store_explicit(&cl->detached, 1, memory_order_relaxed);
+	/* A stream begun by a pipelined request waits on nothing of the loop's. */
+	atomic_store_explicit(&cl->waiting, 0, memory_order_relaxed);
 	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 	return epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) == 0 ? 0 : errno;
 }
