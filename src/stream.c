@@ -182,7 +182,8 @@ catch_up(store *s, MDB_txn *txn, stream_sub *sub, const struct query *q,
 		struct task t;
 		if (e[i].status == FEED_REMOVED)
 			continue;
-		if ((rc = store_get(s, txn, e[i].uid, &t)) == MDB_NOTFOUND)
+		/* Gone, or a record that cannot be decoded: skipped, as removed. */
+		if ((rc = store_get(s, txn, e[i].uid, &t)) == MDB_NOTFOUND || rc == LMT_ECORRUPT)
 			continue;
 		if (rc)
 			return rc;
@@ -296,7 +297,8 @@ first_events(store *s, MDB_txn *txn, int resumed, stream_sub *sub, const struct 
 		rc = catch_up(s, txn, sub, q, g, e, body);
 		free(e);
 		if (rc != 0)
-			return rc == ENOMEM ? 500 : read_error(err, rc);
+			return rc == ENOMEM ? api_error_set(err, 500, "internal", "internal",
+			    "Out of memory.") : read_error(err, rc);
 		/* EventSource stops reconnecting on a 204: nothing is left to wait for. */
 		if (sub->uids && sub->npending == 0 && (size_t)body->bpos == before &&
 		    sub->cursor >= last)
@@ -497,8 +499,8 @@ render_slice(stream_hub *h, store *s, MDB_txn *txn, size_t *i, size_t n, size_t 
 		struct change *c = &h->c[*m];
 		if (e->status == FEED_REMOVED)
 			continue;
-		if ((rc = store_get(s, txn, e->uid, &c->t)) == MDB_NOTFOUND)
-			continue;
+		if ((rc = store_get(s, txn, e->uid, &c->t)) == MDB_NOTFOUND || rc == LMT_ECORRUPT)
+			continue;	/* gone, or undecodable: skipped, as removed */
 		if (rc)
 			return rc;
 		c->seq = e->seq;
@@ -589,32 +591,25 @@ stream_hub_poll(stream_hub *h, store *s, void (*ended)(void *ctx))
 }
 
 /* Streams behind the shared read (resumed from an old Last-Event-ID, or paced) read on
- * from their own cursors, STREAM_STEP entries of the log each at most. */
-static int
+ * from their own cursors, STREAM_STEP entries of the log each at most.  A stream that
+ * cannot read on (its changes pruned, a read error, no progress: the log is not the one
+ * it read) ends alone; resuming tells it what it missed, or 410. */
+static void
 catch_up_all(stream_hub *h, store *s, MDB_txn *txn)
 {
 	const struct query *q;
 	struct auth_grant g;
-	int rc;
 
 	for (stream_sub *sub = h->subs; sub; sub = sub->next) {
+		uint64_t was = sub->cursor;
 		if (sub->done || sub->full || sub->cursor >= h->seen)
 			continue;
-		if (prepare(s, txn, sub, &g) != 0 || (q = filters(h, sub)) == NULL) {
-			sub->done = 1;
-			continue;
-		}
-		rc = catch_up(s, txn, sub, q, &g, h->e, h->ev);
-		if (rc == LMT_EPRUNED) {
-			sub->done = 1;
-			continue;
-		}
-		if (rc)
-			return rc;
-		if (sub->uids && sub->npending == 0)
+		if (prepare(s, txn, sub, &g) != 0 || (q = filters(h, sub)) == NULL ||
+		    catch_up(s, txn, sub, q, &g, h->e, h->ev) != 0 ||
+		    (!sub->done && !sub->full && sub->cursor == was) ||
+		    (sub->uids && sub->npending == 0))
 			sub->done = 1;
 	}
-	return 0;
 }
 
 int
@@ -628,6 +623,13 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 	h->added = 0;
 	if ((rc = feed_bounds(s, txn, &first, &last)) != 0)
 		goto out;
+	/* A store made anew, its log shorter than what was read: the streams past its head
+	 * end (resuming, they read from now on). */
+	for (stream_sub *sub = h->subs; sub; sub = sub->next)
+		if (sub->cursor > last)
+			sub->done = 1;
+	if (h->seen > last)
+		h->seen = last;
 	rc = fan_out(h, s, txn, last);
 	if (rc == LMT_EPRUNED) {
 		/* More changed between two wake-ups than the log keeps: the streams that
@@ -639,7 +641,7 @@ stream_hub_poll_txn(stream_hub *h, store *s, MDB_txn *txn, void (*ended)(void *c
 		rc = 0;
 	}
 	if (rc == 0)
-		rc = catch_up_all(h, s, txn);
+		catch_up_all(h, s, txn);
 out:
 	reap(h, ended);
 	return rc;

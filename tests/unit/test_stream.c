@@ -395,3 +395,107 @@ Test(stream, a_full_stream_gets_no_keepalive)
 	stream_hub_free(h);
 	printbuf_free(c.got);
 }
+
+/* Flips one byte of task uid's record, as a bad disk would: store_get says LMT_ECORRUPT. */
+static void
+corrupt(uint64_t uid)
+{
+	unsigned char kb[8], *copy;
+	MDB_val k = { 8, kb }, v;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	for (int i = 7; i >= 0; i--, uid >>= 8)
+		kb[i] = (unsigned char)uid;
+	cr_assert_eq(mdb_txn_begin(store_env(s), NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "tasks", 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+	cr_assert_not_null(copy = malloc(v.mv_size));
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[20] ^= 0x04;
+	v.mv_data = copy;
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	free(copy);
+}
+
+/* An undecodable task record is skipped, as a removed one: the streams reading the shared
+ * range and a stream behind it (read on its own) get the other events and stay caught up. */
+Test(stream, an_undecodable_record_is_skipped_not_a_stalled_poll)
+{
+	struct client now, behind;
+	struct api_error err;
+	stream_sub *s1, *s2;
+	stream_hub *h;
+	struct task t;
+	MDB_txn *txn;
+
+	tmpdb_add("movies");
+	cr_assert_eq(open_stream(NULL, NULL, &behind, &s2, &err), 200);
+	add_many("movies", 3);		/* uids 1..3, changes 2..4 */
+	corrupt(2);
+	cr_assert_eq(store_txn_begin(ro, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_get(ro, txn, 2, &t), LMT_ECORRUPT);
+	mdb_txn_abort(txn);
+	cr_assert_eq(open_stream(NULL, NULL, &now, &s1, &err), 200);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, s1, client_write, &now);	/* the shared read starts at 4 */
+	stream_hub_add(h, s2, client_write, &behind);	/* at 1: behind */
+	printbuf_reset(now.got);
+	printbuf_reset(behind.got);
+	cr_expect_eq(stream_hub_behind(h), 1);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(behind.got->buf), 2, "changes 2 and 4: %s", behind.got->buf);
+	cr_expect(strstr(behind.got->buf, "id: 2\n") && strstr(behind.got->buf, "id: 4\n"));
+	cr_expect_eq(stream_sub_cursor(s2), 4);
+	cr_expect_eq(stream_hub_behind(h), 0, "no stream left behind");
+	/* The same in the shared range. */
+	add_many("movies", 3);		/* uids 4..6, changes 5..7 */
+	corrupt(5);
+	cr_assert_eq(stream_hub_poll(h, ro, client_ended), 0);
+	cr_expect_eq(events(now.got->buf), 2, "changes 5 and 7: %s", now.got->buf);
+	cr_expect(strstr(now.got->buf, "id: 5\n") && strstr(now.got->buf, "id: 7\n"));
+	cr_expect_eq(stream_sub_cursor(s1), 7);
+	cr_expect_eq(stream_sub_cursor(s2), 7);
+	cr_expect_eq(stream_hub_behind(h), 0);
+	cr_expect_eq(now.ended + behind.ended, 0);
+	stream_hub_free(h);
+	printbuf_free(now.got);
+	printbuf_free(behind.got);
+}
+
+/* A store made anew whose log ends below what the streams read: they end (resuming, they
+ * read from now on) and the hub is not left behind. */
+Test(stream, a_store_replaced_with_a_shorter_log_ends_the_streams_past_it)
+{
+	struct client a, b;
+	struct api_error err;
+	stream_sub *s1, *s2;
+	stream_hub *h;
+	store *other, *other_ro;
+	struct task t;
+
+	tmpdb_add("movies");
+	tmpdb_add("movies");
+	cr_assert_eq(open_stream(NULL, NULL, &b, &s2, &err), 200);	/* at 2 */
+	add_many("movies", 2);
+	cr_assert_eq(open_stream(NULL, NULL, &a, &s1, &err), 200);	/* at 4 */
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, s1, client_write, &a);
+	stream_hub_add(h, s2, client_write, &b);
+	cr_expect_eq(stream_hub_behind(h), 1);
+	/* The other store: one change. */
+	cr_assert_eq(store_open(tmpstore_path("db2"), STORE_CREATE, 0600, &other), 0);
+	task_init(&t, "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(other, &t, 1, NULL), 0);
+	cr_assert_eq(store_open(tmpstore_path("db2"), STORE_RDONLY, 0, &other_ro), 0);
+	cr_assert_eq(stream_hub_poll(h, other_ro, client_ended), 0);
+	cr_expect_eq(a.ended + b.ended, 2, "both streams are past its log's head");
+	cr_expect_eq(stream_hub_count(h), 0);
+	cr_expect_eq(stream_hub_behind(h), 0);
+	stream_hub_free(h);
+	store_close(other_ro);
+	store_close(other);
+	printbuf_free(a.got);
+	printbuf_free(b.got);
+}
