@@ -255,6 +255,7 @@ take_inbox(void)
 		if (hd == NULL) {
 			stream_sub_free(in->sub);
 			sio.host->close(in->client);
+			sio.count--;
 		} else {
 			hd->client = in->client;
 			hd->c = sio.host->conn_of(in->client);
@@ -290,7 +291,8 @@ take_inbox(void)
 static void
 held_after(struct held *hd, enum conn_state st)
 {
-	if (st == CONN_REQUEST)
+	/* Once the stream was aborted, the next request is the connection's to serve. */
+	if (st == CONN_REQUEST && conn_streaming(hd->c))
 		hd->kill = 1;
 	if (st == CONN_CLOSE || st == CONN_REQUEST || !conn_streaming(hd->c)) {
 		stream_hub_remove(sio.hub, hd);
@@ -312,11 +314,11 @@ held_event(struct held *hd, uint32_t events)
 	    conn_read(hd->c, clock_mono()));
 }
 
+/* Polls the hub in the reader's txn; its rc in *arg. */
 static void
 poll_in(store *s, MDB_txn *txn, void *arg)
 {
-	(void)arg;
-	stream_hub_poll_txn(sio.hub, s, txn, held_ended);
+	*(int *)arg = stream_hub_poll_txn(sio.hub, s, txn, held_ended);
 }
 
 /* Sends what each socket takes of the streams' output. */
@@ -331,17 +333,19 @@ flush_all(void)
 }
 
 /* Reads the log once and fans it out, then flushes; 0, or 1 when the store could not be
- * read (nothing more until it changes). */
+ * read (nothing more until it changes: a stream behind would have it read again at once). */
 static int
 fan_out(void)
 {
+	int rc = 0;
+
 	sio.poll = 0;
 	if (stream_hub_count(sio.hub) == 0)
 		return 0;
-	if (sio.host->read(poll_in, NULL) != 0)
+	if (sio.host->read(poll_in, &rc) != 0)
 		return 1;
 	flush_all();
-	return 0;
+	return rc != 0;
 }
 
 static void *

@@ -5,7 +5,8 @@
 # that do not read hold a bounded amount of memory each (STREAM_WINDOW), measured in the
 # responder's RSS; a client that takes nothing is closed at the write deadline although
 # keep-alives come (the clocked responder); a peer that sends records after its request's
-# end, or a byte while its output waits, leaves no thread spinning.  Every wait is a hang
+# end, or a byte while its output waits, leaves no thread spinning; a stream aborted on a
+# kept connection hands it back for the next request.  Every wait is a hang
 # guard that ends as soon as the state is reached.  One line per check.
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/e2e/stream-bounds.sh
@@ -153,6 +154,9 @@ assert_eq "an empty FCGI_STDIN after a stream's request, and a byte: the connect
     closed "$(cat "$T/extra.out")"
 assert_soon "its peer gone, the stream is let go (descriptors back to ${fd0})" 30 \
     eval '[ "$(fds "$PID")" -le '"$fd0"' ]'
+FS again "$SOCK" /tasks/stream /health >"$T/again.out"
+assert_eq "a stream aborted, then a new request on the kept connection: it is answered" \
+    "Status: 200" "$(cut -c1-11 "$T/again.out")"
 assert_soon "no thread of the responder spins after it" 30 idle_a_second "$PID"
 http_stop "$PID"
 

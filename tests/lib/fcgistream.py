@@ -15,6 +15,10 @@ default 60), never a measure of speed.
   fcgistream.py extra SOCK PATH
         a stream, then after its first bytes an empty FCGI_STDIN again and one byte more;
         prints "closed" when the responder closes the connection, "open" after GUARD s.
+  fcgistream.py again SOCK PATH NEXT
+        a stream on a kept connection; after its first bytes, FCGI_ABORT_REQUEST and a new
+        GET NEXT in one write; prints the new request's status line ("Status: ...") once
+        its FCGI_END_REQUEST came, or "closed" when the responder closes the connection.
   fcgistream.py byte SOCK PATH READY SEND GO
         a stream that reads its first bytes, creates READY and reads nothing; once SEND
         exists and output waiting in its socket has stopped growing for 0.5 s (the
@@ -36,13 +40,13 @@ from fcgi import connect, nv, rec  # noqa: E402
 GUARD = float(os.environ.get("GUARD", "60"))
 
 
-def stream_request(path, last_id=None, rid=1):
+def stream_request(path, last_id=None, rid=1, keep=0):
     pairs = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", path), ("SCRIPT_NAME", ""),
              ("QUERY_STRING", path.partition("?")[2]), ("SERVER_PROTOCOL", "HTTP/1.1")]
     if last_id is not None:
         pairs.append(("HTTP_LAST_EVENT_ID", last_id))
     params = b"".join(nv(k.encode(), v.encode()) for k, v in pairs)
-    return (rec(1, rid, struct.pack(">HB5x", 1, 0)) + rec(4, rid, params) + rec(4, rid) +
+    return (rec(1, rid, struct.pack(">HB5x", 1, keep)) + rec(4, rid, params) + rec(4, rid) +
             rec(5, rid))
 
 
@@ -199,6 +203,36 @@ def cmd_extra(sock, path):
     print("closed" if drain_until_closed(st, time.monotonic() + GUARD) else "open")
 
 
+def cmd_again(sock, path, nxt):
+    st = Stream(sock)
+    st.s.sendall(stream_request(path, None, 1, 1))
+    st.s.setblocking(False)
+    wait_started([st], time.monotonic() + GUARD)
+    st.s.setblocking(True)
+    st.s.sendall(rec(2, 1) + stream_request(nxt, None, 1, 1))
+    buf, ends, out, end = st.buf, 0, b"", time.monotonic() + GUARD
+    while ends < 2 and time.monotonic() < end:
+        while len(buf) >= 8 and ends < 2:
+            _, t, _, cl, pl, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + cl + pl:
+                break
+            content, buf = buf[8:8 + cl], buf[8 + cl + pl:]
+            ends += t == 3
+            if t == 6 and ends == 1:
+                out += content
+        if ends == 2:
+            break
+        st.s.settimeout(max(0.1, end - time.monotonic()))
+        try:
+            d = st.s.recv(1 << 16)
+        except (ConnectionError, socket.timeout):
+            d = b""
+        if not d:
+            break
+        buf += d
+    print(out.split(b"\r\n", 1)[0].decode() if ends == 2 else "closed")
+
+
 def wait_file(name, end, cond=lambda: True):
     while not (os.path.exists(name) and cond()) and time.monotonic() < end:
         time.sleep(0.05)
@@ -239,6 +273,8 @@ def main():
         cmd_hold(sock, int(a[0]), a[1], a[2], a[3] if len(a) > 3 else None)
     elif cmd == "extra":
         cmd_extra(sock, a[0])
+    elif cmd == "again":
+        cmd_again(sock, a[0], a[1])
     elif cmd == "byte":
         cmd_byte(sock, a[0], a[1], a[2], a[3])
     else:
