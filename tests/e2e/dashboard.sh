@@ -24,8 +24,15 @@ CHROMEDRIVER=${LMT_CHROMEDRIVER:-/usr/bin/chromedriver}
 CHARTJS=/usr/share/javascript/chart.js
 [ -x "$CHROMIUM" ] || lmt_missing_all chromium "no $CHROMIUM (apt-get install chromium)"
 [ -x "$CHROMEDRIVER" ] || lmt_missing_all chromium-driver "no $CHROMEDRIVER (apt-get install chromium-driver)"
-"$LMT_PYTHON" -c 'import selenium' 2>/dev/null ||
-	lmt_missing_all python3-selenium "no Selenium for $LMT_PYTHON (apt-get install python3-selenium)"
+# The browser's driver runs under a Python that has Selenium: the suites' own, else
+# Debian's, where python3-selenium puts it (a version manager's Python is first on PATH
+# on some machines, and has none).
+SELENIUM_PYTHON=
+for p in "$LMT_PYTHON" /usr/bin/python3; do
+	"$p" -c 'import selenium' 2>/dev/null && { SELENIUM_PYTHON=$p; break; }
+done
+[ -n "$SELENIUM_PYTHON" ] ||
+	lmt_missing_all python3-selenium "no Selenium for $LMT_PYTHON or /usr/bin/python3 (apt-get install python3-selenium)"
 [ -f "$CHARTJS/chart.esm.js" ] || lmt_missing_all libjs-chart.js "no $CHARTJS (apt-get install libjs-chart.js)"
 
 T=$HTTP_TMP
@@ -257,7 +264,7 @@ fi
 section "the page in Chromium (tests/lib/dashboard.py)"
 t0=$(now)
 out=$T/browser.out
-timeout 300 "$LMT_PYTHON" "$top_srcdir/tests/lib/dashboard.py" --base "$HTTP_BASE" \
+timeout 300 "$SELENIUM_PYTHON" "$top_srcdir/tests/lib/dashboard.py" --base "$HTTP_BASE" \
 	--open-base "$OPEN_BASE" --open-db "$T/demo" ${APACHE_BASE:+--apache-base "$APACHE_BASE/lmtasks"} \
 	--fcgi-pid "$KEYED_PID" --fcgi-argv "$KEYED_ARGV" --nochart-base "$NOCHART_BASE" \
 	--lmtasks "$LMTASKS" --db "$S" --key "$KEY" --shots "$SHOTS" --profile "$T/chromium" \

@@ -117,10 +117,10 @@ echo "# RssAnon: ${a0} KiB before, ${a1} KiB with $NSTREAMS streams open" \
     "($(( (a2 - a1) / NSTREAMS )) KiB each); VmHWM $(status_kb "$PID" VmHWM) KiB"
 # By construction a stream holds at most STREAM_WINDOW (32 KiB) of events, in a buffer of
 # 64 KiB; the commit's 3,000 events are ~800 KiB a stream.  160 KiB each is the margin.
-# Under AddressSanitizer (LMTASKS_SANITIZED) freed memory waits in a quarantine: no bound.
-if [ -n "${LMTASKS_SANITIZED:-}" ]; then
-	skip "the commit adds under 160 KiB per stream that does not read" "sanitized build"
-else
+# Under AddressSanitizer (LMTASKS_SANITIZED) freed memory waits in a quarantine, so a
+# bound means nothing there: the sanitized run checks the same streams for memory errors
+# instead, and the plain runs (make check, distcheck) assert the bound.
+if [ -z "${LMTASKS_SANITIZED:-}" ]; then
 	assert_lt "the commit adds under 160 KiB per stream that does not read" \
 	    $(( a2 - a1 )) $(( NSTREAMS * 160 ))
 fi
