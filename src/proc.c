@@ -161,6 +161,15 @@ exited(struct proc *p)
 	p->exit_fn(p, p->ctx);	/* last: it may free p */
 }
 
+/* The command exited but is no child to wait for (SIGCHLD ignored: the system reaped it). */
+static void
+lost(struct proc *p)
+{
+	p->status = 0;
+	p->status_unknown = 1;
+	exited(p);
+}
+
 /* The pidfd is readable: the command exited. */
 static void
 on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
@@ -172,15 +181,24 @@ on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 	(void)what;
 	if (waitpid(p->pid, &p->status, WNOHANG) == p->pid)
 		exited(p);
+	else if (errno == ECHILD)
+		lost(p);
 }
 
 /* Only a command that runs without a pidfd is asked. */
 int
 proc_reap(struct proc *p)
 {
-	if (!p->running || p->pidfd >= 0 || waitpid(p->pid, &p->status, WNOHANG) != p->pid)
+	pid_t r;
+
+	if (!p->running || p->pidfd >= 0)
 		return 0;
-	exited(p);
+	if ((r = waitpid(p->pid, &p->status, WNOHANG)) == p->pid)
+		exited(p);
+	else if (r < 0 && errno == ECHILD)
+		lost(p);
+	else
+		return 0;
 	return 1;
 }
 
