@@ -295,6 +295,23 @@ assert_eq "a second SIGTERM kills the command: exit 0, its task released" \
     '0 {"succeeded":0,"failed":0,"released":1,"lost":0} enqueued' "$? $(<"$T/deaf.out") $(status "$D1")"
 "$L" cancel "$D1" >/dev/null
 
+section "a command that writes stderr without pause: bounded, and the worker stays responsive"
+LO=$(enq loud x)
+run "$L" work --index loud --exit-when-empty -- bash -c 'yes abc | head -c 20000000 >&2; exit 1'
+json_check "20 MB on stderr then exit 1: failed, the message quotes its last 10 lines" \
+    "$("$L" get "$LO")" 'd["status"] == "failed" and d["error"]["message"] == "The command exited with status 1: " + "\n".join(["abc"] * 10)'
+LY=$(enq loud x)
+"$L" work --index loud -- bash -c 'touch "$0/loud.$LMTASKS_TASK_UID"; exec yes >&2' "$T" \
+    >"$T/loud.out" 2>"$T/loud.err" &
+WP=$!
+lmt_bg_track "$WP"
+assert_soon "the command that never stops writing runs" 30 test -e "$T/loud.$LY"
+kill -TERM "$WP"
+lmt_wait_pid 30 "$WP"
+assert_eq "SIGTERM is heard: exit 0, its task released" \
+    '0 {"succeeded":0,"failed":0,"released":1,"lost":0} enqueued' "$? $(<"$T/loud.out") $(status "$LY")"
+"$L" cancel "$LY" >/dev/null
+
 section "kill -9 of a worker: every task ends exactly once"
 clock_use "$T/clock9"
 cat >"$T/once.sh" <<'EOF'
