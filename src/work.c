@@ -42,6 +42,7 @@ struct job {
 	struct proc proc;		/* its command; proc.status -1: it could not start */
 	int stopped;			/* it ended after a stop: released unless it exited 0 */
 	int abandoned;			/* the task is no longer ours: its result is dropped */
+	int said;			/* why stdout is not the details was logged */
 	char *details;			/* the change's strings, kept until the commit */
 	size_t details_len;
 	char message[WORK_STDERR_TAIL + 128];
@@ -223,10 +224,15 @@ outcome(struct job *j, struct ops_change *ch)
 	if (j->proc.status != -1 && !j->proc.status_unknown && WIFEXITED(j->proc.status) &&
 	    WEXITSTATUS(j->proc.status) == 0) {
 		ch->kind = OPS_SUCCEED;
-		if (!j->proc.output_over && j->details == NULL &&
-		    details_normalize(j->proc.output ? j->proc.output : "", j->proc.outlen,
-		    &j->details, &len, &why) == 0)
+		if (j->proc.output_over)
+			why = "over 1 MiB";
+		else if (j->details == NULL && details_normalize(j->proc.output ?
+		    j->proc.output : "", j->proc.outlen, &j->details, &len, &why) == 0)
 			j->details_len = len;
+		if (j->details == NULL && !j->said && (j->proc.outlen > 0 || j->proc.output_over))
+			say(j->w, "task %" PRIu64 ": its stdout is not taken as details: %s",
+			    j->task.t.uid, why);
+		j->said = 1;	/* once, though the commit may be tried again */
 		ch->details = j->details;
 		ch->details_len = j->details_len;
 	} else if (j->stopped || j->proc.status == -1) {
@@ -288,7 +294,7 @@ record_error(int rc)
 /* Change i's answer: a finished or released task leaves, a refused heartbeat means the
  * task is no longer this worker's (its command is killed, its result dropped). */
 static void
-settle_one(struct worker *w, size_t i)
+settle(struct worker *w, size_t i)
 {
 	struct job *j = &w->jobs[w->of[i]];
 	enum ops_change_kind kind = w->changes[i].kind;
@@ -316,14 +322,6 @@ settle_one(struct worker *w, size_t i)
 	ops_task_free(&w->results[i].out);
 }
 
-/* Each change's answer. */
-static void
-settle(struct worker *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		settle_one(w, i);
-}
-
 /* After a step that failed for a record's sake (not the disk's): each change alone, so
  * that one task whose record cannot be written does not hold the others back; that task
  * is dropped (counted lost).  Returns 0 when every change was settled, or the error that
@@ -341,7 +339,7 @@ isolate(struct worker *w, size_t n)
 		struct ops_step one = { &w->changes[i], 1, &w->rcs[i], &w->results[i], NULL, 0,
 		    NULL, 0 };
 		if ((rc = ops_step(w->s, &one)) == 0) {
-			settle_one(w, i);
+			settle(w, i);
 			continue;
 		}
 		if (!record_error(rc))
@@ -425,7 +423,8 @@ flush(struct worker *w)
 		}
 		return;
 	}
-	settle(w, n);
+	for (size_t i = 0; i < n; i++)
+		settle(w, i);
 	if (claim && st.nclaimed == 0)
 		w->empty = 1;	/* until the store says otherwise */
 	adopt(w, st.nclaimed);

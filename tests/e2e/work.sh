@@ -64,6 +64,8 @@ W=$(enq books documentAddition --details '{"act":"wide"}')
 run env -u LMTASKS_DB "$L" --db "$T/db" work --exit-when-empty -- "$T/job.sh"
 assert_eq "work --exit-when-empty: exit 0 once the queue is empty" 0 "$LMT_RC"
 assert_eq "it says what it did" '{"succeeded":3,"failed":3,"released":0,"lost":0}' "$LMT_STDOUT"
+assert_eq "stdout not taken as details is logged once, with the reason" \
+    "1 1" "$(grep -c "task $X: its stdout is not taken as details: ." <<<"$LMT_STDERR") $(grep -c "task $G: its stdout is not taken as details: over 1 MiB" <<<"$LMT_STDERR")"
 assert_eq "the command has the store (--db) as LMTASKS_DB, and a process group of its own" \
     "$T/db own-group" "$(<"$T/more.$J")"
 json_check "a JSON object over 1 MiB on stdout: succeeded, details untouched" "$("$L" get "$G")" \
