@@ -105,7 +105,12 @@ E=$(enq noexec x)
 run "$L" work --index noexec -- "$T/noexec"
 assert_eq "a command that cannot be run: exit 126, its task back in the queue" "126 enqueued" \
     "$LMT_RC $(status "$E")"
-"$L" cancel "$E" >/dev/null
+E2=$(enq noexec x)
+run "$L" work --index noexec --concurrency 2 -- "$T/noexec"
+assert_eq "two such tasks at once: exit 126, one stop (the second is not started), both back" \
+    "126 1 enqueued enqueued" \
+    "$LMT_RC $(grep -c "could not be started" <<<"$LMT_STDERR") $(status "$E") $(status "$E2")"
+"$L" cancel "$E" "$E2" >/dev/null
 assert_exit -m "--concurrency 0: exit 2" 2 "$L" work --concurrency 0 -- true
 assert_exit -m "--lease 0.5 (under a second): exit 2" 2 "$L" work --lease 0.5 -- true
 run bash -c 'ulimit -n 64 && exec "$0" work --concurrency 100 -- true' "$L"
