@@ -192,9 +192,10 @@ on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 	(void)el;
 	(void)fd;
 	(void)what;
-	if (waitpid(p->pid, &p->status, WNOHANG) == p->pid)
+	pid_t r = waitpid(p->pid, &p->status, WNOHANG);
+	if (r == p->pid)
 		exited(p);
-	else if (errno == ECHILD)
+	else if (r < 0 && errno == ECHILD)
 		lost(p);
 }
 
