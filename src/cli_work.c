@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -17,6 +18,8 @@
 
 #define LEASE_DEFAULT_US (INT64_C(60) * 1000000)
 #define LEASE_MAX_US (INT64_C(30) * 86400 * 1000000)
+#define FDS_PER_COMMAND 4	/* its three pipes and its pidfd, held while it runs */
+#define FDS_BASE 32		/* stdio, the store, the watch, the signals, a start's pipes */
 
 /* The worker's log lines, as every message: "lmtasks: work: ...". */
 static void
@@ -109,6 +112,28 @@ parse(const struct cli_args *a, struct work_options *o, char *path, size_t size)
 	return 0;
 }
 
+/* The soft limit on descriptors raised to the hard one; a usage error when K commands at
+ * once would not fit in it. */
+static int
+check_nofile(const char *cmd, size_t concurrency)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)concurrency * FDS_PER_COMMAND + FDS_BASE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;	/* unknown: a start that fails says so */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		return cli_usagef(cmd, "--concurrency %zu wants about %ju open files, and the "
+		    "limit is %ju (ulimit -n): a lower --concurrency, or a higher limit", concurrency,
+		    (uintmax_t)want, (uintmax_t)rl.rlim_cur);
+	return 0;
+}
+
 /* The handler of its table entry below. */
 static int
 run_work(const struct cli_args *a)
@@ -119,7 +144,8 @@ run_work(const struct cli_args *a)
 	store *s;
 	int rc, ret;
 
-	if ((ret = parse(a, &o, path, sizeof(path))) != 0 || (ret = cli_open(0, &s)) != 0)
+	if ((ret = parse(a, &o, path, sizeof(path))) != 0 ||
+	    (ret = check_nofile(a->cmd, o.concurrency)) != 0 || (ret = cli_open(0, &s)) != 0)
 		return ret;
 	o.db = cli_db;
 	o.v1 = cli_v1;
@@ -128,6 +154,9 @@ run_work(const struct cli_args *a)
 	if (rc == ENOENT || rc == EACCES || rc == ENOEXEC)
 		return cli_fail(rc == ENOENT ? EXIT_NOPROGRAM : EXIT_NOEXEC, "work: `%s` could not "
 		    "be run: %s; its task went back to the queue", a->argv[0], strerror(rc));
+	if (rc == EMFILE || rc == ENFILE || rc == EAGAIN)
+		return cli_fail(EXIT_STORE, "work: a command could not be started: %s; its task "
+		    "went back to the queue", strerror(rc));
 	if (rc)
 		return cli_store_failure(rc, "the tasks held come back when their leases end; "
 		    "working");

@@ -14,6 +14,10 @@
 
 #include "lmtasks/proc.h"
 
+#define DRAIN_TURN (64u << 10)	/* bytes read from a pipe in one turn of the loop */
+#define DRAIN_EXIT (2u << 20)	/* ... after the exit: what the pipe holds (a writer left
+				 * behind, a grandchild, may not hold the exit up) */
+
 extern char **environ;
 
 /* The loop forgets fd before it is closed: a number reused at once is not confused. */
@@ -114,21 +118,30 @@ keep_output(struct proc *p, const char *buf, size_t n)
 	p->outlen += n;
 }
 
-/* Reads what fd has now into the stdout buffer or the stderr ring; 1 at its end. */
+/* Reads what fd has now, up to max bytes, into the stdout buffer or the stderr ring; 1 at
+ * its end.  The bound keeps a command that writes without pause from holding the loop:
+ * the descriptor is still readable at the next turn. */
 static int
-drain(struct proc *p, int fd)
+drain(struct proc *p, int fd, size_t max)
 {
 	char buf[8192];
-	ssize_t n;
+	size_t got = 0;
+	ssize_t n = 0;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while (got < max && (n = read(fd, buf, sizeof(buf))) > 0) {
+		got += (size_t)n;
 		if (fd == p->err) {
-			for (ssize_t i = 0; i < n; i++)
+			/* Only the chunk's last bytes can stay in the ring. */
+			size_t skip = (size_t)n > PROC_STDERR_TAIL ? (size_t)n - PROC_STDERR_TAIL : 0;
+			p->tailn += skip;
+			for (size_t i = skip; i < (size_t)n; i++)
 				p->tail[p->tailn++ % PROC_STDERR_TAIL] = buf[i];
 			continue;
 		}
 		keep_output(p, buf, (size_t)n);
 	}
+	if (got >= max)
+		return 0;
 	return n == 0 || (errno != EAGAIN && errno != EINTR);
 }
 
@@ -140,7 +153,7 @@ on_output(event_loop *el, int fd, unsigned what, void *ctx)
 
 	(void)el;
 	(void)what;
-	if (drain(p, fd))
+	if (drain(p, fd, DRAIN_TURN))
 		close_fd(p, fd == p->out ? &p->out : &p->err);
 }
 
@@ -150,15 +163,24 @@ static void
 exited(struct proc *p)
 {
 	if (p->out >= 0)
-		drain(p, p->out);
+		drain(p, p->out, DRAIN_EXIT);
 	if (p->err >= 0)
-		drain(p, p->err);
+		drain(p, p->err, DRAIN_EXIT);
 	close_fd(p, &p->pidfd);
 	close_fd(p, &p->in);
 	close_fd(p, &p->out);
 	close_fd(p, &p->err);
 	p->running = 0;
 	p->exit_fn(p, p->ctx);	/* last: it may free p */
+}
+
+/* The command exited but is no child to wait for (SIGCHLD ignored: the system reaped it). */
+static void
+lost(struct proc *p)
+{
+	p->status = 0;
+	p->status_unknown = 1;
+	exited(p);
 }
 
 /* The pidfd is readable: the command exited. */
@@ -170,17 +192,27 @@ on_exit_fd(event_loop *el, int fd, unsigned what, void *ctx)
 	(void)el;
 	(void)fd;
 	(void)what;
-	if (waitpid(p->pid, &p->status, WNOHANG) == p->pid)
+	pid_t r = waitpid(p->pid, &p->status, WNOHANG);
+	if (r == p->pid)
 		exited(p);
+	else if (r < 0 && errno == ECHILD)
+		lost(p);
 }
 
 /* Only a command that runs without a pidfd is asked. */
 int
 proc_reap(struct proc *p)
 {
-	if (!p->running || p->pidfd >= 0 || waitpid(p->pid, &p->status, WNOHANG) != p->pid)
+	pid_t r;
+
+	if (!p->running || p->pidfd >= 0)
 		return 0;
-	exited(p);
+	if ((r = waitpid(p->pid, &p->status, WNOHANG)) == p->pid)
+		exited(p);
+	else if (r < 0 && errno == ECHILD)
+		lost(p);
+	else
+		return 0;
 	return 1;
 }
 

@@ -25,6 +25,7 @@
 #include "lmtasks/render.h"
 #include "lmtasks/watch.h"
 #include "lmtasks/work.h"
+#include "work_internal.h"
 
 #define RETRY_US 1000000	/* a commit that failed is tried again after this */
 
@@ -41,6 +42,7 @@ struct job {
 	struct proc proc;		/* its command; proc.status -1: it could not start */
 	int stopped;			/* it ended after a stop: released unless it exited 0 */
 	int abandoned;			/* the task is no longer ours: its result is dropped */
+	int said;			/* why stdout is not the details was logged */
 	char *details;			/* the change's strings, kept until the commit */
 	size_t details_len;
 	char message[WORK_STDERR_TAIL + 128];
@@ -63,12 +65,15 @@ struct worker {
 	char env_db[4096];
 	int sigfd, stopping, flush_due, empty, rc;
 	int pidfds;			/* the kernel has pidfd_open(); else SIGCHLD */
+	uint64_t lease_timer;		/* wakes an idle worker as the first lease ends */
+	int lease_armed;
 };
 
 static void flush_soon(struct worker *w);
 static void stop(struct worker *w);
 static int any_waiting(const struct worker *w);
 static void start_waiting(struct worker *w);
+static void look(struct worker *w);
 
 /* Lines are cut at 511 bytes: they name a task and a reason. */
 __attribute__((format(printf, 2, 3)))
@@ -115,7 +120,12 @@ job_exited(struct proc *p, void *ctx)
 	j->state = JOB_DONE;
 	w->running--;
 	if (j->abandoned) {
+		/* Its slot is free: the next task may start, and a worker left with nothing
+		 * may end (--exit-when-empty) at the commit that follows. */
 		job_free(j);
+		if (!w->stopping)
+			start_waiting(w);
+		flush_soon(w);
 		return;
 	}
 	if (!w->stopping)
@@ -188,7 +198,11 @@ start_waiting(struct worker *w)
 		j->proc.status = -1;
 		if (w->rc == 0)
 			w->rc = rc;
-		stop(w);
+		/* One stop (a second would escalate to SIGKILL); the other tasks waiting go
+		 * back with it. */
+		if (!w->stopping)
+			stop(w);
+		break;
 	}
 	/* With a batch larger than the slots, the next one is claimed as the last task waiting
 	 * starts: its commit overlaps the commands that run. */
@@ -197,76 +211,6 @@ start_waiting(struct worker *w)
 }
 
 /* ---- the commits ---- */
-
-/* Copies len bytes of text into out as valid UTF-8 with no NUL (a bad byte becomes '?');
- * returns the bytes written (out has room for len). */
-static size_t
-clean_text(const char *text, size_t len, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len;) {
-		unsigned char c = (unsigned char)text[i];
-		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (n > 1 && (i + n > len || !task_utf8_valid(text + i, n)))
-			n = 0;
-		if (n == 0 || c == 0) {
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + o, text + i, n);
-		o += n;
-		i += n;
-	}
-	return o;
-}
-
-/* stderr's last lines (whole ones when the ring overflowed), into out; returns the length. */
-static size_t
-stderr_tail(const struct job *j, char *out)
-{
-	size_t n = j->proc.tailn < WORK_STDERR_TAIL ? j->proc.tailn : WORK_STDERR_TAIL, lines = 0;
-	size_t first = j->proc.tailn < WORK_STDERR_TAIL ? 0 : j->proc.tailn % WORK_STDERR_TAIL;
-	char raw[WORK_STDERR_TAIL];
-	const char *p = raw;
-
-	for (size_t i = 0; i < n; i++)
-		raw[i] = j->proc.tail[(first + i) % WORK_STDERR_TAIL];
-	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
-		n--;
-	if (j->proc.tailn > WORK_STDERR_TAIL) {	/* the first line is cut: from the next one */
-		const char *nl = memchr(raw, '\n', n);
-		if (nl && nl + 1 < raw + n)
-			p = nl + 1;
-	}
-	for (const char *q = raw + n; q > p; q--)
-		if (q[-1] == '\n' && ++lines == WORK_STDERR_LINES) {
-			p = q;
-			break;
-		}
-	return clean_text(p, (size_t)(raw + n - p), out);
-}
-
-/* The failure's message: how the command ended, then what it said last on stderr. */
-static void
-fail_message(struct job *j)
-{
-	char tail[WORK_STDERR_TAIL];
-	size_t tn = stderr_tail(j, tail);
-	int n;
-
-	if (WIFEXITED(j->proc.status))
-		n = snprintf(j->message, sizeof(j->message), "The command exited with status %d",
-		    WEXITSTATUS(j->proc.status));
-	else
-		n = snprintf(j->message, sizeof(j->message), "The command was killed by signal "
-		    "%d (%s)", WTERMSIG(j->proc.status), strsignal(WTERMSIG(j->proc.status)));
-	if (tn == 0)
-		snprintf(j->message + n, sizeof(j->message) - (size_t)n, ".");
-	else
-		snprintf(j->message + n, sizeof(j->message) - (size_t)n, ": %.*s", (int)tn, tail);
-}
 
 /* j's change: its outcome (exit 0: succeeded, stdout as details when it is a JSON
  * object; else failed), or back to the queue when a stop ended it. */
@@ -277,12 +221,18 @@ outcome(struct job *j, struct ops_change *ch)
 	size_t len;
 
 	*ch = (struct ops_change){ .uid = j->task.t.uid, .started_at = j->task.t.started_at };
-	if (j->proc.status != -1 && WIFEXITED(j->proc.status) && WEXITSTATUS(j->proc.status) == 0) {
+	if (j->proc.status != -1 && !j->proc.status_unknown && WIFEXITED(j->proc.status) &&
+	    WEXITSTATUS(j->proc.status) == 0) {
 		ch->kind = OPS_SUCCEED;
-		if (!j->proc.output_over && j->details == NULL &&
-		    details_normalize(j->proc.output ? j->proc.output : "", j->proc.outlen,
-		    &j->details, &len, &why) == 0)
+		if (j->proc.output_over)
+			why = "over 1 MiB";
+		else if (j->details == NULL && details_normalize(j->proc.output ?
+		    j->proc.output : "", j->proc.outlen, &j->details, &len, &why) == 0)
 			j->details_len = len;
+		if (j->details == NULL && !j->said && (j->proc.outlen > 0 || j->proc.output_over))
+			say(j->w, "task %" PRIu64 ": its stdout is not taken as details: %s",
+			    j->task.t.uid, why);
+		j->said = 1;	/* once, though the commit may be tried again */
 		ch->details = j->details;
 		ch->details_len = j->details_len;
 	} else if (j->stopped || j->proc.status == -1) {
@@ -291,7 +241,7 @@ outcome(struct job *j, struct ops_change *ch)
 		ch->kind = OPS_FAIL;
 		ch->code = WORK_ERROR_CODE;
 		ch->etype = TASK_ERR_INTERNAL;
-		fail_message(j);
+		work_fail_message(&j->proc, j->message, sizeof(j->message));
 		ch->message = j->message;
 	}
 }
@@ -322,41 +272,85 @@ gather(struct worker *w)
 	return n;
 }
 
-/* Each change's answer: a finished or released task leaves, a refused heartbeat means the
+/* The task is no longer this worker's: its command is killed, its result dropped. */
+static void
+drop(struct worker *w, struct job *j)
+{
+	w->st->lost++;
+	j->abandoned = 1;
+	if (j->state == JOB_RUNNING)
+		proc_signal(&j->proc, SIGKILL);
+	else
+		job_free(j);
+}
+
+/* An error of one record (undecodable, or a change it cannot take), not of the store. */
+static int
+record_error(int rc)
+{
+	return rc == LMT_ECORRUPT || rc == LMT_EINVAL || rc == LMT_ETOOBIG;
+}
+
+/* Change i's answer: a finished or released task leaves, a refused heartbeat means the
  * task is no longer this worker's (its command is killed, its result dropped). */
 static void
-settle(struct worker *w, size_t n)
+settle(struct worker *w, size_t i)
 {
+	struct job *j = &w->jobs[w->of[i]];
+	enum ops_change_kind kind = w->changes[i].kind;
+	int rc = w->rcs[i];
+
+	if (kind == OPS_HEARTBEAT && rc == 0) {
+		j->lease_until = w->results[i].out.t.lease_until;
+	} else if (kind == OPS_HEARTBEAT) {
+		say(w, "task %" PRIu64 ": its heartbeat was refused (%s): %s; its command "
+		    "is stopped and its result will not be recorded", j->task.t.uid,
+		    lmt_strerror(rc), work_gone_why(rc));
+		drop(w, j);
+	} else {
+		if (rc != 0) {
+			say(w, "task %" PRIu64 ": its result was refused (%s): %s",
+			    j->task.t.uid, lmt_strerror(rc), work_gone_why(rc));
+			w->st->lost++;
+		} else {
+			w->st->succeeded += kind == OPS_SUCCEED;
+			w->st->failed += kind == OPS_FAIL;
+			w->st->released += kind == OPS_RELEASE;
+		}
+		job_free(j);
+	}
+	ops_task_free(&w->results[i].out);
+}
+
+/* After a step that failed for a record's sake (not the disk's): each change alone, so
+ * that one task whose record cannot be written does not hold the others back; that task
+ * is dropped (counted lost).  Returns 0 when every change was settled, or the error that
+ * stopped it (the changes not settled go again with the next step). */
+static int
+isolate(struct worker *w, size_t n)
+{
+	struct ops_step none = { w->changes, 0, w->rcs, w->results, NULL, 0, NULL, 0 };
+	int dropped = 0, rc;
+
+	if ((rc = ops_step(w->s, &none)) != 0)
+		return rc;	/* the lease rule's own reads fail: no one task's fault */
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &w->jobs[w->of[i]];
-		enum ops_change_kind kind = w->changes[i].kind;
-		int rc = w->rcs[i];
-		if (kind == OPS_HEARTBEAT && rc == 0) {
-			j->lease_until = w->results[i].out.t.lease_until;
-		} else if (kind == OPS_HEARTBEAT) {
-			say(w, "task %" PRIu64 ": its lease ended before it was renewed (%s); its "
-			    "command is stopped and its result will not be recorded", j->task.t.uid,
-			    lmt_strerror(rc));
-			w->st->lost++;
-			j->abandoned = 1;
-			if (j->state == JOB_RUNNING)
-				proc_signal(&j->proc, SIGKILL);
-			else
-				job_free(j);
-		} else {
-			if (rc != 0) {
-				say(w, "task %" PRIu64 ": its result was refused (%s): its lease ended "
-				    "first", j->task.t.uid, lmt_strerror(rc));
-				w->st->lost++;
-			} else {
-				w->st->succeeded += kind == OPS_SUCCEED;
-				w->st->failed += kind == OPS_FAIL;
-				w->st->released += kind == OPS_RELEASE;
-			}
-			job_free(j);
+		struct ops_step one = { &w->changes[i], 1, &w->rcs[i], &w->results[i], NULL, 0,
+		    NULL, 0 };
+		if ((rc = ops_step(w->s, &one)) == 0) {
+			settle(w, i);
+			continue;
 		}
-		ops_task_free(&w->results[i].out);
+		if (!record_error(rc))
+			return rc;
+		say(w, "task %" PRIu64 ": its change could not be written (%s): it is dropped, "
+		    "its command stopped; `lmtasks check` says more", j->task.t.uid,
+		    lmt_strerror(rc));
+		drop(w, j);
+		dropped = 1;
 	}
+	return dropped ? 0 : LMT_ECORRUPT;	/* each change went through: the claim failed */
 }
 
 /* The claimed tasks join the jobs as waiting, then start as slots allow. */
@@ -410,10 +404,16 @@ flush(struct worker *w)
 
 	if (n == 0 && !claim)
 		goto done;
-	if ((rc = ops_step(w->s, &st)) != 0) {
-		/* A full disk may clear; a store replaced, damaged or gone will not. */
+	if ((rc = ops_step(w->s, &st)) != 0 && record_error(rc) && n > 0 &&
+	    (rc = isolate(w, n)) == 0) {
+		flush_soon(w);	/* the claim, without the changes that failed */
+		goto done;
+	}
+	if (rc != 0) {
+		/* A full disk may clear; a store replaced, damaged or gone will not, nor a
+		 * record that cannot be read. */
 		int lasting = rc == LMT_EREPLACED || rc == LMT_EDAMAGED || rc == LMT_ESCHEMA ||
-		    rc == LMT_ENOSTORE;
+		    rc == LMT_ENOSTORE || record_error(rc);
 		say(w, "writing the store: %s%s", lmt_strerror(rc), lasting ? "" :
 		    "; trying again in a second");
 		if (lasting || w->stopping > 1 ||
@@ -423,7 +423,8 @@ flush(struct worker *w)
 		}
 		return;
 	}
-	settle(w, n);
+	for (size_t i = 0; i < n; i++)
+		settle(w, i);
 	if (claim && st.nclaimed == 0)
 		w->empty = 1;	/* until the store says otherwise */
 	adopt(w, st.nclaimed);
@@ -491,16 +492,49 @@ on_signal(event_loop *el, int fd, unsigned what, void *ctx)
 	}
 }
 
-/* The store changed: a claim when there is room and a task that matches (looked for in a
- * read transaction, which costs no commit). */
-static void
-on_change(event_loop *el, void *ctx)
+/* The timer lease_watch() set: the first lease may have ended. */
+static int64_t
+lease_due(event_loop *el, void *ctx)
 {
 	struct worker *w = ctx;
+
+	(void)el;
+	w->lease_armed = 0;
+	look(w);
+	return EVENT_NOMORE;
+}
+
+/* 1 when a lease has ended (the next write reaps it, and a requeued task may be ours);
+ * else the timer is set for the first lease's end, so that an idle worker wakes then. */
+static int
+lease_watch(struct worker *w, MDB_txn *txn)
+{
+	int64_t now = clock_now(), after;
+	struct task t;
+	uint64_t uid;
+
+	if (store_lease_first(w->s, txn, now, &uid) == 0)
+		return 1;
+	if (store_lease_first(w->s, txn, INT64_MAX, &uid) != 0 ||
+	    store_get(w->s, txn, uid, &t) != 0)
+		return 0;
+	after = t.lease_until - now + 1;
+	if (after < 1)
+		after = 1;
+	if (w->lease_armed && event_timer_move(w->el, w->lease_timer, after) == 0)
+		return 0;
+	w->lease_armed = event_timer_add(w->el, after, lease_due, w, &w->lease_timer) == 0;
+	return 0;
+}
+
+/* A claim when there is room and a task that matches or a lease that ended (looked for in
+ * a read transaction, which costs no commit). */
+static void
+look(struct worker *w)
+{
 	MDB_txn *txn;
 	uint64_t uid;
 
-	(void)el;
 	if (w->stopping)
 		return;
 	if (w->running >= w->o->concurrency || any_waiting(w)) {
@@ -511,11 +545,20 @@ on_change(event_loop *el, void *ctx)
 		flush_soon(w);	/* the claim will say what is wrong */
 		return;
 	}
-	if (store_find_enqueued(w->s, txn, w->claim.claim_index, w->claim.claim_type, &uid) == 0) {
+	if (store_find_enqueued(w->s, txn, w->claim.claim_index, w->claim.claim_type,
+	    &uid) == 0 || lease_watch(w, txn)) {
 		w->empty = 0;
 		flush_soon(w);
 	}
 	mdb_txn_abort(txn);
+}
+
+/* The store changed: look for a task to claim. */
+static void
+on_change(event_loop *el, void *ctx)
+{
+	(void)el;
+	look(ctx);
 }
 
 /* Every third of the lease: the held tasks' heartbeats, with the results not yet written. */
@@ -527,6 +570,8 @@ tick(event_loop *el, void *ctx)
 	(void)el;
 	if (w->held > 0)
 		flush_soon(w);
+	else
+		look(w);	/* an idle worker: a lease that ended, unseen by the watch */
 	return w->o->lease / 3;
 }
 
@@ -571,8 +616,14 @@ worker_free(struct worker *w)
 			job_free(j);	/* a command still running is killed and waited for */
 	}
 	event_free(w->el);
-	if (w->sigfd >= 0)
+	if (w->sigfd >= 0) {
+		/* A signal that came late is taken here: once the mask is restored it would
+		 * end the caller before it says what the run did. */
+		struct signalfd_siginfo si;
+		while (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			;
 		close(w->sigfd);
+	}
 	free(w->jobs);
 	free(w->changes);
 	free(w->rcs);
@@ -595,14 +646,18 @@ worker_arm(struct worker *w, const sigset_t *sigs)
 	    (rc = event_timer_add(w->el, w->o->lease / 3, tick, w, NULL)) != 0)
 		return rc;
 	flush_soon(w);	/* the first claim */
-	return w->flush_due ? 0 : ENOMEM;
+	if (!w->flush_due)
+		return ENOMEM;
+	look(w);	/* and the timer for the first lease that ends */
+	return 0;
 }
 
 /* Signals are blocked and read from a signalfd while it runs; the mask is restored. */
 int
 work_run(store *s, const struct work_options *o, struct work_stats *st)
 {
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, dfl = { .sa_handler = SIG_DFL };
+	struct sigaction old_pipe, old_chld;
 	sigset_t sigs, old_mask;
 	struct worker w;
 	int rc;
@@ -621,6 +676,9 @@ work_run(store *s, const struct work_options *o, struct work_stats *st)
 	/* Signals come as a descriptor; a command that closes its stdin early is no SIGPIPE. */
 	sigprocmask(SIG_BLOCK, &sigs, &old_mask);
 	sigaction(SIGPIPE, &ign, &old_pipe);
+	/* An ignored SIGCHLD (kept across exec from a parent) would have the system reap the
+	 * commands before their statuses are read. */
+	sigaction(SIGCHLD, &dfl, &old_chld);
 	rc = worker_init(&w, s, o, st);
 	w.pidfds = pidfds;
 	if (rc == 0 && (rc = worker_arm(&w, &sigs)) == 0) {
@@ -630,6 +688,7 @@ work_run(store *s, const struct work_options *o, struct work_stats *st)
 			rc = w.rc;
 	}
 	worker_free(&w);
+	sigaction(SIGCHLD, &old_chld, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return rc;

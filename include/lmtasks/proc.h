@@ -49,7 +49,10 @@ struct proc {
 	int output_over;		/* stdout was longer, or memory ran out: partial */
 	char tail[PROC_STDERR_TAIL];	/* stderr's last bytes, a ring ... */
 	size_t tailn;			/* ... and the bytes ever written to it */
-	int status;			/* waitpid()'s, once it exited */
+	int status;			/* waitpid()'s, once it exited ... */
+	int status_unknown;		/* ... unless the system reaped it first (the caller's
+					 * parent left SIGCHLD ignored): it exited, how is not
+					 * known */
 };
 
 /* Whether the kernel has pidfd_open() (else the exits come as SIGCHLD: proc_reap()). */

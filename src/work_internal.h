@@ -1,0 +1,16 @@
+/* What work.c shares with its other file (work_fail.c). */
+#ifndef LMTASKS_WORK_INTERNAL_H
+#define LMTASKS_WORK_INTERNAL_H
+
+#include <stddef.h>
+
+#include "lmtasks/proc.h"
+
+/* The failure's message for p's command into message (size bytes, NUL-terminated): how it
+ * ended (exit status, signal, or unknown), then the last lines of its stderr. */
+void work_fail_message(const struct proc *p, char *message, size_t size);
+
+/* Why a change about a held task was refused (its rc): for the worker's log. */
+const char *work_gone_why(int rc);
+
+#endif
