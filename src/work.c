@@ -25,7 +25,7 @@
 #include "lmtasks/render.h"
 #include "lmtasks/watch.h"
 #include "lmtasks/work.h"
-#include "work_internal.h"
+#include "work_fail.h"
 
 #define RETRY_US 1000000	/* a commit that failed is tried again after this */
 

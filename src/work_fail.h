@@ -1,6 +1,6 @@
-/* What work.c shares with its other file (work_fail.c). */
-#ifndef LMTASKS_WORK_INTERNAL_H
-#define LMTASKS_WORK_INTERNAL_H
+/* The words of a failed task (work_fail.c): its message and why a change was refused. */
+#ifndef LMTASKS_WORK_FAIL_H
+#define LMTASKS_WORK_FAIL_H
 
 #include <stddef.h>
 
