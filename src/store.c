@@ -299,6 +299,10 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ENOMEM;
 	s->flags = flags;
+	if ((s->path = strdup(path)) == NULL) {
+		rc = ENOMEM;
+		goto fail_free;
+	}
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail_free;
 	mdb_env_set_maxdbs(s->env, 16);
@@ -343,6 +347,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 fail_env:
 	mdb_env_close(s->env);
 fail_free:
+	free(s->path);
 	free(s);
 	return rc;
 }
@@ -356,14 +361,17 @@ store_reopen(store *s)
 	store *n;
 	int rc;
 
-	if (snprintf(path, sizeof(path), "%s", store_path(s)) >= (int)sizeof(path))
+	/* The path kept, not the environment's: a reopen that failed left none. */
+	if (snprintf(path, sizeof(path), "%s", s->path) >= (int)sizeof(path))
 		return ENAMETOOLONG;
 	/* Closed before the other is opened: closing an environment lets go of the process's
 	 * locks on lock.mdb, which the other would then hold without knowing. */
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
 	s->env = NULL;
 	if ((rc = store_open(path, s->flags & ~STORE_CREATE, 0, &n)) != 0)
 		return rc;
+	free(s->path);
 	*s = *n;
 	free(n);
 	s->progress = p;
@@ -405,7 +413,9 @@ store_close(store *s)
 {
 	if (s == NULL)
 		return;
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->path);
 	free(s);
 }
 
@@ -443,10 +453,7 @@ store_txn_begin(store *s, unsigned flags, MDB_txn **txn)
 const char *
 store_path(store *s)
 {
-	const char *p = NULL;
-
-	mdb_env_get_path(s->env, &p);
-	return p;
+	return s->path;
 }
 
 int

@@ -222,3 +222,39 @@ Test(compact, a_copy_left_by_a_killed_compaction_goes)
 	cr_assert_eq(r.post_size, (uint64_t)file_size(tmpstore_path("db/data.mdb")));
 	cr_assert_eq(tmpdb_add("books"), 22);
 }
+
+/* Another store's data file with more transactions than the lock counts (or a backup
+ * newer than the store) moved over it is not its compacted copy: refused, not followed. */
+Test(compact, a_newer_file_of_another_store_is_refused)
+{
+	store *o;
+	struct task t;
+
+	tmpdb_add("movies");
+	cr_assert_eq(store_open(tmpstore_path("other"), STORE_CREATE, 0600, &o), 0);
+	task_init(&t, "other", 5, "documentAddition", 16, "{}", 2);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(ops_enqueue(o, &t, 1, NULL), 0);
+	store_close(o);
+	cr_assert_eq(rename(tmpstore_path("other/data.mdb"), tmpstore_path("db/data.mdb")), 0);
+	cr_assert_eq(store_follows(s), LMT_EREPLACED);
+	cr_assert(strstr(store_check_replaced_text(), "not a compacted copy") != NULL, "%s",
+	    store_check_replaced_text());
+	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
+	task_init(&t, "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), LMT_EREPLACED, "no write on either file");
+}
+
+/* A reopen that fails (no data file at the path for a moment) leaves the handle closed;
+ * the next one, the file back, opens it again. */
+Test(compact, a_failed_reopen_recovers)
+{
+	tmpdb_add("movies");
+	cr_assert_eq(rename(tmpstore_path("db/data.mdb"), tmpstore_path("away.mdb")), 0);
+	cr_assert_neq(store_reopen(s), 0, "no file: the reopen fails");
+	cr_assert_str_eq(store_path(s), tmpstore_path("db"), "the path is kept");
+	cr_assert_neq(store_reopen(s), 0, "still none");
+	cr_assert_eq(rename(tmpstore_path("away.mdb"), tmpstore_path("db/data.mdb")), 0);
+	cr_assert_eq(store_reopen(s), 0, "the file back: opened again");
+	cr_assert_eq(tmpdb_add("books"), 1, "and written");
+}
