@@ -507,7 +507,7 @@ on_change(event_loop *el, void *ctx)
 		w->empty = 0;	/* the claim that follows a free slot looks again */
 		return;
 	}
-	if (store_txn_begin(w->s, MDB_RDONLY, &txn) != 0) {
+	if (store_read_follow(w->s, &txn) != 0) {
 		flush_soon(w);	/* the claim will say what is wrong */
 		return;
 	}

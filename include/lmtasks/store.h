@@ -121,7 +121,8 @@ int store_follows(store *s);
  * LMDB wants (one environment per file and process), then opened with the same flags.
  * Every transaction and cursor of s must be ended or abandoned (never used again: they
  * belong to the closed environment); store_iter_renew() drops an iterator's by itself.
- * Returns 0, or the error of the open, after which s may only be closed. */
+ * Returns 0, or the error of the open, after which s may be closed or opened again
+ * (the path is kept: a later store_reopen() opens the file once it is there). */
 int store_reopen(store *s);
 
 /* A read transaction at the newest snapshot for a process's one thread (the CLI's wait

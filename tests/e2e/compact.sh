@@ -16,7 +16,8 @@
 #       before a CLI compaction) writes its next cancelation into the new file
 #   (d) a /tasks/stream open before a compaction shows the tasks enqueued after it;
 #       `lmtasks wait` and `lmtasks watch`, begun before one, end when the task finishes
-#       in the new file
+#       in the new file; an idle `lmtasks work` begun before one runs a task enqueued
+#       after it
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
 #       bash tests/e2e/compact.sh
@@ -268,6 +269,19 @@ assert_eq "wait, begun before the compaction, ends when the task finishes in the
 wait "$WATCH"
 assert_eq "watch too: it prints the task's last change" "0 succeeded" \
     "$? $(tail -n 1 "$T/watch.out" | json_get - 'd["task"]["status"]')"
+# An idle `lmtasks work`, started before a compaction: a task enqueued after it (in the
+# new file) is claimed and run, the worker reading the file the store has now.
+"$LMTASKS" --db "$S" work --index worked --concurrency 1 -- true >"$T/work.out" 2>"$T/work.err" &
+WORK=$!
+lmt_bg_track $WORK
+wait_for 30 lmt_asleep "$WORK"
+run L compact
+assert_eq "compact under an idle lmtasks work: exit 0" 0 "$LMT_RC"
+w=$(L enqueue worked documentAddition | json_get - 'd["uid"]')
+assert_soon "lmtasks work, started before the compaction, runs a task enqueued after it" 30 \
+	sh -c "'$LMTASKS' --db '$S' get $w | grep -q '\"status\":\"succeeded\"'"
+kill "$WORK" 2>/dev/null
+lmt_wait_pid 30 "$WORK" >/dev/null
 check "check passes at the end" L check
 
 summary
