@@ -289,9 +289,15 @@ snapshot(reader *r, MDB_txn **txn)
 			break;
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_wrlock(&r->lock);
-		store_refresh_map(r->s);
+		if (r->s && !r->closed)
+			store_refresh_map(r->s);
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_rdlock(&r->lock);
+		/* The lock was let go: another thread may have followed a compacted file. */
+		if (*txn && txn_gen != r->gen)
+			*txn = NULL;
+		if (r->s == NULL || r->closed)
+			return r->closed ? r->open_rc : LMT_ENOSTORE;
 	}
 	/* Every snapshot, not only once a second: a data file copied over the store since the
 	 * last check is read at a meta page the lock file picks, and must not be served (nor
@@ -301,6 +307,14 @@ snapshot(reader *r, MDB_txn **txn)
 	if (rc != 0 && rc != MDB_MAP_RESIZED && *txn)
 		mdb_txn_reset(*txn);
 	return rc;
+}
+
+/* Why a store closed by a failed follow answers 503, for reader_begin's v->why. */
+static void
+closed_why(reader *r, int rc)
+{
+	snprintf(r->damage, sizeof(r->damage), "its new data file (lmtasks compact) cannot be "
+	    "opened: %s", lmt_strerror(rc));
 }
 
 /* The data file at the store's path follows the open one (lmtasks compact swapped in a
@@ -318,6 +332,7 @@ follow(reader *r)
 		r->closed = 1;
 		r->open_rc = rc;
 		r->next_try = clock_now() + READER_RETRY_US;
+		closed_why(r, rc);
 		logline(r, "the store at %s has a new data file (lmtasks compact) that cannot be "
 		    "opened (%s); answering 503 until it can", r->path, lmt_strerror(rc));
 		return 1;
@@ -354,6 +369,7 @@ reopen_closed(reader *r)
 		return;
 	if ((r->open_rc = store_reopen(r->s)) != 0) {
 		r->next_try = now + READER_RETRY_US;
+		closed_why(r, r->open_rc);
 		return;
 	}
 	r->closed = 0;
@@ -593,4 +609,16 @@ reader_check(reader *r)
 	pthread_rwlock_unlock(&r->lock);
 	check_size(r);
 	check_replaced(r);
+}
+
+void
+reader_drop(reader *r, MDB_txn *txn)
+{
+	if (txn == NULL)
+		return;
+	pthread_rwlock_rdlock(&r->lock);
+	/* One of an environment closed by a follow is abandoned, as snapshot() does. */
+	if (txn_gen == r->gen && r->s && !r->closed)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&r->lock);
 }
