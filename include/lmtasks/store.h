@@ -347,9 +347,12 @@ int store_backup(store *s, const char *dir);
  * compacting copy (mdb_env_copyfd2, MDB_CP_COMPACT) is written beside data.mdb, given
  * the id of the store's last transaction, synced, and renamed over data.mdb; s then
  * follows it (store_reopen()).  *pre and *post get the file's size before and after.
- * Returns 0; or an error with the store as it was (the copy removed).
+ * The copy gets data.mdb's owner (as root), else data.mdb must be the caller's (EPERM).
+ * Returns 0; or an error with the store as it was (the copy removed), unless *swapped is
+ * 1: the copy was renamed over data.mdb before the error (the directory's sync or s's
+ * reopen failed), and the store is the copy.
  */
-int store_compact(store *s, uint64_t *pre, uint64_t *post);
+int store_compact(store *s, uint64_t *pre, uint64_t *post, int *swapped);
 
 /*
  * In the write transaction txn, replaces every database of the store but the change log

@@ -93,6 +93,7 @@ Test(compact, shrinks_the_file_and_keeps_every_task_and_the_count)
 	off_t pre = file_size(data);
 	size_t id = last_txnid(s);
 	cr_assert_eq(ops_compact(s, &r), 0);
+	cr_assert_eq(r.swapped, 1);
 	cr_assert_eq(r.pre_size, (uint64_t)pre);
 	cr_assert_eq(r.post_size, (uint64_t)file_size(data), "postSize is the new file's size");
 	cr_assert_lt(r.post_size * 4, r.pre_size, "%ju of %ju bytes", (uintmax_t)r.post_size,
@@ -179,6 +180,7 @@ Test(compact, a_failure_changes_nothing)
 	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st0), 0);
 	size_t id = last_txnid(s);
 	cr_assert_neq(ops_compact(s, &r), 0);
+	cr_assert_eq(r.swapped, 0, "not swapped: the store is as it was");
 	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st1), 0);
 	cr_assert(st0.st_ino == st1.st_ino && st0.st_size == st1.st_size, "the same file");
 	cr_assert_eq(last_txnid(s), id);
@@ -257,4 +259,21 @@ Test(compact, a_failed_reopen_recovers)
 	cr_assert_eq(rename(tmpstore_path("away.mdb"), tmpstore_path("db/data.mdb")), 0);
 	cr_assert_eq(store_reopen(s), 0, "the file back: opened again");
 	cr_assert_eq(tmpdb_add("books"), 1, "and written");
+}
+
+/* Root compacting another user's store: the copy keeps data.mdb's owner and group. */
+Test(compact, the_copy_keeps_the_owner_of_the_file)
+{
+	struct ops_compact_result r;
+	struct stat st;
+
+	if (geteuid() != 0)
+		cr_skip_test("only root can give a file to another user");
+	fill_and_free(20);
+	cr_assert_eq(chown(tmpstore_path("db/data.mdb"), 4321, 4322), 0);
+	cr_assert_eq(ops_compact(s, &r), 0);
+	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st), 0);
+	cr_assert(st.st_uid == 4321 && st.st_gid == 4322, "owner %u:%u", (unsigned)st.st_uid,
+	    (unsigned)st.st_gid);
+	cr_assert_eq(tmpdb_add("books"), 22);
 }
