@@ -238,6 +238,29 @@ owner_damaged(reader *r, const char *why)
 	atomic_store(&r->faulted, 0);
 }
 
+/* The writer follows a compacted file swapped in since it last looked, so that it never
+ * keeps the old one open for long (its lock recovery after a crash would count that
+ * file's transactions); the write lock held. */
+static void
+owner_follow(reader *r)
+{
+	/* A write that followed a compacted file and could not open it left the store
+	 * closed: let go of, and opened anew. */
+	if (r->s && store_env(r->s) == NULL) {
+		store_close(r->s);
+		r->s = NULL;
+		r->gen++;
+	}
+	/* Read (keys, compat) and written there.  One stat. */
+	if (r->s && store_follows(r->s) == 1) {
+		r->gen++;
+		if (store_reopen(r->s) != 0) {
+			store_close(r->s);
+			r->s = NULL;
+		}
+	}
+}
+
 /* The writer, before each request: opened when it is not, and its size checked again, as
  * the timer's check may be up to a second old. */
 static void
@@ -246,18 +269,7 @@ owner_prepare(reader *r)
 	const char *why;
 
 	pthread_rwlock_wrlock(&r->lock);
-	/* A write that followed a compacted file and could not open it left the store
-	 * closed: let go of, and opened anew. */
-	if (r->s && store_env(r->s) == NULL) {
-		store_close(r->s);
-		r->s = NULL;
-	}
-	/* A compacted file swapped in since the last request: read (keys, compat) and
-	 * written there.  One stat per request of the writer. */
-	if (r->s && store_follows(r->s) == 1 && store_reopen(r->s) != 0) {
-		store_close(r->s);
-		r->s = NULL;
-	}
+	owner_follow(r);
 	try_open(r, r->path);
 	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 		owner_damaged(r, why);
@@ -599,6 +611,7 @@ reader_check(reader *r)
 
 	if (r->mode == READER_OWNER) {
 		pthread_rwlock_wrlock(&r->lock);
+		owner_follow(r);
 		if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 			owner_damaged(r, why);
 		pthread_rwlock_unlock(&r->lock);

@@ -527,6 +527,8 @@ tick(event_loop *el, void *ctx)
 	(void)el;
 	if (w->held > 0)
 		flush_soon(w);
+	else
+		(void)store_follow(w->s);	/* idle: no old data file kept open (compact) */
 	return w->o->lease / 3;
 }
 

@@ -131,6 +131,12 @@ int store_reopen(store *s);
  * Returns 0 with *txn live, LMT_EREPLACED for a file replaced otherwise, or an error. */
 int store_read_follow(store *s, MDB_txn **txn);
 
+/* Opens s again on a compacted file swapped in since (store_follows()), or on its path
+ * when a reopen that failed left it closed, so that an idle writer keeps no old file
+ * open.  No transaction of s may be live.  Returns 0, LMT_EREPLACED for a file replaced
+ * otherwise, or an error. */
+int store_follow(store *s);
+
 /* This thread's last LMT_EREPLACED explained: a static per-thread string. */
 const char *store_check_replaced_text(void);
 
