@@ -13,7 +13,8 @@
 #       the old one (no deleted data.mdb left open)
 #   (c) lmtasks-writer: POST /tasks/compact needs tasks.compact (403 without, 200 with),
 #       another method is 405 with Allow: POST; the writer (which had the store open
-#       before a CLI compaction) writes its next cancelation into the new file
+#       before a CLI compaction) follows the new file idle, and writes its next
+#       cancelation into it
 #   (d) a /tasks/stream open before a compaction shows the tasks enqueued after it;
 #       `lmtasks wait` and `lmtasks watch`, begun before one, end when the task finishes
 #       in the new file; an idle `lmtasks work` begun before one runs a task enqueued
@@ -222,6 +223,8 @@ assert_eq "a parameter: 400" 400 "$HTTP_STATUS"
 # The writer had the store open before this CLI compaction: its next write follows.
 L enqueue books documentAddition >/dev/null
 run L compact
+assert_soon "the idle writer follows the new file without a request (its once-a-second check)" 30 \
+	sh -c "ls -l /proc/$W_PID/fd | grep -q data.mdb && ! ls -l /proc/$W_PID/fd | grep -q 'data.mdb (deleted)'"
 last=$(L list --limit 1 | json_get - 'd["results"][0]["uid"]')
 http POST "/tasks/cancel?uids=$last" -H "Authorization: Bearer $MASTER"
 assert_eq "the writer cancels after a CLI compaction: 200" 200 "$HTTP_STATUS"
