@@ -282,7 +282,6 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	struct stat st;
 	store *s;
 	int rc, dead, had_lock, moved = 0;
-
 	size_t map = MAP_INITIAL;
 
 	if (snprintf(data, sizeof(data), "%s/data.mdb", path) >= (int)sizeof(data))
@@ -305,11 +304,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ENOMEM;
 	s->flags = flags;
-	if ((s->path = strdup(path)) == NULL) {
-		rc = ENOMEM;
-		goto fail_free;
-	}
-	if ((rc = mdb_env_create(&s->env)) != 0)
+	if ((rc = (s->path = strdup(path)) ? mdb_env_create(&s->env) : ENOMEM) != 0)
 		goto fail_free;
 	mdb_env_set_maxdbs(s->env, 16);
 	/* LMDB's default: a small lock file, which a CGI request that is the store's only
