@@ -1,6 +1,7 @@
 /* Compaction (ops_compact, store_compact.c): the file shrinks, every task and the
- * transaction count stay, a handle of another process follows the new file, a file of
- * before is still refused, a failure changes nothing; Meilisearch's size words. */
+ * transaction count stay, a handle of another process follows the new file (on write,
+ * or idle), a file of before or another store's newer file is still refused, a failure
+ * changes nothing, a failed reopen recovers, the owner is kept; Meilisearch's size words. */
 #include "config.h"
 
 #include <errno.h>
@@ -257,8 +258,35 @@ Test(compact, a_failed_reopen_recovers)
 	cr_assert_str_eq(store_path(s), tmpstore_path("db"), "the path is kept");
 	cr_assert_neq(store_reopen(s), 0, "still none");
 	cr_assert_eq(rename(tmpstore_path("away.mdb"), tmpstore_path("db/data.mdb")), 0);
-	cr_assert_eq(store_reopen(s), 0, "the file back: opened again");
+	MDB_txn *txn;
+	cr_assert_eq(store_read_follow(s, &txn), 0, "the file back: a read opens it again");
+	mdb_txn_abort(txn);
 	cr_assert_eq(tmpdb_add("books"), 1, "and written");
+}
+
+/* An idle process (lmtasks work's tick) follows a compaction made by another one with
+ * no commit since, and then has the file at the path open. */
+Test(compact, an_idle_process_follows_with_no_commit)
+{
+	struct ops_compact_result r;
+
+	fill_and_free(30);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		store *o;
+		int ok = store_open(tmpstore_path("db"), 0, 0, &o) == 0 && ops_compact(o, &r) == 0;
+		store_close(o);
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not compact");
+	cr_assert_eq(store_follows(s), 1, "the path holds the compacted copy");
+	cr_assert_eq(store_follow(s), 0);
+	cr_assert_eq(store_follows(s), 0, "it is the file open now");
+	cr_assert_eq(store_follow(s), 0, "nothing more to follow");
+	cr_assert_eq(tmpdb_add("books"), 32);
 }
 
 /* Root compacting another user's store: the copy keeps data.mdb's owner and group. */
