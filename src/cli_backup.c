@@ -141,6 +141,14 @@ run_compact(const struct cli_args *a)
 		return ret;
 	rc = ops_compact(s, &r);
 	store_close(s);
+	if (rc == EPERM && !r.swapped)
+		return cli_fail(EXIT_STORE, "compact: the store is as it was: %s/data.mdb belongs to "
+		    "another user, whose file the compacted copy must stay; compact as that user, or "
+		    "as root", cli_db);
+	if (rc && r.swapped)
+		return cli_store_failure(rc, "compact: data.mdb is now its compacted copy, which "
+		    "holds every task, but a step after the swap (the directory's sync, or opening "
+		    "the new file) failed for the store at");
 	if (rc)
 		return cli_store_failure(rc, "compact: the store is as it was; compacting");
 	return cli_print(render_compaction, &r);

@@ -177,7 +177,7 @@ reload(deliverer *d)
 	int rc;
 
 	d->doing = "notify: reading the webhooks of";
-	if ((rc = feed_refresh(d->c.s)) != 0 || (rc = store_txn_begin(d->c.s, MDB_RDONLY, &txn)) != 0)
+	if ((rc = feed_refresh(d->c.s)) != 0 || (rc = store_read_follow(d->c.s, &txn)) != 0)
 		return rc;
 	rc = webhook_walk(d->c.s, txn, keep_hook, &hs);
 	mdb_txn_abort(txn);

@@ -195,8 +195,7 @@ worker_free(void *ctx)
 
 	store_iter_close(w->it);
 	pagecache_free(w->pages);
-	if (w->txn)
-		mdb_txn_abort(w->txn);
+	reader_drop(db, w->txn);
 	free(w);
 }
 

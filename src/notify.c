@@ -54,7 +54,7 @@ notify_collect(store *s, const struct webhook *w, const struct query *q, size_t 
 	printbuf_reset(b->body);
 	b->from = b->to = w->cursor;
 	b->missed = b->ntasks = 0;
-	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
+	if ((rc = store_read_follow(s, &txn)) != 0)
 		return rc;
 	/* The tasks as GET /tasks/UID serves them: in v1's layout in a compat v1 store. */
 	if ((rc = compat_read(s, txn, &level)) != 0)

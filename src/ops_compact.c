@@ -9,5 +9,6 @@ int
 ops_compact(store *s, struct ops_compact_result *r)
 {
 	r->pre_size = r->post_size = 0;
-	return store_compact(s, &r->pre_size, &r->post_size);
+	r->swapped = 0;
+	return store_compact(s, &r->pre_size, &r->post_size, &r->swapped);
 }

@@ -238,6 +238,29 @@ owner_damaged(reader *r, const char *why)
 	atomic_store(&r->faulted, 0);
 }
 
+/* The writer follows a compacted file swapped in since it last looked, so that it never
+ * keeps the old one open for long (its lock recovery after a crash would count that
+ * file's transactions); the write lock held. */
+static void
+owner_follow(reader *r)
+{
+	/* A write that followed a compacted file and could not open it left the store
+	 * closed: let go of, and opened anew. */
+	if (r->s && store_env(r->s) == NULL) {
+		store_close(r->s);
+		r->s = NULL;
+		r->gen++;
+	}
+	/* Read (keys, compat) and written there.  One stat. */
+	if (r->s && store_follows(r->s) == 1) {
+		r->gen++;
+		if (store_reopen(r->s) != 0) {
+			store_close(r->s);
+			r->s = NULL;
+		}
+	}
+}
+
 /* The writer, before each request: opened when it is not, and its size checked again, as
  * the timer's check may be up to a second old. */
 static void
@@ -246,18 +269,7 @@ owner_prepare(reader *r)
 	const char *why;
 
 	pthread_rwlock_wrlock(&r->lock);
-	/* A write that followed a compacted file and could not open it left the store
-	 * closed: let go of, and opened anew. */
-	if (r->s && store_env(r->s) == NULL) {
-		store_close(r->s);
-		r->s = NULL;
-	}
-	/* A compacted file swapped in since the last request: read (keys, compat) and
-	 * written there.  One stat per request of the writer. */
-	if (r->s && store_follows(r->s) == 1 && store_reopen(r->s) != 0) {
-		store_close(r->s);
-		r->s = NULL;
-	}
+	owner_follow(r);
 	try_open(r, r->path);
 	if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 		owner_damaged(r, why);
@@ -289,9 +301,15 @@ snapshot(reader *r, MDB_txn **txn)
 			break;
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_wrlock(&r->lock);
-		store_refresh_map(r->s);
+		if (r->s && !r->closed)
+			store_refresh_map(r->s);
 		pthread_rwlock_unlock(&r->lock);
 		pthread_rwlock_rdlock(&r->lock);
+		/* The lock was let go: another thread may have followed a compacted file. */
+		if (*txn && txn_gen != r->gen)
+			*txn = NULL;
+		if (r->s == NULL || r->closed)
+			return r->closed ? r->open_rc : LMT_ENOSTORE;
 	}
 	/* Every snapshot, not only once a second: a data file copied over the store since the
 	 * last check is read at a meta page the lock file picks, and must not be served (nor
@@ -301,6 +319,14 @@ snapshot(reader *r, MDB_txn **txn)
 	if (rc != 0 && rc != MDB_MAP_RESIZED && *txn)
 		mdb_txn_reset(*txn);
 	return rc;
+}
+
+/* Why a store closed by a failed follow answers 503, for reader_begin's v->why. */
+static void
+closed_why(reader *r, int rc)
+{
+	snprintf(r->damage, sizeof(r->damage), "its new data file (lmtasks compact) cannot be "
+	    "opened: %s", lmt_strerror(rc));
 }
 
 /* The data file at the store's path follows the open one (lmtasks compact swapped in a
@@ -318,6 +344,7 @@ follow(reader *r)
 		r->closed = 1;
 		r->open_rc = rc;
 		r->next_try = clock_now() + READER_RETRY_US;
+		closed_why(r, rc);
 		logline(r, "the store at %s has a new data file (lmtasks compact) that cannot be "
 		    "opened (%s); answering 503 until it can", r->path, lmt_strerror(rc));
 		return 1;
@@ -354,6 +381,7 @@ reopen_closed(reader *r)
 		return;
 	if ((r->open_rc = store_reopen(r->s)) != 0) {
 		r->next_try = now + READER_RETRY_US;
+		closed_why(r, r->open_rc);
 		return;
 	}
 	r->closed = 0;
@@ -583,6 +611,7 @@ reader_check(reader *r)
 
 	if (r->mode == READER_OWNER) {
 		pthread_rwlock_wrlock(&r->lock);
+		owner_follow(r);
 		if (r->s && guarded_check(r, store_check_size, &why) == LMT_EDAMAGED)
 			owner_damaged(r, why);
 		pthread_rwlock_unlock(&r->lock);
@@ -593,4 +622,16 @@ reader_check(reader *r)
 	pthread_rwlock_unlock(&r->lock);
 	check_size(r);
 	check_replaced(r);
+}
+
+void
+reader_drop(reader *r, MDB_txn *txn)
+{
+	if (txn == NULL)
+		return;
+	pthread_rwlock_rdlock(&r->lock);
+	/* One of an environment closed by a follow is abandoned, as snapshot() does. */
+	if (txn_gen == r->gen && r->s && !r->closed)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&r->lock);
 }

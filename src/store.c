@@ -130,16 +130,22 @@ fail:
 	return rc;
 }
 
-/* A writer of a store made before the change log makes it, so every write can log. */
+/* A writer of a store made before the change log makes it, so every write can log.
+ * Checked as every write is (store_check_write_follow()): *moved 1 (and an error) when a
+ * compacted file was swapped in since the open, which is then to be opened instead. */
 static int
-make_optional(store *s)
+make_optional(store *s, int *moved)
 {
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 		return rc;
-	if ((rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
+	if ((rc = store_check_write_follow(s, txn)) == 1) {
+		*moved = 1;
+		rc = LMT_EREPLACED;
+	}
+	if (rc != 0 || (rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
 		mdb_txn_abort(txn);
 		s->has_changes = s->have_batches = s->has_webhooks = 0;
 		return rc;
@@ -275,8 +281,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	char data[PATH_MAX];
 	struct stat st;
 	store *s;
-	int rc, dead, had_lock;
-
+	int rc, dead, had_lock, moved = 0;
 	size_t map = MAP_INITIAL;
 
 	if (snprintf(data, sizeof(data), "%s/data.mdb", path) >= (int)sizeof(data))
@@ -299,7 +304,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ENOMEM;
 	s->flags = flags;
-	if ((rc = mdb_env_create(&s->env)) != 0)
+	if ((rc = (s->path = strdup(path)) ? mdb_env_create(&s->env) : ENOMEM) != 0)
 		goto fail_free;
 	mdb_env_set_maxdbs(s->env, 16);
 	/* LMDB's default: a small lock file, which a CGI request that is the store's only
@@ -336,15 +341,17 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
 	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks) &&
-	    (rc = make_optional(s)) != 0)
+	    (rc = make_optional(s, &moved)) != 0)
 		goto fail_env;
 	*out = s;
 	return 0;
 fail_env:
 	mdb_env_close(s->env);
 fail_free:
+	free(s->path);
 	free(s);
-	return rc;
+	/* A compacted file swapped in while it opened: opened again, on that one. */
+	return moved ? store_open(path, flags & ~STORE_CREATE, mode, out) : rc;
 }
 
 int
@@ -356,14 +363,17 @@ store_reopen(store *s)
 	store *n;
 	int rc;
 
-	if (snprintf(path, sizeof(path), "%s", store_path(s)) >= (int)sizeof(path))
+	/* The path kept, not the environment's: a reopen that failed left none. */
+	if (snprintf(path, sizeof(path), "%s", s->path) >= (int)sizeof(path))
 		return ENAMETOOLONG;
 	/* Closed before the other is opened: closing an environment lets go of the process's
 	 * locks on lock.mdb, which the other would then hold without knowing. */
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
 	s->env = NULL;
 	if ((rc = store_open(path, s->flags & ~STORE_CREATE, 0, &n)) != 0)
 		return rc;
+	free(s->path);
 	*s = *n;
 	free(n);
 	s->progress = p;
@@ -376,6 +386,9 @@ store_read_follow(store *s, MDB_txn **txn)
 {
 	int rc;
 
+	/* A follow that could not open the new file left none: tried again. */
+	if (s->env == NULL && (rc = store_reopen(s)) != 0)
+		return rc;
 	for (int attempt = 0;; attempt++) {
 		if ((rc = store_txn_begin(s, MDB_RDONLY, txn)) != 0)
 			return rc;
@@ -386,6 +399,17 @@ store_read_follow(store *s, MDB_txn **txn)
 		if (attempt > 0 || store_follows(s) != 1 || store_reopen(s) != 0)
 			return rc;
 	}
+}
+
+int
+store_follow(store *s)
+{
+	int rc;
+
+	if (s->env == NULL)
+		return store_reopen(s);
+	rc = store_follows(s);
+	return rc == 1 ? store_reopen(s) : rc;
 }
 
 void
@@ -405,7 +429,9 @@ store_close(store *s)
 {
 	if (s == NULL)
 		return;
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->path);
 	free(s);
 }
 
@@ -443,10 +469,7 @@ store_txn_begin(store *s, unsigned flags, MDB_txn **txn)
 const char *
 store_path(store *s)
 {
-	const char *p = NULL;
-
-	mdb_env_get_path(s->env, &p);
-	return p;
+	return s->path;
 }
 
 int

@@ -105,9 +105,11 @@ write_copy(store *s, const char *tmp, const struct stat *st, size_t n, uint64_t 
 	(void)unlink(tmp);	/* a copy a killed compaction left */
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 0666)) < 0)
 		return errno;
-	/* The web server's group reads the store: the copy must be readable the same way. */
+	/* The web server's group reads the store: the copy must be readable the same way,
+	 * and keep its owner (root compacting a store that is another user's). */
 	if (fstat(fd, &cs) != 0 || fchmod(fd, st->st_mode & 0666) != 0 ||
-	    (cs.st_gid != st->st_gid && fchown(fd, (uid_t)-1, st->st_gid) != 0)) {
+	    ((cs.st_gid != st->st_gid || cs.st_uid != st->st_uid) &&
+	    fchown(fd, cs.st_uid != st->st_uid ? st->st_uid : (uid_t)-1, st->st_gid) != 0)) {
 		rc = errno;
 		goto out;
 	}
@@ -140,7 +142,7 @@ sync_dir(const char *dir)
 }
 
 int
-store_compact(store *s, uint64_t *pre, uint64_t *post)
+store_compact(store *s, uint64_t *pre, uint64_t *post, int *swapped)
 {
 	char data[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
 	mdb_filehandle_t fd;
@@ -163,10 +165,15 @@ store_compact(store *s, uint64_t *pre, uint64_t *post)
 			return rc;
 		if ((rc = store_reopen(s)) != 0)
 			return rc;
-		return store_compact(s, pre, post);
+		return store_compact(s, pre, post, swapped);
 	}
 	if (fstat(fd, &st) != 0) {
 		rc = errno;
+		goto fail;
+	}
+	/* Only root can give the copy another user's ownership. */
+	if (geteuid() != 0 && geteuid() != st.st_uid) {
+		rc = EPERM;
 		goto fail;
 	}
 	*pre = (uint64_t)st.st_size;
@@ -176,6 +183,7 @@ store_compact(store *s, uint64_t *pre, uint64_t *post)
 		rc = errno;
 		goto fail;
 	}
+	*swapped = 1;
 	rc = sync_dir(dir);
 	mdb_txn_abort(txn);
 	/* The swap is done: this process follows it as every other does. */

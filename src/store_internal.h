@@ -35,6 +35,7 @@ struct store {
 	const struct progress *progress;	/* told how long operations go; may be NULL */
 	uint64_t ident;		/* the data file's device and inode */
 	unsigned gen;		/* bumped by store_reopen(): handles of before are stale */
+	char *path;		/* the store's directory, kept for store_reopen() when env is gone */
 	MDB_txn *wtxn;		/* store_write()'s transaction while it runs, for a fault */
 };
 
@@ -183,6 +184,6 @@ struct lmdb_page_head {
 /* The newest transaction id of the data file PATH/data.mdb as its meta pages (read
  * whole, the page size psize) say; 0, LMT_ENOSTORE for a file that is no LMDB data
  * file, or an errno (store_replaced.c). */
-int store_file_txnid(const char *data, size_t psize, size_t *txnid);
+int store_file_txnid(const char *data, size_t psize, size_t *txnid, size_t *older);
 
 #endif

@@ -13,8 +13,10 @@
  * checks compare them, and the file at the store's path with the one open.
  *
  * One file at the path that is not the one open is the store's all the same: the
- * compacted copy `lmtasks compact` renames over it, whose newest meta page carries the
- * id the lock counts (store_compact.c), and the commits made on it since.  A process
+ * compacted copy `lmtasks compact` renames over it, whose newest meta page carries
+ * exactly the id the lock counts and the other one the id before (store_compact.c), as
+ * do the commits made on it since.  A file with more transactions (a newer backup,
+ * another store's file) or fewer is not followed.  A process
  * follows it (store_follows(), store_reopen()) instead of refusing it. */
 #include "config.h"
 
@@ -41,9 +43,8 @@ store_check_replaced_text(void)
 static int
 replaced(store *s, size_t lock_id, size_t file_id)
 {
-	const char *dir = "?";
+	const char *dir = s->path;
 
-	mdb_env_get_path(s->env, &dir);
 	if (lock_id > file_id)
 		snprintf(why, sizeof(why), "%s/data.mdb holds transactions up to %zu, but the "
 		    "store's lock file says %zu were committed: it went back in time", dir, file_id,
@@ -72,11 +73,8 @@ store_check_snapshot(store *s, MDB_txn *txn)
 int
 store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd)
 {
-	const char *dir = "?";
-
-	mdb_env_get_path(s->env, &dir);
-	snprintf(data, size, "%s/data.mdb", dir);
-	return mdb_env_get_fd(s->env, fd);
+	snprintf(data, size, "%s/data.mdb", s->path);
+	return s->env ? mdb_env_get_fd(s->env, fd) : EINVAL;
 }
 
 int
@@ -126,10 +124,10 @@ store_check_write(store *s, MDB_txn *txn)
 }
 
 int
-store_file_txnid(const char *data, size_t psize, size_t *txnid)
+store_file_txnid(const char *data, size_t psize, size_t *txnid, size_t *older)
 {
 	unsigned char page[2][512];
-	size_t newest = 0;
+	size_t id[2] = { 0, 0 };
 	int fd = open(data, O_RDONLY | O_CLOEXEC), rc = 0;
 
 	if (fd < 0)
@@ -148,13 +146,42 @@ store_file_txnid(const char *data, size_t psize, size_t *txnid)
 		memcpy(&m, page[i] + LMDB_META_AT, sizeof(m));
 		if (!(h.flags & LMDB_P_META) || m.magic != LMDB_MAGIC || m.version != LMDB_DATA_VERSION)
 			rc = LMT_ENOSTORE;
-		else if (m.txnid > newest)
-			newest = m.txnid;
+		else
+			id[i] = m.txnid;
 	}
 	close(fd);
-	if (rc == 0)
-		*txnid = newest;
+	if (rc == 0) {
+		*txnid = id[0] > id[1] ? id[0] : id[1];
+		if (older)
+			*older = id[0] > id[1] ? id[1] : id[0];
+	}
 	return rc;
+}
+
+/* Whether the file data is this store's compacted successor as far as its meta pages
+ * tell: its newest transaction is exactly the one the lock counts (lock_id), kept at the
+ * meta page of that parity (the one every snapshot reads), the other meta page the one
+ * before (what store_compact() writes, and every commit on the copy since keeps).  A
+ * backup, or another store's file, with more transactions or fewer is not: *is 1 when it
+ * is, else 0; returns 0 or an error. */
+static int
+successor(store *s, const char *data, size_t psize, size_t *lock_id, int *is)
+{
+	MDB_txn *txn;
+	size_t file_id, older;
+	int rc;
+
+	/* The lock's count first: a commit on the file at the path after it raises the
+	 * file's count past it, which the next try sees settled. */
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	*lock_id = mdb_txn_id(txn);
+	mdb_txn_abort(txn);
+	*is = 0;
+	if ((rc = store_file_txnid(data, psize, &file_id, &older)) != 0)
+		return rc == LMT_ENOSTORE ? 0 : rc;
+	*is = file_id == *lock_id && older + 1 == file_id;
+	return 0;
 }
 
 int
@@ -165,9 +192,8 @@ store_follows(store *s)
 	char data[PATH_MAX];
 	MDB_envinfo info;
 	MDB_stat ms;
-	MDB_txn *txn;
-	size_t lock_id, file_id;
-	int rc;
+	size_t lock_id = 0;
+	int rc, is;
 
 	if ((rc = store_data_file(s, data, sizeof(data), &fd)) != 0)
 		return rc;
@@ -177,20 +203,17 @@ store_follows(store *s)
 		return errno;
 	if (path_st.st_dev == open_st.st_dev && path_st.st_ino == open_st.st_ino)
 		return 0;
-	/* The lock's count first: commits on the file at the path after it only raise the
-	 * file's newest id, never below it. */
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return rc;
-	lock_id = mdb_txn_id(txn);
-	mdb_txn_abort(txn);
 	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &ms)) != 0)
 		return rc;
-	if ((rc = store_file_txnid(data, ms.ms_psize, &file_id)) != 0 && rc != LMT_ENOSTORE)
-		return rc;
-	if (rc == 0 && file_id >= lock_id && file_id >= info.me_last_txnid)
-		return 1;
+	/* A commit on the new file between the two reads: tried again, a few times. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if ((rc = successor(s, data, ms.ms_psize, &lock_id, &is)) != 0)
+			return rc;
+		if (is && lock_id >= info.me_last_txnid)
+			return 1;
+	}
 	snprintf(why, sizeof(why), "%s is another file than the one this process has open, and "
-	    "not a compacted copy of it (its transactions do not reach the %zu the store's lock "
+	    "not a compacted copy of it (its newest transaction is not the %zu the store's lock "
 	    "file counts)", data, lock_id);
 	return LMT_EREPLACED;
 }

@@ -541,7 +541,7 @@ look(struct worker *w)
 		w->empty = 0;	/* the claim that follows a free slot looks again */
 		return;
 	}
-	if (store_txn_begin(w->s, MDB_RDONLY, &txn) != 0) {
+	if (store_read_follow(w->s, &txn) != 0) {
 		flush_soon(w);	/* the claim will say what is wrong */
 		return;
 	}
@@ -568,10 +568,12 @@ tick(event_loop *el, void *ctx)
 	struct worker *w = ctx;
 
 	(void)el;
-	if (w->held > 0)
+	if (w->held > 0) {
 		flush_soon(w);
-	else
+	} else {
+		(void)store_follow(w->s);	/* idle: no old data file kept open (compact) */
 		look(w);	/* an idle worker: a lease that ended, unseen by the watch */
+	}
 	return w->o->lease / 3;
 }
 

@@ -353,8 +353,12 @@ write_compact(struct http_exchange *x)
 		    " bytes", r.pre_size, r.post_size);
 		return;
 	}
-	snprintf(text, sizeof(text), "The task store could not be compacted: %s; it is as it "
-	    "was.", lmt_strerror(rc));
+	if (r.swapped)
+		snprintf(text, sizeof(text), "The task store's data file is now its compacted copy, "
+		    "which holds every task, but a step after the swap failed: %s.", lmt_strerror(rc));
+	else
+		snprintf(text, sizeof(text), "The task store could not be compacted: %s; it is as "
+		    "it was.", lmt_strerror(rc));
 	printbuf_reset(x->body);
 	if (printbuf_strappend(x->body, "{\"status\":\"failed\",\"errorMessage\":") < 0 ||
 	    render_string(x->body, text, strlen(text)) != 0 || printbuf_strappend(x->body, "}") < 0)

@@ -256,6 +256,7 @@ int ops_restore(store *s, const char *dir, struct ops_restore_result *r);
  * and postSize of POST /tasks/compact). */
 struct ops_compact_result {
 	uint64_t pre_size, post_size;
+	int swapped;	/* 1 from the rename on: the store is the copy, even after an error */
 };
 
 /*
@@ -263,7 +264,9 @@ struct ops_compact_result {
  * write lock from the copy to the swap (store_compact()).  Running responders keep
  * serving: from the old file, which holds the same state, until they follow the new one
  * at their next snapshot after a commit or within a second.  s itself follows it.
- * Returns 0; on failure the store is as it was.
+ * Returns 0; on failure the store is as it was, unless r->swapped says that the copy
+ * was renamed over data.mdb before the failure (syncing the directory, or s's reopen):
+ * then the store is the copy, which holds every task.
  */
 int ops_compact(store *s, struct ops_compact_result *r);
 

@@ -102,6 +102,11 @@ int reader_guard(reader *r, struct reader_view *v, void (*fn)(void *arg), void *
  */
 int reader_read(reader *r, void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg);
 
+/* Ends for good the transaction this thread kept (reader_begin's *txn): aborted when it
+ * belongs to the store's open environment; one of an environment closed since (the
+ * store followed a compacted file) is left as it is, never touched again. */
+void reader_drop(reader *r, MDB_txn *txn);
+
 /* Once a second: the size check (a data.mdb shrunk) and, for READER_SHARED, the data
  * file's identity (one copied over the store); each change is logged once. */
 void reader_check(reader *r);

@@ -121,7 +121,8 @@ int store_follows(store *s);
  * LMDB wants (one environment per file and process), then opened with the same flags.
  * Every transaction and cursor of s must be ended or abandoned (never used again: they
  * belong to the closed environment); store_iter_renew() drops an iterator's by itself.
- * Returns 0, or the error of the open, after which s may only be closed. */
+ * Returns 0, or the error of the open, after which s may be closed or opened again
+ * (the path is kept: a later store_reopen() opens the file once it is there). */
 int store_reopen(store *s);
 
 /* A read transaction at the newest snapshot for a process's one thread (the CLI's wait
@@ -129,6 +130,12 @@ int store_reopen(store *s);
  * opened again on the new file (store_reopen()) and the transaction begun there.
  * Returns 0 with *txn live, LMT_EREPLACED for a file replaced otherwise, or an error. */
 int store_read_follow(store *s, MDB_txn **txn);
+
+/* Opens s again on a compacted file swapped in since (store_follows()), or on its path
+ * when a reopen that failed left it closed, so that an idle writer keeps no old file
+ * open.  No transaction of s may be live.  Returns 0, LMT_EREPLACED for a file replaced
+ * otherwise, or an error. */
+int store_follow(store *s);
 
 /* This thread's last LMT_EREPLACED explained: a static per-thread string. */
 const char *store_check_replaced_text(void);
@@ -346,9 +353,12 @@ int store_backup(store *s, const char *dir);
  * compacting copy (mdb_env_copyfd2, MDB_CP_COMPACT) is written beside data.mdb, given
  * the id of the store's last transaction, synced, and renamed over data.mdb; s then
  * follows it (store_reopen()).  *pre and *post get the file's size before and after.
- * Returns 0; or an error with the store as it was (the copy removed).
+ * The copy gets data.mdb's owner (as root), else data.mdb must be the caller's (EPERM).
+ * Returns 0; or an error with the store as it was (the copy removed), unless *swapped is
+ * 1: the copy was renamed over data.mdb before the error (the directory's sync or s's
+ * reopen failed), and the store is the copy.
  */
-int store_compact(store *s, uint64_t *pre, uint64_t *post);
+int store_compact(store *s, uint64_t *pre, uint64_t *post, int *swapped);
 
 /*
  * In the write transaction txn, replaces every database of the store but the change log

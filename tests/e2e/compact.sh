@@ -13,10 +13,12 @@
 #       the old one (no deleted data.mdb left open)
 #   (c) lmtasks-writer: POST /tasks/compact needs tasks.compact (403 without, 200 with),
 #       another method is 405 with Allow: POST; the writer (which had the store open
-#       before a CLI compaction) writes its next cancelation into the new file
+#       before a CLI compaction) follows the new file idle, and writes its next
+#       cancelation into it
 #   (d) a /tasks/stream open before a compaction shows the tasks enqueued after it;
 #       `lmtasks wait` and `lmtasks watch`, begun before one, end when the task finishes
-#       in the new file
+#       in the new file; an idle `lmtasks work` begun before one runs a task enqueued
+#       after it
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi LMTASKS_WRITER=build/lmtasks-writer \
 #       bash tests/e2e/compact.sh
@@ -221,6 +223,8 @@ assert_eq "a parameter: 400" 400 "$HTTP_STATUS"
 # The writer had the store open before this CLI compaction: its next write follows.
 L enqueue books documentAddition >/dev/null
 run L compact
+assert_soon "the idle writer follows the new file without a request (its once-a-second check)" 30 \
+	sh -c "ls -l /proc/$W_PID/fd | grep -q data.mdb && ! ls -l /proc/$W_PID/fd | grep -q 'data.mdb (deleted)'"
 last=$(L list --limit 1 | json_get - 'd["results"][0]["uid"]')
 http POST "/tasks/cancel?uids=$last" -H "Authorization: Bearer $MASTER"
 assert_eq "the writer cancels after a CLI compaction: 200" 200 "$HTTP_STATUS"
@@ -268,6 +272,19 @@ assert_eq "wait, begun before the compaction, ends when the task finishes in the
 wait "$WATCH"
 assert_eq "watch too: it prints the task's last change" "0 succeeded" \
     "$? $(tail -n 1 "$T/watch.out" | json_get - 'd["task"]["status"]')"
+# An idle `lmtasks work`, started before a compaction: a task enqueued after it (in the
+# new file) is claimed and run, the worker reading the file the store has now.
+"$LMTASKS" --db "$S" work --index worked --concurrency 1 -- true >"$T/work.out" 2>"$T/work.err" &
+WORK=$!
+lmt_bg_track $WORK
+wait_for 30 lmt_asleep "$WORK"
+run L compact
+assert_eq "compact under an idle lmtasks work: exit 0" 0 "$LMT_RC"
+w=$(L enqueue worked documentAddition | json_get - 'd["uid"]')
+assert_soon "lmtasks work, started before the compaction, runs a task enqueued after it" 30 \
+	sh -c "'$LMTASKS' --db '$S' get $w | grep -q '\"status\":\"succeeded\"'"
+kill "$WORK" 2>/dev/null
+lmt_wait_pid 30 "$WORK" >/dev/null
 check "check passes at the end" L check
 
 summary

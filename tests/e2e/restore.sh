@@ -10,7 +10,8 @@
 #       exit 4, writes too, the file left as it is) until every process is stopped
 #   (d) a data.mdb moved over it (another file than the one open): a copy of the store's
 #       current state is followed (as a compacted copy is, tests/e2e/compact.sh), one
-#       of before is answered 503 after a second
+#       of before is answered 503 after a second, and so is another store's file with more
+#       transactions than the lock file counts
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/e2e/restore.sh
 
@@ -201,6 +202,33 @@ assert_eq "a copy of before moved over it, after its check: 503 (it would serve 
 	503 "$HTTP_STATUS"
 json_check "... naming the other file" "$HTTP_BODY" \
 	"'$S/data.mdb is another file than the one this process has open' in d['message']"
+http_stop "$R_PID"
+# Another store's file with more transactions than the lock counts (as a backup newer
+# than the store would be): not its compacted copy, refused too.
+fcgi_start "$T/r.sock" "$S" 1 || exit 99
+R_PID=$FCGI_PID
+R_LOG=$FCGI_LOG
+http GET '/r/tasks?limit=3'
+assert_eq "a responder started again serves the store" 200 "$HTTP_STATUS"
+txnid() { mdb_stat -e "$1" | sed -n 's/.*Last transaction ID: //p'; }
+"$LMTASKS" --db "$T/foreign" init >/dev/null
+for _ in $(seq 1 $(($(txnid "$S") + 2))); do
+	[ "$(txnid "$T/foreign")" -gt "$(txnid "$S")" ] && break
+	"$LMTASKS" --db "$T/foreign" enqueue other documentAddition >/dev/null
+done
+assert_eq "another store holds more transactions than this one" 1 \
+	"$(($(txnid "$T/foreign") > $(txnid "$S")))"
+log_at=$(wc -l <"$R_LOG")
+mv "$T/foreign/data.mdb" "$S/data.mdb"
+sleep 1.3
+http GET '/r/tasks?limit=3'
+assert_eq "another store's file with more transactions moved over it, after its check: 503, not followed" \
+	503 "$HTTP_STATUS"
+json_check "... naming the other file" "$HTTP_BODY" \
+	"'$S/data.mdb is another file than the one this process has open' in d['message']"
+tail -n +$((log_at + 1)) "$R_LOG" | grep -q "has a new data file that holds its state" &&
+	fail "... the responder did not follow it" "$(tail -3 "$R_LOG")" ||
+	ok "... the responder did not follow it"
 http_stop "$R_PID"
 
 summary

@@ -192,6 +192,16 @@ G=$(enq movies documentAddition)
 "$L" succeed "$G" >/dev/null
 check "a finish is delivered (inotify)" wait_for 30 sh -c "grep -q '\"uids\": \\[$G\\]' '$T/rx1.log'"
 wait_for 30 sh -c "\"$L\" webhook list | grep -q '\"pending\":0'"
+# lmtasks compact under the running daemon: a finish after it, in the new file, is
+# delivered too (the daemon reads the file the store has now).
+wait_for 30 lmt_asleep "$N"
+run "$L" compact
+assert_eq "compact under the running daemon: exit 0" 0 "$LMT_RC"
+H=$(enq movies documentAddition)
+"$L" start "$H" >/dev/null
+"$L" succeed "$H" >/dev/null
+check "a finish after a compaction is delivered" wait_for 30 sh -c "grep -q '\"uids\": \\[$H\\]' '$T/rx1.log'"
+wait_for 30 sh -c "\"$L\" webhook list | grep -q '\"pending\":0'"
 CUR=$(hook "$ID" '["cursor"]')
 X=$(enq books documentAddition)
 "$L" start "$X" >/dev/null

@@ -1,6 +1,7 @@
 /* Compaction (ops_compact, store_compact.c): the file shrinks, every task and the
- * transaction count stay, a handle of another process follows the new file, a file of
- * before is still refused, a failure changes nothing; Meilisearch's size words. */
+ * transaction count stay, a handle of another process follows the new file (on write,
+ * or idle), a file of before or another store's newer file is still refused, a failure
+ * changes nothing, a failed reopen recovers, the owner is kept; Meilisearch's size words. */
 #include "config.h"
 
 #include <errno.h>
@@ -93,6 +94,7 @@ Test(compact, shrinks_the_file_and_keeps_every_task_and_the_count)
 	off_t pre = file_size(data);
 	size_t id = last_txnid(s);
 	cr_assert_eq(ops_compact(s, &r), 0);
+	cr_assert_eq(r.swapped, 1);
 	cr_assert_eq(r.pre_size, (uint64_t)pre);
 	cr_assert_eq(r.post_size, (uint64_t)file_size(data), "postSize is the new file's size");
 	cr_assert_lt(r.post_size * 4, r.pre_size, "%ju of %ju bytes", (uintmax_t)r.post_size,
@@ -179,6 +181,7 @@ Test(compact, a_failure_changes_nothing)
 	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st0), 0);
 	size_t id = last_txnid(s);
 	cr_assert_neq(ops_compact(s, &r), 0);
+	cr_assert_eq(r.swapped, 0, "not swapped: the store is as it was");
 	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st1), 0);
 	cr_assert(st0.st_ino == st1.st_ino && st0.st_size == st1.st_size, "the same file");
 	cr_assert_eq(last_txnid(s), id);
@@ -220,5 +223,85 @@ Test(compact, a_copy_left_by_a_killed_compaction_goes)
 	cr_assert_eq(ops_compact(s, &r), 0);
 	cr_assert(access(tmpstore_path("db/data.mdb.compact"), F_OK) != 0, "no copy is left");
 	cr_assert_eq(r.post_size, (uint64_t)file_size(tmpstore_path("db/data.mdb")));
+	cr_assert_eq(tmpdb_add("books"), 22);
+}
+
+/* Another store's data file with more transactions than the lock counts (or a backup
+ * newer than the store) moved over it is not its compacted copy: refused, not followed. */
+Test(compact, a_newer_file_of_another_store_is_refused)
+{
+	store *o;
+	struct task t;
+
+	tmpdb_add("movies");
+	cr_assert_eq(store_open(tmpstore_path("other"), STORE_CREATE, 0600, &o), 0);
+	task_init(&t, "other", 5, "documentAddition", 16, "{}", 2);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(ops_enqueue(o, &t, 1, NULL), 0);
+	store_close(o);
+	cr_assert_eq(rename(tmpstore_path("other/data.mdb"), tmpstore_path("db/data.mdb")), 0);
+	cr_assert_eq(store_follows(s), LMT_EREPLACED);
+	cr_assert(strstr(store_check_replaced_text(), "not a compacted copy") != NULL, "%s",
+	    store_check_replaced_text());
+	cr_assert_eq(store_check_replaced(s), LMT_EREPLACED);
+	task_init(&t, "movies", 6, "documentAddition", 16, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), LMT_EREPLACED, "no write on either file");
+}
+
+/* A reopen that fails (no data file at the path for a moment) leaves the handle closed;
+ * the next one, the file back, opens it again. */
+Test(compact, a_failed_reopen_recovers)
+{
+	tmpdb_add("movies");
+	cr_assert_eq(rename(tmpstore_path("db/data.mdb"), tmpstore_path("away.mdb")), 0);
+	cr_assert_neq(store_reopen(s), 0, "no file: the reopen fails");
+	cr_assert_str_eq(store_path(s), tmpstore_path("db"), "the path is kept");
+	cr_assert_neq(store_reopen(s), 0, "still none");
+	cr_assert_eq(rename(tmpstore_path("away.mdb"), tmpstore_path("db/data.mdb")), 0);
+	MDB_txn *txn;
+	cr_assert_eq(store_read_follow(s, &txn), 0, "the file back: a read opens it again");
+	mdb_txn_abort(txn);
+	cr_assert_eq(tmpdb_add("books"), 1, "and written");
+}
+
+/* An idle process (lmtasks work's tick) follows a compaction made by another one with
+ * no commit since, and then has the file at the path open. */
+Test(compact, an_idle_process_follows_with_no_commit)
+{
+	struct ops_compact_result r;
+
+	fill_and_free(30);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		store *o;
+		int ok = store_open(tmpstore_path("db"), 0, 0, &o) == 0 && ops_compact(o, &r) == 0;
+		store_close(o);
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not compact");
+	cr_assert_eq(store_follows(s), 1, "the path holds the compacted copy");
+	cr_assert_eq(store_follow(s), 0);
+	cr_assert_eq(store_follows(s), 0, "it is the file open now");
+	cr_assert_eq(store_follow(s), 0, "nothing more to follow");
+	cr_assert_eq(tmpdb_add("books"), 32);
+}
+
+/* Root compacting another user's store: the copy keeps data.mdb's owner and group. */
+Test(compact, the_copy_keeps_the_owner_of_the_file)
+{
+	struct ops_compact_result r;
+	struct stat st;
+
+	if (geteuid() != 0)
+		cr_skip_test("only root can give a file to another user");
+	fill_and_free(20);
+	cr_assert_eq(chown(tmpstore_path("db/data.mdb"), 4321, 4322), 0);
+	cr_assert_eq(ops_compact(s, &r), 0);
+	cr_assert_eq(stat(tmpstore_path("db/data.mdb"), &st), 0);
+	cr_assert(st.st_uid == 4321 && st.st_gid == 4322, "owner %u:%u", (unsigned)st.st_uid,
+	    (unsigned)st.st_gid);
 	cr_assert_eq(tmpdb_add("books"), 22);
 }
