@@ -583,12 +583,17 @@ check_replaced(reader *r)
 	int change = bad != r->replaced;
 	unsigned gen = r->gen;
 	pthread_rwlock_unlock(&r->lock);
-	if (!change)
+	if (!change && !bad)
 		return;
 	pthread_rwlock_wrlock(&r->lock);
-	/* Another file at the path that follows this one (a compaction, no commit since):
-	 * read from now on, not refused. */
+	/* Another file at the path that follows this one (a compaction): read from now on,
+	 * not refused.  Asked again at every check while refused, as commits on the new file
+	 * under load can hide it from one look, never from every one. */
 	if (bad && (r->gen != gen || follow(r))) {
+		pthread_rwlock_unlock(&r->lock);
+		return;
+	}
+	if (!change) {
 		pthread_rwlock_unlock(&r->lock);
 		return;
 	}
