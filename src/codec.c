@@ -18,6 +18,14 @@
  * extensions (1 the batch uid, 2 the metadata), so a record carries only what it uses
  * and every record lmtasks 0.1.0 and 0.2.0 wrote reads as it is.
  *
+ * Versions 5 to 16 add two more extensions, each present only where it is used:
+ *   4 scheduling, 20 bytes: i64 not before (µs), i32 priority, u16 attempts,
+ *     u16 max attempts, u32 backoff ms.  With it a task that is not failed may carry
+ *     F_ERROR: the error of its last attempt, kept for the retry's details.
+ *   8 progress, 9 bytes: u32 done, u32 total, u8 step length; the step's bytes last.
+ * The extensions' fixed fields follow the header in that order (batch, metadata,
+ * scheduling, progress), before the flags' optional fields.
+ *
  * Fields that most tasks lack take no room, and the checksum turns a flipped byte
  * into a clear "corrupt record" instead of broken JSON on the wire.
  */
@@ -34,6 +42,9 @@
 /* The extensions version - 1 announces. */
 #define X_BATCH 1
 #define X_META 2
+#define X_SCHED 4
+#define X_PROGRESS 8
+#define X_ALL (X_BATCH | X_META | X_SCHED | X_PROGRESS)
 /* 9999-12-31T23:59:59.999999Z: timestamps are µs from the epoch up to there. */
 #define TIME_MAX INT64_C(253402300799999999)
 
@@ -91,7 +102,24 @@ flags_of(const struct task *t)
 	return (t->started_at ? F_STARTED : 0) | (t->finished_at ? F_FINISHED : 0) |
 	    (t->canceled_by != TASK_NO_UID ? F_CANCELED : 0) | (t->lease_until ? F_LEASE : 0) |
 	    (t->requeue ? F_REQUEUE : 0) | (t->index_uid.ptr ? 0 : F_NULL_INDEX) |
-	    (t->status == TASK_FAILED ? F_ERROR : 0) | (t->lease_expired ? F_EXPIRED : 0);
+	    (t->status == TASK_FAILED || (t->error_code.ptr && task_has_sched(t)) ? F_ERROR : 0) |
+	    (t->lease_expired ? F_EXPIRED : 0);
+}
+
+/* The extensions t needs. */
+static unsigned
+extensions_of(const struct task *t)
+{
+	return (t->has_batch ? X_BATCH : 0) | (t->custom_metadata.ptr ? X_META : 0) |
+	    (task_has_sched(t) ? X_SCHED : 0) | (t->progress_total ? X_PROGRESS : 0);
+}
+
+/* The size of the fixed fields of extensions x, between the header and the flags' fields. */
+static size_t
+extension_size(unsigned x)
+{
+	return (x & X_BATCH ? 8 : 0) + (x & X_META ? 4 : 0) + (x & X_SCHED ? 20 : 0) +
+	    (x & X_PROGRESS ? 9 : 0);
 }
 
 /* The size of the optional fields the flags announce. */
@@ -106,11 +134,11 @@ size_t
 codec_size(const struct task *t)
 {
 	unsigned f = flags_of(t);
-	size_t n = HEADER + (t->has_batch ? 8 : 0) + optional_size(f) + t->index_uid.len +
-	    t->type.len + t->details.len;
+	size_t n = HEADER + extension_size(extensions_of(t)) + optional_size(f) +
+	    t->index_uid.len + t->type.len + t->details.len + t->custom_metadata.len;
 
-	if (t->custom_metadata.ptr)
-		n += 4 + t->custom_metadata.len;
+	if (t->progress_total)
+		n += t->progress_step.len;
 
 	if (f & F_ERROR)
 		n += t->error_code.len + t->error_message.len;
@@ -121,11 +149,9 @@ size_t
 codec_encode(const struct task *t, void *buf)
 {
 	unsigned char *p = buf, *q;
-	unsigned f = flags_of(t);
+	unsigned f = flags_of(t), x = extensions_of(t);
 
-	int meta = t->custom_metadata.ptr != NULL;
-
-	p[0] = (unsigned char)(CODEC_VERSION + (t->has_batch ? X_BATCH : 0) + (meta ? X_META : 0));
+	p[0] = (unsigned char)(CODEC_VERSION + x);
 	p[1] = (unsigned char)t->status;
 	p[2] = (unsigned char)f;
 	p[3] = (unsigned char)t->type.len;
@@ -134,8 +160,20 @@ codec_encode(const struct task *t, void *buf)
 	q = bytes_put_u32le(p + 18, (uint32_t)t->details.len);
 	if (t->has_batch)
 		q = bytes_put_u64le(q, t->batch_uid);
-	if (meta)
+	if (x & X_META)
 		q = bytes_put_u32le(q, (uint32_t)t->custom_metadata.len);
+	if (x & X_SCHED) {
+		q = bytes_put_u64le(q, (uint64_t)t->not_before);
+		q = bytes_put_u32le(q, (uint32_t)t->priority);
+		q = bytes_put_u16le(q, t->attempts);
+		q = bytes_put_u16le(q, t->max_attempts);
+		q = bytes_put_u32le(q, t->backoff_ms);
+	}
+	if (x & X_PROGRESS) {
+		q = bytes_put_u32le(q, t->progress_done);
+		q = bytes_put_u32le(q, t->progress_total);
+		*q++ = (unsigned char)t->progress_step.len;
+	}
 	if (f & F_STARTED)
 		q = bytes_put_u64le(q, (uint64_t)t->started_at);
 	if (f & F_FINISHED)
@@ -159,41 +197,100 @@ codec_encode(const struct task *t, void *buf)
 		COPY(t->error_code);
 		COPY(t->error_message);
 	}
-	if (meta)
+	if (x & X_META)
 		COPY(t->custom_metadata);
+	if (x & X_PROGRESS)
+		COPY(t->progress_step);
 #undef COPY
 	size_t len = (size_t)(q - p);
 	bytes_put_u32le(p + 4, checksum(p, len));
 	return len;
 }
 
+/* The lengths a record's header and extensions give. */
+struct lengths {
+	size_t index, type, details, code, msg, meta, step;
+};
+
+/* Reads the extensions' fixed fields at q into t and n; returns LMT_ECORRUPT for values
+ * the writer cannot make. */
+static int
+decode_extensions(const unsigned char *q, unsigned x, struct task *t, struct lengths *n)
+{
+	t->has_batch = (x & X_BATCH) != 0;
+	t->batch_uid = x & X_BATCH ? bytes_get_u64le(q) : 0;
+	q += x & X_BATCH ? 8 : 0;
+	n->meta = x & X_META ? bytes_get_u32le(q) : 0;
+	q += x & X_META ? 4 : 0;
+	t->not_before = 0;
+	t->priority = 0;
+	t->attempts = t->max_attempts = 0;
+	t->backoff_ms = 0;
+	if (x & X_SCHED) {
+		t->not_before = (int64_t)bytes_get_u64le(q);
+		t->priority = (int32_t)bytes_get_u32le(q + 8);
+		t->attempts = bytes_get_u16le(q + 12);
+		t->max_attempts = bytes_get_u16le(q + 14);
+		t->backoff_ms = bytes_get_u32le(q + 16);
+		q += 20;
+		if (t->not_before < 0 || t->not_before > TIME_MAX ||
+		    t->attempts > TASK_ATTEMPTS_MAX || t->max_attempts > TASK_ATTEMPTS_MAX)
+			return LMT_ECORRUPT;
+	}
+	t->progress_done = t->progress_total = 0;
+	n->step = 0;
+	if (x & X_PROGRESS) {
+		t->progress_done = bytes_get_u32le(q);
+		t->progress_total = bytes_get_u32le(q + 4);
+		n->step = q[8];
+		if (t->progress_total == 0 || t->progress_done > t->progress_total)
+			return LMT_ECORRUPT;
+	}
+	return n->meta > TASK_METADATA_MAX ? LMT_ECORRUPT : 0;
+}
+
+/* Points t's strings at s, in the record's order. */
+static void
+place_strings(const char *s, unsigned x, const struct lengths *n, struct task *t)
+{
+#define PLACE(field, size, present) do { \
+		t->field.ptr = (present) ? s : NULL; \
+		t->field.len = (size); \
+		s += (size); \
+	} while (0)
+	PLACE(index_uid, n->index, n->index != 0);
+	PLACE(type, n->type, 1);
+	PLACE(details, n->details, 1);
+	PLACE(error_code, n->code, n->code != 0);
+	PLACE(error_message, n->msg, n->code != 0);
+	PLACE(custom_metadata, n->meta, x & X_META);
+	PLACE(progress_step, n->step, n->step != 0);
+#undef PLACE
+}
+
 int
 codec_decode(const void *buf, size_t len, struct task *t)
 {
 	const unsigned char *p = buf, *q;
-
-	/* The header's length for each set of extensions. */
-	static const unsigned char heads[4] = { HEADER, HEADER + 8, HEADER + 4, HEADER + 12 };
+	struct lengths n = { 0 };
 
 	if (len < HEADER)
 		return LMT_ECORRUPT;
 	unsigned x = (unsigned)p[0] - CODEC_VERSION;
-	if (x > (X_BATCH | X_META) || checksum(p, len) != bytes_get_u32le(p + 4))
+	if (x > X_ALL || checksum(p, len) != bytes_get_u32le(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
-	size_t head = heads[x];
-	if (p[1] >= TASK_NSTATUS || !(f & F_ERROR) != (p[1] != TASK_FAILED))
+	size_t head = HEADER + extension_size(x);
+	/* A failed task has its error; another may carry its last attempt's, when scheduled. */
+	if (p[1] >= TASK_NSTATUS || ((p[1] == TASK_FAILED) && !(f & F_ERROR)) ||
+	    ((f & F_ERROR) && p[1] != TASK_FAILED && !(x & X_SCHED)))
 		return LMT_ECORRUPT;
 	size_t opt = optional_size(f);
-	size_t index_len = bytes_get_u16le(p + 16), type_len = p[3];
-	size_t details_len = bytes_get_u32le(p + 18), code_len = 0, msg_len = 0, meta_len = 0;
-	if (len < head + opt)
+	n.index = bytes_get_u16le(p + 16);
+	n.type = p[3];
+	n.details = bytes_get_u32le(p + 18);
+	if (len < head + opt || decode_extensions(p + HEADER, x, t, &n) != 0)
 		return LMT_ECORRUPT;
-
-	t->has_batch = (x & X_BATCH) != 0;
-	t->batch_uid = t->has_batch ? bytes_get_u64le(p + HEADER) : 0;
-	if (x & X_META)
-		meta_len = bytes_get_u32le(p + head - 4);
 	q = p + head;
 	t->status = (enum task_status)p[1];
 	t->enqueued_at = (int64_t)bytes_get_u64le(p + 8);
@@ -213,17 +310,16 @@ codec_decode(const void *buf, size_t len, struct task *t)
 		if (q[0] >= TASK_NERRTYPE)
 			return LMT_ECORRUPT;
 		t->error_type = (enum task_error_type)q[0];
-		code_len = q[1];
-		msg_len = bytes_get_u32le(q + 2);
+		n.code = q[1];
+		n.msg = bytes_get_u32le(q + 2);
 		q += 6;
 	}
 	/* Each length is small enough that the sum cannot overflow size_t. */
-	if (meta_len > TASK_METADATA_MAX ||
-	    head + opt + index_len + type_len + details_len + code_len + msg_len + meta_len != len)
+	if (head + opt + n.index + n.type + n.details + n.code + n.msg + n.meta + n.step != len)
 		return LMT_ECORRUPT;
-	if (index_len > TASK_INDEX_MAX || (index_len == 0) != ((f & F_NULL_INDEX) != 0) ||
-	    type_len == 0 || type_len > TASK_TYPE_MAX || details_len < 2 ||
-	    ((f & F_ERROR) && code_len == 0))
+	if (n.index > TASK_INDEX_MAX || (n.index == 0) != ((f & F_NULL_INDEX) != 0) ||
+	    n.type == 0 || n.type > TASK_TYPE_MAX || n.details < 2 ||
+	    ((f & F_ERROR) && n.code == 0))
 		return LMT_ECORRUPT;
 	/* Only what the writer can make: times in range, names of their alphabets (the
 	 * renderer prints the error code unescaped in the link). */
@@ -231,32 +327,15 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	    t->started_at > TIME_MAX || t->finished_at < 0 || t->finished_at > TIME_MAX ||
 	    t->lease_until < 0 || t->lease_until > TIME_MAX)
 		return LMT_ECORRUPT;
-
-	const char *s = (const char *)q;
-	t->index_uid.ptr = index_len ? s : NULL;
-	t->index_uid.len = index_len;
-	s += index_len;
-	t->type.ptr = s;
-	t->type.len = type_len;
-	s += type_len;
-	t->details.ptr = s;
-	t->details.len = details_len;
-	s += details_len;
-	t->error_code.ptr = code_len ? s : NULL;
-	t->error_code.len = code_len;
-	s += code_len;
-	t->error_message.ptr = code_len ? s : NULL;
-	t->error_message.len = msg_len;
-	s += msg_len;
-	t->custom_metadata.ptr = x & X_META ? s : NULL;
-	t->custom_metadata.len = meta_len;
+	place_strings((const char *)q, x, &n, t);
 	t->record_sum = bytes_get_u32le(p + 4);
-	if (t->details.ptr[0] != '{' || t->details.ptr[details_len - 1] != '}')
+	if (t->details.ptr[0] != '{' || t->details.ptr[n.details - 1] != '}')
 		return LMT_ECORRUPT;
-	if ((index_len && !task_index_uid_valid(t->index_uid.ptr, index_len)) ||
-	    !task_type_valid(t->type.ptr, type_len) ||
-	    (code_len && !task_error_code_valid(t->error_code.ptr, code_len)) ||
-	    (meta_len && !task_utf8_valid(t->custom_metadata.ptr, meta_len)))
+	if ((n.index && !task_index_uid_valid(t->index_uid.ptr, n.index)) ||
+	    !task_type_valid(t->type.ptr, n.type) ||
+	    (n.code && !task_error_code_valid(t->error_code.ptr, n.code)) ||
+	    (n.meta && !task_utf8_valid(t->custom_metadata.ptr, n.meta)) ||
+	    (n.step && !task_utf8_valid(t->progress_step.ptr, n.step)))
 		return LMT_ECORRUPT;
 	return 0;
 }

@@ -8,8 +8,10 @@
 #include "lmtasks/task.h"
 
 /* Version 1 (lmtasks 0.1.0) has no batch uid; version 2 is version 1 with one; versions 3
- * and 4 are 1 and 2 with custom metadata.  All are read; a record is written in the
- * smallest that holds its task (a task with neither is still version 1). */
+ * and 4 are 1 and 2 with custom metadata; versions 5 to 16 add scheduling (a delay, a
+ * priority, attempts, a retry policy) and a worker's progress (codec.c has the layout).
+ * All are read; a record is written in the smallest that holds its task (a task with
+ * none of them is still version 1, as lmtasks 0.1.0 wrote it). */
 #define CODEC_VERSION 1
 #define CODEC_VERSION_BATCH 2
 #define CODEC_VERSION_META 3

@@ -29,6 +29,8 @@ enum task_error_type {
 #define TASK_DETAILS_MAX (16u << 20)
 #define TASK_MESSAGE_MAX (64u << 10)
 #define TASK_METADATA_MAX (64u << 10)
+#define TASK_STEP_MAX 255
+#define TASK_ATTEMPTS_MAX 1000
 
 /* A byte string that need not be NUL-terminated; ptr NULL means JSON null. */
 struct task_str {
@@ -61,6 +63,15 @@ struct task {
 	struct task_str error_message;
 	enum task_error_type error_type;
 	struct task_str custom_metadata;	/* given at enqueue (UTF-8); ptr NULL: none */
+	/* Scheduling (all 0 for a task enqueued plainly, as every task of 0.2.0 reads). */
+	int64_t not_before;		/* µs: not claimable before; 0: at once */
+	int32_t priority;		/* higher is claimed first; 0 the default */
+	uint16_t attempts;		/* how many times it was claimed */
+	uint16_t max_attempts;		/* claims allowed before a failure is final; 0: 1 */
+	uint32_t backoff_ms;		/* the first retry's delay; 0: the store's default */
+	/* A processing task's progress as its worker last reported it; total 0: none. */
+	uint32_t progress_done, progress_total;
+	struct task_str progress_step;	/* the step's name (UTF-8, up to TASK_STEP_MAX) */
 	uint32_t record_sum;		/* the stored record's checksum (codec_decode): it
 					 * changes whenever the record does */
 };
@@ -68,6 +79,15 @@ struct task {
 /* Makes t a new enqueued task (index NULL: the store's own); the strings are borrowed. */
 void task_init(struct task *t, const char *index, size_t ilen, const char *type, size_t tlen,
     const char *details, size_t dlen);
+
+/* Returns 1 when t carries scheduling fields (a delay, a priority, attempts or a retry
+ * policy), which a record keeps in its X_SCHED extension. */
+static inline int
+task_has_sched(const struct task *t)
+{
+	return t->not_before != 0 || t->priority != 0 || t->attempts != 0 ||
+	    t->max_attempts != 0 || t->backoff_ms != 0;
+}
 
 /* Returns the status' JSON name ("enqueued", ...), or NULL when out of range. */
 const char *task_status_name(enum task_status s);

@@ -122,7 +122,8 @@ expect_same(const struct task *got, const struct task *want)
 	expect_str(got->type, want->type, "type");
 	expect_str(got->details, want->details, "details");
 	expect_str(got->custom_metadata, want->custom_metadata, "custom_metadata");
-	if (want->status == TASK_FAILED) {
+	/* A failed task's error, or the last attempt's of a scheduled one. */
+	if (want->status == TASK_FAILED || (want->error_code.ptr && task_has_sched(want))) {
 		cr_assert_eq(got->error_type, want->error_type, "error_type");
 		expect_str(got->error_code, want->error_code, "error_code");
 		expect_str(got->error_message, want->error_message, "error_message");
@@ -391,7 +392,7 @@ Test(codec, reseal_matches_the_codec)
 Test(codec, wrong_version_refused)
 {
 	static const unsigned char versions[] = { 0, CODEC_VERSION + 1, CODEC_VERSION_META,
-	    CODEC_VERSION_BATCH_META + 1, 0xff };
+	    CODEC_VERSION_BATCH_META + 1, CODEC_VERSION + 16, 0xff };
 	struct task t = succeeded(), got;
 	size_t len;
 	unsigned char *buf = encode(&t, &len);
@@ -513,5 +514,94 @@ Test(codec, bad_custom_metadata_refused)
 	buf[22] = 3;
 	reseal(buf, len);
 	cr_expect_eq(codec_decode(buf, len, &got), LMT_ECORRUPT);
+	free(buf);
+}
+
+/* Scheduling (versions 5 to 16): a delay, a priority, attempts and a retry policy, with the
+ * last attempt's error on a task that is not failed; and a worker's progress. */
+Test(codec, scheduling_and_progress_round_trip)
+{
+	for (size_t k = 0; k < NEVERY; k++) {
+		for (unsigned x = 0; x < 16; x++) {
+			struct task t = every[k](), got;
+			size_t len;
+
+			t.has_batch = (x & 1) != 0;
+			t.batch_uid = t.has_batch ? 7 : 0;
+			if (x & 2)
+				t.custom_metadata = STR("m");
+			if (x & 4) {
+				t.not_before = INT64_C(1767225600000000);
+				t.priority = -5;
+				t.attempts = 2;
+				t.max_attempts = 5;
+				t.backoff_ms = 1500;
+				if (t.status != TASK_FAILED) {
+					t.error_code = STR("worker_failed");
+					t.error_message = STR("exit 3");
+					t.error_type = TASK_ERR_INTERNAL;
+				}
+			}
+			if (x & 8) {
+				t.progress_done = 40;
+				t.progress_total = 100;
+				t.progress_step = STR("indexing \xc3\xa9");
+			}
+			unsigned char *buf = encode(&t, &len);
+			cr_assert_eq(buf[0], CODEC_VERSION + x, "task %zu x %u: version %u", k, x, buf[0]);
+			cr_assert_eq(codec_decode(buf, len, &got), 0, "task %zu x %u", k, x);
+			expect_same(&got, &t);
+			cr_assert_eq(got.not_before, t.not_before);
+			cr_assert_eq(got.priority, t.priority);
+			cr_assert_eq(got.attempts, t.attempts);
+			cr_assert_eq(got.max_attempts, t.max_attempts);
+			cr_assert_eq(got.backoff_ms, t.backoff_ms);
+			cr_assert_eq(got.progress_done, t.progress_done);
+			cr_assert_eq(got.progress_total, t.progress_total);
+			cr_assert_eq(got.progress_step.len, t.progress_step.len);
+			if (t.progress_step.len)
+				cr_assert(memcmp(got.progress_step.ptr, t.progress_step.ptr,
+				    t.progress_step.len) == 0);
+			cr_assert_eq(got.error_code.ptr != NULL, t.error_code.ptr != NULL &&
+			    (t.status == TASK_FAILED || (x & 4)), "task %zu x %u: error", k, x);
+			for (size_t cut = 0; cut < len; cut++)
+				cr_expect_eq(codec_decode(buf, cut, &got), LMT_ECORRUPT, "cut %zu", cut);
+			free(buf);
+		}
+	}
+}
+
+/* A task without scheduling that is not failed never carries an error; progress must be
+ * a fraction of a positive total; a step is UTF-8. */
+Test(codec, impossible_scheduling_and_progress_refused)
+{
+	struct task t = enqueued();
+
+	t.progress_total = 10;
+	t.progress_done = 11;
+	expect_refused(&t, "progress past its total");
+	t.progress_done = 1;
+	t.progress_step = STR("\xff");
+	expect_refused(&t, "a step that is not UTF-8");
+	t = enqueued();
+	t.max_attempts = TASK_ATTEMPTS_MAX + 1;
+	expect_refused(&t, "max attempts over the limit");
+	t = enqueued();
+	t.not_before = -1;
+	expect_refused(&t, "a negative not-before");
+
+	/* An error on an enqueued task is kept only with scheduling: without it the encoder
+	 * writes none, and a record that has one anyway is refused. */
+	size_t len;
+	struct task got;
+	t = enqueued();
+	t.error_code = STR("x");
+	t.error_message = STR("y");
+	unsigned char *buf = encode(&t, &len);
+	cr_assert_eq(codec_decode(buf, len, &got), 0);
+	cr_assert_null(got.error_code.ptr);
+	buf[2] |= 1 << 6;	/* F_ERROR, the six bytes it announces missing */
+	reseal(buf, len);
+	cr_assert_eq(codec_decode(buf, len, &got), LMT_ECORRUPT);
 	free(buf);
 }
