@@ -161,7 +161,9 @@ task_bound(const struct task *t)
 {
 	return 512 + t->index_uid.len + t->type.len + t->details.len +
 	    6 * t->error_message.len + 2 * t->error_code.len +
-	    (t->custom_metadata.ptr ? 20 + 6 * t->custom_metadata.len : 0);
+	    (t->custom_metadata.ptr ? 20 + 6 * t->custom_metadata.len : 0) +
+	    (t->progress_total ? 160 + 6 * t->progress_step.len : 0) +
+	    (task_has_sched(t) ? 160 : 0);
 }
 
 /* A failed task's error object. */
@@ -195,6 +197,84 @@ put_duration(struct out *o, int64_t started, int64_t finished)
 	} else {
 		PUTS(o, "null");
 	}
+}
+
+static void
+put_i64(struct out *o, int64_t v)
+{
+	if (v < 0) {
+		*o->p++ = '-';
+		put_u64(o, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(o, (uint64_t)v);
+	}
+}
+
+/* A worker's progress in the shape of a Meilisearch batch's: one step, and its share done
+ * as a percentage with one decimal (40.0). */
+static void
+put_progress(struct out *o, const struct task *t)
+{
+	uint64_t tenths = (uint64_t)t->progress_done * 1000 / t->progress_total;
+
+	PUTS(o, "{\"steps\":[{\"currentStep\":");
+	put_string(o, t->progress_step.ptr ? t->progress_step.ptr : "", t->progress_step.len);
+	PUTS(o, ",\"finished\":");
+	put_u64(o, t->progress_done);
+	PUTS(o, ",\"total\":");
+	put_u64(o, t->progress_total);
+	PUTS(o, "}],\"percentage\":");
+	put_u64(o, tenths / 10);
+	*o->p++ = '.';
+	*o->p++ = (char)('0' + tenths % 10);
+	*o->p++ = '}';
+}
+
+/*
+ * The task's details, with what Meilisearch has no field for where a client ignores it:
+ * the queue's own keys appended to the details object (SPEC §6).  A plain task's details
+ * are its stored text as it is.  The keys, each only when it says something:
+ *   priority     a priority other than the default 0
+ *   notBefore    an enqueued task's earliest claim (a delay, or a retry's backoff)
+ *   attempts     claims so far, and maxAttempts, for a task with a retry policy
+ *   lastError    the error of its last attempt, on a task put back to be retried
+ *   progress     a processing task's progress, as its worker last reported it
+ */
+static void
+put_details(struct out *o, const struct task *t)
+{
+	if (!t->progress_total && !task_has_sched(t)) {
+		put(o, t->details.ptr, t->details.len);
+		return;
+	}
+	/* Compact JSON: "{}" is the only empty object. */
+	int more = t->details.len > 2;
+	put(o, t->details.ptr, t->details.len - 1);
+#define KEY(lit) do { if (more) *o->p++ = ','; more = 1; PUTS(o, lit); } while (0)
+	if (t->priority != 0) {
+		KEY("\"priority\":");
+		put_i64(o, t->priority);
+	}
+	if (t->status == TASK_ENQUEUED && t->not_before != 0) {
+		KEY("\"notBefore\":");
+		put_time(o, t->not_before);
+	}
+	if (t->max_attempts != 0) {
+		KEY("\"attempts\":");
+		put_u64(o, t->attempts);
+		PUTS(o, ",\"maxAttempts\":");
+		put_u64(o, t->max_attempts);
+	}
+	if (t->status != TASK_FAILED && t->error_code.ptr) {
+		KEY("\"lastError\":");
+		put_error(o, t);
+	}
+	if (t->progress_total) {
+		KEY("\"progress\":");
+		put_progress(o, t);
+	}
+#undef KEY
+	*o->p++ = '}';
 }
 
 /* customMetadata where Meilisearch (1.26 on) puts it, when the task has some. */
@@ -243,7 +323,7 @@ render_task(struct printbuf *pb, const struct task *t)
 		put_u64_or_null(&o, t->canceled_by != TASK_NO_UID, t->canceled_by);
 	}
 	PUTS(&o, ",\"details\":");
-	put(&o, t->details.ptr, t->details.len);
+	put_details(&o, t);
 	if (t->status == TASK_FAILED) {
 		PUTS(&o, ",\"error\":");
 		put_error(&o, t);
@@ -279,7 +359,7 @@ render_task_v1(struct printbuf *pb, const struct task *t)
 	PUTS(&o, ",\"canceledBy\":");
 	put_u64_or_null(&o, t->canceled_by != TASK_NO_UID, t->canceled_by);
 	PUTS(&o, ",\"details\":");
-	put(&o, t->details.ptr, t->details.len);
+	put_details(&o, t);
 	PUTS(&o, ",\"error\":");
 	if (t->status == TASK_FAILED)
 		put_error(&o, t);

@@ -504,3 +504,56 @@ Test(render, custom_metadata_where_meilisearch_puts_it)
 	cr_assert_eq(render_task_v1(pb, &t), 0);
 	cr_assert_null(strstr(pb->buf, "customMetadata"));
 }
+
+/* The queue's own keys go into details (SPEC §6), each only when it says something; the
+ * task's status and error stay Meilisearch's. */
+Test(render, queue_keys_in_details)
+{
+	struct task t = task_of(TASK_ENQUEUED);
+
+	t.uid = 6;
+	t.details = STR("{\"receivedDocuments\":1}");
+	t.priority = -3;
+	t.not_before = T0 + 30 * SEC;
+	t.attempts = 1;
+	t.max_attempts = 4;
+	t.error_code = STR("worker_failed");
+	t.error_message = STR("exit \"3\"");
+	t.error_type = TASK_ERR_INTERNAL;
+	cr_assert_eq(render_task(pb, &t), 0);
+	expect_pb("{\"uid\":6,\"indexUid\":\"movies\",\"status\":\"enqueued\",\"type\":\"documentAddition\","
+	    "\"details\":{\"receivedDocuments\":1,\"priority\":-3,"
+	    "\"notBefore\":\"2021-08-10T14:29:47.000000Z\",\"attempts\":1,\"maxAttempts\":4,"
+	    "\"lastError\":{\"message\":\"exit \\\"3\\\"\",\"code\":\"worker_failed\","
+	    "\"type\":\"internal\",\"link\":\"https://docs.meilisearch.com/errors#worker_failed\"}},"
+	    "\"duration\":null,\"enqueuedAt\":\"2021-08-10T14:29:17.000000Z\",\"startedAt\":null,"
+	    "\"finishedAt\":null}");
+
+	/* Processing: no notBefore; progress in a Meilisearch batch's shape; empty details. */
+	printbuf_reset(pb);
+	t = task_of(TASK_PROCESSING);
+	t.started_at = T0 + SEC;
+	t.not_before = T0 + 30 * SEC;
+	t.progress_done = 1;
+	t.progress_total = 3;
+	t.progress_step = STR("indexing");
+	cr_assert_eq(render_task_v1(pb, &t), 0);
+	expect_pb("{\"uid\":0,\"batchUid\":null,\"indexUid\":\"movies\",\"status\":\"processing\","
+	    "\"type\":\"documentAddition\",\"canceledBy\":null,"
+	    "\"details\":{\"progress\":{\"steps\":[{\"currentStep\":\"indexing\",\"finished\":1,"
+	    "\"total\":3}],\"percentage\":33.3}},\"error\":null,\"duration\":null,"
+	    "\"enqueuedAt\":\"2021-08-10T14:29:17.000000Z\","
+	    "\"startedAt\":\"2021-08-10T14:29:18.000000Z\",\"finishedAt\":null}");
+
+	/* Failed for good: the error is Meilisearch's own, not a lastError. */
+	printbuf_reset(pb);
+	t = task_of(TASK_FAILED);
+	t.attempts = 4;
+	t.max_attempts = 4;
+	t.error_code = STR("worker_failed");
+	t.error_message = STR("x");
+	cr_assert_eq(render_task(pb, &t), 0);
+	cr_assert(strstr(pb->buf, "\"details\":{\"attempts\":4,\"maxAttempts\":4},\"error\":{") != NULL,
+	    "%s", pb->buf);
+	cr_assert(strstr(pb->buf, "lastError") == NULL);
+}
