@@ -477,3 +477,40 @@ store_has_batches(store *s)
 {
 	return s->have_batches;
 }
+
+/* The data file's checks (store_replaced.c) on this store's environment and path. */
+int
+store_check_snapshot(store *s, MDB_txn *txn)
+{
+	return replaced_snapshot(s->env, s->path, txn);
+}
+
+int
+store_check_replaced(store *s)
+{
+	return replaced_check(s->env, s->path);
+}
+
+int
+store_check_write(store *s, MDB_txn *txn)
+{
+	return replaced_check_write(s->env, s->path, txn);
+}
+
+int
+store_follows(store *s)
+{
+	return replaced_follows(s->env, s->path);
+}
+
+int
+store_check_write_follow(store *s, MDB_txn *txn)
+{
+	return replaced_check_write_follow(s->env, s->path, txn);
+}
+
+int
+store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd)
+{
+	return replaced_data_file(s->env, s->path, data, size, fd);
+}

@@ -9,6 +9,7 @@
 #include "lmtasks/bytes.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/store.h"
+#include "store_replaced.h"
 
 #define STORE_SCHEMA 1
 #define COUNT_KEY_MAX (TASK_INDEX_MAX + 2 + TASK_TYPE_MAX)
@@ -118,7 +119,7 @@ int store_count_cursor(MDB_cursor *cur, const struct task_str *indexes, size_t n
     unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
 /* The open store's data file: its path (PATH/data.mdb, cut to size bytes) in data and
- * its descriptor in *fd (store_replaced.c). */
+ * its descriptor in *fd (store.c, on store_replaced.c). */
 int store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd);
 
 /* Opens the optional databases (changes, batches, webhooks) that exist in txn; create:
@@ -144,46 +145,13 @@ void store_test_hook(store *s);
 int store_log_skip(store *s, MDB_txn *txn, size_t n, size_t *skip);
 
 /* In a write transaction just begun: LMT_EREPLACED unless the data file's newest
- * transaction is the one the lock file counts (store_replaced.c). */
+ * transaction is the one the lock file counts (store.c, on store_replaced.c). */
 int store_check_write(store *s, MDB_txn *txn);
 
 /* store_check_write(), and whether the path holds a file that follows the one open
  * (store_follows()): 0 to write, 1 when the store is to be opened again (a compacted
- * copy swapped in) and the write made there, else an error (store_replaced.c). */
+ * copy swapped in) and the write made there, else an error (store.c, on store_replaced.c). */
 int store_check_write_follow(store *s, MDB_txn *txn);
 
-/*
- * LMDB 0.9's meta pages as the data file holds them (mdb.c: MDB_page's header, MDB_meta,
- * MDB_db; file format version 1, the same through the 0.9 series), for what LMDB has no
- * call for: reading the newest transaction id of a data file no environment has open
- * (store_follows()) and giving a compacted copy its source's transaction id
- * (store_compact()).  Pages 0 and 1; the newest is the one with the larger txnid.
- */
-struct lmdb_db {
-	uint32_t pad;
-	uint16_t flags, depth;
-	size_t branch_pages, leaf_pages, overflow_pages, entries, root;
-};
-struct lmdb_meta {
-	uint32_t magic, version;
-	void *address;
-	size_t mapsize;
-	struct lmdb_db dbs[2];
-	size_t last_pg, txnid;
-};
-struct lmdb_page_head {
-	size_t pgno;
-	uint16_t pad, flags;
-	uint16_t lower, upper;
-};
-#define LMDB_MAGIC 0xBEEFC0DEu
-#define LMDB_DATA_VERSION 1
-#define LMDB_P_META 0x08
-#define LMDB_META_AT sizeof(struct lmdb_page_head)
-
-/* The newest transaction id of the data file PATH/data.mdb as its meta pages (read
- * whole, the page size psize) say; 0, LMT_ENOSTORE for a file that is no LMDB data
- * file, or an errno (store_replaced.c). */
-int store_file_txnid(const char *data, size_t psize, size_t *txnid, size_t *older);
 
 #endif

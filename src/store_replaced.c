@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "lmtasks/error.h"
-#include "store_internal.h"
+#include "store_replaced.h"
 
 static __thread char why[PATH_MAX + 200];
 
@@ -41,9 +41,8 @@ store_check_replaced_text(void)
 
 /* Says which file went which way; returns LMT_EREPLACED. */
 static int
-replaced(store *s, size_t lock_id, size_t file_id)
+replaced(const char *dir, size_t lock_id, size_t file_id)
 {
-	const char *dir = s->path;
 
 	if (lock_id > file_id)
 		snprintf(why, sizeof(why), "%s/data.mdb holds transactions up to %zu, but the "
@@ -56,29 +55,30 @@ replaced(store *s, size_t lock_id, size_t file_id)
 }
 
 int
-store_check_snapshot(store *s, MDB_txn *txn)
+replaced_snapshot(MDB_env *env, const char *dir, MDB_txn *txn)
 {
 	MDB_envinfo info;
 	/* The lock's id first (the transaction took it when it began), the file's metas
 	 * after: a commit in between moves the file first, so it cannot look like a file
 	 * that went back.  Read the other way round, a commit in between would. */
 	size_t id = mdb_txn_id(txn);
-	int rc = mdb_env_info(s->env, &info);
+	int rc = mdb_env_info(env, &info);
 
 	if (rc != 0)
 		return rc;
-	return id > info.me_last_txnid ? replaced(s, id, info.me_last_txnid) : 0;
+	return id > info.me_last_txnid ? replaced(dir, id, info.me_last_txnid) : 0;
 }
 
 int
-store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd)
+replaced_data_file(MDB_env *env, const char *dir, char *data, size_t size,
+    mdb_filehandle_t *fd)
 {
-	snprintf(data, size, "%s/data.mdb", s->path);
-	return s->env ? mdb_env_get_fd(s->env, fd) : EINVAL;
+	snprintf(data, size, "%s/data.mdb", dir);
+	return env ? mdb_env_get_fd(env, fd) : EINVAL;
 }
 
 int
-store_check_replaced(store *s)
+replaced_check(MDB_env *env, const char *dir)
 {
 	mdb_filehandle_t fd;
 	struct stat open_st, path_st;
@@ -87,7 +87,7 @@ store_check_replaced(store *s)
 	int rc;
 
 	/* A file moved over data.mdb (or written anew) is not the one this process maps. */
-	if ((rc = store_data_file(s, data, sizeof(data), &fd)) != 0)
+	if ((rc = replaced_data_file(env, dir, data, sizeof(data), &fd)) != 0)
 		return rc;
 	if (fstat(fd, &open_st) != 0)
 		return errno;
@@ -99,28 +99,28 @@ store_check_replaced(store *s)
 	}
 	/* A file copied over it in place: the same inode, its transactions gone back.  A map
 	 * grown by another process is adopted by the next reader; the next check sees. */
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
 	if (rc == MDB_MAP_RESIZED)
 		return 0;
 	if (rc != 0)
 		return rc;
-	rc = store_check_snapshot(s, txn);
+	rc = replaced_snapshot(env, dir, txn);
 	mdb_txn_abort(txn);
 	return rc;
 }
 
 int
-store_check_write(store *s, MDB_txn *txn)
+replaced_check_write(MDB_env *env, const char *dir, MDB_txn *txn)
 {
 	MDB_envinfo info;
 	/* No commit can race a write transaction: the lock's last id (this one's less one)
 	 * is the file's newest meta page's, or the file is not the one the lock counts. */
 	size_t id = mdb_txn_id(txn) - 1;
-	int rc = mdb_env_info(s->env, &info);
+	int rc = mdb_env_info(env, &info);
 
 	if (rc != 0)
 		return rc;
-	return id != info.me_last_txnid ? replaced(s, id, info.me_last_txnid) : 0;
+	return id != info.me_last_txnid ? replaced(dir, id, info.me_last_txnid) : 0;
 }
 
 int
@@ -165,7 +165,7 @@ store_file_txnid(const char *data, size_t psize, size_t *txnid, size_t *older)
  * backup, or another store's file, with more transactions or fewer is not: *is 1 when it
  * is, else 0; returns 0 or an error. */
 static int
-successor(store *s, const char *data, size_t psize, size_t *lock_id, int *is)
+successor(MDB_env *env, const char *data, size_t psize, size_t *lock_id, int *is)
 {
 	MDB_txn *txn;
 	size_t file_id, older;
@@ -173,7 +173,7 @@ successor(store *s, const char *data, size_t psize, size_t *lock_id, int *is)
 
 	/* The lock's count first: a commit on the file at the path after it raises the
 	 * file's count past it, which the next try sees settled. */
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
 		return rc;
 	*lock_id = mdb_txn_id(txn);
 	mdb_txn_abort(txn);
@@ -185,7 +185,7 @@ successor(store *s, const char *data, size_t psize, size_t *lock_id, int *is)
 }
 
 int
-store_follows(store *s)
+replaced_follows(MDB_env *env, const char *dir)
 {
 	mdb_filehandle_t fd;
 	struct stat open_st, path_st;
@@ -195,7 +195,7 @@ store_follows(store *s)
 	size_t lock_id = 0;
 	int rc, is;
 
-	if ((rc = store_data_file(s, data, sizeof(data), &fd)) != 0)
+	if ((rc = replaced_data_file(env, dir, data, sizeof(data), &fd)) != 0)
 		return rc;
 	if (fstat(fd, &open_st) != 0)
 		return errno;
@@ -203,11 +203,11 @@ store_follows(store *s)
 		return errno;
 	if (path_st.st_dev == open_st.st_dev && path_st.st_ino == open_st.st_ino)
 		return 0;
-	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &ms)) != 0)
+	if ((rc = mdb_env_info(env, &info)) != 0 || (rc = mdb_env_stat(env, &ms)) != 0)
 		return rc;
 	/* A commit on the new file between the two reads: tried again, a few times. */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		if ((rc = successor(s, data, ms.ms_psize, &lock_id, &is)) != 0)
+		if ((rc = successor(env, data, ms.ms_psize, &lock_id, &is)) != 0)
 			return rc;
 		if (is && lock_id >= info.me_last_txnid)
 			return 1;
@@ -219,15 +219,15 @@ store_follows(store *s)
 }
 
 int
-store_check_write_follow(store *s, MDB_txn *txn)
+replaced_check_write_follow(MDB_env *env, const char *dir, MDB_txn *txn)
 {
-	int rc = store_check_write(s, txn), f;
+	int rc = replaced_check_write(env, dir, txn), f;
 
 	/* The file open gone behind the lock (commits on a file swapped in) or not: the
 	 * path decides whether there is a file to follow. */
 	if (rc != 0 && rc != LMT_EREPLACED)
 		return rc;
-	if ((f = store_follows(s)) == 1 || (rc == 0 && f != 0))
+	if ((f = replaced_follows(env, dir)) == 1 || (rc == 0 && f != 0))
 		return f;
 	return rc;
 }

@@ -11,7 +11,6 @@
 
 #include "lmtasks/error.h"
 #include "lmtasks/task.h"
-#include "lmtasks/work.h"
 #include "work_fail.h"
 
 /* Copies len bytes of text into out as valid UTF-8 with no NUL (a bad byte becomes '?');

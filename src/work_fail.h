@@ -6,6 +6,9 @@
 
 #include "lmtasks/proc.h"
 
+#define WORK_STDERR_TAIL 2048		/* the bytes of stderr a failure's message quotes */
+#define WORK_STDERR_LINES 10		/* ... at most this many of its last lines */
+
 /* The failure's message for p's command into message (size bytes, NUL-terminated): how it
  * ended (exit status, signal, or unknown), then the last lines of its stderr. */
 void work_fail_message(const struct proc *p, char *message, size_t size);

@@ -16,8 +16,6 @@
 
 #define WORK_CONCURRENCY_MAX 1024
 #define WORK_OUTPUT_MAX (1u << 20)	/* stdout beyond this is not taken as details */
-#define WORK_STDERR_TAIL 2048		/* the bytes of stderr a failure's message quotes */
-#define WORK_STDERR_LINES 10		/* ... at most this many of its last lines */
 #define WORK_ERROR_CODE "work_command_failed"
 
 /* What to run and how (lmtasks work's options). */
