@@ -11,6 +11,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/http.h"
 #include "lmtasks/quote.h"
+#include "lmtasks/text.h"
 
 /* The header's first line for status, without its end, as one literal: *len its length;
  * NULL for a status without a reason of its own (Internal Server Error). */
@@ -57,13 +58,9 @@ add(char *p, const char *end, const char *s, size_t n)
 static char *
 add_u64(char *p, const char *end, uint64_t v)
 {
-	char buf[24], *q = buf + sizeof(buf);
+	char buf[TEXT_U64_MAX];
 
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return add(p, end, q, (size_t)(buf + sizeof(buf) - q));
+	return add(p, end, buf, text_u64(buf, v));
 }
 
 size_t

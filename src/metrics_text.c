@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lmtasks/metrics.h"
+#include "lmtasks/text.h"
 #include "metrics_internal.h"
 
 /* The text so far: gathered here and appended to pb a few kilobytes at a time (an append
@@ -55,13 +56,9 @@ put_str(struct out *o, const char *s)
 static void
 put_u64(struct out *o, uint64_t v)
 {
-	char buf[24], *q = buf + sizeof(buf);
+	char buf[TEXT_U64_MAX];
 
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, q, (size_t)(buf + sizeof(buf) - q));
+	put(o, buf, text_u64(buf, v));
 }
 
 /* v and the line's end. */
@@ -164,16 +161,7 @@ str(const char *s)
 static struct task_str
 num(char buf[24], uint64_t v)
 {
-	char *q = buf + 24;
-	size_t n;
-
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	n = (size_t)(buf + 24 - q);
-	memmove(buf, q, n);
-	return (struct task_str){ buf, n };
+	return (struct task_str){ buf, text_u64(buf, v) };
 }
 
 /* Meilisearch's task metrics, with its names and labels. */

@@ -10,6 +10,7 @@
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
+#include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
 
 /*
@@ -63,13 +64,7 @@ put(struct out *o, const char *s, size_t n)
 static void
 put_u64(struct out *o, uint64_t v)
 {
-	char buf[24], *p = buf + sizeof(buf);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, p, (size_t)(buf + sizeof(buf) - p));
+	o->p += text_u64(o->p, v);
 }
 
 /* A JSON string of any text: at most 6 bytes out per byte in, and the quotes. */

@@ -127,20 +127,6 @@ out:
 	return rc;
 }
 
-/* Flushes the directory dir (a rename in it) to the disk. */
-static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		rc = errno;
-	close(fd);
-	return rc;
-}
-
 int
 store_compact(store *s, uint64_t *pre, uint64_t *post, int *swapped)
 {
@@ -184,7 +170,7 @@ store_compact(store *s, uint64_t *pre, uint64_t *post, int *swapped)
 		goto fail;
 	}
 	*swapped = 1;
-	rc = sync_dir(dir);
+	rc = store_file_sync(dir, O_RDONLY | O_DIRECTORY);
 	mdb_txn_abort(txn);
 	/* The swap is done: this process follows it as every other does. */
 	int rc2 = store_reopen(s);

@@ -231,3 +231,16 @@ replaced_check_write_follow(MDB_env *env, const char *dir, MDB_txn *txn)
 		return f;
 	return rc;
 }
+
+int
+store_file_sync(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		rc = errno;
+	close(fd);
+	return rc;
+}

@@ -31,6 +31,10 @@ int replaced_follows(MDB_env *env, const char *dir);
  * opened again and the write made there, else an error. */
 int replaced_check_write_follow(MDB_env *env, const char *dir, MDB_txn *txn);
 
+/* Flushes path (a file, or a directory a rename was made in: flags O_RDONLY |
+ * O_DIRECTORY) to the disk; 0 or an errno. */
+int store_file_sync(const char *path, int flags);
+
 /* env's data file: its path (dir/data.mdb, cut to size bytes) in data and its descriptor
  * in *fd. */
 int replaced_data_file(MDB_env *env, const char *dir, char *data, size_t size,

@@ -54,21 +54,6 @@ backup_dir(store *s, const char *dir)
 	return rc;
 }
 
-/* Flushes path (a file or a directory) to the disk. */
-static int
-sync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		rc = errno;
-	close(fd);
-	return rc;
-}
-
 int
 store_backup(store *s, const char *dir)
 {
@@ -90,9 +75,9 @@ store_backup(store *s, const char *dir)
 	    chmod(data, st.st_mode & 0666) != 0)
 		return errno;
 	/* LMDB closes the copy unsynced: a backup is meant to outlive a crash. */
-	if ((rc = sync_path(data, O_RDONLY)) != 0)
+	if ((rc = store_file_sync(data, O_RDONLY)) != 0)
 		return rc;
-	return sync_path(dir, O_RDONLY | O_DIRECTORY);
+	return store_file_sync(dir, O_RDONLY | O_DIRECTORY);
 }
 
 /* The tasks whose state a restore changes, for the change log. */

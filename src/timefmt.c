@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "lmtasks/error.h"
+#include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
 
 #define US_PER_SEC INT64_C(1000000)
@@ -106,16 +107,7 @@ timefmt_rfc3339(int64_t us, char *buf)
 static char *
 put_decimal(char *p, uint64_t v)
 {
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
+	return p + text_u64(p, v);
 }
 
 size_t

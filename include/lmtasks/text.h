@@ -1,9 +1,30 @@
-/* Text of a request as it comes over the wire: percent-decoding for the path and the query
- * string alike, no I/O and no HTTP. */
+/* Text in and out, no I/O and no HTTP: percent-decoding of a request's path and query
+ * string alike, and the one decimal writer every answer's numbers go through. */
 #ifndef LMTASKS_TEXT_H
 #define LMTASKS_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The most digits a uint64_t takes. */
+#define TEXT_U64_MAX 20
+
+/* Writes v in decimal, no padding and no NUL, at out (TEXT_U64_MAX bytes at least);
+ * returns the number of digits.  Inline: it runs for every number of every answer. */
+static inline size_t
+text_u64(char *out, uint64_t v)
+{
+	char buf[TEXT_U64_MAX], *p = buf + sizeof(buf);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	size_t n = (size_t)(buf + sizeof(buf) - p);
+	memcpy(out, p, n);
+	return n;
+}
 
 /*
  * Decodes %XX escapes (and '+' as a space when plus is set) from len bytes at s
