@@ -122,6 +122,17 @@ extension_size(unsigned x)
 	    (x & X_PROGRESS ? 9 : 0);
 }
 
+/* The fields decode_extensions() clears at once, in task.h's order. */
+#define SCHED_FIELDS (offsetof(struct task, progress_total) + sizeof(uint32_t) - \
+	offsetof(struct task, not_before))
+_Static_assert(SCHED_FIELDS == 8 + 4 + 2 + 2 + 4 + 4 + 4,
+    "task.h keeps the scheduling and progress fields together");
+
+/* extension_size() of each set, for the decoder. */
+static const unsigned char extension_sizes[X_ALL + 1] = {
+	0, 8, 4, 12, 20, 28, 24, 32, 9, 17, 13, 21, 29, 37, 33, 41,
+};
+
 /* The size of the optional fields the flags announce. */
 static size_t
 optional_size(unsigned f)
@@ -222,10 +233,10 @@ decode_extensions(const unsigned char *q, unsigned x, struct task *t, struct len
 	q += x & X_BATCH ? 8 : 0;
 	n->meta = x & X_META ? bytes_get_u32le(q) : 0;
 	q += x & X_META ? 4 : 0;
-	t->not_before = 0;
-	t->priority = 0;
-	t->attempts = t->max_attempts = 0;
-	t->backoff_ms = 0;
+	/* The scheduling and progress fields lie side by side (task.h): one clear. */
+	memset(&t->not_before, 0, SCHED_FIELDS);
+	if (!(x & (X_SCHED | X_PROGRESS)))
+		return n->meta > TASK_METADATA_MAX ? LMT_ECORRUPT : 0;
 	if (x & X_SCHED) {
 		t->not_before = (int64_t)bytes_get_u64le(q);
 		t->priority = (int32_t)bytes_get_u32le(q + 8);
@@ -237,8 +248,6 @@ decode_extensions(const unsigned char *q, unsigned x, struct task *t, struct len
 		    t->attempts > TASK_ATTEMPTS_MAX || t->max_attempts > TASK_ATTEMPTS_MAX)
 			return LMT_ECORRUPT;
 	}
-	t->progress_done = t->progress_total = 0;
-	n->step = 0;
 	if (x & X_PROGRESS) {
 		t->progress_done = bytes_get_u32le(q);
 		t->progress_total = bytes_get_u32le(q + 4);
@@ -280,7 +289,7 @@ codec_decode(const void *buf, size_t len, struct task *t)
 	if (x > X_ALL || checksum(p, len) != bytes_get_u32le(p + 4))
 		return LMT_ECORRUPT;
 	unsigned f = p[2];
-	size_t head = HEADER + extension_size(x);
+	size_t head = HEADER + extension_sizes[x & X_ALL];
 	/* A failed task has its error; another may carry its last attempt's, when scheduled. */
 	if (p[1] >= TASK_NSTATUS || ((p[1] == TASK_FAILED) && !(f & F_ERROR)) ||
 	    ((f & F_ERROR) && p[1] != TASK_FAILED && !(x & X_SCHED)))

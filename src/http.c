@@ -58,9 +58,9 @@ add(char *p, const char *end, const char *s, size_t n)
 static char *
 add_u64(char *p, const char *end, uint64_t v)
 {
-	char buf[TEXT_U64_MAX];
+	char buf[TEXT_U64_MAX], *q = text_u64(buf + sizeof(buf), v);
 
-	return add(p, end, buf, text_u64(buf, v));
+	return add(p, end, q, (size_t)(buf + sizeof(buf) - q));
 }
 
 size_t

@@ -56,9 +56,9 @@ put_str(struct out *o, const char *s)
 static void
 put_u64(struct out *o, uint64_t v)
 {
-	char buf[TEXT_U64_MAX];
+	char buf[TEXT_U64_MAX], *end = buf + sizeof(buf), *p = text_u64(end, v);
 
-	put(o, buf, text_u64(buf, v));
+	put(o, p, (size_t)(end - p));
 }
 
 /* v and the line's end. */
@@ -161,7 +161,11 @@ str(const char *s)
 static struct task_str
 num(char buf[24], uint64_t v)
 {
-	return (struct task_str){ buf, text_u64(buf, v) };
+	char *p = text_u64(buf + 24, v);
+	size_t n = (size_t)(buf + 24 - p);
+
+	memmove(buf, p, n);
+	return (struct task_str){ buf, n };
 }
 
 /* Meilisearch's task metrics, with its names and labels. */

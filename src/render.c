@@ -64,7 +64,9 @@ put(struct out *o, const char *s, size_t n)
 static void
 put_u64(struct out *o, uint64_t v)
 {
-	o->p += text_u64(o->p, v);
+	char buf[TEXT_U64_MAX], *end = buf + sizeof(buf), *p = text_u64(end, v);
+
+	put(o, p, (size_t)(end - p));
 }
 
 /* A JSON string of any text: at most 6 bytes out per byte in, and the quotes. */
@@ -157,8 +159,7 @@ task_bound(const struct task *t)
 	return 512 + t->index_uid.len + t->type.len + t->details.len +
 	    6 * t->error_message.len + 2 * t->error_code.len +
 	    (t->custom_metadata.ptr ? 20 + 6 * t->custom_metadata.len : 0) +
-	    (t->progress_total ? 160 + 6 * t->progress_step.len : 0) +
-	    (task_has_sched(t) ? 160 : 0);
+	    320 + 6 * t->progress_step.len;	/* details' queue keys (put_details) */
 }
 
 /* A failed task's error object. */
@@ -226,7 +227,7 @@ put_progress(struct out *o, const struct task *t)
 }
 
 /*
- * The task's details, with what Meilisearch has no field for where a client ignores it:
+ * A task's details with what Meilisearch has no field for, where a client ignores it:
  * the queue's own keys appended to the details object (SPEC §6).  A plain task's details
  * are its stored text as it is.  The keys, each only when it says something:
  *   priority     a priority other than the default 0
@@ -236,12 +237,8 @@ put_progress(struct out *o, const struct task *t)
  *   progress     a processing task's progress, as its worker last reported it
  */
 static void
-put_details(struct out *o, const struct task *t)
+put_queue_details(struct out *o, const struct task *t)
 {
-	if (!t->progress_total && !task_has_sched(t)) {
-		put(o, t->details.ptr, t->details.len);
-		return;
-	}
 	/* Compact JSON: "{}" is the only empty object. */
 	int more = t->details.len > 2;
 	put(o, t->details.ptr, t->details.len - 1);
@@ -270,6 +267,16 @@ put_details(struct out *o, const struct task *t)
 	}
 #undef KEY
 	*o->p++ = '}';
+}
+
+/* The details of every task answered: a plain task's stored text as it is, inline. */
+static inline void
+put_details(struct out *o, const struct task *t)
+{
+	if (t->progress_total || task_has_sched(t))
+		put_queue_details(o, t);
+	else
+		put(o, t->details.ptr, t->details.len);
 }
 
 /* customMetadata where Meilisearch (1.26 on) puts it, when the task has some. */

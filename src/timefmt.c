@@ -107,7 +107,11 @@ timefmt_rfc3339(int64_t us, char *buf)
 static char *
 put_decimal(char *p, uint64_t v)
 {
-	return p + text_u64(p, v);
+	char buf[TEXT_U64_MAX], *q = text_u64(buf + sizeof(buf), v);
+	size_t n = (size_t)(buf + sizeof(buf) - q);
+
+	memcpy(p, q, n);
+	return p + n;
 }
 
 size_t

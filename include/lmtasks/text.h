@@ -5,25 +5,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 /* The most digits a uint64_t takes. */
 #define TEXT_U64_MAX 20
 
-/* Writes v in decimal, no padding and no NUL, at out (TEXT_U64_MAX bytes at least);
- * returns the number of digits.  Inline: it runs for every number of every answer. */
-static inline size_t
-text_u64(char *out, uint64_t v)
+/* Writes v in decimal, no padding and no NUL, so that it ends just before end (with
+ * TEXT_U64_MAX bytes before it); returns where it starts.  Inline: it runs for every
+ * number of every answer. */
+static inline char *
+text_u64(char *end, uint64_t v)
 {
-	char buf[TEXT_U64_MAX], *p = buf + sizeof(buf);
-
 	do {
-		*--p = (char)('0' + v % 10);
+		*--end = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	size_t n = (size_t)(buf + sizeof(buf) - p);
-	memcpy(out, p, n);
-	return n;
+	return end;
 }
 
 /*
