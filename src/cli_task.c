@@ -77,6 +77,11 @@ change_failed(int rc, const struct ops_change *ch, const struct ops_change_resul
 			    "takes heartbeats; nothing was changed", r->uid, task_status_name(r->was));
 		return cli_fail(EXIT_REFUSED, "task %" PRIu64 " is %s, so it cannot be %s%s; "
 		    "nothing was changed", r->uid, task_status_name(r->was), verbs[ch->kind], hint);
+	case LMT_EINVAL:
+		if (ch->kind == OPS_HEARTBEAT)
+			return cli_fail(EXIT_USAGE, "task %" PRIu64 ": the progress is not one a "
+			    "worker may report; nothing was changed", r->uid);
+		return cli_store_failure(rc, "nothing was changed; writing");
 	case LMT_ENOLEASE:
 		return cli_fail(EXIT_USAGE, "task %" PRIu64 " was started without a lease: give "
 		    "heartbeat --lease SECONDS", r->uid);
@@ -426,30 +431,156 @@ const struct cli_command cli_cmd_claim = { "claim", claim_options,
 
 /* ---- heartbeat ---- */
 
+/* A decimal u32 that fills len bytes at s; 0 or -1. */
+static int
+parse_u32(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* --progress DONE/TOTAL, or a percentage P% with at most one decimal (40%: 40 of 100,
+ * 40.5%: 405 of 1000). */
+static int
+parse_progress(const char *cmd, const char *arg, struct ops_change *ch)
+{
+	size_t len = strlen(arg);
+	const char *slash = strchr(arg, '/'), *dot;
+	uint32_t whole, tenth;
+
+	if (slash != NULL) {
+		if (parse_u32(arg, (size_t)(slash - arg), &ch->progress_done) != 0 ||
+		    parse_u32(slash + 1, strlen(slash + 1), &ch->progress_total) != 0)
+			goto bad;
+		if (ch->progress_total == 0)
+			return cli_usagef(cmd, "--progress %s: the total must be 1 or more", arg);
+		if (ch->progress_done > ch->progress_total)
+			return cli_usagef(cmd, "--progress %s: done is past the total", arg);
+		return 0;
+	}
+	if (len < 2 || arg[len - 1] != '%')
+		goto bad;
+	len--;
+	if ((dot = memchr(arg, '.', len)) == NULL) {
+		if (parse_u32(arg, len, &whole) != 0)
+			goto bad;
+		ch->progress_done = whole;
+		ch->progress_total = 100;
+	} else {
+		if (parse_u32(arg, (size_t)(dot - arg), &whole) != 0 ||
+		    (size_t)(dot - arg) + 2 != len || parse_u32(dot + 1, 1, &tenth) != 0 ||
+		    whole > 100)
+			goto bad;
+		ch->progress_done = whole * 10 + tenth;
+		ch->progress_total = 1000;
+	}
+	if (ch->progress_done > ch->progress_total)
+		return cli_usagef(cmd, "--progress %s: a percentage is at most 100%%", arg);
+	return 0;
+bad:
+	return cli_usagef(cmd, "--progress wants DONE/TOTAL (40/100) or a percentage (40%% or "
+	    "40.5%%), not `%s`", arg);
+}
+
+/* --step NAME: what the task is doing, up to TASK_STEP_MAX bytes of UTF-8. */
+static int
+parse_step(const char *cmd, const char *arg, struct ops_change *ch)
+{
+	size_t len = strlen(arg);
+
+	if (len > TASK_STEP_MAX)
+		return cli_usagef(cmd, "--step is at most %d bytes, not %zu", TASK_STEP_MAX, len);
+	if (!task_utf8_valid(arg, len))
+		return cli_usage(cmd, "--step must be UTF-8 text");
+	ch->step = arg;
+	ch->step_len = len;
+	return 0;
+}
+
+/*
+ * Inside `lmtasks work`, a command's heartbeat of its own task (the UID in
+ * LMTASKS_TASK_UID) belongs to the claim that started the command: its startedAt is
+ * LMTASKS_TASK_STARTED_AT, as if given by --started-at, so that a command left running
+ * after its task was claimed again cannot report on the new claim.
+ */
+static int
+own_claim(const struct ops_change *ch, int64_t *started_at)
+{
+	const char *uid = getenv("LMTASKS_TASK_UID"), *at = getenv("LMTASKS_TASK_STARTED_AT");
+	uint64_t mine;
+	int date_only;
+
+	if (uid == NULL || at == NULL || cli_parse_uid(uid, &mine) != 0 || mine != ch->uid)
+		return 0;
+	return timefmt_parse(at, strlen(at), started_at, &date_only) == 0 && !date_only ? 0 :
+	    cli_fail(EXIT_USAGE, "LMTASKS_TASK_STARTED_AT is not a startedAt: `%s`", at);
+}
+
 /* The handler of its table entry below. */
 static int
 run_heartbeat(const struct cli_args *a)
 {
 	struct ops_change ch = { .kind = OPS_HEARTBEAT };
-	int ret;
+	int ret, started = 0;
+	store *s;
 
 	for (size_t i = 0; i < a->nopts; i++) {
 		const char *v = a->opts[i].value;
-		if ((ret = a->opts[i].id == 'l' ? parse_lease(a->cmd, v, &ch.lease)
-		    : parse_started_at(a->cmd, v, &ch.started_at)) != 0)
+		switch (a->opts[i].id) {
+		case 'l':
+			ret = parse_lease(a->cmd, v, &ch.lease);
+			break;
+		case 'p':
+			ret = parse_progress(a->cmd, v, &ch);
+			break;
+		case 'n':
+			ret = parse_step(a->cmd, v, &ch);
+			break;
+		default:
+			started = 1;
+			ret = parse_started_at(a->cmd, v, &ch.started_at);
+			break;
+		}
+		if (ret != 0)
 			return ret;
 	}
-	return change_uid(a, &ch);
+	if (ch.step != NULL && ch.progress_total == 0)
+		return cli_usage(a->cmd, "--step goes with --progress");
+	if (a->argc != 1)
+		return cli_usage(a->cmd, "it wants one UID");
+	if ((ret = cli_parse_uid(a->argv[0], &ch.uid)) != 0 ||
+	    (!started && (ret = own_claim(&ch, &ch.started_at)) != 0) ||
+	    (ret = cli_open(0, &s)) != 0)
+		return ret;
+	ret = change_run(s, &ch);
+	store_close(s);
+	return ret;
 }
 
 static const struct option heartbeat_options[] = {
 	{ "lease", required_argument, NULL, 'l' },
 	{ "started-at", required_argument, NULL, 's' },
+	{ "progress", required_argument, NULL, 'p' },
+	{ "step", required_argument, NULL, 'n' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_heartbeat = { "heartbeat", heartbeat_options,
 	"  heartbeat UID [--lease SECONDS] [--started-at TIME]\n"
-	"                                      extend a processing task's lease\n",
+	"            [--progress DONE/TOTAL|P% [--step NAME]]\n"
+	"                                      extend a processing task's lease; report how\n"
+	"                                      far its worker is (the task's details.progress,\n"
+	"                                      its batch's progress), cleared when it finishes\n",
 	run_heartbeat };
 
 /* ---- succeed ---- */

@@ -95,6 +95,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 		next.status = TASK_CANCELED;
 		next.canceled_by = cancel_uid;
 		next.lease_until = 0;	/* a finished task holds no lease */
+		task_progress_clear(&next);
 		if (next.started_at == 0)
 			next.started_at = now;
 		next.finished_at = now;

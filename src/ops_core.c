@@ -32,20 +32,23 @@ int
 ops_task_copy(struct ops_task *ot, const struct task *t)
 {
 	const struct task_str *src[] = { &t->index_uid, &t->type, &t->details, &t->error_code,
-	    &t->error_message, &t->custom_metadata };
+	    &t->error_message, &t->custom_metadata, &t->progress_step };
 	struct task_str *dst[] = { &ot->t.index_uid, &ot->t.type, &ot->t.details,
-	    &ot->t.error_code, &ot->t.error_message, &ot->t.custom_metadata };
+	    &ot->t.error_code, &ot->t.error_message, &ot->t.custom_metadata,
+	    &ot->t.progress_step };
+	enum { NSTR = sizeof(src) / sizeof(src[0]) };
 	size_t need = 1;
 	char *buf, *p;
 
-	for (size_t i = 0; i < 6; i++)
+	_Static_assert(sizeof(dst) / sizeof(dst[0]) == NSTR, "every string copied");
+	for (size_t i = 0; i < NSTR; i++)
 		need += src[i]->ptr ? src[i]->len : 0;
 	if ((buf = malloc(need)) == NULL)
 		return ENOMEM;
 	free(ot->buf);
 	ot->buf = p = buf;
 	ot->t = *t;
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < NSTR; i++) {
 		if (src[i]->ptr == NULL)
 			continue;
 		memcpy(p, src[i]->ptr, src[i]->len);
@@ -82,6 +85,7 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 		next = old;
 		next.lease_until = 0;
 		next.lease_expired = 1;
+		task_progress_clear(&next);
 		if (old.requeue) {
 			next.status = TASK_ENQUEUED;
 			next.started_at = 0;

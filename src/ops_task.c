@@ -113,16 +113,30 @@ struct change_ctx {
 	struct ops_change_result *r;
 };
 
-/* The task after a heartbeat: the status stays, the lease starts again from now. */
+/* The task after a heartbeat: the status stays, the lease starts again from now, the
+ * progress is the one reported.  A task started without a lease may report progress:
+ * it keeps having none. */
 static int
 heartbeat(const struct ops_change *ch, const struct task *old, struct task *next, int64_t now)
 {
 	int64_t lease = ch->lease ? ch->lease : (int64_t)old->lease_ms * 1000;
 
-	if (lease == 0)
+	if (ch->progress_total && !task_progress_valid(ch->progress_done, ch->progress_total,
+	    ch->step, ch->step ? ch->step_len : 0))
+		return LMT_EINVAL;
+	if (lease == 0 && ch->progress_total == 0)
 		return LMT_ENOLEASE;
-	next->lease_until = now + lease;
-	next->lease_ms = (uint32_t)(lease / 1000);
+	if (lease) {
+		next->lease_until = now + lease;
+		next->lease_ms = (uint32_t)(lease / 1000);
+	}
+	if (ch->progress_total) {
+		next->progress_done = ch->progress_done;
+		next->progress_total = ch->progress_total;
+		if (ch->step)
+			next->progress_step = (struct task_str){ ch->step_len ? ch->step : NULL,
+			    ch->step_len };
+	}
 	return 0;
 }
 
@@ -137,6 +151,7 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 	int rc;
 
 	next->lease_until = 0;	/* a finished task holds no lease */
+	task_progress_clear(next);	/* nor progress; a task claimed again starts anew */
 	switch (ch->kind) {
 	case OPS_START:
 	case OPS_CLAIM:
@@ -230,7 +245,9 @@ ops_change_in(store *s, MDB_txn *txn, const struct ops_change *ch, struct ops_ch
 	    : move(ch, &old, &next, now, &merged);
 	if (rc == 0)
 		rc = rebatch(s, txn, ch->kind, &old, &next, now);
-	if (rc == 0 && (rc = store_replace(s, txn, &old, &next)) == 0)
+	/* A heartbeat is a change a reader sees only when its progress moved. */
+	if (rc == 0 && (rc = ch->kind != OPS_HEARTBEAT || task_progress_moved(&old, &next) ?
+	    store_replace(s, txn, &old, &next) : store_replace_quiet(s, txn, &old, &next)) == 0)
 		rc = ops_task_copy(&r->out, &next);
 	free(merged);
 	return rc;

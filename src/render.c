@@ -239,6 +239,13 @@ put_progress(struct out *o, const struct task *t)
 static void
 put_queue_details(struct out *o, const struct task *t)
 {
+	/* Only a processing task has progress; a record says so, this keeps it true. */
+	int progress = t->progress_total != 0 && t->status == TASK_PROCESSING;
+
+	if (!progress && !task_has_sched(t)) {
+		put(o, t->details.ptr, t->details.len);
+		return;
+	}
 	/* Compact JSON: "{}" is the only empty object. */
 	int more = t->details.len > 2;
 	put(o, t->details.ptr, t->details.len - 1);
@@ -261,7 +268,7 @@ put_queue_details(struct out *o, const struct task *t)
 		KEY("\"lastError\":");
 		put_error(o, t);
 	}
-	if (t->progress_total) {
+	if (progress) {
 		KEY("\"progress\":");
 		put_progress(o, t);
 	}

@@ -261,16 +261,26 @@ store_add(store *s, MDB_txn *txn, struct task *t)
 	return store_add_many(s, txn, t, 1);
 }
 
-int
-store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next)
+/* The record, its entries and counts, and (logged) its change. */
+static int
+replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next, int logged)
 {
-	size_t len = codec_size(next);
+	struct task clean;
+	size_t len;
 	unsigned char *buf;
-	MDB_val v = { len, NULL };
+	MDB_val v;
 	int rc;
 
 	if (old->uid != next->uid)
 		return LMT_EINVAL;
+	/* Progress belongs to a processing task, whichever path moved it out. */
+	if (next->status != TASK_PROCESSING && next->progress_total) {
+		clean = *next;
+		task_progress_clear(&clean);
+		next = &clean;
+	}
+	len = codec_size(next);
+	v.mv_size = len;
 	/* next may borrow old's strings, which live in the page the put rewrites. */
 	if ((buf = malloc(len)) == NULL)
 		return ENOMEM;
@@ -278,13 +288,25 @@ store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task 
 	if ((rc = entries(s, txn, old, 0)) != 0 || (rc = entries(s, txn, next, 1)) != 0)
 		goto out;
 	v.mv_data = buf;
-	if ((rc = store_uid_put(txn, s->tasks, next->uid, &v, 0)) == 0) {
+	if ((rc = store_uid_put(txn, s->tasks, next->uid, &v, 0)) == 0 && logged) {
 		unsigned char st = (unsigned char)next->status;
 		rc = feed_append(s, txn, 0, &next->uid, &st, 1);
 	}
 out:
 	free(buf);
 	return rc;
+}
+
+int
+store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next)
+{
+	return replace(s, txn, old, next, 1);
+}
+
+int
+store_replace_quiet(store *s, MDB_txn *txn, const struct task *old, const struct task *next)
+{
+	return replace(s, txn, old, next, 0);
 }
 
 int

@@ -197,3 +197,29 @@ task_init(struct task *t, const char *index, size_t ilen, const char *type, size
 	t->details.ptr = details;
 	t->details.len = dlen;
 }
+
+int
+task_progress_valid(uint32_t done, uint32_t total, const char *step, size_t len)
+{
+	return total > 0 && done <= total && len <= TASK_STEP_MAX &&
+	    (len == 0 || (step != NULL && task_utf8_valid(step, len)));
+}
+
+/* The whole percentage point a report stands at (0 to 100). */
+static uint32_t
+point(const struct task *t)
+{
+	return (uint32_t)((uint64_t)t->progress_done * 100 / t->progress_total);
+}
+
+int
+task_progress_moved(const struct task *prev, const struct task *next)
+{
+	if (next->progress_total == 0)
+		return prev->progress_total != 0;
+	if (prev->progress_total == 0 || point(prev) != point(next))
+		return 1;
+	return prev->progress_step.len != next->progress_step.len ||
+	    (next->progress_step.len &&
+	     memcmp(prev->progress_step.ptr, next->progress_step.ptr, next->progress_step.len) != 0);
+}

@@ -23,6 +23,7 @@
 #include "lmtasks/ops.h"
 #include "lmtasks/proc.h"
 #include "lmtasks/render.h"
+#include "lmtasks/timefmt.h"
 #include "lmtasks/watch.h"
 #include "lmtasks/work.h"
 #include "work_fail.h"
@@ -46,7 +47,7 @@ struct job {
 	char *details;			/* the change's strings, kept until the commit */
 	size_t details_len;
 	char message[WORK_STDERR_TAIL + 128];
-	char env[3][TASK_INDEX_MAX + 32];
+	char env[4][TASK_INDEX_MAX + 32];
 };
 
 struct worker {
@@ -145,13 +146,15 @@ reap_children(struct worker *w)
 			proc_reap(&w->jobs[i].proc);
 }
 
-/* Runs j's command: the task's JSON and a newline on its stdin; the task's uid, index and
- * type and the store in its environment. */
+/* Runs j's command: the task's JSON and a newline on its stdin; the task's uid, index,
+ * type and startedAt and the store in its environment (a plain `lmtasks heartbeat
+ * "$LMTASKS_TASK_UID" --progress ...` from the command reports on this claim). */
 static int
 job_start(struct worker *w, struct job *j)
 {
 	const struct task *t = &j->task.t;
-	const char *env[] = { j->env[0], j->env[1], j->env[2], w->env_db, NULL };
+	const char *env[] = { j->env[0], j->env[1], j->env[2], j->env[3], w->env_db, NULL };
+	char started[TIMEFMT_BUFSZ];
 	struct proc_spec spec = { .path = w->o->path, .argv = w->o->argv, .env = env,
 	    .output_max = WORK_OUTPUT_MAX, .pidfd = w->pidfds };
 	struct printbuf *pb = printbuf_new();
@@ -171,6 +174,8 @@ job_start(struct worker *w, struct job *j)
 	    t->index_uid.ptr ? t->index_uid.ptr : "");
 	snprintf(j->env[2], sizeof(j->env[2]), "LMTASKS_TASK_TYPE=%.*s", (int)t->type.len,
 	    t->type.ptr);
+	timefmt_rfc3339(t->started_at, started);
+	snprintf(j->env[3], sizeof(j->env[3]), "LMTASKS_TASK_STARTED_AT=%s", started);
 	if ((rc = proc_start(&j->proc, w->el, &spec, job_exited, j)) == 0) {
 		j->state = JOB_RUNNING;
 		w->running++;

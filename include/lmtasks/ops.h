@@ -66,7 +66,7 @@ int ops_config_set(store *s, enum setting_id id, uint64_t value, struct settings
 enum ops_change_kind {
 	OPS_START,	/* enqueued -> processing */
 	OPS_CLAIM,	/* the oldest enqueued task matching index/type -> processing */
-	OPS_HEARTBEAT,	/* a processing task's lease extended */
+	OPS_HEARTBEAT,	/* a processing task's lease extended, its progress reported */
 	OPS_SUCCEED,	/* processing -> succeeded, details merged */
 	OPS_FAIL,	/* processing -> failed with an error object */
 	OPS_RELEASE,	/* processing -> enqueued: handed back untouched (a worker stopping) */
@@ -78,6 +78,11 @@ struct ops_change {
 	uint64_t uid;				/* every kind but OPS_CLAIM */
 	struct task_str claim_index, claim_type; /* OPS_CLAIM filters; ptr NULL: any */
 	int64_t lease;				/* µs; 0: none (heartbeat: the task's own) */
+	uint32_t progress_done, progress_total;	/* OPS_HEARTBEAT: the worker's progress
+						 * (task_progress_valid()); total 0: none */
+	const char *step;			/* with progress: its step (step_len bytes);
+						 * NULL: the step last reported stays */
+	size_t step_len;
 	int requeue;				/* an expired lease requeues instead of failing */
 	int64_t started_at;			/* the claim being finished; 0: any */
 	const char *details;			/* OPS_SUCCEED: normalised object text to merge */
@@ -98,8 +103,11 @@ struct ops_change_result {
  * enqueued task matches); LMT_ETRANSITION when its status does not allow the change;
  * LMT_ELEASE when its lease expired (r->was says whether it went back to the queue,
  * TASK_ENQUEUED, or failed); LMT_ECLAIMED when started_at no longer matches (claimed
- * again); LMT_ENOLEASE for a heartbeat with no lease to extend; LMT_ECORRUPT.
- * r->out is freed with ops_task_free().
+ * again); LMT_ENOLEASE for a heartbeat with no lease to extend and no progress;
+ * LMT_EINVAL for progress that task_progress_valid() refuses; LMT_ECORRUPT.
+ * A task that leaves `processing` loses its progress.  A heartbeat is logged in the
+ * change log (feed.h) only when its progress moved (task_progress_moved()): a lease
+ * extended alone changes nothing a reader sees.  r->out is freed with ops_task_free().
  */
 int ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r);
 

@@ -336,6 +336,12 @@ int store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n);
  * next's strings may point into old's record: they are copied before anything moves. */
 int store_replace(store *s, MDB_txn *txn, const struct task *old, const struct task *next);
 
+/* store_replace() without an entry in the change log (feed.h): for a change no reader
+ * sees (a lease extended) or one the caller logs only now and then (a worker's progress
+ * within the same percentage point). */
+int store_replace_quiet(store *s, MDB_txn *txn, const struct task *old,
+    const struct task *next);
+
 /* Removes t (as read in txn) with its index entries, counts and lease; its uid is never
  * given again.  t's strings are invalid afterwards. */
 int store_remove(store *s, MDB_txn *txn, const struct task *t);

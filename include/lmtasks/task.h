@@ -89,6 +89,27 @@ task_has_sched(const struct task *t)
 	    t->max_attempts != 0 || t->backoff_ms != 0;
 }
 
+/* Returns 1 when done of total (with step, len bytes; ptr NULL: none) is progress a
+ * worker may report: total 1 or more, done no more than total, the step at most
+ * TASK_STEP_MAX bytes of UTF-8 without NUL. */
+int task_progress_valid(uint32_t done, uint32_t total, const char *step, size_t len);
+
+/* Drops t's progress: a task that leaves `processing` keeps none. */
+static inline void
+task_progress_clear(struct task *t)
+{
+	t->progress_done = t->progress_total = 0;
+	t->progress_step = (struct task_str){ NULL, 0 };
+}
+
+/*
+ * Returns 1 when next's progress says something a reader of the change log did not see in
+ * prev's: its first report, another step, or another whole percentage point.  A report
+ * within the same point is kept in the record but not logged, so that a worker reporting
+ * as often as it likes adds at most about a hundred changes per step to the log.
+ */
+int task_progress_moved(const struct task *prev, const struct task *next);
+
 /* Returns the status' JSON name ("enqueued", ...), or NULL when out of range. */
 const char *task_status_name(enum task_status s);
 

@@ -777,3 +777,217 @@ Test(ops, restore_replaces_the_tasks_keeps_uids_and_logs_after_the_newest_change
 	cr_assert_eq(add("movies", "documentAddition"), 3);
 	cr_assert_str_eq(uids_of(buf, sizeof(buf)), "3,1,0");
 }
+
+/* ---- a worker's progress ---- */
+
+/* A heartbeat of uid reporting done of total (step NULL: the last one stays). */
+static int
+report(uint64_t uid, uint32_t done, uint32_t total, const char *step,
+    struct ops_change_result *r)
+{
+	struct ops_change ch = { .kind = OPS_HEARTBEAT, .uid = uid, .progress_done = done,
+	    .progress_total = total, .step = step, .step_len = step ? strlen(step) : 0 };
+
+	return ops_change(s, &ch, r);
+}
+
+/* The newest sequence of the change log. */
+static uint64_t
+log_last(void)
+{
+	uint64_t first, last;
+	MDB_txn *txn;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(feed_bounds(s, txn, &first, &last), 0);
+	mdb_txn_abort(txn);
+	return last;
+}
+
+/* Asserts that task uid's record carries no progress. */
+static void
+expect_no_progress(uint64_t uid, const char *why)
+{
+	struct ops_task t = { 0 };
+
+	cr_assert_eq(get(uid, &t), 0);
+	cr_assert_eq(t.t.progress_total, 0, "%s", why);
+	cr_assert_eq(t.t.progress_done, 0, "%s", why);
+	cr_assert_null(t.t.progress_step.ptr, "%s", why);
+	ops_task_free(&t);
+}
+
+Test(ops, a_heartbeat_reports_progress_and_refuses_bad_values_changing_nothing)
+{
+	struct ops_change_result r;
+	struct ops_task t = { 0 };
+	uint64_t uid = add("movies", "documentAddition");
+	struct ops_change start = { .kind = OPS_START, .uid = uid, .lease = 60000000 };
+	char long_step[TASK_STEP_MAX + 2];
+
+	/* Only a processing task takes progress. */
+	cr_assert_eq(report(uid, 1, 2, "x", &r), LMT_ETRANSITION);
+	cr_assert_eq(r.was, TASK_ENQUEUED);
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	int64_t started = r.out.t.started_at, lease = r.out.t.lease_until;
+	ops_task_free(&r.out);
+
+	cr_assert_eq(report(uid, 40, 100, "indexing \xc3\xa9", &r), 0);
+	/* The result owns its strings: the step outlives the transaction. */
+	cr_assert_eq(r.out.t.progress_done, 40);
+	cr_assert_eq(r.out.t.progress_total, 100);
+	cr_assert_eq(r.out.t.progress_step.len, 11);
+	cr_assert(memcmp(r.out.t.progress_step.ptr, "indexing \xc3\xa9", 11) == 0);
+	cr_assert_geq(r.out.t.lease_until, lease, "the heartbeat extends the lease too");
+	ops_task_free(&r.out);
+
+	/* No step given: the last one stays; an empty one clears it. */
+	cr_assert_eq(report(uid, 50, 100, NULL, &r), 0);
+	cr_assert_eq(r.out.t.progress_step.len, 11);
+	ops_task_free(&r.out);
+
+	/* Refused, and the record is as it was. */
+	memset(long_step, 'a', sizeof(long_step) - 1);
+	long_step[sizeof(long_step) - 1] = '\0';
+	cr_assert_eq(report(uid, 11, 10, NULL, &r), LMT_EINVAL, "done past the total");
+	/* A heartbeat without progress keeps the last report. */
+	cr_assert_eq(report(uid, 0, 0, NULL, &r), 0);
+	cr_assert_eq(r.out.t.progress_done, 50);
+	ops_task_free(&r.out);
+	cr_assert_eq(report(uid, 1, 10, "\xff", &r), LMT_EINVAL, "a step that is not UTF-8");
+	cr_assert_eq(report(uid, 1, 10, long_step, &r), LMT_EINVAL, "a step too long");
+	struct ops_change nul = { .kind = OPS_HEARTBEAT, .uid = uid, .progress_done = 1,
+	    .progress_total = 10, .step = "a\0b", .step_len = 3 };
+	cr_assert_eq(ops_change(s, &nul, &r), LMT_EINVAL, "a NUL in the step");
+	cr_assert_eq(get(uid, &t), 0);
+	cr_assert_eq(t.t.progress_done, 50);
+	cr_assert_eq(t.t.progress_total, 100);
+	cr_assert_eq(t.t.progress_step.len, 11);
+	ops_task_free(&t);
+
+	/* The claim it belongs to, as for any heartbeat. */
+	struct ops_change other = { .kind = OPS_HEARTBEAT, .uid = uid, .progress_done = 1,
+	    .progress_total = 2, .started_at = started + 1 };
+	cr_assert_eq(ops_change(s, &other, &r), LMT_ECLAIMED);
+	other.started_at = started;
+	cr_assert_eq(ops_change(s, &other, &r), 0);
+	ops_task_free(&r.out);
+
+	cr_assert_eq(report(uid, 2, 2, "", &r), 0);
+	cr_assert_eq(r.out.t.progress_step.len, 0);
+	ops_task_free(&r.out);
+}
+
+Test(ops, a_task_started_without_a_lease_reports_progress_and_keeps_no_lease)
+{
+	struct ops_change_result r;
+	uint64_t uid = add("movies", "documentAddition");
+
+	tmpdb_change(OPS_START, uid);
+	cr_assert_eq(report(uid, 0, 0, NULL, &r), LMT_ENOLEASE);
+	cr_assert_eq(report(uid, 3, 4, "copying", &r), 0);
+	cr_assert_eq(r.out.t.lease_until, 0);
+	cr_assert_eq(r.out.t.progress_done, 3);
+	ops_task_free(&r.out);
+}
+
+/* Starts uid with a lease (us; requeue as said) and reports 1 of 3 on it. */
+static void
+start_reporting(uint64_t uid, int64_t lease, int requeue)
+{
+	struct ops_change start = { .kind = OPS_START, .uid = uid, .lease = lease,
+	    .requeue = requeue };
+	struct ops_change_result r;
+
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(report(uid, 1, 3, "indexing", &r), 0);
+	ops_task_free(&r.out);
+}
+
+Test(ops, progress_is_cleared_whenever_the_task_leaves_processing)
+{
+	static const enum ops_change_kind kinds[] = { OPS_SUCCEED, OPS_FAIL, OPS_RELEASE };
+	struct ops_change_result r;
+	struct ops_record_result cr;
+	uint64_t uid, n;
+
+	for (size_t i = 0; i < 3; i++) {
+		uid = add("movies", "documentAddition");
+		start_reporting(uid, 60000000, 0);
+		cr_assert_eq(change(kinds[i], uid, &r), 0);
+		cr_assert_eq(r.out.t.progress_total, 0, "kind %d: the result", kinds[i]);
+		ops_task_free(&r.out);
+		expect_no_progress(uid, "succeed, fail, release");
+	}
+	/* Claimed again after a release: it starts with none. */
+	struct ops_change claim = { .kind = OPS_CLAIM };
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.uid, uid);
+	cr_assert_eq(r.out.t.progress_total, 0);
+	ops_task_free(&r.out);
+
+	uid = add("movies", "documentAddition");
+	start_reporting(uid, 60000000, 0);
+	cr_assert_eq(ops_cancel(s, &uid, 1, "?uids=x", &cr), 0);
+	ops_task_free(&cr.out);
+	expect_no_progress(uid, "cancel");
+
+	/* The lease rule, both ways. */
+	uint64_t failed = add("movies", "documentAddition");
+	uint64_t requeued = add("movies", "documentAddition");
+	start_reporting(failed, 200000, 0);
+	start_reporting(requeued, 200000, 1);
+	sleep_ms(250);
+	cr_assert_eq(ops_reap(s, &n), 0);
+	cr_assert_eq(n, 2);
+	expect_no_progress(failed, "lease expired");
+	expect_no_progress(requeued, "lease expired, requeued");
+}
+
+Test(ops, a_heartbeat_logs_a_change_only_when_its_progress_moves_a_point_or_a_step)
+{
+	struct ops_change_result r;
+	uint64_t uid = add("movies", "documentAddition");
+	struct ops_change start = { .kind = OPS_START, .uid = uid, .lease = 60000000 };
+	struct ops_change hb = { .kind = OPS_HEARTBEAT, .uid = uid };
+
+	cr_assert_eq(ops_change(s, &start, &r), 0);
+	ops_task_free(&r.out);
+	uint64_t before = log_last();
+	/* A lease extended alone changes nothing a reader sees. */
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(log_last(), before);
+
+	/* Three hundred reports, one per item of 300: the first, then one per whole point. */
+	for (uint32_t i = 1; i <= 300; i++) {
+		cr_assert_eq(report(uid, i, 300, i == 1 ? "indexing" : NULL, &r), 0);
+		ops_task_free(&r.out);
+	}
+	cr_assert_eq(log_last() - before, 101);
+	before = log_last();
+	/* The same report again; then another step (its first report is logged). */
+	cr_assert_eq(report(uid, 300, 300, NULL, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(log_last(), before);
+	cr_assert_eq(report(uid, 0, 5, "merging", &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(log_last(), before + 1);
+	cr_assert_eq(report(uid, 0, 5, "merged", &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(log_last(), before + 2, "another step of the same length");
+	/* Within the same point (0/5 and 2/1000 are both 0%): the record keeps the latest
+	 * report though the log skips it. */
+	cr_assert_eq(report(uid, 2, 1000, NULL, &r), 0);
+	ops_task_free(&r.out);
+	cr_assert_eq(log_last(), before + 2);
+	struct ops_task t = { 0 };
+	cr_assert_eq(get(uid, &t), 0);
+	cr_assert_eq(t.t.progress_done, 2);
+	cr_assert_eq(t.t.progress_total, 1000);
+	ops_task_free(&t);
+	/* Finishing is always logged. */
+	tmpdb_change(OPS_SUCCEED, uid);
+	cr_assert_eq(log_last(), before + 3);
+}

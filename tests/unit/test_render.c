@@ -557,3 +557,21 @@ Test(render, queue_keys_in_details)
 	    "%s", pb->buf);
 	cr_assert(strstr(pb->buf, "lastError") == NULL);
 }
+
+/* Progress belongs to a processing task: a record of another status that carried some
+ * (none is written so) shows none. */
+Test(render, progress_only_on_a_processing_task)
+{
+	struct task t = task_of(TASK_SUCCEEDED);
+
+	t.started_at = T0 + SEC;
+	t.finished_at = T0 + 2 * SEC;
+	t.progress_done = 1;
+	t.progress_total = 3;
+	t.progress_step = STR("indexing");
+	cr_assert_eq(render_task(pb, &t), 0);
+	cr_assert(strstr(pb->buf, "\"details\":{},") != NULL, "%s", pb->buf);
+	printbuf_reset(pb);
+	cr_assert_eq(render_task_v1(pb, &t), 0);
+	cr_assert(strstr(pb->buf, "\"details\":{},") != NULL, "%s", pb->buf);
+}
