@@ -195,3 +195,45 @@ query_batch_get(store *s, MDB_txn *txn, uint64_t uid, const struct task_str *all
 	free(names);
 	return rc;
 }
+
+struct pwalk {
+	store *s;
+	MDB_txn *txn;
+	const struct tbatch *b;
+	struct tbatch_progress *p;
+	uint32_t left;		/* the batch's processing tasks not met yet */
+};
+
+static int
+progress_visit(void *ctx, uint64_t uid)
+{
+	struct pwalk *w = ctx;
+	struct task t;
+	int rc;
+
+	/* A record that does not decode is the task's answer to give (a 500 on its own
+	 * route), not the batch's: it counts as reporting nothing. */
+	if ((rc = store_get(w->s, w->txn, uid, &t)) == LMT_ECORRUPT || rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (!t.has_batch || t.batch_uid != w->b->uid)
+		return 0;
+	tbatch_progress_add(w->p, &t);
+	/* Every one of the batch's processing tasks met: the rest are others'. */
+	return --w->left == 0 ? MDB_NOTFOUND : 0;
+}
+
+int
+query_batch_progress(store *s, MDB_txn *txn, const struct tbatch *b, struct tbatch_progress *p)
+{
+	struct pwalk w = { s, txn, b, p, b->status[TASK_PROCESSING] };
+	int rc;
+
+	tbatch_progress_init(p, b);
+	if (w.left == 0)
+		return 0;
+	rc = store_status_walk(s, txn, TASK_PROCESSING, b->first_uid, b->last_uid,
+	    progress_visit, &w);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -401,10 +401,38 @@ put_counts(struct out *o, const struct tbatch_count *v, size_t n)
 	PUTS(o, "}");
 }
 
-int
-render_tbatch(struct printbuf *pb, const struct tbatch *b)
+/* A processing batch's progress (tbatch.h) in Meilisearch v1's shape:
+ * {"steps":[{"currentStep":"processing tasks","finished":1,"total":3},{...the reporting
+ * task's step}],"percentage":33.3}. */
+static void
+put_batch_progress(struct out *o, const struct tbatch_progress *p)
 {
-	size_t bound = 640 + b->details.len + 6 * b->strategy.len;
+	uint32_t tenths = tbatch_progress_tenths(p);
+
+	PUTS(o, "{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":");
+	put_u64(o, p->finished);
+	PUTS(o, ",\"total\":");
+	put_u64(o, p->total);
+	if (p->has_step) {
+		PUTS(o, "},{\"currentStep\":");
+		put_string(o, p->step.ptr ? p->step.ptr : "", p->step.len);
+		PUTS(o, ",\"finished\":");
+		put_u64(o, p->step_done);
+		PUTS(o, ",\"total\":");
+		put_u64(o, p->step_total);
+	}
+	PUTS(o, "}],\"percentage\":");
+	put_u64(o, tenths / 10);
+	*o->p++ = '.';
+	*o->p++ = (char)('0' + tenths % 10);
+	*o->p++ = '}';
+}
+
+int
+render_tbatch(struct printbuf *pb, const struct tbatch *b, const struct tbatch_progress *p)
+{
+	size_t bound = 640 + b->details.len + 6 * b->strategy.len +
+	    (p ? 200 + 6 * p->step.len : 0);
 	struct out o;
 	int first = 1;
 
@@ -416,7 +444,12 @@ render_tbatch(struct printbuf *pb, const struct tbatch *b)
 		return o.err;
 	PUTS(&o, "{\"uid\":");
 	put_u64(&o, b->uid);
-	PUTS(&o, ",\"progress\":null,\"details\":");
+	PUTS(&o, ",\"progress\":");
+	if (p)
+		put_batch_progress(&o, p);
+	else
+		PUTS(&o, "null");
+	PUTS(&o, ",\"details\":");
 	put(&o, b->details.ptr, b->details.len);
 	PUTS(&o, ",\"stats\":{\"totalNbTasks\":");
 	put_u64(&o, b->total);
@@ -616,11 +649,13 @@ render_string(struct printbuf *pb, const char *s, size_t len)
 }
 
 /* A list's items as a page walk gives them: the buffer, the task layout, whether an item
- * came before (the comma). */
+ * came before (the comma); for batches, where their tasks are read. */
 struct list {
 	struct printbuf *pb;
 	int v1;
 	int items;
+	store *s;
+	MDB_txn *txn;
 };
 
 static int
@@ -648,6 +683,20 @@ render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
 	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
 }
 
+/* A batch with its progress while it is processing (its tasks read), null after. */
+static int
+put_tbatch(struct list *l, const struct tbatch *b)
+{
+	struct tbatch_progress p;
+	int rc;
+
+	if (b->finished_at != 0)
+		return render_tbatch(l->pb, b, NULL);
+	if ((rc = query_batch_progress(l->s, l->txn, b, &p)) != 0)
+		return rc;
+	return render_tbatch(l->pb, b, &p);
+}
+
 static int
 list_batch(void *ctx, const struct tbatch *b)
 {
@@ -656,14 +705,14 @@ list_batch(void *ctx, const struct tbatch *b)
 
 	if (l->items++ && (rc = render_comma(l->pb)) != 0)
 		return rc;
-	return render_tbatch(l->pb, b);
+	return put_tbatch(l, b);
 }
 
 int
 render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
     const struct task_str *allow, size_t nallow, uint64_t *bad)
 {
-	struct list l = { pb, q->v1, 0 };
+	struct list l = { pb, q->v1, 0, s, txn };
 	struct query_page pg;
 	int rc;
 
@@ -676,12 +725,14 @@ render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct quer
 static int
 one_batch(void *ctx, const struct tbatch *b)
 {
-	return render_tbatch(ctx, b);
+	return put_tbatch(ctx, b);
 }
 
 int
 render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
     const struct task_str *allow, size_t nallow)
 {
-	return query_batch_get(s, txn, uid, allow, nallow, one_batch, pb);
+	struct list l = { pb, 1, 0, s, txn };
+
+	return query_batch_get(s, txn, uid, allow, nallow, one_batch, &l);
 }

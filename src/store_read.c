@@ -354,6 +354,32 @@ store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
 }
 
 int
+store_status_walk(store *s, MDB_txn *txn, enum task_status st, uint64_t from, uint64_t to,
+    int (*fn)(void *ctx, uint64_t uid), void *ctx)
+{
+	unsigned char sb = (unsigned char)st, ub[8];
+	MDB_val k = { 1, &sb }, v = { 8, ub };
+	MDB_cursor *cur;
+	int rc, op = MDB_GET_BOTH_RANGE;
+
+	if ((rc = mdb_cursor_open(txn, s->by_status, &cur)) != 0)
+		return rc;
+	store_key_uid(ub, from);
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT_DUP;
+		if (v.mv_size != 8) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		uint64_t uid = store_uid_key(v.mv_data);
+		if (uid > to || (rc = fn(ctx, uid)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
 store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type), void *ctx)
 {
 	MDB_val key, val;

@@ -257,3 +257,39 @@ tbatch_decode(const void *buf, size_t len, struct tbatch *b, struct tbatch_count
 		return LMT_ECORRUPT;
 	return 0;
 }
+
+void
+tbatch_progress_init(struct tbatch_progress *p, const struct tbatch *b)
+{
+	memset(p, 0, sizeof(*p));
+	p->total = b->total;
+	p->finished = b->total > b->status[TASK_PROCESSING] ?
+	    b->total - b->status[TASK_PROCESSING] : 0;
+}
+
+void
+tbatch_progress_add(struct tbatch_progress *p, const struct task *t)
+{
+	if (t->status != TASK_PROCESSING || t->progress_total == 0)
+		return;
+	p->reported += (uint64_t)t->progress_done * 1000000 / t->progress_total;
+	if (p->has_step)
+		return;
+	p->has_step = 1;
+	p->step = t->progress_step;
+	p->step_done = t->progress_done;
+	p->step_total = t->progress_total;
+}
+
+uint32_t
+tbatch_progress_tenths(const struct tbatch_progress *p)
+{
+	/* finished + reported <= total tasks: at most 1000 tenths; no overflow under 2^32
+	 * tasks (1000 * 1e6 * 2^32 < 2^64). */
+	uint64_t whole = (uint64_t)p->finished * 1000000 + p->reported;
+
+	if (p->total == 0)
+		return 0;
+	whole = whole * 1000 / ((uint64_t)p->total * 1000000);
+	return whole > 1000 ? 1000 : (uint32_t)whole;
+}

@@ -138,6 +138,17 @@ int query_batch_page(store *s, MDB_txn *txn, const struct query *q, const struct
     size_t nallow, int (*fn)(void *ctx, const struct tbatch *b), void *ctx,
     struct query_page *pg, uint64_t *bad);
 
+struct tbatch_progress;
+/*
+ * The progress of b, a batch still processing (finished_at 0), from its processing tasks'
+ * reports (tbatch.h): their records are read in txn, found among the processing tasks
+ * with uids in b's range, so it costs those tasks, not the store (a task whose record
+ * does not decode reports nothing).  The step's name lives until txn ends.  Returns 0 or
+ * a store error.
+ */
+int query_batch_progress(store *s, MDB_txn *txn, const struct tbatch *b,
+    struct tbatch_progress *p);
+
 /* Calls fn with batch uid (b lives until fn returns) and returns what fn does;
  * MDB_NOTFOUND when there is none or the key may not see it (none of its indexes allowed);
  * LMT_ECORRUPT for a record that does not decode. */

@@ -34,9 +34,11 @@ int render_task_v1(struct printbuf *pb, const struct task *t);
 int render_task_as(struct printbuf *pb, const struct task *t, int v1);
 
 struct tbatch;
-/* Meilisearch v1's batch object: uid, progress (null), details, stats {totalNbTasks,
- * status, types, indexUids}, duration, startedAt, finishedAt, batchStrategy. */
-int render_tbatch(struct printbuf *pb, const struct tbatch *b);
+struct tbatch_progress;
+/* Meilisearch v1's batch object: uid, progress (p; NULL: null, as for a finished batch),
+ * details, stats {totalNbTasks, status, types, indexUids}, duration, startedAt,
+ * finishedAt, batchStrategy. */
+int render_tbatch(struct printbuf *pb, const struct tbatch *b, const struct tbatch_progress *p);
 
 /* {"uid","indexUid","status","type","enqueuedAt"}, as enqueue prints it. */
 int render_task_summary(struct printbuf *pb, const struct task *t);

@@ -206,6 +206,11 @@ int store_batch_get(store *s, MDB_txn *txn, uint64_t uid, const void **rec, size
 int store_batch_walk(store *s, MDB_txn *txn, uint64_t from, int descending,
     int (*fn)(void *ctx, uint64_t uid, const void *rec, size_t len), void *ctx);
 
+/* Calls fn for each uid of status st from `from` to `to` (both included), in uid order,
+ * until it returns nonzero (returned); 0 when the walk ends. */
+int store_status_walk(store *s, MDB_txn *txn, enum task_status st, uint64_t from, uint64_t to,
+    int (*fn)(void *ctx, uint64_t uid), void *ctx);
+
 /* Calls fn for each type some task of the store has, in name order, until it returns
  * nonzero (returned). */
 int store_type_walk(store *s, MDB_txn *txn, int (*fn)(void *ctx, struct task_str type),

@@ -67,6 +67,31 @@ void tbatch_move(struct tbatch *b, enum task_status from, enum task_status to, i
 /* Sets finished_at when none of b's tasks is enqueued or processing. */
 void tbatch_settle(struct tbatch *b, int64_t now);
 
+/*
+ * A processing batch's progress in Meilisearch v1's shape: the outer step "processing
+ * tasks" (the batch's tasks finished, of all of them), then the step the first of its
+ * processing tasks that reports progress is at (by uid).  Its percentage counts each
+ * finished task whole and each processing task by the share its worker reported, so that
+ * with one task reporting it is Meilisearch's nested percentage.
+ */
+struct tbatch_progress {
+	uint32_t finished, total;	/* the batch's tasks not processing any more; all */
+	uint64_t reported;		/* the processing tasks' reported shares, in millionths
+					 * of a task */
+	int has_step;			/* a processing task reported a step: */
+	struct task_str step;		/* its name (borrowed: the task's record's) */
+	uint32_t step_done, step_total;
+};
+
+/* Starts p for b: its finished tasks counted, nothing reported yet. */
+void tbatch_progress_init(struct tbatch_progress *p, const struct tbatch *b);
+
+/* Counts t, one of the batch's processing tasks (visited in uid order), in p. */
+void tbatch_progress_add(struct tbatch_progress *p, const struct task *t);
+
+/* The percentage p stands at, in tenths (0 to 1000). */
+uint32_t tbatch_progress_tenths(const struct tbatch_progress *p);
+
 /* The number of bytes tbatch_encode() writes. */
 size_t tbatch_size(const struct tbatch *b);
 

@@ -12,6 +12,7 @@
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
+#include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/tbatch.h"
 #include "tmpdb.h"
@@ -227,7 +228,7 @@ Test(render, batch_object)
 	tbatch_add(&b, &a);
 	tbatch_settle(&b, T0 + SEC / 4);
 	pb = printbuf_new();
-	cr_assert_eq(render_tbatch(pb, &b), 0);
+	cr_assert_eq(render_tbatch(pb, &b, NULL), 0);
 	cr_assert_str_eq(pb->buf, "{\"uid\":4,\"progress\":null,\"details\":{},\"stats\":"
 	    "{\"totalNbTasks\":1,\"status\":{\"succeeded\":1},\"types\":{\"documentAddition\":1},"
 	    "\"indexUids\":{\"movies\":1}},\"duration\":\"PT0.250S\","
@@ -317,4 +318,136 @@ Test(batches, a_cancelation_batches_what_it_takes_from_the_queue)
 	batch_read(0, &b);
 	cr_assert_eq(b.status[TASK_CANCELED], 1, "task 1 stays in start's batch");
 	cr_assert_neq(b.finished_at, 0);
+}
+
+/* A processing batch's progress, as render_tbatch() prints it. */
+Test(render, batch_progress_object)
+{
+	struct tbatch b;
+	struct tbatch_progress p;
+	struct task a = task_of(1, "movies", "documentAddition", TASK_SUCCEEDED);
+	struct task c = task_of(2, "movies", "documentAddition", TASK_PROCESSING);
+
+	tbatch_init(&b, 4, T0, names[0], names[1]);
+	tbatch_add(&b, &a);
+	tbatch_add(&b, &c);
+	tbatch_progress_init(&p, &b);
+	cr_assert_eq(p.finished, 1);
+	cr_assert_eq(p.total, 2);
+	c.progress_done = 1;
+	c.progress_total = 4;
+	c.progress_step = STR("indexing \"x\"");
+	tbatch_progress_add(&p, &c);
+	pb = printbuf_new();
+	cr_assert_eq(render_tbatch(pb, &b, &p), 0);
+	cr_assert_str_eq(pb->buf, "{\"uid\":4,\"progress\":{\"steps\":[{\"currentStep\":"
+	    "\"processing tasks\",\"finished\":1,\"total\":2},{\"currentStep\":\"indexing \\\"x\\\"\","
+	    "\"finished\":1,\"total\":4}],\"percentage\":62.5},\"details\":{},\"stats\":"
+	    "{\"totalNbTasks\":2,\"status\":{\"processing\":1,\"succeeded\":1},"
+	    "\"types\":{\"documentAddition\":2},\"indexUids\":{\"movies\":2}},\"duration\":null,"
+	    "\"startedAt\":\"2021-08-10T14:29:17.000000Z\",\"finishedAt\":null,"
+	    "\"batchStrategy\":\"unspecified\"}");
+	printbuf_free(pb);
+}
+
+/* Batch uid as GET /batches/uid answers it, into pb. */
+static void
+batch_json(uint64_t uid)
+{
+	MDB_txn *txn;
+
+	printbuf_reset(pb);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(render_batch_uid(pb, s, txn, uid, NULL, 0), 0);
+	mdb_txn_abort(txn);
+}
+
+/* The part of pb from `"progress":` to `,"details"`. */
+static void
+expect_batch_progress(const char *want)
+{
+	const char *from = strstr(pb->buf, "\"progress\":"), *to = strstr(pb->buf, ",\"details\"");
+
+	cr_assert(from && to && to > from, "%s", pb->buf);
+	from += 11;
+	cr_assert(strlen(want) == (size_t)(to - from) && memcmp(want, from, strlen(want)) == 0,
+	    "want %s in %s", want, pb->buf);
+}
+
+Test(batches, a_processing_batch_shows_its_tasks_progress_and_null_once_finished)
+{
+	struct task t[4];
+	struct ops_change ch = { .kind = OPS_CLAIM }, other = { .kind = OPS_START, .uid = 1 };
+	struct ops_change_result r;
+	struct ops_task out[3];
+	size_t n;
+
+	pb = printbuf_new();
+	task_init(&t[0], "a", 1, "x", 1, "{}", 2);
+	task_init(&t[1], "b", 1, "x", 1, "{}", 2);	/* in another batch, inside the range */
+	task_init(&t[2], "a", 1, "x", 1, "{}", 2);
+	task_init(&t[3], "a", 1, "x", 1, "{}", 2);
+	cr_assert_eq(ops_enqueue(s, t, 4, NULL), 0);
+	cr_assert_eq(ops_claim_batch(s, &ch, 3, out, &n), 0);
+	cr_assert_eq(n, 3, "tasks 0, 2 and 3 in batch 0");
+	for (size_t i = 0; i < n; i++)
+		ops_task_free(&out[i]);
+	cr_assert_eq(ops_change(s, &other, &r), 0);
+	ops_task_free(&r.out);
+
+	/* Nothing reported yet: the outer step alone. */
+	batch_json(0);
+	expect_batch_progress("{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":0,"
+	    "\"total\":3}],\"percentage\":0.0}");
+
+	/* Another batch's task reports: not this batch's.  Then tasks 3 and 2 report; the
+	 * step shown is the first by uid. */
+	struct ops_change hb = { .kind = OPS_HEARTBEAT, .uid = 1, .progress_done = 9,
+	    .progress_total = 10, .step = "elsewhere", .step_len = 9 };
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	ops_task_free(&r.out);
+	hb = (struct ops_change){ .kind = OPS_HEARTBEAT, .uid = 3, .progress_done = 1,
+	    .progress_total = 2 };
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	ops_task_free(&r.out);
+	hb = (struct ops_change){ .kind = OPS_HEARTBEAT, .uid = 2, .progress_done = 1,
+	    .progress_total = 4, .step = "indexing", .step_len = 8 };
+	cr_assert_eq(ops_change(s, &hb, &r), 0);
+	ops_task_free(&r.out);
+	batch_json(0);
+	/* (0 + 1/4 + 1/2) / 3 tasks */
+	expect_batch_progress("{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":0,"
+	    "\"total\":3},{\"currentStep\":\"indexing\",\"finished\":1,\"total\":4}],"
+	    "\"percentage\":25.0}");
+
+	/* Task 2 succeeds: it counts whole; task 3's step is shown now. */
+	tmpdb_change(OPS_SUCCEED, 2);
+	batch_json(0);
+	expect_batch_progress("{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":1,"
+	    "\"total\":3},{\"currentStep\":\"\",\"finished\":1,\"total\":2}],"
+	    "\"percentage\":50.0}");
+
+	/* The list shows the same. */
+	struct query q;
+	uint64_t bad;
+	MDB_txn *txn;
+	query_init(&q);
+	q.v1 = 1;
+	printbuf_reset(pb);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(render_batch_page(pb, s, txn, &q, NULL, 0, &bad), 0);
+	mdb_txn_abort(txn);
+	cr_assert(strstr(pb->buf, "{\"uid\":0,\"progress\":{\"steps\":[{\"currentStep\":"
+	    "\"processing tasks\",\"finished\":1,\"total\":3},{\"currentStep\":\"\",\"finished\":1,"
+	    "\"total\":2}],\"percentage\":50.0}") != NULL, "%s", pb->buf);
+	cr_assert(strstr(pb->buf, "{\"uid\":1,\"progress\":{\"steps\":[{\"currentStep\":"
+	    "\"processing tasks\",\"finished\":0,\"total\":1},{\"currentStep\":\"elsewhere\","
+	    "\"finished\":9,\"total\":10}],\"percentage\":90.0}") != NULL, "%s", pb->buf);
+
+	/* Finished: null, as Meilisearch shows a finished batch. */
+	tmpdb_change(OPS_FAIL, 0);
+	tmpdb_change(OPS_SUCCEED, 3);
+	batch_json(0);
+	expect_batch_progress("null");
+	printbuf_free(pb);
 }
