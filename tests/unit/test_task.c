@@ -353,3 +353,48 @@ Test(task, utf8_nul_refused)
 	cr_assert_eq(task_utf8_valid(LIT("a\0b")), 0);
 	cr_assert_eq(task_utf8_valid(LIT("caf\xc3\xa9\0")), 0);
 }
+
+Test(task, progress_a_worker_may_report)
+{
+	cr_assert(task_progress_valid(0, 1, NULL, 0));
+	cr_assert(task_progress_valid(UINT32_MAX, UINT32_MAX, "indexing \xc3\xa9", 11));
+	cr_assert_not(task_progress_valid(0, 0, NULL, 0), "no total");
+	cr_assert_not(task_progress_valid(2, 1, NULL, 0), "past the total");
+	cr_assert_not(task_progress_valid(0, 1, "\xc3", 1), "cut UTF-8");
+	cr_assert_not(task_progress_valid(0, 1, "a\0b", 3), "a NUL");
+	cr_assert_not(task_progress_valid(0, 1, NULL, 1), "a length without bytes");
+	char step[TASK_STEP_MAX + 1];
+	memset(step, 'a', sizeof(step));
+	cr_assert(task_progress_valid(0, 1, step, TASK_STEP_MAX));
+	cr_assert_not(task_progress_valid(0, 1, step, TASK_STEP_MAX + 1), "too long");
+}
+
+/* A report moves when the log's readers would see something new: its first, another
+ * step, another whole point; and when it is gone. */
+Test(task, progress_moves_by_points_and_steps)
+{
+	struct task a, b;
+
+	task_init(&a, "m", 1, "x", 1, "{}", 2);
+	b = a;
+	cr_assert_not(task_progress_moved(&a, &b), "none, none");
+	b.progress_done = 0;
+	b.progress_total = 1000;
+	cr_assert(task_progress_moved(&a, &b), "the first report");
+	a = b;
+	b.progress_done = 9;
+	cr_assert_not(task_progress_moved(&a, &b), "0.9%: the same point");
+	b.progress_done = 10;
+	cr_assert(task_progress_moved(&a, &b), "1%");
+	a = b;
+	b.progress_done = 1;
+	b.progress_total = 100;
+	cr_assert_not(task_progress_moved(&a, &b), "1 of 100 is 1% too");
+	b.progress_step = (struct task_str){ "x", 1 };
+	cr_assert(task_progress_moved(&a, &b), "another step");
+	a = b;
+	b.progress_step = (struct task_str){ "y", 1 };
+	cr_assert(task_progress_moved(&a, &b), "another step of the same length");
+	task_progress_clear(&b);
+	cr_assert(task_progress_moved(&a, &b), "gone");
+}
