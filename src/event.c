@@ -51,6 +51,7 @@ struct event_loop {
 	uint64_t *due;		/* ids of the timers run this turn */
 	size_t ntimers, nheap, free_slot;
 	uint64_t seq;
+	int64_t now;		/* clock_mono() when this turn's events were taken */
 	int stop;
 	/* The store-change watch. */
 	struct watch w;
@@ -340,6 +341,12 @@ event_timer_del(event_loop *el, uint64_t id)
 
 /* ---- the turn ---- */
 
+int64_t
+event_now(const event_loop *el)
+{
+	return el->now;
+}
+
 void
 event_stop(event_loop *el)
 {
@@ -381,10 +388,9 @@ run_fds(event_loop *el, int n)
 static void
 run_timers(event_loop *el)
 {
-	int64_t now = clock_mono();
 	size_t n = 0;
 
-	while (el->nheap > 0 && el->timers[el->heap[0]].at <= now) {
+	while (el->nheap > 0 && el->timers[el->heap[0]].at <= el->now) {
 		size_t slot = el->heap[0];
 		el->due[n++] = el->timers[slot].id;
 		heap_remove(el, slot);
@@ -418,6 +424,9 @@ event_once(event_loop *el)
 
 	if (n < 0)
 		return errno;
+	/* One reading of the clock serves the turn: a timer that falls due while the
+	 * descriptors' callbacks run waits for the next turn, which does not wait. */
+	el->now = clock_mono();
 	run_fds(el, n);
 	if (!el->stop)
 		run_timers(el);

@@ -232,9 +232,11 @@ on_conn(event_loop *el, int fd, unsigned what, void *arg)
 {
 	struct loop_client *cl = arg;
 
+	/* The turn's time: deadlines and the idle limit count in seconds. */
+	int64_t now = event_now(el);
+
 	atomic_store_explicit(&cl->busy, 1, memory_order_relaxed);
-	enum conn_state st = what & EVENT_WRITE ? conn_flush(cl->c, clock_mono()) :
-	    conn_read(cl->c, clock_mono());
+	enum conn_state st = what & EVENT_WRITE ? conn_flush(cl->c, now) : conn_read(cl->c, now);
 
 	for (int turn = 0; st == CONN_REQUEST && turn < LOOP_TURN_REQUESTS; turn++) {
 		int taken = 0;
@@ -246,7 +248,7 @@ on_conn(event_loop *el, int fd, unsigned what, void *arg)
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
-	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->active, now, memory_order_relaxed);
 	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
 	if (st == CONN_CLOSE || event_fd_mod(el, fd, wanted(st)) != 0)
@@ -359,7 +361,7 @@ worker(void *arg)
 	}
 	while (!wk->stop) {
 		if ((rc = event_once(wk->el)) != 0 && rc != EINTR) {
-			logline("epoll_wait: %s", strerror(rc));
+			logline("event loop: %s", strerror(rc));
 			break;
 		}
 	}

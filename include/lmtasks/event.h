@@ -81,6 +81,10 @@ int event_watch(event_loop *el, const char *path, int64_t poll_us, event_change_
 /* Returns 1 when el's watch is on inotify, 0 when it polls (or there is none). */
 int event_watch_notified(const event_loop *el);
 
+/* Returns clock_mono() as read when this turn's descriptors were found ready: for a
+ * callback, the time it was called, up to the callbacks before it in the turn. */
+int64_t event_now(const event_loop *el);
+
 /* Makes event_run() return once the callback running now returns; no other callback
  * of that turn runs. */
 void event_stop(event_loop *el);
