@@ -309,7 +309,8 @@ event_timer_add(event_loop *el, int64_t after_us, event_timer_fn *fn, void *ctx,
 		return ENOMEM;
 	slot = el->free_slot;
 	el->free_slot = el->timers[slot].pos;
-	el->seq++;
+	if (++el->seq << 32 == 0)
+		el->seq++;	/* wrapped: no id is 0 */
 	el->timers[slot] = (struct timer){ el->seq << 32 | slot, el->seq, clock_mono() + after_us,
 	    fn, ctx, UNQUEUED };
 	heap_push(el, slot);
