@@ -47,8 +47,8 @@ struct stream_io_host {
  * client that takes nothing for CONN_WRITE_DEADLINE_US is closed by the loop's sweep.
  */
 
-/* Hands over client, whose stream conn_stream_begin has started and which is in no epoll
- * set any more; the thread is started with the first.  Returns 0, or an error (the
+/* Hands over client, whose stream conn_stream_begin has started and which is in no
+ * worker's event loop any more; the thread is started with the first.  Returns 0, or an error (the
  * caller then still owns client and sub). */
 int stream_io_adopt(const struct stream_io_host *host, const char *path, void *client,
     stream_sub *sub);
