@@ -66,6 +66,7 @@ static struct {
 	pthread_mutex_t mu;	/* guards the registry */
 	struct loop_client *all;
 	_Atomic int64_t swept_at;	/* the last sweep, by whichever worker */
+	int64_t sweep_every;	/* each worker's sweep timer: SWEEP_US times the workers */
 	atomic_uint sweeps;
 } srv = { -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
 
@@ -286,7 +287,9 @@ sweep(int64_t now)
 			    "answer for %d s", CONN_WRITE_DEADLINE_US / 1000000);
 			continue;
 		}
-		if (d == 0 || d > now || cl->swept)
+		/* A detached one's deadline is its holder's (a stream's: stream_io.c). */
+		if (d == 0 || d > now || cl->swept ||
+		    atomic_load_explicit(&cl->detached, memory_order_relaxed))
 			continue;
 		cl->swept = 1;
 		shutdown(conn_fd(cl->c), SHUT_RDWR);
@@ -296,8 +299,9 @@ sweep(int64_t now)
 	pthread_mutex_unlock(&srv.mu);
 }
 
-/* Every worker has this timer; whichever comes first in a SWEEP_US sweeps for all, so a
- * busy worker delays no deadline. */
+/* Every worker has this timer, their turns spread over the workers' period: one sweeps
+ * for all each SWEEP_US, and a busy worker delays the others' turns not at all (one
+ * that comes late to its turn finds the sweep done). */
 static int64_t
 on_sweep(event_loop *el, void *arg)
 {
@@ -305,9 +309,10 @@ on_sweep(event_loop *el, void *arg)
 
 	(void)el;
 	(void)arg;
-	if (now - last >= SWEEP_US && atomic_compare_exchange_strong(&srv.swept_at, &last, now))
+	if (now - last >= SWEEP_US / 2 &&
+	    atomic_compare_exchange_strong(&srv.swept_at, &last, now))
 		sweep(now);
-	return SWEEP_US;
+	return srv.sweep_every;
 }
 
 /* The stop pipe has a byte: it stays there, and wakes every worker. */
@@ -383,9 +388,10 @@ on_signal(int sig)
 	errno = saved;
 }
 
-/* A worker's loop and its wake-up, the listening socket, stop pipe and timer in it. */
+/* A worker's loop and its wake-up, the listening socket, stop pipe and timer in it (the
+ * i-th worker's first sweep at i + 1 SWEEP_US). */
 static int
-worker_init(struct worker *wk)
+worker_init(struct worker *wk, int i)
 {
 	int rc;
 
@@ -398,7 +404,7 @@ worker_init(struct worker *wk)
 	if ((rc = event_fd_add(wk->el, srv.listen_fd, EVENT_READ | EVENT_EXCLUSIVE, on_accept,
 	    wk)) != 0 || (rc = event_fd_add(wk->el, srv.stop[0], EVENT_READ, on_stop, wk)) != 0 ||
 	    (rc = event_fd_add(wk->el, wk->wake, EVENT_READ, on_wake, wk)) != 0 ||
-	    (rc = event_timer_add(wk->el, SWEEP_US, on_sweep, NULL, NULL)) != 0)
+	    (rc = event_timer_add(wk->el, SWEEP_US * (i + 1), on_sweep, NULL, NULL)) != 0)
 		return rc;
 	return 0;
 }
@@ -470,6 +476,7 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 	ops = o;
 	srv.listen_fd = listen_fd;
 	atomic_store(&srv.swept_at, clock_mono());
+	srv.sweep_every = SWEEP_US * threads;
 	if (raise_nofile() != 0)
 		logline("cannot raise the limit of open files: %s", strerror(errno));
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
@@ -480,7 +487,7 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 		rc = errno;
 	} else {
 		for (; made < threads; made++)
-			if ((rc = worker_init(&wks[made])) != 0) {
+			if ((rc = worker_init(&wks[made], made)) != 0) {
 				worker_free(&wks[made]);
 				break;
 			}

@@ -14,6 +14,7 @@
 
 #include "lmtasks/clock.h"
 #include "lmtasks/event.h"
+#include "lmtasks/log.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/watch.h"
 #include "stream_io.h"
@@ -181,6 +182,7 @@ struct held {
 	void *client;
 	conn *c;
 	stream_sub *sub;	/* the hub's, until it ends */
+	uint64_t overdue;	/* the timer at its write deadline (conn_deadline) */
 	int kill;		/* its peer broke the protocol or left: close, do not end */
 	struct held *prev, *next;
 };
@@ -209,8 +211,8 @@ static struct {
 	uint64_t fan;		/* the timer that reads the log at the next turn */
 } sio = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = { -1, -1 } };
 
-/* A stream waits this long at most for nothing, as a timer that is not due. */
-#define FAN_IDLE_US (3600 * INT64_C(1000000))
+/* Where a timer waits that is not due (moved before then, as it is). */
+#define LATER_US (3600 * INT64_C(1000000))
 
 static int
 held_write(void *ctx, const void *buf, size_t len)
@@ -245,6 +247,7 @@ static void
 release(struct held *hd, enum conn_state st)
 {
 	event_fd_del(sio.el, conn_fd(hd->c));
+	event_timer_del(sio.el, hd->overdue);
 	if (hd->prev)
 		hd->prev->next = hd->next;
 	else
@@ -288,6 +291,24 @@ held_after(struct held *hd, enum conn_state st)
 		sio.poll = 1;
 	}
 	event_fd_mod(sio.el, conn_fd(hd->c), wanted_events(hd));
+	/* Output taken moves the deadline on; output written does not. */
+	int64_t d = conn_deadline(hd->c);
+	event_timer_move(sio.el, hd->overdue, d == 0 ? LATER_US : d - clock_mono());
+}
+
+/* Its client took nothing for CONN_WRITE_DEADLINE_US (keep-alives written or not). */
+static int64_t
+held_overdue(event_loop *el, void *ctx)
+{
+	struct held *hd = ctx;
+
+	(void)el;
+	log_line(sio.host->name, "closed a FastCGI connection: its stream's events were not "
+	    "taken for %d s", CONN_WRITE_DEADLINE_US / 1000000);
+	stream_hub_remove(sio.hub, hd);
+	hd->kill = 1;
+	release(hd, CONN_CLOSE);
+	return EVENT_NOMORE;
 }
 
 /* One event of a stream's connection: output taken, or records (an abort) or a close. */
@@ -332,8 +353,9 @@ take_inbox(void)
 				sio.held->prev = hd;
 			sio.held = hd;
 			stream_hub_add(sio.hub, in->sub, held_write, hd);
-			if (event_fd_add(sio.el, conn_fd(hd->c), wanted_events(hd), held_event,
-			    hd) != 0) {
+			if (event_timer_add(sio.el, LATER_US, held_overdue, hd,
+			    &hd->overdue) != 0 || event_fd_add(sio.el, conn_fd(hd->c),
+			    wanted_events(hd), held_event, hd) != 0) {
 				stream_hub_remove(sio.hub, hd);
 				hd->kill = 1;
 				release(hd, CONN_CLOSE);
@@ -405,7 +427,7 @@ on_fan(event_loop *el, void *ctx)
 	(void)ctx;
 	if (!sio.stuck && (sio.poll || stream_hub_behind(sio.hub)))
 		fan_out();
-	return !sio.stuck && (sio.poll || stream_hub_behind(sio.hub)) ? 0 : FAN_IDLE_US;
+	return !sio.stuck && (sio.poll || stream_hub_behind(sio.hub)) ? 0 : LATER_US;
 }
 
 static int64_t
@@ -452,6 +474,7 @@ stream_thread(void *arg)
 		stream_hub_remove(sio.hub, hd);
 		conn_stream_end(hd->c, clock_mono());
 		event_fd_del(sio.el, conn_fd(hd->c));
+		event_timer_del(sio.el, hd->overdue);
 		sio.held = hd->next;
 		sio.count--;
 		free(hd);
@@ -474,7 +497,7 @@ start(const struct stream_io_host *host, const char *path)
 	if ((rc = event_new(&sio.el)) != 0 ||
 	    (rc = event_fd_add(sio.el, sio.wake[0], EVENT_READ, on_wake, NULL)) != 0 ||
 	    (rc = event_watch(sio.el, path, WATCH_POLL_MS * INT64_C(1000), on_change, NULL)) != 0 ||
-	    (rc = event_timer_add(sio.el, FAN_IDLE_US, on_fan, NULL, &sio.fan)) != 0 ||
+	    (rc = event_timer_add(sio.el, LATER_US, on_fan, NULL, &sio.fan)) != 0 ||
 	    (rc = event_timer_add(sio.el, stream_io_keepalive(), on_keepalive, NULL, NULL)) != 0)
 		return rc;
 	if (pthread_create(&sio.tid, NULL, stream_thread, NULL) != 0)
