@@ -227,7 +227,7 @@ host_read(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg)
 }
 
 static const struct stream_io_host stream_host = {
-	host_conn, host_close, host_give_back, host_read,
+	host_conn, host_close, host_give_back, host_read, "lmtasks-fcgi",
 };
 
 /* FastCGI: the stream thread holds it from now on. */

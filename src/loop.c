@@ -3,52 +3,72 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lmtasks/clock.h"
 #include "lmtasks/conn.h"
+#include "lmtasks/event.h"
 #include "lmtasks/log.h"
 #include "lmtasks/loop.h"
 
-#define SWEEP_NS 250000000	/* how often deadlines are looked at */
+#define SWEEP_US 250000	/* how often deadlines are looked at */
+#define ACCEPT_BACKOFF_US 100000	/* out of descriptors with none to shed: accept later */
 /* Idle connections shut down at once when accept finds no descriptor left. */
 #define SHED_AT_ONCE 16
+
+struct worker;
 
 /* A connection in the registry, which lets the timer find overdue ones and shutdown
  * close the rest.  swept: shut down already (by the timer, or shed); busy: a worker serves
  * it now; waiting: a whole request of it waits for its next turn; detached: a thread
  * of the program's holds it (a stream), so it is never idle; active: when a worker last
- * served it (monotonic µs), for the idle limit and for shedding the longest idle first. */
+ * served it (monotonic µs), for the idle limit and for shedding the longest idle first.
+ * owner: the worker whose loop it is in (the one that accepted it); back, back_st: its
+ * place in the owner's list of connections given back, and what it waits for then. */
 struct loop_client {
 	conn *c;
+	struct worker *owner;
 	int swept;
 	_Atomic int busy;
 	_Atomic int waiting;
 	_Atomic int detached;
 	_Atomic int64_t active;
 	struct loop_client *prev, *next;
+	struct loop_client *back;
+	enum conn_state back_st;
+};
+
+/* A worker thread and its own event loop: the listening socket (EPOLLEXCLUSIVE: a new
+ * connection wakes one worker), the stop pipe, its wake-up for connections given back,
+ * the deadline timer, and the connections it accepted. */
+struct worker {
+	event_loop *el;
+	void *ctx;		/* the program's (ops->thread_init) */
+	pthread_t tid;
+	int wake;		/* an eventfd: connections wait in back */
+	int stop;
+	pthread_mutex_t mu;	/* guards back */
+	struct loop_client *back;
 };
 
 static struct {
-	int epfd;
 	int listen_fd;
-	int timer_fd;
 	int stop[2];		/* a byte here wakes every worker to leave */
 	pthread_mutex_t mu;	/* guards the registry */
 	struct loop_client *all;
-} srv = { -1, -1, -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL };
+	_Atomic int64_t swept_at;	/* the last sweep, by whichever worker */
+	int64_t sweep_every;	/* each worker's sweep timer: SWEEP_US times the workers */
+	atomic_uint sweeps;
+} srv = { -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
 
 /* The program's callbacks, fixed by loop_run. */
 static const struct loop_ops *ops;
@@ -56,7 +76,7 @@ static const struct loop_ops *ops;
 #define logline(...) log_line(ops->name, __VA_ARGS__)
 
 static struct loop_client *
-client_new(int fd)
+client_new(int fd, struct worker *owner)
 {
 	struct loop_client *cl = calloc(1, sizeof(*cl));
 
@@ -64,6 +84,7 @@ client_new(int fd)
 		free(cl);
 		return NULL;
 	}
+	cl->owner = owner;
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
 	pthread_mutex_lock(&srv.mu);
 	cl->next = srv.all;
@@ -74,7 +95,8 @@ client_new(int fd)
 	return cl;
 }
 
-/* Leaves the registry first, so the timer never touches a closed descriptor. */
+/* Leaves the registry first, so the timer never touches a closed descriptor.  cl is in
+ * no event loop any more (drop() takes it out of its owner's). */
 static void
 client_close(struct loop_client *cl)
 {
@@ -94,17 +116,31 @@ client_close(struct loop_client *cl)
 	free(cl);
 }
 
-/* Watches the connection for one event (reading, or writing while output is left); the
- * worker that gets it owns the connection until it arms it again.  A whole request already
- * read waits for writing too: the socket is writable at once, unless its peer leaves
- * answers untaken, and the event queues behind those of the connections ready before. */
-static int
-arm(struct loop_client *cl, int op, enum conn_state st)
+/* Closes a connection of the calling worker's loop. */
+static void
+drop(struct loop_client *cl)
 {
-	struct epoll_event ev = { .events = (st == CONN_FLUSH || st == CONN_REQUEST ? EPOLLOUT :
-	    EPOLLIN) | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = cl };
+	event_fd_del(cl->owner->el, conn_fd(cl->c));
+	client_close(cl);
+}
 
-	return epoll_ctl(srv.epfd, op, conn_fd(cl->c), &ev);
+/* What the connection waits for next: reading, or writing while output is left.  A whole
+ * request already read waits for writing too: the socket is writable at once, unless its
+ * peer leaves answers untaken, and the event comes behind those of the connections ready
+ * before. */
+static unsigned
+wanted(enum conn_state st)
+{
+	return st == CONN_FLUSH || st == CONN_REQUEST ? EVENT_WRITE : EVENT_READ;
+}
+
+static void on_conn(event_loop *el, int fd, unsigned what, void *arg);
+
+/* Puts cl in its owner's loop, waiting for st (the calling thread is the owner). */
+static int
+arm(struct loop_client *cl, enum conn_state st)
+{
+	return event_fd_add(cl->owner->el, conn_fd(cl->c), wanted(st), on_conn, cl);
 }
 
 /* An idle connection: a kept one between requests (no request begun, no output kept:
@@ -151,18 +187,31 @@ shed_idle(void)
 	return n;
 }
 
-static void
-accept_all(void)
+/* The listening socket waits for reading again after a back-off. */
+static int64_t
+accept_again(event_loop *el, void *arg)
 {
+	(void)arg;
+	event_fd_mod(el, srv.listen_fd, EVENT_READ);
+	return EVENT_NOMORE;
+}
+
+/* The listening socket is ready: every connection waiting is accepted into this worker's
+ * loop. */
+static void
+on_accept(event_loop *el, int lfd, unsigned what, void *arg)
+{
+	struct worker *wk = arg;
 	int fd;
 
-	while ((fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		struct loop_client *cl = client_new(fd);
+	(void)what;
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		struct loop_client *cl = client_new(fd, wk);
 		if (cl == NULL) {
 			close(fd);
 			continue;
 		}
-		if (arm(cl, EPOLL_CTL_ADD, CONN_MORE) != 0)
+		if (arm(cl, CONN_MORE) != 0)
 			client_close(cl);
 	}
 	if (errno == EMFILE || errno == ENFILE) {
@@ -171,21 +220,28 @@ accept_all(void)
 		if (n > 0)
 			return;
 	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-		poll(NULL, 0, 100);	/* nothing to shed: back off instead of spinning */
+	/* Nothing to shed: this worker backs off instead of spinning. */
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED &&
+	    event_timer_add(el, ACCEPT_BACKOFF_US, accept_again, NULL, NULL) == 0)
+		event_fd_mod(el, lfd, 0);
 }
+
 /* One readiness event of a connection: read (or write), answer what is whole, up to
- * LOOP_TURN_REQUESTS of them, re-arm. */
+ * LOOP_TURN_REQUESTS of them, and wait for what comes next. */
 static void
-serve_conn(void *w, struct loop_client *cl, uint32_t events)
+on_conn(event_loop *el, int fd, unsigned what, void *arg)
 {
+	struct loop_client *cl = arg;
+
+	/* The turn's time: deadlines and the idle limit count in seconds. */
+	int64_t now = event_now(el);
+
 	atomic_store_explicit(&cl->busy, 1, memory_order_relaxed);
-	enum conn_state st = events & EPOLLOUT ? conn_flush(cl->c, clock_mono()) :
-	    conn_read(cl->c, clock_mono());
+	enum conn_state st = what & EVENT_WRITE ? conn_flush(cl->c, now) : conn_read(cl->c, now);
 
 	for (int turn = 0; st == CONN_REQUEST && turn < LOOP_TURN_REQUESTS; turn++) {
 		int taken = 0;
-		st = ops->answer(w, cl, &taken);
+		st = ops->answer(cl->owner->ctx, cl, &taken);
 		/* The program holds it from now on, and may have closed it already: cl is
 		 * not touched again (loop_detach marked it not busy). */
 		if (taken)
@@ -193,28 +249,21 @@ serve_conn(void *w, struct loop_client *cl, uint32_t events)
 		if (st == CONN_MORE)	/* a request sent early, already read */
 			st = conn_feed(cl->c, NULL, 0, clock_mono());
 	}
-	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
+	atomic_store_explicit(&cl->active, now, memory_order_relaxed);
 	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
-	if (st == CONN_CLOSE || arm(cl, EPOLL_CTL_MOD, st) != 0)
-		client_close(cl);
+	if (st == CONN_CLOSE || event_fd_mod(el, fd, wanted(st)) != 0)
+		drop(cl);
 }
 
 /* Shuts down the connections past their deadline: the worker that gets the event that
  * follows closes them, so the timer never frees what a worker holds. */
 static void
-sweep(void)
+sweep(int64_t now)
 {
-	static atomic_uint tick;
-	int64_t now = clock_mono();
-	uint64_t ticks;
-
-	if (atomic_fetch_add(&tick, 1) % 4 == 0 && ops->tick)
+	if (atomic_fetch_add(&srv.sweeps, 1) % 4 == 0 && ops->tick)
 		ops->tick();
 
-	if (read(srv.timer_fd, &ticks, sizeof(ticks)) < 0) {
-		/* Another worker took the tick: nothing to do twice. */
-	}
 	pthread_mutex_lock(&srv.mu);
 	for (struct loop_client *cl = srv.all; cl; cl = cl->next) {
 		int64_t d = conn_deadline(cl->c);
@@ -238,7 +287,9 @@ sweep(void)
 			    "answer for %d s", CONN_WRITE_DEADLINE_US / 1000000);
 			continue;
 		}
-		if (d == 0 || d > now || cl->swept)
+		/* A detached one's deadline is its holder's (a stream's: stream_io.c). */
+		if (d == 0 || d > now || cl->swept ||
+		    atomic_load_explicit(&cl->detached, memory_order_relaxed))
 			continue;
 		cl->swept = 1;
 		shutdown(conn_fd(cl->c), SHUT_RDWR);
@@ -248,45 +299,79 @@ sweep(void)
 	pthread_mutex_unlock(&srv.mu);
 }
 
-/* Each worker waits on the shared epoll set: the listener, the stop pipe, the timer, every
- * connection.  One event at a time, so no ready connection waits behind another. */
+/* Every worker has this timer, their turns spread over the workers' period: one sweeps
+ * for all each SWEEP_US, and a busy worker delays the others' turns not at all (one
+ * that comes late to its turn finds the sweep done). */
+static int64_t
+on_sweep(event_loop *el, void *arg)
+{
+	int64_t now = clock_mono(), last = atomic_load(&srv.swept_at);
+
+	(void)el;
+	(void)arg;
+	if (now - last >= SWEEP_US / 2 &&
+	    atomic_compare_exchange_strong(&srv.swept_at, &last, now))
+		sweep(now);
+	return srv.sweep_every;
+}
+
+/* The stop pipe has a byte: it stays there, and wakes every worker. */
+static void
+on_stop(event_loop *el, int fd, unsigned what, void *arg)
+{
+	struct worker *wk = arg;
+
+	(void)fd;
+	(void)what;
+	wk->stop = 1;
+	event_stop(el);
+}
+
+/* Connections the program gave back (loop_give_back, from its own thread) go back into
+ * this worker's loop. */
+static void
+on_wake(event_loop *el, int fd, unsigned what, void *arg)
+{
+	struct worker *wk = arg;
+	struct loop_client *cl;
+	uint64_t n;
+
+	(void)el;
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0) {
+		/* Another wake-up took it: the list is what counts. */
+	}
+	pthread_mutex_lock(&wk->mu);
+	cl = wk->back;
+	wk->back = NULL;
+	pthread_mutex_unlock(&wk->mu);
+	while (cl) {
+		struct loop_client *next = cl->back;
+		if (arm(cl, cl->back_st) != 0)
+			client_close(cl);
+		cl = next;
+	}
+}
+
+/* Each worker runs its own loop until the stop pipe says to leave. */
 static void *
 worker(void *arg)
 {
-	void *w = NULL;
-	struct epoll_event ev;
-	int stop = 0;
+	struct worker *wk = arg;
+	int rc;
 
-	(void)arg;
-	if (ops->thread_init && ops->thread_init(&w) != 0) {
+	if (ops->thread_init && ops->thread_init(&wk->ctx) != 0) {
 		logline("out of memory starting a worker");
 		return NULL;
 	}
-	while (!stop) {
-		int n = epoll_wait(srv.epfd, &ev, 1, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			logline("epoll_wait: %s", strerror(errno));
+	while (!wk->stop) {
+		if ((rc = event_once(wk->el)) != 0 && rc != EINTR) {
+			logline("event loop: %s", strerror(rc));
 			break;
-		}
-		if (n == 0)
-			continue;
-		if (ev.data.ptr == &srv.stop) {
-			stop = 1;
-		} else if (ev.data.ptr == &srv.listen_fd) {
-			accept_all();
-		} else if (ev.data.ptr == &srv.timer_fd) {
-			struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT,
-			    .data.ptr = &srv.timer_fd };
-			sweep();
-			epoll_ctl(srv.epfd, EPOLL_CTL_MOD, srv.timer_fd, &tev);
-		} else {
-			serve_conn(w, ev.data.ptr, ev.events);
 		}
 	}
 	if (ops->thread_free)
-		ops->thread_free(w);
+		ops->thread_free(wk->ctx);
 	return NULL;
 }
 
@@ -303,74 +388,146 @@ on_signal(int sig)
 	errno = saved;
 }
 
+/* A worker's loop and its wake-up, the listening socket, stop pipe and timer in it (the
+ * i-th worker's first sweep at i + 1 SWEEP_US). */
+static int
+worker_init(struct worker *wk, int i)
+{
+	int rc;
+
+	*wk = (struct worker){ .wake = -1 };
+	pthread_mutex_init(&wk->mu, NULL);
+	if ((rc = event_new(&wk->el)) != 0)
+		return rc;
+	if ((wk->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return errno;
+	if ((rc = event_fd_add(wk->el, srv.listen_fd, EVENT_READ | EVENT_EXCLUSIVE, on_accept,
+	    wk)) != 0 || (rc = event_fd_add(wk->el, srv.stop[0], EVENT_READ, on_stop, wk)) != 0 ||
+	    (rc = event_fd_add(wk->el, wk->wake, EVENT_READ, on_wake, wk)) != 0 ||
+	    (rc = event_timer_add(wk->el, SWEEP_US * (i + 1), on_sweep, NULL, NULL)) != 0)
+		return rc;
+	return 0;
+}
+
+static void
+worker_free(struct worker *wk)
+{
+	event_free(wk->el);
+	if (wk->wake >= 0)
+		close(wk->wake);
+	pthread_mutex_destroy(&wk->mu);
+}
+
+/* The last answers' flush: each connection's output goes as its socket takes it; the
+ * loop ends when none is left (flushing counts them). */
+static size_t flushing;
+
+static void
+on_last_flush(event_loop *el, int fd, unsigned what, void *arg)
+{
+	struct loop_client *cl = arg;
+
+	(void)what;
+	if (conn_flush(cl->c, clock_mono()) == CONN_FLUSH)
+		return;
+	event_fd_del(el, fd);
+	if (--flushing == 0)
+		event_stop(el);
+}
+
+static int64_t
+stop_now(event_loop *el, void *arg)
+{
+	(void)arg;
+	event_stop(el);
+	return EVENT_NOMORE;
+}
+
+/* Answers still buffered get until_us more, all together, to be taken; then every
+ * connection is closed.  The workers have left: this thread alone holds them. */
+static void
+close_all(int64_t until_us)
+{
+	event_loop *el = NULL;
+
+	flushing = 0;
+	if (event_new(&el) == 0 && event_timer_add(el, until_us, stop_now, NULL, NULL) == 0) {
+		for (struct loop_client *cl = srv.all; cl; cl = cl->next)
+			if (!cl->swept && conn_pending(cl->c) > 0 &&
+			    event_fd_add(el, conn_fd(cl->c), EVENT_WRITE, on_last_flush, cl) == 0)
+				flushing++;
+		if (flushing > 0)
+			event_run(el);
+	}
+	event_free(el);
+	while (srv.all)
+		client_close(srv.all);
+}
+
 static int raise_nofile(void);
 
-/* The epoll set, the timer and the stop pipe; the workers; then the orderly end. */
+/* The workers, each with its loop, and the stop pipe; then the orderly end. */
 int
 loop_run(int listen_fd, int threads, const struct loop_ops *o)
 {
-	struct epoll_event lev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv.listen_fd };
-	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &srv.stop };
-	pthread_t *tids;
-	int started = 0;
+	struct worker *wks;
+	int made = 0, started = 0, rc = 0;
 
 	ops = o;
 	srv.listen_fd = listen_fd;
+	atomic_store(&srv.swept_at, clock_mono());
+	srv.sweep_every = SWEEP_US * threads;
 	if (raise_nofile() != 0)
 		logline("cannot raise the limit of open files: %s", strerror(errno));
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
-	struct epoll_event tev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &srv.timer_fd };
-	struct itimerspec its = { { 0, SWEEP_NS }, { 0, SWEEP_NS } };
-
-	if (pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    (srv.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0 ||
-	    timerfd_settime(srv.timer_fd, 0, &its, NULL) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.timer_fd, &tev) != 0 ||
-	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.stop[0], &sev) != 0) {
-		logline("cannot start: %s", strerror(errno));
+	if ((wks = calloc((size_t)threads, sizeof(*wks))) == NULL)
 		return 1;
+	if (pipe2(srv.stop, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = errno;
+	} else {
+		for (; made < threads; made++)
+			if ((rc = worker_init(&wks[made], made)) != 0) {
+				worker_free(&wks[made]);
+				break;
+			}
+	}
+	if (rc != 0) {
+		logline("cannot start: %s", strerror(rc));
+		goto out;
 	}
 	/* SIGTERM and SIGINT write to the stop pipe, so it exists before they are caught. */
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL)
-		return 1;
 	for (; started < threads; started++) {
-		if (pthread_create(&tids[started], NULL, worker, NULL) != 0)
+		if (pthread_create(&wks[started].tid, NULL, worker, &wks[started]) != 0)
 			break;
 	}
 	if (started == 0) {
 		logline("cannot start a worker thread");
-		free(tids);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	/* SIGTERM: each worker finishes the request it is serving, sees the stop pipe, and
 	 * leaves; then the idle connections are closed. */
 	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
+		pthread_join(wks[i].tid, NULL);
 	/* The program's own holders end (a stream's end record queued): flushed with the rest. */
 	if (ops->stopping)
 		ops->stopping();
-	/* Answers still buffered get one more second, all together, to be taken. */
-	int64_t until = clock_mono() + 1000000;
-	while (srv.all) {
-		struct loop_client *cl = srv.all;
-		struct pollfd pfd = { conn_fd(cl->c), POLLOUT, 0 };
-		while (!cl->swept && conn_pending(cl->c) > 0 && clock_mono() < until &&
-		    poll(&pfd, 1, (int)((until - clock_mono()) / 1000) + 1) > 0 &&
-		    conn_flush(cl->c, clock_mono()) == CONN_FLUSH)
-			;
-		client_close(cl);
+	close_all(1000000);
+out:
+	for (int i = 0; i < made; i++)
+		worker_free(&wks[i]);
+	free(wks);
+	if (srv.stop[0] >= 0) {
+		close(srv.stop[0]);
+		close(srv.stop[1]);
+		srv.stop[0] = srv.stop[1] = -1;
 	}
-	close(srv.timer_fd);
-	close(srv.epfd);
-	free(tids);
-	return 0;
+	return rc != 0;
 }
 
 /* The connection, for the program to answer on. */
@@ -380,7 +537,8 @@ loop_conn(struct loop_client *cl)
 	return cl->c;
 }
 
-/* Out of the epoll set, still in the registry (the sweep and shutdown find it). */
+/* Out of its worker's loop (the calling thread is that worker), still in the registry
+ * (the sweep and shutdown find it). */
 int
 loop_detach(struct loop_client *cl)
 {
@@ -388,18 +546,29 @@ loop_detach(struct loop_client *cl)
 	/* A stream begun by a pipelined request waits on nothing of the loop's. */
 	atomic_store_explicit(&cl->waiting, 0, memory_order_relaxed);
 	atomic_store_explicit(&cl->busy, 0, memory_order_relaxed);
-	return epoll_ctl(srv.epfd, EPOLL_CTL_DEL, conn_fd(cl->c), NULL) == 0 ? 0 : errno;
+	event_fd_del(cl->owner->el, conn_fd(cl->c));
+	return 0;
 }
 
-/* Back in the epoll set, waiting for st. */
+/* Back to the worker it came from, waiting for st: that worker's loop takes it at its
+ * wake-up (the calling thread is the program's own). */
 void
 loop_give_back(struct loop_client *cl, enum conn_state st)
 {
+	struct worker *wk = cl->owner;
+	uint64_t one = 1;
+
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
 	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->detached, 0, memory_order_relaxed);
-	if (arm(cl, EPOLL_CTL_ADD, st) != 0)
-		client_close(cl);
+	pthread_mutex_lock(&wk->mu);
+	cl->back_st = st;
+	cl->back = wk->back;
+	wk->back = cl;
+	pthread_mutex_unlock(&wk->mu);
+	if (write(wk->wake, &one, sizeof(one)) < 0) {
+		/* The count is full: a wake-up is pending already. */
+	}
 }
 
 /* As many descriptors as the hard limit allows: each connection holds one. */
@@ -416,9 +585,13 @@ raise_nofile(void)
 	return setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : errno;
 }
 
-/* The program closes what it holds as the workers do. */
+/* The program closes what it holds as the workers do: a worker one of its own loop
+ * (detached: the program's thread, the connection in no loop). */
 void
 loop_close(struct loop_client *cl)
 {
-	client_close(cl);
+	if (!atomic_load_explicit(&cl->detached, memory_order_relaxed))
+		drop(cl);
+	else
+		client_close(cl);
 }

@@ -650,7 +650,9 @@ out:
 int
 stream_hub_behind(const stream_hub *h)
 {
-	if (h->added)
+	/* One added and removed again before a poll (its peer left at once) leaves nobody
+	 * behind: with no stream, no poll clears the mark, and the thread would spin. */
+	if (h->added && h->subs != NULL)
 		return 1;
 	for (const stream_sub *sub = h->subs; sub; sub = sub->next)
 		if (!sub->done && !sub->full && sub->cursor < h->seen)

@@ -3,18 +3,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lmtasks/clock.h"
+#include "lmtasks/event.h"
+#include "lmtasks/log.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/watch.h"
 #include "stream_io.h"
@@ -53,6 +53,17 @@ stream_io_keepalive(void)
 	return (int64_t)n * 1000;
 }
 
+/* A CGI stream: its loop, its hub, and how it ends (the hub ended it, its time is up,
+ * or the store could not be read: rc 1). */
+struct cgi_stream {
+	event_loop *el;
+	reader *r;
+	stream_hub *h;
+	int64_t max_us;
+	uint64_t behind;	/* the timer that reads on while the stream is behind */
+	int ended, over, rc;
+};
+
 /* Each event goes out at once: the web server passes it on as it comes. */
 static int
 out_write(void *ctx, const void *buf, size_t len)
@@ -64,39 +75,75 @@ out_write(void *ctx, const void *buf, size_t len)
 static void
 out_ended(void *ctx)
 {
-	*(int *)ctx = 1;
-}
+	struct cgi_stream *cs = ctx;
 
-/* One read of the log for a CGI stream's hub, through the reader's guarded path. */
-struct cgi_poll {
-	stream_hub *h;
-	int rc;
-};
+	cs->ended = 1;
+	event_stop(cs->el);
+}
 
 static void
 cgi_poll_in(store *s, MDB_txn *txn, void *arg)
 {
-	struct cgi_poll *p = arg;
+	struct cgi_stream *cs = arg;
 
-	p->rc = stream_hub_poll_txn(p->h, s, txn, out_ended);
+	cs->rc = stream_hub_poll_txn(cs->h, s, txn, out_ended);
 }
 
-/* 0, or 1 when the store could not be read. */
-static int
-cgi_poll(reader *r, stream_hub *h)
+/* One read of the log for the stream's hub, through the reader's guarded path.  A stream
+ * far behind reads on at the next turn, a bounded step at a time. */
+static void
+cgi_poll(struct cgi_stream *cs)
 {
-	struct cgi_poll p = { h, 0 };
+	if (reader_read(cs->r, cgi_poll_in, cs) != 0 || cs->rc != 0) {
+		cs->rc = 1;
+		event_stop(cs->el);
+	} else if (!cs->ended && stream_hub_behind(cs->h)) {
+		event_timer_move(cs->el, cs->behind, 0);
+	}
+}
 
-	return reader_read(r, cgi_poll_in, &p) != 0 || p.rc != 0;
+static void
+cgi_change(event_loop *el, void *ctx)
+{
+	(void)el;
+	cgi_poll(ctx);
+}
+
+static int64_t
+cgi_behind(event_loop *el, void *ctx)
+{
+	struct cgi_stream *cs = ctx;
+
+	(void)el;
+	cgi_poll(cs);
+	return stream_hub_behind(cs->h) ? 0 : cs->max_us;
+}
+
+static int64_t
+cgi_keepalive(event_loop *el, void *ctx)
+{
+	struct cgi_stream *cs = ctx;
+
+	(void)el;
+	stream_hub_keepalive(cs->h, out_ended);
+	return stream_io_keepalive();
+}
+
+static int64_t
+cgi_over(event_loop *el, void *ctx)
+{
+	struct cgi_stream *cs = ctx;
+
+	cs->over = 1;
+	event_stop(el);
+	return EVENT_NOMORE;
 }
 
 int
 stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 {
-	stream_hub *h;
-	struct watch w;
-	int ended = 0, rc = 0;
-	int64_t start = clock_mono(), keep = start + stream_io_keepalive();
+	struct cgi_stream cs = { .r = r, .max_us = max_us };
+	int rc;
 
 	/* A client that left shows as a failed write, not as a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -104,40 +151,28 @@ stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 		stream_sub_free(sub);
 		return 0;
 	}
-	if (stream_hub_new(&h) != 0) {
+	if (stream_hub_new(&cs.h) != 0) {
 		stream_sub_free(sub);
 		return 1;
 	}
-	stream_hub_add(h, sub, out_write, &ended);
-	watch_open(&w, reader_path(r));
-	/* A commit between the stream's first read and the watch is not missed. */
-	if (cgi_poll(r, h) != 0)
-		ended = rc = 1;
-	while (!ended) {
-		int64_t now = clock_mono(), left = start + max_us - now;
-		if (left <= 0)
-			break;
-		int64_t until_keep = keep - now;
-		int cap = (int)((until_keep < left ? until_keep : left) / 1000) + 1;
-		struct pollfd p = { w.fd, POLLIN, 0 };
-		/* A stream far behind reads on at once, a bounded step at a time. */
-		int n = poll(&p, w.fd >= 0 ? 1 : 0, stream_hub_behind(h) ? 0 : watch_timeout(&w, cap));
-		if (n < 0 && errno != EINTR) {
-			rc = 1;
-			break;
-		}
-		if ((watch_drain(&w) || stream_hub_behind(h)) && (rc = cgi_poll(r, h)) != 0) {
-			rc = 1;
-			break;
-		}
-		if (!ended && clock_mono() >= keep) {
-			stream_hub_keepalive(h, out_ended);
-			keep = clock_mono() + stream_io_keepalive();
-		}
+	stream_hub_add(cs.h, sub, out_write, &cs);
+	if (event_new(&cs.el) != 0 ||
+	    event_watch(cs.el, reader_path(r), WATCH_POLL_MS * INT64_C(1000), cgi_change, &cs) != 0 ||
+	    event_timer_add(cs.el, max_us, cgi_over, &cs, NULL) != 0 ||
+	    event_timer_add(cs.el, stream_io_keepalive(), cgi_keepalive, &cs, NULL) != 0 ||
+	    event_timer_add(cs.el, max_us, cgi_behind, &cs, &cs.behind) != 0) {
+		cs.rc = 1;
+		goto out;
 	}
-	watch_close(&w);
-	stream_hub_free(h);
-	return rc;
+	/* A commit between the stream's first read and the watch is not missed. */
+	cgi_poll(&cs);
+	while (!cs.ended && !cs.over && cs.rc == 0)
+		if ((rc = event_run(cs.el)) != 0 && rc != EINTR)
+			cs.rc = 1;
+out:
+	event_free(cs.el);
+	stream_hub_free(cs.h);
+	return cs.rc;
 }
 
 /* ---- FastCGI: the stream thread ---- */
@@ -147,7 +182,7 @@ struct held {
 	void *client;
 	conn *c;
 	stream_sub *sub;	/* the hub's, until it ends */
-	uint32_t armed;		/* the events its descriptor waits for */
+	uint64_t overdue;	/* the timer at its write deadline (conn_deadline) */
 	int kill;		/* its peer broke the protocol or left: close, do not end */
 	struct held *prev, *next;
 };
@@ -162,19 +197,22 @@ static struct {
 	pthread_mutex_t mu;	/* guards inbox, started, stop */
 	int started, stop;
 	pthread_t tid;
-	int epfd, wake[2];
+	int wake[2];
 	struct inbox *inbox;
 	const struct stream_io_host *host;
 	char *path;
 	_Atomic size_t count;
 	/* the thread's own */
+	event_loop *el;
 	struct held *held;
 	stream_hub *hub;
 	int poll;		/* a stream's output has gone, or one came: read the log */
-	struct watch w;
-} sio = { .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .wake = { -1, -1 } };
+	int stuck;		/* the store could not be read: nothing until it changes */
+	uint64_t fan;		/* the timer that reads the log at the next turn */
+} sio = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = { -1, -1 } };
 
-static const char wake_tag = 'w', watch_tag = 'i';
+/* Where a timer waits that is not due (moved before then, as it is). */
+#define LATER_US (3600 * INT64_C(1000000))
 
 static int
 held_write(void *ctx, const void *buf, size_t len)
@@ -189,28 +227,27 @@ held_write(void *ctx, const void *buf, size_t len)
 
 /* What the connection waits for next: its output to go, else the peer's records.  Never
  * both: while output waits, conn_read reads nothing, and a byte left unread would wake
- * the thread again and again; a peer that left shows as EPOLLHUP or a failed write. */
-static uint32_t
+ * the thread again and again; a peer that left shows as a hang-up or a failed write. */
+static unsigned
 wanted_events(const struct held *hd)
 {
-	return conn_pending(hd->c) ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+	return conn_pending(hd->c) ? EVENT_WRITE : EVENT_READ;
 }
 
+/* A stream with room and more of the log to read goes on at the next turn, at once. */
 static void
-rearm(struct held *hd)
+kick(void)
 {
-	uint32_t want = wanted_events(hd);
-	struct epoll_event ev = { .events = want, .data.ptr = hd };
-
-	if (want != hd->armed && epoll_ctl(sio.epfd, EPOLL_CTL_MOD, conn_fd(hd->c), &ev) == 0)
-		hd->armed = want;
+	if (!sio.stuck && (sio.poll || stream_hub_behind(sio.hub)))
+		event_timer_move(sio.el, sio.fan, 0);
 }
 
 /* Lets go of a stream's connection: closed, or given back to the workers waiting for st. */
 static void
 release(struct held *hd, enum conn_state st)
 {
-	epoll_ctl(sio.epfd, EPOLL_CTL_DEL, conn_fd(hd->c), NULL);
+	event_fd_del(sio.el, conn_fd(hd->c));
+	event_timer_del(sio.el, hd->overdue);
 	if (hd->prev)
 		hd->prev->next = hd->next;
 	else
@@ -234,7 +271,58 @@ held_ended(void *ctx)
 	release(hd, hd->kill ? CONN_CLOSE : conn_stream_end(hd->c, clock_mono()));
 }
 
-static void held_after(struct held *hd, enum conn_state st);
+/* After output went or records came: the stream ends when its peer left or aborted it,
+ * or sent a request's end again (a record after the end of the request it streams, which
+ * would stop all reading: the connection is closed); with its output gone, the hub sends
+ * it more. */
+static void
+held_after(struct held *hd, enum conn_state st)
+{
+	/* Once the stream was aborted, the next request is the connection's to serve. */
+	if (st == CONN_REQUEST && conn_streaming(hd->c))
+		hd->kill = 1;
+	if (st == CONN_CLOSE || st == CONN_REQUEST || !conn_streaming(hd->c)) {
+		stream_hub_remove(sio.hub, hd);
+		release(hd, st);
+		return;
+	}
+	if (conn_pending(hd->c) == 0 && stream_sub_full(hd->sub)) {
+		stream_sub_resume(hd->sub);
+		sio.poll = 1;
+	}
+	event_fd_mod(sio.el, conn_fd(hd->c), wanted_events(hd));
+	/* Output taken moves the deadline on; output written does not. */
+	int64_t d = conn_deadline(hd->c);
+	event_timer_move(sio.el, hd->overdue, d == 0 ? LATER_US : d - clock_mono());
+}
+
+/* Its client took nothing for CONN_WRITE_DEADLINE_US (keep-alives written or not). */
+static int64_t
+held_overdue(event_loop *el, void *ctx)
+{
+	struct held *hd = ctx;
+
+	(void)el;
+	log_line(sio.host->name, "closed a FastCGI connection: its stream's events were not "
+	    "taken for %d s", CONN_WRITE_DEADLINE_US / 1000000);
+	stream_hub_remove(sio.hub, hd);
+	hd->kill = 1;
+	release(hd, CONN_CLOSE);
+	return EVENT_NOMORE;
+}
+
+/* One event of a stream's connection: output taken, or records (an abort) or a close. */
+static void
+held_event(event_loop *el, int fd, unsigned what, void *ctx)
+{
+	struct held *hd = ctx;
+
+	(void)el;
+	(void)fd;
+	held_after(hd, what & EVENT_WRITE ? conn_flush(hd->c, clock_mono()) :
+	    conn_read(hd->c, clock_mono()));
+	kick();
+}
 
 /* Takes the streams the workers handed over. */
 static void
@@ -260,14 +348,14 @@ take_inbox(void)
 			hd->client = in->client;
 			hd->c = sio.host->conn_of(in->client);
 			hd->sub = in->sub;
-			hd->armed = wanted_events(hd);
-			struct epoll_event ev = { .events = hd->armed, .data.ptr = hd };
 			hd->next = sio.held;
 			if (sio.held)
 				sio.held->prev = hd;
 			sio.held = hd;
 			stream_hub_add(sio.hub, in->sub, held_write, hd);
-			if (epoll_ctl(sio.epfd, EPOLL_CTL_ADD, conn_fd(hd->c), &ev) != 0) {
+			if (event_timer_add(sio.el, LATER_US, held_overdue, hd,
+			    &hd->overdue) != 0 || event_fd_add(sio.el, conn_fd(hd->c),
+			    wanted_events(hd), held_event, hd) != 0) {
 				stream_hub_remove(sio.hub, hd);
 				hd->kill = 1;
 				release(hd, CONN_CLOSE);
@@ -282,36 +370,6 @@ take_inbox(void)
 		/* It may be behind, or a commit came since it opened. */
 		sio.poll = 1;
 	}
-}
-
-/* After output went or records came: the stream ends when its peer left or aborted it,
- * or sent a request's end again (a record after the end of the request it streams, which
- * would stop all reading: the connection is closed); with its output gone, the hub sends
- * it more. */
-static void
-held_after(struct held *hd, enum conn_state st)
-{
-	/* Once the stream was aborted, the next request is the connection's to serve. */
-	if (st == CONN_REQUEST && conn_streaming(hd->c))
-		hd->kill = 1;
-	if (st == CONN_CLOSE || st == CONN_REQUEST || !conn_streaming(hd->c)) {
-		stream_hub_remove(sio.hub, hd);
-		release(hd, st);
-		return;
-	}
-	if (conn_pending(hd->c) == 0 && stream_sub_full(hd->sub)) {
-		stream_sub_resume(hd->sub);
-		sio.poll = 1;
-	}
-	rearm(hd);
-}
-
-/* One event of a stream's connection: output taken, or records (an abort) or a close. */
-static void
-held_event(struct held *hd, uint32_t events)
-{
-	held_after(hd, events & EPOLLOUT ? conn_flush(hd->c, clock_mono()) :
-	    conn_read(hd->c, clock_mono()));
 }
 
 /* Polls the hub in the reader's txn; its rc in *arg. */
@@ -332,66 +390,91 @@ flush_all(void)
 	}
 }
 
-/* Reads the log once and fans it out, then flushes; 0, or 1 when the store could not be
+/* Reads the log once and fans it out, then flushes; stuck when the store could not be
  * read (nothing more until it changes: a stream behind would have it read again at once). */
-static int
+static void
 fan_out(void)
 {
 	int rc = 0;
 
 	sio.poll = 0;
+	sio.stuck = 0;
 	if (stream_hub_count(sio.hub) == 0)
-		return 0;
-	if (sio.host->read(poll_in, &rc) != 0)
-		return 1;
+		return;
+	if (sio.host->read(poll_in, &rc) != 0) {
+		sio.stuck = 1;
+		return;
+	}
 	flush_all();
-	return rc != 0;
+	sio.stuck = rc != 0;
+}
+
+/* The store may have changed: every stream reads on. */
+static void
+on_change(event_loop *el, void *ctx)
+{
+	(void)el;
+	(void)ctx;
+	fan_out();
+	kick();
+}
+
+/* Reads on while a stream has room and more of the log (kick() makes it due). */
+static int64_t
+on_fan(event_loop *el, void *ctx)
+{
+	(void)el;
+	(void)ctx;
+	if (!sio.stuck && (sio.poll || stream_hub_behind(sio.hub)))
+		fan_out();
+	return !sio.stuck && (sio.poll || stream_hub_behind(sio.hub)) ? 0 : LATER_US;
+}
+
+static int64_t
+on_keepalive(event_loop *el, void *ctx)
+{
+	(void)el;
+	(void)ctx;
+	stream_hub_keepalive(sio.hub, held_ended);
+	flush_all();
+	kick();
+	return stream_io_keepalive();
+}
+
+/* Streams handed over, or the stop. */
+static void
+on_wake(event_loop *el, int fd, unsigned what, void *ctx)
+{
+	int stop;
+
+	(void)fd;
+	(void)what;
+	(void)ctx;
+	take_inbox();
+	kick();
+	pthread_mutex_lock(&sio.mu);
+	stop = sio.stop;
+	pthread_mutex_unlock(&sio.mu);
+	if (stop)
+		event_stop(el);
 }
 
 static void *
 stream_thread(void *arg)
 {
-	struct epoll_event ev[64];
-	int64_t keep = clock_mono() + stream_io_keepalive();
-	int stop = 0, stuck = 0;
+	int rc;
 
 	(void)arg;
-	while (!stop) {
-		int64_t until_keep = keep - clock_mono();
-		/* A stream with room and more of the log to read goes on at once. */
-		int busy = !stuck && (sio.poll || stream_hub_behind(sio.hub));
-		int n = epoll_wait(sio.epfd, ev, 64, busy ? 0 :
-		    watch_timeout(&sio.w, until_keep > 0 ? (int)(until_keep / 1000) + 1 : 0));
-		int changed = sio.w.fd < 0 || sio.w.recheck > 0;
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr == &wake_tag)
-				take_inbox();
-			else if (ev[i].data.ptr == &watch_tag)
-				changed = 1;
-			else
-				held_event(ev[i].data.ptr, ev[i].events);
-		}
-		int go = changed && watch_drain(&sio.w);
-		if (go)
-			stuck = 0;
-		if (go || (!stuck && (sio.poll || stream_hub_behind(sio.hub))))
-			stuck = fan_out();
-		if (clock_mono() >= keep) {
-			stream_hub_keepalive(sio.hub, held_ended);
-			flush_all();
-			keep = clock_mono() + stream_io_keepalive();
-		}
-		pthread_mutex_lock(&sio.mu);
-		stop = sio.stop;
-		pthread_mutex_unlock(&sio.mu);
-	}
+	while ((rc = event_run(sio.el)) == EINTR)
+		;
 	/* Every stream ends cleanly; the responder flushes and closes the connections. */
 	take_inbox();
 	while (sio.held) {
 		struct held *hd = sio.held;
 		stream_hub_remove(sio.hub, hd);
 		conn_stream_end(hd->c, clock_mono());
-		epoll_ctl(sio.epfd, EPOLL_CTL_DEL, conn_fd(hd->c), NULL);
+		event_fd_del(sio.el, conn_fd(hd->c));
+		event_timer_del(sio.el, hd->overdue);
 		sio.held = hd->next;
 		sio.count--;
 		free(hd);
@@ -399,22 +482,24 @@ stream_thread(void *arg)
 	return NULL;
 }
 
-/* Starts the thread with its epoll set, wake pipe and watch; sio.mu held. */
+/* Starts the thread with its loop: the wake pipe, the store's watch, the timers; sio.mu
+ * held. */
 static int
 start(const struct stream_io_host *host, const char *path)
 {
-	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&wake_tag };
-	struct epoll_event iev = { .events = EPOLLIN, .data.ptr = (void *)&watch_tag };
+	int rc;
 
 	sio.host = host;
-	if ((sio.path = strdup(path)) == NULL || stream_hub_new(&sio.hub) != 0 ||
-	    pipe2(sio.wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    (sio.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sio.wake[0], &wev) != 0)
-		return errno ? errno : ENOMEM;
-	watch_open(&sio.w, path);
-	if (sio.w.fd >= 0 && epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sio.w.fd, &iev) != 0)
-		watch_close(&sio.w);
+	if ((sio.path = strdup(path)) == NULL || stream_hub_new(&sio.hub) != 0)
+		return ENOMEM;
+	if (pipe2(sio.wake, O_CLOEXEC | O_NONBLOCK) != 0)
+		return errno;
+	if ((rc = event_new(&sio.el)) != 0 ||
+	    (rc = event_fd_add(sio.el, sio.wake[0], EVENT_READ, on_wake, NULL)) != 0 ||
+	    (rc = event_watch(sio.el, path, WATCH_POLL_MS * INT64_C(1000), on_change, NULL)) != 0 ||
+	    (rc = event_timer_add(sio.el, LATER_US, on_fan, NULL, &sio.fan)) != 0 ||
+	    (rc = event_timer_add(sio.el, stream_io_keepalive(), on_keepalive, NULL, NULL)) != 0)
+		return rc;
 	if (pthread_create(&sio.tid, NULL, stream_thread, NULL) != 0)
 		return EAGAIN;
 	sio.started = 1;
@@ -466,9 +551,8 @@ stream_io_stop(void)
 		/* A wake-up is pending already. */
 	}
 	pthread_join(sio.tid, NULL);
-	watch_close(&sio.w);
+	event_free(sio.el);
 	stream_hub_free(sio.hub);
-	close(sio.epfd);
 	close(sio.wake[0]);
 	close(sio.wake[1]);
 	free(sio.path);

@@ -36,6 +36,7 @@ struct stream_io_host {
 	/* calls fn in a read transaction of the responder's store, under whatever guards it
 	 * (its lock, a damaged file's SIGBUS); 0, or an error when it could not */
 	int (*read)(void (*fn)(store *s, MDB_txn *txn, void *arg), void *arg);
+	const char *name;	/* the program, the prefix of the thread's log lines */
 };
 
 /*
@@ -44,11 +45,11 @@ struct stream_io_host {
  * each stream its events, flushing as the sockets take them, a keep-alive comment every
  * 15 s.  A stream is paced: at most STREAM_WINDOW bytes (and the event that crosses it)
  * wait for its client; once they have gone it reads on from its cursor in the log.  A
- * client that takes nothing for CONN_WRITE_DEADLINE_US is closed by the loop's sweep.
+ * client that takes nothing for CONN_WRITE_DEADLINE_US is closed (a timer of the thread's).
  */
 
-/* Hands over client, whose stream conn_stream_begin has started and which is in no epoll
- * set any more; the thread is started with the first.  Returns 0, or an error (the
+/* Hands over client, whose stream conn_stream_begin has started and which is in no
+ * worker's event loop any more; the thread is started with the first.  Returns 0, or an error (the
  * caller then still owns client and sub). */
 int stream_io_adopt(const struct stream_io_host *host, const char *path, void *client,
     stream_sub *sub);

@@ -1,13 +1,14 @@
 /*
- * The FastCGI server loop of lmtasks-fcgi and lmtasks-writer: worker threads wait on one
- * epoll set holding the listening socket, a timer, and every connection.  Sockets are
- * non-blocking and each readiness event goes to exactly one worker (EPOLLONESHOT), one
- * event per epoll_wait: the worker reads what the connection has (conn.c frames it), has
- * the program answer a request only once it is whole, writes the answer without blocking,
- * and re-arms the connection for reading, or for writing while output is left.  So a slow
- * or stalled peer costs no worker any waiting, a whole request never queues behind another
- * connection, and an idle kept connection (fastcgi_keep_conn) holds no thread.  The timer
- * closes connections past their deadline (a request not whole in time, output not taken).
+ * The FastCGI server loop of lmtasks-fcgi and lmtasks-writer: each worker thread runs its
+ * own event loop (event.h) holding the listening socket (EPOLLEXCLUSIVE: a connection
+ * coming wakes one worker), a timer, and the connections it accepted.  Sockets are
+ * non-blocking: at each readiness the worker reads what the connection has (conn.c frames
+ * it), has the program answer a request only once it is whole (LOOP_TURN_REQUESTS in a
+ * row at most), writes the answer without blocking, and waits for reading, or for writing
+ * while output is left.  So a slow or stalled peer costs no worker any waiting, a whole
+ * request never waits for another connection's whole turn, and an idle kept connection
+ * (fastcgi_keep_conn) holds no thread.  The timer closes connections past their deadline
+ * (a request not whole in time, output not taken).
  */
 #ifndef LMTASKS_LOOP_H
 #define LMTASKS_LOOP_H
@@ -55,14 +56,17 @@ int loop_run(int listen_fd, int threads, const struct loop_ops *ops);
 /* The connection of cl; owned by the loop. */
 conn *loop_conn(loop_client *cl);
 
-/* Takes cl out of the workers' epoll set (for a thread of the program's own to hold it;
- * it stays in the registry, so the deadline sweep and shutdown still find it). 0/errno. */
+/* Takes cl out of its worker's loop, from that worker's answer callback (for a thread of
+ * the program's own to hold it; it stays in the registry, so the deadline sweep and
+ * shutdown still find it).  Returns 0. */
 int loop_detach(loop_client *cl);
 
-/* Gives a detached cl back to the workers, waiting for st (closed when that fails). */
+/* Gives a detached cl back to the worker it came from, waiting for st (closed when that
+ * fails); from the program's thread that holds it. */
 void loop_give_back(loop_client *cl, enum conn_state st);
 
-/* Closes cl and frees it, logging why (conn_why) when there is a reason. */
+/* Closes cl and frees it, logging why (conn_why) when there is a reason: from the
+ * answer callback of its worker, or from the thread that holds it detached. */
 void loop_close(loop_client *cl);
 
 #endif

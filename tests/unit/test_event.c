@@ -1,14 +1,23 @@
-/* The event layer: timers (never early, repeated, moved, removed), descriptor events
- * (ready, removed, one entry each), event_stop() ending the turn, a signal ending a wait,
- * and the store-change watch on inotify and polling.  Waits are hang guards of seconds;
+/* The event layer: timers (never early, repeated, moved, removed; many in soonest-first
+ * order; changed from callbacks), descriptor events (ready, removed, one entry each, the
+ * interest changed; one loop of several woken by an exclusive one), event_stop() ending
+ * the turn, a signal ending a wait, and the store-change watch on inotify and polling.  Waits are hang guards of seconds;
  * nothing asserts that the machine is fast. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -282,4 +291,289 @@ Test(event, without_inotify_and_no_poll_the_watch_is_silent)
 	cr_assert_eq(event_timer_add(el, 50000, stop_now, NULL, NULL), 0);
 	cr_assert_eq(event_run(el), 0);
 	cr_assert_eq(changes, 0, "the caller's own timers look");
+}
+
+/* ---- the epoll backend: interest changed, the heap, the exclusive wake ---- */
+
+/* One turn that waits for nothing: the descriptors ready now, then the timers due. */
+static void
+one_turn(void)
+{
+	cr_assert_eq(event_timer_add(el, 0, stop_now, NULL, NULL), 0);
+	cr_assert_eq(event_run(el), 0);
+}
+
+/* Counts its calls and what they said, without reading or writing. */
+static void
+on_ready(event_loop *l, int fd, unsigned what, void *ctx)
+{
+	struct reader *r = ctx;
+
+	(void)l;
+	(void)fd;
+	r->calls++;
+	r->what |= what;
+}
+
+Test(event, fd_mod_changes_what_a_descriptor_waits_for)
+{
+	struct reader w = { 0 };
+	int sv[2], p[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(event_fd_add(el, sv[0], 0, on_ready, &w), 0);
+	one_turn();
+	cr_assert_eq(w.calls, 0, "added waiting for nothing: not called, writable as it is");
+	cr_assert_eq(event_fd_mod(el, sv[0], EVENT_WRITE), 0);
+	one_turn();
+	cr_assert_eq(w.calls, 1);
+	cr_assert_eq(w.what, EVENT_WRITE, "only what it waits for is said");
+	cr_assert_eq(write(sv[1], "x", 1), 1);
+	w = (struct reader){ 0 };
+	cr_assert_eq(event_fd_mod(el, sv[0], EVENT_READ | EVENT_WRITE), 0);
+	one_turn();
+	cr_assert_eq(w.what, EVENT_READ | EVENT_WRITE);
+	w = (struct reader){ 0 };
+	cr_assert_eq(event_fd_mod(el, sv[0], 0), 0);
+	one_turn();
+	cr_assert_eq(w.calls, 0, "waiting for nothing again");
+	cr_assert_eq(event_fd_mod(el, sv[1], EVENT_READ), ENOENT, "no entry, nothing to change");
+	event_fd_del(el, sv[0]);
+	cr_assert_eq(event_fd_mod(el, sv[0], EVENT_READ), ENOENT, "removed");
+
+	/* The same interest again costs no system call: a descriptor closed behind the
+	 * loop's back (epoll forgets it) is told nothing until the interest changes. */
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(event_fd_add(el, p[1], EVENT_WRITE, on_ready, &w), 0);
+	close(p[1]);
+	cr_assert_eq(event_fd_mod(el, p[1], EVENT_WRITE), 0, "unchanged: epoll not asked");
+	cr_assert_neq(event_fd_mod(el, p[1], EVENT_READ), 0, "changed: epoll asked, and refuses");
+	event_fd_del(el, p[1]);
+	close(p[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* The timers' order, as they ran: each records its number (ctx). */
+#define MANY 2000
+static int ran[MANY + 16], nran;
+
+static int64_t
+record(event_loop *l, void *ctx)
+{
+	(void)l;
+	cr_assert_lt(nran, MANY + 16);
+	ran[nran++] = (int)(intptr_t)ctx;
+	return EVENT_NOMORE;
+}
+
+Test(event, many_timers_run_soonest_first)
+{
+	static int perm[MANY];
+	static uint64_t id[MANY];
+	uint32_t seed = 12345;
+	int expect = 0;
+
+	/* Timer i falls due perm[i] seconds before the others' next: all are due in the past,
+	 * a second apart (far more than adding them takes), added in shuffled order. */
+	for (int i = 0; i < MANY; i++)
+		perm[i] = i;
+	for (int i = MANY - 1; i > 0; i--) {
+		seed = seed * 1103515245 + 12345;
+		int j = (int)((seed >> 8) % (uint32_t)(i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	nran = 0;
+	for (int i = 0; i < MANY; i++)
+		cr_assert_eq(event_timer_add(el, -(int64_t)(perm[i] + 1) * 1000000, record,
+		    (void *)(intptr_t)perm[i], &id[i]), 0);
+	/* Every fifth removed, every seventh left moved an hour on. */
+	for (int i = 0; i < MANY; i++) {
+		if (perm[i] % 5 == 0)
+			event_timer_del(el, id[i]);
+		else if (perm[i] % 7 == 0)
+			cr_assert_eq(event_timer_move(el, id[i], 3600 * INT64_C(1000000)), 0);
+	}
+	cr_assert_eq(event_once(el), 0, "one turn: every timer is due");
+	for (int k = MANY - 1; k >= 0; k--) {
+		if (k % 5 == 0 || k % 7 == 0)
+			continue;
+		cr_assert_lt(expect, nran, "timer %d did not run", k);
+		cr_assert_eq(ran[expect], k, "the %dth to run was %d, not %d", expect, ran[expect], k);
+		expect++;
+	}
+	cr_assert_eq(nran, expect, "a removed or moved timer ran");
+	for (int i = 0; i < MANY; i++) {
+		int alive = perm[i] % 5 != 0 && perm[i] % 7 == 0;
+		cr_assert_eq(event_timer_move(el, id[i], 0), alive ? 0 : ENOENT);
+		event_timer_del(el, id[i]);
+	}
+	one_turn();
+	cr_assert_eq(nran, expect, "all removed");
+}
+
+/* A turn's timers, each changing others from its callback. */
+static struct {
+	uint64_t a, b, c, d, e, h, s;
+	int s_runs;
+} turn;
+
+static int64_t
+timer_a(event_loop *l, void *ctx)
+{
+	record(l, ctx);
+	event_timer_del(l, turn.b);	/* due this turn, after it */
+	cr_assert_eq(event_timer_move(l, turn.c, 3600 * INT64_C(1000000)), 0);
+	/* Due already, but added in the turn: it waits for the next. */
+	cr_assert_eq(event_timer_add(l, -10 * INT64_C(1000000), record, (void *)'h', &turn.h), 0);
+	return EVENT_NOMORE;
+}
+
+static int64_t
+timer_d(event_loop *l, void *ctx)
+{
+	record(l, ctx);
+	event_timer_del(l, turn.d);
+	cr_assert_eq(event_timer_add(l, -5 * INT64_C(1000000), record, (void *)'e', &turn.e), 0);
+	return 5;	/* removed: unheard */
+}
+
+/* Moves itself an hour on, then says: again at once (what it returns decides). */
+static int64_t
+timer_s(event_loop *l, void *ctx)
+{
+	record(l, ctx);
+	cr_assert_eq(event_timer_move(l, turn.s, 3600 * INT64_C(1000000)), 0);
+	return ++turn.s_runs < 2 ? 0 : EVENT_NOMORE;
+}
+
+Test(event, timers_moved_and_removed_from_callbacks_in_a_turn)
+{
+	nran = 0;
+	cr_assert_eq(event_timer_add(el, -4000000, timer_a, (void *)'a', &turn.a), 0);
+	cr_assert_eq(event_timer_add(el, -3000000, record, (void *)'b', &turn.b), 0);
+	cr_assert_eq(event_timer_add(el, -2000000, record, (void *)'c', &turn.c), 0);
+	cr_assert_eq(event_timer_add(el, -1000000, timer_d, (void *)'d', &turn.d), 0);
+	cr_assert_eq(event_timer_add(el, -500000, timer_s, (void *)'s', &turn.s), 0);
+	cr_assert_eq(event_once(el), 0);
+	cr_assert_eq(nran, 3);
+	cr_assert(ran[0] == 'a' && ran[1] == 'd' && ran[2] == 's', "b removed, c moved away");
+	cr_assert_eq(event_once(el), 0, "due at once: no wait");
+	cr_assert_eq(nran, 6);
+	cr_assert(ran[3] == 'h' && ran[4] == 'e' && ran[5] == 's', "added in the turn, then run "
+	    "in the next, soonest first; s again at once, though it moved itself");
+	cr_assert_eq(event_timer_move(el, turn.b, 0), ENOENT);
+	cr_assert_eq(event_timer_move(el, turn.d, 0), ENOENT, "its slot has another timer's id");
+	cr_assert_eq(event_timer_move(el, turn.s, 0), ENOENT);
+	cr_assert_eq(event_timer_move(el, turn.c, 0), 0, "c still waits");
+	one_turn();
+	cr_assert_eq(nran, 7);
+	cr_assert_eq(ran[6], 'c');
+}
+
+/* Two threads, each with its own loop on one pipe: how many are woken by one byte. */
+struct waker {
+	event_loop *l;
+	int fd, stop_fd;
+	unsigned what;
+	pid_t tid;
+	_Atomic int *woken;
+	pthread_t t;
+};
+
+static void
+on_wake_once(event_loop *l, int fd, unsigned what, void *ctx)
+{
+	struct waker *w = ctx;
+
+	(void)what;
+	atomic_fetch_add(w->woken, 1);
+	event_fd_del(l, fd);	/* the byte stays: the other loop could still see it */
+}
+
+static void
+on_stop_fd(event_loop *l, int fd, unsigned what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	(void)ctx;
+	event_stop(l);
+}
+
+static void *
+waker_run(void *arg)
+{
+	struct waker *w = arg;
+
+	w->tid = (pid_t)syscall(SYS_gettid);
+	cr_assert_eq(event_run(w->l), 0);
+	return NULL;
+}
+
+/* Whether thread tid sleeps in epoll_wait now. */
+static int
+in_epoll(pid_t tid)
+{
+	char path[64], buf[64] = "";
+	FILE *f;
+
+	if (tid == 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	return strstr(buf, "epoll") != NULL || strstr(buf, "ep_poll") != NULL;
+}
+
+/* Returns how many of two loops waiting on one pipe its one byte woke. */
+static int
+woken_by_one_byte(unsigned what)
+{
+	struct waker w[2];
+	_Atomic int woken = 0;
+	int p[2], s[2];
+	struct timespec tick = { 0, 1000000 };
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(pipe(s), 0);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct waker){ NULL, p[0], s[0], what, 0, &woken, 0 };
+		cr_assert_eq(event_new(&w[i].l), 0);
+		cr_assert_eq(event_fd_add(w[i].l, p[0], what, on_wake_once, &w[i]), 0);
+		cr_assert_eq(event_fd_add(w[i].l, s[0], EVENT_READ, on_stop_fd, NULL), 0);
+		cr_assert_eq(pthread_create(&w[i].t, NULL, waker_run, &w[i]), 0);
+	}
+	/* Both asleep in epoll_wait (a hang guard of 10 s, no timing asserted). */
+	for (int i = 0; i < 10000 && !(in_epoll(w[0].tid) && in_epoll(w[1].tid)); i++)
+		nanosleep(&tick, NULL);
+	cr_assert(in_epoll(w[0].tid) && in_epoll(w[1].tid));
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	for (int i = 0; i < 10000 && atomic_load(&woken) == 0; i++)
+		nanosleep(&tick, NULL);
+	/* The stop wakes both: one not woken by the byte does not see it then either (its
+	 * loop was not told; the byte is still there). */
+	cr_assert_eq(write(s[1], "s", 1), 1);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(w[i].t, NULL);
+		event_free(w[i].l);
+	}
+	close(p[0]);
+	close(p[1]);
+	close(s[0]);
+	close(s[1]);
+	return atomic_load(&woken);
+}
+
+Test(event, an_exclusive_descriptor_wakes_one_loop)
+{
+	cr_assert_eq(woken_by_one_byte(EVENT_READ | EVENT_EXCLUSIVE), 1);
+}
+
+Test(event, a_shared_descriptor_wakes_every_loop)
+{
+	cr_assert_eq(woken_by_one_byte(EVENT_READ), 2);
 }

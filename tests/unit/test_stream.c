@@ -372,6 +372,23 @@ Test(stream, a_stream_resumed_far_behind_reads_to_the_end_without_a_commit)
 	printbuf_free(c.got);
 }
 
+Test(stream, a_stream_removed_before_a_poll_leaves_nobody_behind)
+{
+	struct client c;
+	struct api_error err;
+	stream_sub *sub;
+	stream_hub *h;
+
+	cr_assert_eq(open_stream(NULL, NULL, &c, &sub, &err), 200);
+	cr_assert_eq(stream_hub_new(&h), 0);
+	stream_hub_add(h, sub, client_write, &c);
+	cr_expect_eq(stream_hub_behind(h), 1, "a stream added waits for its first poll");
+	cr_assert_eq(stream_hub_remove(h, &c), 0);
+	cr_expect_eq(stream_hub_behind(h), 0, "its peer gone before the poll: nobody behind");
+	stream_hub_free(h);
+	printbuf_free(c.got);
+}
+
 Test(stream, a_full_stream_gets_no_keepalive)
 {
 	struct client c;
