@@ -402,16 +402,27 @@ struct claim_ctx {
 	size_t batch;		/* --batch N; 0: one task */
 };
 
-/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim. */
+/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim, with *wake the
+ * time the first delayed task comes due (the claim's write made those due so far
+ * claimable), for a wait to look again then. */
 static int
-claim_look(void *ctx)
+claim_look(void *ctx, int64_t *wake)
 {
 	struct claim_ctx *cc = ctx;
 	/* The find runs inside the write transaction that claims: two workers never get the
 	 * same task. */
 	int ret = cc->batch ? claim_batch_run(cc->s, cc->ch, cc->batch) : change_run(cc->s, cc->ch);
+	MDB_txn *txn;
+	uint64_t uid;
 
-	return ret == EXIT_NOTFOUND ? CLI_AGAIN : ret;
+	if (ret != EXIT_NOTFOUND)
+		return ret;
+	if (store_read_follow(cc->s, &txn) == 0) {
+		if (store_delayed_first(cc->s, txn, wake, &uid) != 0)
+			*wake = 0;
+		mdb_txn_abort(txn);
+	}
+	return CLI_AGAIN;
 }
 
 /* The handler of its table entry below. */
@@ -463,7 +474,7 @@ run_claim(const struct cli_args *a)
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
 	struct claim_ctx cc = { s, &ch, (size_t)batch };
-	ret = cli_wait_for(claim_look, &cc, wait);
+	ret = cli_wait_for_timed(claim_look, &cc, wait);
 	if (ret == CLI_AGAIN) {
 		ret = EXIT_NOTFOUND;
 		cli_warn("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
