@@ -126,7 +126,8 @@ store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
 			break;
 		}
 		store_key_uid(ub, uid);
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = due_entry(s, txn, &t, &uv, 1)) != 0)
+		/* Its claim entry first: t's names point into a page a delete may spill. */
+		if ((rc = due_entry(s, txn, &t, &uv, 1)) != 0 || (rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		++*moved;
 	}
