@@ -2,6 +2,7 @@
  * fail, reap, cancel.  Each parses its arguments, calls one write operation, renders. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "lmtasks/batch.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
@@ -220,25 +222,79 @@ enqueue_batch(const char *input)
 	return ret;
 }
 
+/* --priority N: a whole number from TASK_PRIORITY_MIN to TASK_PRIORITY_MAX. */
+static int
+parse_priority(const char *cmd, const char *arg, int32_t *priority)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end || errno || v < TASK_PRIORITY_MIN || v > TASK_PRIORITY_MAX)
+		return cli_usagef(cmd, "--priority wants a whole number from %d to %d (higher is "
+		    "claimed first; 0 the default)", TASK_PRIORITY_MIN, TASK_PRIORITY_MAX);
+	*priority = (int32_t)v;
+	return 0;
+}
+
+/* --delay DURATION (from now) or --not-before TIME: the task's not_before. */
+static int
+parse_when(const char *cmd, int id, const char *arg, int64_t *not_before)
+{
+	int64_t us;
+	int date_only;
+
+	if (id == 'D') {
+		if (timefmt_parse_delay(arg, strlen(arg), TASK_DELAY_MAX, &us) != 0)
+			return cli_usagef(cmd, "--delay wants a duration like 90 (seconds), 30s, 5m, "
+			    "2h or 1d, up to %d days", TASK_DELAY_MAX_DAYS);
+		*not_before = us ? clock_now() + us : 0;
+		return 0;
+	}
+	if (timefmt_parse(arg, strlen(arg), &us, &date_only) != 0 || us <= 0 ||
+	    us > TASK_TIME_MAX)
+		return cli_usage(cmd, "--not-before wants a time like 2026-01-02T03:04:05Z "
+		    "(RFC 3339, as tasks print theirs) or a date (midnight UTC), after 1970");
+	*not_before = us;
+	return 0;
+}
+
 /* The handler of its table entry below. */
 static int
 run_enqueue(const struct cli_args *a)
 {
 	const char *details = NULL, *meta = NULL;
-	int batch = 0, ret;
+	int32_t priority = 0;
+	int64_t not_before = 0;
+	int batch = 0, sched = 0, when = 0, ret;
 
 	for (size_t i = 0; i < a->nopts; i++) {
-		if (a->opts[i].id == 'd')
-			details = a->opts[i].value;
-		else if (a->opts[i].id == 'm')
-			meta = a->opts[i].value;
-		else
+		int id = a->opts[i].id;
+		const char *v = a->opts[i].value;
+		if (id == 'd') {
+			details = v;
+		} else if (id == 'm') {
+			meta = v;
+		} else if (id == 'p') {
+			if ((ret = parse_priority(a->cmd, v, &priority)) != 0)
+				return ret;
+			sched = 1;
+		} else if (id == 'D' || id == 'n') {
+			if (when && when != id)
+				return cli_usage(a->cmd, "--delay and --not-before do not go together");
+			if ((ret = parse_when(a->cmd, id, v, &not_before)) != 0)
+				return ret;
+			sched = when = id;
+		} else {
 			batch = 1;
+		}
 	}
 	if (batch) {
-		if (details || meta || a->argc > 1)
+		if (details || meta || sched || a->argc > 1)
 			return cli_usage(a->cmd, "--batch takes one FILE (or - for standard input) "
-			    "and no --details or --custom-metadata (its lines carry them)");
+			    "and no --details, --custom-metadata, --priority, --delay or --not-before "
+			    "(its lines carry them)");
 		return enqueue_batch(a->argc ? a->argv[0] : "-");
 	}
 	if (meta && (strlen(meta) > TASK_METADATA_MAX || !task_utf8_valid(meta, strlen(meta))))
@@ -257,6 +313,8 @@ run_enqueue(const struct cli_args *a)
 	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
 	if (meta)
 		t.custom_metadata = (struct task_str){ meta, strlen(meta) };
+	t.priority = priority;
+	t.not_before = not_before;
 	ret = enqueue_run(&t, 1, render_summary, &t, NULL);
 	free(dtext);
 	return ret;
@@ -266,15 +324,23 @@ static const struct option enqueue_options[] = {
 	{ "details", required_argument, NULL, 'd' },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "custom-metadata", required_argument, NULL, 'm' },
+	{ "priority", required_argument, NULL, 'p' },
+	{ "delay", required_argument, NULL, 'D' },
+	{ "not-before", required_argument, NULL, 'n' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
 	"  enqueue INDEX TYPE [--details JSON|@FILE|-] [--custom-metadata TEXT]\n"
+	"          [--priority N] [--delay DURATION | --not-before TIME]\n"
 	"                                      add a task; prints its summary; TEXT is shown\n"
-	"                                      as its customMetadata (compat v1)\n"
+	"                                      as its customMetadata (compat v1); N from\n"
+	"                                      -1000000 to 1000000, higher claimed first (0);\n"
+	"                                      DURATION like 90, 30s, 5m, 2h, 1d; TIME in\n"
+	"                                      RFC 3339: enqueued, not claimable before then\n"
 	"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
 	"                                      ({\"indexUid\",\"type\",\"details\",\n"
-	"                                      \"customMetadata\"}), all or none\n",
+	"                                      \"customMetadata\",\"priority\",\"delay\",\n"
+	"                                      \"notBefore\"}), all or none\n",
 	run_enqueue };
 
 /* ---- start ---- */
@@ -341,16 +407,27 @@ struct claim_ctx {
 	size_t batch;		/* --batch N; 0: one task */
 };
 
-/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim. */
+/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim, with *wake the
+ * time the first delayed task comes due (the claim's write made those due so far
+ * claimable), for a wait to look again then. */
 static int
-claim_look(void *ctx)
+claim_look(void *ctx, int64_t *wake)
 {
 	struct claim_ctx *cc = ctx;
 	/* The find runs inside the write transaction that claims: two workers never get the
 	 * same task. */
 	int ret = cc->batch ? claim_batch_run(cc->s, cc->ch, cc->batch) : change_run(cc->s, cc->ch);
+	MDB_txn *txn;
+	uint64_t uid;
 
-	return ret == EXIT_NOTFOUND ? CLI_AGAIN : ret;
+	if (ret != EXIT_NOTFOUND)
+		return ret;
+	if (store_read_follow(cc->s, &txn) == 0) {
+		if (store_delayed_first(cc->s, txn, wake, &uid) != 0)
+			*wake = 0;
+		mdb_txn_abort(txn);
+	}
+	return CLI_AGAIN;
 }
 
 /* The handler of its table entry below. */
@@ -402,7 +479,7 @@ run_claim(const struct cli_args *a)
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
 	struct claim_ctx cc = { s, &ch, (size_t)batch };
-	ret = cli_wait_for(claim_look, &cc, wait);
+	ret = cli_wait_for_timed(claim_look, &cc, wait);
 	if (ret == CLI_AGAIN) {
 		ret = EXIT_NOTFOUND;
 		cli_warn("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
@@ -422,11 +499,14 @@ static const struct option claim_options[] = {
 };
 const struct cli_command cli_cmd_claim = { "claim", claim_options,
 	"  claim [--index I] [--type T] [--wait SECONDS] [--lease SECONDS [--requeue]]\n"
-	"        [--batch N]                   take the oldest enqueued task that matches;\n"
+	"        [--batch N]                   take the enqueued task that matches, of the\n"
+	"                                      highest priority, then the oldest (a delayed\n"
+	"                                      one once its time comes: --wait wakes then);\n"
 	"                                      --batch N: up to N of the oldest that share its\n"
-	"                                      index and type, in one batch, one JSON a line;\n"
-	"                                      with a lease, it fails (or with --requeue goes\n"
-	"                                      back to the queue) unless heartbeats extend it\n",
+	"                                      priority, index and type, in one batch, one\n"
+	"                                      JSON a line; with a lease, it fails (or with\n"
+	"                                      --requeue goes back to the queue, its priority\n"
+	"                                      kept) unless heartbeats extend it\n",
 	run_claim };
 
 /* ---- heartbeat ---- */
