@@ -286,7 +286,8 @@ int
 feed_refresh(store *s)
 {
 	MDB_txn *txn;
-	int rc, had_webhooks = s->has_webhooks;
+	int rc, had_webhooks = s->has_webhooks, had_delayed = s->has_delayed;
+	int had_ranked = s->has_ranked;
 
 	if (s->has_changes)
 		return 0;
@@ -296,12 +297,16 @@ feed_refresh(store *s)
 		mdb_txn_abort(txn);	/* it closes the handles it opened */
 		s->has_changes = 0;
 		s->has_webhooks = had_webhooks;
+		s->has_delayed = had_delayed;
+		s->has_ranked = had_ranked;
 		return rc;
 	}
 	/* Committing, also a read-only transaction, keeps the handle open. */
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		s->has_changes = 0;
 		s->has_webhooks = had_webhooks;
+		s->has_delayed = had_delayed;
+		s->has_ranked = had_ranked;
 	}
 	return rc;
 }

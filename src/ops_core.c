@@ -153,22 +153,41 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* The reap alone, in its own transaction: aborted when nothing expired. */
-static int
-reap_txn(store *s, MDB_txn *txn, void *ctx)
-{
-	int rc = reap(s, txn, clock_now(), ctx);
+/* The rules every write applies first, in its own transaction: leases that expired end,
+ * then tasks whose time came become claimable (the schedule rule), so that a claim in the
+ * same transaction sees a task its lease put back or its delay held. */
+struct rules {
+	uint64_t reaped, promoted;
+};
 
-	/* Nothing expired: abort rather than commit an empty transaction. */
-	return rc == 0 && *(uint64_t *)ctx == 0 ? MDB_NOTFOUND : rc;
+static int
+rules(store *s, MDB_txn *txn, struct rules *r)
+{
+	int64_t now = clock_now();
+	int rc = reap(s, txn, now, &r->reaped);
+
+	return rc ? rc : store_promote(s, txn, now, &r->promoted);
+}
+
+/* The rules alone, in their own transaction: aborted when they changed nothing. */
+static int
+rules_txn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct rules *r = ctx;
+	int rc = rules(s, txn, r);
+
+	/* Nothing expired or came due: abort rather than commit an empty transaction. */
+	return rc == 0 && r->reaped == 0 && r->promoted == 0 ? MDB_NOTFOUND : rc;
 }
 
 /* Leases end on the next write of any process; this is that write on demand. */
 int
 ops_reap(store *s, uint64_t *reaped)
 {
-	int rc = store_write(s, reap_txn, reaped);
+	struct rules r = { 0, 0 };
+	int rc = store_write(s, rules_txn, &r);
 
+	*reaped = r.reaped;
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -196,34 +215,36 @@ ops_keep_reserve(store *s, uint64_t *reserve)
 	return want > inside ? store_reserve(s, want - inside) : 0;
 }
 
-/* The command's transaction: the lease rule first, then the change. */
+/* The command's transaction: the rules first, then the change. */
 struct write_ctx {
 	int (*fn)(store *s, MDB_txn *txn, void *ctx);
 	void *ctx;
-	uint64_t reaped;
+	struct rules r;
 };
 
 static int
-reap_then(store *s, MDB_txn *txn, void *ctx)
+rules_then(store *s, MDB_txn *txn, void *ctx)
 {
 	struct write_ctx *w = ctx;
-	int rc = reap(s, txn, clock_now(), &w->reaped);
+	int rc = rules(s, txn, &w->r);
 
 	return rc ? rc : w->fn(s, txn, w->ctx);
 }
 
-/* Expired leases end in the command's own transaction, so that a command writes once; when
- * the command is refused they end all the same, in a transaction of their own: a late
- * succeed sees its lease end.  After a write the reserve follows the store's size, where
- * the disk has room for it. */
+/* Expired leases end (and due tasks are promoted) in the command's own transaction, so that
+ * a command writes once; when the command is refused they happen all the same, in a
+ * transaction of their own: a late succeed sees its lease end, and a claim that found
+ * nothing for its filter does not leave a due task of another to be promoted again at
+ * every look.  After a write the reserve follows the store's size, where the disk has room
+ * for it. */
 int
 ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
-	struct write_ctx w = { fn, ctx, 0 };
+	struct write_ctx w = { fn, ctx, { 0, 0 } };
 	uint64_t n;
-	int rc = store_write(s, reap_then, &w);
+	int rc = store_write(s, rules_then, &w);
 
-	if (rc != 0 && w.reaped > 0)
+	if (rc != 0 && (w.r.reaped > 0 || w.r.promoted > 0))
 		ops_reap(s, &n);
 	else if (rc == 0)
 		ops_keep_reserve(s, NULL);

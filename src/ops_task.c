@@ -297,7 +297,7 @@ struct claim_ctx {
 	size_t n;
 };
 
-/* Up to max of the oldest enqueued tasks of the first match's index and type. */
+/* Up to max of the oldest enqueued tasks of the first match's priority, index and type. */
 static int
 claim_txn(store *s, MDB_txn *txn, void *ctx)
 {
@@ -316,6 +316,7 @@ ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
 	struct ops_batch ob;
 	struct task old, next;
 	int64_t now = clock_now();
+	int32_t priority;
 	uint64_t uid;
 	int rc;
 
@@ -332,11 +333,14 @@ ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
 		memcpy(index, old.index_uid.ptr, old.index_uid.len);
 	memcpy(type, old.type.ptr, old.type.len);
 	typ = (struct task_str){ type, old.type.len };
+	priority = old.priority;
 	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
 		return rc;
 	while (*n < max) {
 		if (*n > 0) {
-			if ((rc = store_find_enqueued(s, txn, idx, typ, &uid)) == MDB_NOTFOUND)
+			/* One priority, index and type: the batch is one kind of work. */
+			if (idx.ptr == NULL || (rc = store_find_enqueued_at(s, txn, priority, idx, typ,
+			    &uid)) == MDB_NOTFOUND)
 				break;
 			if (rc != 0 || (rc = store_get(s, txn, uid, &old)) != 0)
 				goto fail;

@@ -68,22 +68,28 @@ int
 store_open_optional(store *s, MDB_txn *txn, unsigned create)
 {
 	/* A store made by 0.1.0 has no change log and no batches until its first write
-	 * makes them (empty); nor webhooks, which a writer makes when it opens the store. */
+	 * makes them (empty); nor webhooks, which a writer makes when it opens the store.
+	 * The schedule's two (delayed and ranked tasks) likewise: a writer makes them empty,
+	 * and a store without them has every enqueued task due and of priority 0. */
 	struct {
 		const char *name;
 		MDB_dbi *dbi;
 		int *open, uids;
+		unsigned flags;
 	} dbs[] = {
-		{ "changes", &s->changes, &s->has_changes, 1 },
-		{ "batches", &s->batches, &s->have_batches, 1 },
-		{ "webhooks", &s->webhooks, &s->has_webhooks, 0 },
+		{ "changes", &s->changes, &s->has_changes, 1, 0 },
+		{ "batches", &s->batches, &s->have_batches, 1, 0 },
+		{ "webhooks", &s->webhooks, &s->has_webhooks, 0, 0 },
+		{ "delayed", &s->delayed, &s->has_delayed, 0, 0 },
+		{ "ranked", &s->ranked, &s->has_ranked, 0, MDB_DUPSORT | MDB_DUPFIXED },
 	};
 	int rc;
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i].open)
 			continue;
-		rc = open_dbi(txn, dbs[i].name, create, dbs[i].uids, 0, dbs[i].dbi);
+		rc = open_dbi(txn, dbs[i].name, dbs[i].flags | create, dbs[i].uids,
+		    (dbs[i].flags & MDB_DUPSORT) != 0, dbs[i].dbi);
 		if (rc == 0)
 			*dbs[i].open = 1;
 		else if (rc != MDB_NOTFOUND)
@@ -148,10 +154,13 @@ make_optional(store *s, int *moved)
 	if (rc != 0 || (rc = store_open_optional(s, txn, MDB_CREATE)) != 0) {
 		mdb_txn_abort(txn);
 		s->has_changes = s->have_batches = s->has_webhooks = 0;
+		s->has_delayed = s->has_ranked = 0;
 		return rc;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = mdb_txn_commit(txn)) != 0) {
 		s->has_changes = s->have_batches = s->has_webhooks = 0;
+		s->has_delayed = s->has_ranked = 0;
+	}
 	return rc;
 }
 
@@ -340,7 +349,8 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		s->ident = (uint64_t)st.st_dev << 40 ^ (uint64_t)st.st_ino;
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
-	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks) &&
+	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks ||
+	    !s->has_delayed || !s->has_ranked) &&
 	    (rc = make_optional(s, &moved)) != 0)
 		goto fail_env;
 	*out = s;

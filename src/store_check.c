@@ -165,6 +165,76 @@ check_leases(struct checker *c)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Each delayed entry must belong to an enqueued task with that time. */
+static int
+check_delayed(struct checker *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	if (!c->s->has_delayed)
+		return 0;
+	if ((rc = mdb_cursor_open(c->txn, c->s->delayed, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		struct task t;
+		op = MDB_NEXT;
+		if (k.mv_size != 16) {
+			report(c, "delayed: a key of %zu bytes where 16 belong", k.mv_size);
+			continue;
+		}
+		uint64_t uid = store_uid_key((unsigned char *)k.mv_data + 8);
+		int grc = store_get(c->s, c->txn, uid, &t);
+		if (grc == MDB_NOTFOUND)
+			report(c, "delayed: entry for task %" PRIu64 ", which does not exist", uid);
+		else if (grc == 0 && (t.status != TASK_ENQUEUED || !t.index_uid.ptr ||
+		    (uint64_t)t.not_before != store_uid_key(k.mv_data)))
+			report(c, "delayed: entry for task %" PRIu64 " that its record does not have", uid);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* An enqueued task waits in one place: delayed (its time not come when it was put there),
+ * else queue (priority 0) or ranked. */
+static int
+expect_waiting(struct checker *c, const struct task *t)
+{
+	unsigned char kb[RANK_KEY_MAX], ub[8];
+	MDB_val k = { 16, kb }, v;
+	int rc, delayed = 0;
+
+	if (t->not_before != 0 && c->s->has_delayed) {
+		store_lease_key(kb, t->not_before, t->uid);
+		if ((rc = mdb_get(c->txn, c->s->delayed, &k, &v)) != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		delayed = rc == 0;
+	}
+	if (t->priority != 0 && !c->s->has_ranked) {
+		if (!delayed)
+			report(c, "task %" PRIu64 ": missing from ranked, which the store lacks", t->uid);
+		return 0;
+	}
+	MDB_dbi dbi = t->priority ? c->s->ranked : c->s->queue;
+	const char *db = t->priority ? "ranked" : "queue";
+	k.mv_size = t->priority ? store_rank_key(kb, t->priority, t->index_uid, t->type) :
+	    store_queue_key(kb, t->index_uid, t->type);
+	if (!delayed)
+		return expect(c, dbi, db, kb, k.mv_size, t->uid);
+	/* Delayed, it must not be claimable too. */
+	MDB_cursor *cur;
+	store_key_uid(ub, t->uid);
+	v = (MDB_val){ 8, ub };
+	if ((rc = mdb_cursor_open(c->txn, dbi, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
+	mdb_cursor_close(cur);
+	if (rc == 0)
+		report(c, "task %" PRIu64 ": in delayed and in %s both", t->uid, db);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Walks a secondary database: each (key, uid) must name a record that agrees. */
 static int
 reverse(struct checker *c, MDB_dbi dbi, const char *db)
@@ -199,10 +269,16 @@ reverse(struct checker *c, MDB_dbi dbi, const char *db)
 			ok = k.mv_size == 1 && kp[0] == t.status;
 		else if (dbi == c->s->by_type)
 			ok = t.type.len == k.mv_size && memcmp(t.type.ptr, kp, k.mv_size) == 0;
-		else {
+		else if (dbi == c->s->queue) {
 			unsigned char qb[COUNT_KEY_MAX];
 			size_t ql = store_queue_key(qb, t.index_uid, t.type);
-			ok = t.status == TASK_ENQUEUED && ql == k.mv_size && memcmp(qb, kp, ql) == 0;
+			ok = t.status == TASK_ENQUEUED && t.priority == 0 && ql == k.mv_size &&
+			    memcmp(qb, kp, ql) == 0;
+		} else {
+			unsigned char rb[RANK_KEY_MAX];
+			size_t rl = store_rank_key(rb, t.priority, t.index_uid, t.type);
+			ok = t.status == TASK_ENQUEUED && t.priority != 0 && t.index_uid.ptr &&
+			    rl == k.mv_size && memcmp(rb, kp, rl) == 0;
 		}
 		if (!ok)
 			report(c, "%s: entry for task %" PRIu64 " under a key its record does not have",
@@ -281,8 +357,7 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 		    (rc = expect(&c, s->by_status, "by_status", &sb, 1, t.uid)) ||
 		    (rc = expect(&c, s->by_type, "by_type", t.type.ptr, t.type.len, t.uid)))
 			break;
-		if (t.status == TASK_ENQUEUED && t.index_uid.ptr &&
-		    (rc = expect(&c, s->queue, "queue", kb, store_queue_key(kb, t.index_uid, t.type), t.uid)))
+		if (t.status == TASK_ENQUEUED && t.index_uid.ptr && (rc = expect_waiting(&c, &t)))
 			break;
 		if (t.status == TASK_PROCESSING && t.lease_until &&
 		    (store_lease_key(kb, t.lease_until, t.uid),
@@ -302,6 +377,8 @@ store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 	    (rc = reverse(&c, s->by_status, "by_status")) != 0 ||
 	    (rc = reverse(&c, s->by_type, "by_type")) != 0 ||
 	    (rc = reverse(&c, s->queue, "queue")) != 0 ||
+	    (s->has_ranked && (rc = reverse(&c, s->ranked, "ranked")) != 0) ||
+	    (rc = check_delayed(&c)) != 0 ||
 	    (rc = check_leases(&c)) != 0 ||
 	    (rc = check_counts(&c, &tl)) != 0)
 		goto out;

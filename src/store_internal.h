@@ -31,6 +31,13 @@ struct store {
 	int have_batches;	/* 0: a store made before batches, opened read-only: none yet */
 	MDB_dbi webhooks;	/* webhook id (u64 BE) -> its record (webhook.c) */
 	int has_webhooks;	/* webhooks is open: absent from older stores until written */
+	/* The schedule (absent from stores made by 0.2.0, until a writer opens them): queue
+	 * keeps the due enqueued tasks of priority 0, these the others. */
+	MDB_dbi delayed;	/* not before (u64 BE µs) uid (u64 BE) -> nothing: not yet due */
+	int has_delayed;
+	MDB_dbi ranked;		/* rank (u32 BE) index \0 type -> due enqueued uids of a priority
+				 * other than 0; rank 0 is the highest priority */
+	int has_ranked;
 	unsigned flags;
 	const struct progress *progress;	/* told how long operations go; may be NULL */
 	uint64_t ident;		/* the data file's device and inode */
@@ -99,6 +106,27 @@ void store_lease_key(unsigned char out[16], int64_t until, uint64_t uid);
 
 /* index \0 type; returns the length. */
 size_t store_queue_key(unsigned char *out, struct task_str index, struct task_str type);
+
+/* A priority as the 4 bytes that lead a ranked key: big-endian, the highest priority the
+ * smallest, so that LMDB's order is the claim's.  Priority 0 maps to STORE_RANK_ZERO, which
+ * no ranked key has (those tasks are in queue). */
+#define STORE_RANK_ZERO UINT32_C(0x7fffffff)
+static inline uint32_t
+store_rank(int32_t priority)
+{
+	return STORE_RANK_ZERO - (uint32_t)priority;
+}
+
+static inline int32_t
+store_rank_priority(uint32_t rank)
+{
+	return (int32_t)(STORE_RANK_ZERO - rank);
+}
+
+/* rank (u32 BE) index \0 type; returns the length (at most RANK_KEY_MAX). */
+#define RANK_KEY_MAX (4 + COUNT_KEY_MAX)
+size_t store_rank_key(unsigned char *out, int32_t priority, struct task_str index,
+    struct task_str type);
 
 /* The database holding a sequence's uids (tasks for STORE_SEQ_ALL). */
 static inline MDB_dbi

@@ -42,6 +42,13 @@ store_queue_key(unsigned char *out, struct task_str index, struct task_str type)
 	return n + type.len;
 }
 
+size_t
+store_rank_key(unsigned char *out, int32_t priority, struct task_str index, struct task_str type)
+{
+	bytes_put_u32be(out, store_rank(priority));
+	return 4 + store_queue_key(out + 4, index, type);
+}
+
 /* Uids (task and batch keys, the indexes' duplicates) and sequences are 8-byte big-endian
  * numbers: compared as one number each, in a few instructions, instead of by LMDB's
  * default (mdb_cmp_memn, a call to memcmp).  The order is memcmp's for every input, 8

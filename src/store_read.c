@@ -178,26 +178,133 @@ queue_first(MDB_cursor *cur, MDB_val *k, uint64_t *uid)
 	return rc;
 }
 
+/*
+ * The smallest first dup over the keys of cur's database that begin with prefix (plen
+ * bytes) followed by index \0 type, either name left out (ptr NULL) matching any; *best
+ * gets it, or TASK_NO_UID when no key matches.  Both names given: one lookup; one: the
+ * keys under the prefix walked (an index's types, or the prefix's whole range).
+ */
+static int
+first_of(MDB_cursor *cur, const unsigned char *prefix, size_t plen, struct task_str index,
+    struct task_str type, uint64_t *best)
+{
+	unsigned char kb[RANK_KEY_MAX];
+	MDB_val k, v;
+	size_t n = plen;
+	int rc, op;
+
+	*best = TASK_NO_UID;
+	memcpy(kb, prefix, plen);
+	if (index.ptr && type.ptr) {
+		k.mv_size = plen + store_queue_key(kb + plen, index, type);
+		k.mv_data = kb;
+		rc = queue_first(cur, &k, best);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	if (index.ptr) {
+		memcpy(kb + n, index.ptr, index.len);
+		n += index.len;
+		kb[n++] = '\0';
+	}
+	k.mv_size = n;
+	k.mv_data = kb;
+	op = n ? MDB_SET_RANGE : MDB_FIRST;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT_NODUP;
+		if (k.mv_size < n || memcmp(k.mv_data, kb, n) != 0)
+			break;
+		const unsigned char *p = (const unsigned char *)k.mv_data + plen;
+		size_t len = k.mv_size - plen;
+		const unsigned char *z = memchr(p, '\0', len);
+		if (z == NULL || v.mv_size != 8)
+			return LMT_ECORRUPT;
+		if (type.ptr && !str_eq(type, z + 1, len - (size_t)(z - p) - 1))
+			continue;
+		uint64_t u = store_uid_key(v.mv_data);
+		if (u < *best)
+			*best = u;
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Whether dbi (an optional database: open says if it is there) holds anything. */
+static int
+used(MDB_txn *txn, int open, MDB_dbi dbi, int *yes)
+{
+	MDB_stat st;
+	int rc;
+
+	*yes = 0;
+	if (!open)
+		return 0;
+	if ((rc = mdb_stat(txn, dbi, &st)) == 0)
+		*yes = st.ms_entries > 0;
+	return rc;
+}
+
+/* The oldest matching task of the highest priority that has one, among the ranks from
+ * `from` up to (not including) `to`: one walk per priority present, from the highest. */
+static int
+ranked_first(store *s, MDB_txn *txn, uint64_t from, uint64_t to, struct task_str index,
+    struct task_str type, uint64_t *uid)
+{
+	unsigned char rb[4];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t best;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->ranked, &cur)) != 0)
+		return rc;
+	for (uint64_t rank = from; rank < to; rank++) {
+		bytes_put_u32be(rb, (uint32_t)rank);
+		k.mv_size = 4;
+		k.mv_data = rb;
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
+			break;
+		if (k.mv_size < 4) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		/* The next priority present: the ones between have no task at all. */
+		rank = bytes_get_u32be(k.mv_data);
+		rc = MDB_NOTFOUND;
+		if (rank >= to)
+			break;
+		bytes_put_u32be(rb, (uint32_t)rank);
+		if ((rc = first_of(cur, rb, 4, index, type, &best)) != 0)
+			break;
+		rc = MDB_NOTFOUND;
+		if (best != TASK_NO_UID) {
+			*uid = best;
+			rc = 0;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/*
+ * Claim order: the highest priority first, then the oldest (the smallest uid).  Due tasks
+ * of priority 0 are in queue, those of another in ranked, those not due yet in delayed
+ * (store_promote() moves them once due).  A store that uses neither of the last two (every
+ * store made by 0.2.0) has all its enqueued tasks in queue: with no filter, the first dup
+ * of by_status' enqueued key is the answer, one lookup.
+ */
 int
 store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
     uint64_t *uid)
 {
-	unsigned char kb[COUNT_KEY_MAX];
 	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t best = TASK_NO_UID;
-	int rc;
+	MDB_val k;
+	uint64_t best;
+	int rc, ranked, delayed;
 
-	if (index.ptr && type.ptr) {
-		k.mv_size = store_queue_key(kb, index, type);
-		k.mv_data = kb;
-		if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
-			return rc;
-		rc = queue_first(cur, &k, uid);
-		mdb_cursor_close(cur);
+	if ((rc = used(txn, s->has_ranked, s->ranked, &ranked)) != 0 ||
+	    (rc = used(txn, s->has_delayed, s->delayed, &delayed)) != 0)
 		return rc;
-	}
-	if (!index.ptr && !type.ptr) {
+	if (!index.ptr && !type.ptr && !ranked && !delayed) {
 		unsigned char st = TASK_ENQUEUED;
 		k.mv_size = 1;
 		k.mv_data = &st;
@@ -207,38 +314,66 @@ store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_s
 		mdb_cursor_close(cur);
 		return rc;
 	}
-	/* One of the two: the smallest first dup over the matching queue keys. */
+	if (ranked && (rc = ranked_first(s, txn, 0, STORE_RANK_ZERO, index, type, uid)) !=
+	    MDB_NOTFOUND)
+		return rc;
 	if ((rc = mdb_cursor_open(txn, s->queue, &cur)) != 0)
 		return rc;
-	int op = MDB_FIRST;
-	if (index.ptr) {
-		memcpy(kb, index.ptr, index.len);
-		kb[index.len] = '\0';
-		k.mv_size = index.len + 1;
-		k.mv_data = kb;
-		op = MDB_SET_RANGE;
-	}
-	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		const unsigned char *p = k.mv_data, *z = memchr(p, '\0', k.mv_size);
-		op = MDB_NEXT_NODUP;
-		if (z == NULL || v.mv_size != 8) {
-			rc = LMT_ECORRUPT;
-			break;
-		}
-		if (index.ptr && !str_eq(index, p, (size_t)(z - p)))
-			break;
-		if (type.ptr && !str_eq(type, z + 1, k.mv_size - (size_t)(z - p) - 1))
-			continue;
-		uint64_t u = store_uid_key(v.mv_data);
-		if (u < best)
-			best = u;
-	}
+	rc = first_of(cur, NULL, 0, index, type, &best);
 	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND && rc != 0)
+	if (rc != 0)
 		return rc;
-	if (best == TASK_NO_UID)
+	if (best != TASK_NO_UID) {
+		*uid = best;
+		return 0;
+	}
+	if (!ranked)
 		return MDB_NOTFOUND;
-	*uid = best;
+	return ranked_first(s, txn, (uint64_t)STORE_RANK_ZERO + 1, UINT64_C(1) << 32, index, type,
+	    uid);
+}
+
+int
+store_find_enqueued_at(store *s, MDB_txn *txn, int32_t priority, struct task_str index,
+    struct task_str type, uint64_t *uid)
+{
+	unsigned char kb[RANK_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k = { 0, kb };
+	int rc;
+
+	if (!index.ptr || !type.ptr)
+		return LMT_EINVAL;
+	if (priority != 0 && !s->has_ranked)
+		return MDB_NOTFOUND;
+	k.mv_size = priority ? store_rank_key(kb, priority, index, type) :
+	    store_queue_key(kb, index, type);
+	if ((rc = mdb_cursor_open(txn, priority ? s->ranked : s->queue, &cur)) != 0)
+		return rc;
+	rc = queue_first(cur, &k, uid);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int
+store_delayed_first(store *s, MDB_txn *txn, int64_t *at, uint64_t *uid)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!s->has_delayed)
+		return MDB_NOTFOUND;
+	if ((rc = mdb_cursor_open(txn, s->delayed, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc;
+	if (k.mv_size != 16)
+		return LMT_ECORRUPT;
+	*at = (int64_t)store_uid_key(k.mv_data);
+	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
 	return 0;
 }
 
@@ -403,7 +538,8 @@ store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
 	 * (a long log once filled a disk that the guard thought had room). */
 	const struct { int open; MDB_dbi dbi; } opt[] = {
 		{ s->have_batches, s->batches }, { s->has_changes, s->changes },
-		{ s->has_webhooks, s->webhooks },
+		{ s->has_webhooks, s->webhooks }, { s->has_delayed, s->delayed },
+		{ s->has_ranked, s->ranked },
 	};
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
 		if (!opt[i].open)

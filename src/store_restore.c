@@ -275,13 +275,15 @@ store_restore_txn(store *s, MDB_txn *txn, store *from, MDB_txn *ftxn, uint64_t *
 		{ offsetof(store, leases), 0 },
 		{ offsetof(store, keys), 0 },
 		{ offsetof(store, batches), offsetof(store, have_batches) },
+		{ offsetof(store, delayed), offsetof(store, has_delayed) },
+		{ offsetof(store, ranked), offsetof(store, has_ranked) },
 	};
 	struct diff d = { 0 };
 	uint64_t next_uid, next_batch;
 	int rc;
 
-	if (!s->has_changes || !s->have_batches)
-		return LMT_EINVAL;	/* store_open() makes both for a writer */
+	if (!s->has_changes || !s->have_batches || !s->has_delayed || !s->has_ranked)
+		return LMT_EINVAL;	/* store_open() makes them for a writer */
 	if ((rc = meta_u64(s, txn, "next_uid", &next_uid)) != 0 ||
 	    (rc = meta_u64(s, txn, "next_batch", &next_batch)) != 0 ||
 	    (rc = diff_tasks(s, txn, from, ftxn, &d)) != 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/codec.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
@@ -48,7 +49,92 @@ count_add(store *s, MDB_txn *txn, const struct task *t, int64_t delta)
 	return rc ? rc : count_add1(s, txn, STORE_ALL_INDEXES, t, delta);
 }
 
-/* Puts or deletes (index, status, type, queue) entries for t. */
+/* A due enqueued task's claim entry: queue for priority 0 (as 0.2.0 kept every enqueued
+ * task), ranked for any other. */
+static int
+due_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
+{
+	unsigned char kb[RANK_KEY_MAX];
+	MDB_val k = { 0, kb };
+	MDB_dbi dbi = s->queue;
+	int rc;
+
+	if (t->priority == 0) {
+		k.mv_size = store_queue_key(kb, t->index_uid, t->type);
+	} else if (!s->has_ranked) {
+		return add ? LMT_ESCHEMA : LMT_ECORRUPT;
+	} else {
+		k.mv_size = store_rank_key(kb, t->priority, t->index_uid, t->type);
+		dbi = s->ranked;
+	}
+	rc = add ? mdb_put(txn, dbi, &k, uv, MDB_NODUPDATA) : mdb_del(txn, dbi, &k, uv);
+	return rc == MDB_KEYEXIST || (!add && rc == MDB_NOTFOUND) ? LMT_ECORRUPT : rc;
+}
+
+/* Where an enqueued task waits: in delayed until its time (not_before later than now when
+ * it is put there), then (store_promote(), or a put after its time) claimable.  Removed,
+ * it is looked for in delayed first: its time may have come without a promotion since. */
+static int
+wait_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, none = { 0, "" };
+	int rc;
+
+	store_lease_key(kb, t->not_before, t->uid);
+	if (add && t->not_before != 0 && t->not_before > clock_now()) {
+		if (!s->has_delayed)
+			return LMT_ESCHEMA;
+		rc = mdb_put(txn, s->delayed, &k, &none, MDB_NOOVERWRITE);
+		return rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
+	}
+	if (!add && t->not_before != 0 && s->has_delayed &&
+	    (rc = mdb_del(txn, s->delayed, &k, NULL)) != MDB_NOTFOUND)
+		return rc;
+	return due_entry(s, txn, t, uv, add);
+}
+
+int
+store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
+{
+	unsigned char ub[8];
+	MDB_val k, v, uv = { 8, ub };
+	MDB_cursor *cur;
+	struct task t;
+	int rc;
+
+	*moved = 0;
+	if (!s->has_delayed)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->delayed, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 16) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		int64_t at = (int64_t)store_uid_key(k.mv_data);
+		if (at > now)
+			break;
+		uint64_t uid = store_uid_key((unsigned char *)k.mv_data + 8);
+		if ((rc = store_get(s, txn, uid, &t)) != 0) {
+			rc = rc == MDB_NOTFOUND ? LMT_ECORRUPT : rc;
+			break;
+		}
+		if (t.status != TASK_ENQUEUED || !t.index_uid.ptr || t.not_before != at) {
+			rc = LMT_ECORRUPT;
+			break;
+		}
+		store_key_uid(ub, uid);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = due_entry(s, txn, &t, &uv, 1)) != 0)
+			break;
+		++*moved;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Puts or deletes (index, status, type, where it waits, lease) entries for t. */
 static int
 entries(store *s, MDB_txn *txn, const struct task *t, int add)
 {
@@ -71,9 +157,10 @@ entries(store *s, MDB_txn *txn, const struct task *t, int add)
 		ENTRY(s->by_index, t->index_uid.ptr, t->index_uid.len);
 	ENTRY(s->by_status, &sb, 1);
 	ENTRY(s->by_type, t->type.ptr, t->type.len);
-	if (t->status == TASK_ENQUEUED && t->index_uid.ptr)
-		ENTRY(s->queue, qb, store_queue_key(qb, t->index_uid, t->type));
 #undef ENTRY
+	if (t->status == TASK_ENQUEUED && t->index_uid.ptr &&
+	    (rc = wait_entry(s, txn, t, &uv, add)) != 0)
+		return rc;
 	if (t->status == TASK_PROCESSING && t->lease_until) {
 		MDB_val none = { 0, "" };
 		store_lease_key(qb, t->lease_until, t->uid);
@@ -234,8 +321,12 @@ store_add_many(store *s, MDB_txn *txn, struct task *tasks, size_t n)
 		    (rc = append_dup(cur[2], &sb, 1, &uv)) != 0 ||
 		    (rc = append_dup(cur[3], t->type.ptr, t->type.len, &uv)) != 0)
 			goto out;
+		/* A plain task is appended to its queue key; one with a time or a priority is
+		 * put where it waits. */
 		if (t->status == TASK_ENQUEUED && t->index_uid.ptr &&
-		    (rc = append_dup(cur[4], qb, store_queue_key(qb, t->index_uid, t->type), &uv)) != 0)
+		    (rc = t->not_before == 0 && t->priority == 0 ?
+		    append_dup(cur[4], qb, store_queue_key(qb, t->index_uid, t->type), &uv) :
+		    wait_entry(s, txn, t, &uv, 1)) != 0)
 			goto out;
 		if ((rc = pending_add(s, txn, p, t)) != 0)
 			goto out;

@@ -46,6 +46,15 @@ bytes_get_u64be(const void *p)
 	return be64toh(v);
 }
 
+static inline uint32_t
+bytes_get_u32be(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
 static inline unsigned char *
 bytes_put_u16le(void *p, uint16_t v)
 {
@@ -68,6 +77,14 @@ bytes_put_u64le(void *p, uint64_t v)
 	v = htole64(v);
 	memcpy(p, &v, 8);
 	return (unsigned char *)p + 8;
+}
+
+static inline unsigned char *
+bytes_put_u32be(void *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+	return (unsigned char *)p + 4;
 }
 
 static inline unsigned char *

@@ -19,7 +19,8 @@
  * Every operation returns 0, an LMDB code, an errno value (ENOSPC, EIO, ENOMEM, ...)
  * or an LMT_* code (lmt_strerror() explains each); on any nonzero result nothing was
  * written.  Before its own change each write of tasks, indexes, keys or settings ends the
- * leases that have expired, in the same transaction (or, when the operation refuses, in a
+ * leases that have expired and makes claimable the delayed tasks whose time came
+ * (store_promote()), in the same transaction (or, when the operation refuses, in a
  * transaction of their own: see ops_reap()); the webhook operations and a restore do not.
  */
 
@@ -118,9 +119,9 @@ struct ops_change_result {
 int ops_change(store *s, const struct ops_change *ch, struct ops_change_result *r);
 
 /*
- * Claims up to max (at most OPS_CLAIM_MAX) of the oldest enqueued tasks that share the
- * index and type of the first one matching ch (an OPS_CLAIM), in one transaction and one
- * batch; out (max entries, each freed with ops_task_free()) gets them in uid order, *n
+ * Claims up to max (at most OPS_CLAIM_MAX) of the enqueued tasks that share the priority,
+ * index and type of the first one matching ch (an OPS_CLAIM: the oldest due task of the
+ * highest priority), the oldest first, in one transaction and one batch; out (max entries, each freed with ops_task_free()) gets them in uid order, *n
  * their number.  Returns 0, MDB_NOTFOUND when none matches, LMT_EINVAL for a bad max.
  */
 #define OPS_CLAIM_MAX 10000
@@ -151,9 +152,10 @@ struct ops_step {
 int ops_step(store *s, struct ops_step *st);
 
 /* Ends the leases that expired: such a task fails with task_lease_expired, or goes back
- * to the queue when it was claimed with requeue; one with a retry policy goes back with
- * its backoff while it has attempts left (task_lease_expired its last error), else fails.
- * *reaped gets their number. */
+ * to the queue (its priority kept) when it was claimed with requeue; one with a retry
+ * policy goes back with its backoff while it has attempts left (task_lease_expired its
+ * last error), else fails.  *reaped gets their number.  Delayed tasks whose time came are
+ * made claimable in the same write. */
 int ops_reap(store *s, uint64_t *reaped);
 
 /* Returns 1 when t's lease ended it: failed by the lease rule, or requeued by it. */

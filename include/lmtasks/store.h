@@ -175,10 +175,21 @@ int store_count_match(store *s, MDB_txn *txn, struct task_str index, int status,
 int store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, size_t nindexes,
     unsigned status_mask, const struct task_str *types, size_t ntypes, uint64_t *n);
 
-/* Finds the oldest enqueued task of the given index and type (NULL ptr: any);
- * returns 0, or MDB_NOTFOUND when there is none. */
+/* Finds the task a claim of the given index and type (NULL ptr: any) takes: of the
+ * enqueued tasks that are due, the oldest of the highest priority; returns 0, or
+ * MDB_NOTFOUND when there is none.  A task whose time came since the last write is due
+ * only once store_promote() has moved it (every write does first: ops). */
 int store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
     uint64_t *uid);
+
+/* The oldest due enqueued task of exactly this priority, index and type (both given:
+ * LMT_EINVAL else), for a claim of several that keeps to one; MDB_NOTFOUND when none. */
+int store_find_enqueued_at(store *s, MDB_txn *txn, int32_t priority, struct task_str index,
+    struct task_str type, uint64_t *uid);
+
+/* The enqueued task whose time comes first among those not promoted yet (store_promote()),
+ * with that time in *at (µs, maybe past already); MDB_NOTFOUND when there is none. */
+int store_delayed_first(store *s, MDB_txn *txn, int64_t *at, uint64_t *uid);
 
 /* Fills *st. */
 int store_stats(store *s, MDB_txn *txn, struct store_stats *st);
@@ -325,8 +336,15 @@ int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
  * Adds a new task: allocates t->uid, stores the record, its index entries and
  * counts, and creates its index when it is new.  The task's strings must be
  * validated by the caller (task_*_valid and JSON object text for details).
+ * An enqueued task whose not_before is later than now (clock_now()) is not claimable
+ * until then (store_promote()); a due one is claimable in order of priority, then uid.
+ * store_replace() does the same with next, wherever old waited.
  */
 int store_add(store *s, MDB_txn *txn, struct task *t);
+
+/* Makes the delayed tasks whose time is at or before now claimable (store_find_enqueued()),
+ * in order of time; *moved gets their number.  Their records are unchanged. */
+int store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved);
 
 /* Adds n new tasks as store_add() does, with uids in their order, writing counts and
  * indexes once for the batch (the pointers in tasks must stay valid until it returns). */

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <lmdb.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
 #include "lmtasks/ops.h"
@@ -776,4 +777,92 @@ Test(ops, restore_replaces_the_tasks_keeps_uids_and_logs_after_the_newest_change
 	/* Uids handed out before the restore are never handed out again. */
 	cr_assert_eq(add("movies", "documentAddition"), 3);
 	cr_assert_str_eq(uids_of(buf, sizeof(buf)), "3,1,0");
+}
+
+/* The schedule: claims in priority order, delays, and what the rules of every write keep */
+
+/* Enqueues one task of index and type with a priority and a delay (µs from now, 0: none). */
+static uint64_t
+add_sched(const char *index, const char *type, int32_t priority, int64_t delay)
+{
+	struct task t;
+
+	task_init(&t, index, strlen(index), type, strlen(type), "{}", 2);
+	t.priority = priority;
+	t.not_before = delay ? clock_now() + delay : 0;
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
+	return t.uid;
+}
+
+Test(ops, a_claim_of_several_keeps_to_one_priority)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM };
+	struct ops_task out[10];
+	size_t n;
+
+	add_sched("movies", "x", 0, 0);		/* 0 */
+	add_sched("movies", "x", 5, 0);		/* 1 */
+	add_sched("movies", "x", 0, 0);		/* 2 */
+	add_sched("movies", "x", 5, 0);		/* 3 */
+	add_sched("movies", "y", 5, 0);		/* 4: another type */
+	add_sched("movies", "x", -1, 0);	/* 5 */
+	static const uint64_t want[][3] = { { 1, 3 }, { 4 }, { 0, 2 }, { 5 } };
+	static const size_t wantn[] = { 2, 1, 2, 1 };
+	for (size_t b = 0; b < 4; b++) {
+		cr_assert_eq(ops_claim_batch(s, &ch, 10, out, &n), 0);
+		cr_assert_eq(n, wantn[b], "claim %zu took %zu tasks", b, n);
+		for (size_t i = 0; i < n; i++) {
+			cr_assert_eq(out[i].t.uid, want[b][i], "claim %zu, task %zu", b, i);
+			ops_task_free(&out[i]);
+		}
+	}
+	cr_assert_eq(ops_claim_batch(s, &ch, 10, out, &n), MDB_NOTFOUND);
+}
+
+Test(ops, a_delayed_task_is_claimed_once_due_and_a_claim_that_finds_nothing_promotes)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM }, books = { .kind = OPS_CLAIM,
+	    .claim_index = STR("books") };
+	struct ops_change_result r;
+	MDB_txn *txn;
+	int64_t at;
+	uint64_t uid, later = add_sched("movies", "x", 0, 3600 * INT64_C(1000000));
+
+	cr_assert_eq(ops_change(s, &ch, &r), MDB_NOTFOUND, "an hour to wait");
+	uint64_t soon = add_sched("movies", "x", 9, 1000);
+	sleep_ms(5);	/* past its time: a slower machine only makes it later */
+	/* A claim for another index finds nothing, but the write moved the due task. */
+	cr_assert_eq(ops_change(s, &books, &r), MDB_NOTFOUND);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(uid, later, "only the task an hour away is left to promote");
+	cr_assert_eq(store_find_enqueued(s, txn, STR("movies"), (struct task_str){ NULL, 0 }, &uid),
+	    0);
+	cr_assert_eq(uid, soon);
+	mdb_txn_abort(txn);
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.out.t.uid, soon);
+	cr_assert_eq(r.out.t.priority, 9);
+	ops_task_free(&r.out);
+	cr_assert_eq(ops_change(s, &ch, &r), MDB_NOTFOUND);
+}
+
+Test(ops, a_task_put_back_by_its_lease_keeps_its_priority)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM, .lease = 1000, .requeue = 1 };
+	struct ops_change_result r;
+	uint64_t reaped = 0;
+
+	add_sched("movies", "x", 0, 0);
+	uint64_t high = add_sched("movies", "x", 7, 0);
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.out.t.uid, high);
+	ops_task_free(&r.out);
+	sleep_ms(5);	/* past the 1 ms lease */
+	cr_assert_eq(ops_reap(s, &reaped), 0);
+	cr_assert_eq(reaped, 1);
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.out.t.uid, high, "back in the queue with priority 7, ahead of task 0");
+	cr_assert_eq(r.out.t.priority, 7);
+	ops_task_free(&r.out);
 }

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <lmdb.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/query.h"
@@ -57,6 +58,8 @@ struct add_ctx {
 	const char *details;
 	enum task_status status;
 	uint64_t uid;
+	int32_t priority;	/* the schedule: 0 and 0 for a plain task */
+	int64_t not_before;
 };
 
 static int
@@ -74,6 +77,8 @@ add_fn(store *s, MDB_txn *txn, void *ctx)
 	t.index_uid = cstr(a->index);
 	t.type = cstr(a->type);
 	t.details = cstr(a->details ? a->details : "{}");
+	t.priority = a->priority;
+	t.not_before = a->not_before;
 	int rc = store_add(s, txn, &t);
 	a->uid = t.uid;
 	return rc;
@@ -1515,4 +1520,289 @@ Test(store, uid_order_is_memcmp_order)
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
+}
+
+/* The schedule: priorities, delays, and their entries kept right through every change */
+
+/* An enqueued task with a priority and a time (0: none). */
+static uint64_t
+add_sched(store *s, const char *index, const char *type, int32_t priority, int64_t not_before)
+{
+	struct add_ctx a = { index, type, NULL, TASK_ENQUEUED, TASK_NO_UID, priority, not_before };
+	int rc = store_write(s, add_fn, &a);
+
+	cr_assert_eq(rc, 0, "store_add(%s, %s): %s", index, type, lmt_strerror(rc));
+	return a.uid;
+}
+
+static int
+promote_fn(store *s, MDB_txn *txn, void *ctx)
+{
+	int64_t *now = ctx;
+	uint64_t moved;
+	int rc = store_promote(s, txn, *now, &moved);
+
+	*now = (int64_t)moved;
+	return rc;
+}
+
+/* store_promote() at now in a write of its own; returns how many it moved. */
+static uint64_t
+promote(store *s, int64_t now)
+{
+	int rc = store_write(s, promote_fn, &now);
+
+	cr_assert_eq(rc, 0, "store_promote: %s", lmt_strerror(rc));
+	return (uint64_t)now;
+}
+
+/* A task put back as enqueued with a priority and a time, as a retry does. */
+struct requeue_ctx {
+	uint64_t uid;
+	int32_t priority;
+	int64_t not_before;
+};
+
+static int
+requeue_fn(store *s, MDB_txn *txn, void *ctx)
+{
+	struct requeue_ctx *r = ctx;
+	struct task old, next;
+	int rc = store_get(s, txn, r->uid, &old);
+
+	if (rc != 0)
+		return rc;
+	next = old;
+	next.status = TASK_ENQUEUED;
+	next.started_at = 0;
+	next.priority = r->priority;
+	next.not_before = r->not_before;
+	return store_replace(s, txn, &old, &next);
+}
+
+Test(store, claims_take_the_highest_priority_then_the_oldest_under_every_filter)
+{
+	store *s = create_store();
+	MDB_txn *txn;
+	uint64_t uid = 0;
+
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, 0), 0);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 5, 0), 1);
+	cr_assert_eq(add_sched(s, "books", "documentAddition", 5, 0), 2);
+	cr_assert_eq(add_sched(s, "movies", "settingsUpdate", 10, 0), 3);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", -3, 0), 4);
+	cr_assert_eq(add_sched(s, "books", "indexCreation", 0, 0), 5);
+	cr_assert_eq(add_sched(s, "books", "indexCreation", 1000000, 0), 6);
+	cr_assert_eq(add_sched(s, "books", "indexCreation", -1000000, 0), 7);
+
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 6);
+	cr_assert_eq(oldest(s, txn, "movies", NULL), 3);
+	cr_assert_eq(oldest(s, txn, NULL, "documentAddition"), 1, "priority 5: uid 1 before 2");
+	cr_assert_eq(oldest(s, txn, "books", "documentAddition"), 2);
+	cr_assert_eq(oldest(s, txn, "movies", "documentAddition"), 1);
+	cr_assert_eq(oldest(s, txn, "books", "indexCreation"), 6);
+	cr_assert_eq(oldest(s, txn, "films", NULL), TASK_NO_UID);
+	cr_assert_eq(oldest(s, txn, NULL, "dumpCreation"), TASK_NO_UID);
+	/* The exact key of a batch that keeps to one priority. */
+	cr_assert_eq(store_find_enqueued_at(s, txn, 5, STR("movies"), STR("documentAddition"),
+	    &uid), 0);
+	cr_assert_eq(uid, 1);
+	cr_assert_eq(store_find_enqueued_at(s, txn, 0, STR("movies"), STR("documentAddition"),
+	    &uid), 0);
+	cr_assert_eq(uid, 0);
+	cr_assert_eq(store_find_enqueued_at(s, txn, 7, STR("movies"), STR("documentAddition"),
+	    &uid), MDB_NOTFOUND);
+	cr_assert_eq(store_find_enqueued_at(s, txn, 0, NOSTR, STR("documentAddition"), &uid),
+	    LMT_EINVAL);
+	mdb_txn_abort(txn);
+	expect_clean(s, 8);
+
+	/* Claimed one after another, the whole order: priority down, then uid up. */
+	static const uint64_t order[] = { 6, 3, 1, 2, 0, 5, 4, 7 };
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		txn = rtxn(s);
+		uint64_t got = oldest(s, txn, NULL, NULL);
+		mdb_txn_abort(txn);
+		cr_assert_eq(got, order[i], "claim %zu took %" PRIu64 ", not %" PRIu64, i, got,
+		    order[i]);
+		cr_assert_eq(move(s, got, TASK_PROCESSING), 0);
+	}
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), TASK_NO_UID);
+	mdb_txn_abort(txn);
+	expect_clean(s, 8);
+	store_close(s);
+}
+
+Test(store, a_delayed_task_is_enqueued_but_not_claimable_before_its_time)
+{
+	store *s = create_store();
+	int64_t now = clock_now(), later = now + 3600 * SEC, at;
+	MDB_txn *txn;
+	struct task t;
+	uint64_t uid;
+
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, later), 0);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 7, later + SEC), 1);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, now - SEC), 2, "due already");
+	txn = rtxn(s);
+	cr_assert_eq(store_get(s, txn, 0, &t), 0);
+	cr_assert_eq(t.status, TASK_ENQUEUED, "clients see it enqueued");
+	cr_assert_eq(count_match(s, txn, "movies", TASK_ENQUEUED, NULL), 3);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 2, "only the due one");
+	cr_assert_eq(oldest(s, txn, "movies", "documentAddition"), 2);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(at, later);
+	cr_assert_eq(uid, 0);
+	mdb_txn_abort(txn);
+	expect_clean(s, 3);
+
+	cr_assert_eq(promote(s, later - 1), 0, "not before its time");
+	cr_assert_eq(promote(s, later), 1, "at its time");
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 0, "due now, and older than 2");
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(uid, 1);
+	mdb_txn_abort(txn);
+	expect_clean(s, 3);
+	cr_assert_eq(promote(s, later + 2 * SEC), 1);
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 1, "its priority 7 comes first once due");
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	expect_clean(s, 3);
+	store_close(s);
+}
+
+Test(store, a_task_leaves_the_schedule_from_wherever_it_waits)
+{
+	store *s = create_store();
+	int64_t later = clock_now() + 3600 * SEC;
+	MDB_txn *txn;
+	int64_t at;
+	uint64_t uid;
+
+	/* Canceled while delayed; canceled once due but not promoted; promoted then claimed. */
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 3, later), 0);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, later), 1);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", -2, later + SEC), 2);
+	cr_assert_eq(move(s, 0, TASK_CANCELED), 0);
+	expect_clean(s, 3);
+	cr_assert_eq(move(s, 1, TASK_CANCELED), 0);
+	expect_clean(s, 3);
+	cr_assert_eq(promote(s, later + SEC), 1);
+	cr_assert_eq(move(s, 2, TASK_PROCESSING), 0);
+	expect_clean(s, 3);
+	txn = rtxn(s);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), MDB_NOTFOUND);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), TASK_NO_UID);
+	mdb_txn_abort(txn);
+	store_close(s);
+}
+
+Test(store, a_task_put_back_with_a_backoff_waits_for_it_and_keeps_its_priority)
+{
+	store *s = create_store();
+	int64_t later = clock_now() + 60 * SEC;
+	struct requeue_ctx r = { 1, 4, later };
+	MDB_txn *txn;
+	int64_t at;
+	uint64_t uid;
+
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, 0), 0);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 4, 0), 1);
+	cr_assert_eq(move(s, 1, TASK_PROCESSING), 0);
+	/* The retry's contract: enqueued again through store_replace with a time to wait. */
+	cr_assert_eq(store_write(s, requeue_fn, &r), 0);
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 0, "1 is not claimable before its backoff");
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(at, later);
+	cr_assert_eq(uid, 1);
+	mdb_txn_abort(txn);
+	expect_clean(s, 2);
+	cr_assert_eq(promote(s, later), 1);
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 1, "due, its priority 4 first");
+	mdb_txn_abort(txn);
+	/* Put back with no wait (a lease that expired): claimable at once, priority kept. */
+	cr_assert_eq(move(s, 1, TASK_PROCESSING), 0);
+	r.not_before = 0;
+	cr_assert_eq(store_write(s, requeue_fn, &r), 0);
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 1);
+	mdb_txn_abort(txn);
+	expect_clean(s, 2);
+	store_close(s);
+}
+
+Test(store, a_batch_puts_each_task_where_it_waits)
+{
+	store *s = create_store();
+	int64_t later = clock_now() + 3600 * SEC;
+	struct task t[4];
+	MDB_txn *txn;
+	int64_t at;
+	uint64_t uid;
+
+	for (int i = 0; i < 4; i++) {
+		task_init(&t[i], "movies", 6, "documentAddition", 16, "{}", 2);
+		t[i].enqueued_at = T0;
+	}
+	t[1].priority = 2;
+	t[2].not_before = later;
+	t[3].priority = -1;
+	t[3].not_before = T0;	/* long past: due at once */
+	cr_assert_eq(mdb_txn_begin(store_env(s), NULL, 0, &txn), 0);
+	cr_assert_eq(store_add_many(s, txn, t, 4), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 1);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(uid, 2);
+	mdb_txn_abort(txn);
+	expect_clean(s, 4);
+	store_close(s);
+}
+
+Test(store, check_sees_the_schedules_entries)
+{
+	store *s = create_store();
+	int64_t later = clock_now() + 3600 * SEC;
+	struct problems p = { .n = 0 };
+	unsigned char kb[16], rk[64];
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 16, kb }, none = { 0, "" };
+
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, later), 0);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 9, 0), 1);
+	cr_assert_eq(add_sched(s, "movies", "documentAddition", 0, T0), 2);
+	expect_clean(s, 3);
+	/* Task 0 no longer delayed: then it belongs in queue, where it is not. */
+	uid_key(kb, (uint64_t)later);
+	uid_key(kb + 8, 0);
+	raw_begin(s, "delayed", &txn, &dbi);
+	cr_assert_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	/* Task 1 taken out of ranked and given a time it has not; task 2 put in delayed
+	 * besides queue. */
+	rk[0] = 0x7f, rk[1] = 0xff, rk[2] = 0xff, rk[3] = 0xff - 9;
+	memcpy(rk + 4, "movies\0documentAddition", 23);
+	del_entry(s, "ranked", rk, 27, 1);
+	raw_begin(s, "delayed", &txn, &dbi);
+	uid_key(kb, (uint64_t)T0);
+	uid_key(kb + 8, 2);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &none, 0), 0);
+	uid_key(kb + 8, 1);	/* task 1 has no time at all */
+	cr_assert_eq(mdb_put(txn, dbi, &k, &none, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	cr_assert_eq(check(s, &p, NULL), 4, "%s | %s | %s | %s | %s", p.lines[0], p.lines[1],
+	    p.lines[2], p.lines[3], p.lines[4]);
+	cr_assert(find_line(&p, "task 0:", "queue"), "got: %s", p.lines[0]);
+	cr_assert(find_line(&p, "task 1:", "ranked"));
+	cr_assert(find_line(&p, "task 2:", "delayed and in queue"));
+	cr_assert(find_line(&p, "delayed: entry for task 1", "does not have"));
+	store_close(s);
 }
