@@ -512,3 +512,53 @@ Test(retry, the_change_log_records_each_transition)
 	cr_assert_eq(seen[3], TASK_PROCESSING);
 	cr_assert_eq(seen[4], TASK_FAILED);
 }
+
+Test(retry, a_task_put_back_is_not_claimed_before_its_backoff_ends)
+{
+	struct ops_change_result r;
+	struct ops_change claim = { .kind = OPS_CLAIM };
+	uint64_t uid = add("movies", 2, 10000), other = add("movies", 0, 0);
+
+	attempt_fails(uid, 0, &r);
+	int64_t due = r.out.t.not_before;
+	ops_task_free(&r.out);
+	/* The plain task after it is claimed first: the retry waits. */
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.uid, other);
+	ops_task_free(&r.out);
+	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND);
+	clock_move(due - clock_now() - 1000);
+	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND, "a millisecond early");
+	clock_move(2000);
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.uid, uid);
+	cr_assert_eq(r.out.t.attempts, 2);
+	ops_task_free(&r.out);
+}
+
+Test(retry, a_retried_task_is_claimable_at_once)
+{
+	struct ops_change_result r;
+	struct ops_change claim = { .kind = OPS_CLAIM };
+	struct ops_retry rr = { 0 };
+	uint64_t uid = add("movies", 3, 60000);
+
+	attempt_fails(uid, 0, &r);
+	cr_assert_eq(r.out.t.status, TASK_ENQUEUED);
+	ops_task_free(&r.out);
+	/* Put back with a minute's backoff, then failed for good by hand, then retried. */
+	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND);
+	clock_move(80 * SEC);
+	attempt_fails(uid, 1, &r);
+	cr_assert_eq(r.out.t.status, TASK_FAILED);
+	ops_task_free(&r.out);
+	rr.uids = &uid;
+	rr.n = 1;
+	cr_assert_eq(ops_retry(s, &rr), 0);
+	cr_assert_eq(rr.retried, 1);
+	ops_retry_free(&rr);
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.uid, uid);
+	cr_assert_eq(r.out.t.attempts, 3);
+	ops_task_free(&r.out);
+}
