@@ -9,9 +9,11 @@
 #include <json-c/json.h>
 
 #include "lmtasks/batch.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
 #include "lmtasks/retry.h"
+#include "lmtasks/timefmt.h"
 
 #define CHUNK (1u << 20)
 
@@ -46,15 +48,60 @@ keep(struct batch *b, const char *s, size_t len)
 	return p;
 }
 
-/* One line into t; 0, LMT_EINVAL with why, or ENOMEM. */
+#define WHY_PRIORITY "priority must be a whole number from -1000000 to 1000000 (higher is " \
+	"claimed first; 0 the default)"
+#define WHY_DELAY "delay must be a number of seconds or a duration like 30s, 5m, 2h or 1d, " \
+	"up to 3650 days"
+#define WHY_NOT_BEFORE "notBefore must be a time like 2026-01-02T03:04:05Z (RFC 3339) or a " \
+	"date, after 1970"
+
+_Static_assert(TASK_PRIORITY_MIN == -1000000 && TASK_PRIORITY_MAX == 1000000 &&
+    TASK_DELAY_MAX_DAYS == 3650, "the messages above say the bounds");
+
+/* notBefore's text as a time a record can hold; 0, or LMT_EINVAL. */
 static int
-parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, struct task *t,
-    char *why, size_t whylen)
+not_before_parse(const char *s, size_t len, int64_t *us)
 {
-	json_object *obj, *idx = NULL, *type = NULL, *det = NULL, *meta = NULL, *attempts = NULL;
-	json_object *backoff = NULL;
+	int date_only;
+
+	if (timefmt_parse(s, len, us, &date_only) != 0 || *us <= 0 || *us > TASK_TIME_MAX)
+		return LMT_EINVAL;
+	return 0;
+}
+
+/* A line's delay (a JSON number of seconds, or a duration string) in µs; 0, or LMT_EINVAL. */
+static int
+delay_json(json_object *v, int64_t *us)
+{
+	if (json_object_is_type(v, json_type_string))
+		return timefmt_parse_delay(json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v), TASK_DELAY_MAX, us);
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t sec = json_object_get_int64(v);
+		if (sec < 0 || sec > TASK_DELAY_MAX / 1000000)
+			return LMT_EINVAL;
+		*us = sec * 1000000;
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_double)) {
+		double sec = json_object_get_double(v);
+		if (!(sec >= 0) || sec * 1e6 > (double)TASK_DELAY_MAX)
+			return LMT_EINVAL;
+		*us = (int64_t)(sec * 1e6 + 0.5);
+		return 0;
+	}
+	return LMT_EINVAL;
+}
+
+/* One line into t, a delay counted from now; 0, LMT_EINVAL with why, or ENOMEM. */
+static int
+parse_line(json_tokener *tok, const char *line, size_t len, int64_t now, struct batch *b,
+    struct task *t, char *why, size_t whylen)
+{
+	json_object *obj, *idx = NULL, *type = NULL, *det = NULL, *meta = NULL;
+	json_object *prio = NULL, *delay = NULL, *nbf = NULL, *attempts = NULL, *backoff = NULL;
+	int64_t priority = 0, not_before = 0, us, max_attempts = 0;
 	uint32_t backoff_ms = 0;
-	int64_t max_attempts = 0;
 	const char *err, *ds = "{}";
 	size_t dl = 2;
 	int rc = LMT_EINVAL;
@@ -76,13 +123,19 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 			det = val;
 		else if (strcmp(key, "customMetadata") == 0)
 			meta = val;
+		else if (strcmp(key, "priority") == 0)
+			prio = val;
+		else if (strcmp(key, "delay") == 0)
+			delay = val;
+		else if (strcmp(key, "notBefore") == 0)
+			nbf = val;
 		else if (strcmp(key, "maxAttempts") == 0)
 			attempts = val;
 		else if (strcmp(key, "backoff") == 0)
 			backoff = val;
 		else {
 			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details, "
-			    "customMetadata, maxAttempts, backoff)", key);
+			    "customMetadata, priority, delay, notBefore, maxAttempts, backoff)", key);
 			goto out;
 		}
 	}
@@ -112,6 +165,35 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 		    TASK_METADATA_MAX);
 		goto out;
 	}
+	if (prio && !json_object_is_type(prio, json_type_null)) {
+		if (!json_object_is_type(prio, json_type_int) ||
+		    (priority = json_object_get_int64(prio)) < TASK_PRIORITY_MIN ||
+		    priority > TASK_PRIORITY_MAX) {
+			snprintf(why, whylen, WHY_PRIORITY);
+			goto out;
+		}
+	}
+	if (delay && json_object_is_type(delay, json_type_null))
+		delay = NULL;
+	if (nbf && json_object_is_type(nbf, json_type_null))
+		nbf = NULL;
+	if (delay && nbf) {
+		snprintf(why, whylen, "delay and notBefore do not go together");
+		goto out;
+	}
+	if (delay) {
+		if (delay_json(delay, &us) != 0) {
+			snprintf(why, whylen, WHY_DELAY);
+			goto out;
+		}
+		not_before = us ? now + us : 0;
+	}
+	if (nbf && (!json_object_is_type(nbf, json_type_string) ||
+	    not_before_parse(json_object_get_string(nbf), (size_t)json_object_get_string_len(nbf),
+	    &not_before) != 0)) {
+		snprintf(why, whylen, WHY_NOT_BEFORE);
+		goto out;
+	}
 	if (attempts && !json_object_is_type(attempts, json_type_null) &&
 	    (!json_object_is_type(attempts, json_type_int) ||
 	    (max_attempts = json_object_get_int64(attempts)) < 1 || max_attempts > TASK_ATTEMPTS_MAX)) {
@@ -139,6 +221,8 @@ parse_line(json_tokener *tok, const char *line, size_t len, struct batch *b, str
 		goto out;
 	}
 	task_init(t, ip, il, tp, tl, dp, dl);
+	t->priority = (int32_t)priority;
+	t->not_before = not_before;
 	t->max_attempts = (uint16_t)max_attempts;
 	t->backoff_ms = backoff_ms;
 	if (meta && json_object_is_type(meta, json_type_string)) {
@@ -246,16 +330,42 @@ already_compact(const char *p, size_t len)
 	return 1;
 }
 
+/* A JSON integer token (validated already) from TASK_PRIORITY_MIN to TASK_PRIORITY_MAX;
+ * 0, or 1 for anything else. */
+static int
+fast_priority(const char *v, const char *ve, int32_t *out)
+{
+	int neg = v < ve && *v == '-';
+	int64_t n = 0;
+	const char *p = v + neg;
+
+	if (p == ve || ve - p > 7)
+		return 1;
+	for (; p < ve; p++) {
+		if (*p < '0' || *p > '9')
+			return 1;
+		n = n * 10 + (*p - '0');
+	}
+	n = neg ? -n : n;
+	if (n < TASK_PRIORITY_MIN || n > TASK_PRIORITY_MAX)
+		return 1;
+	*out = (int32_t)n;
+	return 0;
+}
+
 /*
- * The common line, {"indexUid":"…","type":"…","details":{…}} in plain compact JSON,
- * without building a json-c tree.  Returns 0 with t filled, 1 when the line is not of
- * that plain form (the general parser then decides, and words any error), or ENOMEM.
+ * The common line, {"indexUid":"…","type":"…","details":{…}} in plain compact JSON (and
+ * "priority", "delay", "notBefore" where they are plain), without building a json-c tree.
+ * Returns 0 with t filled, 1 when the line is not of that plain form (the general parser
+ * then decides, and words any error), or ENOMEM.
  */
 static int
-fast_line(const char *line, size_t len, struct batch *b, struct task *t)
+fast_line(const char *line, size_t len, int64_t now, struct batch *b, struct task *t)
 {
 	const char *p = line, *end = line + len;
-	struct task_str idx = { NULL, 0 }, type = { NULL, 0 }, det = { "{}", 2 };
+	struct task_str idx = { NULL, 0 }, type = { NULL, 0 }, det = { "{}", 2 }, str;
+	int32_t priority = 0;
+	int64_t not_before = 0, us;
 	int seen = 0;
 
 	if (details_strict_end(line, len) != end)
@@ -280,8 +390,27 @@ fast_line(const char *line, size_t len, struct batch *b, struct task *t)
 			ve--;
 		int which = key.len == 8 && memcmp(key.ptr, "indexUid", 8) == 0 ? 1 :
 		    key.len == 4 && memcmp(key.ptr, "type", 4) == 0 ? 2 :
-		    key.len == 7 && memcmp(key.ptr, "details", 7) == 0 ? 4 : 0;
+		    key.len == 7 && memcmp(key.ptr, "details", 7) == 0 ? 4 :
+		    key.len == 8 && memcmp(key.ptr, "priority", 8) == 0 ? 8 :
+		    key.len == 5 && memcmp(key.ptr, "delay", 5) == 0 ? 16 :
+		    key.len == 9 && memcmp(key.ptr, "notBefore", 9) == 0 ? 32 : 0;
 		if (which == 0 || (seen & which))
+			return 1;
+		/* A delay and a time together: the general parser says why not. */
+		if ((which | seen) & 16 && (which | seen) & 32)
+			return 1;
+		if (which == 8 && fast_priority(v, ve, &priority) != 0)
+			return 1;
+		if (which == 16) {
+			str = (struct task_str){ v, (size_t)(ve - v) };	/* 90, 1.5 */
+			if (*v == '"' && !plain_string(v, ve, &str))	/* "5m" */
+				return 1;
+			if (timefmt_parse_delay(str.ptr, str.len, TASK_DELAY_MAX, &us) != 0)
+				return 1;
+			not_before = us ? now + us : 0;
+		}
+		if (which == 32 && (!plain_string(v, ve, &str) ||
+		    not_before_parse(str.ptr, str.len, &not_before) != 0))
 			return 1;
 		seen |= which;
 		if (which == 1 && !plain_string(v, ve, &idx))
@@ -314,6 +443,8 @@ fast_line(const char *line, size_t len, struct batch *b, struct task *t)
 	if (!ip || !tp || !dp)
 		return ENOMEM;
 	task_init(t, ip, idx.len, tp, type.len, dp, det.len);
+	t->priority = priority;
+	t->not_before = not_before;
 	return 0;
 }
 
@@ -324,6 +455,7 @@ batch_parse(const char *text, size_t len, struct batch **out, size_t *line, char
 	struct batch *b = calloc(1, sizeof(*b));
 	/* The strict check bounds a whole line's nesting; json-c must not stop short of it. */
 	json_tokener *tok = json_tokener_new_ex(DETAILS_DEPTH_MAX + 1);
+	int64_t now = clock_now();	/* what every line's delay counts from */
 	int rc = 0;
 
 	*line = 0;
@@ -349,9 +481,9 @@ batch_parse(const char *text, size_t len, struct batch **out, size_t *line, char
 				b->tasks = nt;
 				b->cap = cap;
 			}
-			rc = fast_line(p, ll, b, &b->tasks[b->n]);
+			rc = fast_line(p, ll, now, b, &b->tasks[b->n]);
 			if (rc == 1)
-				rc = parse_line(tok, p, ll, b, &b->tasks[b->n], why, whylen);
+				rc = parse_line(tok, p, ll, now, b, &b->tasks[b->n], why, whylen);
 			if (rc != 0)
 				goto fail;
 			b->n++;

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_input.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/compat.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
@@ -414,18 +415,46 @@ cli_details(const char *arg, char **out, size_t *outlen)
 /* What cli_wait_for() runs on its loop. */
 struct waiting {
 	int (*check)(void *ctx);
+	int (*timed)(void *ctx, int64_t *wake);	/* instead of check: cli_wait_for_timed() */
 	void *ctx;
 	int ret;
 	int over;	/* the time ran out */
+	uint64_t timer;	/* the wake the last look asked for ... */
+	int armed;	/* ... while set */
 };
+
+static int64_t wake_up(event_loop *el, void *ctx);
 
 static void
 look(event_loop *el, void *ctx)
 {
 	struct waiting *w = ctx;
+	int64_t wake = 0;
 
-	if ((w->ret = w->check(w->ctx)) != CLI_AGAIN)
+	w->ret = w->timed ? w->timed(w->ctx, &wake) : w->check(w->ctx);
+	if (w->ret != CLI_AGAIN) {
 		event_stop(el);
+		return;
+	}
+	if (wake <= 0)
+		return;
+	int64_t after = wake - clock_now();
+	if (after < 1)
+		after = 1;
+	if (w->armed && event_timer_move(el, w->timer, after) == 0)
+		return;
+	w->armed = event_timer_add(el, after, wake_up, w, &w->timer) == 0;
+}
+
+/* The time a look asked to be woken at. */
+static int64_t
+wake_up(event_loop *el, void *ctx)
+{
+	struct waiting *w = ctx;
+
+	w->armed = 0;
+	look(el, w);
+	return EVENT_NOMORE;
 }
 
 /* The time is up: one last look, whatever it finds. */
@@ -433,36 +462,53 @@ static int64_t
 last_look(event_loop *el, void *ctx)
 {
 	struct waiting *w = ctx;
+	int64_t wake;
 
-	w->ret = w->check(w->ctx);
+	w->ret = w->timed ? w->timed(w->ctx, &wake) : w->check(w->ctx);
 	w->over = 1;
 	event_stop(el);
 	return EVENT_NOMORE;
 }
 
 /* wait, claim --wait and watch sleep on the store's watch, between commits at no cost. */
-int
-cli_wait_for(int (*check)(void *ctx), void *ctx, int64_t timeout_us)
+static int
+wait_run(struct waiting *w, int64_t timeout_us)
 {
-	struct waiting w = { check, ctx, CLI_AGAIN, 0 };
 	event_loop *el;
+	int64_t wake;
 	int rc;
 
 	if (timeout_us == 0)
-		return check(ctx);
+		return w->timed ? w->timed(w->ctx, &wake) : w->check(w->ctx);
 	if ((rc = event_new(&el)) != 0)
 		return cli_fail(EXIT_STORE, "out of memory");
 	/* Watched before the first look, so that no commit falls between the two. */
-	if ((rc = event_watch(el, cli_db, WATCH_POLL_MS * INT64_C(1000), look, &w)) != 0 ||
-	    (timeout_us > 0 && (rc = event_timer_add(el, timeout_us, last_look, &w, NULL)) != 0)) {
+	if ((rc = event_watch(el, cli_db, WATCH_POLL_MS * INT64_C(1000), look, w)) != 0 ||
+	    (timeout_us > 0 && (rc = event_timer_add(el, timeout_us, last_look, w, NULL)) != 0)) {
 		event_free(el);
 		return cli_fail(EXIT_STORE, "out of memory");
 	}
-	look(el, &w);
-	while (w.ret == CLI_AGAIN && !w.over && ((rc = event_run(el)) == 0 || rc == EINTR))
+	look(el, w);
+	while (w->ret == CLI_AGAIN && !w->over && ((rc = event_run(el)) == 0 || rc == EINTR))
 		;
 	event_free(el);
 	if (rc != 0 && rc != EINTR)
 		return cli_fail(EXIT_STORE, "waiting for the store to change: %s", strerror(rc));
-	return w.ret;
+	return w->ret;
+}
+
+int
+cli_wait_for(int (*check)(void *ctx), void *ctx, int64_t timeout_us)
+{
+	struct waiting w = { check, NULL, ctx, CLI_AGAIN, 0, 0, 0 };
+
+	return wait_run(&w, timeout_us);
+}
+
+int
+cli_wait_for_timed(int (*check)(void *ctx, int64_t *wake), void *ctx, int64_t timeout_us)
+{
+	struct waiting w = { NULL, check, ctx, CLI_AGAIN, 0, 0, 0 };
+
+	return wait_run(&w, timeout_us);
 }

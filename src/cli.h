@@ -168,6 +168,11 @@ int cli_details(const char *arg, char **out, size_t *outlen);
  */
 int cli_wait_for(int (*check)(void *ctx), void *ctx, int64_t timeout_us);
 
+/* As cli_wait_for(), with check setting *wake (wall clock µs; 0, as it comes: none) to when
+ * the store's answer changes with no commit (a delayed task's time): it runs again then,
+ * on a timer, rather than at the next poll. */
+int cli_wait_for_timed(int (*check)(void *ctx, int64_t *wake), void *ctx, int64_t timeout_us);
+
 /*
  * One command: its name ("key create" for a subcommand), its getopt long options (each
  * option's val is the id its handler sees), its lines in --help, and its handler, which

@@ -2,6 +2,7 @@
  * fail, reap, retry, cancel.  Each parses its arguments, calls one write operation, renders. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "lmtasks/batch.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
@@ -249,33 +251,89 @@ parse_backoff(const char *cmd, const char *arg, uint32_t *ms)
 	return 0;
 }
 
+/* --priority N: a whole number from TASK_PRIORITY_MIN to TASK_PRIORITY_MAX. */
+static int
+parse_priority(const char *cmd, const char *arg, int32_t *priority)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end || errno || v < TASK_PRIORITY_MIN || v > TASK_PRIORITY_MAX)
+		return cli_usagef(cmd, "--priority wants a whole number from %d to %d (higher is "
+		    "claimed first; 0 the default)", TASK_PRIORITY_MIN, TASK_PRIORITY_MAX);
+	*priority = (int32_t)v;
+	return 0;
+}
+
+/* --delay DURATION (from now) or --not-before TIME: the task's not_before. */
+static int
+parse_when(const char *cmd, int id, const char *arg, int64_t *not_before)
+{
+	int64_t us;
+	int date_only;
+
+	if (id == 'D') {
+		if (timefmt_parse_delay(arg, strlen(arg), TASK_DELAY_MAX, &us) != 0)
+			return cli_usagef(cmd, "--delay wants a duration like 90 (seconds), 30s, 5m, "
+			    "2h or 1d, up to %d days", TASK_DELAY_MAX_DAYS);
+		*not_before = us ? clock_now() + us : 0;
+		return 0;
+	}
+	if (timefmt_parse(arg, strlen(arg), &us, &date_only) != 0 || us <= 0 ||
+	    us > TASK_TIME_MAX)
+		return cli_usage(cmd, "--not-before wants a time like 2026-01-02T03:04:05Z "
+		    "(RFC 3339, as tasks print theirs) or a date (midnight UTC), after 1970");
+	*not_before = us;
+	return 0;
+}
+
 /* The handler of its table entry below. */
 static int
 run_enqueue(const struct cli_args *a)
 {
 	const char *details = NULL, *meta = NULL;
+	int32_t priority = 0;
+	int64_t not_before = 0;
 	uint16_t max_attempts = 0;
 	uint32_t backoff = 0;
-	int batch = 0, ret;
+	int batch = 0, sched = 0, when = 0, ret;
 
 	for (size_t i = 0; i < a->nopts; i++) {
+		int id = a->opts[i].id;
 		const char *v = a->opts[i].value;
-		if (a->opts[i].id == 'd')
+		if (id == 'd') {
 			details = v;
-		else if (a->opts[i].id == 'm')
+		} else if (id == 'm') {
 			meta = v;
-		else if (a->opts[i].id == 'a' && (ret = parse_attempts(a->cmd, v, &max_attempts)))
-			return ret;
-		else if (a->opts[i].id == 'B' && (ret = parse_backoff(a->cmd, v, &backoff)))
-			return ret;
-		else if (a->opts[i].id == 'b')
+		} else if (id == 'p') {
+			if ((ret = parse_priority(a->cmd, v, &priority)) != 0)
+				return ret;
+			sched = 1;
+		} else if (id == 'D' || id == 'n') {
+			if (when && when != id)
+				return cli_usage(a->cmd, "--delay and --not-before do not go together");
+			if ((ret = parse_when(a->cmd, id, v, &not_before)) != 0)
+				return ret;
+			sched = when = id;
+		} else if (id == 'a') {
+			if ((ret = parse_attempts(a->cmd, v, &max_attempts)) != 0)
+				return ret;
+			sched = 1;
+		} else if (id == 'B') {
+			if ((ret = parse_backoff(a->cmd, v, &backoff)) != 0)
+				return ret;
+			sched = 1;
+		} else {
 			batch = 1;
+		}
 	}
 	if (batch) {
-		if (details || meta || max_attempts || backoff || a->argc > 1)
+		if (details || meta || sched || a->argc > 1)
 			return cli_usage(a->cmd, "--batch takes one FILE (or - for standard input) "
-			    "and no --details, --custom-metadata, --max-attempts or --backoff (its "
-			    "lines carry them)");
+			    "and no --details, --custom-metadata, --priority, --delay, --not-before, "
+			    "--max-attempts or --backoff (its lines carry them)");
 		return enqueue_batch(a->argc ? a->argv[0] : "-");
 	}
 	if (backoff && !max_attempts)
@@ -297,6 +355,8 @@ run_enqueue(const struct cli_args *a)
 	task_init(&t, index, strlen(index), type, strlen(type), dtext ? dtext : "{}", dlen);
 	if (meta)
 		t.custom_metadata = (struct task_str){ meta, strlen(meta) };
+	t.priority = priority;
+	t.not_before = not_before;
 	t.max_attempts = max_attempts;
 	t.backoff_ms = backoff;
 	ret = enqueue_run(&t, 1, render_summary, &t, NULL);
@@ -310,19 +370,27 @@ static const struct option enqueue_options[] = {
 	{ "custom-metadata", required_argument, NULL, 'm' },
 	{ "max-attempts", required_argument, NULL, 'a' },
 	{ "backoff", required_argument, NULL, 'B' },
+	{ "priority", required_argument, NULL, 'p' },
+	{ "delay", required_argument, NULL, 'D' },
+	{ "not-before", required_argument, NULL, 'n' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
 	"  enqueue INDEX TYPE [--details JSON|@FILE|-] [--custom-metadata TEXT]\n"
+	"          [--priority N] [--delay DURATION | --not-before TIME]\n"
 	"          [--max-attempts N [--backoff DURATION]]\n"
 	"                                      add a task; prints its summary; TEXT is shown\n"
-	"                                      as its customMetadata (compat v1); a failure\n"
-	"                                      before attempt N puts it back in the queue after\n"
-	"                                      DURATION (10s by default), doubled each time up\n"
-	"                                      to 1h, ±20%\n"
+	"                                      as its customMetadata (compat v1); N from\n"
+	"                                      -1000000 to 1000000, higher claimed first (0);\n"
+	"                                      DURATION like 90, 30s, 5m, 2h, 1d; TIME in\n"
+	"                                      RFC 3339: enqueued, not claimable before then;\n"
+	"                                      a failure before attempt N puts it back in the\n"
+	"                                      queue after the backoff (10s by default),\n"
+	"                                      doubled each time up to 1h, ±20%\n"
 	"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
 	"                                      ({\"indexUid\",\"type\",\"details\",\n"
-	"                                      \"customMetadata\",\"maxAttempts\",\"backoff\"}),\n"
+	"                                      \"customMetadata\",\"priority\",\"delay\",\n"
+	"                                      \"notBefore\",\"maxAttempts\",\"backoff\"}),\n"
 	"                                      all or none\n",
 	run_enqueue };
 
@@ -390,16 +458,27 @@ struct claim_ctx {
 	size_t batch;		/* --batch N; 0: one task */
 };
 
-/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim. */
+/* One claim: its exit status, or CLI_AGAIN when there was nothing to claim, with *wake the
+ * time the first delayed task comes due (the claim's write made those due so far
+ * claimable), for a wait to look again then. */
 static int
-claim_look(void *ctx)
+claim_look(void *ctx, int64_t *wake)
 {
 	struct claim_ctx *cc = ctx;
 	/* The find runs inside the write transaction that claims: two workers never get the
 	 * same task. */
 	int ret = cc->batch ? claim_batch_run(cc->s, cc->ch, cc->batch) : change_run(cc->s, cc->ch);
+	MDB_txn *txn;
+	uint64_t uid;
 
-	return ret == EXIT_NOTFOUND ? CLI_AGAIN : ret;
+	if (ret != EXIT_NOTFOUND)
+		return ret;
+	if (store_read_follow(cc->s, &txn) == 0) {
+		if (store_delayed_first(cc->s, txn, wake, &uid) != 0)
+			*wake = 0;
+		mdb_txn_abort(txn);
+	}
+	return CLI_AGAIN;
 }
 
 /* The handler of its table entry below. */
@@ -451,7 +530,7 @@ run_claim(const struct cli_args *a)
 	if ((ret = cli_open(0, &s)) != 0)
 		return ret;
 	struct claim_ctx cc = { s, &ch, (size_t)batch };
-	ret = cli_wait_for(claim_look, &cc, wait);
+	ret = cli_wait_for_timed(claim_look, &cc, wait);
 	if (ret == CLI_AGAIN) {
 		ret = EXIT_NOTFOUND;
 		cli_warn("no enqueued task to claim%s", wait > 0 ? " before the wait ran out" : "");
@@ -471,11 +550,14 @@ static const struct option claim_options[] = {
 };
 const struct cli_command cli_cmd_claim = { "claim", claim_options,
 	"  claim [--index I] [--type T] [--wait SECONDS] [--lease SECONDS [--requeue]]\n"
-	"        [--batch N]                   take the oldest enqueued task that matches;\n"
+	"        [--batch N]                   take the enqueued task that matches, of the\n"
+	"                                      highest priority, then the oldest (a delayed\n"
+	"                                      one once its time comes: --wait wakes then);\n"
 	"                                      --batch N: up to N of the oldest that share its\n"
-	"                                      index and type, in one batch, one JSON a line;\n"
-	"                                      with a lease, it fails (or with --requeue goes\n"
-	"                                      back to the queue) unless heartbeats extend it\n",
+	"                                      priority, index and type, in one batch, one\n"
+	"                                      JSON a line; with a lease, it fails (or with\n"
+	"                                      --requeue goes back to the queue, its priority\n"
+	"                                      kept) unless heartbeats extend it\n",
 	run_claim };
 
 /* ---- heartbeat ---- */

@@ -250,3 +250,45 @@ timefmt_parse(const char *s, size_t len, int64_t *us, int *date_only)
 	*date_only = 0;
 	return 0;
 }
+
+int
+timefmt_parse_delay(const char *s, size_t len, int64_t max_us, int64_t *us)
+{
+	static const struct {
+		char unit;
+		int64_t sec;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	const char *p = s, *end = s + len;
+	int64_t whole = 0, frac = 0, unit = 1;
+	int digits = 0, fdigits = 0;
+
+	for (size_t i = 0; len > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (end[-1] == units[i].unit) {
+			unit = units[i].sec;
+			end--;
+			break;	/* one unit: "1ms" is no delay */
+		}
+	}
+	for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+		if (whole > INT64_MAX / 10 / US_PER_SEC / unit)
+			return LMT_EINVAL;
+		whole = whole * 10 + (*p - '0');
+	}
+	if (p < end && *p == '.') {
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++, fdigits++) {
+			if (fdigits < 6)
+				frac = frac * 10 + (*p - '0');
+		}
+		if (fdigits == 0)
+			return LMT_EINVAL;
+		for (int n = fdigits; n < 6; n++)
+			frac *= 10;
+	}
+	if (p != end || digits == 0)
+		return LMT_EINVAL;
+	int64_t v = whole * US_PER_SEC * unit + frac * unit;
+	if (v > max_us)
+		return LMT_EINVAL;
+	*us = v;
+	return 0;
+}

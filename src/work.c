@@ -68,6 +68,8 @@ struct worker {
 	int pidfds;			/* the kernel has pidfd_open(); else SIGCHLD */
 	uint64_t lease_timer;		/* wakes an idle worker as the first lease ends */
 	int lease_armed;
+	uint64_t delay_timer;		/* ... and as the first delayed task comes due */
+	int delay_armed;
 };
 
 static void flush_soon(struct worker *w);
@@ -537,8 +539,41 @@ lease_watch(struct worker *w, MDB_txn *txn)
 	return 0;
 }
 
-/* A claim when there is room and a task that matches or a lease that ended (looked for in
- * a read transaction, which costs no commit). */
+/* The timer delay_watch() set: the first delayed task's time came. */
+static int64_t
+delay_due(event_loop *el, void *ctx)
+{
+	struct worker *w = ctx;
+
+	(void)el;
+	w->delay_armed = 0;
+	look(w);
+	return EVENT_NOMORE;
+}
+
+/* 1 when a delayed task's time has come (the next write makes it claimable, and it may be
+ * ours); else the timer is set for the first one's time, so that an idle worker wakes
+ * then and not by polling.  A task due that is not ours costs one claim that finds
+ * nothing: that write promotes it, and the timer moves on to the next. */
+static int
+delay_watch(struct worker *w, MDB_txn *txn)
+{
+	int64_t now = clock_now(), at, after;
+	uint64_t uid;
+
+	if (store_delayed_first(w->s, txn, &at, &uid) != 0)
+		return 0;
+	if (at <= now)
+		return 1;
+	after = at - now;
+	if (w->delay_armed && event_timer_move(w->el, w->delay_timer, after) == 0)
+		return 0;
+	w->delay_armed = event_timer_add(w->el, after, delay_due, w, &w->delay_timer) == 0;
+	return 0;
+}
+
+/* A claim when there is room and a task that matches, a lease that ended or a delayed task
+ * come due (looked for in a read transaction, which costs no commit). */
 static void
 look(struct worker *w)
 {
@@ -556,7 +591,7 @@ look(struct worker *w)
 		return;
 	}
 	if (store_find_enqueued(w->s, txn, w->claim.claim_index, w->claim.claim_type,
-	    &uid) == 0 || lease_watch(w, txn)) {
+	    &uid) == 0 || lease_watch(w, txn) || delay_watch(w, txn)) {
 		w->empty = 0;
 		flush_soon(w);
 	}

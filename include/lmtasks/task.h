@@ -31,6 +31,14 @@ enum task_error_type {
 #define TASK_METADATA_MAX (64u << 10)
 #define TASK_STEP_MAX 255
 #define TASK_ATTEMPTS_MAX 1000
+/* A priority given at enqueue: higher is claimed first, 0 the default. */
+#define TASK_PRIORITY_MIN (-1000000)
+#define TASK_PRIORITY_MAX 1000000
+/* The longest delay an enqueue takes: 3650 days. */
+#define TASK_DELAY_MAX_DAYS 3650
+#define TASK_DELAY_MAX ((int64_t)TASK_DELAY_MAX_DAYS * 86400 * 1000000)
+/* The last µs a record's times may hold: 9999-12-31T23:59:59.999999Z. */
+#define TASK_TIME_MAX INT64_C(253402300799999999)
 
 /* A byte string that need not be NUL-terminated; ptr NULL means JSON null. */
 struct task_str {

@@ -1,12 +1,14 @@
 /* NDJSON batches: every line checked, the first bad one named, the tasks in order. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
 #include "lmtasks/batch.h"
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 
 static int
@@ -142,5 +144,79 @@ Test(batch, a_retry_policy_is_two_fields)
 		cr_assert_eq(line, 2);
 		cr_assert(strstr(why, bad[i][1] == 'm' ? "maxAttempts" : "backoff") != NULL, "%s",
 		    why);
+	}
+}
+
+/* A line's schedule reads the same whichever parser takes it: the plain form (the fast
+ * path) and one json-c must read (spaces, an exponent, a key order). */
+Test(batch, priority_delay_and_not_before_read_alike_on_both_paths)
+{
+	static const struct {
+		const char *line;
+		int32_t priority;
+		int64_t delay;		/* µs from the call; -1: not_before is `at` */
+		int64_t at;
+	} cases[] = {
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"priority\":7}", 7, 0, 0 },
+		{ "{\"indexUid\":\"m\", \"type\":\"x\", \"priority\": 7}", 7, 0, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"priority\":-1000000}", -1000000, 0, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":90}", 0, 90000000, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":1.5}", 0, 1500000, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":15e-1}", 0, 1500000, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":\"5m\"}", 0, 300000000, 0 },
+		{ "{ \"delay\" : \"5m\", \"indexUid\":\"m\",\"type\":\"x\"}", 0, 300000000, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":0,\"priority\":2}", 2, 0, 0 },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":\"2030-01-02T03:04:05Z\"}", 0, -1,
+		    INT64_C(1893553445000000) },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":\"2030-01-02T04:04:05+01:00\","
+		    "\"details\":{\"a\":1}}", 0, -1, INT64_C(1893553445000000) },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":null,\"priority\":null}", 0, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct batch *b = NULL;
+		char why[256] = "";
+		size_t line = 0;
+		int64_t before = clock_now();
+		cr_assert_eq(parse(cases[i].line, &b, &line, why), 0, "%s: %s", cases[i].line, why);
+		int64_t after = clock_now();
+		struct task *t = batch_tasks(b);
+		cr_assert_eq(t->priority, cases[i].priority, "%s", cases[i].line);
+		if (cases[i].delay < 0)
+			cr_assert_eq(t->not_before, cases[i].at, "%s", cases[i].line);
+		else if (cases[i].delay == 0)
+			cr_assert_eq(t->not_before, 0, "%s", cases[i].line);
+		else
+			cr_assert(t->not_before >= before + cases[i].delay &&
+			    t->not_before <= after + cases[i].delay, "%s", cases[i].line);
+		batch_free(b);
+	}
+}
+
+Test(batch, a_bad_schedule_is_refused_with_its_reason)
+{
+	static const struct {
+		const char *line;
+		const char *why;
+	} cases[] = {
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"priority\":1000001}", "priority" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"priority\":1.5}", "priority" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"priority\":\"1\"}", "priority" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":-1}", "delay" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":\"1y\"}", "delay" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":\"3651d\"}", "delay" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":true}", "delay" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":\"tomorrow\"}", "notBefore" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":\"1969-12-31\"}", "notBefore" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"notBefore\":5}", "notBefore" },
+		{ "{\"indexUid\":\"m\",\"type\":\"x\",\"delay\":5,\"notBefore\":\"2030-01-01\"}",
+		    "do not go together" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct batch *b = NULL;
+		char why[256] = "";
+		size_t line = 0;
+		cr_assert_eq(parse(cases[i].line, &b, &line, why), LMT_EINVAL, "%s", cases[i].line);
+		cr_assert_eq(line, 1);
+		cr_assert(strstr(why, cases[i].why), "%s: %s", cases[i].line, why);
 	}
 }

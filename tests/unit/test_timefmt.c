@@ -319,3 +319,28 @@ Test(now, is_recent_microseconds)
 	cr_assert_lt(a, INT64_C(7258118400) * S);
 	cr_assert_geq(b, a);
 }
+
+Test(delay, seconds_and_units)
+{
+	static const struct {
+		const char *s;
+		int64_t us;
+	} ok[] = {
+		{ "0", 0 }, { "90", 90000000 }, { "1.5", 1500000 }, { "0.000001", 1 },
+		{ "0.0000019", 1 }, { "30s", 30000000 }, { "5m", 300000000 },
+		{ "2h", INT64_C(7200000000) }, { "1d", INT64_C(86400000000) },
+		{ "1.5h", INT64_C(5400000000) }, { "3650d", INT64_C(315360000000000) },
+	};
+	static const char *const bad[] = { "", "s", "-1", "+1", "1e3", " 1", "1 ", "1.", ".5",
+	    "1y", "1ms", "5mm", "3651d", "99999999999999999999" };
+	int64_t us;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(timefmt_parse_delay(ok[i].s, strlen(ok[i].s), INT64_C(315360000000000),
+		    &us), 0, "%s", ok[i].s);
+		cr_assert_eq(us, ok[i].us, "%s: %lld", ok[i].s, (long long)us);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(timefmt_parse_delay(bad[i], strlen(bad[i]), INT64_C(315360000000000),
+		    &us), LMT_EINVAL, "%s", bad[i]);
+}
