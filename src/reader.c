@@ -179,7 +179,7 @@ try_open(reader *r, const char *path)
 		return r->s ? 0 : LMT_ENOSTORE;
 	if (r->failed && strcmp(r->failed, path) == 0 && now < r->next_try)
 		return r->open_rc;
-	rc = store_open(path, owner ? 0 : STORE_RDONLY, 0, &r->s);
+	rc = store_open(path, owner ? 0 : STORE_RDONLY | STORE_NOSCHED, 0, &r->s);
 	if (rc == LMT_EDAMAGED) {
 		snprintf(r->damage, sizeof(r->damage), "%s", store_damage_text());
 		if (owner && r->open_rc != LMT_EDAMAGED)

@@ -69,26 +69,27 @@ store_open_optional(store *s, MDB_txn *txn, unsigned create)
 {
 	/* A store made by 0.1.0 has no change log and no batches until its first write
 	 * makes them (empty); nor webhooks, which a writer makes when it opens the store.
-	 * The schedule's two (delayed and ranked tasks) likewise: a writer makes them empty,
-	 * and a store without them has every enqueued task due and of priority 0. */
+	 * The schedule's two (delayed and ranked tasks) come with the first task that needs
+	 * them (store_sched_make()): a store without them has every enqueued task due and of
+	 * priority 0. */
 	struct {
 		const char *name;
 		MDB_dbi *dbi;
-		int *open, uids;
+		int *open, uids, sched;
 		unsigned flags;
 	} dbs[] = {
-		{ "changes", &s->changes, &s->has_changes, 1, 0 },
-		{ "batches", &s->batches, &s->have_batches, 1, 0 },
-		{ "webhooks", &s->webhooks, &s->has_webhooks, 0, 0 },
-		{ "delayed", &s->delayed, &s->has_delayed, 0, 0 },
-		{ "ranked", &s->ranked, &s->has_ranked, 0, MDB_DUPSORT | MDB_DUPFIXED },
+		{ "changes", &s->changes, &s->has_changes, 1, 0, 0 },
+		{ "batches", &s->batches, &s->have_batches, 1, 0, 0 },
+		{ "webhooks", &s->webhooks, &s->has_webhooks, 0, 0, 0 },
+		{ "delayed", &s->delayed, &s->has_delayed, 0, 1, 0 },
+		{ "ranked", &s->ranked, &s->has_ranked, 0, 1, MDB_DUPSORT | MDB_DUPFIXED },
 	};
 	int rc;
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-		if (*dbs[i].open)
+		if (*dbs[i].open || (dbs[i].sched && (s->flags & STORE_NOSCHED)))
 			continue;
-		rc = open_dbi(txn, dbs[i].name, dbs[i].flags | create, dbs[i].uids,
+		rc = open_dbi(txn, dbs[i].name, dbs[i].flags | (dbs[i].sched ? 0 : create), dbs[i].uids,
 		    (dbs[i].flags & MDB_DUPSORT) != 0, dbs[i].dbi);
 		if (rc == 0)
 			*dbs[i].open = 1;
@@ -96,6 +97,54 @@ store_open_optional(store *s, MDB_txn *txn, unsigned create)
 			return rc;
 	}
 	return 0;
+}
+
+int
+store_sched_make(store *s, MDB_txn *txn)
+{
+	int rc;
+
+	if ((s->flags & (STORE_RDONLY | STORE_NOSCHED)) != 0)
+		return LMT_ESCHEMA;
+	if (!s->has_delayed) {
+		if ((rc = open_dbi(txn, "delayed", MDB_CREATE, 0, 0, &s->delayed)) != 0)
+			return rc;
+		s->has_delayed = 1;
+		s->sched_made |= 1;
+	}
+	if (!s->has_ranked) {
+		if ((rc = open_dbi(txn, "ranked", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, 0, 1,
+		    &s->ranked)) != 0)
+			return rc;
+		s->has_ranked = 1;
+		s->sched_made |= 2;
+	}
+	return 0;
+}
+
+int
+store_sched_refresh(store *s)
+{
+	int *flags[] = { &s->has_changes, &s->have_batches, &s->has_webhooks, &s->has_delayed,
+	    &s->has_ranked };
+	int had[5];
+	MDB_txn *txn;
+	int rc;
+
+	if ((s->has_delayed && s->has_ranked) || (s->flags & STORE_NOSCHED) || s->env == NULL)
+		return 0;
+	for (size_t i = 0; i < 5; i++)
+		had[i] = *flags[i];
+	if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	/* Committing, also a read-only transaction, keeps the handles it opened. */
+	if ((rc = store_open_optional(s, txn, 0)) != 0)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);
+	for (size_t i = 0; rc != 0 && i < 5; i++)
+		*flags[i] = had[i];	/* the handles opened closed with the transaction */
+	return rc;
 }
 
 /* Creates the databases and the meta entries of a new store, or checks an old one's. */
@@ -349,8 +398,7 @@ store_open(const char *path, unsigned flags, unsigned mode, store **out)
 		s->ident = (uint64_t)st.st_dev << 40 ^ (uint64_t)st.st_ino;
 	if ((rc = setup(s, flags & STORE_CREATE ? MDB_CREATE : 0)) != 0)
 		goto fail_env;
-	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks ||
-	    !s->has_delayed || !s->has_ranked) &&
+	if (!(flags & STORE_RDONLY) && (!s->has_changes || !s->have_batches || !s->has_webhooks) &&
 	    (rc = make_optional(s, &moved)) != 0)
 		goto fail_env;
 	*out = s;

@@ -31,13 +31,16 @@ struct store {
 	int have_batches;	/* 0: a store made before batches, opened read-only: none yet */
 	MDB_dbi webhooks;	/* webhook id (u64 BE) -> its record (webhook.c) */
 	int has_webhooks;	/* webhooks is open: absent from older stores until written */
-	/* The schedule (absent from stores made by 0.2.0, until a writer opens them): queue
-	 * keeps the due enqueued tasks of priority 0, these the others. */
+	/* The schedule: queue keeps the due enqueued tasks of priority 0, these the others.
+	 * Absent (as from every store made by 0.2.0) until the first delayed or prioritised
+	 * task is written: a store that never has one keeps the databases it had. */
 	MDB_dbi delayed;	/* not before (u64 BE µs) uid (u64 BE) -> nothing: not yet due */
 	int has_delayed;
 	MDB_dbi ranked;		/* rank (u32 BE) index \0 type -> due enqueued uids of a priority
 				 * other than 0; rank 0 is the highest priority */
 	int has_ranked;
+	int sched_made;		/* 1 delayed, 2 ranked: made in the write transaction running,
+				 * gone if it aborts */
 	unsigned flags;
 	const struct progress *progress;	/* told how long operations go; may be NULL */
 	uint64_t ident;		/* the data file's device and inode */
@@ -149,9 +152,13 @@ int store_count_cursor(MDB_cursor *cur, const struct task_str *indexes, size_t n
  * its descriptor in *fd (store_replaced.c). */
 int store_data_file(store *s, char *data, size_t size, mdb_filehandle_t *fd);
 
-/* Opens the optional databases (changes, batches, webhooks) that exist in txn; create:
- * makes them. */
+/* Opens the optional databases (changes, batches, webhooks; the schedule's unless
+ * STORE_NOSCHED) that exist in txn; create: makes the first three. */
 int store_open_optional(store *s, MDB_txn *txn, unsigned create);
+
+/* Makes the schedule's databases (delayed, ranked) in the write transaction txn, for its
+ * first delayed or prioritised task; store_write() forgets them if txn aborts. */
+int store_sched_make(store *s, MDB_txn *txn);
 
 #ifdef LMTASKS_TEST_HOOKS
 /* Test builds that compile store.c themselves (tests/unit/test_race.c): called by

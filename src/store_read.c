@@ -538,13 +538,22 @@ store_live_bytes(store *s, MDB_txn *txn, uint64_t *bytes)
 	 * (a long log once filled a disk that the guard thought had room). */
 	const struct { int open; MDB_dbi dbi; } opt[] = {
 		{ s->have_batches, s->batches }, { s->has_changes, s->changes },
-		{ s->has_webhooks, s->webhooks }, { s->has_delayed, s->delayed },
-		{ s->has_ranked, s->ranked },
+		{ s->has_webhooks, s->webhooks },
 	};
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
 		if (!opt[i].open)
 			continue;
 		if ((rc = mdb_stat(txn, opt[i].dbi, &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+	}
+	/* The schedule's, where this handle has them (the responder never: STORE_NOSCHED, so
+	 * its /metrics leaves them out and costs what it did). */
+	if (s->has_delayed && s->has_ranked) {
+		if ((rc = mdb_stat(txn, s->delayed, &ms)) != 0)
+			return rc;
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+		if ((rc = mdb_stat(txn, s->ranked, &ms)) != 0)
 			return rc;
 		pages += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 	}

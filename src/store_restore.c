@@ -275,15 +275,20 @@ store_restore_txn(store *s, MDB_txn *txn, store *from, MDB_txn *ftxn, uint64_t *
 		{ offsetof(store, leases), 0 },
 		{ offsetof(store, keys), 0 },
 		{ offsetof(store, batches), offsetof(store, have_batches) },
-		{ offsetof(store, delayed), offsetof(store, has_delayed) },
-		{ offsetof(store, ranked), offsetof(store, has_ranked) },
+		{ offsetof(store, delayed), offsetof(store, has_delayed) },	/* the schedule: */
+		{ offsetof(store, ranked), offsetof(store, has_ranked) },	/* sched_from on */
 	};
+	const size_t sched_from = sizeof(dbs) / sizeof(dbs[0]) - 2;
 	struct diff d = { 0 };
 	uint64_t next_uid, next_batch;
 	int rc;
 
-	if (!s->has_changes || !s->have_batches || !s->has_delayed || !s->has_ranked)
-		return LMT_EINVAL;	/* store_open() makes them for a writer */
+	if (!s->has_changes || !s->have_batches)
+		return LMT_EINVAL;	/* store_open() makes both for a writer */
+	/* A backup with delayed or prioritised tasks brings the schedule's databases; one
+	 * without them leaves the store's empty, or absent. */
+	if ((from->has_delayed || from->has_ranked) && (rc = store_sched_make(s, txn)) != 0)
+		return rc;
 	if ((rc = meta_u64(s, txn, "next_uid", &next_uid)) != 0 ||
 	    (rc = meta_u64(s, txn, "next_batch", &next_batch)) != 0 ||
 	    (rc = diff_tasks(s, txn, from, ftxn, &d)) != 0)
@@ -292,6 +297,8 @@ store_restore_txn(store *s, MDB_txn *txn, store *from, MDB_txn *ftxn, uint64_t *
 		MDB_dbi to = *(MDB_dbi *)((char *)s + dbs[i].off);
 		MDB_dbi fr = *(MDB_dbi *)((char *)from + dbs[i].off);
 		int have = dbs[i].have ? *(int *)((char *)from + dbs[i].have) : 1;
+		if (i >= sched_from && !*(int *)((char *)s + dbs[i].have))
+			continue;	/* neither has it */
 		if ((rc = copy_db(txn, to, ftxn, fr, have)) != 0)
 			goto out;
 	}

@@ -61,8 +61,8 @@ due_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
 
 	if (t->priority == 0) {
 		k.mv_size = store_queue_key(kb, t->index_uid, t->type);
-	} else if (!s->has_ranked) {
-		return add ? LMT_ESCHEMA : LMT_ECORRUPT;
+	} else if (!s->has_ranked && (!add || (rc = store_sched_make(s, txn)) != 0)) {
+		return add ? rc : LMT_ECORRUPT;
 	} else {
 		k.mv_size = store_rank_key(kb, t->priority, t->index_uid, t->type);
 		dbi = s->ranked;
@@ -83,8 +83,8 @@ wait_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
 
 	store_lease_key(kb, t->not_before, t->uid);
 	if (add && t->not_before != 0 && t->not_before > clock_now()) {
-		if (!s->has_delayed)
-			return LMT_ESCHEMA;
+		if (!s->has_delayed && (rc = store_sched_make(s, txn)) != 0)
+			return rc;
 		rc = mdb_put(txn, s->delayed, &k, &none, MDB_NOOVERWRITE);
 		return rc == MDB_KEYEXIST ? LMT_ECORRUPT : rc;
 	}
@@ -126,7 +126,8 @@ store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
 			break;
 		}
 		store_key_uid(ub, uid);
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = due_entry(s, txn, &t, &uv, 1)) != 0)
+		/* Its claim entry first: t's names point into a page a delete may spill. */
+		if ((rc = due_entry(s, txn, &t, &uv, 1)) != 0 || (rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		++*moved;
 	}
@@ -454,6 +455,18 @@ commit(MDB_txn *txn)
 	return mdb_txn_commit(txn);
 }
 
+/* Databases made by a write transaction (store_sched_make()) that did not commit closed
+ * with it. */
+static void
+sched_made_end(store *s, int committed)
+{
+	if (!committed && (s->sched_made & 1))
+		s->has_delayed = 0;
+	if (!committed && (s->sched_made & 2))
+		s->has_ranked = 0;
+	s->sched_made = 0;
+}
+
 int
 store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 {
@@ -462,7 +475,8 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 	int rc;
 
 	for (;;) {
-		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+		/* The schedule's databases another process made since: then claims see them. */
+		if ((rc = store_sched_refresh(s)) != 0 || (rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
 		/* Never a commit on a data file replaced under this process: it would build on
 		 * the meta page the lock file picks and overwrite the file's newest one. */
@@ -480,6 +494,7 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 		else
 			mdb_txn_abort(txn);
 		s->wtxn = NULL;
+		sched_made_end(s, rc == 0);
 		if (rc != MDB_MAP_FULL)
 			return rc;
 		/* Grow and replay: the aborted transaction left nothing behind. */
@@ -495,6 +510,7 @@ store_write_fault(store *s)
 	if (s && s->wtxn) {
 		mdb_txn_abort(s->wtxn);
 		s->wtxn = NULL;
+		sched_made_end(s, 0);
 	}
 }
 

@@ -586,7 +586,8 @@ look(struct worker *w)
 		w->empty = 0;	/* the claim that follows a free slot looks again */
 		return;
 	}
-	if (store_read_follow(w->s, &txn) != 0) {
+	/* Delayed or prioritised tasks another process wrote first: their databases opened. */
+	if (store_sched_refresh(w->s) != 0 || store_read_follow(w->s, &txn) != 0) {
 		flush_soon(w);	/* the claim will say what is wrong */
 		return;
 	}

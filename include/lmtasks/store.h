@@ -15,6 +15,9 @@ typedef struct store_iter store_iter;
 enum store_flags {
 	STORE_RDONLY = 1 << 0,	/* open for reading only (the responder) */
 	STORE_CREATE = 1 << 1,	/* create the directory and databases (init) */
+	STORE_NOSCHED = 1 << 2,	/* leave the schedule's databases (delayed, ranked) closed:
+				 * the responder never claims, and every database open costs
+				 * each of its transactions a little */
 };
 
 /* The sequences a list can walk, each in uid order. */
@@ -79,6 +82,11 @@ const char *store_path(store *s);
 
 /* Returns the LMDB environment, owned by the store. */
 MDB_env *store_env(store *s);
+
+/* Opens the schedule's databases (delayed and prioritised tasks) when another process made
+ * them since this one opened the store; nothing when they are open (or STORE_NOSCHED).
+ * No transaction of this process may be live.  store_write() does it first. */
+int store_sched_refresh(store *s);
 
 /* 1 when the store's batches database was there when it was opened (a store made by
  * 0.1.0 gets one at its first write, which a reader opened before sees after a reopen). */

@@ -4,9 +4,11 @@
 # highest priority, then the oldest, under every filter, and claim --batch keeps to one
 # priority; a delayed task is enqueued but not claimable before its time, and claim --wait
 # and lmtasks work wake when it comes (the clock seam moves the time: no sleep); details
-# show priority and notBefore through a real nginx at both compat levels; the store made by
+# show priority and notBefore through a real nginx at both compat levels; a worker sees
+# the schedule's databases another process makes after it started; the store made by
 # 0.2.0 (tests/fixtures/store-0.2.0) claims as it did, its tasks of the default priority
-# and due, then takes a delayed and a prioritised task.
+# and due, with no database added by plain writes, then takes a delayed and a
+# prioritised task.
 #
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/e2e/sched.sh
 
@@ -142,6 +144,41 @@ lmt_wait_pid 30 "$WP" >/dev/null
 assert_eq "each ran once, in their time's order" "$W1 $W2" "$(paste -sd' ' "$T/ran")"
 check "check passes" "$L" check
 
+section "a worker started on a store with no schedule sees one another process makes"
+export LMTASKS_DB=$T/plain
+"$L" init >/dev/null 2>&1
+: >"$T/ran"
+"$C" work -- "$T/job.sh" >"$T/work2.out" 2>"$T/work2.err" &
+WP=$!
+lmt_bg_track "$WP"
+assert_soon "the worker looks and sleeps" 30 lmt_asleep "$WP"
+P0=$(json_get "$("$C" enqueue jobs x)" 'd["uid"]')
+assert_soon "a plain task runs" 30 eval '[ "$(cat "$T/ran")" = "$P0" ]'
+if lmt_have mdb_stat; then
+	assert_eq "the store still has no delayed or ranked database" "no" \
+	    "$(mdb_stat -s delayed "$T/plain" >/dev/null 2>&1 && echo yes || echo no)"
+fi
+reads=$(lmt_reads "$WP")
+# In one transaction, so that the worker finds them together.
+B=$(printf '%s\n' '{"indexUid":"jobs","type":"x","delay":"1h"}' \
+    '{"indexUid":"jobs","type":"x","priority":-5}' '{"indexUid":"jobs","type":"x","priority":5}' |
+    "$C" enqueue --batch -)
+P1=$(json_get "$B" 'd["firstUid"]')
+P2=$((P1 + 1))
+P3=$((P1 + 2))
+assert_soon "the prioritised tasks run, the higher first" 30 \
+    eval '[ "$(paste -sd" " "$T/ran")" = "$P0 $P3 $P2" ]'
+assert_soon "the worker looked again and sleeps" 30 lmt_looked "$WP" "$reads"
+assert_eq "the delayed task, in databases made after the worker opened the store, waits" \
+    enqueued "$(json_get "$("$C" get "$P1")" 'd["status"]')"
+clock_move 3601
+assert_soon "... and runs when its time comes" 30 \
+    eval '[ "$(paste -sd" " "$T/ran")" = "$P0 $P3 $P2 $P1" ]'
+kill -TERM "$WP"
+lmt_wait_pid 30 "$WP" >/dev/null
+check "check passes" "$L" check
+export LMTASKS_DB=$T/db
+
 section "details through nginx at both compat levels, and the claim order seen there"
 R=$(mktemp -d "$T/r.XXXX")
 export LMTASKS_DB=$R/db
@@ -194,6 +231,10 @@ P1=$(json_get "$(O enqueue books clearAll)" 'd["uid"]')
 P2=$(json_get "$(O enqueue movies documentAddition)" 'd["uid"]')
 assert_eq "claim takes the oldest, 0.2.0's task 5, then the new ones in order" "5 $P1 $P2" \
     "$(for _ in 1 2 3; do json_get "$(O claim)" 'd["uid"]'; done | paste -sd' ')"
+if lmt_have mdb_stat; then
+	assert_eq "plain writes add no database to it" "no" \
+	    "$(mdb_stat -s ranked "$T/old" >/dev/null 2>&1 && echo yes || echo no)"
+fi
 Q1=$(json_get "$(O enqueue books clearAll --delay 10m --priority 9)" 'd["uid"]')
 Q2=$(json_get "$(O enqueue movies documentAddition)" 'd["uid"]')
 Q3=$(json_get "$(O enqueue books clearAll --priority 4)" 'd["uid"]')
@@ -201,6 +242,10 @@ assert_eq "the prioritised task first, then the plain one; the delayed one waits
     "$(for _ in 1 2 3; do out=$(O claim 2>/dev/null) && json_get "$out" 'd["uid"]' || echo none; done | paste -sd' ')"
 clock_move 601
 assert_eq "its time come, the delayed task is claimed" "$Q1" "$(json_get "$(O claim)" 'd["uid"]')"
+if lmt_have mdb_stat; then
+	assert_eq "the first delayed task made the delayed and ranked databases" "yes yes" \
+	    "$(mdb_stat -s delayed "$T/old" >/dev/null 2>&1 && echo yes || echo no) $(mdb_stat -s ranked "$T/old" >/dev/null 2>&1 && echo yes || echo no)"
+fi
 check "check passes after" O check
 assert_eq "the committed fixture is untouched" "$SUM" "$(cksum <"$FIX/data.mdb")"
 summary

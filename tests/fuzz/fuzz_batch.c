@@ -1,7 +1,8 @@
 /* libFuzzer target: NDJSON batches for `lmtasks enqueue --batch`.
  *
  * A batch that parses must hold tasks a writer may store: valid index uids and types,
- * enqueued, details a compact JSON object; one task per non-blank line.  A refused
+ * enqueued, details a compact JSON object, a priority and a time in their bounds; one task
+ * per non-blank line.  A refused
  * batch must name a line (1-based, within the input) and say why, in one NUL-terminated
  * string that fits whylen.
  */
@@ -95,6 +96,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(cl == t[i].details.len && memcmp(c, t[i].details.ptr, cl) == 0);
 			json_object_put(o);
 			CHECK(t[i].started_at == 0 && t[i].finished_at == 0);
+			/* A schedule a record can hold. */
+			CHECK(t[i].priority >= TASK_PRIORITY_MIN && t[i].priority <= TASK_PRIORITY_MAX);
+			CHECK(t[i].not_before >= 0 && t[i].not_before <= TASK_TIME_MAX);
 		}
 		batch_free(b);
 	} else if (rc == LMT_EINVAL) {

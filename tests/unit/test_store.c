@@ -1806,3 +1806,49 @@ Test(store, check_sees_the_schedules_entries)
 	cr_assert(find_line(&p, "delayed: entry for task 1", "does not have"));
 	store_close(s);
 }
+
+/* Whether the store's file has the named database (raw LMDB, read-only). */
+static int
+has_db(store *s, const char *db)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	cr_assert_eq(mdb_txn_begin(store_env(s), NULL, MDB_RDONLY, &txn), 0);
+	rc = mdb_dbi_open(txn, db, 0, &dbi);
+	mdb_txn_abort(txn);
+	cr_assert(rc == 0 || rc == MDB_NOTFOUND, "mdb_dbi_open(%s): %s", db, mdb_strerror(rc));
+	return rc == 0;
+}
+
+/* Adds a prioritised task, then refuses: the transaction aborts. */
+static int
+add_then_refuse_fn(store *s, MDB_txn *txn, void *ctx)
+{
+	int rc = add_fn(s, txn, ctx);
+
+	return rc ? rc : LMT_ETRANSITION;
+}
+
+Test(store, the_schedules_databases_come_with_the_first_task_that_needs_them)
+{
+	store *s = create_store();
+	struct add_ctx a = { "movies", "x", NULL, TASK_ENQUEUED, TASK_NO_UID, 3, 0 };
+	MDB_txn *txn;
+
+	add_sched(s, "movies", "x", 0, 0);
+	add_sched(s, "movies", "x", 0, T0);	/* a time long past: due, in queue */
+	cr_assert_not(has_db(s, "delayed"), "plain tasks need no schedule");
+	cr_assert_not(has_db(s, "ranked"));
+	/* Made by a transaction that aborts: gone with it, and made again by the next. */
+	cr_assert_eq(store_write(s, add_then_refuse_fn, &a), LMT_ETRANSITION);
+	cr_assert_not(has_db(s, "ranked"));
+	cr_assert_eq(add_sched(s, "movies", "x", 3, 0), 2);
+	cr_assert(has_db(s, "delayed") && has_db(s, "ranked"));
+	txn = rtxn(s);
+	cr_assert_eq(oldest(s, txn, NULL, NULL), 2);
+	mdb_txn_abort(txn);
+	expect_clean(s, 3);
+	store_close(s);
+}
