@@ -267,7 +267,8 @@ benchmarks() {
 		BUILD=$PWD/build STREAMS=50 IDLE=1 REQ_SECONDS=1 bench/streams.sh &&
 		BUILD=$PWD/build STREAMS=50 COMMIT=300 bench/stream-memory.sh &&
 		BUILD=$PWD/build ROUNDS=1 WRITERS=8 ENQUEUES=25 bench/race.sh &&
-		BUILD=$PWD/build TASKS=200 SHELL_TASKS=40 RUNS=5 bench/work.sh
+		BUILD=$PWD/build TASKS=200 SHELL_TASKS=40 RUNS=5 bench/work.sh &&
+		BUILD=$PWD/build bench/exactly-once.sh 2000
 }
 
 # The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and

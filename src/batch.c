@@ -12,6 +12,7 @@
 #include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/retry.h"
 #include "lmtasks/timefmt.h"
 
 #define CHUNK (1u << 20)
@@ -98,8 +99,9 @@ parse_line(json_tokener *tok, const char *line, size_t len, int64_t now, struct 
     struct task *t, char *why, size_t whylen)
 {
 	json_object *obj, *idx = NULL, *type = NULL, *det = NULL, *meta = NULL;
-	json_object *prio = NULL, *delay = NULL, *nbf = NULL;
-	int64_t priority = 0, not_before = 0, us;
+	json_object *prio = NULL, *delay = NULL, *nbf = NULL, *attempts = NULL, *backoff = NULL;
+	int64_t priority = 0, not_before = 0, us, max_attempts = 0;
+	uint32_t backoff_ms = 0;
 	const char *err, *ds = "{}";
 	size_t dl = 2;
 	int rc = LMT_EINVAL;
@@ -127,9 +129,13 @@ parse_line(json_tokener *tok, const char *line, size_t len, int64_t now, struct 
 			delay = val;
 		else if (strcmp(key, "notBefore") == 0)
 			nbf = val;
+		else if (strcmp(key, "maxAttempts") == 0)
+			attempts = val;
+		else if (strcmp(key, "backoff") == 0)
+			backoff = val;
 		else {
 			snprintf(why, whylen, "unknown key `%.64s` (expected indexUid, type, details, "
-			    "customMetadata, priority, delay, notBefore)", key);
+			    "customMetadata, priority, delay, notBefore, maxAttempts, backoff)", key);
 			goto out;
 		}
 	}
@@ -188,6 +194,23 @@ parse_line(json_tokener *tok, const char *line, size_t len, int64_t now, struct 
 		snprintf(why, whylen, WHY_NOT_BEFORE);
 		goto out;
 	}
+	if (attempts && !json_object_is_type(attempts, json_type_null) &&
+	    (!json_object_is_type(attempts, json_type_int) ||
+	    (max_attempts = json_object_get_int64(attempts)) < 1 || max_attempts > TASK_ATTEMPTS_MAX)) {
+		snprintf(why, whylen, "maxAttempts must be a number of attempts from 1 to %d",
+		    TASK_ATTEMPTS_MAX);
+		goto out;
+	}
+	/* A duration as the command line writes it ("30s"), or a number of seconds. */
+	if (backoff && !json_object_is_type(backoff, json_type_null) &&
+	    (!(json_object_is_type(backoff, json_type_string) ||
+	    json_object_is_type(backoff, json_type_int) ||
+	    json_object_is_type(backoff, json_type_double)) ||
+	    retry_parse_duration(json_object_get_string(backoff), &backoff_ms) != 0)) {
+		snprintf(why, whylen, "backoff must be a duration from 1ms to %us, like \"30s\", "
+		    "\"1.5m\" or \"500ms\", or a number of seconds", RETRY_BACKOFF_MAX_MS / 1000);
+		goto out;
+	}
 	size_t il = (size_t)json_object_get_string_len(idx), tl = (size_t)json_object_get_string_len(type);
 	char *ip = keep(b, json_object_get_string(idx), il);
 	char *tp = keep(b, json_object_get_string(type), tl);
@@ -200,6 +223,8 @@ parse_line(json_tokener *tok, const char *line, size_t len, int64_t now, struct 
 	task_init(t, ip, il, tp, tl, dp, dl);
 	t->priority = (int32_t)priority;
 	t->not_before = not_before;
+	t->max_attempts = (uint16_t)max_attempts;
+	t->backoff_ms = backoff_ms;
 	if (meta && json_object_is_type(meta, json_type_string)) {
 		size_t ml = (size_t)json_object_get_string_len(meta);
 		/* A chunk never starts empty: an empty string still points somewhere. */

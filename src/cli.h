@@ -210,6 +210,7 @@ extern const struct cli_command cli_cmd_init, cli_cmd_enqueue, cli_cmd_start, cl
     cli_cmd_watch, cli_cmd_batch, cli_cmd_batch_get, cli_cmd_batch_list, cli_cmd_webhook,
     cli_cmd_webhook_add, cli_cmd_webhook_list, cli_cmd_webhook_delete, cli_cmd_notify,
     cli_cmd_backup, cli_cmd_restore, cli_cmd_work;
+extern const struct cli_command cli_cmd_retry;
 extern const struct cli_command cli_cmd_compact;
 
 /* notify's option ids, shared by its entry (cli_webhook.c) and its deliverer. */

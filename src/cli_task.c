@@ -1,5 +1,5 @@
 /* The commands that add tasks and move them: enqueue, start, claim, heartbeat, succeed,
- * fail, reap, cancel.  Each parses its arguments, calls one write operation, renders. */
+ * fail, reap, retry, cancel.  Each parses its arguments, calls one write operation, renders. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,8 +15,10 @@
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/progress.h"
+#include "lmtasks/query.h"
 #include "lmtasks/render.h"
 #include "lmtasks/report.h"
+#include "lmtasks/retry.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/timefmt.h"
 
@@ -104,6 +106,13 @@ change_run(store *s, const struct ops_change *ch)
 
 	if (rc)
 		return change_failed(rc, ch, &r);
+	if (ch->kind == OPS_FAIL && r.out.t.status == TASK_ENQUEUED) {
+		char when[TIMEFMT_BUFSZ];
+		timefmt_rfc3339(r.out.t.not_before, when);
+		cli_warn("task %" PRIu64 ": attempt %u of %u failed; it goes back to the queue and "
+		    "is tried again from %s (fail --final ends it now)", r.uid, r.out.t.attempts,
+		    r.out.t.max_attempts, when);
+	}
 	ret = cli_print(cli_render_task, &r.out);
 	ops_task_free(&r.out);
 	return ret;
@@ -222,6 +231,31 @@ enqueue_batch(const char *input)
 	return ret;
 }
 
+/* --max-attempts N: 1 to TASK_ATTEMPTS_MAX. */
+static int
+parse_attempts(const char *cmd, const char *arg, uint16_t *n)
+{
+	char *end;
+	unsigned long v = *arg >= '0' && *arg <= '9' && strlen(arg) < 6 ? strtoul(arg, &end, 10) : 0;
+
+	if (v == 0 || *end || v > TASK_ATTEMPTS_MAX)
+		return cli_usagef(cmd, "--max-attempts wants a number of attempts from 1 to %d",
+		    TASK_ATTEMPTS_MAX);
+	*n = (uint16_t)v;
+	return 0;
+}
+
+/* --backoff DURATION: the first retry's delay. */
+static int
+parse_backoff(const char *cmd, const char *arg, uint32_t *ms)
+{
+	if (retry_parse_duration(arg, ms) != 0)
+		return cli_usagef(cmd, "--backoff wants a duration from 1ms to %us: a number with "
+		    "ms, s, m, h or d (seconds when none), like 30s or 1.5m",
+		    RETRY_BACKOFF_MAX_MS / 1000);
+	return 0;
+}
+
 /* --priority N: a whole number from TASK_PRIORITY_MIN to TASK_PRIORITY_MAX. */
 static int
 parse_priority(const char *cmd, const char *arg, int32_t *priority)
@@ -267,6 +301,8 @@ run_enqueue(const struct cli_args *a)
 	const char *details = NULL, *meta = NULL;
 	int32_t priority = 0;
 	int64_t not_before = 0;
+	uint16_t max_attempts = 0;
+	uint32_t backoff = 0;
 	int batch = 0, sched = 0, when = 0, ret;
 
 	for (size_t i = 0; i < a->nopts; i++) {
@@ -286,6 +322,14 @@ run_enqueue(const struct cli_args *a)
 			if ((ret = parse_when(a->cmd, id, v, &not_before)) != 0)
 				return ret;
 			sched = when = id;
+		} else if (id == 'a') {
+			if ((ret = parse_attempts(a->cmd, v, &max_attempts)) != 0)
+				return ret;
+			sched = 1;
+		} else if (id == 'B') {
+			if ((ret = parse_backoff(a->cmd, v, &backoff)) != 0)
+				return ret;
+			sched = 1;
 		} else {
 			batch = 1;
 		}
@@ -293,10 +337,13 @@ run_enqueue(const struct cli_args *a)
 	if (batch) {
 		if (details || meta || sched || a->argc > 1)
 			return cli_usage(a->cmd, "--batch takes one FILE (or - for standard input) "
-			    "and no --details, --custom-metadata, --priority, --delay or --not-before "
-			    "(its lines carry them)");
+			    "and no --details, --custom-metadata, --priority, --delay, --not-before, "
+			    "--max-attempts or --backoff (its lines carry them)");
 		return enqueue_batch(a->argc ? a->argv[0] : "-");
 	}
+	if (backoff && !max_attempts)
+		cli_warn("--backoff without --max-attempts is a retry policy only where the store "
+		    "has a maxAttempts setting");
 	if (meta && (strlen(meta) > TASK_METADATA_MAX || !task_utf8_valid(meta, strlen(meta))))
 		return cli_usagef(a->cmd, "--custom-metadata wants UTF-8 text of up to %u bytes",
 		    TASK_METADATA_MAX);
@@ -315,6 +362,8 @@ run_enqueue(const struct cli_args *a)
 		t.custom_metadata = (struct task_str){ meta, strlen(meta) };
 	t.priority = priority;
 	t.not_before = not_before;
+	t.max_attempts = max_attempts;
+	t.backoff_ms = backoff;
 	ret = enqueue_run(&t, 1, render_summary, &t, NULL);
 	free(dtext);
 	return ret;
@@ -324,6 +373,8 @@ static const struct option enqueue_options[] = {
 	{ "details", required_argument, NULL, 'd' },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "custom-metadata", required_argument, NULL, 'm' },
+	{ "max-attempts", required_argument, NULL, 'a' },
+	{ "backoff", required_argument, NULL, 'B' },
 	{ "priority", required_argument, NULL, 'p' },
 	{ "delay", required_argument, NULL, 'D' },
 	{ "not-before", required_argument, NULL, 'n' },
@@ -332,15 +383,20 @@ static const struct option enqueue_options[] = {
 const struct cli_command cli_cmd_enqueue = { "enqueue", enqueue_options,
 	"  enqueue INDEX TYPE [--details JSON|@FILE|-] [--custom-metadata TEXT]\n"
 	"          [--priority N] [--delay DURATION | --not-before TIME]\n"
+	"          [--max-attempts M [--backoff DURATION]]\n"
 	"                                      add a task; prints its summary; TEXT is shown\n"
 	"                                      as its customMetadata (compat v1); N from\n"
 	"                                      -1000000 to 1000000, higher claimed first (0);\n"
 	"                                      DURATION like 90, 30s, 5m, 2h, 1d; TIME in\n"
-	"                                      RFC 3339: enqueued, not claimable before then\n"
+	"                                      RFC 3339: enqueued, not claimable before then;\n"
+	"                                      a failure before attempt M (1 to 1000) puts it\n"
+	"                                      back in the queue after the backoff (10s by\n"
+	"                                      default), doubled each time up to 1h, ±20%\n"
 	"  enqueue --batch [FILE|-]            add one task per NDJSON line\n"
 	"                                      ({\"indexUid\",\"type\",\"details\",\n"
 	"                                      \"customMetadata\",\"priority\",\"delay\",\n"
-	"                                      \"notBefore\"}), all or none\n",
+	"                                      \"notBefore\",\"maxAttempts\",\"backoff\"}),\n"
+	"                                      all or none\n",
 	run_enqueue };
 
 /* ---- start ---- */
@@ -722,6 +778,9 @@ run_fail(const struct cli_args *a)
 			if (task_error_type_parse(v, &ch.etype) != 0)
 				return cli_usage(a->cmd, "--type is one of invalid_request, internal, auth");
 			break;
+		case 'f':
+			ch.final = 1;
+			break;
 		default:
 			if ((ret = parse_started_at(a->cmd, v, &ch.started_at)) != 0)
 				return ret;
@@ -743,11 +802,14 @@ static const struct option fail_options[] = {
 	{ "message", required_argument, NULL, 'm' },
 	{ "type", required_argument, NULL, 't' },
 	{ "started-at", required_argument, NULL, 's' },
+	{ "final", no_argument, NULL, 'f' },
 	{ 0 }
 };
 const struct cli_command cli_cmd_fail = { "fail", fail_options,
 	"  fail UID --code CODE --message TEXT [--type invalid_request|internal|auth]\n"
-	"       [--started-at TIME]            fail a processing task (type defaults to internal);\n"
+	"       [--started-at TIME] [--final]  fail a processing task (type defaults to internal);\n"
+	"                                      with attempts left it goes back to the queue\n"
+	"                                      after its backoff, unless --final;\n"
 	"                                      --started-at refuses if the task was claimed again\n",
 	run_fail };
 
@@ -779,6 +841,139 @@ run_reap(const struct cli_args *a)
 const struct cli_command cli_cmd_reap = { "reap", NULL,
 	"  reap                                end the leases that expired (any write does too)\n",
 	run_reap };
+
+/* ---- retry ---- */
+
+/* retry's flags into q (failed tasks only); *given says whether any selects.  An exit
+ * status. */
+static int
+retry_filters(const struct cli_args *a, struct query *q, int *given)
+{
+	struct query_error err;
+	int ret = 0;
+
+	*given = 0;
+	for (size_t i = 0; i < a->nopts && ret == 0; i++) {
+		int id = a->opts[i].id;
+		const char *v = a->opts[i].value;
+		if (id == 'A') {
+			*given = 1;
+			continue;
+		}
+		if (id == CLI_FILTER + 4)
+			return cli_usage(a->cmd, "it retries failed tasks only: no --statuses");
+		/* --index and --type are claim's and work's words for indexUids and types. */
+		if (id == 'i')
+			id = CLI_FILTER + 6;
+		else if (id == 't')
+			id = CLI_FILTER + 5;
+		ret = cli_filter_set(a->cmd, q, id, v, NULL);
+		*given = 1;
+	}
+	if (ret == 0 && query_set(q, "statuses", "failed", 6, &err) != 0)
+		ret = cli_fail(EXIT_USAGE, "%s: %s", a->cmd, err.message);
+	return ret;
+}
+
+/* Says why each task named was left as it was; returns the exit status of the whole. */
+static int
+retry_report(const struct ops_retry *r)
+{
+	int ret = EXIT_DONE, refused = 0, missing = 0;
+
+	for (size_t i = 0; i < r->nout; i++) {
+		const struct task *t = &r->out[i].t;
+		switch (r->rcs[i]) {
+		case 0:
+			if (ret == EXIT_DONE)
+				ret = cli_print(cli_render_task, &r->out[i]);
+			break;
+		case MDB_NOTFOUND:
+			cli_warn("task %" PRIu64 " not found", r->out_uids[i]);
+			missing = 1;
+			break;
+		case LMT_ETOOBIG:
+			cli_warn("task %" PRIu64 " has had the most attempts a task may have (%d); it "
+			    "was left failed", t->uid, TASK_ATTEMPTS_MAX);
+			refused = 1;
+			break;
+		default:
+			cli_warn("task %" PRIu64 " is %s: only a failed task can be retried; it was "
+			    "left as it is", t->uid, task_status_name(t->status));
+			refused = 1;
+		}
+	}
+	if (ret != EXIT_DONE)
+		return ret;
+	return refused ? EXIT_REFUSED : missing ? EXIT_NOTFOUND : EXIT_DONE;
+}
+
+/* The handler of its table entry below. */
+static int
+run_retry(const struct cli_args *a)
+{
+	struct ops_retry r = { 0 };
+	struct query *q = malloc(sizeof(*q));
+	uint64_t *uids = NULL;
+	int given, rc, ret;
+	store *s;
+
+	if (q == NULL)
+		return cli_fail(EXIT_STORE, "out of memory");
+	query_init(q);
+	if ((ret = retry_filters(a, q, &given)) != 0)
+		goto out;
+	if (given == (a->argc > 0)) {
+		ret = cli_usage(a->cmd, given ? "give UID... or filters, not both" : "say which "
+		    "tasks: UID..., filters such as --index I or --type T, or --all");
+		goto out;
+	}
+	if (a->argc > OPS_RETRY_MAX) {
+		ret = cli_usagef(a->cmd, "at most %d uids at once", OPS_RETRY_MAX);
+		goto out;
+	}
+	if (a->argc && (uids = calloc((size_t)a->argc, sizeof(*uids))) == NULL) {
+		ret = cli_fail(EXIT_STORE, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < a->argc && ret == 0; i++)
+		ret = cli_parse_uid(a->argv[i], &uids[i]);
+	if (ret || (ret = cli_open(0, &s)) != 0)
+		goto out;
+	r.uids = uids;
+	r.n = (size_t)a->argc;
+	r.q = uids ? NULL : q;
+	rc = ops_retry(s, &r);
+	store_close(s);
+	if (rc == LMT_ECORRUPT)
+		ret = cli_fail(EXIT_STORE, "task %" PRIu64 ": the stored record is corrupt; run "
+		    "`lmtasks check`; nothing was retried", r.bad);
+	else if (rc)
+		ret = cli_store_failure(rc, "nothing was retried; writing");
+	else if (!uids && r.nout == 0)
+		cli_warn("no failed task matches; nothing was changed");
+	else
+		ret = retry_report(&r);
+	ops_retry_free(&r);
+out:
+	free(uids);
+	free(q);
+	return ret;
+}
+
+static const struct option retry_options[] = {
+	CLI_FILTER_OPTIONS,
+	{ "index", required_argument, NULL, 'i' },
+	{ "type", required_argument, NULL, 't' },
+	{ "all", no_argument, NULL, 'A' },
+	{ 0 }
+};
+const struct cli_command cli_cmd_retry = { "retry", retry_options,
+	"  retry UID... | --all | [--index I] [--type T] [FILTERS]\n"
+	"                                      put failed tasks back in the queue at once, one\n"
+	"                                      more attempt for those that had none left; prints\n"
+	"                                      them one JSON a line; other tasks are refused\n",
+	run_retry };
 
 /* ---- cancel ---- */
 

@@ -160,9 +160,13 @@ run_work(const struct cli_args *a)
 	if (rc)
 		return cli_store_failure(rc, "the tasks held come back when their leases end; "
 		    "working");
-	snprintf(line, sizeof(line), "{\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64
-	    ",\"released\":%" PRIu64 ",\"lost\":%" PRIu64 "}\n", st.succeeded, st.failed,
+	/* retried only when a retry policy made some: the line is as before without one. */
+	int n = snprintf(line, sizeof(line), "{\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64
+	    ",\"released\":%" PRIu64 ",\"lost\":%" PRIu64, st.succeeded, st.failed,
 	    st.released, st.lost);
+	if (st.retried)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"retried\":%" PRIu64, st.retried);
+	snprintf(line + n, sizeof(line) - (size_t)n, "}\n");
 	if (fputs(line, stdout) < 0 || fflush(stdout) != 0)
 		return cli_fail(EXIT_STORE, "writing the summary: %s", strerror(errno));
 	return EXIT_DONE;

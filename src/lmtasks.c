@@ -11,7 +11,8 @@
 /* Every command, in the order --help lists them. */
 static const struct cli_command *const commands[] = {
 	&cli_cmd_init, &cli_cmd_enqueue, &cli_cmd_start, &cli_cmd_claim, &cli_cmd_heartbeat,
-	&cli_cmd_succeed, &cli_cmd_fail, &cli_cmd_work, &cli_cmd_reap, &cli_cmd_cancel, &cli_cmd_get,
+	&cli_cmd_succeed, &cli_cmd_fail, &cli_cmd_work, &cli_cmd_reap, &cli_cmd_retry,
+	&cli_cmd_cancel, &cli_cmd_get,
 	&cli_cmd_list, &cli_cmd_wait, &cli_cmd_watch, &cli_cmd_batch, &cli_cmd_batch_get,
 	&cli_cmd_batch_list, &cli_cmd_delete, &cli_cmd_index, &cli_cmd_index_list,
 	&cli_cmd_index_delete, &cli_cmd_key, &cli_cmd_key_create, &cli_cmd_key_list,

@@ -13,6 +13,7 @@
 #include "lmtasks/error.h"
 #include "lmtasks/progress.h"
 #include "lmtasks/render.h"
+#include "lmtasks/retry.h"
 #include "lmtasks/timefmt.h"
 #include "ops_internal.h"
 
@@ -69,12 +70,47 @@ ops_lease_ended(const struct task *t)
 	    memcmp(t->error_code.ptr, LEASE_CODE, LEASE_CODE_LEN) == 0;
 }
 
+int
+ops_retry_left(const struct task *t)
+{
+	return t->max_attempts != 0 && t->attempts < t->max_attempts;
+}
+
+/* The backoff is drawn in the transaction that writes it: a replay draws again, harmless. */
+int
+ops_retry_at(store *s, MDB_txn *txn, const struct task *t, int64_t now, int64_t *at)
+{
+	struct settings set;
+	uint32_t first = t->backoff_ms;
+	int rc;
+
+	if (first == 0) {	/* a policy written without its backoff: the store's */
+		if ((rc = settings_read(s, txn, &set)) != 0)
+			return rc;
+		first = (uint32_t)set.v[SETTING_RETRY_BACKOFF];
+	}
+	*at = now + retry_backoff_us(first, t->attempts ? t->attempts : 1);
+	return 0;
+}
+
+void
+ops_requeue(struct task *next)
+{
+	next->status = TASK_ENQUEUED;
+	next->started_at = next->finished_at = 0;
+	next->lease_until = 0;
+	next->lease_ms = 0;
+	next->requeue = 0;
+	next->lease_expired = 0;
+}
+
 /* Ends every lease that expired before now (the lease rule's one home). */
 static int
 reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 {
-	char msg[160], when[TIMEFMT_BUFSZ];
+	char msg[200], when[TIMEFMT_BUFSZ];
 	struct task old, next;
+	int64_t again;
 	uint64_t uid;
 	int rc;
 
@@ -86,18 +122,32 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 		next.lease_until = 0;
 		next.lease_expired = 1;
 		task_progress_clear(&next);
-		if (old.requeue) {
+		timefmt_rfc3339(old.lease_until, when);
+		int ml = old.max_attempts && !ops_retry_left(&old) ?
+		    snprintf(msg, sizeof(msg), "The task's lease expired at %s without a heartbeat, "
+		    "on its last attempt (%u of %u).", when, old.attempts, old.max_attempts) :
+		    snprintf(msg, sizeof(msg), "The task's lease expired at %s without a heartbeat.",
+		    when);
+		/* A task with a retry policy counts the attempt as failed: its policy, not the
+		 * claim's requeue, says whether it comes back. */
+		if (ops_retry_left(&old) || (old.requeue && !old.max_attempts)) {
 			next.status = TASK_ENQUEUED;
 			next.started_at = 0;
 		} else {
-			timefmt_rfc3339(old.lease_until, when);
-			int ml = snprintf(msg, sizeof(msg), "The task's lease expired at %s without a "
-			    "heartbeat.", when);
 			next.status = TASK_FAILED;
 			next.finished_at = now;
+		}
+		if (old.max_attempts || next.status == TASK_FAILED) {
 			next.error_type = TASK_ERR_INTERNAL;
 			next.error_code = (struct task_str){ LEASE_CODE, LEASE_CODE_LEN };
 			next.error_message = (struct task_str){ msg, (size_t)ml };
+		}
+		if (next.status == TASK_ENQUEUED && old.max_attempts) {
+			if ((rc = ops_retry_at(s, txn, &old, now, &again)) != 0)
+				return rc;
+			next.not_before = again;
+			next.requeue = 0;
+			next.lease_ms = 0;
 		}
 		if ((rc = ops_batch_moved(s, txn, &old, &next, now)) != 0 ||
 		    (rc = store_replace(s, txn, &old, &next)) != 0)

@@ -1,7 +1,7 @@
 /*
  * What the ops_*.c files share; not part of the API.  The files form a tree that only
- * points down: ops_task.c, ops_admin.c, ops_restore.c and ops_webhook.c (the operations of
- * ops.h) over ops_core.c (the write wrapper, task copies, the record task) over
+ * points down: ops_task.c, ops_retry.c, ops_admin.c, ops_restore.c and ops_webhook.c (the
+ * operations of ops.h) over ops_core.c (the write wrapper, task copies, the record task) over
  * ops_batch.c (batch records), with ops_uids.c (ops_uids.h) under all of them.
  */
 #ifndef LMTASKS_OPS_INTERNAL_H
@@ -72,6 +72,17 @@ int ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max
  * rule; when fn refuses, they end in a transaction of their own: ops_reap()), then the
  * reserve kept (ops_keep_reserve()). */
 int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
+
+/* 1 when t has a retry policy and attempts left: its failure puts it back in the queue. */
+int ops_retry_left(const struct task *t);
+
+/* The time a failed attempt of t (read in txn) is retried, at the earliest: now + its
+ * backoff for that attempt (its own first delay, else the store's retryBackoff). */
+int ops_retry_at(store *s, MDB_txn *txn, const struct task *t, int64_t now, int64_t *at);
+
+/* Makes next (a processing or failed task) enqueued again: its start, finish and lease
+ * cleared; the caller leaves its batch (ops_batch_moved()). */
+void ops_requeue(struct task *next);
 
 /* Keeps as much disk room for the store as its pages take (at least OPS_RESERVE_MIN): its
  * file's free pages, and blocks allocated past its end for the rest; *reserve (may be

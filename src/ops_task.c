@@ -11,6 +11,7 @@
 #include "lmtasks/clock.h"
 #include "lmtasks/details.h"
 #include "lmtasks/error.h"
+#include "lmtasks/retry.h"
 #include "ops_internal.h"
 
 struct enqueue_ctx {
@@ -62,6 +63,20 @@ out:
 	return rc;
 }
 
+/* The store's retry policy for a task that gives none, fixed at enqueue: a later
+ * `config` changes the tasks enqueued after it.  With no policy at all the task stays as
+ * a plain one (no attempts counted, its record as lmtasks 0.1.0 wrote it). */
+static void
+policy_apply(struct task *t, const struct settings *set)
+{
+	if (t->max_attempts == 0)
+		t->max_attempts = (uint16_t)set->v[SETTING_MAX_ATTEMPTS];
+	if (t->max_attempts == 0)
+		t->backoff_ms = 0;	/* a backoff with no retry says nothing */
+	else if (t->backoff_ms == 0)
+		t->backoff_ms = (uint32_t)set->v[SETTING_RETRY_BACKOFF];
+}
+
 /* Adds the tasks, applies maxTasks, then measures against maxBytes. */
 static int
 enqueue_txn(store *s, MDB_txn *txn, void *ctx)
@@ -73,10 +88,13 @@ enqueue_txn(store *s, MDB_txn *txn, void *ctx)
 
 	r->trimmed = 0;
 	ops_task_free(&r->deletion);
-	for (size_t i = 0; i < e->n; i++)
+	if ((rc = settings_read(s, txn, &set)) != 0)
+		return rc;
+	for (size_t i = 0; i < e->n; i++) {
 		e->tasks[i].enqueued_at = e->now;
-	if ((rc = settings_read(s, txn, &set)) != 0 ||
-	    (rc = store_add_many(s, txn, e->tasks, e->n)) != 0)
+		policy_apply(&e->tasks[i], &set);
+	}
+	if ((rc = store_add_many(s, txn, e->tasks, e->n)) != 0)
 		return rc;
 	if (set.v[SETTING_MAX_TASKS] && (rc = trim(s, txn, set.v[SETTING_MAX_TASKS], r)) != 0)
 		return rc;
@@ -140,11 +158,12 @@ heartbeat(const struct ops_change *ch, const struct task *old, struct task *next
 	return 0;
 }
 
-/* The task after a move to processing, succeeded or failed; *merged is for the caller
+/* The task after a move to processing, succeeded or failed (again: not before again,
+ * when a failed attempt is retried; 0: the failure is final); *merged is for the caller
  * to free. */
 static int
 move(const struct ops_change *ch, const struct task *old, struct task *next, int64_t now,
-    char **merged)
+    int64_t again, char **merged)
 {
 	const char *why;
 	size_t len;
@@ -161,6 +180,9 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 		next->requeue = (unsigned)ch->requeue;
 		next->lease_until = ch->lease ? now + ch->lease : 0;
 		next->lease_ms = (uint32_t)(ch->lease / 1000);
+		/* Only a task with a policy counts: a plain one's record stays as it was. */
+		if (old->max_attempts && next->attempts < TASK_ATTEMPTS_MAX)
+			next->attempts++;
 		return 0;
 	case OPS_SUCCEED:
 		next->status = TASK_SUCCEEDED;
@@ -174,17 +196,22 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 		next->details = (struct task_str){ *merged, len };
 		return 0;
 	case OPS_RELEASE:
-		next->status = TASK_ENQUEUED;
-		next->started_at = 0;
-		next->requeue = 0;
-		next->lease_ms = 0;
+		ops_requeue(next);
+		/* Handed back untried: the claim's attempt does not count. */
+		if (old->max_attempts && next->attempts > 0)
+			next->attempts--;
 		return 0;
 	case OPS_FAIL:
-		next->status = TASK_FAILED;
-		next->finished_at = now;
 		next->error_code = (struct task_str){ ch->code, strlen(ch->code) };
 		next->error_message = (struct task_str){ ch->message, strlen(ch->message) };
 		next->error_type = ch->etype;
+		if (again) {	/* the error stays as the last attempt's */
+			ops_requeue(next);
+			next->not_before = again;
+			return 0;
+		}
+		next->status = TASK_FAILED;
+		next->finished_at = now;
 		return 0;
 	default:
 		return LMT_EINVAL;
@@ -240,9 +267,13 @@ ops_change_in(store *s, MDB_txn *txn, const struct ops_change *ch, struct ops_ch
 		return ops_lease_ended(&old) ? LMT_ELEASE : LMT_ETRANSITION;
 	if (ch->started_at && old.started_at != ch->started_at)
 		return LMT_ECLAIMED;
+	int64_t again = 0;
+	if (ch->kind == OPS_FAIL && !ch->final && ops_retry_left(&old) &&
+	    (rc = ops_retry_at(s, txn, &old, now, &again)) != 0)
+		return rc;
 	next = old;
 	rc = ch->kind == OPS_HEARTBEAT ? heartbeat(ch, &old, &next, now)
-	    : move(ch, &old, &next, now, &merged);
+	    : move(ch, &old, &next, now, again, &merged);
 	if (rc == 0)
 		rc = rebatch(s, txn, ch->kind, &old, &next, now);
 	/* A heartbeat is a change a reader sees only when its progress moved. */
@@ -333,7 +364,7 @@ ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
 		}
 		next = old;
 		/* Copied before the replace: later writes reuse the pages next points into. */
-		if ((rc = move(ch, &old, &next, now, NULL)) != 0 ||
+		if ((rc = move(ch, &old, &next, now, 0, NULL)) != 0 ||
 		    (rc = ops_batch_add(&ob, &next)) != 0 ||
 		    (rc = ops_task_copy(&out[*n], &next)) != 0)
 			goto fail;

@@ -14,9 +14,11 @@
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
+#include "lmtasks/retry.h"
 #include "lmtasks/settings.h"
+#include "lmtasks/task.h"
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_RETENTION, KIND_COMPAT };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_RETENTION, KIND_COMPAT, KIND_ATTEMPTS, KIND_DURATION };
 
 static const struct {
 	const char *name;	/* as `config` and JSON spell it */
@@ -27,6 +29,8 @@ static const struct {
 	[SETTING_MAX_TASKS] = { "maxTasks", "setting.maxTasks", KIND_COUNT },
 	[SETTING_FEED_RETENTION] = { "feedRetention", FEED_RETENTION_KEY, KIND_RETENTION },
 	[SETTING_COMPAT] = { "compat", COMPAT_KEY, KIND_COMPAT },
+	[SETTING_MAX_ATTEMPTS] = { "maxAttempts", "setting.maxAttempts", KIND_ATTEMPTS },
+	[SETTING_RETRY_BACKOFF] = { "retryBackoff", "setting.retryBackoff", KIND_DURATION },
 };
 
 #define MIN_MAX_BYTES (UINT64_C(1) << 20)
@@ -49,7 +53,7 @@ settings_key(enum setting_id id)
 const char *
 settings_names(void)
 {
-	return "maxBytes, maxTasks, feedRetention, compat";
+	return "maxBytes, maxTasks, feedRetention, compat, maxAttempts, retryBackoff";
 }
 
 /* config KEY is looked up in the one table. */
@@ -122,10 +126,24 @@ settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **w
 		*v = feed_retention_encode(&r);
 		return 0;
 	}
-	*why = "a whole number of tasks, like 1000000, or 0 to turn the limit off";
+	if (table[id].kind == KIND_DURATION) {
+		uint32_t ms;
+		*why = "a duration of up to a day: a number with ms, s, m, h or d (seconds when "
+		    "none), like 10s, 1.5m or 500ms";
+		if (retry_parse_duration(text, &ms) != 0)
+			return LMT_EINVAL;
+		*v = ms;
+		return 0;
+	}
+	if (table[id].kind == KIND_ATTEMPTS)
+		*why = "a number of attempts from 1 to 1000, or 0 for no retries";
+	else
+		*why = "a whole number of tasks, like 1000000, or 0 to turn the limit off";
 	if (*text < '0' || *text > '9' || strlen(text) > 19)
 		return LMT_EINVAL;
 	*v = strtoull(text, &end, 10);
+	if (table[id].kind == KIND_ATTEMPTS && *v > TASK_ATTEMPTS_MAX)
+		return LMT_EINVAL;
 	return *end ? LMT_EINVAL : 0;
 }
 
@@ -169,6 +187,12 @@ settings_read(store *s, MDB_txn *txn, struct settings *st)
 		st->v[SETTING_FEED_RETENTION] = FEED_RETENTION_DEFAULT;
 	if (!(st->stored & 1u << SETTING_COMPAT))
 		st->v[SETTING_COMPAT] = COMPAT_V025;
+	if (!(st->stored & 1u << SETTING_RETRY_BACKOFF))
+		st->v[SETTING_RETRY_BACKOFF] = RETRY_BACKOFF_DEFAULT_MS;
+	/* maxAttempts' default is 0, no policy: what memset left. */
+	if (st->v[SETTING_MAX_ATTEMPTS] > TASK_ATTEMPTS_MAX ||
+	    st->v[SETTING_RETRY_BACKOFF] == 0 || st->v[SETTING_RETRY_BACKOFF] > RETRY_BACKOFF_MAX_MS)
+		return LMT_ECORRUPT;
 	if (compat_name(st->v[SETTING_COMPAT]) == NULL)
 		return LMT_ECORRUPT;
 	return 0;
@@ -187,6 +211,9 @@ settings_format(enum setting_id id, uint64_t v, char text[SETTINGS_TEXT_MAX])
 		return r.count == 0;
 	case KIND_COMPAT:
 		snprintf(text, SETTINGS_TEXT_MAX, "%s", compat_name(v));
+		return 1;
+	case KIND_DURATION:
+		retry_format_duration((uint32_t)v, text);
 		return 1;
 	default:
 		snprintf(text, SETTINGS_TEXT_MAX, "%" PRIu64, v);

@@ -320,8 +320,17 @@ settle(struct worker *w, size_t i)
 			    j->task.t.uid, lmt_strerror(rc), work_gone_why(rc));
 			w->st->lost++;
 		} else {
+			const struct task *t = &w->results[i].out.t;
+			int back = kind == OPS_FAIL && t->status == TASK_ENQUEUED;
+			if (back) {
+				char when[TIMEFMT_BUFSZ];
+				timefmt_rfc3339(t->not_before, when);
+				say(w, "task %" PRIu64 ": attempt %u of %u failed; it is tried again "
+				    "from %s", t->uid, t->attempts, t->max_attempts, when);
+			}
 			w->st->succeeded += kind == OPS_SUCCEED;
-			w->st->failed += kind == OPS_FAIL;
+			w->st->failed += kind == OPS_FAIL && !back;
+			w->st->retried += back;
 			w->st->released += kind == OPS_RELEASE;
 		}
 		job_free(j);

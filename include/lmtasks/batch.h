@@ -11,8 +11,9 @@ struct batch;
 /*
  * Parses len bytes of NDJSON, one {"indexUid","type","details"} object a line
  * (blank lines skipped; "customMetadata", "priority", and "delay" or "notBefore"
- * optional, a delay counted from the call), into new enqueued tasks whose strings the
- * batch owns.
+ * optional, a delay counted from the call; a retry policy: "maxAttempts" 1 to
+ * TASK_ATTEMPTS_MAX, "backoff" a duration as retry_parse_duration() reads it or a number
+ * of seconds), into new enqueued tasks whose strings the batch owns.
  * Returns 0 with *out to be freed by batch_free(); or LMT_EINVAL with *line the
  * 1-based number of the first bad line and why (whylen bytes) saying what is
  * wrong with it; or ENOMEM.

@@ -69,8 +69,10 @@ enum ops_change_kind {
 	OPS_CLAIM,	/* the oldest enqueued task matching index/type -> processing */
 	OPS_HEARTBEAT,	/* a processing task's lease extended, its progress reported */
 	OPS_SUCCEED,	/* processing -> succeeded, details merged */
-	OPS_FAIL,	/* processing -> failed with an error object */
-	OPS_RELEASE,	/* processing -> enqueued: handed back untouched (a worker stopping) */
+	OPS_FAIL,	/* processing -> failed with an error object; a task with a retry
+			 * policy and attempts left goes back to the queue instead (below) */
+	OPS_RELEASE,	/* processing -> enqueued: handed back untouched (a worker stopping);
+			 * the claim's attempt is given back */
 };
 
 /* A change of one task's status or lease; unused fields zero. */
@@ -90,6 +92,8 @@ struct ops_change {
 	size_t details_len;
 	const char *code, *message;		/* OPS_FAIL, validated by the caller */
 	enum task_error_type etype;
+	int final;				/* OPS_FAIL: failed for good, whatever
+						 * attempts are left */
 };
 
 /* What became of the task; out.buf NULL unless the change was made. */
@@ -98,6 +102,16 @@ struct ops_change_result {
 	enum task_status was;		/* its status before */
 	struct ops_task out;		/* the task after the change */
 };
+
+/*
+ * Retries.  A task enqueued with max_attempts N (1 to TASK_ATTEMPTS_MAX; the store's
+ * maxAttempts setting for one that gives none; 0: no policy, as before) counts an attempt
+ * at each start or claim.  OPS_FAIL while attempts < N puts it back in the queue: status
+ * enqueued, its start, lease and batch cleared, the error kept as its last attempt's, and
+ * not_before now + retry_backoff_us(backoff_ms, attempts) (backoff_ms 0: the store's
+ * retryBackoff); the failure of attempt N is final.  An expired lease counts the same way
+ * (ops_reap()).  A task with no policy is failed, or requeued, exactly as before.
+ */
 
 /*
  * Applies ch.  Returns 0; MDB_NOTFOUND when the task does not exist (OPS_CLAIM: no
@@ -146,12 +160,44 @@ struct ops_step {
 int ops_step(store *s, struct ops_step *st);
 
 /* Ends the leases that expired: such a task fails with task_lease_expired, or goes back
- * to the queue (its priority kept) when it was claimed with requeue.  *reaped gets their
- * number.  Delayed tasks whose time came are made claimable in the same write. */
+ * to the queue (its priority kept) when it was claimed with requeue; one with a retry
+ * policy goes back with its backoff while it has attempts left (task_lease_expired its
+ * last error), else fails.  *reaped gets their number.  Delayed tasks whose time came are
+ * made claimable in the same write. */
 int ops_reap(store *s, uint64_t *reaped);
 
 /* Returns 1 when t's lease ended it: failed by the lease rule, or requeued by it. */
 int ops_lease_ended(const struct task *t);
+
+/* A manual retry (lmtasks retry): the failed tasks named, or matched, back in the queue. */
+struct ops_retry {
+	const uint64_t *uids;		/* the tasks named (n of them, at most OPS_RETRY_MAX); */
+	size_t n;
+	const struct query *q;		/* or, uids NULL: the failed tasks q matches */
+	/* What became of them: */
+	size_t nout;			/* uids: n; q: the failed tasks matched */
+	struct ops_task *out;		/* nout (malloc'd): each task after, or as it is when
+					 * refused (buf NULL when not found) */
+	int *rcs;			/* nout: 0 retried; MDB_NOTFOUND; LMT_ETRANSITION (not
+					 * failed); LMT_ETOOBIG (no attempt can be added) */
+	uint64_t *out_uids;		/* nout: the uids, found or not */
+	uint64_t retried;
+	uint64_t bad;			/* q: the record that did not decode (LMT_ECORRUPT) */
+};
+
+/*
+ * Re-enqueues failed tasks at once, in one transaction: status enqueued, start, finish
+ * and batch cleared, not_before 0, the error kept as the last attempt's.  A task that
+ * had no attempt left gets one more (max_attempts raised to attempts + 1; a task with no
+ * policy counts the attempt it had: 1 of 2).  A task that is not failed is refused alone
+ * (rcs), changing nothing for it.  Returns 0 (r->retried may be 0: nothing written), or
+ * the store's error (nothing written); r is freed with ops_retry_free().
+ */
+#define OPS_RETRY_MAX 10000
+int ops_retry(store *s, struct ops_retry *r);
+
+/* Frees what ops_retry() left in r. */
+void ops_retry_free(struct ops_retry *r);
 
 /* The result of a cancelation or a deletion: the task that records it. */
 struct ops_record_result {

@@ -12,6 +12,10 @@ enum setting_id {
 	SETTING_MAX_TASKS,	/* maxTasks: past it, old finished tasks are deleted; 0: off */
 	SETTING_FEED_RETENTION,	/* feedRetention: the change log kept (feed.h's encoding) */
 	SETTING_COMPAT,		/* compat: the Meilisearch the answers follow (compat.h) */
+	SETTING_MAX_ATTEMPTS,	/* maxAttempts: the retry policy of tasks that give none;
+				 * 0: none (one attempt, attempts not counted) */
+	SETTING_RETRY_BACKOFF,	/* retryBackoff: the first retry's delay (ms) of tasks that
+				 * give none (retry.h) */
 	SETTING_COUNT
 };
 
@@ -42,7 +46,8 @@ const char *settings_names(void);
  * Parses a value for id: maxBytes a size (bytes, or with a suffix K, M, G, T, optionally
  * followed by iB: powers of 1024), at least 1 MiB; maxTasks a count (0 turns it off);
  * feedRetention a count of changes (at least 1) or an age (7d, 12h, 30m, 90s);
- * compat `v0.25` or `v1`.
+ * compat `v0.25` or `v1`; maxAttempts 0 (none) to TASK_ATTEMPTS_MAX; retryBackoff a
+ * duration (retry_parse_duration()).
  * Returns 0, or LMT_EINVAL with *why saying what is wanted.
  */
 int settings_parse(enum setting_id id, const char *text, uint64_t *v, const char **why);
@@ -61,7 +66,8 @@ int settings_read(store *s, MDB_txn *txn, struct settings *st);
 #define SETTINGS_TEXT_MAX 32
 
 /* Writes setting id's value v into text as `config` shows it: a number (a size, a count, a
- * count of changes), or a word (an age: "7d"; the compat level: "v1").  Returns 1 for a
+ * count of changes, attempts), or a word (an age: "7d"; the compat level: "v1"; a
+ * duration: "10s").  Returns 1 for a
  * word, 0 for a number. */
 int settings_format(enum setting_id id, uint64_t v, char text[SETTINGS_TEXT_MAX]);
 

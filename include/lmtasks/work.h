@@ -36,7 +36,8 @@ struct work_options {
 
 /* What a run did. */
 struct work_stats {
-	uint64_t succeeded, failed;	/* results recorded */
+	uint64_t succeeded, failed;	/* results recorded (failed: for good) */
+	uint64_t retried;		/* failed attempts their retry policy put back */
 	uint64_t released;		/* handed back to the queue by a stop */
 	uint64_t lost;			/* taken from this worker: its lease ended first */
 };

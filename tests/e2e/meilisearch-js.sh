@@ -6,8 +6,9 @@
 # reverse, batchUids, canceledBy), batches.getBatch/getBatches, waitForTask while a worker
 # finishes the task, MeilisearchApiError codes for missing tasks and batches, and
 # tasks.cancelTasks/deleteTasks through the writer with a key that has the action (and
-# refused with one that has not); then the same client against a default v0.25 store for
-# what it can do there.
+# refused with one that has not), waitForTask through a retry (a task with maxAttempts 2
+# that fails once then succeeds, one that fails twice: it ends only at the final state);
+# then the same client against a default v0.25 store for what it can do there.
 #
 # The client is installed once into $top_builddir/npm-cache/meilisearch-js (npm install);
 # without node or npm, or when npm fails, the suite is skipped, and fails under CI=true.
@@ -79,7 +80,9 @@ client() {
 		L start 2 && L succeed 2 &&
 		L enqueue movies documentAddition &&						# 3: waitForTask
 		L enqueue books documentAddition &&						# 4: cancelTasks
-		L enqueue series documentAddition && L enqueue series documentAddition	# 5, 6
+		L enqueue series documentAddition && L enqueue series documentAddition &&	# 5, 6
+		L enqueue retries documentAddition --max-attempts 2 --backoff 100ms &&	# 7: fails once
+		L enqueue retries documentAddition --max-attempts 2 --backoff 100ms	# 8: for good
 	} >/dev/null || { fail "the demo store for $compat"; return; }
 	# Tasks 0 and 2 carry customMetadata (Meilisearch 1.26; 2 an empty one): the client's
 	# getTask(0) and getTasks compare what it reads with `lmtasks get` and `list`.
@@ -111,7 +114,7 @@ $wconf" || { fail "nginx starts"; return; }
 	local out=$T/$name-client.out line
 	MJS_MODULE=$MODULE MJS_BASE=$HTTP_BASE MJS_MASTER=$MASTER MJS_READ_KEY=$read_key \
 	MJS_WRITE_KEY=$write_key MJS_COMPAT=$compat MJS_LMTASKS="$LMTASKS --db $S" \
-	MJS_ENQUEUED=3 MJS_CANCEL=4 MJS_BATCHED=5,6 \
+	MJS_ENQUEUED=3 MJS_CANCEL=4 MJS_BATCHED=5,6 MJS_RETRY=7,8 \
 		timeout 120 node "$top_srcdir/tests/lib/meilisearch-js.mjs" >"$out" 2>"$out.err"
 	local rc=$?
 	[ "$rc" -eq 0 ] || fail "the client ran to its end" "exit status $rc" "$(tail -n 5 "$out.err")"

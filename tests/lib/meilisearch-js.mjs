@@ -9,6 +9,8 @@
 //   MJS_ENQUEUED  uid of an enqueued task the worker finishes while waitForTask waits
 //   MJS_CANCEL    uid of an enqueued task cancelTasks cancels
 //   MJS_BATCHED   (v1) uids of the processing tasks of one batch, canceled by batchUids
+//   MJS_RETRY     uids of two enqueued tasks with a retry policy of 2 attempts: the worker
+//                 fails the first once, then succeeds it; it fails the second twice
 // Prints one line per check: "ok - NAME" or "not ok - NAME: WHY"; exits 0 unless it
 // could not run at all.
 import { execFileSync, spawn } from "node:child_process";
@@ -141,6 +143,58 @@ await check("tasks.waitForTask while a worker (lmtasks start, succeed) finishes 
 	}
 	same(t, lmtasks("get", String(enq)));
 });
+
+// A failed attempt with attempts left puts the task back as enqueued (its lastError and
+// attempts in details): waitForTask must go on to the last attempt's outcome.
+async function waitThroughRetries(uid, script, want) {
+	same((await reader.tasks.getTask(uid)).status, "enqueued", "before the worker");
+	const cmd = script.map((step) => `${env.MJS_LMTASKS} ${step} >/dev/null 2>&1`).join(" && sleep 0.4 && ");
+	const worker = spawn("sh", ["-c", `sleep 0.2; ${cmd} && echo done >&2`], { stdio: ["ignore", "inherit", "pipe"] });
+	let said = "";
+	worker.stderr.on("data", (d) => { said += d; });
+	const exited = new Promise((res) => worker.on("exit", res));
+	let seenBack = false;
+	const watch = setInterval(async () => {
+		try {
+			const t = await reader.tasks.getTask(uid);
+			if (t.status === "enqueued" && t.details.lastError)
+				seenBack = true;
+		} catch (e) { /* the check below says what matters */ }
+	}, 30);
+	const t = await reader.tasks.waitForTask(uid, { timeout: 15000, interval: 50 });
+	clearInterval(watch);
+	const code = await exited;
+	same(code, 0, "the worker's exit status");
+	if (!said.includes("done"))
+		throw new Error(`waitForTask returned before the worker's last step: ${said}`);
+	if (!seenBack)
+		throw new Error("the task was never seen back in the queue between its attempts");
+	same(t.status, want, "the final status");
+	same(t.details.attempts, 2, "details.attempts");
+	same(t.details.maxAttempts, 2, "details.maxAttempts");
+	return t;
+}
+if (env.MJS_RETRY) {
+	const [once, always] = env.MJS_RETRY.split(",").map(Number);
+	await check("tasks.waitForTask ends at success, not at the failed attempt before it", async () => {
+		const t = await waitThroughRetries(once, [`start ${once}`,
+			`fail ${once} --code flaky --message 'first try'`, `start ${once}`,
+			`succeed ${once} --details '{"indexedDocuments":1}'`], "succeeded");
+		same(t.details.lastError.code, "flaky", "details.lastError");
+		same(t.details.indexedDocuments, 1);
+		if (v1)
+			same(t.error, null, "task.error");
+		same(t, lmtasks("get", String(once)));
+	});
+	await check("tasks.waitForTask ends at the last attempt's failure", async () => {
+		const t = await waitThroughRetries(always, [`start ${always}`,
+			`fail ${always} --code broken --message 'try 1'`, `start ${always}`,
+			`fail ${always} --code broken --message 'try 2'`], "failed");
+		same(t.error.message, "try 2", "the last attempt's error");
+		same(t.details.lastError, undefined, "no lastError beside the error");
+		same(t, lmtasks("get", String(always)));
+	});
+}
 
 await check("tasks.cancelTasks with a key without tasks.cancel: MeilisearchApiError invalid_api_key", async () => {
 	const e = await apiError(reader.tasks.cancelTasks({ uids: [toCancel] }), 403, "invalid_api_key");

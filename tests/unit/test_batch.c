@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -106,6 +107,44 @@ Test(batch, custom_metadata_is_a_string_field)
 	    "{\"indexUid\":\"a\",\"type\":\"x\",\"customMetadata\":7}\n", &b, &line, why), LMT_EINVAL);
 	cr_assert_eq(line, 2);
 	cr_assert(strstr(why, "customMetadata") != NULL, "%s", why);
+}
+
+/* A retry policy: maxAttempts 1 to 1000, backoff a duration or a number of seconds (null:
+ * none); anything else names the line. */
+Test(batch, a_retry_policy_is_two_fields)
+{
+	struct batch *b = NULL;
+	char why[256];
+	size_t line = 0;
+	const char *text =
+	    "{\"indexUid\":\"m\",\"type\":\"x\",\"maxAttempts\":3,\"backoff\":\"1.5m\"}\n"
+	    "{\"indexUid\":\"m\",\"type\":\"x\",\"maxAttempts\":1000,\"backoff\":2.5}\n"
+	    "{\"indexUid\":\"m\",\"type\":\"x\",\"maxAttempts\":null,\"backoff\":null}\n"
+	    "{\"indexUid\":\"m\",\"type\":\"x\"}\n";
+
+	cr_assert_eq(parse(text, &b, &line, why), 0, "%s", why);
+	struct task *t = batch_tasks(b);
+	cr_assert_eq(t[0].max_attempts, 3);
+	cr_assert_eq(t[0].backoff_ms, 90000);
+	cr_assert_eq(t[1].max_attempts, 1000);
+	cr_assert_eq(t[1].backoff_ms, 2500);
+	cr_assert_eq(t[2].max_attempts + t[2].backoff_ms + t[3].max_attempts + t[3].backoff_ms, 0);
+	batch_free(b);
+
+	static const char *const bad[] = {
+		"\"maxAttempts\":0", "\"maxAttempts\":1001", "\"maxAttempts\":\"3\"",
+		"\"maxAttempts\":2.5", "\"backoff\":\"5w\"", "\"backoff\":0", "\"backoff\":true",
+		"\"backoff\":\"25h\"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char line2[160];
+		snprintf(line2, sizeof(line2), "{\"indexUid\":\"a\",\"type\":\"x\"}\n"
+		    "{\"indexUid\":\"a\",\"type\":\"x\",%s}\n", bad[i]);
+		cr_assert_eq(parse(line2, &b, &line, why), LMT_EINVAL, "%s taken", bad[i]);
+		cr_assert_eq(line, 2);
+		cr_assert(strstr(why, bad[i][1] == 'm' ? "maxAttempts" : "backoff") != NULL, "%s",
+		    why);
+	}
 }
 
 /* A line's schedule reads the same whichever parser takes it: the plain form (the fast

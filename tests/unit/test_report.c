@@ -93,16 +93,19 @@ Test(report, settings_as_config_shows_them)
 		[SETTING_MAX_TASKS] = 0,
 		[SETTING_FEED_RETENTION] = FEED_RETENTION_AGE_BIT | (7 * 86400),
 		[SETTING_COMPAT] = COMPAT_V1,
+		[SETTING_MAX_ATTEMPTS] = 5,
+		[SETTING_RETRY_BACKOFF] = 90000,
 	} };
 
 	cr_assert_eq(report_settings(pb, &st), 0);
 	cr_assert_str_eq(text(), "{\"maxBytes\":1073741824,\"maxTasks\":0,"
-	    "\"feedRetention\":\"7d\",\"compat\":\"v1\"}");
+	    "\"feedRetention\":\"7d\",\"compat\":\"v1\",\"maxAttempts\":5,"
+	    "\"retryBackoff\":\"90s\"}");
 	printbuf_reset(pb);
 	st.v[SETTING_FEED_RETENTION] = 500;
 	st.v[SETTING_COMPAT] = COMPAT_V025;
 	cr_assert_eq(report_settings(pb, &st), 0);
-	cr_assert_not_null(strstr(text(), "\"feedRetention\":500,\"compat\":\"v0.25\"}"), "%s",
+	cr_assert_not_null(strstr(text(), "\"feedRetention\":500,\"compat\":\"v0.25\","), "%s",
 	    text());
 }
 
@@ -139,6 +142,8 @@ Test(report, stats_of_a_store_count_its_tasks)
 	cr_assert_eq(json_object_get_uint64(field(conf, "feedRetention")),
 	    FEED_RETENTION_DEFAULT);
 	cr_assert_str_eq(json_object_get_string(field(conf, "compat")), "v0.25");
+	cr_assert_eq(json_object_get_uint64(field(conf, "maxAttempts")), 0);
+	cr_assert_str_eq(json_object_get_string(field(conf, "retryBackoff")), "10s");
 	json_object_put(o);
 }
 

@@ -11,6 +11,7 @@
 #include "lmtasks/compat.h"
 #include "lmtasks/error.h"
 #include "lmtasks/feed.h"
+#include "lmtasks/retry.h"
 #include "lmtasks/settings.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -45,7 +46,7 @@ refused(enum setting_id id, const char *text, const char *why_start)
 Test(settings, names_and_keys_are_found_both_ways)
 {
 	static const char *const names[SETTING_COUNT] = {
-		"maxBytes", "maxTasks", "feedRetention", "compat"
+		"maxBytes", "maxTasks", "feedRetention", "compat", "maxAttempts", "retryBackoff"
 	};
 	enum setting_id id;
 
@@ -161,6 +162,31 @@ Test(settings, compat_takes_its_two_levels)
 	refused(SETTING_COMPAT, "", "a compatibility level");
 }
 
+Test(settings, max_attempts_takes_0_to_1000)
+{
+	cr_assert_str_eq(round_trip(SETTING_MAX_ATTEMPTS, "0", 0, 0), "0");
+	cr_assert_str_eq(round_trip(SETTING_MAX_ATTEMPTS, "5", 5, 0), "5");
+	cr_assert_str_eq(round_trip(SETTING_MAX_ATTEMPTS, "1000", 1000, 0), "1000");
+	refused(SETTING_MAX_ATTEMPTS, "1001", "a number of attempts");
+	refused(SETTING_MAX_ATTEMPTS, "-1", "a number of attempts");
+	refused(SETTING_MAX_ATTEMPTS, "3x", "a number of attempts");
+}
+
+Test(settings, retry_backoff_takes_a_duration_printed_in_its_largest_unit)
+{
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "10s", 10000, 1), "10s");
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "30", 30000, 1), "30s");
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "1.5m", 90000, 1), "90s");
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "250ms", 250, 1), "250ms");
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "2h", 7200000, 1), "2h");
+	cr_assert_str_eq(round_trip(SETTING_RETRY_BACKOFF, "1d", 86400000, 1), "1d");
+	refused(SETTING_RETRY_BACKOFF, "0", "a duration");
+	refused(SETTING_RETRY_BACKOFF, "25h", "a duration");
+	refused(SETTING_RETRY_BACKOFF, "5w", "a duration");
+	refused(SETTING_RETRY_BACKOFF, "", "a duration");
+	refused(SETTING_RETRY_BACKOFF, "s", "a duration");
+}
+
 Test(settings, an_id_out_of_range_is_refused)
 {
 	const char *why = NULL;
@@ -181,6 +207,8 @@ Test(settings, the_defaults)
 	cr_assert_str_eq(out, "100000");
 	cr_assert_eq(settings_format(SETTING_COMPAT, COMPAT_V025, out), 1);
 	cr_assert_str_eq(out, "v0.25");
+	cr_assert_eq(settings_format(SETTING_RETRY_BACKOFF, RETRY_BACKOFF_DEFAULT_MS, out), 1);
+	cr_assert_str_eq(out, "10s");
 	/* maxBytes: half of the disk's free space, never under 1 MiB. */
 	cr_assert_geq(settings_default_max_bytes("/nonexistent/lmtasks"), MIB);
 	cr_assert_eq(settings_default_max_bytes("/nonexistent/lmtasks"), MIB);
