@@ -8,6 +8,7 @@
 
 #include "lmtasks/error.h"
 #include "lmtasks/retry.h"
+#include "lmtasks/timefmt.h"
 
 /* The jitter's range, in tenths of a percent: 0 to 400 for ±20%. */
 #define JITTER_SPAN (20u * RETRY_JITTER_PERCENT)
@@ -48,40 +49,13 @@ static const struct {
 int
 retry_parse_duration(const char *text, uint32_t *ms)
 {
-	uint64_t whole = 0, frac = 0, scale = 1, mult = 1000;
-	const char *p = text;
-	int digits = 0;
+	int64_t us;
 
-	for (; *p >= '0' && *p <= '9'; p++, digits++) {
-		if (whole > RETRY_BACKOFF_MAX_MS)
-			return LMT_EINVAL;
-		whole = whole * 10 + (uint64_t)(*p - '0');
-	}
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-			if (scale < 1000000) {	/* digits past a µs of a day change nothing */
-				frac = frac * 10 + (uint64_t)(*p - '0');
-				scale *= 10;
-			}
-		}
-	}
-	if (digits == 0)
+	/* timefmt's durations, in whole milliseconds (a part of one is dropped). */
+	if (timefmt_parse_delay(text, strlen(text), (int64_t)RETRY_BACKOFF_MAX_MS * 1000, &us) != 0 ||
+	    us < 1000)
 		return LMT_EINVAL;
-	if (*p) {
-		size_t i;
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (strcmp(p, units[i].unit) == 0)
-				break;
-		if (i == sizeof(units) / sizeof(units[0]))
-			return LMT_EINVAL;
-		mult = units[i].ms;
-	}
-	if (whole > RETRY_BACKOFF_MAX_MS)
-		return LMT_EINVAL;
-	uint64_t v = whole * mult + frac * mult / scale;
-	if (v == 0 || v > RETRY_BACKOFF_MAX_MS)
-		return LMT_EINVAL;
-	*ms = (uint32_t)v;
+	*ms = (uint32_t)(us / 1000);
 	return 0;
 }
 

@@ -250,23 +250,26 @@ timefmt_parse(const char *s, size_t len, int64_t *us, int *date_only)
 int
 timefmt_parse_delay(const char *s, size_t len, int64_t max_us, int64_t *us)
 {
+	/* The longest first: "ms" before "s". */
 	static const struct {
-		char unit;
-		int64_t sec;
-	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+		const char *unit;
+		size_t len;
+		int64_t us;
+	} units[] = { { "ms", 2, 1000 }, { "s", 1, US_PER_SEC }, { "m", 1, 60 * US_PER_SEC },
+	    { "h", 1, 3600 * US_PER_SEC }, { "d", 1, US_PER_DAY } };
 	const char *p = s, *end = s + len;
-	int64_t whole = 0, frac = 0, unit = 1;
+	int64_t whole = 0, frac = 0, unit = US_PER_SEC;
 	int digits = 0, fdigits = 0;
 
-	for (size_t i = 0; len > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
-		if (end[-1] == units[i].unit) {
-			unit = units[i].sec;
-			end--;
-			break;	/* one unit: "1ms" is no delay */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (len > units[i].len && memcmp(end - units[i].len, units[i].unit, units[i].len) == 0) {
+			unit = units[i].us;
+			end -= units[i].len;
+			break;	/* one unit */
 		}
 	}
 	for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
-		if (whole > INT64_MAX / 10 / US_PER_SEC / unit)
+		if (whole > INT64_MAX / 10 / unit)
 			return LMT_EINVAL;
 		whole = whole * 10 + (*p - '0');
 	}
@@ -282,7 +285,8 @@ timefmt_parse_delay(const char *s, size_t len, int64_t max_us, int64_t *us)
 	}
 	if (p != end || digits == 0)
 		return LMT_EINVAL;
-	int64_t v = whole * US_PER_SEC * unit + frac * unit;
+	/* frac is in millionths of the unit; a unit is a whole number of µs. */
+	int64_t v = whole * unit + frac * (unit / 1000) / 1000;
 	if (v > max_us)
 		return LMT_EINVAL;
 	*us = v;

@@ -23,8 +23,9 @@ size_t timefmt_duration(int64_t us, char *buf);
 int timefmt_parse(const char *s, size_t len, int64_t *us, int *date_only);
 
 /*
- * Parses a delay: a number of seconds (up to six decimals) with an optional unit, s, m, h
- * or d ("90", "1.5", "30s", "5m", "2h", "1d"), into microseconds, at most max_us.
+ * Parses a duration: a number (up to six decimals) with an optional unit, ms, s, m, h or
+ * d, seconds when none ("90", "1.5", "250ms", "30s", "5m", "2h", "1d"), into
+ * microseconds, at most max_us.  The one parser of the CLI's and NDJSON's durations.
  * Returns 0, or LMT_EINVAL (a sign, a space, an exponent or anything else).
  */
 int timefmt_parse_delay(const char *s, size_t len, int64_t max_us, int64_t *us);
