@@ -177,10 +177,19 @@ add_webhook(void *ctx, const struct webhook *w)
 	return 0;
 }
 
-/* The enqueuedAt of the first task of status (0: none). */
+/* Enqueued tasks not yet due passed over at the queue's head, at the most, looking for the
+ * first that waits: a scrape reads a bounded number of records. */
+#define METRICS_DELAYED_SCAN 1024
+
+/*
+ * When the first task of status began to wait (0: none): its enqueuedAt, or for a delayed
+ * task its notBefore, since a task is not late before it may be claimed.  Enqueued tasks
+ * still to come due are passed over (METRICS_DELAYED_SCAN of them at the most, the queue's
+ * head then counted as not waiting), so that a delay never reads as latency.
+ */
 static int
-first_enqueued_at(store *s, MDB_txn *txn, store_iter *it, enum task_status status,
-    int64_t *at)
+first_waiting_at(store *s, MDB_txn *txn, store_iter *it, enum task_status status,
+    int64_t now, int64_t *at)
 {
 	unsigned char key = (unsigned char)status;
 	struct task t;
@@ -188,14 +197,20 @@ first_enqueued_at(store *s, MDB_txn *txn, store_iter *it, enum task_status statu
 	int rc = store_iter_seek(it, STORE_SEQ_STATUS, &key, 1, 0, 0, &uid);
 
 	*at = 0;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc == 0 && (rc = store_get(s, txn, uid, &t)) == 0)
-		*at = t.enqueued_at;
-	return rc;
+	for (int n = 0; rc == 0 && n < METRICS_DELAYED_SCAN; n++) {
+		if ((rc = store_get(s, txn, uid, &t)) != 0)
+			return rc;
+		if (status != TASK_ENQUEUED || t.not_before <= now) {
+			*at = t.not_before > t.enqueued_at ? t.not_before : t.enqueued_at;
+			return 0;
+		}
+		rc = store_iter_next(it, &uid);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* The queue's head: its oldest enqueued task, and the oldest of those and the processing. */
+/* The queue's head: its oldest enqueued task that may be claimed, and the oldest of those
+ * and the processing. */
 static int
 read_queue(store *s, MDB_txn *txn, store_iter *it, struct metrics_store *m)
 {
@@ -205,9 +220,10 @@ read_queue(store *s, MDB_txn *txn, store_iter *it, struct metrics_store *m)
 
 	if (it == NULL && (rc = store_iter_open(s, txn, &own)) != 0)
 		return rc;
-	if ((rc = first_enqueued_at(s, txn, it ? it : own, TASK_ENQUEUED,
+	if ((rc = first_waiting_at(s, txn, it ? it : own, TASK_ENQUEUED, m->now,
 	    &m->oldest_enqueued_at)) == 0 &&
-	    (rc = first_enqueued_at(s, txn, it ? it : own, TASK_PROCESSING, &processing_at)) == 0) {
+	    (rc = first_waiting_at(s, txn, it ? it : own, TASK_PROCESSING, m->now,
+	    &processing_at)) == 0) {
 		m->oldest_waiting_at = m->oldest_enqueued_at;
 		if (processing_at && (m->oldest_waiting_at == 0 ||
 		    processing_at < m->oldest_waiting_at))

@@ -82,7 +82,9 @@ struct metrics_store {
 	uint64_t live_bytes;			/* pages in use (`stats` liveBytes) */
 	uint64_t max_bytes;			/* the maxBytes setting */
 	uint64_t limit_bytes;			/* past it new tasks are refused */
-	int64_t oldest_enqueued_at;		/* the oldest enqueued task's enqueuedAt; 0: none */
+	int64_t oldest_enqueued_at;		/* since when the oldest enqueued task that may be
+						 * claimed has waited (its enqueuedAt, or notBefore
+						 * when later); 0: none */
 	int64_t oldest_waiting_at;		/* the same of enqueued or processing tasks */
 	uint64_t leases, leases_expired;
 	uint64_t log_first, log_last;		/* the change log's bounds (last 0: empty) */

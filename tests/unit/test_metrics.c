@@ -525,3 +525,38 @@ Test(metrics, webhooks_against_the_log)
 	cr_assert_eq(value(series), 1);
 	cr_assert_eq(value("lmtasks_metrics_cut{family=\"webhooks\"}"), 0);
 }
+
+/* A delay is no latency: an enqueued task counts from when it may be claimed, and one still
+ * to come due not at all (SPEC §6: a guard never cries wolf). */
+Test(metrics, a_delayed_task_waits_from_its_time)
+{
+	struct metrics_store m;
+	MDB_txn *txn;
+	struct task t, got;
+	int64_t at;
+
+	task_init(&t, "movies", 6, "documentAddition", 16, "{}", 2);
+	t.not_before = INT64_C(4102444800000000);	/* 2100-01-01 */
+	cr_assert_eq(ops_enqueue(s, &t, 1, NULL), 0);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_get(s, txn, 0, &got), 0);
+	at = got.enqueued_at;
+	mdb_txn_abort(txn);
+	scrape(&m, at + 3600 * INT64_C(1000000));
+	cr_assert_not_null(strstr(pb->buf, "\nmeilisearch_task_queue_latency_seconds 0.000000\n"),
+	    "a task delayed to 2100 is not late an hour on: %s", pb->buf);
+	cr_assert_not_null(strstr(pb->buf, "\nlmtasks_queue_oldest_age_seconds 0.000000\n"));
+
+	/* A plain task after it is the queue's head; the delayed one, once due, counts from
+	 * its notBefore. */
+	add("movies", "documentAddition");
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_get(s, txn, 1, &got), 0);
+	mdb_txn_abort(txn);
+	scrape(&m, got.enqueued_at + 2000000);
+	cr_assert_not_null(strstr(pb->buf, "\nlmtasks_queue_oldest_age_seconds 2.000000\n"),
+	    "task 1 is the oldest waiting: %s", pb->buf);
+	scrape(&m, t.not_before + 5000000);
+	cr_assert_not_null(strstr(pb->buf, "\nmeilisearch_task_queue_latency_seconds 5.000000\n"),
+	    "task 0 waits from its notBefore: %s", pb->buf);
+}
