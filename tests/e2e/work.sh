@@ -192,8 +192,12 @@ else
 	run "$L" work --exit-when-empty --batch 6 -- true
 	assert_eq "six tasks, --batch 6, one at a time: all succeeded" \
 	    '{"succeeded":6,"failed":0,"released":0,"lost":0}' "$LMT_STDOUT"
-	assert_eq "three commits: the claim; five results and the next claim, as the last task starts; the last result" \
-	    3 $(( $(txn) - before ))
+	# The claim; then the results, together: five with the next claim as the last task
+	# starts and the last one after (3), or all six at once when the last command ended
+	# before the worker's turn came (2, on a busy machine).  One commit per task would be 7.
+	commits=$(( $(txn) - before ))
+	assert_eq "two or three commits: the claim, then the results together (not one a task)" \
+	    yes "$([ "$commits" -ge 2 ] && [ "$commits" -le 3 ] && echo yes || echo "no: $commits")"
 	b=$(json_get "$("$L" batch list --limit 1)" 'd["results"][0]["uid"]')
 	json_check "the six tasks share one batch" "$("$L" batch get "$b")" \
 	    'd["stats"]["totalNbTasks"] == 6 and d["stats"]["status"] == {"succeeded":6}'
