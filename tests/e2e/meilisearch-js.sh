@@ -82,8 +82,14 @@ client() {
 		L enqueue books documentAddition &&						# 4: cancelTasks
 		L enqueue series documentAddition && L enqueue series documentAddition &&	# 5, 6
 		L enqueue retries documentAddition --max-attempts 2 --backoff 100ms &&	# 7: fails once
-		L enqueue retries documentAddition --max-attempts 2 --backoff 100ms	# 8: for good
+		L enqueue retries documentAddition --max-attempts 2 --backoff 100ms &&	# 8: for good
+		L enqueue queue documentAddition --priority 5 &&				# 9
+		L enqueue queue documentAddition --delay 1d &&				# 10
+		L enqueue queue documentAddition --custom-metadata 'q' && L start 11 &&	# 11
+		L heartbeat 11 --progress 40/100 --step indexing
 	} >/dev/null || { fail "the demo store for $compat"; return; }
+	# Compacted while nothing runs on it: the client reads the copy.
+	check "$compat: lmtasks compact" L compact
 	# Tasks 0 and 2 carry customMetadata (Meilisearch 1.26; 2 an empty one): the client's
 	# getTask(0) and getTasks compare what it reads with `lmtasks get` and `list`.
 	if [ "$compat" = v1 ]; then
@@ -114,7 +120,7 @@ $wconf" || { fail "nginx starts"; return; }
 	local out=$T/$name-client.out line
 	MJS_MODULE=$MODULE MJS_BASE=$HTTP_BASE MJS_MASTER=$MASTER MJS_READ_KEY=$read_key \
 	MJS_WRITE_KEY=$write_key MJS_COMPAT=$compat MJS_LMTASKS="$LMTASKS --db $S" \
-	MJS_ENQUEUED=3 MJS_CANCEL=4 MJS_BATCHED=5,6 MJS_RETRY=7,8 \
+	MJS_ENQUEUED=3 MJS_CANCEL=4 MJS_BATCHED=5,6 MJS_RETRY=7,8 MJS_QUEUE=9,10,11 \
 		timeout 120 node "$top_srcdir/tests/lib/meilisearch-js.mjs" >"$out" 2>"$out.err"
 	local rc=$?
 	[ "$rc" -eq 0 ] || fail "the client ran to its end" "exit status $rc" "$(tail -n 5 "$out.err")"

@@ -11,6 +11,8 @@
 //   MJS_BATCHED   (v1) uids of the processing tasks of one batch, canceled by batchUids
 //   MJS_RETRY     uids of two enqueued tasks with a retry policy of 2 attempts: the worker
 //                 fails the first once, then succeeds it; it fails the second twice
+//   MJS_QUEUE     uids of a task of priority 5, one delayed a day, and one processing
+//                 that reported 40/100 "indexing" (the store is compacted before the run)
 // Prints one line per check: "ok - NAME" or "not ok - NAME: WHY"; exits 0 unless it
 // could not run at all.
 import { execFileSync, spawn } from "node:child_process";
@@ -75,6 +77,36 @@ await check("tasks.getTasks({ indexUids, reverse }) is `lmtasks list --indexUids
 await check("tasks.getTasks({ statuses, limit }) pages as `lmtasks list`", async () => {
 	const got = await reader.tasks.getTasks({ statuses: ["succeeded", "failed"], limit: 1 });
 	same(got, lmtasks("list", "--statuses", "succeeded,failed", "--limit", "1"));
+});
+
+// A store that uses every queue feature (customMetadata, a priority, a delay, a retry
+// policy, progress), compacted: each task is still a Meilisearch task the client reads.
+const [prio, delayed, busy] = env.MJS_QUEUE.split(",").map(Number);
+await check("tasks.getTasks() of a compacted store using every queue feature is `lmtasks list`", async () => {
+	same(await reader.tasks.getTasks({ limit: 1000 }), lmtasks("list", "--limit", "1000"));
+});
+await check("a priority, a delay and progress are in details; status stays Meilisearch's", async () => {
+	const p = await reader.tasks.getTask(prio);
+	same([p.status, p.details.priority], ["enqueued", 5]);
+	const d = await reader.tasks.getTask(delayed);
+	same(d.status, "enqueued");
+	if (!(Date.parse(d.details.notBefore) > Date.now() + 3600e3))
+		throw new Error(`notBefore ${d.details.notBefore} is not a day on`);
+	const b = await reader.tasks.getTask(busy);
+	same([b.status, b.details.progress], ["processing", { steps: [{ currentStep: "indexing",
+		finished: 40, total: 100 }], percentage: 40 }]);
+	const r = await reader.tasks.getTasks({ statuses: ["enqueued"], indexUids: ["queue"] });
+	same(r.results.map((t) => t.uid).sort((x, y) => x - y), [prio, delayed]);
+});
+await check("waitForTask on a delayed task times out while it waits: it never ends early", async () => {
+	try {
+		await reader.tasks.waitForTask(delayed, { timeout: 600, interval: 100 });
+	} catch (e) {
+		if (e && /timeout|timed out/i.test(String(e.message)))
+			return;
+		throw e;
+	}
+	throw new Error("waitForTask ended on a task delayed a day");
 });
 
 if (v1) {
