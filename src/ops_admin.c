@@ -100,7 +100,7 @@ cancel_txn(store *s, MDB_txn *txn, void *ctx)
 			next.started_at = now;
 		next.finished_at = now;
 		rc = old.status == TASK_ENQUEUED ? ops_batch_add(&ob, &next)
-		    : ops_batch_moved(s, txn, &old, &next, now);
+		    : ops_batch_moved(s, txn, &old, &next, now, 0);
 		if (rc != 0 || (rc = store_replace(s, txn, &old, &next)) != 0)
 			goto fail;
 	}

@@ -105,7 +105,7 @@ keep_or_drop(store *s, MDB_txn *txn, const struct tbatch *b)
 
 int
 ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *next,
-    int64_t now)
+    int64_t now, int failed_attempt)
 {
 	struct tbatch_count *names;
 	struct tbatch b;
@@ -114,16 +114,28 @@ ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *nex
 
 	if (!old->has_batch || old->status == next->status)
 		return 0;
+	if (next->status == TASK_ENQUEUED) {
+		/* Back in the queue, in no batch until it is claimed again. */
+		next->has_batch = 0;
+		next->batch_uid = 0;
+	}
 	if ((rc = load(s, txn, old->batch_uid, &b, &names, &copy)) != 0) {
 		if (rc == MDB_NOTFOUND)
 			rc = 0;	/* deleted with its tasks: nothing to count */
 		goto out;
 	}
-	if (next->status == TASK_ENQUEUED) {
+	if (next->status == TASK_ENQUEUED && (failed_attempt || old->status == TASK_FAILED)) {
+		/* The batch is the record of an attempt that failed: it keeps it as failed (a
+		 * failed task's batch says so already), and the task no longer among those it
+		 * holds.  Kept though it holds none then: a client may still ask for it. */
+		if (old->status != TASK_FAILED)
+			tbatch_move(&b, old->status, TASK_FAILED, now);
+		if (b.kept != TBATCH_KEPT_UNKNOWN && b.kept > 0)
+			b.kept--;
+		rc = put(s, txn, &b);
+	} else if (next->status == TASK_ENQUEUED) {
 		tbatch_remove(&b, old);
 		tbatch_settle(&b, now);
-		next->has_batch = 0;
-		next->batch_uid = 0;
 		/* Its last task gone back to the queue, the batch holds none. */
 		rc = keep_or_drop(s, txn, &b);
 	} else {

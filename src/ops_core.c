@@ -149,7 +149,9 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 			next.requeue = 0;
 			next.lease_ms = 0;
 		}
-		if ((rc = ops_batch_moved(s, txn, &old, &next, now)) != 0 ||
+		/* An attempt of a retry policy failed; a plain requeue only goes back. */
+		if ((rc = ops_batch_moved(s, txn, &old, &next, now,
+		    next.status == TASK_ENQUEUED && old.max_attempts)) != 0 ||
 		    (rc = store_replace(s, txn, &old, &next)) != 0)
 			return rc;
 		++*reaped;

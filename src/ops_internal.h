@@ -34,10 +34,13 @@ int ops_batch_put(store *s, MDB_txn *txn, struct ops_batch *ob, const char *stra
 /* Frees what ob holds; a zeroed one is fine. */
 void ops_batch_free(struct ops_batch *ob);
 
-/* old (as read) becomes next at now: its batch's counts follow; a task going back to the
- * queue leaves its batch (next's batch uid is cleared).  No batch: nothing to do. */
+/* old (as read) becomes next at now: its batch's counts follow.  A task going back to the
+ * queue (next's batch uid is cleared) leaves its batch as if never in it, unless its
+ * attempt there failed (failed_attempt: a retry's; or old failed, for lmtasks retry): then
+ * the batch keeps it counted as failed, and stays even when it holds no task any more.
+ * No batch: nothing to do. */
 int ops_batch_moved(store *s, MDB_txn *txn, const struct task *old, struct task *next,
-    int64_t now);
+    int64_t now, int failed_attempt);
 
 /*
  * Deleted tasks leave their batches: each of the n batch uids (one per task deleted,

@@ -64,7 +64,7 @@ retry_one(store *s, MDB_txn *txn, uint64_t uid, int64_t now, struct ops_task *ou
 	} else if (old.attempts >= old.max_attempts) {
 		next.max_attempts = (uint16_t)(old.attempts + 1);
 	}
-	if ((rc = ops_batch_moved(s, txn, &old, &next, now)) != 0 ||
+	if ((rc = ops_batch_moved(s, txn, &old, &next, now, 0)) != 0 ||
 	    (rc = ops_task_copy(out, &next)) != 0)
 		return rc;
 	/* Written from the copy: the put may move the page next's strings lie in. */

@@ -227,8 +227,8 @@ rebatch(store *s, MDB_txn *txn, enum ops_change_kind kind, const struct task *ol
 	struct ops_batch ob;
 	int rc;
 
-	if (kind != OPS_START && kind != OPS_CLAIM)
-		return ops_batch_moved(s, txn, old, next, now);
+	if (kind != OPS_START && kind != OPS_CLAIM)	/* a fail put back: its attempt failed */
+		return ops_batch_moved(s, txn, old, next, now, kind == OPS_FAIL);
 	if ((rc = ops_batch_begin(s, txn, now, &ob)) != 0)
 		return rc;
 	if ((rc = ops_batch_add(&ob, next)) != 0) {

@@ -22,6 +22,7 @@
 #include "lmtasks/retry.h"
 #include "lmtasks/settings.h"
 #include "lmtasks/store.h"
+#include "lmtasks/tbatch.h"
 #include "tmpdb.h"
 
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
@@ -561,4 +562,65 @@ Test(retry, a_retried_task_is_claimable_at_once)
 	cr_assert_eq(r.uid, uid);
 	cr_assert_eq(r.out.t.attempts, 3);
 	ops_task_free(&r.out);
+}
+
+/* Batch uid as stored: 0 and its counts in b, or MDB_NOTFOUND. */
+static int
+batch_read(uint64_t uid, struct tbatch *b)
+{
+	struct tbatch_count types[TBATCH_NAMES_MAX], indexes[TBATCH_NAMES_MAX];
+	const void *rec;
+	size_t len;
+	MDB_txn *txn;
+	int rc;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	if ((rc = store_batch_get(s, txn, uid, &rec, &len)) == 0) {
+		rc = tbatch_decode(rec, len, b, types, indexes);
+		b->uid = uid;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* A batch is the record of an attempt: one that failed and went back to the queue stays
+ * counted there as failed, and lmtasks retry leaves a failed task's batch as it was; the
+ * task itself, enqueued again, is in no batch until it is claimed again. */
+Test(retry, a_failed_attempt_stays_in_its_batch)
+{
+	struct ops_change_result r;
+	struct ops_task t = { 0 };
+	struct tbatch b;
+	uint64_t uid = add("movies", 2, 1000), first, second;
+
+	attempt_fails(uid, 0, &r);
+	cr_assert_eq(r.out.t.status, TASK_ENQUEUED);
+	cr_assert_eq(r.out.t.has_batch, 0, "back in the queue, in no batch");
+	ops_task_free(&r.out);
+	/* The attempt's batch (the start made it): its task failed there. */
+	first = 0;
+	cr_assert_eq(batch_read(first, &b), 0, "the batch of the failed attempt is kept");
+	cr_assert_eq(b.status[TASK_FAILED], 1);
+	cr_assert_eq(b.status[TASK_PROCESSING], 0);
+	cr_assert_neq(b.finished_at, 0, "it holds nothing running: it is finished");
+
+	clock_move(2 * SEC);
+	attempt_fails(uid, 0, &r);	/* the last attempt: final */
+	cr_assert_eq(r.out.t.status, TASK_FAILED);
+	second = r.out.t.batch_uid;
+	cr_assert(r.out.t.has_batch && second != first);
+	ops_task_free(&r.out);
+
+	struct ops_retry rr = { .uids = &uid, .n = 1 };
+	cr_assert_eq(ops_retry(s, &rr), 0);
+	cr_assert_eq(rr.retried, 1);
+	ops_retry_free(&rr);
+	get(uid, &t);
+	cr_assert_eq(t.t.status, TASK_ENQUEUED);
+	cr_assert_eq(t.t.has_batch, 0);
+	ops_task_free(&t);
+	cr_assert_eq(batch_read(second, &b), 0, "lmtasks retry leaves the failed task's batch");
+	cr_assert_eq(b.status[TASK_FAILED], 1);
+	cr_assert_eq(batch_read(first, &b), 0);
+	cr_assert_eq(b.status[TASK_FAILED], 1);
 }
