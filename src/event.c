@@ -58,6 +58,7 @@ struct event_loop {
 	event_change_fn *change;	/* NULL: no watch */
 	void *change_ctx;
 	int64_t poll_us;
+	int64_t lost_us;	/* the safety net's period (event_watch_lost()) */
 	uint64_t watch_timer;
 };
 
@@ -452,7 +453,7 @@ watch_next(const event_loop *el)
 {
 	if (el->w.fd < 0)
 		return el->poll_us > 0 ? el->poll_us : EVENT_NOMORE;
-	return (el->w.recheck > 0 ? WATCH_RECHECK_MS : WATCH_LOST_MS) * INT64_C(1000);
+	return el->w.recheck > 0 ? WATCH_RECHECK_MS * INT64_C(1000) : el->lost_us;
 }
 
 /* Every look reads the store again, an event or not: that is what the timer is for. */
@@ -488,6 +489,8 @@ event_watch(event_loop *el, const char *path, int64_t poll_us, event_change_fn *
 	el->change = fn;
 	el->change_ctx = ctx;
 	el->poll_us = poll_us;
+	if (el->lost_us == 0)
+		el->lost_us = WATCH_LOST_MS * INT64_C(1000);
 	if (el->w.fd >= 0 && (rc = event_fd_add(el, el->w.fd, EVENT_READ, watch_ready, NULL)) != 0)
 		goto fail;
 	if ((first = watch_next(el)) != EVENT_NOMORE &&
@@ -499,6 +502,14 @@ fail:
 	watch_close(&el->w);
 	el->change = NULL;
 	return rc;
+}
+
+void
+event_watch_lost(event_loop *el, int64_t us)
+{
+	el->lost_us = us;
+	if (el->change != NULL && el->w.fd >= 0 && el->w.recheck == 0)
+		event_timer_move(el, el->watch_timer, us);
 }
 
 int

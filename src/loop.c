@@ -67,8 +67,12 @@ static struct {
 	struct loop_client *all;
 	_Atomic int64_t swept_at;	/* the last sweep, by whichever worker */
 	int64_t sweep_every;	/* each worker's sweep timer: SWEEP_US times the workers */
+	int64_t sweep_from;	/* when the timetable of sweeps starts (monotonic µs) */
 	atomic_uint sweeps;
-} srv = { -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+	struct worker *workers;	/* the ones running (nworkers; 0 until all started) */
+	_Atomic int nworkers;
+	atomic_uint next_worker;	/* the round of new connections */
+} srv = { -1, { -1, -1 }, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0, NULL, 0, 0 };
 
 /* The program's callbacks, fixed by loop_run. */
 static const struct loop_ops *ops;
@@ -196,8 +200,25 @@ accept_again(event_loop *el, void *arg)
 	return EVENT_NOMORE;
 }
 
-/* The listening socket is ready: every connection waiting is accepted into this worker's
- * loop. */
+static void hand_to(struct worker *wk, struct loop_client *cl, enum conn_state st);
+
+/* The worker a new connection goes to: the workers in turn.  The kernel wakes the first
+ * worker waiting on the listening socket (EPOLLEXCLUSIVE), so the one that accepts is
+ * most often the same; dealt in turn, nginx's kept connections spread over them all and
+ * a slow answer holds up only its own worker's share. */
+static struct worker *
+next_worker(struct worker *self)
+{
+	int n = atomic_load_explicit(&srv.nworkers, memory_order_acquire);
+
+	if (n <= 1)
+		return self;
+	return &srv.workers[atomic_fetch_add_explicit(&srv.next_worker, 1,
+	    memory_order_relaxed) % (unsigned)n];
+}
+
+/* The listening socket is ready: every connection waiting is accepted and dealt to the
+ * workers in turn, this one's into its loop, another's through its wake-up. */
 static void
 on_accept(event_loop *el, int lfd, unsigned what, void *arg)
 {
@@ -206,12 +227,15 @@ on_accept(event_loop *el, int lfd, unsigned what, void *arg)
 
 	(void)what;
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		struct loop_client *cl = client_new(fd, wk);
+		struct worker *to = next_worker(wk);
+		struct loop_client *cl = client_new(fd, to);
 		if (cl == NULL) {
 			close(fd);
 			continue;
 		}
-		if (arm(cl, CONN_MORE) != 0)
+		if (to != wk)
+			hand_to(to, cl, CONN_MORE);
+		else if (arm(cl, CONN_MORE) != 0)
 			client_close(cl);
 	}
 	if (errno == EMFILE || errno == ENFILE) {
@@ -299,20 +323,24 @@ sweep(int64_t now)
 	pthread_mutex_unlock(&srv.mu);
 }
 
-/* Every worker has this timer, their turns spread over the workers' period: one sweeps
- * for all each SWEEP_US, and a busy worker delays the others' turns not at all (one
- * that comes late to its turn finds the sweep done). */
+/* Every worker has this timer, their turns on one timetable: worker i's at sweep_from +
+ * (i + 1) SWEEP_US + k sweep_every, so one sweeps for all each SWEEP_US, a busy worker
+ * delays the others' turns not at all (one that comes late to its turn finds the sweep
+ * done), and a late turn does not move the next (the turns never drift together). */
 static int64_t
 on_sweep(event_loop *el, void *arg)
 {
 	int64_t now = clock_mono(), last = atomic_load(&srv.swept_at);
+	int64_t at = srv.sweep_from + ((int64_t)(intptr_t)arg + 1) * SWEEP_US;
 
 	(void)el;
-	(void)arg;
 	if (now - last >= SWEEP_US / 2 &&
 	    atomic_compare_exchange_strong(&srv.swept_at, &last, now))
 		sweep(now);
-	return srv.sweep_every;
+	/* The next turn of this worker's after now. */
+	if (now < at)
+		return at - now;
+	return at + ((now - at) / srv.sweep_every + 1) * srv.sweep_every - now;
 }
 
 /* The stop pipe has a byte: it stays there, and wakes every worker. */
@@ -353,6 +381,8 @@ on_wake(event_loop *el, int fd, unsigned what, void *arg)
 	}
 }
 
+static void on_signal(int sig);
+
 /* Each worker runs its own loop until the stop pipe says to leave. */
 static void *
 worker(void *arg)
@@ -366,7 +396,10 @@ worker(void *arg)
 	}
 	while (!wk->stop) {
 		if ((rc = event_once(wk->el)) != 0 && rc != EINTR) {
-			logline("event loop: %s", strerror(rc));
+			/* Its connections are in no other loop: the whole server stops in order
+			 * (as at SIGTERM) rather than leave them unserved. */
+			logline("event loop: %s; stopping", strerror(rc));
+			on_signal(SIGTERM);
 			break;
 		}
 	}
@@ -404,7 +437,8 @@ worker_init(struct worker *wk, int i)
 	if ((rc = event_fd_add(wk->el, srv.listen_fd, EVENT_READ | EVENT_EXCLUSIVE, on_accept,
 	    wk)) != 0 || (rc = event_fd_add(wk->el, srv.stop[0], EVENT_READ, on_stop, wk)) != 0 ||
 	    (rc = event_fd_add(wk->el, wk->wake, EVENT_READ, on_wake, wk)) != 0 ||
-	    (rc = event_timer_add(wk->el, SWEEP_US * (i + 1), on_sweep, NULL, NULL)) != 0)
+	    (rc = event_timer_add(wk->el, SWEEP_US * (i + 1), on_sweep, (void *)(intptr_t)i,
+	    NULL)) != 0)
 		return rc;
 	return 0;
 }
@@ -476,6 +510,7 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 	ops = o;
 	srv.listen_fd = listen_fd;
 	atomic_store(&srv.swept_at, clock_mono());
+	srv.sweep_from = clock_mono();
 	srv.sweep_every = SWEEP_US * threads;
 	if (raise_nofile() != 0)
 		logline("cannot raise the limit of open files: %s", strerror(errno));
@@ -510,10 +545,14 @@ loop_run(int listen_fd, int threads, const struct loop_ops *o)
 		rc = 1;
 		goto out;
 	}
+	/* New connections are dealt to the workers that run (until now, each kept its own). */
+	srv.workers = wks;
+	atomic_store_explicit(&srv.nworkers, started, memory_order_release);
 	/* SIGTERM: each worker finishes the request it is serving, sees the stop pipe, and
 	 * leaves; then the idle connections are closed. */
 	for (int i = 0; i < started; i++)
 		pthread_join(wks[i].tid, NULL);
+	atomic_store(&srv.nworkers, 0);
 	/* The program's own holders end (a stream's end record queued): flushed with the rest. */
 	if (ops->stopping)
 		ops->stopping();
@@ -555,12 +594,19 @@ loop_detach(struct loop_client *cl)
 void
 loop_give_back(struct loop_client *cl, enum conn_state st)
 {
-	struct worker *wk = cl->owner;
-	uint64_t one = 1;
-
 	atomic_store_explicit(&cl->active, clock_mono(), memory_order_relaxed);
 	atomic_store_explicit(&cl->waiting, st == CONN_REQUEST, memory_order_relaxed);
 	atomic_store_explicit(&cl->detached, 0, memory_order_relaxed);
+	hand_to(cl->owner, cl, st);
+}
+
+/* Puts cl (in no loop) in wk's list of connections to take, waiting for st, and wakes wk:
+ * its loop arms it at its wake-up.  Any thread. */
+static void
+hand_to(struct worker *wk, struct loop_client *cl, enum conn_state st)
+{
+	uint64_t one = 1;
+
 	pthread_mutex_lock(&wk->mu);
 	cl->back_st = st;
 	cl->back = wk->back;

@@ -19,6 +19,11 @@
 #include "lmtasks/watch.h"
 #include "stream_io.h"
 
+/* With inotify on, a stream looks at the log every 5 s besides: an event lost (a full
+ * queue) costs a stream that much, where the CLI's waiters look every WATCH_LOST_MS; an
+ * idle stream wakes no more often than that (each look is a read transaction). */
+#define STREAM_LOST_US (5 * INT64_C(1000000))
+
 int64_t
 stream_io_cgi_max(void)
 {
@@ -156,8 +161,8 @@ stream_io_cgi(stream_sub *sub, reader *r, int64_t max_us)
 		return 1;
 	}
 	stream_hub_add(cs.h, sub, out_write, &cs);
-	if (event_new(&cs.el) != 0 ||
-	    event_watch(cs.el, reader_path(r), WATCH_POLL_MS * INT64_C(1000), cgi_change, &cs) != 0 ||
+	if (event_new(&cs.el) != 0 || (event_watch_lost(cs.el, STREAM_LOST_US),
+	    event_watch(cs.el, reader_path(r), WATCH_POLL_MS * INT64_C(1000), cgi_change, &cs)) != 0 ||
 	    event_timer_add(cs.el, max_us, cgi_over, &cs, NULL) != 0 ||
 	    event_timer_add(cs.el, stream_io_keepalive(), cgi_keepalive, &cs, NULL) != 0 ||
 	    event_timer_add(cs.el, max_us, cgi_behind, &cs, &cs.behind) != 0) {
@@ -467,6 +472,20 @@ stream_thread(void *arg)
 	(void)arg;
 	while ((rc = event_run(sio.el)) == EINTR)
 		;
+	if (rc != 0) {
+		/* The loop failed: no stream is taken any more, and each one held ends, its
+		 * connection given back to the workers to flush the end and go on. */
+		log_line(sio.host->name, "the stream thread stops: %s", strerror(rc));
+		pthread_mutex_lock(&sio.mu);
+		sio.stop = 1;
+		pthread_mutex_unlock(&sio.mu);
+		take_inbox();
+		while (sio.held) {
+			stream_hub_remove(sio.hub, sio.held);
+			release(sio.held, conn_stream_end(sio.held->c, clock_mono()));
+		}
+		return NULL;
+	}
 	/* Every stream ends cleanly; the responder flushes and closes the connections. */
 	take_inbox();
 	while (sio.held) {
@@ -496,7 +515,8 @@ start(const struct stream_io_host *host, const char *path)
 		return errno;
 	if ((rc = event_new(&sio.el)) != 0 ||
 	    (rc = event_fd_add(sio.el, sio.wake[0], EVENT_READ, on_wake, NULL)) != 0 ||
-	    (rc = event_watch(sio.el, path, WATCH_POLL_MS * INT64_C(1000), on_change, NULL)) != 0 ||
+	    (event_watch_lost(sio.el, STREAM_LOST_US),
+	    rc = event_watch(sio.el, path, WATCH_POLL_MS * INT64_C(1000), on_change, NULL)) != 0 ||
 	    (rc = event_timer_add(sio.el, LATER_US, on_fan, NULL, &sio.fan)) != 0 ||
 	    (rc = event_timer_add(sio.el, stream_io_keepalive(), on_keepalive, NULL, NULL)) != 0)
 		return rc;

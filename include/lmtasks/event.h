@@ -78,6 +78,11 @@ void event_timer_del(event_loop *el, uint64_t id);
 int event_watch(event_loop *el, const char *path, int64_t poll_us, event_change_fn *fn,
     void *ctx);
 
+/* With inotify on, the watch looks again every us besides (WATCH_LOST_MS by default): for
+ * a waiter whose lost event costs little, a longer net wakes it less.  Before or after
+ * event_watch(). */
+void event_watch_lost(event_loop *el, int64_t us);
+
 /* Returns 1 when el's watch is on inotify, 0 when it polls (or there is none). */
 int event_watch_notified(const event_loop *el);
 

@@ -269,6 +269,28 @@ Test(event, a_write_to_the_store_is_seen_then_rechecked)
 	    "the re-checks after an event are short");
 }
 
+/* The safety net's period: WATCH_LOST_MS unless the loop asks for longer (streams: an idle
+ * one wakes no more often than that).  Timers due run soonest first, so the order of the
+ * looks and the stop does not depend on how fast the machine is. */
+Test(event, the_safety_net_runs_at_its_period)
+{
+	int changes = 0;
+
+	cr_assert_eq(event_watch(el, store_dir(), 0, counted, &changes), 0);
+	cr_assert_eq(event_timer_add(el, 3 * WATCH_LOST_MS * INT64_C(1000) - 1000, stop_now, NULL,
+	    NULL), 0);
+	cr_assert_eq(event_run(el), 0);
+	/* At 250 and 500 ms; a turn held up past 500 ms (a busy machine) leaves one. */
+	cr_assert(changes >= 1 && changes <= 2, "%d looks within %d ms, each %d ms", changes,
+	    3 * WATCH_LOST_MS, WATCH_LOST_MS);
+
+	changes = 0;
+	event_watch_lost(el, 60 * INT64_C(1000000));
+	cr_assert_eq(event_timer_add(el, 3 * WATCH_LOST_MS * INT64_C(1000), stop_now, NULL, NULL), 0);
+	cr_assert_eq(event_run(el), 0);
+	cr_assert_eq(changes, 0, "a net of 60 s does not look within %d ms", 3 * WATCH_LOST_MS);
+}
+
 Test(event, without_inotify_the_watch_polls)
 {
 	int changes = 0;

@@ -31,6 +31,7 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char order[PIPELINED + 8];
 static int answered;
+static pthread_t answered_by[PIPELINED + 8];	/* the worker of each answer */
 
 static int64_t
 now_us(void)
@@ -52,8 +53,10 @@ answer(void *ctx, loop_client *cl, int *taken)
 	(void)ctx;
 	(void)taken;
 	pthread_mutex_lock(&mu);
-	if (uri && answered < (int)sizeof(order))
+	if (uri && answered < (int)sizeof(order)) {
+		answered_by[answered] = pthread_self();
 		order[answered++] = uri[1];
+	}
 	pthread_mutex_unlock(&mu);
 	return conn_answer(c, head, sizeof(head) - 1, uri, uri ? strlen(uri) : 0, now_us());
 }
@@ -250,4 +253,52 @@ Test(loop, a_pipeliner_behind_a_64k_record_yields)
 	cr_log_info("one worker, a 64 KiB record first: %d before the other", n);
 	cr_expect_leq(n, LOOP_TURN_REQUESTS, "one worker: %d of the %d pipelined requests sent "
 	    "behind a 64 KiB record were answered before the other connection's", n, PIPELINED);
+}
+
+/* New connections are dealt to the workers in turn, not left to the one the kernel wakes
+ * first: kept connections opened one after another, each asked once, are answered by
+ * every worker.  (Bounded: all four are seen within the first connections once the loop
+ * has started them all; nothing here waits on time.) */
+Test(loop, new_connections_are_dealt_to_every_worker)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/test_loop.XXXXXX";
+	struct run r = { -1, 4, -1 };
+	int fds[64], n, lfd, seen = 0;
+	pthread_t t, who[4];
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 64), 0);
+	r.fd = lfd;
+	cr_assert_eq(pthread_create(&t, NULL, run_loop, &r), 0);
+	for (n = 0; n < 64 && seen < 4; n++) {
+		struct buf b = { 0 };
+		request(&b, "/c");
+		fds[n] = connect_to(&sa);
+		cr_assert_eq(write(fds[n], b.p, b.len), (ssize_t)b.len);
+		free(b.p);
+		read_answers(fds[n], 1);	/* kept open: the next connection is a new one */
+		pthread_mutex_lock(&mu);
+		pthread_t by = answered_by[answered - 1];
+		pthread_mutex_unlock(&mu);
+		int known = 0;
+		for (int i = 0; i < seen; i++)
+			known |= pthread_equal(who[i], by);
+		if (!known)
+			who[seen++] = by;
+	}
+	kill(getpid(), SIGTERM);
+	pthread_join(t, NULL);
+	cr_assert_eq(r.rc, 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	cr_log_info("all four workers answered within %d connections", n);
+	cr_assert_eq(seen, 4, "%d connections opened one after another were answered by %d of "
+	    "the 4 workers", n, seen);
 }
