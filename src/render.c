@@ -1,4 +1,5 @@
-/* JSON output built by hand into a json-c printbuf: keys in SPEC order, no re-parse. */
+/* JSON output built by hand into a json-c printbuf: keys in SPEC order, no re-parse.  Tasks,
+ * errors, lists and their pages, the event stream's frames here; batches in render_batch.c. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,122 +10,9 @@
 
 #include "lmtasks/query.h"
 #include "lmtasks/render.h"
-#include "lmtasks/tbatch.h"
 #include "lmtasks/text.h"
 #include "lmtasks/timefmt.h"
-
-/*
- * Output goes straight into the printbuf: each render function first makes room for
- * the most it can write (reserve()), then copies with a plain pointer, and sets the
- * printbuf's position and terminating NUL once at the end (done()).
- */
-struct out {
-	struct printbuf *pb;
-	char *p;
-	int err;
-};
-
-/* Makes room for n more bytes and the NUL.  Growing goes through printbuf_memset(),
- * json-c's one public way to extend a buffer. */
-static int
-reserve(struct out *o, struct printbuf *pb, size_t n)
-{
-	int at = pb->bpos;
-
-	o->pb = pb;
-	o->err = 0;
-	if ((size_t)(pb->size - at) <= n) {
-		if (n > INT_MAX / 2 || printbuf_memset(pb, at, 0, (int)n + 1) < 0)
-			o->err = ENOMEM;
-		pb->bpos = at;
-	}
-	o->p = pb->buf + at;
-	return o->err;
-}
-
-static int
-done(struct out *o)
-{
-	if (o->err)
-		return o->err;
-	o->pb->bpos = (int)(o->p - o->pb->buf);
-	*o->p = '\0';
-	return 0;
-}
-
-static inline void
-put(struct out *o, const char *s, size_t n)
-{
-	memcpy(o->p, s, n);
-	o->p += n;
-}
-
-#define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
-
-static void
-put_u64(struct out *o, uint64_t v)
-{
-	char buf[TEXT_U64_MAX], *end = buf + sizeof(buf), *p = text_u64(end, v);
-
-	put(o, p, (size_t)(end - p));
-}
-
-/* A JSON string of any text: at most 6 bytes out per byte in, and the quotes. */
-static void
-put_string(struct out *o, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *p = o->p;
-
-	*p++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*p++ = (char)c;
-			continue;
-		}
-		*p++ = '\\';
-		switch (c) {
-		case '"': *p++ = '"'; break;
-		case '\\': *p++ = '\\'; break;
-		case '\b': *p++ = 'b'; break;
-		case '\f': *p++ = 'f'; break;
-		case '\n': *p++ = 'n'; break;
-		case '\r': *p++ = 'r'; break;
-		case '\t': *p++ = 't'; break;
-		default:
-			memcpy(p, "u00", 3);
-			p[3] = hex[c >> 4];
-			p[4] = hex[c & 15];
-			p += 5;
-		}
-	}
-	*p++ = '"';
-	o->p = p;
-}
-
-/* A string of an alphabet that JSON never escapes (an index uid, a type, an error code:
- * validated when written and again when decoded), or a name of ours. */
-static inline void
-put_plain(struct out *o, const char *s, size_t len)
-{
-	*o->p++ = '"';
-	put(o, s, len);
-	*o->p++ = '"';
-}
-
-static void
-put_time(struct out *o, int64_t us)
-{
-	if (us == 0) {
-		PUTS(o, "null");
-		return;
-	}
-	*o->p++ = '"';
-	o->p += timefmt_rfc3339(us, o->p);
-	*o->p++ = '"';
-}
+#include "render_out.h"
 
 /* The keys every task object starts with: uid, indexUid, status, type. */
 static void
@@ -178,21 +66,6 @@ put_error(struct out *o, const struct task *t)
 	PUTS(o, ",\"link\":\"https://docs.meilisearch.com/errors#");
 	put(o, t->error_code.ptr, t->error_code.len);
 	PUTS(o, "\"}");
-}
-
-/* finished - started as Meilisearch prints it, or null unless both are set. */
-static void
-put_duration(struct out *o, int64_t started, int64_t finished)
-{
-	if (started != 0 && finished != 0) {
-		/* Without overflow whatever the times; a clock that went back gives PT0S. */
-		uint64_t d = finished > started ? (uint64_t)finished - (uint64_t)started : 0;
-		*o->p++ = '"';
-		o->p += timefmt_duration(d > INT64_MAX ? INT64_MAX : (int64_t)d, o->p);
-		*o->p++ = '"';
-	} else {
-		PUTS(o, "null");
-	}
 }
 
 static void
@@ -386,101 +259,6 @@ render_task_as(struct printbuf *pb, const struct task *t, int v1)
 	return v1 ? render_task_v1(pb, t) : render_task(pb, t);
 }
 
-/* {"name":count,...} of a batch's stats; the names escaped (they come from a record). */
-static void
-put_counts(struct out *o, const struct tbatch_count *v, size_t n)
-{
-	PUTS(o, "{");
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			PUTS(o, ",");
-		put_string(o, v[i].name.ptr, v[i].name.len);
-		PUTS(o, ":");
-		put_u64(o, v[i].n);
-	}
-	PUTS(o, "}");
-}
-
-/* A processing batch's progress (tbatch.h) in Meilisearch v1's shape:
- * {"steps":[{"currentStep":"processing tasks","finished":1,"total":3},{...the reporting
- * task's step}],"percentage":33.3}. */
-static void
-put_batch_progress(struct out *o, const struct tbatch_progress *p)
-{
-	uint32_t tenths = tbatch_progress_tenths(p);
-
-	PUTS(o, "{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":");
-	put_u64(o, p->finished);
-	PUTS(o, ",\"total\":");
-	put_u64(o, p->total);
-	if (p->has_step) {
-		PUTS(o, "},{\"currentStep\":");
-		put_string(o, p->step.ptr ? p->step.ptr : "", p->step.len);
-		PUTS(o, ",\"finished\":");
-		put_u64(o, p->step_done);
-		PUTS(o, ",\"total\":");
-		put_u64(o, p->step_total);
-	}
-	PUTS(o, "}],\"percentage\":");
-	put_u64(o, tenths / 10);
-	*o->p++ = '.';
-	*o->p++ = (char)('0' + tenths % 10);
-	*o->p++ = '}';
-}
-
-int
-render_tbatch(struct printbuf *pb, const struct tbatch *b, const struct tbatch_progress *p)
-{
-	size_t bound = 640 + b->details.len + 6 * b->strategy.len +
-	    (p ? 200 + 6 * p->step.len : 0);
-	struct out o;
-	int first = 1;
-
-	for (size_t i = 0; i < b->ntypes; i++)
-		bound += 6 * b->types[i].name.len + 16;
-	for (size_t i = 0; i < b->nindexes; i++)
-		bound += 6 * b->indexes[i].name.len + 16;
-	if (reserve(&o, pb, bound) != 0)
-		return o.err;
-	PUTS(&o, "{\"uid\":");
-	put_u64(&o, b->uid);
-	PUTS(&o, ",\"progress\":");
-	if (p)
-		put_batch_progress(&o, p);
-	else
-		PUTS(&o, "null");
-	PUTS(&o, ",\"details\":");
-	put(&o, b->details.ptr, b->details.len);
-	PUTS(&o, ",\"stats\":{\"totalNbTasks\":");
-	put_u64(&o, b->total);
-	PUTS(&o, ",\"status\":{");
-	for (int i = 0; i < TASK_NSTATUS; i++) {
-		const char *st = task_status_name((enum task_status)i);
-		if (b->status[i] == 0)
-			continue;
-		if (!first)
-			PUTS(&o, ",");
-		first = 0;
-		put_plain(&o, st, strlen(st));
-		PUTS(&o, ":");
-		put_u64(&o, b->status[i]);
-	}
-	PUTS(&o, "},\"types\":");
-	put_counts(&o, b->types, b->ntypes);
-	PUTS(&o, ",\"indexUids\":");
-	put_counts(&o, b->indexes, b->nindexes);
-	PUTS(&o, "},\"duration\":");
-	put_duration(&o, b->started_at, b->finished_at);
-	PUTS(&o, ",\"startedAt\":");
-	put_time(&o, b->started_at);
-	PUTS(&o, ",\"finishedAt\":");
-	put_time(&o, b->finished_at);
-	PUTS(&o, ",\"batchStrategy\":");
-	put_string(&o, b->strategy.ptr, b->strategy.len);
-	PUTS(&o, "}");
-	return done(&o);
-}
-
 int
 render_task_summary(struct printbuf *pb, const struct task *t)
 {
@@ -648,16 +426,6 @@ render_string(struct printbuf *pb, const char *s, size_t len)
 	return done(&o);
 }
 
-/* A list's items as a page walk gives them: the buffer, the task layout, whether an item
- * came before (the comma); for batches, where their tasks are read. */
-struct list {
-	struct printbuf *pb;
-	int v1;
-	int items;
-	store *s;
-	MDB_txn *txn;
-};
-
 static int
 list_task(void *ctx, const struct task *t)
 {
@@ -681,58 +449,4 @@ render_task_page(struct printbuf *pb, store *s, MDB_txn *txn, store_iter *it,
 	    (rc = query_page(s, txn, it, q, list_task, &l, &pg, bad)) != 0)
 		return rc;
 	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
-}
-
-/* A batch with its progress while it is processing (its tasks read), null after. */
-static int
-put_tbatch(struct list *l, const struct tbatch *b)
-{
-	struct tbatch_progress p;
-	int rc;
-
-	if (b->finished_at != 0)
-		return render_tbatch(l->pb, b, NULL);
-	if ((rc = query_batch_progress(l->s, l->txn, b, &p)) != 0)
-		return rc;
-	return render_tbatch(l->pb, b, &p);
-}
-
-static int
-list_batch(void *ctx, const struct tbatch *b)
-{
-	struct list *l = ctx;
-	int rc;
-
-	if (l->items++ && (rc = render_comma(l->pb)) != 0)
-		return rc;
-	return put_tbatch(l, b);
-}
-
-int
-render_batch_page(struct printbuf *pb, store *s, MDB_txn *txn, const struct query *q,
-    const struct task_str *allow, size_t nallow, uint64_t *bad)
-{
-	struct list l = { pb, q->v1, 0, s, txn };
-	struct query_page pg;
-	int rc;
-
-	if ((rc = render_list_open(pb)) != 0 ||
-	    (rc = query_batch_page(s, txn, q, allow, nallow, list_batch, &l, &pg, bad)) != 0)
-		return rc;
-	return render_list_close(pb, pg.total, q->limit, pg.first, pg.next);
-}
-
-static int
-one_batch(void *ctx, const struct tbatch *b)
-{
-	return put_tbatch(ctx, b);
-}
-
-int
-render_batch_uid(struct printbuf *pb, store *s, MDB_txn *txn, uint64_t uid,
-    const struct task_str *allow, size_t nallow)
-{
-	struct list l = { pb, 1, 0, s, txn };
-
-	return query_batch_get(s, txn, uid, allow, nallow, one_batch, &l);
 }
