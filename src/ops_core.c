@@ -89,7 +89,10 @@ ops_retry_at(store *s, MDB_txn *txn, const struct task *t, int64_t now, int64_t 
 			return rc;
 		first = (uint32_t)set.v[SETTING_RETRY_BACKOFF];
 	}
-	*at = now + retry_backoff_us(first, t->attempts ? t->attempts : 1);
+	int64_t wait = retry_backoff_us(first, t->attempts ? t->attempts : 1);
+	/* No later than a record holds (codec_decode() refuses more): a clock near the end of
+	 * time would otherwise write a task no read could decode. */
+	*at = now > TASK_TIME_MAX - wait ? TASK_TIME_MAX : now + wait;
 	return 0;
 }
 
