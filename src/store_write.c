@@ -497,8 +497,8 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 	int rc;
 
 	for (;;) {
-		/* The schedule's databases another process made since: then claims see them. */
-		if ((rc = store_sched_refresh(s)) != 0 || (rc = store_txn_begin(s, 0, &txn)) != 0)
+		STORE_TEST_WRITE_HOOK(s);
+		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
 		/* Never a commit on a data file replaced under this process: it would build on
 		 * the meta page the lock file picks and overwrite the file's newest one. */
@@ -511,7 +511,9 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 			continue;
 		}
 		s->wtxn = txn;
-		if ((rc = fn(s, txn, ctx)) == 0)
+		/* The schedule's databases another process made since, looked for in txn: then
+		 * promotions and claims see them, and the tasks put there. */
+		if ((rc = store_sched_find(s, txn)) == 0 && (rc = fn(s, txn, ctx)) == 0)
 			rc = commit(txn);
 		else
 			mdb_txn_abort(txn);
