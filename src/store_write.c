@@ -95,7 +95,7 @@ wait_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
 }
 
 int
-store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
+store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t max, uint64_t *moved)
 {
 	unsigned char ub[8];
 	MDB_val k, v, uv = { 8, ub };
@@ -108,7 +108,7 @@ store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
 		return 0;
 	if ((rc = mdb_cursor_open(txn, s->delayed, &cur)) != 0)
 		return rc;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+	while (*moved < max && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
 		if (k.mv_size != 16) {
 			rc = LMT_ECORRUPT;
 			break;

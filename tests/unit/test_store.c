@@ -1540,7 +1540,7 @@ promote_fn(store *s, MDB_txn *txn, void *ctx)
 {
 	int64_t *now = ctx;
 	uint64_t moved;
-	int rc = store_promote(s, txn, *now, &moved);
+	int rc = store_promote(s, txn, *now, UINT64_MAX, &moved);
 
 	*now = (int64_t)moved;
 	return rc;
