@@ -181,7 +181,8 @@ struct ops_retry {
 	size_t n;
 	const struct query *q;		/* or, uids NULL: the failed tasks q matches */
 	/* What became of them: */
-	size_t nout;			/* uids: n; q: the failed tasks matched */
+	size_t nout;			/* uids: n, less those named twice; q: the failed
+					 * tasks matched (in uid order) */
 	struct ops_task *out;		/* nout (malloc'd): each task after, or as it is when
 					 * refused (buf NULL when not found) */
 	int *rcs;			/* nout: 0 retried; MDB_NOTFOUND; LMT_ETRANSITION (not
