@@ -72,7 +72,8 @@ retry_report(const struct ops_retry *r)
 			refused = 1;
 		}
 	}
-	if (ret != EXIT_DONE)
+	/* As cancel: some retried, the others said (warnings), is done. */
+	if (ret != EXIT_DONE || r->retried > 0)
 		return ret;
 	return refused ? EXIT_REFUSED : missing ? EXIT_NOTFOUND : EXIT_DONE;
 }

@@ -45,8 +45,8 @@
 #define X_SCHED 4
 #define X_PROGRESS 8
 #define X_ALL (X_BATCH | X_META | X_SCHED | X_PROGRESS)
-/* 9999-12-31T23:59:59.999999Z: timestamps are µs from the epoch up to there. */
-#define TIME_MAX INT64_C(253402300799999999)
+/* Timestamps are µs from the epoch up to 9999-12-31T23:59:59.999999Z. */
+#define TIME_MAX TASK_TIME_MAX
 
 enum {
 	F_STARTED = 1 << 0,

@@ -89,7 +89,10 @@ ops_retry_at(store *s, MDB_txn *txn, const struct task *t, int64_t now, int64_t 
 			return rc;
 		first = (uint32_t)set.v[SETTING_RETRY_BACKOFF];
 	}
-	*at = now + retry_backoff_us(first, t->attempts ? t->attempts : 1);
+	int64_t wait = retry_backoff_us(first, t->attempts ? t->attempts : 1);
+	/* No later than a record holds (codec_decode() refuses more): a clock near the end of
+	 * time would otherwise write a task no read could decode. */
+	*at = now > TASK_TIME_MAX - wait ? TASK_TIME_MAX : now + wait;
 	return 0;
 }
 
@@ -160,8 +163,9 @@ reap(store *s, MDB_txn *txn, int64_t now, uint64_t *reaped)
 }
 
 /* The rules every write applies first, in its own transaction: leases that expired end,
- * then tasks whose time came become claimable (the schedule rule), so that a claim in the
- * same transaction sees a task its lease put back or its delay held. */
+ * then tasks whose time came become claimable (the schedule rule, OPS_PROMOTE_MAX of them
+ * a write; a claim promotes the rest, ops_promote_due()), so that a claim in the same
+ * transaction sees a task its lease put back or its delay held. */
 struct rules {
 	uint64_t reaped, promoted;
 };
@@ -172,7 +176,15 @@ rules(store *s, MDB_txn *txn, struct rules *r)
 	int64_t now = clock_now();
 	int rc = reap(s, txn, now, &r->reaped);
 
-	return rc ? rc : store_promote(s, txn, now, &r->promoted);
+	return rc ? rc : store_promote(s, txn, now, OPS_PROMOTE_MAX, &r->promoted);
+}
+
+int
+ops_promote_due(store *s, MDB_txn *txn, int64_t now)
+{
+	uint64_t moved;
+
+	return store_promote(s, txn, now, UINT64_MAX, &moved);
 }
 
 /* The rules alone, in their own transaction: aborted when they changed nothing. */

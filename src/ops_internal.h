@@ -76,6 +76,10 @@ int ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max
  * reserve kept (ops_keep_reserve()). */
 int ops_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx);
 
+/* In a claim's transaction: every delayed task whose time came is promoted, so that the
+ * claim never passes over a due task of a higher priority the rules left in delayed. */
+int ops_promote_due(store *s, MDB_txn *txn, int64_t now);
+
 /* 1 when t has a retry policy and attempts left: its failure puts it back in the queue. */
 int ops_retry_left(const struct task *t);
 

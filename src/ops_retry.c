@@ -77,7 +77,51 @@ collect_failed(void *ctx, const struct task *t)
 	return t->status == TASK_FAILED ? ops_uids_add(ctx, t->uid) : 0;
 }
 
-/* The uids to retry: those named, or the failed tasks q matches (oldest first). */
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The uids named, each once, in the order first named: named twice, a task retried by the
+ * first would be refused by the second (enqueued by then). */
+static int
+named_once(const uint64_t *uids, size_t n, struct ops_uids *found)
+{
+	uint64_t *sorted = malloc(n * sizeof(*sorted));
+	unsigned char *taken = calloc(n, 1);
+	int rc = 0;
+
+	if (sorted == NULL || taken == NULL) {
+		rc = ENOMEM;
+		goto out;
+	}
+	memcpy(sorted, uids, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), uid_cmp);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t lo = 0, hi = n;	/* the first place of uids[i] in sorted */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (sorted[mid] < uids[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!taken[lo]) {
+			taken[lo] = 1;
+			rc = ops_uids_add(found, uids[i]);
+		}
+	}
+out:
+	free(sorted);
+	free(taken);
+	return rc;
+}
+
+/* The uids to retry: those named (each once), or the failed tasks q matches, oldest
+ * first (whatever order q lists them in). */
 static int
 targets(store *s, MDB_txn *txn, struct ops_retry *r, struct ops_uids *found,
     const uint64_t **uids, size_t *n)
@@ -85,16 +129,15 @@ targets(store *s, MDB_txn *txn, struct ops_retry *r, struct ops_uids *found,
 	store_iter *it;
 	int rc;
 
-	if (r->uids) {
-		*uids = r->uids;
-		*n = r->n;
-		return 0;
-	}
 	found->n = 0;
-	if ((rc = store_iter_open(s, txn, &it)) != 0)
-		return rc;
-	rc = query_walk(s, txn, it, r->q, collect_failed, found, &r->bad);
-	store_iter_close(it);
+	if (r->uids) {
+		rc = named_once(r->uids, r->n, found);
+	} else if ((rc = store_iter_open(s, txn, &it)) == 0) {
+		rc = query_walk(s, txn, it, r->q, collect_failed, found, &r->bad);
+		store_iter_close(it);
+		if (rc == 0 && found->n > 1)
+			qsort(found->v, found->n, sizeof(*found->v), uid_cmp);
+	}
 	*uids = found->v;
 	*n = found->n;
 	return rc;

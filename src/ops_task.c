@@ -255,8 +255,8 @@ ops_change_in(store *s, MDB_txn *txn, const struct ops_change *ch, struct ops_ch
 	int rc, allowed;
 
 	r->uid = ch->uid;
-	if (ch->kind == OPS_CLAIM &&
-	    (rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &r->uid)) != 0)
+	if (ch->kind == OPS_CLAIM && ((rc = ops_promote_due(s, txn, now)) != 0 ||
+	    (rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &r->uid)) != 0))
 		return rc;
 	if ((rc = store_get(s, txn, r->uid, &old)) != 0)
 		return rc;
@@ -340,7 +340,8 @@ ops_claim_in(store *s, MDB_txn *txn, const struct ops_change *ch, size_t max,
 	for (size_t i = 0; i < *n; i++)
 		ops_task_free(&out[i]);
 	*n = 0;
-	if ((rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &uid)) != 0)
+	if ((rc = ops_promote_due(s, txn, now)) != 0 ||
+	    (rc = store_find_enqueued(s, txn, ch->claim_index, ch->claim_type, &uid)) != 0)
 		return rc;
 	if ((rc = store_get(s, txn, uid, &old)) != 0)
 		return rc;

@@ -123,6 +123,28 @@ store_sched_make(store *s, MDB_txn *txn)
 }
 
 int
+store_sched_find(store *s, MDB_txn *txn)
+{
+	int rc;
+
+	if ((s->has_delayed && s->has_ranked) || (s->flags & STORE_NOSCHED))
+		return 0;
+	/* store_sched_make() makes both at once: no delayed, no ranked either, and a store
+	 * that never had a delayed or prioritised task pays one failed lookup a write. */
+	if (!s->has_delayed) {
+		if ((rc = open_dbi(txn, "delayed", 0, 0, 0, &s->delayed)) != 0)
+			return rc == MDB_NOTFOUND ? 0 : rc;
+		s->has_delayed = 1;
+		s->sched_made |= 1;
+	}
+	if ((rc = open_dbi(txn, "ranked", MDB_DUPSORT | MDB_DUPFIXED, 0, 1, &s->ranked)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	s->has_ranked = 1;
+	s->sched_made |= 2;
+	return 0;
+}
+
+int
 store_sched_refresh(store *s)
 {
 	int *flags[] = { &s->has_changes, &s->have_batches, &s->has_webhooks, &s->has_delayed,

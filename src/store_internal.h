@@ -161,14 +161,26 @@ int store_open_optional(store *s, MDB_txn *txn, unsigned create);
  * first delayed or prioritised task; store_write() forgets them if txn aborts. */
 int store_sched_make(store *s, MDB_txn *txn);
 
+/* Opens, in the write transaction txn, the schedule's databases another process made
+ * since this one last looked: the handles and what txn reads are then the same snapshot
+ * (a look before txn began could miss databases made, and tasks put there, in between).
+ * Opened in txn, they close if it aborts (store_write() forgets them, as it forgets those
+ * store_sched_make() made). */
+int store_sched_find(store *s, MDB_txn *txn);
+
 #ifdef LMTASKS_TEST_HOOKS
 /* Test builds that compile store.c themselves (tests/unit/test_race.c): called by
  * store_check_size between its read of the meta page and its read of the file's size,
  * where a commit by another process is the race the order there is chosen for. */
 void store_test_hook(store *s);
 #define STORE_TEST_HOOK(s) store_test_hook(s)
+/* Called by store_write() just before its transaction begins: where a commit by another
+ * process is the race the schedule's lookup in that transaction is for. */
+void store_test_write_hook(store *s);
+#define STORE_TEST_WRITE_HOOK(s) store_test_write_hook(s)
 #else
 #define STORE_TEST_HOOK(s) ((void)0)
+#define STORE_TEST_WRITE_HOOK(s) ((void)0)
 #endif
 
 /* Changes logged in one feed_append() call at most (store_write.c, store_restore.c). */

@@ -95,7 +95,7 @@ wait_entry(store *s, MDB_txn *txn, const struct task *t, MDB_val *uv, int add)
 }
 
 int
-store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
+store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t max, uint64_t *moved)
 {
 	unsigned char ub[8];
 	MDB_val k, v, uv = { 8, ub };
@@ -108,7 +108,7 @@ store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved)
 		return 0;
 	if ((rc = mdb_cursor_open(txn, s->delayed, &cur)) != 0)
 		return rc;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+	while (*moved < max && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
 		if (k.mv_size != 16) {
 			rc = LMT_ECORRUPT;
 			break;
@@ -497,8 +497,8 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 	int rc;
 
 	for (;;) {
-		/* The schedule's databases another process made since: then claims see them. */
-		if ((rc = store_sched_refresh(s)) != 0 || (rc = store_txn_begin(s, 0, &txn)) != 0)
+		STORE_TEST_WRITE_HOOK(s);
+		if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 			return rc;
 		/* Never a commit on a data file replaced under this process: it would build on
 		 * the meta page the lock file picks and overwrite the file's newest one. */
@@ -511,7 +511,9 @@ store_write(store *s, int (*fn)(store *s, MDB_txn *txn, void *ctx), void *ctx)
 			continue;
 		}
 		s->wtxn = txn;
-		if ((rc = fn(s, txn, ctx)) == 0)
+		/* The schedule's databases another process made since, looked for in txn: then
+		 * promotions and claims see them, and the tasks put there. */
+		if ((rc = store_sched_find(s, txn)) == 0 && (rc = fn(s, txn, ctx)) == 0)
 			rc = commit(txn);
 		else
 			mdb_txn_abort(txn);

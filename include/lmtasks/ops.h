@@ -20,9 +20,15 @@
  * or an LMT_* code (lmt_strerror() explains each); on any nonzero result nothing was
  * written.  Before its own change each write of tasks, indexes, keys or settings ends the
  * leases that have expired and makes claimable the delayed tasks whose time came
- * (store_promote()), in the same transaction (or, when the operation refuses, in a
+ * (store_promote(), a bounded number a write; a claim makes every due one claimable
+ * first), in the same transaction (or, when the operation refuses, in a
  * transaction of their own: see ops_reap()); the webhook operations and a restore do not.
  */
+
+/* The due tasks the rules of one write promote at most: a million tasks of one time would
+ * otherwise all move in the first write after it, a heartbeat's or a succeed's included
+ * (one huge transaction, replayed as the map grows, a lease lost meanwhile). */
+#define OPS_PROMOTE_MAX 1024
 
 /* A task copied out of its transaction: t's strings point into buf (owned). */
 struct ops_task {
@@ -175,7 +181,8 @@ struct ops_retry {
 	size_t n;
 	const struct query *q;		/* or, uids NULL: the failed tasks q matches */
 	/* What became of them: */
-	size_t nout;			/* uids: n; q: the failed tasks matched */
+	size_t nout;			/* uids: n, less those named twice; q: the failed
+					 * tasks matched (in uid order) */
 	struct ops_task *out;		/* nout (malloc'd): each task after, or as it is when
 					 * refused (buf NULL when not found) */
 	int *rcs;			/* nout: 0 retried; MDB_NOTFOUND; LMT_ETRANSITION (not

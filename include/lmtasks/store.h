@@ -186,7 +186,8 @@ int store_count_sets(store *s, MDB_txn *txn, const struct task_str *indexes, siz
 /* Finds the task a claim of the given index and type (NULL ptr: any) takes: of the
  * enqueued tasks that are due, the oldest of the highest priority; returns 0, or
  * MDB_NOTFOUND when there is none.  A task whose time came since the last write is due
- * only once store_promote() has moved it (every write does first: ops). */
+ * only once store_promote() has moved it (every write does first, a bounded number: a
+ * claim then moves the rest, ops). */
 int store_find_enqueued(store *s, MDB_txn *txn, struct task_str index, struct task_str type,
     uint64_t *uid);
 
@@ -356,8 +357,9 @@ int store_check(store *s, MDB_txn *txn, store_problem_fn *problem, void *ctx,
 int store_add(store *s, MDB_txn *txn, struct task *t);
 
 /* Makes the delayed tasks whose time is at or before now claimable (store_find_enqueued()),
- * in order of time; *moved gets their number.  Their records are unchanged. */
-int store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t *moved);
+ * in order of time, max of them at most (the rest wait for the next call); *moved gets
+ * their number.  Their records are unchanged. */
+int store_promote(store *s, MDB_txn *txn, int64_t now, uint64_t max, uint64_t *moved);
 
 /* Adds n new tasks as store_add() does, with uids in their order, writing counts and
  * indexes once for the batch (the pointers in tasks must stay valid until it returns). */

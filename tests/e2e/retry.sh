@@ -161,10 +161,15 @@ assert_contains "... saying why, for that task" "task $S1 is succeeded: only a f
 assert_eq "... and changing nothing" "$BEFORE" "$(L get "$S1")"
 run L retry 999999
 assert_eq "retry of no such task: exit 1" "1 lmtasks: task 999999 not found" "$LMT_RC $LMT_STDERR"
-run L retry "$E" "$S1" "$P"
-assert_eq "retry of two failed tasks and a succeeded one: exit 3" 3 "$LMT_RC"
-assert_eq "... the two retried printed, one a line" "$E $P" \
+run L retry "$E" "$S1" "$P" 999999 "$E"
+assert_eq "retry of two failed tasks (one named twice), a succeeded one and a missing one: exit 0, as cancel" \
+    0 "$LMT_RC"
+assert_eq "... the two retried printed once each, one a line" "$E $P" \
     "$(printf '%s\n' "$LMT_STDOUT" | while read -r l; do json_get "$l" 'd["uid"]'; done | xargs)"
+assert_contains "... the succeeded one said" "task $S1 is succeeded: only a failed task can be retried" "$LMT_STDERR"
+assert_contains "... the missing one said" "task 999999 not found" "$LMT_STDERR"
+assert_eq "... and the one named twice not refused the second time" "" \
+    "$(printf '%s\n' "$LMT_STDERR" | grep "task $E ")"
 json_check "a task failed with --final is back with the attempts it had left" "$(L get "$E")" \
     'd["status"] == "enqueued" and d["details"]["maxAttempts"] == 2 and d["details"]["lastError"]["code"] == "nope" and "notBefore" not in d["details"]'
 json_check "a plain task counts the attempt it had: 1 of 2" "$(L get "$P")" \
@@ -187,7 +192,14 @@ assert_eq "shows' stays failed" failed "$(json_get "$(L get "$F2")" 'd["status"]
 run L retry --index films
 assert_eq "again: nothing matches, exit 0, said" "0 lmtasks: no failed task matches; nothing was changed" \
     "$LMT_RC $LMT_STDERR"
-check "retry --all" L retry --all
+G1=$(uid_of "$(L enqueue films x)") G2=$(uid_of "$(L enqueue films x)")
+L start "$G1" >/dev/null && L fail "$G1" --code a --message b >/dev/null
+L start "$G2" >/dev/null && L fail "$G2" --code a --message b >/dev/null
+run L retry --all
+ALL=$(printf '%s\n' "$LMT_STDOUT" | while read -r l; do json_get "$l" 'd["uid"]'; done | xargs)
+assert_eq "retry --all: exit 0" 0 "$LMT_RC"
+assert_eq "... every failed task printed, oldest first" "$(printf '%s\n' $ALL | sort -n | xargs)" "$ALL"
+assert_contains "... $F2, $G1 and $G2 among them" "$F2 $G1 $G2" "$ALL"
 assert_eq "no failed task is left" 0 "$(json_get "$(L stats)" 'd["statuses"]["failed"]')"
 check "check passes after the retries" L check
 

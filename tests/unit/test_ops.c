@@ -1079,3 +1079,92 @@ Test(ops, a_task_put_back_by_its_lease_keeps_its_priority)
 	cr_assert_eq(r.out.t.priority, 7);
 	ops_task_free(&r.out);
 }
+
+/* Moves the clock seam (src/clock.c, compiled into this suite) forward by us, from where
+ * the test last put it: the variable points it at a file of the test's directory. */
+static void
+clock_move(int64_t us)
+{
+	static int64_t moved;
+	FILE *f;
+
+	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
+	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
+	moved += us;
+	fprintf(f, "%" PRId64 "\n", moved);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* N of priority 0 (uids 0..N-1), then one of priority 7 (uid N), all due at the same time,
+ * which has come; then a write that is no claim (a heartbeat's, a succeed's): it promotes
+ * OPS_PROMOTE_MAX of them, no more, in order.  More than twice that: the claim's own rules
+ * promote as many again, and the task of priority 7 is still left waiting. */
+#define N_DUE (2 * OPS_PROMOTE_MAX + 1)
+static void
+due_at_once(void)
+{
+	static struct task t[N_DUE + 1];
+	MDB_txn *txn;
+	int64_t at, hour = 3600 * INT64_C(1000000), then = clock_now() + hour;
+	uint64_t uid, n;
+
+	for (size_t i = 0; i <= N_DUE; i++) {
+		task_init(&t[i], "movies", 6, "x", 1, "{}", 2);
+		t[i].not_before = then;
+	}
+	t[N_DUE].priority = 7;
+	cr_assert_eq(ops_enqueue(s, t, N_DUE + 1, NULL), 0);
+	clock_move(hour + 1);
+	cr_assert_eq(ops_reap(s, &n), 0);
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0, "every due task moved at once");
+	cr_assert_eq(uid, OPS_PROMOTE_MAX, "the first %d moved, in order", OPS_PROMOTE_MAX);
+	mdb_txn_abort(txn);
+}
+
+static void
+expect_none_delayed(void)
+{
+	MDB_txn *txn;
+	int64_t at;
+	uint64_t uid;
+
+	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+}
+
+Test(ops, a_write_promotes_a_bounded_number_and_a_claim_still_takes_the_highest_priority)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM };
+	struct ops_change_result r;
+
+	due_at_once();
+	/* The claim does not pass over the due task of priority 7 still waiting. */
+	cr_assert_eq(ops_change(s, &ch, &r), 0);
+	cr_assert_eq(r.out.t.uid, N_DUE, "claimed %" PRIu64, r.out.t.uid);
+	cr_assert_eq(r.out.t.priority, 7);
+	ops_task_free(&r.out);
+	expect_none_delayed();
+}
+
+Test(ops, a_claim_of_several_takes_the_highest_priority_the_rules_left_waiting)
+{
+	struct ops_change ch = { .kind = OPS_CLAIM };
+	struct ops_task out[4];
+	size_t n;
+
+	due_at_once();
+	cr_assert_eq(ops_claim_batch(s, &ch, 4, out, &n), 0);
+	cr_assert_eq(n, 1, "one priority a claim");
+	cr_assert_eq(out[0].t.uid, N_DUE, "claimed %" PRIu64, out[0].t.uid);
+	ops_task_free(&out[0]);
+	expect_none_delayed();
+	/* Then the rest of priority 0, from the oldest. */
+	cr_assert_eq(ops_claim_batch(s, &ch, 4, out, &n), 0);
+	cr_assert_eq(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(out[i].t.uid, i);
+		ops_task_free(&out[i]);
+	}
+}

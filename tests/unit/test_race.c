@@ -1,9 +1,11 @@
 /* The damage check against a writer in another process: store.c is compiled into this
  * test with LMTASKS_TEST_HOOKS, so a commit lands exactly between the check's two reads
  * (the meta page and the file's size) -- the race a busy host loses now and then, made
- * to happen every time. */
+ * to happen every time.  The same for a write (store_write.c compiled in too): another
+ * process makes the schedule's databases just before its transaction begins. */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #include <criterion/criterion.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/store.h"
@@ -99,4 +102,67 @@ Test(race, a_truncated_file_is_still_damaged)
 	cr_assert_eq(truncate(path, size - 4096), 0);
 	cr_assert_eq(store_check_size(s), LMT_EDAMAGED);
 	cr_assert(strstr(store_damage_text(), "shorter than") != NULL, "%s", store_damage_text());
+}
+
+static int write_armed;	/* the next write's hook enqueues in a child process */
+
+/* A task an hour away, then a plain one, enqueued by another process (the first delayed
+ * task: it makes the schedule's databases). */
+static int
+delay_store(void)
+{
+	struct task t[2];
+	store *w = NULL;
+	int rc;
+
+	if ((rc = store_open(tmpstore_path("db"), 0, 0, &w)) != 0)
+		return rc;
+	task_init(&t[0], "books", 5, "documentAddition", 16, "{}", 2);
+	t[0].not_before = clock_now() + 3600 * INT64_C(1000000);
+	task_init(&t[1], "books", 5, "documentAddition", 16, "{}", 2);
+	rc = ops_enqueue(w, t, 2, NULL);
+	store_close(w);
+	return rc;
+}
+
+/* Called by store_write just before its transaction begins. */
+void
+store_test_write_hook(store *st)
+{
+	(void)st;
+	if (!write_armed)
+		return;
+	write_armed = 0;
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(delay_store() == 0 ? 0 : 1);
+	int status = 0;
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		child_rc = WEXITSTATUS(status);
+}
+
+Test(race, a_schedule_made_just_before_a_write_is_seen_by_it)
+{
+	struct ops_change claim = { .kind = OPS_CLAIM };
+	struct ops_change_result r;
+
+	write_armed = 1;
+	int rc = ops_change(s, &claim, &r);
+	cr_assert_eq(child_rc, 0, "the other process's enqueue failed");
+	cr_assert_eq(rc, 0, "claim: %s", lmt_strerror(rc));
+	cr_assert_eq(r.out.t.uid, 1, "took %" PRIu64 ", an hour before its time", r.out.t.uid);
+	ops_task_free(&r.out);
+}
+
+Test(race, a_task_delayed_just_before_a_cancel_is_canceled_where_it_waits)
+{
+	struct ops_record_result r = { 0 };
+	uint64_t uid = 0;
+
+	write_armed = 1;
+	int rc = ops_cancel(s, &uid, 1, "uids=0", &r);
+	cr_assert_eq(child_rc, 0, "the other process's enqueue failed");
+	cr_assert_eq(rc, 0, "cancel: %s", lmt_strerror(rc));
+	cr_assert_eq(r.changed, 1);
+	ops_task_free(&r.out);
 }

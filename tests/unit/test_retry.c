@@ -624,3 +624,38 @@ Test(retry, a_failed_attempt_stays_in_its_batch)
 	cr_assert_eq(batch_read(first, &b), 0);
 	cr_assert_eq(b.status[TASK_FAILED], 1);
 }
+
+Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_holds)
+{
+	struct ops_change_result r;
+	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 1 * SEC };
+	struct ops_task t = { 0 };
+	uint64_t n = 0;
+
+	/* 30 s before 9999-12-31T23:59:59.999999Z; a backoff of a minute (±20%) goes past. */
+	clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
+	uint64_t failed = add("movies", 3, 60000), expired = add("movies", 3, 60000);
+
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.out.t.uid, failed);
+	ops_task_free(&r.out);
+	cr_assert_eq(change(OPS_FAIL, failed, 0, 0, &r), 0);
+	cr_assert_eq(r.out.t.status, TASK_ENQUEUED);
+	cr_assert_eq(r.out.t.not_before, TASK_TIME_MAX);
+	ops_task_free(&r.out);
+	get(failed, &t);	/* the record decodes */
+	cr_assert_eq(t.t.not_before, TASK_TIME_MAX);
+	ops_task_free(&t);
+
+	/* The reaper's retry the same. */
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.out.t.uid, expired);
+	ops_task_free(&r.out);
+	clock_move(2 * SEC);
+	cr_assert_eq(ops_reap(s, &n), 0);
+	cr_assert_eq(n, 1);
+	get(expired, &t);
+	cr_assert_eq(t.t.status, TASK_ENQUEUED);
+	cr_assert_eq(t.t.not_before, TASK_TIME_MAX);
+	ops_task_free(&t);
+}

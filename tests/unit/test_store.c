@@ -1540,10 +1540,25 @@ promote_fn(store *s, MDB_txn *txn, void *ctx)
 {
 	int64_t *now = ctx;
 	uint64_t moved;
-	int rc = store_promote(s, txn, *now, &moved);
+	int rc = store_promote(s, txn, *now, UINT64_MAX, &moved);
 
 	*now = (int64_t)moved;
 	return rc;
+}
+
+/* Moves the clock seam (src/clock.c, compiled into this suite) forward by us from where
+ * the test last put it: a task's time passes with no promotion made. */
+static void
+clock_move(int64_t us)
+{
+	static int64_t moved;
+	FILE *f;
+
+	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
+	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
+	moved += us;
+	fprintf(f, "%" PRId64 "\n", moved);
+	cr_assert_eq(fclose(f), 0);
 }
 
 /* store_promote() at now in a write of its own; returns how many it moved. */
@@ -1689,6 +1704,13 @@ Test(store, a_task_leaves_the_schedule_from_wherever_it_waits)
 	cr_assert_eq(add_sched(s, "movies", "documentAddition", -2, later + SEC), 2);
 	cr_assert_eq(move(s, 0, TASK_CANCELED), 0);
 	expect_clean(s, 3);
+	/* 1's time passes; a store write does not promote (ops' rules do): still delayed. */
+	clock_move(later - clock_now() + 1);
+	cr_assert_gt(clock_now(), later);
+	txn = rtxn(s);
+	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);
+	cr_assert_eq(uid, 1, "1 is due but waits in delayed");
+	mdb_txn_abort(txn);
 	cr_assert_eq(move(s, 1, TASK_CANCELED), 0);
 	expect_clean(s, 3);
 	cr_assert_eq(promote(s, later + SEC), 1);
