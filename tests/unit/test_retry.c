@@ -659,3 +659,30 @@ Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_ho
 	cr_assert_eq(t.t.not_before, TASK_TIME_MAX);
 	ops_task_free(&t);
 }
+
+/* A lease that would end past the last time a record holds ends at that time: the claim and
+ * the heartbeat write a record that decodes. */
+Test(retry, a_lease_past_the_end_of_time_ends_at_the_last_time_a_record_holds)
+{
+	struct ops_change_result r;
+	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 3600 * SEC };
+	struct ops_change beat = { .kind = OPS_HEARTBEAT, .lease = 3600 * SEC };
+	struct ops_task t = { 0 };
+
+	clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
+	uint64_t uid = add("movies", 0, 0);
+
+	cr_assert_eq(ops_change(s, &claim, &r), 0);
+	cr_assert_eq(r.out.t.lease_until, TASK_TIME_MAX);
+	ops_task_free(&r.out);
+	get(uid, &t);	/* the record decodes */
+	cr_assert_eq(t.t.lease_until, TASK_TIME_MAX);
+	ops_task_free(&t);
+	beat.uid = uid;
+	cr_assert_eq(ops_change(s, &beat, &r), 0);
+	cr_assert_eq(r.out.t.lease_until, TASK_TIME_MAX);
+	ops_task_free(&r.out);
+	get(uid, &t);
+	cr_assert_eq(t.t.lease_until, TASK_TIME_MAX);
+	ops_task_free(&t);
+}
