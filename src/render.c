@@ -86,17 +86,9 @@ put_progress(struct out *o, const struct task *t)
 {
 	uint64_t tenths = (uint64_t)t->progress_done * 1000 / t->progress_total;
 
-	PUTS(o, "{\"steps\":[{\"currentStep\":");
-	put_string(o, t->progress_step.ptr ? t->progress_step.ptr : "", t->progress_step.len);
-	PUTS(o, ",\"finished\":");
-	put_u64(o, t->progress_done);
-	PUTS(o, ",\"total\":");
-	put_u64(o, t->progress_total);
-	PUTS(o, "}],\"percentage\":");
-	put_u64(o, tenths / 10);
-	*o->p++ = '.';
-	*o->p++ = (char)('0' + tenths % 10);
-	*o->p++ = '}';
+	PUTS(o, "{\"steps\":[");
+	put_step(o, t->progress_step, t->progress_done, t->progress_total);
+	put_percentage(o, tenths);
 }
 
 /*

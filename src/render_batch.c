@@ -34,23 +34,15 @@ put_batch_progress(struct out *o, const struct tbatch_progress *p)
 {
 	uint32_t tenths = tbatch_progress_tenths(p);
 
-	PUTS(o, "{\"steps\":[{\"currentStep\":\"processing tasks\",\"finished\":");
-	put_u64(o, p->finished);
-	PUTS(o, ",\"total\":");
-	put_u64(o, p->total);
+	static const char processing[] = "processing tasks";
+
+	PUTS(o, "{\"steps\":[");
+	put_step(o, (struct task_str){ processing, sizeof(processing) - 1 }, p->finished, p->total);
 	if (p->has_step) {
-		PUTS(o, "},{\"currentStep\":");
-		put_string(o, p->step.ptr ? p->step.ptr : "", p->step.len);
-		PUTS(o, ",\"finished\":");
-		put_u64(o, p->step_done);
-		PUTS(o, ",\"total\":");
-		put_u64(o, p->step_total);
+		*o->p++ = ',';
+		put_step(o, p->step, p->step_done, p->step_total);
 	}
-	PUTS(o, "}],\"percentage\":");
-	put_u64(o, tenths / 10);
-	*o->p++ = '.';
-	*o->p++ = (char)('0' + tenths % 10);
-	*o->p++ = '}';
+	put_percentage(o, tenths);
 }
 
 int

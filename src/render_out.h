@@ -155,4 +155,29 @@ struct list {
 	MDB_txn *txn;
 };
 
+/* One step of a Meilisearch progress, {"currentStep":NAME,"finished":done,"total":total}
+ * (name NULL: ""), for a task's and a batch's. */
+static void
+put_step(struct out *o, struct task_str name, uint64_t done, uint64_t total)
+{
+	PUTS(o, "{\"currentStep\":");
+	put_string(o, name.ptr ? name.ptr : "", name.len);
+	PUTS(o, ",\"finished\":");
+	put_u64(o, done);
+	PUTS(o, ",\"total\":");
+	put_u64(o, total);
+	*o->p++ = '}';
+}
+
+/* A progress' end: ],"percentage":P.T} with tenths of a percent (one decimal, 40.0). */
+static void
+put_percentage(struct out *o, uint64_t tenths)
+{
+	PUTS(o, "],\"percentage\":");
+	put_u64(o, tenths / 10);
+	*o->p++ = '.';
+	*o->p++ = (char)('0' + tenths % 10);
+	*o->p++ = '}';
+}
+
 #endif

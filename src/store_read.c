@@ -355,16 +355,15 @@ store_find_enqueued_at(store *s, MDB_txn *txn, int32_t priority, struct task_str
 	return rc;
 }
 
-int
-store_delayed_first(store *s, MDB_txn *txn, int64_t *at, uint64_t *uid)
+/* The first key of a database of (time, uid) keys, both u64 big-endian: leases, delayed. */
+static int
+timed_first(MDB_txn *txn, MDB_dbi dbi, int64_t *at, uint64_t *uid)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
 
-	if (!s->has_delayed)
-		return MDB_NOTFOUND;
-	if ((rc = mdb_cursor_open(txn, s->delayed, &cur)) != 0)
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	mdb_cursor_close(cur);
@@ -375,6 +374,12 @@ store_delayed_first(store *s, MDB_txn *txn, int64_t *at, uint64_t *uid)
 	*at = (int64_t)store_uid_key(k.mv_data);
 	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
 	return 0;
+}
+
+int
+store_delayed_first(store *s, MDB_txn *txn, int64_t *at, uint64_t *uid)
+{
+	return s->has_delayed ? timed_first(txn, s->delayed, at, uid) : MDB_NOTFOUND;
 }
 
 int
@@ -609,22 +614,15 @@ store_key_walk(store *s, MDB_txn *txn,
 int
 store_lease_first(store *s, MDB_txn *txn, int64_t before, uint64_t *uid)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	int64_t at;
+	uint64_t u;
+	int rc = timed_first(txn, s->leases, &at, &u);
 
-	if ((rc = mdb_cursor_open(txn, s->leases, &cur)) != 0)
-		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	mdb_cursor_close(cur);
-	if (rc != 0)
-		return rc;
-	if (k.mv_size != 16)
-		return LMT_ECORRUPT;
-	if ((int64_t)store_uid_key(k.mv_data) >= before)
+	if (rc == 0 && at >= before)
 		return MDB_NOTFOUND;
-	*uid = store_uid_key((unsigned char *)k.mv_data + 8);
-	return 0;
+	if (rc == 0)
+		*uid = u;
+	return rc;
 }
 
 int
