@@ -28,7 +28,7 @@ progress_report(const struct progress *p, const char *what, uint64_t done, uint6
 
 /* Best effort: a terminal that does not take the line loses a frame, nothing more. */
 static void
-put(int fd, const char *s, size_t len)
+write_all(int fd, const char *s, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, s, len);
@@ -60,7 +60,7 @@ draw(void *ctx, const char *what, uint64_t done, uint64_t total, int final)
 		len = snprintf(line, sizeof(line), "\rlmtasks: %s %llu %s, %.0f/s\033[K", what,
 		    (unsigned long long)done, m->unit, secs > 0 ? (double)done / secs : 0.0);
 	if (len > 0)
-		put(m->fd, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+		write_all(m->fd, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
 	m->last_us = t;
 	m->drawn = 1;
 }
@@ -94,6 +94,6 @@ void
 progress_meter_close(struct progress_meter *m)
 {
 	if (m->fd >= 0 && m->drawn)
-		put(m->fd, "\r\033[K", 4);
+		write_all(m->fd, "\r\033[K", 4);
 	m->drawn = 0;
 }

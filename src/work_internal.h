@@ -1,4 +1,4 @@
-/* What work.c and work_commit.c share: the tasks a worker holds, the worker, and the
+/* What work_loop.c and work_jobs.c share: the tasks a worker holds, the worker, and the
  * functions each calls of the other.  Private to lmtasks work (work.h is its API). */
 #ifndef LMTASKS_WORK_INTERNAL_H
 #define LMTASKS_WORK_INTERNAL_H
@@ -52,7 +52,7 @@ struct worker {
 	int delay_armed;
 };
 
-/* ---- work.c ---- */
+/* ---- work_jobs.c: the commands ---- */
 
 /* One line to the run's log (o->log), if it has one; cut at 511 bytes. */
 __attribute__((format(printf, 2, 3)))
@@ -64,7 +64,11 @@ void work_job_free(struct job *j);
 /* Starts the waiting tasks' commands as slots allow; one that cannot start stops the worker. */
 void work_start_waiting(struct worker *w);
 
-/* ---- work_commit.c ---- */
+/* A stop: no more claims; the running commands get SIGTERM (a second stop: SIGKILL), the
+ * tasks waiting for a slot go back to the queue at the next commit. */
+void work_stop(struct worker *w);
+
+/* ---- work_jobs.c: the commits ---- */
 
 /* A commit at the next turn of the loop, after the descriptors ready then (once). */
 void work_flush_soon(struct worker *w);

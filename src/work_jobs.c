@@ -1,12 +1,20 @@
-/* lmtasks work's commits: what each held task's change is (its outcome, a release, a
- * heartbeat), one ops_step() for them and the next claim, what each answer means for the
- * task, and when the next commit runs (work_flush_soon()). */
+/* lmtasks work's tasks held: their commands (started as slots allow, through proc.h, which
+ * knows nothing of tasks: their exits come back here), stops, and their commits: what
+ * each task's change is (its outcome, a release, a heartbeat), one ops_step() for them
+ * and the next claim, what each answer means for the task, and when the next commit runs
+ * (work_flush_soon()).  Commands and commits call each other, so they live together. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+#include <json-c/printbuf.h>
 
 #include "lmtasks/clock.h"
 #include "lmtasks/details.h"
@@ -14,12 +22,160 @@
 #include "lmtasks/event.h"
 #include "lmtasks/ops.h"
 #include "lmtasks/proc.h"
+#include "lmtasks/render.h"
 #include "lmtasks/timefmt.h"
 #include "lmtasks/work.h"
 #include "work_fail.h"
 #include "work_internal.h"
 
 #define RETRY_US 1000000	/* a commit that failed is tried again after this */
+
+/* ---- the commands ---- */
+
+/* Lines are cut at 511 bytes: they name a task and a reason. */
+__attribute__((format(printf, 2, 3)))
+void
+work_say(const struct worker *w, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (w->o->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	w->o->log(line);
+}
+
+/* Nothing is left open or allocated; the slot is zeroed for the next task. */
+void
+work_job_free(struct job *j)
+{
+	struct worker *w = j->w;
+
+	proc_free(&j->proc);
+	ops_task_free(&j->task);
+	free(j->details);
+	memset(j, 0, sizeof(*j));
+	j->w = w;
+	proc_init(&j->proc);
+	w->held--;
+}
+
+/* j's command exited (its status in j->proc.status): its task waits for the commit. */
+static void
+job_exited(struct proc *p, void *ctx)
+{
+	struct job *j = ctx;
+	struct worker *w = j->w;
+
+	(void)p;
+	j->stopped = w->stopping > 0;
+	j->state = JOB_DONE;
+	w->running--;
+	if (j->abandoned) {
+		/* Its slot is free: the next task may start, and a worker left with nothing
+		 * may end (--exit-when-empty) at the commit that follows. */
+		work_job_free(j);
+		if (!w->stopping)
+			work_start_waiting(w);
+		work_flush_soon(w);
+		return;
+	}
+	if (!w->stopping)
+		work_start_waiting(w);
+	/* Results wait while no slot is free for a claim: they share the commit that claims
+	 * (or the next heartbeat's). */
+	if (w->stopping || (w->running < w->o->concurrency && !work_any_waiting(w)))
+		work_flush_soon(w);
+}
+
+/* Runs j's command: the task's JSON and a newline on its stdin; the task's uid, index,
+ * type and startedAt and the store in its environment (a plain `lmtasks heartbeat
+ * "$LMTASKS_TASK_UID" --progress ...` from the command reports on this claim). */
+static int
+job_start(struct worker *w, struct job *j)
+{
+	const struct task *t = &j->task.t;
+	const char *env[] = { j->env[0], j->env[1], j->env[2], j->env[3], w->env_db, NULL };
+	char started[TIMEFMT_BUFSZ];
+	struct proc_spec spec = { .path = w->o->path, .argv = w->o->argv, .env = env,
+	    .output_max = WORK_OUTPUT_MAX, .pidfd = w->pidfds };
+	struct printbuf *pb = printbuf_new();
+	int rc;
+
+	if (pb == NULL)
+		return ENOMEM;
+	if ((rc = render_task_as(pb, t, w->o->v1)) != 0 ||
+	    printbuf_memappend(pb, "\n", 1) < 0 || (spec.input = strdup(pb->buf)) == NULL) {
+		printbuf_free(pb);
+		return rc ? rc : ENOMEM;
+	}
+	spec.inlen = (size_t)pb->bpos;
+	printbuf_free(pb);
+	snprintf(j->env[0], sizeof(j->env[0]), "LMTASKS_TASK_UID=%" PRIu64, t->uid);
+	snprintf(j->env[1], sizeof(j->env[1]), "LMTASKS_TASK_INDEX=%.*s", (int)t->index_uid.len,
+	    t->index_uid.ptr ? t->index_uid.ptr : "");
+	snprintf(j->env[2], sizeof(j->env[2]), "LMTASKS_TASK_TYPE=%.*s", (int)t->type.len,
+	    t->type.ptr);
+	timefmt_rfc3339(t->started_at, started);
+	snprintf(j->env[3], sizeof(j->env[3]), "LMTASKS_TASK_STARTED_AT=%s", started);
+	if ((rc = proc_start(&j->proc, w->el, &spec, job_exited, j)) == 0) {
+		j->state = JOB_RUNNING;
+		w->running++;
+	}
+	return rc;
+}
+
+/* A task whose command cannot start goes back to the queue, and the worker stops. */
+void
+work_start_waiting(struct worker *w)
+{
+	for (size_t i = 0; i < w->cap && w->running < w->o->concurrency; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->state != JOB_WAITING)
+			continue;
+		int rc = job_start(w, j);
+		if (rc == 0)
+			continue;
+		/* The task goes back to the queue at the next commit, and the worker stops:
+		 * a command that cannot start would only hand every task back. */
+		work_say(w, "task %" PRIu64 ": the command could not be started: %s", j->task.t.uid,
+		    strerror(rc));
+		j->state = JOB_DONE;
+		j->stopped = 1;
+		j->proc.status = -1;
+		if (w->rc == 0)
+			w->rc = rc;
+		/* One stop (a second would escalate to SIGKILL); the other tasks waiting go
+		 * back with it. */
+		if (!w->stopping)
+			work_stop(w);
+		break;
+	}
+	/* With a batch larger than the slots, the next one is claimed as the last task waiting
+	 * starts: its commit overlaps the commands that run. */
+	if (!w->stopping && w->o->batch > w->o->concurrency && !work_any_waiting(w))
+		work_flush_soon(w);
+}
+
+/* A stop: no more claims; the running commands get SIGTERM (a second stop: SIGKILL), the
+ * tasks waiting for a slot go back to the queue at the next commit. */
+void
+work_stop(struct worker *w)
+{
+	w->stopping++;
+	for (size_t i = 0; i < w->cap; i++)
+		if (w->jobs[i].state == JOB_RUNNING)
+			proc_signal(&w->jobs[i].proc, w->stopping > 1 ? SIGKILL : SIGTERM);
+	if (w->held == 0)
+		event_stop(w->el);
+	else
+		work_flush_soon(w);
+}
+
+/* ---- the commits ---- */
 
 /* j's change: its outcome (exit 0: succeeded, stdout as details when it is a JSON
  * object; else failed), or back to the queue when a stop ended it. */

@@ -1,7 +1,6 @@
-/* lmtasks work's scheduling: the tasks held (waiting for a slot, running, done and not yet
- * recorded), their commands, stops, new tasks and heartbeats, on one loop; when to commit
- * and what is work_commit.c's.  The commands run through proc.h, which knows nothing of
- * tasks: their exits come back here. */
+/* lmtasks work's loop: signals, new tasks (the store's watch, delays coming due), leases
+ * and heartbeats, the start and the end of a run; the tasks held, their commands and
+ * their commits are work_jobs.c's. */
 #include "config.h"
 
 #include <errno.h>
@@ -30,69 +29,7 @@
 
 _Static_assert(WORK_STDERR_TAIL == PROC_STDERR_TAIL, "a failure quotes the stderr proc keeps");
 
-static void stop(struct worker *w);
 static void look(struct worker *w);
-
-/* Lines are cut at 511 bytes: they name a task and a reason. */
-__attribute__((format(printf, 2, 3)))
-void
-work_say(const struct worker *w, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (w->o->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	w->o->log(line);
-}
-
-/* ---- the commands ---- */
-
-/* Nothing is left open or allocated; the slot is zeroed for the next task. */
-void
-work_job_free(struct job *j)
-{
-	struct worker *w = j->w;
-
-	proc_free(&j->proc);
-	ops_task_free(&j->task);
-	free(j->details);
-	memset(j, 0, sizeof(*j));
-	j->w = w;
-	proc_init(&j->proc);
-	w->held--;
-}
-
-/* j's command exited (its status in j->proc.status): its task waits for the commit. */
-static void
-job_exited(struct proc *p, void *ctx)
-{
-	struct job *j = ctx;
-	struct worker *w = j->w;
-
-	(void)p;
-	j->stopped = w->stopping > 0;
-	j->state = JOB_DONE;
-	w->running--;
-	if (j->abandoned) {
-		/* Its slot is free: the next task may start, and a worker left with nothing
-		 * may end (--exit-when-empty) at the commit that follows. */
-		work_job_free(j);
-		if (!w->stopping)
-			work_start_waiting(w);
-		work_flush_soon(w);
-		return;
-	}
-	if (!w->stopping)
-		work_start_waiting(w);
-	/* Results wait while no slot is free for a claim: they share the commit that claims
-	 * (or the next heartbeat's). */
-	if (w->stopping || (w->running < w->o->concurrency && !work_any_waiting(w)))
-		work_flush_soon(w);
-}
 
 /* Without pidfds a SIGCHLD says that some command ended: each running one is asked. */
 static void
@@ -103,91 +40,7 @@ reap_children(struct worker *w)
 			proc_reap(&w->jobs[i].proc);
 }
 
-/* Runs j's command: the task's JSON and a newline on its stdin; the task's uid, index,
- * type and startedAt and the store in its environment (a plain `lmtasks heartbeat
- * "$LMTASKS_TASK_UID" --progress ...` from the command reports on this claim). */
-static int
-job_start(struct worker *w, struct job *j)
-{
-	const struct task *t = &j->task.t;
-	const char *env[] = { j->env[0], j->env[1], j->env[2], j->env[3], w->env_db, NULL };
-	char started[TIMEFMT_BUFSZ];
-	struct proc_spec spec = { .path = w->o->path, .argv = w->o->argv, .env = env,
-	    .output_max = WORK_OUTPUT_MAX, .pidfd = w->pidfds };
-	struct printbuf *pb = printbuf_new();
-	int rc;
-
-	if (pb == NULL)
-		return ENOMEM;
-	if ((rc = render_task_as(pb, t, w->o->v1)) != 0 ||
-	    printbuf_memappend(pb, "\n", 1) < 0 || (spec.input = strdup(pb->buf)) == NULL) {
-		printbuf_free(pb);
-		return rc ? rc : ENOMEM;
-	}
-	spec.inlen = (size_t)pb->bpos;
-	printbuf_free(pb);
-	snprintf(j->env[0], sizeof(j->env[0]), "LMTASKS_TASK_UID=%" PRIu64, t->uid);
-	snprintf(j->env[1], sizeof(j->env[1]), "LMTASKS_TASK_INDEX=%.*s", (int)t->index_uid.len,
-	    t->index_uid.ptr ? t->index_uid.ptr : "");
-	snprintf(j->env[2], sizeof(j->env[2]), "LMTASKS_TASK_TYPE=%.*s", (int)t->type.len,
-	    t->type.ptr);
-	timefmt_rfc3339(t->started_at, started);
-	snprintf(j->env[3], sizeof(j->env[3]), "LMTASKS_TASK_STARTED_AT=%s", started);
-	if ((rc = proc_start(&j->proc, w->el, &spec, job_exited, j)) == 0) {
-		j->state = JOB_RUNNING;
-		w->running++;
-	}
-	return rc;
-}
-
-/* A task whose command cannot start goes back to the queue, and the worker stops. */
-void
-work_start_waiting(struct worker *w)
-{
-	for (size_t i = 0; i < w->cap && w->running < w->o->concurrency; i++) {
-		struct job *j = &w->jobs[i];
-		if (j->state != JOB_WAITING)
-			continue;
-		int rc = job_start(w, j);
-		if (rc == 0)
-			continue;
-		/* The task goes back to the queue at the next commit, and the worker stops:
-		 * a command that cannot start would only hand every task back. */
-		work_say(w, "task %" PRIu64 ": the command could not be started: %s", j->task.t.uid,
-		    strerror(rc));
-		j->state = JOB_DONE;
-		j->stopped = 1;
-		j->proc.status = -1;
-		if (w->rc == 0)
-			w->rc = rc;
-		/* One stop (a second would escalate to SIGKILL); the other tasks waiting go
-		 * back with it. */
-		if (!w->stopping)
-			stop(w);
-		break;
-	}
-	/* With a batch larger than the slots, the next one is claimed as the last task waiting
-	 * starts: its commit overlaps the commands that run. */
-	if (!w->stopping && w->o->batch > w->o->concurrency && !work_any_waiting(w))
-		work_flush_soon(w);
-}
-
 /* ---- stops, new tasks, heartbeats ---- */
-
-/* A stop: no more claims; the running commands get SIGTERM (a second stop: SIGKILL), the
- * tasks waiting for a slot go back to the queue at the next commit. */
-static void
-stop(struct worker *w)
-{
-	w->stopping++;
-	for (size_t i = 0; i < w->cap; i++)
-		if (w->jobs[i].state == JOB_RUNNING)
-			proc_signal(&w->jobs[i].proc, w->stopping > 1 ? SIGKILL : SIGTERM);
-	if (w->held == 0)
-		event_stop(w->el);
-	else
-		work_flush_soon(w);
-}
 
 /* SIGTERM, SIGINT (a stop), and SIGCHLD where the exits are not pidfds. */
 static void
@@ -205,7 +58,7 @@ on_signal(event_loop *el, int fd, unsigned what, void *ctx)
 		}
 		work_say(w, "%s: %s", strsignal((int)si.ssi_signo), w->stopping ? "killing the commands" :
 		    "stopping: the running commands get SIGTERM, the other tasks go back to the queue");
-		stop(w);
+		work_stop(w);
 	}
 }
 
