@@ -194,7 +194,8 @@ first_of(MDB_cursor *cur, const unsigned char *prefix, size_t plen, struct task_
 	int rc, op;
 
 	*best = TASK_NO_UID;
-	memcpy(kb, prefix, plen);
+	if (plen)	/* queue's keys have none (prefix NULL) */
+		memcpy(kb, prefix, plen);
 	if (index.ptr && type.ptr) {
 		k.mv_size = plen + store_queue_key(kb + plen, index, type);
 		k.mv_data = kb;

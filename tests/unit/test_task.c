@@ -383,13 +383,13 @@ Test(task, progress_moves_by_points_and_steps)
 	cr_assert(task_progress_moved(&a, &b), "the first report");
 	a = b;
 	b.progress_done = 9;
-	cr_assert_not(task_progress_moved(&a, &b), "0.9%: the same point");
+	cr_assert_not(task_progress_moved(&a, &b), "0.9%%: the same point");
 	b.progress_done = 10;
-	cr_assert(task_progress_moved(&a, &b), "1%");
+	cr_assert(task_progress_moved(&a, &b), "1%%");
 	a = b;
 	b.progress_done = 1;
 	b.progress_total = 100;
-	cr_assert_not(task_progress_moved(&a, &b), "1 of 100 is 1% too");
+	cr_assert_not(task_progress_moved(&a, &b), "1 of 100 is 1%% too");
 	b.progress_step = (struct task_str){ "x", 1 };
 	cr_assert(task_progress_moved(&a, &b), "another step");
 	a = b;
