@@ -1080,21 +1080,6 @@ Test(ops, a_task_put_back_by_its_lease_keeps_its_priority)
 	ops_task_free(&r.out);
 }
 
-/* Moves the clock seam (src/clock.c, compiled into this suite) forward by us, from where
- * the test last put it: the variable points it at a file of the test's directory. */
-static void
-clock_move(int64_t us)
-{
-	static int64_t moved;
-	FILE *f;
-
-	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
-	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
-	moved += us;
-	fprintf(f, "%" PRId64 "\n", moved);
-	cr_assert_eq(fclose(f), 0);
-}
-
 /* N of priority 0 (uids 0..N-1), then one of priority 7 (uid N), all due at the same time,
  * which has come; then a write that is no claim (a heartbeat's, a succeed's): it promotes
  * OPS_PROMOTE_MAX of them, no more, in order.  More than twice that: the claim's own rules
@@ -1114,7 +1099,7 @@ due_at_once(void)
 	}
 	t[N_DUE].priority = 7;
 	cr_assert_eq(ops_enqueue(s, t, N_DUE + 1, NULL), 0);
-	clock_move(hour + 1);
+	tmpstore_clock_move(hour + 1);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
 	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0, "every due task moved at once");

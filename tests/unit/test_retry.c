@@ -28,14 +28,12 @@
 #define STR(s) ((struct task_str){ (s), sizeof(s) - 1 })
 #define SEC INT64_C(1000000)
 
-static int64_t moved;	/* how far the test moved the clock, µs */
 
 /* Points the clock seam at a file of the test's directory, the clock not moved yet. */
 static void
 setup(void)
 {
 	tmpdb_setup();
-	moved = 0;
 	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
 }
 
@@ -47,18 +45,6 @@ teardown(void)
 }
 
 TestSuite(retry, .init = setup, .fini = teardown);
-
-/* Moves the clock forward by us: every clock_now() after sees it. */
-static void
-clock_move(int64_t us)
-{
-	FILE *f = fopen(tmpstore_path("clock"), "w");
-
-	cr_assert_not_null(f);
-	moved += us;
-	fprintf(f, "%" PRId64 "\n", moved);
-	cr_assert_eq(fclose(f), 0);
-}
 
 /* Enqueues one task of index with max_attempts and backoff_ms (0, 0: a plain task). */
 static uint64_t
@@ -221,7 +207,7 @@ Test(retry, each_claim_counts_an_attempt_and_a_failure_comes_back_after_its_back
 	ops_task_free(&r.out);
 
 	/* Attempt 2 fails: the backoff doubled, 20 s ± 20%. */
-	clock_move(13 * SEC);
+	tmpstore_clock_move(13 * SEC);
 	before = clock_now();
 	attempt_fails(uid, 0, &r);
 	cr_assert_eq(r.out.t.status, TASK_ENQUEUED);
@@ -231,7 +217,7 @@ Test(retry, each_claim_counts_an_attempt_and_a_failure_comes_back_after_its_back
 	ops_task_free(&r.out);
 
 	/* Attempt 3, the last: its failure is final, with its own error. */
-	clock_move(25 * SEC);
+	tmpstore_clock_move(25 * SEC);
 	cr_assert_eq(change(OPS_START, uid, 0, 0, &r), 0);
 	cr_assert_eq(r.out.t.attempts, 3);
 	ops_task_free(&r.out);
@@ -254,7 +240,7 @@ Test(retry, a_task_that_succeeds_on_a_retry_keeps_its_count_and_last_error)
 
 	attempt_fails(uid, 0, &r);
 	ops_task_free(&r.out);
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	cr_assert_eq(change(OPS_START, uid, 0, 0, &r), 0);
 	ops_task_free(&r.out);
 	cr_assert_eq(change(OPS_SUCCEED, uid, 0, 0, &r), 0);
@@ -303,7 +289,7 @@ Test(retry, an_expired_lease_counts_as_a_failed_attempt)
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 0, "the lease holds until the clock passes it");
 
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	int64_t now = clock_now();
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
@@ -321,11 +307,11 @@ Test(retry, an_expired_lease_counts_as_a_failed_attempt)
 	cr_assert_eq(r.was, TASK_ENQUEUED);
 
 	/* The last attempt's lease ends too: failed, saying so. */
-	clock_move(7 * SEC);
+	tmpstore_clock_move(7 * SEC);
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	cr_assert_eq(r.out.t.attempts, 2);
 	ops_task_free(&r.out);
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
 	get(uid, &t);
@@ -493,7 +479,7 @@ Test(retry, the_change_log_records_each_transition)
 
 	attempt_fails(uid, 0, &r);
 	ops_task_free(&r.out);
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	attempt_fails(uid, 0, &r);
 	ops_task_free(&r.out);
 	cr_assert_eq(store_txn_begin(s, MDB_RDONLY, &txn), 0);
@@ -528,9 +514,9 @@ Test(retry, a_task_put_back_is_not_claimed_before_its_backoff_ends)
 	cr_assert_eq(r.uid, other);
 	ops_task_free(&r.out);
 	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND);
-	clock_move(due - clock_now() - 1000);
+	tmpstore_clock_move(due - clock_now() - 1000);
 	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND, "a millisecond early");
-	clock_move(2000);
+	tmpstore_clock_move(2000);
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	cr_assert_eq(r.uid, uid);
 	cr_assert_eq(r.out.t.attempts, 2);
@@ -549,7 +535,7 @@ Test(retry, a_retried_task_is_claimable_at_once)
 	ops_task_free(&r.out);
 	/* Put back with a minute's backoff, then failed for good by hand, then retried. */
 	cr_assert_eq(ops_change(s, &claim, &r), MDB_NOTFOUND);
-	clock_move(80 * SEC);
+	tmpstore_clock_move(80 * SEC);
 	attempt_fails(uid, 1, &r);
 	cr_assert_eq(r.out.t.status, TASK_FAILED);
 	ops_task_free(&r.out);
@@ -604,7 +590,7 @@ Test(retry, a_failed_attempt_stays_in_its_batch)
 	cr_assert_eq(b.status[TASK_PROCESSING], 0);
 	cr_assert_neq(b.finished_at, 0, "it holds nothing running: it is finished");
 
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	attempt_fails(uid, 0, &r);	/* the last attempt: final */
 	cr_assert_eq(r.out.t.status, TASK_FAILED);
 	second = r.out.t.batch_uid;
@@ -633,7 +619,7 @@ Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_ho
 	uint64_t n = 0;
 
 	/* 30 s before 9999-12-31T23:59:59.999999Z; a backoff of a minute (±20%) goes past. */
-	clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
+	tmpstore_clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
 	uint64_t failed = add("movies", 3, 60000), expired = add("movies", 3, 60000);
 
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
@@ -651,7 +637,7 @@ Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_ho
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	cr_assert_eq(r.out.t.uid, expired);
 	ops_task_free(&r.out);
-	clock_move(2 * SEC);
+	tmpstore_clock_move(2 * SEC);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
 	get(expired, &t);
@@ -669,7 +655,7 @@ Test(retry, a_lease_past_the_end_of_time_ends_at_the_last_time_a_record_holds)
 	struct ops_change beat = { .kind = OPS_HEARTBEAT, .lease = 3600 * SEC };
 	struct ops_task t = { 0 };
 
-	clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
+	tmpstore_clock_move(TASK_TIME_MAX - 30 * SEC - clock_now());
 	uint64_t uid = add("movies", 0, 0);
 
 	cr_assert_eq(ops_change(s, &claim, &r), 0);

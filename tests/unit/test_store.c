@@ -1546,21 +1546,6 @@ promote_fn(store *s, MDB_txn *txn, void *ctx)
 	return rc;
 }
 
-/* Moves the clock seam (src/clock.c, compiled into this suite) forward by us from where
- * the test last put it: a task's time passes with no promotion made. */
-static void
-clock_move(int64_t us)
-{
-	static int64_t moved;
-	FILE *f;
-
-	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
-	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
-	moved += us;
-	fprintf(f, "%" PRId64 "\n", moved);
-	cr_assert_eq(fclose(f), 0);
-}
-
 /* store_promote() at now in a write of its own; returns how many it moved. */
 static uint64_t
 promote(store *s, int64_t now)
@@ -1705,7 +1690,7 @@ Test(store, a_task_leaves_the_schedule_from_wherever_it_waits)
 	cr_assert_eq(move(s, 0, TASK_CANCELED), 0);
 	expect_clean(s, 3);
 	/* 1's time passes; a store write does not promote (ops' rules do): still delayed. */
-	clock_move(later - clock_now() + 1);
+	tmpstore_clock_move(later - clock_now() + 1);
 	cr_assert_gt(clock_now(), later);
 	txn = rtxn(s);
 	cr_assert_eq(store_delayed_first(s, txn, &at, &uid), 0);

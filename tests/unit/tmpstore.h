@@ -4,6 +4,7 @@
 #define LMTASKS_TESTS_TMPSTORE_H
 
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,23 @@ tmpstore_path(const char *name)
 	int n = snprintf(p, PATH_MAX, "%s/%s", tmpstore_dir, name);
 	cr_assert(n > 0 && n < PATH_MAX, "path too long: %s/%s", tmpstore_dir, name);
 	return p;
+}
+
+/* Moves the clock seam (src/clock.c, compiled into the suite) forward by us from where
+ * the test last put it: LMTASKS_TEST_CLOCK names a file of the test's directory holding
+ * how far.  Each test runs in a process of its own, so each starts unmoved. */
+static int64_t tmpstore_moved;
+
+static inline void
+tmpstore_clock_move(int64_t us)
+{
+	FILE *f;
+
+	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
+	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
+	tmpstore_moved += us;
+	fprintf(f, "%" PRId64 "\n", tmpstore_moved);
+	cr_assert_eq(fclose(f), 0);
 }
 
 #endif
