@@ -76,4 +76,18 @@ tmpstore_clock_move(int64_t us)
 	cr_assert_eq(fclose(f), 0);
 }
 
+/* Stops the wall clock of the seam at us since the epoch, however long the test then
+ * takes: for a check that names the very microsecond.  A later tmpstore_clock_move()
+ * lets it run again. */
+static inline void
+tmpstore_clock_freeze(int64_t us)
+{
+	FILE *f;
+
+	cr_assert_eq(setenv("LMTASKS_TEST_CLOCK", tmpstore_path("clock"), 1), 0);
+	cr_assert_not_null(f = fopen(tmpstore_path("clock"), "w"));
+	fprintf(f, "@%" PRId64 "\n", us);
+	cr_assert_eq(fclose(f), 0);
+}
+
 #endif
