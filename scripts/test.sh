@@ -13,17 +13,19 @@
 #      the unit suites, the fuzz seeds and the end-to-end suites that drive the most C
 #      code with hostile or varied input (SANITIZED_SUITES below).  SANITIZE=full runs
 #      every suite there instead (about twice the time of step 1).  The build is clang's
-#      with libFuzzer's coverage too (--enable-fuzzing), so that step 3 links its targets
+#      with libFuzzer's coverage too (--enable-fuzzing), so that step 4 links its targets
 #      from the objects tested here and compiles nothing again (gcc's, without fuzzing,
 #      when clang cannot link libFuzzer here).
 #      Steps 1 and 2 run at the same time, sharing CHECK_JOBS job slots (make's
 #      jobserver): one waits on its servers or its disk while the other computes.  Their
 #      output is shown when both are done.
-#   3. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing),
+#   3. benchmarks, briefly, so that they never rot (bench/README.md has the full runs);
+#      alone, so that nothing else skews their figures.
+#   4. fuzzing: each libFuzzer target for FUZZ_SECONDS (default 10; 0 skips fuzzing),
 #      after every seed is replayed by the fuzzer itself.
-#   4. benchmarks, briefly, so that they never rot (bench/README.md has the full runs).
 #   5. the Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0
-#      and purged (tests/e2e/debian.sh; as root only).
+#      and purged (tests/e2e/debian.sh; as root only).  Steps 4 and 5 run at the same
+#      time, as 1 and 2 do.
 #
 # Options and environment:
 #   --under-load     two busy loops run beside the whole run (stopped at its end): the
@@ -257,7 +259,7 @@ sanitized() {
 
 benchmarks() {
 	BUILD=$PWD/build bench/fill.sh 20000 &&
-		BUILD=$PWD/build bench/http.sh 1 1 &&
+		BUILD=$PWD/build bench/http.sh 1 1 64 &&
 		BUILD=$PWD/build bench/scale.sh 1 20000 &&
 		BUILD=$PWD/build bench/cgi.sh 30 &&
 		BUILD=$PWD/build RUNS=3 bench/wake.sh &&
@@ -271,10 +273,19 @@ benchmarks() {
 		BUILD=$PWD/build bench/exactly-once.sh 2000
 }
 
+# Each libFuzzer target for FUZZ_SECONDS, those of build-san where its make check tested
+# their objects.  (No make's jobserver: neither step is a make.)
+fuzzing() {
+	unset MAKEFLAGS
+	env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_PARALLEL=2 ${SAN_CC:+FUZZ_BUILD=build-san} \
+		scripts/fuzz.sh
+}
+
 # The Debian package: built, lintian-checked, installed, served, upgraded from 0.1.0 and
 # purged on this machine (tests/e2e/debian.sh; not part of make check: it installs packages).
 debian_package() {
 	local rc=0
+	unset MAKEFLAGS
 	top_builddir=$PWD/build bash tests/e2e/debian.sh >build/debian.log 2>&1 || rc=$?
 	grep -v '^ok ' build/debian.log | tail -n 40
 	# 77: it cannot run here (it says why), which is no failure.
@@ -351,17 +362,28 @@ else
 		step "make distcheck (every suite, from the release tarball)" distcheck
 		step "make check with ASan and UBSan" sanitized
 	fi
-	if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
-		# The targets of build-san, where its make check tested their objects.
-		step "fuzzing" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_PARALLEL=2 \
-			${SAN_CC:+FUZZ_BUILD=build-san} scripts/fuzz.sh
-	fi
 	step "benchmarks (brief)" benchmarks
+	# Fuzzing (bounded by time) and the package (half of it apt and dpkg waiting on the
+	# disk) fill each other's idle CPU: at once, each alone when one of them is left out.
+	fuzz=${FUZZ_SECONDS:-10}
+	[ "$fuzz" != 0 ] || fuzz=
+	pkg=
 	if [ "$(id -u)" = 0 ]; then
-		step "Debian package (tests/e2e/debian.sh)" debian_package
+		pkg=1
 	else
 		echo "==== Debian package: SKIPPED (not root: it installs the package)"
 		steps_skipped+=("Debian package (not root: it installs the package)")
+	fi
+	rc=2
+	if [ -n "$fuzz" ] && [ -n "$pkg" ] && [ "$CHECK_JOBS" -ge 2 ]; then
+		echo "==== fuzzing and the Debian package, at once (their output when both are done)"
+		start=$SECONDS rc=0
+		together "fuzzing" fuzzing "Debian package (tests/e2e/debian.sh)" debian_package || rc=$?
+		[ "$rc" = 2 ] || step_times+=("(the two at once: $((SECONDS - start)) s)")
+	fi
+	if [ "$rc" = 2 ]; then
+		[ -z "$fuzz" ] || step "fuzzing" fuzzing
+		[ -z "$pkg" ] || step "Debian package (tests/e2e/debian.sh)" debian_package
 	fi
 fi
 stop_load
