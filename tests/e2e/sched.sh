@@ -116,6 +116,15 @@ run "$C" claim
 assert_eq "not claimable before then" 1 "$LMT_RC"
 clock_move 7201
 assert_eq "claimable after" "$N" "$(json_get "$("$C" claim)" 'd["uid"]')"
+# start UID names the task: it starts now, its delay dropped (the way to run one early).
+E=$(json_get "$("$C" enqueue movies documentAddition --delay 1d)" 'd["uid"]')
+run "$C" start "$E"
+json_check "start UID on a task delayed a day: processing now, notBefore gone" "$LMT_STDOUT" \
+    'd["status"] == "processing" and d["startedAt"] is not None and "notBefore" not in d["details"]'
+clock_move 86401
+run "$C" claim
+assert_eq "... and it does not come due again a day later: nothing to claim" 1 "$LMT_RC"
+check "check: no task left behind in the delayed database" "$C" check
 
 section "lmtasks work wakes when the first delayed task comes due"
 cat >"$T/job.sh" <<'EOF'
