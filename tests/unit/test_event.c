@@ -249,11 +249,13 @@ touch_store(void)
 	close(fd);
 }
 
-Test(event, a_write_to_the_store_is_seen_then_rechecked)
+Test(event, a_write_to_the_store_is_seen_then_rechecked, .timeout = 300)
 {
 	int changes = 0;
 
 	cr_assert_eq(event_watch(el, store_dir(), 0, counted, &changes), 0);
+	/* The safety net an hour apart: twenty looks of its would take twenty hours. */
+	event_watch_lost(el, 3600 * INT64_C(1000000));
 	cr_assert_eq(event_watch(el, store_dir(), 0, counted, &changes), EEXIST);
 	cr_assert_eq(event_watch_notified(el), 1, "inotify watches the data file");
 	touch_store();
@@ -261,11 +263,12 @@ Test(event, a_write_to_the_store_is_seen_then_rechecked)
 	while (changes == 0)
 		cr_assert_eq(event_once(el), 0);
 	/* After an event the store is read again every WATCH_RECHECK_MS, twenty times:
-	 * 200 ms, where looks every WATCH_LOST_MS would take five seconds. */
+	 * 200 ms, where the net's looks would take twenty hours (the bound, a minute, holds
+	 * on the busiest machine). */
 	int64_t start = clock_mono();
 	while (changes < 21)
 		cr_assert_eq(event_once(el), 0);
-	cr_assert_lt(clock_mono() - start, 20 * WATCH_LOST_MS * INT64_C(1000) / 2,
+	cr_assert_lt(clock_mono() - start, 60 * INT64_C(1000000),
 	    "the re-checks after an event are short");
 }
 
@@ -277,7 +280,9 @@ Test(event, the_safety_net_runs_at_its_period)
 	int changes = 0;
 
 	cr_assert_eq(event_watch(el, store_dir(), 0, counted, &changes), 0);
-	cr_assert_eq(event_timer_add(el, 3 * WATCH_LOST_MS * INT64_C(1000) - 1000, stop_now, NULL,
+	/* Stopped halfway between the second look and the third: the two timers are added a
+	 * moment apart, so a stop a millisecond before the third could come after it. */
+	cr_assert_eq(event_timer_add(el, 5 * WATCH_LOST_MS * INT64_C(1000) / 2, stop_now, NULL,
 	    NULL), 0);
 	cr_assert_eq(event_run(el), 0);
 	/* At 250 and 500 ms; a turn held up past 500 ms (a busy machine) leaves one. */

@@ -937,9 +937,9 @@ Test(ops, progress_is_cleared_whenever_the_task_leaves_processing)
 	/* The lease rule, both ways. */
 	uint64_t failed = add("movies", "documentAddition");
 	uint64_t requeued = add("movies", "documentAddition");
-	start_reporting(failed, 200000, 0);
-	start_reporting(requeued, 200000, 1);
-	sleep_ms(250);
+	start_reporting(failed, 60000000, 0);
+	start_reporting(requeued, 60000000, 1);
+	tmpstore_clock_move(61000000);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 2);
 	expect_no_progress(failed, "lease expired");

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include "lmtasks/clock.h"
 #include "lmtasks/error.h"
 #include "lmtasks/reader.h"
 #include "lmtasks/store.h"
@@ -77,13 +78,19 @@ Test(reader, missing_store_opened_when_it_appears)
 	reader *r = make(READER_SHARED, path, NULL);
 	store *w = NULL;
 
+	/* The wall clock stands still (the seam), so that making the store may take as long as
+	 * the machine likes: looked for again only after READER_RETRY_US, not a microsecond
+	 * before. */
+	int64_t t = clock_now();
+	tmpstore_clock_freeze(t);
 	reader_start(r);
 	cr_assert_eq(request(r, NULL), LMT_ENOSTORE);
 	cr_assert_eq(store_open(path, STORE_CREATE, 0600, &w), 0);
 	store_close(w);
-	/* Looked for again only after READER_RETRY_US. */
 	cr_assert_eq(request(r, NULL), LMT_ENOSTORE);
-	usleep(READER_RETRY_US + 50000);
+	tmpstore_clock_freeze(t + READER_RETRY_US - 1);
+	cr_assert_eq(request(r, NULL), LMT_ENOSTORE, "a microsecond early");
+	tmpstore_clock_freeze(t + READER_RETRY_US);
 	cr_assert_eq(request(r, NULL), 0);
 	reader_free(r);
 }

@@ -283,13 +283,13 @@ Test(retry, an_expired_lease_counts_as_a_failed_attempt)
 	uint64_t uid = add("movies", 2, 5000), n = 0;
 
 	/* Claimed with --requeue, as lmtasks work claims: the policy decides all the same. */
-	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 1 * SEC, .requeue = 1 };
+	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 60 * SEC, .requeue = 1 };
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	ops_task_free(&r.out);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 0, "the lease holds until the clock passes it");
 
-	tmpstore_clock_move(2 * SEC);
+	tmpstore_clock_move(61 * SEC);
 	int64_t now = clock_now();
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
@@ -311,7 +311,7 @@ Test(retry, an_expired_lease_counts_as_a_failed_attempt)
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	cr_assert_eq(r.out.t.attempts, 2);
 	ops_task_free(&r.out);
-	tmpstore_clock_move(2 * SEC);
+	tmpstore_clock_move(61 * SEC);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
 	get(uid, &t);
@@ -616,7 +616,9 @@ Test(retry, a_failed_attempt_stays_in_its_batch)
 Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_holds)
 {
 	struct ops_change_result r;
-	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 1 * SEC };
+	/* A lease of 20 s: far longer than a step takes, and it still ends before the end of
+	 * time (a longer one would be clamped there and never end). */
+	struct ops_change claim = { .kind = OPS_CLAIM, .lease = 20 * SEC };
 	struct ops_task t = { 0 };
 	uint64_t n = 0;
 
@@ -639,7 +641,7 @@ Test(retry, a_backoff_past_the_end_of_time_waits_until_the_last_time_a_record_ho
 	cr_assert_eq(ops_change(s, &claim, &r), 0);
 	cr_assert_eq(r.out.t.uid, expired);
 	ops_task_free(&r.out);
-	tmpstore_clock_move(2 * SEC);
+	tmpstore_clock_move(21 * SEC);
 	cr_assert_eq(ops_reap(s, &n), 0);
 	cr_assert_eq(n, 1);
 	get(expired, &t);
