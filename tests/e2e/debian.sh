@@ -129,7 +129,7 @@ serve_start() {
 		setpriv --reuid="$user" --regid="$group" --init-groups -- $exec >"$T/responder.log" 2>&1 &
 	RESP_PID=$!
 	lmt_bg_track "$RESP_PID"
-	if wait_for 5 http_sock_ready "$sock"; then
+	if wait_for 30 http_sock_ready "$sock"; then
 		ok "the unit's '$exec' runs as $user:$group on $sock"
 	else
 		fail "the unit's '$exec' runs as $user:$group on $sock" "$(cat "$T/responder.log")"

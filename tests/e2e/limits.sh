@@ -34,10 +34,20 @@ IDLE_PID=$!
 lmt_bg_track $IDLE_PID
 wait_for 30 grep -q "answered 1" "$T/idle.out"
 assert_eq "a kept connection: its first request answered" "answered 1" "$(head -n 1 "$T/idle.out")"
+# The sweep looks every 250 ms, reading the clock: once the responder has read it since the
+# move and every thread sleeps again, a sweep has seen the moved clock (awaited, not slept
+# for).
+swept() {
+	local r f
+	r=$(lmt_reads "$1")
+	[ -n "$r" ] && [ "$r" -gt "$2" ] || return 1
+	for f in /proc/"$1"/task/*/stat; do
+		[ "$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1)" = S ] || return 1
+	done
+}
+r=$(lmt_reads "$FCGI_PID")
 clock_move 100
-# The sweep looks every 250 ms: a second of real time lets it see the moved clock (were
-# it slower, this check could only pass wrongly, never fail wrongly).
-sleep 1
+wait_for 30 swept "$FCGI_PID" "$r" || fail "the responder's sweep looks at the moved clock"
 touch "$T/go"
 wait_for 30 grep -q "answered 2\|closed" "$T/idle.out"
 assert_eq "idle 100 s: still kept, the next request answered" "answered 2" "$(sed -n 2p "$T/idle.out")"

@@ -216,8 +216,9 @@ echo "failing $LMTASKS_TASK_UID" >&2
 exit 3
 EOF
 chmod +x "$T/job.sh"
-W1=$(uid_of "$(L enqueue jobs run --max-attempts 2 --backoff 5s)")
-W2=$(uid_of "$(L enqueue jobs run --max-attempts 2 --backoff 5s)")
+# Backoffs of 100 s: the first run must be over before they end, however slow the machine.
+W1=$(uid_of "$(L enqueue jobs run --max-attempts 2 --backoff 100s)")
+W2=$(uid_of "$(L enqueue jobs run --max-attempts 2 --backoff 100s)")
 W3=$(uid_of "$(L enqueue jobs run)")
 export ALWAYS_FAIL=$W2
 run L work --index jobs --exit-when-empty -- "$T/job.sh"
@@ -226,7 +227,7 @@ assert_eq "work: the two with a policy put back, the plain one failed" \
 assert_match "... each logged with its next try" "task $W1: attempt 1 of 2 failed; it is tried again from" "$LMT_STDERR"
 json_check "task $W1 waits, its stderr in lastError" "$(L get "$W1")" \
     'd["status"] == "enqueued" and d["details"]["lastError"]["code"] == "work_command_failed" and "failing" in d["details"]["lastError"]["message"]'
-clock_move 6.1
+clock_move 120.1
 run L work --index jobs --exit-when-empty -- "$T/job.sh"
 assert_eq "after the backoff: one succeeds, the other's last attempt fails" \
     '{"succeeded":1,"failed":1,"released":0,"lost":0}' "$LMT_STDOUT"

@@ -100,9 +100,12 @@ assert_eq "claim: nothing to take (exit 1)" 1 "$LMT_RC"
 WP=$!
 lmt_bg_track "$WP"
 assert_soon "claim --wait looks once and sleeps" 30 lmt_asleep "$WP"
+r=$(lmt_reads "$WP")
 clock_move 3540
 run "$C" claim --index books
 assert_eq "a minute before its time, still nothing to claim" 1 "$LMT_RC"
+# The claim's commit woke it: once it has looked again and sleeps, it has chosen to wait.
+wait_for 30 lmt_looked "$WP" "$r"
 assert_eq "... and the waiting claim still waits" 0 "$(lmt_ended "$WP" && echo 1 || echo 0)"
 clock_move 61
 lmt_wait_pid 30 "$WP"

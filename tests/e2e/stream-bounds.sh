@@ -21,10 +21,10 @@ T=$HTTP_TMP
 S=$T/store
 NSTREAMS=${STREAMS:-200}
 L init >/dev/null 2>&1 || { echo "stream-bounds.sh: cannot init" >&2; exit 99; }
-FS() { GUARD=30 "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
+FS() { GUARD=120 "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
 # FSB ... &: a client in the background that is python itself ($! its PID, so that a kill
 # stops it).
-FSB() { GUARD=30 exec "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
+FSB() { GUARD=120 exec "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgistream.py" "$@"; }
 # batch N [INDEX]: one `enqueue --batch` of N tasks (one commit, N changes).
 batch() {
 	"$LMT_PYTHON" -c 'import sys
@@ -72,7 +72,7 @@ FAST=$!
 lmt_bg_track $FAST
 ready "$T/fast.ready"
 batch 10000
-lmt_wait_pid 90 $FAST
+lmt_wait_pid 150 $FAST
 assert_eq "a 10,000-task commit: 4 streams reading get all 10,000 events, in order, open" \
     "$(printf 'events 10000 first 6001 last 16000 ordered 1 ended 0\n%.0s' 1 2 3 4)" \
     "$(cat "$T/fast.out")"
@@ -107,7 +107,7 @@ ONE=$!
 lmt_bg_track $ONE
 ready "$T/one.ready"
 batch 3000
-lmt_wait_pid 90 $ONE
+lmt_wait_pid 150 $ONE
 assert_eq "a client that reads gets the 3,000 events past $NSTREAMS that do not" \
     "events 3000 first 16001 last 19000 ordered 1 ended 0" "$(cat "$T/one.out")"
 assert_soon "then the responder sleeps again" 30 all_asleep "$PID"
@@ -176,7 +176,7 @@ if [ -x "$LMTASKS_FCGI_CLOCKED" ]; then
 	lmt_bg_track $DL1
 	ready "$T/dl1.ready"
 	batch 3000
-	lmt_wait_pid 90 $DL1
+	lmt_wait_pid 150 $DL1
 	# Five keep-alive periods of 16 s, each woken by a touch of the data file; the
 	# deadline is 30 s after the client last took a byte.  The loop's sweep closes it
 	# (its descriptor goes) while the client still reads nothing.
@@ -188,7 +188,7 @@ if [ -x "$LMTASKS_FCGI_CLOCKED" ]; then
 	assert_soon "a stream whose client took nothing for 80 s (keep-alives due every 15 s) is closed" \
 	    30 eval '[ "$(fds "$CPID")" -lt '"$fdH"' ]'
 	touch "$T/dl.go"
-	lmt_wait_pid 60 $DL
+	lmt_wait_pid 150 $DL
 	assert_eq "its client then reads to the end of the connection" "closed 1" "$(cat "$T/dl.out")"
 	http_stop "$CPID"
 else

@@ -160,7 +160,7 @@ def main():
                          "no answer\n")
     elif cmd == "crafted":
         kind = sys.argv[3]
-        s = connect(path, 5)
+        s = connect(path, 30)
         begin = rec(1, 1, struct.pack(">HB5x", 1, 0))
         if kind == "overflow":
             body = struct.pack(">II", 0x7ffffff0 | 0x80000000, 0x20 | 0x80000000) + b"A" * 64
@@ -202,7 +202,7 @@ def main():
         s.sendall(data[:40])
         print(ending(s, t0))
     elif cmd == "values":
-        s = connect(path, 5)
+        s = connect(path, 30)
         q = nv(b"FCGI_MAX_CONNS", b"") + nv(b"FCGI_MAX_REQS", b"") + nv(b"FCGI_MPXS_CONNS", b"")
         s.sendall(rec(9, 0, q))
         content, _ = read_records(s)
@@ -214,7 +214,7 @@ def main():
             i += 2 + nl + vl
         print(" ".join(pairs))
     elif cmd == "abort":
-        s = connect(path, 5)
+        s = connect(path, 30)
         s.sendall(rec(1, 1, struct.pack(">HB5x", 1, 1)) +
                   rec(4, 1, nv(b"REQUEST_METHOD", b"GET")) + rec(2, 1))
         out, end = read_records(s)
@@ -272,7 +272,7 @@ def main():
         n = int(sys.argv[3])
         held = []
         for _ in range(n):
-            s = connect(path, 5)
+            s = connect(path, 30)
             s.sendall(request("/health", keep=1))
             held.append(s)
         print("sent", n, flush=True)

@@ -17,6 +17,9 @@
 // could not run at all.
 import { execFileSync, spawn } from "node:child_process";
 import { deepStrictEqual } from "node:assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const env = process.env;
 const { Meilisearch, MeilisearchApiError } = await import(env.MJS_MODULE);
@@ -180,7 +183,14 @@ await check("tasks.waitForTask while a worker (lmtasks start, succeed) finishes 
 // attempts in details): waitForTask must go on to the last attempt's outcome.
 async function waitThroughRetries(uid, script, want) {
 	same((await reader.tasks.getTask(uid)).status, "enqueued", "before the worker");
-	const cmd = script.map((step) => `${env.MJS_LMTASKS} ${step} >/dev/null 2>&1`).join(" && sleep 0.4 && ");
+	// After a failed attempt the worker waits (30 s at most) until the watch below has seen
+	// the task back in the queue and says so in a file: however slow the machine, the
+	// state between the attempts is seen before the next one starts.
+	const dir = mkdtempSync(join(tmpdir(), "mjs-retry-"));
+	const seen = join(dir, "seen-back");
+	const await_seen = `i=0; while [ ! -e '${seen}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done`;
+	const cmd = script.map((step) => `${env.MJS_LMTASKS} ${step} >/dev/null 2>&1` +
+		(step.startsWith("fail ") ? ` && ${await_seen}` : "")).join(" && sleep 0.4 && ");
 	const worker = spawn("sh", ["-c", `sleep 0.2; ${cmd} && echo done >&2`], { stdio: ["ignore", "inherit", "pipe"] });
 	let said = "";
 	worker.stderr.on("data", (d) => { said += d; });
@@ -189,13 +199,16 @@ async function waitThroughRetries(uid, script, want) {
 	const watch = setInterval(async () => {
 		try {
 			const t = await reader.tasks.getTask(uid);
-			if (t.status === "enqueued" && t.details.lastError)
+			if (t.status === "enqueued" && t.details.lastError && !seenBack) {
 				seenBack = true;
+				writeFileSync(seen, "");
+			}
 		} catch (e) { /* the check below says what matters */ }
 	}, 30);
-	const t = await reader.tasks.waitForTask(uid, { timeout: 15000, interval: 50 });
+	const t = await reader.tasks.waitForTask(uid, { timeout: 60000, interval: 50 });
 	clearInterval(watch);
 	const code = await exited;
+	rmSync(dir, { recursive: true, force: true });
 	same(code, 0, "the worker's exit status");
 	if (!said.includes("done"))
 		throw new Error(`waitForTask returned before the worker's last step: ${said}`);
