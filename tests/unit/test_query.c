@@ -8,7 +8,8 @@
  * 00:00 UTC on), beforeX strictly earlier (a date-only value: before that day's 00:00 UTC),
  * a date filter on a time that is not set never matches.
  *
- * LMTASKS_TEST_SEED=N replays a run; the seed is in every failure message. */
+ * LMTASKS_TEST_SEED=N replays a run; the seed is in every failure message, and each
+ * randomized test prints it with its rounds (fewer under the sanitizers: rounds.h). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -27,6 +28,7 @@
 #include "lmtasks/render.h"
 #include "lmtasks/store.h"
 #include "lmtasks/task.h"
+#include "rounds.h"
 #include "tmpstore.h"
 
 #define NTASKS 10000
@@ -892,8 +894,8 @@ pick_limit(size_t n)
 
 static uint64_t M[MAXREF], R[MAXREF];
 
-/* Totals, then every page both ways, then a walk from a random uid. */
-static void
+/* Totals, then every page both ways, then a walk from a random uid; returns the matches. */
+static size_t
 check_spec(const struct spec *sp, int scope)
 {
 	size_t n = model_list(sp, scope, M);
@@ -924,6 +926,7 @@ check_spec(const struct spec *sp, int scope)
 				R[k++] = M[i];
 	}
 	walk_pages(sp->qs, scope, rev, pick_limit(k), start, R, k, n);
+	return n;
 }
 
 static struct spec SP;
@@ -931,25 +934,32 @@ static struct spec SP;
 Test(query, random_filters_totals_and_pages, .timeout = 600)
 {
 	size_t matched = 0, empty = 0;
+	unsigned rounds = test_rounds(320);
 
 	build(NTASKS, 1);
-	for (int i = 0; i < 320; i++) {
+	for (unsigned i = 0; i < rounds; i++) {
 		gen_spec(&SP, 1);
-		check_spec(&SP, -1);
-		size_t n = model_list(&SP, -1, M);
-		matched += n > 0;
-		empty += n == 0;
+		matched += check_spec(&SP, -1) > 0;
 	}
+	empty = rounds - matched;
+	fprintf(stderr, "query/random_filters_totals_and_pages: seed %" PRIu64 ", %u rounds, "
+	    "%zu matched something, %zu nothing\n", seed, rounds, matched, empty);
 	/* The generator must give both kinds, or the test proves little. */
-	cr_expect_gt(matched, 100, "only %zu queries matched anything", matched);
-	cr_expect_gt(empty, 10, "only %zu queries matched nothing", empty);
+	cr_expect_gt(matched, test_share(100, rounds, 320), "seed %" PRIu64 ": only %zu of %u "
+	    "queries matched anything", seed, matched, rounds);
+	cr_expect_gt(empty, test_share(10, rounds, 320), "seed %" PRIu64 ": only %zu of %u "
+	    "queries matched nothing", seed, empty, rounds);
 	teardown_store();
 }
 
 Test(query, scope_ands_with_index_uids, .timeout = 600)
 {
+	unsigned rounds = test_rounds(120);
+
 	build(NTASKS, 2);
-	for (int i = 0; i < 120; i++) {
+	fprintf(stderr, "query/scope_ands_with_index_uids: seed %" PRIu64 ", %u rounds\n", seed,
+	    rounds);
+	for (unsigned i = 0; i < rounds; i++) {
 		gen_spec(&SP, chance(50));
 		check_spec(&SP, (int)below(NIDX));
 	}
@@ -1012,7 +1022,9 @@ Test(query, count_plan_totals, .timeout = 600)
 		}
 	}
 	/* Random sets of them, duplicates and `*` included; pages too. */
-	for (int i = 0; i < 200; i++) {
+	unsigned rounds = test_rounds(200);
+	fprintf(stderr, "query/count_plan_totals: seed %" PRIu64 ", %u rounds\n", seed, rounds);
+	for (unsigned i = 0; i < rounds; i++) {
 		struct spec *sp = &SP;
 		do
 			gen_spec(sp, 0);
