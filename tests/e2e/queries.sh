@@ -84,6 +84,22 @@ field() {
 # qs_of K=V&...: the query string for decoded parameters ('+' escaped: it means a space).
 qs_of() { printf '%s' "${1//+/%2B}"; }
 
+# scan_once KIND CMD...: runs CMD.  Under AddressSanitizer the leak scan at a process's
+# exit is two thirds of its CPU; for the writes that build the stores and the lookups that
+# repeat one command, the first CMD of each KIND is scanned and the rest run under ASan and
+# UBSan without the scan.
+declare -A SCANNED=()
+scan_once() {
+	local kind=$1
+	shift
+	if [ -z "${ASAN_OPTIONS:-}" ] || [ -z "${SCANNED[$kind]:-}" ]; then
+		SCANNED[$kind]=1
+		"$@"
+	else
+		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 "$@"
+	fi
+}
+
 # flags_of K=V&...: the same parameters as `lmtasks list` flags, one per line.
 flags_of() {
 	local kv IFS='&'
@@ -97,19 +113,11 @@ section "a store of a few hundred tasks in every status"
 
 DB=$T/q
 L() { "$LMTASKS" --db "$DB" "$@"; }
-# LW CMD ...: L for the store's ~400 writes.  Under AddressSanitizer the leak scan at a
-# process's exit is two thirds of its CPU, and these writes are six commands over and over:
-# the first of each command is scanned, the rest run under ASan and UBSan without the scan.
-declare -A LW_SCANNED=()
+# LW CMD ...: L for the store's ~400 writes, their leak scan once per command (scan_once).
 LW() {
-	local kind=$1
+	local kind="L $1"
 	[ "${2:-}" = --batch ] && kind+=" --batch"
-	if [ -z "${ASAN_OPTIONS:-}" ] || [ -z "${LW_SCANNED[$kind]:-}" ]; then
-		LW_SCANNED[$kind]=1
-		L "$@"
-	else
-		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 L "$@"
-	fi
+	scan_once "$kind" L "$@"
 }
 IXS=(movies books songs user-data logs_2021)
 TYS=(documentAddition settingsUpdate indexCreation myCustomType reindexAll)
@@ -509,15 +517,16 @@ section "delete: only finished tasks, a taskDeletion task, uids never reused"
 
 DD=$T/del
 D() { "$LMTASKS" --db "$DD" "$@"; }
+DW() { scan_once "L $1" D "$@"; }
 {
 	D init
 	for i in 0 1 2 3 4 5 6 7 8 9; do
-		if [ $((i % 2)) -eq 0 ]; then D enqueue movies documentAddition; else D enqueue books documentAddition; fi
+		if [ $((i % 2)) -eq 0 ]; then DW enqueue movies documentAddition; else DW enqueue books documentAddition; fi
 	done
-	D start 0 && D succeed 0 && D start 1 && D succeed 1 && D start 2 && D succeed 2
-	D start 3 && D fail 3 --code boom --message "it broke"
-	D cancel 4			# the taskCancelation is uid 10
-	D start 5			# 5 processing, 6..9 enqueued
+	DW start 0 && DW succeed 0 && DW start 1 && DW succeed 1 && DW start 2 && DW succeed 2
+	DW start 3 && DW fail 3 --code boom --message "it broke"
+	DW cancel 4			# the taskCancelation is uid 10
+	DW start 5			# 5 processing, 6..9 enqueued
 } >"$T/del.log" 2>&1 || { echo "queries.sh: cannot build the deletion store" >&2; cat "$T/del.log" >&2; exit 99; }
 F2=$(field finishedAt "$(D get 2)")
 
@@ -528,12 +537,12 @@ deleted() {
 # gone UID... / kept UID...: whether `lmtasks get` still finds them.
 gone() {
 	local u bad=""
-	for u in "$@"; do D get "$u" >/dev/null 2>&1; [ $? -eq 1 ] || bad+=" $u"; done
+	for u in "$@"; do scan_once "D get gone" D get "$u" >/dev/null 2>&1; [ $? -eq 1 ] || bad+=" $u"; done
 	assert_eq "deleted: ${*}" "" "$bad"
 }
 kept() {
 	local u bad=""
-	for u in "$@"; do D get "$u" >/dev/null 2>&1 || bad+=" $u"; done
+	for u in "$@"; do scan_once "D get kept" D get "$u" >/dev/null 2>&1 || bad+=" $u"; done
 	assert_eq "still there: ${*}" "" "$bad"
 }
 # healthy TOTAL: list's total, stats' tasks and check agree.
@@ -674,9 +683,9 @@ section "leases: reap, heartbeat, --requeue, --started-at"
 # checks hold however slow the machine is).
 clock_use "$T/lease-clock"
 for x in reap enq requeue again late; do
-	"$LMTASKS_CLOCKED" --db "$T/l-$x" init 2>/dev/null
-	"$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
-	"$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
+	scan_once "clocked init" "$LMTASKS_CLOCKED" --db "$T/l-$x" init 2>/dev/null
+	scan_once "clocked enqueue" "$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
+	scan_once "clocked enqueue" "$LMTASKS_CLOCKED" --db "$T/l-$x" enqueue jobs work >/dev/null 2>&1
 done
 LR() { "$LMTASKS_CLOCKED" --db "$T/l-$1" "${@:2}"; }
 run LR reap claim --lease 60
@@ -708,7 +717,7 @@ assert_eq "the other task is untouched (enqueued)" enqueued "$(field status "$(L
 
 LR enq enqueue jobs more >/dev/null 2>&1
 assert_eq "another writer (enqueue) reaps too: the task failed" "failed task_lease_expired" \
-	"$(field status "$(LR enq get 0)") $(field code "$(LR enq get 0)")"
+	"$(LR enq get 0 >"$T/got.json"; field status "$(<"$T/got.json")") $(field code "$(<"$T/got.json")")"
 check "lmtasks check after reaping" LR enq check
 
 run LR requeue reap
@@ -726,7 +735,7 @@ else
 	fail "a late succeed after the lease expired: exit 3, says the lease expired" "exit $LMT_RC" "stderr: $LMT_STDERR" "stdout: $LMT_STDOUT"
 fi
 assert_eq "... and the task stays failed with task_lease_expired" "failed task_lease_expired" \
-	"$(field status "$(LR late get 0)") $(field code "$(LR late get 0)")"
+	"$(LR late get 0 >"$T/got.json"; field status "$(<"$T/got.json")") $(field code "$(<"$T/got.json")")"
 assert_exit -m "a late fail after the lease expired: exit 3" 3 LR late fail 0 --code x --message y
 
 # Claimed again by a second worker once the first one's lease ran out.
