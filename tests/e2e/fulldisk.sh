@@ -62,6 +62,7 @@ json_check "stats states maxTasks: 1000000 by default" "$STATS" 'd["settings"]["
 "$LMT_PYTHON" -c '
 import json
 for i in range(50): print(json.dumps({"indexUid":"movies","type":"documentAddition","details":{"pad":"x"*200,"i":i}}))' >"$LMT_TMP/b50.ndjson"
+head -n 5 "$LMT_TMP/b50.ndjson" >"$LMT_TMP/b5.ndjson"
 n=0
 while "$L" enqueue --batch "$LMT_TMP/b50.ndjson" >/dev/null 2>"$LMT_TMP/err" && [ $n -lt 200 ]; do n=$((n + 1)); done
 before=$(total tasks)
@@ -70,6 +71,10 @@ assert_eq "past 40% of maxBytes a batch is refused: exit 4" 4 "$LMT_RC"
 assert_match "the message says what filled up" 'full for new tasks.*40% of its maxBytes' "$LMT_STDERR"
 assert_match "the message says what to do" 'lmtasks delete --statuses succeeded,failed,canceled.*lmtasks config maxBytes SIZE' "$LMT_STDERR"
 assert_eq "the refused batch added nothing" "$before" "$(total tasks)"
+# Nearer the limit five tasks at a time (a process for five, not one each), then single
+# tasks until one is refused.
+n=0
+while "$L" enqueue --batch "$LMT_TMP/b5.ndjson" >/dev/null 2>&1 && [ $n -lt 200 ]; do n=$((n + 1)); done
 for i in $(seq 300); do
 	run "$L" enqueue movies one
 	[ "$LMT_RC" = 0 ] || break
@@ -93,7 +98,10 @@ assert_eq "raising maxBytes lets new tasks in again" "0 0" "$LMT_RC $("$L" enque
 # The disk fills: the reserve lets everything but new tasks go on.
 fill_disk
 assert_eq "the tmpfs is full" 0 "$(avail)"
-# Free pages inside the data file count as room: new tasks go in until they run short.
+# Free pages inside the data file count as room: new tasks go in until they run short
+# (five at a time while a batch fits, then one at a time until one is refused).
+n=0
+while "$L" enqueue --batch "$LMT_TMP/b5.ndjson" >/dev/null 2>&1 && [ $n -lt 200 ]; do n=$((n + 1)); done
 for i in $(seq 500); do
 	run "$L" enqueue movies late
 	[ "$LMT_RC" = 0 ] || break
@@ -194,14 +202,21 @@ check "a new store for the log cycles" "$L" init
 "$L" enqueue movies keeper >/dev/null	# 0, canceled once enqueue is refused
 "$LMT_PYTHON" -c '
 import json
-for i in range(500): print(json.dumps({"indexUid":"movies","type":"x"}))' >"$LMT_TMP/b500.ndjson"
+for i in range(1000): print(json.dumps({"indexUid":"movies","type":"x"}))' >"$LMT_TMP/b1000.ndjson"
+head -n 500 "$LMT_TMP/b1000.ndjson" >"$LMT_TMP/b500.ndjson"
+# Cycles of 1000 tasks; the batch's uids read by the shell (no process in a cycle but the
+# three lmtasks).
 refused=0 failed=""
-for cycle in $(seq 150); do
-	run "$L" enqueue --batch "$LMT_TMP/b500.ndjson"
+for ((cycle = 1; cycle <= 75; cycle++)); do
+	run "$L" enqueue --batch "$LMT_TMP/b1000.ndjson"
 	if [ "$LMT_RC" != 0 ]; then refused=$cycle; break; fi
-	first=$(json_get "$LMT_STDOUT" 'd["firstUid"]')
-	last=$(json_get "$LMT_STDOUT" 'd["lastUid"]')
-	run "$L" cancel $(seq "$first" "$last")
+	if ! [[ $LMT_STDOUT =~ \"firstUid\":([0-9]+),\"lastUid\":([0-9]+) ]]; then
+		failed="enqueue in cycle $cycle printed $LMT_STDOUT"
+		break
+	fi
+	uids=()
+	for ((u = BASH_REMATCH[1]; u <= BASH_REMATCH[2]; u++)); do uids+=("$u"); done
+	run "$L" cancel "${uids[@]}"
 	[ "$LMT_RC" = 0 ] || { failed="cancel in cycle $cycle: $LMT_STDERR"; break; }
 	run "$L" delete --statuses canceled
 	[ "$LMT_RC" = 0 ] || { failed="delete in cycle $cycle: $LMT_STDERR"; break; }
