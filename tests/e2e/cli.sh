@@ -6,6 +6,11 @@
 #
 # LMT_KEEP_TMP=1 keeps the stores for a post-mortem.
 
+# The system's Python, as httplib.sh takes it: a version manager's shim costs a few
+# processes a start, and lib.sh would ask it where its Python is.
+if [ -z "${LMT_PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then
+	LMT_PYTHON=/usr/bin/python3
+fi
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/lib.sh"
 
 set -u

@@ -19,6 +19,11 @@
 #   LMTASKS=build/lmtasks LMTASKS_FCGI=build/lmtasks-fcgi bash tests/e2e/fulldisk.sh
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+# The system's Python, as httplib.sh takes it: a version manager's shim costs a few
+# processes a start, and lib.sh would ask it where its Python is.
+if [ -z "${LMT_PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then
+	LMT_PYTHON=/usr/bin/python3
+fi
 . "$top_srcdir/tests/lib/lib.sh"
 
 set -u

@@ -342,16 +342,17 @@ start_nginx writes "
 D_BASE=$HTTP_BASE
 D_DIR=$HTTP_NGINX_DIR
 BLOB=$(printf 'x%.0s' {1..2000})
-# The writer: at most 100 rounds or 12 s; each round enqueues two tasks, claims the oldest
-# and finishes it (succeed or fail), and now and then cancels one.
+# The writer: at most 100 rounds or 12 s; each round enqueues two tasks (one batch: one
+# process), claims the oldest and finishes it (succeed or fail), and now and then cancels
+# one.  (Uids read by the shell from a file: one process a command.)
 writer() {
 	local i uid end=$((SECONDS + 12))
 	for ((i = 0; i < 100 && SECONDS < end; i++)); do
-		"$LMTASKS" --db "$D" enqueue movies documentAddition \
-			--details "{\"receivedDocuments\":$i,\"blob\":\"$BLOB\"}" >/dev/null || return 1
-		# (The uid read by the shell from a file: one process a command, not three.)
-		"$LMTASKS" --db "$D" enqueue books documentAddition >"$T/writer.last" || return 1
-		[[ $(<"$T/writer.last") =~ ^\{\"uid\":([0-9]+), ]] || return 1
+		"$LMTASKS" --db "$D" enqueue --batch - >"$T/writer.last" <<-EOF || return 1
+			{"indexUid":"movies","type":"documentAddition","details":{"receivedDocuments":$i,"blob":"$BLOB"}}
+			{"indexUid":"books","type":"documentAddition"}
+		EOF
+		[[ $(<"$T/writer.last") =~ \"lastUid\":([0-9]+) ]] || return 1
 		uid=${BASH_REMATCH[1]}
 		if ((i % 4 == 3)); then
 			"$LMTASKS" --db "$D" cancel "$uid" >/dev/null || return 1
