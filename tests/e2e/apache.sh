@@ -258,7 +258,7 @@ key_suite() {
 	reply "$w: an API key for movies: GET /tasks/1 (a books task): 404 task_not_found" 404 \
 		"$(errbody task_not_found 'Task `1` not found.')"
 	http GET /tasks "${K[@]}"
-	json_check "$w: an API key for movies: GET /tasks lists only movies' tasks" "$HTTP_BODY_FILE" \
+	json_assert "$w: an API key for movies: GET /tasks lists only movies' tasks" "$HTTP_BODY_FILE" \
 		'[t["uid"] for t in d["results"]] == [2, 0] and d["total"] == 2'
 }
 
@@ -676,7 +676,7 @@ http GET /tasks/0 -H "Authorization: Bearer $MASTER"
 reply "cgi, a key file that cannot be read: 500 JSON, never the task" 500 \
 	"$(errbody internal "The master key file cannot be read; see the server's error log." internal)"
 # mod_cgi logs a program's stderr in the site's error log, mod_cgid in the server's.
-assert_match "cgi, that key file: the program says why in Apache's error log" \
+assert_re "cgi, that key file: the program says why in Apache's error log" \
 	"lmtasks-fcgi: cannot use the master key file $T/home/no-such.key" \
 	"$(cat "$A/logs/cgi-badkey-error.log" "$A/logs/error.log" 2>/dev/null)"
 no_errors "(b): no errors in Apache's logs" "$A/logs/cgi-error.log" "$A/logs/cgi-key-error.log" \
@@ -696,7 +696,7 @@ if [ "$HAVE_FCGID" = yes ]; then
 		[ "$(readlink "/proc/$p/exe")" = "$T/sbin/lmtasks-fcgi" ] || continue
 		procs+="$(tr '\0' ' ' <"/proc/$p/cmdline")($(stat -c %U "/proc/$p"));"
 	done
-	assert_match "fcgid: mod_fcgid runs '$T/sbin/lmtasks-fcgi --threads 1'${RUN_USER:+ as $RUN_USER}" \
+	assert_re "fcgid: mod_fcgid runs '$T/sbin/lmtasks-fcgi --threads 1'${RUN_USER:+ as $RUN_USER}" \
 		"^($T/sbin/lmtasks-fcgi --threads 1 \\(${RUN_USER:-$(id -un)}\\);)+\$" "$procs"
 	framing_note "(c) mod_fcgid"
 	no_errors "(c): no errors in Apache's logs" "$A/logs/fcgid-error.log" "$A/logs/fcgid-key-error.log" \
@@ -711,7 +711,7 @@ if [ "$HAVE_FCGID" = yes ]; then
 	else
 		fail "fcgid, a key file that cannot be read: 5xx, not the task" "$HTTP_STATUS after $took s: ${HTTP_BODY:0:200}"
 	fi
-	assert_match "fcgid, that key file: the program says why in the server's error log" \
+	assert_re "fcgid, that key file: the program says why in the server's error log" \
 		"^lmtasks-fcgi: cannot use the master key file $T/home/no-such.key" "$(cat "$A/logs/error.log")"
 else
 	lmt_missing "(c) mod_fcgid" libapache2-mod-fcgid "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"

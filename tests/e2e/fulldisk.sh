@@ -58,9 +58,9 @@ total() { json_get "$("$L" stats)" "d[\"$1\"]"; }
 
 check "init on the tmpfs" "$L" init
 STATS=$("$L" stats)
-json_check "stats states maxBytes: half the free disk at init (1 to 2 MiB of 4)" "$STATS" \
+json_assert "stats states maxBytes: half the free disk at init (1 to 2 MiB of 4)" "$STATS" \
     '1048576 <= d["settings"]["maxBytes"] <= 2097152 and d["newTasksUntilBytes"] == d["settings"]["maxBytes"] // 100 * 40'
-json_check "stats states maxTasks: 1000000 by default" "$STATS" 'd["settings"]["maxTasks"] == 1000000'
+json_assert "stats states maxTasks: 1000000 by default" "$STATS" 'd["settings"]["maxTasks"] == 1000000'
 
 ###########################################################################################
 # The size limit.
@@ -73,8 +73,8 @@ while "$L" enqueue --batch "$LMT_TMP/b50.ndjson" >/dev/null 2>"$LMT_TMP/err" && 
 before=$(total tasks)
 run "$L" enqueue --batch "$LMT_TMP/b50.ndjson"
 assert_eq "past 40% of maxBytes a batch is refused: exit 4" 4 "$LMT_RC"
-assert_match "the message says what filled up" 'full for new tasks.*40% of its maxBytes' "$LMT_STDERR"
-assert_match "the message says what to do" 'lmtasks delete --statuses succeeded,failed,canceled.*lmtasks config maxBytes SIZE' "$LMT_STDERR"
+assert_re "the message says what filled up" 'full for new tasks.*40% of its maxBytes' "$LMT_STDERR"
+assert_re "the message says what to do" 'lmtasks delete --statuses succeeded,failed,canceled.*lmtasks config maxBytes SIZE' "$LMT_STDERR"
 assert_eq "the refused batch added nothing" "$before" "$(total tasks)"
 # Nearer the limit five tasks at a time (a process for five, not one each), then single
 # tasks until one is refused.
@@ -85,8 +85,8 @@ for i in $(seq 300); do
 	[ "$LMT_RC" = 0 ] || break
 done
 assert_eq "single tasks are refused too at the limit: exit 4" 4 "$LMT_RC"
-assert_match "with the same message" 'full for new tasks' "$LMT_STDERR"
-json_check "the store stays under its limit for new tasks" "$("$L" stats)" \
+assert_re "with the same message" 'full for new tasks' "$LMT_STDERR"
+json_assert "the store stays under its limit for new tasks" "$("$L" stats)" \
     'd["liveBytes"] <= d["newTasksUntilBytes"] and d["tasks"] >= 1000'
 check "start still works" "$L" start 0
 check "succeed still works" "$L" succeed 0 --details '{"done":1}'
@@ -112,7 +112,7 @@ for i in $(seq 500); do
 	[ "$LMT_RC" = 0 ] || break
 done
 assert_eq "on a full disk enqueue is refused once the reserve cannot be kept: exit 4" 4 "$LMT_RC"
-assert_match "the message names the full disk and the way out" \
+assert_re "the message names the full disk and the way out" \
     'disk holding .* is full: new tasks are refused.*Free space on that disk, or delete finished tasks' "$LMT_STDERR"
 assert_eq "nothing on stdout" "" "$LMT_STDOUT"
 check "check passes" "$L" check
@@ -130,8 +130,8 @@ check "check passes" "$L" check
 # The responder reads and serves whatever the disk.
 CGI=$(env -i REQUEST_METHOD=GET REQUEST_URI=/tasks/20 QUERY_STRING= GATEWAY_INTERFACE=CGI/1.1 \
     "$LMTASKS_FCGI" --db "$LMTASKS_DB" </dev/null 2>&1)
-assert_match "the responder serves on the full disk (CGI): 200" '^Status: 200' "$CGI"
-assert_match "the responder serves on the full disk (CGI): the canceled task" '"uid":20,.*"status":"canceled"' "$CGI"
+assert_re "the responder serves on the full disk (CGI): 200" '^Status: 200' "$CGI"
+assert_re "the responder serves on the full disk (CGI): the canceled task" '"uid":20,.*"status":"canceled"' "$CGI"
 check "delete on the full disk" "$L" delete --statuses canceled,succeeded,failed
 check "check passes after the delete" "$L" check
 assert_eq "the disk is still full" 0 "$(avail)"
@@ -166,8 +166,8 @@ writer() {
 	0) ok "$name: works on the full disk without a reserve" ;;
 	4)
 		failed_any=1
-		assert_match "$name: exit 4 names the full disk" 'disk is full|disk holding .* is full' "$LMT_STDERR"
-		assert_match "$name: and what to do" 'Free space on that disk' "$LMT_STDERR"
+		assert_re "$name: exit 4 names the full disk" 'disk is full|disk holding .* is full' "$LMT_STDERR"
+		assert_re "$name: and what to do" 'Free space on that disk' "$LMT_STDERR"
 		assert_eq "$name: nothing on stdout" "" "$LMT_STDOUT"
 		after=$(snapshot)
 		assert_eq "$name: the store is as it was" "$before" "$after"
@@ -227,10 +227,10 @@ for ((cycle = 1; cycle <= 75; cycle++)); do
 	[ "$LMT_RC" = 0 ] || { failed="delete in cycle $cycle: $LMT_STDERR"; break; }
 done
 assert_eq "no cancel or delete failed while the log grew" "" "$failed"
-assert_match "enqueue was refused once the log left no room for the reserve (cycle $refused)" '^[1-9]' "$refused"
-assert_match "with the full disk's message" 'disk holding .* is full: new tasks are refused' "$LMT_STDERR"
-assert_match "which names the change log's setting" 'lmtasks config feedRetention' "$LMT_STDERR"
-json_check "the store holds few tasks: the log filled it" "$("$L" stats)" 'd["tasks"] < 1000'
+assert_re "enqueue was refused once the log left no room for the reserve (cycle $refused)" '^[1-9]' "$refused"
+assert_re "with the full disk's message" 'disk holding .* is full: new tasks are refused' "$LMT_STDERR"
+assert_re "which names the change log's setting" 'lmtasks config feedRetention' "$LMT_STDERR"
+json_assert "the store holds few tasks: the log filled it" "$("$L" stats)" 'd["tasks"] < 1000'
 check "cancel works where enqueue is refused" "$L" cancel 0
 check "delete works where enqueue is refused" "$L" delete --statuses succeeded,failed,canceled
 check "check passes" "$L" check

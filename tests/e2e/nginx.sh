@@ -102,7 +102,7 @@ http GET '/tasks?limit=2&from=3'
 reply "GET /tasks?limit=2&from=3: the bytes of lmtasks list --limit 2 --from 3" 200 \
 	"$(cli_body list --limit 2 --from 3)"
 http GET '/indexes/movies/tasks?reverse=true'
-json_check "GET /indexes/movies/tasks?reverse=true: [0,2]" "$HTTP_BODY_FILE" \
+json_assert "GET /indexes/movies/tasks?reverse=true: [0,2]" "$HTTP_BODY_FILE" \
 	'[t["uid"] for t in d["results"]] == [0,2] and d["total"] == 2'
 http GET /indexes/books/tasks/1
 reply "GET /indexes/books/tasks/1" 200 "$(cli_body get 1)"
@@ -118,7 +118,7 @@ reply "GET /tasks/9: 404 task_not_found" 404 "$(errbody task_not_found 'Task `9`
 http GET /indexes/nope/tasks
 reply "GET /indexes/nope/tasks: 404 index_not_found" 404 "$(errbody index_not_found 'Index `nope` not found.')"
 http GET '/tasks?colour=red'
-json_check "GET /tasks?colour=red: 400 bad_request naming it" "$HTTP_BODY_FILE" \
+json_assert "GET /tasks?colour=red: 400 bad_request naming it" "$HTTP_BODY_FILE" \
 	'd["code"] == "bad_request" and d["message"].startswith("Unknown parameter `colour`")'
 http GET /nope
 reply "GET /nope: 404 JSON" 404 "$(errbody not_found 'Route `/nope` not found.')"
@@ -414,7 +414,7 @@ start_nginx late "" "
 http GET /health
 if [ "$HTTP_STATUS" = 503 ]; then reply "no store: GET /health: 503 JSON" 503; else
 	fail "no store: GET /health: 503 JSON" "status $HTTP_STATUS: $HTTP_BODY"; fi
-json_check "no store: the 503 body is an error object" "$HTTP_BODY_FILE" \
+json_assert "no store: the 503 body is an error object" "$HTTP_BODY_FILE" \
 	'keys(d) == ["message","code","type","link"] and d["type"] == "internal"'
 http GET /tasks
 if [ "$HTTP_STATUS" = 503 ]; then reply "no store: GET /tasks: 503 JSON" 503; else
