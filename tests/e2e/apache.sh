@@ -177,14 +177,16 @@ head_like_get() {
 	local name=$1 path=$2 hdr=${3:-} len why=() h=()
 	[ -n "$hdr" ] && h=(-H "$hdr")
 	http GET "$path" "${h[@]}"
-	len=$(wc -c <"$HTTP_BODY_FILE")
+	http_file_bytes "$HTTP_BODY_FILE"
+	len=$REPLY
 	http HEAD "$path" "${h[@]}"
 	[ "$HTTP_STATUS" = 200 ] || why+=("status $HTTP_STATUS")
-	[ "$(http_header Content-Type)" = application/json ] ||
-		why+=("Content-Type: '$(http_header Content-Type)'")
-	case $(http_header Content-Length) in
+	http_headers_load
+	[ "${HTTP_HDR[content-type]-}" = application/json ] ||
+		why+=("Content-Type: '${HTTP_HDR[content-type]-}'")
+	case ${HTTP_HDR[content-length]-} in
 	"" | "$len") ;;
-	*) why+=("Content-Length $(http_header Content-Length), GET's body has $len bytes") ;;
+	*) why+=("Content-Length ${HTTP_HDR[content-length]-}, GET's body has $len bytes") ;;
 	esac
 	local extra
 	extra=$(raw_head "$path" "$hdr" 2>&1)

@@ -342,12 +342,14 @@ start_nginx writes "
 D_BASE=$HTTP_BASE
 D_DIR=$HTTP_NGINX_DIR
 BLOB=$(printf 'x%.0s' {1..2000})
-# The writer: at most 100 rounds or 12 s; each round enqueues two tasks (one batch: one
+# The writer: at most 100 rounds or 12 s, and no more than 30 once the reads are over
+# (the map has grown twice by then); each round enqueues two tasks (one batch: one
 # process), claims the oldest and finishes it (succeed or fail), and now and then cancels
 # one.  (Uids read by the shell from a file: one process a command.)
 writer() {
 	local i uid end=$((SECONDS + 12))
 	for ((i = 0; i < 100 && SECONDS < end; i++)); do
+		((i >= 30)) && [ -e "$T/reads.done" ] && break
 		"$LMTASKS" --db "$D" enqueue --batch - >"$T/writer.last" <<-EOF || return 1
 			{"indexUid":"movies","type":"documentAddition","details":{"receivedDocuments":$i,"blob":"$BLOB"}}
 			{"indexUid":"books","type":"documentAddition"}
@@ -375,6 +377,7 @@ t0=$(now)
 run http_load "$D_BASE" 25 8 150 '/tasks?limit=50' '/tasks/{uid:300}' '/indexes/movies/tasks?limit=50' \
 	'/tasks?limit=50&reverse=true' '/indexes/books/tasks/{uid:300}' '/tasks?limit=1'
 load_rc=$LMT_RC load_out=$LMT_STDOUT
+: >"$T/reads.done"
 writer_busy=no
 http_alive "$W_PID" && writer_busy=yes
 wait "$W_PID"
