@@ -121,11 +121,14 @@ FRAMING=""	# how Apache framed the bodies, for the report line of each approach
 reply() {
 	local why=() len cl te
 	[ "$HTTP_STATUS" = "$2" ] || why+=("status: expected $2, got $HTTP_STATUS")
-	[ "$(http_header Content-Type)" = application/json ] ||
-		why+=("Content-Type: '$(http_header Content-Type)'")
-	len=$(wc -c <"$HTTP_BODY_FILE")
-	cl=$(http_header Content-Length)
-	te=$(http_header Transfer-Encoding)
+	# (Headers and the body's size read by the shell: no process for a check.)
+	http_headers_load
+	[ "${HTTP_HDR[content-type]-}" = application/json ] ||
+		why+=("Content-Type: '${HTTP_HDR[content-type]-}'")
+	http_file_bytes "$HTTP_BODY_FILE"
+	len=$REPLY
+	cl=${HTTP_HDR[content-length]-}
+	te=${HTTP_HDR[transfer-encoding]-}
 	if [ -n "$cl" ]; then
 		[ "$cl" = "$len" ] || why+=("Content-Length: '$cl' for a body of $len bytes")
 		FRAMING+=" length"
@@ -135,8 +138,11 @@ reply() {
 		why+=("neither Content-Length nor Transfer-Encoding: chunked")
 	fi
 	if [ $# -ge 3 ]; then
-		printf '%s' "$3" >"$T/expected.body"
-		cmp -s "$T/expected.body" "$HTTP_BODY_FILE" ||
+		# Byte for byte, read whole by the shell, not cmp: read stops at a NUL (which
+		# BODY cannot hold) with status 0, and such a body is not BODY.
+		local got=
+		IFS= read -r -d '' got <"$HTTP_BODY_FILE" && got=$'\1'
+		[ "$got" == "$3" ] ||
 			why+=("body expected: ${3:0:300}" "body got:      ${HTTP_BODY:0:300}")
 	elif ! http_json_ok "$HTTP_BODY_FILE"; then
 		why+=("body is not JSON: ${HTTP_BODY:0:300}")
@@ -171,14 +177,16 @@ head_like_get() {
 	local name=$1 path=$2 hdr=${3:-} len why=() h=()
 	[ -n "$hdr" ] && h=(-H "$hdr")
 	http GET "$path" "${h[@]}"
-	len=$(wc -c <"$HTTP_BODY_FILE")
+	http_file_bytes "$HTTP_BODY_FILE"
+	len=$REPLY
 	http HEAD "$path" "${h[@]}"
 	[ "$HTTP_STATUS" = 200 ] || why+=("status $HTTP_STATUS")
-	[ "$(http_header Content-Type)" = application/json ] ||
-		why+=("Content-Type: '$(http_header Content-Type)'")
-	case $(http_header Content-Length) in
+	http_headers_load
+	[ "${HTTP_HDR[content-type]-}" = application/json ] ||
+		why+=("Content-Type: '${HTTP_HDR[content-type]-}'")
+	case ${HTTP_HDR[content-length]-} in
 	"" | "$len") ;;
-	*) why+=("Content-Length $(http_header Content-Length), GET's body has $len bytes") ;;
+	*) why+=("Content-Length ${HTTP_HDR[content-length]-}, GET's body has $len bytes") ;;
 	esac
 	local extra
 	extra=$(raw_head "$path" "$hdr" 2>&1)
@@ -252,7 +260,7 @@ key_suite() {
 	reply "$w: an API key for movies: GET /tasks/1 (a books task): 404 task_not_found" 404 \
 		"$(errbody task_not_found 'Task `1` not found.')"
 	http GET /tasks "${K[@]}"
-	json_check "$w: an API key for movies: GET /tasks lists only movies' tasks" "$HTTP_BODY_FILE" \
+	json_assert "$w: an API key for movies: GET /tasks lists only movies' tasks" "$HTTP_BODY_FILE" \
 		'[t["uid"] for t in d["results"]] == [2, 0] and d["total"] == 2'
 }
 
@@ -445,7 +453,7 @@ apache_start() {
 				http_port_free "$(site_port "$s")" && { ready=no; break; }
 			done
 			[ "$ready" = yes ] && return 0
-			sleep 0.05
+			lmt_sleep 0.05
 		done
 		http_stop "$APACHE_PID"
 		APACHE_PID=
@@ -472,7 +480,7 @@ apache_stop() {
 	# Up to 30 s for them to go (a hang guard: it ends as soon as they are gone).
 	for ((i = 0; i < 600; i++)); do
 		[ -z "$(our_programs)" ] && return 0
-		sleep 0.05
+		lmt_sleep 0.05
 	done
 	for p in $(our_programs); do
 		echo "# apache.sh: pid $p ($(readlink "/proc/$p/exe")) outlived Apache: killed" >&2
@@ -670,7 +678,7 @@ http GET /tasks/0 -H "Authorization: Bearer $MASTER"
 reply "cgi, a key file that cannot be read: 500 JSON, never the task" 500 \
 	"$(errbody internal "The master key file cannot be read; see the server's error log." internal)"
 # mod_cgi logs a program's stderr in the site's error log, mod_cgid in the server's.
-assert_match "cgi, that key file: the program says why in Apache's error log" \
+assert_re "cgi, that key file: the program says why in Apache's error log" \
 	"lmtasks-fcgi: cannot use the master key file $T/home/no-such.key" \
 	"$(cat "$A/logs/cgi-badkey-error.log" "$A/logs/error.log" 2>/dev/null)"
 no_errors "(b): no errors in Apache's logs" "$A/logs/cgi-error.log" "$A/logs/cgi-key-error.log" \
@@ -690,7 +698,7 @@ if [ "$HAVE_FCGID" = yes ]; then
 		[ "$(readlink "/proc/$p/exe")" = "$T/sbin/lmtasks-fcgi" ] || continue
 		procs+="$(tr '\0' ' ' <"/proc/$p/cmdline")($(stat -c %U "/proc/$p"));"
 	done
-	assert_match "fcgid: mod_fcgid runs '$T/sbin/lmtasks-fcgi --threads 1'${RUN_USER:+ as $RUN_USER}" \
+	assert_re "fcgid: mod_fcgid runs '$T/sbin/lmtasks-fcgi --threads 1'${RUN_USER:+ as $RUN_USER}" \
 		"^($T/sbin/lmtasks-fcgi --threads 1 \\(${RUN_USER:-$(id -un)}\\);)+\$" "$procs"
 	framing_note "(c) mod_fcgid"
 	no_errors "(c): no errors in Apache's logs" "$A/logs/fcgid-error.log" "$A/logs/fcgid-key-error.log" \
@@ -705,7 +713,7 @@ if [ "$HAVE_FCGID" = yes ]; then
 	else
 		fail "fcgid, a key file that cannot be read: 5xx, not the task" "$HTTP_STATUS after $took s: ${HTTP_BODY:0:200}"
 	fi
-	assert_match "fcgid, that key file: the program says why in the server's error log" \
+	assert_re "fcgid, that key file: the program says why in the server's error log" \
 		"^lmtasks-fcgi: cannot use the master key file $T/home/no-such.key" "$(cat "$A/logs/error.log")"
 else
 	lmt_missing "(c) mod_fcgid" libapache2-mod-fcgid "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"

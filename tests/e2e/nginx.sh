@@ -37,14 +37,17 @@ http_demo_store nginx.sh
 # reply NAME CODE [BODY]: the last http answer has status CODE, Content-Type
 # application/json, a Content-Length equal to the body's size, and the body BODY (when
 # given; else any JSON).  One line.
+# (Headers and the body's size read by the shell: no process for a check.)
 reply() {
 	local why=() len
 	[ "$HTTP_STATUS" = "$2" ] || why+=("status: expected $2, got $HTTP_STATUS")
-	[ "$(http_header Content-Type)" = application/json ] ||
-		why+=("Content-Type: '$(http_header Content-Type)'")
-	len=$(wc -c <"$HTTP_BODY_FILE")
-	[ "$(http_header Content-Length)" = "$len" ] ||
-		why+=("Content-Length: '$(http_header Content-Length)' for a body of $len bytes")
+	http_headers_load
+	[ "${HTTP_HDR[content-type]-}" = application/json ] ||
+		why+=("Content-Type: '${HTTP_HDR[content-type]-}'")
+	http_file_bytes "$HTTP_BODY_FILE"
+	len=$REPLY
+	[ "${HTTP_HDR[content-length]-}" = "$len" ] ||
+		why+=("Content-Length: '${HTTP_HDR[content-length]-}' for a body of $len bytes")
 	if [ $# -ge 3 ]; then
 		[ "$HTTP_BODY" == "$3" ] || why+=("body expected: ${3:0:300}" "body got:      ${HTTP_BODY:0:300}")
 	elif ! http_json_ok "$HTTP_BODY_FILE"; then
@@ -99,7 +102,7 @@ http GET '/tasks?limit=2&from=3'
 reply "GET /tasks?limit=2&from=3: the bytes of lmtasks list --limit 2 --from 3" 200 \
 	"$(cli_body list --limit 2 --from 3)"
 http GET '/indexes/movies/tasks?reverse=true'
-json_check "GET /indexes/movies/tasks?reverse=true: [0,2]" "$HTTP_BODY_FILE" \
+json_assert "GET /indexes/movies/tasks?reverse=true: [0,2]" "$HTTP_BODY_FILE" \
 	'[t["uid"] for t in d["results"]] == [0,2] and d["total"] == 2'
 http GET /indexes/books/tasks/1
 reply "GET /indexes/books/tasks/1" 200 "$(cli_body get 1)"
@@ -115,7 +118,7 @@ reply "GET /tasks/9: 404 task_not_found" 404 "$(errbody task_not_found 'Task `9`
 http GET /indexes/nope/tasks
 reply "GET /indexes/nope/tasks: 404 index_not_found" 404 "$(errbody index_not_found 'Index `nope` not found.')"
 http GET '/tasks?colour=red'
-json_check "GET /tasks?colour=red: 400 bad_request naming it" "$HTTP_BODY_FILE" \
+json_assert "GET /tasks?colour=red: 400 bad_request naming it" "$HTTP_BODY_FILE" \
 	'd["code"] == "bad_request" and d["message"].startswith("Unknown parameter `colour`")'
 http GET /nope
 reply "GET /nope: 404 JSON" 404 "$(errbody not_found 'Route `/nope` not found.')"
@@ -339,20 +342,26 @@ start_nginx writes "
 D_BASE=$HTTP_BASE
 D_DIR=$HTTP_NGINX_DIR
 BLOB=$(printf 'x%.0s' {1..2000})
-# The writer: at most 100 rounds or 12 s; each round enqueues two tasks, claims the oldest
-# and finishes it (succeed or fail), and now and then cancels one.
+# The writer: at most 100 rounds or 12 s, and no more than 30 once the reads are over
+# (the map has grown twice by then); each round enqueues two tasks (one batch: one
+# process), claims the oldest and finishes it (succeed or fail), and now and then cancels
+# one.  (Uids read by the shell from a file: one process a command.)
 writer() {
 	local i uid end=$((SECONDS + 12))
 	for ((i = 0; i < 100 && SECONDS < end; i++)); do
-		"$LMTASKS" --db "$D" enqueue movies documentAddition \
-			--details "{\"receivedDocuments\":$i,\"blob\":\"$BLOB\"}" >/dev/null || return 1
-		uid=$("$LMTASKS" --db "$D" enqueue books documentAddition | sed -n 's/^{"uid":\([0-9]*\),.*/\1/p')
-		[ -n "$uid" ] || return 1
+		((i >= 30)) && [ -e "$T/reads.done" ] && break
+		"$LMTASKS" --db "$D" enqueue --batch - >"$T/writer.last" <<-EOF || return 1
+			{"indexUid":"movies","type":"documentAddition","details":{"receivedDocuments":$i,"blob":"$BLOB"}}
+			{"indexUid":"books","type":"documentAddition"}
+		EOF
+		[[ $(<"$T/writer.last") =~ \"lastUid\":([0-9]+) ]] || return 1
+		uid=${BASH_REMATCH[1]}
 		if ((i % 4 == 3)); then
 			"$LMTASKS" --db "$D" cancel "$uid" >/dev/null || return 1
 		fi
-		uid=$("$LMTASKS" --db "$D" claim | sed -n 's/^{"uid":\([0-9]*\),.*/\1/p')
-		[ -n "$uid" ] || return 1
+		"$LMTASKS" --db "$D" claim >"$T/writer.last" || return 1
+		[[ $(<"$T/writer.last") =~ ^\{\"uid\":([0-9]+), ]] || return 1
+		uid=${BASH_REMATCH[1]}
 		if ((i % 3 == 0)); then
 			"$LMTASKS" --db "$D" fail "$uid" --code internal --message "round $i" >/dev/null || return 1
 		else
@@ -368,6 +377,7 @@ t0=$(now)
 run http_load "$D_BASE" 25 8 150 '/tasks?limit=50' '/tasks/{uid:300}' '/indexes/movies/tasks?limit=50' \
 	'/tasks?limit=50&reverse=true' '/indexes/books/tasks/{uid:300}' '/tasks?limit=1'
 load_rc=$LMT_RC load_out=$LMT_STDOUT
+: >"$T/reads.done"
 writer_busy=no
 http_alive "$W_PID" && writer_busy=yes
 wait "$W_PID"
@@ -407,7 +417,7 @@ start_nginx late "" "
 http GET /health
 if [ "$HTTP_STATUS" = 503 ]; then reply "no store: GET /health: 503 JSON" 503; else
 	fail "no store: GET /health: 503 JSON" "status $HTTP_STATUS: $HTTP_BODY"; fi
-json_check "no store: the 503 body is an error object" "$HTTP_BODY_FILE" \
+json_assert "no store: the 503 body is an error object" "$HTTP_BODY_FILE" \
 	'keys(d) == ["message","code","type","link"] and d["type"] == "internal"'
 http GET /tasks
 if [ "$HTTP_STATUS" = 503 ]; then reply "no store: GET /tasks: 503 JSON" 503; else
@@ -420,7 +430,7 @@ got=""
 for ((i = 0; i < 600; i++)); do
 	http GET /tasks/0
 	[ "$HTTP_STATUS" = 200 ] && { got=$(elapsed "$t0"); break; }
-	sleep 0.05
+	lmt_sleep 0.05
 done
 if [ -n "$got" ]; then
 	reply "after init + enqueue: GET /tasks/0 is 200 (after ${got} s), no restart" 200 \
@@ -442,7 +452,7 @@ if command -v spawn-fcgi >/dev/null; then
 	SP_PID=$!
 	SOCKS+=("$T/spawn.sock")
 	lmt_on_exit "http_stop $SP_PID"
-	for ((i = 0; i < 600; i++)); do http_sock_ready "$T/spawn.sock" && break; sleep 0.05; done
+	for ((i = 0; i < 600; i++)); do http_sock_ready "$T/spawn.sock" && break; lmt_sleep 0.05; done
 	start_nginx spawn "" "
 		location / {
 			include $PARAMS;
@@ -467,7 +477,7 @@ if command -v systemd-socket-activate >/dev/null; then
 	SD_PID=$!
 	SOCKS+=("$T/sd.sock")
 	lmt_on_exit "http_stop $SD_PID"
-	for ((i = 0; i < 600; i++)); do [ -S "$T/sd.sock" ] && break; sleep 0.05; done
+	for ((i = 0; i < 600; i++)); do [ -S "$T/sd.sock" ] && break; lmt_sleep 0.05; done
 	start_nginx systemd "" "
 		location / {
 			include $PARAMS;

@@ -69,15 +69,50 @@ class Page:
     def js(self, script, *a):
         return self.d.execute_script(script, *a)
 
+    # The wait runs in the page: the script is tried again at each change of the document
+    # (a MutationObserver) and every 50 ms (for what no mutation shows), and the answer
+    # comes back once, not a WebDriver round trip (Python, chromedriver, the browser) per
+    # try.  A slice lasts at most 5 s, well inside the script timeout.
+    WAIT_JS = """
+        const [src, args, ms, done] = arguments;
+        const f = new Function(src);
+        const t0 = performance.now();
+        let over = false, timer = null, obs = null;
+        const finish = v => {
+            over = true;
+            clearTimeout(timer);
+            if (obs) obs.disconnect();
+            done(v);
+        };
+        // True as Python takes it: an empty list or object is not.
+        const truthy = v => Array.isArray(v) ? v.length > 0 :
+            v !== null && typeof v === "object" && !(v instanceof Node) ? Object.keys(v).length > 0 : !!v;
+        const test = () => {
+            if (over) return;
+            let v = null;
+            try { v = f.apply(null, args); } catch (e) { v = null; }
+            if (truthy(v)) finish(v);
+            else if (performance.now() - t0 > ms) finish(null);
+        };
+        const tick = () => { test(); if (!over) timer = setTimeout(tick, 50); };
+        obs = new MutationObserver(test);
+        obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+        tick();
+    """
+
     def wait(self, what, script, *a, timeout=WAIT):
         """Runs the script until it returns something true (a hang guard): that value,
         or None once timeout passes."""
         end = time.monotonic() + timeout
         while True:
+            left = end - time.monotonic()
             try:
-                v = self.js(script, *a)
+                v = self.d.execute_async_script(self.WAIT_JS, script, list(a),
+                                                max(0, min(left, 5.0)) * 1000)
             except WebDriverException:
+                # (A navigation ends the script: it is started again in the new page.)
                 v = None
+                time.sleep(0.05)
             if v:
                 return v
             if time.monotonic() > end:

@@ -340,6 +340,39 @@ http__header() {
 	return 0
 }
 
+# http_headers_load [FILE]: every header of the last response in FILE (default
+# $HTTP_HEADERS) into the associative array HTTP_HDR, keyed by the lower-case name, as
+# http_header answers them (the last response's, the first of a repeated name): where a
+# check reads several headers, one pass in the shell, and no $(...) subshell for each.
+declare -A HTTP_HDR=()
+http_headers_load() {
+	local line name v
+	HTTP_HDR=()
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line//$'\r'/}
+		case $line in HTTP/*) HTTP_HDR=() ;; esac
+		[[ $line == *:* ]] || continue
+		name=${line%%:*}
+		name=${name,,}
+		[ -n "${HTTP_HDR[$name]+set}" ] && continue
+		v=${line#*:}
+		HTTP_HDR[$name]=${v#"${v%%[!$' \t']*}"}
+	done <"${1:-$HTTP_HEADERS}"
+	return 0
+}
+
+# http_file_bytes FILE: REPLY is FILE's size in bytes, read by the shell (no wc); a file
+# with a NUL byte, which the shell cannot hold, is measured by wc -c.
+http_file_bytes() {
+	local LC_ALL=C b=
+	if IFS= read -r -d '' b <"$1"; then
+		REPLY=$(wc -c <"$1")
+		REPLY=${REPLY//[!0-9]/}
+	else
+		REPLY=${#b}
+	fi
+}
+
 # http_status_line: the status line of the last response, without the CR.
 http_status_line() {
 	tr -d '\r' <"$HTTP_HEADERS" | grep '^HTTP/' | tail -n 1

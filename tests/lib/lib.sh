@@ -544,6 +544,47 @@ json_check() {
 	fi
 }
 
+# json_into VAR JSON_OR_FILE EXPR: json_get's answer (stdout and stderr, without the last
+# newline) in the variable VAR, and its status: as VAR=$(json_get ... 2>&1), without the
+# subshell that costs a fork.
+json_into() {
+	local __f=$LMT_TMP/.json_into.$BASHPID __rc
+	json_get "$2" "$3" >"$__f" 2>&1
+	__rc=$?
+	# ($(<FILE): read by the shell, no process.)
+	printf -v "$1" '%s' "$(<"$__f")"
+	return "$__rc"
+}
+
+# json_assert NAME JSON_OR_FILE EXPR: json_check, the same check and the same report,
+# without a subshell (json_into).
+json_assert() {
+	local got
+	json_into got "$2" "bool($3)"
+	if [ "$got" = true ]; then
+		ok "$1"
+	else
+		local src=$2
+		[ -f "$src" ] && src=$(head -c 600 "$src")
+		fail "$1" "expected true: $3" "got: $got" "json: ${src:0:600}"
+	fi
+}
+
+# assert_re NAME ERE STRING: assert_match, the same check and report; a STRING of one line
+# is matched by the shell ([[ =~ ]], POSIX extended, as grep -E), several lines by grep.
+assert_re() {
+	case $3 in
+	*$'\n'*) assert_match "$@" ;;
+	*)
+		if [[ $3 =~ $2 ]]; then
+			ok "$1"
+		else
+			fail "$1" "expected to match: $2" "got: ${3:0:600}"
+		fi
+		;;
+	esac
+}
+
 # ---- time ----
 
 # now: seconds since the epoch, with microseconds.
