@@ -304,7 +304,7 @@ else
 		"took $took s; not 200:$slow"
 fi
 if command -v wrk >/dev/null; then
-	run timeout 15 wrk -t2 -c32 -d3s --timeout 5s "$C_BASE/tasks?limit=5"
+	run timeout 60 wrk -t2 -c32 -d3s --timeout 30s "$C_BASE/tasks?limit=5"
 	reqs=$(printf '%s\n' "$LMT_STDOUT" | sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p')
 	if [ "$LMT_RC" -eq 0 ] && [ "${reqs:-0}" -gt 0 ] &&
 	    ! printf '%s\n' "$LMT_STDOUT" | grep -qE 'Non-2xx|Socket errors'; then
