@@ -14,9 +14,11 @@
 # level off (the second half's peaks no higher than the first half's), and that every good
 # request got a whole answer.  A full soak is 600 s.  Prints one line per check; exits 1 on
 # a failure.
-# SOAK_PACE=S: each good client waits S seconds between its requests, each pipeliner 100 S
-# between its runs (default 0: flat out, as a benchmark wants; tests/e2e/hostile.sh paces
-# them: what it checks needs the mix, not the machine's whole CPU).
+# SOAK_PACE=S: each good client waits S seconds between its requests, each pipeliner 250 S
+# between its runs, the writers that are killed and the webhooks' tasks come every 25 S and
+# 50 S (default 0: flat out, a writer every 0.2 s, a webhook's task every 0.2 s, as a
+# benchmark wants; tests/e2e/hostile.sh paces them: what it checks needs the mix, not the
+# machine's whole CPU).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
@@ -71,6 +73,11 @@ left() { echo $(( end - EPOCHSECONDS )); }
 
 # Good requests: 4 threads, each with a kept-alive connection, until the time is up.
 pace=${SOAK_PACE:-0}
+writer_every=0.2 hook_every=0.2
+if [ "$pace" != 0 ]; then
+	writer_every=$(awk -v p="$pace" 'BEGIN { print 25 * p }')
+	hook_every=$(awk -v p="$pace" 'BEGIN { print 50 * p }')
+fi
 "$LMT_PYTHON" - "$HTTP_BASE" "$secs" "$pace" >"$T/good.out" 2>&1 <<'EOF' &
 import http.client, json, sys, threading, time, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
@@ -138,7 +145,7 @@ F repeat "$(left)" 0.2 crafted "$SOCK" overflow -- crafted "$SOCK" huge -- \
 	kill -KILL "$w" 2>/dev/null
 	wait "$w" 2>/dev/null
 	n=$((n + 1))
-	lmt_sleep 0.2
+	lmt_sleep "$writer_every"
 done; echo "$n" >"$T/writers.n") & pids+=($!)
 # Connections: clients that send 2000 requests ahead on one connection behind a 64 KiB
 # record, 200 idle kept connections (held until the responder's 120 s idle limit closes
@@ -153,7 +160,7 @@ hold_loop() {
 	done
 }
 # Each of their pages starts elsewhere: walked and rendered, not the page cache's copy.
-pipe_loop() { F repeat "$(left)" "$(awk -v p="$pace" 'BEGIN { print 100 * p }')" pipeline "$SOCK" 2000 "/tasks?limit=50&from=%d" big; }
+pipe_loop() { F repeat "$(left)" "$(awk -v p="$pace" 'BEGIN { print 250 * p }')" pipeline "$SOCK" 2000 "/tasks?limit=50&from=%d" big; }
 pipe_loop >"$T/conns.pipe1" 2>&1 & pids+=($!)
 pipe_loop >"$T/conns.pipe2" 2>&1 & pids+=($!)
 hold_loop & pids+=($!)
@@ -193,7 +200,7 @@ for p in "${pids[@]}"; do lmt_bg_track "$p"; done
 
 # ---- Webhooks: a receiver that never answers beside a good one, for the whole soak ----
 # `lmtasks notify` delivers the tasks of index hooks (one enqueued and canceled every
-# 0.2 s) to a receiver that reads each POST and never answers, added first, and to a good
+# 0.2 s, or as SOAK_PACE says) to a receiver that reads each POST and never answers, added first, and to a good
 # one.  Checked at the end: the good one got every task while the silent one answered
 # nothing (its requests only ever time out, after 30 s each), and notify's memory and
 # descriptors did not grow past the warm-up's.
@@ -220,7 +227,7 @@ lmt_bg_track "$WH_NOTIFY"
 	L enqueue hooks documentAddition >"$T/wh-enq" 2>/dev/null &&
 		read -r line <"$T/wh-enq" && [[ $line =~ ^\{\"uid\":([0-9]+), ]] && u=${BASH_REMATCH[1]}
 	[ -n "$u" ] && L cancel "$u" >/dev/null 2>&1 && echo "$u" >>"$T/wh-finished"
-	lmt_sleep 0.2
+	lmt_sleep "$hook_every"
 done) & WH_LOOP=$!
 lmt_bg_track "$WH_LOOP"
 (sleep $(( secs < 20 ? 3 : 5 ))

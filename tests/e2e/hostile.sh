@@ -284,7 +284,7 @@ section "(g) a soak of all of it together (bench/soak.sh, ${LMT_SOAK_SECONDS:-20
 # Its bound is a hang guard: the soak's seconds and 120 s for its setup and checks (60 s,
 # the default, was passed on a busy machine, and the killed script left its responder).
 # Its clients paced (SOAK_PACE): the checks need the mix of them, not both cores flat out.
-LMT_CMD_TIMEOUT=$((${LMT_SOAK_SECONDS:-20} + 120)) run env SOAK_PACE=0.02 bash "$top_srcdir/bench/soak.sh" "${LMT_SOAK_SECONDS:-20}"
+LMT_CMD_TIMEOUT=$((${LMT_SOAK_SECONDS:-20} + 120)) run env SOAK_PACE=0.04 bash "$top_srcdir/bench/soak.sh" "${LMT_SOAK_SECONDS:-20}"
 if [ "$LMT_RC" = 0 ]; then
 	ok "soak: $(grep -c '^ok' <<<"$LMT_STDOUT") checks passed; $(grep 'every good request' <<<"$LMT_STDOUT" | sed 's/^ok [0-9]* - //')"
 else
