@@ -246,6 +246,9 @@ start_rx rx1 --port "$RX_PORT" --delay 0.02
 "$L" notify --batch-size 7 >"$T/n3.out" 2>"$T/n3.err" &
 N=$!
 lmt_bg_track $N
+# First the last task's 2xx at the receiver (a grep a poll), then the cursor stored (an
+# lmtasks a poll, costly under the sanitizers).
+wait_for 30 grep -q "\"status\": 200, \"uids\": \\[[^]]*\\b$((FIRST + 29))\\]" "$T/rx1.log"
 wait_for 30 sh -c "\"$L\" webhook list | grep -q '\"pending\":0'"
 kill "$N"; wait "$N" 2>/dev/null
 assert_eq "every one of the 30 finished tasks was delivered" 30 \
