@@ -14,6 +14,11 @@
 # level off (the second half's peaks no higher than the first half's), and that every good
 # request got a whole answer.  A full soak is 600 s.  Prints one line per check; exits 1 on
 # a failure.
+# SOAK_PACE=S: each good client waits S seconds between its requests, each pipeliner 250 S
+# between its runs, the writers that are killed and the webhooks' tasks come every 25 S and
+# 50 S (default 0: flat out, a writer every 0.2 s, a webhook's task every 0.2 s, as a
+# benchmark wants; tests/e2e/hostile.sh paces them: what it checks needs the mix, not the
+# machine's whole CPU).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
@@ -48,15 +53,36 @@ http_nginx_start soak "
 # it has read through its map, and the store grows with the commits.
 rss() { awk '/^RssAnon/ { print $2 }' "/proc/$PID/status"; }
 vmrss() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
+# memof PID: sets RSS_ANON and VM_RSS (KiB) and FDS (descriptors) of PID, read by the shell:
+# the sampling loops ask every second, and a process each time would be most of their cost.
+memof() {
+	local k v _ f
+	RSS_ANON=0 VM_RSS=0
+	while read -r k v _; do
+		case $k in RssAnon:) RSS_ANON=$v ;; VmRSS:) VM_RSS=$v ;; esac
+	done <"/proc/$1/status"
+	f=("/proc/$1/fd/"*)
+	[ -L "${f[0]}" ] || f=()
+	FDS=${#f[@]}
+}
 fds() { ls "/proc/$PID/fd" | wc -l; }
-end=$(( $(date +%s) + secs ))
-running() { [ "$(date +%s)" -lt "$end" ]; }
+end=$(( EPOCHSECONDS + secs ))
+# (The shell's clock, not date(1): every loop below asks it each round.)
+running() { [ "$EPOCHSECONDS" -lt "$end" ]; }
+left() { echo $(( end - EPOCHSECONDS )); }
 
 # Good requests: 4 threads, each with a kept-alive connection, until the time is up.
-"$LMT_PYTHON" - "$HTTP_BASE" "$secs" >"$T/good.out" 2>&1 <<'EOF' &
+pace=${SOAK_PACE:-0}
+writer_every=0.2 hook_every=0.2
+if [ "$pace" != 0 ]; then
+	writer_every=$(awk -v p="$pace" 'BEGIN { print 25 * p }')
+	hook_every=$(awk -v p="$pace" 'BEGIN { print 50 * p }')
+fi
+"$LMT_PYTHON" - "$HTTP_BASE" "$secs" "$pace" >"$T/good.out" 2>&1 <<'EOF' &
 import http.client, json, sys, threading, time, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
 end = time.monotonic() + float(sys.argv[2])
+pace = float(sys.argv[3])
 paths = ["/tasks/%d", "/tasks?limit=5", "/health", "/indexes/movies/tasks?limit=3", "/tasks/%d"]
 lock = threading.Lock()
 n = {"sent": 0, "ok": 0, "bad": 0, "unanswered": 0}
@@ -77,6 +103,7 @@ def client(k):
             json.loads(body)
             with lock: n["ok" if good else "bad"] += 1
             if not good: print("bad:", p, r.status, body[:200], flush=True)
+            if pace: time.sleep(pace)
         except Exception as e:
             with lock: n["unanswered"] += 1
             print("unanswered:", p, repr(e), flush=True)
@@ -93,23 +120,32 @@ lmt_bg_track "$good_pid"
 hostile_loop() {
 	while running; do "$@" >/dev/null 2>&1; done
 }
+# paced_loop PAUSE CMD...: the same with a pause between runs, for a client that the
+# responder ends at once (flat out, it would only measure Python's start).
+paced_loop() {
+	local pause=$1
+	shift
+	while running; do "$@" >/dev/null 2>&1; lmt_sleep "$pause"; done
+}
 pids=()
 hostile_loop F slow "$SOCK" 0.3 /tasks & pids+=($!)
 hostile_loop F slow "$SOCK" 0.3 /health & pids+=($!)
 hostile_loop F stall "$SOCK" 8 & pids+=($!)
 hostile_loop F stall "$SOCK" 8 & pids+=($!)
-(while running; do
-	for k in overflow huge past_end version many; do F crafted "$SOCK" "$k" >/dev/null 2>&1; done
-	sleep 0.2
-done) & pids+=($!)
+# (The looping clients below run in one Python each, fcgi.py repeat: a Python start per
+# request would cost more than the request, and the soak's CPU would go to starting them.)
+F repeat "$(left)" 0.2 crafted "$SOCK" overflow -- crafted "$SOCK" huge -- \
+	crafted "$SOCK" past_end -- crafted "$SOCK" version -- crafted "$SOCK" many \
+	>/dev/null 2>&1 & pids+=($!)
 # Writers: enqueues, some killed with SIGKILL mid-way.
 (n=0; while running; do
-	L enqueue movies documentAddition --details '{"n":1}' >/dev/null 2>&1 &
+	"$LMTASKS" --db "$S" enqueue movies documentAddition --details '{"n":1}' >/dev/null 2>&1 &
 	w=$!
-	sleep "0.0$((RANDOM % 10))"
+	lmt_sleep "0.0$((RANDOM % 10))"
 	kill -KILL "$w" 2>/dev/null
 	wait "$w" 2>/dev/null
 	n=$((n + 1))
+	lmt_sleep "$writer_every"
 done; echo "$n" >"$T/writers.n") & pids+=($!)
 # Connections: clients that send 2000 requests ahead on one connection behind a 64 KiB
 # record, 200 idle kept connections (held until the responder's 120 s idle limit closes
@@ -118,31 +154,31 @@ done; echo "$n" >"$T/writers.n") & pids+=($!)
 hold_loop() {
 	local left
 	while running; do
-		left=$((end - $(date +%s)))
+		left=$((end - $EPOCHSECONDS))
 		"$LMT_PYTHON" "$top/tests/lib/fcgi.py" hold "$SOCK" 200 $((left < 130 ? left : 130)) \
 			>/dev/null 2>&1
 	done
 }
 # Each of their pages starts elsewhere: walked and rendered, not the page cache's copy.
-pipe_loop() { while running; do F pipeline "$SOCK" 2000 "/tasks?limit=50&from=%d" big; done; }
+pipe_loop() { F repeat "$(left)" "$(awk -v p="$pace" 'BEGIN { print 250 * p }')" pipeline "$SOCK" 2000 "/tasks?limit=50&from=%d" big; }
 pipe_loop >"$T/conns.pipe1" 2>&1 & pids+=($!)
 pipe_loop >"$T/conns.pipe2" 2>&1 & pids+=($!)
 hold_loop & pids+=($!)
-(while running; do F get "$SOCK" "/tasks?limit=20"; sleep 0.05; done) >"$T/conns.good" 2>&1 &
+F repeat "$(left)" 0.05 get "$SOCK" "/tasks?limit=20" >"$T/conns.good" 2>&1 &
 pids+=($!)
 env -u LMTASKS_DB "$LMTASKS_FCGI" --listen "unix:$T/pin.sock" --threads 1 </dev/null \
 	>"$T/pin.log" 2>&1 &
 PIN=$!
 lmt_on_exit "http_stop $PIN"
 wait_for 30 http_sock_ready "$T/pin.sock"
-(while running; do F db "$T/pin.sock" /tasks/0 "$T/no-store"; done) >"$T/pin.wrong" 2>&1 &
+F repeat "$(left)" 0.05 db "$T/pin.sock" /tasks/0 "$T/no-store" >"$T/pin.wrong" 2>&1 &
 pids+=($!)
-(while running; do F db "$T/pin.sock" /tasks/0 "$S"; sleep 0.05; done) >"$T/pin.right" 2>&1 &
+F repeat "$(left)" 0.05 db "$T/pin.sock" /tasks/0 "$S" >"$T/pin.right" 2>&1 &
 pids+=($!)
 # The responder's memory and descriptors, ten times over the run.
 (step=$((secs / 10 > 1 ? secs / 10 : 1)); while running; do
 	sleep "$step"
-	echo "$(($(date +%s) - end + secs)) $(rss) $(fds)"
+	echo "$(($EPOCHSECONDS - end + secs)) $(rss) $(fds)"
 done) >"$T/conns.samples" 2>/dev/null & pids+=($!)
 # Streams (tests/lib/fcgistream.py at the socket): 4 that read as fast as they can, 50 that
 # read nothing (held past the 30 s write deadline in a long soak), 2 resumed from the
@@ -154,7 +190,7 @@ hostile_loop timeout "$hold" "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" hold "
     "/tasks/stream?indexUids=movies" "$T/hold.ready" & pids+=($!)
 hostile_loop env GUARD=20 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" read "$SOCK" 2 \
     /tasks/stream 20000 0 & pids+=($!)
-hostile_loop env GUARD=5 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" extra "$SOCK" \
+paced_loop 2 env GUARD=5 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" extra "$SOCK" \
     /tasks/stream & pids+=($!)
 for i in $(seq 1 2000); do echo '{"indexUid":"movies","type":"documentAddition"}'; done \
     >"$T/batch.ndjson"
@@ -164,7 +200,7 @@ for p in "${pids[@]}"; do lmt_bg_track "$p"; done
 
 # ---- Webhooks: a receiver that never answers beside a good one, for the whole soak ----
 # `lmtasks notify` delivers the tasks of index hooks (one enqueued and canceled every
-# 0.2 s) to a receiver that reads each POST and never answers, added first, and to a good
+# 0.2 s, or as SOAK_PACE says) to a receiver that reads each POST and never answers, added first, and to a good
 # one.  Checked at the end: the good one got every task while the silent one answered
 # nothing (its requests only ever time out, after 30 s each), and notify's memory and
 # descriptors did not grow past the warm-up's.
@@ -186,9 +222,12 @@ WH_NOTIFY=$!
 lmt_bg_track "$WH_NOTIFY"
 : >"$T/wh-finished"
 (while running; do
-	u=$(L enqueue hooks documentAddition 2>/dev/null | sed -n 's/^{"uid":\([0-9]*\),.*/\1/p')
+	# (The uid read by the shell, not by a sed and a subshell each round.)
+	u=
+	L enqueue hooks documentAddition >"$T/wh-enq" 2>/dev/null &&
+		read -r line <"$T/wh-enq" && [[ $line =~ ^\{\"uid\":([0-9]+), ]] && u=${BASH_REMATCH[1]}
 	[ -n "$u" ] && L cancel "$u" >/dev/null 2>&1 && echo "$u" >>"$T/wh-finished"
-	sleep 0.2
+	lmt_sleep "$hook_every"
 done) & WH_LOOP=$!
 lmt_bg_track "$WH_LOOP"
 (sleep $(( secs < 20 ? 3 : 5 ))
@@ -197,7 +236,8 @@ lmt_bg_track "$WH_LOOP"
 	rmax=$r0 fmax=$f0
 	while running && [ -d "/proc/$WH_NOTIFY" ]; do
 		sleep 1
-		r=$(awk '/^VmRSS/ { print $2 }' "/proc/$WH_NOTIFY/status") f=$(ls "/proc/$WH_NOTIFY/fd" | wc -l)
+		memof "$WH_NOTIFY"
+		r=$VM_RSS f=$FDS
 		[ "$r" -gt "$rmax" ] && rmax=$r
 		[ "$f" -gt "$fmax" ] && fmax=$f
 	done
@@ -208,18 +248,19 @@ lmt_bg_track "$WH_SAMPLER"
 sleep $(( secs < 20 ? 3 : 5 ))
 rss0=$(rss) fd0=$(fds) rssmax=0 fdmax=0
 # The samples of each tenth of the run (its peak RSS and descriptors), to see them level off.
-tenth=$(( (end - $(date +%s)) / 10 )) series=() early_rss=0 late_rss=0 early_fd=0 late_fd=0
+tenth=$(( (end - $EPOCHSECONDS) / 10 )) series=() early_rss=0 late_rss=0 early_fd=0 late_fd=0
 [ "$tenth" -ge 1 ] || tenth=1
-t_start=$(date +%s) prss=0 pfd=0
+t_start=$EPOCHSECONDS prss=0 pfd=0
 while running; do
 	sleep 1
 	http_alive "$PID" || break
-	r=$(rss) f=$(fds)
+	memof "$PID"
+	r=$RSS_ANON f=$FDS
 	[ "$r" -gt "$rssmax" ] && rssmax=$r
 	[ "$f" -gt "$fdmax" ] && fdmax=$f
 	[ "$r" -gt "$prss" ] && prss=$r
 	[ "$f" -gt "$pfd" ] && pfd=$f
-	el=$(( $(date +%s) - t_start ))
+	el=$(( $EPOCHSECONDS - t_start ))
 	if [ $(( el % tenth )) -eq 0 ] || ! running; then
 		series+=("${prss}/${pfd}")
 		if [ "${#series[@]}" -le 5 ]; then

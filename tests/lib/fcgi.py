@@ -33,7 +33,16 @@ socket, well or badly on purpose.
   fcgi.py fat SOCK N [SECONDS]     N connections one after another, each a 64 KiB record of
                                    no request and a kept request, answered, then held (until
                                    killed, or SECONDS, 3600); prints "held N" once all are
+  fcgi.py repeat SECONDS PAUSE [--until TEXT] CMD ARGS... [-- CMD ARGS...]...
+                                   the commands above, one after another, in this one
+                                   process, again and again (PAUSE seconds between rounds)
+                                   until SECONDS have passed: a Python start each time
+                                   would cost more than the request.  Each run prints what
+                                   it would alone (an error: "error REPR").  --until: stops,
+                                   true, once a run's output starts with TEXT; false when
+                                   SECONDS passed first
 """
+import io
 import os
 import socket
 import struct
@@ -142,8 +151,46 @@ def ending(s, t0):
         return "open %.1f" % (time.time() - t0)
 
 
+def repeat(args):
+    """fcgi.py repeat: see above.  Returns the exit status."""
+    end = time.monotonic() + float(args[0])
+    pause, args = float(args[1]), args[2:]
+    until = None
+    if args[:1] == ["--until"]:
+        until, args = args[1], args[2:]
+    cmds, cur = [], []
+    for a in args:
+        if a == "--":
+            cmds.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    cmds.append(cur)
+    prog = sys.argv[0]
+    while True:
+        for c in cmds:
+            sys.argv = [prog] + c
+            out = io.StringIO()
+            real, sys.stdout = sys.stdout, out
+            try:
+                main()
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - one run's end, printed
+                print("error %r" % e)
+            finally:
+                sys.stdout = real
+            sys.stdout.write(out.getvalue())
+            sys.stdout.flush()
+            if until is not None and out.getvalue().startswith(until):
+                return 0
+        if time.monotonic() + pause >= end:
+            return 0 if until is None else 1
+        time.sleep(pause)
+
+
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == "repeat":
+        sys.exit(repeat(sys.argv[2:]))
     t0 = time.time()
     if cmd == "get":
         s = connect(path)
