@@ -254,11 +254,11 @@ write_through_nginx() {
 	[ -z "$bad" ] || { SLOWEST+="$bad"; return 1; }
 }
 # As in tests/e2e/hostile.sh: each connection's 5 s deadline runs from its accept, by the
-# writer's clock.  Once the five are accepted the clock goes ten minutes back, so that
-# they hang on however long the 20 requests take; then 606 s forward, past the deadline,
-# and the sweep (every 250 ms) closes them.  The one real-time margin: the clock must go
-# back within 5 s of the accepts, which take milliseconds, so it holds on a machine at a
-# fifth of its speed.  The clients' own bounds (60 s) are hang guards.
+# writer's clock.  The clock goes ten minutes back before the five connect, so that they
+# hang on however long the accepts and the 20 requests take; then 606 s forward, past the
+# deadline, and the sweep (every 250 ms) closes them.  The clients' own bounds (60 s) are
+# hang guards.
+clock_move -600
 hang=()
 socks() { find "/proc/$WPID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 before=$(socks)
@@ -266,7 +266,6 @@ before=$(socks)
 for i in 1 2; do F slow "$WSOCK" 2 /tasks/cancel >"$T/hang.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 for i in 1 2 3; do F stall "$WSOCK" 60 >"$T/hang.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 wait_for 30 eval '[ "$(socks)" -ge $((before + 5)) ]' || fail "the writer accepted the 5 clients" "$(socks) sockets, $before before"
-clock_move -600
 write_through_nginx 10
 all200=$?
 hanging=$(cat "$T"/hang.* | wc -c)
@@ -286,11 +285,14 @@ else
 fi
 grep -q 'lmtasks-writer: closed a FastCGI connection: its request was not whole within 5 s' "$WLOG" &&
 	ok "the log says why they were closed" || fail "the log says why they were closed" "$(tail -3 "$WLOG")"
+# The clock ten minutes back while it runs: the stalled connection's deadline is then
+# far off, so a blocked answer could only come after the client's 30 s guard.
+clock_move -600
 out=$(F hol "$WSOCK")
-# A real-time margin, as in tests/e2e/hostile.sh: blocked, the answer would wait for the
-# stalled connection's 5 s deadline; unblocked it takes milliseconds; 4 s tells them apart
-# on a machine at a fifth of its speed.
-if [ "${out% *}" = 404 ] && awk -v a="${out#* }" 'BEGIN { exit !(a < 4) }'; then
+clock_move 600
+# As in tests/e2e/hostile.sh: blocked, the answer would wait for the stalled connection's
+# deadline, ten minutes off by the moved clock; the 30 s bound is a hang guard.
+if [ "${out% *}" = 404 ] && awk -v a="${out#* }" 'BEGIN { exit !(a < 30) }'; then
 	ok "one worker: a whole request beside a stalled connection is answered before its deadline (${out#* } s)"
 else
 	fail "one worker: a whole request beside a stalled connection is answered before its deadline" "$out"
@@ -424,7 +426,7 @@ DLOG=$T/dmg-writer.log
 	</dev/null >>"$DLOG" 2>&1 &
 DPID=$!
 lmt_on_exit "http_stop $DPID"
-for ((i = 0; i < 100; i++)); do http_sock_ready "$T/dmgw.sock" && break; sleep 0.05; done
+wait_for 30 http_sock_ready "$T/dmgw.sock"
 assert_match "the writer on the whole store: 200" '^Status: 200' "$(F answer "$T/dmgw.sock" "/tasks/cancel?uids=2999" POST "$MASTER")"
 truncate -s "$half" "$D/data.mdb"
 out=$(F answer "$T/dmgw.sock" "/tasks/cancel?uids=2998" POST "$MASTER")
@@ -452,7 +454,7 @@ if [ -x "${LMTASKS_WRITER_FAULTS:-}" ]; then
 		--master-key-file "$T/master.key" </dev/null >>"$DLOG" 2>&1 &
 	FPID=$!
 	lmt_on_exit "http_stop $FPID"
-	for ((i = 0; i < 100; i++)); do http_sock_ready "$T/dmgf.sock" && break; sleep 0.05; done
+	wait_for 30 http_sock_ready "$T/dmgf.sock"
 	assert_match "the first write: 200" '^Status: 200' "$(F answer "$T/dmgf.sock" "/tasks/cancel?uids=$next" POST "$MASTER")"
 	out=$(F answer "$T/dmgf.sock" "/tasks?uids=$next" DELETE "$MASTER")
 	assert_match "SIGBUS in the second: 503" '^Status: 503' "$out"

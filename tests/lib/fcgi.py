@@ -274,7 +274,7 @@ def main():
         st.sendall(request("/tasks")[:40])
         time.sleep(0.2)
         t1 = time.time()
-        s = connect(path)
+        s = connect(path, 30)
         s.sendall(request("/health"))
         out, end = read_records(s)
         print(status_of(out) if end else "000", "%.3f" % (time.time() - t1))
