@@ -5,11 +5,13 @@
 # microseconds per request of nginx's worker and of the responder.  What the default
 # (half the CPUs) rests on.
 #   bench/threads.sh [SECONDS] [ROUNDS] [THREADS...]   (defaults 5, 3, "1 2")
+#   CLIENTS="16 64": the client counts (scripts/test.sh's brief run: 64 alone)
 # Loopback only; every wrk run is bounded by its duration; everything started is stopped.
 # Fails on any error wrk counts; speed is printed, never asserted.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
+CLIENTS=${CLIENTS:-16 64}
 rounds=${2:-3}
 shift $(( $# > 2 ? 2 : $# ))
 counts=("$@")
@@ -40,7 +42,7 @@ paths=(/tasks/1000 "/indexes/movies/tasks?limit=20")
 names=(task index)
 declare -A rps p99 nus rus err
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-for c in 16 64; do
+for c in $CLIENTS; do
 	conns=$c
 	for _ in $(seq 1 "$rounds"); do
 		for i in "${!paths[@]}"; do
@@ -59,7 +61,7 @@ for c in 16 64; do
 	done
 done
 printf '%-3s %-6s %7s %9s %7s %6s %8s %8s\n' c what threads req/s p99_ms errors nginx_us resp_us
-for c in 16 64; do
+for c in $CLIENTS; do
 	for i in "${!paths[@]}"; do
 		for t in "${counts[@]}"; do
 			k=$c/${names[$i]}/$t

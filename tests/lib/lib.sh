@@ -34,6 +34,11 @@ fi
 : "${top_builddir:=.}"
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${LMTASKS:=$top_builddir/lmtasks}"
+# Under the sanitizers (scripts/test.sh sets LMTASKS_SANITIZED) the CLI the suites run is
+# the same program without LeakSanitizer's scan at exit (tests/lib/noscan.c says why).
+if [ -n "${LMTASKS_SANITIZED:-}" ] && [ -x "${LMTASKS_NOSCAN:-}" ]; then
+	LMTASKS=$LMTASKS_NOSCAN
+fi
 : "${LMTASKS_FCGI:=$top_builddir/lmtasks-fcgi}"
 
 # ---- bookkeeping ----
