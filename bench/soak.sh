@@ -16,7 +16,7 @@
 # a failure.
 # SOAK_PACE=S: each good client waits S seconds between its requests, each pipeliner 250 S
 # between its runs, the writers that are killed and the webhooks' tasks come every 25 S and
-# 50 S (default 0: flat out, a writer every 0.2 s, a webhook's task every 0.2 s, as a
+# 50 S, the protocol-breaking streams every 50 S (default 0: flat out, a writer every 0.2 s, a webhook's task every 0.2 s, as a
 # benchmark wants; tests/e2e/hostile.sh paces them: what it checks needs the mix, not the
 # machine's whole CPU).
 set -uo pipefail
@@ -73,8 +73,9 @@ left() { echo $(( end - EPOCHSECONDS )); }
 
 # Good requests: 4 threads, each with a kept-alive connection, until the time is up.
 pace=${SOAK_PACE:-0}
-writer_every=0.2 hook_every=0.2
+writer_every=0.2 hook_every=0.2 extra_every=0
 if [ "$pace" != 0 ]; then
+	extra_every=$(awk -v p="$pace" 'BEGIN { print 50 * p }')
 	writer_every=$(awk -v p="$pace" 'BEGIN { print 25 * p }')
 	hook_every=$(awk -v p="$pace" 'BEGIN { print 50 * p }')
 fi
@@ -190,7 +191,7 @@ hostile_loop timeout "$hold" "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" hold "
     "/tasks/stream?indexUids=movies" "$T/hold.ready" & pids+=($!)
 hostile_loop env GUARD=20 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" read "$SOCK" 2 \
     /tasks/stream 20000 0 & pids+=($!)
-paced_loop 2 env GUARD=5 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" extra "$SOCK" \
+paced_loop "$extra_every" env GUARD=5 "$LMT_PYTHON" "$top/tests/lib/fcgistream.py" extra "$SOCK" \
     /tasks/stream & pids+=($!)
 for i in $(seq 1 2000); do echo '{"indexUid":"movies","type":"documentAddition"}'; done \
     >"$T/batch.ndjson"

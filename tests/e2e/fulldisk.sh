@@ -68,6 +68,15 @@ json_assert "stats states maxTasks: 1000000 by default" "$STATS" 'd["settings"][
 import json
 for i in range(50): print(json.dumps({"indexUid":"movies","type":"documentAddition","details":{"pad":"x"*200,"i":i}}))' >"$LMT_TMP/b50.ndjson"
 head -n 5 "$LMT_TMP/b50.ndjson" >"$LMT_TMP/b5.ndjson"
+# batches_until_refused FILE: enqueue --batch FILE until it is refused (200 at most);
+# FILL_RC the status of the last (0 when 200 went in: never refused).
+batches_until_refused() {
+	local n
+	FILL_RC=0
+	for ((n = 0; n < 200; n++)); do
+		"$L" enqueue --batch "$1" >/dev/null 2>&1 || { FILL_RC=$?; return 0; }
+	done
+}
 n=0
 while "$L" enqueue --batch "$LMT_TMP/b50.ndjson" >/dev/null 2>"$LMT_TMP/err" && [ $n -lt 200 ]; do n=$((n + 1)); done
 before=$(total tasks)
@@ -78,8 +87,8 @@ assert_re "the message says what to do" 'lmtasks delete --statuses succeeded,fai
 assert_eq "the refused batch added nothing" "$before" "$(total tasks)"
 # Nearer the limit five tasks at a time (a process for five, not one each), then single
 # tasks until one is refused.
-n=0
-while "$L" enqueue --batch "$LMT_TMP/b5.ndjson" >/dev/null 2>&1 && [ $n -lt 200 ]; do n=$((n + 1)); done
+batches_until_refused "$LMT_TMP/b5.ndjson"
+assert_eq "five at a time until refused: exit 4 (no other end)" 4 "$FILL_RC"
 for i in $(seq 300); do
 	run "$L" enqueue movies one
 	[ "$LMT_RC" = 0 ] || break
@@ -105,8 +114,8 @@ fill_disk
 assert_eq "the tmpfs is full" 0 "$(avail)"
 # Free pages inside the data file count as room: new tasks go in until they run short
 # (five at a time while a batch fits, then one at a time until one is refused).
-n=0
-while "$L" enqueue --batch "$LMT_TMP/b5.ndjson" >/dev/null 2>&1 && [ $n -lt 200 ]; do n=$((n + 1)); done
+batches_until_refused "$LMT_TMP/b5.ndjson"
+assert_eq "on the full disk, five at a time until refused: exit 4 (no other end)" 4 "$FILL_RC"
 for i in $(seq 500); do
 	run "$L" enqueue movies late
 	[ "$LMT_RC" = 0 ] || break

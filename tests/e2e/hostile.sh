@@ -104,10 +104,12 @@ fi
 
 section "(b) slow and stalled clients"
 # Each connection's 5 s deadline runs from its accept, by the responder's clock.  The clock
-# goes ten minutes back before the five connect, so that they hang on however long the
-# accepts and the 30 requests take; then 606 s forward, past the deadline, and the
-# responder's sweep (every 250 ms) closes them.  No real-time margin is left; the clients'
-# own bounds (60 s) are hang guards.
+# goes ten minutes back before the five connect: the sweep (every 250 ms, on a timetable of
+# the monotonic clock, which the seam moves too) then waits ten minutes to look, however
+# long the accepts take.  Once the five are accepted it goes ten minutes back again: their
+# deadlines are then ten minutes off, however long the 30 requests take.  Then 1206 s
+# forward, past both, and the sweep closes them.  The clients' own bounds (60 s) are hang
+# guards.
 slowout=$T/slow.out
 : >"$slowout"
 clock_move -600
@@ -119,6 +121,7 @@ before=$(socks)
 for i in 1 2; do F slow "$SOCK" 2 /tasks >"$slowout.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 for i in 1 2 3; do F stall "$SOCK" 60 >"$slowout.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 wait_for 30 eval '[ "$(socks)" -ge $((before + 5)) ]' || fail "the responder accepted the 5 clients" "$(socks) sockets, $before before"
+clock_move -600
 through_nginx 30 1000
 all200=$?
 hanging=$(cat "$slowout".* | wc -c)
@@ -128,7 +131,7 @@ else
 	fail "30 requests through nginx while slow and stalled clients hang on: all 200" \
 		"slowest $SLOWEST s" "$(cat "$slowout".*)"
 fi
-clock_move 606
+clock_move 1206
 for p in "${hang[@]}"; do lmt_wait_pid 60 "$p"; done
 cat "$slowout".* >"$slowout"
 closed=$(grep -c '^closed ' "$slowout")
@@ -147,9 +150,10 @@ section "(c) head-of-line: one thread, a stalled connection, then a whole reques
 clock_move -600
 out=$(F hol "$SOCK")
 clock_move 600
-# Blocked behind the stalled connection, the answer would come only once the responder
-# closes it at its deadline, ten minutes off by the moved clock; unblocked it comes at
-# once.  The 30 s bound is a hang guard.
+# Blocked behind the stalled connection, the answer would come only once the responder's
+# sweep closes it; with the clock ten minutes back the sweep waits ten minutes to look, so
+# a blocked answer never comes within the client's 30 s guard, and an unblocked one comes
+# at once.
 if [ "${out% *}" = 200 ] && awk -v a="${out#* }" 'BEGIN { exit !(a < 30) }'; then
 	ok "the whole request is answered before the stalled one's deadline (${out#* } s)"
 else

@@ -45,8 +45,8 @@ swept() {
 		[ "$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1)" = S ] || return 1
 	done
 }
-r=$(lmt_reads "$FCGI_PID")
 clock_move 100
+r=$(lmt_reads "$FCGI_PID")	# (after the move: a read counted from here saw it)
 wait_for 30 swept "$FCGI_PID" "$r" || fail "the responder's sweep looks at the moved clock"
 touch "$T/go"
 wait_for 30 grep -q "answered 2\|closed" "$T/idle.out"

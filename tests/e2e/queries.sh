@@ -49,12 +49,18 @@ cgi() {
 	[ "$CGI_RC" -eq 0 ] || CGI_CODE="exit $CGI_RC (${CGI_CODE:-no status}; $(head -c 200 "$T/cgi.err"))"
 	# The body: what follows the first empty (or "\r") line after the first, byte for byte
 	# (sed '1,/^\r\{0,1\}$/d' did it, a process per request).
-	local line body=
+	# A NUL byte, which a shell variable cannot hold (read then finds its delimiter): sed
+	# cuts that answer, byte for byte.
+	local line body= nul=
 	{
 		IFS= read -r line && while IFS= read -r line && [ -n "${line%$'\r'}" ]; do :; done
-		IFS= read -r -d '' body
+		IFS= read -r -d '' body && nul=1
 	} <"$T/cgi.out"
-	printf '%s' "$body" >"$T/cgi.body"
+	if [ -n "$nul" ]; then
+		sed '1,/^\r\{0,1\}$/d' "$T/cgi.out" >"$T/cgi.body"
+	else
+		printf '%s' "$body" >"$T/cgi.body"
+	fi
 	# As $(<FILE): without the newlines at the end.
 	while [[ $body == *$'\n' ]]; do body=${body%$'\n'}; done
 	CGI_BODY=$body
@@ -517,7 +523,8 @@ section "delete: only finished tasks, a taskDeletion task, uids never reused"
 
 DD=$T/del
 D() { "$LMTASKS" --db "$DD" "$@"; }
-DW() { scan_once "L $1" D "$@"; }
+# (Kinds of their own: the deletion store's first write of each command is scanned too.)
+DW() { scan_once "D $1" D "$@"; }
 {
 	D init
 	for i in 0 1 2 3 4 5 6 7 8 9; do

@@ -119,7 +119,7 @@ run "$C" claim
 assert_eq "not claimable before then" 1 "$LMT_RC"
 clock_move 7201
 assert_eq "claimable after" "$N" "$(json_get "$("$C" claim)" 'd["uid"]')"
-# start UID names the task: it starts now, its delay dropped (the way to run one early).
+# start UID names the task: it starts now, before its time (the way to run one early).
 E=$(json_get "$("$C" enqueue movies documentAddition --delay 1d)" 'd["uid"]')
 run "$C" start "$E"
 json_check "start UID on a task delayed a day: processing now, notBefore gone" "$LMT_STDOUT" \

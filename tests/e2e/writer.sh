@@ -254,10 +254,11 @@ write_through_nginx() {
 	[ -z "$bad" ] || { SLOWEST+="$bad"; return 1; }
 }
 # As in tests/e2e/hostile.sh: each connection's 5 s deadline runs from its accept, by the
-# writer's clock.  The clock goes ten minutes back before the five connect, so that they
-# hang on however long the accepts and the 20 requests take; then 606 s forward, past the
-# deadline, and the sweep (every 250 ms) closes them.  The clients' own bounds (60 s) are
-# hang guards.
+# writer's clock.  The clock goes ten minutes back before the five connect (the sweep, on
+# the monotonic clock's timetable, then waits ten minutes to look), and ten minutes back
+# again once they are accepted (their deadlines ten minutes off, however long the 20
+# requests take); then 1206 s forward, past both, and the sweep closes them.  The clients'
+# own bounds (60 s) are hang guards.
 clock_move -600
 hang=()
 socks() { find "/proc/$WPID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
@@ -266,6 +267,7 @@ before=$(socks)
 for i in 1 2; do F slow "$WSOCK" 2 /tasks/cancel >"$T/hang.slow$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 for i in 1 2 3; do F stall "$WSOCK" 60 >"$T/hang.stall$i" 2>&1 & hang+=($!); lmt_bg_track $!; done
 wait_for 30 eval '[ "$(socks)" -ge $((before + 5)) ]' || fail "the writer accepted the 5 clients" "$(socks) sockets, $before before"
+clock_move -600
 write_through_nginx 10
 all200=$?
 hanging=$(cat "$T"/hang.* | wc -c)
@@ -275,7 +277,7 @@ else
 	fail "10 cancels and 10 deletes through nginx while slow and stalled clients hang on: all 200" \
 		"slowest $SLOWEST" "$(cat "$T"/hang.*)"
 fi
-clock_move 606
+clock_move 1206
 for p in "${hang[@]}"; do lmt_wait_pid 60 "$p"; done
 closed=$(cat "$T"/hang.* | grep -c '^closed ')
 if [ "$closed" = 5 ]; then
@@ -290,8 +292,9 @@ grep -q 'lmtasks-writer: closed a FastCGI connection: its request was not whole 
 clock_move -600
 out=$(F hol "$WSOCK")
 clock_move 600
-# As in tests/e2e/hostile.sh: blocked, the answer would wait for the stalled connection's
-# deadline, ten minutes off by the moved clock; the 30 s bound is a hang guard.
+# As in tests/e2e/hostile.sh: blocked, the answer would wait for the sweep to close the
+# stalled connection, ten minutes off with the clock moved back; the 30 s bound is the
+# client's guard.
 if [ "${out% *}" = 404 ] && awk -v a="${out#* }" 'BEGIN { exit !(a < 30) }'; then
 	ok "one worker: a whole request beside a stalled connection is answered before its deadline (${out#* } s)"
 else

@@ -77,8 +77,10 @@ tmpstore_clock_move(int64_t us)
 }
 
 /* Stops the wall clock of the seam at us since the epoch, however long the test then
- * takes: for a check that names the very microsecond.  A later tmpstore_clock_move()
- * lets it run again. */
+ * takes: for a check that names the very microsecond.  The monotonic clock is not moved
+ * while the wall clock stands (it reads real time), and a tmpstore_clock_move() after a
+ * freeze starts the wall clock again from real time plus the moves before, not from the
+ * frozen time: a test that freezes goes on freezing. */
 static inline void
 tmpstore_clock_freeze(int64_t us)
 {
