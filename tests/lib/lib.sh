@@ -540,12 +540,16 @@ lmt__json_served() {
 json_check() {
 	local got
 	got=$(json_get "$2" "bool($3)" 2>&1)
-	if [ "$got" = true ]; then
+	lmt__json_report "$1" "$2" "$3" "$got"
+}
+# lmt__json_report NAME JSON_OR_FILE EXPR GOT: json_check's verdict on GOT, EXPR's answer.
+lmt__json_report() {
+	if [ "$4" = true ]; then
 		ok "$1"
 	else
 		local src=$2
 		[ -f "$src" ] && src=$(head -c 600 "$src")
-		fail "$1" "expected true: $3" "got: $got" "json: ${src:0:600}"
+		fail "$1" "expected true: $3" "got: $4" "json: ${src:0:600}"
 	fi
 }
 
@@ -566,13 +570,7 @@ json_into() {
 json_assert() {
 	local got
 	json_into got "$2" "bool($3)"
-	if [ "$got" = true ]; then
-		ok "$1"
-	else
-		local src=$2
-		[ -f "$src" ] && src=$(head -c 600 "$src")
-		fail "$1" "expected true: $3" "got: $got" "json: ${src:0:600}"
-	fi
+	lmt__json_report "$1" "$2" "$3" "$got"
 }
 
 # assert_re NAME ERE STRING: assert_match, the same check and report; a STRING of one line
