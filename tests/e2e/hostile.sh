@@ -65,28 +65,7 @@ through_nginx() {
 }
 
 section "(a) crafted records straight at the socket"
-# One Python sends the five, one after another (a responder that died at one would refuse
-# the next connection, and its "error" line would say so).
-kinds=(overflow huge past_end version many)
-args=()
-for kind in "${kinds[@]}"; do args+=(-- crafted "$SOCK" "$kind"); done
-mapfile -t outs < <(F repeat 0 0 "${args[@]:1}" 2>&1)
-alive=0
-http_alive "$PID" && alive=1
-for i in "${!kinds[@]}"; do
-	out=${outs[i]:-}
-	if [[ $out == closed* ]] && [ "$alive" = 1 ]; then
-		ok "${kinds[i]}: the connection is closed ($out s), the responder lives"
-	else
-		fail "${kinds[i]}: the connection is closed, the responder lives" "$out" "$(tail -3 "$FCGI_LOG")"
-	fi
-done
-grep -q 'closed a FastCGI connection: malformed request parameters' "$FCGI_LOG" &&
-	ok "the log names the malformed parameters" ||
-	fail "the log names the malformed parameters" "$(tail -5 "$FCGI_LOG")"
-grep -q 'closed a FastCGI connection: request parameters larger than the limit' "$FCGI_LOG" &&
-	ok "the log names parameters past the limit" ||
-	fail "the log names parameters past the limit" "$(tail -5 "$FCGI_LOG")"
+http_crafted "$SOCK" "$PID" "$FCGI_LOG" "the responder"
 http GET /tasks/0
 [ "$HTTP_STATUS" = 200 ] && ok "then a request through nginx: 200" ||
 	fail "then a request through nginx: 200" "got $HTTP_STATUS"

@@ -196,26 +196,7 @@ assert_eq "task 1 is gone" 1 "$(L get 1 >/dev/null 2>&1; echo $?)"
 section "hostile peers at the writer's socket"
 WSOCK=$T/writer.sock
 F() { "$LMT_PYTHON" "$top_srcdir/tests/lib/fcgi.py" "$@"; }
-# One Python sends the five, one after another (a writer that died at one would refuse
-# the next connection, and its "error" line would say so).
-kinds=(overflow huge past_end version many)
-args=()
-for kind in "${kinds[@]}"; do args+=(-- crafted "$WSOCK" "$kind"); done
-mapfile -t outs < <(F repeat 0 0 "${args[@]:1}" 2>&1)
-alive=0
-http_alive "$WPID" && alive=1
-for i in "${!kinds[@]}"; do
-	out=${outs[i]:-}
-	if [[ $out == closed* ]] && [ "$alive" = 1 ]; then
-		ok "${kinds[i]}: the connection is closed ($out s), the writer lives"
-	else
-		fail "${kinds[i]}: the connection is closed, the writer lives" "$out" "$(tail -3 "$WLOG")"
-	fi
-done
-grep -q 'lmtasks-writer: closed a FastCGI connection: malformed request parameters' "$WLOG" &&
-	ok "the log names the malformed parameters" || fail "the log names the malformed parameters" "$(tail -5 "$WLOG")"
-grep -q 'lmtasks-writer: closed a FastCGI connection: request parameters larger than the limit' "$WLOG" &&
-	ok "the log names parameters past the limit" || fail "the log names parameters past the limit" "$(tail -5 "$WLOG")"
+http_crafted "$WSOCK" "$WPID" "$WLOG" "the writer"
 U=$(L enqueue books documentAddition | json_get - 'd["uid"]')
 http POST "/tasks/cancel?uids=$U" -H "$(auth "$CANCEL_KEY")"
 assert_eq "then POST /tasks/cancel through nginx: 200" 200 "$HTTP_STATUS"

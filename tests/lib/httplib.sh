@@ -115,6 +115,33 @@ http_alive() {
 	[ "${s%% *}" != Z ]
 }
 
+# http_crafted SOCK PID LOG WHO: the five crafted FastCGI records of tests/lib/fcgi.py
+# (crafted KIND), sent one after another by one Python (a server that died at one would
+# refuse the next connection, and its "error" line would say so).  Each must close its
+# connection while PID, WHO ("the responder"), lives; LOG must then name the malformed
+# parameters and those past the limit.  hostile.sh and writer.sh aim it at their servers.
+http_crafted() {
+	local sock=$1 pid=$2 log=$3 who=$4 kinds=(overflow huge past_end version many)
+	local args=() outs=() i out alive=0
+	for i in "${kinds[@]}"; do args+=(-- crafted "$sock" "$i"); done
+	mapfile -t outs < <("$LMT_PYTHON" "$top_srcdir/tests/lib/fcgi.py" repeat 0 0 "${args[@]:1}" 2>&1)
+	http_alive "$pid" && alive=1
+	for i in "${!kinds[@]}"; do
+		out=${outs[i]:-}
+		if [[ $out == closed* ]] && [ "$alive" = 1 ]; then
+			ok "${kinds[i]}: the connection is closed ($out s), $who lives"
+		else
+			fail "${kinds[i]}: the connection is closed, $who lives" "$out" "$(tail -3 "$log")"
+		fi
+	done
+	grep -q 'closed a FastCGI connection: malformed request parameters' "$log" &&
+		ok "the log names the malformed parameters" ||
+		fail "the log names the malformed parameters" "$(tail -5 "$log")"
+	grep -q 'closed a FastCGI connection: request parameters larger than the limit' "$log" &&
+		ok "the log names parameters past the limit" ||
+		fail "the log names parameters past the limit" "$(tail -5 "$log")"
+}
+
 # http_wait_gone SECONDS PID: true once PID has exited (reaping it when it is our child).
 http_wait_gone() {
 	local end i=0
