@@ -148,8 +148,8 @@ out:
 	return rc;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
+int
+ops_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
@@ -165,7 +165,7 @@ ops_batch_forget(store *s, MDB_txn *txn, uint64_t *batch_uids, size_t n)
 	int rc = 0;
 
 	/* One read and one write per batch, however many of its tasks went. */
-	qsort(batch_uids, n, sizeof(*batch_uids), cmp_u64);
+	qsort(batch_uids, n, sizeof(*batch_uids), ops_cmp_u64);
 	for (size_t i = 0, j; i < n && rc == 0; i = j) {
 		for (j = i + 1; j < n && batch_uids[j] == batch_uids[i]; j++)
 			;
@@ -220,7 +220,7 @@ count_tasks(store *s, MDB_txn *txn, struct sweep *sw)
 			break;
 		if (!t.has_batch)
 			continue;
-		uint64_t *at = bsearch(&t.batch_uid, sw->v1.v, sw->v1.n, sizeof(*sw->v1.v), cmp_u64);
+		uint64_t *at = bsearch(&t.batch_uid, sw->v1.v, sw->v1.n, sizeof(*sw->v1.v), ops_cmp_u64);
 		if (at)
 			sw->kept[at - sw->v1.v]++;
 	}

@@ -90,9 +90,7 @@ ops_retry_at(store *s, MDB_txn *txn, const struct task *t, int64_t now, int64_t 
 		first = (uint32_t)set.v[SETTING_RETRY_BACKOFF];
 	}
 	int64_t wait = retry_backoff_us(first, t->attempts ? t->attempts : 1);
-	/* No later than a record holds (codec_decode() refuses more): a clock near the end of
-	 * time would otherwise write a task no read could decode. */
-	*at = now > TASK_TIME_MAX - wait ? TASK_TIME_MAX : now + wait;
+	*at = ops_time_after(now, wait);	/* no later than a record holds */
 	return 0;
 }
 

@@ -112,4 +112,15 @@ int ops_record(store *s, MDB_txn *txn, const char *type, const char *what, uint6
  * that is not there. */
 int ops_remove_tasks(store *s, MDB_txn *txn, const uint64_t *uids, size_t n, uint64_t *removed);
 
+/* qsort/bsearch order of uint64_t (uids, batch uids): ascending. */
+int ops_cmp_u64(const void *a, const void *b);
+
+/* us after now, or the last time a record holds when that is later (a clock near the end
+ * of time would otherwise write a lease or a backoff no read could decode). */
+static inline int64_t
+ops_time_after(int64_t now, int64_t us)
+{
+	return now > TASK_TIME_MAX - us ? TASK_TIME_MAX : now + us;
+}
+
 #endif

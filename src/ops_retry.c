@@ -77,14 +77,6 @@ collect_failed(void *ctx, const struct task *t)
 	return t->status == TASK_FAILED ? ops_uids_add(ctx, t->uid) : 0;
 }
 
-static int
-uid_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The uids named, each once, in the order first named: named twice, a task retried by the
  * first would be refused by the second (enqueued by then). */
 static int
@@ -99,7 +91,7 @@ named_once(const uint64_t *uids, size_t n, struct ops_uids *found)
 		goto out;
 	}
 	memcpy(sorted, uids, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), uid_cmp);
+	qsort(sorted, n, sizeof(*sorted), ops_cmp_u64);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		size_t lo = 0, hi = n;	/* the first place of uids[i] in sorted */
 		while (lo < hi) {
@@ -136,7 +128,7 @@ targets(store *s, MDB_txn *txn, struct ops_retry *r, struct ops_uids *found,
 		rc = query_walk(s, txn, it, r->q, collect_failed, found, &r->bad);
 		store_iter_close(it);
 		if (rc == 0 && found->n > 1)
-			qsort(found->v, found->n, sizeof(*found->v), uid_cmp);
+			qsort(found->v, found->n, sizeof(*found->v), ops_cmp_u64);
 	}
 	*uids = found->v;
 	*n = found->n;

@@ -134,14 +134,6 @@ struct change_ctx {
 /* The task after a heartbeat: the status stays, the lease starts again from now, the
  * progress is the one reported.  A task started without a lease may report progress:
  * it keeps having none. */
-/* A lease of lease µs from now ends then, or at the last time a record holds (a clock
- * near the end of time). */
-static int64_t
-lease_end(int64_t now, int64_t lease)
-{
-	return now > TASK_TIME_MAX - lease ? TASK_TIME_MAX : now + lease;
-}
-
 static int
 heartbeat(const struct ops_change *ch, const struct task *old, struct task *next, int64_t now)
 {
@@ -153,7 +145,7 @@ heartbeat(const struct ops_change *ch, const struct task *old, struct task *next
 	if (lease == 0 && ch->progress_total == 0)
 		return LMT_ENOLEASE;
 	if (lease) {
-		next->lease_until = lease_end(now, lease);
+		next->lease_until = ops_time_after(now, lease);
 		next->lease_ms = (uint32_t)(lease / 1000);
 	}
 	if (ch->progress_total) {
@@ -186,7 +178,7 @@ move(const struct ops_change *ch, const struct task *old, struct task *next, int
 		next->started_at = now;
 		next->lease_expired = 0;
 		next->requeue = (unsigned)ch->requeue;
-		next->lease_until = ch->lease ? lease_end(now, ch->lease) : 0;
+		next->lease_until = ch->lease ? ops_time_after(now, ch->lease) : 0;
 		next->lease_ms = (uint32_t)(ch->lease / 1000);
 		/* Only a task with a policy counts: a plain one's record stays as it was. */
 		if (old->max_attempts && next->attempts < TASK_ATTEMPTS_MAX)
