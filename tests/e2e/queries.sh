@@ -92,15 +92,18 @@ qs_of() { printf '%s' "${1//+/%2B}"; }
 
 # scan_once KIND CMD...: runs CMD.  Under AddressSanitizer the leak scan at a process's
 # exit is two thirds of its CPU; for the writes that build the stores and the lookups that
-# repeat one command, the first CMD of each KIND is scanned and the rest run under ASan and
-# UBSan without the scan.
+# repeat one command, the first CMD of each KIND is scanned (asked for by name: the CLI the
+# suites run under ASan, tests/lmtasks-noscan, skips it by default) and the rest run under
+# ASan and UBSan without the scan.
 declare -A SCANNED=()
 scan_once() {
 	local kind=$1
 	shift
-	if [ -z "${ASAN_OPTIONS:-}" ] || [ -z "${SCANNED[$kind]:-}" ]; then
-		SCANNED[$kind]=1
+	if [ -z "${ASAN_OPTIONS:-}" ]; then
 		"$@"
+	elif [ -z "${SCANNED[$kind]:-}" ]; then
+		SCANNED[$kind]=1
+		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=1 "$@"
 	else
 		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 "$@"
 	fi

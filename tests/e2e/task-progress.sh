@@ -38,6 +38,7 @@ assert_eq "a percentage with one decimal is 405 of 1000; the step stays" \
     "$(progress_of "$LMT_STDOUT")"
 BEFORE=$(L get "$A")
 for bad in "--progress 5/4" "--progress 1/0" "--progress 101%" "--progress 4" "--progress -1/4" \
+    "--progress 1/4294967296" "--progress 4294967296/4294967296" \
     "--step x" "--progress 1/4 --step $(printf 'a%.0s' $(seq 256))" \
     "--progress 1/4 --step $(printf '\xff')"; do
 	# shellcheck disable=SC2086 # the words are the options

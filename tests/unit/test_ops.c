@@ -833,13 +833,14 @@ Test(ops, a_heartbeat_reports_progress_and_refuses_bad_values_changing_nothing)
 	int64_t started = r.out.t.started_at, lease = r.out.t.lease_until;
 	ops_task_free(&r.out);
 
+	tmpstore_clock_move(1000000);	/* a second on */
 	cr_assert_eq(report(uid, 40, 100, "indexing \xc3\xa9", &r), 0);
 	/* The result owns its strings: the step outlives the transaction. */
 	cr_assert_eq(r.out.t.progress_done, 40);
 	cr_assert_eq(r.out.t.progress_total, 100);
 	cr_assert_eq(r.out.t.progress_step.len, 11);
 	cr_assert(memcmp(r.out.t.progress_step.ptr, "indexing \xc3\xa9", 11) == 0);
-	cr_assert_geq(r.out.t.lease_until, lease, "the heartbeat extends the lease too");
+	cr_assert_geq(r.out.t.lease_until, lease + 1000000, "the heartbeat, a second on, extends the lease too");
 	ops_task_free(&r.out);
 
 	/* No step given: the last one stays; an empty one clears it. */
@@ -1081,7 +1082,7 @@ Test(ops, a_task_put_back_by_its_lease_keeps_its_priority)
 }
 
 /* N of priority 0 (uids 0..N-1), then one of priority 7 (uid N), all due at the same time,
- * which has come; then a write that is no claim (a heartbeat's, a succeed's): it promotes
+ * which has come; then a write that is no claim (a reap, as a heartbeat or a succeed): it promotes
  * OPS_PROMOTE_MAX of them, no more, in order.  More than twice that: the claim's own rules
  * promote as many again, and the task of priority 7 is still left waiting. */
 #define N_DUE (2 * OPS_PROMOTE_MAX + 1)
